@@ -1,0 +1,366 @@
+//! The analysis: one entry point, [`Analyzer::ingest`], fed with timestamped packets; it owns the
+//! [`Model`] that every output renders.
+//!
+//! Sans-IO (DESIGN.md): no clock, no files, no sockets. Per datagram it demultiplexes (RFC 7983), decodes
+//! STUN/ChannelData, records each message, and feeds TURN-relayed payloads (Send/Data indications,
+//! ChannelData; RFC 8656 §11-12) back in as inner datagrams between the relayed address and the peer, so
+//! that traffic through a relay is analysed like direct traffic. TCP bytes are framed per stream
+//! (`wire::framing`). Memory grows with STUN/TURN messages and TCP streams, each table bounded; media
+//! packets are only counted.
+pub mod turn;
+
+use crate::capture::{Packet, Timestamp};
+use crate::net::{Datagram, Flow, Net, NetEvent, NetStats, Transport};
+use crate::wire::credentials::Keyring;
+use crate::wire::framing::{Frame, Framer};
+use crate::wire::stun::{self, StunMessage};
+use crate::wire::{channel, demux, media, DecodeError};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+
+/// Messages kept for the report and the views. A busy TURN server capture holds millions of ChannelData
+/// frames; past this bound messages are still analysed and counted, only not stored (the report says how
+/// many were left out). 1M compact records stay within a few hundred MB at worst and cover any single
+/// call's signalling.
+pub const MAX_STORED_MESSAGES: usize = 1_000_000;
+/// TCP streams framed at once; matches the TCP reassembler's bound so every tracked stream can be framed.
+pub const MAX_TCP_STREAMS: usize = 4096;
+/// TURN inside TURN: a relayed payload that is itself a Send indication or ChannelData is decoded this
+/// many levels deep and no deeper (a hostile capture could nest until the datagram runs out).
+pub const MAX_RELAY_DEPTH: u8 = 2;
+/// The IANA ports for STUN/TURN (3478 UDP/TCP, 5349 TLS/DTLS) and their RFC 5780 alternates: ChannelData
+/// and classic RFC 3489 STUN are accepted on them even before a flow has shown any other STUN.
+pub const STUN_PORTS: [u16; 4] = [3478, 3479, 5349, 5350];
+
+/// Counts of what the datagrams carried, by kind (RFC 7983 classes), and decode errors by reason.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub stun: u64,
+    pub channel_data: u64,
+    pub dtls: u64,
+    pub rtp: u64,
+    pub rtcp: u64,
+    pub zrtp: u64,
+    pub tls: u64,
+    pub other: u64,
+    /// Bytes of TCP streams that were TLS or opaque (RFC 6062 data connections).
+    pub tcp_opaque_bytes: u64,
+    pub decode_errors: BTreeMap<&'static str, u64>,
+    /// Messages analysed but not stored because [`MAX_STORED_MESSAGES`] was reached.
+    pub messages_not_stored: u64,
+    /// Relayed payloads not decoded because [`MAX_RELAY_DEPTH`] was reached.
+    pub relay_depth_exceeded: u64,
+    pub tcp_streams_evicted: u64,
+}
+
+impl Stats {
+    fn error(&mut self, e: DecodeError) {
+        *self.decode_errors.entry(e.reason).or_insert(0) += 1;
+    }
+}
+
+/// Where a relayed (inner) message came from: the TURN server and the client it serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Relay {
+    pub server: SocketAddr,
+    pub client: SocketAddr,
+    /// The carrier: Send/Data indication or ChannelData.
+    pub via: RelayVia,
+    /// False when the allocation's relayed address was never seen (capture started after Allocate): the
+    /// inner message's relayed-side address then holds the server's IP with port 0.
+    pub relayed_address_known: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RelayVia {
+    SendIndication,
+    DataIndication,
+    ChannelData(u16),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Body {
+    Stun { msg: StunMessage, raw: Vec<u8> },
+    ChannelData { channel: u16, length: u16 },
+}
+
+/// One message as seen on the wire (or inside a relay).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageRecord {
+    pub ts: Timestamp,
+    pub frame: u64,
+    pub input: u16,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub transport: Transport,
+    /// Set for messages found inside TURN relaying.
+    pub relay: Option<Relay>,
+    pub body: Body,
+}
+
+impl MessageRecord {
+    pub fn stun(&self) -> Option<&StunMessage> {
+        match &self.body {
+            Body::Stun { msg, .. } => Some(msg),
+            Body::ChannelData { .. } => None,
+        }
+    }
+}
+
+/// Everything the outputs show.
+#[derive(Debug, Default)]
+pub struct Model {
+    pub stats: Stats,
+    pub messages: Vec<MessageRecord>,
+    pub turn: turn::TurnState,
+    pub first_ts: Option<Timestamp>,
+    pub last_ts: Option<Timestamp>,
+}
+
+/// The pipeline after capture: packets in, [`Model`] out.
+pub struct Analyzer {
+    net: Net,
+    state: State,
+}
+
+struct State {
+    keys: Keyring,
+    framers: HashMap<Flow, Framer>,
+    model: Model,
+}
+
+impl Analyzer {
+    pub fn new(keys: Keyring) -> Self {
+        Analyzer {
+            net: Net::new(),
+            state: State {
+                keys,
+                framers: HashMap::new(),
+                model: Model::default(),
+            },
+        }
+    }
+
+    pub fn ingest(&mut self, pkt: &Packet<'_>) {
+        let model = &mut self.state.model;
+        if model.first_ts.is_none() {
+            model.first_ts = Some(pkt.ts);
+        }
+        model.last_ts = Some(pkt.ts);
+        let state = &mut self.state;
+        self.net.ingest(pkt, &mut |ev| state.on_net_event(ev));
+    }
+
+    /// End of input: flush TCP data held behind gaps.
+    pub fn finish(&mut self) {
+        let state = &mut self.state;
+        self.net.finish(&mut |ev| state.on_net_event(ev));
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.state.model
+    }
+
+    pub fn net_stats(&self) -> &NetStats {
+        self.net.stats()
+    }
+
+    pub fn into_model(self) -> Model {
+        self.state.model
+    }
+}
+
+impl State {
+    fn on_net_event(&mut self, ev: NetEvent<'_>) {
+        match ev {
+            NetEvent::Udp(dg) => self.on_datagram(&dg, None, 0),
+            NetEvent::TcpData { datagram, gap } => self.on_tcp(&datagram, gap),
+            NetEvent::TcpOpen { flow, .. } => {
+                self.framers.remove(&flow);
+            }
+            NetEvent::TcpClose { flow, .. } => {
+                self.framers.remove(&flow);
+            }
+            NetEvent::Unreachable { .. } => {}
+        }
+    }
+
+    fn on_tcp(&mut self, dg: &Datagram<'_>, gap: bool) {
+        if !self.framers.contains_key(&dg.flow) && self.framers.len() >= MAX_TCP_STREAMS {
+            // Evict an arbitrary stream: a capture with this many concurrent TURN/ICE-TCP streams is a
+            // server under load, and losing one stream's partial frame costs at most one message.
+            if let Some(k) = self.framers.keys().next().copied() {
+                self.framers.remove(&k);
+                self.model.stats.tcp_streams_evicted += 1;
+            }
+        }
+        let mut framer = self.framers.remove(&dg.flow).unwrap_or_default();
+        let mut frames: Vec<(u8, Vec<u8>)> = Vec::new();
+        let mut skipped = 0usize;
+        let mut opaque = (0usize, false);
+        framer.push(dg.payload, gap, &mut |f| match f {
+            Frame::Stun(b) => frames.push((0, b.to_vec())),
+            Frame::ChannelData(b) => frames.push((1, b.to_vec())),
+            Frame::Rfc4571(b) => frames.push((2, b.to_vec())),
+            Frame::Skipped { len } => skipped += len,
+            Frame::Opaque { len, tls } => {
+                opaque.0 += len;
+                opaque.1 |= tls;
+            }
+        });
+        self.framers.insert(dg.flow, framer);
+        if skipped > 0 {
+            self.model.stats.error(DecodeError::new(0, "tcp-unframed-bytes"));
+        }
+        if opaque.0 > 0 {
+            if opaque.1 {
+                self.model.stats.tls += 1;
+            }
+            self.model.stats.tcp_opaque_bytes += opaque.0 as u64;
+        }
+        for (kind, bytes) in frames {
+            let frame = Datagram {
+                payload: &bytes,
+                ..*dg
+            };
+            match kind {
+                0 => self.on_stun(&frame, None, 0),
+                1 => match channel::parse_tcp(&bytes) {
+                    Ok(cd) => self.on_channel_data(&frame, cd, None, 0),
+                    Err(e) => self.model.stats.error(e),
+                },
+                _ => self.on_datagram(&frame, None, 0),
+            }
+        }
+    }
+
+    /// One datagram's payload (UDP, an RFC 4571 frame, or a relayed inner datagram).
+    fn on_datagram(&mut self, dg: &Datagram<'_>, relay: Option<Relay>, depth: u8) {
+        let b = dg.payload;
+        match demux::classify(b) {
+            demux::Kind::Stun => {
+                if stun::looks_like_stun(b)
+                    || (self.classic_plausible(dg) && stun::looks_like_classic_stun(b))
+                {
+                    self.on_stun(dg, relay, depth);
+                } else {
+                    self.model.stats.other += 1;
+                }
+            }
+            demux::Kind::ChannelData if self.channel_data_plausible(dg, relay.is_some()) => {
+                match channel::parse_udp(b) {
+                    Ok(cd) => self.on_channel_data(dg, cd, relay, depth),
+                    Err(e) => {
+                        self.model.stats.error(e);
+                    }
+                }
+            }
+            demux::Kind::Dtls if media::dtls(b).is_some() => self.model.stats.dtls += 1,
+            demux::Kind::RtpOrRtcp => match media::rtp(b) {
+                Some(media::Rtp::Rtp { .. }) => self.model.stats.rtp += 1,
+                Some(media::Rtp::Rtcp { .. }) => self.model.stats.rtcp += 1,
+                None => self.model.stats.other += 1,
+            },
+            demux::Kind::Zrtp => self.model.stats.zrtp += 1,
+            _ => self.model.stats.other += 1,
+        }
+    }
+
+    /// RFC 3489 messages have no cookie: only trust them on the STUN ports.
+    fn classic_plausible(&self, dg: &Datagram<'_>) -> bool {
+        STUN_PORTS.contains(&dg.flow.src.port()) || STUN_PORTS.contains(&dg.flow.dst.port())
+    }
+
+    /// ChannelData only between a TURN client and its server (RFC 8656 §12): a known allocation's flow or a
+    /// STUN port. Never inside a relay's peer leg (peers don't speak ChannelData) unless TURN is nested.
+    fn channel_data_plausible(&self, dg: &Datagram<'_>, _relayed: bool) -> bool {
+        STUN_PORTS.contains(&dg.flow.src.port())
+            || STUN_PORTS.contains(&dg.flow.dst.port())
+            || self.model.turn.is_turn_flow(&dg.flow)
+    }
+
+    fn on_stun(&mut self, dg: &Datagram<'_>, relay: Option<Relay>, depth: u8) {
+        let msg = match stun::decode(dg.payload, &self.keys) {
+            Ok(m) => m,
+            Err(e) => {
+                self.model.stats.error(e);
+                return;
+            }
+        };
+        self.model.stats.stun += 1;
+        if let Some(e) = msg.malformed {
+            self.model.stats.error(e);
+        }
+        if relay.is_none() {
+            self.model.turn.on_stun(dg, &msg);
+        }
+        let inner = if relay.is_none() {
+            self.model.turn.relayed_payload(dg, &msg)
+        } else {
+            None
+        };
+        self.store(MessageRecord {
+            ts: dg.ts,
+            frame: dg.frame,
+            input: dg.input,
+            src: dg.flow.src,
+            dst: dg.flow.dst,
+            transport: dg.flow.transport,
+            relay,
+            body: Body::Stun {
+                msg,
+                raw: dg.payload.to_vec(),
+            },
+        });
+        if let Some((inner_flow, inner_relay, range)) = inner {
+            let Some(payload) = dg.payload.get(range) else {
+                return;
+            };
+            self.relay_inner(dg, inner_flow, inner_relay, payload, depth);
+        }
+    }
+
+    fn on_channel_data(
+        &mut self,
+        dg: &Datagram<'_>,
+        cd: channel::ChannelData<'_>,
+        relay: Option<Relay>,
+        depth: u8,
+    ) {
+        self.model.stats.channel_data += 1;
+        let inner = self.model.turn.channel_payload(dg, cd.channel);
+        self.store(MessageRecord {
+            ts: dg.ts,
+            frame: dg.frame,
+            input: dg.input,
+            src: dg.flow.src,
+            dst: dg.flow.dst,
+            transport: dg.flow.transport,
+            relay,
+            body: Body::ChannelData {
+                channel: cd.channel,
+                length: cd.data.len() as u16,
+            },
+        });
+        if let Some((inner_flow, inner_relay)) = inner {
+            self.relay_inner(dg, inner_flow, inner_relay, cd.data, depth);
+        }
+    }
+
+    fn relay_inner(&mut self, dg: &Datagram<'_>, flow: Flow, relay: Relay, payload: &[u8], depth: u8) {
+        if depth >= MAX_RELAY_DEPTH {
+            self.model.stats.relay_depth_exceeded += 1;
+            return;
+        }
+        let inner = Datagram { flow, payload, ..*dg };
+        self.on_datagram(&inner, Some(relay), depth + 1);
+    }
+
+    fn store(&mut self, rec: MessageRecord) {
+        if self.model.messages.len() < MAX_STORED_MESSAGES {
+            self.model.messages.push(rec);
+        } else {
+            self.model.stats.messages_not_stored += 1;
+        }
+    }
+}

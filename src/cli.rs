@@ -1,0 +1,151 @@
+//! The command line (clap derive): `read`, `completions`, `man`. Options that make sense from the
+//! environment take `ICEVIEW_*` variables.
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+const READ_EXAMPLES: &str = "\
+Examples:
+  iceview read capture.pcap                       summary of STUN/TURN in a capture
+  iceview read capture.pcapng --json report.json  the full report as JSON
+  iceview read a.pcap b.pcap --json -             two captures of one call, merged by time, JSON to stdout
+  tcpdump -w - -i eth0 udp | iceview read -       read a capture from standard input
+  iceview read capture.pcap 'udp port 3478'       only packets matching a BPF filter (tcpdump syntax)
+  iceview read capture.pcap --packets             one line per STUN/TURN message, like tshark -Y stun
+  iceview read call.pcap --credentials creds.txt  verify MESSAGE-INTEGRITY (lines: 'ice UFRAG PWD', 'turn USER PASS [REALM]')";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "iceview",
+    version,
+    about = "sngrep for ICE: decode STUN/TURN from captures, group checks into ICE sessions, explain failures",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read capture files (pcap, pcapng, or - for stdin) and report the STUN/TURN traffic in them.
+    #[command(after_help = READ_EXAMPLES)]
+    Read(ReadArgs),
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to standard output.
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// Capture files to read, then an optional BPF filter expression (tcpdump syntax), e.g.
+    /// `capture.pcap udp port 3478`. `-` reads standard input.
+    #[arg(value_name = "FILE... [FILTER]", required_unless_present = "read")]
+    pub args: Vec<String>,
+
+    /// A capture file to read (may be repeated); every positional word is then part of the filter.
+    #[arg(short = 'r', long = "read", value_name = "FILE")]
+    pub read: Vec<String>,
+
+    /// Write the JSON report to FILE (`-` for standard output).
+    #[arg(long, value_name = "FILE", env = "ICEVIEW_JSON")]
+    pub json: Option<String>,
+
+    /// Print one line per STUN/TURN message.
+    #[arg(long)]
+    pub packets: bool,
+
+    /// Stop after reading COUNT packets (that pass the filter).
+    #[arg(short = 'c', long = "count", value_name = "COUNT")]
+    pub count: Option<u64>,
+
+    /// Quiet: no summary on standard output (the JSON report is still written).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Credentials for MESSAGE-INTEGRITY checks: lines `ice UFRAG PWD` and `turn USER PASSWORD [REALM]`.
+    #[arg(long, value_name = "FILE", env = "ICEVIEW_CREDENTIALS")]
+    pub credentials: Option<PathBuf>,
+
+    /// Never show the progress indicator (shown on a terminal for large files).
+    #[arg(long, env = "ICEVIEW_NO_PROGRESS")]
+    pub no_progress: bool,
+}
+
+impl ReadArgs {
+    /// Splits the positional words into input files and a filter expression: with `-r`, every word is
+    /// filter; otherwise the first word is a file, and so is each following word that names an existing
+    /// file or `-`, up to the first that does not.
+    pub fn inputs_and_filter(&self) -> (Vec<String>, Option<String>) {
+        let mut inputs = self.read.clone();
+        let mut words = self.args.iter().peekable();
+        if inputs.is_empty() {
+            if let Some(first) = words.next() {
+                inputs.push(first.clone());
+            }
+            while let Some(w) = words.peek() {
+                if w.as_str() == "-"
+                    || std::path::Path::new(w.as_str()).is_file()
+                    || looks_like_capture_path(w)
+                {
+                    inputs.push((*w).clone());
+                    words.next();
+                } else {
+                    break;
+                }
+            }
+        }
+        let filter: Vec<&str> = words.map(String::as_str).collect();
+        (inputs, (!filter.is_empty()).then(|| filter.join(" ")))
+    }
+}
+
+/// A word that cannot be a BPF expression but names a capture file (so a missing one is reported as a
+/// missing file, not as a bad filter).
+fn looks_like_capture_path(w: &str) -> bool {
+    [".pcap", ".pcapng", ".cap", ".pcap.gz"]
+        .iter()
+        .any(|ext| w.ends_with(ext))
+        || w.contains('/')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    fn read_args(words: &[&str]) -> ReadArgs {
+        let mut argv = vec!["iceview", "read"];
+        argv.extend(words);
+        match Cli::parse_from(argv).command {
+            Command::Read(r) => r,
+            _ => unreachable!("parsed a read command"),
+        }
+    }
+
+    #[test]
+    fn trailing_words_are_the_filter() {
+        let r = read_args(&["Cargo.toml", "udp", "port", "3478"]);
+        assert_eq!(
+            r.inputs_and_filter(),
+            (vec!["Cargo.toml".into()], Some("udp port 3478".into()))
+        );
+        let r = read_args(&["Cargo.toml", "missing.pcap", "udp"]);
+        assert_eq!(r.inputs_and_filter().0, vec!["Cargo.toml", "missing.pcap"]);
+        let r = read_args(&["-r", "a.pcap", "-r", "b.pcap", "tcp"]);
+        assert_eq!(
+            r.inputs_and_filter(),
+            (vec!["a.pcap".into(), "b.pcap".into()], Some("tcp".into()))
+        );
+        let r = read_args(&["-"]);
+        assert_eq!(r.inputs_and_filter(), (vec!["-".into()], None));
+    }
+}

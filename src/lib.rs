@@ -1,0 +1,9 @@
+//! iceview: packets in, an explanation of ICE sessions out.
+//!
+//! The pipeline is `capture → net → wire → analysis → report`; see DESIGN.md. Everything but `capture` and
+//! the runner is pure: time is an argument, never read from a clock.
+pub mod analysis;
+pub mod capture;
+pub mod net;
+pub mod report;
+pub mod wire;

@@ -1,0 +1,40 @@
+//! `iceview` binary: parse the command line, run, turn errors into one line and an exit code.
+mod cli;
+mod run;
+
+use clap::{CommandFactory, Parser};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let result = match &cli.command {
+        cli::Command::Read(args) => run::read(args),
+        cli::Command::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut cli::Cli::command(),
+                "iceview",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        cli::Command::Man => clap_mangen::Man::new(cli::Cli::command())
+            .render(&mut std::io::stdout())
+            .map_err(Into::into),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("iceview: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `iceview read x --packets | head` closes the pipe early; that is not an error worth a message.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+}

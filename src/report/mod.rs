@@ -1,0 +1,7 @@
+//! The report: the one data model that JSON, text and the TUI all show ([`model::Report`]), built from the
+//! analysis [`crate::analysis::Model`], and its writers.
+pub mod json;
+pub mod model;
+pub mod text;
+
+pub use model::Report;

@@ -1,0 +1,254 @@
+//! The serialisable report, schema `iceview.report/1` (documented in docs/report.md).
+//!
+//! Built once from the analysis model; field names follow webrtc-stats where one exists. Everything is in
+//! capture order or sorted, never in hash order, so the same input always gives the same bytes.
+use crate::analysis::{Body, MessageRecord, Model, RelayVia};
+use crate::capture::file::InputStats;
+use crate::net::{NetStats, Transport};
+use crate::wire::attributes::AttrValue;
+use crate::wire::stun::Verdict;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+pub const SCHEMA: &str = "iceview.report/1";
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub schema: &'static str,
+    pub generator: Generator,
+    pub inputs: Vec<InputReport>,
+    pub stats: StatsReport,
+    pub messages: Vec<MessageReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Generator {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InputReport {
+    pub path: String,
+    pub link_type: Option<&'static str>,
+    /// Packets in the file (before any filter).
+    pub packets: u64,
+    pub bytes: u64,
+    /// Packets that passed the filter.
+    pub matched: u64,
+    pub first_ts: Option<f64>,
+    pub last_ts: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatsReport {
+    /// Datagrams (and TCP frames) by what they carried, relayed ones included.
+    pub packets: BTreeMap<&'static str, u64>,
+    /// Decode errors by reason.
+    pub decode_errors: BTreeMap<&'static str, u64>,
+    pub net: NetStats,
+    pub messages_not_stored: u64,
+    pub relay_depth_exceeded: u64,
+    pub tcp_opaque_bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MessageReport {
+    pub frame: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<u16>,
+    pub ts: f64,
+    pub src: String,
+    pub dst: String,
+    pub transport: Transport,
+    pub kind: &'static str,
+    pub relayed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relay: Option<RelayReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<Vec<AttributeReport>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub integrity: Option<VerdictReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<&'static str>,
+    /// True for a classic RFC 3489 message (no magic cookie).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub classic: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub malformed: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<u16>,
+    /// ChannelData: application data length (padding excluded). STUN: whole message length.
+    pub length: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RelayReport {
+    pub server: String,
+    pub client: String,
+    pub via: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<u16>,
+    pub relayed_address_known: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VerdictReport {
+    pub verdict: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AttributeReport {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub typ: u16,
+    pub length: u16,
+    pub value: AttrValue,
+}
+
+impl Report {
+    pub fn build(model: &Model, inputs: &[InputStats], net: &NetStats) -> Report {
+        let multi = inputs.len() > 1;
+        let s = &model.stats;
+        let packets = BTreeMap::from([
+            ("stun", s.stun),
+            ("channel_data", s.channel_data),
+            ("dtls", s.dtls),
+            ("rtp", s.rtp),
+            ("rtcp", s.rtcp),
+            ("zrtp", s.zrtp),
+            ("tls", s.tls),
+            ("other", s.other),
+        ]);
+        Report {
+            schema: SCHEMA,
+            generator: Generator {
+                name: "iceview",
+                version: env!("CARGO_PKG_VERSION"),
+            },
+            inputs: inputs.iter().map(input_report).collect(),
+            stats: StatsReport {
+                packets,
+                decode_errors: s.decode_errors.clone(),
+                net: net.clone(),
+                messages_not_stored: s.messages_not_stored,
+                relay_depth_exceeded: s.relay_depth_exceeded,
+                tcp_opaque_bytes: s.tcp_opaque_bytes,
+            },
+            messages: model.messages.iter().map(|m| message_report(m, multi)).collect(),
+        }
+    }
+}
+
+fn input_report(i: &InputStats) -> InputReport {
+    InputReport {
+        path: i.path.clone(),
+        link_type: i.link_type.map(|l| l.name()),
+        packets: i.packets,
+        bytes: i.bytes,
+        matched: i.matched,
+        first_ts: i.first_ts.map(|t| t.as_secs_f64()),
+        last_ts: i.last_ts.map(|t| t.as_secs_f64()),
+        warning: i.warning.clone(),
+    }
+}
+
+pub fn verdict_report(v: &Verdict) -> Option<VerdictReport> {
+    match v {
+        Verdict::Absent => None,
+        Verdict::Ok(label) => Some(VerdictReport {
+            verdict: v.name(),
+            credential: label.clone(),
+        }),
+        _ => Some(VerdictReport {
+            verdict: v.name(),
+            credential: None,
+        }),
+    }
+}
+
+pub fn attribute_name(typ: u16) -> String {
+    crate::wire::attributes::attribute_name(typ)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("0x{typ:04X}"))
+}
+
+fn message_report(m: &MessageRecord, multi: bool) -> MessageReport {
+    let mut r = MessageReport {
+        frame: m.frame,
+        input: multi.then_some(m.input),
+        ts: m.ts.as_secs_f64(),
+        src: m.src.to_string(),
+        dst: m.dst.to_string(),
+        transport: m.transport,
+        kind: "stun",
+        relayed: m.relay.is_some(),
+        relay: m.relay.map(|r| RelayReport {
+            server: r.server.to_string(),
+            client: r.client.to_string(),
+            via: match r.via {
+                RelayVia::SendIndication => "send-indication",
+                RelayVia::DataIndication => "data-indication",
+                RelayVia::ChannelData(_) => "channel-data",
+            },
+            channel: match r.via {
+                RelayVia::ChannelData(c) => Some(c),
+                _ => None,
+            },
+            relayed_address_known: r.relayed_address_known,
+        }),
+        method: None,
+        class: None,
+        transaction_id: None,
+        error_code: None,
+        attributes: None,
+        integrity: None,
+        fingerprint: None,
+        classic: false,
+        malformed: None,
+        channel: None,
+        length: 0,
+    };
+    match &m.body {
+        Body::Stun { msg, .. } => {
+            r.method = Some(msg.method.to_string());
+            r.class = Some(msg.class.name());
+            r.transaction_id = Some(msg.transaction_id_hex());
+            r.error_code = msg.error_code();
+            r.attributes = Some(
+                msg.attributes
+                    .iter()
+                    .map(|a| AttributeReport {
+                        name: attribute_name(a.typ),
+                        typ: a.typ,
+                        length: a.len,
+                        value: a.value.clone(),
+                    })
+                    .collect(),
+            );
+            r.integrity = verdict_report(&msg.integrity);
+            r.fingerprint = (msg.fingerprint != Verdict::Absent).then(|| msg.fingerprint.name());
+            r.classic = !msg.rfc5389;
+            r.malformed = msg.malformed.map(|e| e.to_string());
+            r.length = msg.length;
+        }
+        Body::ChannelData { channel, length } => {
+            r.kind = "channel-data";
+            r.channel = Some(*channel);
+            r.length = *length as usize;
+        }
+    }
+    r
+}

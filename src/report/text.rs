@@ -1,0 +1,169 @@
+//! Text output for people: a summary of the report, and with `--packets` one line per message (like
+//! `tshark -Y stun`). Every string that came from the wire goes through [`escape`] first.
+use super::model::{MessageReport, Report};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+/// Escapes control characters (C0, DEL, C1) so wire text can never drive the terminal: `\x1b` becomes the
+/// four characters `\x1b`. Backslashes are doubled so the escape is unambiguous.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7F => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if (0x80..0xA0).contains(&(c as u32)) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One line per message.
+pub fn packet_line(m: &MessageReport, t0: f64) -> String {
+    let mut line = format!(
+        "{:>6} {:>10.6} {} {} → {}",
+        m.frame,
+        m.ts - t0,
+        if m.transport == crate::net::Transport::Udp {
+            "UDP"
+        } else {
+            "TCP"
+        },
+        m.src,
+        m.dst
+    );
+    if m.relayed {
+        line.push_str(" (relayed)");
+    }
+    if let Some(ch) = m.channel {
+        let _ = write!(line, " ChannelData 0x{ch:04x} len={}", m.length);
+        return line;
+    }
+    let _ = write!(
+        line,
+        " {} {} {}",
+        m.method.as_deref().unwrap_or("?"),
+        m.class.unwrap_or("?"),
+        m.transaction_id.as_deref().unwrap_or("")
+    );
+    for a in m.attributes.iter().flatten() {
+        let _ = write!(line, " {}={}", a.name, escape(&a.value.to_string()));
+    }
+    if let Some(v) = &m.integrity {
+        let _ = write!(line, " integrity={}", v.verdict);
+    }
+    if let Some(e) = &m.malformed {
+        let _ = write!(line, " MALFORMED({e})");
+    }
+    line
+}
+
+pub fn write_packets(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let t0 = report
+        .inputs
+        .iter()
+        .filter_map(|i| i.first_ts)
+        .fold(f64::INFINITY, f64::min);
+    let t0 = if t0.is_finite() { t0 } else { 0.0 };
+    for m in &report.messages {
+        writeln!(out, "{}", packet_line(m, t0))?;
+    }
+    Ok(())
+}
+
+pub fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    for i in &report.inputs {
+        let span = match (i.first_ts, i.last_ts) {
+            (Some(a), Some(b)) => format!(", {:.3} s", b - a),
+            _ => String::new(),
+        };
+        writeln!(
+            out,
+            "{}: {} packets, {} bytes ({}){}",
+            escape(&i.path),
+            i.packets,
+            i.bytes,
+            i.link_type.unwrap_or("?"),
+            span
+        )?;
+        if i.matched != i.packets {
+            writeln!(out, "  {} packets matched the filter", i.matched)?;
+        }
+        if let Some(w) = &i.warning {
+            writeln!(out, "  warning: {}", escape(w))?;
+        }
+    }
+    let p = &report.stats.packets;
+    let kinds: Vec<String> = p
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    writeln!(
+        out,
+        "carried: {}",
+        if kinds.is_empty() {
+            "nothing iceview decodes".into()
+        } else {
+            kinds.join(", ")
+        }
+    )?;
+
+    let mut by_method: BTreeMap<String, BTreeMap<&str, u64>> = BTreeMap::new();
+    let mut relayed = 0;
+    for m in &report.messages {
+        if m.relayed {
+            relayed += 1;
+        }
+        let (method, class) = match (&m.method, m.class) {
+            (Some(me), Some(c)) => (me.clone(), c),
+            _ => ("channel-data".to_string(), "frames"),
+        };
+        *by_method.entry(method).or_default().entry(class).or_insert(0) += 1;
+    }
+    if !by_method.is_empty() {
+        writeln!(
+            out,
+            "messages: {} ({} relayed through TURN)",
+            report.messages.len(),
+            relayed
+        )?;
+        for (method, classes) in &by_method {
+            let cs: Vec<String> = classes.iter().map(|(c, n)| format!("{c} {n}")).collect();
+            writeln!(out, "  {method:<20} {}", cs.join(", "))?;
+        }
+    }
+    let errors = &report.stats.decode_errors;
+    if !errors.is_empty() {
+        let es: Vec<String> = errors.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        writeln!(out, "decode errors: {}", es.join(", "))?;
+    }
+    if report.stats.messages_not_stored > 0 {
+        writeln!(
+            out,
+            "note: {} messages analysed but not listed (store bound reached)",
+            report.stats.messages_not_stored
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_terminal_controls() {
+        assert_eq!(escape("a\x1b[31mb"), "a\\x1b[31mb");
+        assert_eq!(escape("tab\there\n"), "tab\\x09here\\x0a");
+        assert_eq!(escape("\u{9b}x"), "\\u{9b}x");
+        assert_eq!(escape("back\\slash"), "back\\\\slash");
+        assert_eq!(escape("Coturn-4.6.1 'Gorst' ✓"), "Coturn-4.6.1 'Gorst' ✓");
+    }
+}

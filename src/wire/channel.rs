@@ -1,0 +1,92 @@
+//! TURN ChannelData (RFC 8656 §12.4): a 4-byte header (channel number, length) and the application data.
+//!
+//! Channel numbers 0x4000-0x4FFF are the only valid ones (§12); over UDP the datagram may carry up to
+//! 3 bytes of padding after the data, over TCP/TLS the padding to a multiple of 4 is mandatory (§12.5).
+//! Whether a flow talks TURN at all is the caller's call: these checks alone cannot tell ChannelData from
+//! a QUIC or other packet whose first byte is 0x40-0x4F (RFC 9443).
+use super::DecodeError;
+
+pub const HEADER_LEN: usize = 4;
+pub const MIN_CHANNEL: u16 = 0x4000;
+pub const MAX_CHANNEL: u16 = 0x4FFF;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChannelData<'a> {
+    pub channel: u16,
+    /// The application data (length as the header states it; padding excluded).
+    pub data: &'a [u8],
+}
+
+/// Parses a whole UDP datagram as ChannelData.
+pub fn parse_udp(b: &[u8]) -> Result<ChannelData<'_>, DecodeError> {
+    let (channel, len) = header(b)?;
+    let end = HEADER_LEN + len;
+    let Some(data) = b.get(HEADER_LEN..end) else {
+        return Err(DecodeError::new(2, "channel-data-length-beyond-datagram"));
+    };
+    // RFC 8656 §12.5: over UDP, padding is allowed but never more than 3 bytes.
+    if b.len() - end > 3 {
+        return Err(DecodeError::new(end, "channel-data-trailing-bytes"));
+    }
+    Ok(ChannelData { channel, data })
+}
+
+/// Bytes a ChannelData frame at the start of a TCP stream occupies, padding included (§12.5).
+pub fn framed_len_tcp(b: &[u8]) -> Option<usize> {
+    let (_, len) = header(b).ok()?;
+    Some((HEADER_LEN + len).div_ceil(4) * 4)
+}
+
+/// Parses a frame cut from a TCP stream (the framer already checked its length).
+pub fn parse_tcp(frame: &[u8]) -> Result<ChannelData<'_>, DecodeError> {
+    let (channel, len) = header(frame)?;
+    frame
+        .get(HEADER_LEN..HEADER_LEN + len)
+        .map(|data| ChannelData { channel, data })
+        .ok_or(DecodeError::new(2, "channel-data-length-beyond-frame"))
+}
+
+fn header(b: &[u8]) -> Result<(u16, usize), DecodeError> {
+    let [c0, c1, l0, l1, ..] = *b else {
+        return Err(DecodeError::new(b.len(), "channel-data-truncated-header"));
+    };
+    let channel = u16::from_be_bytes([c0, c1]);
+    if !(MIN_CHANNEL..=MAX_CHANNEL).contains(&channel) {
+        return Err(DecodeError::new(0, "channel-data-bad-channel-number"));
+    }
+    Ok((channel, u16::from_be_bytes([l0, l1]) as usize))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn udp_with_and_without_padding() {
+        let b = [0x40, 0x00, 0x00, 0x03, 1, 2, 3];
+        assert_eq!(
+            parse_udp(&b).unwrap(),
+            ChannelData {
+                channel: 0x4000,
+                data: &[1, 2, 3]
+            }
+        );
+        let padded = [0x40, 0x01, 0x00, 0x03, 1, 2, 3, 0];
+        assert_eq!(parse_udp(&padded).unwrap().channel, 0x4001);
+    }
+
+    #[test]
+    fn rejects_bad_numbers_lengths_and_trailers() {
+        assert!(parse_udp(&[0x50, 0x00, 0x00, 0x00]).is_err());
+        assert!(parse_udp(&[0x40, 0x00, 0x00, 0x05, 1, 2]).is_err());
+        assert!(parse_udp(&[0x40, 0x00, 0x00, 0x00, 0, 0, 0, 0]).is_err());
+        assert!(parse_udp(&[0x40, 0x00]).is_err());
+    }
+
+    #[test]
+    fn tcp_frames_are_padded_to_four() {
+        assert_eq!(framed_len_tcp(&[0x40, 0x00, 0x00, 0x05]), Some(12));
+        assert_eq!(framed_len_tcp(&[0x40, 0x00, 0x00, 0x04]), Some(8));
+        assert_eq!(framed_len_tcp(&[0x40, 0x00, 0x00, 0x00]), Some(4));
+    }
+}

@@ -1,0 +1,658 @@
+//! STUN/TURN message frame: header test, attribute walk, FINGERPRINT and MESSAGE-INTEGRITY verification.
+//!
+//! Follows RFC 8489 §5 (header), §14 (attribute TLVs, 4-byte padding), §14.5-14.7 (MESSAGE-INTEGRITY,
+//! MESSAGE-INTEGRITY-SHA256, FINGERPRINT), RFC 5389 §6 and RFC 3489 §11.1 for classic messages without the
+//! magic cookie. The header test ([`looks_like_stun`]) is a handful of comparisons so that media never pays
+//! for more; attribute *values* are decoded by [`super::attributes`]. One bad attribute degrades that
+//! attribute (or ends the walk when its length runs past the message), never the header facts before it.
+//! It does not match transactions or keep any state: that is `analysis`.
+use super::attributes::{self, AttrValue};
+use super::credentials::{KeyKind, Keyring};
+use super::DecodeError;
+use hmac::{Hmac, Mac};
+use std::fmt;
+
+/// RFC 8489 §5: the fixed value at bytes 4..8 of every RFC 5389/8489 message.
+pub const MAGIC_COOKIE: u32 = 0x2112_A442;
+pub const HEADER_LEN: usize = 20;
+/// RFC 8489 §14.7: FINGERPRINT is the CRC-32 of the message XOR-ed with this ("STUN").
+const FINGERPRINT_XOR: u32 = 0x5354_554e;
+/// Largest STUN message iceview will decode: a UDP datagram's maximum payload. The 16-bit length field
+/// allows no more anyway; the bound documents it.
+pub const MAX_MESSAGE_LEN: usize = HEADER_LEN + 0xFFFF;
+/// More attributes than this in one message is not a real STUN stack talking (a full 64 KiB message of
+/// empty attributes would hold 16383); the walk stops and the message is marked malformed.
+pub const MAX_ATTRIBUTES: usize = 256;
+
+pub const ATTR_MESSAGE_INTEGRITY: u16 = 0x0008;
+pub const ATTR_MESSAGE_INTEGRITY_SHA256: u16 = 0x001C;
+pub const ATTR_FINGERPRINT: u16 = 0x8028;
+pub const ATTR_USERNAME: u16 = 0x0006;
+pub const ATTR_REALM: u16 = 0x0014;
+pub const ATTR_DATA: u16 = 0x0013;
+pub const ATTR_PASSWORD_ALGORITHM: u16 = 0x001D;
+
+const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+
+/// The 96-bit transaction id (RFC 8489 §5). For classic RFC 3489 messages the 128-bit id is the cookie
+/// field followed by these 12 bytes; [`StunMessage::transaction_id_hex`] prints all of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct TransactionId(pub [u8; 12]);
+
+impl fmt::Display for TransactionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// RFC 8489 §5: the two class bits C1 C0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Class {
+    Request,
+    Indication,
+    Success,
+    Error,
+}
+
+impl Class {
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::Request => "request",
+            Class::Indication => "indication",
+            Class::Success => "success",
+            Class::Error => "error",
+        }
+    }
+    pub fn is_response(self) -> bool {
+        matches!(self, Class::Success | Class::Error)
+    }
+}
+
+/// A STUN method number (12 bits), named after the IANA "STUN Methods" registry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Method(pub u16);
+
+impl Method {
+    pub const BINDING: Method = Method(0x001);
+    pub const SHARED_SECRET: Method = Method(0x002);
+    pub const ALLOCATE: Method = Method(0x003);
+    pub const REFRESH: Method = Method(0x004);
+    pub const SEND: Method = Method(0x006);
+    pub const DATA: Method = Method(0x007);
+    pub const CREATE_PERMISSION: Method = Method(0x008);
+    pub const CHANNEL_BIND: Method = Method(0x009);
+    pub const CONNECT: Method = Method(0x00A);
+    pub const CONNECTION_BIND: Method = Method(0x00B);
+    pub const CONNECTION_ATTEMPT: Method = Method(0x00C);
+    /// Chromium's GOOG_PING (message types 0x200/0x300/0x310 in webrtc's stun.h): a slimmed-down binding
+    /// used for keepalives once a pair is writable.
+    pub const GOOG_PING: Method = Method(0x080);
+
+    /// Lowercase IANA name with dashes, `None` for unassigned numbers.
+    pub fn name(self) -> Option<&'static str> {
+        Some(match self {
+            Method::BINDING => "binding",
+            Method::SHARED_SECRET => "shared-secret",
+            Method::ALLOCATE => "allocate",
+            Method::REFRESH => "refresh",
+            Method::SEND => "send",
+            Method::DATA => "data",
+            Method::CREATE_PERMISSION => "create-permission",
+            Method::CHANNEL_BIND => "channel-bind",
+            Method::CONNECT => "connect",
+            Method::CONNECTION_BIND => "connection-bind",
+            Method::CONNECTION_ATTEMPT => "connection-attempt",
+            Method::GOOG_PING => "goog-ping",
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(n) => f.write_str(n),
+            None => write!(f, "0x{:03x}", self.0),
+        }
+    }
+}
+
+/// Splits a 14-bit message type into method and class (RFC 8489 §5, figure 3: M11..M7 C1 M6..M4 C0 M3..M0).
+pub fn split_type(typ: u16) -> (Method, Class) {
+    let method = (typ & 0x000F) | ((typ & 0x00E0) >> 1) | ((typ & 0x3E00) >> 2);
+    let class = match ((typ >> 7) & 0x2) | ((typ >> 4) & 0x1) {
+        0 => Class::Request,
+        1 => Class::Indication,
+        2 => Class::Success,
+        _ => Class::Error,
+    };
+    (Method(method), class)
+}
+
+/// Inverse of [`split_type`].
+pub fn join_type(method: Method, class: Class) -> u16 {
+    let m = method.0 & 0x0FFF;
+    let c: u16 = match class {
+        Class::Request => 0,
+        Class::Indication => 1,
+        Class::Success => 2,
+        Class::Error => 3,
+    };
+    (m & 0x000F) | ((m & 0x0070) << 1) | ((m & 0x0F80) << 2) | ((c & 1) << 4) | ((c & 2) << 7)
+}
+
+/// Result of checking FINGERPRINT or MESSAGE-INTEGRITY.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The attribute is not in the message.
+    Absent,
+    /// Present, but nothing to check it with (no matching credentials).
+    Unchecked,
+    /// Verified; for integrity, the label of the credential that matched.
+    Ok(Option<String>),
+    Bad,
+}
+
+impl Verdict {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Verdict::Absent => "absent",
+            Verdict::Unchecked => "unchecked",
+            Verdict::Ok(_) => "ok",
+            Verdict::Bad => "bad",
+        }
+    }
+}
+
+/// One attribute in wire order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attribute {
+    pub typ: u16,
+    /// Offset of the attribute's TLV header from the start of the message.
+    pub offset: u16,
+    /// Value length as the TLV states it (without padding).
+    pub len: u16,
+    pub value: AttrValue,
+}
+
+impl Attribute {
+    pub fn name(&self) -> Option<&'static str> {
+        attributes::attribute_name(self.typ)
+    }
+    /// Where the value bytes sit in the message.
+    pub fn value_range(&self) -> std::ops::Range<usize> {
+        let start = self.offset as usize + 4;
+        start..start + self.len as usize
+    }
+}
+
+/// A decoded STUN message. Owns its values; the raw bytes stay with the caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StunMessage {
+    pub method: Method,
+    pub class: Class,
+    pub transaction_id: TransactionId,
+    /// False for a classic RFC 3489 message (no magic cookie); `cookie` then holds the id's first 4 bytes.
+    pub rfc5389: bool,
+    pub cookie: u32,
+    /// Total length including the 20-byte header.
+    pub length: usize,
+    pub attributes: Vec<Attribute>,
+    pub fingerprint: Verdict,
+    pub integrity: Verdict,
+    /// The first problem found while walking attributes; the attributes before it are kept.
+    pub malformed: Option<DecodeError>,
+}
+
+impl StunMessage {
+    pub fn attr(&self, typ: u16) -> Option<&Attribute> {
+        self.attributes.iter().find(|a| a.typ == typ)
+    }
+    pub fn attr_value(&self, typ: u16) -> Option<&AttrValue> {
+        self.attr(typ).map(|a| &a.value)
+    }
+    /// ERROR-CODE's number, when the message carries one.
+    pub fn error_code(&self) -> Option<u16> {
+        self.attributes.iter().find_map(|a| match &a.value {
+            AttrValue::ErrorCode { code, .. } => Some(*code),
+            _ => None,
+        })
+    }
+    /// 24 hex digits, or 32 for a classic message (its whole 128-bit id, as tshark's classicstun.id).
+    pub fn transaction_id_hex(&self) -> String {
+        if self.rfc5389 {
+            self.transaction_id.to_string()
+        } else {
+            format!("{:08x}{}", self.cookie, self.transaction_id)
+        }
+    }
+}
+
+/// The cheap test every UDP payload and TCP frame goes through: RFC 8489 §5 header shape with the magic
+/// cookie, and a length that is a multiple of 4 and matches the buffer exactly.
+#[inline]
+pub fn looks_like_stun(b: &[u8]) -> bool {
+    b.len() >= HEADER_LEN
+        && b[0] & 0xC0 == 0
+        && b[3] & 0x03 == 0
+        && u32::from_be_bytes([b[4], b[5], b[6], b[7]]) == MAGIC_COOKIE
+        && HEADER_LEN + u16::from_be_bytes([b[2], b[3]]) as usize == b.len()
+}
+
+/// RFC 3489 §11.1: a classic message has no cookie; only its six message types exist. Used where the
+/// flow makes it unambiguous (the caller decides that).
+pub fn looks_like_classic_stun(b: &[u8]) -> bool {
+    if b.len() < HEADER_LEN || b[3] & 0x03 != 0 {
+        return false;
+    }
+    let typ = u16::from_be_bytes([b[0], b[1]]);
+    matches!(typ, 0x0001 | 0x0101 | 0x0111 | 0x0002 | 0x0102 | 0x0112)
+        && HEADER_LEN + u16::from_be_bytes([b[2], b[3]]) as usize == b.len()
+}
+
+/// Length of the STUN message at the start of `b` (header + body), if the header is a plausible
+/// RFC 5389 header; used by TCP framing, where the buffer may hold more than one message.
+pub fn framed_len(b: &[u8]) -> Option<usize> {
+    if b.len() < 8 || b[0] & 0xC0 != 0 || b[3] & 0x03 != 0 {
+        return None;
+    }
+    if u32::from_be_bytes([b[4], b[5], b[6], b[7]]) != MAGIC_COOKIE {
+        return None;
+    }
+    Some(HEADER_LEN + u16::from_be_bytes([b[2], b[3]]) as usize)
+}
+
+/// Decodes one whole message. `b` must be exactly the message (the caller framed it). Integrity is checked
+/// against `keys`.
+pub fn decode(b: &[u8], keys: &Keyring) -> Result<StunMessage, DecodeError> {
+    if b.len() < HEADER_LEN {
+        return Err(DecodeError::new(b.len(), "stun-truncated-header"));
+    }
+    let mut header = [0u8; HEADER_LEN];
+    header.copy_from_slice(&b[..HEADER_LEN]);
+    let typ = u16::from_be_bytes([header[0], header[1]]);
+    if typ & 0xC000 != 0 {
+        return Err(DecodeError::new(0, "stun-bad-type"));
+    }
+    let body_len = u16::from_be_bytes([header[2], header[3]]) as usize;
+    if body_len % 4 != 0 {
+        return Err(DecodeError::new(2, "stun-length-not-multiple-of-4"));
+    }
+    if HEADER_LEN + body_len > b.len() {
+        return Err(DecodeError::new(2, "stun-length-beyond-buffer"));
+    }
+    let b = &b[..HEADER_LEN + body_len];
+    let cookie = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
+    let mut tid = [0u8; 12];
+    tid.copy_from_slice(&header[8..20]);
+    let (method, class) = split_type(typ);
+
+    let mut msg = StunMessage {
+        method,
+        class,
+        transaction_id: TransactionId(tid),
+        rfc5389: cookie == MAGIC_COOKIE,
+        cookie,
+        length: b.len(),
+        attributes: Vec::new(),
+        fingerprint: Verdict::Absent,
+        integrity: Verdict::Absent,
+        malformed: None,
+    };
+
+    let mut off = HEADER_LEN;
+    while off < b.len() {
+        if msg.attributes.len() >= MAX_ATTRIBUTES {
+            msg.malformed = Some(DecodeError::new(off, "stun-too-many-attributes"));
+            break;
+        }
+        let Some(tl) = b.get(off..off + 4) else {
+            msg.malformed = Some(DecodeError::new(off, "stun-attribute-header-truncated"));
+            break;
+        };
+        let atyp = u16::from_be_bytes([tl[0], tl[1]]);
+        let alen = u16::from_be_bytes([tl[2], tl[3]]) as usize;
+        let Some(value) = b.get(off + 4..off + 4 + alen) else {
+            msg.malformed = Some(DecodeError::new(off, "stun-attribute-length-overflow"));
+            break;
+        };
+        let value = match atyp {
+            ATTR_FINGERPRINT => {
+                msg.fingerprint = check_fingerprint(b, off, value);
+                attributes::decode_value(atyp, value, &header)
+            }
+            ATTR_MESSAGE_INTEGRITY | ATTR_MESSAGE_INTEGRITY_SHA256 => {
+                // RFC 8489 §14.5/14.6: only the first integrity attribute of each kind counts; a later
+                // SHA-256 one does not override a verdict already reached.
+                if matches!(msg.integrity, Verdict::Absent | Verdict::Unchecked) {
+                    msg.integrity = check_integrity(b, off, atyp, value, &msg.attributes, keys);
+                }
+                attributes::decode_value(atyp, value, &header)
+            }
+            _ => attributes::decode_value(atyp, value, &header),
+        };
+        msg.attributes.push(Attribute {
+            typ: atyp,
+            offset: off as u16,
+            len: alen as u16,
+            value,
+        });
+        // RFC 8489 §14: values are padded to a multiple of 4; the padding is not in the length.
+        off += 4 + alen.div_ceil(4) * 4;
+    }
+    if off > b.len() && msg.malformed.is_none() {
+        // The last attribute's padding ran past the end: the value itself was intact.
+        msg.malformed = Some(DecodeError::new(b.len(), "stun-attribute-padding-missing"));
+    }
+    Ok(msg)
+}
+
+fn check_fingerprint(b: &[u8], off: usize, value: &[u8]) -> Verdict {
+    if value.len() != 4 || off < HEADER_LEN {
+        return Verdict::Bad;
+    }
+    let want = u32::from_be_bytes([value[0], value[1], value[2], value[3]]);
+    // RFC 8489 §14.7: the CRC covers the message up to (not including) FINGERPRINT, with the header's
+    // length field already counting FINGERPRINT. Attributes after it are outside the message's meaning;
+    // the header length then counts them too, so patch it to end at FINGERPRINT.
+    let patched_len = (off + 8 - HEADER_LEN) as u16;
+    if fingerprint_of(&[&b[..2], &patched_len.to_be_bytes(), &b[4..off]]) == want {
+        Verdict::Ok(None)
+    } else {
+        Verdict::Bad
+    }
+}
+
+/// RFC 8489 §14.5/§14.6: HMAC over the message up to the integrity attribute, with the header length
+/// patched to end at it. Keys are tried in the order the USERNAME/REALM suggest, then all of them, so a
+/// response (which has no USERNAME) is checked against every credential known.
+fn check_integrity(
+    b: &[u8],
+    off: usize,
+    atyp: u16,
+    value: &[u8],
+    before: &[Attribute],
+    keys: &Keyring,
+) -> Verdict {
+    if keys.is_empty() {
+        return Verdict::Unchecked;
+    }
+    let sha256 = atyp == ATTR_MESSAGE_INTEGRITY_SHA256;
+    // RFC 8489 §14.6: MESSAGE-INTEGRITY-SHA256 may be truncated to 16..=32 bytes, in steps of 4.
+    let valid_len = if sha256 {
+        (16..=32).contains(&value.len()) && value.len() % 4 == 0
+    } else {
+        value.len() == 20
+    };
+    if !valid_len {
+        return Verdict::Bad;
+    }
+    let patched_len = (off + 4 + value.len() - HEADER_LEN) as u16;
+    let username = before
+        .iter()
+        .find(|a| a.typ == ATTR_USERNAME)
+        .and_then(|a| a.value.text());
+    let realm = before
+        .iter()
+        .find(|a| a.typ == ATTR_REALM)
+        .and_then(|a| a.value.text());
+    let sha256_password = before.iter().any(|a| {
+        a.typ == ATTR_PASSWORD_ALGORITHM
+            && matches!(a.value, AttrValue::PasswordAlgorithm { algorithm: 2, .. })
+    });
+    let mut any_candidate = false;
+    for key in keys.candidates(username, realm) {
+        let key_bytes = match &key.kind {
+            KeyKind::ShortTerm => key.short_term_key(),
+            KeyKind::LongTerm { .. } => key.long_term_key(realm, sha256_password),
+        };
+        let Some(key_bytes) = key_bytes else { continue };
+        any_candidate = true;
+        if hmac_matches(sha256, &key_bytes, b, off, patched_len, value) {
+            return Verdict::Ok(Some(key.label.clone()));
+        }
+    }
+    if any_candidate {
+        Verdict::Bad
+    } else {
+        Verdict::Unchecked
+    }
+}
+
+fn hmac_matches(sha256: bool, key: &[u8], b: &[u8], off: usize, patched_len: u16, want: &[u8]) -> bool {
+    let parts: [&[u8]; 3] = [&b[..2], &patched_len.to_be_bytes(), &b[4..off]];
+    if sha256 {
+        hmac_sha256(key, &parts).get(..want.len()) == Some(want)
+    } else {
+        hmac_sha1(key, &parts).get(..want.len()) == Some(want)
+    }
+}
+
+/// HMAC-SHA1 over the concatenation of `parts` (RFC 8489 §14.5). Shared with the probes' encoder.
+pub fn hmac_sha1(key: &[u8], parts: &[&[u8]]) -> [u8; 20] {
+    // HMAC accepts keys of any length, so new_from_slice cannot fail; the fallback keeps this panic-free.
+    let Ok(mut mac) = Hmac::<sha1::Sha1>::new_from_slice(key) else {
+        return [0; 20];
+    };
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// HMAC-SHA256 over the concatenation of `parts` (RFC 8489 §14.6).
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(key) else {
+        return [0; 32];
+    };
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// FINGERPRINT value for `b[..end]` with the header length patched to `patched_len`.
+pub fn fingerprint_of(parts: &[&[u8]]) -> u32 {
+    let mut digest = CRC32.digest();
+    for p in parts {
+        digest.update(p);
+    }
+    digest.finalize() ^ FINGERPRINT_XOR
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        let digits: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
+        digits
+            .chunks(2)
+            .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
+            .collect()
+    }
+
+    /// RFC 5769 §2.1 sample request (short-term credentials).
+    const RFC5769_REQUEST: &str = "
+        00 01 00 58 21 12 a4 42 b7 e7 a7 01 bc 34 d6 86 fa 87 df ae
+        80 22 00 10 53 54 55 4e 20 74 65 73 74 20 63 6c 69 65 6e 74
+        00 24 00 04 6e 00 01 ff
+        80 29 00 08 93 2f f9 b1 51 26 3b 36
+        00 06 00 09 65 76 74 6a 3a 68 36 76 59 20 20 20
+        00 08 00 14 9a ea a7 0c bf d8 cb 56 78 1e f2 b5 b2 d3 f2 49 c1 b5 71 a2
+        80 28 00 04 e5 7a 3b cf";
+    /// RFC 5769 §2.2 sample IPv4 response.
+    const RFC5769_RESPONSE_V4: &str = "
+        01 01 00 3c 21 12 a4 42 b7 e7 a7 01 bc 34 d6 86 fa 87 df ae
+        80 22 00 0b 74 65 73 74 20 76 65 63 74 6f 72 20
+        00 20 00 08 00 01 a1 47 e1 12 a6 43
+        00 08 00 14 2b 91 f5 99 fd 9e 90 c3 8c 74 89 f9 2a f9 ba 53 f0 6b e7 d7
+        80 28 00 04 c0 7d 4c 96";
+    /// RFC 5769 §2.3 sample IPv6 response.
+    const RFC5769_RESPONSE_V6: &str = "
+        01 01 00 48 21 12 a4 42 b7 e7 a7 01 bc 34 d6 86 fa 87 df ae
+        80 22 00 0b 74 65 73 74 20 76 65 63 74 6f 72 20
+        00 20 00 14 00 02 a1 47 01 13 a9 fa a5 d3 f1 79 bc 25 f4 b5 be d2 b9 d9
+        00 08 00 14 a3 82 95 4e 4b e6 7b f1 17 84 c9 7c 82 92 c2 75 bf e3 ed 41
+        80 28 00 04 c8 fb 0b 4c";
+    /// RFC 5769 §2.4 sample request with long-term authentication.
+    const RFC5769_LONG_TERM: &str = "
+        00 01 00 60 21 12 a4 42 78 ad 34 33 c6 ad 72 c0 29 da 41 2e
+        00 06 00 12 e3 83 9e e3 83 88 e3 83 aa e3 83 83 e3 82 af e3 82 b9 00 00
+        00 15 00 1c 66 2f 2f 34 39 39 6b 39 35 34 64 36 4f 4c 33 34 6f 4c 39 46 53 54 76 79 36 34 73 41
+        00 14 00 0b 65 78 61 6d 70 6c 65 2e 6f 72 67 00
+        00 08 00 14 f6 70 24 65 6d d6 4a 3e 02 b8 e0 71 2e 85 c9 a2 8c a8 96 66";
+
+    fn short_term() -> Keyring {
+        let mut k = Keyring::new();
+        // RFC 5769 §2: "The password used is VOkJxbRl1RmTxUk/WvJxBt".
+        k.add_ice("evtj", "VOkJxbRl1RmTxUk/WvJxBt");
+        k
+    }
+
+    #[test]
+    fn rfc5769_request_verifies() {
+        let b = hex(RFC5769_REQUEST);
+        assert!(looks_like_stun(&b));
+        let m = decode(&b, &short_term()).unwrap();
+        assert_eq!((m.method, m.class), (Method::BINDING, Class::Request));
+        assert_eq!(m.transaction_id.to_string(), "b7e7a701bc34d686fa87dfae");
+        let types: Vec<u16> = m.attributes.iter().map(|a| a.typ).collect();
+        assert_eq!(types, [0x8022, 0x0024, 0x8029, 0x0006, 0x0008, 0x8028]);
+        assert_eq!(m.fingerprint, Verdict::Ok(None));
+        assert_eq!(m.integrity, Verdict::Ok(Some("ice:evtj".into())));
+        assert_eq!(
+            m.attr_value(ATTR_USERNAME).and_then(AttrValue::text),
+            Some("evtj:h6vY")
+        );
+        assert!(m.malformed.is_none());
+    }
+
+    #[test]
+    fn rfc5769_responses_verify_and_unxor() {
+        for (vector, want) in [
+            (RFC5769_RESPONSE_V4, "192.0.2.1:32853"),
+            (
+                RFC5769_RESPONSE_V6,
+                "[2001:db8:1234:5678:11:2233:4455:6677]:32853",
+            ),
+        ] {
+            let m = decode(&hex(vector), &short_term()).unwrap();
+            assert_eq!((m.method, m.class), (Method::BINDING, Class::Success));
+            assert_eq!(m.fingerprint, Verdict::Ok(None));
+            assert_eq!(m.integrity, Verdict::Ok(Some("ice:evtj".into())));
+            let addr = m.attr_value(0x0020).and_then(AttrValue::address).unwrap();
+            assert_eq!(addr.to_string(), want);
+        }
+    }
+
+    #[test]
+    fn rfc5769_long_term_verifies() {
+        let mut k = Keyring::new();
+        // RFC 5769 §2.4: password "The<U+00AD>M<U+00AA>tr<U+2168>", "TheMatrIX" after SASLprep.
+        k.add_turn("マトリックス", "TheMatrIX", None);
+        let m = decode(&hex(RFC5769_LONG_TERM), &k).unwrap();
+        assert_eq!(m.integrity, Verdict::Ok(Some("turn:マトリックス".into())));
+        assert_eq!(
+            m.attr_value(ATTR_REALM).and_then(AttrValue::text),
+            Some("example.org")
+        );
+    }
+
+    #[test]
+    fn one_flipped_bit_fails_integrity_and_fingerprint() {
+        let mut b = hex(RFC5769_REQUEST);
+        b[30] ^= 0x01; // inside SOFTWARE
+        let m = decode(&b, &short_term()).unwrap();
+        assert_eq!(m.integrity, Verdict::Bad);
+        assert_eq!(m.fingerprint, Verdict::Bad);
+        let mut wrong = Keyring::new();
+        wrong.add_ice("evtj", "not-the-password");
+        assert_eq!(
+            decode(&hex(RFC5769_REQUEST), &wrong).unwrap().integrity,
+            Verdict::Bad
+        );
+        assert_eq!(
+            decode(&hex(RFC5769_REQUEST), &Keyring::new()).unwrap().integrity,
+            Verdict::Unchecked
+        );
+    }
+
+    #[test]
+    fn type_bits_round_trip() {
+        // RFC 8489 §5: Binding request 0x0001, success 0x0101, error 0x0111; Allocate error 0x0113;
+        // Send indication 0x0016, Data indication 0x0017; Chromium GOOG_PING 0x200/0x300.
+        for (typ, method, class) in [
+            (0x0001, Method::BINDING, Class::Request),
+            (0x0101, Method::BINDING, Class::Success),
+            (0x0111, Method::BINDING, Class::Error),
+            (0x0113, Method::ALLOCATE, Class::Error),
+            (0x0016, Method::SEND, Class::Indication),
+            (0x0017, Method::DATA, Class::Indication),
+            (0x0200, Method::GOOG_PING, Class::Request),
+            (0x0300, Method::GOOG_PING, Class::Success),
+        ] {
+            assert_eq!(split_type(typ), (method, class), "type {typ:#06x}");
+            assert_eq!(join_type(method, class), typ);
+        }
+        for typ in 0..0x4000u16 {
+            let (m, c) = split_type(typ);
+            assert_eq!(join_type(m, c), typ);
+        }
+    }
+
+    #[test]
+    fn malformed_messages_keep_what_came_before() {
+        let mut b = hex(RFC5769_REQUEST);
+        // USERNAME claims 0x00F0 bytes: runs past the end.
+        b[62] = 0x00;
+        b[63] = 0xF0;
+        let m = decode(&b, &Keyring::new()).unwrap();
+        assert_eq!(
+            m.malformed.map(|e| e.reason),
+            Some("stun-attribute-length-overflow")
+        );
+        assert_eq!(m.attributes.len(), 3);
+        assert_eq!(
+            decode(&b[..19], &Keyring::new()).unwrap_err().reason,
+            "stun-truncated-header"
+        );
+        let mut odd = hex(RFC5769_REQUEST);
+        odd[3] = 0x57;
+        assert_eq!(
+            decode(&odd, &Keyring::new()).unwrap_err().reason,
+            "stun-length-not-multiple-of-4"
+        );
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        // A deterministic xorshift stream: every length 0..=200, many contents, plus valid headers
+        // followed by junk, which exercises the attribute walk.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        };
+        let keys = short_term();
+        for len in 0..=200usize {
+            for _ in 0..50 {
+                let mut b: Vec<u8> = (0..len).map(|_| next()).collect();
+                if len >= 20 {
+                    b[0] &= 0x3F;
+                    b[2..4].copy_from_slice(&((len - 20) as u16 & !3).to_be_bytes());
+                    b[4..8].copy_from_slice(&MAGIC_COOKIE.to_be_bytes());
+                }
+                let _ = looks_like_stun(&b);
+                let _ = looks_like_classic_stun(&b);
+                let _ = framed_len(&b);
+                let _ = decode(&b, &keys);
+            }
+        }
+    }
+}
