@@ -7,6 +7,8 @@
 //! that traffic through a relay is analysed like direct traffic. TCP bytes are framed per stream
 //! (`wire::framing`). Memory grows with STUN/TURN messages and TCP streams, each table bounded; media
 //! packets are only counted.
+pub mod findings;
+pub mod transactions;
 pub mod turn;
 
 use crate::capture::{Packet, Timestamp};
@@ -15,8 +17,10 @@ use crate::wire::credentials::Keyring;
 use crate::wire::framing::{Frame, Framer};
 use crate::wire::stun::{self, StunMessage};
 use crate::wire::{channel, demux, media, DecodeError};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
+use transactions::{Seen, Transactions};
 
 /// Messages kept for the report and the views. A busy TURN server capture holds millions of ChannelData
 /// frames; past this bound messages are still analysed and counted, only not stored (the report says how
@@ -31,6 +35,14 @@ pub const MAX_RELAY_DEPTH: u8 = 2;
 /// The IANA ports for STUN/TURN (3478 UDP/TCP, 5349 TLS/DTLS) and their RFC 5780 alternates: ChannelData
 /// and classic RFC 3489 STUN are accepted on them even before a flow has shown any other STUN.
 pub const STUN_PORTS: [u16; 4] = [3478, 3479, 5349, 5350];
+/// A capture taken at a TURN server sees a relayed datagram twice: inside the client's Send indication (or
+/// ChannelData) and on the relay's peer leg, or the other way round. A copy with the same addresses and
+/// bytes on the other side of the relay within this window is the same datagram, not a retransmission;
+/// a relay forwards in well under a millisecond, and a real retransmission comes ≥ 50 ms later (RFC 8445
+/// §14.3 pacing, RFC 8489 RTO ≥ 500 ms), so 20 ms separates the two.
+pub const DUPLICATE_WINDOW_SECS: f64 = 0.020;
+/// Recent datagrams remembered for duplicate detection; more than a relay forwards within the window.
+pub const DUPLICATE_MEMORY: usize = 4096;
 
 /// Counts of what the datagrams carried, by kind (RFC 7983 classes), and decode errors by reason.
 #[derive(Clone, Debug, Default)]
@@ -51,6 +63,8 @@ pub struct Stats {
     /// Relayed payloads not decoded because [`MAX_RELAY_DEPTH`] was reached.
     pub relay_depth_exceeded: u64,
     pub tcp_streams_evicted: u64,
+    /// Relayed datagrams seen twice (both sides of a TURN server), analysed once.
+    pub relay_duplicates: u64,
 }
 
 impl Stats {
@@ -95,6 +109,9 @@ pub struct MessageRecord {
     pub transport: Transport,
     /// Set for messages found inside TURN relaying.
     pub relay: Option<Relay>,
+    /// The same datagram was already seen on the other side of a TURN relay (capture at the server):
+    /// listed, but not analysed twice.
+    pub duplicate: bool,
     pub body: Body,
 }
 
@@ -112,6 +129,7 @@ impl MessageRecord {
 pub struct Model {
     pub stats: Stats,
     pub messages: Vec<MessageRecord>,
+    pub transactions: Transactions,
     pub turn: turn::TurnState,
     pub first_ts: Option<Timestamp>,
     pub last_ts: Option<Timestamp>,
@@ -125,6 +143,8 @@ pub struct Analyzer {
 
 struct State {
     keys: Keyring,
+    /// (hash of addresses + payload, time, relayed?, consumed?) of recent STUN datagrams.
+    recent: VecDeque<(u64, Timestamp, bool, bool)>,
     framers: HashMap<Flow, Framer>,
     model: Model,
 }
@@ -135,6 +155,7 @@ impl Analyzer {
             net: Net::new(),
             state: State {
                 keys,
+                recent: VecDeque::new(),
                 framers: HashMap::new(),
                 model: Model::default(),
             },
@@ -291,14 +312,31 @@ impl State {
         if let Some(e) = msg.malformed {
             self.model.stats.error(e);
         }
-        if relay.is_none() {
-            self.model.turn.on_stun(dg, &msg);
+        let duplicate = self.is_relay_duplicate(dg, relay.is_some());
+        if duplicate {
+            self.model.stats.relay_duplicates += 1;
         }
-        let inner = if relay.is_none() {
-            self.model.turn.relayed_payload(dg, &msg)
-        } else {
-            None
-        };
+        let mut inner = None;
+        if !duplicate {
+            let seen = Seen {
+                ts: dg.ts,
+                frame: dg.frame,
+                input: dg.input,
+            };
+            let flow = dg.flow;
+            let tx = self.model.transactions.on_message(
+                seen,
+                flow.src,
+                flow.dst,
+                flow.transport,
+                relay.is_some(),
+                &msg,
+            );
+            if relay.is_none() {
+                self.model.turn.on_stun(dg, &msg, tx, &self.model.transactions);
+                inner = self.model.turn.relayed_payload(dg, &msg);
+            }
+        }
         self.store(MessageRecord {
             ts: dg.ts,
             frame: dg.frame,
@@ -307,6 +345,7 @@ impl State {
             dst: dg.flow.dst,
             transport: dg.flow.transport,
             relay,
+            duplicate,
             body: Body::Stun {
                 msg,
                 raw: dg.payload.to_vec(),
@@ -318,6 +357,32 @@ impl State {
             };
             self.relay_inner(dg, inner_flow, inner_relay, payload, depth);
         }
+    }
+
+    /// True when this datagram is the other-side copy of one seen within [`DUPLICATE_WINDOW_SECS`].
+    fn is_relay_duplicate(&mut self, dg: &Datagram<'_>, relayed: bool) -> bool {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        dg.flow.src.hash(&mut h);
+        dg.flow.dst.hash(&mut h);
+        dg.payload.hash(&mut h);
+        let hash = h.finish();
+        while let Some(&(_, ts, _, _)) = self.recent.front() {
+            if dg.ts.secs_since(ts) > DUPLICATE_WINDOW_SECS || self.recent.len() >= DUPLICATE_MEMORY {
+                self.recent.pop_front();
+            } else {
+                break;
+            }
+        }
+        if let Some(e) = self
+            .recent
+            .iter_mut()
+            .find(|e| e.0 == hash && e.2 != relayed && !e.3)
+        {
+            e.3 = true;
+            return true;
+        }
+        self.recent.push_back((hash, dg.ts, relayed, false));
+        false
     }
 
     fn on_channel_data(
@@ -337,6 +402,7 @@ impl State {
             dst: dg.flow.dst,
             transport: dg.flow.transport,
             relay,
+            duplicate: false,
             body: Body::ChannelData {
                 channel: cd.channel,
                 length: cd.data.len() as u16,

@@ -6,6 +6,7 @@
 //! ChannelData either way on a channel bound to one peer (§12). Channel bindings are taken from ChannelBind
 //! requests as well as their responses, so a capture that missed a response still decodes the channel.
 //! Bounded by [`MAX_ALLOCATIONS`].
+use super::transactions::{Transactions, TxEvent};
 use super::{Relay, RelayVia};
 use crate::net::{Datagram, Flow, Transport};
 use crate::wire::attributes::AttrValue;
@@ -84,7 +85,7 @@ impl TurnState {
     }
 
     /// Learns allocations and channel bindings from a (non-relayed) STUN message.
-    pub fn on_stun(&mut self, dg: &Datagram<'_>, msg: &StunMessage) {
+    pub fn on_stun(&mut self, dg: &Datagram<'_>, msg: &StunMessage, _tx: TxEvent, _txs: &Transactions) {
         let flow = dg.flow;
         match (msg.method, msg.class) {
             (Method::ALLOCATE, Class::Request) => {

@@ -3,5 +3,6 @@
 pub mod json;
 pub mod model;
 pub mod text;
+pub mod turn;
 
 pub use model::Report;

@@ -2,6 +2,8 @@
 //!
 //! Built once from the analysis model; field names follow webrtc-stats where one exists. Everything is in
 //! capture order or sorted, never in hash order, so the same input always gives the same bytes.
+use super::turn::TurnReport;
+use crate::analysis::findings::{self, Finding};
 use crate::analysis::{Body, MessageRecord, Model, RelayVia};
 use crate::capture::file::InputStats;
 use crate::net::{NetStats, Transport};
@@ -18,6 +20,8 @@ pub struct Report {
     pub generator: Generator,
     pub inputs: Vec<InputReport>,
     pub stats: StatsReport,
+    pub findings: Vec<Finding>,
+    pub turn: TurnReport,
     pub messages: Vec<MessageReport>,
 }
 
@@ -52,6 +56,7 @@ pub struct StatsReport {
     pub messages_not_stored: u64,
     pub relay_depth_exceeded: u64,
     pub tcp_opaque_bytes: u64,
+    pub relay_duplicates: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -67,6 +72,9 @@ pub struct MessageReport {
     pub relayed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relay: Option<RelayReport>,
+    /// The same datagram seen on the other side of a TURN relay (capture at the server): listed, analysed once.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -146,7 +154,10 @@ impl Report {
                 messages_not_stored: s.messages_not_stored,
                 relay_depth_exceeded: s.relay_depth_exceeded,
                 tcp_opaque_bytes: s.tcp_opaque_bytes,
+                relay_duplicates: s.relay_duplicates,
             },
+            findings: findings::collect(model),
+            turn: TurnReport::build(model),
             messages: model.messages.iter().map(|m| message_report(m, multi)).collect(),
         }
     }
@@ -209,6 +220,7 @@ fn message_report(m: &MessageRecord, multi: bool) -> MessageReport {
             },
             relayed_address_known: r.relayed_address_known,
         }),
+        duplicate: m.duplicate,
         method: None,
         class: None,
         transaction_id: None,

@@ -139,6 +139,8 @@ pub fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             writeln!(out, "  {method:<20} {}", cs.join(", "))?;
         }
     }
+    super::turn::write_text(&report.turn, out)?;
+    write_findings(report, out)?;
     let errors = &report.stats.decode_errors;
     if !errors.is_empty() {
         let es: Vec<String> = errors.iter().map(|(k, n)| format!("{k} {n}")).collect();
@@ -149,6 +151,25 @@ pub fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             out,
             "note: {} messages analysed but not listed (store bound reached)",
             report.stats.messages_not_stored
+        )?;
+    }
+    Ok(())
+}
+
+fn write_findings(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    for f in &report.findings {
+        let sev = match f.severity {
+            crate::analysis::findings::Severity::Error => "ERROR",
+            crate::analysis::findings::Severity::Warning => "WARNING",
+            crate::analysis::findings::Severity::Info => "info",
+        };
+        let frames: Vec<String> = f.frames.iter().map(u64::to_string).collect();
+        writeln!(
+            out,
+            "{sev}: {} [{}] (frames {})",
+            escape(&f.message),
+            f.code,
+            frames.join(", ")
         )?;
     }
     Ok(())

@@ -1,0 +1,71 @@
+//! Diagnoses: rules over the model that say what went wrong in words a support engineer can paste into a
+//! ticket, with the frames that prove it.
+//!
+//! Each rule lives with the half of the analysis it reads ([`turn`] for allocations, `ice` for sessions);
+//! this module holds the common shape and collects them. Codes are stable identifiers (`turn.auth.wrong-
+//! password`); messages may be reworded. Findings are computed from the model on demand, so a live view and
+//! a file run show the same thing for the same packets.
+pub mod turn;
+
+use crate::analysis::Model;
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+/// What a finding is about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Subject {
+    /// An allocation, by its client and server addresses ("ip:port") and transport.
+    Allocation {
+        client: String,
+        server: String,
+        transport: String,
+    },
+    /// An ICE session, by its id in the report.
+    Session { id: String },
+    /// The capture as a whole.
+    Capture,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    /// Stable machine-readable code, e.g. `turn.auth.wrong-password`.
+    pub code: &'static str,
+    /// One sentence: what happened and what to check next.
+    pub message: String,
+    pub subject: Subject,
+    /// Evidence: frame numbers, in capture order, at most [`MAX_EVIDENCE_FRAMES`].
+    pub frames: Vec<u64>,
+}
+
+/// Evidence lists are for people to click through; the first frames of a pattern prove it.
+pub const MAX_EVIDENCE_FRAMES: usize = 20;
+
+/// Frames sorted, deduplicated and capped.
+pub fn evidence(mut frames: Vec<u64>) -> Vec<u64> {
+    frames.sort_unstable();
+    frames.dedup();
+    frames.truncate(MAX_EVIDENCE_FRAMES);
+    frames
+}
+
+/// Every finding for the model, most severe first, then in order of first evidence.
+pub fn collect(model: &Model) -> Vec<Finding> {
+    let mut all = turn::findings(model);
+    all.sort_by(|a, b| {
+        (a.severity, a.frames.first().copied().unwrap_or(u64::MAX), a.code).cmp(&(
+            b.severity,
+            b.frames.first().copied().unwrap_or(u64::MAX),
+            b.code,
+        ))
+    });
+    all
+}

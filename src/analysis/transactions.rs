@@ -1,0 +1,322 @@
+//! STUN transactions: request ↔ response matching, retransmissions, round-trip times, timeouts.
+//!
+//! A transaction is keyed by requester, responder, transport and transaction id (RFC 8489 §6.3: a response
+//! travels back on the reversed 5-tuple with the request's id). A request seen again with the same id is a
+//! retransmission (§6.2.1); RTT is measured from the first and from the last transmission before the first
+//! response (Karn's problem: with retransmissions, only the bounds are certain). A request with no response
+//! is `timeout` once the RFC 8489 §6.2.1 give-up time (Rc = 7 transmissions, Rm = 16, RTO = 500 ms:
+//! 39.5 s) has passed inside the capture, else `unanswered` (the capture ended first). Indications are not
+//! transactions. Shared by the TURN and ICE analyses; bounded by [`MAX_TRANSACTIONS`].
+use crate::capture::Timestamp;
+use crate::net::Transport;
+use crate::wire::stun::{Class, Method, StunMessage, TransactionId};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+/// Transactions tracked. Each costs ~200 bytes; 500k covers hours of a busy TURN server's signalling and
+/// keeps the table under ~100 MB. Past it, new requests are counted, not tracked.
+pub const MAX_TRANSACTIONS: usize = 500_000;
+/// Transmissions remembered per transaction: RFC 8489's Rc = 7, plus room for stacks that retry longer
+/// (ICE checks are retransmitted by pacing rules of their own). Later ones are only counted.
+pub const MAX_TRANSMISSIONS_KEPT: usize = 16;
+/// RFC 8489 §6.2.1 with the default RTO of 500 ms: the client gives up 39.5 s after the first request
+/// (500 ms × (1+2+4+8+16+32) + 16 × 500 ms).
+pub const GIVE_UP_SECS: f64 = 39.5;
+
+pub type TxIndex = usize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seen {
+    pub ts: Timestamp,
+    pub frame: u64,
+    pub input: u16,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    pub seen: Seen,
+    pub class: Class,
+    pub error_code: Option<u16>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxState {
+    /// A success response arrived.
+    Succeeded,
+    /// An error response arrived (its code is in the responses).
+    Failed,
+    /// No response, and the RFC 8489 give-up time passed inside the capture.
+    TimedOut,
+    /// No response yet when the capture ended.
+    Unanswered,
+}
+
+impl TxState {
+    pub fn name(self) -> &'static str {
+        match self {
+            TxState::Succeeded => "succeeded",
+            TxState::Failed => "failed",
+            TxState::TimedOut => "timeout",
+            TxState::Unanswered => "unanswered",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Transaction {
+    pub id: TransactionId,
+    pub method: Method,
+    pub requester: SocketAddr,
+    pub responder: SocketAddr,
+    pub transport: Transport,
+    /// Carried inside TURN relaying.
+    pub relayed: bool,
+    /// Transmissions of the request, first one first (at most [`MAX_TRANSMISSIONS_KEPT`]).
+    pub requests: Vec<Seen>,
+    /// Every transmission, kept or not.
+    pub transmissions: u32,
+    pub responses: Vec<Response>,
+}
+
+impl Transaction {
+    pub fn first_request(&self) -> Option<Seen> {
+        self.requests.first().copied()
+    }
+    pub fn retransmissions(&self) -> u32 {
+        self.transmissions.saturating_sub(1)
+    }
+    pub fn first_response(&self) -> Option<&Response> {
+        self.responses.first()
+    }
+    pub fn error_code(&self) -> Option<u16> {
+        self.responses.iter().find_map(|r| r.error_code)
+    }
+
+    /// RTT from the first transmission to the first response (an upper bound when retransmitted).
+    pub fn rtt_from_first(&self) -> Option<f64> {
+        Some(
+            self.first_response()?
+                .seen
+                .ts
+                .secs_since(self.first_request()?.ts),
+        )
+    }
+
+    /// RTT from the last transmission before the first response (a lower bound when retransmitted; the
+    /// true RTT when the request went once).
+    pub fn rtt_from_last(&self) -> Option<f64> {
+        let resp = self.first_response()?.seen.ts;
+        let last = self.requests.iter().rev().find(|s| s.ts <= resp)?;
+        Some(resp.secs_since(last.ts))
+    }
+
+    pub fn state(&self, end: Timestamp) -> TxState {
+        match self.first_response().map(|r| r.class) {
+            Some(Class::Success) => TxState::Succeeded,
+            Some(_) => TxState::Failed,
+            None => match self.first_request() {
+                Some(first) if end.secs_since(first.ts) >= GIVE_UP_SECS => TxState::TimedOut,
+                _ => TxState::Unanswered,
+            },
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    requester: SocketAddr,
+    responder: SocketAddr,
+    transport: Transport,
+    id: TransactionId,
+}
+
+#[derive(Debug, Default)]
+pub struct Transactions {
+    pub list: Vec<Transaction>,
+    index: HashMap<Key, TxIndex>,
+    pub not_tracked: u64,
+    /// Responses whose request was never seen (capture started late, or asymmetric capture point).
+    pub orphan_responses: u64,
+}
+
+/// What one STUN message meant for the transaction table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxEvent {
+    /// First transmission of a request.
+    Request(TxIndex),
+    /// The same request again.
+    Retransmission(TxIndex),
+    /// A response; `first` is false for a duplicate response.
+    Response { tx: TxIndex, first: bool },
+    /// A response with no request on record.
+    Orphan,
+    /// An indication (no transaction), or the table is full.
+    None,
+}
+
+impl Transactions {
+    pub fn get(&self, i: TxIndex) -> Option<&Transaction> {
+        self.list.get(i)
+    }
+
+    pub fn on_message(
+        &mut self,
+        seen: Seen,
+        src: SocketAddr,
+        dst: SocketAddr,
+        transport: Transport,
+        relayed: bool,
+        msg: &StunMessage,
+    ) -> TxEvent {
+        match msg.class {
+            Class::Indication => TxEvent::None,
+            Class::Request => {
+                let key = Key {
+                    requester: src,
+                    responder: dst,
+                    transport,
+                    id: msg.transaction_id,
+                };
+                if let Some(&i) = self.index.get(&key) {
+                    let tx = &mut self.list[i];
+                    tx.transmissions = tx.transmissions.saturating_add(1);
+                    if tx.requests.len() < MAX_TRANSMISSIONS_KEPT {
+                        tx.requests.push(seen);
+                    }
+                    return TxEvent::Retransmission(i);
+                }
+                if self.list.len() >= MAX_TRANSACTIONS {
+                    self.not_tracked += 1;
+                    return TxEvent::None;
+                }
+                let i = self.list.len();
+                self.list.push(Transaction {
+                    id: msg.transaction_id,
+                    method: msg.method,
+                    requester: src,
+                    responder: dst,
+                    transport,
+                    relayed,
+                    requests: vec![seen],
+                    transmissions: 1,
+                    responses: Vec::new(),
+                });
+                self.index.insert(key, i);
+                TxEvent::Request(i)
+            }
+            Class::Success | Class::Error => {
+                let key = Key {
+                    requester: dst,
+                    responder: src,
+                    transport,
+                    id: msg.transaction_id,
+                };
+                let Some(&i) = self.index.get(&key) else {
+                    self.orphan_responses += 1;
+                    return TxEvent::Orphan;
+                };
+                let tx = &mut self.list[i];
+                let first = tx.responses.is_empty();
+                // Responses to retransmissions are bounded like requests.
+                if tx.responses.len() < MAX_TRANSMISSIONS_KEPT {
+                    tx.responses.push(Response {
+                        seen,
+                        class: msg.class,
+                        error_code: msg.error_code(),
+                    });
+                }
+                TxEvent::Response { tx: i, first }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::stun::Verdict;
+
+    fn msg(class: Class, id: u8) -> StunMessage {
+        StunMessage {
+            method: Method::BINDING,
+            class,
+            transaction_id: TransactionId([id; 12]),
+            rfc5389: true,
+            cookie: crate::wire::stun::MAGIC_COOKIE,
+            length: 20,
+            attributes: vec![],
+            fingerprint: Verdict::Absent,
+            integrity: Verdict::Absent,
+            malformed: None,
+        }
+    }
+
+    fn at(ms: u64, frame: u64) -> Seen {
+        Seen {
+            ts: Timestamp(ms * 1_000_000),
+            frame,
+            input: 0,
+        }
+    }
+
+    #[test]
+    fn retransmitted_request_then_response() {
+        let a: SocketAddr = "10.0.0.1:1000".parse().unwrap();
+        let b: SocketAddr = "10.0.0.2:2000".parse().unwrap();
+        let mut t = Transactions::default();
+        let u = Transport::Udp;
+        assert_eq!(
+            t.on_message(at(0, 1), a, b, u, false, &msg(Class::Request, 1)),
+            TxEvent::Request(0)
+        );
+        assert_eq!(
+            t.on_message(at(500, 2), a, b, u, false, &msg(Class::Request, 1)),
+            TxEvent::Retransmission(0)
+        );
+        assert_eq!(
+            t.on_message(at(1500, 3), a, b, u, false, &msg(Class::Request, 1)),
+            TxEvent::Retransmission(0)
+        );
+        // The response to the third transmission 20 ms later.
+        assert_eq!(
+            t.on_message(at(1520, 4), b, a, u, false, &msg(Class::Success, 1)),
+            TxEvent::Response { tx: 0, first: true }
+        );
+        let tx = &t.list[0];
+        assert_eq!(tx.retransmissions(), 2);
+        assert!((tx.rtt_from_first().unwrap() - 1.52).abs() < 1e-9);
+        assert!((tx.rtt_from_last().unwrap() - 0.020).abs() < 1e-9);
+        assert_eq!(tx.state(Timestamp(0)), TxState::Succeeded);
+    }
+
+    #[test]
+    fn response_on_the_wrong_5_tuple_is_an_orphan() {
+        let a: SocketAddr = "10.0.0.1:1000".parse().unwrap();
+        let b: SocketAddr = "10.0.0.2:2000".parse().unwrap();
+        let c: SocketAddr = "10.0.0.3:2000".parse().unwrap();
+        let mut t = Transactions::default();
+        t.on_message(at(0, 1), a, b, Transport::Udp, false, &msg(Class::Request, 7));
+        assert_eq!(
+            t.on_message(at(5, 2), c, a, Transport::Udp, false, &msg(Class::Success, 7)),
+            TxEvent::Orphan
+        );
+        assert_eq!(
+            t.on_message(at(5, 2), b, a, Transport::Tcp, false, &msg(Class::Success, 7)),
+            TxEvent::Orphan
+        );
+        assert_eq!(t.orphan_responses, 2);
+    }
+
+    #[test]
+    fn timeout_only_after_the_rfc_give_up_time() {
+        let a: SocketAddr = "10.0.0.1:1000".parse().unwrap();
+        let b: SocketAddr = "10.0.0.2:2000".parse().unwrap();
+        let mut t = Transactions::default();
+        t.on_message(at(1000, 1), a, b, Transport::Udp, false, &msg(Class::Request, 9));
+        assert_eq!(
+            t.list[0].state(Timestamp(40_000 * 1_000_000)),
+            TxState::Unanswered
+        );
+        assert_eq!(t.list[0].state(Timestamp(40_500 * 1_000_000)), TxState::TimedOut);
+    }
+}
