@@ -456,19 +456,23 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// The Malformed reason for a value that should have been `n` bytes long.
+fn expected_len(n: usize) -> &'static str {
+    match n {
+        0 => "expected-empty",
+        1 => "expected-1-byte",
+        4 => "expected-4-bytes",
+        8 => "expected-8-bytes",
+        20 => "expected-20-bytes",
+        24 => "expected-24-bytes",
+        32 => "expected-32-bytes",
+        _ => "wrong-length",
+    }
+}
+
 /// The value as exactly `N` bytes, or the Malformed value saying it is not.
 fn fixed<const N: usize>(value: &[u8]) -> Result<[u8; N], AttrValue> {
-    value.try_into().map_err(|_| {
-        let reason = match N {
-            0 => "expected-empty",
-            1 => "expected-1-byte",
-            4 => "expected-4-bytes",
-            8 => "expected-8-bytes",
-            24 => "expected-24-bytes",
-            _ => "wrong-length",
-        };
-        malformed(reason, value)
-    })
+    value.try_into().map_err(|_| malformed(expected_len(N), value))
 }
 
 fn decode_format(format: Format, value: &[u8], header: &[u8; 20]) -> AttrValue {
@@ -510,8 +514,8 @@ fn decode_format(format: Format, value: &[u8], header: &[u8; 20]) -> AttrValue {
         F::AddressErrorCode => address_error_code(value),
         // RFC 8656 §18.13: 16 reserved bits, ICMP type, ICMP code, 32 bits of error data (the next-hop
         // MTU for "packet too big"/"fragmentation needed", else 0). The figure draws the type and code
-        // fields unevenly, but both are 8-bit fields in ICMPv4 and ICMPv6, and that is how the TURN
-        // servers that send it lay them out.
+        // fields with uneven widths; both are 8-bit fields in ICMPv4 and ICMPv6, so one byte each.
+        // (Wireshark reads them from bytes 0 and 1 instead, and so disagrees with this.)
         F::Icmp => fixed::<8>(value).map(|[_, _, t, c, d0, d1, d2, d3]| AttrValue::Icmp {
             icmp_type: t,
             icmp_code: c,
@@ -591,21 +595,18 @@ fn address(value: &[u8], xor: Option<&[u8; 20]>) -> Result<AttrValue, AttrValue>
 }
 
 fn opaque(rule: Len, value: &[u8]) -> Result<AttrValue, AttrValue> {
-    let ok = match rule {
-        Len::Any => true,
-        Len::Exactly(n) => value.len() == n,
-        Len::Sha256Mac => (16..=32).contains(&value.len()) && value.len() % 4 == 0,
-    };
-    if ok {
-        Ok(AttrValue::Opaque { len: value.len() })
-    } else {
-        Err(malformed("integrity-length-invalid", value))
+    match rule {
+        Len::Exactly(n) if value.len() != n => Err(malformed(expected_len(n), value)),
+        Len::Sha256Mac if !(16..=32).contains(&value.len()) || value.len() % 4 != 0 => {
+            Err(malformed("expected-16-to-32-bytes-by-4", value))
+        }
+        _ => Ok(AttrValue::Opaque { len: value.len() }),
     }
 }
 
 /// Class and number of RFC 8489 §14.8: 21 reserved bits, a 3-bit class (the hundreds digit, 3..=6), an
-/// 8-bit number (the code modulo 100, 0..=99). Reserved bits are ignored as the RFC asks. An
-/// out-of-range class or number is malformed, and the reason phrase is kept with it.
+/// 8-bit number (the code modulo 100, 0..=99). The reserved bits are not checked (the RFC only says they
+/// should be 0). An out-of-range class or number is malformed, and the reason phrase is kept with it.
 fn class_number(class_byte: u8, number: u8, reason: &[u8], value: &[u8]) -> Result<(u16, String), AttrValue> {
     let class = class_byte & 0x07;
     let reason = text(reason);
@@ -1551,7 +1552,7 @@ mod tests {
             assert_eq!(
                 decode_value(0x001C, &vec![0; bad], &h),
                 AttrValue::Malformed {
-                    reason: "integrity-length-invalid",
+                    reason: "expected-16-to-32-bytes-by-4",
                     len: bad
                 }
             );
@@ -1559,8 +1560,15 @@ mod tests {
         assert_eq!(
             decode_value(0x0008, &[0; 19], &h),
             AttrValue::Malformed {
-                reason: "integrity-length-invalid",
+                reason: "expected-20-bytes",
                 len: 19
+            }
+        );
+        assert_eq!(
+            decode_value(0x001E, &[0; 20], &h),
+            AttrValue::Malformed {
+                reason: "expected-32-bytes",
+                len: 20
             }
         );
         assert_eq!(decode_value(0xC060, &[0; 4], &h), AttrValue::Opaque { len: 4 });
