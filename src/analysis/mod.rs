@@ -8,6 +8,7 @@
 //! (`wire::framing`). Memory grows with STUN/TURN messages and TCP streams, each table bounded; media
 //! packets are only counted.
 pub mod findings;
+pub mod ice;
 pub mod transactions;
 pub mod turn;
 
@@ -17,7 +18,7 @@ use crate::wire::credentials::Keyring;
 use crate::wire::framing::{Frame, Framer};
 use crate::wire::stun::{self, StunMessage};
 use crate::wire::{channel, demux, media, DecodeError};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use transactions::{Seen, Transactions};
@@ -85,6 +86,14 @@ pub struct Relay {
     pub relayed_address_known: bool,
 }
 
+/// A relayed datagram's context inside the pipeline: the relay and which way it went.
+#[derive(Clone, Copy, Debug)]
+struct Inner {
+    relay: Relay,
+    /// Client → server → peer (Send indication, upstream ChannelData); else peer → client.
+    to_peer: bool,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RelayVia {
     SendIndication,
@@ -131,6 +140,7 @@ pub struct Model {
     pub messages: Vec<MessageRecord>,
     pub transactions: Transactions,
     pub turn: turn::TurnState,
+    pub ice: ice::IceState,
     pub first_ts: Option<Timestamp>,
     pub last_ts: Option<Timestamp>,
 }
@@ -143,8 +153,14 @@ pub struct Analyzer {
 
 struct State {
     keys: Keyring,
-    /// (hash of addresses + payload, time, relayed?, consumed?) of recent STUN datagrams.
-    recent: VecDeque<(u64, Timestamp, bool, bool)>,
+    /// Recent datagrams that may be seen twice: hash of addresses + payload → (time, path, consumed?);
+    /// the path is 0 on the wire, else a hash of the TURN client and server that relayed it.
+    recent: HashMap<u64, (Timestamp, u64, bool)>,
+    /// Relayed addresses of allocations seen (bounded like the allocation table), so media to or from
+    /// them, which a TURN server capture sees twice, is deduplicated.
+    relayed_addrs: HashSet<SocketAddr>,
+    /// Insertion order of `recent`, for expiry.
+    recent_order: VecDeque<(u64, Timestamp)>,
     framers: HashMap<Flow, Framer>,
     model: Model,
 }
@@ -155,7 +171,9 @@ impl Analyzer {
             net: Net::new(),
             state: State {
                 keys,
-                recent: VecDeque::new(),
+                recent: HashMap::new(),
+                recent_order: VecDeque::new(),
+                relayed_addrs: HashSet::new(),
                 framers: HashMap::new(),
                 model: Model::default(),
             },
@@ -256,9 +274,9 @@ impl State {
     }
 
     /// One datagram's payload (UDP, an RFC 4571 frame, or a relayed inner datagram).
-    fn on_datagram(&mut self, dg: &Datagram<'_>, relay: Option<Relay>, depth: u8) {
+    fn on_datagram(&mut self, dg: &Datagram<'_>, relay: Option<Inner>, depth: u8) {
         let b = dg.payload;
-        match demux::classify(b) {
+        let media = match demux::classify(b) {
             demux::Kind::Stun => {
                 if stun::looks_like_stun(b)
                     || (self.classic_plausible(dg) && stun::looks_like_classic_stun(b))
@@ -267,24 +285,68 @@ impl State {
                 } else {
                     self.model.stats.other += 1;
                 }
+                return;
             }
-            demux::Kind::ChannelData if self.channel_data_plausible(dg, relay.is_some()) => {
+            demux::Kind::ChannelData if self.channel_data_plausible(dg) => {
                 match channel::parse_udp(b) {
                     Ok(cd) => self.on_channel_data(dg, cd, relay, depth),
-                    Err(e) => {
-                        self.model.stats.error(e);
+                    Err(e) => self.model.stats.error(e),
+                }
+                return;
+            }
+            demux::Kind::Dtls => match media::dtls(b) {
+                Some(rec) => {
+                    self.model.stats.dtls += 1;
+                    ice::MediaKind::Dtls {
+                        application_data: rec.content_type == 23,
                     }
                 }
-            }
-            demux::Kind::Dtls if media::dtls(b).is_some() => self.model.stats.dtls += 1,
-            demux::Kind::RtpOrRtcp => match media::rtp(b) {
-                Some(media::Rtp::Rtp { .. }) => self.model.stats.rtp += 1,
-                Some(media::Rtp::Rtcp { .. }) => self.model.stats.rtcp += 1,
-                None => self.model.stats.other += 1,
+                None => {
+                    self.model.stats.other += 1;
+                    return;
+                }
             },
-            demux::Kind::Zrtp => self.model.stats.zrtp += 1,
-            _ => self.model.stats.other += 1,
+            demux::Kind::RtpOrRtcp => match media::rtp(b) {
+                Some(media::Rtp::Rtp { .. }) => {
+                    self.model.stats.rtp += 1;
+                    ice::MediaKind::Rtp
+                }
+                Some(media::Rtp::Rtcp { .. }) => {
+                    self.model.stats.rtcp += 1;
+                    ice::MediaKind::Rtcp
+                }
+                None => {
+                    self.model.stats.other += 1;
+                    return;
+                }
+            },
+            demux::Kind::Zrtp => {
+                self.model.stats.zrtp += 1;
+                return;
+            }
+            _ => {
+                self.model.stats.other += 1;
+                return;
+            }
+        };
+        // Media is only attributed to pairs; relayed media (or media to/from a relayed address, at a TURN
+        // server) may be seen twice and is counted once.
+        let maybe_twice = relay.is_some()
+            || self.relayed_addrs.contains(&dg.flow.src)
+            || self.relayed_addrs.contains(&dg.flow.dst);
+        if maybe_twice && self.is_relay_duplicate(dg, relay) {
+            return;
         }
+        self.model.ice.on_media(
+            Seen {
+                ts: dg.ts,
+                frame: dg.frame,
+                input: dg.input,
+            },
+            dg.flow,
+            media,
+            b.len(),
+        );
     }
 
     /// RFC 3489 messages have no cookie: only trust them on the STUN ports.
@@ -292,15 +354,15 @@ impl State {
         STUN_PORTS.contains(&dg.flow.src.port()) || STUN_PORTS.contains(&dg.flow.dst.port())
     }
 
-    /// ChannelData only between a TURN client and its server (RFC 8656 §12): a known allocation's flow or a
-    /// STUN port. Never inside a relay's peer leg (peers don't speak ChannelData) unless TURN is nested.
-    fn channel_data_plausible(&self, dg: &Datagram<'_>, _relayed: bool) -> bool {
+    /// ChannelData only between a TURN client and its server (RFC 8656 §12): a known allocation's flow or
+    /// a STUN port.
+    fn channel_data_plausible(&self, dg: &Datagram<'_>) -> bool {
         STUN_PORTS.contains(&dg.flow.src.port())
             || STUN_PORTS.contains(&dg.flow.dst.port())
             || self.model.turn.is_turn_flow(&dg.flow)
     }
 
-    fn on_stun(&mut self, dg: &Datagram<'_>, relay: Option<Relay>, depth: u8) {
+    fn on_stun(&mut self, dg: &Datagram<'_>, relay: Option<Inner>, depth: u8) {
         let msg = match stun::decode(dg.payload, &self.keys) {
             Ok(m) => m,
             Err(e) => {
@@ -312,7 +374,7 @@ impl State {
         if let Some(e) = msg.malformed {
             self.model.stats.error(e);
         }
-        let duplicate = self.is_relay_duplicate(dg, relay.is_some());
+        let duplicate = self.is_relay_duplicate(dg, relay);
         if duplicate {
             self.model.stats.relay_duplicates += 1;
         }
@@ -333,9 +395,32 @@ impl State {
                 &msg,
             );
             if relay.is_none() {
-                self.model.turn.on_stun(dg, &msg, tx, &self.model.transactions);
-                inner = self.model.turn.relayed_payload(dg, &msg);
+                if msg.method == stun::Method::ALLOCATE && msg.class == stun::Class::Success {
+                    for a in msg
+                        .attributes
+                        .iter()
+                        .filter(|a| a.typ == stun::ATTR_XOR_RELAYED_ADDRESS)
+                    {
+                        if let (Some(addr), true) = (
+                            a.value.address(),
+                            self.relayed_addrs.len() < turn::MAX_ALLOCATIONS,
+                        ) {
+                            self.relayed_addrs.insert(addr);
+                        }
+                    }
+                }
+                let model = &mut self.model;
+                model.turn.on_stun(dg, &msg, tx, &model.transactions);
+                inner = model.turn.relayed_payload(dg, &msg);
             }
+            self.model.ice.on_stun(&ice::Observed {
+                seen,
+                flow,
+                relay: relay.map(|r| r.relay),
+                relay_to_peer: relay.is_some_and(|r| r.to_peer),
+                msg: &msg,
+                tx,
+            });
         }
         self.store(MessageRecord {
             ts: dg.ts,
@@ -344,7 +429,7 @@ impl State {
             src: dg.flow.src,
             dst: dg.flow.dst,
             transport: dg.flow.transport,
-            relay,
+            relay: relay.map(|r| r.relay),
             duplicate,
             body: Body::Stun {
                 msg,
@@ -359,37 +444,48 @@ impl State {
         }
     }
 
-    /// True when this datagram is the other-side copy of one seen within [`DUPLICATE_WINDOW_SECS`].
-    fn is_relay_duplicate(&mut self, dg: &Datagram<'_>, relayed: bool) -> bool {
+    /// True when this datagram is a copy, seen through another path (the wire, or another TURN
+    /// allocation: relay↔relay calls show each check leaving one allocation and entering the other), of
+    /// one seen within [`DUPLICATE_WINDOW_SECS`].
+    fn is_relay_duplicate(&mut self, dg: &Datagram<'_>, relay: Option<Inner>) -> bool {
+        let path = relay.map_or(0, |r| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (r.relay.client, r.relay.server).hash(&mut h);
+            h.finish() | 1
+        });
         let mut h = std::collections::hash_map::DefaultHasher::new();
         dg.flow.src.hash(&mut h);
         dg.flow.dst.hash(&mut h);
         dg.payload.hash(&mut h);
         let hash = h.finish();
-        while let Some(&(_, ts, _, _)) = self.recent.front() {
-            if dg.ts.secs_since(ts) > DUPLICATE_WINDOW_SECS || self.recent.len() >= DUPLICATE_MEMORY {
-                self.recent.pop_front();
+        while let Some(&(old, ts)) = self.recent_order.front() {
+            if dg.ts.secs_since(ts) > DUPLICATE_WINDOW_SECS || self.recent_order.len() >= DUPLICATE_MEMORY {
+                self.recent_order.pop_front();
+                if self.recent.get(&old).is_some_and(|e| e.0 == ts) {
+                    self.recent.remove(&old);
+                }
             } else {
                 break;
             }
         }
-        if let Some(e) = self
-            .recent
-            .iter_mut()
-            .find(|e| e.0 == hash && e.2 != relayed && !e.3)
-        {
-            e.3 = true;
-            return true;
+        match self.recent.get_mut(&hash) {
+            Some(e) if e.1 != path && !e.2 && dg.ts.secs_since(e.0) <= DUPLICATE_WINDOW_SECS => {
+                e.2 = true;
+                true
+            }
+            _ => {
+                self.recent.insert(hash, (dg.ts, path, false));
+                self.recent_order.push_back((hash, dg.ts));
+                false
+            }
         }
-        self.recent.push_back((hash, dg.ts, relayed, false));
-        false
     }
 
     fn on_channel_data(
         &mut self,
         dg: &Datagram<'_>,
         cd: channel::ChannelData<'_>,
-        relay: Option<Relay>,
+        relay: Option<Inner>,
         depth: u8,
     ) {
         self.model.stats.channel_data += 1;
@@ -401,7 +497,7 @@ impl State {
             src: dg.flow.src,
             dst: dg.flow.dst,
             transport: dg.flow.transport,
-            relay,
+            relay: relay.map(|r| r.relay),
             duplicate: false,
             body: Body::ChannelData {
                 channel: cd.channel,
@@ -413,13 +509,20 @@ impl State {
         }
     }
 
-    fn relay_inner(&mut self, dg: &Datagram<'_>, flow: Flow, relay: Relay, payload: &[u8], depth: u8) {
+    /// Decodes a relayed payload as a datagram between the relayed address and the peer. The carrier
+    /// going from the TURN client to the server means the datagram leaves toward the peer.
+    fn relay_inner(&mut self, carrier: &Datagram<'_>, flow: Flow, relay: Relay, payload: &[u8], depth: u8) {
         if depth >= MAX_RELAY_DEPTH {
             self.model.stats.relay_depth_exceeded += 1;
             return;
         }
-        let inner = Datagram { flow, payload, ..*dg };
-        self.on_datagram(&inner, Some(relay), depth + 1);
+        let inner = Datagram {
+            flow,
+            payload,
+            ..*carrier
+        };
+        let to_peer = carrier.flow.src == relay.client;
+        self.on_datagram(&inner, Some(Inner { relay, to_peer }), depth + 1);
     }
 
     fn store(&mut self, rec: MessageRecord) {

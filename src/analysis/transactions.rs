@@ -22,6 +22,10 @@ pub const MAX_TRANSMISSIONS_KEPT: usize = 16;
 /// RFC 8489 §6.2.1 with the default RTO of 500 ms: the client gives up 39.5 s after the first request
 /// (500 ms × (1+2+4+8+16+32) + 16 × 500 ms).
 pub const GIVE_UP_SECS: f64 = 39.5;
+/// RFC 8489 §6.2.1 Rc: a client sends a request at most 7 times. A transaction seen that often with no
+/// answer has exhausted its retransmissions and is as good as timed out, even if the capture ends before
+/// the final Rm × RTO wait.
+pub const RC: u32 = 7;
 
 pub type TxIndex = usize;
 
@@ -45,7 +49,8 @@ pub enum TxState {
     Succeeded,
     /// An error response arrived (its code is in the responses).
     Failed,
-    /// No response, and the RFC 8489 give-up time passed inside the capture.
+    /// No response, and the RFC 8489 give-up time passed inside the capture or all Rc transmissions
+    /// were sent.
     TimedOut,
     /// No response yet when the capture ended.
     Unanswered,
@@ -115,7 +120,9 @@ impl Transaction {
             Some(Class::Success) => TxState::Succeeded,
             Some(_) => TxState::Failed,
             None => match self.first_request() {
-                Some(first) if end.secs_since(first.ts) >= GIVE_UP_SECS => TxState::TimedOut,
+                Some(first) if end.secs_since(first.ts) >= GIVE_UP_SECS || self.transmissions >= RC => {
+                    TxState::TimedOut
+                }
                 _ => TxState::Unanswered,
             },
         }
@@ -318,5 +325,21 @@ mod tests {
             TxState::Unanswered
         );
         assert_eq!(t.list[0].state(Timestamp(40_500 * 1_000_000)), TxState::TimedOut);
+        // Seven transmissions (0, 0.5, 1.5, 3.5, 7.5, 15.5, 31.5 s) exhaust Rc before 39.5 s.
+        for (i, at_ms) in [1500u64, 2500, 4500, 8500, 16_500, 32_500]
+            .into_iter()
+            .enumerate()
+        {
+            t.on_message(
+                self::at(at_ms, i as u64 + 2),
+                a,
+                b,
+                Transport::Udp,
+                false,
+                &msg(Class::Request, 9),
+            );
+        }
+        assert_eq!(t.list[0].transmissions, 7);
+        assert_eq!(t.list[0].state(Timestamp(33_000 * 1_000_000)), TxState::TimedOut);
     }
 }

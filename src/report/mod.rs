@@ -1,5 +1,6 @@
 //! The report: the one data model that JSON, text and the TUI all show ([`model::Report`]), built from the
 //! analysis [`crate::analysis::Model`], and its writers.
+pub mod ice;
 pub mod json;
 pub mod model;
 pub mod text;

@@ -21,6 +21,7 @@ pub struct Report {
     pub inputs: Vec<InputReport>,
     pub stats: StatsReport,
     pub findings: Vec<Finding>,
+    pub sessions: Vec<super::ice::SessionReport>,
     pub turn: TurnReport,
     pub messages: Vec<MessageReport>,
 }
@@ -157,6 +158,7 @@ impl Report {
                 relay_duplicates: s.relay_duplicates,
             },
             findings: findings::collect(model),
+            sessions: super::ice::build(model),
             turn: TurnReport::build(model),
             messages: model.messages.iter().map(|m| message_report(m, multi)).collect(),
         }

@@ -139,6 +139,7 @@ pub fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             writeln!(out, "  {method:<20} {}", cs.join(", "))?;
         }
     }
+    super::ice::write_text(&report.sessions, out)?;
     super::turn::write_text(&report.turn, out)?;
     write_findings(report, out)?;
     let errors = &report.stats.decode_errors;

@@ -31,6 +31,21 @@ pub const ATTR_USERNAME: u16 = 0x0006;
 pub const ATTR_REALM: u16 = 0x0014;
 pub const ATTR_DATA: u16 = 0x0013;
 pub const ATTR_PASSWORD_ALGORITHM: u16 = 0x001D;
+pub const ATTR_MAPPED_ADDRESS: u16 = 0x0001;
+pub const ATTR_ERROR_CODE: u16 = 0x0009;
+pub const ATTR_CHANNEL_NUMBER: u16 = 0x000C;
+pub const ATTR_LIFETIME: u16 = 0x000D;
+pub const ATTR_XOR_PEER_ADDRESS: u16 = 0x0012;
+pub const ATTR_NONCE: u16 = 0x0015;
+pub const ATTR_XOR_RELAYED_ADDRESS: u16 = 0x0016;
+pub const ATTR_REQUESTED_TRANSPORT: u16 = 0x0019;
+pub const ATTR_XOR_MAPPED_ADDRESS: u16 = 0x0020;
+pub const ATTR_PRIORITY: u16 = 0x0024;
+pub const ATTR_USE_CANDIDATE: u16 = 0x0025;
+pub const ATTR_SOFTWARE: u16 = 0x8022;
+pub const ATTR_ICE_CONTROLLED: u16 = 0x8029;
+pub const ATTR_ICE_CONTROLLING: u16 = 0x802A;
+pub const ATTR_GOOG_NETWORK_INFO: u16 = 0xC057;
 
 const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
