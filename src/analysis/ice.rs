@@ -816,9 +816,12 @@ impl IceState {
         }
         if sent_from {
             if let Some(b) = remapped {
-                c.typ = CandidateType::Prflx;
+                // Not a candidate of anyone (RFC 8445 §7.2.5.3.1: a peer-reflexive candidate exists only once
+                // a peer or a response reported it): the NAT's mapping of a host candidate for this one
+                // destination, seen because the capture point is outside the NAT.
+                c.typ = CandidateType::NatMapping;
                 c.how = format!(
-                    "source of the agent's checks; same IP as server-reflexive {} but another port: a new NAT mapping for this destination",
+                    "source of the agent's checks; same IP as server-reflexive {} but another port: the NAT made a new mapping for this destination (address-dependent mapping) that no peer learned",
                     b.mapped
                 );
                 return c;
@@ -858,6 +861,9 @@ pub enum CandidateType {
     Srflx,
     Prflx,
     Relay,
+    /// An address on the wire that is no agent's candidate: a NAT's per-destination mapping of a host
+    /// candidate that no peer ever learned (the capture point is outside the NAT).
+    NatMapping,
 }
 
 impl CandidateType {
@@ -868,6 +874,7 @@ impl CandidateType {
             CandidateType::Srflx => "srflx",
             CandidateType::Prflx => "prflx",
             CandidateType::Relay => "relay",
+            CandidateType::NatMapping => "nat-mapping",
         }
     }
 }

@@ -34,6 +34,9 @@ pub struct SessionReport {
     pub last_ts: f64,
     pub agents: Vec<AgentReport>,
     pub candidates: Vec<CandidateReport>,
+    /// Addresses agents' checks came from on the wire that are no agent's candidate: a NAT's mapping for
+    /// one destination that no peer learned (`candidate_type` "nat-mapping"; passive NAT evidence).
+    pub nat_mappings: Vec<CandidateReport>,
     pub pairs: Vec<PairReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub selected_pair: Option<SelectedPair>,
@@ -363,10 +366,16 @@ fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timestamp) -> Sess
     let (outcome, outcome_reason) = outcome(&pairs, selected_pair.as_ref(), end, sess);
 
     let mut candidates = Vec::new();
+    let mut nat_mappings = Vec::new();
     for (agent, list) in cands.iter().enumerate() {
         for c in list {
             let p = c.priority;
-            candidates.push(CandidateReport {
+            let into = if c.typ == CandidateType::NatMapping {
+                &mut nat_mappings
+            } else {
+                &mut candidates
+            };
+            into.push(CandidateReport {
                 agent: sess.agents[agent].ufrag.clone(),
                 address: c.address.to_string(),
                 protocol: c.transport,
@@ -391,6 +400,7 @@ fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timestamp) -> Sess
         last_ts: secs(sess.last.ts),
         agents: sess.agents.iter().map(agent_report).collect(),
         candidates,
+        nat_mappings,
         pairs,
         selected_pair,
         milestones: m,
