@@ -9,6 +9,7 @@
 //! packets are only counted.
 pub mod findings;
 pub mod ice;
+pub mod sessions;
 pub mod transactions;
 pub mod turn;
 
@@ -42,6 +43,11 @@ pub const STUN_PORTS: [u16; 4] = [3478, 3479, 5349, 5350];
 /// a relay forwards in well under a millisecond, and a real retransmission comes ≥ 50 ms later (RFC 8445
 /// §14.3 pacing, RFC 8489 RTO ≥ 500 ms), so 20 ms separates the two.
 pub const DUPLICATE_WINDOW_SECS: f64 = 0.020;
+/// ICMP destination-unreachable events kept for findings; more is the same story told again.
+pub const MAX_UNREACHABLE: usize = 1000;
+/// Paths one datagram can be seen through at one capture point: the sender's allocation, the wire, the
+/// receiver's allocation, and one spare.
+const MAX_PATHS_PER_DATAGRAM: usize = 4;
 /// Recent datagrams remembered for duplicate detection; more than a relay forwards within the window.
 pub const DUPLICATE_MEMORY: usize = 4096;
 
@@ -133,6 +139,17 @@ impl MessageRecord {
     }
 }
 
+/// An ICMP/ICMPv6 destination-unreachable for a packet of ours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unreachable {
+    pub seen: Seen,
+    /// The packet that could not be delivered.
+    pub flow: Flow,
+    pub reporter: std::net::IpAddr,
+    pub icmp_type: u8,
+    pub icmp_code: u8,
+}
+
 /// Everything the outputs show.
 #[derive(Debug, Default)]
 pub struct Model {
@@ -141,6 +158,8 @@ pub struct Model {
     pub transactions: Transactions,
     pub turn: turn::TurnState,
     pub ice: ice::IceState,
+    /// ICMP destination-unreachable quoting a UDP/TCP packet (at most [`MAX_UNREACHABLE`]).
+    pub unreachable: Vec<Unreachable>,
     pub first_ts: Option<Timestamp>,
     pub last_ts: Option<Timestamp>,
 }
@@ -153,9 +172,9 @@ pub struct Analyzer {
 
 struct State {
     keys: Keyring,
-    /// Recent datagrams that may be seen twice: hash of addresses + payload → (time, path, consumed?);
-    /// the path is 0 on the wire, else a hash of the TURN client and server that relayed it.
-    recent: HashMap<u64, (Timestamp, u64, bool)>,
+    /// Recent datagrams that may be seen twice: hash of addresses + payload → (time, paths seen); a path
+    /// is 0 on the wire, else a hash of the TURN client and server that relayed it.
+    recent: HashMap<u64, (Timestamp, Vec<u64>)>,
     /// Relayed addresses of allocations seen (bounded like the allocation table), so media to or from
     /// them, which a TURN server capture sees twice, is deduplicated.
     relayed_addrs: HashSet<SocketAddr>,
@@ -167,6 +186,8 @@ struct State {
 
 impl Analyzer {
     pub fn new(keys: Keyring) -> Self {
+        let mut model = Model::default();
+        model.turn.set_credentials(&keys);
         Analyzer {
             net: Net::new(),
             state: State {
@@ -175,7 +196,7 @@ impl Analyzer {
                 recent_order: VecDeque::new(),
                 relayed_addrs: HashSet::new(),
                 framers: HashMap::new(),
-                model: Model::default(),
+                model,
             },
         }
     }
@@ -220,7 +241,25 @@ impl State {
             NetEvent::TcpClose { flow, .. } => {
                 self.framers.remove(&flow);
             }
-            NetEvent::Unreachable { .. } => {}
+            NetEvent::Unreachable {
+                ts,
+                frame,
+                input,
+                flow,
+                reporter,
+                icmp_type,
+                icmp_code,
+            } => {
+                if self.model.unreachable.len() < MAX_UNREACHABLE {
+                    self.model.unreachable.push(Unreachable {
+                        seen: Seen { ts, frame, input },
+                        flow,
+                        reporter,
+                        icmp_type,
+                        icmp_code,
+                    });
+                }
+            }
         }
     }
 
@@ -469,12 +508,16 @@ impl State {
             }
         }
         match self.recent.get_mut(&hash) {
-            Some(e) if e.1 != path && !e.2 && dg.ts.secs_since(e.0) <= DUPLICATE_WINDOW_SECS => {
-                e.2 = true;
+            // Seen within the window through other path(s) only: this is another copy of the same datagram
+            // (a TURN server capture can show three: inside the Send, on the wire, inside the Data).
+            Some(e) if dg.ts.secs_since(e.0) <= DUPLICATE_WINDOW_SECS && !e.1.contains(&path) => {
+                if e.1.len() < MAX_PATHS_PER_DATAGRAM {
+                    e.1.push(path);
+                }
                 true
             }
             _ => {
-                self.recent.insert(hash, (dg.ts, path, false));
+                self.recent.insert(hash, (dg.ts, vec![path]));
                 self.recent_order.push_back((hash, dg.ts));
                 false
             }
@@ -489,6 +532,9 @@ impl State {
         depth: u8,
     ) {
         self.model.stats.channel_data += 1;
+        if relay.is_none() {
+            self.model.turn.on_channel_data(dg, cd.channel, cd.data.len());
+        }
         let inner = self.model.turn.channel_payload(dg, cd.channel);
         self.store(MessageRecord {
             ts: dg.ts,

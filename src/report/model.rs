@@ -21,7 +21,7 @@ pub struct Report {
     pub inputs: Vec<InputReport>,
     pub stats: StatsReport,
     pub findings: Vec<Finding>,
-    pub sessions: Vec<super::ice::SessionReport>,
+    pub sessions: Vec<crate::analysis::sessions::SessionReport>,
     pub turn: TurnReport,
     pub messages: Vec<MessageReport>,
 }
@@ -141,6 +141,7 @@ impl Report {
             ("tls", s.tls),
             ("other", s.other),
         ]);
+        let sessions = crate::analysis::sessions::build(model);
         Report {
             schema: SCHEMA,
             generator: Generator {
@@ -157,8 +158,8 @@ impl Report {
                 tcp_opaque_bytes: s.tcp_opaque_bytes,
                 relay_duplicates: s.relay_duplicates,
             },
-            findings: findings::collect(model),
-            sessions: super::ice::build(model),
+            findings: findings::collect(model, &sessions),
+            sessions,
             turn: TurnReport::build(model),
             messages: model.messages.iter().map(|m| message_report(m, multi)).collect(),
         }

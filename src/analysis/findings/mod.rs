@@ -5,8 +5,10 @@
 //! this module holds the common shape and collects them. Codes are stable identifiers (`turn.auth.wrong-
 //! password`); messages may be reworded. Findings are computed from the model on demand, so a live view and
 //! a file run show the same thing for the same packets.
+pub mod ice;
 pub mod turn;
 
+use crate::analysis::sessions::SessionReport;
 use crate::analysis::Model;
 use serde::Serialize;
 
@@ -58,8 +60,9 @@ pub fn evidence(mut frames: Vec<u64>) -> Vec<u64> {
 }
 
 /// Every finding for the model, most severe first, then in order of first evidence.
-pub fn collect(model: &Model) -> Vec<Finding> {
+pub fn collect(model: &Model, sessions: &[SessionReport]) -> Vec<Finding> {
     let mut all = turn::findings(model);
+    all.extend(ice::findings(model, sessions));
     all.sort_by(|a, b| {
         (a.severity, a.frames.first().copied().unwrap_or(u64::MAX), a.code).cmp(&(
             b.severity,

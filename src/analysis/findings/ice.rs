@@ -1,0 +1,441 @@
+//! ICE findings (RFC 8445, RFC 7675): why a session failed or is fragile, from the session view.
+//!
+//! Each rule reads [`SessionReport`]s (the same numbers the report shows) and the capture-wide facts in the
+//! model (ICMP errors, STUN/TURN servers used). Thresholds are named constants with the reason for them.
+//! Passive NAT observations (RFC 4787 mapping behaviour) are phrased as evidence-based suspicions.
+use super::{evidence, Finding, Severity, Subject};
+use crate::analysis::sessions::{PairReport, SessionReport};
+use crate::analysis::transactions::TxState;
+use crate::analysis::Model;
+use crate::wire::stun::Method;
+
+/// Connecting slower than this is reported (first check → nomination). Browsers connect in well under a
+/// second on working networks; 5 s is what users notice as "the call hangs before it starts".
+pub const SLOW_CONNECT_SECS: f64 = 5.0;
+/// RFC 7675 §5.1: consent expires 30 s after the last authenticated response.
+pub const CONSENT_TIMEOUT_SECS: f64 = 30.0;
+/// Round-trip time above which the selected path hurts conversation: ITU-T G.114 puts the limit for
+/// comfortable interactivity at 150 ms one way, i.e. 300 ms round trip.
+pub const HIGH_RTT_SECS: f64 = 0.300;
+/// Share of check transmissions on the selected pair that had to be retransmitted or went unanswered
+/// above which the path is called lossy: STUN checks are tiny, so even 10% loss on them means a media
+/// path in trouble.
+pub const LOSSY_SHARE: f64 = 0.10;
+/// Fewer transmissions than this give no meaningful loss ratio.
+pub const LOSS_MIN_SAMPLES: u64 = 10;
+
+fn session_subject(s: &SessionReport) -> Subject {
+    Subject::Session { id: s.id.clone() }
+}
+
+fn frames_of(
+    s: &SessionReport,
+    pred: impl Fn(&crate::analysis::sessions::TimelineEvent) -> bool,
+) -> Vec<u64> {
+    evidence(s.timeline.iter().filter(|e| pred(e)).map(|e| e.frame).collect())
+}
+
+fn has_relay(p: &PairReport) -> bool {
+    p.a_type == "relay" || p.b_type == "relay"
+}
+
+pub fn findings(model: &Model, sessions: &[SessionReport]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for s in sessions {
+        session_findings(model, s, &mut out);
+    }
+    capture_findings(model, sessions, &mut out);
+    out
+}
+
+fn session_findings(model: &Model, s: &SessionReport, out: &mut Vec<Finding>) {
+    let subject = || session_subject(s);
+    let name = |i: usize| s.agents.get(i).map_or("?".to_string(), |a| a.ufrag.clone());
+    let checks_by = |i: usize| {
+        s.pairs
+            .iter()
+            .map(|p| {
+                if i == 0 {
+                    p.a_to_b.requests_sent
+                } else {
+                    p.b_to_a.requests_sent
+                }
+            })
+            .sum::<u64>()
+    };
+    let answered_by = |i: usize| {
+        s.pairs
+            .iter()
+            .map(|p| {
+                if i == 0 {
+                    p.a_to_b.responses_received
+                } else {
+                    p.b_to_a.responses_received
+                }
+            })
+            .sum::<u64>()
+    };
+
+    // Error responses to checks, by code (RFC 8445 §7.2.5.2, RFC 8489 §6.3.4).
+    for (code, sev, id, meaning) in [
+        (
+            401u16,
+            Severity::Error,
+            "ice.check.unauthorized",
+            "answered 401 Unauthorized: the ufrag/password the sender used is not the receiver's — the SDP's a=ice-ufrag/a=ice-pwd did not reach the peer intact (signaling bug, or stale credentials after an ICE restart)",
+        ),
+        (400, Severity::Error, "ice.check.bad-request", "answered 400 Bad Request: the check was malformed for the receiver (missing USERNAME/MESSAGE-INTEGRITY, or a stack interoperability bug)"),
+        (420, Severity::Warning, "ice.check.unknown-attribute", "answered 420 Unknown Attribute: the receiver does not understand a comprehension-required attribute the sender included"),
+        (487, Severity::Info, "ice.role-conflict", "answered 487 Role Conflict: both agents claimed the same role (RFC 8445 §7.3.1.1); resolved by the tie-breaker, but a sign both sides think they made the offer"),
+    ] {
+        let n: u64 = s
+            .pairs
+            .iter()
+            .map(|p| p.a_to_b.error_responses_received.get(&code).unwrap_or(&0) + p.b_to_a.error_responses_received.get(&code).unwrap_or(&0))
+            .sum();
+        if n > 0 {
+            out.push(Finding {
+                severity: sev,
+                code: id,
+                message: format!("{n} connectivity check(s) {meaning}."),
+                subject: subject(),
+                frames: frames_of(s, |e| e.event == "error" && e.error_code == Some(code)),
+            });
+        }
+    }
+
+    match s.outcome {
+        "failed" => {
+            let (sent0, sent1) = (checks_by(0), checks_by(1));
+            let (ans0, ans1) = (answered_by(0), answered_by(1));
+            let relay_tried = s.pairs.iter().any(has_relay);
+            if ans0 + ans1 == 0 {
+                let who = match (sent0 > 0, sent1 > 0) {
+                    (true, true) => format!(
+                        "both agents sent checks ({} sent {sent0}, {} sent {sent1}) and neither got an answer: UDP between them is blocked or filtered (firewall, or NATs whose filtering drops unsolicited packets)",
+                        name(0),
+                        name(1)
+                    ),
+                    (true, false) => format!(
+                        "{} sent {sent0} check(s) and {} sent none: {} may never have received the candidates (signaling/trickle), or its checks were dropped before the capture point",
+                        name(0),
+                        name(1),
+                        name(1)
+                    ),
+                    _ => format!("{} sent {sent1} check(s) and {} sent none", name(1), name(0)),
+                };
+                let next = if relay_tried {
+                    "relay pairs failed too: check that the TURN server is reachable and its relay ports are open"
+                } else {
+                    "no relay candidate was tried: configure a TURN server (relay candidates) so a path exists when direct UDP is blocked"
+                };
+                out.push(Finding {
+                    severity: Severity::Error,
+                    code: "ice.failed.no-response",
+                    message: format!("ICE failed: {who}; {next}."),
+                    subject: subject(),
+                    frames: frames_of(s, |e| e.event == "check" || e.event == "timeout"),
+                });
+            } else {
+                out.push(Finding {
+                    severity: Severity::Error,
+                    code: "ice.failed",
+                    message: format!(
+                        "ICE failed: {} — see the error responses above.",
+                        s.outcome_reason
+                    ),
+                    subject: subject(),
+                    frames: frames_of(s, |e| e.event == "error"),
+                });
+            }
+        }
+        "incomplete" if s.pairs.iter().any(|p| p.state == "succeeded") && s.selected_pair.is_none() => {
+            out.push(Finding {
+                    severity: Severity::Warning,
+                    code: "ice.no-nomination",
+                    message: format!(
+                        "Checks succeeded but the controlling agent ({}) never nominated a pair (no successful check with USE-CANDIDATE, RFC 8445 §8.1.1): media cannot start; check the controlling side's ICE implementation or whether the capture ended too early.",
+                        s.agents.iter().find(|a| a.role == Some("controlling")).map_or("unknown".into(), |a| a.ufrag.clone())
+                    ),
+                    subject: subject(),
+                    frames: frames_of(s, |e| e.event == "success"),
+                });
+        }
+        _ => {}
+    }
+
+    // One direction works, the other never does: asymmetric filtering.
+    for (i, p) in s.pairs.iter().enumerate() {
+        let one_way = |x: &crate::analysis::sessions::DirectionReport,
+                       y: &crate::analysis::sessions::DirectionReport| {
+            x.requests_sent > 0 && x.responses_received == 0 && x.unanswered == 0 && y.responses_received > 0
+        };
+        for (dir, from, to) in [(&p.a_to_b, 0, 1), (&p.b_to_a, 1, 0)] {
+            let other = if from == 0 { &p.b_to_a } else { &p.a_to_b };
+            if one_way(dir, other) {
+                out.push(Finding {
+                    severity: Severity::Warning,
+                    code: "ice.pair.one-way",
+                    message: format!(
+                        "On pair {i} ({} ↔ {}) checks from {} were never answered while {}'s succeeded: the path works one way only (a NAT or firewall filters packets toward {}).",
+                        p.a,
+                        p.b,
+                        name(from),
+                        name(to),
+                        name(to)
+                    ),
+                    subject: subject(),
+                    frames: frames_of(s, |e| e.pair == i && e.from == name(from) && e.event == "check"),
+                });
+            }
+        }
+    }
+
+    let Some(sel) = &s.selected_pair else { return };
+    let selected = &s.pairs[sel.index];
+
+    if has_relay(selected) {
+        let direct_ok: Vec<&PairReport> = s
+            .pairs
+            .iter()
+            .filter(|p| !has_relay(p) && p.state == "succeeded")
+            .collect();
+        let direct_tried = s.pairs.iter().any(|p| !has_relay(p));
+        if let Some(d) = direct_ok.first() {
+            out.push(Finding {
+                severity: Severity::Warning,
+                code: "ice.relay-selected-despite-direct",
+                message: format!(
+                    "The selected pair is relayed through TURN although the direct pair {} ↔ {} also succeeded: the call pays relay latency and bandwidth it does not need (check the controlling agent's nomination / ICE transport policy).",
+                    d.a, d.b
+                ),
+                subject: subject(),
+                frames: frames_of(s, |e| e.pair == d.index && e.event == "success"),
+            });
+        } else if direct_tried {
+            out.push(Finding {
+                severity: Severity::Warning,
+                code: "ice.only-relay-succeeded",
+                message: "Only relay pairs succeeded; every direct pair failed: likely a symmetric NAT (address-dependent mapping) or UDP blocked between the peers — the call works but depends on the TURN server.".into(),
+                subject: subject(),
+                frames: frames_of(s, |e| e.event == "timeout" || (e.pair == sel.index && e.event == "nominated")),
+            });
+        }
+    }
+
+    if let Some(t) = s.milestones.time_to_nomination {
+        if t > SLOW_CONNECT_SECS {
+            out.push(Finding {
+                severity: Severity::Warning,
+                code: "ice.slow-connect",
+                message: format!(
+                    "ICE took {t:.1} s from the first check to nomination (over {SLOW_CONNECT_SECS} s): checks on failing pairs or late candidates (trickle) delayed the call."
+                ),
+                subject: subject(),
+                frames: frames_of(s, |e| e.event == "nominated"),
+            });
+        }
+    }
+
+    // RTT and loss on the selected pair, from both directions' checks.
+    let rtt = [
+        selected.a_to_b.avg_round_trip_time,
+        selected.b_to_a.avg_round_trip_time,
+    ]
+    .into_iter()
+    .flatten()
+    .reduce(f64::max);
+    if let Some(rtt) = rtt {
+        if rtt > HIGH_RTT_SECS {
+            out.push(Finding {
+                severity: Severity::Warning,
+                code: "ice.high-rtt",
+                message: format!(
+                    "The selected pair's average round-trip time is {:.0} ms (over {:.0} ms, ITU-T G.114's limit for interactive speech): expect noticeable delay; a closer TURN server or a direct path would help.",
+                    rtt * 1000.0,
+                    HIGH_RTT_SECS * 1000.0
+                ),
+                subject: subject(),
+                frames: frames_of(s, |e| e.pair == sel.index && e.event == "success"),
+            });
+        }
+    }
+    let transmissions: u64 = [&selected.a_to_b, &selected.b_to_a]
+        .iter()
+        .map(|d| d.requests_sent + d.retransmissions_sent)
+        .sum();
+    let lost: u64 = [&selected.a_to_b, &selected.b_to_a]
+        .iter()
+        .map(|d| d.retransmissions_sent + d.timeouts)
+        .sum();
+    if transmissions >= LOSS_MIN_SAMPLES && lost as f64 / transmissions as f64 > LOSSY_SHARE {
+        out.push(Finding {
+            severity: Severity::Warning,
+            code: "ice.lossy-path",
+            message: format!(
+                "{lost} of {transmissions} check transmissions on the selected pair were retransmitted or lost ({:.0}%): the path drops packets, media quality will suffer.",
+                100.0 * lost as f64 / transmissions as f64
+            ),
+            subject: subject(),
+            frames: frames_of(s, |e| e.pair == sel.index && (e.event == "retransmission" || e.event == "timeout")),
+        });
+    }
+
+    // Consent freshness (RFC 7675 §5.1): checks kept going on the selected pair but no response for 30 s.
+    let end = model.last_ts.map(|t| t.as_secs_f64()).unwrap_or(s.last_ts);
+    let last_success = s
+        .timeline
+        .iter()
+        .filter(|e| e.pair == sel.index && e.event == "success")
+        .map(|e| e.ts)
+        .reduce(f64::max);
+    let last_check = s
+        .timeline
+        .iter()
+        .filter(|e| e.pair == sel.index && e.event == "check")
+        .map(|e| e.ts)
+        .reduce(f64::max);
+    if let (Some(ok), Some(check)) = (last_success, last_check) {
+        if check > ok && end - ok >= CONSENT_TIMEOUT_SECS {
+            out.push(Finding {
+                severity: Severity::Error,
+                code: "ice.consent-lost",
+                message: format!(
+                    "Consent lost: the selected pair got no check response for {:.0} s while checks continued (RFC 7675 allows 30 s) — the peer vanished or the path broke mid-call; media on it must stop.",
+                    end - ok
+                ),
+                subject: subject(),
+                frames: frames_of(s, |e| e.pair == sel.index && e.ts > ok && e.event == "check"),
+            });
+        }
+    }
+    if let Some(last_media) = selected.media.last_ts {
+        if end - last_media >= CONSENT_TIMEOUT_SECS
+            && selected.media.rtp_packets + selected.media.dtls_packets > 0
+        {
+            out.push(Finding {
+                severity: Severity::Warning,
+                code: "ice.media-stopped",
+                message: format!(
+                    "Media on the selected pair stopped {:.0} s before the capture ended.",
+                    end - last_media
+                ),
+                subject: subject(),
+                frames: Vec::new(),
+            });
+        }
+    }
+
+    if let Some(prev) = &s.restart_of {
+        out.push(Finding {
+            severity: Severity::Info,
+            code: "ice.restart",
+            message: format!("ICE restart: new credentials between addresses session {prev} used (RFC 8445 §9); look at {prev} for why."),
+            subject: subject(),
+            frames: evidence(s.timeline.first().map(|e| vec![e.frame]).unwrap_or_default()),
+        });
+    }
+
+    if !s.nat_mappings.is_empty() {
+        let m = &s.nat_mappings[0];
+        out.push(Finding {
+            severity: Severity::Warning,
+            code: "nat.address-dependent-mapping",
+            message: format!(
+                "Symmetric NAT suspected for {}: its checks left from {} — {} — so direct checks to peers behind NATs with filtering will fail and a relay is needed.",
+                m.agent, m.address, m.inferred_from
+            ),
+            subject: subject(),
+            frames: Vec::new(),
+        });
+    }
+}
+
+/// Findings that are not about one session.
+fn capture_findings(model: &Model, sessions: &[SessionReport], out: &mut Vec<Finding>) {
+    // Candidates were gathered but no connectivity check was ever sent.
+    let gathered: Vec<u64> = model
+        .transactions
+        .list
+        .iter()
+        .filter(|t| (t.method == Method::BINDING || t.method == Method::ALLOCATE) && !t.relayed)
+        .filter_map(|t| t.first_request().map(|s| s.frame))
+        .collect();
+    if sessions.is_empty() && !gathered.is_empty() {
+        let end = model.last_ts.unwrap_or_default();
+        let allocates: Vec<_> = model
+            .transactions
+            .list
+            .iter()
+            .filter(|t| t.method == Method::ALLOCATE)
+            .collect();
+        let allocated = allocates.iter().any(|t| t.state(end) == TxState::Succeeded);
+        let (severity, message) = if !allocates.is_empty() && !allocated {
+            (
+                Severity::Error,
+                "Candidates were being gathered but no TURN allocation succeeded and no ICE connectivity check was ever sent: with no usable candidates ICE never started — fix the TURN credentials/server first.",
+            )
+        } else if allocated {
+            (
+                Severity::Warning,
+                "TURN allocations succeeded but no ICE connectivity check was ever seen: the peers never exchanged candidates (signaling), or the checks did not pass this capture point.",
+            )
+        } else {
+            (
+                Severity::Info,
+                "Only STUN server requests were seen, no ICE connectivity check: if a call ran, its checks did not pass this capture point.",
+            )
+        };
+        out.push(Finding {
+            severity,
+            code: "ice.no-checks",
+            message: message.into(),
+            subject: Subject::Capture,
+            frames: evidence(gathered),
+        });
+    }
+
+    // ICMP errors for STUN: a check or request that hit a closed port or an unreachable host.
+    if !model.unreachable.is_empty() {
+        let n = model.unreachable.len();
+        let first = &model.unreachable[0];
+        // After every session connected, an ICMP error is normally the peer closing its socket at hang-up.
+        let all_connected = !sessions.is_empty() && sessions.iter().all(|s| s.outcome == "connected");
+        out.push(Finding {
+            severity: if all_connected { Severity::Info } else { Severity::Warning },
+            code: "net.icmp-unreachable",
+            message: format!(
+                "{n} datagram(s) drew ICMP destination-unreachable, first {} → {} (reported by {}): that address/port was closed or unroutable when the packet arrived (RFC 8445 §7.2.5.2.1 treats it as a failed check).",
+                first.flow.src, first.flow.dst, first.reporter
+            ),
+            subject: Subject::Capture,
+            frames: evidence(model.unreachable.iter().map(|u| u.seen.frame).collect()),
+        });
+    }
+
+    // NAT behaviour from STUN servers (RFC 4787 / RFC 5780): one base address mapped to different ports
+    // by different servers is address-dependent mapping.
+    let b = &model.ice.server_bindings;
+    let mut reported = Vec::new();
+    for (i, x) in b.iter().enumerate() {
+        if reported.contains(&x.client) {
+            continue;
+        }
+        if let Some(y) = b[i + 1..]
+            .iter()
+            .find(|y| y.client == x.client && y.server != x.server && y.mapped != x.mapped)
+        {
+            reported.push(x.client);
+            out.push(Finding {
+                severity: Severity::Warning,
+                code: "nat.mapping-varies-by-destination",
+                message: format!(
+                    "{} was mapped to {} by server {} but to {} by server {}: the NAT's mapping depends on the destination (\"symmetric NAT\"); peers behind filtering NATs will not reach it directly.",
+                    x.client, x.mapped, x.server, y.mapped, y.server
+                ),
+                subject: Subject::Capture,
+                frames: evidence(vec![x.seen.frame, y.seen.frame]),
+            });
+        }
+    }
+}

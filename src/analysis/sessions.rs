@@ -1,0 +1,595 @@
+//! The derived view of ICE sessions — the `sessions` section of the report: agents, candidates, pairs and
+//! their checks, the selected pair, milestones, outcome and timeline — computed from the facts `ice`
+//! recorded and the transaction table. Findings and every output read this one view.
+//!
+//! Counters use webrtc-stats names (RTCIceCandidatePairStats) so they read like chrome://webrtc-internals:
+//! `requests_sent` counts check transactions, not retransmissions (those are `retransmissions_sent`);
+//! `consent_requests_sent` counts checks sent after the pair first succeeded in that direction (RFC 7675
+//! consent freshness); RTTs are measured from the last transmission before the response (exact when there
+//! was no retransmission).
+use crate::analysis::ice::{Candidate, CandidateType, EventKind, IceState, Pair, Role, Session};
+use crate::analysis::transactions::{Transactions, TxState};
+use crate::analysis::Model;
+use crate::capture::Timestamp;
+use crate::net::Transport;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Serialize)]
+pub struct SessionReport {
+    pub id: String,
+    /// `connected` | `failed` | `incomplete`.
+    pub outcome: &'static str,
+    /// Why, in one sentence.
+    pub outcome_reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart_of: Option<String>,
+    pub first_ts: f64,
+    pub last_ts: f64,
+    pub agents: Vec<AgentReport>,
+    pub candidates: Vec<CandidateReport>,
+    /// Addresses agents' checks came from on the wire that are no agent's candidate: a NAT's mapping for
+    /// one destination that no peer learned (`candidate_type` "nat-mapping"; passive NAT evidence).
+    pub nat_mappings: Vec<CandidateReport>,
+    pub pairs: Vec<PairReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selected_pair: Option<SelectedPair>,
+    pub milestones: Milestones,
+    pub timeline: Vec<TimelineEvent>,
+    pub timeline_events_not_kept: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AgentReport {
+    pub ufrag: String,
+    pub role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tie_breaker: Option<String>,
+    pub role_changes: Vec<RoleChange>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub software: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_id: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_cost: Option<u16>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RoleChange {
+    pub ts: f64,
+    pub frame: u64,
+    pub role: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CandidateReport {
+    pub agent: String,
+    pub address: String,
+    pub protocol: Transport,
+    pub candidate_type: &'static str,
+    /// How the type was inferred from the wire.
+    pub inferred_from: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub related_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relay_protocol: Option<Transport>,
+    /// PRIORITY announced in checks from this address, decoded (RFC 8445 §5.1.2.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority_type_preference: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority_local_preference: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub component: Option<u32>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct DirectionReport {
+    pub requests_sent: u64,
+    pub retransmissions_sent: u64,
+    pub responses_received: u64,
+    pub error_responses_received: BTreeMap<u16, u64>,
+    /// Checks given up on (RFC 8489 §6.2.1 timeout passed inside the capture).
+    pub timeouts: u64,
+    /// Checks still unanswered when the capture ended.
+    pub unanswered: u64,
+    pub use_candidate_sent: u64,
+    pub consent_requests_sent: u64,
+    pub keepalives_sent: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_request_ts: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_response_ts: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_round_trip_time: Option<f64>,
+    pub total_round_trip_time: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_round_trip_time: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_round_trip_time: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub avg_round_trip_time: Option<f64>,
+    /// Transactions past the per-direction bound: counted in `requests_sent`, not detailed.
+    pub requests_not_detailed: u64,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct MediaReport {
+    pub dtls_packets: u64,
+    pub rtp_packets: u64,
+    pub rtcp_packets: u64,
+    pub bytes: u64,
+    pub packets_a_to_b: u64,
+    pub packets_b_to_a: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_dtls_ts: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dtls_connected_ts: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_rtp_ts: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_ts: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PairReport {
+    pub index: usize,
+    /// Address of `agents[0]`.
+    pub a: String,
+    /// Address of `agents[1]`.
+    pub b: String,
+    pub protocol: Transport,
+    pub a_type: &'static str,
+    pub b_type: &'static str,
+    /// `succeeded` (a check got a success response), `failed` (every check failed or timed out),
+    /// `in-progress` (checks still unanswered at the end of the capture).
+    pub state: &'static str,
+    pub nominated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nominated_ts: Option<f64>,
+    pub selected: bool,
+    /// Checks agents[0] sent to agents[1], and the other way.
+    pub a_to_b: DirectionReport,
+    pub b_to_a: DirectionReport,
+    pub media: MediaReport,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SelectedPair {
+    pub index: usize,
+    pub a: String,
+    pub b: String,
+    pub a_type: &'static str,
+    pub b_type: &'static str,
+    pub protocol: Transport,
+    pub nominated: bool,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Milestones {
+    pub first_check_ts: Option<f64>,
+    pub first_success_ts: Option<f64>,
+    pub nominated_ts: Option<f64>,
+    pub dtls_start_ts: Option<f64>,
+    pub dtls_connected_ts: Option<f64>,
+    pub first_media_ts: Option<f64>,
+    /// Seconds from the first check.
+    pub time_to_first_success: Option<f64>,
+    pub time_to_nomination: Option<f64>,
+    pub time_to_dtls_connected: Option<f64>,
+    pub time_to_first_media: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TimelineEvent {
+    pub ts: f64,
+    pub frame: u64,
+    pub pair: usize,
+    /// ufrag of the agent that sent the message.
+    pub from: String,
+    /// `check`, `retransmission`, `success`, `error`, `nominated`, `role-change`, `dtls-start`,
+    /// `dtls-connected`, `media-start`, `timeout`.
+    pub event: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction_id: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub use_candidate: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtt: Option<f64>,
+}
+
+fn secs(t: Timestamp) -> f64 {
+    t.as_secs_f64()
+}
+
+/// Derived facts about one direction of a pair.
+fn direction(pair: &Pair, d: usize, txs: &Transactions, end: Timestamp) -> DirectionReport {
+    let dir = &pair.dirs[d];
+    let mut r = DirectionReport {
+        requests_sent: dir.txs.len() as u64 + dir.txs_not_kept,
+        use_candidate_sent: dir.use_candidate.len() as u64,
+        keepalives_sent: dir.keepalives,
+        requests_not_detailed: dir.txs_not_kept,
+        ..DirectionReport::default()
+    };
+    let mut rtts = Vec::new();
+    let mut first_success: Option<Timestamp> = None;
+    for &i in &dir.txs {
+        let Some(tx) = txs.get(i) else { continue };
+        r.retransmissions_sent += tx.retransmissions() as u64;
+        let first = tx.first_request().map(|s| s.ts);
+        if r.first_request_ts.is_none() {
+            r.first_request_ts = first.map(secs);
+        }
+        if let (Some(f), Some(ok)) = (first, first_success) {
+            if f > ok {
+                r.consent_requests_sent += 1;
+            }
+        }
+        match tx.state(end) {
+            TxState::Succeeded => {
+                r.responses_received += 1;
+                if let Some(resp) = tx.first_response() {
+                    if r.first_response_ts.is_none() {
+                        r.first_response_ts = Some(secs(resp.seen.ts));
+                    }
+                    first_success.get_or_insert(resp.seen.ts);
+                }
+                if let Some(rtt) = tx.rtt_from_last() {
+                    rtts.push(rtt);
+                }
+            }
+            TxState::Failed => {
+                *r.error_responses_received
+                    .entry(tx.error_code().unwrap_or(0))
+                    .or_insert(0) += 1;
+            }
+            TxState::TimedOut => r.timeouts += 1,
+            TxState::Unanswered => r.unanswered += 1,
+        }
+    }
+    if !rtts.is_empty() {
+        r.current_round_trip_time = rtts.last().copied();
+        r.total_round_trip_time = rtts.iter().sum();
+        r.min_round_trip_time = rtts.iter().copied().reduce(f64::min);
+        r.max_round_trip_time = rtts.iter().copied().reduce(f64::max);
+        r.avg_round_trip_time = Some(r.total_round_trip_time / rtts.len() as f64);
+    }
+    r
+}
+
+fn pair_state(a: &DirectionReport, b: &DirectionReport) -> &'static str {
+    if a.responses_received + b.responses_received > 0 {
+        "succeeded"
+    } else if a.unanswered + b.unanswered > 0 {
+        "in-progress"
+    } else {
+        "failed"
+    }
+}
+
+fn type_of(cands: &[Candidate], addr: std::net::SocketAddr, t: Transport) -> CandidateType {
+    cands
+        .iter()
+        .find(|c| c.address == addr && c.transport == t)
+        .map_or(CandidateType::Host, |c| c.typ)
+}
+
+/// Builds the `sessions` section.
+pub fn build(model: &Model) -> Vec<SessionReport> {
+    let ice = &model.ice;
+    let end = model.last_ts.unwrap_or_default();
+    (0..ice.sessions.len())
+        .map(|s| session(ice, s, &model.transactions, end))
+        .collect()
+}
+
+fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timestamp) -> SessionReport {
+    let sess: &Session = &ice.sessions[s];
+    let cands = [ice.candidates(s, 0), ice.candidates(s, 1)];
+    let mut pairs: Vec<PairReport> = sess
+        .pairs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let a_to_b = direction(p, 0, txs, end);
+            let b_to_a = direction(p, 1, txs, end);
+            let m = &p.media;
+            PairReport {
+                index: i,
+                a: p.a.to_string(),
+                b: p.b.to_string(),
+                protocol: p.transport,
+                a_type: type_of(&cands[0], p.a, p.transport).name(),
+                b_type: type_of(&cands[1], p.b, p.transport).name(),
+                state: pair_state(&a_to_b, &b_to_a),
+                nominated: !p.nominations.is_empty(),
+                nominated_ts: p.nominations.first().map(|n| secs(n.ts)),
+                selected: false,
+                a_to_b,
+                b_to_a,
+                media: MediaReport {
+                    dtls_packets: m.dtls,
+                    rtp_packets: m.rtp,
+                    rtcp_packets: m.rtcp,
+                    bytes: m.bytes,
+                    packets_a_to_b: m.packets[0],
+                    packets_b_to_a: m.packets[1],
+                    first_dtls_ts: m.first_dtls.map(|x| secs(x.ts)),
+                    dtls_connected_ts: m.first_dtls_data.map(|x| secs(x.ts)),
+                    first_rtp_ts: m.first_rtp.map(|x| secs(x.ts)),
+                    last_ts: m.last.map(|x| secs(x.ts)),
+                },
+            }
+        })
+        .collect();
+
+    // The selected pair: the last one nominated (RFC 8445 §8.1.1; a controlling agent may nominate again),
+    // or, where no nomination was seen, the succeeded pair that carried DTLS/media.
+    let selected = sess
+        .pairs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.nominations.last().map(|n| (n.ts, i)))
+        .max()
+        .map(|(_, i)| (i, true))
+        .or_else(|| {
+            pairs
+                .iter()
+                .filter(|p| p.state == "succeeded" && p.media.dtls_packets + p.media.rtp_packets > 0)
+                .max_by_key(|p| p.media.dtls_packets + p.media.rtp_packets)
+                .map(|p| (p.index, false))
+        });
+    if let Some((i, _)) = selected {
+        pairs[i].selected = true;
+    }
+    let selected_pair = selected.map(|(i, nominated)| SelectedPair {
+        index: i,
+        a: pairs[i].a.clone(),
+        b: pairs[i].b.clone(),
+        a_type: pairs[i].a_type,
+        b_type: pairs[i].b_type,
+        protocol: pairs[i].protocol,
+        nominated,
+    });
+
+    let m = milestones(sess, &pairs, selected.map(|x| x.0));
+    let (outcome, outcome_reason) = outcome(&pairs, selected_pair.as_ref(), end, sess);
+
+    let mut candidates = Vec::new();
+    let mut nat_mappings = Vec::new();
+    for (agent, list) in cands.iter().enumerate() {
+        for c in list {
+            let p = c.priority;
+            let into = if c.typ == CandidateType::NatMapping {
+                &mut nat_mappings
+            } else {
+                &mut candidates
+            };
+            into.push(CandidateReport {
+                agent: sess.agents[agent].ufrag.clone(),
+                address: c.address.to_string(),
+                protocol: c.transport,
+                candidate_type: c.typ.name(),
+                inferred_from: c.how.clone(),
+                related_address: c.related.map(|r| r.to_string()),
+                relay_protocol: c.relay_protocol,
+                priority: p,
+                priority_type_preference: p.map(|p| p >> 24),
+                priority_local_preference: p.map(|p| (p >> 8) & 0xFFFF),
+                component: p.map(|p| 256 - (p & 0xFF)),
+            });
+        }
+    }
+
+    SessionReport {
+        id: format!("s{}", s + 1),
+        outcome,
+        outcome_reason,
+        restart_of: sess.restart_of.map(|r| format!("s{}", r + 1)),
+        first_ts: secs(sess.first.ts),
+        last_ts: secs(sess.last.ts),
+        agents: sess.agents.iter().map(agent_report).collect(),
+        candidates,
+        nat_mappings,
+        pairs,
+        selected_pair,
+        milestones: m,
+        timeline: timeline(sess, txs, end),
+        timeline_events_not_kept: sess.timeline_not_kept,
+    }
+}
+
+fn agent_report(a: &crate::analysis::ice::Agent) -> AgentReport {
+    AgentReport {
+        ufrag: a.ufrag.clone(),
+        role: a.role.map(Role::name),
+        tie_breaker: a.tie_breaker.map(|t| format!("0x{t:016x}")),
+        role_changes: a
+            .role_changes
+            .iter()
+            .map(|(seen, role)| RoleChange {
+                ts: secs(seen.ts),
+                frame: seen.frame,
+                role: role.name(),
+            })
+            .collect(),
+        software: a.software.clone(),
+        network_id: a.network_info.map(|n| n.0),
+        network_cost: a.network_info.map(|n| n.1),
+    }
+}
+
+fn milestones(sess: &Session, pairs: &[PairReport], selected: Option<usize>) -> Milestones {
+    let min = |it: &mut dyn Iterator<Item = f64>| it.reduce(f64::min);
+    let first_check = min(&mut pairs
+        .iter()
+        .flat_map(|p| [p.a_to_b.first_request_ts, p.b_to_a.first_request_ts])
+        .flatten());
+    let first_success = min(&mut pairs
+        .iter()
+        .flat_map(|p| [p.a_to_b.first_response_ts, p.b_to_a.first_response_ts])
+        .flatten());
+    let sel = selected.and_then(|i| pairs.get(i));
+    let nominated = sel.and_then(|p| p.nominated_ts);
+    let dtls_start = sel.and_then(|p| p.media.first_dtls_ts);
+    let dtls_connected = sel.and_then(|p| p.media.dtls_connected_ts);
+    let first_media = sel.and_then(|p| p.media.first_rtp_ts);
+    let since = |t: Option<f64>| match (t, first_check) {
+        (Some(t), Some(f)) => Some(t - f),
+        _ => None,
+    };
+    let _ = sess;
+    Milestones {
+        first_check_ts: first_check,
+        first_success_ts: first_success,
+        nominated_ts: nominated,
+        dtls_start_ts: dtls_start,
+        dtls_connected_ts: dtls_connected,
+        first_media_ts: first_media,
+        time_to_first_success: since(first_success),
+        time_to_nomination: since(nominated),
+        time_to_dtls_connected: since(dtls_connected),
+        time_to_first_media: since(first_media),
+    }
+}
+
+fn outcome(
+    pairs: &[PairReport],
+    selected: Option<&SelectedPair>,
+    end: Timestamp,
+    sess: &Session,
+) -> (&'static str, String) {
+    if let Some(sel) = selected {
+        let how = if sel.nominated {
+            "nominated"
+        } else {
+            "carrying media (no nomination seen)"
+        };
+        return (
+            "connected",
+            format!("{} {} ↔ {} {} {how}", sel.a_type, sel.a, sel.b_type, sel.b),
+        );
+    }
+    let succeeded = pairs.iter().filter(|p| p.state == "succeeded").count();
+    let in_progress = pairs.iter().filter(|p| p.state == "in-progress").count();
+    let _ = (end, sess);
+    if succeeded > 0 {
+        return (
+            "incomplete",
+            format!("{succeeded} pair(s) succeeded but none was nominated before the capture ended"),
+        );
+    }
+    if in_progress > 0 {
+        return (
+            "incomplete",
+            format!("checks on {in_progress} pair(s) still unanswered when the capture ended"),
+        );
+    }
+    let errors: u64 = pairs
+        .iter()
+        .map(|p| {
+            p.a_to_b.error_responses_received.values().sum::<u64>()
+                + p.b_to_a.error_responses_received.values().sum::<u64>()
+        })
+        .sum();
+    if errors > 0 {
+        (
+            "failed",
+            format!(
+                "no check succeeded on {} pair(s); {errors} were answered with errors",
+                pairs.len()
+            ),
+        )
+    } else {
+        (
+            "failed",
+            format!("no check on any of {} pair(s) was ever answered", pairs.len()),
+        )
+    }
+}
+
+fn timeline(sess: &Session, txs: &Transactions, end: Timestamp) -> Vec<TimelineEvent> {
+    let ufrag = |from: u8| {
+        sess.agents
+            .get(from as usize)
+            .map(|a| a.ufrag.clone())
+            .unwrap_or_default()
+    };
+    let mut out: Vec<TimelineEvent> = sess
+        .timeline
+        .iter()
+        .map(|e| {
+            let mut ev = TimelineEvent {
+                ts: secs(e.seen.ts),
+                frame: e.seen.frame,
+                pair: e.pair,
+                from: ufrag(e.from),
+                event: "",
+                transaction_id: None,
+                use_candidate: false,
+                error_code: None,
+                rtt: None,
+            };
+            match e.kind {
+                EventKind::Check {
+                    tx,
+                    retransmit,
+                    use_candidate,
+                } => {
+                    ev.event = if retransmit { "retransmission" } else { "check" };
+                    ev.transaction_id = txs.get(tx).map(|t| t.id.to_string());
+                    ev.use_candidate = use_candidate;
+                }
+                EventKind::Success { tx } => {
+                    ev.event = "success";
+                    ev.transaction_id = txs.get(tx).map(|t| t.id.to_string());
+                    ev.rtt = txs.get(tx).and_then(|t| t.rtt_from_last());
+                }
+                EventKind::Error { tx, code } => {
+                    ev.event = "error";
+                    ev.transaction_id = txs.get(tx).map(|t| t.id.to_string());
+                    ev.error_code = Some(code);
+                }
+                EventKind::Nominated => ev.event = "nominated",
+                EventKind::RoleChange { .. } => ev.event = "role-change",
+                EventKind::DtlsStart => ev.event = "dtls-start",
+                EventKind::DtlsConnected => ev.event = "dtls-connected",
+                EventKind::MediaStart => ev.event = "media-start",
+            }
+            ev
+        })
+        .collect();
+    // Timeouts happen at the give-up time, not at a packet: add them where they fall.
+    for (pi, p) in sess.pairs.iter().enumerate() {
+        for (d, dir) in p.dirs.iter().enumerate() {
+            for &i in &dir.txs {
+                let Some(tx) = txs.get(i) else { continue };
+                if tx.state(end) != TxState::TimedOut {
+                    continue;
+                }
+                let Some(first) = tx.first_request() else { continue };
+                out.push(TimelineEvent {
+                    ts: secs(
+                        first
+                            .ts
+                            .saturating_add_secs(crate::analysis::transactions::GIVE_UP_SECS),
+                    ),
+                    frame: tx.requests.last().map_or(first.frame, |s| s.frame),
+                    pair: pi,
+                    from: ufrag(d as u8),
+                    event: "timeout",
+                    transaction_id: Some(tx.id.to_string()),
+                    use_candidate: false,
+                    error_code: None,
+                    rtt: None,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.ts.total_cmp(&b.ts).then(a.frame.cmp(&b.frame)));
+    out
+}
