@@ -387,3 +387,105 @@ fn failed_capture_explains_unanswered_checks() {
     }
     assert_eq!(pairs[0]["state"], "failed");
 }
+
+fn finding_codes(report: &Value) -> Vec<(String, String)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["severity"].as_str().unwrap().to_string(),
+                f["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Findings follow from the lab's configuration (truth.json topology): which NAT was symmetric, whether
+/// UDP between the NATs was blocked, whether the TURN password was wrong.
+#[test]
+fn findings_follow_from_the_lab_topology() {
+    for dir in capture_dirs() {
+        let name = dir.file_name().unwrap().to_str().unwrap().to_string();
+        let truth = load(&dir.join("truth.json"));
+        let report = report(&dir.join("capture.pcap"), &[]);
+        let codes = finding_codes(&report);
+        let has = |code: &str| codes.iter().any(|(_, c)| c == code);
+        let nats = truth["topology"]["nat"].as_object();
+        let symmetric = nats.is_some_and(|n| n.values().any(|v| v["type"] == "symmetric"));
+        let udp_blocked = truth["topology"]["udp_blocked_between_nats"] == Value::Bool(true);
+        let agents = truth_agents(&truth);
+        let connected = agents.len() == 2 && agents.iter().all(|a| a.connected);
+        let relayed_call = report["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["selected_pair"]["a_type"] == "relay" || s["selected_pair"]["b_type"] == "relay");
+
+        if udp_blocked {
+            assert!(
+                has("ice.failed.no-response"),
+                "{name}: UDP between the NATs was blocked: {codes:?}"
+            );
+        }
+        if symmetric && connected && !name.starts_with("natdiscovery") {
+            assert!(
+                has("nat.address-dependent-mapping"),
+                "{name}: NAT1 was symmetric: {codes:?}"
+            );
+            assert!(
+                has("ice.only-relay-succeeded"),
+                "{name}: direct pairs cannot work through a symmetric NAT: {codes:?}"
+            );
+        }
+        if connected && !relayed_call {
+            assert!(!has("ice.only-relay-succeeded"), "{name}: {codes:?}");
+        }
+        if connected {
+            let errors: Vec<&(String, String)> = codes
+                .iter()
+                .filter(|(s, c)| s == "error" && c.starts_with("ice."))
+                .collect();
+            assert!(
+                errors.is_empty(),
+                "{name}: the call connected, yet ICE errors: {errors:?}"
+            );
+        }
+    }
+    // The bad TURN password in Chromium: no candidates, ICE never started.
+    let report = report(&fixtures().join("chrome-turn-badauth/capture.pcap"), &[]);
+    assert!(finding_codes(&report).contains(&("error".to_string(), "ice.no-checks".to_string())));
+}
+
+/// ice-failed: the finding's evidence starts with the first check each agent sent (tshark's frames).
+#[test]
+fn failure_evidence_points_at_the_first_checks() {
+    let dir = fixtures().join("ice-failed");
+    let tshark = load(&dir.join("tshark-messages.json"));
+    let mut first_checks: Vec<u64> = Vec::new();
+    let mut seen_src = BTreeSet::new();
+    for m in tshark.as_array().unwrap() {
+        let is_check = m["method"] == "binding"
+            && m["class"] == "request"
+            && m["attributes"].as_array().unwrap().iter().any(|a| a["type"] == 6);
+        if is_check && seen_src.insert(m["src"].as_str().unwrap().to_string()) {
+            first_checks.push(m["frame"].as_u64().unwrap());
+        }
+    }
+    assert_eq!(first_checks.len(), 2);
+    let report = report(&dir.join("capture.pcap"), &[]);
+    let f = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "ice.failed.no-response")
+        .unwrap();
+    let frames: Vec<u64> = f["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect();
+    assert_eq!(frames[..2], first_checks[..]);
+}

@@ -439,3 +439,201 @@ fn capture_findings(model: &Model, sessions: &[SessionReport], out: &mut Vec<Fin
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::ice::Observed;
+    use crate::analysis::sessions;
+    use crate::analysis::transactions::Seen;
+    use crate::capture::Timestamp;
+    use crate::net::{Flow, Transport};
+    use crate::wire::attributes::AttrValue;
+    use crate::wire::stun::{self, Attribute, Class, StunMessage, TransactionId, Verdict};
+
+    const A: &str = "192.0.2.1:5000";
+    const B: &str = "198.51.100.2:6000";
+
+    fn attr(typ: u16, value: AttrValue) -> Attribute {
+        Attribute {
+            typ,
+            offset: 0,
+            len: 0,
+            value,
+        }
+    }
+
+    fn msg(class: Class, id: u16, attributes: Vec<Attribute>) -> StunMessage {
+        let mut tid = [0u8; 12];
+        tid[..2].copy_from_slice(&id.to_be_bytes());
+        StunMessage {
+            method: Method::BINDING,
+            class,
+            transaction_id: TransactionId(tid),
+            rfc5389: true,
+            cookie: stun::MAGIC_COOKIE,
+            length: 20,
+            attributes,
+            fingerprint: Verdict::Absent,
+            integrity: Verdict::Absent,
+            malformed: None,
+        }
+    }
+
+    fn check(id: u16, user: &str, controlling: bool, use_candidate: bool) -> StunMessage {
+        let mut a = vec![attr(stun::ATTR_USERNAME, AttrValue::Text(user.into()))];
+        a.push(if controlling {
+            attr(stun::ATTR_ICE_CONTROLLING, AttrValue::U64(1))
+        } else {
+            attr(stun::ATTR_ICE_CONTROLLED, AttrValue::U64(2))
+        });
+        if use_candidate {
+            a.push(attr(stun::ATTR_USE_CANDIDATE, AttrValue::Flag));
+        }
+        msg(Class::Request, id, a)
+    }
+
+    fn ok(id: u16) -> StunMessage {
+        msg(Class::Success, id, vec![])
+    }
+
+    fn err(id: u16, code: u16) -> StunMessage {
+        msg(
+            Class::Error,
+            id,
+            vec![attr(
+                stun::ATTR_ERROR_CODE,
+                AttrValue::ErrorCode {
+                    code,
+                    reason: String::new(),
+                },
+            )],
+        )
+    }
+
+    /// Feeds (ms, src, dst, message) into a model and returns its findings.
+    fn run(script: Vec<(u64, &str, &str, StunMessage)>, end_ms: u64) -> Vec<Finding> {
+        let mut model = Model::default();
+        for (i, (ms, src, dst, m)) in script.into_iter().enumerate() {
+            let seen = Seen {
+                ts: Timestamp(ms * 1_000_000),
+                frame: i as u64 + 1,
+                input: 0,
+            };
+            let flow = Flow {
+                src: src.parse().unwrap(),
+                dst: dst.parse().unwrap(),
+                transport: Transport::Udp,
+            };
+            let tx = model
+                .transactions
+                .on_message(seen, flow.src, flow.dst, flow.transport, false, &m);
+            model.ice.on_stun(&Observed {
+                seen,
+                flow,
+                relay: None,
+                relay_to_peer: false,
+                msg: &m,
+                tx,
+            });
+        }
+        model.last_ts = Some(Timestamp(end_ms * 1_000_000));
+        let s = sessions::build(&model);
+        findings(&model, &s)
+    }
+
+    fn codes(f: &[Finding]) -> Vec<&'static str> {
+        f.iter().map(|f| f.code).collect()
+    }
+
+    #[test]
+    fn a_401_on_checks_is_a_credentials_problem() {
+        let f = run(
+            vec![
+                (0, A, B, check(1, "bbbb:aaaa", true, false)),
+                (5, B, A, err(1, 401)),
+            ],
+            1000,
+        );
+        assert!(codes(&f).contains(&"ice.check.unauthorized"), "{:?}", codes(&f));
+        let u = f.iter().find(|f| f.code == "ice.check.unauthorized").unwrap();
+        assert_eq!(u.severity, Severity::Error);
+        assert_eq!(u.frames, vec![2]);
+    }
+
+    #[test]
+    fn consent_lost_after_thirty_seconds_without_responses() {
+        // Connected at t=0 (nominated), then checks every 5 s from t=5 s to t=40 s, none answered after
+        // the one at 0: the last response is at 10 ms, the capture ends at 45 s → 45 s without consent.
+        let mut script = vec![(0, A, B, check(1, "bbbb:aaaa", true, true)), (10, B, A, ok(1))];
+        for i in 1..=8u16 {
+            script.push((5000 * i as u64, A, B, check(1 + i, "bbbb:aaaa", true, false)));
+        }
+        let f = run(script, 45_000);
+        let lost = f
+            .iter()
+            .find(|f| f.code == "ice.consent-lost")
+            .expect("consent lost");
+        assert_eq!(lost.severity, Severity::Error);
+        // Evidence: the unanswered checks after the last response, frames 3..=10.
+        assert_eq!(lost.frames, (3..=10).collect::<Vec<u64>>());
+    }
+
+    #[test]
+    fn consent_kept_when_responses_continue() {
+        let mut script = vec![(0, A, B, check(1, "bbbb:aaaa", true, true)), (10, B, A, ok(1))];
+        for i in 1..=8u16 {
+            script.push((5000 * i as u64, A, B, check(1 + i, "bbbb:aaaa", true, false)));
+            script.push((5000 * i as u64 + 10, B, A, ok(1 + i)));
+        }
+        assert!(!codes(&run(script, 45_000)).contains(&"ice.consent-lost"));
+    }
+
+    #[test]
+    fn slow_nomination_is_reported_past_the_threshold() {
+        // First check at 0; the nominating check succeeds at 6.0 s > SLOW_CONNECT_SECS (5 s).
+        let f = run(
+            vec![
+                (0, A, B, check(1, "bbbb:aaaa", true, false)),
+                (10, B, A, ok(1)),
+                (5990, A, B, check(2, "bbbb:aaaa", true, true)),
+                (6000, B, A, ok(2)),
+            ],
+            7000,
+        );
+        assert!(codes(&f).contains(&"ice.slow-connect"), "{:?}", codes(&f));
+        let fast = run(
+            vec![
+                (0, A, B, check(1, "bbbb:aaaa", true, false)),
+                (10, B, A, ok(1)),
+                (20, A, B, check(2, "bbbb:aaaa", true, true)),
+                (30, B, A, ok(2)),
+            ],
+            7000,
+        );
+        assert!(!codes(&fast).contains(&"ice.slow-connect"));
+    }
+
+    #[test]
+    fn succeeded_but_never_nominated() {
+        let f = run(
+            vec![(0, A, B, check(1, "bbbb:aaaa", true, false)), (10, B, A, ok(1))],
+            1000,
+        );
+        assert!(codes(&f).contains(&"ice.no-nomination"), "{:?}", codes(&f));
+    }
+
+    #[test]
+    fn one_way_path() {
+        // A's checks to B go unanswered (7 transmissions: Rc exhausted), B's checks to A succeed.
+        let mut script = Vec::new();
+        for ms in [0u64, 500, 1500, 3500, 7500, 15_500, 31_500] {
+            script.push((ms, A, B, check(1, "bbbb:aaaa", true, false)));
+        }
+        script.push((100, B, A, check(2, "aaaa:bbbb", false, false)));
+        script.push((110, A, B, ok(2)));
+        script.sort_by_key(|x| x.0);
+        let f = run(script, 32_000);
+        assert!(codes(&f).contains(&"ice.pair.one-way"), "{:?}", codes(&f));
+    }
+}
