@@ -736,6 +736,7 @@ impl IceState {
                     priority: None,
                     relay_protocol: None,
                     used_in_checks: false,
+                    first_frame: b.seen.frame,
                 });
             }
         }
@@ -752,6 +753,7 @@ impl IceState {
             priority: a.priority,
             relay_protocol: None,
             used_in_checks: a.reflected_by_peer.is_none() || a.priority.is_some(),
+            first_frame: a.first_seen.frame,
         };
         if let Some(r) = self.relayed_addresses.iter().find(|r| r.address == a.address) {
             c.typ = CandidateType::Relay;
@@ -891,6 +893,8 @@ pub struct Candidate {
     pub priority: Option<u32>,
     pub relay_protocol: Option<Transport>,
     pub used_in_checks: bool,
+    /// Where the address first appeared.
+    pub first_frame: u64,
 }
 
 #[cfg(test)]

@@ -82,6 +82,8 @@ pub struct CandidateReport {
     pub priority_local_preference: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub component: Option<u32>,
+    /// The frame the address first appeared in.
+    pub first_frame: u64,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -381,6 +383,7 @@ fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timestamp) -> Sess
                 priority_type_preference: p.map(|p| p >> 24),
                 priority_local_preference: p.map(|p| (p >> 8) & 0xFFFF),
                 component: p.map(|p| 256 - (p & 0xFF)),
+                first_frame: c.first_frame,
             });
         }
     }

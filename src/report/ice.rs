@@ -38,12 +38,16 @@ pub fn write_text(sessions: &[SessionReport], out: &mut dyn Write) -> io::Result
                 .or(p.b_to_a.current_round_trip_time);
             writeln!(
                 out,
-                "  selected: {} {} ↔ {} {} ({:?}){}",
+                "  selected: {} {} ↔ {} {} ({}){}",
                 sel.a_type,
                 sel.a,
                 sel.b_type,
                 sel.b,
-                sel.protocol,
+                if sel.protocol == crate::net::Transport::Udp {
+                    "udp"
+                } else {
+                    "tcp"
+                },
                 rtt.map(|r| format!(", rtt {:.1} ms", r * 1000.0))
                     .unwrap_or_default()
             )?;

@@ -346,7 +346,7 @@ fn session_findings(model: &Model, s: &SessionReport, out: &mut Vec<Finding>) {
                 m.agent, m.address, m.inferred_from
             ),
             subject: subject(),
-            frames: Vec::new(),
+            frames: evidence(s.nat_mappings.iter().map(|m| m.first_frame).collect()),
         });
     }
 }
