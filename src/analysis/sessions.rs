@@ -34,6 +34,14 @@ pub struct SessionReport {
     pub pairs: Vec<PairReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub selected_pair: Option<SelectedPair>,
+    /// How often the nominated (selected) pair changed, counting the first nomination (webrtc-stats
+    /// `selectedCandidatePairChanges`).
+    pub selected_pair_changes: u64,
+    /// `aggressive` when the controlling agent put USE-CANDIDATE on a pair's checks before any of them
+    /// succeeded (RFC 5245 aggressive nomination), `regular` otherwise (RFC 8445 §8.1.1); absent with no
+    /// USE-CANDIDATE at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nomination: Option<&'static str>,
     pub milestones: Milestones,
     pub timeline: Vec<TimelineEvent>,
     pub timeline_events_not_kept: u64,
@@ -359,6 +367,22 @@ fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timestamp) -> Sess
     });
 
     let m = milestones(sess, &pairs, selected.map(|x| x.0));
+    let mut nominations: Vec<(Timestamp, usize)> = sess
+        .pairs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| p.nominations.iter().map(move |n| (n.ts, i)))
+        .collect();
+    nominations.sort();
+    let mut selected_pair_changes = 0;
+    let mut current = None;
+    for (_, i) in nominations {
+        if current != Some(i) {
+            selected_pair_changes += 1;
+            current = Some(i);
+        }
+    }
+    let nomination = nomination_mode(sess, txs);
     let (outcome, outcome_reason) = outcome(&pairs, selected_pair.as_ref(), end, sess);
 
     let mut candidates = Vec::new();
@@ -400,10 +424,44 @@ fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timestamp) -> Sess
         nat_mappings,
         pairs,
         selected_pair,
+        selected_pair_changes,
+        nomination,
         milestones: m,
         timeline: timeline(sess, txs, end),
         timeline_events_not_kept: sess.timeline_not_kept,
     }
+}
+
+fn nomination_mode(sess: &Session, txs: &Transactions) -> Option<&'static str> {
+    let controlling = sess
+        .agents
+        .iter()
+        .position(|a| a.role == Some(Role::Controlling))?;
+    let mut any = false;
+    for p in &sess.pairs {
+        let dir = &p.dirs[controlling];
+        let Some(&first_uc) = dir.use_candidate.first() else {
+            continue;
+        };
+        any = true;
+        let uc_at = txs.get(first_uc).and_then(|t| t.first_request()).map(|s| s.ts);
+        let first_success = dir
+            .txs
+            .iter()
+            .filter_map(|&i| txs.get(i))
+            .filter_map(|t| {
+                t.first_response()
+                    .filter(|r| r.class == crate::wire::stun::Class::Success)
+            })
+            .map(|r| r.seen.ts)
+            .min();
+        match (uc_at, first_success) {
+            (Some(uc), Some(ok)) if uc < ok => return Some("aggressive"),
+            (Some(_), None) => return Some("aggressive"),
+            _ => {}
+        }
+    }
+    any.then_some("regular")
 }
 
 fn agent_report(a: &crate::analysis::ice::Agent) -> AgentReport {
