@@ -489,3 +489,70 @@ fn failure_evidence_points_at_the_first_checks() {
         .collect();
     assert_eq!(frames[..2], first_checks[..]);
 }
+
+/// Passive NAT insight against the lab's NAT configuration (truth.json topology): iptables MASQUERADE is
+/// endpoint-independent mapping with address-and-port-dependent filtering; `--random-fully` maps per
+/// destination ("symmetric"). Unknown is allowed (one capture point cannot see everything); a wrong
+/// conclusion is not.
+#[test]
+fn nat_insight_agrees_with_the_configured_nats() {
+    let mut conclusions = 0;
+    for dir in capture_dirs() {
+        let name = dir.file_name().unwrap().to_str().unwrap().to_string();
+        let truth = load(&dir.join("truth.json"));
+        let (Some(peers), Some(nats)) = (truth["peers"].as_object(), truth["topology"]["nat"].as_object())
+        else {
+            continue;
+        };
+        let report = report(&dir.join("capture.pcap"), &[]);
+        for p in peers.values() {
+            let lan = p["lan_address"].as_str().unwrap();
+            let prefix = &lan[..lan.rfind('.').unwrap()];
+            let nat = nats
+                .values()
+                .find(|n| n["lan"].as_str().unwrap().starts_with(prefix))
+                .unwrap_or_else(|| panic!("{name}: no NAT for {lan}"));
+            let ufrag = p["local_ufrag"].as_str().unwrap();
+            let Some(s) = session_for(&report, &[ufrag]) else {
+                continue;
+            };
+            let insight = s["nat"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|n| n["agent"] == ufrag)
+                .unwrap();
+            let (mapping, filtering) = (
+                insight["mapping"].as_str().unwrap(),
+                insight["filtering"].as_str().unwrap(),
+            );
+            match nat["type"].as_str().unwrap() {
+                "symmetric" => {
+                    assert_ne!(
+                        mapping, "endpoint-independent",
+                        "{name} {ufrag}: NAT is symmetric"
+                    );
+                    assert_ne!(filtering, "endpoint-independent", "{name} {ufrag}");
+                }
+                "port-restricted" => {
+                    assert_ne!(
+                        mapping, "address-dependent",
+                        "{name} {ufrag}: MASQUERADE keeps one mapping"
+                    );
+                    assert_ne!(
+                        filtering, "endpoint-independent",
+                        "{name} {ufrag}: MASQUERADE filters"
+                    );
+                }
+                other => panic!("{name}: a NAT type this test does not know: {other}"),
+            }
+            conclusions += (mapping != "unknown") as usize + (filtering != "unknown") as usize;
+            if insight["behind_nat"] == Value::Bool(false) {
+                panic!("{name} {ufrag}: every lab agent is behind a NAT");
+            }
+        }
+    }
+    // Mapping is concluded for every agent whose checks crossed the public segment, filtering for the
+    // agents whose peers checked them first (see analysis/nat.rs).
+    assert!(conclusions >= 12, "only {conclusions} NAT conclusions drawn");
+}

@@ -9,6 +9,7 @@
 //! packets are only counted.
 pub mod findings;
 pub mod ice;
+pub mod nat;
 pub mod sessions;
 pub mod transactions;
 pub mod turn;

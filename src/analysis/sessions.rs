@@ -31,6 +31,8 @@ pub struct SessionReport {
     /// Addresses agents' checks came from on the wire that are no agent's candidate: a NAT's mapping for
     /// one destination that no peer learned (`candidate_type` "nat-mapping"; passive NAT evidence).
     pub nat_mappings: Vec<CandidateReport>,
+    /// Per agent: what the packets say about its NAT (`analysis::nat`).
+    pub nat: Vec<crate::analysis::nat::NatReport>,
     pub pairs: Vec<PairReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub selected_pair: Option<SelectedPair>,
@@ -412,6 +414,12 @@ fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timestamp) -> Sess
         }
     }
 
+    let nat = sess
+        .agents
+        .iter()
+        .enumerate()
+        .map(|(i, a)| crate::analysis::nat::infer(&a.ufrag, i, &candidates, &nat_mappings, &pairs))
+        .collect();
     SessionReport {
         id: format!("s{}", s + 1),
         outcome,
@@ -422,6 +430,7 @@ fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timestamp) -> Sess
         agents: sess.agents.iter().map(agent_report).collect(),
         candidates,
         nat_mappings,
+        nat,
         pairs,
         selected_pair,
         selected_pair_changes,

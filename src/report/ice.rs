@@ -52,6 +52,29 @@ pub fn write_text(sessions: &[SessionReport], out: &mut dyn Write) -> io::Result
                     .unwrap_or_default()
             )?;
         }
+        for n in &s.nat {
+            if n.mapping == "unknown" && n.filtering == "unknown" && n.behind_nat.is_none() {
+                continue;
+            }
+            let mut parts = Vec::new();
+            if n.behind_nat == Some(true) {
+                parts.push("behind NAT".to_string());
+            }
+            if n.mapping != "unknown" {
+                parts.push(format!("{} mapping", n.mapping));
+            }
+            if n.filtering != "unknown" {
+                parts.push(format!("{} filtering", n.filtering));
+            }
+            if let Some(p) = n.port_preserved {
+                parts.push(if p {
+                    "port preserved".into()
+                } else {
+                    "port not preserved".into()
+                });
+            }
+            writeln!(out, "  NAT of {}: {}", escape(&n.agent), parts.join(", "))?;
+        }
         let m = &s.milestones;
         let mut ms = Vec::new();
         for (name, v) in [
