@@ -3,11 +3,13 @@
 //! [`demux`] sorts a payload by its first byte (RFC 7983), [`stun`] decodes STUN/TURN messages (attribute
 //! bodies in [`attributes`]), [`channel`] TURN ChannelData, [`framing`] finds messages in TCP byte streams
 //! (RFC 8656 §12 TURN-over-TCP and RFC 4571 length prefixes), [`media`] classifies DTLS/RTP/RTCP just
-//! enough to count them, [`credentials`] holds the keys MESSAGE-INTEGRITY is checked with.
+//! enough to count them, [`credentials`] holds the keys MESSAGE-INTEGRITY is checked with, and [`encode`]
+//! writes STUN messages and ChannelData (for the active probes and for tests).
 pub mod attributes;
 pub mod channel;
 pub mod credentials;
 pub mod demux;
+pub mod encode;
 pub mod framing;
 pub mod media;
 pub mod stun;
