@@ -1,53 +1,646 @@
-//! The `turn` section of the report: allocations with their lifecycle, permissions, channels and relayed
-//! traffic per peer (RFC 8656), and its text rendering.
+//! The `turn` section of the report: allocations with their lifecycle, errors, permissions, channels and
+//! relayed traffic per peer (RFC 8656, RFC 6062), and its text rendering for the summary.
+//!
+//! Built from `analysis::turn` at the end of the capture (the capture's last timestamp decides whether an
+//! allocation had expired). Allocations are sorted by client, server and transport; everything inside
+//! them by time, peer or number, so the same capture always gives the same report. Wire text (username,
+//! realm, reason phrases, SOFTWARE) is kept as sent in JSON and escaped in the text summary.
+use crate::analysis::findings::turn::error_meaning;
+use crate::analysis::turn::{
+    Allocation, AllocationKey, AllocationState, Dropped, Event, EventKind, PeerTraffic,
+};
 use crate::analysis::Model;
+use crate::capture::Timestamp;
+use crate::net::Transport;
+use crate::report::text::escape;
+use crate::wire::attributes::AttrValue;
 use serde::Serialize;
 use std::io::{self, Write};
 
 #[derive(Debug, Default, Serialize)]
 pub struct TurnReport {
     pub allocations: Vec<AllocationReport>,
+    /// Allocations seen past the tracking bound (not analysed).
+    pub allocations_not_tracked: u64,
 }
 
 #[derive(Debug, Serialize)]
 pub struct AllocationReport {
+    /// The client's transport address as the server sees it (its 5-tuple with `server` and `transport`).
     pub client: String,
     pub server: String,
-    pub transport: crate::net::Transport,
+    /// Client ↔ server transport.
+    pub transport: Transport,
+    /// REQUESTED-TRANSPORT: what the relay speaks toward peers (`udp`, or `tcp` for RFC 6062).
+    pub requested_transport: Option<String>,
+    pub requested_address_family: Option<String>,
+    pub additional_address_family: Option<String>,
+    /// EVEN-PORT was requested; `true` when the next port was to be reserved too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub even_port: Option<bool>,
+    /// RESERVATION-TOKEN granted by the server / presented by the client (hex).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reservation_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reservation_token_used: Option<String>,
     pub relayed: Vec<String>,
     pub mapped: Option<String>,
+    pub username: Option<String>,
+    pub realm: Option<String>,
+    /// The server's SOFTWARE.
+    pub software: Option<String>,
+    /// `active`, `deleted`, `expired` or `failed`.
+    pub state: &'static str,
+    /// Epoch seconds of the successful Allocate response.
+    pub created_at: Option<f64>,
+    pub created_frame: Option<u64>,
+    /// Last granted lifetime, seconds.
+    pub lifetime: Option<u32>,
+    pub refreshes: u32,
+    /// Last successful Allocate/Refresh: the lifetime runs from here.
+    pub refreshed_at: Option<f64>,
+    /// When the lifetime runs (or ran) out; null when deleted or never granted.
+    pub expires_at: Option<f64>,
+    pub deleted_at: Option<f64>,
+    /// The frame of the response that confirmed the deletion.
+    pub deleted_frame: Option<u64>,
+    pub errors: Vec<ErrorReport>,
+    pub errors_not_kept: u64,
+    pub events: Vec<EventReport>,
+    pub events_not_kept: u64,
+    pub permissions: Vec<PermissionReport>,
+    pub channels: Vec<ChannelReport>,
+    /// Per peer transport address, sorted.
+    pub traffic: Vec<PeerTrafficReport>,
+    /// Sums over all peers, plus ChannelData on channels whose peer is unknown.
+    pub totals: TrafficTotals,
+    /// Client data the server drops without a word.
+    pub dropped: DroppedReport,
+    /// RFC 6062 peer connections of a TCP allocation.
+    pub tcp_connections: Vec<TcpConnectionReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorReport {
+    pub ts: f64,
+    pub frame: u64,
+    /// The request's frame, when it was captured.
+    pub request_frame: Option<u64>,
+    pub method: String,
+    pub code: u16,
+    pub reason: String,
+    pub meaning: &'static str,
+    /// For ADDRESS-ERROR-CODE: `ipv4` / `ipv6`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EventReport {
+    pub ts: f64,
+    /// Null for an event inferred from time (expiry).
+    pub frame: Option<u64>,
+    pub what: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PermissionReport {
+    /// The peer IP (RFC 8656 §9: ports do not matter).
+    pub peer: String,
+    pub requested_at: f64,
+    pub installed_at: Option<f64>,
+    pub refreshed: u32,
+    pub refreshed_at: Option<f64>,
+    pub expires_at: Option<f64>,
+    /// Last installed or refreshed by ChannelBind rather than CreatePermission.
+    pub by_channel_bind: bool,
+    /// Error code of the last failed request for it.
+    pub failed: Option<u16>,
+    pub frames: Vec<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChannelReport {
+    pub number: u16,
+    pub peer: String,
+    pub requested_at: f64,
+    pub bound_at: Option<f64>,
+    pub refreshed: u32,
+    pub expires_at: Option<f64>,
+    pub failed: Option<u16>,
+    pub frames: Vec<u64>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct PeerTrafficReport {
+    pub peer: String,
+    pub send_indications: u64,
+    pub data_indications: u64,
+    /// ChannelData both ways.
+    pub channel_data: u64,
+    pub channel_data_to_peer: u64,
+    pub channel_data_from_peer: u64,
+    pub bytes_to_peer: u64,
+    pub bytes_from_peer: u64,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct TrafficTotals {
+    pub send_indications: u64,
+    pub data_indications: u64,
+    pub channel_data: u64,
+    pub channel_data_to_peer: u64,
+    pub channel_data_from_peer: u64,
+    pub bytes_to_peer: u64,
+    pub bytes_from_peer: u64,
+    /// ChannelData on channels whose binding was never seen (counted in the sums above).
+    pub unknown_channel_data: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DroppedCount {
+    pub packets: u64,
+    pub bytes: u64,
+    pub frames: Vec<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DroppedReport {
+    /// Toward a peer IP with no permission (RFC 8656 §9).
+    pub no_permission: DroppedCount,
+    /// Toward a peer IP whose permission had lapsed.
+    pub permission_expired: DroppedCount,
+    /// ChannelData on a channel never bound (§12).
+    pub unbound_channel: DroppedCount,
+    /// ChannelData on a channel whose binding had lapsed.
+    pub channel_expired: DroppedCount,
+    /// Through the allocation after it expired.
+    pub after_expiry: DroppedCount,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TcpConnectionReport {
+    pub connection_id: u32,
+    pub peer: Option<String>,
+    /// `client` (Connect) or `peer` (ConnectionAttempt).
+    pub initiated_by: &'static str,
+    pub at: f64,
+    pub frame: u64,
+    /// The client's end of the data connection, once ConnectionBind succeeded.
+    pub data_connection: Option<String>,
+    pub bound_at: Option<f64>,
+    pub failed: Option<u16>,
+}
+
+fn secs(ts: Timestamp) -> f64 {
+    ts.as_secs_f64()
+}
+
+/// A permission or channel ends when it lapses or when its allocation ends, whichever comes first.
+fn cap(own: Option<Timestamp>, allocation: Option<Timestamp>) -> Option<Timestamp> {
+    match (own, allocation) {
+        (Some(o), Some(a)) => Some(o.min(a)),
+        (o, _) => o,
+    }
+}
+
+fn family(f: u8) -> String {
+    AttrValue::AddressFamily(f).to_string()
+}
+
+fn hex(v: u64) -> String {
+    AttrValue::U64(v).to_string()
+}
+
+fn traffic(peer: String, t: &PeerTraffic) -> PeerTrafficReport {
+    PeerTrafficReport {
+        peer,
+        send_indications: t.send_indications,
+        data_indications: t.data_indications,
+        channel_data: t.channel_data_to_peer + t.channel_data_from_peer,
+        channel_data_to_peer: t.channel_data_to_peer,
+        channel_data_from_peer: t.channel_data_from_peer,
+        bytes_to_peer: t.bytes_to_peer,
+        bytes_from_peer: t.bytes_from_peer,
+    }
+}
+
+fn dropped(d: &Dropped) -> DroppedCount {
+    DroppedCount {
+        packets: d.packets,
+        bytes: d.bytes,
+        frames: d.frames.clone(),
+    }
+}
+
+fn addresses(list: &[std::net::SocketAddr]) -> String {
+    let v: Vec<String> = list.iter().map(ToString::to_string).collect();
+    v.join(" and ")
+}
+
+/// One lifecycle event in words (no wire text in them: addresses and numbers only).
+pub fn describe(kind: &EventKind) -> String {
+    match kind {
+        EventKind::AllocateRequested { authenticated: true } => "Allocate request with credentials".into(),
+        EventKind::AllocateRequested { authenticated: false } => {
+            "Allocate request without credentials".into()
+        }
+        EventKind::Challenged => "401 challenge: the server gave REALM and NONCE".into(),
+        EventKind::Allocated { relayed, lifetime } => {
+            format!("allocated relayed {}, lifetime {lifetime} s", addresses(relayed))
+        }
+        EventKind::Refreshed { lifetime } => format!("refreshed, lifetime {lifetime} s"),
+        EventKind::Deleted => "deleted (Refresh with LIFETIME 0)".into(),
+        EventKind::StaleNonce { method } => {
+            format!("438 Stale Nonce to {method}: retry with the new nonce")
+        }
+        EventKind::CredentialRejected { method } => {
+            format!("401 to {method} with credentials: credentials rejected")
+        }
+        EventKind::Failed { method, code } => format!("{method} failed: {code}"),
+        EventKind::Gone => "437 to refresh: the server no longer has the allocation".into(),
+        EventKind::PermissionInstalled {
+            peer,
+            by_channel_bind,
+        } => format!(
+            "permission installed for {peer}{}",
+            if *by_channel_bind { " (by ChannelBind)" } else { "" }
+        ),
+        EventKind::PermissionRefreshed {
+            peer,
+            by_channel_bind,
+        } => format!(
+            "permission refreshed for {peer}{}",
+            if *by_channel_bind { " (by ChannelBind)" } else { "" }
+        ),
+        EventKind::ChannelBound { channel, peer } => format!("channel {channel:#06x} bound to {peer}"),
+        EventKind::ChannelRefreshed { channel, peer } => {
+            format!("channel {channel:#06x} refreshed ({peer})")
+        }
+        EventKind::ChannelConflict { channel, peer } => format!(
+            "ChannelBind {channel:#06x} to {peer} conflicts with an existing binding (the server refuses it)"
+        ),
+        EventKind::Connected { connection_id, peer } => {
+            format!("Connect to {peer}: connection {connection_id}")
+        }
+        EventKind::ConnectionAttempt { connection_id, peer } => {
+            format!("ConnectionAttempt from {peer}: connection {connection_id}")
+        }
+        EventKind::ConnectionBound { connection_id, data } => {
+            format!("ConnectionBind: connection {connection_id} carried by {data}")
+        }
+    }
+}
+
+fn events(a: &Allocation, state: AllocationState) -> Vec<EventReport> {
+    let mut out: Vec<EventReport> = a
+        .events
+        .iter()
+        .map(|Event { at, kind }| EventReport {
+            ts: secs(at.ts),
+            frame: Some(at.frame),
+            what: describe(kind),
+        })
+        .collect();
+    // Expiry has no packet of its own: it is the moment the last granted lifetime ran out.
+    if state == AllocationState::Expired && a.gone_at.is_none() {
+        if let Some(e) = a.expires_at() {
+            let ts = secs(e);
+            let at = out.partition_point(|x| x.ts <= ts);
+            out.insert(
+                at,
+                EventReport {
+                    ts,
+                    frame: None,
+                    what: format!(
+                        "expired: lifetime {} s ran out without a refresh",
+                        a.lifetime.unwrap_or(0)
+                    ),
+                },
+            );
+        }
+    }
+    out
+}
+
+fn allocation(key: &AllocationKey, a: &Allocation, end: Timestamp) -> AllocationReport {
+    let state = a.state(end);
+    let mut totals = TrafficTotals::default();
+    let mut peers: Vec<PeerTrafficReport> =
+        a.traffic.iter().map(|(p, t)| traffic(p.to_string(), t)).collect();
+    if a.other_peers != PeerTraffic::default() {
+        peers.push(traffic("other".into(), &a.other_peers));
+    }
+    for t in peers
+        .iter()
+        .chain(std::iter::once(&traffic(String::new(), &a.unknown_channel)))
+    {
+        totals.send_indications += t.send_indications;
+        totals.data_indications += t.data_indications;
+        totals.channel_data += t.channel_data;
+        totals.channel_data_to_peer += t.channel_data_to_peer;
+        totals.channel_data_from_peer += t.channel_data_from_peer;
+        totals.bytes_to_peer += t.bytes_to_peer;
+        totals.bytes_from_peer += t.bytes_from_peer;
+    }
+    totals.unknown_channel_data =
+        a.unknown_channel.channel_data_to_peer + a.unknown_channel.channel_data_from_peer;
+    AllocationReport {
+        client: key.client.to_string(),
+        server: key.server.to_string(),
+        transport: key.transport,
+        requested_transport: a
+            .requested_transport
+            .map(|p| AttrValue::RequestedTransport(p).to_string()),
+        requested_address_family: a.requested_family.map(family),
+        additional_address_family: a.additional_family.map(family),
+        even_port: a.even_port,
+        reservation_token: a.reservation_token.map(hex),
+        reservation_token_used: a.reservation_token_used.map(hex),
+        relayed: a.relayed.iter().map(ToString::to_string).collect(),
+        mapped: a.mapped.map(|m| m.to_string()),
+        username: a.username.clone(),
+        realm: a.realm.clone(),
+        software: a.software.clone(),
+        state: state.name(),
+        created_at: a.created_at.map(|c| secs(c.ts)),
+        created_frame: a.created_at.map(|c| c.frame),
+        lifetime: a.lifetime,
+        refreshes: a.refreshes,
+        refreshed_at: a.refreshed_at.map(|r| secs(r.ts)),
+        expires_at: a.expires_at().map(secs),
+        deleted_at: a.deleted_at.map(|d| secs(d.ts)),
+        deleted_frame: a.deleted_at.map(|d| d.frame),
+        errors: a
+            .errors
+            .iter()
+            .map(|e| ErrorReport {
+                ts: secs(e.at.ts),
+                frame: e.at.frame,
+                request_frame: e.request.map(|r| r.frame),
+                method: e.method.to_string(),
+                code: e.code,
+                reason: e.reason.clone(),
+                meaning: error_meaning(e.code, e.authenticated_request),
+                family: e.family.map(family),
+            })
+            .collect(),
+        errors_not_kept: a.errors_not_kept,
+        events: events(a, state),
+        events_not_kept: a.events_not_kept,
+        permissions: a
+            .permissions
+            .iter()
+            .map(|(ip, p)| PermissionReport {
+                peer: ip.to_string(),
+                requested_at: secs(p.requested_at.ts),
+                installed_at: p.installed_at.map(|i| secs(i.ts)),
+                refreshed: p.refreshes,
+                refreshed_at: p.refreshed_at.map(|r| secs(r.ts)),
+                expires_at: cap(p.expires_at(), a.end_of_life()).map(secs),
+                by_channel_bind: p.by_channel_bind,
+                failed: p.failed,
+                frames: p.frames.clone(),
+            })
+            .collect(),
+        channels: a
+            .channels
+            .iter()
+            .map(|(&n, c)| ChannelReport {
+                number: n,
+                peer: c.peer.to_string(),
+                requested_at: secs(c.requested_at.ts),
+                bound_at: c.bound_at.map(|b| secs(b.ts)),
+                refreshed: c.refreshes,
+                expires_at: cap(c.expires_at(), a.end_of_life()).map(secs),
+                failed: c.failed,
+                frames: c.frames.clone(),
+            })
+            .collect(),
+        traffic: peers,
+        totals,
+        dropped: DroppedReport {
+            no_permission: dropped(&a.no_permission),
+            permission_expired: dropped(&a.permission_lapsed),
+            unbound_channel: dropped(&a.unbound_channel),
+            channel_expired: dropped(&a.channel_lapsed),
+            after_expiry: dropped(&a.after_expiry),
+        },
+        tcp_connections: a
+            .tcp_connections
+            .iter()
+            .map(|(&id, c)| TcpConnectionReport {
+                connection_id: id,
+                peer: c.peer.map(|p| p.to_string()),
+                initiated_by: if c.initiated_by_client { "client" } else { "peer" },
+                at: secs(c.at.ts),
+                frame: c.at.frame,
+                data_connection: c.data_connection.map(|d| d.to_string()),
+                bound_at: c.bound_at.map(|b| secs(b.ts)),
+                failed: c.failed,
+            })
+            .collect(),
+    }
 }
 
 impl TurnReport {
     pub fn build(model: &Model) -> TurnReport {
-        let mut allocations: Vec<AllocationReport> = model
-            .turn
-            .allocations
-            .iter()
-            .map(|(k, a)| AllocationReport {
-                client: k.client.to_string(),
-                server: k.server.to_string(),
-                transport: k.transport,
-                relayed: a.relayed.iter().map(ToString::to_string).collect(),
-                mapped: a.mapped.map(|m| m.to_string()),
-            })
-            .collect();
-        allocations.sort_by(|a, b| (&a.client, &a.server).cmp(&(&b.client, &b.server)));
-        TurnReport { allocations }
+        let end = model.last_ts.unwrap_or_default();
+        // The analysis keeps allocations in a BTreeMap by (client, server, transport): already sorted.
+        TurnReport {
+            allocations: model
+                .turn
+                .allocations
+                .iter()
+                .map(|(k, a)| allocation(k, a, end))
+                .collect(),
+            allocations_not_tracked: model.turn.allocations_not_tracked,
+        }
     }
 }
 
-/// The TURN part of the text summary.
+fn quoted(s: Option<&String>) -> String {
+    s.map_or("(none)".into(), |s| format!("\"{}\"", escape(s)))
+}
+
+/// The TURN part of the text summary: a few lines per allocation, for a TURN operator.
 pub fn write_text(turn: &TurnReport, out: &mut dyn Write) -> io::Result<()> {
+    if turn.allocations.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "TURN allocations: {}", turn.allocations.len())?;
     for a in &turn.allocations {
+        let transport = match a.transport {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        };
         writeln!(
             out,
-            "allocation {} → {} ({:?}): relayed {}",
+            "  {} → {} {transport}: {}",
             a.client,
             a.server,
-            a.transport,
-            a.relayed.join(", ")
+            a.state.to_uppercase()
         )?;
+        let mut who = format!(
+            "user {} realm {}",
+            quoted(a.username.as_ref()),
+            quoted(a.realm.as_ref())
+        );
+        if let Some(t) = &a.requested_transport {
+            who.push_str(&format!(", relays {t}"));
+        }
+        if !a.relayed.is_empty() {
+            who.push_str(&format!(", relayed {}", a.relayed.join(" and ")));
+        }
+        if let Some(m) = &a.mapped {
+            who.push_str(&format!(", mapped {m}"));
+        }
+        writeln!(out, "    {who}")?;
+        if let Some(frame) = a.created_frame {
+            let mut life = format!(
+                "    granted at frame {frame}, lifetime {} s, {} refresh(es)",
+                a.lifetime.unwrap_or(0),
+                a.refreshes
+            );
+            if let Some(d) = a.deleted_frame {
+                life.push_str(&format!(", deleted at frame {d}"));
+            } else if a.state == "expired" {
+                life.push_str(", expired inside the capture");
+            }
+            writeln!(out, "{life}")?;
+        }
+        if !a.errors.is_empty() {
+            let errs: Vec<String> = a
+                .errors
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} {} {} (frame {})",
+                        e.method,
+                        e.code,
+                        escape(&e.reason),
+                        e.frame
+                    )
+                })
+                .collect();
+            writeln!(out, "    errors: {}", errs.join("; "))?;
+        }
+        if !a.permissions.is_empty() {
+            let ps: Vec<String> = a
+                .permissions
+                .iter()
+                .map(|p| match p.installed_at {
+                    Some(_) => format!("{} (refreshed {}×)", p.peer, p.refreshed),
+                    None => format!("{} (never granted)", p.peer),
+                })
+                .collect();
+            writeln!(out, "    permissions: {}", ps.join(", "))?;
+        }
+        if !a.channels.is_empty() {
+            let cs: Vec<String> = a
+                .channels
+                .iter()
+                .map(|c| {
+                    let state = if c.bound_at.is_some() { "" } else { " (not bound)" };
+                    format!("{:#06x} → {}{state}", c.number, c.peer)
+                })
+                .collect();
+            writeln!(out, "    channels: {}", cs.join(", "))?;
+        }
+        for t in &a.traffic {
+            writeln!(
+                out,
+                "    peer {}: to peer {} send + {} channel-data ({} bytes), from peer {} data + {} channel-data ({} bytes)",
+                t.peer,
+                t.send_indications,
+                t.channel_data_to_peer,
+                t.bytes_to_peer,
+                t.data_indications,
+                t.channel_data_from_peer,
+                t.bytes_from_peer
+            )?;
+        }
+        if a.totals.unknown_channel_data > 0 {
+            writeln!(
+                out,
+                "    {} ChannelData on channels whose binding was not captured",
+                a.totals.unknown_channel_data
+            )?;
+        }
+        for c in &a.tcp_connections {
+            writeln!(
+                out,
+                "    TCP connection {} ({} side) {}{}",
+                c.connection_id,
+                c.initiated_by,
+                c.peer.as_deref().unwrap_or("?"),
+                c.data_connection
+                    .as_ref()
+                    .map_or(" (no ConnectionBind)".to_string(), |d| format!(", data via {d}"))
+            )?;
+        }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::turn::{At, TurnError};
+    use crate::wire::stun::Method;
+
+    #[test]
+    fn wire_text_is_escaped_and_expiry_is_a_timeline_event() {
+        let mut a = Allocation {
+            allocate_seen: true,
+            username: Some("eve\x1b[2J".into()),
+            realm: Some("r\u{9b}31m".into()),
+            created_at: Some(At {
+                ts: Timestamp(1_000_000_000),
+                frame: 4,
+            }),
+            refreshed_at: Some(At {
+                ts: Timestamp(1_000_000_000),
+                frame: 4,
+            }),
+            lifetime: Some(600),
+            ..Allocation::default()
+        };
+        a.errors.push(TurnError {
+            at: At {
+                ts: Timestamp(500_000_000),
+                frame: 2,
+            },
+            request: None,
+            method: Method::ALLOCATE,
+            code: 401,
+            reason: "Unauth\x07orized".into(),
+            family: None,
+            authenticated_request: false,
+        });
+        let mut model = Model {
+            last_ts: Some(Timestamp(700_000_000_000)),
+            ..Model::default()
+        };
+        let key = AllocationKey {
+            client: "192.0.2.1:1000".parse().unwrap(),
+            server: "198.51.100.1:3478".parse().unwrap(),
+            transport: Transport::Udp,
+        };
+        model.turn.allocations.insert(key, a);
+        let report = TurnReport::build(&model);
+        let r = &report.allocations[0];
+        // Granted at 1 s for 600 s, capture ends at 700 s: expired at 601 s.
+        assert_eq!(r.state, "expired");
+        assert_eq!(r.expires_at, Some(601.0));
+        let last = r.events.last().unwrap();
+        assert_eq!((last.ts, last.frame), (601.0, None));
+        let mut out = Vec::new();
+        write_text(&report, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains('\x1b') && !text.contains('\x07') && !text.contains('\u{9b}'));
+        assert!(text.contains("user \"eve\\x1b[2J\""), "{text}");
+        assert!(text.contains("Unauth\\x07orized"), "{text}");
+        assert!(text.contains("EXPIRED"), "{text}");
+    }
 }
