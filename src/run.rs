@@ -4,6 +4,7 @@ use anyhow::{bail, Context, Result};
 use iceview::analysis::Analyzer;
 use iceview::capture::file::FileReader;
 use iceview::report::{json, text, Report};
+use iceview::tui;
 use iceview::wire::credentials::Keyring;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -31,6 +32,7 @@ pub fn read(args: &ReadArgs) -> Result<()> {
     };
     let mut reader = FileReader::open(&inputs, filter.as_deref())?;
     let mut analyzer = Analyzer::new(keys);
+    analyzer.set_inputs(inputs.len().min(u16::MAX as usize) as u16);
 
     let total: u64 = inputs
         .iter()
@@ -81,6 +83,19 @@ pub fn read(args: &ReadArgs) -> Result<()> {
         }
     }
     let json_on_stdout = args.json.as_deref() == Some("-");
+    let tui =
+        !args.no_tui && !args.quiet && !args.packets && !json_on_stdout && std::io::stdout().is_terminal();
+    if tui {
+        let source = tui::data::Source {
+            label: inputs.join(" "),
+            inputs: inputs.clone(),
+            filter: filter.clone(),
+            live: false,
+            dropped: None,
+        };
+        let model = std::sync::Arc::new(analyzer.into_model());
+        return tui::run(tui::data::Snapshot::new(report, model, source), None).context("terminal UI");
+    }
     if !args.quiet && !json_on_stdout {
         let mut out = std::io::stdout().lock();
         if args.packets {

@@ -46,6 +46,11 @@ pub const STUN_PORTS: [u16; 4] = [3478, 3479, 5349, 5350];
 pub const DUPLICATE_WINDOW_SECS: f64 = 0.020;
 /// ICMP destination-unreachable events kept for findings; more is the same story told again.
 pub const MAX_UNREACHABLE: usize = 1000;
+/// Several captures of one call (`iceview read a.pcap b.pcap`) see the same datagram at each capture
+/// point, stamped by different clocks. NTP keeps hosts within milliseconds; 2 s also covers unsynchronised
+/// lab machines while staying far below the interval at which STUN bytes repeat (a retransmission is
+/// matched to its own copy, as each capture point sees every transmission once).
+pub const CROSS_INPUT_WINDOW_SECS: f64 = 2.0;
 /// Paths one datagram can be seen through at one capture point: the sender's allocation, the wire, the
 /// receiver's allocation, and one spare.
 const MAX_PATHS_PER_DATAGRAM: usize = 4;
@@ -179,11 +184,18 @@ struct State {
     /// Relayed addresses of allocations seen (bounded like the allocation table), so media to or from
     /// them, which a TURN server capture sees twice, is deduplicated.
     relayed_addrs: HashSet<SocketAddr>,
+    /// Number of captures being merged (duplicates across capture points are matched when > 1).
+    inputs: u16,
     /// Insertion order of `recent`, for expiry.
     recent_order: VecDeque<(u64, Timestamp)>,
     framers: HashMap<Flow, Framer>,
     model: Model,
+    tap: Option<MessageTap>,
 }
+
+/// Sees every message as it is recorded, stored or not (past [`MAX_STORED_MESSAGES`] too): the live event
+/// stream is fed from here.
+pub type MessageTap = Box<dyn FnMut(&MessageRecord) + Send>;
 
 impl Analyzer {
     pub fn new(keys: Keyring) -> Self {
@@ -196,10 +208,18 @@ impl Analyzer {
                 recent: HashMap::new(),
                 recent_order: VecDeque::new(),
                 relayed_addrs: HashSet::new(),
+                inputs: 1,
                 framers: HashMap::new(),
                 model,
+                tap: None,
             },
         }
+    }
+
+    /// Tells the analysis how many captures are merged, so the same datagram seen at several capture
+    /// points is analysed once.
+    pub fn set_inputs(&mut self, inputs: u16) {
+        self.state.inputs = inputs.max(1);
     }
 
     pub fn ingest(&mut self, pkt: &Packet<'_>) {
@@ -228,6 +248,10 @@ impl Analyzer {
 
     pub fn into_model(self) -> Model {
         self.state.model
+    }
+
+    pub fn set_message_tap(&mut self, tap: MessageTap) {
+        self.state.tap = Some(tap);
     }
 }
 
@@ -488,18 +512,24 @@ impl State {
     /// allocation: relay↔relay calls show each check leaving one allocation and entering the other), of
     /// one seen within [`DUPLICATE_WINDOW_SECS`].
     fn is_relay_duplicate(&mut self, dg: &Datagram<'_>, relay: Option<Inner>) -> bool {
-        let path = relay.map_or(0, |r| {
+        // The path a copy was seen through: its capture (input) and the TURN allocation that carried it.
+        let path = {
             let mut h = std::collections::hash_map::DefaultHasher::new();
-            (r.relay.client, r.relay.server).hash(&mut h);
-            h.finish() | 1
-        });
+            (dg.input, relay.map(|r| (r.relay.client, r.relay.server))).hash(&mut h);
+            h.finish()
+        };
+        let window = if self.inputs > 1 {
+            CROSS_INPUT_WINDOW_SECS
+        } else {
+            DUPLICATE_WINDOW_SECS
+        };
         let mut h = std::collections::hash_map::DefaultHasher::new();
         dg.flow.src.hash(&mut h);
         dg.flow.dst.hash(&mut h);
         dg.payload.hash(&mut h);
         let hash = h.finish();
         while let Some(&(old, ts)) = self.recent_order.front() {
-            if dg.ts.secs_since(ts) > DUPLICATE_WINDOW_SECS || self.recent_order.len() >= DUPLICATE_MEMORY {
+            if dg.ts.secs_since(ts) > window || self.recent_order.len() >= DUPLICATE_MEMORY {
                 self.recent_order.pop_front();
                 if self.recent.get(&old).is_some_and(|e| e.0 == ts) {
                     self.recent.remove(&old);
@@ -511,7 +541,7 @@ impl State {
         match self.recent.get_mut(&hash) {
             // Seen within the window through other path(s) only: this is another copy of the same datagram
             // (a TURN server capture can show three: inside the Send, on the wire, inside the Data).
-            Some(e) if dg.ts.secs_since(e.0) <= DUPLICATE_WINDOW_SECS && !e.1.contains(&path) => {
+            Some(e) if dg.ts.secs_since(e.0) <= window && !e.1.contains(&path) => {
                 if e.1.len() < MAX_PATHS_PER_DATAGRAM {
                     e.1.push(path);
                 }
@@ -533,10 +563,20 @@ impl State {
         depth: u8,
     ) {
         self.model.stats.channel_data += 1;
-        if relay.is_none() {
+        // With several captures of one call, a ChannelData frame may be the same one another capture point
+        // saw: count and decode it once. (One capture never sees a carrier twice, and hashing every media
+        // carrier would cost the common case.)
+        let duplicate = self.inputs > 1 && self.is_relay_duplicate(dg, relay);
+        if duplicate {
+            self.model.stats.relay_duplicates += 1;
+        } else if relay.is_none() {
             self.model.turn.on_channel_data(dg, cd.channel, cd.data.len());
         }
-        let inner = self.model.turn.channel_payload(dg, cd.channel);
+        let inner = if duplicate {
+            None
+        } else {
+            self.model.turn.channel_payload(dg, cd.channel)
+        };
         self.store(MessageRecord {
             ts: dg.ts,
             frame: dg.frame,
@@ -545,7 +585,7 @@ impl State {
             dst: dg.flow.dst,
             transport: dg.flow.transport,
             relay: relay.map(|r| r.relay),
-            duplicate: false,
+            duplicate,
             body: Body::ChannelData {
                 channel: cd.channel,
                 length: cd.data.len() as u16,
@@ -573,6 +613,9 @@ impl State {
     }
 
     fn store(&mut self, rec: MessageRecord) {
+        if let Some(tap) = self.tap.as_mut() {
+            tap(&rec);
+        }
         if self.model.messages.len() < MAX_STORED_MESSAGES {
             self.model.messages.push(rec);
         } else {
