@@ -1,6 +1,7 @@
 //! `iceview` binary: parse the command line, run, turn errors into one line and an exit code.
 mod cli;
 mod run;
+mod run_probe;
 
 use clap::{CommandFactory, Parser};
 use std::process::ExitCode;
@@ -9,6 +10,8 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match &cli.command {
         cli::Command::Read(args) => run::read(args),
+        cli::Command::Nat(args) => run_probe::nat(args),
+        cli::Command::Check(args) => run_probe::check(args),
         cli::Command::Completions { shell } => {
             clap_complete::generate(
                 *shell,

@@ -1,0 +1,1359 @@
+//! STUN/TURN server check: does this server work, and if not, why not.
+//!
+//! For `stun:` a Binding request (RFC 8489 §6): round trip time, the server-reflexive address, whether
+//! the server does RFC 5780. For `turn:` (RFC 8656), over UDP or TCP (§12.5 framing, one connection per
+//! allocation), at once a Binding request and an Allocate; then:
+//! 1. the long-term credential dance (RFC 8489 §9.2): the first Allocate is answered 401 with REALM and
+//!    NONCE, the second carries USERNAME, REALM, NONCE and MESSAGE-INTEGRITY; 438 Stale Nonce is retried
+//!    with the new nonce (at most [`MAX_STALE_RETRIES`] times); a 401 to an authenticated request means
+//!    the credentials are wrong;
+//! 2. the relayed and mapped addresses and lifetime, the response's MESSAGE-INTEGRITY checked;
+//! 3. Refresh (§7), CreatePermission (§9), ChannelBind (§11) on channel 0x4000;
+//! 4. a relay round trip: either to `--peer` (which must echo UDP), or through a second allocation to
+//!    itself, proving data flows both ways: Send indication → Data indication, ChannelData → Data
+//!    indication, Send indication → ChannelData (§10, §12);
+//! 5. the allocations are deleted (Refresh with LIFETIME 0), also after a failure.
+//!
+//! Every failure is explained in one sentence (wrong credentials, unreachable, blocked, quota 486,
+//! capacity 508, unsupported transport 442, ...). The candidates a browser would gather from this server
+//! are listed as the Trickle ICE page lists them (host, srflx, relay), with RFC 8445 §5.1.2 priorities.
+//!
+//! It does not do TLS (`turns:`), TCP relays (RFC 6062 Connect), or SHA-256 passwords (RFC 8489
+//! PASSWORD-ALGORITHMS): MD5 long-term keys are what deployed servers use.
+use super::transactions::{Answered, Expired, Transactions};
+use super::url::{Scheme, ServerUrl};
+use super::{ms, IdGen, Input, Probe, SocketId, Timing, Transmit, Transport};
+use crate::wire::attributes::AttrValue;
+use crate::wire::credentials::Keyring;
+use crate::wire::encode::{self, MessageBuilder};
+use crate::wire::stun::{self, Class, Method, StunMessage, Verdict};
+use crate::wire::{channel, demux};
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// RFC 8489 §9.2.4 lets a server change nonces at any time; three fresh ones in a row without success is
+/// a server that never accepts its own nonces.
+pub const MAX_STALE_RETRIES: u32 = 3;
+/// The channel the check binds (RFC 8656 §12: 0x4000-0x4FFF).
+pub const CHANNEL: u16 = 0x4000;
+/// The lifetime the Refresh asks for (RFC 8656 §3.2: the default allocation lifetime, 10 minutes).
+const REFRESH_LIFETIME_S: u32 = 600;
+
+/// TURN long-term credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+/// What to check.
+#[derive(Clone, Debug)]
+pub struct CheckConfig {
+    pub url: ServerUrl,
+    /// The server's address (resolved from the URL's host).
+    pub server: SocketAddr,
+    pub credentials: Option<Credentials>,
+    /// A UDP echo peer for the relay round trip.
+    pub peer: Option<SocketAddr>,
+    /// Without `peer`: prove relaying through a second allocation to itself.
+    pub self_relay: bool,
+    pub timing: Timing,
+    pub software: Option<String>,
+}
+
+impl CheckConfig {
+    fn transport(&self) -> Transport {
+        self.url.transport
+    }
+    fn is_turn(&self) -> bool {
+        self.url.scheme == Scheme::Turn
+    }
+    fn two_allocations(&self) -> bool {
+        self.is_turn() && self.peer.is_none() && self.self_relay
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Req {
+    Binding,
+    Allocate(usize),
+    Refresh(usize),
+    Permission(usize),
+    ChannelBind(usize),
+    Delete(usize),
+}
+
+impl Req {
+    fn step_name(self) -> &'static str {
+        match self {
+            Req::Binding => "binding",
+            Req::Allocate(_) => "allocate",
+            Req::Refresh(_) => "refresh",
+            Req::Permission(_) => "create-permission",
+            Req::ChannelBind(_) => "channel-bind",
+            Req::Delete(_) => "delete",
+        }
+    }
+    fn alloc(self) -> Option<usize> {
+        match self {
+            Req::Binding => None,
+            Req::Allocate(i)
+            | Req::Refresh(i)
+            | Req::Permission(i)
+            | Req::ChannelBind(i)
+            | Req::Delete(i) => Some(i),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Stage {
+    Allocating,
+    Allocated,
+    Refreshing,
+    Refreshed,
+    Permitting,
+    Permitted,
+    Binding,
+    Ready,
+    Deleting,
+    Gone,
+}
+
+#[derive(Clone, Debug)]
+struct Alloc {
+    socket: SocketId,
+    stage: Stage,
+    realm: Option<String>,
+    nonce: Option<String>,
+    key: Option<[u8; 16]>,
+    stale_retries: u32,
+    relayed: Option<SocketAddr>,
+    mapped: Option<SocketAddr>,
+    lifetime: Option<u32>,
+    refreshed_lifetime: Option<u32>,
+    integrity: Option<&'static str>,
+    /// The socket is unusable (refused, closed, never connected).
+    dead: bool,
+}
+
+impl Alloc {
+    fn new(socket: SocketId) -> Self {
+        Alloc {
+            socket,
+            stage: Stage::Allocating,
+            realm: None,
+            nonce: None,
+            key: None,
+            stale_retries: 0,
+            relayed: None,
+            mapped: None,
+            lifetime: None,
+            refreshed_lifetime: None,
+            integrity: None,
+            dead: false,
+        }
+    }
+}
+
+/// Why a socket stopped working.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Gone {
+    Refused,
+    ConnectTimeout,
+    Closed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Via {
+    SendIndication,
+    ChannelData,
+    DataIndication,
+}
+
+impl Via {
+    fn name(self) -> &'static str {
+        match self {
+            Via::SendIndication => "send indication",
+            Via::ChannelData => "channel data",
+            Via::DataIndication => "data indication",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum LegState {
+    Running,
+    Received { rtt: Duration, via: Via, peer_ok: bool },
+    Lost { waited: Duration },
+}
+
+/// A leg to run: name, sending allocation, receiving allocation (`None`: the echo peer), how it is sent,
+/// how it should arrive.
+type LegPlan = (&'static str, usize, Option<usize>, Via, Option<Via>);
+
+/// One relay data test: a payload sent one way, expected to arrive the other.
+#[derive(Clone, Debug)]
+struct Leg {
+    name: &'static str,
+    from: usize,
+    /// The allocation that should receive it; `None`: the peer echoes it back to `from`.
+    to: Option<usize>,
+    out: Via,
+    /// How it should arrive (`None` for an echo peer: either way).
+    expect: Option<Via>,
+    payload: Vec<u8>,
+    state: LegState,
+    resend_at: VecDeque<Duration>,
+    last_sent: Duration,
+    started: Duration,
+    deadline: Duration,
+    transmissions: u32,
+}
+
+/// Why the check failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// A stable id: `timeout`, `unreachable`, `connection-closed`, `credentials-required`,
+    /// `wrong-credentials`, `stale-nonce`, `quota`, `capacity`, `unsupported-transport`, `forbidden`,
+    /// `allocation-mismatch`, `try-alternate`, `relay-data-lost`, `peer-no-echo`, `error-NNN`, ...
+    pub code: String,
+    /// The step that failed (`binding`, `allocate`, `refresh`, ..., `relay`).
+    pub step: String,
+    /// One line for a human.
+    pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StepReport {
+    pub step: &'static str,
+    /// `A` (the first allocation) or `B` (the second, for the relay round trip).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocation: Option<&'static str>,
+    /// `ok`, `challenge` (the expected 401), `retry` (438), `error`, `timeout`, `refused`.
+    pub outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtt_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transmissions: Option<u32>,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BindingReport {
+    pub rtt_ms: f64,
+    pub transmissions: u32,
+    pub mapped_address: Option<String>,
+    /// The server named an alternate address (OTHER-ADDRESS): `iceview nat` can test NAT behaviour with it.
+    pub rfc5780: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AllocationReport {
+    pub realm: Option<String>,
+    pub relayed_address: Option<String>,
+    pub mapped_address: Option<String>,
+    pub lifetime_s: Option<u32>,
+    pub refreshed_lifetime_s: Option<u32>,
+    /// MESSAGE-INTEGRITY of the Allocate success response: `ok`, `bad` or `absent`.
+    pub integrity: Option<&'static str>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LegReport {
+    pub name: &'static str,
+    /// `received`, `lost`, `not-run`.
+    pub outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtt_ms: Option<f64>,
+    pub transmissions: u32,
+    /// The Data indication named the sender's relayed address as the peer (false: someone else's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_ok: Option<bool>,
+}
+
+/// A candidate as the Trickle ICE page lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Candidate {
+    /// `host`, `srflx` or `relay`.
+    pub candidate_type: &'static str,
+    pub protocol: &'static str,
+    pub address: String,
+    pub priority: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub related_address: Option<String>,
+    /// For relay candidates: how the client reaches the TURN server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relay_protocol: Option<&'static str>,
+}
+
+/// The result of `iceview check`.
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckReport {
+    pub server: String,
+    pub server_address: String,
+    pub transport: &'static str,
+    pub ok: bool,
+    pub failure: Option<Failure>,
+    pub warnings: Vec<String>,
+    /// The server's SOFTWARE attribute, as sent (escape before printing).
+    pub software: Option<String>,
+    pub binding: Option<BindingReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocation: Option<AllocationReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relay: Option<Vec<LegReport>>,
+    pub steps: Vec<StepReport>,
+    pub candidates: Vec<Candidate>,
+}
+
+/// The server check state machine. Needs [`CheckProbe::sockets_needed`] sockets: UDP sockets connected
+/// to the server (so ICMP refusals are seen), or TCP connections to it.
+#[derive(Debug)]
+pub struct CheckProbe {
+    cfg: CheckConfig,
+    locals: Vec<SocketAddr>,
+    ids: IdGen,
+    tx: Transactions<Req>,
+    allocs: Vec<Alloc>,
+    binding: Option<(Answered<Req>, Option<SocketAddr>, bool)>,
+    binding_expired: bool,
+    legs: Vec<Leg>,
+    /// The allocations were all ready and the relay legs (if any) started.
+    relay_started: bool,
+    steps: Vec<StepReport>,
+    failure: Option<Failure>,
+    warnings: Vec<String>,
+    software: Option<String>,
+    started: bool,
+}
+
+impl CheckProbe {
+    pub fn sockets_needed(cfg: &CheckConfig) -> usize {
+        if cfg.two_allocations() {
+            2
+        } else {
+            1
+        }
+    }
+
+    pub fn new(cfg: CheckConfig, locals: Vec<SocketAddr>, seed: u64) -> Self {
+        let allocs = if cfg.is_turn() {
+            (0..Self::sockets_needed(&cfg)).map(Alloc::new).collect()
+        } else {
+            Vec::new()
+        };
+        CheckProbe {
+            cfg,
+            locals,
+            ids: IdGen::new(seed),
+            tx: Transactions::new(),
+            allocs,
+            binding: None,
+            binding_expired: false,
+            legs: Vec::new(),
+            relay_started: false,
+            steps: Vec::new(),
+            failure: None,
+            warnings: Vec::new(),
+            software: None,
+            started: false,
+        }
+    }
+
+    fn start(&mut self, now: Duration) {
+        self.started = true;
+        self.send_request(now, Req::Binding);
+        for i in 0..self.allocs.len() {
+            self.send_request(now, Req::Allocate(i));
+        }
+    }
+
+    fn tcp(&self) -> bool {
+        self.cfg.transport() == Transport::Tcp
+    }
+
+    fn server_text(&self) -> String {
+        if self.cfg.url.host == self.cfg.server.ip().to_string() {
+            format!("{} over {}", self.cfg.server, self.cfg.transport().name())
+        } else {
+            format!(
+                "{} ({}) over {}",
+                self.cfg.url.host_port(),
+                self.cfg.server,
+                self.cfg.transport().name()
+            )
+        }
+    }
+
+    /// The peer allocation `i` talks to: `--peer`, the other allocation's relayed address, or (with no
+    /// relay test) this host's own server-reflexive address, a realistic ICE peer.
+    fn peer_for(&self, i: usize) -> Option<SocketAddr> {
+        if let Some(p) = self.cfg.peer {
+            return Some(p);
+        }
+        if self.allocs.len() == 2 {
+            return self.allocs.get(1 - i).and_then(|a| a.relayed);
+        }
+        self.allocs.get(i).and_then(|a| a.mapped)
+    }
+
+    fn send_request(&mut self, now: Duration, req: Req) {
+        let id = self.ids.transaction_id();
+        let method = match req {
+            Req::Binding => Method::BINDING,
+            Req::Allocate(_) => Method::ALLOCATE,
+            Req::Refresh(_) | Req::Delete(_) => Method::REFRESH,
+            Req::Permission(_) => Method::CREATE_PERMISSION,
+            Req::ChannelBind(_) => Method::CHANNEL_BIND,
+        };
+        let mut b = MessageBuilder::request(method, id);
+        let peer = req.alloc().and_then(|i| self.peer_for(i));
+        match req {
+            Req::Binding => {}
+            Req::Allocate(_) => {
+                if let Some(sw) = &self.cfg.software {
+                    b.text(stun::ATTR_SOFTWARE, sw);
+                }
+                b.requested_transport(encode::TRANSPORT_UDP);
+            }
+            Req::Refresh(_) => {
+                b.u32(stun::ATTR_LIFETIME, REFRESH_LIFETIME_S);
+            }
+            Req::Delete(_) => {
+                b.u32(stun::ATTR_LIFETIME, 0);
+            }
+            Req::Permission(_) => {
+                let Some(p) = peer else { return };
+                b.xor_address(stun::ATTR_XOR_PEER_ADDRESS, p);
+            }
+            Req::ChannelBind(_) => {
+                let Some(p) = peer else { return };
+                b.channel_number(CHANNEL);
+                b.xor_address(stun::ATTR_XOR_PEER_ADDRESS, p);
+            }
+        }
+        let socket = match req.alloc() {
+            Some(i) => match self.allocs.get(i) {
+                Some(a) if !a.dead => {
+                    if let (Some(key), Some(realm), Some(nonce), Some(c)) =
+                        (a.key, &a.realm, &a.nonce, &self.cfg.credentials)
+                    {
+                        b.text(stun::ATTR_USERNAME, &c.username);
+                        b.text(stun::ATTR_REALM, realm);
+                        b.text(stun::ATTR_NONCE, nonce);
+                        b.message_integrity(&key);
+                    }
+                    a.socket
+                }
+                _ => return,
+            },
+            None => 0,
+        };
+        let Ok(data) = b.fingerprint().finish() else {
+            return;
+        };
+        let (server, transport, timing) = (self.cfg.server, self.cfg.transport(), self.cfg.timing);
+        self.tx
+            .start(now, req, id, socket, server, data, transport, &timing);
+    }
+
+    fn step(
+        &mut self,
+        req: Req,
+        outcome: &'static str,
+        done: Option<&Answered<Req>>,
+        code: Option<u16>,
+        detail: String,
+    ) {
+        self.steps.push(StepReport {
+            step: req.step_name(),
+            allocation: req.alloc().map(|i| if i == 0 { "A" } else { "B" }),
+            outcome,
+            error_code: code,
+            rtt_ms: done.map(|d| ms(d.rtt)),
+            transmissions: done.map(|d| d.transmissions),
+            detail,
+        });
+    }
+
+    fn fail(&mut self, code: impl Into<String>, step: &str, message: String) {
+        if self.failure.is_none() {
+            self.failure = Some(Failure {
+                code: code.into(),
+                step: step.to_string(),
+                message,
+            });
+        }
+    }
+
+    fn keyring(&self, i: usize) -> Keyring {
+        let mut k = Keyring::new();
+        if let (Some(c), Some(a)) = (&self.cfg.credentials, self.allocs.get(i)) {
+            k.add_turn(&c.username, &c.password, a.realm.as_deref());
+        }
+        k
+    }
+
+    fn on_datagram(&mut self, now: Duration, socket: SocketId, data: &[u8]) {
+        match demux::classify(data) {
+            demux::Kind::Stun => {}
+            demux::Kind::ChannelData => {
+                let parsed = if self.tcp() {
+                    channel::parse_tcp(data)
+                } else {
+                    channel::parse_udp(data)
+                };
+                if let Ok(cd) = parsed {
+                    if cd.channel == CHANNEL {
+                        self.on_relayed(now, socket, cd.data, Via::ChannelData, None);
+                    }
+                }
+                return;
+            }
+            _ => return,
+        }
+        if !stun::looks_like_stun(data) {
+            return;
+        }
+        let alloc = self.allocs.iter().position(|a| a.socket == socket);
+        let keys = alloc.map(|i| self.keyring(i)).unwrap_or_default();
+        let Ok(msg) = stun::decode(data, &keys) else {
+            return;
+        };
+        if msg.method == Method::DATA && msg.class == Class::Indication {
+            let peer = msg
+                .attr_value(stun::ATTR_XOR_PEER_ADDRESS)
+                .and_then(AttrValue::address);
+            if let Some(payload) = msg.attr(stun::ATTR_DATA).and_then(|a| data.get(a.value_range())) {
+                self.on_relayed(now, socket, payload, Via::DataIndication, peer);
+            }
+            return;
+        }
+        if !msg.class.is_response() {
+            return;
+        }
+        if self.tx.tag(&msg.transaction_id).is_some_and(|r| match r.alloc() {
+            Some(i) => self.allocs.get(i).map(|a| a.socket) == Some(socket),
+            None => socket == 0,
+        }) {
+            if let Some(done) = self.tx.answer(now, &msg.transaction_id) {
+                if msg.software_text().is_some() && self.software.is_none() {
+                    self.software = msg.software_text();
+                }
+                self.on_response(now, done, &msg);
+            }
+        }
+    }
+
+    fn on_response(&mut self, now: Duration, done: Answered<Req>, msg: &StunMessage) {
+        let req = done.tag;
+        let error = msg.attributes.iter().find_map(|a| match &a.value {
+            AttrValue::ErrorCode { code, reason } => Some((*code, reason.clone())),
+            _ => None,
+        });
+        if req == Req::Binding {
+            let mapped = msg
+                .attr_value(stun::ATTR_XOR_MAPPED_ADDRESS)
+                .or_else(|| msg.attr_value(stun::ATTR_MAPPED_ADDRESS))
+                .and_then(AttrValue::address);
+            let rfc5780 = msg.attr(encode::ATTR_OTHER_ADDRESS).is_some();
+            if msg.class == Class::Success {
+                let mut detail = match mapped {
+                    Some(m) => format!("mapped address {m}"),
+                    None => "success without a mapped address".into(),
+                };
+                if rfc5780 {
+                    detail.push_str(" (OTHER-ADDRESS: the server does RFC 5780, `iceview nat` can use it)");
+                }
+                self.step(req, "ok", Some(&done), None, detail);
+                self.binding = Some((done, mapped, rfc5780));
+            } else {
+                let (code, reason) = error.unwrap_or((0, String::new()));
+                self.step(req, "error", Some(&done), Some(code), format!("{code} {reason}"));
+                if self.cfg.is_turn() {
+                    self.warnings
+                        .push(format!("the server answered Binding with error {code} {reason}"));
+                } else {
+                    self.fail(
+                        format!("error-{code}"),
+                        "binding",
+                        format!(
+                            "{} answered Binding with error {code} {reason}",
+                            self.server_text()
+                        ),
+                    );
+                }
+            }
+            return;
+        }
+        let Some(i) = req.alloc() else { return };
+        if msg.class == Class::Success {
+            self.on_success(i, req, &done, msg);
+        } else {
+            let (code, reason) = error.unwrap_or((0, "(no ERROR-CODE)".into()));
+            self.on_error(now, i, req, &done, msg, code, &reason);
+        }
+        self.pump(now);
+    }
+
+    fn on_success(&mut self, i: usize, req: Req, done: &Answered<Req>, msg: &StunMessage) {
+        let integrity = match &msg.integrity {
+            Verdict::Ok(_) => "ok",
+            Verdict::Bad => "bad",
+            Verdict::Absent => "absent",
+            Verdict::Unchecked => "unchecked",
+        };
+        let lifetime = msg.attr_value(stun::ATTR_LIFETIME).and_then(AttrValue::as_u32);
+        let Some(authed) = self.allocs.get(i).map(|a| a.key.is_some()) else {
+            return;
+        };
+        if authed && integrity == "bad" {
+            self.warnings.push(format!(
+                "the {} response's MESSAGE-INTEGRITY does not verify with these credentials",
+                req.step_name()
+            ));
+        }
+        let peer = self.peer_for(i);
+        let a = &mut self.allocs[i];
+        let detail = match req {
+            Req::Allocate(_) => {
+                let relayed = msg
+                    .attr_value(stun::ATTR_XOR_RELAYED_ADDRESS)
+                    .and_then(AttrValue::address);
+                a.relayed = relayed;
+                a.mapped = msg
+                    .attr_value(stun::ATTR_XOR_MAPPED_ADDRESS)
+                    .and_then(AttrValue::address);
+                a.lifetime = lifetime;
+                a.integrity = Some(integrity);
+                a.stage = Stage::Allocated;
+                if !authed {
+                    self.warnings.push(
+                        "the server allocated a relay without asking for credentials: anyone can use it"
+                            .into(),
+                    );
+                }
+                let mut d = match relayed {
+                    Some(r) => format!("relayed address {r}"),
+                    None => "no relayed address".into(),
+                };
+                if let Some(l) = lifetime {
+                    d.push_str(&format!(", lifetime {l} s"));
+                }
+                d.push_str(&format!(", integrity {integrity}"));
+                if relayed.is_none() {
+                    self.fail(
+                        "no-relayed-address",
+                        "allocate",
+                        "the Allocate success response has no XOR-RELAYED-ADDRESS".into(),
+                    );
+                }
+                d
+            }
+            Req::Refresh(_) => {
+                a.refreshed_lifetime = lifetime;
+                a.stage = Stage::Refreshed;
+                format!("lifetime {} s", lifetime.map_or("?".into(), |l| l.to_string()))
+            }
+            Req::Permission(_) => {
+                a.stage = Stage::Permitted;
+                format!("peer {}", peer.map_or("?".into(), |p| p.ip().to_string()))
+            }
+            Req::ChannelBind(_) => {
+                a.stage = Stage::Ready;
+                format!(
+                    "channel 0x{CHANNEL:04x} → {}",
+                    peer.map_or("?".into(), |p| p.to_string())
+                )
+            }
+            Req::Delete(_) => {
+                a.stage = Stage::Gone;
+                "allocation released".into()
+            }
+            Req::Binding => String::new(),
+        };
+        self.step(req, "ok", Some(done), None, detail);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_error(
+        &mut self,
+        now: Duration,
+        i: usize,
+        req: Req,
+        done: &Answered<Req>,
+        msg: &StunMessage,
+        code: u16,
+        reason: &str,
+    ) {
+        let text = |t: u16| msg.attr_value(t).and_then(AttrValue::text).map(str::to_string);
+        let (realm, nonce) = (text(stun::ATTR_REALM), text(stun::ATTR_NONCE));
+        let server = self.server_text();
+        let Some(authed) = self.allocs.get(i).map(|a| a.key.is_some()) else {
+            return;
+        };
+        let step = req.step_name();
+        // RFC 8489 §9.2.5: the 401 to a request without credentials is the challenge, not a failure.
+        if code == 401 && !authed && matches!(req, Req::Allocate(_)) {
+            let (Some(realm), Some(nonce)) = (realm, nonce) else {
+                self.step(
+                    req,
+                    "error",
+                    Some(done),
+                    Some(code),
+                    "401 without REALM and NONCE".into(),
+                );
+                self.fail(
+                    "unauthorized",
+                    step,
+                    format!(
+                        "{server} answered 401 without REALM and NONCE: not a long-term-credential TURN server"
+                    ),
+                );
+                return;
+            };
+            let detail = format!("401 {reason}: realm \"{realm}\", nonce received");
+            let Some(c) = self.cfg.credentials.clone() else {
+                self.step(req, "error", Some(done), Some(code), detail);
+                self.fail(
+                    "credentials-required",
+                    step,
+                    format!("{server} wants credentials for realm \"{realm}\": give -u USER -p PASSWORD"),
+                );
+                return;
+            };
+            let a = &mut self.allocs[i];
+            a.key = Some(encode::long_term_key(&c.username, &realm, &c.password));
+            a.realm = Some(realm);
+            a.nonce = Some(nonce);
+            self.step(req, "challenge", Some(done), Some(code), detail);
+            self.send_request(now, req);
+            return;
+        }
+        if code == 438 && self.allocs[i].stale_retries < MAX_STALE_RETRIES {
+            if let Some(n) = nonce {
+                let credentials = self.cfg.credentials.clone();
+                let a = &mut self.allocs[i];
+                a.stale_retries += 1;
+                a.nonce = Some(n);
+                // The server may move to another realm with the new nonce; the key follows it.
+                if let (Some(r), Some(c)) = (realm, credentials) {
+                    if a.realm.as_deref() != Some(r.as_str()) {
+                        a.key = Some(encode::long_term_key(&c.username, &r, &c.password));
+                        a.realm = Some(r);
+                    }
+                }
+                self.step(
+                    req,
+                    "retry",
+                    Some(done),
+                    Some(code),
+                    "438 Stale Nonce: retrying with the new nonce".into(),
+                );
+                self.send_request(now, req);
+                return;
+            }
+        }
+        self.step(req, "error", Some(done), Some(code), format!("{code} {reason}"));
+        if let Req::Delete(_) = req {
+            self.allocs[i].stage = Stage::Gone;
+            self.warnings
+                .push(format!("deleting the allocation failed: {code} {reason}"));
+            return;
+        }
+        let user = self.cfg.credentials.as_ref().map_or("", |c| c.username.as_str());
+        let realm = self.allocs[i].realm.clone().unwrap_or_default();
+        let alternate = msg
+            .attr_value(encode::ATTR_ALTERNATE_SERVER)
+            .and_then(AttrValue::address);
+        let (id, message) = explain(req, code, reason, user, &realm, &server, alternate);
+        self.fail(id, step, message);
+    }
+
+    fn on_expired(&mut self, e: Expired<Req>) {
+        let req = e.tag;
+        let waited = format!("{:.1} s", e.waited.as_secs_f64());
+        let server = self.server_text();
+        self.steps.push(StepReport {
+            step: req.step_name(),
+            allocation: req.alloc().map(|i| if i == 0 { "A" } else { "B" }),
+            outcome: "timeout",
+            error_code: None,
+            rtt_ms: None,
+            transmissions: Some(e.transmissions),
+            detail: format!("no answer after {} transmissions in {waited}", e.transmissions),
+        });
+        match req {
+            Req::Binding => {
+                self.binding_expired = true;
+                if self.cfg.is_turn() {
+                    self.warnings
+                        .push("the server did not answer the Binding request".to_string());
+                } else {
+                    self.fail("timeout", "binding", blocked_message(&server, &waited));
+                }
+            }
+            Req::Allocate(_) if self.binding.is_some() => self.fail(
+                "timeout",
+                "allocate",
+                format!(
+                    "{server} answers STUN Binding but not TURN Allocate within {waited}: a STUN-only server, \
+                     or TURN is disabled there"
+                ),
+            ),
+            Req::Allocate(_) => self.fail("timeout", "allocate", blocked_message(&server, &waited)),
+            Req::Delete(i) => {
+                if let Some(a) = self.allocs.get_mut(i) {
+                    a.stage = Stage::Gone;
+                }
+                self.warnings
+                    .push(format!("no answer to the request deleting the allocation ({waited})"));
+            }
+            other => self.fail(
+                "timeout",
+                other.step_name(),
+                format!("{server} stopped answering: no answer to {} within {waited}", other.step_name()),
+            ),
+        }
+    }
+
+    /// Moves every allocation one step on, starts the relay test when all are ready, and cleans up at
+    /// the end (or after a failure).
+    fn pump(&mut self, now: Duration) {
+        if self.failure.is_some() {
+            self.cleanup(now);
+            return;
+        }
+        let all_at_least = |probe: &Self, s: Stage| probe.allocs.iter().all(|a| a.stage >= s);
+        for i in 0..self.allocs.len() {
+            match self.allocs[i].stage {
+                Stage::Allocated => {
+                    self.allocs[i].stage = Stage::Refreshing;
+                    self.send_request(now, Req::Refresh(i));
+                }
+                Stage::Refreshed if all_at_least(self, Stage::Refreshed) => {
+                    self.allocs[i].stage = Stage::Permitting;
+                    self.send_request(now, Req::Permission(i));
+                }
+                Stage::Permitted => {
+                    if i == 0 {
+                        self.allocs[i].stage = Stage::Binding;
+                        self.send_request(now, Req::ChannelBind(i));
+                    } else {
+                        self.allocs[i].stage = Stage::Ready;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !self.allocs.is_empty() && all_at_least(self, Stage::Ready) && !self.relay_started {
+            self.relay_started = true;
+            self.start_legs(now);
+        }
+        let legs_done = self
+            .legs
+            .iter()
+            .all(|l| matches!(l.state, LegState::Received { .. } | LegState::Lost { .. }));
+        if self.relay_started && legs_done {
+            self.cleanup(now);
+        }
+    }
+
+    fn cleanup(&mut self, now: Duration) {
+        for i in 0..self.allocs.len() {
+            let a = &self.allocs[i];
+            if a.relayed.is_some() && !a.dead && a.stage < Stage::Deleting {
+                self.allocs[i].stage = Stage::Deleting;
+                self.send_request(now, Req::Delete(i));
+            }
+        }
+        for l in &mut self.legs {
+            if l.state == LegState::Running {
+                l.state = LegState::Lost {
+                    waited: now.saturating_sub(l.started),
+                };
+            }
+        }
+    }
+
+    fn start_legs(&mut self, now: Duration) {
+        let mut plan: Vec<LegPlan> = Vec::new();
+        if self.cfg.peer.is_some() {
+            plan.push((
+                "send indication → peer → echo",
+                0,
+                None,
+                Via::SendIndication,
+                None,
+            ));
+            plan.push(("channel data → peer → echo", 0, None, Via::ChannelData, None));
+        } else if self.allocs.len() == 2 {
+            plan.push((
+                "A send indication → B data indication",
+                0,
+                Some(1),
+                Via::SendIndication,
+                Some(Via::DataIndication),
+            ));
+            plan.push((
+                "A channel data → B data indication",
+                0,
+                Some(1),
+                Via::ChannelData,
+                Some(Via::DataIndication),
+            ));
+            plan.push((
+                "B send indication → A channel data",
+                1,
+                Some(0),
+                Via::SendIndication,
+                Some(Via::ChannelData),
+            ));
+        }
+        let (sends, timeout) = self.cfg.timing.schedule(self.cfg.transport());
+        for (n, (name, from, to, out, expect)) in plan.into_iter().enumerate() {
+            let payload = format!("iceview relay check {n} {:016x}", self.ids.next_u64()).into_bytes();
+            let mut leg = Leg {
+                name,
+                from,
+                to,
+                out,
+                expect,
+                payload,
+                state: LegState::Running,
+                resend_at: sends.iter().skip(1).map(|s| now + *s).collect(),
+                last_sent: now,
+                started: now,
+                deadline: now + timeout,
+                transmissions: 0,
+            };
+            self.transmit_leg(&mut leg, now);
+            self.legs.push(leg);
+        }
+    }
+
+    fn transmit_leg(&mut self, leg: &mut Leg, now: Duration) {
+        let Some(a) = self.allocs.get(leg.from) else {
+            return;
+        };
+        let peer = match leg.to {
+            Some(t) => self.allocs.get(t).and_then(|b| b.relayed),
+            None => self.cfg.peer,
+        };
+        let Some(peer) = peer else { return };
+        let data = match leg.out {
+            Via::ChannelData => encode::channel_data(CHANNEL, &leg.payload, self.tcp()),
+            _ => {
+                let id = self.ids.transaction_id();
+                MessageBuilder::indication(Method::SEND, id)
+                    .xor_address(stun::ATTR_XOR_PEER_ADDRESS, peer)
+                    .raw(stun::ATTR_DATA, &leg.payload)
+                    .finish()
+                    .ok()
+            }
+        };
+        if let Some(data) = data {
+            self.tx.send(Transmit {
+                socket: a.socket,
+                to: self.cfg.server,
+                data,
+            });
+            leg.transmissions += 1;
+            leg.last_sent = now;
+        }
+    }
+
+    fn on_relayed(
+        &mut self,
+        now: Duration,
+        socket: SocketId,
+        payload: &[u8],
+        via: Via,
+        peer: Option<SocketAddr>,
+    ) {
+        let receiver_of = |l: &Leg| l.to.unwrap_or(l.from);
+        let Some(k) = self.legs.iter().position(|l| {
+            l.state == LegState::Running
+                && self.allocs.get(receiver_of(l)).map(|a| a.socket) == Some(socket)
+                && l.payload == payload
+        }) else {
+            return;
+        };
+        let sender_relay = self.allocs.get(self.legs[k].from).and_then(|a| a.relayed);
+        let leg = &mut self.legs[k];
+        let peer_ok = match (leg.to, peer) {
+            // A Data indication names the sending peer: the other allocation's relayed address.
+            (Some(_), Some(p)) => Some(p) == sender_relay,
+            (None, Some(p)) => Some(p) == self.cfg.peer,
+            _ => true,
+        };
+        if leg.expect.is_some_and(|e| e != via) {
+            self.warnings.push(format!(
+                "{}: arrived as {} rather than {}",
+                leg.name,
+                via.name(),
+                leg.expect.map_or("", Via::name)
+            ));
+        }
+        leg.state = LegState::Received {
+            rtt: now.saturating_sub(leg.last_sent),
+            via,
+            peer_ok,
+        };
+        self.pump(now);
+    }
+
+    fn leg_timeouts(&mut self, now: Duration) {
+        for k in 0..self.legs.len() {
+            let mut leg = self.legs[k].clone();
+            if leg.state != LegState::Running {
+                continue;
+            }
+            if now >= leg.deadline {
+                leg.state = LegState::Lost {
+                    waited: now.saturating_sub(leg.started),
+                };
+                let server = self.server_text();
+                let (code, message) = match self.cfg.peer {
+                    Some(p) => (
+                        "peer-no-echo",
+                        format!(
+                            "no data came back from peer {p} through the relay ({}): the peer must echo UDP \
+                             (e.g. socat UDP-LISTEN:{},fork EXEC:cat), or a firewall drops the relay's packets",
+                            leg.name,
+                            p.port()
+                        ),
+                    ),
+                    None => (
+                        "relay-data-lost",
+                        format!(
+                            "data sent through the relay never arrived ({}): {server} allocated and permitted, \
+                             but does not relay between its own relayed addresses (peer address policy, or a \
+                             firewall on the relay ports)",
+                            leg.name
+                        ),
+                    ),
+                };
+                self.fail(code, "relay", message);
+            } else {
+                let mut due = false;
+                while leg.resend_at.front().is_some_and(|&t| t <= now) {
+                    leg.resend_at.pop_front();
+                    due = true;
+                }
+                if due {
+                    self.transmit_leg(&mut leg, now);
+                }
+            }
+            self.legs[k] = leg;
+        }
+        self.pump(now);
+    }
+
+    fn on_socket_gone(&mut self, now: Duration, socket: SocketId, why: Gone) {
+        let server = self.server_text();
+        let port = self.cfg.server.port();
+        let transport = self.cfg.transport().name();
+        let cap = format!("{:.1} s", self.cfg.timing.cap.as_secs_f64());
+        let (outcome, detail) = match why {
+            Gone::Refused if self.tcp() => ("refused", "connection refused".to_string()),
+            Gone::Refused => ("refused", "ICMP port unreachable".to_string()),
+            Gone::ConnectTimeout => ("timeout", format!("no TCP connection within {cap}")),
+            Gone::Closed => ("closed", "the server closed the connection".to_string()),
+        };
+        let mut first_step = None;
+        for e in self.tx.abort_socket(now, socket) {
+            first_step.get_or_insert(e.tag.step_name());
+            self.steps.push(StepReport {
+                step: e.tag.step_name(),
+                allocation: e.tag.alloc().map(|i| if i == 0 { "A" } else { "B" }),
+                outcome,
+                error_code: None,
+                rtt_ms: None,
+                transmissions: Some(e.transmissions),
+                detail: detail.clone(),
+            });
+        }
+        for a in self.allocs.iter_mut().filter(|a| a.socket == socket) {
+            a.dead = true;
+            if a.stage < Stage::Deleting {
+                a.stage = Stage::Gone;
+            }
+        }
+        let step = match (self.tcp(), self.cfg.is_turn()) {
+            (true, _) => "connect",
+            (false, true) => "allocate",
+            (false, false) => "binding",
+        };
+        let (code, message) = match why {
+            Gone::Refused if self.tcp() => (
+                "unreachable",
+                format!("{server}: connection refused: nothing listens on {transport} port {port} there"),
+            ),
+            Gone::Refused => (
+                "unreachable",
+                format!(
+                    "{server}: port unreachable (ICMP): nothing listens on {transport} port {port} there"
+                ),
+            ),
+            Gone::ConnectTimeout => ("timeout", blocked_message(&server, &cap)),
+            Gone::Closed => (
+                "connection-closed",
+                format!(
+                    "{server} closed the connection during {}",
+                    first_step.unwrap_or("the check")
+                ),
+            ),
+        };
+        self.fail(code, step, message);
+        self.pump(now);
+    }
+
+    pub fn report(&self) -> CheckReport {
+        let a = self.allocs.first();
+        let binding = self.binding.as_ref().map(|(d, mapped, rfc5780)| BindingReport {
+            rtt_ms: ms(d.rtt),
+            transmissions: d.transmissions,
+            mapped_address: mapped.map(|m| m.to_string()),
+            rfc5780: *rfc5780,
+        });
+        let allocation = a
+            .filter(|a| a.realm.is_some() || a.relayed.is_some())
+            .map(|a| AllocationReport {
+                realm: a.realm.clone(),
+                relayed_address: a.relayed.map(|r| r.to_string()),
+                mapped_address: a.mapped.map(|m| m.to_string()),
+                lifetime_s: a.lifetime,
+                refreshed_lifetime_s: a.refreshed_lifetime,
+                integrity: a.integrity,
+            });
+        let relay = (!self.legs.is_empty()).then(|| {
+            self.legs
+                .iter()
+                .map(|l| {
+                    let (outcome, via, rtt, peer_ok) = match &l.state {
+                        LegState::Received { rtt, via, peer_ok } => {
+                            ("received", Some(via.name()), Some(ms(*rtt)), Some(*peer_ok))
+                        }
+                        LegState::Lost { .. } => ("lost", None, None, None),
+                        _ => ("not-run", None, None, None),
+                    };
+                    LegReport {
+                        name: l.name,
+                        outcome,
+                        via,
+                        rtt_ms: rtt,
+                        transmissions: l.transmissions,
+                        peer_ok,
+                    }
+                })
+                .collect()
+        });
+        let mut candidates = Vec::new();
+        let protocol = self.cfg.transport().name();
+        let host = self.locals.first().copied().filter(|h| h.port() != 0);
+        if let Some(h) = host {
+            candidates.push(Candidate {
+                candidate_type: "host",
+                protocol,
+                address: h.to_string(),
+                priority: priority(126, 1),
+                related_address: None,
+                relay_protocol: None,
+            });
+        }
+        // Server-reflexive candidates come from STUN over UDP only (RFC 8445 §5.1.1.2).
+        let srflx = self.binding.as_ref().and_then(|b| b.1).filter(|_| !self.tcp());
+        if let Some(m) = srflx {
+            candidates.push(Candidate {
+                candidate_type: "srflx",
+                protocol: "udp",
+                address: m.to_string(),
+                priority: priority(100, 1),
+                related_address: host.map(|h| h.to_string()),
+                relay_protocol: None,
+            });
+        }
+        if let Some(r) = a.and_then(|a| a.relayed) {
+            candidates.push(Candidate {
+                candidate_type: "relay",
+                protocol: "udp",
+                address: r.to_string(),
+                priority: priority(0, 1),
+                related_address: a.and_then(|a| a.mapped).map(|m| m.to_string()),
+                relay_protocol: Some(protocol),
+            });
+        }
+        CheckReport {
+            server: self.cfg.url.to_string(),
+            server_address: self.cfg.server.to_string(),
+            transport: protocol,
+            ok: self.failure.is_none(),
+            failure: self.failure.clone(),
+            warnings: self.warnings.clone(),
+            software: self.software.clone(),
+            binding,
+            allocation,
+            relay,
+            steps: self.steps.clone(),
+            candidates,
+        }
+    }
+}
+
+impl Probe for CheckProbe {
+    fn handle_input(&mut self, now: Duration, input: Input<'_>) {
+        if !self.started {
+            self.start(now);
+        }
+        match input {
+            Input::Datagram { socket, data, .. } => self.on_datagram(now, socket, data),
+            Input::Refused { socket } => self.on_socket_gone(now, socket, Gone::Refused),
+            Input::ConnectTimeout { socket } => self.on_socket_gone(now, socket, Gone::ConnectTimeout),
+            Input::Closed { socket } => self.on_socket_gone(now, socket, Gone::Closed),
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Duration) {
+        if !self.started {
+            self.start(now);
+        }
+        for e in self.tx.handle_timeout(now) {
+            self.on_expired(e);
+        }
+        self.leg_timeouts(now);
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.tx.poll_transmit()
+    }
+
+    fn poll_timeout(&self) -> Option<Duration> {
+        if !self.started {
+            return Some(Duration::ZERO);
+        }
+        let legs = self
+            .legs
+            .iter()
+            .filter(|l| l.state == LegState::Running)
+            .map(|l| l.resend_at.front().copied().unwrap_or(l.deadline).min(l.deadline))
+            .min();
+        match (self.tx.poll_timeout(), legs) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        self.started && self.tx.is_idle() && self.legs.iter().all(|l| l.state != LegState::Running)
+    }
+}
+
+/// RFC 8445 §5.1.2.1 with a local preference of 65535 (one interface) and component `component`.
+fn priority(type_preference: u32, component: u32) -> u32 {
+    (type_preference << 24) + (65535 << 8) + (256 - component)
+}
+
+fn blocked_message(server: &str, waited: &str) -> String {
+    format!(
+        "no answer from {server} within {waited}: blocked (a firewall drops the packets) or no STUN/TURN \
+         server there"
+    )
+}
+
+/// The error response's meaning for a user (RFC 8489 §14.8, RFC 8656 §19).
+fn explain(
+    req: Req,
+    code: u16,
+    reason: &str,
+    user: &str,
+    realm: &str,
+    server: &str,
+    alternate: Option<SocketAddr>,
+) -> (String, String) {
+    let what = req.step_name();
+    let (id, text): (&str, String) = match code {
+        300 => (
+            "try-alternate",
+            match alternate {
+                Some(a) => format!("{server} redirects to another server: check turn:{a} instead"),
+                None => format!("{server} redirects to another server (300) but names none"),
+            },
+        ),
+        400 => ("bad-request", format!("{server} rejected the {what} request as malformed (400 {reason})")),
+        401 => (
+            "wrong-credentials",
+            format!(
+                "wrong credentials: {server} rejected user \"{user}\" in realm \"{realm}\" (401 after an \
+                 authenticated {what}); check the username and password"
+            ),
+        ),
+        403 => (
+            "forbidden",
+            match req {
+                Req::Permission(_) | Req::ChannelBind(_) => format!(
+                    "{server} forbids relaying to that peer (403 {reason}): its peer address policy \
+                     (e.g. coturn --denied-peer-ip) excludes it"
+                ),
+                _ => format!("{server} forbids this {what} (403 {reason})"),
+            },
+        ),
+        420 => ("unknown-attribute", format!("{server} does not understand an attribute of {what} (420 {reason})")),
+        437 => (
+            "allocation-mismatch",
+            format!(
+                "{server} already has an allocation for this address and port (437): an earlier run's \
+                 allocation still lives; run again from another port or wait for it to expire"
+            ),
+        ),
+        438 => ("stale-nonce", format!("{server} kept rejecting its own nonces (438 Stale Nonce) on {what}")),
+        440 => ("address-family", format!("{server} does not support the requested address family (440)")),
+        441 => ("wrong-credentials", format!("the credentials differ from the allocation's (441 {reason})")),
+        442 => (
+            "unsupported-transport",
+            format!("{server} does not relay UDP for this client (442 Unsupported Transport Protocol)"),
+        ),
+        443 => ("peer-address-family", format!("{server}: the peer's address family differs from the relay's (443)")),
+        486 => (
+            "quota",
+            format!(
+                "allocation quota reached: user \"{user}\" already has as many allocations as {server} allows \
+                 (486 {reason}); close other sessions or raise the user quota"
+            ),
+        ),
+        500 => ("server-error", format!("{server} had an internal error (500 {reason})")),
+        508 => (
+            "capacity",
+            format!(
+                "{server} is out of capacity (508 {reason}): no relay ports or bandwidth left, or the total \
+                 allocation quota is reached"
+            ),
+        ),
+        _ => ("", format!("{server} answered {what} with error {code} {reason}")),
+    };
+    let id = if id.is_empty() {
+        format!("error-{code}")
+    } else {
+        id.to_string()
+    };
+    (id, text)
+}
+
+trait SoftwareText {
+    fn software_text(&self) -> Option<String>;
+}
+
+impl SoftwareText for StunMessage {
+    fn software_text(&self) -> Option<String> {
+        self.attr_value(stun::ATTR_SOFTWARE)
+            .and_then(AttrValue::text)
+            .map(str::to_string)
+    }
+}

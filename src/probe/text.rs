@@ -1,0 +1,189 @@
+//! Text rendering of probe results: what `iceview nat` and `iceview check` print. The same reports are
+//! what `--json` writes; text that came from the server (SOFTWARE, reason phrases, realms) is escaped.
+use super::check::CheckReport;
+use super::nat::NatReport;
+use crate::report::text::escape;
+use std::io::{self, Write};
+
+fn yes_no(v: Option<bool>, yes: &str, no: &str, unknown: &str) -> String {
+    match v {
+        Some(true) => yes.to_string(),
+        Some(false) => no.to_string(),
+        None => unknown.to_string(),
+    }
+}
+
+pub fn write_nat(r: &NatReport, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "NAT behaviour towards {} ({})",
+        escape(&r.server),
+        r.server_address
+    )?;
+    let support = match (r.rfc5780, &r.other_address) {
+        (Some(true), Some(o)) => format!("yes, alternate address {o}"),
+        (Some(false), _) => "no (no OTHER-ADDRESS): mapping and filtering cannot be tested".into(),
+        _ => "unknown (no answer)".into(),
+    };
+    writeln!(out, "  server RFC 5780    {support}")?;
+    if let Some(sw) = &r.software {
+        writeln!(out, "  server software    {}", escape(sw))?;
+    }
+    writeln!(
+        out,
+        "  local address      {}",
+        r.local_address.as_deref().unwrap_or("?")
+    )?;
+    let mapped = match (&r.mapped_address, r.nat) {
+        (Some(m), Some(true)) => format!("{m} (behind a NAT)"),
+        (Some(m), Some(false)) => format!("{m} (no NAT: same as the local address)"),
+        (Some(m), None) => m.clone(),
+        (None, _) => "none (no answer)".into(),
+    };
+    writeln!(out, "  mapped address     {mapped}")?;
+    writeln!(out, "  mapping            {}", r.mapping.unwrap_or("not tested"))?;
+    writeln!(
+        out,
+        "  filtering          {}",
+        r.filtering.unwrap_or("not tested")
+    )?;
+    let hairpin = if r.nat == Some(false) {
+        "not applicable (no NAT)".to_string()
+    } else {
+        yes_no(r.hairpinning, "yes", "no", "not tested")
+    };
+    writeln!(out, "  hairpinning        {hairpin}")?;
+    let preserved = if r.nat == Some(false) {
+        "not applicable (no NAT)".to_string()
+    } else {
+        yes_no(r.port_preservation, "yes", "no", "not tested")
+    };
+    writeln!(out, "  port preservation  {preserved}")?;
+    if r.alg == Some(true) {
+        writeln!(
+            out,
+            "  ALG                yes: something rewrote MAPPED-ADDRESS (it differs from XOR-MAPPED-ADDRESS)"
+        )?;
+    }
+    match &r.lifetime {
+        None => writeln!(out, "  binding lifetime   not measured (use --lifetime)")?,
+        Some(l) => {
+            let text = match (&l.untested, l.at_least_s, l.less_than_s) {
+                (Some(why), _, _) => format!("not measured: {why}"),
+                (None, Some(a), Some(b)) => format!("between {a} s and {b} s"),
+                (None, Some(a), None) => format!("at least {a} s (alive at every wait tried)"),
+                (None, None, Some(b)) => format!("less than {b} s"),
+                (None, None, None) => "unknown".into(),
+            };
+            writeln!(out, "  binding lifetime   {text}")?;
+            if !l.inconsistent.is_empty() {
+                writeln!(
+                    out,
+                    "                     (inconsistent checks at {:?} s: packet loss, or irregular expiry)",
+                    l.inconsistent
+                )?;
+            }
+        }
+    }
+    writeln!(out)?;
+    writeln!(out, "Tests:")?;
+    for t in &r.tests {
+        if t.outcome == "not-run" {
+            continue;
+        }
+        let mut line = format!("  {:<14} {:<9}", t.name, t.outcome);
+        if let Some(m) = &t.mapped {
+            line.push_str(&format!(" mapped {m}"));
+        }
+        if let Some(f) = &t.from {
+            line.push_str(&format!(" from {f}"));
+        }
+        if let Some(rtt) = t.rtt_ms {
+            line.push_str(&format!(" rtt {rtt:.1} ms"));
+        }
+        if let (Some(to), Some(w)) = (&t.to, t.waited_ms) {
+            line.push_str(&format!(" (sent to {to}, waited {:.1} s)", w / 1000.0));
+        }
+        if let Some(c) = t.error_code {
+            line.push_str(&format!(" error {c}"));
+        }
+        writeln!(out, "{line}")?;
+    }
+    writeln!(out)?;
+    writeln!(out, "RFC 3489 type: {}", r.classic_name)?;
+    writeln!(
+        out,
+        "WebRTC: direct connections: {}; TURN: {}.",
+        r.webrtc.direct, r.webrtc.turn
+    )?;
+    writeln!(out, "  {}", r.webrtc.explanation)?;
+    if !r.untested.is_empty() {
+        writeln!(out, "Not tested:")?;
+        for u in &r.untested {
+            writeln!(out, "  - {}", escape(u))?;
+        }
+    }
+    Ok(())
+}
+
+pub fn write_check(r: &CheckReport, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "Checking {} ({} over {})",
+        escape(&r.server),
+        r.server_address,
+        r.transport
+    )?;
+    if let Some(sw) = &r.software {
+        writeln!(out, "  server software: {}", escape(sw))?;
+    }
+    for s in &r.steps {
+        let who = s.allocation.map(|a| format!(" [{a}]")).unwrap_or_default();
+        let mut line = format!("  {:<9} {:<22}", s.outcome, format!("{}{who}", s.step));
+        if let Some(rtt) = s.rtt_ms {
+            line.push_str(&format!(" rtt {rtt:>6.1} ms "));
+        }
+        line.push_str(&escape(&s.detail));
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    if let Some(legs) = &r.relay {
+        writeln!(out, "Relay round trip:")?;
+        for l in legs {
+            let mut line = format!("  {:<9} {}", l.outcome, l.name);
+            if let Some(rtt) = l.rtt_ms {
+                line.push_str(&format!(", {rtt:.1} ms"));
+            }
+            if l.transmissions > 1 {
+                line.push_str(&format!(" ({} transmissions)", l.transmissions));
+            }
+            if l.peer_ok == Some(false) {
+                line.push_str(" (the Data indication named another peer)");
+            }
+            writeln!(out, "{line}")?;
+        }
+    }
+    if !r.candidates.is_empty() {
+        writeln!(out, "Candidates (as the Trickle ICE page lists them):")?;
+        for c in &r.candidates {
+            let mut line = format!(
+                "  {:<5} {} {:<28} priority {}",
+                c.candidate_type, c.protocol, c.address, c.priority
+            );
+            if let Some(rel) = &c.related_address {
+                line.push_str(&format!("  related {rel}"));
+            }
+            if let Some(p) = c.relay_protocol {
+                line.push_str(&format!("  relay protocol {p}"));
+            }
+            writeln!(out, "{line}")?;
+        }
+    }
+    for w in &r.warnings {
+        writeln!(out, "warning: {}", escape(w))?;
+    }
+    match &r.failure {
+        None => writeln!(out, "Result: ok")?,
+        Some(f) => writeln!(out, "Result: failed at {}: {}", f.step, escape(&f.message))?,
+    }
+    Ok(())
+}
