@@ -1,0 +1,263 @@
+//! Render functions: `fn render(frame, area, &App)` and nothing else. They read the snapshot through the
+//! app, format only the rows that fit, and register mouse targets; they never change what the app shows.
+//!
+//! Colours carry meaning only as a second channel: every state is also a word or a glyph, and with
+//! `NO_COLOR` (<https://no-color.org>) selection and highlights fall back to reverse video and bold.
+pub mod findings;
+pub mod help;
+pub mod ladder;
+pub mod message;
+pub mod messages;
+pub mod pairs;
+pub mod session;
+pub mod sessions;
+pub mod timeline;
+pub mod turn;
+
+use super::app::{App, Hit, Overlay, PromptKind, Screen};
+use crate::report::text::escape;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph};
+use ratatui::Frame;
+use std::borrow::Cow;
+
+/// Draws the whole screen for the app's state.
+pub fn render(frame: &mut Frame, app: &App) {
+    app.hits.borrow_mut().clear();
+    let area = frame.area();
+    let [title, body, status] =
+        Layout::vertical([Constraint::Length(1), Constraint::Fill(1), Constraint::Length(1)]).areas(area);
+    render_title(frame, title, app);
+    match app.screen() {
+        Screen::Home => sessions::render(frame, body, app),
+        Screen::Session => session::render(frame, body, app),
+        Screen::Turn => turn::render(frame, body, app),
+        Screen::Message => message::render(frame, body, app),
+        Screen::Messages => messages::render(frame, body, app),
+    }
+    render_status(frame, status, app);
+    match &app.overlay {
+        Some(Overlay::Help) => help::render(frame, body, app),
+        Some(Overlay::Prompt { kind, input, .. }) => render_prompt(frame, status, app, kind, input),
+        None => {}
+    }
+}
+
+/// Styles, with and without colour.
+pub struct Theme {
+    pub color: bool,
+}
+
+impl Theme {
+    pub fn of(app: &App) -> Theme {
+        Theme { color: app.color }
+    }
+    pub fn fg(&self, c: Color) -> Style {
+        if self.color {
+            Style::new().fg(c)
+        } else {
+            Style::new()
+        }
+    }
+    pub fn selected(&self) -> Style {
+        Style::new().add_modifier(Modifier::REVERSED)
+    }
+    pub fn header(&self) -> Style {
+        let s = Style::new().add_modifier(Modifier::BOLD);
+        if self.color {
+            s.fg(Color::Cyan)
+        } else {
+            s
+        }
+    }
+    pub fn dim(&self) -> Style {
+        if self.color {
+            Style::new().fg(Color::DarkGray)
+        } else {
+            Style::new().add_modifier(Modifier::DIM)
+        }
+    }
+    pub fn bar(&self) -> Style {
+        if self.color {
+            Style::new().bg(Color::Blue).fg(Color::White)
+        } else {
+            Style::new().add_modifier(Modifier::REVERSED)
+        }
+    }
+    pub fn good(&self) -> Style {
+        self.fg(Color::Green)
+    }
+    pub fn bad(&self) -> Style {
+        self.fg(Color::Red).add_modifier(Modifier::BOLD)
+    }
+    pub fn warn(&self) -> Style {
+        self.fg(Color::Yellow)
+    }
+    /// A session outcome or allocation state.
+    pub fn outcome(&self, o: &str) -> Style {
+        match o {
+            "connected" | "active" | "deleted" => self.good(),
+            "failed" | "expired" => self.bad(),
+            _ => self.warn(),
+        }
+    }
+    /// The bytes of the selected attribute in the hex dump.
+    pub fn hex_highlight(&self) -> Style {
+        if self.color {
+            Style::new()
+                .bg(Color::Yellow)
+                .fg(Color::Black)
+                .add_modifier(Modifier::BOLD)
+        } else {
+            Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+        }
+    }
+}
+
+/// Text from the wire (or a report string holding some), made safe for the terminal.
+pub fn clean(s: &str) -> Cow<'_, str> {
+    let bad = |c: char| {
+        let u = c as u32;
+        u < 0x20 || u == 0x7F || (0x80..0xA0).contains(&u) || c == '\\'
+    };
+    if s.chars().any(bad) {
+        Cow::Owned(escape(s))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// Seconds relative to the capture start: `+0.128s`.
+pub fn rel(app: &App, ts: f64) -> String {
+    format!("{:+.3}s", ts - app.index.t0)
+}
+
+/// Milliseconds, `1.1 ms`, or `-`.
+pub fn ms(v: Option<f64>) -> String {
+    match v {
+        Some(s) if s < 0.01 => format!("{:.1}ms", s * 1e3),
+        Some(s) => format!("{:.0}ms", s * 1e3),
+        None => "-".into(),
+    }
+}
+
+/// Registers a list area for mouse clicks (row = offset + line).
+pub fn hit_list(app: &App, area: Rect, offset: usize) {
+    app.hits.borrow_mut().push((area, Hit::List { offset }));
+}
+
+fn render_title(frame: &mut Frame, area: Rect, app: &App) {
+    let t = Theme::of(app);
+    let report = app.report();
+    let mut crumbs = vec!["iceview".to_string()];
+    for s in &app.stack {
+        crumbs.push(match s {
+            Screen::Home => format!(
+                "Sessions ({} ICE, {} TURN)",
+                report.sessions.len(),
+                report.turn.allocations.len()
+            ),
+            Screen::Session => app
+                .session
+                .as_ref()
+                .and_then(|st| report.sessions.get(st.session))
+                .map_or("Session".into(), |s| {
+                    let u: Vec<String> = s.agents.iter().map(|a| clean(&a.ufrag).into_owned()).collect();
+                    format!("Session {} {}", s.id, u.join("↔"))
+                }),
+            Screen::Turn => "TURN".into(),
+            Screen::Message => app
+                .message
+                .as_ref()
+                .and_then(|m| app.model().messages.get(m.msg))
+                .map_or("Message".into(), |m| format!("Frame {}", m.frame)),
+            Screen::Messages => "Messages".into(),
+        });
+    }
+    let mut spans = vec![Span::styled(format!(" {} ", crumbs.join(" › ")), t.bar())];
+    if app.paused {
+        spans.push(Span::styled(" PAUSED ", t.bad().add_modifier(Modifier::REVERSED)));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)).style(t.bar()), area);
+}
+
+fn render_status(frame: &mut Frame, area: Rect, app: &App) {
+    let t = Theme::of(app);
+    let report = app.report();
+    let line = if let Some(msg) = &app.status {
+        Line::from(Span::styled(
+            format!(" {}", clean(msg)),
+            t.bar().add_modifier(Modifier::BOLD),
+        ))
+    } else {
+        let src = &app.snapshot.source;
+        let packets: u64 = report.inputs.iter().map(|i| i.packets).sum();
+        let errors: u64 = report.stats.decode_errors.values().sum();
+        let mut parts = vec![
+            if src.live {
+                format!("live {}", clean(&src.label))
+            } else {
+                clean(&src.label).into_owned()
+            },
+            format!("{packets} pkts"),
+            format!("{} msgs", report.messages.len()),
+            format!("{errors} decode errors"),
+        ];
+        if let Some(d) = src.dropped {
+            parts.push(format!("{d} dropped"));
+        }
+        if report.stats.messages_not_stored > 0 {
+            parts.push(format!("{} not stored", report.stats.messages_not_stored));
+        }
+        parts.push("?:help q:quit".into());
+        Line::from(Span::raw(format!(" {}", parts.join(" │ "))))
+    };
+    frame.render_widget(Paragraph::new(line).style(t.bar()), area);
+}
+
+fn render_prompt(frame: &mut Frame, area: Rect, app: &App, kind: &PromptKind, input: &str) {
+    let t = Theme::of(app);
+    let label = match kind {
+        PromptKind::Filter(_) => "filter: ",
+        PromptKind::SavePcap(_) => "save pcap to: ",
+        PromptKind::ExportJson(_) => "export JSON to: ",
+    };
+    frame.render_widget(Clear, area);
+    let text = clean(input);
+    let line = Line::from(vec![
+        Span::styled(label, t.header()),
+        Span::raw(text.clone()),
+        Span::styled(" ", t.selected()),
+        Span::styled("  Enter ok · Esc cancel", t.dim()),
+    ]);
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+/// Pads or cuts `s` to exactly `w` columns (cut text ends in `…`).
+pub fn fit(s: &str, w: usize) -> String {
+    let mut out = String::new();
+    let mut used = 0;
+    let total = Span::raw(s).width();
+    for c in s.chars() {
+        let cw = Span::raw(c.to_string()).width();
+        if total > w && used + cw + 1 > w {
+            if used < w {
+                out.push('…');
+                used += 1;
+            }
+            break;
+        }
+        if used + cw > w {
+            break;
+        }
+        out.push(c);
+        used += cw;
+    }
+    while used < w {
+        out.push(' ');
+        used += 1;
+    }
+    out
+}

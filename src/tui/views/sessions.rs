@@ -1,0 +1,271 @@
+//! The home screen: one row per ICE session and per TURN allocation no session used, like sngrep's call
+//! list. Wide terminals get more columns; 80 columns keep the ones that answer "did it connect, how".
+use super::{clean, fit, hit_list, ms, rel, Theme};
+use crate::tui::app::{App, SortKey};
+use crate::tui::data::{RowRef, RowSummary};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Row, Table, Wrap};
+use ratatui::Frame;
+
+/// Terminal width from which the addresses and check counts get columns of their own.
+const WIDE: u16 = 110;
+
+struct Col {
+    title: &'static str,
+    width: u16,
+    sort: Option<SortKey>,
+}
+
+fn findings_cell(c: (usize, usize, usize)) -> String {
+    let mut parts = Vec::new();
+    if c.0 > 0 {
+        parts.push(format!("{}E", c.0));
+    }
+    if c.1 > 0 {
+        parts.push(format!("{}W", c.1));
+    }
+    if c.2 > 0 {
+        parts.push(format!("{}I", c.2));
+    }
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let t = Theme::of(app);
+    let [info, table_area, detail] =
+        Layout::vertical([Constraint::Length(1), Constraint::Fill(1), Constraint::Length(2)]).areas(area);
+    let wide = area.width >= WIDE;
+
+    let mut info_spans = vec![
+        Span::styled(" sort: ", t.dim()),
+        Span::raw(format!(
+            "{} {}",
+            app.home.sort.name(),
+            if app.home.descending { "▼" } else { "▲" }
+        )),
+    ];
+    if !app.home.filter.is_empty() {
+        info_spans.push(Span::styled("  filter: ", t.dim()));
+        info_spans.push(Span::styled(clean(&app.home.filter).into_owned(), t.warn()));
+    }
+    if !app.home.marked.is_empty() {
+        info_spans.push(Span::styled(
+            format!("  {} marked", app.home.marked.len()),
+            t.warn(),
+        ));
+    }
+    info_spans.push(Span::styled(
+        format!("  {}/{} rows", app.home.visible.len(), app.index.rows.len()),
+        t.dim(),
+    ));
+    frame.render_widget(Paragraph::new(Line::from(info_spans)), info);
+
+    let mut cols = vec![
+        Col {
+            title: " ",
+            width: 1,
+            sort: None,
+        },
+        Col {
+            title: "start",
+            width: 8,
+            sort: Some(SortKey::Start),
+        },
+    ];
+    if wide {
+        cols.push(Col {
+            title: "id",
+            width: 4,
+            sort: None,
+        });
+    }
+    cols.push(Col {
+        title: "agents",
+        width: if wide { 24 } else { 18 },
+        sort: Some(SortKey::Agents),
+    });
+    if wide {
+        cols.push(Col {
+            title: "addresses",
+            width: 44,
+            sort: None,
+        });
+    }
+    cols.extend([
+        Col {
+            title: "outcome",
+            width: 10,
+            sort: Some(SortKey::Outcome),
+        },
+        Col {
+            title: "pair",
+            width: 11,
+            sort: Some(SortKey::Pair),
+        },
+        Col {
+            title: "rtt",
+            width: 7,
+            sort: Some(SortKey::Rtt),
+        },
+        Col {
+            title: "pairs",
+            width: 5,
+            sort: Some(SortKey::Pairs),
+        },
+    ]);
+    if wide {
+        cols.push(Col {
+            title: "checks",
+            width: 6,
+            sort: None,
+        });
+    }
+    cols.push(Col {
+        title: "turn",
+        width: 5,
+        sort: None,
+    });
+    cols.push(Col {
+        title: "findings",
+        width: 8,
+        sort: Some(SortKey::Findings),
+    });
+
+    let header = Row::new(cols.iter().map(|c| {
+        let mut title = c.title.to_string();
+        if c.sort == Some(app.home.sort) {
+            title.push(if app.home.descending { '▼' } else { '▲' });
+        }
+        title
+    }))
+    .style(t.header());
+
+    let body_height = table_area.height.saturating_sub(1) as usize;
+    app.page.set(body_height.max(1));
+    let (from, to) = app.home.cursor.window(app.home.visible.len(), body_height);
+    let report = app.report();
+    let mut rows = Vec::with_capacity(to - from);
+    let mut selected_summary: Option<(RowRef, RowSummary)> = None;
+    for pos in from..to {
+        let ri = app.home.visible[pos];
+        let Some(&row) = app.index.rows.get(ri) else {
+            continue;
+        };
+        let s = RowSummary::of(report, &app.index, row);
+        let marked = match row {
+            RowRef::Session(i) => app
+                .home
+                .marked
+                .contains(&crate::tui::app::RowKey::Session(report.sessions[i].id.clone())),
+            RowRef::Allocation(i) => {
+                let a = &report.turn.allocations[i];
+                app.home.marked.contains(&crate::tui::app::RowKey::Allocation(
+                    a.client.clone(),
+                    a.server.clone(),
+                ))
+            }
+        };
+        let mut cells: Vec<Span> = vec![
+            Span::raw(if marked { "●" } else { " " }),
+            Span::raw(rel(app, s.start)),
+        ];
+        if wide {
+            cells.push(Span::raw(s.id.clone()));
+        }
+        cells.push(Span::raw(clean(&s.agents).into_owned()));
+        if wide {
+            cells.push(Span::raw(s.addresses.clone()));
+        }
+        cells.push(Span::styled(s.outcome, t.outcome(s.outcome)));
+        cells.push(Span::raw(s.pair.clone()));
+        cells.push(Span::raw(ms(s.rtt)));
+        cells.push(Span::raw(match row {
+            RowRef::Session(_) => format!("{}/{}", s.pairs, s.succeeded),
+            RowRef::Allocation(_) => "-".into(),
+        }));
+        if wide {
+            cells.push(Span::raw(s.checks.to_string()));
+        }
+        cells.push(Span::raw(s.turn));
+        let fstyle = if s.findings.0 > 0 {
+            t.bad()
+        } else if s.findings.1 > 0 {
+            t.warn()
+        } else {
+            t.dim()
+        };
+        cells.push(Span::styled(findings_cell(s.findings), fstyle));
+        let mut r = Row::new(cells);
+        if pos == app.home.cursor.selected {
+            r = r.style(t.selected());
+            selected_summary = Some((row, s));
+        }
+        rows.push(r);
+    }
+    let widths: Vec<Constraint> = cols.iter().map(|c| Constraint::Length(c.width)).collect();
+    frame.render_widget(
+        Table::new(rows, widths).header(header).column_spacing(1),
+        table_area,
+    );
+    hit_list(
+        app,
+        Rect {
+            y: table_area.y + 1,
+            height: table_area.height.saturating_sub(1),
+            ..table_area
+        },
+        from,
+    );
+
+    if app.home.visible.is_empty() {
+        let msg = if app.index.rows.is_empty() {
+            format!(
+                "No ICE session or TURN allocation in this capture. Press m for all {} STUN/TURN messages.",
+                report.messages.len()
+            )
+        } else {
+            "No row matches the filter (Esc clears it).".to_string()
+        };
+        let r = Rect {
+            y: table_area.y + 2.min(table_area.height),
+            height: table_area.height.saturating_sub(2),
+            ..table_area
+        };
+        frame.render_widget(Paragraph::new(msg).style(t.dim()).wrap(Wrap { trim: true }), r);
+    }
+
+    let detail_line = match selected_summary {
+        Some((RowRef::Session(i), _)) => {
+            let s = &report.sessions[i];
+            Line::from(vec![
+                Span::styled(format!(" {} ", s.id), t.header()),
+                Span::styled(s.outcome, t.outcome(s.outcome)),
+                Span::raw(": "),
+                Span::raw(clean(&s.outcome_reason).into_owned()),
+            ])
+        }
+        Some((RowRef::Allocation(i), _)) => {
+            let a = &report.turn.allocations[i];
+            let err = a.errors.last().map_or(String::new(), |e| {
+                format!(" — last error {} {} {}", e.method, e.code, clean(&e.reason))
+            });
+            Line::from(vec![
+                Span::styled(" TURN ", t.header()),
+                Span::raw(format!("{} → {} ", a.client, a.server)),
+                Span::styled(a.state, t.outcome(a.state)),
+                Span::raw(err),
+            ])
+        }
+        None => Line::from(Span::styled(
+            " Enter open · / filter · s sort · Space mark · w save · ? help",
+            t.dim(),
+        )),
+    };
+    frame.render_widget(Paragraph::new(detail_line).wrap(Wrap { trim: true }), detail);
+    let _ = fit;
+}
