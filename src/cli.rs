@@ -1,5 +1,5 @@
-//! The command line (clap derive): `read`, `completions`, `man`. Options that make sense from the
-//! environment take `ICEVIEW_*` variables.
+//! The command line (clap derive): `read`, `nat`, `check`, `completions`, `man`.
+//! Options that make sense from the environment take `ICEVIEW_*` variables.
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -31,6 +31,14 @@ pub enum Command {
     /// Read capture files (pcap, pcapng, or - for stdin) and report the STUN/TURN traffic in them.
     #[command(after_help = READ_EXAMPLES)]
     Read(ReadArgs),
+    /// Discover the NAT in front of this host (RFC 5780 mapping, filtering, hairpinning, lifetime) and
+    /// say what it means for WebRTC.
+    #[command(after_help = NAT_EXAMPLES)]
+    Nat(NatArgs),
+    /// Check a STUN or TURN server: Binding, Allocate with credentials, Refresh, permissions, channels,
+    /// data through the relay; the candidates a browser would gather from it.
+    #[command(after_help = CHECK_EXAMPLES)]
+    Check(CheckArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -116,6 +124,94 @@ fn looks_like_capture_path(w: &str) -> bool {
         .iter()
         .any(|ext| w.ends_with(ext))
         || w.contains('/')
+}
+
+const NAT_EXAMPLES: &str = "\
+Examples:
+  iceview nat stun:stun.example.org               NAT type, against a server with two addresses (RFC 5780)
+  iceview nat stun:203.0.113.1:3478 --json -      the result as JSON (schema iceview.probe/1)
+  iceview nat stun:stun.example.org --lifetime    also measure how long an idle UDP binding lives (<= 120 s)
+  iceview nat stun:stun.example.org --lifetime 600 --timeout 5
+
+The server must support RFC 5780 (send OTHER-ADDRESS): coturn does when it listens on two IP addresses.
+Against any other server the answer says what could not be tested. Exit status 1 when the server never
+answered (UDP blocked, or no server there).";
+
+const CHECK_EXAMPLES: &str = "\
+Examples:
+  iceview check stun:stun.example.org:3478                       Binding round trip and mapped address
+  iceview check turn:turn.example.org -u alice -p secret         allocate, refresh, permission, channel,
+                                                                 data through a second allocation
+  iceview check 'turn:turn.example.org?transport=tcp' -u alice -p secret
+  iceview check turn:turn.example.org -u alice -p secret --peer 198.51.100.7:7
+                                                                 round trip to a UDP echo peer instead
+  ICEVIEW_TURN_PASSWORD=secret iceview check turn:turn.example.org -u alice --json -
+
+Exit status 1 with a one-line reason when the check fails: wrong credentials, timeout (blocked), refused
+(nothing listens), quota (486), capacity (508), unsupported transport (442), relay data lost, ...
+turns:/stuns: (TLS) are not supported.";
+
+/// Options every probe takes.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// Longest wait for one answer, in seconds, retransmissions included (RFC 8489 §6.2.1 schedule:
+    /// sends at 0, 0.5, 1.5, 3.5 s, ...; the RFC's own limit is 39.5 s).
+    #[arg(long, value_name = "SECS", default_value_t = 3.0, env = "ICEVIEW_TIMEOUT")]
+    pub timeout: f64,
+
+    /// Write the result as JSON (schema iceview.probe/1, docs/probes.md) to FILE; `-` for standard output.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<String>,
+
+    /// Quiet: no text result (errors still go to standard error).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NatArgs {
+    /// The STUN server: stun:HOST[:PORT] (RFC 7064) or HOST[:PORT]; port 3478 by default.
+    #[arg(value_name = "SERVER")]
+    pub server: String,
+
+    /// Also measure the binding lifetime (RFC 5780 §4.6), trying waits of up to MAX_SECS (default 120).
+    #[arg(long, value_name = "MAX_SECS", num_args = 0..=1, default_missing_value = "120")]
+    pub lifetime: Option<u64>,
+
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// stun:HOST[:PORT] or turn:HOST[:PORT][?transport=udp|tcp] (RFC 7064/7065).
+    #[arg(value_name = "URL")]
+    pub url: String,
+
+    /// TURN username (long-term credential).
+    #[arg(short = 'u', long = "user", value_name = "USER", env = "ICEVIEW_TURN_USER")]
+    pub user: Option<String>,
+
+    /// TURN password (prefer the environment variable: command lines are visible to other users).
+    #[arg(
+        short = 'p',
+        long = "password",
+        value_name = "PASSWORD",
+        env = "ICEVIEW_TURN_PASSWORD",
+        hide_env_values = true
+    )]
+    pub password: Option<String>,
+
+    /// Prove relaying with this UDP echo peer (HOST:PORT) instead of a second allocation to itself.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub peer: Option<String>,
+
+    /// Skip the relay round trip: one allocation only.
+    #[arg(long, conflicts_with = "peer")]
+    pub no_relay_test: bool,
+
+    #[command(flatten)]
+    pub probe: ProbeArgs,
 }
 
 #[cfg(test)]

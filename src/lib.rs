@@ -5,6 +5,7 @@
 pub mod analysis;
 pub mod capture;
 pub mod net;
+pub mod probe;
 pub mod report;
 pub mod tui;
 pub mod wire;
