@@ -955,6 +955,7 @@ impl CheckProbe {
                 MessageBuilder::indication(Method::SEND, id)
                     .xor_address(stun::ATTR_XOR_PEER_ADDRESS, peer)
                     .raw(stun::ATTR_DATA, &leg.payload)
+                    .fingerprint()
                     .finish()
                     .ok()
             }
@@ -1355,5 +1356,584 @@ impl SoftwareText for StunMessage {
         self.attr_value(stun::ATTR_SOFTWARE)
             .and_then(AttrValue::text)
             .map(str::to_string)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The check against a simulated TURN server (no sockets, simulated time): long-term credentials
+    //! verified with the decoder, nonces, allocations with permissions and channels, and relaying between
+    //! its own allocations as Data indications or ChannelData. Failures are injected.
+    use super::*;
+    use crate::wire::encode::{channel_data, long_term_key, MessageBuilder};
+    use std::collections::HashMap;
+    use std::net::IpAddr;
+
+    const LATENCY: Duration = Duration::from_millis(5);
+    const SERVER: &str = "203.0.113.1:3478";
+
+    #[derive(Default)]
+    struct SimAlloc {
+        relayed: Option<SocketAddr>,
+        perms: Vec<IpAddr>,
+        channels: Vec<(u16, SocketAddr)>,
+    }
+
+    #[derive(Default)]
+    struct Turn {
+        silent: bool,
+        /// Answer the first authenticated request with 438 and a new nonce.
+        stale_once: bool,
+        allocate_error: Option<(u16, &'static str)>,
+        /// Accepts everything but never relays data.
+        no_relaying: bool,
+        echo_peer: Option<SocketAddr>,
+        tcp: bool,
+        /// Per client (RFC 8489 §9.2: servers bind nonces to the client's 5-tuple).
+        nonces: HashMap<SocketId, String>,
+        allocs: HashMap<SocketId, SimAlloc>,
+        next_port: u16,
+        out: Vec<(SocketId, Vec<u8>)>,
+    }
+
+    impl Turn {
+        fn nonce(&mut self, socket: SocketId) -> String {
+            self.nonces.entry(socket).or_insert_with(|| "n1".into()).clone()
+        }
+
+        fn key() -> [u8; 16] {
+            long_term_key("alice", "lab.example", "secret")
+        }
+
+        fn reply(&mut self, socket: SocketId, b: &mut MessageBuilder, sign: bool) {
+            if sign {
+                b.message_integrity(&Self::key());
+            }
+            self.out.push((socket, b.fingerprint().finish().unwrap()));
+        }
+
+        fn error(&mut self, socket: SocketId, msg: &StunMessage, code: u16, reason: &str, nonce: bool) {
+            let mut b = MessageBuilder::new(msg.method, Class::Error, msg.transaction_id);
+            b.error_code(code, reason);
+            if nonce {
+                let nonce = self.nonce(socket);
+                b.text(stun::ATTR_REALM, "lab.example")
+                    .text(stun::ATTR_NONCE, &nonce);
+            }
+            self.reply(socket, &mut b, false);
+        }
+
+        fn relay_to(&mut self, from_relay: SocketAddr, to_relay: SocketAddr, data: &[u8]) {
+            if self.no_relaying {
+                return;
+            }
+            if Some(to_relay) == self.echo_peer {
+                // An external UDP echo peer: the reply comes back to the sender's relayed address.
+                let Some(&s) = self
+                    .allocs
+                    .iter()
+                    .find(|(_, a)| a.relayed == Some(from_relay))
+                    .map(|(s, _)| s)
+                else {
+                    return;
+                };
+                let a = &self.allocs[&s];
+                let bytes = match a.channels.iter().find(|c| c.1 == to_relay) {
+                    Some(&(ch, _)) => channel_data(ch, data, self.tcp).unwrap(),
+                    None => MessageBuilder::indication(Method::DATA, stun::TransactionId([8; 12]))
+                        .xor_address(stun::ATTR_XOR_PEER_ADDRESS, to_relay)
+                        .raw(stun::ATTR_DATA, data)
+                        .finish()
+                        .unwrap(),
+                };
+                self.out.push((s, bytes));
+                return;
+            }
+            let Some((&t, dest)) = self.allocs.iter().find(|(_, a)| a.relayed == Some(to_relay)) else {
+                return;
+            };
+            if !dest.perms.contains(&from_relay.ip()) {
+                return;
+            }
+            let bytes = match dest.channels.iter().find(|c| c.1 == from_relay) {
+                Some(&(ch, _)) => channel_data(ch, data, self.tcp).unwrap(),
+                None => MessageBuilder::indication(Method::DATA, stun::TransactionId([9; 12]))
+                    .xor_address(stun::ATTR_XOR_PEER_ADDRESS, from_relay)
+                    .raw(stun::ATTR_DATA, data)
+                    .finish()
+                    .unwrap(),
+            };
+            self.out.push((t, bytes));
+        }
+
+        fn handle(&mut self, socket: SocketId, client: SocketAddr, data: &[u8]) {
+            if self.silent {
+                return;
+            }
+            if demux::classify(data) == demux::Kind::ChannelData {
+                let cd = if self.tcp {
+                    channel::parse_tcp(data)
+                } else {
+                    channel::parse_udp(data)
+                }
+                .unwrap();
+                if self.tcp {
+                    assert_eq!(data.len() % 4, 0, "RFC 8656 §12.5: padded over TCP");
+                }
+                let a = &self.allocs[&socket];
+                let (from, to) = (
+                    a.relayed.unwrap(),
+                    a.channels.iter().find(|c| c.0 == cd.channel).unwrap().1,
+                );
+                self.relay_to(from, to, cd.data);
+                return;
+            }
+            let mut keys = Keyring::new();
+            keys.add_turn("alice", "secret", None);
+            let msg = stun::decode(data, &keys).unwrap();
+            assert_eq!(msg.fingerprint, Verdict::Ok(None));
+            if msg.method == Method::BINDING {
+                let mut b = MessageBuilder::new(Method::BINDING, Class::Success, msg.transaction_id);
+                b.xor_address(stun::ATTR_XOR_MAPPED_ADDRESS, client);
+                return self.reply(socket, &mut b, false);
+            }
+            if msg.method == Method::SEND {
+                let peer = msg
+                    .attr_value(stun::ATTR_XOR_PEER_ADDRESS)
+                    .and_then(AttrValue::address)
+                    .unwrap();
+                let payload = data[msg.attr(stun::ATTR_DATA).unwrap().value_range()].to_vec();
+                let from = self.allocs[&socket].relayed.unwrap();
+                return self.relay_to(from, peer, &payload);
+            }
+            // RFC 8489 §9.2.4: authenticate every request.
+            if msg.attr(stun::ATTR_MESSAGE_INTEGRITY).is_none() {
+                return self.error(socket, &msg, 401, "Unauthorized", true);
+            }
+            if msg.integrity != Verdict::Ok(Some("turn:alice".into())) {
+                return self.error(socket, &msg, 401, "Unauthorized", true);
+            }
+            let nonce = self.nonce(socket);
+            if msg.attr_value(stun::ATTR_NONCE).and_then(AttrValue::text) != Some(nonce.as_str())
+                || self.stale_once
+            {
+                self.stale_once = false;
+                self.nonces.insert(socket, format!("{nonce}x"));
+                return self.error(socket, &msg, 438, "Stale Nonce", true);
+            }
+            let mut b = MessageBuilder::new(msg.method, Class::Success, msg.transaction_id);
+            let peer = msg
+                .attr_value(stun::ATTR_XOR_PEER_ADDRESS)
+                .and_then(AttrValue::address);
+            match msg.method {
+                Method::ALLOCATE => {
+                    if let Some((code, reason)) = self.allocate_error {
+                        return self.error(socket, &msg, code, reason, false);
+                    }
+                    assert_eq!(
+                        msg.attr_value(stun::ATTR_REQUESTED_TRANSPORT),
+                        Some(&AttrValue::RequestedTransport(17))
+                    );
+                    self.next_port += 2;
+                    let relayed: SocketAddr = format!("203.0.113.1:{}", 49_160 + self.next_port)
+                        .parse()
+                        .unwrap();
+                    self.allocs.entry(socket).or_default().relayed = Some(relayed);
+                    b.xor_address(stun::ATTR_XOR_RELAYED_ADDRESS, relayed)
+                        .xor_address(stun::ATTR_XOR_MAPPED_ADDRESS, client)
+                        .u32(stun::ATTR_LIFETIME, 600);
+                }
+                Method::REFRESH => {
+                    let l = msg
+                        .attr_value(stun::ATTR_LIFETIME)
+                        .and_then(AttrValue::as_u32)
+                        .unwrap_or(600);
+                    if l == 0 {
+                        self.allocs.remove(&socket);
+                    }
+                    b.u32(stun::ATTR_LIFETIME, l);
+                }
+                Method::CREATE_PERMISSION => {
+                    self.allocs
+                        .get_mut(&socket)
+                        .unwrap()
+                        .perms
+                        .push(peer.unwrap().ip());
+                }
+                Method::CHANNEL_BIND => {
+                    let ch = match msg.attr_value(stun::ATTR_CHANNEL_NUMBER) {
+                        Some(AttrValue::ChannelNumber(c)) => *c,
+                        other => panic!("{other:?}"),
+                    };
+                    let a = self.allocs.get_mut(&socket).unwrap();
+                    a.channels.push((ch, peer.unwrap()));
+                    a.perms.push(peer.unwrap().ip());
+                }
+                m => panic!("unexpected {m}"),
+            }
+            self.reply(socket, &mut b, true);
+        }
+    }
+
+    fn config(turn: bool, tcp: bool, credentials: Option<(&str, &str)>) -> CheckConfig {
+        let url = if turn {
+            ServerUrl::parse(if tcp {
+                "turn:203.0.113.1?transport=tcp"
+            } else {
+                "turn:203.0.113.1"
+            })
+            .unwrap()
+        } else {
+            ServerUrl::parse("stun:203.0.113.1").unwrap()
+        };
+        CheckConfig {
+            url,
+            server: SERVER.parse().unwrap(),
+            credentials: credentials.map(|(u, p)| Credentials {
+                username: u.into(),
+                password: p.into(),
+            }),
+            peer: None,
+            self_relay: true,
+            timing: Timing::rfc8489(Duration::from_secs(2)),
+            software: None,
+        }
+    }
+
+    fn run(cfg: CheckConfig, mut server: Turn) -> (CheckReport, Duration) {
+        server.tcp = cfg.url.transport == Transport::Tcp;
+        let n = CheckProbe::sockets_needed(&cfg);
+        let locals: Vec<SocketAddr> = (0..n)
+            .map(|i| format!("198.51.100.5:{}", 40_000 + i).parse().unwrap())
+            .collect();
+        let mut probe = CheckProbe::new(cfg, locals.clone(), 7);
+        let mut now = Duration::ZERO;
+        let mut queue: Vec<(Duration, SocketId, Vec<u8>)> = Vec::new();
+        for _ in 0..10_000 {
+            while let Some(t) = probe.poll_transmit() {
+                assert_eq!(t.to, SERVER.parse().unwrap());
+                server.handle(t.socket, locals[t.socket], &t.data);
+                for (s, d) in server.out.drain(..) {
+                    queue.push((now + LATENCY, s, d));
+                }
+            }
+            if probe.is_done() {
+                assert!(server.allocs.is_empty(), "every allocation deleted");
+                return (probe.report(), now);
+            }
+            let next = match (probe.poll_timeout(), queue.iter().map(|q| q.0).min()) {
+                (Some(a), Some(b)) => a.min(b),
+                (a, b) => a.or(b).expect("waits for something"),
+            };
+            now = now.max(next);
+            let (due, later): (Vec<_>, Vec<_>) = queue.drain(..).partition(|q| q.0 <= now);
+            queue = later;
+            for (_, socket, data) in due {
+                let from = SERVER.parse().unwrap();
+                probe.handle_input(
+                    now,
+                    Input::Datagram {
+                        socket,
+                        from,
+                        data: &data,
+                    },
+                );
+            }
+            if probe.poll_timeout().is_some_and(|t| t <= now) {
+                probe.handle_timeout(now);
+            }
+        }
+        panic!("never finished");
+    }
+
+    fn outcomes(r: &CheckReport) -> Vec<String> {
+        r.steps
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}{} {}",
+                    s.step,
+                    s.allocation.map(|a| format!("[{a}]")).unwrap_or_default(),
+                    s.outcome
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_working_turn_server_relays_both_ways() {
+        for tcp in [false, true] {
+            let (r, _) = run(config(true, tcp, Some(("alice", "secret"))), Turn::default());
+            assert!(r.ok, "{:?}", r.failure);
+            let steps = outcomes(&r);
+            for want in [
+                "binding ok",
+                "allocate[A] challenge",
+                "allocate[A] ok",
+                "allocate[B] ok",
+                "refresh[A] ok",
+                "create-permission[A] ok",
+                "create-permission[B] ok",
+                "channel-bind[A] ok",
+                "delete[A] ok",
+                "delete[B] ok",
+            ] {
+                assert!(
+                    steps.contains(&want.to_string()),
+                    "tcp={tcp}: {want} in {steps:?}"
+                );
+            }
+            let alloc = r.allocation.as_ref().unwrap();
+            assert_eq!(alloc.realm.as_deref(), Some("lab.example"));
+            assert_eq!(alloc.integrity, Some("ok"));
+            assert_eq!(alloc.lifetime_s, Some(600));
+            let legs = r.relay.as_ref().unwrap();
+            assert_eq!(legs.len(), 3);
+            let vias: Vec<_> = legs.iter().map(|l| (l.outcome, l.via, l.peer_ok)).collect();
+            assert_eq!(
+                vias,
+                [
+                    ("received", Some("data indication"), Some(true)),
+                    ("received", Some("data indication"), Some(true)),
+                    ("received", Some("channel data"), Some(true)),
+                ],
+                "tcp={tcp}"
+            );
+            let types: Vec<_> = r.candidates.iter().map(|c| c.candidate_type).collect();
+            assert_eq!(
+                types,
+                if tcp {
+                    vec!["host", "relay"]
+                } else {
+                    vec!["host", "srflx", "relay"]
+                }
+            );
+            // RFC 8445 §5.1.2.1: (2^24)·126 + (2^8)·65535 + 255 for a host candidate of component 1.
+            assert_eq!(r.candidates[0].priority, 2_130_706_431);
+            assert_eq!(r.candidates.last().unwrap().priority, 16_777_215);
+            assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        }
+    }
+
+    #[test]
+    fn wrong_password_is_explained() {
+        let (r, _) = run(config(true, false, Some(("alice", "wrong"))), Turn::default());
+        let f = r.failure.unwrap();
+        assert_eq!(
+            (f.code.as_str(), f.step.as_str()),
+            ("wrong-credentials", "allocate")
+        );
+        assert!(
+            f.message.contains("wrong credentials") && f.message.contains("\"alice\""),
+            "{}",
+            f.message
+        );
+        assert!(f.message.contains("lab.example"));
+    }
+
+    #[test]
+    fn no_credentials_for_a_turn_server_is_explained() {
+        let (r, _) = run(config(true, false, None), Turn::default());
+        let f = r.failure.unwrap();
+        assert_eq!(f.code, "credentials-required");
+        assert!(f.message.contains("-u USER -p PASSWORD"));
+    }
+
+    #[test]
+    fn a_stale_nonce_is_retried_with_the_new_one() {
+        let server = Turn {
+            stale_once: true,
+            ..Default::default()
+        };
+        let (r, _) = run(config(true, false, Some(("alice", "secret"))), server);
+        assert!(r.ok, "{:?}", r.failure);
+        assert!(
+            outcomes(&r).iter().any(|s| s.ends_with("retry")),
+            "{:?}",
+            outcomes(&r)
+        );
+    }
+
+    #[test]
+    fn allocation_errors_are_explained() {
+        for (code, reason, id, words) in [
+            (486, "Allocation Quota Reached", "quota", "quota"),
+            (508, "Insufficient Capacity", "capacity", "capacity"),
+            (
+                442,
+                "Unsupported Transport Protocol",
+                "unsupported-transport",
+                "does not relay UDP",
+            ),
+            (403, "Forbidden", "forbidden", "forbids"),
+            (
+                437,
+                "Allocation Mismatch",
+                "allocation-mismatch",
+                "already has an allocation",
+            ),
+            (599, "Odd", "error-599", "599"),
+        ] {
+            let server = Turn {
+                allocate_error: Some((code, reason)),
+                ..Default::default()
+            };
+            let (r, _) = run(config(true, false, Some(("alice", "secret"))), server);
+            let f = r.failure.unwrap();
+            assert_eq!(f.code, id);
+            assert!(f.message.contains(words), "{code}: {}", f.message);
+            assert!(!f.message.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn a_silent_server_times_out_within_the_cap() {
+        for tcp in [false, true] {
+            let server = Turn {
+                silent: true,
+                ..Default::default()
+            };
+            let (r, took) = run(config(true, tcp, Some(("alice", "secret"))), server);
+            let f = r.failure.unwrap();
+            assert_eq!(f.code, "timeout");
+            assert!(f.message.contains("blocked"), "{}", f.message);
+            assert_eq!(
+                took,
+                Duration::from_secs(2),
+                "the --timeout cap, not RFC 8489's 39.5 s"
+            );
+        }
+        let (r, took) = run(
+            config(false, false, None),
+            Turn {
+                silent: true,
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            (r.failure.unwrap().step.as_str(), took),
+            ("binding", Duration::from_secs(2))
+        );
+    }
+
+    #[test]
+    fn relaying_that_never_arrives_is_a_failure() {
+        let server = Turn {
+            no_relaying: true,
+            ..Default::default()
+        };
+        let (r, _) = run(config(true, false, Some(("alice", "secret"))), server);
+        let f = r.failure.unwrap();
+        assert_eq!((f.code.as_str(), f.step.as_str()), ("relay-data-lost", "relay"));
+        // The allocations are still deleted (run() asserts it).
+        assert!(r.relay.unwrap().iter().all(|l| l.outcome == "lost"));
+    }
+
+    #[test]
+    fn an_echo_peer_proves_the_relay() {
+        let peer: SocketAddr = "198.51.100.7:7".parse().unwrap();
+        let mut cfg = config(true, false, Some(("alice", "secret")));
+        cfg.peer = Some(peer);
+        assert_eq!(CheckProbe::sockets_needed(&cfg), 1);
+        let server = Turn {
+            echo_peer: Some(peer),
+            ..Default::default()
+        };
+        let (r, _) = run(cfg.clone(), server);
+        assert!(r.ok, "{:?}", r.failure);
+        let legs = r.relay.unwrap();
+        assert_eq!(legs.len(), 2);
+        assert!(
+            legs.iter()
+                .all(|l| l.outcome == "received" && l.peer_ok != Some(false)),
+            "{legs:?}"
+        );
+        // A peer that does not echo is named as the reason.
+        let (r, _) = run(cfg, Turn::default());
+        let f = r.failure.unwrap();
+        assert_eq!(f.code, "peer-no-echo");
+        assert!(
+            f.message.contains("198.51.100.7:7") && f.message.contains("echo"),
+            "{}",
+            f.message
+        );
+    }
+
+    #[test]
+    fn hostile_datagrams_never_panic() {
+        // Random bytes, and random bytes behind a valid STUN header with a transaction id the probe
+        // might be waiting for, at every stage of a check.
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        };
+        let from: SocketAddr = SERVER.parse().unwrap();
+        for tcp in [false, true] {
+            let cfg = config(true, tcp, Some(("alice", "secret")));
+            let mut probe = CheckProbe::new(cfg, vec!["198.51.100.5:40000".parse().unwrap(); 2], 3);
+            probe.handle_timeout(Duration::ZERO);
+            let mut sent = Vec::new();
+            while let Some(t) = probe.poll_transmit() {
+                sent.push(t.data);
+            }
+            for round in 0..3000u32 {
+                let len = (round % 120) as usize;
+                let mut b: Vec<u8> = (0..len).map(|_| next()).collect();
+                if len >= 20 && round % 3 == 0 {
+                    let sent = &sent[round as usize % sent.len()];
+                    b[..2].copy_from_slice(&[0x01, 0x13]);
+                    b[2..4].copy_from_slice(&((len - 20) as u16 & !3).to_be_bytes());
+                    b[4..20].copy_from_slice(&sent[4..20]);
+                    b.truncate(20 + ((len - 20) & !3));
+                }
+                if round % 5 == 0 && !b.is_empty() {
+                    b[0] = 0x40;
+                }
+                let now = Duration::from_millis(round as u64);
+                probe.handle_input(
+                    now,
+                    Input::Datagram {
+                        socket: (round % 2) as usize,
+                        from,
+                        data: &b,
+                    },
+                );
+                probe.handle_timeout(now);
+                while probe.poll_transmit().is_some() {}
+            }
+            let _ = probe.report();
+        }
+    }
+
+    #[test]
+    fn stun_check_reports_binding_and_candidates() {
+        let (r, _) = run(config(false, false, None), Turn::default());
+        assert!(r.ok);
+        assert_eq!(
+            r.binding.unwrap().mapped_address.as_deref(),
+            Some("198.51.100.5:40000")
+        );
+        assert_eq!(r.candidates.len(), 2);
+        assert!(r.allocation.is_none() && r.relay.is_none());
+    }
+
+    #[test]
+    fn an_icmp_refusal_ends_the_check_at_once() {
+        let cfg = config(true, false, Some(("alice", "secret")));
+        let mut probe = CheckProbe::new(cfg, vec!["198.51.100.5:40000".parse().unwrap(); 2], 1);
+        probe.handle_input(Duration::ZERO, Input::Refused { socket: 0 });
+        probe.handle_input(Duration::ZERO, Input::Refused { socket: 1 });
+        while probe.poll_transmit().is_some() {}
+        assert!(probe.is_done());
+        let f = probe.report().failure.unwrap();
+        assert_eq!(f.code, "unreachable");
+        assert!(
+            f.message.contains("nothing listens on udp port 3478"),
+            "{}",
+            f.message
+        );
     }
 }

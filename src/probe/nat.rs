@@ -1111,3 +1111,633 @@ impl NatReport {
         self.mapped_address.is_none() && self.rfc5780.is_none()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The probe against a simulated network: a NAT with configurable mapping, filtering, hairpinning,
+    //! port preservation and binding lifetime, and an RFC 5780 server on two IPs and two ports whose
+    //! answers are built with the encoder. Simulated time: a whole run takes microseconds.
+    use super::*;
+    use crate::wire::encode::MessageBuilder;
+    use std::net::IpAddr;
+
+    const P1: &str = "203.0.113.1";
+    const P2: &str = "203.0.113.2";
+    const PUBLIC: &str = "198.51.100.1";
+    const LAN: &str = "192.168.1.10";
+    const LATENCY: Duration = Duration::from_millis(10);
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+    fn sa(ip_: &str, port: u16) -> SocketAddr {
+        SocketAddr::new(ip(ip_), port)
+    }
+
+    #[derive(Clone, Debug)]
+    struct NatSim {
+        /// False: no translation (the host has a public address), only the filter.
+        translate: bool,
+        mapping: Behaviour,
+        filtering: Behaviour,
+        hairpin: bool,
+        preserve_ports: bool,
+        lifetime: Option<Duration>,
+    }
+
+    #[derive(Debug)]
+    struct Entry {
+        local: SocketAddr,
+        key: (Option<IpAddr>, Option<u16>),
+        public: SocketAddr,
+        contacted: Vec<SocketAddr>,
+        last_used: Duration,
+    }
+
+    #[derive(Clone, Debug)]
+    struct ServerSim {
+        rfc5780: bool,
+        honours_response_port: bool,
+        down: bool,
+        /// An ALG that rewrites MAPPED-ADDRESS on the way back.
+        alg: bool,
+    }
+
+    impl Default for ServerSim {
+        fn default() -> Self {
+            ServerSim {
+                rfc5780: true,
+                honours_response_port: true,
+                down: false,
+                alg: false,
+            }
+        }
+    }
+
+    struct World {
+        nat: NatSim,
+        server: ServerSim,
+        locals: Vec<SocketAddr>,
+        table: Vec<Entry>,
+        next_port: u16,
+        queue: Vec<(Duration, SocketId, SocketAddr, Vec<u8>)>,
+        /// Drop this many of the first datagrams the client sends (retransmissions must recover).
+        drop_first: usize,
+    }
+
+    impl World {
+        fn new(nat: NatSim, server: ServerSim, sockets: usize) -> Self {
+            World {
+                nat,
+                server,
+                locals: (0..sockets).map(|i| sa(LAN, 50_000 + i as u16)).collect(),
+                table: Vec::new(),
+                next_port: 61_000,
+                queue: Vec::new(),
+                drop_first: 0,
+            }
+        }
+
+        fn key(&self, dst: SocketAddr) -> (Option<IpAddr>, Option<u16>) {
+            match self.nat.mapping {
+                Behaviour::EndpointIndependent => (None, None),
+                Behaviour::AddressDependent => (Some(dst.ip()), None),
+                Behaviour::AddressAndPortDependent => (Some(dst.ip()), Some(dst.port())),
+            }
+        }
+
+        fn alive(&self, e: &Entry, now: Duration) -> bool {
+            self.nat
+                .lifetime
+                .is_none_or(|l| now.saturating_sub(e.last_used) < l)
+        }
+
+        /// Outbound translation: the public source address for `local` → `dst`.
+        fn outbound(&mut self, now: Duration, local: SocketAddr, dst: SocketAddr) -> SocketAddr {
+            if !self.nat.translate {
+                if let Some(e) = self.table.iter_mut().find(|e| e.local == local) {
+                    e.contacted.push(dst);
+                    e.last_used = now;
+                } else {
+                    self.table.push(Entry {
+                        local,
+                        key: (None, None),
+                        public: local,
+                        contacted: vec![dst],
+                        last_used: now,
+                    });
+                }
+                return local;
+            }
+            let key = self.key(dst);
+            self.table.retain(|e| {
+                self.nat
+                    .lifetime
+                    .is_none_or(|l| now.saturating_sub(e.last_used) < l)
+            });
+            if let Some(e) = self.table.iter_mut().find(|e| e.local == local && e.key == key) {
+                e.contacted.push(dst);
+                e.last_used = now;
+                return e.public;
+            }
+            let taken = |p: u16, t: &[Entry]| t.iter().any(|e| e.public.port() == p);
+            let port = if self.nat.preserve_ports && !taken(local.port(), &self.table) {
+                local.port()
+            } else {
+                self.next_port += 7;
+                self.next_port
+            };
+            let public = sa(PUBLIC, port);
+            self.table.push(Entry {
+                local,
+                key,
+                public,
+                contacted: vec![dst],
+                last_used: now,
+            });
+            public
+        }
+
+        /// Inbound: which socket gets a packet from `from` to public `to`, if the filter lets it in.
+        fn inbound(&mut self, now: Duration, from: SocketAddr, to: SocketAddr) -> Option<SocketId> {
+            let filtering = self.nat.filtering;
+            let alive: Vec<bool> = self.table.iter().map(|e| self.alive(e, now)).collect();
+            let e = self
+                .table
+                .iter_mut()
+                .zip(alive)
+                .filter(|(e, alive)| *alive && e.public == to)
+                .map(|(e, _)| e)
+                .find(|e| match filtering {
+                    Behaviour::EndpointIndependent => true,
+                    Behaviour::AddressDependent => e.contacted.iter().any(|c| c.ip() == from.ip()),
+                    Behaviour::AddressAndPortDependent => e.contacted.contains(&from),
+                })?;
+            // Linux conntrack refreshes on replies too.
+            e.last_used = now;
+            let local = e.local;
+            self.locals.iter().position(|&l| l == local)
+        }
+
+        fn send(&mut self, now: Duration, t: Transmit) {
+            if self.drop_first > 0 {
+                self.drop_first -= 1;
+                return;
+            }
+            let local = self.locals[t.socket];
+            let src = self.outbound(now, local, t.to);
+            // Hairpinning: a packet to one of the NAT's own public addresses.
+            if self.nat.translate && t.to.ip() == ip(PUBLIC) {
+                if self.nat.hairpin {
+                    if let Some(s) = self.inbound_hairpin(t.to) {
+                        self.queue.push((now + LATENCY, s, src, t.data));
+                    }
+                }
+                return;
+            }
+            for (from, to, data) in self.serve(src, t.to, &t.data) {
+                if let Some(s) = self.inbound(now + LATENCY, from, to) {
+                    self.queue.push((now + 2 * LATENCY, s, from, data));
+                }
+            }
+        }
+
+        fn inbound_hairpin(&self, to: SocketAddr) -> Option<SocketId> {
+            let e = self.table.iter().find(|e| e.public == to)?;
+            self.locals.iter().position(|&l| l == e.local)
+        }
+
+        /// The RFC 5780 server: answers a Binding request received on `dst` from `src`.
+        fn serve(
+            &self,
+            src: SocketAddr,
+            dst: SocketAddr,
+            data: &[u8],
+        ) -> Vec<(SocketAddr, SocketAddr, Vec<u8>)> {
+            let s = &self.server;
+            let ours = [sa(P1, 3478), sa(P1, 3479), sa(P2, 3478), sa(P2, 3479)];
+            if s.down || !ours.contains(&dst) || (!s.rfc5780 && dst != ours[0]) {
+                return Vec::new();
+            }
+            let msg = stun::decode(data, &Keyring::new()).unwrap();
+            let mut from = dst;
+            let mut to = src;
+            let mut b = MessageBuilder::new(Method::BINDING, Class::Success, msg.transaction_id);
+            if s.rfc5780 {
+                if let Some(AttrValue::ChangeRequest {
+                    change_ip,
+                    change_port,
+                }) = msg.attr_value(encode::ATTR_CHANGE_REQUEST)
+                {
+                    if *change_ip {
+                        from.set_ip(if from.ip() == ip(P1) { ip(P2) } else { ip(P1) });
+                    }
+                    if *change_port {
+                        from.set_port(if from.port() == 3478 { 3479 } else { 3478 });
+                    }
+                }
+                if let Some(AttrValue::ResponsePort(p)) = msg.attr_value(encode::ATTR_RESPONSE_PORT) {
+                    if s.honours_response_port {
+                        to.set_port(*p);
+                    }
+                }
+            } else if msg.attr(encode::ATTR_CHANGE_REQUEST).is_some() {
+                // RFC 8489 §7.3.1: an unknown comprehension-required attribute gets a 420.
+                let err = MessageBuilder::new(Method::BINDING, Class::Error, msg.transaction_id)
+                    .error_code(420, "Unknown Attribute")
+                    .finish()
+                    .unwrap();
+                return vec![(from, to, err)];
+            }
+            let mapped = if s.alg { sa("10.9.9.9", 9) } else { src };
+            b.xor_address(stun::ATTR_XOR_MAPPED_ADDRESS, src)
+                .address(stun::ATTR_MAPPED_ADDRESS, mapped)
+                .text(stun::ATTR_SOFTWARE, "sim\x1b[31m");
+            if s.rfc5780 {
+                let other = SocketAddr::new(
+                    if dst.ip() == ip(P1) { ip(P2) } else { ip(P1) },
+                    if dst.port() == 3478 { 3479 } else { 3478 },
+                );
+                b.address(encode::ATTR_OTHER_ADDRESS, other)
+                    .address(encode::ATTR_RESPONSE_ORIGIN, from);
+            }
+            vec![(from, to, b.fingerprint().finish().unwrap())]
+        }
+    }
+
+    fn config(lifetime_max: Option<Duration>) -> NatConfig {
+        NatConfig {
+            server: sa(P1, 3478),
+            label: "stun:sim".into(),
+            timing: Timing::rfc8489(Duration::from_secs(3)),
+            lifetime_max,
+            software: Some("iceview test".into()),
+        }
+    }
+
+    /// Runs the probe to completion; returns the report and the simulated time it took.
+    fn run(
+        nat: NatSim,
+        server: ServerSim,
+        lifetime_max: Option<Duration>,
+        drop_first: usize,
+    ) -> (NatReport, Duration) {
+        let cfg = config(lifetime_max);
+        let mut world = World::new(nat, server, NatProbe::sockets_needed(&cfg));
+        world.drop_first = drop_first;
+        let mut probe = NatProbe::new(cfg, world.locals.clone(), 42);
+        let mut now = Duration::ZERO;
+        for _ in 0..100_000 {
+            while let Some(t) = probe.poll_transmit() {
+                world.send(now, t);
+            }
+            if probe.is_done() {
+                return (probe.report(), now);
+            }
+            let next_arrival = world.queue.iter().map(|q| q.0).min();
+            let next = match (probe.poll_timeout(), next_arrival) {
+                (Some(a), Some(b)) => a.min(b),
+                (a, b) => a.or(b).expect("the probe waits for something"),
+            };
+            now = now.max(next);
+            let (due, later): (Vec<_>, Vec<_>) = world.queue.drain(..).partition(|q| q.0 <= now);
+            world.queue = later;
+            for (_, socket, from, data) in due {
+                probe.handle_input(
+                    now,
+                    Input::Datagram {
+                        socket,
+                        from,
+                        data: &data,
+                    },
+                );
+            }
+            if probe.poll_timeout().is_some_and(|t| t <= now) {
+                probe.handle_timeout(now);
+            }
+        }
+        panic!("the probe never finished");
+    }
+
+    fn nat(mapping: Behaviour, filtering: Behaviour) -> NatSim {
+        NatSim {
+            translate: true,
+            mapping,
+            filtering,
+            hairpin: false,
+            preserve_ports: true,
+            lifetime: None,
+        }
+    }
+
+    #[test]
+    fn every_mapping_and_filtering_combination_gets_its_rfc3489_name() {
+        use Behaviour::*;
+        for (mapping, filtering, classic) in [
+            (EndpointIndependent, EndpointIndependent, "full-cone"),
+            (EndpointIndependent, AddressDependent, "restricted-cone"),
+            (
+                EndpointIndependent,
+                AddressAndPortDependent,
+                "port-restricted-cone",
+            ),
+            (AddressDependent, EndpointIndependent, "symmetric"),
+            (AddressDependent, AddressDependent, "symmetric"),
+            (AddressDependent, AddressAndPortDependent, "symmetric"),
+            (AddressAndPortDependent, EndpointIndependent, "symmetric"),
+            (AddressAndPortDependent, AddressDependent, "symmetric"),
+            (AddressAndPortDependent, AddressAndPortDependent, "symmetric"),
+        ] {
+            let (r, took) = run(nat(mapping, filtering), ServerSim::default(), None, 0);
+            let what = format!("{mapping:?}/{filtering:?}");
+            assert_eq!(r.mapping, Some(mapping.name()), "{what}");
+            assert_eq!(r.filtering, Some(filtering.name()), "{what}");
+            assert_eq!(r.classic, classic, "{what}");
+            assert_eq!(r.nat, Some(true), "{what}");
+            assert_eq!(r.rfc5780, Some(true));
+            assert_eq!(r.other_address.as_deref(), Some("203.0.113.2:3479"));
+            assert_eq!(r.hairpinning, Some(false), "{what}");
+            assert!(r.untested.is_empty(), "{what}: {:?}", r.untested);
+            assert_eq!(r.alg, Some(false));
+            // One round trip for test I, then everything else at once: the run ends when the slowest
+            // test (an unanswered one) times out, never later.
+            assert!(took <= 2 * LATENCY + Duration::from_secs(3), "{what}: {took:?}");
+        }
+    }
+
+    #[test]
+    fn what_it_means_for_webrtc() {
+        use Behaviour::*;
+        let advice = |m, f| run(nat(m, f), ServerSim::default(), None, 0).0.webrtc;
+        assert_eq!(advice(EndpointIndependent, EndpointIndependent).direct, "yes");
+        assert_eq!(advice(EndpointIndependent, AddressDependent).turn, "not-needed");
+        let prc = advice(EndpointIndependent, AddressAndPortDependent);
+        assert_eq!((prc.direct, prc.turn), ("mostly", "for-some-peers"));
+        assert!(prc.explanation.contains("symmetric NAT"), "{}", prc.explanation);
+        let sym = advice(AddressAndPortDependent, AddressAndPortDependent);
+        assert_eq!((sym.direct, sym.turn), ("limited", "recommended"));
+        assert!(sym.explanation.contains("No hairpinning"));
+    }
+
+    #[test]
+    fn no_nat_is_open_internet_or_a_symmetric_udp_firewall() {
+        let mut open = nat(Behaviour::EndpointIndependent, Behaviour::EndpointIndependent);
+        open.translate = false;
+        let (r, _) = run(open.clone(), ServerSim::default(), None, 0);
+        assert_eq!((r.nat, r.classic), (Some(false), "open-internet"));
+        assert_eq!(r.mapped_address, r.local_address);
+        assert_eq!(r.hairpinning, None, "not applicable without a NAT");
+        assert_eq!(r.port_preservation, None);
+        assert_eq!(r.mapping, Some("endpoint-independent"));
+        let mut firewall = open;
+        firewall.filtering = Behaviour::AddressAndPortDependent;
+        let (r, _) = run(firewall, ServerSim::default(), None, 0);
+        assert_eq!(r.classic, "symmetric-udp-firewall");
+    }
+
+    #[test]
+    fn hairpinning_and_port_preservation_are_seen() {
+        let mut n = nat(Behaviour::EndpointIndependent, Behaviour::EndpointIndependent);
+        n.hairpin = true;
+        n.preserve_ports = false;
+        let (r, _) = run(n, ServerSim::default(), None, 0);
+        assert_eq!(r.hairpinning, Some(true));
+        assert_eq!(r.port_preservation, Some(false));
+        let hp = r.tests.iter().find(|t| t.name == "hairpinning").unwrap();
+        assert_eq!(hp.outcome, "answered");
+    }
+
+    #[test]
+    fn a_server_without_rfc5780_gives_the_reduced_answer() {
+        let server = ServerSim {
+            rfc5780: false,
+            ..Default::default()
+        };
+        let mut n = nat(Behaviour::EndpointIndependent, Behaviour::AddressAndPortDependent);
+        n.hairpin = true;
+        let (r, _) = run(n, server, Some(Duration::from_secs(30)), 0);
+        assert_eq!(r.rfc5780, Some(false));
+        assert_eq!((r.mapping, r.filtering), (None, None));
+        assert_eq!(r.classic, "unknown");
+        assert_eq!(r.nat, Some(true));
+        // What does not need a second address is still tested.
+        assert_eq!(r.hairpinning, Some(true));
+        assert_eq!(r.port_preservation, Some(true));
+        assert_eq!(r.webrtc.direct, "unknown");
+        let untested = r.untested.join("\n");
+        assert!(
+            untested.contains("mapping behaviour: the server sent no OTHER-ADDRESS"),
+            "{untested}"
+        );
+        assert!(
+            untested.contains("filtering behaviour: the server sent no OTHER-ADDRESS"),
+            "{untested}"
+        );
+        assert!(untested.contains("binding lifetime"), "{untested}");
+    }
+
+    #[test]
+    fn silence_is_udp_blocked() {
+        let server = ServerSim {
+            down: true,
+            ..Default::default()
+        };
+        let (r, took) = run(
+            nat(Behaviour::EndpointIndependent, Behaviour::EndpointIndependent),
+            server,
+            None,
+            0,
+        );
+        assert_eq!(r.classic, "udp-blocked");
+        assert!(r.no_answer());
+        assert_eq!(r.webrtc.turn, "required-over-tcp");
+        // RFC 8489 schedule capped at 3 s: sent at 0, 0.5 and 1.5 s, given up at 3 s.
+        assert_eq!(took, Duration::from_secs(3));
+        let t1 = &r.tests[0];
+        assert_eq!((t1.outcome, t1.transmissions), ("no-answer", Some(3)));
+    }
+
+    #[test]
+    fn lost_requests_are_retransmitted() {
+        let (r, _) = run(
+            nat(Behaviour::EndpointIndependent, Behaviour::AddressDependent),
+            ServerSim::default(),
+            None,
+            2,
+        );
+        assert_eq!(r.classic, "restricted-cone");
+        let t1 = &r.tests[0];
+        assert!(t1.transmissions.unwrap() >= 2, "{t1:?}");
+    }
+
+    #[test]
+    fn an_alg_that_rewrites_mapped_address_is_detected() {
+        let server = ServerSim {
+            alg: true,
+            ..Default::default()
+        };
+        let (r, _) = run(
+            nat(Behaviour::EndpointIndependent, Behaviour::EndpointIndependent),
+            server,
+            None,
+            0,
+        );
+        assert_eq!(r.alg, Some(true));
+        // The XOR-ed address is what the verdicts use.
+        assert_eq!(r.classic, "full-cone");
+    }
+
+    #[test]
+    fn binding_lifetime_is_bracketed_by_the_grid() {
+        let mut n = nat(Behaviour::EndpointIndependent, Behaviour::AddressAndPortDependent);
+        n.lifetime = Some(Duration::from_secs(25));
+        let (r, took) = run(n, ServerSim::default(), Some(Duration::from_secs(60)), 0);
+        let l = r.lifetime.unwrap();
+        assert_eq!((l.at_least_s, l.less_than_s), (Some(20.0), Some(30.0)), "{l:?}");
+        assert!(l.inconsistent.is_empty());
+        assert!(l.untested.is_none());
+        // Bounded: the longest wait plus one timeout.
+        assert!(took <= Duration::from_secs(60 + 3) + 4 * LATENCY, "{took:?}");
+        let waits: Vec<f64> = l.checks.iter().map(|c| c.wait_s).collect();
+        assert_eq!(
+            waits,
+            [0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0, 30.0, 45.0, 60.0]
+        );
+        // Longer than the search: "at least".
+        let mut n = nat(Behaviour::EndpointIndependent, Behaviour::AddressAndPortDependent);
+        n.lifetime = Some(Duration::from_secs(100));
+        let l = run(n, ServerSim::default(), Some(Duration::from_secs(10)), 0)
+            .0
+            .lifetime
+            .unwrap();
+        assert_eq!((l.at_least_s, l.less_than_s), (Some(10.0), None));
+    }
+
+    #[test]
+    fn a_server_that_ignores_response_port_cannot_measure_lifetime() {
+        let server = ServerSim {
+            honours_response_port: false,
+            ..Default::default()
+        };
+        let n = nat(Behaviour::EndpointIndependent, Behaviour::AddressAndPortDependent);
+        let l = run(n, server, Some(Duration::from_secs(5)), 0)
+            .0
+            .lifetime
+            .unwrap();
+        assert!(l.untested.as_deref().unwrap().contains("RESPONSE-PORT"), "{l:?}");
+        assert_eq!(l.at_least_s, None);
+    }
+
+    #[test]
+    fn verdicts_from_constructed_outcomes() {
+        // conclude() alone, on outcomes built by hand: a server that ignored CHANGE-REQUEST (answered
+        // from its primary address) proves nothing about filtering.
+        let server = sa(P1, 3478);
+        let answer = |from: SocketAddr, mapped: SocketAddr| {
+            Outcome::Answered(Answer {
+                from,
+                socket: 0,
+                class: Class::Success,
+                xor_mapped: Some(mapped),
+                mapped: None,
+                other: Some(sa(P2, 3479)),
+                origin: None,
+                software: None,
+                error: None,
+                rtt: LATENCY,
+                transmissions: 1,
+            })
+        };
+        let m = sa(PUBLIC, 4000);
+        let mapping = [
+            answer(server, m),
+            answer(sa(P2, 3478), m),
+            answer(sa(P2, 3479), m),
+        ];
+        let filtering = [answer(server, m), answer(server, m), answer(server, m)];
+        let v = conclude(&Observations {
+            server,
+            local: Some(sa(LAN, 4000)),
+            mapping: &mapping,
+            hairpin: &Outcome::NotRun,
+            filtering: &filtering,
+        });
+        assert_eq!(v.mapping, Some(Behaviour::EndpointIndependent));
+        assert_eq!(v.filtering, None);
+        assert_eq!(v.classic, Classic::Unknown);
+        assert!(
+            v.untested[0].contains("instead of another address"),
+            "{:?}",
+            v.untested
+        );
+        assert_eq!(v.port_preservation, Some(true));
+    }
+
+    #[test]
+    fn hostile_datagrams_never_panic() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        };
+        let cfg = config(Some(Duration::from_secs(5)));
+        let n = NatProbe::sockets_needed(&cfg);
+        let locals: Vec<SocketAddr> = (0..n).map(|i| sa(LAN, 50_000 + i as u16)).collect();
+        let mut probe = NatProbe::new(cfg, locals, 5);
+        probe.handle_timeout(Duration::ZERO);
+        let mut sent = Vec::new();
+        while let Some(t) = probe.poll_transmit() {
+            sent.push(t.data);
+        }
+        for round in 0..3000u32 {
+            let len = (round % 120) as usize;
+            let mut b: Vec<u8> = (0..len).map(|_| next()).collect();
+            if len >= 20 && round % 2 == 0 {
+                // A plausible header with a transaction id the probe is waiting for, then junk.
+                let s = &sent[round as usize % sent.len()];
+                b[..2].copy_from_slice(if round % 4 == 0 {
+                    &[0x01, 0x01]
+                } else {
+                    &[0x00, 0x01]
+                });
+                b[2..4].copy_from_slice(&((len - 20) as u16 & !3).to_be_bytes());
+                b[4..20].copy_from_slice(&s[4..20]);
+                b.truncate(20 + ((len - 20) & !3));
+            }
+            let now = Duration::from_millis(round as u64);
+            let socket = round as usize % n;
+            probe.handle_input(
+                now,
+                Input::Datagram {
+                    socket,
+                    from: sa(P2, 3479),
+                    data: &b,
+                },
+            );
+            probe.handle_timeout(now);
+            while let Some(t) = probe.poll_transmit() {
+                sent.push(t.data);
+            }
+        }
+        let _ = probe.report();
+    }
+
+    #[test]
+    fn server_text_is_escaped_in_the_text_output() {
+        let (r, _) = run(
+            nat(Behaviour::EndpointIndependent, Behaviour::EndpointIndependent),
+            ServerSim::default(),
+            None,
+            0,
+        );
+        assert_eq!(r.software.as_deref(), Some("sim\x1b[31m"));
+        let mut out = Vec::new();
+        crate::probe::text::write_nat(&r, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains('\x1b'), "{text}");
+        assert!(text.contains("sim\\x1b[31m"));
+        assert!(text.contains("RFC 3489 type: full cone NAT"));
+    }
+}
