@@ -632,13 +632,13 @@ pub struct RowSummary {
     pub id: String,
     /// Epoch seconds.
     pub start: f64,
-    /// Session: the agents' ufrags; allocation: its client.
+    /// Session: the agents' ufrags; allocation: its client's address.
     pub agents: String,
     /// Session: the selected (or first) pair's addresses; allocation: client → server.
     pub addresses: String,
     /// Session outcome (`connected`, `failed`, `incomplete`) or allocation state.
     pub outcome: &'static str,
-    /// Candidate types of the selected pair (`prflx↔relay`); an allocation's relay transport.
+    /// Candidate types of the selected pair (`prflx↔relay`); `TURN udp` for an allocation (what it relays).
     pub pair: String,
     /// Seconds, on the selected pair.
     pub rtt: Option<f64>,
@@ -733,10 +733,10 @@ impl RowSummary {
                 RowSummary {
                     id: "turn".into(),
                     start,
-                    agents: format!("TURN {}", a.client),
+                    agents: a.client.clone(),
                     addresses: format!("{} → {}", a.client, a.server),
                     outcome: a.state,
-                    pair: format!("relay {}", a.requested_transport.as_deref().unwrap_or("?")),
+                    pair: format!("TURN {}", a.requested_transport.as_deref().unwrap_or("?")),
                     rtt: None,
                     pairs: 0,
                     succeeded: 0,

@@ -9,7 +9,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
-const WIDE: u16 = 110;
+/// Terminal width from which types, addresses and every counter get a column (they need 137).
+const WIDE: u16 = 140;
 
 fn marker(p: &PairReport) -> &'static str {
     match (p.selected, p.nominated) {
@@ -73,7 +74,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let [cand_area, pair_area, detail_area] = Layout::vertical([
         Constraint::Length(cand_h),
         Constraint::Fill(1),
-        Constraint::Length(4),
+        Constraint::Length(5),
     ])
     .areas(area);
 

@@ -8,8 +8,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
-/// Terminal width from which the addresses and check counts get columns of their own.
-const WIDE: u16 = 110;
+/// Terminal width from which the id, addresses and check counts get columns of their own: the fixed
+/// columns take 100, the addresses at least 30.
+const WIDE: u16 = 130;
 
 struct Col {
     title: &'static str,
@@ -207,7 +208,17 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         }
         rows.push(r);
     }
-    let widths: Vec<Constraint> = cols.iter().map(|c| Constraint::Length(c.width)).collect();
+    // The addresses take what is left (the other widths are what their contents need).
+    let widths: Vec<Constraint> = cols
+        .iter()
+        .map(|c| {
+            if c.title == "addresses" {
+                Constraint::Fill(1)
+            } else {
+                Constraint::Length(c.width)
+            }
+        })
+        .collect();
     frame.render_widget(
         Table::new(rows, widths).header(header).column_spacing(1),
         table_area,
