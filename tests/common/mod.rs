@@ -45,3 +45,189 @@ pub fn load(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+/// The binary with RUST_BACKTRACE=1 (as many machines have it), so a leaked panic or `Debug` error would
+/// show its backtrace; `envs` are set on top.
+pub fn iceview_with_env(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_iceview"));
+    cmd.args(args).env("RUST_BACKTRACE", "1");
+    for key in ["ICEVIEW_JSON", "ICEVIEW_CREDENTIALS", "ICEVIEW_NO_PROGRESS"] {
+        cmd.env_remove(key);
+    }
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the iceview binary runs")
+}
+
+/// `iceview read ARGS... --json -` parsed; `args` are everything after `read`.
+pub fn report_of(args: &[&str]) -> Value {
+    let mut all = vec!["read"];
+    all.extend(args);
+    all.extend(["--json", "-"]);
+    let out = iceview_with_env(&all, &[]);
+    assert!(
+        out.status.success(),
+        "iceview {all:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the report is JSON")
+}
+
+/// A path under fixtures/ as a string argument.
+pub fn fixture(rel: &str) -> String {
+    let p = fixtures().join(rel);
+    assert!(p.is_file(), "{} is missing", p.display());
+    p.to_str().expect("utf-8 path").to_string()
+}
+
+/// The messages of a report that were on the wire (not found inside TURN relaying).
+pub fn wire_messages(report: &Value) -> Vec<Value> {
+    report["messages"]
+        .as_array()
+        .expect("messages[]")
+        .iter()
+        .filter(|m| m["relayed"] == Value::Bool(false))
+        .cloned()
+        .collect()
+}
+
+/// An oracle file written by scripts/tshark_messages.py (or a bundled tshark-messages.json), without the
+/// STUN that tshark found quoted inside ICMP errors (no transport: not delivered, not a message).
+pub fn oracle(path: &Path) -> Vec<Value> {
+    load(path)
+        .as_array()
+        .unwrap_or_else(|| panic!("{} is a list", path.display()))
+        .iter()
+        .filter(|m| !m["transport"].is_null())
+        .cloned()
+        .collect()
+}
+
+/// Differences between iceview's wire messages and tshark's, message by message: input and frame,
+/// timestamp to the microsecond, addresses, transport, kind, method, class, transaction id, classic,
+/// error code, attribute types and lengths in order, address values, text values (where tshark shows
+/// them unescaped), FINGERPRINT verdicts; channel and length for ChannelData. Empty when they agree.
+pub fn diff_with_tshark(ours: &[Value], theirs: &[Value]) -> Vec<String> {
+    let mut problems = Vec::new();
+    if ours.len() != theirs.len() {
+        problems.push(format!(
+            "{} messages from iceview, {} from tshark",
+            ours.len(),
+            theirs.len()
+        ));
+    }
+    for (o, t) in ours.iter().zip(theirs) {
+        let at = format!("input {} frame {}", t["input"], t["frame"]);
+        let mut diff = |what: &str, a: &Value, b: &Value| {
+            if a != b {
+                problems.push(format!("{at}: {what}: iceview {a} tshark {b}"));
+            }
+        };
+        diff("frame", &o["frame"], &t["frame"]);
+        diff("input", &o["input"], &t["input"]);
+        for k in ["src", "dst", "transport", "kind"] {
+            diff(k, &o[k], &t[k]);
+        }
+        let (ots, tts) = (o["ts"].as_f64().unwrap_or(0.0), t["ts"].as_f64().unwrap_or(-1.0));
+        // Both sides print whole microseconds (or nanoseconds): half a microsecond apart is another µs.
+        if (ots - tts).abs() >= 0.5e-6 {
+            diff("ts", &o["ts"], &t["ts"]);
+        }
+        if t["kind"] == "channel-data" {
+            diff("channel", &o["channel"], &t["channel"]);
+            diff("length", &o["length"], &t["length"]);
+            continue;
+        }
+        for k in ["method", "class", "transaction_id"] {
+            diff(k, &o[k], &t[k]);
+        }
+        let classic = |m: &Value| m.get("classic").cloned().unwrap_or(Value::Bool(false));
+        diff("classic", &classic(o), &classic(t));
+        let code = |m: &Value| m.get("error_code").cloned().unwrap_or(Value::Null);
+        diff("error_code", &code(o), &code(t));
+        let oa = o["attributes"].as_array().cloned().unwrap_or_default();
+        let ta = t["attributes"].as_array().cloned().unwrap_or_default();
+        let column =
+            |v: &[Value], key: &str| Value::from(v.iter().map(|a| a[key].clone()).collect::<Vec<_>>());
+        diff("attribute types", &column(&oa, "type"), &column(&ta, "type"));
+        diff(
+            "attribute lengths",
+            &column(&oa, "length"),
+            &column(&ta, "length"),
+        );
+        for (a, b) in oa.iter().zip(&ta) {
+            let typ = &b["type"];
+            if let Some(addr) = b.get("address") {
+                diff(&format!("attribute {typ} address"), &a["value"], addr);
+            }
+            if let Some(code) = b.get("error_code") {
+                diff("ERROR-CODE value", &a["value"]["code"], code);
+            }
+            let Some(fields) = b["fields"].as_object() else {
+                continue;
+            };
+            for name in ["stun.att.username", "stun.att.realm", "stun.att.software"] {
+                // tshark shows control characters escaped ("\x1b"); compare only plain text.
+                if let Some(v) = fields
+                    .get(name)
+                    .filter(|v| !v.as_str().unwrap_or("").contains('\\'))
+                {
+                    diff(name, &a["value"], v);
+                }
+            }
+            if let Some(v) = fields
+                .get("stun.att.error.reason")
+                .or(fields.get("classicstun.att.error.reason"))
+            {
+                if !v.as_str().unwrap_or("").contains('\\') {
+                    diff("ERROR-CODE reason", &a["value"]["reason"], v);
+                }
+            }
+            for name in ["stun.att.lifetime", "stun.att.priority"] {
+                if let Some(v) = fields.get(name).and_then(Value::as_str) {
+                    diff(
+                        name,
+                        &a["value"],
+                        &Value::from(v.parse::<u64>().unwrap_or(u64::MAX)),
+                    );
+                }
+            }
+            if let Some(status) = fields.get("stun.att.crc32.status").and_then(Value::as_str) {
+                // tshark: 1 = good, 2 = bad.
+                let want = if status == "1" { "ok" } else { "bad" };
+                diff("FINGERPRINT verdict", &o["fingerprint"], &Value::from(want));
+            }
+        }
+    }
+    problems
+}
+
+/// Asserts iceview's wire messages agree with an oracle file; returns how many messages were compared.
+pub fn assert_agrees(what: &str, ours: &[Value], oracle_file: &Path) -> usize {
+    let theirs = oracle(oracle_file);
+    let problems = diff_with_tshark(ours, &theirs);
+    assert!(
+        problems.is_empty(),
+        "{what} vs {}: {} differences:\n{}",
+        oracle_file.display(),
+        problems.len(),
+        problems.join("\n")
+    );
+    theirs.len()
+}
+
+/// No C0 control other than newline, no DEL, no C1 control (as UTF-8, U+0080..U+009F) in `out`.
+pub fn assert_no_raw_controls(out: &[u8]) {
+    for (i, &b) in out.iter().enumerate() {
+        assert!(
+            b == b'\n' || (b >= 0x20 && b != 0x7f),
+            "raw control byte {b:#04x} at {i}: {:?}",
+            String::from_utf8_lossy(&out[i.saturating_sub(40)..(i + 40).min(out.len())])
+        );
+        assert!(
+            !(b == 0xc2 && out.get(i + 1).is_some_and(|n| (0x80..0xa0).contains(n))),
+            "raw C1 control at {i}"
+        );
+    }
+}

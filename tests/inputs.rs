@@ -1,0 +1,413 @@
+//! Every input iceview reads, against tshark's decoding of the same bytes: pcap (µs, ns) and pcapng, standard
+//! input, several files merged by time, trailing BPF filters, each link type, IPv6, IPv4 fragments and
+//! classic RFC 3489 STUN.
+//!
+//! The captures and their oracles are in fixtures/extra-*/ (made by scripts/make-extra-fixtures; each oracle
+//! is tshark 4.0.17's decoding flattened by scripts/tshark_messages.py). Expected values come from those
+//! oracles, from the bundled tshark-messages.json files, or from how scripts/craft.py built a capture.
+mod common;
+use common::*;
+use serde_json::Value;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+/// The report without what legitimately differs between two reads of the same packets: the paths.
+fn without_paths(mut report: Value) -> Value {
+    if let Some(inputs) = report["inputs"].as_array_mut() {
+        for i in inputs {
+            i["path"] = Value::Null;
+        }
+    }
+    report
+}
+
+#[test]
+fn pcap_microseconds_nanoseconds_and_pcapng_give_identical_reports() {
+    let original = fixture("symmetric-relay/capture.pcap");
+    let base = report_of(&[&original]);
+    let mut compared = 0;
+    for (file, oracle_file) in [
+        (
+            "extra-formats/symmetric-relay-ns.pcap",
+            "extra-formats/symmetric-relay-ns-pcap.tshark.json",
+        ),
+        (
+            "extra-formats/symmetric-relay.pcapng",
+            "extra-formats/symmetric-relay-pcapng.tshark.json",
+        ),
+        (
+            "extra-formats/symmetric-relay-ns.pcapng",
+            "extra-formats/symmetric-relay-ns-pcapng.tshark.json",
+        ),
+    ] {
+        let report = report_of(&[&fixture(file)]);
+        compared += assert_agrees(file, &wire_messages(&report), &fixtures().join(oracle_file));
+        // Everything, relayed messages, stats, TURN and findings included, is the same as from the
+        // microsecond pcap: only the container changed.
+        assert_eq!(
+            without_paths(report),
+            without_paths(base.clone()),
+            "{file} and the µs pcap give different reports"
+        );
+    }
+    assert_agrees(
+        "µs pcap",
+        &wire_messages(&base),
+        &fixtures().join("symmetric-relay/tshark-messages.json"),
+    );
+    assert_eq!(compared, 3 * 140);
+}
+
+fn read_stdin(bytes: &[u8]) -> Value {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_iceview"))
+        .args(["read", "-", "--json", "-"])
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("iceview starts");
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let bytes = bytes.to_vec();
+    // Write from another thread: the report may fill the stdout pipe before stdin is drained.
+    let writer = std::thread::spawn(move || stdin.write_all(&bytes));
+    let out = child.wait_with_output().expect("iceview finishes");
+    writer.join().expect("writer thread").expect("stdin written");
+    assert!(
+        out.status.success(),
+        "iceview read - failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the report is JSON")
+}
+
+#[test]
+fn standard_input_gives_the_same_report_as_the_file() {
+    for file in [
+        "chrome-relay-udp/capture.pcap",
+        "extra-formats/symmetric-relay-ns.pcapng",
+    ] {
+        let path = fixture(file);
+        let from_stdin = read_stdin(&std::fs::read(&path).expect("fixture readable"));
+        assert_eq!(from_stdin["inputs"][0]["path"], "-");
+        assert_eq!(
+            without_paths(from_stdin),
+            without_paths(report_of(&[&path])),
+            "{file}: stdin and file differ"
+        );
+    }
+}
+
+/// Two captures of the same failed TURN login, one at the browser and one at the server, interleaved to
+/// the microsecond: the merged report is the union of both files' messages in time order, each with its
+/// input index and its frame number in that input, exactly as tshark numbers a mergecap of the two.
+#[test]
+fn merged_inputs_agree_with_mergecap_and_with_the_single_file_reports() {
+    let a = fixture("chrome-turn-badauth/capture.pcap");
+    let b = fixture("chrome-turn-badauth/capture-server.pcap");
+    let merged = report_of(&[&a, &b]);
+    assert_eq!(merged["inputs"].as_array().map(Vec::len), Some(2));
+    let n = assert_agrees(
+        "a + b",
+        &wire_messages(&merged),
+        &fixtures().join("extra-merge/chrome-turn-badauth-both.tshark.json"),
+    );
+    assert_eq!(n, 40);
+
+    // The same union derived from the two single-file reports: ordered by time, ties in input order
+    // (a stable sort of a's messages followed by b's).
+    let mut union: Vec<(f64, u64, Value)> = Vec::new();
+    for (input, path) in [&a, &b].into_iter().enumerate() {
+        for mut m in report_of(&[path])["messages"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            m["input"] = Value::from(input);
+            union.push((m["ts"].as_f64().unwrap_or(0.0), input as u64, m));
+        }
+    }
+    union.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+    let key = |m: &Value| {
+        let mut m = m.clone();
+        // Which copy of a datagram seen at both points is the "duplicate" depends on what was read
+        // before it; that is the merge's business, not the listing's.
+        m.as_object_mut().map(|o| o.remove("duplicate"));
+        m
+    };
+    let expected: Vec<Value> = union.iter().map(|(_, _, m)| key(m)).collect();
+    let got: Vec<Value> = merged["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(key)
+        .collect();
+    assert_eq!(got.len(), expected.len());
+    for (g, e) in got.iter().zip(&expected) {
+        assert_eq!(g, e);
+    }
+}
+
+/// Three inputs of three link types and eras (Linux SLL, crafted IPv6 over Ethernet, Ethernet).
+#[test]
+fn three_inputs_of_different_link_types() {
+    let files = [
+        fixture("chrome-host/capture-server.pcap"),
+        fixture("extra-crafted/ipv6.pcap"),
+        fixture("nat-srflx/capture.pcap"),
+    ];
+    let args: Vec<&str> = files.iter().map(String::as_str).collect();
+    let report = report_of(&args);
+    let links: Vec<&str> = report["inputs"]
+        .as_array()
+        .expect("inputs[]")
+        .iter()
+        .map(|i| i["link_type"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(links, ["LINUX_SLL", "EN10MB", "EN10MB"]);
+    let n = assert_agrees(
+        "three inputs",
+        &wire_messages(&report),
+        &fixtures().join("extra-merge/three-inputs.tshark.json"),
+    );
+    assert_eq!(n, 8 + 18 + 9);
+}
+
+#[test]
+fn trailing_bpf_filter_keeps_the_file_frame_numbers() {
+    let path = fixture("symmetric-relay/capture.pcap");
+    let report = report_of(&[&path, "udp", "port", "3478"]);
+    let n = assert_agrees(
+        "udp port 3478",
+        &wire_messages(&report),
+        &fixtures().join("extra-filter/symmetric-relay-udp-port-3478.tshark.json"),
+    );
+    // `tcpdump -r capture.pcap 'udp port 3478'` matches 132 of the file's 244 frames, each one STUN or
+    // ChannelData by tshark's account; the ICE checks and DTLS between the peers are gone.
+    assert_eq!(n, 132);
+    assert_eq!(report["inputs"][0]["packets"], 244);
+    assert_eq!(report["inputs"][0]["matched"], 132);
+}
+
+#[test]
+fn repeated_r_files_then_a_filter_over_two_link_types() {
+    let a = fixture("turn-tcp/capture.pcap");
+    let b = fixture("extra-filter/chrome-relay-tcp-head80.pcap");
+    let report = report_of(&["-r", &a, "-r", &b, "tcp"]);
+    let n = assert_agrees(
+        "-r a -r b tcp",
+        &wire_messages(&report),
+        &fixtures().join("extra-filter/turn-tcp-and-chrome-head80-tcp.tshark.json"),
+    );
+    // tshark: 128 messages over TCP in turn-tcp, 55 in the first 80 frames of chrome-relay-tcp (some
+    // segments carry two); tcpdump's `tcp` matches 221 and 80 frames.
+    assert_eq!(n, 128 + 55);
+    assert_eq!(report["inputs"][0]["matched"], 221);
+    assert_eq!(report["inputs"][1]["matched"], 80);
+    assert!(wire_messages(&report).iter().all(|m| m["transport"] == "tcp"));
+}
+
+/// One Ethernet capture rewritten under every other link type by scripts/relink.py. tshark decodes each
+/// rewrite exactly like the original (the oracles are equal but for the frame numbers of the link types
+/// that cannot carry ARP), and so must iceview.
+#[test]
+fn every_link_type_gives_the_messages_of_the_ethernet_original() {
+    let original = oracle(&fixtures().join("symmetric-relay/tshark-messages.json"));
+    let ours_original = report_of(&[&fixture("symmetric-relay/capture.pcap")]);
+    let strip_frames = |v: &[Value]| -> Vec<Value> {
+        v.iter()
+            .map(|m| {
+                let mut m = m.clone();
+                m.as_object_mut().map(|o| o.remove("frame"));
+                m
+            })
+            .collect()
+    };
+    let mut compared = 0;
+    for (variant, link, keeps_arp) in [
+        ("sll2", "LINUX_SLL2", true),
+        ("vlan", "EN10MB", true),
+        ("qinq", "EN10MB", true),
+        ("raw", "RAW", false),
+        ("null", "NULL", false),
+        ("null-be", "NULL", false),
+        ("loop", "LOOP", false),
+    ] {
+        let file = format!("extra-links/symmetric-relay-{variant}.pcap");
+        let oracle_file = fixtures().join(format!("extra-links/symmetric-relay-{variant}.tshark.json"));
+        // The rewrite is faithful by tshark's account.
+        let theirs = oracle(&oracle_file);
+        if keeps_arp {
+            assert_eq!(
+                theirs, original,
+                "{file}: tshark decodes it differently from the original"
+            );
+        } else {
+            assert_eq!(
+                strip_frames(&theirs),
+                strip_frames(&original),
+                "{file}: tshark differs"
+            );
+        }
+        let report = report_of(&[&fixture(&file)]);
+        assert_eq!(report["inputs"][0]["link_type"], link, "{file}");
+        compared += assert_agrees(&file, &wire_messages(&report), &oracle_file);
+        // Relayed messages (which tshark does not decode) too: the same as from the original.
+        let ours = report["messages"].as_array().cloned().unwrap_or_default();
+        let base = ours_original["messages"].as_array().cloned().unwrap_or_default();
+        if keeps_arp {
+            assert_eq!(ours, base, "{file}");
+        } else {
+            assert_eq!(strip_frames(&ours), strip_frames(&base), "{file}");
+        }
+    }
+    assert_eq!(compared, 7 * 140);
+}
+
+#[test]
+fn ipv6_under_raw_null_loop_and_sll2() {
+    let oracle_v6 = oracle(&fixtures().join("extra-crafted/ipv6.tshark.json"));
+    for (variant, link) in [
+        ("raw", "RAW"),
+        ("null", "NULL"),
+        ("loop", "LOOP"),
+        ("sll2", "LINUX_SLL2"),
+    ] {
+        let file = format!("extra-links/ipv6-{variant}.pcap");
+        let oracle_file = fixtures().join(format!("extra-links/ipv6-{variant}.tshark.json"));
+        assert_eq!(
+            oracle(&oracle_file),
+            oracle_v6,
+            "{file}: tshark differs from the Ethernet original"
+        );
+        let report = report_of(&[&fixture(&file)]);
+        assert_eq!(report["inputs"][0]["link_type"], link);
+        assert_eq!(assert_agrees(&file, &wire_messages(&report), &oracle_file), 18);
+    }
+}
+
+/// scripts/craft.py's TURN-over-IPv6 capture: addresses in brackets, IPv6 XOR addresses, extension
+/// headers, a message in two IPv6 fragments, ICE checks relayed through Send/Data and ChannelData.
+#[test]
+fn ipv6_turn_session() {
+    let creds = fixture("extra-crafted/credentials.txt");
+    let report = report_of(&[&fixture("extra-crafted/ipv6.pcap"), "--credentials", &creds]);
+    let n = assert_agrees(
+        "ipv6.pcap",
+        &wire_messages(&report),
+        &fixtures().join("extra-crafted/ipv6.tshark.json"),
+    );
+    assert_eq!(n, 18);
+    let net = &report["stats"]["net"];
+    assert_eq!(net["ipv6"], 19);
+    assert_eq!(net["fragments"], 2);
+    assert_eq!(net["reassembled"], 1);
+    // The fragmented Binding request is reported with the frame that completed it (tshark: 16).
+    let frag = report["messages"]
+        .as_array()
+        .expect("messages[]")
+        .iter()
+        .find(|m| m["transaction_id"] == hex("v6-frag-req1"))
+        .expect("the fragmented message is reported");
+    assert_eq!(frag["frame"], 16);
+
+    // The relayed ICE checks, as craft.py built them: relayed address [2001:db8:ff::1]:49152 ↔ peer
+    // [2001:db8:2::20]:60000, carried in frames 11-14.
+    let relayed: Vec<(u64, String, String, String, String)> = report["messages"]
+        .as_array()
+        .expect("messages[]")
+        .iter()
+        .filter(|m| m["relayed"] == true)
+        .map(|m| {
+            (
+                m["frame"].as_u64().unwrap_or(0),
+                m["src"].as_str().unwrap_or("").to_string(),
+                m["dst"].as_str().unwrap_or("").to_string(),
+                m["class"].as_str().unwrap_or("").to_string(),
+                m["transaction_id"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let (relay, peer) = ("[2001:db8:ff::1]:49152", "[2001:db8:2::20]:60000");
+    let want = |frame, src: &str, dst: &str, class: &str, tid: &str| {
+        (
+            frame,
+            src.to_string(),
+            dst.to_string(),
+            class.to_string(),
+            hex(tid),
+        )
+    };
+    assert_eq!(
+        relayed,
+        vec![
+            want(11, relay, peer, "request", "v6-ice-chk-1"),
+            want(12, peer, relay, "success", "v6-ice-chk-1"),
+            want(13, relay, peer, "request", "v6-ice-chk-2"),
+            want(14, peer, relay, "success", "v6-ice-chk-2"),
+        ]
+    );
+    // craft.py computed every MESSAGE-INTEGRITY with the credentials in credentials.txt: all verify.
+    let verdicts: Vec<&str> = report["messages"]
+        .as_array()
+        .expect("messages[]")
+        .iter()
+        .filter_map(|m| m["integrity"]["verdict"].as_str())
+        .collect();
+    assert_eq!(verdicts.len(), 12);
+    assert!(verdicts.iter().all(|v| *v == "ok"), "{verdicts:?}");
+}
+
+/// Hex of an ASCII transaction id, as craft.py writes them.
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// IPv4 fragments: tshark reassembles and shows each message at the frame that completed it (the last to
+/// arrive, not the one with the highest offset); a datagram whose second fragment never came is not a
+/// message.
+#[test]
+fn ipv4_fragments_are_reassembled_at_the_completing_frame() {
+    let report = report_of(&[&fixture("extra-crafted/fragments.pcap")]);
+    let n = assert_agrees(
+        "fragments.pcap",
+        &wire_messages(&report),
+        &fixtures().join("extra-crafted/fragments.tshark.json"),
+    );
+    assert_eq!(n, 6);
+    let frames: Vec<u64> = wire_messages(&report)
+        .iter()
+        .filter_map(|m| m["frame"].as_u64())
+        .collect();
+    assert_eq!(frames, [1, 2, 5, 8, 10, 11]);
+    let net = &report["stats"]["net"];
+    // 3 + 2 + 1 fragments; two datagrams complete, one never does.
+    assert_eq!(net["fragments"], 6);
+    assert_eq!(net["reassembled"], 2);
+    assert_eq!(net["defrag_unfinished"], 1);
+    assert_eq!(net["non_ip"], 1, "the ARP frame");
+}
+
+/// RFC 3489 Binding on port 3478 (no magic cookie): tshark decodes it as `classicstun`; iceview lists it
+/// with `classic: true` and the whole 128-bit transaction id.
+#[test]
+fn classic_rfc3489_binding() {
+    let report = report_of(&[&fixture("extra-crafted/classic.pcap")]);
+    let ours = wire_messages(&report);
+    let n = assert_agrees(
+        "classic.pcap",
+        &ours,
+        &fixtures().join("extra-crafted/classic.tshark.json"),
+    );
+    assert_eq!(n, 6);
+    for m in &ours {
+        assert_eq!(m["classic"], true, "frame {}", m["frame"]);
+        assert_eq!(m["transaction_id"].as_str().map(str::len), Some(32));
+    }
+    assert_eq!(ours[0]["transaction_id"], "0b1d2c3e4f5061728394a5b6c7d8e9fa");
+    // RFC 3489 §11.2.4: CHANGE-REQUEST flags 0x6 = change IP and change port.
+    assert_eq!(ours[2]["attributes"][0]["type"], 3);
+    // Request → response pairs match as transactions: none is left unanswered.
+    assert_eq!(ours[5]["error_code"], 400);
+}
