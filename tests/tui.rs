@@ -924,3 +924,53 @@ fn the_message_list_scrolls_a_hundred_thousand_messages() {
     // Only visible rows are formatted: a frame costs the same for 100k messages as for 100.
     assert!(per_frame.as_millis() < 100, "{per_frame:?} per frame");
 }
+
+#[test]
+fn mouse_selects_opens_scrolls_and_switches_tabs() {
+    use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    let click = |column: u16, row: u16| MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    };
+    let wheel_down = MouseEvent {
+        kind: MouseEventKind::ScrollDown,
+        column: 10,
+        row: 10,
+        modifiers: KeyModifiers::NONE,
+    };
+    let mut a = app(&["symmetric-relay/capture.pcap", "ice-failed/capture.pcap"]);
+    let failed = truth_ufrags("ice-failed");
+    let y = lines(&draw(&a, 80, 24))
+        .iter()
+        .position(|l| l.contains(failed[0].as_str()))
+        .expect("the failed session's row") as u16;
+    a.on_mouse(click(10, y));
+    let Some(iceview::tui::data::RowRef::Session(i)) = a.home_row() else {
+        panic!("a session row");
+    };
+    assert_eq!(a.report().sessions[i].outcome, "failed");
+    assert_eq!(a.screen(), Screen::Home, "the first click selects");
+    draw(&a, 80, 24);
+    a.on_mouse(click(10, y));
+    assert_eq!(
+        a.screen(),
+        Screen::Session,
+        "a click on the selected row opens it"
+    );
+
+    // Click the Ladder tab, then the wheel scrolls its rows.
+    let t = lines(&draw(&a, 80, 24));
+    let (ty, l) = t
+        .iter()
+        .enumerate()
+        .find(|(_, l)| l.contains("3 Ladder"))
+        .expect("tab bar");
+    let tx = l[..l.find("3 Ladder").expect("tab")].chars().count() as u16;
+    a.on_mouse(click(tx + 1, ty as u16));
+    assert_eq!(a.session.as_ref().expect("session").tab, Tab::Ladder);
+    draw(&a, 80, 24);
+    a.on_mouse(wheel_down);
+    assert_eq!(a.session.as_ref().expect("session").ladder.selected, 3);
+}

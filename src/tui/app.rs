@@ -1621,3 +1621,67 @@ impl Filter {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_window_keeps_the_selection_in_view_and_scrolls_only_when_it_leaves() {
+        let mut c = Cursor::default();
+        assert_eq!(c.window(100, 10), (0, 10));
+        c.down(9, 100);
+        assert_eq!(c.window(100, 10), (0, 10), "still in view: no scroll");
+        c.down(1, 100);
+        assert_eq!(c.window(100, 10), (1, 11), "one past the bottom: one line");
+        c.up(3);
+        assert_eq!(c.window(100, 10), (1, 11), "back inside: the view stays");
+        c.down(1000, 100);
+        assert_eq!(c.selected, 99);
+        assert_eq!(c.window(100, 10), (90, 100));
+        // The list shrank (a new filter): the offset follows.
+        c.clamp(5);
+        assert_eq!(c.window(5, 10), (0, 5));
+        assert_eq!(c.window(0, 10), (0, 0));
+        assert_eq!(c.window(5, 0), (0, 0));
+    }
+
+    fn row(outcome: &'static str, pair: &str, codes: Vec<&'static str>) -> RowSummary {
+        RowSummary {
+            id: "s1".into(),
+            outcome,
+            pair: pair.into(),
+            findings: (codes.len(), 0, 0),
+            finding_codes: codes,
+            candidate_types: vec!["host", "prflx"],
+            turn: "-",
+            haystack: "s1 abcd efgh 192.0.2.1:5000".into(),
+            ..RowSummary::default()
+        }
+    }
+
+    #[test]
+    fn filter_terms_all_have_to_match() {
+        let failed = row("failed", "", vec!["ice.failed.no-response"]);
+        let relay = row("connected", "prflx↔relay", vec![]);
+        let f = Filter::parse("outcome:failed");
+        assert!(f.matches(&failed) && !f.matches(&relay));
+        let f = Filter::parse("type:relay");
+        assert!(!f.matches(&failed) && f.matches(&relay));
+        let f = Filter::parse("code:no-response severity:error");
+        assert!(f.matches(&failed) && !f.matches(&relay));
+        let f = Filter::parse("cand:prflx ABCD 192.0.2.1");
+        assert!(
+            f.matches(&failed) && f.matches(&relay),
+            "words are case-insensitive"
+        );
+        let f = Filter::parse("outcome:failed efgh nope");
+        assert!(!f.matches(&failed));
+        // An unknown key is an ordinary word (an IPv6 address has colons too).
+        let f = Filter::parse("2001:db8::1");
+        assert!(!f.matches(&failed));
+        assert!(Filter::parse("").matches(&relay));
+        assert!(Filter::parse("kind:session").matches(&relay));
+        assert!(!Filter::parse("kind:turn").matches(&relay));
+    }
+}

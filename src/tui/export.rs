@@ -385,3 +385,92 @@ pub fn export_json(
     serde_json::to_writer_pretty(&mut out, &part).map_err(|e| io_err(e.into()))?;
     out.write_all(b"\n").and_then(|_| out.flush()).map_err(io_err)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn udp4(frag: u16, id: u16) -> Vec<u8> {
+        let mut p = vec![
+            0x45,
+            0,
+            0,
+            28,
+            (id >> 8) as u8,
+            id as u8,
+            (frag >> 8) as u8,
+            frag as u8,
+            64,
+            17,
+            0,
+            0,
+        ];
+        p.extend([192, 0, 2, 1, 198, 51, 100, 2]);
+        p.extend([0x0d, 0x96, 0xc3, 0x50, 0, 8, 0, 0]); // 3478 → 50000
+        p
+    }
+
+    #[test]
+    fn endpoints_of_ipv4_udp_and_its_fragments() {
+        let src: SocketAddr = "192.0.2.1:3478".parse().expect("addr");
+        let dst: SocketAddr = "198.51.100.2:50000".parse().expect("addr");
+        match endpoints(&udp4(0, 7)) {
+            Endpoints::Ports {
+                src: s,
+                dst: d,
+                fragment: None,
+            } => assert_eq!((s, d), (src, dst)),
+            _ => panic!("an unfragmented datagram has ports"),
+        }
+        // More fragments (MF) follow: the key to recognise them.
+        let Endpoints::Ports {
+            fragment: Some(key), ..
+        } = endpoints(&udp4(0x2000, 7))
+        else {
+            panic!("first fragment");
+        };
+        // A later fragment (offset 185 × 8) has no ports, only the same key.
+        match endpoints(&udp4(185, 7)) {
+            Endpoints::LaterFragment(k) => assert_eq!(k, key),
+            _ => panic!("later fragment"),
+        }
+        assert!(
+            matches!(endpoints(&udp4(0, 7)[..22]), Endpoints::Other),
+            "cut before the ports"
+        );
+        assert!(matches!(endpoints(&[]), Endpoints::Other));
+    }
+
+    #[test]
+    fn endpoints_of_ipv6_udp_behind_a_fragment_header() {
+        let mut p = vec![0x60, 0, 0, 0, 0, 16, 44, 64];
+        p.extend([0x20, 0x01, 0x0d, 0xb8].iter().chain(&[0u8; 11]).chain(&[1u8]));
+        p.extend([0x20, 0x01, 0x0d, 0xb8].iter().chain(&[0u8; 11]).chain(&[2u8]));
+        p.extend([17, 0, 0, 1, 0, 0, 0, 9]); // fragment header: next UDP, offset 0, M=1, id 9
+        p.extend([0x0d, 0x96, 0xc3, 0x50, 0, 8, 0, 0]);
+        match endpoints(&p) {
+            Endpoints::Ports {
+                src,
+                dst,
+                fragment: Some(_),
+            } => {
+                assert_eq!(src, "[2001:db8::1]:3478".parse::<SocketAddr>().expect("addr"));
+                assert_eq!(dst, "[2001:db8::2]:50000".parse::<SocketAddr>().expect("addr"));
+            }
+            _ => panic!("first IPv6 fragment has ports"),
+        }
+    }
+
+    #[test]
+    fn pcap_header_and_record_layout() {
+        let mut out = Vec::new();
+        write_header(&mut out, LinkType::LinuxSll2).expect("header");
+        write_record(&mut out, 1_700_000_000_123_456_789, &[1, 2, 3], 60).expect("record");
+        assert_eq!(out.len(), 24 + 16 + 3);
+        let u32_at = |i: usize| u32::from_ne_bytes([out[i], out[i + 1], out[i + 2], out[i + 3]]);
+        assert_eq!(u32_at(0), 0xa1b2_3c4d);
+        assert_eq!(u32_at(20), 276, "LINKTYPE_LINUX_SLL2");
+        assert_eq!((u32_at(24), u32_at(28)), (1_700_000_000, 123_456_789));
+        assert_eq!((u32_at(32), u32_at(36)), (3, 60));
+    }
+}

@@ -129,9 +129,16 @@ pub fn clean(s: &str) -> Cow<'_, str> {
     }
 }
 
-/// Seconds relative to the capture start: `+0.128s`.
+/// Seconds relative to the capture start in at most 8 columns: `+0.128s`, `+12.35s`, `+1041s`.
 pub fn rel(app: &App, ts: f64) -> String {
-    format!("{:+.3}s", ts - app.index.t0)
+    let d = ts - app.index.t0;
+    match d.abs() {
+        a if a < 10.0 => format!("{d:+.3}s"),
+        a if a < 100.0 => format!("{d:+.2}s"),
+        a if a < 1000.0 => format!("{d:+.1}s"),
+        a if a < 1e6 => format!("{d:+.0}s"),
+        _ => format!("{:+.0}h", d / 3600.0),
+    }
 }
 
 /// Milliseconds, `1.1 ms`, or `-`.

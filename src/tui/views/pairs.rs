@@ -291,7 +291,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 Constraint::Length(2),
                 Constraint::Length(24),
                 Constraint::Length(24),
-                Constraint::Length(9),
+                Constraint::Length(11),
                 Constraint::Length(5),
                 Constraint::Length(5),
             ],

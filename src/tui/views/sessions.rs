@@ -1,6 +1,6 @@
 //! The home screen: one row per ICE session and per TURN allocation no session used, like sngrep's call
 //! list. Wide terminals get more columns; 80 columns keep the ones that answer "did it connect, how".
-use super::{clean, fit, hit_list, ms, rel, Theme};
+use super::{clean, hit_list, ms, rel, Theme};
 use crate::tui::app::{App, SortKey};
 use crate::tui::data::{RowRef, RowSummary};
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -278,5 +278,4 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         )),
     };
     frame.render_widget(Paragraph::new(detail_line).wrap(Wrap { trim: true }), detail);
-    let _ = fit;
 }
