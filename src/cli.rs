@@ -1,4 +1,4 @@
-//! The command line (clap derive): `read`, `nat`, `check`, `completions`, `man`.
+//! The command line (clap derive): `read`, `live`, `nat`, `check`, `completions`, `man`.
 //! Options that make sense from the environment take `ICEVIEW_*` variables.
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -31,6 +31,10 @@ pub enum Command {
     /// Read capture files (pcap, pcapng, or - for stdin) and report the STUN/TURN traffic in them.
     #[command(after_help = READ_EXAMPLES)]
     Read(ReadArgs),
+    /// Capture on a network interface and analyse as packets arrive (needs root or CAP_NET_RAW; root is
+    /// dropped once the interface is open).
+    #[command(after_help = LIVE_EXAMPLES)]
+    Live(LiveArgs),
     /// Discover the NAT in front of this host (RFC 5780 mapping, filtering, hairpinning, lifetime) and
     /// say what it means for WebRTC.
     #[command(after_help = NAT_EXAMPLES)]
@@ -87,6 +91,120 @@ pub struct ReadArgs {
     /// terminal and neither `--json -`, `--packets` nor `-q` is given).
     #[arg(long, env = "ICEVIEW_NO_TUI")]
     pub no_tui: bool,
+}
+
+const LIVE_EXAMPLES: &str = "\
+Examples:
+  iceview live -D                                  list the interfaces, like tcpdump -D
+  sudo iceview live -i eth0                        capture until Ctrl-C, then print the summary
+  sudo iceview live -i any --packets               one line per STUN/TURN message as it arrives
+  sudo iceview live -i eth0 -w call.pcap --json report.json
+                                                   save the packets and, on exit, the report
+  sudo iceview live -i eth0 --ndjson - | your-pipeline
+                                                   stream events (one JSON object per line)
+  sudo iceview live -i eth0 -c 1000 'udp port 3478'
+                                                   your BPF filter instead of the default, 1000 packets
+
+Default filter: udp or icmp or icmp6 or (ip6 and ip6[6] == 44) or (tcp and (port 3478 or port 3479 or
+port 5349 or port 5350)): all UDP (ICE and TURN use any port), IPv6 fragments, ICMP (unreachables explain
+failed checks), TCP only on the STUN/TURN ports. Give 'udp or tcp' to see ICE-TCP on other ports.
+
+Privileges: the interface is opened as root, then iceview becomes the sudo user (SUDO_UID/SUDO_GID), or
+nobody, or the -Z user, before it reads a packet. Without root: sudo setcap cap_net_raw,cap_net_admin=eip
+$(which iceview) lets it capture as you.";
+
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    /// A BPF filter expression (tcpdump syntax) that replaces the default (see below).
+    #[arg(value_name = "FILTER")]
+    pub filter: Vec<String>,
+
+    /// Interface to capture on; `any` captures on all (default: the first up interface, as tcpdump).
+    #[arg(
+        short = 'i',
+        long = "interface",
+        value_name = "IFACE",
+        env = "ICEVIEW_INTERFACE"
+    )]
+    pub interface: Option<String>,
+
+    /// List the interfaces iceview can capture on, like tcpdump -D, and exit.
+    #[arg(short = 'D', long = "list-interfaces")]
+    pub list_interfaces: bool,
+
+    /// Bytes to capture of each packet.
+    #[arg(short = 's', long = "snapshot-length", value_name = "BYTES",
+          default_value_t = iceview::capture::live::DEFAULT_SNAPLEN)]
+    pub snaplen: u32,
+
+    /// Do not put the interface into promiscuous mode.
+    #[arg(short = 'p', long = "no-promiscuous-mode")]
+    pub no_promiscuous: bool,
+
+    /// Kernel capture buffer, in KiB (as tcpdump -B).
+    #[arg(short = 'B', long = "buffer-size", value_name = "KIB",
+          default_value_t = iceview::capture::live::DEFAULT_BUFFER_KIB)]
+    pub buffer_kib: u32,
+
+    /// Stop after capturing COUNT packets.
+    #[arg(short = 'c', long = "count", value_name = "COUNT")]
+    pub count: Option<u64>,
+
+    /// Stop after this long: `90`, `90s`, `5m`, `2h`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+
+    /// Also save every captured packet to FILE (pcap, nanosecond timestamps), readable by `iceview read`.
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    pub write: Option<PathBuf>,
+
+    /// Write the JSON report to FILE when the capture stops (`-` for standard output).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<String>,
+
+    /// Stream events to FILE as JSON lines while capturing (`-` for standard output); see docs/report.md.
+    #[arg(long, value_name = "FILE")]
+    pub ndjson: Option<String>,
+
+    /// Print one line per STUN/TURN message as it is captured.
+    #[arg(long)]
+    pub packets: bool,
+
+    /// Quiet: no listening line, status line or summary (errors and warnings still go to stderr).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Once the interface is open, run as USER (default: the sudo user, else nobody; `root` stays root).
+    #[arg(short = 'Z', long = "relinquish-privileges", value_name = "USER")]
+    pub user: Option<String>,
+
+    /// Credentials for MESSAGE-INTEGRITY checks (the format of `read --credentials`).
+    #[arg(long, value_name = "FILE", env = "ICEVIEW_CREDENTIALS")]
+    pub credentials: Option<PathBuf>,
+}
+
+/// `90`, `90s`, `1.5s`, `5m`, `2h`.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (number, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let scale = match unit {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("unknown unit '{unit}' (use s, m or h)")),
+    };
+    let n: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration such as 90s, 5m or 2h"))?;
+    if !n.is_finite() || n <= 0.0 {
+        return Err("the duration must be positive".into());
+    }
+    std::time::Duration::try_from_secs_f64(n * scale).map_err(|e| e.to_string())
 }
 
 impl ReadArgs {
@@ -231,6 +349,25 @@ mod tests {
             Command::Read(r) => r,
             _ => unreachable!("parsed a read command"),
         }
+    }
+
+    #[test]
+    fn live_durations() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+        let live = match Cli::parse_from(["iceview", "live", "-i", "eth0", "-c", "5", "udp", "port", "3478"])
+            .command
+        {
+            Command::Live(l) => l,
+            _ => unreachable!("parsed a live command"),
+        };
+        assert_eq!(live.filter.join(" "), "udp port 3478");
+        assert_eq!(live.count, Some(5));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `iceview` binary: parse the command line, run, turn errors into one line and an exit code.
 mod cli;
 mod run;
+mod run_live;
 mod run_probe;
 
 use clap::{CommandFactory, Parser};
@@ -10,6 +11,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match &cli.command {
         cli::Command::Read(args) => run::read(args),
+        cli::Command::Live(args) => run_live::live(args),
         cli::Command::Nat(args) => run_probe::nat(args),
         cli::Command::Check(args) => run_probe::check(args),
         cli::Command::Completions { shell } => {

@@ -3,6 +3,7 @@
 //! This is the only module that talks to libpcap. Everything after it sees a [`Packet`] and must not care
 //! which reader produced it.
 pub mod file;
+pub mod live;
 
 use std::fmt;
 

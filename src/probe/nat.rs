@@ -814,7 +814,7 @@ fn conclude(o: &Observations<'_>) -> Verdicts {
 pub struct WebRtcAdvice {
     /// `yes`, `mostly`, `limited`, `no` or `unknown`: will a direct (non-relayed) path form?
     pub direct: &'static str,
-    /// `not-needed`, `for-some-peers`, `recommended`, `required-over-tcp` or `unknown`.
+    /// `not-needed`, `for-some-peers`, `recommended` or `required-over-tcp`.
     pub turn: &'static str,
     pub explanation: String,
 }
@@ -874,7 +874,7 @@ fn webrtc_advice(
         ),
         _ => (
             "unknown",
-            "unknown",
+            "recommended",
             if nat == Some(true) {
                 "Behind a NAT whose type could not be tested with this server: a server-reflexive \
                  candidate exists, but whether direct connections form depends on the NAT's mapping and \

@@ -3,6 +3,7 @@
 pub mod ice;
 pub mod json;
 pub mod model;
+pub mod ndjson;
 pub mod text;
 pub mod turn;
 

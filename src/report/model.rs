@@ -45,6 +45,27 @@ pub struct InputReport {
     pub last_ts: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
+    /// For an interface (`iceview live`): the capture's own counters; absent for files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveCaptureReport>,
+}
+
+/// What a live capture counted that a file cannot say: the filter it ran and the packets lost before
+/// the analysis saw them (`pcap_stats`, and iceview's own queue).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LiveCaptureReport {
+    pub interface: String,
+    pub filter: String,
+    pub snaplen: u32,
+    pub promiscuous: bool,
+    /// Packets the kernel filter accepted (libpcap's ps_recv).
+    pub kernel_received: u64,
+    /// Dropped by the kernel for want of buffer space (ps_drop; raise -B).
+    pub kernel_dropped: u64,
+    /// Dropped by the interface or its driver (ps_ifdrop).
+    pub interface_dropped: u64,
+    /// Captured (and saved with -w) but not analysed: iceview's analysis queue was full.
+    pub queue_dropped: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -176,6 +197,7 @@ fn input_report(i: &InputStats) -> InputReport {
         first_ts: i.first_ts.map(|t| t.as_secs_f64()),
         last_ts: i.last_ts.map(|t| t.as_secs_f64()),
         warning: i.warning.clone(),
+        live: None,
     }
 }
 
@@ -199,7 +221,7 @@ pub fn attribute_name(typ: u16) -> String {
         .unwrap_or_else(|| format!("0x{typ:04X}"))
 }
 
-fn message_report(m: &MessageRecord, multi: bool) -> MessageReport {
+pub fn message_report(m: &MessageRecord, multi: bool) -> MessageReport {
     let mut r = MessageReport {
         frame: m.frame,
         input: multi.then_some(m.input),

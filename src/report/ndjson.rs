@@ -1,0 +1,629 @@
+//! `--ndjson`: the event stream of a live capture, one JSON object per line (schema `iceview.events/1`,
+//! documented in docs/report.md), for pipelines (Vector, Fluent Bit, Kafka, ...) that ingest JSON lines.
+//!
+//! Events are derived, never computed on the side: a `message` event is the report's own message record,
+//! taken from the analysis's message tap as the message is recorded; every other event comes from
+//! comparing the report's views (TURN allocations, ICE sessions and pairs, findings) between two polls of
+//! the same [`Model`]. So what the stream said and what the JSON report says at the end agree. Pure: time
+//! is an argument ([`EventTracker::poll`] takes `now`), nothing here reads a clock or writes anywhere but
+//! the writer it is given.
+//!
+//! Live facts can be provisional: an allocation whose Allocate drew the usual 401 challenge is "failed"
+//! until the authenticated retry succeeds, and a finding such as "this allocation carried no traffic" is
+//! true only until traffic flows. So a failure is announced once it is definitive (an error other than
+//! the challenge, or no retry for [`SETTLE_SECS`]), and a finding once it has held for [`SETTLE_SECS`];
+//! at the end of the capture everything still pending is announced.
+use super::model::{message_report, Generator, LiveCaptureReport, MessageReport};
+use crate::analysis::findings::{self, turn::error_meaning, Finding};
+use crate::analysis::sessions::{self, SelectedPair};
+use crate::analysis::turn::{Allocation, AllocationKey, AllocationState};
+use crate::analysis::{Body, MessageRecord, Model};
+use crate::capture::Timestamp;
+use crate::net::Transport;
+use crate::wire::stun::Method;
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Write};
+
+pub const SCHEMA: &str = "iceview.events/1";
+
+/// Seconds (capture time) a provisional fact must hold before it is announced: longer than a client
+/// takes to answer a 401 challenge or to start relaying after allocating (milliseconds), shorter than
+/// anyone watching a stream would wait.
+pub const SETTLE_SECS: f64 = 5.0;
+
+/// One line of the stream. `event` names the variant in kebab-case.
+#[derive(Debug, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// First line: what is being captured.
+    Start(Start),
+    /// A STUN message decoded (relayed ones included; ChannelData frames are media carriers and are
+    /// counted in the report, not streamed).
+    Message(MessageReport),
+    AllocationCreated(AllocationEvent),
+    AllocationFailed(AllocationEvent),
+    /// Deleted (Refresh with LIFETIME 0) or expired.
+    AllocationEnded(AllocationEvent),
+    PairSucceeded(PairEvent),
+    SessionConnected(SessionEvent),
+    SessionFailed(SessionEvent),
+    Finding(FindingEvent),
+    /// A finding announced earlier no longer holds (e.g. the allocation did start relaying).
+    FindingCleared(FindingEvent),
+    /// Last line: the capture's counters.
+    Stop(Stop),
+}
+
+#[derive(Debug, Serialize)]
+pub struct Start {
+    pub ts: f64,
+    pub schema: &'static str,
+    pub generator: Generator,
+    pub interface: String,
+    pub link_type: &'static str,
+    pub filter: String,
+    pub snaplen: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Stop {
+    pub ts: f64,
+    /// Packets captured (and saved with -w).
+    pub packets: u64,
+    /// Packets analysed (captured minus queue drops).
+    pub analysed: u64,
+    #[serde(flatten)]
+    pub capture: LiveCaptureReport,
+    pub messages: u64,
+    pub allocations: usize,
+    pub sessions: usize,
+    pub findings: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AllocationEvent {
+    pub ts: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame: Option<u64>,
+    pub client: String,
+    pub server: String,
+    pub transport: Transport,
+    /// `active`, `failed`, `deleted` or `expired`, as in the report.
+    pub state: &'static str,
+    pub relayed: Vec<String>,
+    pub mapped: Option<String>,
+    pub username: Option<String>,
+    pub realm: Option<String>,
+    pub lifetime: Option<u32>,
+    /// allocation-failed: the error that decided it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<AllocationError>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AllocationError {
+    pub frame: u64,
+    pub method: String,
+    pub code: u16,
+    pub reason: String,
+    pub meaning: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PairEvent {
+    /// The first success response on the pair.
+    pub ts: f64,
+    pub session: String,
+    pub pair: usize,
+    pub a: String,
+    pub b: String,
+    pub protocol: Transport,
+    pub a_type: &'static str,
+    pub b_type: &'static str,
+    pub nominated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_round_trip_time: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SessionEvent {
+    pub ts: f64,
+    pub session: String,
+    pub outcome: &'static str,
+    pub reason: String,
+    /// The agents' ufrags.
+    pub agents: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selected_pair: Option<SelectedPair>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FindingEvent {
+    /// When iceview raised (or cleared) it.
+    pub ts: f64,
+    #[serde(flatten)]
+    pub finding: Finding,
+}
+
+/// Counts for a status line, as of the last poll.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub allocations: usize,
+    pub allocations_active: usize,
+    pub allocations_failed: usize,
+    pub sessions: usize,
+    pub sessions_connected: usize,
+    pub sessions_failed: usize,
+    pub findings: usize,
+}
+
+/// The `message` event for a recorded message, `None` for ChannelData.
+pub fn message_event(rec: &MessageRecord) -> Option<Event> {
+    match rec.body {
+        Body::Stun { .. } => Some(Event::Message(message_report(rec, false))),
+        Body::ChannelData { .. } => None,
+    }
+}
+
+/// Writes one event as one line.
+pub fn write(event: &Event, out: &mut dyn Write) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, event)?;
+    out.write_all(b"\n")
+}
+
+#[derive(Default)]
+struct AllocationSeen {
+    created: bool,
+    failed: bool,
+    ended: bool,
+}
+
+struct FindingSeen {
+    since: f64,
+    raised: bool,
+    finding: Finding,
+}
+
+/// What was already announced, so each poll yields only what changed. Its tables follow the analysis
+/// tables (allocations, sessions, findings), which are bounded.
+#[derive(Default)]
+pub struct EventTracker {
+    allocations: HashMap<AllocationKey, AllocationSeen>,
+    pairs: HashSet<(String, usize)>,
+    outcomes: HashMap<String, &'static str>,
+    findings: HashMap<(&'static str, String), FindingSeen>,
+    summary: Summary,
+}
+
+impl EventTracker {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// What changed since the last poll; `now` is the current capture time (the clock the packets are
+    /// stamped with).
+    pub fn poll(&mut self, model: &Model, now: Timestamp) -> Vec<Event> {
+        self.diff(model, now, false)
+    }
+
+    /// The last poll, when the capture has ended: provisional facts are announced as they stand.
+    pub fn finish(&mut self, model: &Model, now: Timestamp) -> Vec<Event> {
+        self.diff(model, now, true)
+    }
+
+    pub fn summary(&self) -> Summary {
+        self.summary
+    }
+
+    fn diff(&mut self, model: &Model, now: Timestamp, last: bool) -> Vec<Event> {
+        let now_s = now.as_secs_f64();
+        let end = model.last_ts.unwrap_or_default();
+        let mut out = Vec::new();
+        let mut summary = Summary::default();
+
+        for (key, a) in &model.turn.allocations {
+            let state = a.state(end);
+            summary.allocations += 1;
+            match state {
+                AllocationState::Active => summary.allocations_active += 1,
+                AllocationState::Failed => summary.allocations_failed += 1,
+                _ => {}
+            }
+            let seen = self.allocations.entry(*key).or_default();
+            if let (false, Some(at)) = (seen.created, a.created_at) {
+                seen.created = true;
+                out.push(Event::AllocationCreated(allocation_event(
+                    key,
+                    a,
+                    state,
+                    at.ts.as_secs_f64(),
+                    Some(at.frame),
+                )));
+            }
+            if state == AllocationState::Failed && !seen.failed {
+                if let Some(err) = decisive_error(a, now_s, last) {
+                    seen.failed = true;
+                    let mut e = allocation_event(key, a, state, err.at.ts.as_secs_f64(), Some(err.at.frame));
+                    e.error = Some(AllocationError {
+                        frame: err.at.frame,
+                        method: err.method.to_string(),
+                        code: err.code,
+                        reason: err.reason.clone(),
+                        meaning: error_meaning(err.code, err.authenticated_request),
+                    });
+                    out.push(Event::AllocationFailed(e));
+                }
+            }
+            let ended = matches!(state, AllocationState::Deleted | AllocationState::Expired);
+            if ended && !seen.ended {
+                seen.ended = true;
+                let (ts, frame) = match (a.deleted_at, a.gone_at, a.expires_at()) {
+                    (Some(d), _, _) | (None, Some(d), _) => (d.ts, Some(d.frame)),
+                    (None, None, Some(e)) => (e, None),
+                    _ => (end, None),
+                };
+                out.push(Event::AllocationEnded(allocation_event(
+                    key,
+                    a,
+                    state,
+                    ts.as_secs_f64(),
+                    frame,
+                )));
+            }
+        }
+
+        let mut sessions = sessions::build(model);
+        for s in sessions.iter_mut() {
+            summary.sessions += 1;
+            for p in &s.pairs {
+                if p.state != "succeeded" || !self.pairs.insert((s.id.clone(), p.index)) {
+                    continue;
+                }
+                let first = [p.a_to_b.first_response_ts, p.b_to_a.first_response_ts]
+                    .into_iter()
+                    .flatten()
+                    .reduce(f64::min);
+                out.push(Event::PairSucceeded(PairEvent {
+                    ts: first.unwrap_or(s.last_ts),
+                    session: s.id.clone(),
+                    pair: p.index,
+                    a: p.a.clone(),
+                    b: p.b.clone(),
+                    protocol: p.protocol,
+                    a_type: p.a_type,
+                    b_type: p.b_type,
+                    nominated: p.nominated,
+                    current_round_trip_time: p
+                        .a_to_b
+                        .current_round_trip_time
+                        .or(p.b_to_a.current_round_trip_time),
+                }));
+            }
+            match s.outcome {
+                "connected" => summary.sessions_connected += 1,
+                "failed" => summary.sessions_failed += 1,
+                _ => {}
+            }
+            let announced = self.outcomes.get(&s.id).copied();
+            if matches!(s.outcome, "connected" | "failed") && announced != Some(s.outcome) {
+                self.outcomes.insert(s.id.clone(), s.outcome);
+                let ts = if s.outcome == "connected" {
+                    s.milestones
+                        .nominated_ts
+                        .or(s.milestones.first_success_ts)
+                        .unwrap_or(s.last_ts)
+                } else {
+                    s.last_ts
+                };
+                let event = SessionEvent {
+                    ts,
+                    session: s.id.clone(),
+                    outcome: s.outcome,
+                    reason: s.outcome_reason.clone(),
+                    agents: s.agents.iter().map(|a| a.ufrag.clone()).collect(),
+                    selected_pair: s.selected_pair.take(),
+                };
+                out.push(if s.outcome == "connected" {
+                    Event::SessionConnected(event)
+                } else {
+                    Event::SessionFailed(event)
+                });
+            }
+        }
+
+        let current = findings::collect(model, &sessions);
+        summary.findings = current.len();
+        let mut present = HashSet::new();
+        for f in current {
+            let key = (f.code, subject_key(&f));
+            present.insert(key.clone());
+            let seen = self.findings.entry(key).or_insert_with(|| FindingSeen {
+                since: now_s,
+                raised: false,
+                finding: f.clone(),
+            });
+            seen.finding = f;
+            if !seen.raised && (last || now_s - seen.since >= SETTLE_SECS) {
+                seen.raised = true;
+                out.push(Event::Finding(FindingEvent {
+                    ts: now_s,
+                    finding: seen.finding.clone(),
+                }));
+            }
+        }
+        let gone: Vec<_> = self
+            .findings
+            .keys()
+            .filter(|k| !present.contains(*k))
+            .cloned()
+            .collect();
+        for k in gone {
+            if let Some(seen) = self.findings.remove(&k) {
+                if seen.raised {
+                    out.push(Event::FindingCleared(FindingEvent {
+                        ts: now_s,
+                        finding: seen.finding,
+                    }));
+                }
+            }
+        }
+
+        self.summary = summary;
+        // In time order; findings carry `now` and so come last.
+        out.sort_by(|a, b| event_ts(a).total_cmp(&event_ts(b)));
+        out
+    }
+}
+
+/// The error that makes a failed allocation definitely failed: one to an authenticated Allocate or any
+/// error other than the 401 challenge and 438 Stale Nonce (which clients answer by retrying); or, when
+/// the client has not retried for [`SETTLE_SECS`] or the capture is over, the last error.
+fn decisive_error(a: &Allocation, now: f64, last: bool) -> Option<&crate::analysis::turn::TurnError> {
+    let allocate_errors = || a.errors.iter().filter(|e| e.method == Method::ALLOCATE);
+    let definitive = allocate_errors().find(|e| {
+        let challenge = e.code == 401 && !e.authenticated_request;
+        !challenge && e.code != 438
+    });
+    definitive.or_else(|| {
+        let latest = allocate_errors().next_back()?;
+        (last || now - latest.at.ts.as_secs_f64() >= SETTLE_SECS).then_some(latest)
+    })
+}
+
+fn allocation_event(
+    key: &AllocationKey,
+    a: &Allocation,
+    state: AllocationState,
+    ts: f64,
+    frame: Option<u64>,
+) -> AllocationEvent {
+    AllocationEvent {
+        ts,
+        frame,
+        client: key.client.to_string(),
+        server: key.server.to_string(),
+        transport: key.transport,
+        state: state.name(),
+        relayed: a.relayed.iter().map(ToString::to_string).collect(),
+        mapped: a.mapped.map(|m| m.to_string()),
+        username: a.username.clone(),
+        realm: a.realm.clone(),
+        lifetime: a.lifetime,
+        error: None,
+    }
+}
+
+fn subject_key(f: &Finding) -> String {
+    serde_json::to_string(&f.subject).unwrap_or_default()
+}
+
+fn event_ts(e: &Event) -> f64 {
+    match e {
+        Event::Start(s) => s.ts,
+        Event::Message(m) => m.ts,
+        Event::AllocationCreated(a) | Event::AllocationFailed(a) | Event::AllocationEnded(a) => a.ts,
+        Event::PairSucceeded(p) => p.ts,
+        Event::SessionConnected(s) | Event::SessionFailed(s) => s.ts,
+        Event::Finding(f) | Event::FindingCleared(f) => f.ts,
+        Event::Stop(s) => s.ts,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::Analyzer;
+    use crate::capture::file::FileReader;
+    use crate::wire::credentials::Keyring;
+    use serde_json::Value;
+    use std::path::Path;
+    use std::sync::mpsc;
+
+    /// Replays a fixture as a live run would see it: packets one by one, a poll every `every` packets
+    /// with the packet's time as `now`, message events from the tap; returns (events before the end,
+    /// events at the end), as JSON.
+    fn replay(fixture: &str, every: u64) -> (Vec<Value>, Vec<Value>) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(fixture)
+            .join("capture.pcap");
+        let mut reader = FileReader::open(&[path.to_string_lossy().into_owned()], None).expect("fixture");
+        let mut analyzer = Analyzer::new(Keyring::new());
+        let (tx, rx) = mpsc::channel();
+        analyzer.set_message_tap(Box::new(move |rec| {
+            if let Some(e) = message_event(rec) {
+                let _ = tx.send(e);
+            }
+        }));
+        let mut tracker = EventTracker::new();
+        let mut during = Vec::new();
+        let mut n = 0;
+        let mut last_ts = Timestamp::default();
+        let json = |e: &Event| serde_json::to_value(e).expect("serialisable");
+        reader.for_each(&mut |pkt| {
+            analyzer.ingest(pkt);
+            last_ts = pkt.ts;
+            n += 1;
+            during.extend(rx.try_iter().map(|e| json(&e)));
+            if n % every == 0 {
+                during.extend(tracker.poll(analyzer.model(), pkt.ts).iter().map(json));
+            }
+            true
+        });
+        analyzer.finish();
+        during.extend(rx.try_iter().map(|e| json(&e)));
+        let end = tracker
+            .finish(analyzer.model(), last_ts)
+            .iter()
+            .map(json)
+            .collect();
+        (during, end)
+    }
+
+    fn of<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+        events.iter().filter(|e| e["event"] == kind).collect()
+    }
+
+    fn truth(fixture: &str) -> Value {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(fixture)
+            .join("truth.json");
+        serde_json::from_str(&std::fs::read_to_string(p).expect("truth.json")).expect("JSON")
+    }
+
+    #[test]
+    fn relayed_call_streams_allocations_pairs_and_connection() {
+        let (during, end) = replay("chrome-relay-udp", 20);
+        let t = truth("chrome-relay-udp");
+        // The browsers' own selected pair (getStats): both ends are relayed candidates on coturn.
+        let sel = &t["pcs"]["pc1"]["selected_candidate_pair"];
+        let addr = |c: &Value| format!("{}:{}", c["address"].as_str().unwrap(), c["port"]);
+        let (local, remote) = (addr(&sel["local"]), addr(&sel["remote"]));
+
+        let created = of(&during, "allocation-created");
+        let relayed: HashSet<&str> = created
+            .iter()
+            .flat_map(|e| {
+                e["relayed"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.as_str().unwrap())
+            })
+            .collect();
+        assert!(
+            relayed.contains(local.as_str()) && relayed.contains(remote.as_str()),
+            "{relayed:?}"
+        );
+        assert!(created
+            .iter()
+            .all(|e| e["state"] == "active" && e["frame"].is_u64()));
+
+        let connected = of(&during, "session-connected");
+        assert_eq!(connected.len(), 1, "{connected:?}");
+        let p = &connected[0]["selected_pair"];
+        let ends: HashSet<&str> = [p["a"].as_str().unwrap(), p["b"].as_str().unwrap()].into();
+        assert_eq!(ends, [local.as_str(), remote.as_str()].into());
+        assert_eq!(p["a_type"], "relay");
+        // Each announced pair succeeded before (or when) the session connected.
+        let succeeded = of(&during, "pair-succeeded");
+        assert!(!succeeded.is_empty());
+        let connected_at = connected[0]["ts"].as_f64().unwrap();
+        assert!(succeeded
+            .iter()
+            .any(|e| e["ts"].as_f64().unwrap() <= connected_at && e["session"] == connected[0]["session"]));
+        // Message events: every one a STUN message, Allocate 401 before Allocate success.
+        let messages = of(&during, "message");
+        assert!(messages.iter().all(|m| m["kind"] == "stun"));
+        let first = |class: &str| {
+            messages
+                .iter()
+                .position(|m| m["method"] == "allocate" && m["class"] == class)
+                .unwrap_or(usize::MAX)
+        };
+        assert!(first("error") < first("success") && first("success") < usize::MAX);
+        assert!(of(&during, "allocation-failed").is_empty());
+        // Left for the end: findings (held for less than SETTLE_SECS) and the allocations deleted by the
+        // last packets.
+        assert!(
+            end.iter()
+                .all(|e| e["event"] == "finding" || e["event"] == "allocation-ended"),
+            "{end:?}"
+        );
+        // Events are in time order within each poll, and never announce the same thing twice.
+        let keys: Vec<String> = created
+            .iter()
+            .map(|e| format!("{}{}", e["client"], e["server"]))
+            .collect();
+        assert_eq!(keys.len(), keys.iter().collect::<HashSet<_>>().len());
+    }
+
+    #[test]
+    fn wrong_password_is_a_failure_as_soon_as_it_is_seen() {
+        let (during, end) = replay("turn-auth-fail", 1);
+        let t = truth("turn-auth-fail");
+        // Both peers are NATed; their public IPs are the clients the TURN server sees.
+        let nats: HashSet<String> = t["topology"]["nat"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|n| n["public_ip"].as_str().unwrap().to_string())
+            .collect();
+        let failed = of(&during, "allocation-failed");
+        let clients: HashSet<String> = failed
+            .iter()
+            .map(|e| {
+                let c = e["client"].as_str().unwrap();
+                c[..c.rfind(':').unwrap()].to_string()
+            })
+            .collect();
+        assert_eq!(clients, nats);
+        for e in &failed {
+            assert_eq!(e["error"]["code"], 401);
+            assert_eq!(e["username"], t["turn_credentials"]["username"]);
+            assert_eq!(e["state"], "failed");
+        }
+        assert!(of(&during, "allocation-created").is_empty());
+        // The call still connected directly (the agents said "completed").
+        assert_eq!(of(&during, "session-connected").len(), 1);
+        // The finding says the same, once it has held for SETTLE_SECS: this capture lasts 2.6 s, so at
+        // the end.
+        let rejected = |events: &[Value]| {
+            of(events, "finding")
+                .iter()
+                .any(|f| f["code"] == "turn.auth.rejected" && f["severity"] == "error")
+        };
+        assert!(!rejected(&during) && rejected(&end));
+    }
+
+    #[test]
+    fn challenge_alone_is_not_a_failure_until_it_settles() {
+        // The first poll after the 401 challenge of chrome-relay-udp must not call the allocation failed.
+        let (during, _) = replay("chrome-relay-udp", 1);
+        assert!(of(&during, "allocation-failed").is_empty());
+    }
+
+    #[test]
+    fn lines_are_tagged_json() {
+        let e = Event::Finding(FindingEvent {
+            ts: 1.5,
+            finding: Finding {
+                severity: findings::Severity::Warning,
+                code: "x.y",
+                message: "m".into(),
+                subject: findings::Subject::Capture,
+                frames: vec![3],
+            },
+        });
+        let mut out = Vec::new();
+        write(&e, &mut out).unwrap();
+        let line = String::from_utf8(out).unwrap();
+        assert!(line.ends_with('\n') && line.matches('\n').count() == 1);
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["event"], "finding");
+        assert_eq!(v["code"], "x.y");
+        assert_eq!(v["ts"], 1.5);
+    }
+}

@@ -1,0 +1,808 @@
+//! `iceview live` end to end, on real traffic: two network namespaces joined by a veth pair, coturn in
+//! one, coturn's own clients (turnutils_stunclient, turnutils_uclient) in the other, and iceview capturing
+//! on the server's side of the veth. What iceview says is checked against what the test set up (the relay
+//! address and port range, the user, the realm) and against RFC 8656's sequence (Allocate → 401 → Allocate
+//! with credentials → success), not against an earlier run of iceview.
+//!
+//! Needs root (CI runs as root) for namespaces and capture; without it the namespace test says why and
+//! returns. The non-root check runs either way. Every namespace, interface and process a test creates is
+//! removed by a guard, also when an assertion fails.
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+const SERVER_IP: &str = "198.51.100.1";
+const CLIENT_IP: &str = "198.51.100.2";
+/// coturn's relay port range in this lab: every relayed address must fall in it.
+const RELAY_PORTS: std::ops::RangeInclusive<u16> = 49200..=49300;
+const USER: &str = "alice";
+const PASSWORD: &str = "secret";
+const REALM: &str = "lab.example";
+/// A uid/gid that exists nowhere, as sudo would pass them for a user: iceview must become exactly this.
+const SUDO_ID: u32 = 4242;
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn have(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(tool).is_file()))
+}
+
+/// A fresh directory for one test's files, world-traversable so that unprivileged processes can run the
+/// binary copied into it.
+fn scratch(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "iceview-{tag}-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("scratch dir");
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod scratch dir");
+    dir
+}
+
+/// The binary, copied where any user may execute it (the target dir may not be reachable for nobody).
+fn binary_in(dir: &Path) -> PathBuf {
+    let bin = dir.join("iceview");
+    fs::copy(env!("CARGO_BIN_EXE_iceview"), &bin).expect("copy the binary");
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod the binary");
+    bin
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
+}
+
+fn ok(cmd: &mut Command) -> Output {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn load(path: &Path) -> Value {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn lines(path: &Path) -> Vec<Value> {
+    fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}: {l}", path.display())))
+        .collect()
+}
+
+/// Two namespaces, a veth pair, and every process started in them; all removed on drop.
+struct Lab {
+    server_ns: String,
+    client_ns: String,
+    server_if: String,
+    dir: PathBuf,
+    children: Vec<(String, Child)>,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        let n = format!("{}{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
+        let lab = Lab {
+            server_ns: format!("iceview-s{n}"),
+            client_ns: format!("iceview-c{n}"),
+            // Interface names are at most 15 bytes.
+            server_if: format!("ivs{}", &n[n.len().saturating_sub(11)..]),
+            dir: scratch("live"),
+            children: Vec::new(),
+        };
+        let client_if = format!("ivc{}", &n[n.len().saturating_sub(11)..]);
+        ok(Command::new("ip").args(["netns", "add", &lab.server_ns]));
+        ok(Command::new("ip").args(["netns", "add", &lab.client_ns]));
+        ok(Command::new("ip").args([
+            "link",
+            "add",
+            &lab.server_if,
+            "netns",
+            &lab.server_ns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &client_if,
+            "netns",
+            &lab.client_ns,
+        ]));
+        for (ns, dev, ip) in [
+            (&lab.server_ns, &lab.server_if, SERVER_IP),
+            (&lab.client_ns, &client_if, CLIENT_IP),
+        ] {
+            ok(Command::new("ip").args(["-n", ns, "addr", "add", &format!("{ip}/24"), "dev", dev]));
+            ok(Command::new("ip").args(["-n", ns, "link", "set", dev, "up"]));
+            ok(Command::new("ip").args(["-n", ns, "link", "set", "lo", "up"]));
+        }
+        lab
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Starts `args` in namespace `ns`, stdout and stderr to `<name>.out` / `<name>.err`.
+    fn spawn(&mut self, name: &str, ns: &str, args: &[&str], env: &[(&str, String)]) -> u32 {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns])
+            .args(args)
+            .env_remove("RUST_BACKTRACE")
+            .stdin(Stdio::null())
+            .stdout(File::create(self.path(&format!("{name}.out"))).expect("out file"))
+            .stderr(File::create(self.path(&format!("{name}.err"))).expect("err file"));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        // `ip netns exec` execs the command: this pid is the command's.
+        let pid = child.id();
+        self.children.push((name.to_string(), child));
+        pid
+    }
+
+    fn stderr_of(&self, name: &str) -> String {
+        fs::read_to_string(self.path(&format!("{name}.err"))).unwrap_or_default()
+    }
+
+    fn wait_for_stderr(&mut self, name: &str, needle: &str) {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            if self.stderr_of(name).contains(needle) {
+                return;
+            }
+            if let Some(status) = self.child(name).try_wait().expect("try_wait") {
+                panic!(
+                    "{name} exited ({status}) before '{needle}': {}",
+                    self.stderr_of(name)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{name} never printed '{needle}': {}", self.stderr_of(name));
+    }
+
+    fn child(&mut self, name: &str) -> &mut Child {
+        &mut self
+            .children
+            .iter_mut()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no process {name}"))
+            .1
+    }
+
+    fn signal(&mut self, name: &str, signal: libc::c_int) {
+        let pid = self.child(name).id() as libc::pid_t;
+        // SAFETY: a signal to a child this test started and has not reaped.
+        unsafe { libc::kill(pid, signal) };
+    }
+
+    /// Waits for `name` to exit on its own; its exit status.
+    fn wait(&mut self, name: &str, limit: Duration) -> std::process::ExitStatus {
+        let t = Instant::now();
+        loop {
+            if let Some(status) = self.child(name).try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                t.elapsed() < limit,
+                "{name} did not exit within {limit:?}: {}",
+                self.stderr_of(name)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs a client to completion in the client namespace, killed after `secs` (coturn's clients
+    /// retry forever when nobody answers).
+    fn client(&self, secs: u32, args: &[&str]) -> String {
+        let mut cmd = Command::new("timeout");
+        cmd.args([&secs.to_string(), "ip", "netns", "exec", &self.client_ns])
+            .args(args);
+        let out = run(&mut cmd);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.children {
+            if child.try_wait().ok().flatten().is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        // Deleting a namespace deletes the veth end inside it, and with it the peer.
+        for ns in [&self.server_ns, &self.client_ns] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+        if !std::thread::panicking() {
+            let _ = fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("live test files kept in {}", self.dir.display());
+        }
+    }
+}
+
+/// `iceview read FILE --json - EXTRA...`.
+fn read_back(bin: &Path, pcap: &Path, extra: &[&str]) -> Value {
+    let out = ok(Command::new(bin)
+        .args(["read", pcap.to_str().unwrap(), "--json", "-"])
+        .args(extra));
+    serde_json::from_slice(&out.stdout).expect("read --json gives JSON")
+}
+
+/// (real, effective, saved, filesystem) ids from /proc/PID/status for `Uid:` or `Gid:`, and the
+/// supplementary groups.
+fn proc_ids(pid: u32) -> (Vec<u32>, Vec<u32>, String) {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
+    let field = |name: &str| -> Vec<u32> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or("")
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect()
+    };
+    let groups = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Groups:"))
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    (field("Uid:"), field("Gid:"), groups)
+}
+
+/// The relayed addresses of the allocations in a report.
+fn relayed(report: &Value) -> BTreeSet<String> {
+    report["turn"]["allocations"]
+        .as_array()
+        .expect("turn.allocations")
+        .iter()
+        .flat_map(|a| a["relayed"].as_array().unwrap().iter())
+        .map(|r| r.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Checks what RFC 8656 and the lab's setup say every capture of one uclient run must show.
+fn assert_turn_facts(report: &Value, what: &str) {
+    let allocations = report["turn"]["allocations"]
+        .as_array()
+        .expect("turn.allocations");
+    let created: Vec<&Value> = allocations
+        .iter()
+        .filter(|a| a["created_at"].is_number())
+        .collect();
+    assert!(
+        !created.is_empty(),
+        "{what}: no allocation was created: {allocations:?}"
+    );
+    for a in &created {
+        assert_eq!(a["server"], format!("{SERVER_IP}:3478"), "{what}");
+        assert!(
+            a["client"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{CLIENT_IP}:")),
+            "{what}"
+        );
+        assert_eq!(a["username"], USER, "{what}");
+        assert_eq!(a["realm"], REALM, "{what}");
+        for r in a["relayed"].as_array().unwrap() {
+            let r: std::net::SocketAddr = r.as_str().unwrap().parse().unwrap();
+            assert_eq!(r.ip().to_string(), SERVER_IP, "{what}: relayed {r}");
+            assert!(
+                RELAY_PORTS.contains(&r.port()),
+                "{what}: relayed {r} outside {RELAY_PORTS:?}"
+            );
+        }
+        // The usual first step: a 401 challenge to the unauthenticated Allocate (RFC 8656 §7.2).
+        assert!(
+            a["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["code"] == 401 && e["method"] == "allocate"),
+            "{what}: no 401 before the allocation: {a}"
+        );
+    }
+    // In the message list: per client, Allocate error 401 before Allocate success.
+    let messages = report["messages"].as_array().expect("messages");
+    for a in &created {
+        let client = a["client"].as_str().unwrap();
+        let pos = |class: &str| {
+            messages.iter().position(|m| {
+                m["method"] == "allocate" && m["class"] == class && (m["src"] == client || m["dst"] == client)
+            })
+        };
+        let (err, success) = (pos("error"), pos("success"));
+        assert!(
+            err.is_some() && err < success,
+            "{what}: {client}: 401 {err:?}, success {success:?}"
+        );
+        assert_eq!(messages[err.unwrap()]["error_code"], 401, "{what}");
+    }
+}
+
+/// The `-w` file, read back as a file, gives the same messages and allocations as the live analysis.
+fn assert_same_as_read_back(bin: &Path, live: &Value, pcap: &Path, extra: &[&str]) {
+    let file = read_back(bin, pcap, extra);
+    assert_eq!(
+        file["inputs"][0]["packets"], live["inputs"][0]["packets"],
+        "packet counts"
+    );
+    assert_eq!(file["inputs"][0]["link_type"], live["inputs"][0]["link_type"]);
+    assert_eq!(
+        file["messages"], live["messages"],
+        "messages differ between live and -w read back"
+    );
+    assert_eq!(
+        file["turn"], live["turn"],
+        "allocations differ between live and -w read back"
+    );
+    assert_eq!(file["sessions"], live["sessions"]);
+    assert_eq!(file["findings"], live["findings"]);
+}
+
+fn events<'a>(stream: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    stream.iter().filter(|e| e["event"] == kind).collect()
+}
+
+/// The NDJSON stream agrees with the report written at the end.
+fn assert_stream(stream: &[Value], report: &Value, what: &str) {
+    assert_eq!(
+        stream.first().map(|e| &e["event"]),
+        Some(&Value::from("start")),
+        "{what}"
+    );
+    assert_eq!(
+        stream.last().map(|e| &e["event"]),
+        Some(&Value::from("stop")),
+        "{what}"
+    );
+    assert_eq!(stream[0]["schema"], "iceview.events/1");
+    let stop = stream.last().unwrap();
+    assert_eq!(stop["packets"], report["inputs"][0]["packets"], "{what}");
+    assert_eq!(
+        stop["kernel_dropped"],
+        report["inputs"][0]["live"]["kernel_dropped"]
+    );
+    // One message event per STUN message in the report, in the same order.
+    let streamed: Vec<&Value> = events(stream, "message").into_iter().collect();
+    let stun: Vec<&Value> = report["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["kind"] == "stun")
+        .collect();
+    assert_eq!(
+        streamed.len(),
+        stun.len(),
+        "{what}: message events vs STUN messages"
+    );
+    for (e, m) in streamed.iter().zip(&stun) {
+        assert_eq!(e["transaction_id"], m["transaction_id"], "{what}");
+        assert_eq!(e["frame"], m["frame"], "{what}");
+    }
+    // allocation-created: exactly the allocations the report says were created.
+    let announced: BTreeSet<String> = events(stream, "allocation-created")
+        .iter()
+        .flat_map(|e| e["relayed"].as_array().unwrap().iter())
+        .map(|r| r.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(announced, relayed(report), "{what}");
+    assert!(
+        events(stream, "allocation-failed").is_empty(),
+        "{what}: a 401 challenge is not a failure"
+    );
+}
+
+#[test]
+fn live_capture_of_real_turn_traffic() {
+    if !is_root() {
+        eprintln!("live_capture_of_real_turn_traffic: SKIPPED: needs root (network namespaces, capture)");
+        return;
+    }
+    let missing: Vec<&str> = [
+        "ip",
+        "turnserver",
+        "turnutils_uclient",
+        "turnutils_stunclient",
+        "turnutils_peer",
+    ]
+    .into_iter()
+    .filter(|t| !have(t))
+    .collect();
+    if !missing.is_empty() {
+        let msg = format!("needs {} (scripts/setup installs them)", missing.join(", "));
+        assert!(std::env::var_os("CI").is_none(), "{msg}");
+        eprintln!("live_capture_of_real_turn_traffic: SKIPPED: {msg}");
+        return;
+    }
+    let mut lab = Lab::new();
+    let bin = binary_in(&lab.dir);
+    let bin_s = bin.to_str().unwrap().to_string();
+    let (sns, sif) = (lab.server_ns.clone(), lab.server_if.clone());
+    let dir = lab.dir.clone();
+    let p = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let (min, max) = (RELAY_PORTS.start().to_string(), RELAY_PORTS.end().to_string());
+    let user = format!("{USER}:{PASSWORD}");
+    let turndb = p("turndb");
+    lab.spawn(
+        "turnserver",
+        &sns,
+        &[
+            "turnserver",
+            "-n",
+            "--listening-ip",
+            SERVER_IP,
+            "--relay-ip",
+            SERVER_IP,
+            "--min-port",
+            &min,
+            "--max-port",
+            &max,
+            "--lt-cred-mech",
+            "--user",
+            &user,
+            "--realm",
+            REALM,
+            "--no-tls",
+            "--no-dtls",
+            "--no-cli",
+            "--log-file",
+            "stdout",
+            "--simple-log",
+            "--userdb",
+            &turndb,
+        ],
+        &[],
+    );
+    lab.spawn(
+        "peer",
+        &sns,
+        &["turnutils_peer", "-L", SERVER_IP, "-p", "3480"],
+        &[],
+    );
+    // coturn is up when it answers a Binding request (this exchange happens before any capture starts).
+    let t = Instant::now();
+    while !lab
+        .client(1, &["turnutils_stunclient", SERVER_IP])
+        .contains("reflexive addr")
+    {
+        assert!(t.elapsed() < Duration::from_secs(10), "coturn never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // A: stops by itself after 40 packets, as -Z nobody.
+    let (a_json, a_nd, a_pcap) = (p("a.json"), p("a.ndjson"), p("a.pcap"));
+    let a_pid = lab.spawn(
+        "a",
+        &sns,
+        &[
+            &bin_s, "live", "-i", &sif, "-c", "40", "-Z", "nobody", "--json", &a_json, "--ndjson", &a_nd,
+            "-w", &a_pcap,
+        ],
+        &[],
+    );
+    // B: as if run with sudo by uid 4242, stopped by SIGTERM; prints each message; knows the password.
+    let (b_json, b_nd, b_pcap) = (p("b.json"), p("b.ndjson"), p("b.pcap"));
+    let creds = p("credentials");
+    fs::write(&creds, format!("turn {USER} {PASSWORD} {REALM}\n")).expect("credentials file");
+    let b_pid = lab.spawn(
+        "b",
+        &sns,
+        &[
+            &bin_s,
+            "live",
+            "-i",
+            &sif,
+            "--duration",
+            "40",
+            "--packets",
+            "--credentials",
+            &creds,
+            "--json",
+            &b_json,
+            "--ndjson",
+            &b_nd,
+            "-w",
+            &b_pcap,
+        ],
+        &[
+            ("SUDO_UID", SUDO_ID.to_string()),
+            ("SUDO_GID", SUDO_ID.to_string()),
+        ],
+    );
+    // C: every interface (Linux cooked v2), stopped by SIGINT.
+    let c_json = p("c.json");
+    lab.spawn(
+        "c",
+        &sns,
+        &[
+            &bin_s,
+            "live",
+            "-i",
+            "any",
+            "--duration",
+            "40",
+            "--json",
+            &c_json,
+            "-q",
+        ],
+        &[],
+    );
+    lab.wait_for_stderr("a", "listening on");
+    lab.wait_for_stderr("b", "listening on");
+    // C is quiet: it is ready once its files exist and its identity changed.
+    let c_pid = lab.child("c").id();
+
+    // Privileges, from the kernel's point of view, while the captures run.
+    let nobody = 65534;
+    let (uids, gids, groups) = proc_ids(a_pid);
+    assert_eq!(
+        uids,
+        vec![nobody; 4],
+        "-Z nobody: real, effective, saved and fs uid"
+    );
+    assert_eq!(gids, vec![nobody; 4]);
+    assert_eq!(groups, "", "supplementary groups are cleared");
+    assert!(lab
+        .stderr_of("a")
+        .contains("running as nobody (uid 65534, gid 65534)"));
+    let (uids, gids, groups) = proc_ids(b_pid);
+    assert_eq!(uids, vec![SUDO_ID; 4], "sudo: the invoking user's uid");
+    assert_eq!(gids, vec![SUDO_ID; 4]);
+    assert_eq!(groups, "");
+    for f in [&b_json, &b_nd, &b_pcap] {
+        let m = fs::metadata(f).expect("output created before the drop");
+        assert_eq!(
+            (m.uid(), m.gid()),
+            (SUDO_ID, SUDO_ID),
+            "{f} belongs to the sudo user"
+        );
+    }
+    let t = Instant::now();
+    while proc_ids(c_pid).0 != vec![nobody; 4] {
+        assert!(t.elapsed() < Duration::from_secs(10), "C never dropped root");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Real STUN and TURN traffic: a Binding, then one uclient session (Allocate with the 401 dance,
+    // CreatePermission, ChannelBind, data to the peer, Refresh).
+    let out = lab.client(5, &["turnutils_stunclient", SERVER_IP]);
+    assert!(out.contains("reflexive addr"), "{out}");
+    let out = lab.client(
+        20,
+        &[
+            "turnutils_uclient",
+            "-u",
+            USER,
+            "-w",
+            PASSWORD,
+            "-e",
+            SERVER_IP,
+            "-r",
+            "3480",
+            "-n",
+            "10",
+            "-m",
+            "1",
+            "-l",
+            "100",
+            SERVER_IP,
+        ],
+    );
+    assert!(out.contains("Total lost packets 0"), "uclient: {out}");
+
+    let status = lab.wait("a", Duration::from_secs(10));
+    assert!(status.success(), "A: {status}: {}", lab.stderr_of("a"));
+    // Let the last packets reach B and C, then stop them the two ways a user does.
+    std::thread::sleep(Duration::from_millis(300));
+    lab.signal("b", libc::SIGTERM);
+    lab.signal("c", libc::SIGINT);
+    let status = lab.wait("b", Duration::from_secs(10));
+    assert!(
+        status.success(),
+        "B after SIGTERM: {status}: {}",
+        lab.stderr_of("b")
+    );
+    let status = lab.wait("c", Duration::from_secs(10));
+    assert!(
+        status.success(),
+        "C after SIGINT: {status}: {}",
+        lab.stderr_of("c")
+    );
+
+    // A: exactly 40 packets, none lost, the first allocation complete within them.
+    let a = load(Path::new(&a_json));
+    assert_eq!(a["inputs"][0]["packets"], 40, "-c 40");
+    assert_eq!(a["inputs"][0]["link_type"], "EN10MB");
+    let live = &a["inputs"][0]["live"];
+    assert_eq!(live["interface"], sif.as_str());
+    assert_eq!(
+        (live["queue_dropped"].as_u64(), live["kernel_dropped"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert!(a["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["method"] == "binding" && m["class"] == "success"));
+    assert_turn_facts(&a, "A");
+    assert_same_as_read_back(&bin, &a, Path::new(&a_pcap), &[]);
+    assert_stream(&lines(Path::new(&a_nd)), &a, "A");
+    assert!(lab.stderr_of("a").contains("40 packets captured"));
+
+    // B: the whole uclient run; with the lab's password every MESSAGE-INTEGRITY verifies.
+    let b = load(Path::new(&b_json));
+    let verdicts: BTreeSet<String> = b["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["integrity"]["verdict"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(verdicts, BTreeSet::from(["ok".to_string()]));
+    assert_turn_facts(&b, "B");
+    assert_same_as_read_back(&bin, &b, Path::new(&b_pcap), &["--credentials", &creds]);
+    let b_stream = lines(Path::new(&b_nd));
+    assert_stream(&b_stream, &b, "B");
+    // uclient deletes its allocations when done (Refresh with LIFETIME 0): each is announced as ended.
+    let deleted: BTreeSet<String> = b["turn"]["allocations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["state"] == "deleted")
+        .flat_map(|a| {
+            a["relayed"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap().to_string())
+        })
+        .collect();
+    let ended: BTreeSet<String> = events(&b_stream, "allocation-ended")
+        .iter()
+        .filter(|e| e["state"] == "deleted")
+        .flat_map(|e| {
+            e["relayed"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(ended, deleted);
+    // --packets: one line per STUN message as it arrived, then the summary.
+    let stdout = fs::read_to_string(lab.path("b.out")).unwrap();
+    let stun = b["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["kind"] == "stun")
+        .count();
+    // Message lines name the transport in capitals ("UDP"); the summary's lines do not.
+    let message_lines = stdout
+        .lines()
+        .filter(|l| l.contains(" UDP ") && !l.contains("ChannelData"))
+        .count();
+    assert_eq!(message_lines, stun, "{stdout}");
+    assert!(stdout.contains("TURN allocations:"), "{stdout}");
+
+    // C: `-i any` is Linux cooked v2 and sees the same allocations.
+    let c = load(Path::new(&c_json));
+    assert_eq!(c["inputs"][0]["link_type"], "LINUX_SLL2");
+    assert_turn_facts(&c, "C");
+    assert!(
+        relayed(&b).is_subset(&relayed(&c)),
+        "{:?} vs {:?}",
+        relayed(&b),
+        relayed(&c)
+    );
+}
+
+/// Opening an interface as an unprivileged user fails with one line that says what to do, before any
+/// output file is created.
+#[test]
+fn unprivileged_capture_says_how_to_get_permission() {
+    let dir = scratch("noperm");
+    let bin = binary_in(&dir);
+    let json = dir.join("never.json");
+    let args = ["live", "-i", "lo", "-c", "1", "--json", json.to_str().unwrap()];
+    let out = if is_root() {
+        if !have("setpriv") {
+            eprintln!("unprivileged_capture_says_how_to_get_permission: SKIPPED: needs setpriv (util-linux)");
+            return;
+        }
+        run(Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+            ])
+            .arg(&bin)
+            .args(args))
+    } else {
+        run(Command::new(&bin).args(args))
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "an unprivileged capture must fail: {stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.starts_with("iceview: no permission to capture on lo"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("sudo"), "{stderr}");
+    assert!(
+        stderr.contains("setcap cap_net_raw,cap_net_admin=eip"),
+        "{stderr}"
+    );
+    assert!(!json.exists(), "no output file before the device is open");
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// `-D` lists interfaces like tcpdump -D (no privilege needed); a bad filter is one line.
+#[test]
+fn interface_list_and_bad_filter() {
+    let out = ok(Command::new(env!("CARGO_BIN_EXE_iceview")).args(["live", "-D"]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lo = text
+        .lines()
+        .find(|l| l.split_once('.').is_some_and(|(_, rest)| rest.starts_with("lo ")))
+        .unwrap_or_else(|| panic!("no lo in {text}"));
+    assert!(lo.contains("Loopback") && lo.ends_with(']'), "{lo}");
+    assert!(
+        text.lines()
+            .enumerate()
+            .all(|(i, l)| l.starts_with(&format!("{}.", i + 1))),
+        "{text}"
+    );
+    if !is_root() {
+        eprintln!("interface_list_and_bad_filter: bad-filter part SKIPPED: needs root to open lo");
+        return;
+    }
+    let out = run(Command::new(env!("CARGO_BIN_EXE_iceview")).args(["live", "-i", "lo", "udp", "port"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("iceview: bad filter expression 'udp port'"),
+        "{stderr}"
+    );
+    let out = run(Command::new(env!("CARGO_BIN_EXE_iceview")).args(["live", "-i", "no-such-if0", "-c", "1"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(
+        stderr.trim(),
+        "iceview: no such interface: no-such-if0 (iceview live -D lists them)"
+    );
+}
