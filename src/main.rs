@@ -15,13 +15,10 @@ fn main() -> ExitCode {
         cli::Command::Nat(args) => run_probe::nat(args),
         cli::Command::Check(args) => run_probe::check(args),
         cli::Command::Completions { shell } => {
-            clap_complete::generate(
-                *shell,
-                &mut cli::Cli::command(),
-                "iceview",
-                &mut std::io::stdout(),
-            );
-            Ok(())
+            // Generated into memory: clap_complete panics on a write error (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut cli::Cli::command(), "iceview", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout(), &script).map_err(Into::into)
         }
         cli::Command::Man => clap_mangen::Man::new(cli::Cli::command())
             .render(&mut std::io::stdout())

@@ -232,10 +232,20 @@ impl Analyzer {
         self.net.ingest(pkt, &mut |ev| state.on_net_event(ev));
     }
 
-    /// End of input: flush TCP data held behind gaps.
+    /// End of input: flush TCP data held behind gaps; frames still incomplete are counted as lost.
     pub fn finish(&mut self) {
         let state = &mut self.state;
         self.net.finish(&mut |ev| state.on_net_event(ev));
+        let incomplete = state.framers.values().filter(|f| f.pending() > 0).count() as u64;
+        if incomplete > 0 {
+            *state
+                .model
+                .stats
+                .decode_errors
+                .entry("tcp-incomplete-frame-at-end")
+                .or_insert(0) += incomplete;
+        }
+        state.framers.clear();
     }
 
     pub fn model(&self) -> &Model {
@@ -264,7 +274,10 @@ impl State {
                 self.framers.remove(&flow);
             }
             NetEvent::TcpClose { flow, .. } => {
-                self.framers.remove(&flow);
+                // A frame cut short by the end of the stream is lost data: count it.
+                if self.framers.remove(&flow).is_some_and(|f| f.pending() > 0) {
+                    self.model.stats.error(DecodeError::new(0, "tcp-unframed-bytes"));
+                }
             }
             NetEvent::Unreachable {
                 ts,
@@ -346,6 +359,18 @@ impl State {
                     || (self.classic_plausible(dg) && stun::looks_like_classic_stun(b))
                 {
                     self.on_stun(dg, relay, depth);
+                } else if b.len() >= stun::HEADER_LEN
+                    && b.get(4..8) == Some(&stun::MAGIC_COOKIE.to_be_bytes()[..])
+                {
+                    // The magic cookie says STUN, the length field disagrees with the datagram: a broken
+                    // message, not some other protocol (RFC 8489 §5).
+                    match stun::decode(b, &self.keys) {
+                        Err(e) => self.model.stats.error(e),
+                        Ok(_) => self
+                            .model
+                            .stats
+                            .error(DecodeError::new(2, "stun-length-short-of-datagram")),
+                    }
                 } else {
                     self.model.stats.other += 1;
                 }

@@ -71,6 +71,11 @@ impl Framer {
         self.framing
     }
 
+    /// Bytes held as the start of a frame not yet complete.
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
     /// RFC 6062 §4.3: after a successful ConnectionBind the stream carries raw peer data.
     pub fn set_opaque(&mut self) {
         self.framing = Framing::Opaque;
