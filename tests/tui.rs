@@ -974,3 +974,26 @@ fn mouse_selects_opens_scrolls_and_switches_tabs() {
     a.on_mouse(wheel_down);
     assert_eq!(a.session.as_ref().expect("session").ladder.selected, 3);
 }
+
+#[test]
+fn capture_level_findings_show_on_the_home_screen() {
+    // tshark: natdiscovery-symmetric holds only Binding requests to a STUN server's ports and their
+    // answers — no check between two agents, so no session; what the analysis says about the capture as a
+    // whole still has to be visible.
+    let msgs = tshark("natdiscovery-symmetric");
+    assert!(msgs.iter().all(|m| m["method"] == "binding"
+        && [&m["src"], &m["dst"]].iter().any(|a| a
+            .as_str()
+            .is_some_and(|a| a.ends_with(":3478") || a.ends_with(":3479")))));
+    let a = app(&["natdiscovery-symmetric/capture.pcap"]);
+    assert!(a.report().sessions.is_empty());
+    for (w, h) in SIZES {
+        let t = text(&draw(&a, w, h));
+        assert!(t.contains("No ICE session"), "{t}");
+        assert!(t.contains("About the whole capture"), "{t}");
+        for &i in &a.index.capture_findings {
+            assert!(t.contains(a.report().findings[i].code), "{t}");
+        }
+    }
+    assert!(!a.index.capture_findings.is_empty());
+}

@@ -17,6 +17,9 @@ use ratatui::Frame;
 const FRAME_W: usize = 5;
 const TIME_W: usize = 7;
 const LABEL_W: usize = 21;
+/// On wide terminals the label column fits the longest (`create-permission success (dup)`).
+const LABEL_W_WIDE: usize = 31;
+const WIDE: u16 = 120;
 /// Narrowest spacing between lifelines that still shows an arrow head and a shaft (`│─▶│`).
 const MIN_SPACING: usize = 4;
 
@@ -85,7 +88,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     };
     let model = app.model();
     let cols: &[Column] = &scope.columns;
-    let prefix = FRAME_W + 1 + TIME_W + 1 + LABEL_W + 1;
+    let label_w = if area.width >= WIDE { LABEL_W_WIDE } else { LABEL_W };
+    let prefix = FRAME_W + 1 + TIME_W + 1 + label_w + 1;
     let diagram_w = (area.width as usize).saturating_sub(prefix);
 
     let first_col = st.ladder_column.min(cols.len().saturating_sub(1));
@@ -205,7 +209,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 base.patch(t.dim()),
             ),
             Span::styled(" ", base),
-            Span::styled(fit(&lab, LABEL_W), text_style.patch(t.fg(arrow_color(m)))),
+            Span::styled(fit(&lab, label_w), text_style.patch(t.fg(arrow_color(m)))),
             Span::styled(" ", base),
         ];
         let mut run = String::new();

@@ -38,8 +38,20 @@ fn findings_cell(c: (usize, usize, usize)) -> String {
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = Theme::of(app);
-    let [info, table_area, detail] =
-        Layout::vertical([Constraint::Length(1), Constraint::Fill(1), Constraint::Length(2)]).areas(area);
+    // Findings about the capture as a whole (no checks at all, ICMP unreachable) belong to no row.
+    let capture_findings = &app.index.capture_findings;
+    let capture_h = if capture_findings.is_empty() {
+        0
+    } else {
+        (capture_findings.len() as u16 + 1).min(area.height / 4).max(2)
+    };
+    let [info, table_area, capture, detail] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(capture_h),
+        Constraint::Length(2),
+    ])
+    .areas(area);
     let wide = area.width >= WIDE;
 
     let mut info_spans = vec![
@@ -110,20 +122,27 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         },
         Col {
             title: "rtt",
-            width: 7,
+            width: 6,
             sort: Some(SortKey::Rtt),
         },
-        Col {
-            title: "pairs",
-            width: 5,
-            sort: Some(SortKey::Pairs),
-        },
     ]);
+    // Pairs checked and checks sent; wide terminals also say how many pairs succeeded.
     if wide {
+        cols.push(Col {
+            title: "pairs",
+            width: 9,
+            sort: Some(SortKey::Pairs),
+        });
         cols.push(Col {
             title: "checks",
             width: 6,
             sort: None,
+        });
+    } else {
+        cols.push(Col {
+            title: "pair/chk",
+            width: 8,
+            sort: Some(SortKey::Pairs),
         });
     }
     cols.push(Col {
@@ -131,9 +150,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         width: 5,
         sort: None,
     });
+    // Findings by severity: "1E 2W".
     cols.push(Col {
-        title: "findings",
-        width: 8,
+        title: if wide { "findings" } else { "E/W/I" },
+        width: if wide { 8 } else { 5 },
         sort: Some(SortKey::Findings),
     });
 
@@ -185,12 +205,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         cells.push(Span::styled(s.outcome, t.outcome(s.outcome)));
         cells.push(Span::raw(s.pair.clone()));
         cells.push(Span::raw(ms(s.rtt)));
-        cells.push(Span::raw(match row {
-            RowRef::Session(_) => format!("{}/{}", s.pairs, s.succeeded),
-            RowRef::Allocation(_) => "-".into(),
-        }));
-        if wide {
-            cells.push(Span::raw(s.checks.to_string()));
+        match (row, wide) {
+            (RowRef::Allocation(_), true) => cells.extend([Span::raw("-"), Span::raw("-")]),
+            (RowRef::Allocation(_), false) => cells.push(Span::raw("-")),
+            (RowRef::Session(_), true) => {
+                cells.push(Span::raw(format!("{} ({} ok)", s.pairs, s.succeeded)));
+                cells.push(Span::raw(s.checks.to_string()));
+            }
+            (RowRef::Session(_), false) => cells.push(Span::raw(format!("{}/{}", s.pairs, s.checks))),
         }
         cells.push(Span::raw(s.turn));
         let fstyle = if s.findings.0 > 0 {
@@ -278,4 +300,24 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         )),
     };
     frame.render_widget(Paragraph::new(detail_line).wrap(Wrap { trim: true }), detail);
+
+    if capture_h > 0 {
+        let mut lines = vec![Line::from(Span::styled(" About the whole capture:", t.header()))];
+        for f in capture_findings.iter().filter_map(|&i| report.findings.get(i)) {
+            let style = match f.severity {
+                crate::analysis::findings::Severity::Error => t.bad(),
+                crate::analysis::findings::Severity::Warning => t.warn(),
+                crate::analysis::findings::Severity::Info => t.dim(),
+            };
+            lines.push(Line::from(vec![
+                Span::styled(
+                    format!(" {} ", crate::tui::data::severity_name(f.severity)),
+                    style,
+                ),
+                Span::styled(format!("{} ", f.code), t.header()),
+                Span::raw(clean(&f.message).into_owned()),
+            ]));
+        }
+        frame.render_widget(Paragraph::new(lines), capture);
+    }
 }
