@@ -161,7 +161,8 @@ fn output(
     match args.json.as_deref() {
         Some("-") => {
             let mut out = std::io::stdout().lock();
-            serde_json::to_writer_pretty(&mut out, &doc)?;
+            // Through io::Error, so that a closed pipe (`| head`) is recognised as one by main.
+            serde_json::to_writer_pretty(&mut out, &doc).map_err(std::io::Error::from)?;
             writeln!(out)?;
         }
         Some(path) => {

@@ -158,6 +158,8 @@ impl Classic {
 /// What one Binding transaction brought back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Answer {
+    /// Where the request went.
+    to: SocketAddr,
     from: SocketAddr,
     /// The socket it arrived on (differs from the sender's for RESPONSE-PORT checks).
     socket: SocketId,
@@ -548,7 +550,7 @@ impl Probe for NatProbe {
         let Some(done) = self.tx.answer(now, &msg.transaction_id) else {
             return;
         };
-        let answer = answer_of(&msg, from, socket, done.rtt, done.transmissions);
+        let answer = answer_of(&msg, from, socket, &done);
         self.on_answer(now, done, answer);
     }
 
@@ -592,19 +594,14 @@ impl Probe for NatProbe {
     }
 }
 
-fn answer_of(
-    msg: &StunMessage,
-    from: SocketAddr,
-    socket: SocketId,
-    rtt: Duration,
-    transmissions: u32,
-) -> Answer {
+fn answer_of(msg: &StunMessage, from: SocketAddr, socket: SocketId, done: &Answered<Test>) -> Answer {
     let addr = |typ| msg.attr_value(typ).and_then(AttrValue::address);
     let error = msg.attributes.iter().find_map(|a| match &a.value {
         AttrValue::ErrorCode { code, reason } => Some((*code, reason.clone())),
         _ => None,
     });
     Answer {
+        to: done.to,
         from,
         socket,
         class: msg.class,
@@ -618,8 +615,8 @@ fn answer_of(
             .and_then(AttrValue::text)
             .map(str::to_string),
         error,
-        rtt,
-        transmissions,
+        rtt: done.rtt,
+        transmissions: done.transmissions,
     }
 }
 
@@ -956,6 +953,7 @@ fn test_report(
             r.outcome = "no-answer";
         }
         Outcome::Answered(a) => {
+            r.to = Some(a.to.to_string());
             // The hairpinned "answer" is our own request coming back in.
             r.outcome = if a.success() || a.class == Class::Request {
                 "answered"
@@ -1635,6 +1633,7 @@ mod tests {
         let server = sa(P1, 3478);
         let answer = |from: SocketAddr, mapped: SocketAddr| {
             Outcome::Answered(Answer {
+                to: server,
                 from,
                 socket: 0,
                 class: Class::Success,

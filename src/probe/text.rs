@@ -5,6 +5,28 @@ use super::nat::NatReport;
 use crate::report::text::escape;
 use std::io::{self, Write};
 
+/// Prose is wrapped to this many columns (the tables are not).
+const WIDTH: usize = 100;
+
+/// Greedy word wrap.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
 fn yes_no(v: Option<bool>, yes: &str, no: &str, unknown: &str) -> String {
     match v {
         Some(true) => yes.to_string(),
@@ -116,7 +138,9 @@ pub fn write_nat(r: &NatReport, out: &mut dyn Write) -> io::Result<()> {
         "WebRTC: direct connections: {}; TURN: {}.",
         r.webrtc.direct, r.webrtc.turn
     )?;
-    writeln!(out, "  {}", r.webrtc.explanation)?;
+    for line in wrap(&r.webrtc.explanation, WIDTH - 2) {
+        writeln!(out, "  {line}")?;
+    }
     if !r.untested.is_empty() {
         writeln!(out, "Not tested:")?;
         for u in &r.untested {
@@ -186,4 +210,16 @@ pub fn write_check(r: &CheckReport, out: &mut dyn Write) -> io::Result<()> {
         Some(f) => writeln!(out, "Result: failed at {}: {}", f.step, escape(&f.message))?,
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn wraps_on_words() {
+        assert_eq!(wrap("aa bb cc dd", 5), ["aa bb", "cc dd"]);
+        assert_eq!(wrap("averylongword x", 4), ["averylongword", "x"]);
+        assert!(wrap("", 10).is_empty());
+    }
 }
