@@ -238,7 +238,12 @@ pub fn save_pcap(
     let mut written = 0u64;
     let mut fragments: HashSet<(IpAddr, IpAddr, u32)> = HashSet::new();
     let mut result: Result<(), ExportError> = Ok(());
+    // The analysis may have stopped early (`-c COUNT`): packets past what it read are not the session's.
+    let read: Vec<u64> = snapshot.report.inputs.iter().map(|i| i.packets).collect();
     reader.for_each(&mut |pkt| {
+        if read.get(pkt.input as usize).is_some_and(|&n| pkt.frame > n) {
+            return read.len() > 1;
+        }
         let keep = frames.contains(&(pkt.input, pkt.frame))
             || match link::strip(pkt.link_type, pkt.data).map(|ip| endpoints(ip.bytes)) {
                 Ok(Endpoints::Ports { src, dst, fragment }) => {
