@@ -190,7 +190,7 @@ enum Outcome {
     Pending {
         to: SocketAddr,
     },
-    Answered(Answer),
+    Answered(Box<Answer>),
     NoAnswer {
         to: SocketAddr,
         transmissions: u32,
@@ -353,7 +353,7 @@ impl NatProbe {
         let other = answer.other;
         let reflexive = answer.reflexive();
         if let Some(o) = self.outcome_mut(test) {
-            *o = Outcome::Answered(answer);
+            *o = Outcome::Answered(Box::new(answer));
         }
         if !success {
             return;
@@ -1632,7 +1632,7 @@ mod tests {
         // from its primary address) proves nothing about filtering.
         let server = sa(P1, 3478);
         let answer = |from: SocketAddr, mapped: SocketAddr| {
-            Outcome::Answered(Answer {
+            Outcome::Answered(Box::new(Answer {
                 to: server,
                 from,
                 socket: 0,
@@ -1645,7 +1645,7 @@ mod tests {
                 error: None,
                 rtt: LATENCY,
                 transmissions: 1,
-            })
+            }))
         };
         let m = sa(PUBLIC, 4000);
         let mapping = [
