@@ -540,6 +540,9 @@ fn keys_open_a_session_switch_tabs_and_go_back() {
     assert_eq!(tab(&a), Tab::Pairs);
     keys(&mut a, "t");
     assert_eq!(a.screen(), Screen::Turn);
+    // Hopping between TURN and messages goes back to a screen already open instead of stacking it.
+    keys(&mut a, "mtmt");
+    assert_eq!(a.stack, [Screen::Home, Screen::Session, Screen::Turn]);
     key(&mut a, KeyCode::Esc);
     assert_eq!(a.screen(), Screen::Session);
     key(&mut a, KeyCode::Backspace);

@@ -473,7 +473,7 @@ impl App {
                 return Action::None;
             }
             KeyCode::Char('m') if self.screen() != Screen::Messages => {
-                self.stack.push(Screen::Messages);
+                self.push_screen(Screen::Messages);
                 return Action::None;
             }
             KeyCode::Char('P') => {
@@ -841,8 +841,15 @@ impl App {
             self.turn.detail = Cursor::default();
         }
         self.turn.pane = Pane::First;
-        if self.screen() != Screen::Turn {
-            self.stack.push(Screen::Turn);
+        self.push_screen(Screen::Turn);
+    }
+
+    /// Shows `screen`: back to it if it is already open further down (so going back never revisits a
+    /// screen twice and the stack stays as deep as there are kinds of screen), else on top.
+    fn push_screen(&mut self, screen: Screen) {
+        match self.stack.iter().position(|s| *s == screen) {
+            Some(i) => self.stack.truncate(i + 1),
+            None => self.stack.push(screen),
         }
     }
 
@@ -858,9 +865,7 @@ impl App {
             hex_scroll: Cell::new(usize::MAX),
             context,
         });
-        if self.screen() != Screen::Message {
-            self.stack.push(Screen::Message);
-        }
+        self.push_screen(Screen::Message);
         self.select_interesting_attribute();
     }
 
