@@ -246,27 +246,27 @@ fn looks_like_capture_path(w: &str) -> bool {
 
 const NAT_EXAMPLES: &str = "\
 Examples:
-  iceview nat stun:stun.example.org               NAT type, against a server with two addresses (RFC 5780)
-  iceview nat stun:203.0.113.1:3478 --json -      the result as JSON (schema iceview.probe/1)
-  iceview nat stun:stun.example.org --lifetime    also measure how long an idle UDP binding lives (<= 120 s)
+  iceview nat stun:stun.example.org            NAT type (the server needs two addresses)
+  iceview nat stun:203.0.113.1:3478 --json -   the result as JSON (schema iceview.probe/1)
+  iceview nat stun:stun.example.org --lifetime also how long an idle binding lives (<= 120 s)
   iceview nat stun:stun.example.org --lifetime 600 --timeout 5
 
-The server must support RFC 5780 (send OTHER-ADDRESS): coturn does when it listens on two IP addresses.
-Against any other server the answer says what could not be tested. Exit status 1 when the server never
-answered (UDP blocked, or no server there).";
+The server must support RFC 5780 (send OTHER-ADDRESS): coturn does when it listens on two IP \
+addresses. Against any other server the answer says what could not be tested. Exit status 1 when the \
+server never answered (UDP blocked, or no server there).";
 
 const CHECK_EXAMPLES: &str = "\
 Examples:
-  iceview check stun:stun.example.org:3478                       Binding round trip and mapped address
-  iceview check turn:turn.example.org -u alice -p secret         allocate, refresh, permission, channel,
-                                                                 data through a second allocation
+  iceview check stun:stun.example.org
+  iceview check turn:turn.example.org -u alice -p secret
   iceview check 'turn:turn.example.org?transport=tcp' -u alice -p secret
   iceview check turn:turn.example.org -u alice -p secret --peer 198.51.100.7:7
-                                                                 round trip to a UDP echo peer instead
   ICEVIEW_TURN_PASSWORD=secret iceview check turn:turn.example.org -u alice --json -
 
-Exit status 1 with a one-line reason when the check fails: wrong credentials, timeout (blocked), refused
-(nothing listens), quota (486), capacity (508), unsupported transport (442), relay data lost, ...
+A TURN check allocates, refreshes, creates a permission, binds a channel and sends data through the \
+relay (to a second allocation of its own, or to an echo peer with --peer). Exit status 1 with a \
+one-line reason when the check fails: wrong credentials, timeout (blocked), refused (nothing \
+listens), quota (486), capacity (508), unsupported transport (442), relay data lost, ... \
 turns:/stuns: (TLS) are not supported.";
 
 /// Options every probe takes.
