@@ -137,6 +137,11 @@ struct Alloc {
     integrity: Option<&'static str>,
     /// The socket is unusable (refused, closed, never connected).
     dead: bool,
+    /// The second allocation was refused for a reason that says nothing against the server (a user
+    /// quota of one): the check goes on with the first alone.
+    dropped: bool,
+    /// Its first Allocate was sent.
+    requested: bool,
 }
 
 impl Alloc {
@@ -154,6 +159,8 @@ impl Alloc {
             refreshed_lifetime: None,
             integrity: None,
             dead: false,
+            dropped: false,
+            requested: socket == 0,
         }
     }
 }
@@ -370,9 +377,16 @@ impl CheckProbe {
     fn start(&mut self, now: Duration) {
         self.started = true;
         self.send_request(now, Req::Binding);
-        for i in 0..self.allocs.len() {
-            self.send_request(now, Req::Allocate(i));
+        // The second allocation (for the relay round trip) waits until the first exists, so that a
+        // per-user quota of one refuses the second, never the first.
+        if !self.allocs.is_empty() {
+            self.send_request(now, Req::Allocate(0));
         }
+    }
+
+    /// The relay is tested through a second allocation (it exists and was not dropped).
+    fn self_relay(&self) -> bool {
+        self.allocs.len() == 2 && !self.allocs[1].dropped
     }
 
     fn tcp(&self) -> bool {
@@ -398,7 +412,7 @@ impl CheckProbe {
         if let Some(p) = self.cfg.peer {
             return Some(p);
         }
-        if self.allocs.len() == 2 {
+        if self.self_relay() {
             return self.allocs.get(1 - i).and_then(|a| a.relayed);
         }
         self.allocs.get(i).and_then(|a| a.mapped)
@@ -762,6 +776,17 @@ impl CheckProbe {
             }
         }
         self.step(req, "error", Some(done), Some(code), format!("{code} {reason}"));
+        // RFC 8656 §7.2: 486 is a per-user quota. The second allocation only serves the relay test, so
+        // a quota of one is worth a warning, not a verdict against the server.
+        if req == Req::Allocate(1) && code == 486 && self.allocs[0].stage != Stage::Gone {
+            self.allocs[1].dropped = true;
+            self.allocs[1].stage = Stage::Gone;
+            self.warnings.push(format!(
+                "a second allocation for the relay round trip was refused ({code} {reason}: the user may hold \
+                 only one allocation); relaying was not tested: use --peer with a UDP echo peer"
+            ));
+            return;
+        }
         if let Req::Delete(_) = req {
             self.allocs[i].stage = Stage::Gone;
             self.warnings
@@ -831,7 +856,12 @@ impl CheckProbe {
             self.cleanup(now);
             return;
         }
-        let all_at_least = |probe: &Self, s: Stage| probe.allocs.iter().all(|a| a.stage >= s);
+        let all_at_least =
+            |probe: &Self, s: Stage| probe.allocs.iter().filter(|a| !a.dropped).all(|a| a.stage >= s);
+        if self.allocs.len() == 2 && self.allocs[0].stage >= Stage::Allocated && !self.allocs[1].requested {
+            self.allocs[1].requested = true;
+            self.send_request(now, Req::Allocate(1));
+        }
         for i in 0..self.allocs.len() {
             match self.allocs[i].stage {
                 Stage::Allocated => {
@@ -894,7 +924,7 @@ impl CheckProbe {
                 None,
             ));
             plan.push(("channel data → peer → echo", 0, None, Via::ChannelData, None));
-        } else if self.allocs.len() == 2 {
+        } else if self.self_relay() {
             plan.push((
                 "A send indication → B data indication",
                 0,
@@ -1388,6 +1418,8 @@ mod tests {
         /// Accepts everything but never relays data.
         no_relaying: bool,
         echo_peer: Option<SocketAddr>,
+        /// A user may hold one allocation (coturn --user-quota 1).
+        quota_one: bool,
         tcp: bool,
         /// Per client (RFC 8489 §9.2: servers bind nonces to the client's 5-tuple).
         nonces: HashMap<SocketId, String>,
@@ -1529,6 +1561,9 @@ mod tests {
                 Method::ALLOCATE => {
                     if let Some((code, reason)) = self.allocate_error {
                         return self.error(socket, &msg, code, reason, false);
+                    }
+                    if self.quota_one && !self.allocs.is_empty() {
+                        return self.error(socket, &msg, 486, "Allocation Quota Reached", false);
                     }
                     assert_eq!(
                         msg.attr_value(stun::ATTR_REQUESTED_TRANSPORT),
@@ -1784,6 +1819,25 @@ mod tests {
             assert!(f.message.contains(words), "{code}: {}", f.message);
             assert!(!f.message.contains('\n'));
         }
+    }
+
+    #[test]
+    fn a_user_quota_of_one_only_skips_the_relay_test() {
+        let server = Turn {
+            quota_one: true,
+            ..Default::default()
+        };
+        let (r, _) = run(config(true, false, Some(("alice", "secret"))), server);
+        assert!(r.ok, "{:?}", r.failure);
+        assert!(r.relay.is_none());
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.contains("486") && w.contains("--peer")),
+            "{:?}",
+            r.warnings
+        );
+        assert!(outcomes(&r).contains(&"channel-bind[A] ok".to_string()));
     }
 
     #[test]
