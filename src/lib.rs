@@ -1,7 +1,9 @@
 //! iceview: packets in, an explanation of ICE sessions out.
 //!
-//! The pipeline is `capture → net → wire → analysis → report`; see DESIGN.md. Everything but `capture` and
-//! the runner is pure: time is an argument, never read from a clock.
+//! The pipeline is `capture → net → wire → analysis → report → {tui | json | text}`; see DESIGN.md. Only
+//! `capture` (libpcap), `probe::io` (the probes' sockets), the TUI's terminal loop and the binary's runners
+//! touch the outside world; `net`, `wire`, `analysis`, `report` and the probes' state machines are pure:
+//! time is an argument, never read from a clock.
 pub mod analysis;
 pub mod capture;
 pub mod net;
