@@ -301,14 +301,17 @@ impl LiveRun {
     /// Analyses what the capture delivered, waiting at most `wait` for the first packet and taking at
     /// most [`BATCH`]. False once the capture has ended and everything it captured was analysed.
     pub fn pump(&mut self, wait: Duration) -> bool {
-        let mut next = self.running.recv_timeout(wait);
-        for _ in 0..BATCH {
+        for i in 0..BATCH {
+            let next = if i == 0 {
+                self.running.recv_timeout(wait)
+            } else {
+                self.running.try_recv()
+            };
             match next {
                 Recv::Packet(p) => self.ingest(&p),
                 Recv::Idle => return true,
                 Recv::Ended => return false,
             }
-            next = self.running.try_recv();
         }
         true
     }

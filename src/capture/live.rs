@@ -37,7 +37,8 @@ pub const DEFAULT_SNAPLEN: u32 = 262_144;
 /// Kernel capture buffer, KiB (`-B`, tcpdump's unit). Four times libpcap's 2 MB default: media bursts on
 /// a TURN server should wait in the kernel rather than be dropped there; 8 MB costs nothing today.
 pub const DEFAULT_BUFFER_KIB: u32 = 8192;
-/// How long one read waits for a packet; bounds how late a stop request is noticed.
+/// Read timeout: how long libpcap may hold packets before handing them over (the kernel's block timeout
+/// with TPACKET_V3). A stop request does not wait for it: [`Running::stop`] breaks the read.
 const READ_TIMEOUT_MS: i32 = 100;
 /// Packets waiting between the capture thread and the analysis. Two seconds of a busy TURN server's
 /// signalling-plus-media at ~8k packets/s; beyond it the analysis is not keeping up and waiting longer
@@ -177,10 +178,10 @@ impl LiveCapture {
             .snaplen(clamp_i32(opts.snaplen))
             .promisc(opts.promiscuous)
             .buffer_size(clamp_i32(opts.buffer_kib.saturating_mul(1024)))
+            // Not immediate mode: it costs a wakeup per packet (measured here: tcpdump and iceview both
+            // lost half of a 100k packet/s flood on lo with it, none without). The read timeout bounds
+            // how late a quiet exchange reaches the analysis instead.
             .timeout(READ_TIMEOUT_MS)
-            // Packets reach the analysis (and the event stream) as they arrive, not when a kernel block
-            // fills: a STUN exchange is a handful of packets.
-            .immediate_mode(true)
             .precision(pcap::Precision::Nano)
             .open()
             .map_err(open_error)?;
@@ -246,11 +247,12 @@ impl LiveCapture {
 
     /// Starts the capture thread. It stops after `count` packets, on [`Running::stop`], or on a read
     /// error (the interface went away).
-    pub fn start(self, savefile: Option<pcap::Savefile>, count: Option<u64>) -> std::io::Result<Running> {
+    pub fn start(mut self, savefile: Option<pcap::Savefile>, count: Option<u64>) -> std::io::Result<Running> {
         let (tx, rx) = mpsc::sync_channel(QUEUE_PACKETS);
         let shared = Arc::new(Shared::default());
         let link_type = self.link_type;
         let thread_shared = Arc::clone(&shared);
+        let breakloop = self.cap.breakloop_handle();
         let thread = std::thread::Builder::new()
             .name("iceview-capture".into())
             .spawn(move || capture_loop(self.cap, self.nanos, savefile, count, tx, &thread_shared))?;
@@ -258,6 +260,7 @@ impl LiveCapture {
             rx,
             shared,
             thread: Some(thread),
+            breakloop,
             link_type,
         })
     }
@@ -332,6 +335,9 @@ pub struct Running {
     rx: Receiver<CapturedPacket>,
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
+    /// Wakes a read blocked in the kernel: with TPACKET_V3 libpcap waits in poll() until a block of
+    /// packets is ready, whatever the read timeout, so on an idle interface only this ends the wait.
+    breakloop: pcap::BreakLoop,
     link_type: LinkType,
 }
 
@@ -377,12 +383,15 @@ impl Running {
         }
     }
 
-    /// Asks the capture thread to stop and waits for it (at most one read timeout): the savefile is
-    /// flushed and closed and the final kernel counters are in [`Running::stats`]. Packets already queued
-    /// can still be received until [`Recv::Ended`].
+    /// Asks the capture thread to stop and waits for it: the savefile is flushed and closed and the
+    /// final kernel counters are in [`Running::stats`]. Packets already queued can still be received
+    /// until [`Recv::Ended`].
     pub fn stop(&mut self) {
-        self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
+            // pcap_breakloop sets a flag and, on Linux, writes to an eventfd the read's poll() watches;
+            // the thread then sees `stop` whether it was reading or between reads.
+            self.breakloop.breakloop();
             if t.join().is_err() {
                 self.problem("the capture thread panicked".into());
             }
