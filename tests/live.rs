@@ -920,3 +920,57 @@ fn flood_every_captured_packet_is_analysed_or_counted() {
     );
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// With file capabilities instead of root (`setcap cap_net_raw,cap_net_admin=eip`), an ordinary user can
+/// capture, and the capabilities are gone once the interface is open.
+#[test]
+fn file_capabilities_capture_then_are_cleared() {
+    if !is_root() {
+        eprintln!("file_capabilities_capture_then_are_cleared: SKIPPED: needs root to set capabilities");
+        return;
+    }
+    if !have("setcap") || !have("setpriv") {
+        eprintln!("file_capabilities_capture_then_are_cleared: SKIPPED: needs setcap (libcap2-bin), setpriv");
+        return;
+    }
+    let dir = scratch("caps");
+    let bin = binary_in(&dir);
+    ok(Command::new("setcap").args(["cap_net_raw,cap_net_admin=eip", bin.to_str().unwrap()]));
+    let mut child = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin)
+        .args(["live", "-i", "lo", "--duration", "1.5", "-q", "udp", "port", "9"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("setpriv runs");
+    // setpriv execs iceview: same pid. Wait until the capabilities the file gave are gone.
+    let pid = child.id();
+    let caps = |field: &str| -> Option<String> {
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .map(|v| v.trim().to_string())
+    };
+    let t = Instant::now();
+    let mut seen_iceview = false;
+    while t.elapsed() < Duration::from_secs(3) {
+        let exe = fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+        if exe == bin && caps("CapEff:").as_deref() == Some("0000000000000000") {
+            seen_iceview = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        seen_iceview,
+        "the capture never ran without capabilities (CapEff {:?})",
+        caps("CapEff:")
+    );
+    assert_eq!(caps("CapPrm:").as_deref(), Some("0000000000000000"));
+    let out = child.wait_with_output().expect("iceview exits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let _ = fs::remove_dir_all(&dir);
+}
