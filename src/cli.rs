@@ -95,23 +95,21 @@ pub struct ReadArgs {
 
 const LIVE_EXAMPLES: &str = "\
 Examples:
-  iceview live -D                                  list the interfaces, like tcpdump -D
-  sudo iceview live -i eth0                        capture until Ctrl-C, then print the summary
-  sudo iceview live -i any --packets               one line per STUN/TURN message as it arrives
+  iceview live -D                           the interfaces, like tcpdump -D
+  sudo iceview live -i eth0                 capture until Ctrl-C, then the summary
+  sudo iceview live -i any --packets        one line per STUN/TURN message
   sudo iceview live -i eth0 -w call.pcap --json report.json
-                                                   save the packets and, on exit, the report
-  sudo iceview live -i eth0 --ndjson - | your-pipeline
-                                                   stream events (one JSON object per line)
+  sudo iceview live -i eth0 --ndjson -      events as JSON lines, while capturing
   sudo iceview live -i eth0 -c 1000 'udp port 3478'
-                                                   your BPF filter instead of the default, 1000 packets
 
-Default filter: udp or icmp or icmp6 or (ip6 and ip6[6] == 44) or (tcp and (port 3478 or port 3479 or
-port 5349 or port 5350)): all UDP (ICE and TURN use any port), IPv6 fragments, ICMP (unreachables explain
-failed checks), TCP only on the STUN/TURN ports. Give 'udp or tcp' to see ICE-TCP on other ports.
+Default filter: 'udp or icmp or icmp6 or (ip6 and ip6[6] == 44) or (tcp and (port 3478 or port 3479 \
+or port 5349 or port 5350))': all UDP (ICE and TURN use any port), IPv6 fragments, ICMP (unreachables \
+explain failed checks), TCP only on the STUN/TURN ports. A FILTER replaces it; 'udp or tcp' also shows \
+ICE-TCP on other ports.
 
-Privileges: the interface is opened as root, then iceview becomes the sudo user (SUDO_UID/SUDO_GID), or
-nobody, or the -Z user, before it reads a packet. Without root: sudo setcap cap_net_raw,cap_net_admin=eip
-$(which iceview) lets it capture as you.";
+Privileges: the interface is opened as root, then iceview becomes the -Z user, else the sudo user \
+(SUDO_UID/SUDO_GID), else nobody, before it reads a packet. To capture without root: \
+sudo setcap cap_net_raw,cap_net_admin=eip $(which iceview)";
 
 #[derive(Debug, Args)]
 pub struct LiveArgs {
