@@ -936,7 +936,7 @@ fn file_capabilities_capture_then_are_cleared() {
     let dir = scratch("caps");
     let bin = binary_in(&dir);
     ok(Command::new("setcap").args(["cap_net_raw,cap_net_admin=eip", bin.to_str().unwrap()]));
-    let mut child = Command::new("setpriv")
+    let child = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(&bin)
         .args(["live", "-i", "lo", "--duration", "1.5", "-q", "udp", "port", "9"])
