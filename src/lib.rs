@@ -4,6 +4,29 @@
 //! `capture` (libpcap), `probe::io` (the probes' sockets), the TUI's terminal loop and the binary's runners
 //! touch the outside world; `net`, `wire`, `analysis`, `report` and the probes' state machines are pure:
 //! time is an argument, never read from a clock.
+//!
+//! The library drives the same pipeline the binary does:
+//!
+//! ```
+//! use iceview::analysis::Analyzer;
+//! use iceview::capture::file::FileReader;
+//! use iceview::report::Report;
+//! use iceview::wire::credentials::Keyring;
+//!
+//! let inputs = vec!["fixtures/nat-srflx/capture.pcap".to_string()];
+//! let mut reader = FileReader::open(&inputs, None).expect("a bundled capture");
+//! let mut analyzer = Analyzer::new(Keyring::new());
+//! reader.for_each(&mut |packet| {
+//!     analyzer.ingest(packet);
+//!     true
+//! });
+//! analyzer.finish();
+//! let report = Report::build(analyzer.model(), &reader.stats(), analyzer.net_stats());
+//! let session = &report.sessions[0];
+//! assert_eq!(session.outcome, "connected");
+//! let selected = session.selected_pair.as_ref().expect("a selected pair");
+//! assert_eq!((selected.a_type, selected.b_type), ("srflx", "srflx"));
+//! ```
 pub mod analysis;
 pub mod capture;
 pub mod net;

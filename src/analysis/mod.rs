@@ -413,6 +413,15 @@ impl State {
                 self.model.stats.zrtp += 1;
                 return;
             }
+            // RFC 5766 channels 0x5000-0x7FFF, only where a ChannelBind for that number was seen on this
+            // flow (RFC 7983/9443 give first bytes 80-127 to other protocols otherwise).
+            demux::Kind::Other if matches!(b.first(), Some(0x50..=0x7F)) && self.legacy_channel_bound(dg) => {
+                match channel::parse_udp(b) {
+                    Ok(cd) => self.on_channel_data(dg, cd, relay, depth),
+                    Err(e) => self.model.stats.error(e),
+                }
+                return;
+            }
             _ => {
                 self.model.stats.other += 1;
                 return;
@@ -436,6 +445,15 @@ impl State {
             media,
             b.len(),
         );
+    }
+
+    /// A ChannelBind for this datagram's channel number (0x5000-0x7FFF) was seen on its client↔server flow.
+    fn legacy_channel_bound(&self, dg: &Datagram<'_>) -> bool {
+        let [c0, c1, ..] = *dg.payload else { return false };
+        self.model
+            .turn
+            .channel_payload(dg, u16::from_be_bytes([c0, c1]))
+            .is_some()
     }
 
     /// RFC 3489 messages have no cookie: only trust them on the STUN ports.
@@ -646,5 +664,77 @@ impl State {
         } else {
             self.model.stats.messages_not_stored += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::LinkType;
+    use crate::wire::encode::{channel_data, MessageBuilder};
+    use crate::wire::stun::{Class, Method, TransactionId};
+
+    fn udp(src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> Vec<u8> {
+        let (SocketAddr::V4(s), SocketAddr::V4(d)) = (src, dst) else {
+            panic!("v4 only")
+        };
+        let builder =
+            etherparse::PacketBuilder::ipv4(s.ip().octets(), d.ip().octets(), 64).udp(s.port(), d.port());
+        let mut out = Vec::new();
+        builder.write(&mut out, payload).unwrap();
+        out
+    }
+
+    fn run(packets: &[Vec<u8>]) -> Model {
+        let mut a = Analyzer::new(Keyring::new());
+        for (i, data) in packets.iter().enumerate() {
+            a.ingest(&Packet {
+                ts: Timestamp(1_000_000_000 + i as u64 * 1_000_000),
+                frame: i as u64 + 1,
+                input: 0,
+                link_type: LinkType::RawIp,
+                data,
+                orig_len: data.len() as u32,
+            });
+        }
+        a.finish();
+        a.into_model()
+    }
+
+    /// RFC 5766 §11 channel numbers above 0x4FFF (coturn's turnutils_uclient uses 0x5000-0x7FFF) are
+    /// ChannelData once bound on the flow, and their payload is decoded as relayed traffic; the same first
+    /// byte on a flow without that binding stays "other" (RFC 9443 gives it to QUIC).
+    #[test]
+    fn rfc5766_upper_channel_range_once_bound() {
+        let client: SocketAddr = "198.51.100.2:40000".parse().unwrap();
+        let server: SocketAddr = "198.51.100.1:3478".parse().unwrap();
+        let peer: SocketAddr = "198.51.100.9:5000".parse().unwrap();
+        let mut bind = MessageBuilder::request(Method::CHANNEL_BIND, TransactionId([1; 12]));
+        bind.channel_number(0x5001)
+            .xor_address(stun::ATTR_XOR_PEER_ADDRESS, peer);
+        let bind = bind.finish().unwrap();
+        let ok = MessageBuilder::new(Method::CHANNEL_BIND, Class::Success, TransactionId([1; 12]))
+            .finish()
+            .unwrap();
+        let inner = MessageBuilder::request(Method::BINDING, TransactionId([2; 12]))
+            .finish()
+            .unwrap();
+        let cd = channel_data(0x5001, &inner, false).unwrap();
+        let stray = channel_data(0x5002, &inner, false).unwrap();
+        let model = run(&[
+            udp(client, server, &bind),
+            udp(server, client, &ok),
+            udp(client, server, &cd),
+            udp(client, server, &stray),
+        ]);
+        assert_eq!(model.stats.channel_data, 1);
+        assert_eq!(model.stats.other, 1);
+        let relayed: Vec<&MessageRecord> = model.messages.iter().filter(|m| m.relay.is_some()).collect();
+        assert_eq!(relayed.len(), 1);
+        assert_eq!(relayed[0].dst, peer);
+        assert_eq!(
+            relayed[0].stun().map(|m| m.transaction_id),
+            Some(TransactionId([2; 12]))
+        );
     }
 }

@@ -23,6 +23,17 @@ pub fn write_value<T: Serialize + ?Sized>(value: &T, out: &mut dyn Write) -> io:
     safe.inner.write_all(b"\n")
 }
 
+/// Writes a value as one compact, terminal-safe line (NDJSON).
+pub fn write_line<T: Serialize + ?Sized>(value: &T, out: &mut dyn Write) -> io::Result<()> {
+    let mut safe = TerminalSafe {
+        inner: out,
+        pending_c2: false,
+    };
+    serde_json::to_writer(&mut safe, value)?;
+    safe.finish()?;
+    safe.inner.write_all(b"\n")
+}
+
 /// Escapes DEL and C1 controls in UTF-8 JSON text on the way through. They can only occur inside JSON
 /// strings (everything outside strings is ASCII), where `\u00XX` means the same character.
 pub struct TerminalSafe<'a> {

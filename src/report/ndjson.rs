@@ -168,8 +168,7 @@ pub fn message_event(rec: &MessageRecord) -> Option<Event> {
 
 /// Writes one event as one line.
 pub fn write(event: &Event, out: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, event)?;
-    out.write_all(b"\n")
+    super::json::write_line(event, out)
 }
 
 #[derive(Default)]

@@ -1,6 +1,9 @@
 //! TURN ChannelData (RFC 8656 §12.4): a 4-byte header (channel number, length) and the application data.
 //!
-//! Channel numbers 0x4000-0x4FFF are the only valid ones (§12); over UDP the datagram may carry up to
+//! Channel numbers 0x4000-0x4FFF are the only valid ones in RFC 8656 (§12), but RFC 5766 §11 allowed
+//! 0x4000-0x7FFF and deployed servers and clients still use the upper range (coturn's turnutils_uclient binds
+//! 0x5000-0x7FFF), so the parser accepts up to [`MAX_CHANNEL_RFC5766`] and the caller decides, from the
+//! flow, whether a first byte 0x50-0x7F is ChannelData. Over UDP the datagram may carry up to
 //! 3 bytes of padding after the data, over TCP/TLS the padding to a multiple of 4 is mandatory (§12.5).
 //! Whether a flow talks TURN at all is the caller's call: these checks alone cannot tell ChannelData from
 //! a QUIC or other packet whose first byte is 0x40-0x4F (RFC 9443).
@@ -9,6 +12,8 @@ use super::DecodeError;
 pub const HEADER_LEN: usize = 4;
 pub const MIN_CHANNEL: u16 = 0x4000;
 pub const MAX_CHANNEL: u16 = 0x4FFF;
+/// RFC 5766 §11's upper bound, still seen in the wild.
+pub const MAX_CHANNEL_RFC5766: u16 = 0x7FFF;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChannelData<'a> {
@@ -51,7 +56,7 @@ fn header(b: &[u8]) -> Result<(u16, usize), DecodeError> {
         return Err(DecodeError::new(b.len(), "channel-data-truncated-header"));
     };
     let channel = u16::from_be_bytes([c0, c1]);
-    if !(MIN_CHANNEL..=MAX_CHANNEL).contains(&channel) {
+    if !(MIN_CHANNEL..=MAX_CHANNEL_RFC5766).contains(&channel) {
         return Err(DecodeError::new(0, "channel-data-bad-channel-number"));
     }
     Ok((channel, u16::from_be_bytes([l0, l1]) as usize))
@@ -77,7 +82,10 @@ mod tests {
 
     #[test]
     fn rejects_bad_numbers_lengths_and_trailers() {
-        assert!(parse_udp(&[0x50, 0x00, 0x00, 0x00]).is_err());
+        assert!(parse_udp(&[0x80, 0x00, 0x00, 0x00]).is_err());
+        assert!(parse_udp(&[0x3F, 0xFF, 0x00, 0x00]).is_err());
+        // RFC 5766's upper range parses; whether it is ChannelData is the flow's question.
+        assert_eq!(parse_udp(&[0x7F, 0xFF, 0x00, 0x00]).unwrap().channel, 0x7FFF);
         assert!(parse_udp(&[0x40, 0x00, 0x00, 0x05, 1, 2]).is_err());
         assert!(parse_udp(&[0x40, 0x00, 0x00, 0x00, 0, 0, 0, 0]).is_err());
         assert!(parse_udp(&[0x40, 0x00]).is_err());

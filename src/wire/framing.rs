@@ -159,7 +159,8 @@ impl Framer {
                                 continue;
                             }
                         }
-                    } else if (0x40..=0x4F).contains(&rest[0]) {
+                    } else if (0x40..=0x7F).contains(&rest[0]) {
+                        // RFC 5766 §11 channels 0x4000-0x7FFF (RFC 8656 narrowed it to 0x4FFF).
                         match channel::framed_len_tcp(rest) {
                             Some(n) => (n, false),
                             None => return off,
