@@ -12,6 +12,8 @@ pub mod demux;
 pub mod encode;
 pub mod framing;
 pub mod media;
+#[cfg(test)]
+pub(crate) mod rfc5769;
 pub mod stun;
 
 use std::fmt;
