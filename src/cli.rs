@@ -96,7 +96,8 @@ pub struct ReadArgs {
 const LIVE_EXAMPLES: &str = "\
 Examples:
   iceview live -D                           the interfaces, like tcpdump -D
-  sudo iceview live -i eth0                 capture until Ctrl-C, then the summary
+  sudo iceview live -i eth0                 the terminal UI while capturing (q stops)
+  sudo iceview live -i eth0 --no-tui        capture until Ctrl-C, then the summary
   sudo iceview live -i any --packets        one line per STUN/TURN message
   sudo iceview live -i eth0 -w call.pcap --json report.json
   sudo iceview live -i eth0 --ndjson -      events as JSON lines, while capturing
@@ -179,6 +180,11 @@ pub struct LiveArgs {
     /// Credentials for MESSAGE-INTEGRITY checks (the format of `read --credentials`).
     #[arg(long, value_name = "FILE", env = "ICEVIEW_CREDENTIALS")]
     pub credentials: Option<PathBuf>,
+
+    /// Print the status line and the text summary instead of opening the terminal UI (which opens when
+    /// standard output is a terminal and neither `--json -`, `--ndjson -`, `--packets` nor `-q` is given).
+    #[arg(long, env = "ICEVIEW_NO_TUI")]
+    pub no_tui: bool,
 }
 
 /// `90`, `90s`, `1.5s`, `5m`, `2h`.

@@ -4,7 +4,7 @@
 //! world (saving a pcap, writing JSON, quitting) come back as an [`Action`] for the event loop to carry out.
 //! Lists keep their scroll offset in a `Cell` so that a render, which only sees `&App`, can keep the
 //! selection in view the way ratatui's stateful widgets do; only visible rows are ever formatted.
-use super::data::{allocation_lines, Index, RowRef, RowSummary, Snapshot};
+use super::data::{allocation_lines, Index, LiveCounters, RowRef, RowSummary, Snapshot};
 use crate::analysis::Model;
 use crate::report::Report;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
@@ -283,6 +283,10 @@ pub struct App {
     pub status: Option<String>,
     pub color: bool,
     pub paused: bool,
+    /// A live snapshot that arrived while paused, shown on resume (only the newest is kept).
+    pub pending: Option<Snapshot>,
+    /// A live capture's counters, refreshed every tick whether paused or not (the status bar shows them).
+    pub live: Option<LiveCounters>,
     /// Lines of the last drawn list (for PgUp/PgDn).
     pub page: Cell<usize>,
     pub hits: RefCell<Vec<(Rect, Hit)>>,
@@ -316,6 +320,8 @@ impl App {
             status: None,
             color: true,
             paused: false,
+            pending: None,
+            live: None,
             page: Cell::new(10),
             hits: RefCell::new(Vec::new()),
         };
@@ -333,6 +339,18 @@ impl App {
 
     pub fn screen(&self) -> Screen {
         self.stack.last().copied().unwrap_or(Screen::Home)
+    }
+
+    /// A new live snapshot: shown at once, or held back while paused (`p`) and shown on resume. True when
+    /// the display changed.
+    pub fn offer(&mut self, snapshot: Snapshot) -> bool {
+        if self.paused {
+            self.pending = Some(snapshot);
+            false
+        } else {
+            self.replace(snapshot);
+            true
+        }
     }
 
     /// A new snapshot (live mode): keeps what is open by id, re-derives everything else.
@@ -498,8 +516,13 @@ impl App {
 
     fn toggle_pause(&mut self) {
         if self.snapshot.source.live {
+            // No status message: the title says PAUSED, and the status bar keeps the live counters.
             self.paused = !self.paused;
-            self.status = Some(if self.paused { "paused" } else { "resumed" }.into());
+            if !self.paused {
+                if let Some(s) = self.pending.take() {
+                    self.replace(s);
+                }
+            }
         } else {
             self.status = Some("pause applies to live captures; this is a file".into());
         }
@@ -730,6 +753,14 @@ impl App {
     }
 
     fn open_save_prompt(&mut self) {
+        let src = &self.snapshot.source;
+        if src.live && src.inputs.is_empty() {
+            // The analysis keeps messages, not packets: only a `-w` savefile can be re-read.
+            self.status = Some(
+                "saving packets needs -w FILE: run iceview live -w capture.pcap (e exports JSON)".into(),
+            );
+            return;
+        }
         let targets = self.save_targets();
         if targets.is_empty() {
             self.status = Some("nothing to save here: select a session or an allocation".into());

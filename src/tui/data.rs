@@ -31,6 +31,40 @@ pub struct Source {
     pub dropped: Option<u64>,
 }
 
+/// Counters of a live capture that the status bar shows as they move, paused display or not: they are
+/// read on every tick, not taken from the (possibly held back) snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LiveCounters {
+    /// Packets libpcap delivered.
+    pub captured: u64,
+    /// Packets the analysis has read.
+    pub analysed: u64,
+    /// STUN/TURN messages analysed.
+    pub messages: u64,
+    /// No room in the kernel buffer (raise `-B`).
+    pub kernel_dropped: u64,
+    /// Dropped by the interface or its driver.
+    pub interface_dropped: u64,
+    /// Captured but not analysed: the analysis queue was full.
+    pub queue_dropped: u64,
+    /// Set once the capture has stopped by itself (`-c`, `--duration`, an error): why.
+    pub ended: Option<String>,
+}
+
+/// The part of a model the UI reads — stored messages, counters, time bounds — for a live snapshot, whose
+/// model keeps growing in the analysis. Transactions, TURN and ICE state are left out: the UI takes those
+/// from the report. A view that starts reading another part of the model must add it here.
+pub fn ui_model(model: &Model) -> Model {
+    Model {
+        stats: model.stats.clone(),
+        messages: model.messages.clone(),
+        unreachable: model.unreachable.clone(),
+        first_ts: model.first_ts,
+        last_ts: model.last_ts,
+        ..Model::default()
+    }
+}
+
 /// One consistent view of a capture: the report every output renders, plus the model for what the report
 /// leaves out (raw message bytes, attribute offsets).
 pub struct Snapshot {

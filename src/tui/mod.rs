@@ -13,7 +13,7 @@ pub mod export;
 pub mod views;
 
 use app::{Action, App};
-use data::Snapshot;
+use data::{LiveCounters, Snapshot};
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event, KeyEventKind};
 use ratatui::crossterm::terminal::{self, EnterAlternateScreen, LeaveAlternateScreen};
@@ -69,8 +69,35 @@ impl Drop for TerminalGuard {
 
 type PanicHook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'static>;
 
+/// What a live capture hands the UI besides its first snapshot.
+pub struct LiveFeed {
+    /// New snapshots, at the capture side's pace; applied between keys, held back while paused.
+    pub snapshots: Receiver<Snapshot>,
+    /// The capture's counters, read on every tick (they keep moving while the display is paused).
+    pub counters: Arc<Mutex<LiveCounters>>,
+    /// Polled on every tick: true when the run must end (SIGTERM), as if `q` was pressed.
+    pub stop_requested: Box<dyn Fn() -> bool>,
+    /// Called before saving re-reads the capture's savefile, to get its buffered packets on disk.
+    pub before_save: Box<dyn Fn()>,
+}
+
 /// Runs the UI on the process's terminal until the user quits. `updates` brings new snapshots (live).
 pub fn run(snapshot: Snapshot, updates: Option<Receiver<Snapshot>>) -> io::Result<()> {
+    let feed = updates.map(|snapshots| LiveFeed {
+        snapshots,
+        counters: Arc::default(),
+        stop_requested: Box::new(|| false),
+        before_save: Box::new(|| {}),
+    });
+    run_with(snapshot, feed, false)
+}
+
+/// Runs the UI for a live capture until the user quits (or `feed.stop_requested`).
+pub fn run_live(snapshot: Snapshot, feed: LiveFeed) -> io::Result<()> {
+    run_with(snapshot, Some(feed), true)
+}
+
+fn run_with(snapshot: Snapshot, feed: Option<LiveFeed>, counters: bool) -> io::Result<()> {
     // A panic while the terminal is raw would print into the alternate screen and leave the shell
     // unusable: restore first, then let the previous hook print.
     let previous: Arc<Mutex<Option<PanicHook>>> = Arc::new(Mutex::new(Some(std::panic::take_hook())));
@@ -83,7 +110,7 @@ pub fn run(snapshot: Snapshot, updates: Option<Receiver<Snapshot>>) -> io::Resul
             }
         }
     }));
-    let result = run_inner(snapshot, updates);
+    let result = run_inner(snapshot, feed, counters);
     // Put the original hook back (ours only delegates to it).
     let _ = std::panic::take_hook();
     if let Some(h) = previous.lock().ok().and_then(|mut g| g.take()) {
@@ -92,16 +119,27 @@ pub fn run(snapshot: Snapshot, updates: Option<Receiver<Snapshot>>) -> io::Resul
     result
 }
 
-fn run_inner(snapshot: Snapshot, updates: Option<Receiver<Snapshot>>) -> io::Result<()> {
+fn run_inner(snapshot: Snapshot, feed: Option<LiveFeed>, counters: bool) -> io::Result<()> {
     let mut app = App::new(snapshot);
     app.color = color_wanted();
     let _guard = TerminalGuard::enter()?;
     let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
     terminal.clear()?;
-    let mut pending: Option<Snapshot> = None;
-    let mut updates = updates;
+    let mut updates = feed.as_ref().map(|f| &f.snapshots);
     let mut dirty = true;
     loop {
+        if let Some(f) = &feed {
+            if (f.stop_requested)() {
+                break;
+            }
+            if counters {
+                let now = f.counters.lock().map(|c| c.clone()).unwrap_or_default();
+                if app.live.as_ref() != Some(&now) {
+                    app.live = Some(now);
+                    dirty = true;
+                }
+            }
+        }
         if dirty {
             terminal.draw(|f| views::render(f, &app))?;
             dirty = false;
@@ -114,14 +152,18 @@ fn run_inner(snapshot: Snapshot, updates: Option<Receiver<Snapshot>>) -> io::Res
                 _ => continue,
             };
             dirty = true;
+            if let (Action::SavePcap { .. }, Some(f)) = (&action, &feed) {
+                (f.before_save)();
+            }
             if !perform(&mut app, action) {
                 break;
             }
         }
-        if let Some(rx) = &updates {
+        if let Some(rx) = updates {
+            let mut newest = None;
             loop {
                 match rx.try_recv() {
-                    Ok(s) => pending = Some(s),
+                    Ok(s) => newest = Some(s),
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => {
                         updates = None;
@@ -129,11 +171,8 @@ fn run_inner(snapshot: Snapshot, updates: Option<Receiver<Snapshot>>) -> io::Res
                     }
                 }
             }
-        }
-        if !app.paused {
-            if let Some(s) = pending.take() {
-                app.replace(s);
-                dirty = true;
+            if let Some(s) = newest {
+                dirty |= app.offer(s);
             }
         }
     }

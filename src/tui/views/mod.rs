@@ -202,17 +202,35 @@ fn render_status(frame: &mut Frame, area: Rect, app: &App) {
         let src = &app.snapshot.source;
         let packets: u64 = report.inputs.iter().map(|i| i.packets).sum();
         let errors: u64 = report.stats.decode_errors.values().sum();
-        let mut parts = vec![
-            if src.live {
-                format!("live {}", clean(&src.label))
-            } else {
-                clean(&src.label).into_owned()
-            },
-            format!("{packets} pkts"),
-            format!("{} msgs", report.messages.len()),
-            format!("{errors} decode errors"),
-        ];
-        if let Some(d) = src.dropped {
+        let mut parts = match &app.live {
+            // Live: the capture's own counters, which move while the display is paused.
+            Some(c) => vec![
+                match &c.ended {
+                    Some(why) => format!("{} {}", clean(&src.label), clean(why)),
+                    None => format!("live {}", clean(&src.label)),
+                },
+                format!("{} pkts", c.captured),
+                // First after the count: at 80 columns the end of the line is cut.
+                format!(
+                    "drops: kernel {}, queue {}",
+                    c.kernel_dropped + c.interface_dropped,
+                    c.queue_dropped
+                ),
+                format!("{} msgs", c.messages),
+                format!("{errors} decode errors"),
+            ],
+            None => vec![
+                if src.live {
+                    format!("live {}", clean(&src.label))
+                } else {
+                    clean(&src.label).into_owned()
+                },
+                format!("{packets} pkts"),
+                format!("{} msgs", report.messages.len()),
+                format!("{errors} decode errors"),
+            ],
+        };
+        if let (None, Some(d)) = (&app.live, src.dropped) {
             parts.push(format!("{d} dropped"));
         }
         if report.stats.messages_not_stored > 0 {
