@@ -56,6 +56,15 @@ pub const CROSS_INPUT_WINDOW_SECS: f64 = 2.0;
 const MAX_PATHS_PER_DATAGRAM: usize = 4;
 /// Recent datagrams remembered for duplicate detection; more than a relay forwards within the window.
 pub const DUPLICATE_MEMORY: usize = 4096;
+/// ChannelData frames listed per allocation (per client/server 5-tuple); later frames are analysed and
+/// counted (per peer and channel in the TURN report, and in `messages_not_stored`) but not stored. At a
+/// TURN server every media packet is ChannelData, so storing them all would make memory grow with media
+/// (DESIGN.md: it must not); 10 000 frames cover a call's first minutes (50 packets/s × 2 directions),
+/// which is where channel binding, permission and relaying problems show.
+pub const MAX_STORED_CHANNEL_DATA_PER_ALLOCATION: u32 = 10_000;
+/// ChannelData frames listed in all, whatever the number of allocations: a bound on the memory the
+/// listing takes (~0.3 KB a record, ~15 MB, as much again while the report is built), so a server capture with thousands of allocations stays flat.
+pub const MAX_STORED_CHANNEL_DATA: usize = 50_000;
 
 /// Counts of what the datagrams carried, by kind (RFC 7983 classes), and decode errors by reason.
 #[derive(Clone, Debug, Default)]
@@ -180,18 +189,79 @@ struct State {
     keys: Keyring,
     /// Recent datagrams that may be seen twice: hash of addresses + payload → (time, paths seen); a path
     /// is 0 on the wire, else a hash of the TURN client and server that relayed it.
-    recent: HashMap<u64, (Timestamp, Vec<u64>)>,
+    recent: HashMap<u64, (Timestamp, Vec<u64>), FastHash>,
     /// Relayed addresses of allocations seen (bounded like the allocation table), so media to or from
     /// them, which a TURN server capture sees twice, is deduplicated.
-    relayed_addrs: HashSet<SocketAddr>,
+    relayed_addrs: HashSet<SocketAddr, FastHash>,
     /// Number of captures being merged (duplicates across capture points are matched when > 1).
     inputs: u16,
     /// Insertion order of `recent`, for expiry.
     recent_order: VecDeque<(u64, Timestamp)>,
     framers: HashMap<Flow, Framer>,
+    /// ChannelData frames stored per carrier 5-tuple (client/server order-free), at most one entry per
+    /// allocation the TURN analysis can hold.
+    channel_data_stored: HashMap<(SocketAddr, SocketAddr, Transport), u32, FastHash>,
+    channel_data_stored_total: usize,
     model: Model,
     tap: Option<MessageTap>,
 }
+
+/// The duplicate detector and the ChannelData counters run for every relayed media packet: SipHash's
+/// DoS resistance is not needed for tables whose size is bounded, and it cost ~10 % of a TURN server
+/// capture's analysis (perf). This is FxHash's multiply-rotate (rustc's hasher), word at a time.
+#[derive(Clone, Copy, Default)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type FastHash = std::hash::BuildHasherDefault<FxHasher>;
 
 /// Sees every message as it is recorded, stored or not (past [`MAX_STORED_MESSAGES`] too): the live event
 /// stream is fed from here.
@@ -205,11 +275,13 @@ impl Analyzer {
             net: Net::new(),
             state: State {
                 keys,
-                recent: HashMap::new(),
+                recent: HashMap::default(),
                 recent_order: VecDeque::new(),
-                relayed_addrs: HashSet::new(),
+                relayed_addrs: HashSet::default(),
                 inputs: 1,
                 framers: HashMap::new(),
+                channel_data_stored: HashMap::default(),
+                channel_data_stored_total: 0,
                 model,
                 tap: None,
             },
@@ -557,7 +629,7 @@ impl State {
     fn is_relay_duplicate(&mut self, dg: &Datagram<'_>, relay: Option<Inner>) -> bool {
         // The path a copy was seen through: its capture (input) and the TURN allocation that carried it.
         let path = {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
+            let mut h = FxHasher::default();
             (dg.input, relay.map(|r| (r.relay.client, r.relay.server))).hash(&mut h);
             h.finish()
         };
@@ -566,7 +638,7 @@ impl State {
         } else {
             DUPLICATE_WINDOW_SECS
         };
-        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let mut h = FxHasher::default();
         dg.flow.src.hash(&mut h);
         dg.flow.dst.hash(&mut h);
         dg.payload.hash(&mut h);
@@ -620,20 +692,40 @@ impl State {
         } else {
             self.model.turn.channel_payload(dg, cd.channel)
         };
-        self.store(MessageRecord {
-            ts: dg.ts,
-            frame: dg.frame,
-            input: dg.input,
-            src: dg.flow.src,
-            dst: dg.flow.dst,
-            transport: dg.flow.transport,
-            relay: relay.map(|r| r.relay),
-            duplicate,
-            body: Body::ChannelData {
-                channel: cd.channel,
-                length: cd.data.len() as u16,
-            },
-        });
+        if !self.channel_data_storable(dg) {
+            self.model.stats.messages_not_stored += 1;
+            if let Some(tap) = self.tap.as_mut() {
+                tap(&MessageRecord {
+                    ts: dg.ts,
+                    frame: dg.frame,
+                    input: dg.input,
+                    src: dg.flow.src,
+                    dst: dg.flow.dst,
+                    transport: dg.flow.transport,
+                    relay: relay.map(|r| r.relay),
+                    duplicate,
+                    body: Body::ChannelData {
+                        channel: cd.channel,
+                        length: cd.data.len() as u16,
+                    },
+                });
+            }
+        } else {
+            self.store(MessageRecord {
+                ts: dg.ts,
+                frame: dg.frame,
+                input: dg.input,
+                src: dg.flow.src,
+                dst: dg.flow.dst,
+                transport: dg.flow.transport,
+                relay: relay.map(|r| r.relay),
+                duplicate,
+                body: Body::ChannelData {
+                    channel: cd.channel,
+                    length: cd.data.len() as u16,
+                },
+            });
+        }
         if let Some((inner_flow, inner_relay)) = inner {
             self.relay_inner(dg, inner_flow, inner_relay, cd.data, depth);
         }
@@ -653,6 +745,32 @@ impl State {
         };
         let to_peer = carrier.flow.src == relay.client;
         self.on_datagram(&inner, Some(Inner { relay, to_peer }), depth + 1);
+    }
+
+    /// Whether this ChannelData frame is still listed: [`MAX_STORED_CHANNEL_DATA_PER_ALLOCATION`] per
+    /// carrier 5-tuple, [`MAX_STORED_CHANNEL_DATA`] in all. Counts it when it is.
+    fn channel_data_storable(&mut self, dg: &Datagram<'_>) -> bool {
+        if self.channel_data_stored_total >= MAX_STORED_CHANNEL_DATA {
+            return false;
+        }
+        let (a, b) = if dg.flow.src <= dg.flow.dst {
+            (dg.flow.src, dg.flow.dst)
+        } else {
+            (dg.flow.dst, dg.flow.src)
+        };
+        let key = (a, b, dg.flow.transport);
+        let full = self.channel_data_stored.len() >= turn::MAX_ALLOCATIONS;
+        let n = match self.channel_data_stored.get_mut(&key) {
+            Some(n) => n,
+            None if full => return false,
+            None => self.channel_data_stored.entry(key).or_insert(0),
+        };
+        if *n >= MAX_STORED_CHANNEL_DATA_PER_ALLOCATION {
+            return false;
+        }
+        *n += 1;
+        self.channel_data_stored_total += 1;
+        true
     }
 
     fn store(&mut self, rec: MessageRecord) {
