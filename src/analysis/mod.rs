@@ -189,7 +189,7 @@ struct State {
     keys: Keyring,
     /// Recent datagrams that may be seen twice: hash of addresses + payload → (time, paths seen); a path
     /// is 0 on the wire, else a hash of the TURN client and server that relayed it.
-    recent: HashMap<u64, (Timestamp, Vec<u64>), FastHash>,
+    recent: HashMap<u64, (Timestamp, Paths), FastHash>,
     /// Relayed addresses of allocations seen (bounded like the allocation table), so media to or from
     /// them, which a TURN server capture sees twice, is deduplicated.
     relayed_addrs: HashSet<SocketAddr, FastHash>,
@@ -197,13 +197,41 @@ struct State {
     inputs: u16,
     /// Insertion order of `recent`, for expiry.
     recent_order: VecDeque<(u64, Timestamp)>,
-    framers: HashMap<Flow, Framer>,
+    framers: HashMap<Flow, Framer, FastHash>,
     /// ChannelData frames stored per carrier 5-tuple (client/server order-free), at most one entry per
     /// allocation the TURN analysis can hold.
     channel_data_stored: HashMap<(SocketAddr, SocketAddr, Transport), u32, FastHash>,
     channel_data_stored_total: usize,
     model: Model,
     tap: Option<MessageTap>,
+}
+
+/// The paths (see `State::recent`) a datagram was seen through, up to [`MAX_PATHS_PER_DATAGRAM`]: inline,
+/// as one is recorded for every relayed media packet and a heap allocation each showed in the profile.
+#[derive(Clone, Copy)]
+struct Paths {
+    len: u8,
+    paths: [u64; MAX_PATHS_PER_DATAGRAM],
+}
+
+impl Paths {
+    fn one(path: u64) -> Self {
+        let mut paths = [0; MAX_PATHS_PER_DATAGRAM];
+        paths[0] = path;
+        Paths { len: 1, paths }
+    }
+
+    fn contains(&self, path: u64) -> bool {
+        self.paths.iter().take(usize::from(self.len)).any(|&p| p == path)
+    }
+
+    /// Adds `path`; past the bound it is dropped.
+    fn push(&mut self, path: u64) {
+        if let Some(slot) = self.paths.get_mut(usize::from(self.len)) {
+            *slot = path;
+            self.len += 1;
+        }
+    }
 }
 
 /// The duplicate detector and the ChannelData counters run for every relayed media packet: SipHash's
@@ -279,7 +307,7 @@ impl Analyzer {
                 recent_order: VecDeque::new(),
                 relayed_addrs: HashSet::default(),
                 inputs: 1,
-                framers: HashMap::new(),
+                framers: HashMap::default(),
                 channel_data_stored: HashMap::default(),
                 channel_data_stored_total: 0,
                 model,
@@ -656,14 +684,12 @@ impl State {
         match self.recent.get_mut(&hash) {
             // Seen within the window through other path(s) only: this is another copy of the same datagram
             // (a TURN server capture can show three: inside the Send, on the wire, inside the Data).
-            Some(e) if dg.ts.secs_since(e.0) <= window && !e.1.contains(&path) => {
-                if e.1.len() < MAX_PATHS_PER_DATAGRAM {
-                    e.1.push(path);
-                }
+            Some(e) if dg.ts.secs_since(e.0) <= window && !e.1.contains(path) => {
+                e.1.push(path);
                 true
             }
             _ => {
-                self.recent.insert(hash, (dg.ts, vec![path]));
+                self.recent.insert(hash, (dg.ts, Paths::one(path)));
                 self.recent_order.push_back((hash, dg.ts));
                 false
             }
@@ -684,13 +710,14 @@ impl State {
         let duplicate = self.inputs > 1 && self.is_relay_duplicate(dg, relay);
         if duplicate {
             self.model.stats.relay_duplicates += 1;
-        } else if relay.is_none() {
-            self.model.turn.on_channel_data(dg, cd.channel, cd.data.len());
         }
+        // Counted on its allocation only on the client↔server leg, not when itself relayed.
         let inner = if duplicate {
             None
         } else {
-            self.model.turn.channel_payload(dg, cd.channel)
+            self.model
+                .turn
+                .on_channel_data(dg, cd.channel, cd.data.len(), relay.is_none())
         };
         if !self.channel_data_storable(dg) {
             self.model.stats.messages_not_stored += 1;

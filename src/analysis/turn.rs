@@ -23,7 +23,7 @@
 //! `findings::turn`. Every table is bounded by a constant below.
 use super::findings::MAX_EVIDENCE_FRAMES;
 use super::transactions::{Transactions, TxEvent, TxIndex, GIVE_UP_SECS};
-use super::{Relay, RelayVia};
+use super::{FastHash, Relay, RelayVia};
 use crate::capture::Timestamp;
 use crate::net::{Datagram, Flow, Transport};
 use crate::wire::attributes::AttrValue;
@@ -32,7 +32,7 @@ use crate::wire::stun::{
     Class, Method, StunMessage, Verdict, ATTR_DATA, ATTR_MESSAGE_INTEGRITY, ATTR_MESSAGE_INTEGRITY_SHA256,
     ATTR_REALM, ATTR_USERNAME,
 };
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 
@@ -672,6 +672,10 @@ enum PendingKind {
 pub struct TurnState {
     pub allocations: BTreeMap<AllocationKey, Allocation>,
     pub allocations_not_tracked: u64,
+    /// The keys of `allocations`, hashed: every ChannelData frame looks its allocation up by 5-tuple, and
+    /// B-tree searches comparing `SocketAddr`s were ~20 % of a TURN server capture's analysis (perf).
+    /// Filled by [`TurnState::entry`], the only place this module adds allocations.
+    known: HashSet<AllocationKey, FastHash>,
     /// Usernames for which a TURN password was given (`--credentials`): only for them does a failed
     /// MESSAGE-INTEGRITY check say "the client used another password".
     known_users: BTreeSet<String>,
@@ -738,17 +742,28 @@ impl TurnState {
             self.allocations_not_tracked += 1;
             return None;
         }
+        self.known.insert(key);
         Some(self.allocations.entry(key).or_default())
+    }
+
+    fn is_known(&self, key: &AllocationKey) -> bool {
+        // Allocations are never removed, so equal sizes mean `known` holds every key; `allocations` is
+        // public, and one added from outside (tests build models by hand) is still found.
+        if self.known.len() == self.allocations.len() {
+            self.known.contains(key)
+        } else {
+            self.allocations.contains_key(key)
+        }
     }
 
     /// Which side of `flow` is the client of a known allocation (true: the client sent it).
     fn key_for(&self, flow: &Flow) -> Option<(AllocationKey, bool)> {
         let up = AllocationKey::up(flow);
-        if self.allocations.contains_key(&up) {
+        if self.is_known(&up) {
             return Some((up, true));
         }
         let down = AllocationKey::down(flow);
-        self.allocations.contains_key(&down).then_some((down, false))
+        self.is_known(&down).then_some((down, false))
     }
 
     pub fn is_turn_flow(&self, flow: &Flow) -> bool {
@@ -1113,25 +1128,22 @@ impl TurnState {
     }
 
     fn relay_context(&self, key: &AllocationKey, via: RelayVia) -> (SocketAddr, Relay) {
-        let relayed = self.allocations.get(key).and_then(|a| a.relayed.first().copied());
-        let relay = Relay {
-            server: key.server,
-            client: key.client,
-            via,
-            relayed_address_known: relayed.is_some(),
-        };
-        (relayed.unwrap_or(SocketAddr::new(key.server.ip(), 0)), relay)
+        relay_context(key, self.allocations.get(key), via)
     }
 
-    /// Counts one ChannelData frame (`len`: its application data, padding excluded) on a known
-    /// allocation's 5-tuple, and notes client data the server would drop.
-    pub fn on_channel_data(&mut self, dg: &Datagram<'_>, channel: u16, len: usize) {
-        let Some((key, to_peer)) = self.key_for(&dg.flow) else {
-            return;
-        };
-        let Some(a) = self.allocations.get_mut(&key) else {
-            return;
-        };
+    /// One ChannelData frame on `dg.flow` (`len`: its application data, padding excluded), with a single
+    /// allocation lookup: it runs for every relayed media packet. When `count` (the frame is not itself
+    /// relayed), counts it on a known allocation and notes client data the server would drop. Returns what
+    /// [`TurnState::channel_payload`] returns.
+    pub fn on_channel_data(
+        &mut self,
+        dg: &Datagram<'_>,
+        channel: u16,
+        len: usize,
+        count: bool,
+    ) -> Option<(Flow, Relay)> {
+        let (key, to_peer) = self.key_for(&dg.flow)?;
+        let a = self.allocations.get_mut(&key)?;
         let at = At {
             ts: dg.ts,
             frame: dg.frame,
@@ -1140,61 +1152,22 @@ impl TurnState {
             .channels
             .get(&channel)
             .map(|c| (c.peer, c.usable_at(at.ts), c.refreshed_at.is_some()));
-        let bytes = len as u64;
-        match binding {
-            Some((peer, _, _)) if to_peer => {
-                let t = a.peer(peer);
-                t.channel_data_to_peer += 1;
-                t.bytes_to_peer += bytes;
-            }
-            Some((peer, _, _)) => {
-                let t = a.peer(peer);
-                t.channel_data_from_peer += 1;
-                t.bytes_from_peer += bytes;
-            }
-            None if to_peer => {
-                a.unknown_channel.channel_data_to_peer += 1;
-                a.unknown_channel.bytes_to_peer += bytes;
-            }
-            None => {
-                a.unknown_channel.channel_data_from_peer += 1;
-                a.unknown_channel.bytes_from_peer += bytes;
-            }
+        if count {
+            count_channel_data(a, at, channel, len, to_peer, binding);
         }
-        if !to_peer {
-            return;
-        }
-        let peer = binding.map(|b| b.0);
-        a.note_outbound(at, len, peer, Some(channel));
-        if a.start_seen() {
-            match binding {
-                Some((_, true, _)) => {}
-                Some((_, false, true)) => a.channel_lapsed.note(at, len, peer, Some(channel)),
-                _ => a.unbound_channel.note(at, len, peer, Some(channel)),
-            }
-        }
+        let (peer, _, _) = binding?;
+        let (relayed, relay) = relay_context(&key, Some(a), RelayVia::ChannelData(channel));
+        Some((inner_flow(relayed, peer, to_peer), relay))
     }
 
     /// For ChannelData on `dg.flow`: the inner datagram's flow and the relay context, when the channel's
     /// peer is known.
     pub fn channel_payload(&self, dg: &Datagram<'_>, channel: u16) -> Option<(Flow, Relay)> {
         let (key, to_peer) = self.key_for(&dg.flow)?;
-        let peer = self.allocations.get(&key)?.channels.get(&channel)?.peer;
-        let (relayed, relay) = self.relay_context(&key, RelayVia::ChannelData(channel));
-        let flow = if to_peer {
-            Flow {
-                src: relayed,
-                dst: peer,
-                transport: Transport::Udp,
-            }
-        } else {
-            Flow {
-                src: peer,
-                dst: relayed,
-                transport: Transport::Udp,
-            }
-        };
-        Some((flow, relay))
+        let a = self.allocations.get(&key)?;
+        let peer = a.channels.get(&channel)?.peer;
+        let (relayed, relay) = relay_context(&key, Some(a), RelayVia::ChannelData(channel));
+        Some((inner_flow(relayed, peer, to_peer), relay))
     }
 
     /// Relayed addresses of all known allocations (their IPs), for telling relay candidates apart.
@@ -1202,6 +1175,73 @@ impl TurnState {
         self.allocations
             .values()
             .flat_map(|a| a.relayed.iter().map(|r| r.ip()))
+    }
+}
+
+/// The relayed address (the server's IP, port 0, when the Allocate was not seen) and the relay context.
+fn relay_context(key: &AllocationKey, a: Option<&Allocation>, via: RelayVia) -> (SocketAddr, Relay) {
+    let relayed = a.and_then(|a| a.relayed.first().copied());
+    let relay = Relay {
+        server: key.server,
+        client: key.client,
+        via,
+        relayed_address_known: relayed.is_some(),
+    };
+    (relayed.unwrap_or(SocketAddr::new(key.server.ip(), 0)), relay)
+}
+
+/// The relayed datagram's flow: toward the peer when the client sent the carrier.
+fn inner_flow(relayed: SocketAddr, peer: SocketAddr, to_peer: bool) -> Flow {
+    let (src, dst) = if to_peer { (relayed, peer) } else { (peer, relayed) };
+    Flow {
+        src,
+        dst,
+        transport: Transport::Udp,
+    }
+}
+
+/// Counts one ChannelData frame on its allocation; `binding` is the channel's (peer, usable now,
+/// refreshed) when it is bound.
+fn count_channel_data(
+    a: &mut Allocation,
+    at: At,
+    channel: u16,
+    len: usize,
+    to_peer: bool,
+    binding: Option<(SocketAddr, bool, bool)>,
+) {
+    let bytes = len as u64;
+    match binding {
+        Some((peer, _, _)) if to_peer => {
+            let t = a.peer(peer);
+            t.channel_data_to_peer += 1;
+            t.bytes_to_peer += bytes;
+        }
+        Some((peer, _, _)) => {
+            let t = a.peer(peer);
+            t.channel_data_from_peer += 1;
+            t.bytes_from_peer += bytes;
+        }
+        None if to_peer => {
+            a.unknown_channel.channel_data_to_peer += 1;
+            a.unknown_channel.bytes_to_peer += bytes;
+        }
+        None => {
+            a.unknown_channel.channel_data_from_peer += 1;
+            a.unknown_channel.bytes_from_peer += bytes;
+        }
+    }
+    if !to_peer {
+        return;
+    }
+    let peer = binding.map(|b| b.0);
+    a.note_outbound(at, len, peer, Some(channel));
+    if a.start_seen() {
+        match binding {
+            Some((_, true, _)) => {}
+            Some((_, false, true)) => a.channel_lapsed.note(at, len, peer, Some(channel)),
+            _ => a.unbound_channel.note(at, len, peer, Some(channel)),
+        }
     }
 }
 
@@ -1456,6 +1496,31 @@ mod tests {
         s.parse().unwrap()
     }
     const CLIENT: &str = "192.0.2.10:40000";
+
+    /// `allocations` is public (reports' tests build models by hand): an allocation added without
+    /// [`TurnState::entry`] is still found by 5-tuple, in both directions, and an unrelated flow is not.
+    #[test]
+    fn allocation_added_from_outside_is_found() {
+        let mut t = TurnState::default();
+        let key = AllocationKey {
+            client: addr(CLIENT),
+            server: addr("198.51.100.1:3478"),
+            transport: Transport::Udp,
+        };
+        t.allocations.insert(key, Allocation::default());
+        let up = Flow {
+            src: key.client,
+            dst: key.server,
+            transport: Transport::Udp,
+        };
+        assert_eq!(t.key_for(&up), Some((key, true)));
+        assert_eq!(t.key_for(&up.reversed()), Some((key, false)));
+        let other = Flow {
+            src: addr("192.0.2.11:40000"),
+            ..up
+        };
+        assert!(!t.is_turn_flow(&other));
+    }
     const SERVER: &str = "198.51.100.1:3478";
     const RELAYED: &str = "198.51.100.1:50000";
     const PEER: &str = "203.0.113.7:5000";
@@ -1599,7 +1664,7 @@ mod tests {
                 },
                 payload: &[],
             };
-            self.turn.on_channel_data(&dg, number, len);
+            self.turn.on_channel_data(&dg, number, len, true);
             self.frame
         }
 
