@@ -719,39 +719,28 @@ impl State {
                 .turn
                 .on_channel_data(dg, cd.channel, cd.data.len(), relay.is_none())
         };
-        if !self.channel_data_storable(dg) {
+        let rec = MessageRecord {
+            ts: dg.ts,
+            frame: dg.frame,
+            input: dg.input,
+            src: dg.flow.src,
+            dst: dg.flow.dst,
+            transport: dg.flow.transport,
+            relay: relay.map(|r| r.relay),
+            duplicate,
+            body: Body::ChannelData {
+                channel: cd.channel,
+                length: cd.data.len() as u16,
+            },
+        };
+        if self.channel_data_storable(dg) {
+            self.store(rec);
+        } else {
+            // Past the ChannelData bounds: counted, and still shown to the live event stream.
             self.model.stats.messages_not_stored += 1;
             if let Some(tap) = self.tap.as_mut() {
-                tap(&MessageRecord {
-                    ts: dg.ts,
-                    frame: dg.frame,
-                    input: dg.input,
-                    src: dg.flow.src,
-                    dst: dg.flow.dst,
-                    transport: dg.flow.transport,
-                    relay: relay.map(|r| r.relay),
-                    duplicate,
-                    body: Body::ChannelData {
-                        channel: cd.channel,
-                        length: cd.data.len() as u16,
-                    },
-                });
+                tap(&rec);
             }
-        } else {
-            self.store(MessageRecord {
-                ts: dg.ts,
-                frame: dg.frame,
-                input: dg.input,
-                src: dg.flow.src,
-                dst: dg.flow.dst,
-                transport: dg.flow.transport,
-                relay: relay.map(|r| r.relay),
-                duplicate,
-                body: Body::ChannelData {
-                    channel: cd.channel,
-                    length: cd.data.len() as u16,
-                },
-            });
         }
         if let Some((inner_flow, inner_relay)) = inner {
             self.relay_inner(dg, inner_flow, inner_relay, cd.data, depth);
