@@ -153,6 +153,17 @@ pub struct LiveArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<std::time::Duration>,
 
+    /// Age out ICE sessions idle this many seconds (their summary stays in the report) and free the
+    /// transactions nothing refers to any more, so hours of traffic stay within the tables' bounds; 0
+    /// never ages.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 300.0,
+        env = "ICEVIEW_IDLE_TIMEOUT"
+    )]
+    pub idle_timeout: f64,
+
     /// Also save every captured packet to FILE (pcap, nanosecond timestamps), readable by `iceview read`.
     #[arg(short = 'w', long = "write", value_name = "FILE")]
     pub write: Option<PathBuf>,

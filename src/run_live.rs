@@ -39,6 +39,9 @@ const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// ~7 ms here, and the UI's index ~7 ms on the UI thread. So the interval also stretches to
 /// [`SNAPSHOT_COST_FACTOR`] times the last build: the analysis spends at most a fifth of its time on
 /// snapshots, and the UI thread only indexes and draws.
+/// How often (capture time) idle sessions and transactions are aged out; a pass scans the transaction
+/// table, so not on every packet.
+const AGE_EVERY_SECS: f64 = 10.0;
 const SNAPSHOT_EVERY: Duration = Duration::from_millis(500);
 const SNAPSHOT_COST_FACTOR: u32 = 4;
 
@@ -154,6 +157,7 @@ pub fn live(args: &LiveArgs) -> Result<()> {
         .start(savefile, args.count)
         .context("cannot start the capture thread")?;
     let mut run = LiveRun::new(running, keys, live_report, args.packets || ndjson_out.is_some());
+    run.idle_secs = (args.idle_timeout > 0.0).then_some(args.idle_timeout);
     let tui = !args.no_tui
         && !args.quiet
         && !args.packets
@@ -478,6 +482,9 @@ pub struct LiveRun {
     changed: bool,
     /// [`LiveRun::stop`] ran.
     stopped: bool,
+    /// `--idle-timeout`: sessions and transactions idle this long are aged out (None: never).
+    pub idle_secs: Option<f64>,
+    last_aged: Option<Timestamp>,
 }
 
 impl LiveRun {
@@ -503,6 +510,8 @@ impl LiveRun {
             analysed: 0,
             changed: false,
             stopped: false,
+            idle_secs: None,
+            last_aged: None,
         }
     }
 
@@ -526,6 +535,15 @@ impl LiveRun {
 
     fn ingest(&mut self, p: &CapturedPacket) {
         self.analyzer.ingest(&p.packet(self.running.link_type()));
+        if let Some(idle) = self.idle_secs {
+            let due = self
+                .last_aged
+                .is_none_or(|t| p.ts.secs_since(t) >= AGE_EVERY_SECS);
+            if due {
+                self.analyzer.age_out(p.ts, idle);
+                self.last_aged = Some(p.ts);
+            }
+        }
         self.first_ts.get_or_insert(p.ts);
         self.last_ts = Some(p.ts);
         self.analysed += 1;

@@ -197,6 +197,8 @@ pub struct Session {
     pub last: Seen,
     /// An earlier session between the same addresses with other ufrags (ICE restart).
     pub restart_of: Option<usize>,
+    /// Set when the session aged out (live mode): its view at that time; the detail above is dropped.
+    pub frozen: Option<Box<crate::analysis::sessions::SessionReport>>,
 }
 
 impl Session {
@@ -403,6 +405,7 @@ impl IceState {
             first: o.seen,
             last: o.seen,
             restart_of,
+            frozen: None,
         });
         let s = self.sessions.len() - 1;
         self.by_ufrags.insert(key, s);
@@ -691,6 +694,46 @@ impl IceState {
                 kind,
             });
         }
+    }
+
+    /// Sessions not yet frozen whose last message is older than `idle_secs` before `now`.
+    pub fn idle_sessions(&self, now: Timestamp, idle_secs: f64) -> Vec<usize> {
+        (0..self.sessions.len())
+            .filter(|&s| {
+                self.sessions[s].frozen.is_none() && now.secs_since(self.sessions[s].last.ts) > idle_secs
+            })
+            .collect()
+    }
+
+    /// Replaces session `s`'s detail by its final view: pairs, timeline and addresses are dropped, and so
+    /// are the lookups that lead to it, so later packets with its ufrags or flows start afresh. Returns the
+    /// transactions it referred to (free to retire now).
+    pub fn freeze(&mut self, s: usize, view: crate::analysis::sessions::SessionReport) -> Vec<TxIndex> {
+        let Some(session) = self.sessions.get_mut(s) else {
+            return Vec::new();
+        };
+        session.frozen = Some(Box::new(view));
+        session.pairs = Vec::new();
+        session.timeline = Vec::new();
+        for a in session.agents.iter_mut() {
+            a.addresses = Vec::new();
+        }
+        let mut txs = Vec::new();
+        self.by_tx.retain(|&tx, r| {
+            let ours = r.session == s;
+            if ours {
+                txs.push(tx);
+            }
+            !ours
+        });
+        self.by_flow.retain(|_, v| v.0 != s);
+        self.by_ufrags.retain(|_, v| *v != s);
+        txs
+    }
+
+    /// Transactions a live (not frozen) session still reads.
+    pub fn referenced_txs(&self) -> impl Iterator<Item = TxIndex> + '_ {
+        self.by_tx.keys().copied()
     }
 
     pub fn end(&self) -> Option<Timestamp> {

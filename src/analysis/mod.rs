@@ -179,6 +179,13 @@ pub struct Model {
     pub last_ts: Option<Timestamp>,
 }
 
+/// What one [`Analyzer::age_out`] pass froze and retired.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AgeOut {
+    pub sessions: usize,
+    pub transactions: usize,
+}
+
 /// The pipeline after capture: packets in, [`Model`] out.
 pub struct Analyzer {
     net: Net,
@@ -346,6 +353,39 @@ impl Analyzer {
                 .or_insert(0) += incomplete;
         }
         state.framers.clear();
+    }
+
+    /// Live mode's ageing: ICE sessions idle for more than `idle_secs` before `now` are frozen into their
+    /// final view (kept in the report; their detail dropped), and transactions idle that long that no live
+    /// session or pending TURN request refers to are retired so their slots are reused. This keeps hours of
+    /// traffic within the tables' bounds. File reads do not call it: a capture file is analysed whole.
+    pub fn age_out(&mut self, now: Timestamp, idle_secs: f64) -> AgeOut {
+        let model = &mut self.state.model;
+        let mut out = AgeOut::default();
+        for s in model.ice.idle_sessions(now, idle_secs) {
+            let view = sessions::session(&model.ice, s, &model.transactions, now);
+            model.ice.freeze(s, view);
+            out.sessions += 1;
+        }
+        let keep: HashSet<transactions::TxIndex> = model
+            .ice
+            .referenced_txs()
+            .chain(model.turn.pending_txs())
+            .collect();
+        let old: Vec<transactions::TxIndex> = (0..model.transactions.list.len())
+            .filter(|i| !keep.contains(i))
+            .filter(|&i| {
+                model.transactions.get(i).is_some_and(|t| {
+                    t.last_activity()
+                        .is_some_and(|last| now.secs_since(last) > idle_secs)
+                })
+            })
+            .collect();
+        for i in old {
+            model.transactions.retire(i);
+            out.transactions += 1;
+        }
+        out
     }
 
     pub fn model(&self) -> &Model {
@@ -807,6 +847,7 @@ mod tests {
     use crate::capture::LinkType;
     use crate::wire::encode::{channel_data, MessageBuilder};
     use crate::wire::stun::{Class, Method, TransactionId};
+    use std::net::SocketAddr;
 
     fn udp(src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> Vec<u8> {
         let (SocketAddr::V4(s), SocketAddr::V4(d)) = (src, dst) else {
@@ -821,18 +862,100 @@ mod tests {
 
     fn run(packets: &[Vec<u8>]) -> Model {
         let mut a = Analyzer::new(Keyring::new());
-        for (i, data) in packets.iter().enumerate() {
+        let timed: Vec<(u64, Vec<u8>)> = packets
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i as u64, p.clone()))
+            .collect();
+        feed(&mut a, &timed, 0);
+        a.finish();
+        a.into_model()
+    }
+
+    /// Feeds (milliseconds, packet) pairs; frames are numbered from `first_frame` + 1.
+    fn feed(a: &mut Analyzer, packets: &[(u64, Vec<u8>)], first_frame: u64) {
+        for (i, (ms, data)) in packets.iter().enumerate() {
             a.ingest(&Packet {
-                ts: Timestamp(1_000_000_000 + i as u64 * 1_000_000),
-                frame: i as u64 + 1,
+                ts: Timestamp(1_000_000_000 + ms * 1_000_000),
+                frame: first_frame + i as u64 + 1,
                 input: 0,
                 link_type: LinkType::RawIp,
                 data,
                 orig_len: data.len() as u32,
             });
         }
-        a.finish();
-        a.into_model()
+    }
+
+    /// A connectivity check `from` → `to` (USERNAME "RFRAG:LFRAG", controlling) and its success.
+    fn check_and_success(id: u8, user: &str, from: SocketAddr, to: SocketAddr) -> [Vec<u8>; 2] {
+        let mut req = MessageBuilder::request(Method::BINDING, TransactionId([id; 12]));
+        req.text(stun::ATTR_USERNAME, user)
+            .u64(stun::ATTR_ICE_CONTROLLING, 7)
+            .flag(stun::ATTR_USE_CANDIDATE);
+        let mut ok = MessageBuilder::new(Method::BINDING, Class::Success, TransactionId([id; 12]));
+        ok.xor_address(stun::ATTR_XOR_MAPPED_ADDRESS, from);
+        [
+            udp(from, to, &req.finish().unwrap()),
+            udp(to, from, &ok.finish().unwrap()),
+        ]
+    }
+
+    /// Live ageing: an idle session is frozen with exactly the view it had, its transactions are retired and
+    /// their slots reused; a session still active keeps everything, old checks included.
+    #[test]
+    fn age_out_freezes_idle_sessions_and_recycles_their_transactions() {
+        let a1: SocketAddr = "192.0.2.1:5000".parse().unwrap();
+        let b1: SocketAddr = "192.0.2.2:6000".parse().unwrap();
+        let a2: SocketAddr = "192.0.2.3:5000".parse().unwrap();
+        let b2: SocketAddr = "192.0.2.4:6000".parse().unwrap();
+        let mut an = Analyzer::new(Keyring::new());
+        // Session 1 at 0 s only; session 2 at 0 s and again at 350 s (consent checks).
+        let [r1, s1] = check_and_success(1, "bbbb:aaaa", a1, b1);
+        let [r2, s2] = check_and_success(2, "dddd:cccc", a2, b2);
+        let [r3, s3] = check_and_success(3, "dddd:cccc", a2, b2);
+        feed(
+            &mut an,
+            &[(0, r1), (1, s1), (2, r2), (3, s2), (350_000, r3), (350_001, s3)],
+            0,
+        );
+        let now = Timestamp(1_000_000_000 + 400_000 * 1_000_000);
+        let before = sessions::build(an.model());
+        assert_eq!(before.len(), 2);
+
+        let aged = an.age_out(now, 300.0);
+        // Session 1 idle 400 s > 300 s: frozen; its one transaction retired. Session 2's last check was 50 s
+        // ago: kept, and so are both its transactions (the one from 0 s too: the session still reads it).
+        assert_eq!(
+            aged,
+            AgeOut {
+                sessions: 1,
+                transactions: 1
+            }
+        );
+        let m = an.model();
+        assert!(m.ice.sessions[0].frozen.is_some());
+        assert!(m.ice.sessions[0].pairs.is_empty());
+        assert!(m.ice.sessions[1].frozen.is_none());
+        let after = sessions::build(m);
+        let json = |v: &Vec<sessions::SessionReport>| serde_json::to_string(v).unwrap();
+        assert_eq!(
+            json(&after),
+            json(&before),
+            "the report is the same before and after ageing"
+        );
+        assert_eq!(m.transactions.iter().count(), 2);
+
+        // A new session's check reuses the freed slot instead of growing the table.
+        let slots = m.transactions.list.len();
+        let [r4, s4] = check_and_success(4, "ffff:eeee", a1, b1);
+        feed(&mut an, &[(400_000, r4), (400_001, s4)], 6);
+        let m = an.model();
+        assert_eq!(m.transactions.list.len(), slots);
+        let views = sessions::build(m);
+        assert_eq!(views.len(), 3);
+        assert_eq!(views[2].outcome, "connected");
+        // Ageing again immediately changes nothing.
+        assert_eq!(an.age_out(now, 300.0), AgeOut::default());
     }
 
     /// RFC 5766 §11 channel numbers above 0x4FFF (coturn's turnutils_uclient uses 0x5000-0x7FFF) are

@@ -17,7 +17,7 @@
 use super::sessions::{CandidateReport, PairReport};
 use serde::Serialize;
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct NatReport {
     pub agent: String,
     /// `true`, `false` or absent (unknown).

@@ -15,7 +15,7 @@ use crate::net::Transport;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct SessionReport {
     pub id: String,
     /// `connected` | `failed` | `incomplete`.
@@ -49,7 +49,7 @@ pub struct SessionReport {
     pub timeline_events_not_kept: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct AgentReport {
     pub ufrag: String,
     pub role: Option<&'static str>,
@@ -64,14 +64,14 @@ pub struct AgentReport {
     pub network_cost: Option<u16>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct RoleChange {
     pub ts: f64,
     pub frame: u64,
     pub role: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct CandidateReport {
     pub agent: String,
     pub address: String,
@@ -96,7 +96,7 @@ pub struct CandidateReport {
     pub first_frame: u64,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct DirectionReport {
     pub requests_sent: u64,
     pub retransmissions_sent: u64,
@@ -126,7 +126,7 @@ pub struct DirectionReport {
     pub requests_not_detailed: u64,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct MediaReport {
     pub dtls_packets: u64,
     pub rtp_packets: u64,
@@ -144,7 +144,7 @@ pub struct MediaReport {
     pub last_ts: Option<f64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct PairReport {
     pub index: usize,
     /// Address of `agents[0]`.
@@ -167,7 +167,7 @@ pub struct PairReport {
     pub media: MediaReport,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct SelectedPair {
     pub index: usize,
     pub a: String,
@@ -178,7 +178,7 @@ pub struct SelectedPair {
     pub nominated: bool,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Milestones {
     pub first_check_ts: Option<f64>,
     pub first_success_ts: Option<f64>,
@@ -193,7 +193,7 @@ pub struct Milestones {
     pub time_to_first_media: Option<f64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct TimelineEvent {
     pub ts: f64,
     pub frame: u64,
@@ -299,8 +299,13 @@ pub fn build(model: &Model) -> Vec<SessionReport> {
         .collect()
 }
 
-fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timestamp) -> SessionReport {
+/// The view of session `s` at time `end`. A session frozen by [`crate::analysis::Analyzer::age_out`]
+/// returns the view it had then.
+pub fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timestamp) -> SessionReport {
     let sess: &Session = &ice.sessions[s];
+    if let Some(frozen) = &sess.frozen {
+        return (**frozen).clone();
+    }
     let cands = [ice.candidates(s, 0), ice.candidates(s, 1)];
     let mut pairs: Vec<PairReport> = sess
         .pairs

@@ -81,6 +81,8 @@ pub struct Transaction {
     /// Every transmission, kept or not.
     pub transmissions: u32,
     pub responses: Vec<Response>,
+    /// Aged out (live mode): the slot is free for reuse and nothing refers to it any more.
+    pub retired: bool,
 }
 
 impl Transaction {
@@ -93,6 +95,13 @@ impl Transaction {
     pub fn first_response(&self) -> Option<&Response> {
         self.responses.first()
     }
+    /// The last time this transaction was seen on the wire.
+    pub fn last_activity(&self) -> Option<Timestamp> {
+        let req = self.requests.last().map(|s| s.ts);
+        let resp = self.responses.last().map(|r| r.seen.ts);
+        req.max(resp)
+    }
+
     pub fn error_code(&self) -> Option<u16> {
         self.responses.iter().find_map(|r| r.error_code)
     }
@@ -142,6 +151,9 @@ pub struct Transactions {
     pub list: Vec<Transaction>,
     index: HashMap<Key, TxIndex>,
     pub not_tracked: u64,
+    /// Retired slots, reused by new requests (live mode's ageing keeps the table from filling up).
+    free: Vec<TxIndex>,
+    pub retired: u64,
     /// Responses whose request was never seen (capture started late, or asymmetric capture point).
     pub orphan_responses: u64,
 }
@@ -163,7 +175,34 @@ pub enum TxEvent {
 
 impl Transactions {
     pub fn get(&self, i: TxIndex) -> Option<&Transaction> {
-        self.list.get(i)
+        self.list.get(i).filter(|t| !t.retired)
+    }
+
+    /// Every transaction still tracked.
+    pub fn iter(&self) -> impl Iterator<Item = &Transaction> {
+        self.list.iter().filter(|t| !t.retired)
+    }
+
+    /// Frees a transaction's slot for reuse. The caller guarantees nothing refers to `i` any more.
+    pub fn retire(&mut self, i: TxIndex) {
+        let Some(t) = self.list.get_mut(i) else { return };
+        if t.retired {
+            return;
+        }
+        let key = Key {
+            requester: t.requester,
+            responder: t.responder,
+            transport: t.transport,
+            id: t.id,
+        };
+        if self.index.get(&key) == Some(&i) {
+            self.index.remove(&key);
+        }
+        t.retired = true;
+        t.requests = Vec::new();
+        t.responses = Vec::new();
+        self.free.push(i);
+        self.retired += 1;
     }
 
     pub fn on_message(
@@ -192,12 +231,7 @@ impl Transactions {
                     }
                     return TxEvent::Retransmission(i);
                 }
-                if self.list.len() >= MAX_TRANSACTIONS {
-                    self.not_tracked += 1;
-                    return TxEvent::None;
-                }
-                let i = self.list.len();
-                self.list.push(Transaction {
+                let fresh = Transaction {
                     id: msg.transaction_id,
                     method: msg.method,
                     requester: src,
@@ -207,7 +241,22 @@ impl Transactions {
                     requests: vec![seen],
                     transmissions: 1,
                     responses: Vec::new(),
-                });
+                    retired: false,
+                };
+                let reused = self
+                    .free
+                    .pop()
+                    .and_then(|i| self.list.get_mut(i).map(|slot| (i, slot)));
+                let i = if let Some((i, slot)) = reused {
+                    *slot = fresh;
+                    i
+                } else if self.list.len() < MAX_TRANSACTIONS {
+                    self.list.push(fresh);
+                    self.list.len() - 1
+                } else {
+                    self.not_tracked += 1;
+                    return TxEvent::None;
+                };
                 self.index.insert(key, i);
                 TxEvent::Request(i)
             }

@@ -685,6 +685,13 @@ pub struct TurnState {
     connection_ids: BTreeMap<(SocketAddr, u32), AllocationKey>,
 }
 
+impl TurnState {
+    /// Requests still awaiting their response: their transactions must not be retired.
+    pub fn pending_txs(&self) -> impl Iterator<Item = TxIndex> + '_ {
+        self.pending.keys().copied()
+    }
+}
+
 fn peer_of(msg: &StunMessage) -> Option<SocketAddr> {
     msg.attr_value(ATTR_XOR_PEER_ADDRESS).and_then(AttrValue::address)
 }

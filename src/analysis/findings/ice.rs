@@ -356,7 +356,6 @@ fn capture_findings(model: &Model, sessions: &[SessionReport], out: &mut Vec<Fin
     // Candidates were gathered but no connectivity check was ever sent.
     let gathered: Vec<u64> = model
         .transactions
-        .list
         .iter()
         .filter(|t| (t.method == Method::BINDING || t.method == Method::ALLOCATE) && !t.relayed)
         .filter_map(|t| t.first_request().map(|s| s.frame))
@@ -365,7 +364,6 @@ fn capture_findings(model: &Model, sessions: &[SessionReport], out: &mut Vec<Fin
         let end = model.last_ts.unwrap_or_default();
         let allocates: Vec<_> = model
             .transactions
-            .list
             .iter()
             .filter(|t| t.method == Method::ALLOCATE)
             .collect();

@@ -92,7 +92,7 @@ pub fn findings(model: &Model) -> Vec<Finding> {
     let end = model.last_ts.unwrap_or_default();
     // Allocate and Refresh transactions by allocation, from the shared transaction table.
     let mut txs: BTreeMap<AllocationKey, Vec<&Transaction>> = BTreeMap::new();
-    for t in &model.transactions.list {
+    for t in model.transactions.iter() {
         if t.relayed || !(t.method == Method::ALLOCATE || t.method == Method::REFRESH) {
             continue;
         }
