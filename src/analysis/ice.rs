@@ -945,56 +945,20 @@ pub struct Candidate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::testkit::{self, attr, check, message};
     use crate::analysis::transactions::Transactions;
-    use crate::wire::stun::{Attribute, TransactionId, Verdict};
 
-    fn attr(typ: u16, value: AttrValue) -> Attribute {
-        Attribute {
-            typ,
-            offset: 0,
-            len: 0,
-            value,
-        }
+    fn msg(
+        method: Method,
+        class: Class,
+        id: u16,
+        attributes: Vec<crate::wire::stun::Attribute>,
+    ) -> StunMessage {
+        message(method, class, id, attributes)
     }
 
-    fn msg(method: Method, class: Class, id: u8, attributes: Vec<Attribute>) -> StunMessage {
-        StunMessage {
-            method,
-            class,
-            transaction_id: TransactionId([id; 12]),
-            rfc5389: true,
-            cookie: stun::MAGIC_COOKIE,
-            length: 20,
-            attributes,
-            fingerprint: Verdict::Absent,
-            integrity: Verdict::Absent,
-            malformed: None,
-        }
-    }
-
-    fn check(id: u8, user: &str, controlling: bool, use_candidate: bool) -> StunMessage {
-        let mut a = vec![
-            attr(stun::ATTR_USERNAME, AttrValue::Text(user.into())),
-            attr(stun::ATTR_PRIORITY, AttrValue::U32(1_853_824_767)),
-        ];
-        a.push(if controlling {
-            attr(stun::ATTR_ICE_CONTROLLING, AttrValue::U64(7))
-        } else {
-            attr(stun::ATTR_ICE_CONTROLLED, AttrValue::U64(9))
-        });
-        if use_candidate {
-            a.push(attr(stun::ATTR_USE_CANDIDATE, AttrValue::Flag));
-        }
-        msg(Method::BINDING, Class::Request, id, a)
-    }
-
-    fn success(id: u8, mapped: SocketAddr) -> StunMessage {
-        msg(
-            Method::BINDING,
-            Class::Success,
-            id,
-            vec![attr(stun::ATTR_XOR_MAPPED_ADDRESS, AttrValue::Address(mapped))],
-        )
+    fn success(id: u16, mapped: SocketAddr) -> StunMessage {
+        testkit::success(id, Some(mapped))
     }
 
     struct Driver {
@@ -1013,27 +977,7 @@ mod tests {
         }
         fn feed(&mut self, src: &str, dst: &str, m: StunMessage) {
             self.ms += 10;
-            let seen = Seen {
-                ts: Timestamp(self.ms * 1_000_000),
-                frame: self.ms / 10,
-                input: 0,
-            };
-            let flow = Flow {
-                src: src.parse().unwrap(),
-                dst: dst.parse().unwrap(),
-                transport: Transport::Udp,
-            };
-            let tx = self
-                .txs
-                .on_message(seen, flow.src, flow.dst, flow.transport, false, &m);
-            self.ice.on_stun(&Observed {
-                seen,
-                flow,
-                relay: None,
-                relay_to_peer: false,
-                msg: &m,
-                tx,
-            });
+            testkit::feed(&mut self.txs, &mut self.ice, self.ms, self.ms / 10, src, dst, &m);
         }
     }
 

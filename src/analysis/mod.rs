@@ -11,6 +11,8 @@ pub mod findings;
 pub mod ice;
 pub mod nat;
 pub mod sessions;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod transactions;
 pub mod turn;
 

@@ -441,99 +441,31 @@ fn capture_findings(model: &Model, sessions: &[SessionReport], out: &mut Vec<Fin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::ice::Observed;
     use crate::analysis::sessions;
-    use crate::analysis::transactions::Seen;
+    use crate::analysis::testkit::{self, check, error as err};
     use crate::capture::Timestamp;
-    use crate::net::{Flow, Transport};
-    use crate::wire::attributes::AttrValue;
-    use crate::wire::stun::{self, Attribute, Class, StunMessage, TransactionId, Verdict};
+    use crate::wire::stun::StunMessage;
 
     const A: &str = "192.0.2.1:5000";
     const B: &str = "198.51.100.2:6000";
 
-    fn attr(typ: u16, value: AttrValue) -> Attribute {
-        Attribute {
-            typ,
-            offset: 0,
-            len: 0,
-            value,
-        }
-    }
-
-    fn msg(class: Class, id: u16, attributes: Vec<Attribute>) -> StunMessage {
-        let mut tid = [0u8; 12];
-        tid[..2].copy_from_slice(&id.to_be_bytes());
-        StunMessage {
-            method: Method::BINDING,
-            class,
-            transaction_id: TransactionId(tid),
-            rfc5389: true,
-            cookie: stun::MAGIC_COOKIE,
-            length: 20,
-            attributes,
-            fingerprint: Verdict::Absent,
-            integrity: Verdict::Absent,
-            malformed: None,
-        }
-    }
-
-    fn check(id: u16, user: &str, controlling: bool, use_candidate: bool) -> StunMessage {
-        let mut a = vec![attr(stun::ATTR_USERNAME, AttrValue::Text(user.into()))];
-        a.push(if controlling {
-            attr(stun::ATTR_ICE_CONTROLLING, AttrValue::U64(1))
-        } else {
-            attr(stun::ATTR_ICE_CONTROLLED, AttrValue::U64(2))
-        });
-        if use_candidate {
-            a.push(attr(stun::ATTR_USE_CANDIDATE, AttrValue::Flag));
-        }
-        msg(Class::Request, id, a)
-    }
-
     fn ok(id: u16) -> StunMessage {
-        msg(Class::Success, id, vec![])
-    }
-
-    fn err(id: u16, code: u16) -> StunMessage {
-        msg(
-            Class::Error,
-            id,
-            vec![attr(
-                stun::ATTR_ERROR_CODE,
-                AttrValue::ErrorCode {
-                    code,
-                    reason: String::new(),
-                },
-            )],
-        )
+        testkit::success(id, None)
     }
 
     /// Feeds (ms, src, dst, message) into a model and returns its findings.
     fn run(script: Vec<(u64, &str, &str, StunMessage)>, end_ms: u64) -> Vec<Finding> {
         let mut model = Model::default();
         for (i, (ms, src, dst, m)) in script.into_iter().enumerate() {
-            let seen = Seen {
-                ts: Timestamp(ms * 1_000_000),
-                frame: i as u64 + 1,
-                input: 0,
-            };
-            let flow = Flow {
-                src: src.parse().unwrap(),
-                dst: dst.parse().unwrap(),
-                transport: Transport::Udp,
-            };
-            let tx = model
-                .transactions
-                .on_message(seen, flow.src, flow.dst, flow.transport, false, &m);
-            model.ice.on_stun(&Observed {
-                seen,
-                flow,
-                relay: None,
-                relay_to_peer: false,
-                msg: &m,
-                tx,
-            });
+            testkit::feed(
+                &mut model.transactions,
+                &mut model.ice,
+                ms,
+                i as u64 + 1,
+                src,
+                dst,
+                &m,
+            );
         }
         model.last_ts = Some(Timestamp(end_ms * 1_000_000));
         let s = sessions::build(&model);
