@@ -4,6 +4,7 @@
 //! which reader produced it.
 pub mod file;
 pub mod live;
+pub mod savefile;
 
 use std::fmt;
 
@@ -77,6 +78,20 @@ impl LinkType {
             276 => LinkType::LinuxSll2,
             _ => return None,
         })
+    }
+
+    /// The DLT number libpcap uses for this link type on this platform (what a filter is compiled for).
+    pub fn dlt(self) -> i32 {
+        match self {
+            LinkType::Null => 0,
+            LinkType::Ethernet => 1,
+            LinkType::RawIp => 12,
+            LinkType::Loop => 108,
+            LinkType::LinuxSll => 113,
+            LinkType::Ipv4 => 228,
+            LinkType::Ipv6 => 229,
+            LinkType::LinuxSll2 => 276,
+        }
     }
 
     /// The name tcpdump prints for this link type.
