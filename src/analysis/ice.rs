@@ -14,9 +14,9 @@
 //! derived figures (states, counters, RTT, outcome) are computed by [`crate::report`] from these facts and
 //! the transaction table, so a live view and a file run agree. Tables are bounded by the constants below.
 use super::transactions::{Seen, TxEvent, TxIndex};
-use super::FastHash;
 use super::Relay;
 use crate::capture::Timestamp;
+use crate::net::hash::FastHash;
 use crate::net::{Flow, Transport};
 use crate::wire::attributes::AttrValue;
 use crate::wire::stun::{self, Class, Method, StunMessage};

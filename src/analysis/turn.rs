@@ -23,8 +23,9 @@
 //! `findings::turn`. Every table is bounded by a constant below.
 use super::findings::MAX_EVIDENCE_FRAMES;
 use super::transactions::{Transactions, TxEvent, TxIndex, GIVE_UP_SECS};
-use super::{FastHash, Relay, RelayVia};
+use super::{Relay, RelayVia};
 use crate::capture::Timestamp;
+use crate::net::hash::FastHash;
 use crate::net::{Datagram, Flow, Transport};
 use crate::wire::attributes::AttrValue;
 use crate::wire::credentials::{KeyKind, Keyring};

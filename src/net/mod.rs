@@ -13,6 +13,7 @@
 //! short, since a STUN message missing its tail cannot have its integrity checked. Everything it skips is
 //! counted in [`NetStats`].
 pub mod defrag;
+pub mod hash;
 pub mod link;
 pub mod tcp;
 

@@ -16,6 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::capture::Timestamp;
+use crate::net::hash::FastHash;
 use crate::net::{Datagram, Flow, NetEvent, NetStats};
 
 /// Directions tracked at once. A TURN server capture has one TCP connection (two directions) per TCP
@@ -142,9 +143,10 @@ struct Sink<'o> {
 /// Per-direction TCP reassembly for every tracked flow.
 #[derive(Default)]
 pub struct Tcp {
-    dirs: HashMap<Flow, Direction>,
-    /// Directions by last activity (arrival order, which stays monotonic even when timestamps do not).
-    lru: BTreeMap<u64, Flow>,
+    dirs: HashMap<Flow, Direction, FastHash>,
+    /// Directions by last activity (arrival order, which stays monotonic even when timestamps do not),
+    /// with that activity's time, so the idle check that runs for every packet needs no table lookup.
+    lru: BTreeMap<u64, (Flow, Timestamp)>,
     /// Hole deadlines, so a timed-out hole is skipped even when its direction falls silent.
     deadlines: BTreeSet<(Timestamp, Flow)>,
     tick: u64,
@@ -193,12 +195,8 @@ impl Tcp {
             sync_deadline(&mut self.deadlines, flow, dir);
         }
 
-        while let Some((_, &flow)) = self.lru.first_key_value() {
-            let idle = self
-                .dirs
-                .get(&flow)
-                .map_or(u64::MAX, |d| now.0.saturating_sub(d.last_ts.0));
-            if idle <= IDLE_TIMEOUT {
+        while let Some((_, &(flow, last_ts))) = self.lru.first_key_value() {
+            if now.0.saturating_sub(last_ts.0) <= IDLE_TIMEOUT {
                 break;
             }
             stats.tcp_flows_idle += 1;
@@ -250,7 +248,7 @@ impl Tcp {
             return;
         }
         self.lru.remove(&dir.tick);
-        self.lru.insert(tick, flow);
+        self.lru.insert(tick, (flow, seg.ts));
         dir.tick = tick;
         dir.last_ts = seg.ts;
 
@@ -355,14 +353,14 @@ impl Tcp {
         out: &mut dyn FnMut(NetEvent<'_>),
     ) {
         while self.dirs.len() >= MAX_DIRECTIONS {
-            let Some((_, &oldest)) = self.lru.first_key_value() else {
+            let Some((_, &(oldest, _))) = self.lru.first_key_value() else {
                 break;
             };
             stats.tcp_flows_evicted += 1;
             self.drop_direction(oldest, stats, out);
         }
         self.tick += 1;
-        self.lru.insert(self.tick, flow);
+        self.lru.insert(self.tick, (flow, ts));
         self.dirs
             .insert(flow, Direction::new(self.tick, ts, base, syn_seen));
     }
@@ -371,7 +369,7 @@ impl Tcp {
     fn drop_direction(&mut self, flow: Flow, stats: &mut NetStats, out: &mut dyn FnMut(NetEvent<'_>)) {
         let Some(mut dir) = self.dirs.remove(&flow) else {
             // Should not happen (lru and dirs change together), but never loop on a stale entry.
-            self.lru.retain(|_, f| *f != flow);
+            self.lru.retain(|_, (f, _)| *f != flow);
             return;
         };
         self.lru.remove(&dir.tick);
