@@ -64,7 +64,23 @@ pub fn read(args: &ReadArgs) -> Result<()> {
         eprint!("\r\x1b[K");
     }
 
-    let report = Report::build(analyzer.model(), &reader.stats(), analyzer.net_stats());
+    let json_on_stdout = args.json.as_deref() == Some("-");
+    let tui =
+        !args.no_tui && !args.quiet && !args.packets && !json_on_stdout && std::io::stdout().is_terminal();
+    // The TUI and --packets list every message from the report; the JSON writer and the summary do not
+    // need that copy.
+    let report = if tui || args.packets {
+        Report::build(analyzer.model(), &reader.stats(), analyzer.net_stats())
+    } else {
+        Report::build_lean(analyzer.model(), &reader.stats(), analyzer.net_stats())
+    };
+    let write_json = |out: &mut dyn Write| {
+        if report.messages.is_empty() {
+            json::write_streaming(&report, analyzer.model(), out)
+        } else {
+            json::write(&report, out)
+        }
+    };
     for i in &report.inputs {
         if let Some(w) = &i.warning {
             eprintln!("iceview: warning: {}: {}", text::escape(&i.path), text::escape(w));
@@ -73,18 +89,15 @@ pub fn read(args: &ReadArgs) -> Result<()> {
     if let Some(path) = &args.json {
         if path == "-" {
             let mut out = std::io::stdout().lock();
-            json::write(&report, &mut out).context("writing the JSON report")?;
+            write_json(&mut out).context("writing the JSON report")?;
         } else {
             let file = std::fs::File::create(path).with_context(|| format!("{path}: cannot create"))?;
             let mut out = std::io::BufWriter::new(file);
-            json::write(&report, &mut out)
+            write_json(&mut out)
                 .and_then(|_| out.flush())
                 .with_context(|| format!("{path}: cannot write"))?;
         }
     }
-    let json_on_stdout = args.json.as_deref() == Some("-");
-    let tui =
-        !args.no_tui && !args.quiet && !args.packets && !json_on_stdout && std::io::stdout().is_terminal();
     if tui {
         let source = tui::data::Source {
             label: inputs.join(" "),

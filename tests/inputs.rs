@@ -411,3 +411,44 @@ fn classic_rfc3489_binding() {
     // Request → response pairs match as transactions: none is left unanswered.
     assert_eq!(ours[5]["error_code"], 400);
 }
+
+/// `iceview read --json` writes the report's messages straight from the model (`json::write_streaming` on a
+/// lean report); the TUI and `--packets` build the full report. Both must be the same document, byte for
+/// byte, on every bundled capture alone and on a merge of two (whose messages carry `input`).
+#[test]
+fn streamed_json_is_the_full_report_byte_for_byte() {
+    use iceview::analysis::Analyzer;
+    use iceview::capture::file::FileReader;
+    use iceview::report::{json, Report};
+    use iceview::wire::credentials::Keyring;
+    let mut sets: Vec<Vec<String>> = capture_dirs()
+        .iter()
+        .map(|d| vec![d.join("capture.pcap").to_string_lossy().into_owned()])
+        .collect();
+    sets.push(vec![
+        fixture("chrome-relay-udp/capture.pcap"),
+        fixture("chrome-relay-udp/capture-server.pcap"),
+    ]);
+    let mut compared = 0;
+    for inputs in sets {
+        let mut reader = FileReader::open(&inputs, None).expect("fixture opens");
+        let mut a = Analyzer::new(Keyring::new());
+        a.set_inputs(inputs.len() as u16);
+        reader.for_each(&mut |p| {
+            a.ingest(p);
+            true
+        });
+        a.finish();
+        let full = Report::build(a.model(), &reader.stats(), a.net_stats());
+        let lean = Report::build_lean(a.model(), &reader.stats(), a.net_stats());
+        assert!(lean.messages.is_empty());
+        assert_eq!(full.messages.len(), a.model().messages.len());
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        json::write(&full, &mut x).expect("json");
+        json::write_streaming(&lean, a.model(), &mut y).expect("json");
+        assert!(x == y, "{inputs:?}: streamed JSON differs from the full report's");
+        assert_eq!(full.message_summary.total, full.messages.len());
+        compared += 1;
+    }
+    assert!(compared >= 10);
+}

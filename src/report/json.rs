@@ -4,12 +4,61 @@
 //! (U+0080-U+009F, among them U+009B, the 8-bit CSI) as they are. Wire text reaches this output, and
 //! `--json -` may be a terminal, so [`TerminalSafe`] escapes those too (`\u007f`, `\u009b`): the JSON means
 //! the same and no byte of it can drive a terminal.
+use super::model::message_report;
 use super::Report;
-use serde::Serialize;
+use crate::analysis::{MessageRecord, Model};
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
 use std::io::{self, Write};
 
 pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     write_value(report, out)
+}
+
+/// Writes a report made by [`Report::build_lean`] with its `messages` formatted from `model` one at a
+/// time as they are written: the same bytes as [`write`] on the full report, without a second copy of
+/// every message in memory.
+pub fn write_streaming(report: &Report, model: &Model, out: &mut dyn Write) -> io::Result<()> {
+    write_value(&Streamed { report, model }, out)
+}
+
+struct Streamed<'a> {
+    report: &'a Report,
+    model: &'a Model,
+}
+
+impl Serialize for Streamed<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // The fields of `Report`, in its order (a test compares the two outputs byte for byte).
+        let r = self.report;
+        let mut st = s.serialize_struct("Report", 8)?;
+        st.serialize_field("schema", &r.schema)?;
+        st.serialize_field("generator", &r.generator)?;
+        st.serialize_field("inputs", &r.inputs)?;
+        st.serialize_field("stats", &r.stats)?;
+        st.serialize_field("findings", &r.findings)?;
+        st.serialize_field("sessions", &r.sessions)?;
+        st.serialize_field("turn", &r.turn)?;
+        st.serialize_field(
+            "messages",
+            &Messages {
+                records: &self.model.messages,
+                multi: r.inputs.len() > 1,
+            },
+        )?;
+        st.end()
+    }
+}
+
+struct Messages<'a> {
+    records: &'a [MessageRecord],
+    multi: bool,
+}
+
+impl Serialize for Messages<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.records.iter().map(|m| message_report(m, self.multi)))
+    }
 }
 
 /// Writes any serialisable value the same way (pretty, terminal-safe, newline-terminated).

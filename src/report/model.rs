@@ -23,7 +23,55 @@ pub struct Report {
     pub findings: Vec<Finding>,
     pub sessions: Vec<crate::analysis::sessions::SessionReport>,
     pub turn: TurnReport,
+    /// Every stored message, in capture order. Empty in a report made by [`Report::build_lean`], whose
+    /// JSON takes them from the model as it is written ([`super::json::write_streaming`]).
     pub messages: Vec<MessageReport>,
+    /// Messages by method and class, for the text summary (whichever way the report was built).
+    #[serde(skip)]
+    pub message_summary: MessageSummary,
+}
+
+/// How many messages were stored, relayed, and of which method and class.
+#[derive(Clone, Debug, Default)]
+pub struct MessageSummary {
+    pub total: usize,
+    pub relayed: usize,
+    /// Method name ("channel-data" for ChannelData) → class name ("frames" for ChannelData) → count.
+    pub by_method: BTreeMap<String, BTreeMap<&'static str, u64>>,
+}
+
+impl MessageSummary {
+    fn of(messages: &[MessageRecord]) -> MessageSummary {
+        let mut by_type: BTreeMap<Option<(u16, &'static str)>, u64> = BTreeMap::new();
+        let mut relayed = 0;
+        let mut names: BTreeMap<u16, String> = BTreeMap::new();
+        for m in messages {
+            relayed += usize::from(m.relay.is_some());
+            let key = match &m.body {
+                Body::Stun { msg, .. } => {
+                    names
+                        .entry(msg.method.0)
+                        .or_insert_with(|| msg.method.to_string());
+                    Some((msg.method.0, msg.class.name()))
+                }
+                Body::ChannelData { .. } => None,
+            };
+            *by_type.entry(key).or_insert(0) += 1;
+        }
+        let mut by_method: BTreeMap<String, BTreeMap<&'static str, u64>> = BTreeMap::new();
+        for (key, n) in by_type {
+            let (method, class) = match key {
+                Some((m, class)) => (names.get(&m).cloned().unwrap_or_default(), class),
+                None => ("channel-data".to_string(), "frames"),
+            };
+            *by_method.entry(method).or_default().entry(class).or_insert(0) += n;
+        }
+        MessageSummary {
+            total: messages.len(),
+            relayed,
+            by_method,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -149,8 +197,19 @@ pub struct AttributeReport {
 }
 
 impl Report {
+    /// The whole report, messages included (the TUI, `--packets`, tests).
     pub fn build(model: &Model, inputs: &[InputStats], net: &NetStats) -> Report {
+        let mut report = Report::build_lean(model, inputs, net);
         let multi = inputs.len() > 1;
+        report.messages = model.messages.iter().map(|m| message_report(m, multi)).collect();
+        report
+    }
+
+    /// The report without its `messages` list (they stay in the model): what the text summary needs,
+    /// and what [`super::json::write_streaming`] writes with the messages formatted one at a time. On a
+    /// capture with hundreds of thousands of stored messages this saves building (and holding) a second
+    /// copy of each.
+    pub fn build_lean(model: &Model, inputs: &[InputStats], net: &NetStats) -> Report {
         let s = &model.stats;
         let packets = BTreeMap::from([
             ("stun", s.stun),
@@ -182,7 +241,8 @@ impl Report {
             findings: findings::collect(model, &sessions),
             sessions,
             turn: TurnReport::build(model),
-            messages: model.messages.iter().map(|m| message_report(m, multi)).collect(),
+            messages: Vec::new(),
+            message_summary: MessageSummary::of(&model.messages),
         }
     }
 }

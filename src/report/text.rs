@@ -1,7 +1,6 @@
 //! Text output for people: a summary of the report, and with `--packets` one line per message (like
 //! `tshark -Y stun`). Every string that came from the wire goes through [`escape`] first.
 use super::model::{MessageReport, Report};
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
@@ -115,26 +114,15 @@ pub fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         }
     )?;
 
-    let mut by_method: BTreeMap<String, BTreeMap<&str, u64>> = BTreeMap::new();
-    let mut relayed = 0;
-    for m in &report.messages {
-        if m.relayed {
-            relayed += 1;
-        }
-        let (method, class) = match (&m.method, m.class) {
-            (Some(me), Some(c)) => (me.clone(), c),
-            _ => ("channel-data".to_string(), "frames"),
-        };
-        *by_method.entry(method).or_default().entry(class).or_insert(0) += 1;
-    }
+    let summary = &report.message_summary;
+    let by_method = &summary.by_method;
     if !by_method.is_empty() {
         writeln!(
             out,
             "messages: {} ({} relayed through TURN)",
-            report.messages.len(),
-            relayed
+            summary.total, summary.relayed
         )?;
-        for (method, classes) in &by_method {
+        for (method, classes) in by_method {
             let cs: Vec<String> = classes.iter().map(|(c, n)| format!("{c} {n}")).collect();
             writeln!(out, "  {method:<20} {}", cs.join(", "))?;
         }
