@@ -33,7 +33,7 @@ use crate::wire::stun::{
     Class, Method, StunMessage, Verdict, ATTR_DATA, ATTR_MESSAGE_INTEGRITY, ATTR_MESSAGE_INTEGRITY_SHA256,
     ATTR_REALM, ATTR_USERNAME,
 };
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 
@@ -669,14 +669,67 @@ enum PendingKind {
     ConnectionBind { connection_id: u32, data: SocketAddr },
 }
 
+/// The allocations by client/server 5-tuple. Every ChannelData frame looks its allocation up, so they are
+/// hashed (B-tree searches comparing `SocketAddr`s were ~20 % of a TURN server capture's analysis, perf);
+/// the outputs iterate them in key order, never in hash order.
+#[derive(Debug, Default)]
+pub struct Allocations {
+    map: HashMap<AllocationKey, Allocation, FastHash>,
+}
+
+impl Allocations {
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+    pub fn contains_key(&self, key: &AllocationKey) -> bool {
+        self.map.contains_key(key)
+    }
+    pub fn get(&self, key: &AllocationKey) -> Option<&Allocation> {
+        self.map.get(key)
+    }
+    pub fn get_mut(&mut self, key: &AllocationKey) -> Option<&mut Allocation> {
+        self.map.get_mut(key)
+    }
+    pub fn insert(&mut self, key: AllocationKey, a: Allocation) -> Option<Allocation> {
+        self.map.insert(key, a)
+    }
+    fn entry(&mut self, key: AllocationKey) -> &mut Allocation {
+        self.map.entry(key).or_default()
+    }
+    /// In key order (client, server, transport).
+    pub fn iter(&self) -> std::vec::IntoIter<(&AllocationKey, &Allocation)> {
+        let mut all: Vec<_> = self.map.iter().collect();
+        all.sort_unstable_by(|x, y| x.0.cmp(y.0));
+        all.into_iter()
+    }
+    /// In key order.
+    pub fn values(&self) -> impl Iterator<Item = &Allocation> {
+        self.iter().map(|(_, a)| a)
+    }
+}
+
+impl<'a> IntoIterator for &'a Allocations {
+    type Item = (&'a AllocationKey, &'a Allocation);
+    type IntoIter = std::vec::IntoIter<(&'a AllocationKey, &'a Allocation)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl std::ops::Index<&AllocationKey> for Allocations {
+    type Output = Allocation;
+    fn index(&self, key: &AllocationKey) -> &Allocation {
+        &self.map[key]
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct TurnState {
-    pub allocations: BTreeMap<AllocationKey, Allocation>,
+    pub allocations: Allocations,
     pub allocations_not_tracked: u64,
-    /// The keys of `allocations`, hashed: every ChannelData frame looks its allocation up by 5-tuple, and
-    /// B-tree searches comparing `SocketAddr`s were ~20 % of a TURN server capture's analysis (perf).
-    /// Filled by [`TurnState::entry`], the only place this module adds allocations.
-    known: HashSet<AllocationKey, FastHash>,
     /// Usernames for which a TURN password was given (`--credentials`): only for them does a failed
     /// MESSAGE-INTEGRITY check say "the client used another password".
     known_users: BTreeSet<String>,
@@ -750,18 +803,11 @@ impl TurnState {
             self.allocations_not_tracked += 1;
             return None;
         }
-        self.known.insert(key);
-        Some(self.allocations.entry(key).or_default())
+        Some(self.allocations.entry(key))
     }
 
     fn is_known(&self, key: &AllocationKey) -> bool {
-        // Allocations are never removed, so equal sizes mean `known` holds every key; `allocations` is
-        // public, and one added from outside (tests build models by hand) is still found.
-        if self.known.len() == self.allocations.len() {
-            self.known.contains(key)
-        } else {
-            self.allocations.contains_key(key)
-        }
+        self.allocations.contains_key(key)
     }
 
     /// Which side of `flow` is the client of a known allocation (true: the client sent it).

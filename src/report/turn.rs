@@ -446,7 +446,7 @@ fn allocation(key: &AllocationKey, a: &Allocation, end: Timestamp) -> Allocation
 impl TurnReport {
     pub fn build(model: &Model) -> TurnReport {
         let end = model.last_ts.unwrap_or_default();
-        // The analysis keeps allocations in a BTreeMap by (client, server, transport): already sorted.
+        // `Allocations::iter` is in (client, server, transport) order.
         TurnReport {
             allocations: model
                 .turn
