@@ -11,6 +11,9 @@ use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 use std::io::{self, Write};
 
+/// serde_json's output is gathered in chunks of this size before it is escaped and written.
+const CHUNK: usize = 64 << 10;
+
 pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     write_value(report, out)
 }
@@ -67,7 +70,11 @@ pub fn write_value<T: Serialize + ?Sized>(value: &T, out: &mut dyn Write) -> io:
         inner: out,
         pending_c2: false,
     };
-    serde_json::to_writer_pretty(&mut safe, value)?;
+    // serde_json writes token by token; the escaping pass and the output want large chunks.
+    let mut buffered = io::BufWriter::with_capacity(CHUNK, &mut safe);
+    serde_json::to_writer_pretty(&mut buffered, value)?;
+    buffered.flush()?;
+    drop(buffered);
     safe.finish()?;
     safe.inner.write_all(b"\n")
 }
@@ -78,7 +85,10 @@ pub fn write_line<T: Serialize + ?Sized>(value: &T, out: &mut dyn Write) -> io::
         inner: out,
         pending_c2: false,
     };
-    serde_json::to_writer(&mut safe, value)?;
+    let mut buffered = io::BufWriter::with_capacity(CHUNK, &mut safe);
+    serde_json::to_writer(&mut buffered, value)?;
+    buffered.flush()?;
+    drop(buffered);
     safe.finish()?;
     safe.inner.write_all(b"\n")
 }
@@ -102,6 +112,11 @@ impl TerminalSafe<'_> {
 
 impl Write for TerminalSafe<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // Nearly all output is ASCII: pass a chunk through whole when nothing in it needs a look.
+        if !self.pending_c2 && !buf.iter().any(|&b| b == 0x7F || b == 0xC2) {
+            self.inner.write_all(buf)?;
+            return Ok(buf.len());
+        }
         let mut start = 0;
         for (i, &b) in buf.iter().enumerate() {
             if self.pending_c2 {
