@@ -1,8 +1,9 @@
 //! The I/O edge of `iceview read`: open inputs, drive the analysis, write the outputs.
 use crate::cli::ReadArgs;
 use anyhow::{bail, Context, Result};
-use iceview::analysis::Analyzer;
+use iceview::analysis::{Analyzer, EventBatch, NetStage};
 use iceview::capture::file::FileReader;
+use iceview::capture::Packet;
 use iceview::report::{json, text, Report};
 use iceview::tui;
 use iceview::wire::credentials::Keyring;
@@ -12,6 +13,54 @@ use std::time::{Duration, Instant};
 /// Files smaller than this finish before a progress line would be worth drawing.
 const PROGRESS_MIN_BYTES: u64 = 64 << 20;
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+/// A batch goes to the analysis thread at this many events or payload bytes: large enough that the hand-over
+/// costs nothing measurable, small enough to stay in the CPU's cache.
+const BATCH_EVENTS: usize = 1024;
+const BATCH_BYTES: usize = 256 << 10;
+/// Batches queued between the threads; the reader waits when the analysis is this far behind.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// The progress line on standard error while a big file is read.
+struct Progress {
+    show: bool,
+    total: u64,
+    packets: u64,
+    bytes: u64,
+    last_draw: Instant,
+}
+
+impl Progress {
+    fn new(show: bool, total: u64) -> Self {
+        Progress {
+            show,
+            total,
+            packets: 0,
+            bytes: 0,
+            last_draw: Instant::now(),
+        }
+    }
+
+    fn packet(&mut self, pkt: &Packet<'_>) {
+        self.packets += 1;
+        // Record header (16 bytes in pcap) + captured bytes approximates the file offset.
+        self.bytes += 16 + pkt.data.len() as u64;
+        if self.show && self.packets % 4096 == 0 && self.last_draw.elapsed() >= PROGRESS_EVERY {
+            self.last_draw = Instant::now();
+            let pct = (self.bytes as f64 / self.total as f64 * 100.0).min(100.0);
+            eprint!(
+                "\r\x1b[Kreading: {pct:5.1}%  {} MB, {} packets",
+                self.bytes >> 20,
+                self.packets
+            );
+        }
+    }
+
+    fn done(&self) {
+        if self.show {
+            eprint!("\r\x1b[K");
+        }
+    }
+}
 
 pub fn read(args: &ReadArgs) -> Result<()> {
     let (inputs, filter) = args.inputs_and_filter();
@@ -40,29 +89,51 @@ pub fn read(args: &ReadArgs) -> Result<()> {
         .map(|m| m.len())
         .sum();
     let show_progress = !args.no_progress && total >= PROGRESS_MIN_BYTES && std::io::stderr().is_terminal();
-    let mut last_draw = Instant::now();
-    let mut n = 0u64;
-    let mut seen_bytes = 0u64;
     let limit = args.count.unwrap_or(u64::MAX);
-    reader.for_each(&mut |pkt| {
-        analyzer.ingest(pkt);
-        n += 1;
-        // Record header (16 bytes in pcap) + captured bytes approximates the file offset.
-        seen_bytes += 16 + pkt.data.len() as u64;
-        if show_progress && n % 4096 == 0 && last_draw.elapsed() >= PROGRESS_EVERY {
-            last_draw = Instant::now();
-            let pct = (seen_bytes as f64 / total as f64 * 100.0).min(100.0);
-            eprint!(
-                "\r\x1b[Kreading: {pct:5.1}%  {} MB, {n} packets",
-                seen_bytes >> 20
-            );
+    // Two threads: this one reads the file and runs the network layer (link, IP, reassembly) into batches,
+    // the other analyses them in order. Same results as one thread (tests/inputs.rs), about 1.5× faster on
+    // a large capture (BENCHMARKS.md).
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<EventBatch>(BATCHES_IN_FLIGHT);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<EventBatch>();
+    let net = std::thread::scope(|scope| {
+        let analysis = scope.spawn(|| {
+            for batch in full_rx {
+                analyzer.apply(&batch);
+                // The reader may be gone already; then the batch is simply dropped.
+                let _ = empty_tx.send(batch);
+            }
+        });
+        let mut net = NetStage::new();
+        let mut batch = EventBatch::default();
+        let mut progress = Progress::new(show_progress, total);
+        let mut n = 0u64;
+        reader.for_each(&mut |pkt| {
+            net.ingest(pkt, &mut batch);
+            n += 1;
+            progress.packet(pkt);
+            if batch.events() >= BATCH_EVENTS || batch.bytes() >= BATCH_BYTES {
+                let mut next = empty_rx.try_recv().unwrap_or_default();
+                next.clear();
+                if full_tx.send(std::mem::replace(&mut batch, next)).is_err() {
+                    return false;
+                }
+            }
+            n < limit
+        });
+        net.finish(&mut batch);
+        let _ = full_tx.send(batch);
+        drop(full_tx);
+        progress.done();
+        match analysis.join() {
+            Ok(()) => Ok(net),
+            Err(panic) => Err(panic),
         }
-        n < limit
     });
-    analyzer.finish();
-    if show_progress {
-        eprint!("\r\x1b[K");
-    }
+    let net = match net {
+        Ok(net) => net,
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
+    analyzer.finish_applied(net);
 
     let json_on_stdout = args.json.as_deref() == Some("-");
     let tui =

@@ -452,3 +452,74 @@ fn streamed_json_is_the_full_report_byte_for_byte() {
     }
     assert!(compared >= 10);
 }
+
+/// `iceview read` runs the network layer on the reading thread and the analysis on another, handing
+/// events over in batches (`NetStage` → `EventBatch` → `Analyzer::apply`). The result must be the same as
+/// one `Analyzer::ingest` per packet, whatever the batch boundaries — here every 1, 7 and 4096 packets, on
+/// every bundled capture (TCP reassembly, fragments, relayed and merged captures among them).
+#[test]
+fn batched_analysis_on_two_threads_equals_packet_by_packet() {
+    use iceview::analysis::{Analyzer, EventBatch, NetStage};
+    use iceview::capture::file::FileReader;
+    use iceview::report::{json, Report};
+    use iceview::wire::credentials::Keyring;
+    let mut files: Vec<String> = Vec::new();
+    for dir in std::fs::read_dir(fixtures()).expect("fixtures").flatten() {
+        for f in std::fs::read_dir(dir.path()).into_iter().flatten().flatten() {
+            let p = f.path();
+            if matches!(p.extension().and_then(|e| e.to_str()), Some("pcap" | "pcapng")) {
+                files.push(p.to_string_lossy().into_owned());
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() > 30);
+    let render = |a: &Analyzer, r: &FileReader| {
+        let mut out = Vec::new();
+        json::write(&Report::build(a.model(), &r.stats(), a.net_stats()), &mut out).expect("json");
+        out
+    };
+    for f in &files {
+        let one = std::slice::from_ref(f);
+        let mut reader = FileReader::open(one, None).expect("opens");
+        let mut seq = Analyzer::new(Keyring::new());
+        reader.for_each(&mut |p| {
+            seq.ingest(p);
+            true
+        });
+        seq.finish();
+        let expected = render(&seq, &reader);
+        for every in [1usize, 7, 4096] {
+            let mut reader = FileReader::open(one, None).expect("opens");
+            let mut analyzer = Analyzer::new(Keyring::new());
+            let mut net = NetStage::new();
+            let mut batch = EventBatch::default();
+            let mut n = 0;
+            std::thread::scope(|s| {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<EventBatch>(2);
+                let worker = s.spawn(|| {
+                    for b in rx {
+                        analyzer.apply(&b);
+                    }
+                });
+                reader.for_each(&mut |p| {
+                    net.ingest(p, &mut batch);
+                    n += 1;
+                    if n % every == 0 {
+                        tx.send(std::mem::take(&mut batch)).expect("worker alive");
+                    }
+                    true
+                });
+                net.finish(&mut batch);
+                tx.send(batch).expect("worker alive");
+                drop(tx);
+                worker.join().expect("analysis thread");
+            });
+            analyzer.finish_applied(net);
+            assert!(
+                render(&analyzer, &reader) == expected,
+                "{f}: batches of {every} differ"
+            );
+        }
+    }
+}

@@ -189,6 +189,69 @@ pub struct AgeOut {
     pub transactions: usize,
 }
 
+/// The network layer (link, IP, defragmentation, TCP reassembly) on its own, to run on the thread that reads
+/// the capture while another runs the analysis: its output goes into [`EventBatch`]es, which
+/// [`Analyzer::apply`] takes in order. Same results as [`Analyzer::ingest`], on two cores.
+#[derive(Default)]
+pub struct NetStage {
+    net: Net,
+}
+
+impl NetStage {
+    pub fn new() -> Self {
+        NetStage::default()
+    }
+
+    pub fn ingest(&mut self, pkt: &Packet<'_>, batch: &mut EventBatch) {
+        if batch.first_ts.is_none() {
+            batch.first_ts = Some(pkt.ts);
+        }
+        batch.last_ts = Some(pkt.ts);
+        self.net.ingest(pkt, &mut |ev| batch.push(ev));
+    }
+
+    /// End of input: TCP data still held behind gaps goes into `batch`.
+    pub fn finish(&mut self, batch: &mut EventBatch) {
+        self.net.finish(&mut |ev| batch.push(ev));
+    }
+}
+
+/// The network layer's output for a run of packets, owned (payloads copied into one buffer), so it can
+/// cross to the analysis thread. Reused: [`EventBatch::clear`] keeps the allocations.
+#[derive(Default)]
+pub struct EventBatch {
+    bytes: Vec<u8>,
+    /// Each event with its payload emptied, and where the payload is in `bytes`.
+    events: Vec<(NetEvent<'static>, std::ops::Range<usize>)>,
+    first_ts: Option<Timestamp>,
+    last_ts: Option<Timestamp>,
+}
+
+impl EventBatch {
+    fn push(&mut self, ev: NetEvent<'_>) {
+        let (ev, payload) = ev.detach();
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(payload);
+        self.events.push((ev, start..self.bytes.len()));
+    }
+
+    /// Payload bytes held: a batch is handed over when this (or the event count) is large enough.
+    pub fn bytes(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn events(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.events.clear();
+        self.first_ts = None;
+        self.last_ts = None;
+    }
+}
+
 /// The pipeline after capture: packets in, [`Model`] out.
 pub struct Analyzer {
     net: Net,
@@ -289,6 +352,35 @@ impl Analyzer {
     pub fn finish(&mut self) {
         let state = &mut self.state;
         self.net.finish(&mut |ev| state.on_net_event(ev));
+        self.finish_framing();
+    }
+
+    /// The analysis of a [`NetStage`]'s output, batch by batch, in order: the same as [`Analyzer::ingest`]
+    /// of the packets the batch was made from.
+    pub fn apply(&mut self, batch: &EventBatch) {
+        let model = &mut self.state.model;
+        if model.first_ts.is_none() {
+            model.first_ts = batch.first_ts;
+        }
+        if batch.last_ts.is_some() {
+            model.last_ts = batch.last_ts;
+        }
+        for (ev, range) in &batch.events {
+            let payload = batch.bytes.get(range.clone()).unwrap_or_default();
+            self.state.on_net_event(ev.with_payload(payload));
+        }
+    }
+
+    /// End of input after [`Analyzer::apply`] took every batch, the last one from [`NetStage::finish`]:
+    /// the network layer comes back (for [`Analyzer::net_stats`]) and framing is wrapped up as in
+    /// [`Analyzer::finish`].
+    pub fn finish_applied(&mut self, net: NetStage) {
+        self.net = net.net;
+        self.finish_framing();
+    }
+
+    fn finish_framing(&mut self) {
+        let state = &mut self.state;
         let incomplete = state.framers.values().filter(|f| f.pending() > 0).count() as u64;
         if incomplete > 0 {
             *state
@@ -712,26 +804,29 @@ impl State {
                 .turn
                 .on_channel_data(dg, cd.channel, cd.data.len(), relay.is_none())
         };
-        let rec = MessageRecord {
-            ts: dg.ts,
-            frame: dg.frame,
-            input: dg.input,
-            src: dg.flow.src,
-            dst: dg.flow.dst,
-            transport: dg.flow.transport,
-            relay: relay.map(|r| r.relay),
-            duplicate,
-            body: Body::ChannelData {
-                channel: cd.channel,
-                length: cd.data.len() as u16,
-            },
-        };
-        if self.channel_data_storable(dg) {
-            self.store(rec);
-        } else {
-            // Past the ChannelData bounds: counted, and still shown to the live event stream.
+        let storable = self.channel_data_storable(dg);
+        if !storable {
             self.model.stats.messages_not_stored += 1;
-            if let Some(tap) = self.tap.as_mut() {
+        }
+        // Past the ChannelData bounds a frame is counted, and still shown to the live event stream.
+        if storable || self.tap.is_some() {
+            let rec = MessageRecord {
+                ts: dg.ts,
+                frame: dg.frame,
+                input: dg.input,
+                src: dg.flow.src,
+                dst: dg.flow.dst,
+                transport: dg.flow.transport,
+                relay: relay.map(|r| r.relay),
+                duplicate,
+                body: Body::ChannelData {
+                    channel: cd.channel,
+                    length: cd.data.len() as u16,
+                },
+            };
+            if storable {
+                self.store(rec);
+            } else if let Some(tap) = self.tap.as_mut() {
                 tap(&rec);
             }
         }

@@ -115,7 +115,7 @@ enum Next<'a> {
 
 /// Released pages behind the read position in steps of this many bytes: large enough that the madvise
 /// calls cost nothing measurable, small enough to keep the resident set a few MB.
-const RELEASE_STEP: usize = 8 << 20;
+const RELEASE_STEP: usize = 2 << 20;
 
 /// How far ahead of the read position the mapped reader asks the CPU to fetch the file.
 const PREFETCH_AHEAD: usize = 8192;

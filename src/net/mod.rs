@@ -128,6 +128,89 @@ pub enum NetEvent<'a> {
     },
 }
 
+impl<'a> NetEvent<'a> {
+    /// The event without its payload (which is returned beside it), to be stored apart from the bytes.
+    pub fn detach(self) -> (NetEvent<'static>, &'a [u8]) {
+        match self {
+            NetEvent::Udp(d) => (NetEvent::Udp(Datagram { payload: &[], ..d }), d.payload),
+            NetEvent::TcpData { datagram, gap } => (
+                NetEvent::TcpData {
+                    datagram: Datagram {
+                        payload: &[],
+                        ..datagram
+                    },
+                    gap,
+                },
+                datagram.payload,
+            ),
+            NetEvent::TcpOpen {
+                ts,
+                frame,
+                input,
+                flow,
+            } => (
+                NetEvent::TcpOpen {
+                    ts,
+                    frame,
+                    input,
+                    flow,
+                },
+                &[],
+            ),
+            NetEvent::TcpClose {
+                ts,
+                frame,
+                input,
+                flow,
+                reset,
+            } => (
+                NetEvent::TcpClose {
+                    ts,
+                    frame,
+                    input,
+                    flow,
+                    reset,
+                },
+                &[],
+            ),
+            NetEvent::Unreachable {
+                ts,
+                frame,
+                input,
+                flow,
+                reporter,
+                icmp_type,
+                icmp_code,
+            } => (
+                NetEvent::Unreachable {
+                    ts,
+                    frame,
+                    input,
+                    flow,
+                    reporter,
+                    icmp_type,
+                    icmp_code,
+                },
+                &[],
+            ),
+        }
+    }
+}
+
+impl NetEvent<'static> {
+    /// The inverse of [`NetEvent::detach`]: the event with `payload` put back.
+    pub fn with_payload(self, payload: &[u8]) -> NetEvent<'_> {
+        match self {
+            NetEvent::Udp(d) => NetEvent::Udp(Datagram { payload, ..d }),
+            NetEvent::TcpData { datagram, gap } => NetEvent::TcpData {
+                datagram: Datagram { payload, ..datagram },
+                gap,
+            },
+            other => other,
+        }
+    }
+}
+
 /// What the network layer saw and what it had to skip. Every bound that was hit has a counter here.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct NetStats {
