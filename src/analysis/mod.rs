@@ -127,8 +127,16 @@ pub enum RelayVia {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Body {
-    Stun { msg: StunMessage, raw: Vec<u8> },
-    ChannelData { channel: u16, length: u16 },
+    /// Boxed: a record is stored for every ChannelData frame up to a bound too, and an inline message
+    /// would make each of those as large as a STUN record (312 bytes instead of 192).
+    Stun {
+        msg: Box<StunMessage>,
+        raw: Vec<u8>,
+    },
+    ChannelData {
+        channel: u16,
+        length: u16,
+    },
 }
 
 /// One message as seen on the wire (or inside a relay).
@@ -717,7 +725,7 @@ impl State {
             relay: relay.map(|r| r.relay),
             duplicate,
             body: Body::Stun {
-                msg,
+                msg: Box::new(msg),
                 raw: dg.payload.to_vec(),
             },
         });

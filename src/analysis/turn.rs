@@ -1196,7 +1196,13 @@ impl TurnState {
         len: usize,
         count: bool,
     ) -> Option<(Flow, Relay)> {
-        let (key, to_peer) = self.key_for(&dg.flow)?;
+        // One lookup (two for the server's direction), no separate "is it known" test first.
+        let up = AllocationKey::up(&dg.flow);
+        let (key, to_peer) = if self.allocations.contains_key(&up) {
+            (up, true)
+        } else {
+            (AllocationKey::down(&dg.flow), false)
+        };
         let a = self.allocations.get_mut(&key)?;
         let at = At {
             ts: dg.ts,

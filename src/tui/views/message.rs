@@ -110,7 +110,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         return;
     };
     let (msg, raw): (Option<&StunMessage>, &[u8]) = match &m.body {
-        Body::Stun { msg, raw } => (Some(msg), raw.as_slice()),
+        Body::Stun { msg, raw } => (Some(&**msg), raw.as_slice()),
         Body::ChannelData { .. } => (None, &[]),
     };
 
