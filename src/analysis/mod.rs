@@ -889,8 +889,14 @@ impl State {
         if let Some(tap) = self.tap.as_mut() {
             tap(&rec);
         }
-        if self.model.messages.len() < MAX_STORED_MESSAGES {
-            self.model.messages.push(rec);
+        let messages = &mut self.model.messages;
+        if messages.len() < MAX_STORED_MESSAGES {
+            // Grow by a quarter rather than double: at the bound this list is the largest thing in memory
+            // (~190 MB), and doubling would leave up to half of it unused.
+            if messages.len() == messages.capacity() {
+                messages.reserve_exact((messages.len() / 4).max(1024));
+            }
+            messages.push(rec);
         } else {
             self.model.stats.messages_not_stored += 1;
         }
