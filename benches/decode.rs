@@ -6,6 +6,7 @@
 //! - `channel_data`: parsing one ChannelData frame.
 //! - `demux/media`: RFC 7983 first-byte demultiplexing plus RTP/RTCP header check of one media packet (the
 //!   path every media datagram takes).
+//! - `capture/savefile_walk`: the mapped reader's walk over pcap records (file bytes in memory).
 //! - `pipeline/…`: the whole `Analyzer` (link, IP, UDP, demux, decode, transactions, TURN, relayed
 //!   payloads) over every packet of the capture, held in memory, per byte and per packet.
 //!
@@ -13,6 +14,7 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use iceview::analysis::Analyzer;
 use iceview::capture::file::FileReader;
+use iceview::capture::savefile::Savefile;
 use iceview::capture::{LinkType, Packet, Timestamp};
 use iceview::net::{Net, NetEvent};
 use iceview::wire::credentials::Keyring;
@@ -192,6 +194,22 @@ fn benches(c: &mut Criterion) {
         a.finish();
         a.into_model()
     };
+    // The mapped reader's record walk, over the file's bytes in memory (no page faults): what reading costs
+    // per packet before anything is decoded.
+    let file = std::fs::read(path(CAPTURE)).expect("fixture");
+    let walk = |file: &[u8]| {
+        let mut sf = Savefile::open(file).expect("a pcap file");
+        let mut n = 0usize;
+        while let Some(Ok(r)) = sf.next(file) {
+            n += r.data.len();
+        }
+        n
+    };
+    let mut g = c.benchmark_group("capture");
+    g.throughput(Throughput::Elements(packets.len() as u64));
+    g.bench_function("savefile_walk/packets", |b| b.iter(|| walk(black_box(&file))));
+    g.finish();
+
     let mut g = c.benchmark_group("pipeline");
     g.sample_size(30);
     g.throughput(Throughput::Bytes(total_bytes));
