@@ -127,6 +127,14 @@ pub struct StatsReport {
     pub relay_depth_exceeded: u64,
     pub tcp_opaque_bytes: u64,
     pub relay_duplicates: u64,
+    /// Requests and responses not tracked as transactions: the table was full (500,000).
+    pub transactions_not_tracked: u64,
+    /// ICE checks whose ufrag pair would have started a session past the session bound (10,000).
+    pub sessions_not_tracked: u64,
+    /// Allocations past the allocation bound (65,536), also in `turn.allocations_not_tracked`.
+    pub allocations_not_tracked: u64,
+    /// TURN/ICE-TCP streams dropped from framing because 4,096 were open at once.
+    pub tcp_streams_evicted: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -237,6 +245,10 @@ impl Report {
                 relay_depth_exceeded: s.relay_depth_exceeded,
                 tcp_opaque_bytes: s.tcp_opaque_bytes,
                 relay_duplicates: s.relay_duplicates,
+                transactions_not_tracked: model.transactions.not_tracked,
+                sessions_not_tracked: model.ice.sessions_not_tracked,
+                allocations_not_tracked: model.turn.allocations_not_tracked,
+                tcp_streams_evicted: s.tcp_streams_evicted,
             },
             findings: findings::collect(model, &sessions),
             sessions,

@@ -14,13 +14,20 @@ pub fn escape(s: &str) -> String {
             c if (c as u32) < 0x20 || c as u32 == 0x7F => {
                 let _ = write!(out, "\\x{:02x}", c as u32);
             }
-            c if (0x80..0xA0).contains(&(c as u32)) => {
+            c if (0x80..0xA0).contains(&(c as u32)) || is_bidi_control(c) => {
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }
             c => out.push(c),
         }
     }
     out
+}
+
+/// Unicode bidirectional controls (UAX #9: embeddings, overrides, isolates and marks). Not terminal
+/// escapes, but they reorder how the rest of a line reads ("Trojan Source", CVE-2021-42574): a USERNAME
+/// with U+202E can make a file name or an address read backwards.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// One line per message.
@@ -141,6 +148,29 @@ pub fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             "note: {} messages analysed but not listed (store bound reached)",
             report.stats.messages_not_stored
         )?;
+    }
+    let st = &report.stats;
+    for (n, what) in [
+        (
+            st.transactions_not_tracked,
+            "STUN messages not tracked as transactions (transaction table full)",
+        ),
+        (
+            st.sessions_not_tracked,
+            "ICE checks past the session bound, not given a session",
+        ),
+        (
+            st.allocations_not_tracked,
+            "TURN allocations past the allocation bound, not tracked",
+        ),
+        (
+            st.tcp_streams_evicted,
+            "TCP streams dropped from framing (too many open at once)",
+        ),
+    ] {
+        if n > 0 {
+            writeln!(out, "note: {n} {what}")?;
+        }
     }
     Ok(())
 }

@@ -15,7 +15,7 @@ pub mod timeline;
 pub mod turn;
 
 use super::app::{App, Hit, Overlay, PromptKind, Screen};
-use crate::report::text::escape;
+use crate::report::text::{escape, is_bidi_control};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -120,7 +120,7 @@ impl Theme {
 pub fn clean(s: &str) -> Cow<'_, str> {
     let bad = |c: char| {
         let u = c as u32;
-        u < 0x20 || u == 0x7F || (0x80..0xA0).contains(&u) || c == '\\'
+        u < 0x20 || u == 0x7F || (0x80..0xA0).contains(&u) || c == '\\' || is_bidi_control(c)
     };
     if s.chars().any(bad) {
         Cow::Owned(escape(s))
