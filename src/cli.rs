@@ -164,6 +164,17 @@ pub struct LiveArgs {
     )]
     pub idle_timeout: f64,
 
+    /// List at most this many messages in the report and the TUI (later ones are analysed, counted in
+    /// `messages_not_stored` and still written to --ndjson): what keeps memory flat on a capture that runs
+    /// for hours. At most 1000000.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 100_000,
+        env = "ICEVIEW_MAX_MESSAGES"
+    )]
+    pub max_messages: usize,
+
     /// Also save every captured packet to FILE (pcap, nanosecond timestamps), readable by `iceview read`.
     #[arg(short = 'w', long = "write", value_name = "FILE")]
     pub write: Option<PathBuf>,

@@ -158,6 +158,7 @@ pub fn live(args: &LiveArgs) -> Result<()> {
         .context("cannot start the capture thread")?;
     let mut run = LiveRun::new(running, keys, live_report, args.packets || ndjson_out.is_some());
     run.idle_secs = (args.idle_timeout > 0.0).then_some(args.idle_timeout);
+    run.analyzer.set_store_limit(args.max_messages);
     let tui = !args.no_tui
         && !args.quiet
         && !args.packets

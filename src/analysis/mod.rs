@@ -283,6 +283,8 @@ struct State {
     /// allocation the TURN analysis can hold.
     channel_data_stored: HashMap<(SocketAddr, SocketAddr, Transport), u32, FastHash>,
     channel_data_stored_total: usize,
+    /// Messages listed at most ([`MAX_STORED_MESSAGES`] unless [`Analyzer::set_store_limit`] lowered it).
+    store_limit: usize,
     model: Model,
     tap: Option<MessageTap>,
 }
@@ -334,10 +336,18 @@ impl Analyzer {
                 framers: HashMap::default(),
                 channel_data_stored: HashMap::default(),
                 channel_data_stored_total: 0,
+                store_limit: MAX_STORED_MESSAGES,
                 model,
                 tap: None,
             },
         }
+    }
+
+    /// Lists at most `limit` messages (never more than [`MAX_STORED_MESSAGES`]); later ones are analysed and
+    /// counted in `messages_not_stored`. Live capture uses it so that memory stops growing after the first
+    /// `limit` messages of a run that may last hours (the rest still reach the message tap).
+    pub fn set_store_limit(&mut self, limit: usize) {
+        self.state.store_limit = limit.min(MAX_STORED_MESSAGES);
     }
 
     /// Tells the analysis how many captures are merged, so the same datagram seen at several capture
@@ -890,7 +900,7 @@ impl State {
             tap(&rec);
         }
         let messages = &mut self.model.messages;
-        if messages.len() < MAX_STORED_MESSAGES {
+        if messages.len() < self.store_limit {
             // Grow by a quarter rather than double: at the bound this list is the largest thing in memory
             // (~190 MB), and doubling would leave up to half of it unused.
             if messages.len() == messages.capacity() {
