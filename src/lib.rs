@@ -29,6 +29,8 @@
 //! ```
 pub mod analysis;
 pub mod capture;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod net;
 pub mod probe;
 pub mod report;

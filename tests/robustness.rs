@@ -4,36 +4,19 @@
 //! within its bound, and the damage lands in `stats`.
 //!
 //! Deterministic: a fixed-seed xorshift generator and fixed case counts, so a failure reproduces exactly
-//! (the panic message names the case). The longer, coverage-guided version of the same targets is in
-//! `fuzz/` (cargo-fuzz). Every crash either found becomes a named regression test at the bottom.
+//! (the panic message names the case). The generator and the mutator are `iceview::fuzzing`'s, shared with
+//! tests/fuzz_stable.rs (the cargo-fuzz targets' stable counterpart, invariants included); the longer,
+//! coverage-guided runs are in `fuzz/` and what they find lands in tests/fuzz_regressions.rs.
 mod common;
 use iceview::analysis::{self, Analyzer};
 use iceview::capture::file::FileReader;
 use iceview::capture::{LinkType, Packet, Timestamp};
+use iceview::fuzzing::{mutate, Rng};
 use iceview::net::{Net, NetEvent};
 use iceview::report::{json, text, Report};
 use iceview::wire::credentials::Keyring;
 use iceview::wire::framing::Framer;
 use iceview::wire::{channel, demux, media, stun};
-
-/// xorshift64* (Vigna): enough randomness for mutations, no dependency, same sequence on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-}
 
 struct Owned {
     ts: Timestamp,
@@ -68,51 +51,6 @@ fn corpus() -> Vec<Owned> {
         });
     }
     out
-}
-
-/// One mutation of `b`: the kinds of damage real captures and hostile senders produce.
-fn mutate(rng: &mut Rng, b: &mut Vec<u8>) {
-    match rng.below(6) {
-        0 => {
-            for _ in 0..1 + rng.below(8) {
-                let i = rng.below(b.len());
-                if let Some(x) = b.get_mut(i) {
-                    *x ^= 1 << rng.below(8);
-                }
-            }
-        }
-        1 => {
-            let n = rng.below(b.len() + 1);
-            b.truncate(n);
-        }
-        2 | 3 => {
-            // A 16-bit field (IP total length, UDP length, STUN/ChannelData length, fragment offset...) set
-            // to an extreme: most length fields of these protocols are 16-bit big-endian.
-            if b.len() >= 2 {
-                let i = rng.below(b.len() - 1);
-                let v: u16 = match rng.below(4) {
-                    0 => 0,
-                    1 => 0xFFFF,
-                    2 => rng.next() as u16,
-                    _ => u16::from_be_bytes([b[i], b[i + 1]]).wrapping_add(4),
-                };
-                b[i..i + 2].copy_from_slice(&v.to_be_bytes());
-            }
-        }
-        4 => {
-            for _ in 0..rng.below(64) {
-                b.push(rng.next() as u8);
-            }
-        }
-        _ => {
-            // Splice: the head of this packet with a random tail.
-            let keep = rng.below(b.len() + 1);
-            b.truncate(keep);
-            for _ in 0..rng.below(200) {
-                b.push(rng.next() as u8);
-            }
-        }
-    }
 }
 
 fn analyse(packets: &[Owned]) -> (Analyzer, usize) {
@@ -199,7 +137,7 @@ fn random_bytes_on_every_link_type() {
     let mut packets = Vec::new();
     for i in 0..3000u64 {
         let len = rng.below(120);
-        let mut data: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let mut data: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
         // Half of them start with a plausible IPv4/IPv6 header so they get past the link layer.
         if i % 2 == 0 && len > 1 {
             data[0] = if rng.below(2) == 0 { 0x45 } else { 0x60 };
@@ -343,9 +281,9 @@ fn fragment_storms_stay_bounded() {
     for i in 0..4000u64 {
         let mut data = frags[rng.below(frags.len())].data.clone();
         // id, then flags+offset: new datagrams, overlapping and endless fragments.
-        let id = rng.next() as u16 % 2000;
+        let id = rng.next_u64() as u16 % 2000;
         data[18..20].copy_from_slice(&id.to_be_bytes());
-        let off = (rng.next() as u16) & 0x3FFF | if rng.below(4) == 0 { 0 } else { 0x2000 };
+        let off = (rng.next_u64() as u16) & 0x3FFF | if rng.below(4) == 0 { 0 } else { 0x2000 };
         data[20..22].copy_from_slice(&off.to_be_bytes());
         if rng.below(5) == 0 {
             mutate(&mut rng, &mut data);

@@ -355,6 +355,16 @@ impl Net {
         &self.stats
     }
 
+    /// Datagrams under reassembly now (at most [`defrag::MAX_REASSEMBLIES`]).
+    pub fn reassemblies(&self) -> usize {
+        self.defrag.len()
+    }
+
+    /// The TCP reassembly table, for its occupancy.
+    pub fn tcp(&self) -> &Tcp {
+        &self.tcp
+    }
+
     fn ipv4(&mut self, bytes: &[u8], meta: Meta, out: &mut dyn FnMut(NetEvent<'_>)) {
         self.stats.ipv4 += 1;
         let hdr = match Ipv4HeaderSlice::from_slice(bytes) {
