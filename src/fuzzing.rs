@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::OnceLock;
 
-use crate::analysis::{self, Analyzer};
+use crate::analysis::{self, Analyzer, EventBatch, NetStage};
+use crate::capture::savefile::Savefile;
 use crate::capture::{LinkType, Packet, Timestamp};
 use crate::net::tcp::{self, Segment, Tcp};
 use crate::net::{defrag, Flow, Net, NetEvent, NetStats, Transport};
@@ -408,9 +409,8 @@ pub fn ip_defrag(data: &[u8]) {
     assert_eq!(net.tcp().held_bytes(), 0);
 }
 
-/// libpcap's classic file header magics: microsecond and nanosecond timestamps.
+/// libpcap's classic file header magic, microsecond timestamps.
 const PCAP_MAGIC_US: u32 = 0xa1b2_c3d4;
-const PCAP_MAGIC_NS: u32 = 0xa1b2_3c4d;
 
 /// A classic pcap file (little-endian, microseconds) holding `packets`, as [`pipeline`] and libpcap read.
 pub fn pcap_file(link_type: LinkType, packets: &[(Timestamp, &[u8])]) -> Vec<u8> {
@@ -436,54 +436,49 @@ pub fn pcap_file(link_type: LinkType, packets: &[(Timestamp, &[u8])]) -> Vec<u8>
     out
 }
 
-/// A whole classic pcap file (either byte order, micro- or nanosecond timestamps, any link type iceview
-/// knows), read here without libpcap, every record through [`Analyzer`], then the report built and
-/// written as JSON, summary text and packet lines.
+/// A whole capture file (pcap in either byte order with micro- or nanosecond timestamps, or pcapng), read
+/// by the same record walker `iceview read` uses on a mapped file ([`crate::capture::savefile`]), every
+/// record through the network layer and the analysis the way `iceview read` runs them (a [`NetStage`]
+/// filling [`EventBatch`]es that [`Analyzer::apply`] takes, batch boundaries chosen by the input), then the
+/// report built and written as JSON, summary text and packet lines.
 ///
 /// Invariants: every record is counted; the stored messages stay within their bound; the JSON parses back
-/// (with its schema tag); the text has no control characters but newlines, whatever the wire said.
+/// (with its schema tag); the text has no control characters but newlines and no bidi controls, whatever
+/// the wire said.
 pub fn pipeline(data: &[u8]) {
-    let Some(header) = data.get(..24) else { return };
-    let magic = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
-    let (le, nanos) = match magic {
-        PCAP_MAGIC_US => (true, false),
-        PCAP_MAGIC_NS => (true, true),
-        m if m.swap_bytes() == PCAP_MAGIC_US => (false, false),
-        m if m.swap_bytes() == PCAP_MAGIC_NS => (false, true),
-        _ => return,
-    };
-    let u32_at = |b: &[u8], i: usize| -> u32 {
-        let w = [b[i], b[i + 1], b[i + 2], b[i + 3]];
-        if le {
-            u32::from_le_bytes(w)
-        } else {
-            u32::from_be_bytes(w)
-        }
-    };
-    let Some(link_type) = LinkType::from_dlt((u32_at(header, 20) & 0x0FFF_FFFF) as i32) else {
+    let Some(mut file) = Savefile::open(data) else {
         return;
     };
     let mut analyzer = Analyzer::new(keys().clone());
-    let mut off = 24;
+    let mut net = NetStage::new();
+    let mut batch = EventBatch::default();
+    // Hand a batch over every `every` packets (1..=16, from the file's second byte).
+    let every = u64::from(data.get(1).copied().unwrap_or(0) % 16) + 1;
     let mut frame = 0;
-    while let Some(h) = data.get(off..off + 16) {
-        let incl = u32_at(h, 8) as usize;
-        let Some(pkt) = data.get(off + 16..off + 16 + incl) else {
-            break;
+    while let Some(Ok(rec)) = file.next(data) {
+        let (Some(link_type), Some(pkt)) = (LinkType::from_dlt(rec.dlt), data.get(rec.data.clone())) else {
+            continue;
         };
         frame += 1;
-        let sub = u64::from(u32_at(h, 4));
-        analyzer.ingest(&Packet {
-            ts: Timestamp(u64::from(u32_at(h, 0)) * 1_000_000_000 + if nanos { sub } else { sub * 1000 }),
-            frame,
-            input: 0,
-            link_type,
-            data: pkt,
-            orig_len: u32_at(h, 12),
-        });
-        off += 16 + incl;
+        net.ingest(
+            &Packet {
+                ts: rec.ts,
+                frame,
+                input: 0,
+                link_type,
+                data: pkt,
+                orig_len: rec.orig_len,
+            },
+            &mut batch,
+        );
+        if frame % every == 0 {
+            analyzer.apply(&batch);
+            batch.clear();
+        }
     }
-    analyzer.finish();
+    net.finish(&mut batch);
+    analyzer.apply(&batch);
+    analyzer.finish_applied(net);
     assert_eq!(analyzer.net_stats().packets, frame, "every record counted");
     let model = analyzer.model();
     assert!(model.messages.len() <= analysis::MAX_STORED_MESSAGES);
@@ -501,7 +496,9 @@ pub fn pipeline(data: &[u8]) {
         let text = String::from_utf8(out);
         assert!(text.is_ok(), "text output is UTF-8");
         let text = text.unwrap_or_default();
-        let bad = text.chars().find(|&c| c != '\n' && c.is_control());
+        let bad = text
+            .chars()
+            .find(|&c| (c != '\n' && c.is_control()) || text::is_bidi_control(c));
         assert_eq!(bad, None, "a control character reached the text output");
     }
 }
