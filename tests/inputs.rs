@@ -447,6 +447,12 @@ fn streamed_json_is_the_full_report_byte_for_byte() {
         json::write(&full, &mut x).expect("json");
         json::write_streaming(&lean, a.model(), &mut y).expect("json");
         assert!(x == y, "{inputs:?}: streamed JSON differs from the full report's");
+        // The messages are rendered in blocks on all cores: any block size gives the same bytes.
+        for block in [1, 3, 7, 64] {
+            let mut z = Vec::new();
+            json::write_streaming_in_blocks(&lean, a.model(), &mut z, block).expect("json");
+            assert!(x == z, "{inputs:?}: blocks of {block}: streamed JSON differs");
+        }
         assert_eq!(full.message_summary.total, full.messages.len());
         compared += 1;
     }

@@ -7,8 +7,7 @@
 use super::model::message_report;
 use super::Report;
 use crate::analysis::{MessageRecord, Model};
-use serde::ser::SerializeStruct;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use std::io::{self, Write};
 
 /// serde_json's output is gathered in chunks of this size before it is escaped and written.
@@ -18,49 +17,225 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     write_value(report, out)
 }
 
-/// Writes a report made by [`Report::build_lean`] with its `messages` formatted from `model` one at a
-/// time as they are written: the same bytes as [`write`] on the full report, without a second copy of
-/// every message in memory.
+/// Writes a report made by [`Report::build_lean`] with its `messages` formatted from `model` as they are
+/// written: the same bytes as [`write`] on the full report, without a second copy of every message in
+/// memory. The messages, nearly all of a large report, are rendered on all cores, in rounds of
+/// [`MESSAGE_BLOCK`] per core, and written in order.
 pub fn write_streaming(report: &Report, model: &Model, out: &mut dyn Write) -> io::Result<()> {
-    write_value(&Streamed { report, model }, out)
+    write_streaming_in_blocks(report, model, out, MESSAGE_BLOCK)
 }
 
-struct Streamed<'a> {
-    report: &'a Report,
-    model: &'a Model,
+/// Messages one core renders at a time (about 1.5 MB of JSON).
+pub const MESSAGE_BLOCK: usize = 2048;
+
+/// [`write_streaming`] with messages rendered `block` at a time per core (tests use small blocks so that
+/// the fixtures cross many block and round boundaries).
+#[doc(hidden)]
+pub fn write_streaming_in_blocks(
+    report: &Report,
+    model: &Model,
+    out: &mut dyn Write,
+    block: usize,
+) -> io::Result<()> {
+    // Everything before the messages, rendered and made terminal-safe in one piece.
+    let mut head = Vec::with_capacity(CHUNK);
+    // The fields of `Report`, in its order, as serde_json's pretty printer lays out a struct (a test
+    // compares the output with `write` on the full report byte for byte).
+    let r = report;
+    head.write_all(b"{")?;
+    field(&mut head, true, "schema", &r.schema)?;
+    field(&mut head, false, "generator", &r.generator)?;
+    field(&mut head, false, "inputs", &r.inputs)?;
+    field(&mut head, false, "stats", &r.stats)?;
+    field(&mut head, false, "findings", &r.findings)?;
+    field(&mut head, false, "sessions", &r.sessions)?;
+    field(&mut head, false, "turn", &r.turn)?;
+    head.write_all(b",\n  \"messages\": [")?;
+    write_safe(out, &mut head, &mut Vec::new())?;
+    let records = &model.messages;
+    let multi = r.inputs.len() > 1;
+    let cores = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    let block = block.max(1);
+    let mut slots: Vec<Slot> = (0..cores).map(|_| Slot::default()).collect();
+    for (n, round) in records.chunks(block * cores).enumerate() {
+        let mut jobs = round.chunks(block).zip(slots.iter_mut());
+        let Some((mine, my_slot)) = jobs.next() else {
+            break;
+        };
+        std::thread::scope(|scope| {
+            let others: Vec<_> = jobs
+                .map(|(part, slot)| scope.spawn(move || slot.render(part, multi, false)))
+                .collect();
+            let mut result = my_slot.render(mine, multi, n == 0);
+            for h in others {
+                result = result.and(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            }
+            result
+        })?;
+        for slot in slots.iter().take(round.len().div_ceil(block)) {
+            out.write_all(&slot.buf)?;
+        }
+    }
+    out.write_all(if records.is_empty() {
+        b"]\n}\n"
+    } else {
+        b"\n  ]\n}\n"
+    })
 }
 
-impl Serialize for Streamed<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        // The fields of `Report`, in its order (a test compares the two outputs byte for byte).
-        let r = self.report;
-        let mut st = s.serialize_struct("Report", 8)?;
-        st.serialize_field("schema", &r.schema)?;
-        st.serialize_field("generator", &r.generator)?;
-        st.serialize_field("inputs", &r.inputs)?;
-        st.serialize_field("stats", &r.stats)?;
-        st.serialize_field("findings", &r.findings)?;
-        st.serialize_field("sessions", &r.sessions)?;
-        st.serialize_field("turn", &r.turn)?;
-        st.serialize_field(
-            "messages",
-            &Messages {
-                records: &self.model.messages,
-                multi: r.inputs.len() > 1,
-            },
-        )?;
-        st.end()
+/// Replaces `buf`'s complete JSON text by its terminal-safe form (see [`TerminalSafe`]) when it has
+/// anything to escape; `spare` is scratch space kept between calls.
+fn make_safe(buf: &mut Vec<u8>, spare: &mut Vec<u8>) -> io::Result<()> {
+    // Checked 32 bytes at a time without stopping early, which compiles to vector compares: nearly all
+    // output is ASCII.
+    let suspect = buf
+        .chunks(32)
+        .any(|c| c.iter().fold(false, |a, &b| a | (b == 0x7F) | (b == 0xC2)));
+    if suspect {
+        spare.clear();
+        let mut safe = TerminalSafe {
+            inner: spare,
+            pending_c2: false,
+        };
+        safe.write_all(buf)?;
+        safe.finish()?;
+        std::mem::swap(buf, spare);
+    }
+    Ok(())
+}
+
+/// Makes `buf` terminal-safe and writes it.
+fn write_safe(out: &mut dyn Write, buf: &mut Vec<u8>, spare: &mut Vec<u8>) -> io::Result<()> {
+    make_safe(buf, spare)?;
+    out.write_all(buf)
+}
+
+/// One field of the top-level object, at the indentation serde_json gives it.
+fn field<T: Serialize + ?Sized>(w: &mut dyn Write, first: bool, name: &str, value: &T) -> io::Result<()> {
+    w.write_all(if first { b"\n  \"" } else { b",\n  \"" })?;
+    w.write_all(name.as_bytes())?;
+    w.write_all(b"\": ")?;
+    value.serialize(&mut serde_json::Serializer::with_formatter(w, Pretty::at(1)))?;
+    Ok(())
+}
+
+/// One core's share of a round: its messages rendered, and scratch space for their terminal-safe copy.
+#[derive(Default)]
+struct Slot {
+    buf: Vec<u8>,
+    spare: Vec<u8>,
+}
+
+impl Slot {
+    fn render(&mut self, part: &[MessageRecord], multi: bool, first: bool) -> io::Result<()> {
+        self.buf.clear();
+        render_messages(part, multi, first, &mut self.buf)?;
+        make_safe(&mut self.buf, &mut self.spare)
     }
 }
 
-struct Messages<'a> {
-    records: &'a [MessageRecord],
-    multi: bool,
+/// Messages as elements of the top-level `messages` array (the first one without a leading comma).
+fn render_messages(part: &[MessageRecord], multi: bool, first: bool, buf: &mut Vec<u8>) -> io::Result<()> {
+    for (i, m) in part.iter().enumerate() {
+        buf.extend_from_slice(if first && i == 0 { b"\n    " } else { b",\n    " });
+        message_report(m, multi).serialize(&mut serde_json::Serializer::with_formatter(
+            &mut *buf,
+            Pretty::at(2),
+        ))?;
+    }
+    Ok(())
 }
 
-impl Serialize for Messages<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.records.iter().map(|m| message_report(m, self.multi)))
+/// serde_json's `PrettyFormatter` (two-space indent) starting at a given depth, so that a value can be
+/// rendered on its own and placed inside an enclosing document.
+struct Pretty {
+    indent: usize,
+    has_value: bool,
+}
+
+impl Pretty {
+    fn at(indent: usize) -> Self {
+        Pretty {
+            indent,
+            has_value: false,
+        }
+    }
+
+    fn newline<W: ?Sized + Write>(&self, w: &mut W) -> io::Result<()> {
+        const SPACES: &[u8] = b"\n                                                                ";
+        let n = self.indent * 2;
+        match SPACES.get(..n + 1) {
+            Some(s) => w.write_all(s),
+            None => {
+                w.write_all(b"\n")?;
+                (0..self.indent).try_for_each(|_| w.write_all(b"  "))
+            }
+        }
+    }
+}
+
+impl Pretty {
+    fn open<W: ?Sized + Write>(&mut self, w: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.indent += 1;
+        self.has_value = false;
+        w.write_all(bracket)
+    }
+
+    fn close<W: ?Sized + Write>(&mut self, w: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.indent -= 1;
+        if self.has_value {
+            self.newline(w)?;
+        }
+        w.write_all(bracket)
+    }
+
+    fn item<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        if !first {
+            w.write_all(b",")?;
+        }
+        self.newline(w)
+    }
+}
+
+impl serde_json::ser::Formatter for Pretty {
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.open(w, b"[")
+    }
+
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.close(w, b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.item(w, first)
+    }
+
+    fn end_array_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.open(w, b"{")
+    }
+
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.close(w, b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.item(w, first)
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
     }
 }
 
