@@ -25,8 +25,8 @@ pub fn write_streaming(report: &Report, model: &Model, out: &mut dyn Write) -> i
     write_streaming_in_blocks(report, model, out, MESSAGE_BLOCK)
 }
 
-/// Messages one core renders at a time (about 1.5 MB of JSON).
-pub const MESSAGE_BLOCK: usize = 2048;
+/// Messages one core renders at a time (about 350 KB of JSON).
+pub const MESSAGE_BLOCK: usize = 512;
 
 /// [`write_streaming`] with messages rendered `block` at a time per core (tests use small blocks so that
 /// the fixtures cross many block and round boundaries).
@@ -37,21 +37,27 @@ pub fn write_streaming_in_blocks(
     out: &mut dyn Write,
     block: usize,
 ) -> io::Result<()> {
-    // Everything before the messages, rendered and made terminal-safe in one piece.
-    let mut head = Vec::with_capacity(CHUNK);
+    // Everything before the messages, streamed through the escaping writer.
+    let mut safe = TerminalSafe {
+        inner: out,
+        pending_c2: false,
+    };
+    let mut w = io::BufWriter::with_capacity(CHUNK, &mut safe);
     // The fields of `Report`, in its order, as serde_json's pretty printer lays out a struct (a test
     // compares the output with `write` on the full report byte for byte).
     let r = report;
-    head.write_all(b"{")?;
-    field(&mut head, true, "schema", &r.schema)?;
-    field(&mut head, false, "generator", &r.generator)?;
-    field(&mut head, false, "inputs", &r.inputs)?;
-    field(&mut head, false, "stats", &r.stats)?;
-    field(&mut head, false, "findings", &r.findings)?;
-    field(&mut head, false, "sessions", &r.sessions)?;
-    field(&mut head, false, "turn", &r.turn)?;
-    head.write_all(b",\n  \"messages\": [")?;
-    write_safe(out, &mut head, &mut Vec::new())?;
+    w.write_all(b"{")?;
+    field(&mut w, true, "schema", &r.schema)?;
+    field(&mut w, false, "generator", &r.generator)?;
+    field(&mut w, false, "inputs", &r.inputs)?;
+    field(&mut w, false, "stats", &r.stats)?;
+    field(&mut w, false, "findings", &r.findings)?;
+    field(&mut w, false, "sessions", &r.sessions)?;
+    field(&mut w, false, "turn", &r.turn)?;
+    w.write_all(b",\n  \"messages\": [")?;
+    w.flush()?;
+    drop(w);
+    safe.finish()?;
     let records = &model.messages;
     let multi = r.inputs.len() > 1;
     let cores = std::thread::available_parallelism()
@@ -104,12 +110,6 @@ fn make_safe(buf: &mut Vec<u8>, spare: &mut Vec<u8>) -> io::Result<()> {
         std::mem::swap(buf, spare);
     }
     Ok(())
-}
-
-/// Makes `buf` terminal-safe and writes it.
-fn write_safe(out: &mut dyn Write, buf: &mut Vec<u8>, spare: &mut Vec<u8>) -> io::Result<()> {
-    make_safe(buf, spare)?;
-    out.write_all(buf)
 }
 
 /// One field of the top-level object, at the indentation serde_json gives it.
