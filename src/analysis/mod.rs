@@ -10,6 +10,7 @@
 pub mod findings;
 pub mod ice;
 pub mod nat;
+pub mod recent;
 pub mod sessions;
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -23,7 +24,7 @@ use crate::wire::credentials::Keyring;
 use crate::wire::framing::{Frame, Framer};
 use crate::wire::stun::{self, StunMessage};
 use crate::wire::{channel, demux, media, DecodeError};
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use transactions::{Seen, Transactions};
@@ -54,11 +55,7 @@ pub const MAX_UNREACHABLE: usize = 1000;
 /// lab machines while staying far below the interval at which STUN bytes repeat (a retransmission is
 /// matched to its own copy, as each capture point sees every transmission once).
 pub const CROSS_INPUT_WINDOW_SECS: f64 = 2.0;
-/// Paths one datagram can be seen through at one capture point: the sender's allocation, the wire, the
-/// receiver's allocation, and one spare.
-const MAX_PATHS_PER_DATAGRAM: usize = 4;
-/// Recent datagrams remembered for duplicate detection; more than a relay forwards within the window.
-pub const DUPLICATE_MEMORY: usize = 4096;
+pub use recent::DUPLICATE_MEMORY;
 /// ChannelData frames listed per allocation (per client/server 5-tuple); later frames are analysed and
 /// counted (per peer and channel in the TURN report, and in `messages_not_stored`) but not stored. At a
 /// TURN server every media packet is ChannelData, so storing them all would make memory grow with media
@@ -229,8 +226,9 @@ impl NetStage {
 #[derive(Default)]
 pub struct EventBatch {
     bytes: Vec<u8>,
-    /// Each event with its payload emptied, and where the payload is in `bytes`.
-    events: Vec<(NetEvent<'static>, std::ops::Range<usize>)>,
+    /// Each event with its payload emptied, where the payload is in `bytes`, and the content hashes of a
+    /// UDP payload worked out on the reading thread, where the bytes are still in cache.
+    events: Vec<(NetEvent<'static>, std::ops::Range<usize>, Option<Hashed>)>,
     first_ts: Option<Timestamp>,
     last_ts: Option<Timestamp>,
 }
@@ -238,9 +236,10 @@ pub struct EventBatch {
 impl EventBatch {
     fn push(&mut self, ev: NetEvent<'_>) {
         let (ev, payload) = ev.detach();
+        let hashed = matches!(ev, NetEvent::Udp(_)).then(|| Hashed::of(payload));
         let start = self.bytes.len();
         self.bytes.extend_from_slice(payload);
-        self.events.push((ev, start..self.bytes.len()));
+        self.events.push((ev, start..self.bytes.len(), hashed));
     }
 
     /// Payload bytes held: a batch is handed over when this (or the event count) is large enough.
@@ -260,6 +259,57 @@ impl EventBatch {
     }
 }
 
+/// [`content_hash`] of a UDP payload, and of the application data when the payload parses as ChannelData
+/// (its offset in the payload, length and hash): what [`State::is_relay_duplicate`] needs for a relayed
+/// media packet, computed ahead.
+#[derive(Clone, Copy, Debug)]
+struct Hashed {
+    len: usize,
+    hash: u64,
+    channel_data: Option<(usize, usize, u64)>,
+}
+
+impl Hashed {
+    fn of(payload: &[u8]) -> Hashed {
+        let channel_data = match demux::classify(payload) {
+            demux::Kind::ChannelData | demux::Kind::Other => channel::parse_udp(payload).ok().map(|cd| {
+                let offset = (cd.data.as_ptr() as usize).wrapping_sub(payload.as_ptr() as usize);
+                (offset, cd.data.len(), content_hash(cd.data))
+            }),
+            _ => None,
+        };
+        Hashed {
+            len: payload.len(),
+            hash: content_hash(payload),
+            channel_data,
+        }
+    }
+
+    /// The hash of `b` if it is the payload (at address `base`) or its ChannelData application data.
+    fn lookup(&self, base: usize, b: &[u8]) -> Option<u64> {
+        let at = b.as_ptr() as usize;
+        if at == base && b.len() == self.len {
+            return Some(self.hash);
+        }
+        match self.channel_data {
+            Some((offset, len, hash)) if at == base.wrapping_add(offset) && b.len() == len => Some(hash),
+            _ => None,
+        }
+    }
+}
+
+/// The length, the first 64 bytes and the last 16 tell datagrams with the same addresses apart: an
+/// RTP/SRTP header (sequence number, timestamp, SSRC) and its authentication tag, a STUN header
+/// (transaction id) and its FINGERPRINT, a DTLS record header (epoch, sequence number). Hashing every
+/// byte of every relayed media packet cost ~10 % of a TURN server capture's analysis.
+fn content_hash(b: &[u8]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write_usize(b.len());
+    h.write(b.get(..64).unwrap_or(b));
+    h.write(b.get(b.len().saturating_sub(16)..).unwrap_or_default());
+    h.finish()
+}
+
 /// The pipeline after capture: packets in, [`Model`] out.
 pub struct Analyzer {
     net: Net,
@@ -268,16 +318,16 @@ pub struct Analyzer {
 
 struct State {
     keys: Keyring,
-    /// Recent datagrams that may be seen twice: hash of addresses + payload → (time, paths seen); a path
-    /// is 0 on the wire, else a hash of the TURN client and server that relayed it.
-    recent: HashMap<u64, (Timestamp, Paths), FastHash>,
+    /// Recent datagrams that may be seen twice (hash of addresses and payload), with the paths they were
+    /// seen through: a hash of the capture and of the TURN client and server that relayed it, if any.
+    recent: recent::Recent,
+    /// While a batched UDP event is analysed: its payload's address and the hashes computed for it.
+    hashed: Option<(usize, Hashed)>,
     /// Relayed addresses of allocations seen (bounded like the allocation table), so media to or from
     /// them, which a TURN server capture sees twice, is deduplicated.
     relayed_addrs: HashSet<SocketAddr, FastHash>,
     /// Number of captures being merged (duplicates across capture points are matched when > 1).
     inputs: u16,
-    /// Insertion order of `recent`, for expiry.
-    recent_order: VecDeque<(u64, Timestamp)>,
     framers: HashMap<Flow, Framer, FastHash>,
     /// ChannelData frames stored per carrier 5-tuple (client/server order-free), at most one entry per
     /// allocation the TURN analysis can hold.
@@ -287,34 +337,6 @@ struct State {
     store_limit: usize,
     model: Model,
     tap: Option<MessageTap>,
-}
-
-/// The paths (see `State::recent`) a datagram was seen through, up to [`MAX_PATHS_PER_DATAGRAM`]: inline,
-/// as one is recorded for every relayed media packet and a heap allocation each showed in the profile.
-#[derive(Clone, Copy)]
-struct Paths {
-    len: u8,
-    paths: [u64; MAX_PATHS_PER_DATAGRAM],
-}
-
-impl Paths {
-    fn one(path: u64) -> Self {
-        let mut paths = [0; MAX_PATHS_PER_DATAGRAM];
-        paths[0] = path;
-        Paths { len: 1, paths }
-    }
-
-    fn contains(&self, path: u64) -> bool {
-        self.paths.iter().take(usize::from(self.len)).any(|&p| p == path)
-    }
-
-    /// Adds `path`; past the bound it is dropped.
-    fn push(&mut self, path: u64) {
-        if let Some(slot) = self.paths.get_mut(usize::from(self.len)) {
-            *slot = path;
-            self.len += 1;
-        }
-    }
 }
 
 /// Sees every message as it is recorded, stored or not (past [`MAX_STORED_MESSAGES`] too): the live event
@@ -329,8 +351,8 @@ impl Analyzer {
             net: Net::new(),
             state: State {
                 keys,
-                recent: HashMap::default(),
-                recent_order: VecDeque::new(),
+                recent: recent::Recent::default(),
+                hashed: None,
                 relayed_addrs: HashSet::default(),
                 inputs: 1,
                 framers: HashMap::default(),
@@ -383,10 +405,12 @@ impl Analyzer {
         if batch.last_ts.is_some() {
             model.last_ts = batch.last_ts;
         }
-        for (ev, range) in &batch.events {
+        for (ev, range, hashed) in &batch.events {
             let payload = batch.bytes.get(range.clone()).unwrap_or_default();
+            self.state.hashed = hashed.map(|h| (payload.as_ptr() as usize, h));
             self.state.on_net_event(ev.with_payload(payload));
         }
+        self.state.hashed = None;
     }
 
     /// End of input after [`Analyzer::apply`] took every batch, the last one from [`NetStage::finish`]:
@@ -762,41 +786,16 @@ impl State {
         } else {
             DUPLICATE_WINDOW_SECS
         };
+        let content = match self.hashed {
+            Some((base, hashed)) => hashed.lookup(base, dg.payload),
+            None => None,
+        };
         let mut h = FxHasher::default();
         dg.flow.src.hash(&mut h);
         dg.flow.dst.hash(&mut h);
-        // The length, the first 64 bytes and the last 16 tell datagrams apart: an RTP/SRTP header (sequence
-        // number, timestamp, SSRC) and its authentication tag, a STUN header (transaction id) and its
-        // FINGERPRINT, a DTLS record header (epoch, sequence number). Hashing every byte of every relayed
-        // media packet cost ~10 % of a TURN server capture's analysis.
-        let b = dg.payload;
-        h.write_usize(b.len());
-        h.write(b.get(..64).unwrap_or(b));
-        h.write(b.get(b.len().saturating_sub(16)..).unwrap_or_default());
-        let hash = h.finish();
-        while let Some(&(old, ts)) = self.recent_order.front() {
-            if dg.ts.secs_since(ts) > window || self.recent_order.len() >= DUPLICATE_MEMORY {
-                self.recent_order.pop_front();
-                if self.recent.get(&old).is_some_and(|e| e.0 == ts) {
-                    self.recent.remove(&old);
-                }
-            } else {
-                break;
-            }
-        }
-        match self.recent.get_mut(&hash) {
-            // Seen within the window through other path(s) only: this is another copy of the same datagram
-            // (a TURN server capture can show three: inside the Send, on the wire, inside the Data).
-            Some(e) if dg.ts.secs_since(e.0) <= window && !e.1.contains(path) => {
-                e.1.push(path);
-                true
-            }
-            _ => {
-                self.recent.insert(hash, (dg.ts, Paths::one(path)));
-                self.recent_order.push_back((hash, dg.ts));
-                false
-            }
-        }
+        h.write_u64(content.unwrap_or_else(|| content_hash(dg.payload)));
+        let window_nanos = (window * 1e9) as u64;
+        self.recent.is_copy(h.finish(), path, dg.ts, window_nanos)
     }
 
     fn on_channel_data(
