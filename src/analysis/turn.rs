@@ -587,11 +587,16 @@ impl Allocation {
     }
 
     fn peer(&mut self, peer: SocketAddr) -> &mut PeerTraffic {
-        if !self.traffic.contains_key(&peer) && self.traffic.len() >= MAX_PEERS {
-            self.peers_not_tracked += 1;
-            return &mut self.other_peers;
+        // One search of the map (this runs for every relayed packet).
+        let full = self.traffic.len() >= MAX_PEERS;
+        match self.traffic.entry(peer) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) if !full => e.insert(PeerTraffic::default()),
+            std::collections::btree_map::Entry::Vacant(_) => {
+                self.peers_not_tracked += 1;
+                &mut self.other_peers
+            }
         }
-        self.traffic.entry(peer).or_default()
     }
 
     /// A success for a permission (CreatePermission, or ChannelBind for the peer's IP).
@@ -674,34 +679,59 @@ enum PendingKind {
 /// the outputs iterate them in key order, never in hash order.
 #[derive(Debug, Default)]
 pub struct Allocations {
-    map: HashMap<AllocationKey, Allocation, FastHash>,
+    /// Key → position in `slab`. Allocations are never removed, so positions are stable.
+    index: HashMap<AllocationKey, usize, FastHash>,
+    slab: Vec<(AllocationKey, Allocation)>,
 }
 
 impl Allocations {
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.slab.len()
     }
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.slab.is_empty()
     }
     pub fn contains_key(&self, key: &AllocationKey) -> bool {
-        self.map.contains_key(key)
+        self.index.contains_key(key)
     }
     pub fn get(&self, key: &AllocationKey) -> Option<&Allocation> {
-        self.map.get(key)
+        self.slab.get(*self.index.get(key)?).map(|(_, a)| a)
     }
     pub fn get_mut(&mut self, key: &AllocationKey) -> Option<&mut Allocation> {
-        self.map.get_mut(key)
+        self.slab.get_mut(*self.index.get(key)?).map(|(_, a)| a)
+    }
+    /// Where `key`'s allocation is, for [`Allocations::at_mut`]: one hash lookup where `contains_key`
+    /// followed by `get_mut` would take two.
+    fn position(&self, key: &AllocationKey) -> Option<usize> {
+        self.index.get(key).copied()
+    }
+    fn at_mut(&mut self, position: usize) -> Option<&mut Allocation> {
+        self.slab.get_mut(position).map(|(_, a)| a)
     }
     pub fn insert(&mut self, key: AllocationKey, a: Allocation) -> Option<Allocation> {
-        self.map.insert(key, a)
+        match self.index.get(&key) {
+            Some(&i) => self.slab.get_mut(i).map(|(_, old)| std::mem::replace(old, a)),
+            None => {
+                self.index.insert(key, self.slab.len());
+                self.slab.push((key, a));
+                None
+            }
+        }
     }
     fn entry(&mut self, key: AllocationKey) -> &mut Allocation {
-        self.map.entry(key).or_default()
+        let i = match self.index.get(&key) {
+            Some(&i) => i,
+            None => {
+                self.index.insert(key, self.slab.len());
+                self.slab.push((key, Allocation::default()));
+                self.slab.len() - 1
+            }
+        };
+        &mut self.slab[i].1
     }
     /// In key order (client, server, transport).
     pub fn iter(&self) -> std::vec::IntoIter<(&AllocationKey, &Allocation)> {
-        let mut all: Vec<_> = self.map.iter().collect();
+        let mut all: Vec<_> = self.slab.iter().map(|(k, a)| (k, a)).collect();
         all.sort_unstable_by(|x, y| x.0.cmp(y.0));
         all.into_iter()
     }
@@ -722,7 +752,10 @@ impl<'a> IntoIterator for &'a Allocations {
 impl std::ops::Index<&AllocationKey> for Allocations {
     type Output = Allocation;
     fn index(&self, key: &AllocationKey) -> &Allocation {
-        &self.map[key]
+        match self.get(key) {
+            Some(a) => a,
+            None => panic!("no allocation for {key:?}"),
+        }
     }
 }
 
@@ -1198,12 +1231,14 @@ impl TurnState {
     ) -> Option<(Flow, Relay)> {
         // One lookup (two for the server's direction), no separate "is it known" test first.
         let up = AllocationKey::up(&dg.flow);
-        let (key, to_peer) = if self.allocations.contains_key(&up) {
-            (up, true)
-        } else {
-            (AllocationKey::down(&dg.flow), false)
+        let (at, key, to_peer) = match self.allocations.position(&up) {
+            Some(at) => (at, up, true),
+            None => {
+                let down = AllocationKey::down(&dg.flow);
+                (self.allocations.position(&down)?, down, false)
+            }
         };
-        let a = self.allocations.get_mut(&key)?;
+        let a = self.allocations.at_mut(at)?;
         let at = At {
             ts: dg.ts,
             frame: dg.frame,
