@@ -91,15 +91,18 @@ pub fn write_streaming_in_blocks(
     })
 }
 
+/// Whether `buf` holds a byte [`TerminalSafe`] may have to escape (DEL, or the lead byte of U+0080-U+00BF).
+/// Checked 32 bytes at a time without stopping early, which compiles to vector compares: nearly all
+/// output is ASCII.
+fn suspect(buf: &[u8]) -> bool {
+    buf.chunks(32)
+        .any(|c| c.iter().fold(false, |a, &b| a | (b == 0x7F) | (b == 0xC2)))
+}
+
 /// Replaces `buf`'s complete JSON text by its terminal-safe form (see [`TerminalSafe`]) when it has
 /// anything to escape; `spare` is scratch space kept between calls.
 fn make_safe(buf: &mut Vec<u8>, spare: &mut Vec<u8>) -> io::Result<()> {
-    // Checked 32 bytes at a time without stopping early, which compiles to vector compares: nearly all
-    // output is ASCII.
-    let suspect = buf
-        .chunks(32)
-        .any(|c| c.iter().fold(false, |a, &b| a | (b == 0x7F) | (b == 0xC2)));
-    if suspect {
+    if suspect(buf) {
         spare.clear();
         let mut safe = TerminalSafe {
             inner: spare,
@@ -288,7 +291,7 @@ impl TerminalSafe<'_> {
 impl Write for TerminalSafe<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         // Nearly all output is ASCII: pass a chunk through whole when nothing in it needs a look.
-        if !self.pending_c2 && !buf.iter().any(|&b| b == 0x7F || b == 0xC2) {
+        if !self.pending_c2 && !suspect(buf) {
             self.inner.write_all(buf)?;
             return Ok(buf.len());
         }

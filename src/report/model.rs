@@ -10,7 +10,9 @@ use crate::net::{NetStats, Transport};
 use crate::wire::attributes::AttrValue;
 use crate::wire::stun::Verdict;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 pub const SCHEMA: &str = "iceview.report/1";
 
@@ -197,7 +199,7 @@ pub struct VerdictReport {
 
 #[derive(Debug, Serialize)]
 pub struct AttributeReport {
-    pub name: String,
+    pub name: Cow<'static, str>,
     #[serde(rename = "type")]
     pub typ: u16,
     pub length: u16,
@@ -287,10 +289,45 @@ pub fn verdict_report(v: &Verdict) -> Option<VerdictReport> {
     }
 }
 
-pub fn attribute_name(typ: u16) -> String {
-    crate::wire::attributes::attribute_name(typ)
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("0x{typ:04X}"))
+pub fn attribute_name(typ: u16) -> Cow<'static, str> {
+    match crate::wire::attributes::attribute_name(typ) {
+        Some(name) => Cow::Borrowed(name),
+        None => Cow::Owned(format!("0x{typ:04X}")),
+    }
+}
+
+/// `addr.to_string()`, without the formatting machinery for the common IPv4 case (every listed message
+/// shows two addresses).
+pub fn addr_string(addr: &SocketAddr) -> String {
+    let SocketAddr::V4(v4) = addr else {
+        return addr.to_string();
+    };
+    let mut s = String::with_capacity(21);
+    for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+        if i > 0 {
+            s.push('.');
+        }
+        push_decimal(&mut s, u32::from(octet));
+    }
+    s.push(':');
+    push_decimal(&mut s, u32::from(v4.port()));
+    s
+}
+
+fn push_decimal(s: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        s.push(char::from(d));
+    }
 }
 
 pub fn message_report(m: &MessageRecord, multi: bool) -> MessageReport {
@@ -298,14 +335,14 @@ pub fn message_report(m: &MessageRecord, multi: bool) -> MessageReport {
         frame: m.frame,
         input: multi.then_some(m.input),
         ts: m.ts.as_secs_f64(),
-        src: m.src.to_string(),
-        dst: m.dst.to_string(),
+        src: addr_string(&m.src),
+        dst: addr_string(&m.dst),
         transport: m.transport,
         kind: "stun",
         relayed: m.relay.is_some(),
         relay: m.relay.map(|r| RelayReport {
-            server: r.server.to_string(),
-            client: r.client.to_string(),
+            server: addr_string(&r.server),
+            client: addr_string(&r.client),
             via: match r.via {
                 RelayVia::SendIndication => "send-indication",
                 RelayVia::DataIndication => "data-indication",
@@ -360,4 +397,25 @@ pub fn message_report(m: &MessageRecord, multi: bool) -> MessageReport {
         }
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_print_as_the_standard_library_prints_them() {
+        for a in [
+            "0.0.0.0:0",
+            "255.255.255.255:65535",
+            "10.0.0.1:3478",
+            "192.168.100.20:50000",
+            "[2001:db8::1]:3478",
+            "[::ffff:1.2.3.4]:9",
+        ] {
+            let addr: SocketAddr = a.parse().expect("address");
+            assert_eq!(addr_string(&addr), addr.to_string());
+            assert_eq!(addr_string(&addr), a);
+        }
+    }
 }
