@@ -21,7 +21,7 @@ use crate::net::{Flow, Transport};
 use crate::wire::attributes::AttrValue;
 use crate::wire::stun::{self, Class, Method, StunMessage};
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// Sessions tracked. A TURN server sees one per call leg; beyond this, new ones are counted only.
 pub const MAX_SESSIONS: usize = 10_000;
@@ -286,6 +286,20 @@ pub struct IceState {
     pub relayed_addresses: Vec<RelayedAddress>,
     pub sessions_not_tracked: u64,
     pub server_bindings_not_kept: u64,
+    /// Indexes of `server_bindings` and `relayed_addresses`, so that classifying every session's
+    /// candidates does not search them all for each address (a TURN server capture holds tens of thousands
+    /// of allocations; the searches made the report quadratic in them).
+    index: BindingIndex,
+}
+
+/// Positions in `server_bindings` (in order) by client address, by mapped address and transport, by mapped
+/// IP; the first relayed address entry per address.
+#[derive(Debug, Default)]
+struct BindingIndex {
+    by_client: HashMap<SocketAddr, Vec<usize>, FastHash>,
+    by_mapped: HashMap<(SocketAddr, Transport), usize, FastHash>,
+    by_mapped_ip: HashMap<IpAddr, Vec<usize>, FastHash>,
+    relayed: HashMap<SocketAddr, usize, FastHash>,
 }
 
 /// One STUN message with where and when it was seen.
@@ -620,6 +634,10 @@ impl IceState {
                 .filter(|a| a.typ == stun::ATTR_XOR_RELAYED_ADDRESS)
             {
                 if let Some(address) = address.value.address() {
+                    self.index
+                        .relayed
+                        .entry(address)
+                        .or_insert(self.relayed_addresses.len());
                     self.relayed_addresses.push(RelayedAddress {
                         address,
                         client: o.flow.dst,
@@ -631,6 +649,11 @@ impl IceState {
             }
         }
         let rfc5780 = o.msg.attr(0x802B).is_some() || o.msg.attr(0x802C).is_some();
+        let at = self.server_bindings.len();
+        let index = &mut self.index;
+        index.by_client.entry(o.flow.dst).or_default().push(at);
+        index.by_mapped.entry((mapped, o.flow.transport)).or_insert(at);
+        index.by_mapped_ip.entry(mapped.ip()).or_default().push(at);
         self.server_bindings.push(ServerBinding {
             client: o.flow.dst,
             server: o.flow.src,
@@ -747,16 +770,23 @@ impl IceState {
             return Vec::new();
         };
         let mut out: Vec<Candidate> = ag.addresses.iter().map(|a| self.classify(a)).collect();
-        // Server-reflexive addresses gathered from one of this agent's addresses but never used in a check.
-        for b in &self.server_bindings {
-            let ours = ag
-                .addresses
+        // Server-reflexive addresses gathered from one of this agent's addresses but never used in a check,
+        // in the order they were seen.
+        let mut ours: Vec<usize> = ag
+            .addresses
+            .iter()
+            .flat_map(|a| {
+                self.bindings_of(a.address)
+                    .filter(move |&(_, b)| b.transport == a.transport)
+                    .map(|(i, _)| i)
+            })
+            .collect();
+        ours.sort_unstable();
+        ours.dedup();
+        for b in ours.into_iter().filter_map(|i| self.server_bindings.get(i)) {
+            if !out
                 .iter()
-                .any(|a| a.address == b.client && a.transport == b.transport);
-            if ours
-                && !out
-                    .iter()
-                    .any(|c| c.address == b.mapped && c.transport == b.transport)
+                .any(|c| c.address == b.mapped && c.transport == b.transport)
             {
                 out.push(Candidate {
                     address: b.mapped,
@@ -788,6 +818,17 @@ impl IceState {
         out
     }
 
+    /// The server bindings whose client (base) address is `client`, in the order seen, with their positions
+    /// in `server_bindings`.
+    pub fn bindings_of(&self, client: SocketAddr) -> impl Iterator<Item = (usize, &ServerBinding)> + '_ {
+        self.index
+            .by_client
+            .get(&client)
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| Some((i, self.server_bindings.get(i)?)))
+    }
+
     fn classify(&self, a: &AgentAddress) -> Candidate {
         let mut c = Candidate {
             address: a.address,
@@ -800,7 +841,12 @@ impl IceState {
             used_in_checks: a.reflected_by_peer.is_none() || a.priority.is_some(),
             first_frame: a.first_seen.frame,
         };
-        if let Some(r) = self.relayed_addresses.iter().find(|r| r.address == a.address) {
+        if let Some(r) = self
+            .index
+            .relayed
+            .get(&a.address)
+            .and_then(|&i| self.relayed_addresses.get(i))
+        {
             c.typ = CandidateType::Relay;
             c.relay_protocol = Some(r.transport);
             c.related = Some(r.client);
@@ -817,9 +863,10 @@ impl IceState {
             return c;
         }
         if let Some(b) = self
-            .server_bindings
-            .iter()
-            .find(|b| b.mapped == a.address && b.transport == a.transport)
+            .index
+            .by_mapped
+            .get(&(a.address, a.transport))
+            .and_then(|&i| self.server_bindings.get(i))
         {
             if b.client != b.mapped || !is_local(a.address) {
                 c.typ = CandidateType::Srflx;
@@ -845,9 +892,13 @@ impl IceState {
         // Same public IP as a server-reflexive address but another port: the NAT made a new mapping for
         // this destination (address-dependent mapping, RFC 4787 §4.1) — what the peer learns is prflx.
         let remapped = self
-            .server_bindings
-            .iter()
-            .find(|b| b.mapped.ip() == a.address.ip() && b.mapped.port() != a.address.port());
+            .index
+            .by_mapped_ip
+            .get(&a.address.ip())
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.server_bindings.get(i))
+            .find(|b| b.mapped.port() != a.address.port());
         if let Some(seen) = a.reflected_by_peer {
             if !sent_from || remapped.is_some() {
                 c.typ = CandidateType::Prflx;
@@ -874,11 +925,7 @@ impl IceState {
                 return c;
             }
         }
-        c.how = if self
-            .server_bindings
-            .iter()
-            .any(|b| b.client == a.address && b.mapped != a.address)
-        {
+        c.how = if self.bindings_of(a.address).any(|(_, b)| b.mapped != a.address) {
             "base of a server-reflexive address: a local interface".into()
         } else {
             "source or destination of checks, reported by no server as reflexive or relayed: a host address"

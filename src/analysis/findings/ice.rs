@@ -8,6 +8,8 @@ use crate::analysis::sessions::{PairReport, SessionReport};
 use crate::analysis::transactions::TxState;
 use crate::analysis::Model;
 use crate::wire::stun::Method;
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
 
 /// Connecting slower than this is reported (first check → nomination). Browsers connect in well under a
 /// second on working networks; 5 s is what users notice as "the call hangs before it starts".
@@ -413,17 +415,31 @@ fn capture_findings(model: &Model, sessions: &[SessionReport], out: &mut Vec<Fin
 
     // NAT behaviour from STUN servers (RFC 4787 / RFC 5780): one base address mapped to different ports
     // by different servers is address-dependent mapping.
-    let b = &model.ice.server_bindings;
-    let mut reported = Vec::new();
-    for (i, x) in b.iter().enumerate() {
-        if reported.contains(&x.client) {
+    // Per client: the first binding that has a later one from another server with another mapping, and
+    // the first such later one. Only the client's own bindings are searched, and a (server, mapping) already
+    // tried for a client is not tried again: its later copies have fewer bindings after them.
+    // A hostile capture could give one client thousands of distinct mappings from one server: at most
+    // MAX_TRIED of them are tried per client, which bounds this search to MAX_TRIED passes over the bindings.
+    const MAX_TRIED: u32 = 64;
+    let ice = &model.ice;
+    let mut reported = HashSet::new();
+    let mut tried = HashSet::new();
+    let mut tries: HashMap<SocketAddr, u32> = HashMap::new();
+    for (i, x) in ice.server_bindings.iter().enumerate() {
+        if reported.contains(&x.client) || !tried.insert((x.client, x.server, x.mapped)) {
             continue;
         }
-        if let Some(y) = b[i + 1..]
-            .iter()
-            .find(|y| y.client == x.client && y.server != x.server && y.mapped != x.mapped)
+        let n = tries.entry(x.client).or_insert(0);
+        if *n >= MAX_TRIED {
+            continue;
+        }
+        *n += 1;
+        if let Some((_, y)) = ice
+            .bindings_of(x.client)
+            .skip_while(|&(j, _)| j <= i)
+            .find(|(_, y)| y.server != x.server && y.mapped != x.mapped)
         {
-            reported.push(x.client);
+            reported.insert(x.client);
             out.push(Finding {
                 severity: Severity::Warning,
                 code: "nat.mapping-varies-by-destination",
@@ -451,6 +467,63 @@ mod tests {
 
     fn ok(id: u16) -> StunMessage {
         testkit::success(id, None)
+    }
+
+    /// NAT mapping that depends on the destination, among thousands of clients that each asked one server
+    /// (a TURN/STUN server capture): found per client from the client's own bindings, with the first
+    /// binding that has a later contradicting one and that later one; keepalives repeating a mapping and a
+    /// mapping that is the same for two servers report nothing.
+    #[test]
+    fn mapping_that_varies_by_destination_is_found_among_many_clients() {
+        let (s1, s2) = ("203.0.113.1:3478", "203.0.113.2:3478");
+        // (src, dst, mapped) of each Binding request → success exchange, in capture order.
+        let mut exchanges: Vec<(String, &str, String)> = Vec::new();
+        for i in 0..3000u32 {
+            let client = format!("10.{}.{}.1:5000", i / 256, i % 256);
+            let mapped = format!("198.51.{}.{}:{}", i / 256, i % 256, 40000 + i % 1000);
+            exchanges.push((client, s1, mapped));
+        }
+        // C: S1 maps it to M1 (and keeps doing so), then S2 to M2.
+        let c = "192.168.1.10:4000";
+        for _ in 0..50 {
+            exchanges.push((c.into(), s1, "198.51.200.1:1111".into()));
+        }
+        exchanges.push((c.into(), s2, "198.51.200.1:2222".into()));
+        // D: the same mapping from both servers (endpoint-independent).
+        let d = "192.168.1.11:4000";
+        exchanges.push((d.into(), s1, "198.51.200.2:3333".into()));
+        exchanges.push((d.into(), s2, "198.51.200.2:3333".into()));
+        // E: a hundred mappings from S1 alone, then one from S2.
+        let e = "192.168.1.12:4000";
+        for p in 0..100 {
+            exchanges.push((e.into(), s1, format!("198.51.200.3:{}", 10000 + p)));
+        }
+        exchanges.push((e.into(), s2, "198.51.200.3:9999".into()));
+        let mut script = Vec::new();
+        for (n, (client, server, mapped)) in exchanges.iter().enumerate() {
+            let id = n as u16;
+            let ms = n as u64;
+            let request = testkit::message(Method::BINDING, crate::wire::stun::Class::Request, id, vec![]);
+            script.push((ms, client.as_str(), *server, request));
+            let mapped = mapped.parse().expect("address");
+            script.push((ms, *server, client.as_str(), testkit::success(id, Some(mapped))));
+        }
+        let found: Vec<Finding> = run(script, 10_000)
+            .into_iter()
+            .filter(|f| f.code == "nat.mapping-varies-by-destination")
+            .collect();
+        let messages: Vec<&str> = found.iter().map(|f| f.message.as_str()).collect();
+        assert_eq!(found.len(), 2, "{messages:#?}");
+        assert!(messages[0].starts_with(&format!(
+            "{c} was mapped to 198.51.200.1:1111 by server {s1} but to 198.51.200.1:2222 by server {s2}"
+        )));
+        assert!(messages[1].starts_with(&format!(
+            "{e} was mapped to 198.51.200.3:10000 by server {s1} but to 198.51.200.3:9999 by server {s2}"
+        )));
+        // Evidence: the two responses (frames count requests and responses from 1).
+        let first_c = 2 * 3000 + 2;
+        let last_c = 2 * (3000 + 50) + 2;
+        assert_eq!(found[0].frames, vec![first_c, last_c]);
     }
 
     /// Feeds (ms, src, dst, message) into a model and returns its findings.
