@@ -187,5 +187,10 @@ pub fn read(args: &ReadArgs) -> Result<()> {
         }
         text::write_summary(&report, &mut out)?;
     }
+    // The process ends here: freeing the model (every message, session and allocation) piece by piece
+    // would only delay the exit (~25 ms on a 1 GB capture); the operating system takes the memory back
+    // whole.
+    std::mem::forget(report);
+    std::mem::forget(analyzer);
     Ok(())
 }
