@@ -281,6 +281,8 @@ pub struct IceState {
     /// requests (GOOG-PING, keepalives). Looked up for every media packet: FxHash, not SipHash (~6 % of a
     /// TURN server capture's analysis); the table is bounded by the sessions' pairs.
     by_flow: HashMap<Flow, (usize, usize, u8), FastHash>,
+    /// Changes whenever `by_flow` does (see [`IceState::pair_of`]).
+    flow_generation: u64,
     pub server_bindings: Vec<ServerBinding>,
     /// XOR-RELAYED-ADDRESS of every successful Allocate: relay candidates (RFC 8445 §5.1.1.2).
     pub relayed_addresses: Vec<RelayedAddress>,
@@ -490,7 +492,9 @@ impl IceState {
                 kind: EventKind::RoleChange { role },
             });
         }
-        self.by_flow.insert(o.flow, (s, p, from));
+        if self.by_flow.insert(o.flow, (s, p, from)) != Some((s, p, from)) {
+            self.flow_generation += 1;
+        }
         self.record_check(o, s, p, from);
     }
 
@@ -665,15 +669,27 @@ impl IceState {
         });
     }
 
-    /// Counts a DTLS/RTP/RTCP datagram on the pair whose addresses it travels between.
-    pub fn on_media(&mut self, seen: Seen, flow: Flow, kind: MediaKind, len: usize) {
-        let (s, p, dir) = match self.by_flow.get(&flow) {
-            Some(&(s, p, from)) => (s, p, from),
-            None => match self.by_flow.get(&flow.reversed()) {
-                Some(&(s, p, from)) => (s, p, 1 - from),
-                None => return,
-            },
-        };
+    /// The pair whose addresses `flow` travels between, as (session, pair, direction), for
+    /// [`IceState::on_media`].
+    pub fn pair_of(&self, flow: &Flow) -> Option<(usize, usize, u8)> {
+        match self.by_flow.get(flow) {
+            Some(&(s, p, from)) => Some((s, p, from)),
+            None => self
+                .by_flow
+                .get(&flow.reversed())
+                .map(|&(s, p, from)| (s, p, 1 - from)),
+        }
+    }
+
+    /// Changes whenever the pairs' flows do: what [`IceState::pair_of`] answered stays true while this is
+    /// unchanged.
+    pub fn flow_generation(&self) -> u64 {
+        self.flow_generation
+    }
+
+    /// Counts a DTLS/RTP/RTCP datagram on the pair ([`IceState::pair_of`]) whose addresses it travels
+    /// between.
+    pub fn on_media(&mut self, (s, p, dir): (usize, usize, u8), seen: Seen, kind: MediaKind, len: usize) {
         let Some(session) = self.sessions.get_mut(s) else {
             return;
         };
@@ -750,6 +766,7 @@ impl IceState {
             !ours
         });
         self.by_flow.retain(|_, v| v.0 != s);
+        self.flow_generation += 1;
         self.by_ufrags.retain(|_, v| *v != s);
         txs
     }
@@ -1149,9 +1166,13 @@ mod tests {
             dst: A.parse().unwrap(),
             transport: Transport::Udp,
         };
+        let pair = d
+            .ice
+            .pair_of(&back)
+            .expect("the pair of the checks' flow, reversed");
         d.ice.on_media(
+            pair,
             seen,
-            back,
             MediaKind::Dtls {
                 application_data: false,
             },

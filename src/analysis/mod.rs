@@ -228,7 +228,7 @@ pub struct EventBatch {
     bytes: Vec<u8>,
     /// Each event with its payload emptied, where the payload is in `bytes`, and the content hashes of a
     /// UDP payload worked out on the reading thread, where the bytes are still in cache.
-    events: Vec<(NetEvent<'static>, std::ops::Range<usize>, Option<Hashed>)>,
+    events: Vec<(NetEvent<'static>, std::ops::Range<usize>, Option<Digest>)>,
     first_ts: Option<Timestamp>,
     last_ts: Option<Timestamp>,
 }
@@ -236,7 +236,7 @@ pub struct EventBatch {
 impl EventBatch {
     fn push(&mut self, ev: NetEvent<'_>) {
         let (ev, payload) = ev.detach();
-        let hashed = matches!(ev, NetEvent::Udp(_)).then(|| Hashed::of(payload));
+        let hashed = matches!(ev, NetEvent::Udp(_)).then(|| Digest::of(payload));
         let start = self.bytes.len();
         self.bytes.extend_from_slice(payload);
         self.events.push((ev, start..self.bytes.len(), hashed));
@@ -259,42 +259,99 @@ impl EventBatch {
     }
 }
 
-/// [`content_hash`] of a UDP payload, and of the application data when the payload parses as ChannelData
-/// (its offset in the payload, length and hash): what [`State::is_relay_duplicate`] needs for a relayed
-/// media packet, computed ahead.
+/// What [`State::on_datagram`] decides from a payload's bytes alone: its RFC 7983 kind and, for the
+/// DTLS/RTP range, what the record is (`None`: not media after all).
 #[derive(Clone, Copy, Debug)]
-struct Hashed {
-    len: usize,
-    hash: u64,
-    channel_data: Option<(usize, usize, u64)>,
+struct Look {
+    kind: demux::Kind,
+    media: Option<ice::MediaKind>,
 }
 
-impl Hashed {
-    fn of(payload: &[u8]) -> Hashed {
-        let channel_data = match demux::classify(payload) {
-            demux::Kind::ChannelData | demux::Kind::Other => channel::parse_udp(payload).ok().map(|cd| {
-                let offset = (cd.data.as_ptr() as usize).wrapping_sub(payload.as_ptr() as usize);
-                (offset, cd.data.len(), content_hash(cd.data))
+impl Look {
+    fn of(b: &[u8]) -> Look {
+        let kind = demux::classify(b);
+        let media = match kind {
+            demux::Kind::Dtls => media::dtls(b).map(|rec| ice::MediaKind::Dtls {
+                application_data: rec.content_type == 23,
             }),
+            demux::Kind::RtpOrRtcp => match media::rtp(b) {
+                Some(media::Rtp::Rtp { .. }) => Some(ice::MediaKind::Rtp),
+                Some(media::Rtp::Rtcp { .. }) => Some(ice::MediaKind::Rtcp),
+                None => None,
+            },
             _ => None,
         };
-        Hashed {
+        Look { kind, media }
+    }
+}
+
+/// A UDP payload's [`Look`] and [`content_hash`], and the same for its application data when it parses as
+/// ChannelData (with the channel number, and where the data is): worked out on the reading thread while
+/// the bytes are in its cache, so that the analysis of a relayed media packet never reads its payload (the
+/// first read of each payload was the analysis thread's largest stall).
+#[derive(Clone, Copy, Debug)]
+struct Digest {
+    len: usize,
+    look: Look,
+    hash: u64,
+    channel_data: Option<ChannelDigest>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct ChannelDigest {
+    channel: u16,
+    offset: usize,
+    len: usize,
+    look: Look,
+    hash: u64,
+}
+
+impl Digest {
+    fn of(payload: &[u8]) -> Digest {
+        let look = Look::of(payload);
+        let channel_data = match look.kind {
+            demux::Kind::ChannelData | demux::Kind::Other => {
+                channel::parse_udp(payload).ok().map(|cd| ChannelDigest {
+                    channel: cd.channel,
+                    offset: (cd.data.as_ptr() as usize).wrapping_sub(payload.as_ptr() as usize),
+                    len: cd.data.len(),
+                    look: Look::of(cd.data),
+                    hash: content_hash(cd.data),
+                })
+            }
+            _ => None,
+        };
+        Digest {
             len: payload.len(),
+            look,
             hash: content_hash(payload),
             channel_data,
         }
     }
 
-    /// The hash of `b` if it is the payload (at address `base`) or its ChannelData application data.
-    fn lookup(&self, base: usize, b: &[u8]) -> Option<u64> {
+    /// (look, hash) of `b` if it is the payload (at address `base`) or its ChannelData application data.
+    fn lookup(&self, base: usize, b: &[u8]) -> Option<(Look, u64)> {
         let at = b.as_ptr() as usize;
         if at == base && b.len() == self.len {
-            return Some(self.hash);
+            return Some((self.look, self.hash));
         }
         match self.channel_data {
-            Some((offset, len, hash)) if at == base.wrapping_add(offset) && b.len() == len => Some(hash),
+            Some(c) if at == base.wrapping_add(c.offset) && b.len() == c.len => Some((c.look, c.hash)),
             _ => None,
         }
+    }
+
+    /// The ChannelData frame `b` (the payload at `base`) parses as.
+    fn channel_data<'a>(&self, base: usize, b: &'a [u8]) -> Option<channel::ChannelData<'a>> {
+        let c = self.channel_data?;
+        if b.as_ptr() as usize != base || b.len() != self.len {
+            return None;
+        }
+        let data = b.get(c.offset..c.offset.checked_add(c.len)?)?;
+        Some(channel::ChannelData {
+            channel: c.channel,
+            data,
+        })
     }
 }
 
@@ -321,8 +378,10 @@ struct State {
     /// Recent datagrams that may be seen twice (hash of addresses and payload), with the paths they were
     /// seen through: a hash of the capture and of the TURN client and server that relayed it, if any.
     recent: recent::Recent,
-    /// While a batched UDP event is analysed: its payload's address and the hashes computed for it.
-    hashed: Option<(usize, Hashed)>,
+    /// Per flow: what its media needs looked up (at most [`MAX_FLOW_FACTS`]; emptied when full).
+    flows: HashMap<Flow, FlowFacts, FastHash>,
+    /// While a batched UDP event is analysed: its payload's address and its digest.
+    hashed: Option<(usize, Digest)>,
     /// Relayed addresses of allocations seen (bounded like the allocation table), so media to or from
     /// them, which a TURN server capture sees twice, is deduplicated.
     relayed_addrs: HashSet<SocketAddr, FastHash>,
@@ -339,6 +398,23 @@ struct State {
     tap: Option<MessageTap>,
 }
 
+/// Flows whose lookups [`State::facts`] remembers at once (about 100 bytes each).
+const MAX_FLOW_FACTS: usize = 16_384;
+
+/// What the analysis looks up for a media packet of a flow (a relayed address at either end, the TURN
+/// allocation whose client↔server leg it is, the ICE pair it counts on): resolved once per flow while the
+/// tables it comes from are unchanged. They change when an allocation, a relayed address or a pair's flow
+/// is added, not per packet, so a TURN server's media costs one lookup per packet instead of three to
+/// five.
+#[derive(Clone, Copy, Debug)]
+struct FlowFacts {
+    /// The tables' generations summed (each only grows) when this was resolved.
+    generation: u64,
+    relayed_end: bool,
+    allocation: Option<(usize, bool)>,
+    pair: Option<(usize, usize, u8)>,
+}
+
 /// Sees every message as it is recorded, stored or not (past [`MAX_STORED_MESSAGES`] too): the live event
 /// stream is fed from here.
 pub type MessageTap = Box<dyn FnMut(&MessageRecord) + Send>;
@@ -353,6 +429,7 @@ impl Analyzer {
                 keys,
                 recent: recent::Recent::default(),
                 hashed: None,
+                flows: HashMap::default(),
                 relayed_addrs: HashSet::default(),
                 inputs: 1,
                 framers: HashMap::default(),
@@ -573,7 +650,12 @@ impl State {
     /// One datagram's payload (UDP, an RFC 4571 frame, or a relayed inner datagram).
     fn on_datagram(&mut self, dg: &Datagram<'_>, relay: Option<Inner>, depth: u8) {
         let b = dg.payload;
-        let media = match demux::classify(b) {
+        let look = match self.hashed {
+            Some((base, digest)) => digest.lookup(base, b).map(|(look, _)| look),
+            None => None,
+        }
+        .unwrap_or_else(|| Look::of(b));
+        let media = match look.kind {
             demux::Kind::Stun => {
                 if stun::looks_like_stun(b)
                     || (self.classic_plausible(dg) && stun::looks_like_classic_stun(b))
@@ -597,32 +679,20 @@ impl State {
                 return;
             }
             demux::Kind::ChannelData if self.channel_data_plausible(dg) => {
-                match channel::parse_udp(b) {
+                match self.parse_channel_data(b) {
                     Ok(cd) => self.on_channel_data(dg, cd, relay, depth),
                     Err(e) => self.model.stats.error(e),
                 }
                 return;
             }
-            demux::Kind::Dtls => match media::dtls(b) {
-                Some(rec) => {
-                    self.model.stats.dtls += 1;
-                    ice::MediaKind::Dtls {
-                        application_data: rec.content_type == 23,
+            demux::Kind::Dtls | demux::Kind::RtpOrRtcp => match look.media {
+                Some(m) => {
+                    match m {
+                        ice::MediaKind::Dtls { .. } => self.model.stats.dtls += 1,
+                        ice::MediaKind::Rtp => self.model.stats.rtp += 1,
+                        ice::MediaKind::Rtcp => self.model.stats.rtcp += 1,
                     }
-                }
-                None => {
-                    self.model.stats.other += 1;
-                    return;
-                }
-            },
-            demux::Kind::RtpOrRtcp => match media::rtp(b) {
-                Some(media::Rtp::Rtp { .. }) => {
-                    self.model.stats.rtp += 1;
-                    ice::MediaKind::Rtp
-                }
-                Some(media::Rtp::Rtcp { .. }) => {
-                    self.model.stats.rtcp += 1;
-                    ice::MediaKind::Rtcp
+                    m
                 }
                 None => {
                     self.model.stats.other += 1;
@@ -636,7 +706,7 @@ impl State {
             // RFC 5766 channels 0x5000-0x7FFF, only where a ChannelBind for that number was seen on this
             // flow (RFC 7983/9443 give first bytes 80-127 to other protocols otherwise).
             demux::Kind::Other if matches!(b.first(), Some(0x50..=0x7F)) && self.legacy_channel_bound(dg) => {
-                match channel::parse_udp(b) {
+                match self.parse_channel_data(b) {
                     Ok(cd) => self.on_channel_data(dg, cd, relay, depth),
                     Err(e) => self.model.stats.error(e),
                 }
@@ -649,22 +719,50 @@ impl State {
         };
         // Media is only attributed to pairs; relayed media (or media to/from a relayed address, at a TURN
         // server) may be seen twice and is counted once.
-        let maybe_twice = relay.is_some()
-            || self.relayed_addrs.contains(&dg.flow.src)
-            || self.relayed_addrs.contains(&dg.flow.dst);
-        if maybe_twice && self.is_relay_duplicate(dg, relay) {
+        let facts = self.facts(&dg.flow);
+        if (relay.is_some() || facts.relayed_end) && self.is_relay_duplicate(dg, relay) {
             return;
         }
-        self.model.ice.on_media(
-            Seen {
+        if let Some(pair) = facts.pair {
+            let seen = Seen {
                 ts: dg.ts,
                 frame: dg.frame,
                 input: dg.input,
-            },
-            dg.flow,
-            media,
-            b.len(),
-        );
+            };
+            self.model.ice.on_media(pair, seen, media, b.len());
+        }
+    }
+
+    /// What `flow`'s media needs looked up, from the cache while the tables it comes from are unchanged.
+    fn facts(&mut self, flow: &Flow) -> FlowFacts {
+        let generation =
+            self.model.turn.generation() + self.model.ice.flow_generation() + self.relayed_addrs.len() as u64;
+        if let Some(f) = self.flows.get(flow).filter(|f| f.generation == generation) {
+            return *f;
+        }
+        let facts = FlowFacts {
+            generation,
+            relayed_end: self.relayed_addrs.contains(&flow.src) || self.relayed_addrs.contains(&flow.dst),
+            allocation: self.model.turn.allocation_of(flow),
+            pair: self.model.ice.pair_of(flow),
+        };
+        if self.flows.len() >= MAX_FLOW_FACTS && !self.flows.contains_key(flow) {
+            self.flows.clear();
+        }
+        self.flows.insert(*flow, facts);
+        facts
+    }
+
+    /// `channel::parse_udp(b)`, from the digest when `b` is the payload of the batched event being
+    /// analysed.
+    fn parse_channel_data<'a>(&self, b: &'a [u8]) -> Result<channel::ChannelData<'a>, DecodeError> {
+        match self
+            .hashed
+            .and_then(|(base, digest)| digest.channel_data(base, b))
+        {
+            Some(cd) => Ok(cd),
+            None => channel::parse_udp(b),
+        }
     }
 
     /// A ChannelBind for this datagram's channel number (0x5000-0x7FFF) was seen on its client↔server flow.
@@ -683,10 +781,10 @@ impl State {
 
     /// ChannelData only between a TURN client and its server (RFC 8656 §12): a known allocation's flow or
     /// a STUN port.
-    fn channel_data_plausible(&self, dg: &Datagram<'_>) -> bool {
+    fn channel_data_plausible(&mut self, dg: &Datagram<'_>) -> bool {
         STUN_PORTS.contains(&dg.flow.src.port())
             || STUN_PORTS.contains(&dg.flow.dst.port())
-            || self.model.turn.is_turn_flow(&dg.flow)
+            || self.facts(&dg.flow).allocation.is_some()
     }
 
     fn on_stun(&mut self, dg: &Datagram<'_>, relay: Option<Inner>, depth: u8) {
@@ -787,7 +885,7 @@ impl State {
             DUPLICATE_WINDOW_SECS
         };
         let content = match self.hashed {
-            Some((base, hashed)) => hashed.lookup(base, dg.payload),
+            Some((base, digest)) => digest.lookup(base, dg.payload).map(|(_, hash)| hash),
             None => None,
         };
         let mut h = FxHasher::default();
@@ -814,12 +912,13 @@ impl State {
             self.model.stats.relay_duplicates += 1;
         }
         // Counted on its allocation only on the client↔server leg, not when itself relayed.
-        let inner = if duplicate {
-            None
-        } else {
-            self.model
-                .turn
-                .on_channel_data(dg, cd.channel, cd.data.len(), relay.is_none())
+        let inner = match self.facts(&dg.flow).allocation {
+            Some(at) if !duplicate => {
+                self.model
+                    .turn
+                    .on_channel_data(at, dg, cd.channel, cd.data.len(), relay.is_none())
+            }
+            _ => None,
         };
         let storable = self.channel_data_storable(dg);
         if !storable {

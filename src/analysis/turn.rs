@@ -705,8 +705,8 @@ impl Allocations {
     fn position(&self, key: &AllocationKey) -> Option<usize> {
         self.index.get(key).copied()
     }
-    fn at_mut(&mut self, position: usize) -> Option<&mut Allocation> {
-        self.slab.get_mut(position).map(|(_, a)| a)
+    fn at_mut(&mut self, position: usize) -> Option<(AllocationKey, &mut Allocation)> {
+        self.slab.get_mut(position).map(|(k, a)| (*k, a))
     }
     pub fn insert(&mut self, key: AllocationKey, a: Allocation) -> Option<Allocation> {
         match self.index.get(&key) {
@@ -1218,27 +1218,34 @@ impl TurnState {
         relay_context(key, self.allocations.get(key), via)
     }
 
-    /// One ChannelData frame on `dg.flow` (`len`: its application data, padding excluded), with a single
-    /// allocation lookup: it runs for every relayed media packet. When `count` (the frame is not itself
+    /// The allocation whose client↔server leg `flow` is ([`TurnState::allocation_of`] found it), and
+    /// whether the client sent it.
+    pub fn allocation_of(&self, flow: &Flow) -> Option<(usize, bool)> {
+        if let Some(at) = self.allocations.position(&AllocationKey::up(flow)) {
+            return Some((at, true));
+        }
+        Some((self.allocations.position(&AllocationKey::down(flow))?, false))
+    }
+
+    /// Changes whenever an allocation is added (allocations are never removed): what
+    /// [`TurnState::allocation_of`] answered stays true while this is unchanged.
+    pub fn generation(&self) -> u64 {
+        self.allocations.len() as u64
+    }
+
+    /// One ChannelData frame on `dg.flow` (`len`: its application data, padding excluded), on the
+    /// allocation at `at` ([`TurnState::allocation_of`]): it runs for every relayed media packet. When `count` (the frame is not itself
     /// relayed), counts it on a known allocation and notes client data the server would drop. Returns what
     /// [`TurnState::channel_payload`] returns.
     pub fn on_channel_data(
         &mut self,
+        (at, to_peer): (usize, bool),
         dg: &Datagram<'_>,
         channel: u16,
         len: usize,
         count: bool,
     ) -> Option<(Flow, Relay)> {
-        // One lookup (two for the server's direction), no separate "is it known" test first.
-        let up = AllocationKey::up(&dg.flow);
-        let (at, key, to_peer) = match self.allocations.position(&up) {
-            Some(at) => (at, up, true),
-            None => {
-                let down = AllocationKey::down(&dg.flow);
-                (self.allocations.position(&down)?, down, false)
-            }
-        };
-        let a = self.allocations.at_mut(at)?;
+        let (key, a) = self.allocations.at_mut(at)?;
         let at = At {
             ts: dg.ts,
             frame: dg.frame,
@@ -1759,7 +1766,9 @@ mod tests {
                 },
                 payload: &[],
             };
-            self.turn.on_channel_data(&dg, number, len, true);
+            if let Some(at) = self.turn.allocation_of(&dg.flow) {
+                self.turn.on_channel_data(at, &dg, number, len, true);
+            }
             self.frame
         }
 

@@ -60,11 +60,31 @@ pub enum Transport {
 }
 
 /// One direction of a conversation: who sent, to whom, over what.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Flow {
     pub src: SocketAddr,
     pub dst: SocketAddr,
     pub transport: Transport,
+}
+
+/// Flows key the tables looked up for every packet: an IPv4 flow is hashed as two words rather than field
+/// by field (equal flows still hash equally: the words hold every field).
+impl std::hash::Hash for Flow {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        match (self.src, self.dst) {
+            (SocketAddr::V4(s), SocketAddr::V4(d)) => {
+                h.write_u64(
+                    u64::from(s.ip().to_bits()) << 32 | u64::from(s.port()) << 16 | u64::from(d.port()),
+                );
+                h.write_u64(u64::from(d.ip().to_bits()) << 8 | self.transport as u64);
+            }
+            _ => {
+                self.src.hash(h);
+                self.dst.hash(h);
+                self.transport.hash(h);
+            }
+        }
+    }
 }
 
 impl Flow {
