@@ -1070,6 +1070,69 @@ mod tests {
         ]
     }
 
+    /// The per-flow cache of lookups (`State::facts`) must notice a pair that appears after a flow's first
+    /// media: RTP before the checks counts on no pair, RTP after them on the new pair, both directions;
+    /// and a second session on other addresses does not disturb the first one's counts.
+    #[test]
+    fn media_counts_on_a_pair_formed_after_the_flow_was_first_seen() {
+        let a: SocketAddr = "192.0.2.1:5000".parse().unwrap();
+        let b: SocketAddr = "192.0.2.2:6000".parse().unwrap();
+        let c: SocketAddr = "192.0.2.3:5000".parse().unwrap();
+        let d: SocketAddr = "192.0.2.4:6000".parse().unwrap();
+        let rtp = |seq: u8| {
+            let mut p = vec![0x80, 96, 0, seq, 0, 0, 0, 1, 0, 0, 0, 9];
+            p.extend_from_slice(&[0xAB; 100]);
+            p
+        };
+        let [r1, s1] = check_and_success(1, "bbbb:aaaa", a, b);
+        let [r2, s2] = check_and_success(2, "dddd:cccc", c, d);
+        let packets = vec![
+            (0, udp(a, b, &rtp(1))),
+            (1, udp(b, a, &rtp(2))),
+            (2, r1),
+            (3, s1),
+            (4, udp(a, b, &rtp(3))),
+            (5, udp(b, a, &rtp(4))),
+            (6, udp(b, a, &rtp(5))),
+            (7, r2),
+            (8, s2),
+            (9, udp(a, b, &rtp(6))),
+            (10, udp(c, d, &rtp(7))),
+        ];
+        for batched in [false, true] {
+            let mut an = Analyzer::new(Keyring::new());
+            if batched {
+                let mut net = NetStage::new();
+                let mut batch = EventBatch::default();
+                for (i, (ms, data)) in packets.iter().enumerate() {
+                    net.ingest(
+                        &Packet {
+                            ts: Timestamp(1_000_000_000 + ms * 1_000_000),
+                            frame: i as u64 + 1,
+                            input: 0,
+                            link_type: LinkType::RawIp,
+                            data,
+                            orig_len: data.len() as u32,
+                        },
+                        &mut batch,
+                    );
+                }
+                net.finish(&mut batch);
+                an.apply(&batch);
+                an.finish_applied(net);
+            } else {
+                feed(&mut an, &packets, 0);
+                an.finish();
+            }
+            let m = an.model();
+            assert_eq!(m.stats.rtp, 7, "batched {batched}");
+            let first = &m.ice.sessions[0].pairs[0].media;
+            assert_eq!((first.rtp, first.packets), (4, [2, 2]), "batched {batched}");
+            let second = &m.ice.sessions[1].pairs[0].media;
+            assert_eq!((second.rtp, second.packets), (1, [1, 0]), "batched {batched}");
+        }
+    }
+
     /// Live ageing: an idle session is frozen with exactly the view it had, its transactions are retired and
     /// their slots reused; a session still active keeps everything, old checks included.
     #[test]
