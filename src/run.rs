@@ -104,7 +104,9 @@ pub fn read(args: &ReadArgs) -> Result<()> {
             }
         });
         let mut net = NetStage::new();
-        let mut batch = EventBatch::default();
+        // Payloads in the file's mapping are referred to, not copied (single mapped inputs).
+        let mapping = reader.mapping();
+        let mut batch = EventBatch::with_mapping(mapping.clone());
         let mut progress = Progress::new(show_progress, total);
         let mut n = 0u64;
         reader.for_each(&mut |pkt| {
@@ -112,7 +114,9 @@ pub fn read(args: &ReadArgs) -> Result<()> {
             n += 1;
             progress.packet(pkt);
             if batch.events() >= BATCH_EVENTS || batch.bytes() >= BATCH_BYTES {
-                let mut next = empty_rx.try_recv().unwrap_or_default();
+                let mut next = empty_rx
+                    .try_recv()
+                    .unwrap_or_else(|_| EventBatch::with_mapping(mapping.clone()));
                 next.clear();
                 if full_tx.send(std::mem::replace(&mut batch, next)).is_err() {
                     return false;

@@ -495,11 +495,19 @@ fn batched_analysis_on_two_threads_equals_packet_by_packet() {
         });
         seq.finish();
         let expected = render(&seq, &reader);
-        for every in [1usize, 7, 4096] {
+        // Payloads copied into the batches, or referred to in the file's mapping (as `iceview read` does).
+        for (every, shared) in [(1usize, false), (7, true), (4096, false), (4096, true)] {
             let mut reader = FileReader::open(one, None).expect("opens");
+            let mapping = if shared {
+                let m = reader.mapping();
+                assert!(m.is_some(), "{f}: a single capture file is mapped");
+                m
+            } else {
+                None
+            };
             let mut analyzer = Analyzer::new(Keyring::new());
             let mut net = NetStage::new();
-            let mut batch = EventBatch::default();
+            let mut batch = EventBatch::with_mapping(mapping.clone());
             let mut n = 0;
             std::thread::scope(|s| {
                 let (tx, rx) = std::sync::mpsc::sync_channel::<EventBatch>(2);
@@ -512,7 +520,9 @@ fn batched_analysis_on_two_threads_equals_packet_by_packet() {
                     net.ingest(p, &mut batch);
                     n += 1;
                     if n % every == 0 {
-                        tx.send(std::mem::take(&mut batch)).expect("worker alive");
+                        let next = EventBatch::with_mapping(mapping.clone());
+                        tx.send(std::mem::replace(&mut batch, next))
+                            .expect("worker alive");
                     }
                     true
                 });
@@ -524,7 +534,7 @@ fn batched_analysis_on_two_threads_equals_packet_by_packet() {
             analyzer.finish_applied(net);
             assert!(
                 render(&analyzer, &reader) == expected,
-                "{f}: batches of {every} differ"
+                "{f}: batches of {every} (shared mapping: {shared}) differ"
             );
         }
     }

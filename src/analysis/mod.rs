@@ -17,6 +17,7 @@ pub(crate) mod testkit;
 pub mod transactions;
 pub mod turn;
 
+use crate::capture::file::Mapping;
 use crate::capture::{Packet, Timestamp};
 use crate::net::hash::{FastHash, FxHasher};
 use crate::net::{Datagram, Flow, Net, NetEvent, NetStats, Transport};
@@ -221,28 +222,56 @@ impl NetStage {
     }
 }
 
-/// The network layer's output for a run of packets, owned (payloads copied into one buffer), so it can
-/// cross to the analysis thread. Reused: [`EventBatch::clear`] keeps the allocations.
+/// The network layer's output for a run of packets, owned (payloads copied into one buffer, or referred to
+/// in the capture file's shared mapping), so it can cross to the analysis thread. Reused:
+/// [`EventBatch::clear`] keeps the allocations.
 #[derive(Default)]
 pub struct EventBatch {
+    /// Copied payloads.
     bytes: Vec<u8>,
+    /// The capture file's bytes: a payload that lies in them is referred to, not copied.
+    mapping: Option<Mapping>,
     /// Each event with its payload emptied, where the payload is in `bytes`, and the content hashes of a
     /// UDP payload worked out on the reading thread, where the bytes are still in cache.
-    events: Vec<(NetEvent<'static>, std::ops::Range<usize>, Option<Digest>)>,
+    events: Vec<(NetEvent<'static>, Payload, Option<Digest>)>,
     first_ts: Option<Timestamp>,
     last_ts: Option<Timestamp>,
 }
 
 impl EventBatch {
+    /// A batch whose payloads are referred to in `mapping` when they lie in it (a packet's UDP payload or
+    /// in-order TCP bytes do; reassembled ones are copied).
+    pub fn with_mapping(mapping: Option<Mapping>) -> Self {
+        EventBatch {
+            mapping,
+            ..EventBatch::default()
+        }
+    }
+
     fn push(&mut self, ev: NetEvent<'_>) {
         let (ev, payload) = ev.detach();
         let hashed = matches!(ev, NetEvent::Udp(_)).then(|| Digest::of(payload));
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(payload);
-        self.events.push((ev, start..self.bytes.len(), hashed));
+        let at = match self.mapping.as_ref().and_then(|m| m.range_of(payload)) {
+            Some(range) => Payload::Mapped(range),
+            None => {
+                let start = self.bytes.len();
+                self.bytes.extend_from_slice(payload);
+                Payload::Copied(start..self.bytes.len())
+            }
+        };
+        self.events.push((ev, at, hashed));
     }
 
-    /// Payload bytes held: a batch is handed over when this (or the event count) is large enough.
+    fn payload(&self, at: &Payload) -> &[u8] {
+        match at {
+            Payload::Copied(r) => self.bytes.get(r.clone()),
+            Payload::Mapped(r) => self.mapping.as_ref().and_then(|m| m.bytes().get(r.clone())),
+        }
+        .unwrap_or_default()
+    }
+
+    /// Payload bytes copied into the batch: it is handed over when this (or the event count) is large
+    /// enough.
     pub fn bytes(&self) -> usize {
         self.bytes.len()
     }
@@ -257,6 +286,13 @@ impl EventBatch {
         self.first_ts = None;
         self.last_ts = None;
     }
+}
+
+/// Where an event's payload is: copied into the batch, or in the capture file's mapping.
+#[derive(Clone, Debug)]
+enum Payload {
+    Copied(std::ops::Range<usize>),
+    Mapped(std::ops::Range<usize>),
 }
 
 /// What [`State::on_datagram`] decides from a payload's bytes alone: its RFC 7983 kind and, for the
@@ -482,8 +518,8 @@ impl Analyzer {
         if batch.last_ts.is_some() {
             model.last_ts = batch.last_ts;
         }
-        for (ev, range, hashed) in &batch.events {
-            let payload = batch.bytes.get(range.clone()).unwrap_or_default();
+        for (ev, at, hashed) in &batch.events {
+            let payload = batch.payload(at);
             self.state.hashed = hashed.map(|h| (payload.as_ptr() as usize, h));
             self.state.on_net_event(ev.with_payload(payload));
         }

@@ -18,6 +18,7 @@ use super::{LinkType, Packet, Timestamp};
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
@@ -67,7 +68,7 @@ enum Reader {
         link_type: LinkType,
     },
     Mapped {
-        map: Mmap,
+        map: Arc<Mmap>,
         savefile: Savefile,
         /// Bytes before this offset have been handed back to the kernel.
         released: usize,
@@ -215,6 +216,19 @@ impl FileReader {
 
     /// Calls `f` with every packet that passes the filter, in timestamp order across inputs (ties keep
     /// input order). `f` returns false to stop.
+    /// The mapped bytes of a single input read without copying, so that its packets' bytes can be
+    /// referred to after the callback of [`FileReader::for_each`] returns. `None` for several inputs and
+    /// for inputs libpcap reads (standard input).
+    pub fn mapping(&self) -> Option<Mapping> {
+        match self.sources.as_slice() {
+            [Source {
+                reader: Reader::Mapped { map, .. },
+                ..
+            }] => Some(Mapping(Arc::clone(map))),
+            _ => None,
+        }
+    }
+
     pub fn for_each(&mut self, f: &mut dyn FnMut(&Packet<'_>) -> bool) {
         if self.sources.len() == 1 {
             self.single(f);
@@ -362,7 +376,7 @@ impl Reader {
         let dlt = savefile.dlt();
         Some((
             Reader::Mapped {
-                map,
+                map: Arc::new(map),
                 savefile,
                 released: 0,
                 prefetched: 0,
@@ -542,6 +556,27 @@ impl Drop for Mmap {
 
 // SAFETY: the mapping is read-only and owned; moving it to another thread is as safe as moving a Vec.
 unsafe impl Send for Mmap {}
+// SAFETY: nothing ever writes through the mapping, so reading it from several threads at once is safe.
+unsafe impl Sync for Mmap {}
+
+/// A capture file's bytes, shared: packets handed on to another thread can refer to them instead of being
+/// copied (see [`FileReader::mapping`]). Pages the reader has released read back from the page cache.
+#[derive(Clone)]
+pub struct Mapping(Arc<Mmap>);
+
+impl Mapping {
+    pub fn bytes(&self) -> &[u8] {
+        self.0.bytes()
+    }
+
+    /// Where `part`, a slice of these bytes, lies in them.
+    pub fn range_of(&self, part: &[u8]) -> Option<std::ops::Range<usize>> {
+        let base = self.0.ptr as usize;
+        let at = (part.as_ptr() as usize).checked_sub(base)?;
+        let end = at.checked_add(part.len())?;
+        (end <= self.0.len).then_some(at..end)
+    }
+}
 
 impl InputStats {
     fn note(&mut self, ts: Timestamp, len: usize) {
