@@ -4,11 +4,14 @@
 //! (U+0080-U+009F, among them U+009B, the 8-bit CSI) as they are. Wire text reaches this output, and
 //! `--json -` may be a terminal, so [`TerminalSafe`] escapes those too (`\u007f`, `\u009b`): the JSON means
 //! the same and no byte of it can drive a terminal.
-use super::model::message_report;
+use super::model::{attribute_name, message_report, write_addr, write_decimal};
 use super::Report;
-use crate::analysis::{MessageRecord, Model};
+use crate::analysis::{Body, MessageRecord, Model, RelayVia};
+use crate::net::Transport;
+use crate::wire::stun::Verdict;
 use serde::Serialize;
 use std::io::{self, Write};
+use std::net::SocketAddr;
 
 /// serde_json's output is gathered in chunks of this size before it is escaped and written.
 const CHUNK: usize = 64 << 10;
@@ -95,8 +98,24 @@ pub fn write_streaming_in_blocks(
 /// Checked 32 bytes at a time without stopping early, which compiles to vector compares: nearly all
 /// output is ASCII.
 fn suspect(buf: &[u8]) -> bool {
-    buf.chunks(32)
-        .any(|c| c.iter().fold(false, |a, &b| a | (b == 0x7F) | (b == 0xC2)))
+    // Eight bytes at a time: a word has a byte equal to `b` when `w ^ b…b` has a zero byte, which the
+    // borrow trick finds exactly.
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has = |w: u64, b: u8| {
+        let x = w ^ (ONES * u64::from(b));
+        x.wrapping_sub(ONES) & !x & HIGHS != 0
+    };
+    let mut words = buf.chunks_exact(8);
+    for c in &mut words {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(c);
+        let w = u64::from_le_bytes(word);
+        if has(w, 0x7F) || has(w, 0xC2) {
+            return true;
+        }
+    }
+    words.remainder().iter().any(|&b| b == 0x7F || b == 0xC2)
 }
 
 /// Replaces `buf`'s complete JSON text by its terminal-safe form (see [`TerminalSafe`]) when it has
@@ -143,12 +162,187 @@ impl Slot {
 fn render_messages(part: &[MessageRecord], multi: bool, first: bool, buf: &mut Vec<u8>) -> io::Result<()> {
     for (i, m) in part.iter().enumerate() {
         buf.extend_from_slice(if first && i == 0 { b"\n    " } else { b",\n    " });
-        message_report(m, multi).serialize(&mut serde_json::Serializer::with_formatter(
-            &mut *buf,
-            Pretty::at(2),
-        ))?;
+        write_message(m, multi, buf)?;
     }
     Ok(())
+}
+
+/// `message_report(m, multi)` as serde_json's pretty printer writes it inside the top-level `messages`
+/// array, written field by field: nearly all of a large report is messages, and building each
+/// `MessageReport` (a dozen small strings) and serialising it token by token was most of the JSON's
+/// cost. The same bytes ([`render_message_serde`] is the reference; a test compares the two on every
+/// fixture).
+fn write_message(m: &MessageRecord, multi: bool, out: &mut Vec<u8>) -> io::Result<()> {
+    // Fields at depth 3 (six spaces), their objects' fields at depth 4, each key written with its
+    // separator and indentation in one piece.
+    out.push(b'{');
+    let mut w = FieldWriter { out };
+    w.raw(b"\n      \"frame\": ");
+    w.num(m.frame);
+    if multi {
+        w.raw(b",\n      \"input\": ");
+        w.num(m.input);
+    }
+    w.raw(b",\n      \"ts\": ");
+    serde_json::to_writer(&mut *w.out, &m.ts.as_secs_f64())?;
+    w.raw(b",\n      \"src\": ");
+    w.addr(&m.src);
+    w.raw(b",\n      \"dst\": ");
+    w.addr(&m.dst);
+    w.raw(b",\n      \"transport\": ");
+    w.plain(match m.transport {
+        Transport::Udp => "udp",
+        Transport::Tcp => "tcp",
+    });
+    w.raw(b",\n      \"kind\": ");
+    w.plain(match m.body {
+        Body::Stun { .. } => "stun",
+        Body::ChannelData { .. } => "channel-data",
+    });
+    w.raw(b",\n      \"relayed\": ");
+    w.bool(m.relay.is_some());
+    if let Some(r) = &m.relay {
+        w.raw(b",\n      \"relay\": ");
+        w.out.push(b'{');
+        w.raw(b"\n        \"server\": ");
+        w.addr(&r.server);
+        w.raw(b",\n        \"client\": ");
+        w.addr(&r.client);
+        w.raw(b",\n        \"via\": ");
+        w.plain(match r.via {
+            RelayVia::SendIndication => "send-indication",
+            RelayVia::DataIndication => "data-indication",
+            RelayVia::ChannelData(_) => "channel-data",
+        });
+        if let RelayVia::ChannelData(c) = r.via {
+            w.raw(b",\n        \"channel\": ");
+            w.num(c);
+        }
+        w.raw(b",\n        \"relayed_address_known\": ");
+        w.bool(r.relayed_address_known);
+        w.out.extend_from_slice(b"\n      }");
+    }
+    if m.duplicate {
+        w.raw(b",\n      \"duplicate\": ");
+        w.bool(true);
+    }
+    let length = match &m.body {
+        Body::Stun { msg, .. } => {
+            w.raw(b",\n      \"method\": ");
+            w.plain(&msg.method.to_string());
+            w.raw(b",\n      \"class\": ");
+            w.plain(msg.class.name());
+            w.raw(b",\n      \"transaction_id\": ");
+            w.plain(&msg.transaction_id_hex());
+            if let Some(code) = msg.error_code() {
+                w.raw(b",\n      \"error_code\": ");
+                w.num(code);
+            }
+            w.raw(b",\n      \"attributes\": ");
+            if msg.attributes.is_empty() {
+                w.out.extend_from_slice(b"[]");
+            } else {
+                w.out.push(b'[');
+                for (i, a) in msg.attributes.iter().enumerate() {
+                    w.out
+                        .extend_from_slice(if i == 0 { b"\n        {" } else { b",\n        {" });
+                    w.raw(b"\n          \"name\": ");
+                    w.plain(&attribute_name(a.typ));
+                    w.raw(b",\n          \"type\": ");
+                    w.num(a.typ);
+                    w.raw(b",\n          \"length\": ");
+                    w.num(a.len);
+                    w.raw(b",\n          \"value\": ");
+                    a.value.serialize(&mut serde_json::Serializer::with_formatter(
+                        &mut *w.out,
+                        Pretty::at(5),
+                    ))?;
+                    w.out.extend_from_slice(b"\n        }");
+                }
+                w.out.extend_from_slice(b"\n      ]");
+            }
+            if msg.integrity != Verdict::Absent {
+                w.raw(b",\n      \"integrity\": ");
+                w.out.push(b'{');
+                w.raw(b"\n        \"verdict\": ");
+                w.plain(msg.integrity.name());
+                if let Verdict::Ok(Some(label)) = &msg.integrity {
+                    w.raw(b",\n        \"credential\": ");
+                    serde_json::to_writer(&mut *w.out, label)?;
+                }
+                w.out.extend_from_slice(b"\n      }");
+            }
+            if msg.fingerprint != Verdict::Absent {
+                w.raw(b",\n      \"fingerprint\": ");
+                w.plain(msg.fingerprint.name());
+            }
+            if !msg.rfc5389 {
+                w.raw(b",\n      \"classic\": ");
+                w.bool(true);
+            }
+            if let Some(e) = &msg.malformed {
+                w.raw(b",\n      \"malformed\": ");
+                serde_json::to_writer(&mut *w.out, &e.to_string())?;
+            }
+            msg.length as u64
+        }
+        Body::ChannelData { channel, length } => {
+            w.raw(b",\n      \"channel\": ");
+            w.num(*channel);
+            u64::from(*length)
+        }
+    };
+    w.raw(b",\n      \"length\": ");
+    w.num(length);
+    w.out.extend_from_slice(b"\n    }");
+    Ok(())
+}
+
+/// Writes an object's fields: keys with their indentation and separators, and values that need no
+/// escaping.
+struct FieldWriter<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+impl FieldWriter<'_> {
+    fn raw(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+
+    /// A string of characters JSON never escapes (names, addresses, hex digits).
+    fn plain(&mut self, s: &str) {
+        debug_assert!(s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\'));
+        self.out.push(b'"');
+        self.out.extend_from_slice(s.as_bytes());
+        self.out.push(b'"');
+    }
+
+    fn addr(&mut self, a: &SocketAddr) {
+        self.out.push(b'"');
+        write_addr(self.out, a);
+        self.out.push(b'"');
+    }
+
+    fn num(&mut self, n: impl Into<u64>) {
+        write_decimal(self.out, n.into());
+    }
+
+    fn bool(&mut self, b: bool) {
+        self.out.extend_from_slice(if b { b"true" } else { b"false" });
+    }
+}
+
+/// The reference for [`write_message`]: the message's `MessageReport` through serde_json.
+#[doc(hidden)]
+pub fn render_message_serde(m: &MessageRecord, multi: bool, out: &mut Vec<u8>) -> io::Result<()> {
+    message_report(m, multi).serialize(&mut serde_json::Serializer::with_formatter(out, Pretty::at(2)))?;
+    Ok(())
+}
+
+/// [`write_message`], for the test that compares it with [`render_message_serde`].
+#[doc(hidden)]
+pub fn render_message(m: &MessageRecord, multi: bool, out: &mut Vec<u8>) -> io::Result<()> {
+    write_message(m, multi, out)
 }
 
 /// serde_json's `PrettyFormatter` (two-space indent) starting at a given depth, so that a value can be
@@ -350,6 +544,23 @@ mod tests {
         // The escaped document still means the same string.
         let back: String = serde_json::from_str(&render("q\u{85}\u{7f}")).unwrap();
         assert_eq!(back, "q\u{85}\u{7f}");
+    }
+
+    #[test]
+    fn the_word_at_a_time_check_finds_del_and_c2_at_any_position_only() {
+        for len in 0..40 {
+            let clean: Vec<u8> = (0..len)
+                .map(|i| [b'a', 0x7E, 0xC3, 0x80, 0xFF, 0x00, 0x42][i % 7])
+                .collect();
+            assert!(!suspect(&clean), "{clean:x?}");
+            for at in 0..len {
+                for b in [0x7F, 0xC2] {
+                    let mut dirty = clean.clone();
+                    dirty[at] = b;
+                    assert!(suspect(&dirty), "{b:#x} at {at} of {len}");
+                }
+            }
+        }
     }
 
     #[test]

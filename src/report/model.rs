@@ -299,23 +299,30 @@ pub fn attribute_name(typ: u16) -> Cow<'static, str> {
 /// `addr.to_string()`, without the formatting machinery for the common IPv4 case (every listed message
 /// shows two addresses).
 pub fn addr_string(addr: &SocketAddr) -> String {
-    let SocketAddr::V4(v4) = addr else {
-        return addr.to_string();
-    };
-    let mut s = String::with_capacity(21);
-    for (i, octet) in v4.ip().octets().into_iter().enumerate() {
-        if i > 0 {
-            s.push('.');
-        }
-        push_decimal(&mut s, u32::from(octet));
-    }
-    s.push(':');
-    push_decimal(&mut s, u32::from(v4.port()));
-    s
+    let mut out = Vec::with_capacity(21);
+    write_addr(&mut out, addr);
+    String::from_utf8(out).unwrap_or_else(|_| addr.to_string())
 }
 
-fn push_decimal(s: &mut String, mut n: u32) {
-    let mut digits = [0u8; 10];
+/// Appends `addr` as `addr.to_string()` would print it.
+pub fn write_addr(out: &mut Vec<u8>, addr: &SocketAddr) {
+    let SocketAddr::V4(v4) = addr else {
+        out.extend_from_slice(addr.to_string().as_bytes());
+        return;
+    };
+    for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push(b'.');
+        }
+        write_decimal(out, u64::from(octet));
+    }
+    out.push(b':');
+    write_decimal(out, u64::from(v4.port()));
+}
+
+/// Appends `n` in decimal.
+pub fn write_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {
         i -= 1;
@@ -325,9 +332,7 @@ fn push_decimal(s: &mut String, mut n: u32) {
             break;
         }
     }
-    for &d in &digits[i..] {
-        s.push(char::from(d));
-    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 pub fn message_report(m: &MessageRecord, multi: bool) -> MessageReport {
