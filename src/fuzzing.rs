@@ -472,12 +472,12 @@ pub fn pipeline(data: &[u8]) {
             &mut batch,
         );
         if frame % every == 0 {
-            analyzer.apply(&batch);
+            analyzer.apply(&mut batch);
             batch.clear();
         }
     }
     net.finish(&mut batch);
-    analyzer.apply(&batch);
+    analyzer.apply(&mut batch);
     analyzer.finish_applied(net);
     assert_eq!(analyzer.net_stats().packets, frame, "every record counted");
     let model = analyzer.model();

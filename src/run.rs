@@ -1,7 +1,7 @@
 //! The I/O edge of `iceview read`: open inputs, drive the analysis, write the outputs.
 use crate::cli::ReadArgs;
 use anyhow::{bail, Context, Result};
-use iceview::analysis::{Analyzer, EventBatch, NetStage};
+use iceview::analysis::{Analyzer, EventBatch};
 use iceview::capture::file::FileReader;
 use iceview::capture::Packet;
 use iceview::report::{json, text, Report};
@@ -95,15 +95,16 @@ pub fn read(args: &ReadArgs) -> Result<()> {
     // a large capture (BENCHMARKS.md).
     let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<EventBatch>(BATCHES_IN_FLIGHT);
     let (empty_tx, empty_rx) = std::sync::mpsc::channel::<EventBatch>();
+    // The network stage also decodes STUN messages for the analysis (with its credentials).
+    let mut net = analyzer.net_stage();
     let net = std::thread::scope(|scope| {
         let analysis = scope.spawn(|| {
-            for batch in full_rx {
-                analyzer.apply(&batch);
+            for mut batch in full_rx {
+                analyzer.apply(&mut batch);
                 // The reader may be gone already; then the batch is simply dropped.
                 let _ = empty_tx.send(batch);
             }
         });
-        let mut net = NetStage::new();
         // Payloads in the file's mapping are referred to, not copied (single mapped inputs).
         let mapping = reader.mapping();
         let mut batch = EventBatch::with_mapping(mapping.clone());

@@ -482,7 +482,7 @@ fn messages_written_field_by_field_match_serde_for_every_fixture_message() {
             let keys = std::fs::read_to_string(dir.path().join("credentials.txt"))
                 .ok()
                 .and_then(|t| Keyring::parse(&t).ok())
-                .unwrap_or_else(Keyring::new);
+                .unwrap_or_default();
             let mut reader = FileReader::open(std::slice::from_ref(&path), None).expect("opens");
             let mut a = Analyzer::new(keys);
             reader.for_each(&mut |pkt| {
@@ -546,15 +546,22 @@ fn batched_analysis_on_two_threads_equals_packet_by_packet() {
     };
     for f in &files {
         let one = std::slice::from_ref(f);
+        // The crafted captures' credentials: integrity is then checked, by whichever thread decodes.
+        let keys = std::path::Path::new(f)
+            .parent()
+            .and_then(|d| std::fs::read_to_string(d.join("credentials.txt")).ok())
+            .and_then(|t| Keyring::parse(&t).ok())
+            .unwrap_or_default();
         let mut reader = FileReader::open(one, None).expect("opens");
-        let mut seq = Analyzer::new(Keyring::new());
+        let mut seq = Analyzer::new(keys.clone());
         reader.for_each(&mut |p| {
             seq.ingest(p);
             true
         });
         seq.finish();
         let expected = render(&seq, &reader);
-        // Payloads copied into the batches, or referred to in the file's mapping (as `iceview read` does).
+        // Payloads copied into the batches or referred to in the file's mapping, STUN decoded by the
+        // analysis or ahead by the network stage (`iceview read` does both).
         for (every, shared) in [(1usize, false), (7, true), (4096, false), (4096, true)] {
             let mut reader = FileReader::open(one, None).expect("opens");
             let mapping = if shared {
@@ -564,15 +571,19 @@ fn batched_analysis_on_two_threads_equals_packet_by_packet() {
             } else {
                 None
             };
-            let mut analyzer = Analyzer::new(Keyring::new());
-            let mut net = NetStage::new();
+            let mut analyzer = Analyzer::new(keys.clone());
+            let mut net = if shared {
+                analyzer.net_stage()
+            } else {
+                NetStage::new()
+            };
             let mut batch = EventBatch::with_mapping(mapping.clone());
             let mut n = 0;
             std::thread::scope(|s| {
                 let (tx, rx) = std::sync::mpsc::sync_channel::<EventBatch>(2);
                 let worker = s.spawn(|| {
-                    for b in rx {
-                        analyzer.apply(&b);
+                    for mut b in rx {
+                        analyzer.apply(&mut b);
                     }
                 });
                 reader.for_each(&mut |p| {

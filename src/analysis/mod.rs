@@ -201,9 +201,13 @@ pub struct AgeOut {
 #[derive(Default)]
 pub struct NetStage {
     net: Net,
+    /// The analysis's credentials, when this stage decodes STUN messages ahead for it
+    /// ([`Analyzer::net_stage`]).
+    keys: Option<Keyring>,
 }
 
 impl NetStage {
+    /// A network stage that leaves all decoding to the analysis.
     pub fn new() -> Self {
         NetStage::default()
     }
@@ -213,12 +217,14 @@ impl NetStage {
             batch.first_ts = Some(pkt.ts);
         }
         batch.last_ts = Some(pkt.ts);
-        self.net.ingest(pkt, &mut |ev| batch.push(ev));
+        let keys = self.keys.as_ref();
+        self.net.ingest(pkt, &mut |ev| batch.push(ev, keys));
     }
 
     /// End of input: TCP data still held behind gaps goes into `batch`.
     pub fn finish(&mut self, batch: &mut EventBatch) {
-        self.net.finish(&mut |ev| batch.push(ev));
+        let keys = self.keys.as_ref();
+        self.net.finish(&mut |ev| batch.push(ev, keys));
     }
 }
 
@@ -231,9 +237,9 @@ pub struct EventBatch {
     bytes: Vec<u8>,
     /// The capture file's bytes: a payload that lies in them is referred to, not copied.
     mapping: Option<Mapping>,
-    /// Each event with its payload emptied, where the payload is in `bytes`, and the content hashes of a
-    /// UDP payload worked out on the reading thread, where the bytes are still in cache.
-    events: Vec<(NetEvent<'static>, Payload, Option<Digest>)>,
+    /// Each event with its payload emptied and where the payload is, with what the reading thread worked
+    /// out from a UDP payload while its bytes were in cache (digest, STUN message).
+    events: Vec<Batched>,
     first_ts: Option<Timestamp>,
     last_ts: Option<Timestamp>,
 }
@@ -248,9 +254,13 @@ impl EventBatch {
         }
     }
 
-    fn push(&mut self, ev: NetEvent<'_>) {
+    fn push(&mut self, ev: NetEvent<'_>, keys: Option<&Keyring>) {
         let (ev, payload) = ev.detach();
         let hashed = matches!(ev, NetEvent::Udp(_)).then(|| Digest::of(payload));
+        let decoded = match (keys, &hashed) {
+            (Some(keys), Some(d)) => Decoded::ahead(d, payload, keys),
+            _ => None,
+        };
         let at = match self.mapping.as_ref().and_then(|m| m.range_of(payload)) {
             Some(range) => Payload::Mapped(range),
             None => {
@@ -259,15 +269,12 @@ impl EventBatch {
                 Payload::Copied(start..self.bytes.len())
             }
         };
-        self.events.push((ev, at, hashed));
-    }
-
-    fn payload(&self, at: &Payload) -> &[u8] {
-        match at {
-            Payload::Copied(r) => self.bytes.get(r.clone()),
-            Payload::Mapped(r) => self.mapping.as_ref().and_then(|m| m.bytes().get(r.clone())),
-        }
-        .unwrap_or_default()
+        self.events.push(Batched {
+            ev,
+            at,
+            hashed,
+            decoded,
+        });
     }
 
     /// Payload bytes copied into the batch: it is handed over when this (or the event count) is large
@@ -285,6 +292,53 @@ impl EventBatch {
         self.events.clear();
         self.first_ts = None;
         self.last_ts = None;
+    }
+}
+
+/// One event of a batch, its payload emptied (see [`EventBatch`]).
+struct Batched {
+    ev: NetEvent<'static>,
+    at: Payload,
+    hashed: Option<Digest>,
+    decoded: Option<Box<Decoded>>,
+}
+
+/// An event's payload bytes.
+fn payload_of<'a>(bytes: &'a [u8], mapping: Option<&'a Mapping>, at: &Payload) -> &'a [u8] {
+    match at {
+        Payload::Copied(r) => bytes.get(r.clone()),
+        Payload::Mapped(r) => mapping.and_then(|m| m.bytes().get(r.clone())),
+    }
+    .unwrap_or_default()
+}
+
+/// A STUN message decoded on the reading thread (the payload itself, or the application data of the
+/// ChannelData frame it is, from `offset`): decoding is a pure function of the bytes and the credentials,
+/// and it was the analysis thread's largest cost while a capture's calls were being set up.
+struct Decoded {
+    offset: usize,
+    len: usize,
+    result: Result<Box<StunMessage>, DecodeError>,
+}
+
+impl Decoded {
+    /// Decodes what [`State::on_datagram`] would hand to [`State::on_stun`] as it is: a payload (or
+    /// ChannelData application data) with the magic cookie and a consistent length.
+    fn ahead(digest: &Digest, payload: &[u8], keys: &Keyring) -> Option<Box<Decoded>> {
+        let (offset, b) = if digest.look.kind == demux::Kind::Stun {
+            (0, payload)
+        } else {
+            let c = digest.channel_data?;
+            (c.offset, payload.get(c.offset..c.offset.checked_add(c.len)?)?)
+        };
+        if demux::classify(b) != demux::Kind::Stun || !stun::looks_like_stun(b) {
+            return None;
+        }
+        Some(Box::new(Decoded {
+            offset,
+            len: b.len(),
+            result: stun::decode(b, keys).map(Box::new),
+        }))
     }
 }
 
@@ -416,6 +470,8 @@ struct State {
     recent: recent::Recent,
     /// Per flow: what its media needs looked up (at most [`MAX_FLOW_FACTS`]; emptied when full).
     flows: HashMap<Flow, FlowFacts, FastHash>,
+    /// While a batched UDP event is analysed: its payload's address and the STUN message decoded ahead.
+    decoded: Option<(usize, Box<Decoded>)>,
     /// While a batched UDP event is analysed: its payload's address and its digest.
     hashed: Option<(usize, Digest)>,
     /// Relayed addresses of allocations seen (bounded like the allocation table), so media to or from
@@ -465,6 +521,7 @@ impl Analyzer {
                 keys,
                 recent: recent::Recent::default(),
                 hashed: None,
+                decoded: None,
                 flows: HashMap::default(),
                 relayed_addrs: HashSet::default(),
                 inputs: 1,
@@ -475,6 +532,15 @@ impl Analyzer {
                 model,
                 tap: None,
             },
+        }
+    }
+
+    /// A [`NetStage`] that also decodes STUN messages for this analysis, with its credentials, so that the
+    /// reading thread takes that work.
+    pub fn net_stage(&self) -> NetStage {
+        NetStage {
+            net: Net::new(),
+            keys: Some(self.state.keys.clone()),
         }
     }
 
@@ -510,7 +576,7 @@ impl Analyzer {
 
     /// The analysis of a [`NetStage`]'s output, batch by batch, in order: the same as [`Analyzer::ingest`]
     /// of the packets the batch was made from.
-    pub fn apply(&mut self, batch: &EventBatch) {
+    pub fn apply(&mut self, batch: &mut EventBatch) {
         let model = &mut self.state.model;
         if model.first_ts.is_none() {
             model.first_ts = batch.first_ts;
@@ -518,12 +584,26 @@ impl Analyzer {
         if batch.last_ts.is_some() {
             model.last_ts = batch.last_ts;
         }
-        for (ev, at, hashed) in &batch.events {
-            let payload = batch.payload(at);
+        let EventBatch {
+            bytes,
+            mapping,
+            events,
+            ..
+        } = batch;
+        for Batched {
+            ev,
+            at,
+            hashed,
+            decoded,
+        } in events.iter_mut()
+        {
+            let payload = payload_of(bytes, mapping.as_ref(), at);
             self.state.hashed = hashed.map(|h| (payload.as_ptr() as usize, h));
+            self.state.decoded = decoded.take().map(|d| (payload.as_ptr() as usize, d));
             self.state.on_net_event(ev.with_payload(payload));
         }
         self.state.hashed = None;
+        self.state.decoded = None;
     }
 
     /// End of input after [`Analyzer::apply`] took every batch, the last one from [`NetStage::finish`]:
@@ -824,7 +904,18 @@ impl State {
     }
 
     fn on_stun(&mut self, dg: &Datagram<'_>, relay: Option<Inner>, depth: u8) {
-        let msg = match stun::decode(dg.payload, &self.keys) {
+        let at = dg.payload.as_ptr() as usize;
+        let ahead = match self.decoded.take() {
+            Some((base, d)) if base.wrapping_add(d.offset) == at && d.len == dg.payload.len() => {
+                Some(d.result)
+            }
+            other => {
+                self.decoded = other;
+                None
+            }
+        };
+        let decoded = ahead.unwrap_or_else(|| stun::decode(dg.payload, &self.keys).map(Box::new));
+        let msg = match decoded {
             Ok(m) => m,
             Err(e) => {
                 self.model.stats.error(e);
@@ -893,7 +984,7 @@ impl State {
             relay: relay.map(|r| r.relay),
             duplicate,
             body: Body::Stun {
-                msg: Box::new(msg),
+                msg,
                 raw: dg.payload.to_vec(),
             },
         });
@@ -1154,7 +1245,7 @@ mod tests {
                     );
                 }
                 net.finish(&mut batch);
-                an.apply(&batch);
+                an.apply(&mut batch);
                 an.finish_applied(net);
             } else {
                 feed(&mut an, &packets, 0);
