@@ -469,7 +469,9 @@ struct State {
     /// seen through: a hash of the capture and of the TURN client and server that relayed it, if any.
     recent: recent::Recent,
     /// Per flow: what its media needs looked up (at most [`MAX_FLOW_FACTS`]; emptied when full).
-    flows: HashMap<Flow, FlowFacts, FastHash>,
+    flows: HashMap<u128, FlowFacts, FastHash>,
+    /// The same for IPv6 (and mixed) flows.
+    other_flows: HashMap<Flow, FlowFacts, FastHash>,
     /// While a batched UDP event is analysed: its payload's address and the STUN message decoded ahead.
     decoded: Option<(usize, Box<Decoded>)>,
     /// While a batched UDP event is analysed: its payload's address and its digest.
@@ -507,6 +509,21 @@ struct FlowFacts {
     pair: Option<(usize, usize, u8)>,
 }
 
+/// An IPv4 flow packed in 16 bytes, the key of [`State::flows`] (looked up for every media packet; a `Flow`
+/// is 68 bytes, sized for IPv6, and a smaller table stays in cache).
+fn v4_key(flow: &Flow) -> Option<u128> {
+    match (flow.src, flow.dst) {
+        (SocketAddr::V4(s), SocketAddr::V4(d)) => Some(
+            u128::from(s.ip().to_bits()) << 96
+                | u128::from(d.ip().to_bits()) << 64
+                | u128::from(s.port()) << 48
+                | u128::from(d.port()) << 32
+                | flow.transport as u128,
+        ),
+        _ => None,
+    }
+}
+
 /// Sees every message as it is recorded, stored or not (past [`MAX_STORED_MESSAGES`] too): the live event
 /// stream is fed from here.
 pub type MessageTap = Box<dyn FnMut(&MessageRecord) + Send>;
@@ -523,6 +540,7 @@ impl Analyzer {
                 hashed: None,
                 decoded: None,
                 flows: HashMap::default(),
+                other_flows: HashMap::default(),
                 relayed_addrs: HashSet::default(),
                 inputs: 1,
                 framers: HashMap::default(),
@@ -853,7 +871,12 @@ impl State {
     fn facts(&mut self, flow: &Flow) -> FlowFacts {
         let generation =
             self.model.turn.generation() + self.model.ice.flow_generation() + self.relayed_addrs.len() as u64;
-        if let Some(f) = self.flows.get(flow).filter(|f| f.generation == generation) {
+        let key = v4_key(flow);
+        let cached = match key {
+            Some(k) => self.flows.get(&k),
+            None => self.other_flows.get(flow),
+        };
+        if let Some(f) = cached.filter(|f| f.generation == generation) {
             return *f;
         }
         let facts = FlowFacts {
@@ -862,10 +885,14 @@ impl State {
             allocation: self.model.turn.allocation_of(flow),
             pair: self.model.ice.pair_of(flow),
         };
-        if self.flows.len() >= MAX_FLOW_FACTS && !self.flows.contains_key(flow) {
+        if self.flows.len() + self.other_flows.len() >= MAX_FLOW_FACTS {
             self.flows.clear();
+            self.other_flows.clear();
         }
-        self.flows.insert(*flow, facts);
+        match key {
+            Some(k) => self.flows.insert(k, facts),
+            None => self.other_flows.insert(*flow, facts),
+        };
         facts
     }
 
