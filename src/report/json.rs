@@ -40,58 +40,115 @@ pub fn write_streaming_in_blocks(
     out: &mut dyn Write,
     block: usize,
 ) -> io::Result<()> {
-    // Everything before the messages, streamed through the escaping writer.
+    // The fields of `Report`, in its order, as serde_json's pretty printer lays out a struct (a test
+    // compares the output with `write` on the full report byte for byte). The three long arrays (sessions,
+    // TURN allocations, messages) are rendered on all cores in blocks; the rest streams through the
+    // escaping writer.
+    let r = report;
+    let cores = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    let blocks = Blocks {
+        block: block.max(1),
+        cores,
+    };
+    stream(out, &mut |w| {
+        w.write_all(b"{")?;
+        field(w, true, "schema", &r.schema)?;
+        field(w, false, "generator", &r.generator)?;
+        field(w, false, "inputs", &r.inputs)?;
+        field(w, false, "stats", &r.stats)?;
+        field(w, false, "findings", &r.findings)?;
+        w.write_all(b",\n  \"sessions\": ")
+    })?;
+    blocks.array(out, &r.sessions, 2, &|s, buf| serde_item(s, 2, buf))?;
+    stream(out, &mut |w| {
+        w.write_all(b",\n  \"turn\": {\n    \"allocations\": ")
+    })?;
+    blocks.array(out, &r.turn.allocations, 3, &|a, buf| serde_item(a, 3, buf))?;
+    stream(out, &mut |w| {
+        w.write_all(b",\n    \"allocations_not_tracked\": ")?;
+        serde_json::to_writer(&mut *w, &r.turn.allocations_not_tracked)?;
+        w.write_all(b"\n  },\n  \"messages\": ")
+    })?;
+    let multi = r.inputs.len() > 1;
+    blocks.array(out, &model.messages, 2, &|m, buf| write_message(m, multi, buf))?;
+    out.write_all(b"\n}\n")
+}
+
+/// Writes what `f` writes through the escaping writer, in large chunks.
+fn stream(out: &mut dyn Write, f: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
     let mut safe = TerminalSafe {
         inner: out,
         pending_c2: false,
     };
     let mut w = io::BufWriter::with_capacity(CHUNK, &mut safe);
-    // The fields of `Report`, in its order, as serde_json's pretty printer lays out a struct (a test
-    // compares the output with `write` on the full report byte for byte).
-    let r = report;
-    w.write_all(b"{")?;
-    field(&mut w, true, "schema", &r.schema)?;
-    field(&mut w, false, "generator", &r.generator)?;
-    field(&mut w, false, "inputs", &r.inputs)?;
-    field(&mut w, false, "stats", &r.stats)?;
-    field(&mut w, false, "findings", &r.findings)?;
-    field(&mut w, false, "sessions", &r.sessions)?;
-    field(&mut w, false, "turn", &r.turn)?;
-    w.write_all(b",\n  \"messages\": [")?;
+    f(&mut w)?;
     w.flush()?;
     drop(w);
-    safe.finish()?;
-    let records = &model.messages;
-    let multi = r.inputs.len() > 1;
-    let cores = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8);
-    let block = block.max(1);
-    let mut slots: Vec<Slot> = (0..cores).map(|_| Slot::default()).collect();
-    for (n, round) in records.chunks(block * cores).enumerate() {
-        let mut jobs = round.chunks(block).zip(slots.iter_mut());
-        let Some((mine, my_slot)) = jobs.next() else {
-            break;
-        };
-        std::thread::scope(|scope| {
-            let others: Vec<_> = jobs
-                .map(|(part, slot)| scope.spawn(move || slot.render(part, multi, false)))
-                .collect();
-            let mut result = my_slot.render(mine, multi, n == 0);
-            for h in others {
-                result = result.and(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-            }
-            result
-        })?;
-        for slot in slots.iter().take(round.len().div_ceil(block)) {
-            out.write_all(&slot.buf)?;
+    safe.finish()
+}
+
+/// One array element through serde_json's pretty printer, at `depth`.
+fn serde_item<T: Serialize>(item: &T, depth: usize, buf: &mut Vec<u8>) -> io::Result<()> {
+    item.serialize(&mut serde_json::Serializer::with_formatter(
+        buf,
+        Pretty::at(depth),
+    ))?;
+    Ok(())
+}
+
+/// How arrays are rendered: `block` elements per core per round, on `cores` threads.
+struct Blocks {
+    block: usize,
+    cores: usize,
+}
+
+impl Blocks {
+    /// Writes `items` as a pretty JSON array whose elements are at `depth` (the array's own line one
+    /// less), each rendered by `render` on one of the cores, and written in order.
+    fn array<T: Sync>(
+        &self,
+        out: &mut dyn Write,
+        items: &[T],
+        depth: usize,
+        render: &(dyn Fn(&T, &mut Vec<u8>) -> io::Result<()> + Sync),
+    ) -> io::Result<()> {
+        if items.is_empty() {
+            return out.write_all(b"[]");
         }
+        let indent = |n: usize| -> Vec<u8> {
+            let mut v = b"\n".to_vec();
+            v.extend(std::iter::repeat_n(b' ', 2 * n));
+            v
+        };
+        let (open, next) = (indent(depth), [&b","[..], &indent(depth)].concat());
+        out.write_all(b"[")?;
+        let mut slots: Vec<Slot> = (0..self.cores).map(|_| Slot::default()).collect();
+        for (n, round) in items.chunks(self.block * self.cores).enumerate() {
+            let mut jobs = round.chunks(self.block).zip(slots.iter_mut());
+            let Some((mine, my_slot)) = jobs.next() else {
+                break;
+            };
+            let (open, next) = (&open[..], &next[..]);
+            std::thread::scope(|scope| {
+                let others: Vec<_> = jobs
+                    .map(|(part, slot)| scope.spawn(move || slot.render(part, render, next, next)))
+                    .collect();
+                let first = if n == 0 { open } else { next };
+                let mut result = my_slot.render(mine, render, first, next);
+                for h in others {
+                    result = result.and(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+                }
+                result
+            })?;
+            for slot in slots.iter().take(round.len().div_ceil(self.block)) {
+                out.write_all(&slot.buf)?;
+            }
+        }
+        out.write_all(&indent(depth - 1))?;
+        out.write_all(b"]")
     }
-    out.write_all(if records.is_empty() {
-        b"]\n}\n"
-    } else {
-        b"\n  ]\n}\n"
-    })
 }
 
 /// Whether `buf` holds a byte [`TerminalSafe`] may have to escape (DEL, or the lead byte of U+0080-U+00BF).
@@ -143,7 +200,7 @@ fn field<T: Serialize + ?Sized>(w: &mut dyn Write, first: bool, name: &str, valu
     Ok(())
 }
 
-/// One core's share of a round: its messages rendered, and scratch space for their terminal-safe copy.
+/// One core's share of a round: its elements rendered, and scratch space for their terminal-safe copy.
 #[derive(Default)]
 struct Slot {
     buf: Vec<u8>,
@@ -151,20 +208,22 @@ struct Slot {
 }
 
 impl Slot {
-    fn render(&mut self, part: &[MessageRecord], multi: bool, first: bool) -> io::Result<()> {
+    /// Renders `part`, the first element after `first` and the others after `next` (separator and
+    /// indentation).
+    fn render<T>(
+        &mut self,
+        part: &[T],
+        render: &(dyn Fn(&T, &mut Vec<u8>) -> io::Result<()> + Sync),
+        first: &[u8],
+        next: &[u8],
+    ) -> io::Result<()> {
         self.buf.clear();
-        render_messages(part, multi, first, &mut self.buf)?;
+        for (i, item) in part.iter().enumerate() {
+            self.buf.extend_from_slice(if i == 0 { first } else { next });
+            render(item, &mut self.buf)?;
+        }
         make_safe(&mut self.buf, &mut self.spare)
     }
-}
-
-/// Messages as elements of the top-level `messages` array (the first one without a leading comma).
-fn render_messages(part: &[MessageRecord], multi: bool, first: bool, buf: &mut Vec<u8>) -> io::Result<()> {
-    for (i, m) in part.iter().enumerate() {
-        buf.extend_from_slice(if first && i == 0 { b"\n    " } else { b",\n    " });
-        write_message(m, multi, buf)?;
-    }
-    Ok(())
 }
 
 /// `message_report(m, multi)` as serde_json's pretty printer writes it inside the top-level `messages`
