@@ -439,8 +439,9 @@ pub fn pcap_file(link_type: LinkType, packets: &[(Timestamp, &[u8])]) -> Vec<u8>
 /// A whole capture file (pcap in either byte order with micro- or nanosecond timestamps, or pcapng), read
 /// by the same record walker `iceview read` uses on a mapped file ([`crate::capture::savefile`]), every
 /// record through the network layer and the analysis the way `iceview read` runs them (a [`NetStage`]
-/// filling [`EventBatch`]es that [`Analyzer::apply`] takes, batch boundaries chosen by the input), then the
-/// report built and written as JSON, summary text and packet lines.
+/// filling [`EventBatch`]es that [`Analyzer::apply`] takes, batch boundaries and where STUN is decoded
+/// chosen by the input), then the report built and written as JSON (whole, and streamed in blocks: the
+/// same bytes), summary text and packet lines.
 ///
 /// Invariants: every record is counted; the stored messages stay within their bound; the JSON parses back
 /// (with its schema tag); the text has no control characters but newlines and no bidi controls, whatever
@@ -450,7 +451,12 @@ pub fn pipeline(data: &[u8]) {
         return;
     };
     let mut analyzer = Analyzer::new(keys().clone());
-    let mut net = NetStage::new();
+    // STUN decoded by the analysis, or ahead on the network stage (as `iceview read` does), by input.
+    let mut net = if data.get(2).is_some_and(|b| b & 1 == 1) {
+        analyzer.net_stage()
+    } else {
+        NetStage::new()
+    };
     let mut batch = EventBatch::default();
     // Hand a batch over every `every` packets (1..=16, from the file's second byte).
     let every = u64::from(data.get(1).copied().unwrap_or(0) % 16) + 1;
@@ -486,6 +492,13 @@ pub fn pipeline(data: &[u8]) {
 
     let mut out = Vec::new();
     assert!(json::write(&report, &mut out).is_ok());
+    // The streamed writer (arrays rendered in blocks on all cores, messages field by field) writes the
+    // same bytes, whatever the wire said and whatever the block size.
+    let lean = Report::build_lean(model, &[], analyzer.net_stats());
+    let block = usize::from(data.get(3).copied().unwrap_or(0) % 8) + 1;
+    let mut streamed = Vec::new();
+    assert!(json::write_streaming_in_blocks(&lean, model, &mut streamed, block).is_ok());
+    assert!(streamed == out, "the streamed JSON is the full report's");
     let parsed = serde_json::from_slice::<serde_json::Value>(&out);
     assert!(parsed.is_ok(), "the JSON report parses back: {parsed:?}");
     assert!(parsed.is_ok_and(|v| v.get("schema").is_some_and(|s| s.is_string())));
