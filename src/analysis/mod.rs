@@ -325,13 +325,12 @@ impl Decoded {
     /// Decodes what [`State::on_datagram`] would hand to [`State::on_stun`] as it is: a payload (or
     /// ChannelData application data) with the magic cookie and a consistent length.
     fn ahead(digest: &Digest, payload: &[u8], keys: &Keyring) -> Option<Box<Decoded>> {
-        let (offset, b) = if digest.look.kind == demux::Kind::Stun {
-            (0, payload)
-        } else {
-            let c = digest.channel_data?;
-            (c.offset, payload.get(c.offset..c.offset.checked_add(c.len)?)?)
+        let (offset, b) = match digest.channel_data {
+            _ if digest.look.kind == demux::Kind::Stun => (0, payload),
+            Some(c) if c.look.kind == demux::Kind::Stun => (c.offset, c.data(payload)?),
+            _ => return None,
         };
-        if demux::classify(b) != demux::Kind::Stun || !stun::looks_like_stun(b) {
+        if !stun::looks_like_stun(b) {
             return None;
         }
         Some(Box::new(Decoded {
@@ -437,11 +436,17 @@ impl Digest {
         if b.as_ptr() as usize != base || b.len() != self.len {
             return None;
         }
-        let data = b.get(c.offset..c.offset.checked_add(c.len)?)?;
         Some(channel::ChannelData {
             channel: c.channel,
-            data,
+            data: c.data(b)?,
         })
+    }
+}
+
+impl ChannelDigest {
+    /// The application data in `payload`, the frame this digest was made from.
+    fn data<'a>(&self, payload: &'a [u8]) -> Option<&'a [u8]> {
+        payload.get(self.offset..self.offset.checked_add(self.len)?)
     }
 }
 

@@ -705,6 +705,9 @@ impl Allocations {
     fn position(&self, key: &AllocationKey) -> Option<usize> {
         self.index.get(key).copied()
     }
+    fn at(&self, position: usize) -> Option<(&AllocationKey, &Allocation)> {
+        self.slab.get(position).map(|(k, a)| (k, a))
+    }
     fn at_mut(&mut self, position: usize) -> Option<(AllocationKey, &mut Allocation)> {
         self.slab.get_mut(position).map(|(k, a)| (*k, a))
     }
@@ -837,24 +840,6 @@ impl TurnState {
             return None;
         }
         Some(self.allocations.entry(key))
-    }
-
-    fn is_known(&self, key: &AllocationKey) -> bool {
-        self.allocations.contains_key(key)
-    }
-
-    /// Which side of `flow` is the client of a known allocation (true: the client sent it).
-    fn key_for(&self, flow: &Flow) -> Option<(AllocationKey, bool)> {
-        let up = AllocationKey::up(flow);
-        if self.is_known(&up) {
-            return Some((up, true));
-        }
-        let down = AllocationKey::down(flow);
-        self.is_known(&down).then_some((down, false))
-    }
-
-    pub fn is_turn_flow(&self, flow: &Flow) -> bool {
-        self.key_for(flow).is_some()
     }
 
     fn credential_check(&self, msg: &StunMessage) -> CredentialCheck {
@@ -1265,10 +1250,10 @@ impl TurnState {
     /// For ChannelData on `dg.flow`: the inner datagram's flow and the relay context, when the channel's
     /// peer is known.
     pub fn channel_payload(&self, dg: &Datagram<'_>, channel: u16) -> Option<(Flow, Relay)> {
-        let (key, to_peer) = self.key_for(&dg.flow)?;
-        let a = self.allocations.get(&key)?;
+        let (at, to_peer) = self.allocation_of(&dg.flow)?;
+        let (key, a) = self.allocations.at(at)?;
         let peer = a.channels.get(&channel)?.peer;
-        let (relayed, relay) = relay_context(&key, Some(a), RelayVia::ChannelData(channel));
+        let (relayed, relay) = relay_context(key, Some(a), RelayVia::ChannelData(channel));
         Some((inner_flow(relayed, peer, to_peer), relay))
     }
 
@@ -1615,13 +1600,17 @@ mod tests {
             dst: key.server,
             transport: Transport::Udp,
         };
-        assert_eq!(t.key_for(&up), Some((key, true)));
-        assert_eq!(t.key_for(&up.reversed()), Some((key, false)));
+        let key_for = |flow: &Flow| {
+            t.allocation_of(flow)
+                .and_then(|(at, client_sent)| Some((*t.allocations.at(at)?.0, client_sent)))
+        };
+        assert_eq!(key_for(&up), Some((key, true)));
+        assert_eq!(key_for(&up.reversed()), Some((key, false)));
         let other = Flow {
             src: addr("192.0.2.11:40000"),
             ..up
         };
-        assert!(!t.is_turn_flow(&other));
+        assert_eq!(key_for(&other), None);
     }
     const SERVER: &str = "198.51.100.1:3478";
     const RELAYED: &str = "198.51.100.1:50000";
