@@ -82,7 +82,8 @@ pub fn write_streaming_in_blocks(
     out.write_all(b"\n}\n")
 }
 
-/// Writes what `f` writes through the escaping writer, in large chunks.
+/// Writes what `f` writes through the escaping writer, in large chunks (serde_json writes token by token;
+/// the escaping pass and the output want large chunks).
 fn stream(out: &mut dyn Write, f: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
     let mut safe = TerminalSafe {
         inner: out,
@@ -503,31 +504,14 @@ impl serde_json::ser::Formatter for Pretty {
 
 /// Writes any serialisable value the same way (pretty, terminal-safe, newline-terminated).
 pub fn write_value<T: Serialize + ?Sized>(value: &T, out: &mut dyn Write) -> io::Result<()> {
-    let mut safe = TerminalSafe {
-        inner: out,
-        pending_c2: false,
-    };
-    // serde_json writes token by token; the escaping pass and the output want large chunks.
-    let mut buffered = io::BufWriter::with_capacity(CHUNK, &mut safe);
-    serde_json::to_writer_pretty(&mut buffered, value)?;
-    buffered.flush()?;
-    drop(buffered);
-    safe.finish()?;
-    safe.inner.write_all(b"\n")
+    stream(out, &mut |w| Ok(serde_json::to_writer_pretty(w, value)?))?;
+    out.write_all(b"\n")
 }
 
 /// Writes a value as one compact, terminal-safe line (NDJSON).
 pub fn write_line<T: Serialize + ?Sized>(value: &T, out: &mut dyn Write) -> io::Result<()> {
-    let mut safe = TerminalSafe {
-        inner: out,
-        pending_c2: false,
-    };
-    let mut buffered = io::BufWriter::with_capacity(CHUNK, &mut safe);
-    serde_json::to_writer(&mut buffered, value)?;
-    buffered.flush()?;
-    drop(buffered);
-    safe.finish()?;
-    safe.inner.write_all(b"\n")
+    stream(out, &mut |w| Ok(serde_json::to_writer(w, value)?))?;
+    out.write_all(b"\n")
 }
 
 /// Escapes DEL and C1 controls in UTF-8 JSON text on the way through. They can only occur inside JSON
