@@ -8,6 +8,7 @@
 //! (`wire::framing`). Memory grows with STUN/TURN messages and TCP streams, each table bounded; media
 //! packets are only counted.
 pub mod findings;
+mod flows;
 pub mod ice;
 pub mod nat;
 pub mod recent;
@@ -25,6 +26,7 @@ use crate::wire::credentials::Keyring;
 use crate::wire::framing::{Frame, Framer};
 use crate::wire::stun::{self, StunMessage};
 use crate::wire::{channel, demux, media, DecodeError};
+use flows::{FlowFacts, FlowTable};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
@@ -114,6 +116,8 @@ struct Inner {
     relay: Relay,
     /// Client → server → peer (Send indication, upstream ChannelData); else peer → client.
     to_peer: bool,
+    /// The inner flow's facts, when the carrier's [`Route`] knew them.
+    facts: Option<FlowFacts>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -450,6 +454,39 @@ impl ChannelDigest {
     }
 }
 
+/// What the reading thread worked out for the batched UDP event being analysed: its payload's [`Digest`]
+/// and the STUN message [`Decoded`] ahead. Both are matched to the bytes the analysis is looking at by
+/// address and length, so the datagram relayed inside the payload finds its part and bytes from anywhere
+/// else (TCP frames, events that were not batched) find nothing and are worked out on the spot.
+#[derive(Default)]
+struct Ahead<'a> {
+    /// The payload's address.
+    base: usize,
+    digest: Option<&'a Digest>,
+    decoded: Option<Box<Decoded>>,
+}
+
+impl Ahead<'_> {
+    /// (look, content hash) of `b`, if the digest covers it.
+    fn lookup(&self, b: &[u8]) -> Option<(Look, u64)> {
+        self.digest?.lookup(self.base, b)
+    }
+
+    /// The ChannelData frame `b` parses as, if `b` is the payload the digest was made from.
+    fn channel_data<'b>(&self, b: &'b [u8]) -> Option<channel::ChannelData<'b>> {
+        self.digest?.channel_data(self.base, b)
+    }
+
+    /// The decoding of `b`, if it is what was decoded ahead (once: the message moves out).
+    fn take_decoded(&mut self, b: &[u8]) -> Option<Result<Box<StunMessage>, DecodeError>> {
+        let d = self.decoded.as_ref()?;
+        if self.base.wrapping_add(d.offset) != b.as_ptr() as usize || d.len != b.len() {
+            return None;
+        }
+        self.decoded.take().map(|d| d.result)
+    }
+}
+
 /// The length, the first 64 bytes and the last 16 tell datagrams with the same addresses apart: an
 /// RTP/SRTP header (sequence number, timestamp, SSRC) and its authentication tag, a STUN header
 /// (transaction id) and its FINGERPRINT, a DTLS record header (epoch, sequence number). Hashing every
@@ -460,6 +497,18 @@ fn content_hash(b: &[u8]) -> u64 {
     h.write(b.get(..64).unwrap_or(b));
     h.write(b.get(b.len().saturating_sub(16)..).unwrap_or_default());
     h.finish()
+}
+
+/// Feeds an address to `h` in one word when it is IPv4 (the derived `Hash` takes five), in a marked
+/// form otherwise: the duplicate detector hashes two or four addresses per relayed packet.
+fn hash_addr(h: &mut FxHasher, a: &SocketAddr) {
+    match a {
+        SocketAddr::V4(v4) => h.write_u64(u64::from(v4.ip().to_bits()) << 16 | u64::from(v4.port())),
+        SocketAddr::V6(_) => {
+            h.write_u64(u64::MAX);
+            a.hash(h);
+        }
+    }
 }
 
 /// The pipeline after capture: packets in, [`Model`] out.
@@ -473,14 +522,12 @@ struct State {
     /// Recent datagrams that may be seen twice (hash of addresses and payload), with the paths they were
     /// seen through: a hash of the capture and of the TURN client and server that relayed it, if any.
     recent: recent::Recent,
-    /// Per flow: what its media needs looked up (at most [`MAX_FLOW_FACTS`]; emptied when full).
-    flows: HashMap<u128, FlowFacts, FastHash>,
-    /// The same for IPv6 (and mixed) flows.
+    /// Per IPv4 flow: what its media needs looked up (bounded; emptied when full).
+    flows: FlowTable,
+    /// The same for IPv6 (and mixed) flows (at most [`flows::MAX_FLOW_FACTS`]; emptied when full).
     other_flows: HashMap<Flow, FlowFacts, FastHash>,
-    /// While a batched UDP event is analysed: its payload's address and the STUN message decoded ahead.
-    decoded: Option<(usize, Box<Decoded>)>,
-    /// While a batched UDP event is analysed: its payload's address and its digest.
-    hashed: Option<(usize, Digest)>,
+    /// Per IPv4 client↔server flow and channel number: where its ChannelData goes (as many as flows).
+    routes: HashMap<(flows::Key, u16), Route, FastHash>,
     /// Relayed addresses of allocations seen (bounded like the allocation table), so media to or from
     /// them, which a TURN server capture sees twice, is deduplicated.
     relayed_addrs: HashSet<SocketAddr, FastHash>,
@@ -497,36 +544,15 @@ struct State {
     tap: Option<MessageTap>,
 }
 
-/// Flows whose lookups [`State::facts`] remembers at once (about 100 bytes each).
-const MAX_FLOW_FACTS: usize = 16_384;
-
-/// What the analysis looks up for a media packet of a flow (a relayed address at either end, the TURN
-/// allocation whose client↔server leg it is, the ICE pair it counts on): resolved once per flow while the
-/// tables it comes from are unchanged. They change when an allocation, a relayed address or a pair's flow
-/// is added, not per packet, so a TURN server's media costs one lookup per packet instead of three to
-/// five.
+/// Where ChannelData on a client↔server flow and channel goes ([`State::route`]): the flow's allocation
+/// and the inner datagram (its flow, relay context and facts), valid while the facts' generation and the
+/// allocation's version ([`turn::TurnState::version`]) are unchanged.
 #[derive(Clone, Copy, Debug)]
-struct FlowFacts {
-    /// The tables' generations summed (each only grows) when this was resolved.
+struct Route {
     generation: u64,
-    relayed_end: bool,
+    version: u32,
     allocation: Option<(usize, bool)>,
-    pair: Option<(usize, usize, u8)>,
-}
-
-/// An IPv4 flow packed in 16 bytes, the key of [`State::flows`] (looked up for every media packet; a `Flow`
-/// is 68 bytes, sized for IPv6, and a smaller table stays in cache).
-fn v4_key(flow: &Flow) -> Option<u128> {
-    match (flow.src, flow.dst) {
-        (SocketAddr::V4(s), SocketAddr::V4(d)) => Some(
-            u128::from(s.ip().to_bits()) << 96
-                | u128::from(d.ip().to_bits()) << 64
-                | u128::from(s.port()) << 48
-                | u128::from(d.port()) << 32
-                | flow.transport as u128,
-        ),
-        _ => None,
-    }
+    inner: Option<(Flow, Relay, FlowFacts)>,
 }
 
 /// Sees every message as it is recorded, stored or not (past [`MAX_STORED_MESSAGES`] too): the live event
@@ -542,10 +568,9 @@ impl Analyzer {
             state: State {
                 keys,
                 recent: recent::Recent::default(),
-                hashed: None,
-                decoded: None,
-                flows: HashMap::default(),
+                flows: FlowTable::default(),
                 other_flows: HashMap::default(),
+                routes: HashMap::default(),
                 relayed_addrs: HashSet::default(),
                 inputs: 1,
                 framers: HashMap::default(),
@@ -587,13 +612,15 @@ impl Analyzer {
         }
         model.last_ts = Some(pkt.ts);
         let state = &mut self.state;
-        self.net.ingest(pkt, &mut |ev| state.on_net_event(ev));
+        self.net
+            .ingest(pkt, &mut |ev| state.on_net_event(ev, &mut Ahead::default()));
     }
 
     /// End of input: flush TCP data held behind gaps; frames still incomplete are counted as lost.
     pub fn finish(&mut self) {
         let state = &mut self.state;
-        self.net.finish(&mut |ev| state.on_net_event(ev));
+        self.net
+            .finish(&mut |ev| state.on_net_event(ev, &mut Ahead::default()));
         self.finish_framing();
     }
 
@@ -621,12 +648,13 @@ impl Analyzer {
         } in events.iter_mut()
         {
             let payload = payload_of(bytes, mapping.as_ref(), at);
-            self.state.hashed = hashed.map(|h| (payload.as_ptr() as usize, h));
-            self.state.decoded = decoded.take().map(|d| (payload.as_ptr() as usize, d));
-            self.state.on_net_event(ev.with_payload(payload));
+            let mut ahead = Ahead {
+                base: payload.as_ptr() as usize,
+                digest: hashed.as_ref(),
+                decoded: decoded.take(),
+            };
+            self.state.on_net_event(ev.with_payload(payload), &mut ahead);
         }
-        self.state.hashed = None;
-        self.state.decoded = None;
     }
 
     /// End of input after [`Analyzer::apply`] took every batch, the last one from [`NetStage::finish`]:
@@ -702,9 +730,9 @@ impl Analyzer {
 }
 
 impl State {
-    fn on_net_event(&mut self, ev: NetEvent<'_>) {
+    fn on_net_event(&mut self, ev: NetEvent<'_>, ahead: &mut Ahead<'_>) {
         match ev {
-            NetEvent::Udp(dg) => self.on_datagram(&dg, None, 0),
+            NetEvent::Udp(dg) => self.on_datagram(&dg, None, 0, ahead),
             NetEvent::TcpData { datagram, gap } => self.on_tcp(&datagram, gap),
             NetEvent::TcpOpen { flow, .. } => {
                 self.framers.remove(&flow);
@@ -776,30 +804,29 @@ impl State {
                 ..*dg
             };
             match kind {
-                0 => self.on_stun(&frame, None, 0),
+                0 => self.on_stun(&frame, None, 0, &mut Ahead::default()),
                 1 => match channel::parse_tcp(&bytes) {
-                    Ok(cd) => self.on_channel_data(&frame, cd, None, 0),
+                    Ok(cd) => self.on_channel_data(&frame, cd, None, 0, &mut Ahead::default()),
                     Err(e) => self.model.stats.error(e),
                 },
-                _ => self.on_datagram(&frame, None, 0),
+                _ => self.on_datagram(&frame, None, 0, &mut Ahead::default()),
             }
         }
     }
 
     /// One datagram's payload (UDP, an RFC 4571 frame, or a relayed inner datagram).
-    fn on_datagram(&mut self, dg: &Datagram<'_>, relay: Option<Inner>, depth: u8) {
+    fn on_datagram(&mut self, dg: &Datagram<'_>, relay: Option<Inner>, depth: u8, ahead: &mut Ahead<'_>) {
         let b = dg.payload;
-        let look = match self.hashed {
-            Some((base, digest)) => digest.lookup(base, b).map(|(look, _)| look),
-            None => None,
-        }
-        .unwrap_or_else(|| Look::of(b));
+        let look = match ahead.lookup(b) {
+            Some((look, _)) => look,
+            None => Look::of(b),
+        };
         let media = match look.kind {
             demux::Kind::Stun => {
                 if stun::looks_like_stun(b)
                     || (self.classic_plausible(dg) && stun::looks_like_classic_stun(b))
                 {
-                    self.on_stun(dg, relay, depth);
+                    self.on_stun(dg, relay, depth, ahead);
                 } else if b.len() >= stun::HEADER_LEN
                     && b.get(4..8) == Some(&stun::MAGIC_COOKIE.to_be_bytes()[..])
                 {
@@ -818,8 +845,8 @@ impl State {
                 return;
             }
             demux::Kind::ChannelData if self.channel_data_plausible(dg) => {
-                match self.parse_channel_data(b) {
-                    Ok(cd) => self.on_channel_data(dg, cd, relay, depth),
+                match ahead.channel_data(b).map_or_else(|| channel::parse_udp(b), Ok) {
+                    Ok(cd) => self.on_channel_data(dg, cd, relay, depth, ahead),
                     Err(e) => self.model.stats.error(e),
                 }
                 return;
@@ -845,8 +872,8 @@ impl State {
             // RFC 5766 channels 0x5000-0x7FFF, only where a ChannelBind for that number was seen on this
             // flow (RFC 7983/9443 give first bytes 80-127 to other protocols otherwise).
             demux::Kind::Other if matches!(b.first(), Some(0x50..=0x7F)) && self.legacy_channel_bound(dg) => {
-                match self.parse_channel_data(b) {
-                    Ok(cd) => self.on_channel_data(dg, cd, relay, depth),
+                match ahead.channel_data(b).map_or_else(|| channel::parse_udp(b), Ok) {
+                    Ok(cd) => self.on_channel_data(dg, cd, relay, depth, ahead),
                     Err(e) => self.model.stats.error(e),
                 }
                 return;
@@ -858,8 +885,11 @@ impl State {
         };
         // Media is only attributed to pairs; relayed media (or media to/from a relayed address, at a TURN
         // server) may be seen twice and is counted once.
-        let facts = self.facts(&dg.flow);
-        if (relay.is_some() || facts.relayed_end) && self.is_relay_duplicate(dg, relay) {
+        let facts = match relay.and_then(|r| r.facts) {
+            Some(f) => f,
+            None => self.facts(&dg.flow),
+        };
+        if (relay.is_some() || facts.relayed_end) && self.is_relay_duplicate(dg, relay, ahead) {
             return;
         }
         if let Some(pair) = facts.pair {
@@ -874,15 +904,14 @@ impl State {
 
     /// What `flow`'s media needs looked up, from the cache while the tables it comes from are unchanged.
     fn facts(&mut self, flow: &Flow) -> FlowFacts {
-        let generation =
-            self.model.turn.generation() + self.model.ice.flow_generation() + self.relayed_addrs.len() as u64;
-        let key = v4_key(flow);
+        let generation = self.generation();
+        let key = flows::Key::of(flow);
         let cached = match key {
             Some(k) => self.flows.get(&k),
-            None => self.other_flows.get(flow),
+            None => self.other_flows.get(flow).copied(),
         };
         if let Some(f) = cached.filter(|f| f.generation == generation) {
-            return *f;
+            return f;
         }
         let facts = FlowFacts {
             generation,
@@ -890,27 +919,56 @@ impl State {
             allocation: self.model.turn.allocation_of(flow),
             pair: self.model.ice.pair_of(flow),
         };
-        if self.flows.len() + self.other_flows.len() >= MAX_FLOW_FACTS {
-            self.flows.clear();
-            self.other_flows.clear();
-        }
         match key {
-            Some(k) => self.flows.insert(k, facts),
-            None => self.other_flows.insert(*flow, facts),
-        };
+            Some(k) => self.flows.insert(k, &facts),
+            None => {
+                if self.other_flows.len() >= flows::MAX_FLOW_FACTS {
+                    self.other_flows.clear();
+                }
+                self.other_flows.insert(*flow, facts);
+            }
+        }
         facts
     }
 
-    /// `channel::parse_udp(b)`, from the digest when `b` is the payload of the batched event being
-    /// analysed.
-    fn parse_channel_data<'a>(&self, b: &'a [u8]) -> Result<channel::ChannelData<'a>, DecodeError> {
-        match self
-            .hashed
-            .and_then(|(base, digest)| digest.channel_data(base, b))
-        {
-            Some(cd) => Ok(cd),
-            None => channel::parse_udp(b),
+    /// The generations of the tables [`FlowFacts`] come from, summed (each only grows).
+    fn generation(&self) -> u64 {
+        self.model.turn.generation() + self.model.ice.flow_generation() + self.relayed_addrs.len() as u64
+    }
+
+    /// Where ChannelData on `flow` and `channel` goes, from the cache while the tables the flows' facts
+    /// come from and the allocation are unchanged: one lookup per relayed media packet instead of two
+    /// flows' and the channel's.
+    fn route(&mut self, flow: &Flow, channel: u16) -> Route {
+        let generation = self.generation();
+        let key = flows::Key::of(flow).map(|k| (k, channel));
+        if let Some(r) = key.and_then(|k| self.routes.get(&k)) {
+            let current = match r.allocation {
+                Some((at, _)) => self.model.turn.version(at) == r.version,
+                None => true,
+            };
+            if r.generation == generation && current {
+                return *r;
+            }
         }
+        let allocation = self.facts(flow).allocation;
+        let version = allocation.map_or(0, |(at, _)| self.model.turn.version(at));
+        let inner = allocation
+            .and_then(|at| self.model.turn.channel_route(at, channel))
+            .map(|(inner, relay)| (inner, relay, self.facts(&inner)));
+        let route = Route {
+            generation,
+            version,
+            allocation,
+            inner,
+        };
+        if let Some(k) = key {
+            if self.routes.len() >= flows::MAX_FLOW_FACTS {
+                self.routes.clear();
+            }
+            self.routes.insert(k, route);
+        }
+        route
     }
 
     /// A ChannelBind for this datagram's channel number (0x5000-0x7FFF) was seen on its client↔server flow.
@@ -935,18 +993,10 @@ impl State {
             || self.facts(&dg.flow).allocation.is_some()
     }
 
-    fn on_stun(&mut self, dg: &Datagram<'_>, relay: Option<Inner>, depth: u8) {
-        let at = dg.payload.as_ptr() as usize;
-        let ahead = match self.decoded.take() {
-            Some((base, d)) if base.wrapping_add(d.offset) == at && d.len == dg.payload.len() => {
-                Some(d.result)
-            }
-            other => {
-                self.decoded = other;
-                None
-            }
-        };
-        let decoded = ahead.unwrap_or_else(|| stun::decode(dg.payload, &self.keys).map(Box::new));
+    fn on_stun(&mut self, dg: &Datagram<'_>, relay: Option<Inner>, depth: u8, ahead: &mut Ahead<'_>) {
+        let decoded = ahead
+            .take_decoded(dg.payload)
+            .unwrap_or_else(|| stun::decode(dg.payload, &self.keys).map(Box::new));
         let msg = match decoded {
             Ok(m) => m,
             Err(e) => {
@@ -958,7 +1008,7 @@ impl State {
         if let Some(e) = msg.malformed {
             self.model.stats.error(e);
         }
-        let duplicate = self.is_relay_duplicate(dg, relay);
+        let duplicate = self.is_relay_duplicate(dg, relay, ahead);
         if duplicate {
             self.model.stats.relay_duplicates += 1;
         }
@@ -1024,18 +1074,22 @@ impl State {
             let Some(payload) = dg.payload.get(range) else {
                 return;
             };
-            self.relay_inner(dg, inner_flow, inner_relay, payload, depth);
+            self.relay_inner(dg, (inner_flow, inner_relay, None), payload, depth, ahead);
         }
     }
 
     /// True when this datagram is a copy, seen through another path (the wire, or another TURN
     /// allocation: relay↔relay calls show each check leaving one allocation and entering the other), of
     /// one seen within [`DUPLICATE_WINDOW_SECS`].
-    fn is_relay_duplicate(&mut self, dg: &Datagram<'_>, relay: Option<Inner>) -> bool {
+    fn is_relay_duplicate(&mut self, dg: &Datagram<'_>, relay: Option<Inner>, ahead: &Ahead<'_>) -> bool {
         // The path a copy was seen through: its capture (input) and the TURN allocation that carried it.
         let path = {
             let mut h = FxHasher::default();
-            (dg.input, relay.map(|r| (r.relay.client, r.relay.server))).hash(&mut h);
+            h.write_u16(dg.input);
+            if let Some(r) = relay {
+                hash_addr(&mut h, &r.relay.client);
+                hash_addr(&mut h, &r.relay.server);
+            }
             h.finish()
         };
         let window = if self.inputs > 1 {
@@ -1043,13 +1097,10 @@ impl State {
         } else {
             DUPLICATE_WINDOW_SECS
         };
-        let content = match self.hashed {
-            Some((base, digest)) => digest.lookup(base, dg.payload).map(|(_, hash)| hash),
-            None => None,
-        };
+        let content = ahead.lookup(dg.payload).map(|(_, hash)| hash);
         let mut h = FxHasher::default();
-        dg.flow.src.hash(&mut h);
-        dg.flow.dst.hash(&mut h);
+        hash_addr(&mut h, &dg.flow.src);
+        hash_addr(&mut h, &dg.flow.dst);
         h.write_u64(content.unwrap_or_else(|| content_hash(dg.payload)));
         let window_nanos = (window * 1e9) as u64;
         self.recent.is_copy(h.finish(), path, dg.ts, window_nanos)
@@ -1061,21 +1112,26 @@ impl State {
         cd: channel::ChannelData<'_>,
         relay: Option<Inner>,
         depth: u8,
+        ahead: &mut Ahead<'_>,
     ) {
         self.model.stats.channel_data += 1;
         // With several captures of one call, a ChannelData frame may be the same one another capture point
         // saw: count and decode it once. (One capture never sees a carrier twice, and hashing every media
         // carrier would cost the common case.)
-        let duplicate = self.inputs > 1 && self.is_relay_duplicate(dg, relay);
+        let duplicate = self.inputs > 1 && self.is_relay_duplicate(dg, relay, ahead);
         if duplicate {
             self.model.stats.relay_duplicates += 1;
         }
         // Counted on its allocation only on the client↔server leg, not when itself relayed.
-        let inner = match self.facts(&dg.flow).allocation {
+        let route = self.route(&dg.flow, cd.channel);
+        let inner = match route.allocation {
             Some(at) if !duplicate => {
-                self.model
-                    .turn
-                    .on_channel_data(at, dg, cd.channel, cd.data.len(), relay.is_none())
+                if relay.is_none() {
+                    self.model
+                        .turn
+                        .count_channel_data(at, dg, cd.channel, cd.data.len());
+                }
+                route.inner
             }
             _ => None,
         };
@@ -1105,14 +1161,21 @@ impl State {
                 tap(&rec);
             }
         }
-        if let Some((inner_flow, inner_relay)) = inner {
-            self.relay_inner(dg, inner_flow, inner_relay, cd.data, depth);
+        if let Some((inner_flow, inner_relay, facts)) = inner {
+            self.relay_inner(dg, (inner_flow, inner_relay, Some(facts)), cd.data, depth, ahead);
         }
     }
 
     /// Decodes a relayed payload as a datagram between the relayed address and the peer. The carrier
     /// going from the TURN client to the server means the datagram leaves toward the peer.
-    fn relay_inner(&mut self, carrier: &Datagram<'_>, flow: Flow, relay: Relay, payload: &[u8], depth: u8) {
+    fn relay_inner(
+        &mut self,
+        carrier: &Datagram<'_>,
+        (flow, relay, facts): (Flow, Relay, Option<FlowFacts>),
+        payload: &[u8],
+        depth: u8,
+        ahead: &mut Ahead<'_>,
+    ) {
         if depth >= MAX_RELAY_DEPTH {
             self.model.stats.relay_depth_exceeded += 1;
             return;
@@ -1123,7 +1186,16 @@ impl State {
             ..*carrier
         };
         let to_peer = carrier.flow.src == relay.client;
-        self.on_datagram(&inner, Some(Inner { relay, to_peer }), depth + 1);
+        self.on_datagram(
+            &inner,
+            Some(Inner {
+                relay,
+                to_peer,
+                facts,
+            }),
+            depth + 1,
+            ahead,
+        );
     }
 
     /// Whether this ChannelData frame is still listed: [`MAX_STORED_CHANNEL_DATA_PER_ALLOCATION`] per
@@ -1384,6 +1456,54 @@ mod tests {
         assert_eq!(
             relayed[0].stun().map(|m| m.transaction_id),
             Some(TransactionId([2; 12]))
+        );
+    }
+
+    /// The ChannelData route cache (`State::route`) must notice a channel bound after its first frame was
+    /// seen: nothing else changes (same flow, same allocation, no new pair or relayed address), only the
+    /// allocation's version. The frame before the binding relays nothing; the one after reaches the
+    /// peer the binding named.
+    #[test]
+    fn channel_data_follows_a_binding_made_after_its_first_frame() {
+        let client: SocketAddr = "198.51.100.2:40000".parse().unwrap();
+        let server: SocketAddr = "198.51.100.1:3478".parse().unwrap();
+        let first_peer: SocketAddr = "198.51.100.9:5000".parse().unwrap();
+        let later_peer: SocketAddr = "203.0.113.7:6000".parse().unwrap();
+        let bind = |id: u8, channel: u16, peer: SocketAddr| {
+            let mut req = MessageBuilder::request(Method::CHANNEL_BIND, TransactionId([id; 12]));
+            req.channel_number(channel)
+                .xor_address(stun::ATTR_XOR_PEER_ADDRESS, peer);
+            let ok = MessageBuilder::new(Method::CHANNEL_BIND, Class::Success, TransactionId([id; 12]))
+                .finish()
+                .unwrap();
+            [
+                udp(client, server, &req.finish().unwrap()),
+                udp(server, client, &ok),
+            ]
+        };
+        let check = |id: u8| {
+            let inner = MessageBuilder::request(Method::BINDING, TransactionId([id; 12]))
+                .finish()
+                .unwrap();
+            udp(client, server, &channel_data(0x4001, &inner, false).unwrap())
+        };
+        let [bind_first, bound_first] = bind(1, 0x4000, first_peer);
+        let [bind_later, bound_later] = bind(2, 0x4001, later_peer);
+        let model = run(&[
+            bind_first,
+            bound_first,
+            check(3),
+            bind_later,
+            bound_later,
+            check(4),
+        ]);
+        assert_eq!(model.stats.channel_data, 2);
+        let relayed: Vec<&MessageRecord> = model.messages.iter().filter(|m| m.relay.is_some()).collect();
+        assert_eq!(relayed.len(), 1, "only the frame after the binding is relayed");
+        assert_eq!(relayed[0].dst, later_peer);
+        assert_eq!(
+            relayed[0].stun().map(|m| m.transaction_id),
+            Some(TransactionId([4; 12]))
         );
     }
 }

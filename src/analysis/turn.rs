@@ -682,6 +682,10 @@ pub struct Allocations {
     /// Key → position in `slab`. Allocations are never removed, so positions are stable.
     index: HashMap<AllocationKey, usize, FastHash>,
     slab: Vec<(AllocationKey, Allocation)>,
+    /// Per position: changes whenever the allocation is reached mutably other than to count its media
+    /// (`at_mut`), so what was read from it (its channels' peers, its relayed address) stays true while
+    /// this is unchanged. A small array beside the slab: checking it does not touch the allocation.
+    versions: Vec<u32>,
 }
 
 impl Allocations {
@@ -698,7 +702,19 @@ impl Allocations {
         self.slab.get(*self.index.get(key)?).map(|(_, a)| a)
     }
     pub fn get_mut(&mut self, key: &AllocationKey) -> Option<&mut Allocation> {
-        self.slab.get_mut(*self.index.get(key)?).map(|(_, a)| a)
+        let i = *self.index.get(key)?;
+        self.touch(i);
+        self.slab.get_mut(i).map(|(_, a)| a)
+    }
+    /// See `versions`.
+    fn touch(&mut self, position: usize) {
+        if let Some(v) = self.versions.get_mut(position) {
+            *v = v.wrapping_add(1);
+        }
+    }
+    /// The version of the allocation at `position` (see `versions`).
+    pub fn version(&self, position: usize) -> u32 {
+        self.versions.get(position).copied().unwrap_or(0)
     }
     /// Where `key`'s allocation is, for [`Allocations::at_mut`]: one hash lookup where `contains_key`
     /// followed by `get_mut` would take two.
@@ -708,25 +724,35 @@ impl Allocations {
     fn at(&self, position: usize) -> Option<(&AllocationKey, &Allocation)> {
         self.slab.get(position).map(|(k, a)| (k, a))
     }
+    /// For counting media only: the version does not change, so nothing read for a route may change
+    /// through this.
     fn at_mut(&mut self, position: usize) -> Option<(AllocationKey, &mut Allocation)> {
         self.slab.get_mut(position).map(|(k, a)| (*k, a))
     }
     pub fn insert(&mut self, key: AllocationKey, a: Allocation) -> Option<Allocation> {
         match self.index.get(&key) {
-            Some(&i) => self.slab.get_mut(i).map(|(_, old)| std::mem::replace(old, a)),
+            Some(&i) => {
+                self.touch(i);
+                self.slab.get_mut(i).map(|(_, old)| std::mem::replace(old, a))
+            }
             None => {
                 self.index.insert(key, self.slab.len());
                 self.slab.push((key, a));
+                self.versions.push(0);
                 None
             }
         }
     }
     fn entry(&mut self, key: AllocationKey) -> &mut Allocation {
         let i = match self.index.get(&key) {
-            Some(&i) => i,
+            Some(&i) => {
+                self.touch(i);
+                i
+            }
             None => {
                 self.index.insert(key, self.slab.len());
                 self.slab.push((key, Allocation::default()));
+                self.versions.push(0);
                 self.slab.len() - 1
             }
         };
@@ -1218,19 +1244,25 @@ impl TurnState {
         self.allocations.len() as u64
     }
 
-    /// One ChannelData frame on `dg.flow` (`len`: its application data, padding excluded), on the
-    /// allocation at `at` ([`TurnState::allocation_of`]): it runs for every relayed media packet. When `count` (the frame is not itself
-    /// relayed), counts it on a known allocation and notes client data the server would drop. Returns what
-    /// [`TurnState::channel_payload`] returns.
-    pub fn on_channel_data(
+    /// The version of the allocation at `at` ([`TurnState::allocation_of`]): while it is unchanged,
+    /// [`TurnState::channel_route`] answers the same for it.
+    pub fn version(&self, at: usize) -> u32 {
+        self.allocations.version(at)
+    }
+
+    /// Counts one ChannelData frame on `dg.flow` (`len`: its application data, padding excluded) on the
+    /// allocation at `at` ([`TurnState::allocation_of`]), and notes client data the server would drop: it
+    /// runs for every relayed media packet that is not itself relayed.
+    pub fn count_channel_data(
         &mut self,
         (at, to_peer): (usize, bool),
         dg: &Datagram<'_>,
         channel: u16,
         len: usize,
-        count: bool,
-    ) -> Option<(Flow, Relay)> {
-        let (key, a) = self.allocations.at_mut(at)?;
+    ) {
+        let Some((_, a)) = self.allocations.at_mut(at) else {
+            return;
+        };
         let at = At {
             ts: dg.ts,
             frame: dg.frame,
@@ -1239,22 +1271,22 @@ impl TurnState {
             .channels
             .get(&channel)
             .map(|c| (c.peer, c.usable_at(at.ts), c.refreshed_at.is_some()));
-        if count {
-            count_channel_data(a, at, channel, len, to_peer, binding);
-        }
-        let (peer, _, _) = binding?;
-        let (relayed, relay) = relay_context(&key, Some(a), RelayVia::ChannelData(channel));
+        count_channel_data(a, at, channel, len, to_peer, binding);
+    }
+
+    /// For ChannelData on `channel` of the allocation at `at` ([`TurnState::allocation_of`]): the inner
+    /// datagram's flow and the relay context, when the channel's peer is known.
+    pub fn channel_route(&self, (at, to_peer): (usize, bool), channel: u16) -> Option<(Flow, Relay)> {
+        let (key, a) = self.allocations.at(at)?;
+        let peer = a.channels.get(&channel)?.peer;
+        let (relayed, relay) = relay_context(key, Some(a), RelayVia::ChannelData(channel));
         Some((inner_flow(relayed, peer, to_peer), relay))
     }
 
     /// For ChannelData on `dg.flow`: the inner datagram's flow and the relay context, when the channel's
     /// peer is known.
     pub fn channel_payload(&self, dg: &Datagram<'_>, channel: u16) -> Option<(Flow, Relay)> {
-        let (at, to_peer) = self.allocation_of(&dg.flow)?;
-        let (key, a) = self.allocations.at(at)?;
-        let peer = a.channels.get(&channel)?.peer;
-        let (relayed, relay) = relay_context(key, Some(a), RelayVia::ChannelData(channel));
-        Some((inner_flow(relayed, peer, to_peer), relay))
+        self.channel_route(self.allocation_of(&dg.flow)?, channel)
     }
 
     /// Relayed addresses of all known allocations (their IPs), for telling relay candidates apart.
@@ -1756,7 +1788,7 @@ mod tests {
                 payload: &[],
             };
             if let Some(at) = self.turn.allocation_of(&dg.flow) {
-                self.turn.on_channel_data(at, &dg, number, len, true);
+                self.turn.count_channel_data(at, &dg, number, len);
             }
             self.frame
         }

@@ -1,0 +1,280 @@
+//! What the analysis looks up for each media packet of a flow, cached per flow ([`FlowTable`]).
+//!
+//! At a TURN server every relayed media packet costs two flow lookups (its client↔server leg, and the
+//! datagram it carries), and the lookup was the analysis thread's largest single cost (perf,
+//! BENCHMARKS.md). The table is open-addressed with 40-byte slots (a `HashMap` entry keyed by a `Flow`
+//! took 80), so a few thousand flows stay in the core's L2 cache.
+use crate::net::Flow;
+use std::net::SocketAddr;
+
+/// Flows remembered at once; the table is emptied when it reaches this many.
+pub const MAX_FLOW_FACTS: usize = 16_384;
+
+/// What the analysis looks up for a media packet of a flow (a relayed address at either end, the TURN
+/// allocation whose client↔server leg it is, the ICE pair it counts on): resolved once per flow while the
+/// tables it comes from are unchanged. They change when an allocation, a relayed address or a pair's flow
+/// is added, not per packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowFacts {
+    /// The tables' generations summed (each only grows) when this was resolved.
+    pub generation: u64,
+    pub relayed_end: bool,
+    pub allocation: Option<(usize, bool)>,
+    pub pair: Option<(usize, usize, u8)>,
+}
+
+/// [`FlowFacts`] in 24 bytes (indices as `u32`; [`Packed::NONE`] for none), so that a slot is 40 bytes.
+#[derive(Clone, Copy, Debug, Default)]
+struct Packed {
+    generation: u64,
+    allocation: u32,
+    session: u32,
+    pair: u32,
+    /// bit 0: relayed end; bit 1: the client sends on this flow; bit 2: the pair's direction.
+    flags: u8,
+}
+
+impl Packed {
+    const NONE: u32 = u32::MAX;
+
+    /// `None` when an index does not fit (never, with the tables' bounds): such a flow is not cached.
+    fn pack(f: &FlowFacts) -> Option<Packed> {
+        let index = |i: usize| u32::try_from(i).ok().filter(|&i| i != Packed::NONE);
+        let (allocation, client) = match f.allocation {
+            Some((a, client)) => (index(a)?, client),
+            None => (Packed::NONE, false),
+        };
+        let (session, pair, dir) = match f.pair {
+            Some((s, p, dir)) if dir <= 1 => (index(s)?, index(p)?, dir == 1),
+            Some(_) => return None,
+            None => (Packed::NONE, Packed::NONE, false),
+        };
+        Some(Packed {
+            generation: f.generation,
+            allocation,
+            session,
+            pair,
+            flags: u8::from(f.relayed_end) | u8::from(client) << 1 | u8::from(dir) << 2,
+        })
+    }
+
+    fn unpack(&self) -> FlowFacts {
+        FlowFacts {
+            generation: self.generation,
+            relayed_end: self.flags & 1 != 0,
+            allocation: (self.allocation != Packed::NONE)
+                .then_some((self.allocation as usize, self.flags & 2 != 0)),
+            pair: (self.session != Packed::NONE).then_some((
+                self.session as usize,
+                self.pair as usize,
+                (self.flags >> 2) & 1,
+            )),
+        }
+    }
+}
+
+/// A flow as the table's key: an IPv4 flow packed in two words, never both zero (IPv6 flows are not
+/// keyed: the analysis keeps them elsewhere).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Key([u64; 2]);
+
+impl Key {
+    pub fn of(flow: &Flow) -> Option<Key> {
+        match (flow.src, flow.dst) {
+            (SocketAddr::V4(s), SocketAddr::V4(d)) => Some(Key([
+                u64::from(s.ip().to_bits()) << 32 | u64::from(d.ip().to_bits()),
+                u64::from(s.port()) << 48 | u64::from(d.port()) << 32 | (flow.transport as u64) << 8 | 1,
+            ])),
+            _ => None,
+        }
+    }
+
+    fn hash(&self) -> u64 {
+        const K: u64 = 0x9E37_79B9_7F4A_7C15;
+        (self.0[0].wrapping_mul(K).rotate_left(29) ^ self.0[1]).wrapping_mul(K)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Slot {
+    key: Key,
+    facts: Packed,
+}
+
+/// IPv4 flows' facts, open-addressed (linear probing, at most half full), growing to twice
+/// [`MAX_FLOW_FACTS`] slots; emptied when it holds [`MAX_FLOW_FACTS`] flows.
+#[derive(Default)]
+pub struct FlowTable {
+    /// A power of two long, or empty.
+    slots: Vec<Slot>,
+    len: usize,
+}
+
+impl FlowTable {
+    const FIRST: usize = 1024;
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    fn home(&self, key: &Key) -> usize {
+        // The top bits of a multiplicative hash (`slots.len()` is a power of two).
+        let bits = self.slots.len().trailing_zeros();
+        (key.hash() >> (64 - bits)) as usize
+    }
+
+    pub fn get(&self, key: &Key) -> Option<FlowFacts> {
+        let i = self.find(key)?;
+        self.slots.get(i).map(|s| s.facts.unpack())
+    }
+
+    /// Remembers `facts` for `key`; a new flow when [`MAX_FLOW_FACTS`] are held empties the table first.
+    pub fn insert(&mut self, key: Key, facts: &FlowFacts) {
+        let Some(packed) = Packed::pack(facts) else {
+            return;
+        };
+        if let Some(i) = self.find(&key) {
+            if let Some(slot) = self.slots.get_mut(i) {
+                slot.facts = packed;
+            }
+            return;
+        }
+        if self.len >= MAX_FLOW_FACTS {
+            self.clear();
+        }
+        if (self.len + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        self.place(Slot { key, facts: packed });
+    }
+
+    /// The index of `key`'s slot.
+    fn find(&self, key: &Key) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(key);
+        loop {
+            let slot = self.slots.get(i)?;
+            if slot.key == *key {
+                return Some(i);
+            }
+            if slot.key == Key::default() {
+                return None;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Puts a slot whose key is not in the table into the first free slot from its home (there is one:
+    /// the table is at most half full).
+    fn place(&mut self, slot: Slot) {
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut i = self.home(&slot.key);
+        while let Some(s) = self.slots.get_mut(i) {
+            if s.key == Key::default() {
+                *s = slot;
+                self.len += 1;
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.slots.fill(Slot::default());
+        self.len = 0;
+    }
+
+    fn grow(&mut self) {
+        let size = (self.slots.len() * 2).max(FlowTable::FIRST);
+        let old = std::mem::replace(&mut self.slots, vec![Slot::default(); size]);
+        self.len = 0;
+        for slot in old.into_iter().filter(|s| s.key != Key::default()) {
+            self.place(slot);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::Transport;
+
+    fn flow(i: u32) -> Flow {
+        Flow {
+            src: SocketAddr::from((
+                [10, (i >> 16) as u8, (i >> 8) as u8, i as u8],
+                40000 + (i % 7) as u16,
+            )),
+            dst: SocketAddr::from(([192, 0, 2, 1], 3478)),
+            transport: if i % 3 == 0 {
+                Transport::Tcp
+            } else {
+                Transport::Udp
+            },
+        }
+    }
+
+    fn facts(i: u32) -> FlowFacts {
+        FlowFacts {
+            generation: u64::from(i) * 3,
+            relayed_end: i % 2 == 0,
+            allocation: (i % 5 != 0).then_some((i as usize, i % 4 == 0)),
+            pair: (i % 3 != 0).then_some((i as usize / 2, i as usize % 11, (i % 2) as u8)),
+        }
+    }
+
+    #[test]
+    fn remembers_every_flow_until_full_then_starts_afresh() {
+        let mut t = FlowTable::default();
+        assert_eq!(t.get(&Key::of(&flow(1)).unwrap()), None);
+        for i in 0..MAX_FLOW_FACTS as u32 {
+            t.insert(Key::of(&flow(i)).unwrap(), &facts(i));
+        }
+        assert_eq!(t.len(), MAX_FLOW_FACTS);
+        for i in 0..MAX_FLOW_FACTS as u32 {
+            assert_eq!(t.get(&Key::of(&flow(i)).unwrap()), Some(facts(i)), "flow {i}");
+        }
+        // Replacing keeps the count; one more flow empties the table first.
+        t.insert(Key::of(&flow(7)).unwrap(), &facts(8));
+        assert_eq!(t.get(&Key::of(&flow(7)).unwrap()), Some(facts(8)));
+        assert_eq!(t.len(), MAX_FLOW_FACTS);
+        let extra = MAX_FLOW_FACTS as u32 + 1;
+        t.insert(Key::of(&flow(extra)).unwrap(), &facts(extra));
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.get(&Key::of(&flow(7)).unwrap()), None);
+        assert_eq!(t.get(&Key::of(&flow(extra)).unwrap()), Some(facts(extra)));
+    }
+
+    #[test]
+    fn keys_tell_every_field_apart_and_ipv6_is_not_keyed() {
+        let f = flow(5);
+        let k = Key::of(&f).unwrap();
+        assert_ne!(k, Key::default());
+        let reversed = Flow {
+            src: f.dst,
+            dst: f.src,
+            transport: f.transport,
+        };
+        let other_transport = Flow {
+            transport: Transport::Tcp,
+            ..f
+        };
+        let zero = Flow {
+            src: SocketAddr::from(([0, 0, 0, 0], 0)),
+            dst: SocketAddr::from(([0, 0, 0, 0], 0)),
+            transport: Transport::Udp,
+        };
+        assert_ne!(Key::of(&reversed), Some(k));
+        assert_ne!(Key::of(&other_transport), Some(k));
+        assert_ne!(Key::of(&zero), Some(Key::default()));
+        let v6 = Flow {
+            src: "[2001:db8::1]:5000".parse().unwrap(),
+            ..f
+        };
+        assert_eq!(Key::of(&v6), None);
+    }
+}
