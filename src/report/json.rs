@@ -96,14 +96,20 @@ fn stream(out: &mut dyn Write, f: &mut dyn FnMut(&mut dyn Write) -> io::Result<(
     safe.finish()
 }
 
-/// One array element through serde_json's pretty printer, at `depth`.
-fn serde_item<T: Serialize>(item: &T, depth: usize, buf: &mut Vec<u8>) -> io::Result<()> {
+/// One array element through serde_json's pretty printer, at `depth`. It may hold text from packets:
+/// its block is checked for bytes to escape (see [`Render`]).
+fn serde_item<T: Serialize>(item: &T, depth: usize, buf: &mut Vec<u8>) -> io::Result<bool> {
     item.serialize(&mut serde_json::Serializer::with_formatter(
         buf,
         Pretty::at(depth),
     ))?;
-    Ok(())
+    Ok(true)
 }
+
+/// Renders one array element into the buffer; `Ok(true)` when what it wrote may hold bytes
+/// [`TerminalSafe`] escapes, so the block is checked (a renderer that knows its output is plain ASCII
+/// spares the check, which read every byte of the report).
+type Render<'a, T> = dyn Fn(&T, &mut Vec<u8>) -> io::Result<bool> + Sync + 'a;
 
 /// How arrays are rendered: `block` elements per core per round, on `cores` threads.
 struct Blocks {
@@ -119,7 +125,7 @@ impl Blocks {
         out: &mut dyn Write,
         items: &[T],
         depth: usize,
-        render: &(dyn Fn(&T, &mut Vec<u8>) -> io::Result<()> + Sync),
+        render: &Render<'_, T>,
     ) -> io::Result<()> {
         if items.is_empty() {
             return out.write_all(b"[]");
@@ -217,19 +223,17 @@ struct Slot {
 impl Slot {
     /// Renders `part`, the first element after `first` and the others after `next` (separator and
     /// indentation).
-    fn render<T>(
-        &mut self,
-        part: &[T],
-        render: &(dyn Fn(&T, &mut Vec<u8>) -> io::Result<()> + Sync),
-        first: &[u8],
-        next: &[u8],
-    ) -> io::Result<()> {
+    fn render<T>(&mut self, part: &[T], render: &Render<'_, T>, first: &[u8], next: &[u8]) -> io::Result<()> {
         self.buf.clear();
+        let mut check = false;
         for (i, item) in part.iter().enumerate() {
             self.buf.extend_from_slice(if i == 0 { first } else { next });
-            render(item, &mut self.buf)?;
+            check |= render(item, &mut self.buf)?;
         }
-        make_safe(&mut self.buf, &mut self.spare)
+        if check {
+            make_safe(&mut self.buf, &mut self.spare)?;
+        }
+        Ok(())
     }
 }
 
@@ -237,8 +241,10 @@ impl Slot {
 /// array, written field by field: nearly all of a large report is messages, and building each
 /// `MessageReport` (a dozen small strings) and serialising it token by token was most of the JSON's
 /// cost. The same bytes ([`render_message_serde`] is the reference; a test compares the two on every
-/// fixture).
-fn write_message(m: &MessageRecord, multi: bool, out: &mut Vec<u8>) -> io::Result<()> {
+/// fixture). Returns whether a value it had serde_json write (an attribute's value, which may be text
+/// from the packet) holds a byte [`TerminalSafe`] escapes; everything else it writes is ASCII.
+fn write_message(m: &MessageRecord, multi: bool, out: &mut Vec<u8>) -> io::Result<bool> {
+    let mut check = false;
     // Fields at depth 3 (six spaces), their objects' fields at depth 4, each key written with its
     // separator and indentation in one piece.
     out.push(b'{');
@@ -319,10 +325,12 @@ fn write_message(m: &MessageRecord, multi: bool, out: &mut Vec<u8>) -> io::Resul
                     w.raw(b",\n          \"length\": ");
                     w.num(a.len);
                     w.raw(b",\n          \"value\": ");
+                    let start = w.out.len();
                     a.value.serialize(&mut serde_json::Serializer::with_formatter(
                         &mut *w.out,
                         Pretty::at(5),
                     ))?;
+                    check |= w.out.get(start..).is_some_and(suspect);
                     w.out.extend_from_slice(b"\n        }");
                 }
                 w.out.extend_from_slice(b"\n      ]");
@@ -334,7 +342,9 @@ fn write_message(m: &MessageRecord, multi: bool, out: &mut Vec<u8>) -> io::Resul
                 w.plain(msg.integrity.name());
                 if let Verdict::Ok(Some(label)) = &msg.integrity {
                     w.raw(b",\n        \"credential\": ");
+                    let start = w.out.len();
                     serde_json::to_writer(&mut *w.out, label)?;
+                    check |= w.out.get(start..).is_some_and(suspect);
                 }
                 w.out.extend_from_slice(b"\n      }");
             }
@@ -348,7 +358,9 @@ fn write_message(m: &MessageRecord, multi: bool, out: &mut Vec<u8>) -> io::Resul
             }
             if let Some(e) = &msg.malformed {
                 w.raw(b",\n      \"malformed\": ");
+                let start = w.out.len();
                 serde_json::to_writer(&mut *w.out, &e.to_string())?;
+                check |= w.out.get(start..).is_some_and(suspect);
             }
             msg.length as u64
         }
@@ -361,7 +373,7 @@ fn write_message(m: &MessageRecord, multi: bool, out: &mut Vec<u8>) -> io::Resul
     w.raw(b",\n      \"length\": ");
     w.num(length);
     w.out.extend_from_slice(b"\n    }");
-    Ok(())
+    Ok(check)
 }
 
 /// Writes an object's fields: keys with their indentation and separators, and values that need no
@@ -408,7 +420,7 @@ pub fn render_message_serde(m: &MessageRecord, multi: bool, out: &mut Vec<u8>) -
 /// [`write_message`], for the test that compares it with [`render_message_serde`].
 #[doc(hidden)]
 pub fn render_message(m: &MessageRecord, multi: bool, out: &mut Vec<u8>) -> io::Result<()> {
-    write_message(m, multi, out)
+    write_message(m, multi, out).map(|_| ())
 }
 
 /// serde_json's `PrettyFormatter` (two-space indent) starting at a given depth, so that a value can be

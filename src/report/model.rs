@@ -310,29 +310,47 @@ pub fn write_addr(out: &mut Vec<u8>, addr: &SocketAddr) {
         out.extend_from_slice(addr.to_string().as_bytes());
         return;
     };
+    // "255.255.255.255:65535" is 21 bytes: the address is put together in a fixed buffer and copied in
+    // one fixed-size move (a copy of a variable length is a call to memmove, and a message has a dozen
+    // numbers and addresses).
+    let mut text = [0u8; 24];
+    let mut len = 0;
     for (i, octet) in v4.ip().octets().into_iter().enumerate() {
         if i > 0 {
-            out.push(b'.');
+            text[len] = b'.';
+            len += 1;
         }
-        write_decimal(out, u64::from(octet));
+        len += digits_into(&mut text[len..], u64::from(octet));
     }
-    out.push(b':');
-    write_decimal(out, u64::from(v4.port()));
+    text[len] = b':';
+    len += 1;
+    len += digits_into(&mut text[len..], u64::from(v4.port()));
+    let start = out.len();
+    out.extend_from_slice(&text);
+    out.truncate(start + len);
 }
 
 /// Appends `n` in decimal.
-pub fn write_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+pub fn write_decimal(out: &mut Vec<u8>, n: u64) {
+    // At most 20 digits; copied as a fixed 24 bytes and cut back (see `write_addr`).
+    let mut text = [0u8; 24];
+    let len = digits_into(&mut text, n);
+    let start = out.len();
+    out.extend_from_slice(&text);
+    out.truncate(start + len);
+}
+
+/// Writes `n` in decimal at the start of `buf` (which must hold 20 bytes for any `u64`; fewer are
+/// enough for smaller numbers); returns the number of digits.
+fn digits_into(buf: &mut [u8], mut n: u64) -> usize {
+    let len = n.checked_ilog10().map_or(1, |l| l as usize + 1);
+    for i in (0..len).rev() {
+        if let Some(d) = buf.get_mut(i) {
+            *d = b'0' + (n % 10) as u8;
         }
+        n /= 10;
     }
-    out.extend_from_slice(&digits[i..]);
+    len
 }
 
 pub fn message_report(m: &MessageRecord, multi: bool) -> MessageReport {
@@ -422,5 +440,30 @@ mod tests {
             assert_eq!(addr_string(&addr), addr.to_string());
             assert_eq!(addr_string(&addr), a);
         }
+    }
+
+    #[test]
+    fn numbers_print_as_the_standard_library_prints_them() {
+        let mut out = b"x".to_vec();
+        let mut expected = String::from("x");
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            65535,
+            999_999,
+            1_000_000,
+            u64::from(u32::MAX),
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            write_decimal(&mut out, n);
+            out.push(b',');
+            expected.push_str(&format!("{n},"));
+        }
+        assert_eq!(String::from_utf8(out).expect("ascii"), expected);
     }
 }
