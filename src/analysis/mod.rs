@@ -244,6 +244,8 @@ pub struct EventBatch {
     /// Each event with its payload emptied and where the payload is, with what the reading thread worked
     /// out from a UDP payload while its bytes were in cache (digest, STUN message).
     events: Vec<Batched>,
+    /// The events that are not UDP between IPv4 addresses, whole ([`Batched::Other`] refers to them).
+    others: Vec<Whole>,
     first_ts: Option<Timestamp>,
     last_ts: Option<Timestamp>,
 }
@@ -260,25 +262,53 @@ impl EventBatch {
 
     fn push(&mut self, ev: NetEvent<'_>, keys: Option<&Keyring>) {
         let (ev, payload) = ev.detach();
-        let hashed = matches!(ev, NetEvent::Udp(_)).then(|| Digest::of(payload));
-        let decoded = match (keys, &hashed) {
-            (Some(keys), Some(d)) => Decoded::ahead(d, payload, keys),
-            _ => None,
-        };
         let at = match self.mapping.as_ref().and_then(|m| m.range_of(payload)) {
-            Some(range) => Payload::Mapped(range),
+            Some(range) => Payload::mapped(range),
             None => {
                 let start = self.bytes.len();
                 self.bytes.extend_from_slice(payload);
-                Payload::Copied(start..self.bytes.len())
+                Payload::copied(start..self.bytes.len())
             }
         };
-        self.events.push(Batched {
-            ev,
-            at,
-            hashed,
-            decoded,
-        });
+        let NetEvent::Udp(dg) = ev else {
+            self.other(Whole {
+                ev,
+                at,
+                digest: None,
+                decoded: None,
+            });
+            return;
+        };
+        let digest = Digest::of(payload);
+        let decoded = keys.and_then(|keys| Decoded::ahead(&digest, payload, keys));
+        match (dg.flow.src, dg.flow.dst, dg.flow.transport) {
+            (SocketAddr::V4(src), SocketAddr::V4(dst), Transport::Udp) => {
+                self.events.push(Batched::Udp4(Udp4 {
+                    ts: dg.ts,
+                    frame: dg.frame,
+                    at,
+                    decoded,
+                    digest,
+                    src,
+                    dst,
+                    input: dg.input,
+                }))
+            }
+            _ => self.other(Whole {
+                ev,
+                at,
+                digest: Some(digest),
+                decoded,
+            }),
+        }
+    }
+
+    fn other(&mut self, whole: Whole) {
+        let Ok(i) = u32::try_from(self.others.len()) else {
+            return;
+        };
+        self.others.push(whole);
+        self.events.push(Batched::Other(i));
     }
 
     /// Payload bytes copied into the batch: it is handed over when this (or the event count) is large
@@ -294,24 +324,48 @@ impl EventBatch {
     pub fn clear(&mut self) {
         self.bytes.clear();
         self.events.clear();
+        self.others.clear();
         self.first_ts = None;
         self.last_ts = None;
     }
 }
 
-/// One event of a batch, its payload emptied (see [`EventBatch`]).
-struct Batched {
+/// One event of a batch, its payload emptied (see [`EventBatch`]). Events cross from one core to the other
+/// through memory, so their size counts: a UDP datagram between IPv4 addresses (nearly every event of a
+/// large capture) is packed in 88 bytes where the network layer's event with a digest took 200.
+enum Batched {
+    Udp4(Udp4),
+    /// Any other event: its index in [`EventBatch::others`].
+    Other(u32),
+}
+
+/// A UDP datagram between IPv4 addresses, packed.
+struct Udp4 {
+    ts: Timestamp,
+    frame: u64,
+    at: Payload,
+    decoded: Option<Box<Decoded>>,
+    digest: Digest,
+    src: std::net::SocketAddrV4,
+    dst: std::net::SocketAddrV4,
+    input: u16,
+}
+
+/// Any other event, whole (with the digest of a UDP payload).
+struct Whole {
     ev: NetEvent<'static>,
     at: Payload,
-    hashed: Option<Digest>,
+    digest: Option<Digest>,
     decoded: Option<Box<Decoded>>,
 }
 
 /// An event's payload bytes.
 fn payload_of<'a>(bytes: &'a [u8], mapping: Option<&'a Mapping>, at: &Payload) -> &'a [u8] {
-    match at {
-        Payload::Copied(r) => bytes.get(r.clone()),
-        Payload::Mapped(r) => mapping.and_then(|m| m.bytes().get(r.clone())),
+    let range = at.range();
+    if at.mapped {
+        mapping.and_then(|m| m.bytes().get(range))
+    } else {
+        bytes.get(range)
     }
     .unwrap_or_default()
 }
@@ -329,9 +383,11 @@ impl Decoded {
     /// Decodes what [`State::on_datagram`] would hand to [`State::on_stun`] as it is: a payload (or
     /// ChannelData application data) with the magic cookie and a consistent length.
     fn ahead(digest: &Digest, payload: &[u8], keys: &Keyring) -> Option<Box<Decoded>> {
-        let (offset, b) = match digest.channel_data {
+        let (offset, b) = match digest.channel_look {
             _ if digest.look.kind == demux::Kind::Stun => (0, payload),
-            Some(c) if c.look.kind == demux::Kind::Stun => (c.offset, c.data(payload)?),
+            Some(look) if look.kind == demux::Kind::Stun => {
+                (channel::HEADER_LEN, digest.channel_data_of(payload)?)
+            }
             _ => return None,
         };
         if !stun::looks_like_stun(b) {
@@ -346,10 +402,36 @@ impl Decoded {
 }
 
 /// Where an event's payload is: copied into the batch, or in the capture file's mapping.
-#[derive(Clone, Debug)]
-enum Payload {
-    Copied(std::ops::Range<usize>),
-    Mapped(std::ops::Range<usize>),
+#[derive(Clone, Copy, Debug)]
+struct Payload {
+    start: u64,
+    len: u32,
+    mapped: bool,
+}
+
+impl Payload {
+    fn mapped(range: std::ops::Range<usize>) -> Payload {
+        Payload::of(range, true)
+    }
+
+    fn copied(range: std::ops::Range<usize>) -> Payload {
+        Payload::of(range, false)
+    }
+
+    /// An empty range if it does not fit (no payload of a packet is 4 GB long).
+    fn of(range: std::ops::Range<usize>, mapped: bool) -> Payload {
+        let len = u32::try_from(range.len()).unwrap_or(0);
+        Payload {
+            start: range.start as u64,
+            len,
+            mapped,
+        }
+    }
+
+    fn range(&self) -> std::ops::Range<usize> {
+        let start = usize::try_from(self.start).unwrap_or(usize::MAX);
+        start..start.saturating_add(self.len as usize)
+    }
 }
 
 /// What [`State::on_datagram`] decides from a payload's bytes alone: its RFC 7983 kind and, for the
@@ -384,73 +466,73 @@ impl Look {
 /// first read of each payload was the analysis thread's largest stall).
 #[derive(Clone, Copy, Debug)]
 struct Digest {
-    len: usize,
-    look: Look,
     hash: u64,
-    channel_data: Option<ChannelDigest>,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct ChannelDigest {
+    channel_hash: u64,
+    len: u32,
+    /// The ChannelData frame's application data length, and its channel number.
+    channel_len: u32,
     channel: u16,
-    offset: usize,
-    len: usize,
     look: Look,
-    hash: u64,
+    /// The application data's look, when the payload parses as ChannelData (its data starts at
+    /// [`channel::HEADER_LEN`]).
+    channel_look: Option<Look>,
 }
 
 impl Digest {
     fn of(payload: &[u8]) -> Digest {
         let look = Look::of(payload);
-        let channel_data = match look.kind {
-            demux::Kind::ChannelData | demux::Kind::Other => {
-                channel::parse_udp(payload).ok().map(|cd| ChannelDigest {
-                    channel: cd.channel,
-                    offset: (cd.data.as_ptr() as usize).wrapping_sub(payload.as_ptr() as usize),
-                    len: cd.data.len(),
-                    look: Look::of(cd.data),
-                    hash: content_hash(cd.data),
-                })
-            }
-            _ => None,
-        };
-        Digest {
-            len: payload.len(),
-            look,
+        let mut digest = Digest {
             hash: content_hash(payload),
-            channel_data,
+            channel_hash: 0,
+            len: u32::try_from(payload.len()).unwrap_or(u32::MAX),
+            channel_len: 0,
+            channel: 0,
+            look,
+            channel_look: None,
+        };
+        if matches!(look.kind, demux::Kind::ChannelData | demux::Kind::Other) {
+            if let Ok(cd) = channel::parse_udp(payload) {
+                digest.channel = cd.channel;
+                digest.channel_len = u32::try_from(cd.data.len()).unwrap_or(u32::MAX);
+                digest.channel_look = Some(Look::of(cd.data));
+                digest.channel_hash = content_hash(cd.data);
+            }
         }
+        digest
     }
 
     /// (look, hash) of `b` if it is the payload (at address `base`) or its ChannelData application data.
     fn lookup(&self, base: usize, b: &[u8]) -> Option<(Look, u64)> {
         let at = b.as_ptr() as usize;
-        if at == base && b.len() == self.len {
+        if at == base && b.len() == self.len as usize {
             return Some((self.look, self.hash));
         }
-        match self.channel_data {
-            Some(c) if at == base.wrapping_add(c.offset) && b.len() == c.len => Some((c.look, c.hash)),
+        match self.channel_look {
+            Some(look)
+                if at == base.wrapping_add(channel::HEADER_LEN) && b.len() == self.channel_len as usize =>
+            {
+                Some((look, self.channel_hash))
+            }
             _ => None,
         }
     }
 
     /// The ChannelData frame `b` (the payload at `base`) parses as.
     fn channel_data<'a>(&self, base: usize, b: &'a [u8]) -> Option<channel::ChannelData<'a>> {
-        let c = self.channel_data?;
-        if b.as_ptr() as usize != base || b.len() != self.len {
+        self.channel_look?;
+        if b.as_ptr() as usize != base || b.len() != self.len as usize {
             return None;
         }
         Some(channel::ChannelData {
-            channel: c.channel,
-            data: c.data(b)?,
+            channel: self.channel,
+            data: self.channel_data_of(b)?,
         })
     }
-}
 
-impl ChannelDigest {
-    /// The application data in `payload`, the frame this digest was made from.
-    fn data<'a>(&self, payload: &'a [u8]) -> Option<&'a [u8]> {
-        payload.get(self.offset..self.offset.checked_add(self.len)?)
+    /// The ChannelData application data in `payload`, the frame this digest was made from.
+    fn channel_data_of<'a>(&self, payload: &'a [u8]) -> Option<&'a [u8]> {
+        let end = channel::HEADER_LEN.checked_add(self.channel_len as usize)?;
+        payload.get(channel::HEADER_LEN..end)
     }
 }
 
@@ -638,22 +720,45 @@ impl Analyzer {
             bytes,
             mapping,
             events,
+            others,
             ..
         } = batch;
-        for Batched {
-            ev,
-            at,
-            hashed,
-            decoded,
-        } in events.iter_mut()
-        {
-            let payload = payload_of(bytes, mapping.as_ref(), at);
-            let mut ahead = Ahead {
-                base: payload.as_ptr() as usize,
-                digest: hashed.as_ref(),
-                decoded: decoded.take(),
-            };
-            self.state.on_net_event(ev.with_payload(payload), &mut ahead);
+        let mapping = mapping.as_ref();
+        for b in events.iter_mut() {
+            match b {
+                Batched::Udp4(u) => {
+                    let payload = payload_of(bytes, mapping, &u.at);
+                    let mut ahead = Ahead {
+                        base: payload.as_ptr() as usize,
+                        digest: Some(&u.digest),
+                        decoded: u.decoded.take(),
+                    };
+                    let dg = Datagram {
+                        ts: u.ts,
+                        frame: u.frame,
+                        input: u.input,
+                        flow: Flow {
+                            src: SocketAddr::V4(u.src),
+                            dst: SocketAddr::V4(u.dst),
+                            transport: Transport::Udp,
+                        },
+                        payload,
+                    };
+                    self.state.on_net_event(NetEvent::Udp(dg), &mut ahead);
+                }
+                Batched::Other(i) => {
+                    let Some(w) = others.get_mut(*i as usize) else {
+                        continue;
+                    };
+                    let payload = payload_of(bytes, mapping, &w.at);
+                    let mut ahead = Ahead {
+                        base: payload.as_ptr() as usize,
+                        digest: w.digest.as_ref(),
+                        decoded: w.decoded.take(),
+                    };
+                    self.state.on_net_event(w.ev.with_payload(payload), &mut ahead);
+                }
+            }
         }
     }
 
