@@ -151,7 +151,7 @@ pub struct MessageRecord {
     pub dst: SocketAddr,
     pub transport: Transport,
     /// Set for messages found inside TURN relaying.
-    pub relay: Option<Relay>,
+    pub relay: Option<Box<Relay>>,
     /// The same datagram was already seen on the other side of a TURN relay (capture at the server):
     /// listed, but not analysed twice.
     pub duplicate: bool,
@@ -246,6 +246,9 @@ pub struct EventBatch {
     events: Vec<Batched>,
     /// The events that are not UDP between IPv4 addresses, whole ([`Batched::Other`] refers to them).
     others: Vec<Whole>,
+    /// Where the last payload referred to in the mapping ends: once the batch is analysed, nothing
+    /// before it is needed (packets are batched in file order).
+    mapped_end: usize,
     first_ts: Option<Timestamp>,
     last_ts: Option<Timestamp>,
 }
@@ -263,7 +266,10 @@ impl EventBatch {
     fn push(&mut self, ev: NetEvent<'_>, keys: Option<&Keyring>) {
         let (ev, payload) = ev.detach();
         let at = match self.mapping.as_ref().and_then(|m| m.range_of(payload)) {
-            Some(range) => Payload::mapped(range),
+            Some(range) => {
+                self.mapped_end = self.mapped_end.max(range.end);
+                Payload::mapped(range)
+            }
             None => {
                 let start = self.bytes.len();
                 self.bytes.extend_from_slice(payload);
@@ -325,6 +331,7 @@ impl EventBatch {
         self.bytes.clear();
         self.events.clear();
         self.others.clear();
+        self.mapped_end = 0;
         self.first_ts = None;
         self.last_ts = None;
     }
@@ -721,6 +728,7 @@ impl Analyzer {
             mapping,
             events,
             others,
+            mapped_end,
             ..
         } = batch;
         let mapping = mapping.as_ref();
@@ -759,6 +767,9 @@ impl Analyzer {
                     self.state.on_net_event(w.ev.with_payload(payload), &mut ahead);
                 }
             }
+        }
+        if let (Some(m), true) = (mapping, *mapped_end > 0) {
+            m.consumed(*mapped_end);
         }
     }
 
@@ -1168,7 +1179,7 @@ impl State {
             src: dg.flow.src,
             dst: dg.flow.dst,
             transport: dg.flow.transport,
-            relay: relay.map(|r| r.relay),
+            relay: relay.map(|r| Box::new(r.relay)),
             duplicate,
             body: Body::Stun {
                 msg,
@@ -1253,7 +1264,7 @@ impl State {
                 src: dg.flow.src,
                 dst: dg.flow.dst,
                 transport: dg.flow.transport,
-                relay: relay.map(|r| r.relay),
+                relay: relay.map(|r| Box::new(r.relay)),
                 duplicate,
                 body: Body::ChannelData {
                     channel: cd.channel,

@@ -363,7 +363,7 @@ pub fn message_report(m: &MessageRecord, multi: bool) -> MessageReport {
         transport: m.transport,
         kind: "stun",
         relayed: m.relay.is_some(),
-        relay: m.relay.map(|r| RelayReport {
+        relay: m.relay.as_deref().map(|r| RelayReport {
             server: addr_string(&r.server),
             client: addr_string(&r.client),
             via: match r.via {

@@ -615,7 +615,7 @@ fn build_ladder(scope: &mut SessionScope, s: &SessionReport, allocs: &[Allocatio
             }
         }
         let media = matches!(m.body, Body::ChannelData { .. });
-        let row = match m.relay {
+        let row = match m.relay.as_deref() {
             Some(relay) => {
                 let via = col(&relay.server);
                 // Toward the peer the message leaves the relayed address; from the peer it arrives there.

@@ -252,7 +252,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                     .map_or("?".into(), |c| format!("{} {}", c.tag, c.detail))
             };
             let mut s = format!(" {} → {}", name(r.from), name(r.to));
-            if let Some(relay) = m.relay {
+            if let Some(relay) = m.relay.as_deref() {
                 let via = match relay.via {
                     RelayVia::SendIndication => "Send indication".to_string(),
                     RelayVia::DataIndication => "Data indication".to_string(),

@@ -50,7 +50,7 @@ fn header_lines(app: &App, m: &MessageRecord, t: &Theme) -> Vec<Line<'static>> {
         m.dst,
         m.ts.as_secs_f64() - app.index.t0
     )));
-    if let Some(r) = m.relay {
+    if let Some(r) = m.relay.as_deref() {
         let via = match r.via {
             RelayVia::SendIndication => "Send indication".to_string(),
             RelayVia::DataIndication => "Data indication".to_string(),
