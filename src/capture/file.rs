@@ -70,8 +70,10 @@ enum Reader {
     Mapped {
         map: Arc<Mmap>,
         savefile: Savefile,
-        /// Bytes before this offset have been handed back to the kernel.
+        /// The next offset at which pages are handed back and mapped ahead.
         released: usize,
+        /// Bytes before this offset have been handed back to the kernel.
+        dropped: usize,
         /// Bytes up to this offset have been prefetched into the CPU cache.
         prefetched: usize,
         /// Link types already warned about (pcapng interfaces iceview cannot decode).
@@ -379,6 +381,7 @@ impl Reader {
                 map: Arc::new(map),
                 savefile,
                 released: 0,
+                dropped: 0,
                 prefetched: 0,
                 unsupported: Vec::new(),
             },
@@ -406,13 +409,15 @@ impl Reader {
                 map,
                 savefile,
                 released,
+                dropped,
                 prefetched,
                 unsupported,
             } => {
                 let pos = savefile.position();
                 if pos >= *released {
                     if pos > RELEASE_STEP {
-                        map.release(pos - RELEASE_STEP);
+                        let consumed = map.consumed.load(std::sync::atomic::Ordering::Relaxed);
+                        *dropped = map.release(*dropped, (pos - RELEASE_STEP).min(consumed));
                     }
                     map.populate(pos, RELEASE_STEP);
                     *released = pos + RELEASE_STEP;
@@ -478,6 +483,9 @@ fn compile(expr: &str, dlt: i32) -> Result<pcap::BpfProgram, String> {
 struct Mmap {
     ptr: *mut libc::c_void,
     len: usize,
+    /// Nothing before this offset is referred to any more by whoever holds a [`Mapping`]
+    /// ([`Mapping::consumed`]); `usize::MAX` until they say so.
+    consumed: std::sync::atomic::AtomicUsize,
 }
 
 impl Mmap {
@@ -505,7 +513,11 @@ impl Mmap {
         }
         // SAFETY: advice on the mapping just made; a failure only loses the read-ahead hint.
         unsafe { libc::madvise(ptr, len, libc::MADV_SEQUENTIAL) };
-        Some(Mmap { ptr, len })
+        Some(Mmap {
+            ptr,
+            len,
+            consumed: std::sync::atomic::AtomicUsize::new(usize::MAX),
+        })
     }
 
     fn bytes(&self) -> &[u8] {
@@ -534,16 +546,26 @@ impl Mmap {
         }
     }
 
-    /// Drops the resident pages before `upto` (rounded down to a page): they are read again from the page
-    /// cache if ever touched, so nothing handed out is invalidated.
-    fn release(&self, upto: usize) {
+    /// Drops the resident pages of `[from, upto)` (rounded down to pages): they are read again from the
+    /// page cache if ever touched, so nothing handed out is invalidated. Returns where the dropped range
+    /// now ends.
+    fn release(&self, from: usize, upto: usize) -> usize {
         const PAGE: usize = 4096;
-        let len = (upto.min(self.len) / PAGE) * PAGE;
-        if len > 0 {
-            // SAFETY: a page-aligned prefix of our own read-only private mapping; MADV_DONTNEED on such a
+        let start = (from / PAGE) * PAGE;
+        let end = (upto.min(self.len) / PAGE) * PAGE;
+        if end > start {
+            // SAFETY: a page-aligned range of our own read-only private mapping; MADV_DONTNEED on such a
             // mapping only drops the page-table entries (the file's pages stay in the page cache).
-            unsafe { libc::madvise(self.ptr, len, libc::MADV_DONTNEED) };
+            unsafe {
+                libc::madvise(
+                    self.ptr.cast::<u8>().add(start).cast(),
+                    end - start,
+                    libc::MADV_DONTNEED,
+                )
+            };
+            return end;
         }
+        from
     }
 }
 
@@ -567,6 +589,16 @@ pub struct Mapping(Arc<Mmap>);
 impl Mapping {
     pub fn bytes(&self) -> &[u8] {
         self.0.bytes()
+    }
+
+    /// Tells the reader that nothing before `offset` is referred to any more, so it may hand those pages
+    /// back; until the first call it does so at its own pace, and a page dropped too early is only read
+    /// again from the page cache. Whoever refers to packets on another thread calls this as it finishes
+    /// with them, so that no page is dropped and then faulted back in by the other thread.
+    pub fn consumed(&self, offset: usize) {
+        self.0
+            .consumed
+            .store(offset, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Where `part`, a slice of these bytes, lies in them.
