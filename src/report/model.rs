@@ -231,7 +231,15 @@ impl Report {
             ("tls", s.tls),
             ("other", s.other),
         ]);
-        let sessions = crate::analysis::sessions::build(model);
+        // The TURN view and the message summary do not depend on the ICE sessions: built on another core
+        // while the sessions and their findings are.
+        let (sessions, findings, (turn, message_summary)) = std::thread::scope(|scope| {
+            let other = scope.spawn(|| (TurnReport::build(model), MessageSummary::of(&model.messages)));
+            let sessions = crate::analysis::sessions::build(model);
+            let findings = findings::collect(model, &sessions);
+            let other = other.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (sessions, findings, other)
+        });
         Report {
             schema: SCHEMA,
             generator: Generator {
@@ -252,11 +260,11 @@ impl Report {
                 allocations_not_tracked: model.turn.allocations_not_tracked,
                 tcp_streams_evicted: s.tcp_streams_evicted,
             },
-            findings: findings::collect(model, &sessions),
+            findings,
             sessions,
-            turn: TurnReport::build(model),
+            turn,
             messages: Vec::new(),
-            message_summary: MessageSummary::of(&model.messages),
+            message_summary,
         }
     }
 }
