@@ -136,29 +136,52 @@ impl Blocks {
             v
         };
         let (open, next) = (indent(depth), [&b","[..], &indent(depth)].concat());
+        let (open, next) = (&open[..], &next[..]);
         out.write_all(b"[")?;
-        let mut slots: Vec<Slot> = (0..self.cores).map(|_| Slot::default()).collect();
-        for (n, round) in items.chunks(self.block * self.cores).enumerate() {
-            let mut jobs = round.chunks(self.block).zip(slots.iter_mut());
-            let Some((mine, my_slot)) = jobs.next() else {
-                break;
-            };
-            let (open, next) = (&open[..], &next[..]);
-            std::thread::scope(|scope| {
-                let others: Vec<_> = jobs
-                    .map(|(part, slot)| scope.spawn(move || slot.render(part, render, next, next)))
-                    .collect();
-                let first = if n == 0 { open } else { next };
-                let mut result = my_slot.render(mine, render, first, next);
-                for h in others {
-                    result = result.and(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-                }
-                result
-            })?;
-            for slot in slots.iter().take(round.len().div_ceil(self.block)) {
-                out.write_all(&slot.buf)?;
+        // Block i goes to core i % cores: this thread renders its own blocks and writes every block in
+        // order; each other core renders its blocks ahead into one of two buffers it swaps with this thread
+        // (one thread per core for the whole array: a thread per round cost more than some rounds).
+        let parts: Vec<&[T]> = items.chunks(self.block).collect();
+        let cores = self.cores.clamp(1, parts.len());
+        let separator = |i: usize| if i == 0 { open } else { next };
+        std::thread::scope(|scope| -> io::Result<()> {
+            let mut workers = Vec::new();
+            for core in 1..cores {
+                let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<io::Result<Slot>>(1);
+                let (free_tx, free_rx) = std::sync::mpsc::channel::<Slot>();
+                let _ = free_tx.send(Slot::default());
+                let _ = free_tx.send(Slot::default());
+                let parts = &parts;
+                scope.spawn(move || {
+                    for (i, part) in parts.iter().enumerate().skip(core).step_by(cores) {
+                        let Ok(mut slot) = free_rx.recv() else { return };
+                        let rendered = slot.render(part, render, separator(i), next).map(|_| slot);
+                        if done_tx.send(rendered).is_err() {
+                            return;
+                        }
+                    }
+                });
+                workers.push((done_rx, free_tx));
             }
-        }
+            let mut mine = Slot::default();
+            for (i, part) in parts.iter().enumerate() {
+                let core = i % cores;
+                if core == 0 {
+                    mine.render(part, render, separator(i), next)?;
+                    out.write_all(&mine.buf)?;
+                    continue;
+                }
+                let Some((done, free)) = workers.get(core - 1) else {
+                    return Err(io::Error::other("no renderer for a block"));
+                };
+                let slot = done
+                    .recv()
+                    .map_err(|_| io::Error::other("a renderer stopped"))??;
+                out.write_all(&slot.buf)?;
+                let _ = free.send(slot);
+            }
+            Ok(())
+        })?;
         out.write_all(&indent(depth - 1))?;
         out.write_all(b"]")
     }
