@@ -101,6 +101,8 @@ pub fn read(args: &ReadArgs) -> Result<()> {
         let analysis = scope.spawn(|| {
             for mut batch in full_rx {
                 analyzer.apply(&mut batch);
+                // Emptied here (freeing what its events own), off the reading thread, which is the busier one.
+                batch.clear();
                 // The reader may be gone already; then the batch is simply dropped.
                 let _ = empty_tx.send(batch);
             }
