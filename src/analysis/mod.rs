@@ -561,9 +561,12 @@ impl Ahead<'_> {
         self.digest?.lookup(self.base, b)
     }
 
-    /// The ChannelData frame `b` parses as, if `b` is the payload the digest was made from.
-    fn channel_data<'b>(&self, b: &'b [u8]) -> Option<channel::ChannelData<'b>> {
-        self.digest?.channel_data(self.base, b)
+    /// `channel::parse_udp(b)`, from the digest when `b` is the payload it was made from.
+    fn parse_channel_data<'b>(&self, b: &'b [u8]) -> Result<channel::ChannelData<'b>, DecodeError> {
+        match self.digest.and_then(|d| d.channel_data(self.base, b)) {
+            Some(cd) => Ok(cd),
+            None => channel::parse_udp(b),
+        }
     }
 
     /// The decoding of `b`, if it is what was decoded ahead (once: the message moves out).
@@ -961,7 +964,7 @@ impl State {
                 return;
             }
             demux::Kind::ChannelData if self.channel_data_plausible(dg) => {
-                match ahead.channel_data(b).map_or_else(|| channel::parse_udp(b), Ok) {
+                match ahead.parse_channel_data(b) {
                     Ok(cd) => self.on_channel_data(dg, cd, relay, depth, ahead),
                     Err(e) => self.model.stats.error(e),
                 }
@@ -988,7 +991,7 @@ impl State {
             // RFC 5766 channels 0x5000-0x7FFF, only where a ChannelBind for that number was seen on this
             // flow (RFC 7983/9443 give first bytes 80-127 to other protocols otherwise).
             demux::Kind::Other if matches!(b.first(), Some(0x50..=0x7F)) && self.legacy_channel_bound(dg) => {
-                match ahead.channel_data(b).map_or_else(|| channel::parse_udp(b), Ok) {
+                match ahead.parse_channel_data(b) {
                     Ok(cd) => self.on_channel_data(dg, cd, relay, depth, ahead),
                     Err(e) => self.model.stats.error(e),
                 }

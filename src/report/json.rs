@@ -267,11 +267,10 @@ impl Slot {
 /// fixture). Returns whether a value it had serde_json write (an attribute's value, which may be text
 /// from the packet) holds a byte [`TerminalSafe`] escapes; everything else it writes is ASCII.
 fn write_message(m: &MessageRecord, multi: bool, out: &mut Vec<u8>) -> io::Result<bool> {
-    let mut check = false;
     // Fields at depth 3 (six spaces), their objects' fields at depth 4, each key written with its
     // separator and indentation in one piece.
     out.push(b'{');
-    let mut w = FieldWriter { out };
+    let mut w = FieldWriter { out, check: false };
     w.raw(b"\n      \"frame\": ");
     w.num(m.frame);
     if multi {
@@ -348,12 +347,10 @@ fn write_message(m: &MessageRecord, multi: bool, out: &mut Vec<u8>) -> io::Resul
                     w.raw(b",\n          \"length\": ");
                     w.num(a.len);
                     w.raw(b",\n          \"value\": ");
-                    let start = w.out.len();
-                    a.value.serialize(&mut serde_json::Serializer::with_formatter(
-                        &mut *w.out,
-                        Pretty::at(5),
-                    ))?;
-                    check |= w.out.get(start..).is_some_and(suspect);
+                    w.serde(|out| {
+                        a.value
+                            .serialize(&mut serde_json::Serializer::with_formatter(out, Pretty::at(5)))
+                    })?;
                     w.out.extend_from_slice(b"\n        }");
                 }
                 w.out.extend_from_slice(b"\n      ]");
@@ -365,9 +362,7 @@ fn write_message(m: &MessageRecord, multi: bool, out: &mut Vec<u8>) -> io::Resul
                 w.plain(msg.integrity.name());
                 if let Verdict::Ok(Some(label)) = &msg.integrity {
                     w.raw(b",\n        \"credential\": ");
-                    let start = w.out.len();
-                    serde_json::to_writer(&mut *w.out, label)?;
-                    check |= w.out.get(start..).is_some_and(suspect);
+                    w.serde(|out| serde_json::to_writer(out, label))?;
                 }
                 w.out.extend_from_slice(b"\n      }");
             }
@@ -381,9 +376,7 @@ fn write_message(m: &MessageRecord, multi: bool, out: &mut Vec<u8>) -> io::Resul
             }
             if let Some(e) = &msg.malformed {
                 w.raw(b",\n      \"malformed\": ");
-                let start = w.out.len();
-                serde_json::to_writer(&mut *w.out, &e.to_string())?;
-                check |= w.out.get(start..).is_some_and(suspect);
+                w.serde(|out| serde_json::to_writer(out, &e.to_string()))?;
             }
             msg.length as u64
         }
@@ -396,16 +389,27 @@ fn write_message(m: &MessageRecord, multi: bool, out: &mut Vec<u8>) -> io::Resul
     w.raw(b",\n      \"length\": ");
     w.num(length);
     w.out.extend_from_slice(b"\n    }");
-    Ok(check)
+    Ok(w.check)
 }
 
 /// Writes an object's fields: keys with their indentation and separators, and values that need no
 /// escaping.
 struct FieldWriter<'a> {
     out: &'a mut Vec<u8>,
+    /// A value serde_json wrote holds a byte [`TerminalSafe`] escapes.
+    check: bool,
 }
 
 impl FieldWriter<'_> {
+    /// A value written by serde_json (it may be text from the packet): notes whether it holds a byte
+    /// [`TerminalSafe`] escapes.
+    fn serde(&mut self, write: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>) -> io::Result<()> {
+        let start = self.out.len();
+        write(self.out)?;
+        self.check |= self.out.get(start..).is_some_and(suspect);
+        Ok(())
+    }
+
     fn raw(&mut self, bytes: &[u8]) {
         self.out.extend_from_slice(bytes);
     }
