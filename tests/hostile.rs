@@ -5,7 +5,7 @@
 //! The packets are built here byte by byte (Ethernet / IPv4 / UDP or TCP / STUN per RFC 8489 §5 and §14), so
 //! every expected value is a hand calculation: what the bytes say, not what iceview said before.
 mod common;
-use iceview::analysis::{self, Analyzer, Body, Model};
+use iceview::analysis::{self, Analyzer, Model};
 use iceview::capture::{LinkType, Packet, Timestamp};
 use iceview::net::NetStats;
 use iceview::wire::credentials::Keyring;
@@ -171,10 +171,10 @@ fn canary(tag: &str) -> Frame {
 
 fn assert_reported(model: &Model, tag: &str, frame: u64) {
     let want = hex(tid(tag));
-    let found = model.messages.iter().find(|m| match &m.body {
-        Body::Stun { msg, .. } => msg.transaction_id_hex() == want,
-        Body::ChannelData { .. } => false,
-    });
+    let found = model
+        .messages
+        .iter()
+        .find(|m| model.stun(m).is_some_and(|msg| msg.transaction_id_hex() == want));
     let m = found.unwrap_or_else(|| panic!("the valid message {tag:?} after the garbage was not reported"));
     assert_eq!(m.frame, frame, "{tag}");
 }
@@ -333,7 +333,7 @@ fn attribute_length_overflow() {
     let first = model
         .messages
         .first()
-        .and_then(analysis::MessageRecord::stun)
+        .and_then(|m| model.stun(m))
         .expect("listed");
     assert_eq!(
         first.attributes.len(),

@@ -513,8 +513,10 @@ fn messages_written_field_by_field_match_serde_for_every_fixture_message() {
                 true
             });
             a.finish();
-            for m in &a.model().messages {
-                if let Some(msg) = m.stun() {
+            let model = a.model();
+            for m in &model.messages {
+                let stun = model.stun(m);
+                if let Some(msg) = &stun {
                     labelled |= matches!(&msg.integrity, iceview::wire::stun::Verdict::Ok(Some(_)));
                     malformed |= msg.malformed.is_some();
                     classic |= !msg.rfc5389;
@@ -522,8 +524,8 @@ fn messages_written_field_by_field_match_serde_for_every_fixture_message() {
                 relayed |= m.relay.is_some();
                 for multi in [false, true] {
                     let (mut ours, mut serde) = (Vec::new(), Vec::new());
-                    render_message(m, multi, &mut ours).expect("render");
-                    render_message_serde(m, multi, &mut serde).expect("render");
+                    render_message(m, stun.as_ref(), multi, &mut ours).expect("render");
+                    render_message_serde(m, stun.as_ref(), multi, &mut serde).expect("render");
                     assert!(
                         ours == serde,
                         "{path} frame {}:\n{}\n---\n{}",

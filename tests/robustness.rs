@@ -341,6 +341,6 @@ fn recorded_channel_data_is_bounded_but_counted() {
         "every ChannelData frame is either listed or counted as not stored"
     );
     // Every STUN message is still listed.
-    let stun = m.messages.iter().filter(|r| r.stun().is_some()).count() as u64;
+    let stun = m.messages.iter().filter(|r| m.stun(r).is_some()).count() as u64;
     assert_eq!(stun, m.stats.stun);
 }

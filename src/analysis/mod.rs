@@ -13,6 +13,7 @@ pub mod ice;
 pub mod nat;
 pub mod recent;
 pub mod sessions;
+pub mod store;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod transactions;
@@ -129,11 +130,12 @@ pub enum RelayVia {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Body {
-    /// Boxed: a record is stored for every ChannelData frame up to a bound too, and an inline message
-    /// would make each of those as large as a STUN record (312 bytes instead of 192).
+    /// The message's bytes in the model's [`store::RawStore`], decoded again when an output shows it
+    /// ([`Model::stun`]); its method and class are kept for the lists and counts that need only them.
     Stun {
-        msg: Box<StunMessage>,
-        raw: Vec<u8>,
+        method: stun::Method,
+        class: stun::Class,
+        raw: store::RawRef,
     },
     ChannelData {
         channel: u16,
@@ -159,11 +161,9 @@ pub struct MessageRecord {
 }
 
 impl MessageRecord {
-    pub fn stun(&self) -> Option<&StunMessage> {
-        match &self.body {
-            Body::Stun { msg, .. } => Some(msg),
-            Body::ChannelData { .. } => None,
-        }
+    /// True for a STUN message (false for a ChannelData frame).
+    pub fn is_stun(&self) -> bool {
+        matches!(self.body, Body::Stun { .. })
     }
 }
 
@@ -190,6 +190,33 @@ pub struct Model {
     pub unreachable: Vec<Unreachable>,
     pub first_ts: Option<Timestamp>,
     pub last_ts: Option<Timestamp>,
+    /// The bytes of the stored STUN messages.
+    pub raw: store::RawStore,
+}
+
+impl Model {
+    /// A stored STUN message, decoded again from its bytes (None for ChannelData). The decoder is pure and
+    /// uses the analysis's credentials, so this is the message the analysis saw.
+    pub fn stun(&self, m: &MessageRecord) -> Option<StunMessage> {
+        match m.body {
+            Body::Stun { raw, .. } => self.raw.decode(raw).ok(),
+            Body::ChannelData { .. } => None,
+        }
+    }
+
+    /// A stored STUN message's transaction id, read from its header without decoding the rest.
+    pub fn transaction_id(&self, m: &MessageRecord) -> Option<stun::TransactionId> {
+        let id: [u8; 12] = self.raw_bytes(m).get(8..20)?.try_into().ok()?;
+        Some(stun::TransactionId(id))
+    }
+
+    /// A stored STUN message's bytes (empty for ChannelData).
+    pub fn raw_bytes(&self, m: &MessageRecord) -> &[u8] {
+        match m.body {
+            Body::Stun { raw, .. } => self.raw.get(raw),
+            Body::ChannelData { .. } => &[],
+        }
+    }
 }
 
 /// What one [`Analyzer::age_out`] pass froze and retired.
@@ -649,11 +676,15 @@ struct Route {
 
 /// Sees every message as it is recorded, stored or not (past [`MAX_STORED_MESSAGES`] too): the live event
 /// stream is fed from here.
-pub type MessageTap = Box<dyn FnMut(&MessageRecord) + Send>;
+/// A STUN record comes with its decoded message.
+pub type MessageTap = Box<dyn FnMut(&MessageRecord, Option<&StunMessage>) + Send>;
 
 impl Analyzer {
     pub fn new(keys: Keyring) -> Self {
-        let mut model = Model::default();
+        let mut model = Model {
+            raw: store::RawStore::new(keys.clone()),
+            ..Model::default()
+        };
         model.turn.set_credentials(&keys);
         Analyzer {
             net: Net::new(),
@@ -1175,20 +1206,24 @@ impl State {
                 tx,
             });
         }
-        self.store(MessageRecord {
-            ts: dg.ts,
-            frame: dg.frame,
-            input: dg.input,
-            src: dg.flow.src,
-            dst: dg.flow.dst,
-            transport: dg.flow.transport,
-            relay: relay.map(|r| Box::new(r.relay)),
-            duplicate,
-            body: Body::Stun {
-                msg,
-                raw: dg.payload.to_vec(),
+        self.store(
+            MessageRecord {
+                ts: dg.ts,
+                frame: dg.frame,
+                input: dg.input,
+                src: dg.flow.src,
+                dst: dg.flow.dst,
+                transport: dg.flow.transport,
+                relay: relay.map(|r| Box::new(r.relay)),
+                duplicate,
+                body: Body::Stun {
+                    method: msg.method,
+                    class: msg.class,
+                    raw: store::RawRef::default(),
+                },
             },
-        });
+            Some((&msg, dg.payload)),
+        );
         if let Some((inner_flow, inner_relay, range)) = inner {
             let Some(payload) = dg.payload.get(range) else {
                 return;
@@ -1275,9 +1310,9 @@ impl State {
                 },
             };
             if storable {
-                self.store(rec);
+                self.store(rec, None);
             } else if let Some(tap) = self.tap.as_mut() {
-                tap(&rec);
+                tap(&rec, None);
             }
         }
         if let Some((inner_flow, inner_relay, facts)) = inner {
@@ -1343,12 +1378,16 @@ impl State {
         true
     }
 
-    fn store(&mut self, rec: MessageRecord) {
+    /// Lists a message (a STUN record with its decoded message and bytes), up to the store's bound.
+    fn store(&mut self, mut rec: MessageRecord, stun: Option<(&StunMessage, &[u8])>) {
         if let Some(tap) = self.tap.as_mut() {
-            tap(&rec);
+            tap(&rec, stun.map(|(msg, _)| msg));
         }
         let messages = &mut self.model.messages;
         if messages.len() < self.store_limit {
+            if let (Body::Stun { raw, .. }, Some((_, bytes))) = (&mut rec.body, stun) {
+                *raw = self.model.raw.push(bytes);
+            }
             // Grow by a quarter rather than double: at the bound this list is the largest thing in memory
             // (~190 MB), and doubling would leave up to half of it unused.
             if messages.len() == messages.capacity() {
@@ -1573,7 +1612,7 @@ mod tests {
         assert_eq!(relayed.len(), 1);
         assert_eq!(relayed[0].dst, peer);
         assert_eq!(
-            relayed[0].stun().map(|m| m.transaction_id),
+            model.stun(relayed[0]).map(|m| m.transaction_id),
             Some(TransactionId([2; 12]))
         );
     }
@@ -1621,7 +1660,7 @@ mod tests {
         assert_eq!(relayed.len(), 1, "only the frame after the binding is relayed");
         assert_eq!(relayed[0].dst, later_peer);
         assert_eq!(
-            relayed[0].stun().map(|m| m.transaction_id),
+            model.stun(relayed[0]).map(|m| m.transaction_id),
             Some(TransactionId([4; 12]))
         );
     }

@@ -8,7 +8,7 @@ use super::model::{attribute_name, message_report, write_addr, write_decimal};
 use super::Report;
 use crate::analysis::{Body, MessageRecord, Model, RelayVia};
 use crate::net::Transport;
-use crate::wire::stun::Verdict;
+use crate::wire::stun::{StunMessage, Verdict};
 use serde::Serialize;
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -78,7 +78,9 @@ pub fn write_streaming_in_blocks(
         w.write_all(b"\n  },\n  \"messages\": ")
     })?;
     let multi = r.inputs.len() > 1;
-    blocks.array(out, &model.messages, 2, &|m, buf| write_message(m, multi, buf))?;
+    blocks.array(out, &model.messages, 2, &|m, buf| {
+        write_message(m, model.stun(m).as_ref(), multi, buf)
+    })?;
     out.write_all(b"\n}\n")
 }
 
@@ -266,7 +268,12 @@ impl Slot {
 /// cost. The same bytes ([`render_message_serde`] is the reference; a test compares the two on every
 /// fixture). Returns whether a value it had serde_json write (an attribute's value, which may be text
 /// from the packet) holds a byte [`TerminalSafe`] escapes; everything else it writes is ASCII.
-fn write_message(m: &MessageRecord, multi: bool, out: &mut Vec<u8>) -> io::Result<bool> {
+fn write_message(
+    m: &MessageRecord,
+    stun: Option<&StunMessage>,
+    multi: bool,
+    out: &mut Vec<u8>,
+) -> io::Result<bool> {
     // Fields at depth 3 (six spaces), their objects' fields at depth 4, each key written with its
     // separator and indentation in one piece.
     out.push(b'{');
@@ -320,8 +327,8 @@ fn write_message(m: &MessageRecord, multi: bool, out: &mut Vec<u8>) -> io::Resul
         w.raw(b",\n      \"duplicate\": ");
         w.bool(true);
     }
-    let length = match &m.body {
-        Body::Stun { msg, .. } => {
+    let length = match (&m.body, stun) {
+        (Body::Stun { .. }, Some(msg)) => {
             w.raw(b",\n      \"method\": ");
             w.plain(&msg.method.to_string());
             w.raw(b",\n      \"class\": ");
@@ -380,7 +387,16 @@ fn write_message(m: &MessageRecord, multi: bool, out: &mut Vec<u8>) -> io::Resul
             }
             msg.length as u64
         }
-        Body::ChannelData { channel, length } => {
+        // Bytes the analysis decoded always decode again; this is only what a record without them shows.
+        (Body::Stun { method, class, raw }, None) => {
+            w.raw(b",\n      \"method\": ");
+            w.plain(&method.to_string());
+            w.raw(b",\n      \"class\": ");
+            w.plain(class.name());
+            w.raw(b",\n      \"attributes\": []");
+            raw.len() as u64
+        }
+        (Body::ChannelData { channel, length }, _) => {
             w.raw(b",\n      \"channel\": ");
             w.num(*channel);
             u64::from(*length)
@@ -439,15 +455,26 @@ impl FieldWriter<'_> {
 
 /// The reference for [`write_message`]: the message's `MessageReport` through serde_json.
 #[doc(hidden)]
-pub fn render_message_serde(m: &MessageRecord, multi: bool, out: &mut Vec<u8>) -> io::Result<()> {
-    message_report(m, multi).serialize(&mut serde_json::Serializer::with_formatter(out, Pretty::at(2)))?;
+pub fn render_message_serde(
+    m: &MessageRecord,
+    stun: Option<&StunMessage>,
+    multi: bool,
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    message_report(m, stun, multi)
+        .serialize(&mut serde_json::Serializer::with_formatter(out, Pretty::at(2)))?;
     Ok(())
 }
 
 /// [`write_message`], for the test that compares it with [`render_message_serde`].
 #[doc(hidden)]
-pub fn render_message(m: &MessageRecord, multi: bool, out: &mut Vec<u8>) -> io::Result<()> {
-    write_message(m, multi, out).map(|_| ())
+pub fn render_message(
+    m: &MessageRecord,
+    stun: Option<&StunMessage>,
+    multi: bool,
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    write_message(m, stun, multi, out).map(|_| ())
 }
 
 /// serde_json's `PrettyFormatter` (two-space indent) starting at a given depth, so that a value can be

@@ -8,7 +8,7 @@ use crate::analysis::{Body, MessageRecord, Model, RelayVia};
 use crate::capture::file::InputStats;
 use crate::net::{NetStats, Transport};
 use crate::wire::attributes::AttrValue;
-use crate::wire::stun::Verdict;
+use crate::wire::stun::{StunMessage, Verdict};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -50,11 +50,9 @@ impl MessageSummary {
         for m in messages {
             relayed += usize::from(m.relay.is_some());
             let key = match &m.body {
-                Body::Stun { msg, .. } => {
-                    names
-                        .entry(msg.method.0)
-                        .or_insert_with(|| msg.method.to_string());
-                    Some((msg.method.0, msg.class.name()))
+                Body::Stun { method, class, .. } => {
+                    names.entry(method.0).or_insert_with(|| method.to_string());
+                    Some((method.0, class.name()))
                 }
                 Body::ChannelData { .. } => None,
             };
@@ -211,7 +209,11 @@ impl Report {
     pub fn build(model: &Model, inputs: &[InputStats], net: &NetStats) -> Report {
         let mut report = Report::build_lean(model, inputs, net);
         let multi = inputs.len() > 1;
-        report.messages = model.messages.iter().map(|m| message_report(m, multi)).collect();
+        report.messages = model
+            .messages
+            .iter()
+            .map(|m| message_report(m, model.stun(m).as_ref(), multi))
+            .collect();
         report
     }
 
@@ -361,7 +363,8 @@ fn digits_into(buf: &mut [u8], mut n: u64) -> usize {
     len
 }
 
-pub fn message_report(m: &MessageRecord, multi: bool) -> MessageReport {
+/// `stun` is the record's message decoded again ([`Model::stun`]); None for ChannelData.
+pub fn message_report(m: &MessageRecord, stun: Option<&StunMessage>, multi: bool) -> MessageReport {
     let mut r = MessageReport {
         frame: m.frame,
         input: multi.then_some(m.input),
@@ -398,8 +401,8 @@ pub fn message_report(m: &MessageRecord, multi: bool) -> MessageReport {
         channel: None,
         length: 0,
     };
-    match &m.body {
-        Body::Stun { msg, .. } => {
+    match (&m.body, stun) {
+        (Body::Stun { .. }, Some(msg)) => {
             r.method = Some(msg.method.to_string());
             r.class = Some(msg.class.name());
             r.transaction_id = Some(msg.transaction_id_hex());
@@ -421,7 +424,13 @@ pub fn message_report(m: &MessageRecord, multi: bool) -> MessageReport {
             r.malformed = msg.malformed.map(|e| e.to_string());
             r.length = msg.length;
         }
-        Body::ChannelData { channel, length } => {
+        (Body::Stun { method, class, raw }, None) => {
+            r.method = Some(method.to_string());
+            r.class = Some(class.name());
+            r.attributes = Some(Vec::new());
+            r.length = raw.len();
+        }
+        (Body::ChannelData { channel, length }, _) => {
             r.kind = "channel-data";
             r.channel = Some(*channel);
             r.length = *length as usize;

@@ -20,7 +20,7 @@ use crate::analysis::turn::{Allocation, AllocationKey, AllocationState};
 use crate::analysis::{Body, MessageRecord, Model};
 use crate::capture::Timestamp;
 use crate::net::Transport;
-use crate::wire::stun::Method;
+use crate::wire::stun::{Method, StunMessage};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
@@ -158,10 +158,11 @@ pub struct Summary {
     pub findings: usize,
 }
 
-/// The `message` event for a recorded message, `None` for ChannelData.
-pub fn message_event(rec: &MessageRecord) -> Option<Event> {
+/// The `message` event for a recorded message (as the analysis's message tap gives it: a STUN record
+/// with its decoded message), `None` for ChannelData.
+pub fn message_event(rec: &MessageRecord, stun: Option<&StunMessage>) -> Option<Event> {
     match rec.body {
-        Body::Stun { .. } => Some(Event::Message(message_report(rec, false))),
+        Body::Stun { .. } => Some(Event::Message(message_report(rec, stun, false))),
         Body::ChannelData { .. } => None,
     }
 }
@@ -450,8 +451,8 @@ mod tests {
         let mut reader = FileReader::open(&[path.to_string_lossy().into_owned()], None).expect("fixture");
         let mut analyzer = Analyzer::new(Keyring::new());
         let (tx, rx) = mpsc::channel();
-        analyzer.set_message_tap(Box::new(move |rec| {
-            if let Some(e) = message_event(rec) {
+        analyzer.set_message_tap(Box::new(move |rec, stun| {
+            if let Some(e) = message_event(rec, stun) {
                 let _ = tx.send(e);
             }
         }));

@@ -916,7 +916,8 @@ impl App {
     /// or relayed address, else the header.
     fn select_interesting_attribute(&mut self) {
         let Some(st) = self.message.as_ref() else { return };
-        let Some(msg) = self.snapshot.model.messages.get(st.msg).and_then(|m| m.stun()) else {
+        let model = &self.snapshot.model;
+        let Some(msg) = model.messages.get(st.msg).and_then(|m| model.stun(m)) else {
             return;
         };
         use crate::wire::stun as s;
@@ -1283,7 +1284,7 @@ impl App {
             .model()
             .messages
             .get(mi)
-            .and_then(|m| m.stun())
+            .and_then(|m| self.model().stun(m))
             .map_or(1, |m| m.attributes.len() + 1);
         let page = self.page();
         match k.code {
@@ -1509,7 +1510,7 @@ impl App {
                 .message
                 .as_ref()
                 .and_then(|m| self.model().messages.get(m.msg))
-                .and_then(|m| m.stun())
+                .and_then(|m| self.model().stun(m))
                 .map_or(1, |m| m.attributes.len() + 1),
             Screen::Session => {
                 let Some(st) = self.session.as_ref() else { return 0 };

@@ -190,8 +190,8 @@ fn type_rank(t: &str) -> u8 {
 fn is_carrier(m: &MessageRecord) -> bool {
     match &m.body {
         Body::ChannelData { .. } => true,
-        Body::Stun { msg, .. } => {
-            msg.class == Class::Indication && (msg.method == Method::SEND || msg.method == Method::DATA)
+        Body::Stun { method, class, .. } => {
+            *class == Class::Indication && (*method == Method::SEND || *method == Method::DATA)
         }
     }
 }
@@ -274,8 +274,8 @@ impl Index {
         let mut candidates: Vec<usize> = Vec::new();
         for (mi, m) in model.messages.iter().enumerate() {
             by_frame.push((m.frame, mi));
-            if let Some(msg) = m.stun() {
-                transactions.entry(msg.transaction_id).or_default().push(mi);
+            if let Some(id) = model.transaction_id(m) {
+                transactions.entry(id).or_default().push(mi);
             }
             candidates.clear();
             for a in [m.src, m.dst] {
@@ -286,7 +286,7 @@ impl Index {
             candidates.sort_unstable();
             candidates.dedup();
             for &si in &candidates {
-                if belongs(m, ufrags[si], &mut foreign[si]) {
+                if belongs(model, m, ufrags[si], &mut foreign[si]) {
                     sessions[si].messages.push(mi);
                 }
             }
@@ -354,7 +354,7 @@ impl Index {
         let mut best = None;
         for &(_, i) in same {
             fallback.get_or_insert(i);
-            if model.messages.get(i).and_then(MessageRecord::stun).is_some() {
+            if model.messages.get(i).is_some_and(MessageRecord::is_stun) {
                 best = Some(i);
             }
         }
@@ -366,8 +366,8 @@ impl Index {
         model
             .messages
             .get(mi)
-            .and_then(MessageRecord::stun)
-            .and_then(|m| self.transactions.get(&m.transaction_id))
+            .and_then(|m| model.transaction_id(m))
+            .and_then(|id| self.transactions.get(&id))
             .map_or(&[], Vec::as_slice)
     }
 
@@ -425,12 +425,24 @@ fn session_scope(
 /// Whether message `m` (which touches one of the session's addresses) is part of the session: binding
 /// requests must name the session's agents in USERNAME when they carry one (an ICE restart reuses
 /// addresses with new ufrags), and responses follow their requests.
-fn belongs(m: &MessageRecord, ufrags: [&str; 2], foreign: &mut HashSet<TransactionId>) -> bool {
-    let Some(msg) = m.stun() else { return true };
-    if msg.method != Method::BINDING {
+fn belongs(
+    model: &Model,
+    m: &MessageRecord,
+    ufrags: [&str; 2],
+    foreign: &mut HashSet<TransactionId>,
+) -> bool {
+    let Body::Stun { method, class, .. } = m.body else {
+        return true;
+    };
+    if method != Method::BINDING {
         return true;
     }
-    if msg.class == Class::Request {
+    // Only a request's USERNAME is read: the message is decoded again for it, and for nothing else.
+    let msg = match class {
+        Class::Request => model.stun(m),
+        _ => None,
+    };
+    if let Some(msg) = msg {
         if let Some(AttrValue::Text(user)) = msg.attr_value(stun::ATTR_USERNAME) {
             // RFC 8445 §7.2.2: USERNAME is "receiver-ufrag:sender-ufrag".
             let mut parts = user.splitn(2, ':');
@@ -443,7 +455,7 @@ fn belongs(m: &MessageRecord, ufrags: [&str; 2], foreign: &mut HashSet<Transacti
         }
         return true;
     }
-    !foreign.contains(&msg.transaction_id)
+    model.transaction_id(m).is_none_or(|id| !foreign.contains(&id))
 }
 
 fn consent_flags(s: &SessionReport) -> Vec<bool> {

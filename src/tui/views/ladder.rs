@@ -3,7 +3,7 @@
 //! with method and class (or error code). A message relayed by TURN is drawn from the TURN client through
 //! the server (◆) to the peer, or back.
 use super::{clean, fit, hit_list, Theme};
-use crate::analysis::{Body, MessageRecord, RelayVia};
+use crate::analysis::{Body, MessageRecord, Model, RelayVia};
 use crate::tui::app::App;
 use crate::tui::data::{Column, LadderRow, Side};
 use crate::wire::stun::Class;
@@ -24,19 +24,26 @@ const WIDE: u16 = 120;
 const MIN_SPACING: usize = 4;
 
 /// `binding request`, `allocate 401`, `ChannelData 0x4003`.
-pub fn label(m: &MessageRecord) -> String {
+pub fn label(model: &Model, m: &MessageRecord) -> String {
     match &m.body {
-        Body::Stun { msg, .. } => match (msg.class, msg.error_code()) {
-            (Class::Error, Some(code)) => format!("{} {code}", msg.method),
-            _ => format!("{} {}", msg.method, msg.class.name()),
-        },
+        // An error response's code is read by decoding it again; the rest is in the record.
+        Body::Stun { method, class, .. } => {
+            let code = match class {
+                Class::Error => model.stun(m).and_then(|msg| msg.error_code()),
+                _ => None,
+            };
+            match code {
+                Some(code) => format!("{method} {code}"),
+                None => format!("{method} {}", class.name()),
+            }
+        }
         Body::ChannelData { channel, length } => format!("ChannelData {channel:#06x} {length}B"),
     }
 }
 
 fn arrow_color(m: &MessageRecord) -> Color {
     match &m.body {
-        Body::Stun { msg, .. } => match msg.class {
+        Body::Stun { class, .. } => match class {
             Class::Request => Color::White,
             Class::Success => Color::Green,
             Class::Error => Color::Red,
@@ -190,7 +197,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         }
         draw_arrow(&mut cells, &x, r, first_col);
         let selected = pos == st.ladder.selected;
-        let mut lab = label(m);
+        let mut lab = label(model, m);
         if m.duplicate {
             lab.push_str(" (dup)");
         }

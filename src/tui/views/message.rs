@@ -3,7 +3,7 @@
 //! message in which the selected item's bytes are highlighted — the TLV from its type field to the end of
 //! its value (RFC 8489 §14), or the 20-byte header.
 use super::{clean, hit_list, Theme};
-use crate::analysis::{Body, MessageRecord, RelayVia};
+use crate::analysis::{MessageRecord, RelayVia};
 use crate::report::model::attribute_name;
 use crate::tui::app::{App, Pane};
 use crate::wire::stun::{self, StunMessage, Verdict, HEADER_LEN};
@@ -67,7 +67,7 @@ fn header_lines(app: &App, m: &MessageRecord, t: &Theme) -> Vec<Line<'static>> {
             t.dim(),
         )));
     }
-    if let Body::Stun { msg, .. } = &m.body {
+    if let Some(msg) = app.model().stun(m) {
         let tx = app
             .index
             .transaction_of(app.model(), app.message.as_ref().map_or(0, |s| s.msg));
@@ -109,10 +109,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let Some(m) = app.model().messages.get(st.msg) else {
         return;
     };
-    let (msg, raw): (Option<&StunMessage>, &[u8]) = match &m.body {
-        Body::Stun { msg, raw } => (Some(&**msg), raw.as_slice()),
-        Body::ChannelData { .. } => (None, &[]),
-    };
+    let decoded = app.model().stun(m);
+    let (msg, raw): (Option<&StunMessage>, &[u8]) = (decoded.as_ref(), app.model().raw_bytes(m));
 
     let hex_w: u16 = 74;
     let horizontal = area.width >= 120;
@@ -132,7 +130,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
 
     // Tree: (item, line) pairs; item 0 spans the header block.
     let mut tree: Vec<(usize, Line)> = Vec::new();
-    let title = super::ladder::label(m);
+    let title = super::ladder::label(app.model(), m);
     tree.push((
         0,
         Line::from(vec![
