@@ -67,6 +67,62 @@ impl TxState {
     }
 }
 
+/// A list that is nearly always one element long (a request sent once, answered once): the first element
+/// inline and the rest in a `Vec`, which allocates only for a second one. A call-dense capture holds a
+/// transaction per STUN request; two small heap blocks each were a quarter of its memory and a large
+/// share of its allocations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Few<T> {
+    first: Option<T>,
+    rest: Vec<T>,
+}
+
+impl<T> Default for Few<T> {
+    fn default() -> Self {
+        Few {
+            first: None,
+            rest: Vec::new(),
+        }
+    }
+}
+
+impl<T> Few<T> {
+    pub fn one(x: T) -> Self {
+        Few {
+            first: Some(x),
+            rest: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, x: T) {
+        if self.first.is_none() {
+            self.first = Some(x);
+        } else {
+            self.rest.push(x);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    pub fn first(&self) -> Option<&T> {
+        self.first.as_ref()
+    }
+
+    pub fn last(&self) -> Option<&T> {
+        self.rest.last().or(self.first.as_ref())
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &T> {
+        self.first.iter().chain(&self.rest)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Transaction {
     pub id: TransactionId,
@@ -77,10 +133,10 @@ pub struct Transaction {
     /// Carried inside TURN relaying.
     pub relayed: bool,
     /// Transmissions of the request, first one first (at most [`MAX_TRANSMISSIONS_KEPT`]).
-    pub requests: Vec<Seen>,
+    pub requests: Few<Seen>,
     /// Every transmission, kept or not.
     pub transmissions: u32,
-    pub responses: Vec<Response>,
+    pub responses: Few<Response>,
     /// Aged out (live mode): the slot is free for reuse and nothing refers to it any more.
     pub retired: bool,
 }
@@ -199,8 +255,8 @@ impl Transactions {
             self.index.remove(&key);
         }
         t.retired = true;
-        t.requests = Vec::new();
-        t.responses = Vec::new();
+        t.requests = Few::default();
+        t.responses = Few::default();
         self.free.push(i);
         self.retired += 1;
     }
@@ -238,9 +294,9 @@ impl Transactions {
                     responder: dst,
                     transport,
                     relayed,
-                    requests: vec![seen],
+                    requests: Few::one(seen),
                     transmissions: 1,
-                    responses: Vec::new(),
+                    responses: Few::default(),
                     retired: false,
                 };
                 let reused = self
@@ -290,6 +346,20 @@ impl Transactions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn few_keeps_order_whatever_its_length() {
+        let mut f = Few::default();
+        assert!(f.is_empty() && f.first().is_none() && f.last().is_none());
+        f.push(1);
+        assert_eq!((f.len(), f.first(), f.last()), (1, Some(&1), Some(&1)));
+        f.push(2);
+        f.push(3);
+        assert_eq!((f.len(), f.first(), f.last()), (3, Some(&1), Some(&3)));
+        assert_eq!(f.iter().copied().collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(f.iter().rev().copied().collect::<Vec<_>>(), [3, 2, 1]);
+        assert_eq!(Few::one(7).iter().collect::<Vec<_>>(), [&7]);
+    }
     use crate::wire::stun::Verdict;
 
     fn msg(class: Class, id: u8) -> StunMessage {
