@@ -95,6 +95,45 @@ fn press(app: &mut App, c: char) {
     app.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
 }
 
+/// A live snapshot's model keeps the listed messages' bytes, which the message views decode again: every
+/// STUN message on the wire decodes, with the transaction id and attribute count tshark gives that frame
+/// (`ui_model` once copied the records and not their bytes).
+#[test]
+fn a_live_snapshot_keeps_every_message_decodable() {
+    let snap = live_snapshot(u64::MAX);
+    let text = std::fs::read_to_string(fixture(&format!("{CALL}/tshark-messages.json"))).expect("oracle");
+    let oracle: Value = serde_json::from_str(&text).expect("JSON");
+    let oracle = oracle.as_array().expect("a list");
+    let model = &snap.model;
+    let mut checked = 0;
+    for m in model.messages.iter().filter(|m| m.is_stun() && m.relay.is_none()) {
+        let msg = model
+            .stun(m)
+            .unwrap_or_else(|| panic!("frame {}: not decodable from the snapshot", m.frame));
+        let want = oracle
+            .iter()
+            .find(|o| o["frame"].as_u64() == Some(m.frame) && o["kind"] == "stun")
+            .unwrap_or_else(|| panic!("frame {}: not STUN for tshark", m.frame));
+        assert_eq!(
+            want["transaction_id"].as_str(),
+            Some(msg.transaction_id_hex().as_str())
+        );
+        assert_eq!(
+            want["attributes"].as_array().map(Vec::len),
+            Some(msg.attributes.len()),
+            "frame {}",
+            m.frame
+        );
+        checked += 1;
+    }
+    // A record without a transport is STUN quoted in an ICMP error: not delivered, not a message.
+    let on_wire = oracle
+        .iter()
+        .filter(|o| o["kind"] == "stun" && !o["transport"].is_null())
+        .count();
+    assert_eq!(checked, on_wire, "every STUN message tshark lists on the wire");
+}
+
 #[test]
 fn a_live_view_follows_new_snapshots() {
     let early = first_check_frame() + 1;

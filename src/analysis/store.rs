@@ -36,7 +36,7 @@ impl RawRef {
 }
 
 /// Append-only store of message bytes, with the credentials the analysis decoded them with.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct RawStore {
     chunks: Vec<Vec<u8>>,
     keys: Keyring,
