@@ -493,8 +493,8 @@ impl LiveRun {
         let mut analyzer = Analyzer::new(keys);
         let messages = tap.then(|| {
             let (tx, rx) = mpsc::channel();
-            analyzer.set_message_tap(Box::new(move |rec, stun| {
-                if let Some(e) = ndjson::message_event(rec, stun) {
+            analyzer.set_message_tap(Box::new(move |rec, path, stun| {
+                if let Some(e) = ndjson::message_event(rec, path, stun) {
                     // The receiver lives as long as the run; a send can only fail after it.
                     let _ = tx.send(e);
                 }

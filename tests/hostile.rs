@@ -370,7 +370,7 @@ fn a_thousand_nested_send_indications() {
         2,
         "the outer indication and the datagram it relays"
     );
-    assert!(from_frame_1[1].relay.is_some());
+    assert!(model.path(from_frame_1[1]).relay.is_some());
     assert_eq!(model.stats.stun, 3);
     assert_reported(&model, "after-nest", 2);
 }

@@ -521,11 +521,11 @@ fn messages_written_field_by_field_match_serde_for_every_fixture_message() {
                     malformed |= msg.malformed.is_some();
                     classic |= !msg.rfc5389;
                 }
-                relayed |= m.relay.is_some();
+                relayed |= model.path(m).relay.is_some();
                 for multi in [false, true] {
                     let (mut ours, mut serde) = (Vec::new(), Vec::new());
-                    render_message(m, stun.as_ref(), multi, &mut ours).expect("render");
-                    render_message_serde(m, stun.as_ref(), multi, &mut serde).expect("render");
+                    render_message(m, model.path(m), stun.as_ref(), multi, &mut ours).expect("render");
+                    render_message_serde(m, model.path(m), stun.as_ref(), multi, &mut serde).expect("render");
                     assert!(
                         ours == serde,
                         "{path} frame {}:\n{}\n---\n{}",

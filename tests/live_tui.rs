@@ -97,7 +97,7 @@ fn press(app: &mut App, c: char) {
 
 /// A live snapshot's model keeps the listed messages' bytes, which the message views decode again: every
 /// STUN message on the wire decodes, with the transaction id and attribute count tshark gives that frame
-/// (`ui_model` once copied the records and not their bytes).
+/// and on the addresses tshark gives (`ui_model` once copied the records and not their bytes or paths).
 #[test]
 fn a_live_snapshot_keeps_every_message_decodable() {
     let snap = live_snapshot(u64::MAX);
@@ -106,7 +106,11 @@ fn a_live_snapshot_keeps_every_message_decodable() {
     let oracle = oracle.as_array().expect("a list");
     let model = &snap.model;
     let mut checked = 0;
-    for m in model.messages.iter().filter(|m| m.is_stun() && m.relay.is_none()) {
+    for m in model
+        .messages
+        .iter()
+        .filter(|m| m.is_stun() && model.path(m).relay.is_none())
+    {
         let msg = model
             .stun(m)
             .unwrap_or_else(|| panic!("frame {}: not decodable from the snapshot", m.frame));
@@ -118,6 +122,15 @@ fn a_live_snapshot_keeps_every_message_decodable() {
             want["transaction_id"].as_str(),
             Some(msg.transaction_id_hex().as_str())
         );
+        let path = model.path(m);
+        for (field, addr) in [("src", path.src), ("dst", path.dst)] {
+            assert_eq!(
+                want[field].as_str(),
+                Some(addr.to_string().as_str()),
+                "frame {}",
+                m.frame
+            );
+        }
         assert_eq!(
             want["attributes"].as_array().map(Vec::len),
             Some(msg.attributes.len()),

@@ -345,7 +345,7 @@ fn ladder_draws_relayed_checks_through_the_turn_column() {
     assert_eq!(a.screen(), Screen::Message);
     let m = &a.model().messages[a.message.as_ref().expect("message").msg];
     assert_eq!(m.frame, 22);
-    assert!(m.relay.is_some());
+    assert!(a.model().path(m).relay.is_some());
 }
 
 /// Offset of the first attribute of type `typ` in a tshark message: 20-byte header, then per attribute a
@@ -908,7 +908,7 @@ fn the_message_list_scrolls_a_hundred_thousand_messages() {
     let model = Arc::get_mut(&mut snap.model).expect("sole owner");
     let base = model.messages.clone();
     while model.messages.len() < 100_000 {
-        let mut m = base[model.messages.len() % base.len()].clone();
+        let mut m = base[model.messages.len() % base.len()];
         m.frame = model.messages.len() as u64 + 1;
         model.messages.push(m);
     }

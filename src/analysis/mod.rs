@@ -100,7 +100,7 @@ impl Stats {
 }
 
 /// Where a relayed (inner) message came from: the TURN server and the client it serves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Relay {
     pub server: SocketAddr,
     pub client: SocketAddr,
@@ -121,14 +121,14 @@ struct Inner {
     facts: Option<FlowFacts>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RelayVia {
     SendIndication,
     DataIndication,
     ChannelData(u16),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Body {
     /// The message's bytes in the model's [`store::RawStore`], decoded again when an output shows it
     /// ([`Model::stun`]); its method and class are kept for the lists and counts that need only them.
@@ -143,20 +143,73 @@ pub enum Body {
     },
 }
 
-/// One message as seen on the wire (or inside a relay).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MessageRecord {
-    pub ts: Timestamp,
-    pub frame: u64,
-    pub input: u16,
+/// Where a message went: its addresses and transport, and the TURN relaying it was found in. A flow
+/// carries many messages, so records share these and refer to one by number ([`Model::path`]): a record
+/// is then 40 bytes instead of 112 (two `SocketAddr`s are 64 bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Path {
     pub src: SocketAddr,
     pub dst: SocketAddr,
     pub transport: Transport,
     /// Set for messages found inside TURN relaying.
-    pub relay: Option<Box<Relay>>,
+    pub relay: Option<Relay>,
+}
+
+/// A [`Path`]'s number in [`Model::paths`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PathId(u32);
+
+impl PathId {
+    /// A record the message tap sees before (or instead of) it is listed: its path comes with it.
+    const UNLISTED: PathId = PathId(u32::MAX);
+}
+
+/// The paths of the listed messages, each once.
+#[derive(Clone, Debug, Default)]
+pub struct Paths {
+    list: Vec<Path>,
+    /// A path's hash → its number. Keyed by the hash, not the 140-byte path, which would double the
+    /// table; a path whose hash another path already has (never, in practice) is listed again rather
+    /// than found.
+    index: HashMap<u64, u32, FastHash>,
+}
+
+impl Paths {
+    fn intern(&mut self, p: Path) -> PathId {
+        let mut h = FxHasher::default();
+        p.hash(&mut h);
+        let list = &mut self.list;
+        let at = *self.index.entry(h.finish()).or_insert_with(|| {
+            list.push(p);
+            (list.len() - 1) as u32
+        });
+        if list.get(at as usize) == Some(&p) {
+            return PathId(at);
+        }
+        list.push(p);
+        PathId((list.len() - 1) as u32)
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+}
+
+/// One message as seen on the wire (or inside a relay).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MessageRecord {
+    pub ts: Timestamp,
+    pub frame: u64,
+    pub input: u16,
     /// The same datagram was already seen on the other side of a TURN relay (capture at the server):
     /// listed, but not analysed twice.
     pub duplicate: bool,
+    /// Its addresses, transport and relay ([`Model::path`]).
+    pub path: PathId,
     pub body: Body,
 }
 
@@ -192,9 +245,24 @@ pub struct Model {
     pub last_ts: Option<Timestamp>,
     /// The bytes of the stored STUN messages.
     pub raw: store::RawStore,
+    /// The listed messages' paths.
+    pub paths: Paths,
 }
 
+/// A path no record of this model refers to (a listed record always has one).
+static NO_PATH: Path = Path {
+    src: SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0)),
+    dst: SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0)),
+    transport: Transport::Udp,
+    relay: None,
+};
+
 impl Model {
+    /// A listed message's addresses, transport and relay.
+    pub fn path(&self, m: &MessageRecord) -> &Path {
+        self.paths.list.get(m.path.0 as usize).unwrap_or(&NO_PATH)
+    }
+
     /// A stored STUN message, decoded again from its bytes (None for ChannelData). The decoder is pure and
     /// uses the analysis's credentials, so this is the message the analysis saw.
     pub fn stun(&self, m: &MessageRecord) -> Option<StunMessage> {
@@ -677,7 +745,7 @@ struct Route {
 /// Sees every message as it is recorded, stored or not (past [`MAX_STORED_MESSAGES`] too): the live event
 /// stream is fed from here.
 /// A STUN record comes with its decoded message.
-pub type MessageTap = Box<dyn FnMut(&MessageRecord, Option<&StunMessage>) + Send>;
+pub type MessageTap = Box<dyn FnMut(&MessageRecord, &Path, Option<&StunMessage>) + Send>;
 
 impl Analyzer {
     pub fn new(keys: Keyring) -> Self {
@@ -1206,24 +1274,12 @@ impl State {
                 tx,
             });
         }
-        self.store(
-            MessageRecord {
-                ts: dg.ts,
-                frame: dg.frame,
-                input: dg.input,
-                src: dg.flow.src,
-                dst: dg.flow.dst,
-                transport: dg.flow.transport,
-                relay: relay.map(|r| Box::new(r.relay)),
-                duplicate,
-                body: Body::Stun {
-                    method: msg.method,
-                    class: msg.class,
-                    raw: store::RawRef::default(),
-                },
-            },
-            Some((&msg, dg.payload)),
-        );
+        let body = Body::Stun {
+            method: msg.method,
+            class: msg.class,
+            raw: store::RawRef::default(),
+        };
+        self.store(dg, relay, duplicate, body, Some((&msg, dg.payload)));
         if let Some((inner_flow, inner_relay, range)) = inner {
             let Some(payload) = dg.payload.get(range) else {
                 return;
@@ -1295,24 +1351,15 @@ impl State {
         }
         // Past the ChannelData bounds a frame is counted, and still shown to the live event stream.
         if storable || self.tap.is_some() {
-            let rec = MessageRecord {
-                ts: dg.ts,
-                frame: dg.frame,
-                input: dg.input,
-                src: dg.flow.src,
-                dst: dg.flow.dst,
-                transport: dg.flow.transport,
-                relay: relay.map(|r| Box::new(r.relay)),
-                duplicate,
-                body: Body::ChannelData {
-                    channel: cd.channel,
-                    length: cd.data.len() as u16,
-                },
+            let body = Body::ChannelData {
+                channel: cd.channel,
+                length: cd.data.len() as u16,
             };
             if storable {
-                self.store(rec, None);
+                self.store(dg, relay, duplicate, body, None);
             } else if let Some(tap) = self.tap.as_mut() {
-                tap(&rec, None);
+                let (rec, path) = record(dg, relay, duplicate, body);
+                tap(&rec, &path, None);
             }
         }
         if let Some((inner_flow, inner_relay, facts)) = inner {
@@ -1379,15 +1426,24 @@ impl State {
     }
 
     /// Lists a message (a STUN record with its decoded message and bytes), up to the store's bound.
-    fn store(&mut self, mut rec: MessageRecord, stun: Option<(&StunMessage, &[u8])>) {
+    fn store(
+        &mut self,
+        dg: &Datagram<'_>,
+        relay: Option<Inner>,
+        duplicate: bool,
+        body: Body,
+        stun: Option<(&StunMessage, &[u8])>,
+    ) {
+        let (mut rec, path) = record(dg, relay, duplicate, body);
         if let Some(tap) = self.tap.as_mut() {
-            tap(&rec, stun.map(|(msg, _)| msg));
+            tap(&rec, &path, stun.map(|(msg, _)| msg));
         }
         let messages = &mut self.model.messages;
         if messages.len() < self.store_limit {
             if let (Body::Stun { raw, .. }, Some((_, bytes))) = (&mut rec.body, stun) {
                 *raw = self.model.raw.push(bytes);
             }
+            rec.path = self.model.paths.intern(path);
             // Grow by a quarter rather than double: at the bound this list is the largest thing in memory
             // (~190 MB), and doubling would leave up to half of it unused.
             if messages.len() == messages.capacity() {
@@ -1398,6 +1454,25 @@ impl State {
             self.model.stats.messages_not_stored += 1;
         }
     }
+}
+
+/// A datagram's message record (not yet listed: no path number) and its path.
+fn record(dg: &Datagram<'_>, relay: Option<Inner>, duplicate: bool, body: Body) -> (MessageRecord, Path) {
+    let rec = MessageRecord {
+        ts: dg.ts,
+        frame: dg.frame,
+        input: dg.input,
+        duplicate,
+        path: PathId::UNLISTED,
+        body,
+    };
+    let path = Path {
+        src: dg.flow.src,
+        dst: dg.flow.dst,
+        transport: dg.flow.transport,
+        relay: relay.map(|r| r.relay),
+    };
+    (rec, path)
 }
 
 #[cfg(test)]
@@ -1608,13 +1683,68 @@ mod tests {
         ]);
         assert_eq!(model.stats.channel_data, 1);
         assert_eq!(model.stats.other, 1);
-        let relayed: Vec<&MessageRecord> = model.messages.iter().filter(|m| m.relay.is_some()).collect();
+        let relayed: Vec<&MessageRecord> = model
+            .messages
+            .iter()
+            .filter(|m| model.path(m).relay.is_some())
+            .collect();
         assert_eq!(relayed.len(), 1);
-        assert_eq!(relayed[0].dst, peer);
+        assert_eq!(model.path(relayed[0]).dst, peer);
         assert_eq!(
             model.stun(relayed[0]).map(|m| m.transaction_id),
             Some(TransactionId([2; 12]))
         );
+    }
+
+    /// Records share a path when, and only when, addresses, transport and relay are all the same.
+    #[test]
+    fn paths_are_shared_only_when_equal() {
+        let a: SocketAddr = "192.0.2.1:1000".parse().unwrap();
+        let b: SocketAddr = "192.0.2.2:3478".parse().unwrap();
+        let direct = Path {
+            src: a,
+            dst: b,
+            transport: Transport::Udp,
+            relay: None,
+        };
+        let relayed = Path {
+            relay: Some(Relay {
+                server: b,
+                client: a,
+                via: RelayVia::ChannelData(0x4000),
+                relayed_address_known: true,
+            }),
+            ..direct
+        };
+        let mut paths = Paths::default();
+        let ids = [
+            paths.intern(direct),
+            paths.intern(Path {
+                transport: Transport::Tcp,
+                ..direct
+            }),
+            paths.intern(Path {
+                src: b,
+                dst: a,
+                ..direct
+            }),
+            paths.intern(relayed),
+            paths.intern(direct),
+            paths.intern(relayed),
+        ];
+        assert_eq!(ids[4], ids[0]);
+        assert_eq!(ids[5], ids[3]);
+        let distinct: HashSet<PathId> = ids.iter().copied().collect();
+        assert_eq!(distinct.len(), 4);
+        assert_eq!(paths.len(), 4);
+        assert_eq!(paths.list[ids[3].0 as usize], relayed);
+    }
+
+    /// A listed message costs a 40-byte record (plus its bytes, if STUN): the figure BENCHMARKS.md's
+    /// memory table is built on. Its addresses and relay live once per path ([`Paths`]).
+    #[test]
+    fn a_message_record_stays_40_bytes() {
+        assert!(std::mem::size_of::<MessageRecord>() <= 40);
     }
 
     /// The ChannelData route cache (`State::route`) must notice a channel bound after its first frame was
@@ -1656,9 +1786,13 @@ mod tests {
             check(4),
         ]);
         assert_eq!(model.stats.channel_data, 2);
-        let relayed: Vec<&MessageRecord> = model.messages.iter().filter(|m| m.relay.is_some()).collect();
+        let relayed: Vec<&MessageRecord> = model
+            .messages
+            .iter()
+            .filter(|m| model.path(m).relay.is_some())
+            .collect();
         assert_eq!(relayed.len(), 1, "only the frame after the binding is relayed");
-        assert_eq!(relayed[0].dst, later_peer);
+        assert_eq!(model.path(relayed[0]).dst, later_peer);
         assert_eq!(
             model.stun(relayed[0]).map(|m| m.transaction_id),
             Some(TransactionId([4; 12]))

@@ -6,7 +6,7 @@
 //! the same and no byte of it can drive a terminal.
 use super::model::{attribute_name, message_report, write_addr, write_decimal};
 use super::Report;
-use crate::analysis::{Body, MessageRecord, Model, RelayVia};
+use crate::analysis::{Body, MessageRecord, Model, Path, RelayVia};
 use crate::net::Transport;
 use crate::wire::stun::{StunMessage, Verdict};
 use serde::Serialize;
@@ -79,7 +79,7 @@ pub fn write_streaming_in_blocks(
     })?;
     let multi = r.inputs.len() > 1;
     blocks.array(out, &model.messages, 2, &|m, buf| {
-        write_message(m, model.stun(m).as_ref(), multi, buf)
+        write_message(m, model.path(m), model.stun(m).as_ref(), multi, buf)
     })?;
     out.write_all(b"\n}\n")
 }
@@ -270,6 +270,7 @@ impl Slot {
 /// from the packet) holds a byte [`TerminalSafe`] escapes; everything else it writes is ASCII.
 fn write_message(
     m: &MessageRecord,
+    p: &Path,
     stun: Option<&StunMessage>,
     multi: bool,
     out: &mut Vec<u8>,
@@ -287,11 +288,11 @@ fn write_message(
     w.raw(b",\n      \"ts\": ");
     serde_json::to_writer(&mut *w.out, &m.ts.as_secs_f64())?;
     w.raw(b",\n      \"src\": ");
-    w.addr(&m.src);
+    w.addr(&p.src);
     w.raw(b",\n      \"dst\": ");
-    w.addr(&m.dst);
+    w.addr(&p.dst);
     w.raw(b",\n      \"transport\": ");
-    w.plain(match m.transport {
+    w.plain(match p.transport {
         Transport::Udp => "udp",
         Transport::Tcp => "tcp",
     });
@@ -301,8 +302,8 @@ fn write_message(
         Body::ChannelData { .. } => "channel-data",
     });
     w.raw(b",\n      \"relayed\": ");
-    w.bool(m.relay.is_some());
-    if let Some(r) = &m.relay {
+    w.bool(p.relay.is_some());
+    if let Some(r) = &p.relay {
         w.raw(b",\n      \"relay\": ");
         w.out.push(b'{');
         w.raw(b"\n        \"server\": ");
@@ -457,11 +458,12 @@ impl FieldWriter<'_> {
 #[doc(hidden)]
 pub fn render_message_serde(
     m: &MessageRecord,
+    p: &Path,
     stun: Option<&StunMessage>,
     multi: bool,
     out: &mut Vec<u8>,
 ) -> io::Result<()> {
-    message_report(m, stun, multi)
+    message_report(m, p, stun, multi)
         .serialize(&mut serde_json::Serializer::with_formatter(out, Pretty::at(2)))?;
     Ok(())
 }
@@ -470,11 +472,12 @@ pub fn render_message_serde(
 #[doc(hidden)]
 pub fn render_message(
     m: &MessageRecord,
+    p: &Path,
     stun: Option<&StunMessage>,
     multi: bool,
     out: &mut Vec<u8>,
 ) -> io::Result<()> {
-    write_message(m, stun, multi, out).map(|_| ())
+    write_message(m, p, stun, multi, out).map(|_| ())
 }
 
 /// serde_json's `PrettyFormatter` (two-space indent) starting at a given depth, so that a value can be

@@ -4,7 +4,7 @@
 //! capture order or sorted, never in hash order, so the same input always gives the same bytes.
 use super::turn::TurnReport;
 use crate::analysis::findings::{self, Finding};
-use crate::analysis::{Body, MessageRecord, Model, RelayVia};
+use crate::analysis::{Body, MessageRecord, Model, Path, RelayVia};
 use crate::capture::file::InputStats;
 use crate::net::{NetStats, Transport};
 use crate::wire::attributes::AttrValue;
@@ -43,12 +43,12 @@ pub struct MessageSummary {
 }
 
 impl MessageSummary {
-    fn of(messages: &[MessageRecord]) -> MessageSummary {
+    fn of(model: &Model) -> MessageSummary {
         let mut by_type: BTreeMap<Option<(u16, &'static str)>, u64> = BTreeMap::new();
         let mut relayed = 0;
         let mut names: BTreeMap<u16, String> = BTreeMap::new();
-        for m in messages {
-            relayed += usize::from(m.relay.is_some());
+        for m in &model.messages {
+            relayed += usize::from(model.path(m).relay.is_some());
             let key = match &m.body {
                 Body::Stun { method, class, .. } => {
                     names.entry(method.0).or_insert_with(|| method.to_string());
@@ -67,7 +67,7 @@ impl MessageSummary {
             *by_method.entry(method).or_default().entry(class).or_insert(0) += n;
         }
         MessageSummary {
-            total: messages.len(),
+            total: model.messages.len(),
             relayed,
             by_method,
         }
@@ -212,7 +212,7 @@ impl Report {
         report.messages = model
             .messages
             .iter()
-            .map(|m| message_report(m, model.stun(m).as_ref(), multi))
+            .map(|m| message_report(m, model.path(m), model.stun(m).as_ref(), multi))
             .collect();
         report
     }
@@ -236,7 +236,7 @@ impl Report {
         // The TURN view and the message summary do not depend on the ICE sessions: built on another core
         // while the sessions and their findings are.
         let (sessions, findings, (turn, message_summary)) = std::thread::scope(|scope| {
-            let other = scope.spawn(|| (TurnReport::build(model), MessageSummary::of(&model.messages)));
+            let other = scope.spawn(|| (TurnReport::build(model), MessageSummary::of(model)));
             let sessions = crate::analysis::sessions::build(model);
             let findings = findings::collect(model, &sessions);
             let other = other.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
@@ -363,18 +363,19 @@ fn digits_into(buf: &mut [u8], mut n: u64) -> usize {
     len
 }
 
-/// `stun` is the record's message decoded again ([`Model::stun`]); None for ChannelData.
-pub fn message_report(m: &MessageRecord, stun: Option<&StunMessage>, multi: bool) -> MessageReport {
+/// `p` is the record's path ([`Model::path`]) and `stun` its message decoded again ([`Model::stun`]); None
+/// for ChannelData.
+pub fn message_report(m: &MessageRecord, p: &Path, stun: Option<&StunMessage>, multi: bool) -> MessageReport {
     let mut r = MessageReport {
         frame: m.frame,
         input: multi.then_some(m.input),
         ts: m.ts.as_secs_f64(),
-        src: addr_string(&m.src),
-        dst: addr_string(&m.dst),
-        transport: m.transport,
+        src: addr_string(&p.src),
+        dst: addr_string(&p.dst),
+        transport: p.transport,
         kind: "stun",
-        relayed: m.relay.is_some(),
-        relay: m.relay.as_deref().map(|r| RelayReport {
+        relayed: p.relay.is_some(),
+        relay: p.relay.as_ref().map(|r| RelayReport {
             server: addr_string(&r.server),
             client: addr_string(&r.client),
             via: match r.via {

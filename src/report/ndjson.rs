@@ -17,7 +17,7 @@ use super::model::{message_report, Generator, LiveCaptureReport, MessageReport};
 use crate::analysis::findings::{self, turn::error_meaning, Finding};
 use crate::analysis::sessions::{self, SelectedPair};
 use crate::analysis::turn::{Allocation, AllocationKey, AllocationState};
-use crate::analysis::{Body, MessageRecord, Model};
+use crate::analysis::{Body, MessageRecord, Model, Path};
 use crate::capture::Timestamp;
 use crate::net::Transport;
 use crate::wire::stun::{Method, StunMessage};
@@ -160,9 +160,9 @@ pub struct Summary {
 
 /// The `message` event for a recorded message (as the analysis's message tap gives it: a STUN record
 /// with its decoded message), `None` for ChannelData.
-pub fn message_event(rec: &MessageRecord, stun: Option<&StunMessage>) -> Option<Event> {
+pub fn message_event(rec: &MessageRecord, path: &Path, stun: Option<&StunMessage>) -> Option<Event> {
     match rec.body {
-        Body::Stun { .. } => Some(Event::Message(message_report(rec, stun, false))),
+        Body::Stun { .. } => Some(Event::Message(message_report(rec, path, stun, false))),
         Body::ChannelData { .. } => None,
     }
 }
@@ -451,8 +451,8 @@ mod tests {
         let mut reader = FileReader::open(&[path.to_string_lossy().into_owned()], None).expect("fixture");
         let mut analyzer = Analyzer::new(Keyring::new());
         let (tx, rx) = mpsc::channel();
-        analyzer.set_message_tap(Box::new(move |rec, stun| {
-            if let Some(e) = message_event(rec, stun) {
+        analyzer.set_message_tap(Box::new(move |rec, path, stun| {
+            if let Some(e) = message_event(rec, path, stun) {
                 let _ = tx.send(e);
             }
         }));

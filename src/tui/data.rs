@@ -58,8 +58,9 @@ pub fn ui_model(model: &Model) -> Model {
     Model {
         stats: model.stats.clone(),
         messages: model.messages.clone(),
-        // The messages' bytes, which the views decode again (`Model::stun`).
+        // The messages' bytes, which the views decode again (`Model::stun`), and their paths.
         raw: model.raw.clone(),
+        paths: model.paths.clone(),
         unreachable: model.unreachable.clone(),
         first_ts: model.first_ts,
         last_ts: model.last_ts,
@@ -280,7 +281,8 @@ impl Index {
                 transactions.entry(id).or_default().push(mi);
             }
             candidates.clear();
-            for a in [m.src, m.dst] {
+            let path = model.path(m);
+            for a in [path.src, path.dst] {
                 if let Some(list) = owners.get(&a) {
                     candidates.extend(list.iter().copied());
                 }
@@ -584,8 +586,8 @@ fn build_ladder(scope: &mut SessionScope, s: &SessionReport, allocs: &[Allocatio
     );
     // Addresses only seen in messages (a STUN server, an unknown peer) go in the middle, before B.
     for &mi in &scope.messages {
-        let m = &model.messages[mi];
-        for addr in [m.src, m.dst] {
+        let path = model.path(&model.messages[mi]);
+        for addr in [path.src, path.dst] {
             let known = col_of.contains_key(&addr)
                 || b_cols.iter().any(|(x, _)| *x == addr)
                 || relay_to_server.iter().any(|(r, _)| *r == addr);
@@ -621,7 +623,10 @@ fn build_ladder(scope: &mut SessionScope, s: &SessionReport, allocs: &[Allocatio
             let carried = msgs.get(k + 1).is_some_and(|&next| {
                 next == mi + 1
                     && model.messages.get(next).is_some_and(|n| {
-                        n.relay.is_some() && n.frame == m.frame && n.input == m.input && !is_carrier(n)
+                        model.path(n).relay.is_some()
+                            && n.frame == m.frame
+                            && n.input == m.input
+                            && !is_carrier(n)
                     })
             });
             if carried {
@@ -629,15 +634,17 @@ fn build_ladder(scope: &mut SessionScope, s: &SessionReport, allocs: &[Allocatio
             }
         }
         let media = matches!(m.body, Body::ChannelData { .. });
-        let row = match m.relay.as_deref() {
+        let path = model.path(m);
+        let row = match &path.relay {
             Some(relay) => {
                 let via = col(&relay.server);
                 // Toward the peer the message leaves the relayed address; from the peer it arrives there.
-                let outbound = relayed_addr(&m.src) || (!relay.relayed_address_known && m.src.port() == 0);
+                let outbound =
+                    relayed_addr(&path.src) || (!relay.relayed_address_known && path.src.port() == 0);
                 let (from, to) = if outbound {
-                    (col(&relay.client), col(&m.dst))
+                    (col(&relay.client), col(&path.dst))
                 } else {
-                    (col(&m.src), col(&relay.client))
+                    (col(&path.src), col(&relay.client))
                 };
                 match (from, to) {
                     (Some(from), Some(to)) => LadderRow {
@@ -650,7 +657,7 @@ fn build_ladder(scope: &mut SessionScope, s: &SessionReport, allocs: &[Allocatio
                     _ => continue,
                 }
             }
-            None => match (col(&m.src), col(&m.dst)) {
+            None => match (col(&path.src), col(&path.dst)) {
                 (Some(from), Some(to)) => LadderRow {
                     msg: mi,
                     from,

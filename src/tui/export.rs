@@ -190,7 +190,10 @@ fn selection(
                         .messages
                         .iter()
                         .enumerate()
-                        .filter(|(_, m)| s.addresses.contains(&m.src) || s.addresses.contains(&m.dst))
+                        .filter(|(_, m)| {
+                            let p = model.path(m);
+                            s.addresses.contains(&p.src) || s.addresses.contains(&p.dst)
+                        })
                         .map(|(k, _)| k)
                         .collect();
                     (&s.addresses, msgs, &s.frames)
@@ -361,7 +364,10 @@ pub fn export_json(
                     .messages
                     .iter()
                     .enumerate()
-                    .filter(|(_, m)| a.addresses.contains(&m.src) || a.addresses.contains(&m.dst))
+                    .filter(|(_, m)| {
+                        let p = snapshot.model.path(m);
+                        a.addresses.contains(&p.src) || a.addresses.contains(&p.dst)
+                    })
                     .map(|(k, _)| k)
                     .collect();
                 (Vec::new(), vec![i], a.findings.clone(), msgs)

@@ -259,7 +259,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                     .map_or("?".into(), |c| format!("{} {}", c.tag, c.detail))
             };
             let mut s = format!(" {} → {}", name(r.from), name(r.to));
-            if let Some(relay) = m.relay.as_deref() {
+            let path = model.path(m);
+            if let Some(relay) = &path.relay {
                 let via = match relay.via {
                     RelayVia::SendIndication => "Send indication".to_string(),
                     RelayVia::DataIndication => "Data indication".to_string(),
@@ -267,7 +268,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 };
                 s.push_str(&format!(
                     "  relayed by {} ({via}); on the peer leg {} → {}",
-                    relay.server, m.src, m.dst
+                    relay.server, path.src, path.dst
                 ));
             }
             if m.duplicate {

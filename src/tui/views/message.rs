@@ -40,17 +40,18 @@ fn verdict(v: &Verdict) -> String {
 
 fn header_lines(app: &App, m: &MessageRecord, t: &Theme) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
-    let transport = match m.transport {
+    let path = app.model().path(m);
+    let transport = match path.transport {
         crate::net::Transport::Udp => "udp",
         crate::net::Transport::Tcp => "tcp",
     };
     lines.push(Line::from(format!(
         "    {} → {} {transport}  {:+.6}s",
-        m.src,
-        m.dst,
+        path.src,
+        path.dst,
         m.ts.as_secs_f64() - app.index.t0
     )));
-    if let Some(r) = m.relay.as_deref() {
+    if let Some(r) = &path.relay {
         let via = match r.via {
             RelayVia::SendIndication => "Send indication".to_string(),
             RelayVia::DataIndication => "Data indication".to_string(),
