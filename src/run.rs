@@ -3,6 +3,7 @@ use crate::cli::ReadArgs;
 use anyhow::{bail, Context, Result};
 use iceview::analysis::{Analyzer, EventBatch};
 use iceview::capture::file::FileReader;
+use iceview::capture::spill::FileSpill;
 use iceview::capture::Packet;
 use iceview::report::{json, text, Report};
 use iceview::tui;
@@ -82,6 +83,12 @@ pub fn read(args: &ReadArgs) -> Result<()> {
     let mut reader = FileReader::open(&inputs, filter.as_deref())?;
     let mut analyzer = Analyzer::new(keys);
     analyzer.set_inputs(inputs.len().min(u16::MAX as usize) as u16);
+    // The listed messages' bytes go to a temporary file as they accumulate, so memory does not grow with
+    // them; without one (no writable temporary directory) they stay in memory.
+    match FileSpill::create() {
+        Ok(spill) => analyzer.set_spill(std::sync::Arc::new(spill)),
+        Err(e) => eprintln!("iceview: warning: no temporary file ({e}): listed messages are kept in memory"),
+    }
 
     let total: u64 = inputs
         .iter()
@@ -175,6 +182,13 @@ pub fn read(args: &ReadArgs) -> Result<()> {
                 .and_then(|_| out.flush())
                 .with_context(|| format!("{path}: cannot write"))?;
         }
+    }
+    let unread = analyzer.model().raw.errors();
+    if unread > 0 {
+        bail!(
+            "{unread} chunk(s) of message bytes could not be read back from the temporary file: \
+             the report lists those messages without their attributes (was the temporary directory's disk removed or full?)"
+        );
     }
     if tui {
         let source = tui::data::Source {

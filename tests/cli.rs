@@ -361,3 +361,79 @@ fn environment_variables_work_like_options() {
     let report: Value = serde_json::from_slice(&out.stdout).expect("ICEVIEW_JSON=- puts JSON on stdout");
     assert_eq!(report["schema"], "iceview.report/1");
 }
+
+/// `iceview read` keeps the listed messages' bytes in an unlinked temporary file (`TMPDIR`) once they
+/// pass a 1 MiB chunk: a capture of 20,000 Binding requests (about 3 MB of STUN) comes out of the JSON
+/// with every message's transaction id and SOFTWARE text as the test wrote them, the temporary directory
+/// is left empty, and an unusable `TMPDIR` only warns (the bytes then stay in memory) with the same report.
+#[test]
+fn a_capture_larger_than_memory_chunks_lists_every_message() {
+    use iceview::wire::encode::MessageBuilder;
+    use iceview::wire::stun::{Method, TransactionId, ATTR_SOFTWARE};
+    const N: u32 = 20_000;
+    let software = |i: u32| format!("spill {i:05} {}", "y".repeat(100));
+    // pcap, LINKTYPE_RAW (101): bare IPv4 packets.
+    let mut pcap = 0xA1B2_C3D4u32.to_le_bytes().to_vec();
+    pcap.extend_from_slice(&[2, 0, 4, 0]); // version 2.4
+    for v in [0u32, 0, 65_535, 101] {
+        pcap.extend_from_slice(&v.to_le_bytes());
+    }
+    for i in 0..N {
+        let mut id = [0u8; 12];
+        id[..4].copy_from_slice(&i.to_be_bytes());
+        let mut b = MessageBuilder::request(Method::BINDING, TransactionId(id));
+        b.text(ATTR_SOFTWARE, &software(i));
+        let stun = b.finish().expect("encodes");
+        let udp_len = 8 + stun.len();
+        let total = 20 + udp_len;
+        let mut ip = vec![
+            0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 198, 51, 100, 2, 198, 51, 100, 1,
+        ];
+        ip[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+        ip.extend_from_slice(&40000u16.to_be_bytes());
+        ip.extend_from_slice(&3478u16.to_be_bytes());
+        ip.extend_from_slice(&(udp_len as u16).to_be_bytes());
+        ip.extend_from_slice(&[0, 0]);
+        ip.extend_from_slice(&stun);
+        for v in [1_800_000_000 + i, 0, total as u32, total as u32] {
+            pcap.extend_from_slice(&v.to_le_bytes());
+        }
+        pcap.extend_from_slice(&ip);
+    }
+    let dir = Scratch::new("spill");
+    let capture = dir.file("many.pcap", &pcap);
+    let tmp = dir.0.join("tmp");
+    std::fs::create_dir_all(&tmp).expect("tmp dir");
+    let run = |tmpdir: &str| {
+        let out = iceview_with_env(&["read", &capture, "--json", "-"], &[("TMPDIR", tmpdir)]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (json, stderr) = run(tmp.to_str().expect("utf-8"));
+    assert!(stderr.is_empty(), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(&tmp).expect("tmp dir").count(),
+        0,
+        "nothing left behind"
+    );
+    let report: Value = serde_json::from_slice(&json).expect("JSON");
+    let messages = report["messages"].as_array().expect("messages");
+    assert_eq!(messages.len(), N as usize);
+    for (i, m) in messages.iter().enumerate() {
+        let i = i as u32;
+        let want_id = format!("{:08x}{}", i, "0".repeat(16));
+        assert_eq!(m["transaction_id"].as_str(), Some(want_id.as_str()));
+        assert_eq!(
+            m["attributes"][0]["value"].as_str(),
+            Some(software(i).as_str()),
+            "message {i}"
+        );
+    }
+    // No usable temporary directory: a warning, and the same report from memory.
+    let (again, stderr) = run("/nonexistent/iceview-test");
+    assert!(
+        stderr.starts_with("iceview: warning: no temporary file"),
+        "{stderr}"
+    );
+    assert!(again == json, "the same report without the temporary file");
+}

@@ -5,16 +5,34 @@
 //! selected; the decoder is pure, so the second decode gives what the analysis saw.
 //!
 //! The bytes go into fixed-size chunks, a message never spanning two, so the store grows without moving
-//! what it holds (no doubling and copying of one large buffer).
+//! what it holds. With a [`Spill`] (given by the I/O edge: `iceview read` passes a temporary file), every
+//! chunk but the one being filled is written out and dropped from memory, so the store's memory stays
+//! flat however many messages a capture holds; reading a message back reads its whole chunk once into a
+//! small cache, as outputs read messages in order.
 
 use crate::wire::credentials::Keyring;
 use crate::wire::stun::{self, StunMessage};
 use crate::wire::DecodeError;
+use std::fmt;
+use std::io;
+use std::ops::{Deref, Range};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-/// Bytes per chunk: large enough that a chunk's allocation is rare (one per ~8,000 messages), small
-/// enough that the unused tail of the last one is negligible. A STUN message is at most 20 + 65,535
-/// bytes, so one always fits in an empty chunk.
+/// Bytes per chunk: large enough that a chunk's allocation (and, spilled, its write and its read back)
+/// is rare (one per ~8,000 messages), small enough that the chunks held in memory are a few MB. A STUN
+/// message is at most 20 + 65,535 bytes, so one always fits in an empty chunk.
 const CHUNK: usize = 1 << 20;
+/// Spilled chunks kept after being read back: one per core rendering the JSON in order, and a spare for
+/// a view that jumps back.
+const CACHED_CHUNKS: usize = 4;
+
+/// Where chunks go when they are full: append-only storage that can be read back at any offset. The
+/// store calls it from the analysis and from the outputs (both `&self`; implementations synchronise).
+pub trait Spill: Send + Sync {
+    fn write_at(&self, offset: u64, bytes: &[u8]) -> io::Result<()>;
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+}
 
 /// Where a stored message's bytes are in the [`RawStore`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -33,33 +51,76 @@ impl RawRef {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    fn range(&self) -> Range<usize> {
+        self.start as usize..self.start as usize + self.len as usize
+    }
+}
+
+enum Chunk {
+    Held(Vec<u8>),
+    Spilled { offset: u64, len: usize },
+}
+
+/// A message's bytes: in memory, or in a chunk read back from the spill.
+pub enum RawBytes<'a> {
+    Held(&'a [u8]),
+    Read(Arc<[u8]>, Range<usize>),
+}
+
+impl Deref for RawBytes<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            RawBytes::Held(b) => b,
+            RawBytes::Read(chunk, range) => chunk.get(range.clone()).unwrap_or_default(),
+        }
+    }
 }
 
 /// Append-only store of message bytes, with the credentials the analysis decoded them with.
-#[derive(Clone, Debug, Default)]
+#[derive(Default)]
 pub struct RawStore {
-    chunks: Vec<Vec<u8>>,
+    chunks: Vec<Chunk>,
     keys: Keyring,
+    spill: Option<Arc<dyn Spill>>,
+    spilled_bytes: u64,
+    /// Chunks read back from the spill, most recently used first.
+    cache: Mutex<Vec<(u32, Arc<[u8]>)>>,
+    /// A spill write failed (a full disk): that chunk and all later ones stay in memory; nothing is lost.
+    write_failed: bool,
+    /// Spilled chunks that could not be read back: their messages are shown without their bytes, and the
+    /// run reports it.
+    errors: Arc<AtomicU64>,
 }
 
 impl RawStore {
     pub fn new(keys: Keyring) -> Self {
         RawStore {
-            chunks: Vec::new(),
             keys,
+            ..RawStore::default()
         }
     }
 
+    /// From now on, full chunks are written to `spill` and dropped from memory.
+    pub fn set_spill(&mut self, spill: Arc<dyn Spill>) {
+        self.spill = Some(spill);
+    }
+
     pub fn push(&mut self, bytes: &[u8]) -> RawRef {
-        let fits = self
-            .chunks
-            .last()
-            .is_some_and(|c| c.capacity() - c.len() >= bytes.len());
+        let fits = match self.chunks.last() {
+            Some(Chunk::Held(c)) => c.capacity() - c.len() >= bytes.len(),
+            _ => false,
+        };
         if !fits {
-            self.chunks.push(Vec::with_capacity(CHUNK.max(bytes.len())));
+            self.spill_last();
+            self.chunks
+                .push(Chunk::Held(Vec::with_capacity(CHUNK.max(bytes.len()))));
         }
         let chunk = self.chunks.len() - 1;
-        let c = &mut self.chunks[chunk];
+        let Some(Chunk::Held(c)) = self.chunks.last_mut() else {
+            return RawRef::default();
+        };
         let start = c.len();
         c.extend_from_slice(bytes);
         RawRef {
@@ -69,23 +130,147 @@ impl RawStore {
         }
     }
 
-    /// The bytes `at` refers to (empty for a reference this store did not make).
-    pub fn get(&self, at: RawRef) -> &[u8] {
-        let (start, len) = (at.start as usize, at.len as usize);
-        self.chunks
-            .get(at.chunk as usize)
-            .and_then(|c| c.get(start..start + len))
-            .unwrap_or_default()
+    /// Writes the last chunk (full: a message did not fit) to the spill, if there is one.
+    fn spill_last(&mut self) {
+        let (Some(spill), Some(last), false) = (&self.spill, self.chunks.last_mut(), self.write_failed)
+        else {
+            return;
+        };
+        let Chunk::Held(data) = last else { return };
+        let len = data.len();
+        match spill.write_at(self.spilled_bytes, data) {
+            Ok(()) => {
+                *last = Chunk::Spilled {
+                    offset: self.spilled_bytes,
+                    len,
+                };
+                self.spilled_bytes += len as u64;
+            }
+            Err(_) => self.write_failed = true,
+        }
+    }
+
+    /// The bytes `at` refers to (empty for a reference this store did not make, or a spilled chunk that
+    /// could not be read back: counted in [`RawStore::errors`]).
+    pub fn get(&self, at: RawRef) -> RawBytes<'_> {
+        match self.chunks.get(at.chunk as usize) {
+            Some(Chunk::Held(c)) => RawBytes::Held(c.get(at.range()).unwrap_or_default()),
+            Some(&Chunk::Spilled { offset, len }) => match self.read_back(at.chunk, offset, len) {
+                Some(chunk) => RawBytes::Read(chunk, at.range()),
+                None => RawBytes::Held(&[]),
+            },
+            None => RawBytes::Held(&[]),
+        }
+    }
+
+    fn read_back(&self, chunk: u32, offset: u64, len: usize) -> Option<Arc<[u8]>> {
+        let spill = self.spill.as_ref()?;
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = cache.iter().position(|(c, _)| *c == chunk) {
+            let hit = cache.remove(i);
+            cache.insert(0, hit.clone());
+            return Some(hit.1);
+        }
+        let mut buf = vec![0u8; len];
+        if spill.read_at(offset, &mut buf).is_err() {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        let data: Arc<[u8]> = buf.into();
+        cache.truncate(CACHED_CHUNKS - 1);
+        cache.insert(0, (chunk, data.clone()));
+        Some(data)
     }
 
     /// The message `at` refers to, decoded again with the analysis's credentials.
     pub fn decode(&self, at: RawRef) -> Result<StunMessage, DecodeError> {
-        stun::decode(self.get(at), &self.keys)
+        stun::decode(&self.get(at), &self.keys)
     }
 
-    /// Bytes held (for the benchmarks' accounting).
-    pub fn bytes(&self) -> usize {
-        self.chunks.iter().map(Vec::len).sum()
+    /// Bytes held in memory (not counting the read-back cache).
+    pub fn held_bytes(&self) -> usize {
+        self.chunks
+            .iter()
+            .map(|c| match c {
+                Chunk::Held(v) => v.len(),
+                Chunk::Spilled { .. } => 0,
+            })
+            .sum()
+    }
+
+    /// Spilled chunks that could not be read back so far.
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+}
+
+/// A copy for a UI snapshot: held chunks are copied, spilled ones shared (the spill is append-only, and
+/// the copy never writes).
+impl Clone for RawStore {
+    fn clone(&self) -> Self {
+        RawStore {
+            chunks: self
+                .chunks
+                .iter()
+                .map(|c| match c {
+                    Chunk::Held(v) => Chunk::Held(v.clone()),
+                    &Chunk::Spilled { offset, len } => Chunk::Spilled { offset, len },
+                })
+                .collect(),
+            keys: self.keys.clone(),
+            spill: self.spill.clone(),
+            spilled_bytes: self.spilled_bytes,
+            write_failed: self.write_failed,
+            cache: Mutex::new(Vec::new()),
+            errors: self.errors.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for RawStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawStore")
+            .field("chunks", &self.chunks.len())
+            .field("held_bytes", &self.held_bytes())
+            .field("spilled_bytes", &self.spilled_bytes)
+            .field("errors", &self.errors())
+            .finish()
+    }
+}
+
+/// A [`Spill`] in memory, for tests.
+#[derive(Default)]
+pub struct MemorySpill {
+    pub bytes: Mutex<Vec<u8>>,
+    /// Reads fail (a test of the error path).
+    pub fail_reads: bool,
+    /// Writes fail (a full disk).
+    pub fail_writes: bool,
+}
+
+impl Spill for MemorySpill {
+    fn write_at(&self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        if self.fail_writes {
+            return Err(io::Error::new(io::ErrorKind::StorageFull, "full"));
+        }
+        let mut v = self.bytes.lock().unwrap_or_else(|p| p.into_inner());
+        let end = offset as usize + bytes.len();
+        if v.len() < end {
+            v.resize(end, 0);
+        }
+        v[offset as usize..end].copy_from_slice(bytes);
+        Ok(())
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let v = self.bytes.lock().unwrap_or_else(|p| p.into_inner());
+        match v.get(offset as usize..offset as usize + buf.len()) {
+            Some(src) if !self.fail_reads => {
+                buf.copy_from_slice(src);
+                Ok(())
+            }
+            _ => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "not written")),
+        }
     }
 }
 
@@ -93,19 +278,23 @@ impl RawStore {
 mod tests {
     use super::*;
 
+    /// Three messages of 400 KB cannot share a 1 MiB chunk: the third starts a new one.
+    fn three(store: &mut RawStore) -> [(RawRef, Vec<u8>); 3] {
+        [1u8, 2, 3].map(|b| {
+            let v = vec![b; 400_000];
+            (store.push(&v), v)
+        })
+    }
+
     #[test]
     fn messages_come_back_byte_for_byte_across_chunks() {
         let mut store = RawStore::default();
-        // Three messages of 400 KB cannot share a 1 MiB chunk: the third starts a new one.
-        let a = vec![1u8; 400_000];
-        let b = vec![2u8; 400_000];
-        let c = vec![3u8; 400_000];
-        let (ra, rb, rc) = (store.push(&a), store.push(&b), store.push(&c));
-        assert_eq!((ra.chunk, rb.chunk, rc.chunk), (0, 0, 1));
-        assert_eq!(store.get(ra), &a[..]);
-        assert_eq!(store.get(rb), &b[..]);
-        assert_eq!(store.get(rc), &c[..]);
-        assert_eq!(store.bytes(), 1_200_000);
+        let msgs = three(&mut store);
+        assert_eq!(msgs.iter().map(|(r, _)| r.chunk).collect::<Vec<_>>(), [0, 0, 1]);
+        for (r, v) in &msgs {
+            assert_eq!(&*store.get(*r), &v[..]);
+        }
+        assert_eq!(store.held_bytes(), 1_200_000);
         // A reference from elsewhere yields nothing rather than a panic.
         let foreign = RawRef {
             chunk: 7,
@@ -113,5 +302,53 @@ mod tests {
             len: 20,
         };
         assert!(store.get(foreign).is_empty());
+    }
+
+    #[test]
+    fn full_chunks_are_spilled_and_read_back() {
+        let spill = Arc::new(MemorySpill::default());
+        let mut store = RawStore::default();
+        store.set_spill(spill.clone());
+        let msgs = three(&mut store);
+        // The first chunk (two messages) went out when the third did not fit; the third is held.
+        assert_eq!(store.held_bytes(), 400_000);
+        assert_eq!(spill.bytes.lock().unwrap().len(), 800_000);
+        for (r, v) in msgs.iter().rev() {
+            assert_eq!(&*store.get(*r), &v[..]);
+        }
+        // A snapshot shares the spilled chunk and copies the held one.
+        let copy = store.clone();
+        assert_eq!(&*copy.get(msgs[0].0), &msgs[0].1[..]);
+        assert_eq!(store.errors(), 0);
+    }
+
+    #[test]
+    fn a_failed_read_back_is_counted_not_fatal() {
+        let spill = Arc::new(MemorySpill {
+            fail_reads: true,
+            ..MemorySpill::default()
+        });
+        let mut store = RawStore::default();
+        store.set_spill(spill);
+        let msgs = three(&mut store);
+        assert!(store.get(msgs[0].0).is_empty());
+        assert_eq!(store.errors(), 1);
+        assert_eq!(&*store.get(msgs[2].0), &msgs[2].1[..]);
+    }
+
+    #[test]
+    fn a_failed_write_keeps_the_bytes_in_memory() {
+        let spill = Arc::new(MemorySpill {
+            fail_writes: true,
+            ..MemorySpill::default()
+        });
+        let mut store = RawStore::default();
+        store.set_spill(spill);
+        let msgs = three(&mut store);
+        assert_eq!(store.held_bytes(), 1_200_000);
+        for (r, v) in &msgs {
+            assert_eq!(&*store.get(*r), &v[..]);
+        }
+        assert_eq!(store.errors(), 0);
     }
 }

@@ -5,6 +5,7 @@
 pub mod file;
 pub mod live;
 pub mod savefile;
+pub mod spill;
 
 use std::fmt;
 

@@ -111,7 +111,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         return;
     };
     let decoded = app.model().stun(m);
-    let (msg, raw): (Option<&StunMessage>, &[u8]) = (decoded.as_ref(), app.model().raw_bytes(m));
+    let raw_bytes = app.model().raw_bytes(m);
+    let (msg, raw): (Option<&StunMessage>, &[u8]) = (decoded.as_ref(), &raw_bytes);
 
     let hex_w: u16 = 74;
     let horizontal = area.width >= 120;
