@@ -673,7 +673,16 @@ fn turn_check() {
 #[test]
 fn probe_usage_errors_are_one_line() {
     for args in [
-        vec!["check", "turns:turn.example.org:443", "-u", "a", "-p", "b"],
+        vec![
+            "check",
+            "turns:203.0.113.1:443?transport=udp",
+            "-u",
+            "a",
+            "-p",
+            "b",
+        ],
+        vec!["check", "turn:203.0.113.1", "--insecure"],
+        vec!["check", "turns:203.0.113.1", "--ca", "/nonexistent/ca.pem"],
         vec!["check", "turn:203.0.113.1", "-u", "alice"],
         vec!["check", "stun:203.0.113.1", "--peer", "198.51.100.1:7"],
         vec!["nat", "ftp:example.org"],
@@ -691,8 +700,12 @@ fn probe_usage_errors_are_one_line() {
         assert!(err.starts_with("iceview: "), "{err}");
     }
     let out = Command::new(ICEVIEW)
-        .args(["check", "turns:turn.example.org"])
+        .args(["check", "turns:turn.example.org?transport=udp"])
         .output()
         .expect("iceview");
-    assert!(stderr_of(&out).contains("not support"), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("TURN over DTLS, which iceview does not support"),
+        "{}",
+        stderr_of(&out)
+    );
 }

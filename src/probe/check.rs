@@ -18,8 +18,13 @@
 //! capacity 508, unsupported transport 442, ...). The candidates a browser would gather from this server
 //! are listed as the Trickle ICE page lists them (host, srflx, relay), with RFC 8445 §5.1.2 priorities.
 //!
-//! It does not do TLS (`turns:`), TCP relays (RFC 6062 Connect), or SHA-256 passwords (RFC 8489
+//! `stuns:` and `turns:` run the same steps over TLS: the edge makes the handshake, this machine hears
+//! how it went ([`Input::TlsEstablished`]: the TLS details and certificate warnings go into the report;
+//! [`Input::TlsFailed`]: the check fails with [`super::tls`]'s one-line reason).
+//!
+//! It does not do DTLS, TCP relays (RFC 6062 Connect), or SHA-256 passwords (RFC 8489
 //! PASSWORD-ALGORITHMS): MD5 long-term keys are what deployed servers use.
+use super::tls::{self, TlsReport};
 use super::transactions::{Answered, Expired, Transactions};
 use super::url::{Scheme, ServerUrl};
 use super::{ms, IdGen, Input, Probe, SocketId, Timing, Transmit, Transport};
@@ -166,11 +171,13 @@ impl Alloc {
 }
 
 /// Why a socket stopped working.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Gone {
     Refused,
     ConnectTimeout,
     Closed,
+    /// TLS failed: the failure code and its one-line reason.
+    Tls(&'static str, String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -305,7 +312,11 @@ pub struct Candidate {
 pub struct CheckReport {
     pub server: String,
     pub server_address: String,
+    /// `udp`, `tcp` or `tls`.
     pub transport: &'static str,
+    /// `stuns:`/`turns:`: the TLS layer (also when its handshake failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsReport>,
     pub ok: bool,
     pub failure: Option<Failure>,
     pub warnings: Vec<String>,
@@ -338,6 +349,7 @@ pub struct CheckProbe {
     failure: Option<Failure>,
     warnings: Vec<String>,
     software: Option<String>,
+    tls: Option<TlsReport>,
     started: bool,
 }
 
@@ -370,6 +382,7 @@ impl CheckProbe {
             failure: None,
             warnings: Vec::new(),
             software: None,
+            tls: None,
             started: false,
         }
     }
@@ -393,16 +406,34 @@ impl CheckProbe {
         self.cfg.transport() == Transport::Tcp
     }
 
-    fn server_text(&self) -> String {
-        if self.cfg.url.host == self.cfg.server.ip().to_string() {
-            format!("{} over {}", self.cfg.server, self.cfg.transport().name())
+    /// `udp`, `tcp`, or `tls` for `stuns:`/`turns:`.
+    fn transport_name(&self) -> &'static str {
+        if self.cfg.url.tls {
+            "tls"
         } else {
-            format!(
-                "{} ({}) over {}",
-                self.cfg.url.host_port(),
-                self.cfg.server,
-                self.cfg.transport().name()
-            )
+            self.cfg.transport().name()
+        }
+    }
+
+    /// The server as messages name it: `host:port (address)`, or the address alone.
+    fn server_name(&self) -> String {
+        if self.cfg.url.host == self.cfg.server.ip().to_string() {
+            self.cfg.server.to_string()
+        } else {
+            format!("{} ({})", self.cfg.url.host_port(), self.cfg.server)
+        }
+    }
+
+    fn server_text(&self) -> String {
+        format!("{} over {}", self.server_name(), self.transport_name())
+    }
+
+    /// The first connection's TLS details go into the report; its warnings (a certificate about to
+    /// expire, one let through by `--insecure`) once.
+    fn on_tls(&mut self, report: TlsReport) {
+        if self.tls.is_none() {
+            self.warnings.extend(tls::warnings(&report));
+            self.tls = Some(report);
         }
     }
 
@@ -1093,11 +1124,12 @@ impl CheckProbe {
         let port = self.cfg.server.port();
         let transport = self.cfg.transport().name();
         let cap = format!("{:.1} s", self.cfg.timing.cap.as_secs_f64());
-        let (outcome, detail) = match why {
+        let (outcome, detail) = match &why {
             Gone::Refused if self.tcp() => ("refused", "connection refused".to_string()),
             Gone::Refused => ("refused", "ICMP port unreachable".to_string()),
             Gone::ConnectTimeout => ("timeout", format!("no TCP connection within {cap}")),
             Gone::Closed => ("closed", "the server closed the connection".to_string()),
+            Gone::Tls(code, _) => ("tls-failed", format!("not sent: TLS failed ({code})")),
         };
         let mut first_step = None;
         for e in self.tx.abort_socket(now, socket) {
@@ -1118,12 +1150,14 @@ impl CheckProbe {
                 a.stage = Stage::Gone;
             }
         }
-        let step = match (self.tcp(), self.cfg.is_turn()) {
-            (true, _) => "connect",
-            (false, true) => "allocate",
-            (false, false) => "binding",
+        let step = match (&why, self.tcp(), self.cfg.is_turn()) {
+            (Gone::Tls(..), _, _) => "tls",
+            (_, true, _) => "connect",
+            (_, false, true) => "allocate",
+            (_, false, false) => "binding",
         };
         let (code, message) = match why {
+            Gone::Tls(code, message) => (code, message),
             Gone::Refused if self.tcp() => (
                 "unreachable",
                 format!("{server}: connection refused: nothing listens on {transport} port {port} there"),
@@ -1135,6 +1169,13 @@ impl CheckProbe {
                 ),
             ),
             Gone::ConnectTimeout => ("timeout", blocked_message(&server, &cap)),
+            Gone::Closed if self.cfg.url.tls => (
+                "connection-closed",
+                format!(
+                    "{server} closed the TLS connection during {}",
+                    first_step.unwrap_or("the check")
+                ),
+            ),
             Gone::Closed => (
                 "connection-closed",
                 format!(
@@ -1189,6 +1230,8 @@ impl CheckProbe {
         });
         let mut candidates = Vec::new();
         let protocol = self.cfg.transport().name();
+        // webrtc-stats relayProtocol: how the client reaches the TURN server (`tls` for turns:).
+        let relay_protocol = self.transport_name();
         let host = self.locals.first().copied().filter(|h| h.port() != 0);
         if let Some(h) = host {
             candidates.push(Candidate {
@@ -1219,13 +1262,14 @@ impl CheckProbe {
                 address: r.to_string(),
                 priority: priority(0, 1),
                 related_address: a.and_then(|a| a.mapped).map(|m| m.to_string()),
-                relay_protocol: Some(protocol),
+                relay_protocol: Some(relay_protocol),
             });
         }
         CheckReport {
             server: self.cfg.url.to_string(),
             server_address: self.cfg.server.to_string(),
-            transport: protocol,
+            transport: relay_protocol,
+            tls: self.tls.clone(),
             ok: self.failure.is_none(),
             failure: self.failure.clone(),
             warnings: self.warnings.clone(),
@@ -1249,6 +1293,15 @@ impl Probe for CheckProbe {
             Input::Refused { socket } => self.on_socket_gone(now, socket, Gone::Refused),
             Input::ConnectTimeout { socket } => self.on_socket_gone(now, socket, Gone::ConnectTimeout),
             Input::Closed { socket } => self.on_socket_gone(now, socket, Gone::Closed),
+            Input::TlsEstablished { session, .. } => {
+                let report = session.report_for(&self.server_name());
+                self.on_tls(report);
+            }
+            Input::TlsFailed { socket, failure } => {
+                self.on_tls(failure.report.clone());
+                let message = failure.message(&self.server_name());
+                self.on_socket_gone(now, socket, Gone::Tls(failure.problem.code(), message));
+            }
         }
     }
 

@@ -2,6 +2,7 @@
 //! what `--json` writes; text that came from the server (SOFTWARE, reason phrases, realms) is escaped.
 use super::check::CheckReport;
 use super::nat::NatReport;
+use super::tls::TlsReport;
 use crate::report::text::escape;
 use std::io::{self, Write};
 
@@ -161,6 +162,9 @@ pub fn write_check(r: &CheckReport, out: &mut dyn Write) -> io::Result<()> {
     if let Some(sw) = &r.software {
         writeln!(out, "  server software: {}", escape(sw))?;
     }
+    if let Some(t) = &r.tls {
+        write_tls(t, out)?;
+    }
     for s in &r.steps {
         let who = s.allocation.map(|a| format!(" [{a}]")).unwrap_or_default();
         let mut line = format!("  {:<9} {:<22}", s.outcome, format!("{}{who}", s.step));
@@ -208,6 +212,47 @@ pub fn write_check(r: &CheckReport, out: &mut dyn Write) -> io::Result<()> {
     match &r.failure {
         None => writeln!(out, "Result: ok")?,
         Some(f) => writeln!(out, "Result: failed at {}: {}", f.step, escape(&f.message))?,
+    }
+    Ok(())
+}
+
+fn write_tls(t: &TlsReport, out: &mut dyn Write) -> io::Result<()> {
+    let mut line = format!(
+        "  TLS: {}, {}",
+        t.version.as_deref().unwrap_or("no handshake"),
+        t.cipher_suite.as_deref().unwrap_or("no cipher suite")
+    );
+    match &t.sni {
+        Some(sni) => line.push_str(&format!(", SNI {}", escape(sni))),
+        None => line.push_str(", no SNI (an IP address)"),
+    }
+    if let Some(alpn) = &t.alpn {
+        line.push_str(&format!(", ALPN {}", escape(alpn)));
+    }
+    line.push_str(match (t.verified, t.insecure, t.version.is_some()) {
+        (true, _, _) => ", certificate verified",
+        (false, true, true) => ", certificate NOT VERIFIED (--insecure)",
+        (false, _, _) => ", certificate not verified",
+    });
+    writeln!(out, "{line}")?;
+    for (i, c) in t.chain.iter().enumerate() {
+        let role = if i == 0 { "certificate" } else { "issued by" };
+        writeln!(out, "    {role:<11} {}", escape(&c.subject))?;
+        if i == 0 || c.subject != c.issuer {
+            writeln!(out, "      issuer    {}", escape(&c.issuer))?;
+        }
+        if !c.sans.is_empty() {
+            let names: Vec<String> = c.sans.iter().map(|n| escape(n)).collect();
+            writeln!(out, "      names     {}", names.join(", "))?;
+        }
+        if let (Some(nb), Some(na)) = (&c.not_before, &c.not_after) {
+            let left = match c.days_to_expiry {
+                Some(d) if d < 0 => " (EXPIRED)".to_string(),
+                Some(d) => format!(" ({d} days left)"),
+                None => String::new(),
+            };
+            writeln!(out, "      valid     {nb} to {na}{left}")?;
+        }
     }
     Ok(())
 }
