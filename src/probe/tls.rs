@@ -283,6 +283,11 @@ impl TlsProblem {
                 expected,
                 presented,
             } => {
+                // The certificate's own list reads better than webpki's (`DnsName("...")`).
+                let presented = match leaf {
+                    Some(c) if !c.sans.is_empty() => &c.sans,
+                    _ => presented,
+                };
                 let names = if presented.is_empty() {
                     "no host name".to_string()
                 } else {
