@@ -1688,13 +1688,21 @@ mod tests {
         }
     }
 
-    fn run(cfg: CheckConfig, mut server: Turn) -> (CheckReport, Duration) {
+    fn run(cfg: CheckConfig, server: Turn) -> (CheckReport, Duration) {
+        run_after(cfg, server, &[])
+    }
+
+    /// [`run`], with `first` (what the edge reports before any datagram: TLS) given to the probe first.
+    fn run_after(cfg: CheckConfig, mut server: Turn, first: &[Input<'_>]) -> (CheckReport, Duration) {
         server.tcp = cfg.url.transport == Transport::Tcp;
         let n = CheckProbe::sockets_needed(&cfg);
         let locals: Vec<SocketAddr> = (0..n)
             .map(|i| format!("198.51.100.5:{}", 40_000 + i).parse().unwrap())
             .collect();
         let mut probe = CheckProbe::new(cfg, locals.clone(), 7);
+        for input in first {
+            probe.handle_input(Duration::ZERO, *input);
+        }
         let mut now = Duration::ZERO;
         let mut queue: Vec<(Duration, SocketId, Vec<u8>)> = Vec::new();
         for _ in 0..10_000 {
@@ -1801,6 +1809,109 @@ mod tests {
             assert_eq!(r.candidates.last().unwrap().priority, 16_777_215);
             assert!(r.warnings.is_empty(), "{:?}", r.warnings);
         }
+    }
+
+    /// A TLS layer as the edge would report it: one certificate for `names`, expiring at 2026-04-01T00:00:00Z
+    /// (1_775_001_600, `date -u -d @1775001600`), `days` whole days after "now".
+    fn tls_report(names: &[&str], days: i64) -> tls::TlsReport {
+        tls::TlsReport {
+            version: Some("TLS 1.3".into()),
+            cipher_suite: Some("TLS13_AES_128_GCM_SHA256".into()),
+            alpn: None,
+            sni: Some("turn.example.org".into()),
+            verified: true,
+            insecure: false,
+            verification_error: None,
+            chain: vec![tls::CertificateSummary {
+                subject: "CN=turn.example.org".into(),
+                issuer: "CN=Example CA".into(),
+                sans: names.iter().map(|n| n.to_string()).collect(),
+                not_before: Some("2026-01-01T00:00:00Z".into()),
+                not_after: Some("2026-04-01T00:00:00Z".into()),
+                days_to_expiry: Some(days),
+                not_before_unix: Some(1_767_225_600),
+                not_after_unix: Some(1_775_001_600),
+            }],
+        }
+    }
+
+    fn turns_config() -> CheckConfig {
+        CheckConfig {
+            url: ServerUrl::parse("turns:turn.example.org:3478").unwrap(),
+            ..config(true, true, Some(("alice", "secret")))
+        }
+    }
+
+    #[test]
+    fn turns_runs_every_step_over_tls_and_reports_it() {
+        let session = tls::TlsSession {
+            report: tls_report(&["turn.example.org"], 3),
+            insecure_problem: None,
+            at_unix: 1_775_001_600 - 3 * 86_400 - 60,
+        };
+        let first = [0, 1].map(|socket| Input::TlsEstablished {
+            socket,
+            session: &session,
+        });
+        let (r, _) = run_after(turns_config(), Turn::default(), &first);
+        assert!(r.ok, "{:?}", r.failure);
+        assert_eq!(r.transport, "tls");
+        assert_eq!(r.server, "turns:turn.example.org:3478?transport=tcp");
+        assert_eq!(r.tls.as_ref().and_then(|t| t.version.as_deref()), Some("TLS 1.3"));
+        assert_eq!(r.relay.as_ref().map(Vec::len), Some(3));
+        let protocols: Vec<_> = r
+            .candidates
+            .iter()
+            .map(|c| (c.candidate_type, c.protocol, c.relay_protocol))
+            .collect();
+        // webrtc-stats: a relay candidate reached over TLS has relayProtocol "tls".
+        assert_eq!(protocols, [("host", "tcp", None), ("relay", "udp", Some("tls"))]);
+        // Three days left: a warning, once, although both connections reported the certificate.
+        assert_eq!(
+            r.warnings,
+            ["the server's TLS certificate expires in 3 days (2026-04-01): renew it"]
+        );
+    }
+
+    #[test]
+    fn a_tls_failure_ends_the_check_with_its_reason() {
+        let failure = tls::TlsFailure {
+            problem: tls::TlsProblem::NameMismatch {
+                expected: "turn.example.org".into(),
+                presented: vec![],
+            },
+            report: tls::TlsReport {
+                version: None,
+                cipher_suite: None,
+                verified: false,
+                ..tls_report(&["other.example"], 30)
+            },
+            at_unix: 1_772_409_600,
+        };
+        let first = [0, 1].map(|socket| Input::TlsFailed {
+            socket,
+            failure: &failure,
+        });
+        let (r, took) = run_after(turns_config(), Turn::default(), &first);
+        assert_eq!(took, Duration::ZERO, "nothing to wait for");
+        let f = r.failure.as_ref().unwrap();
+        assert_eq!((f.code.as_str(), f.step.as_str()), ("tls-name-mismatch", "tls"));
+        assert_eq!(
+            f.message,
+            "turn.example.org:3478 (203.0.113.1:3478): the TLS certificate is not valid for turn.example.org \
+             (it names other.example): use one of its names in the URL, or give the server a certificate for \
+             turn.example.org"
+        );
+        assert_eq!(
+            r.tls.as_ref().map(|t| t.chain[0].sans.clone()),
+            Some(vec!["other.example".to_string()])
+        );
+        assert!(
+            r.allocation.is_none() && r.candidates.len() == 1,
+            "{:?}",
+            r.candidates
+        );
+        assert!(r.steps.iter().all(|s| s.outcome == "tls-failed"), "{:?}", r.steps);
     }
 
     #[test]
