@@ -387,7 +387,10 @@ pub(super) fn receive(
         if records.is_empty() {
             break;
         }
-        conn.read_tls(&mut records)?;
+        // rustls takes what fits; the plaintext was drained above, so it always takes something.
+        if conn.read_tls(&mut records)? == 0 {
+            return Err(io::Error::other("TLS: rustls accepts no more data"));
+        }
     }
     while conn.wants_write() {
         conn.write_tls(tcp)?;
