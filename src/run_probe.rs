@@ -5,6 +5,7 @@ use anyhow::{bail, Context, Result};
 use iceview::probe::check::{CheckConfig, CheckProbe, Credentials};
 use iceview::probe::io::{self, tls::TlsClient, Sock};
 use iceview::probe::nat::{NatConfig, NatProbe};
+use iceview::probe::url::DEFAULT_PORT;
 use iceview::probe::{text, Document, ProbeReport, Scheme, ServerUrl, Timing, Transport};
 use iceview::report::text::escape;
 use std::io::Write;
@@ -17,9 +18,14 @@ const MAX_TIMEOUT_S: f64 = 600.0;
 pub fn nat(args: &NatArgs) -> Result<()> {
     let url = ServerUrl::parse(&args.server)?;
     if url.transport == Transport::Tcp {
+        // A stuns: URL's port (5349) is the TLS one; the UDP server is on the default port.
+        let udp = ServerUrl {
+            port: if url.tls { DEFAULT_PORT } else { url.port },
+            ..url.clone()
+        };
         bail!(
             "NAT behaviour discovery runs over UDP; give stun:{}",
-            url.host_port()
+            udp.host_port()
         );
     }
     let timing = timing(&args.probe)?;
