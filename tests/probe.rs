@@ -1030,6 +1030,23 @@ fn turns_check() {
     );
     assert_eq!(p["failure"]["step"], "tls");
     assert_eq!(p["tls"]["chain"][0]["days_to_expiry"], -11, "{p:#}");
+    // --insecure goes on past it, and the text says what was let through.
+    let out = lab.iceview(
+        &[
+            &["check", &url][..],
+            &ALICE,
+            &["--ca", &ca_file, "--insecure", "--timeout", "2"],
+        ]
+        .concat(),
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("certificate NOT VERIFIED (--insecure)"), "{text}");
+    assert!(
+        text.contains(&format!("warning: TLS certificate NOT VERIFIED (--insecure): turn.lab.example:5349 ({SERVER}:5349): the server's TLS certificate expired on {date} (10 days ago)")),
+        "{text}"
+    );
+    assert!(text.contains("Result: ok"), "{text}");
 
     // Five days left: everything works, with a warning.
     let (cert, key, not_after) = ca.server(&dir, "soon", Days::days(-80), Days::days(5) + Days::hours(1));
