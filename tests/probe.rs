@@ -855,9 +855,9 @@ fn check_fails(lab: &Lab, args: &[&str], code: &str, words: &[&str]) -> Value {
 
 /// `iceview check` over TLS (turns:, stuns:) against coturn with certificates this test made: success
 /// end to end (relay data included) with the TLS details in the JSON; the one-line reason and exit
-/// status 1 for a plain TCP port (coturn without TLS), a name mismatch, an unknown issuer, a closed port
-/// and an expired certificate; --insecure marked; a certificate that expires within 14 days a warning on
-/// a working check. Names resolve through a hosts file for the client namespace only.
+/// status 1 for a plain TCP port (coturn without TLS), a name mismatch, an unknown issuer, a closed port,
+/// an expired certificate and a blocked port; --insecure marked; a certificate that expires within 14
+/// days a warning on a working check. Names resolve through a hosts file for the client namespace only.
 #[test]
 fn turns_check() {
     use time::Duration as Days;
@@ -1060,6 +1060,24 @@ fn turns_check() {
             "the server's TLS certificate expires in 5 days ({date}): renew it"
         )]),
         "{p:#}"
+    );
+    // Blocked: SYNs to the TLS port dropped. The user hears within the timeout.
+    let rule = "-A INPUT -p tcp --dport 5349 -j DROP";
+    let mut args = vec!["iptables"];
+    args.extend(rule.split_whitespace());
+    let r = lab.in_ns(&lab.server_ns.clone(), &args);
+    assert!(r.status.success(), "{}", stderr_of(&r));
+    let start = Instant::now();
+    check_fails(
+        &lab,
+        &[&["check", &url][..], &ALICE, &["--ca", &ca_file]].concat(),
+        "timeout",
+        &["no answer", "blocked"],
+    );
+    assert!(
+        start.elapsed() < Duration::from_millis(3500),
+        "took {:?} with --timeout 2",
+        start.elapsed()
     );
 }
 
