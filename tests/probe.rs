@@ -754,7 +754,8 @@ fn probe_usage_errors_are_one_line() {
 /// set here.
 mod certs {
     use rcgen::{
-        BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, IsCa, KeyPair,
+        BasicConstraints, Certificate, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, IsCa,
+        KeyPair,
     };
     use std::path::{Path, PathBuf};
     use time::{Duration, OffsetDateTime};
@@ -785,8 +786,28 @@ mod certs {
             std::fs::write(path, self.0.pem()).expect("CA file");
         }
 
-        /// A server certificate valid from `now + from` to `now + to`; writes `NAME.pem` and
-        /// `NAME.key` into `dir` and returns their paths and its not-after time.
+        /// A server certificate for `names`, valid from `now + from` to `now + to`, with its key and its
+        /// not-after time.
+        pub fn issue(
+            &self,
+            names: &[&str],
+            from: Duration,
+            to: Duration,
+        ) -> (Certificate, KeyPair, OffsetDateTime) {
+            let mut p = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .expect("names");
+            p.distinguished_name = dn(names[0]);
+            // Whole seconds: X.509 times have no fractions.
+            let now = OffsetDateTime::now_utc().replace_nanosecond(0).expect("0 ns");
+            p.not_before = now + from;
+            p.not_after = now + to;
+            let key = KeyPair::generate().expect("key");
+            let cert = p.signed_by(&key, &self.0).expect("certificate");
+            (cert, key, p.not_after)
+        }
+
+        /// [`Ca::issue`] for `turn.lab.example` and 203.0.113.1, written to `NAME.pem` and `NAME.key` in
+        /// `dir` for coturn.
         pub fn server(
             &self,
             dir: &Path,
@@ -794,20 +815,11 @@ mod certs {
             from: Duration,
             to: Duration,
         ) -> (PathBuf, PathBuf, OffsetDateTime) {
-            let mut p = CertificateParams::new(vec![SERVER_NAME.to_string(), super::SERVER.to_string()])
-                .expect("names");
-            p.distinguished_name = dn(SERVER_NAME);
-            let now = OffsetDateTime::now_utc();
-            // Whole seconds: X.509 times have no fractions.
-            let now = now.replace_nanosecond(0).expect("0 ns");
-            p.not_before = now + from;
-            p.not_after = now + to;
-            let key = KeyPair::generate().expect("key");
-            let cert = p.signed_by(&key, &self.0).expect("certificate");
+            let (cert, key, not_after) = self.issue(&[SERVER_NAME, super::SERVER], from, to);
             let (c, k) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key")));
             std::fs::write(&c, cert.pem()).expect("cert file");
             std::fs::write(&k, key.serialize_pem()).expect("key file");
-            (c, k, p.not_after)
+            (c, k, not_after)
         }
     }
 
@@ -1081,39 +1093,114 @@ fn turns_check() {
     );
 }
 
-/// Something other than TLS on the port: a web server answering the ClientHello with an HTTP error, as
-/// nginx does on a plain-HTTP port, is named as such (a listener on loopback; no root needed).
-#[test]
-fn turns_check_against_an_http_server() {
+/// A web server on loopback that answers whatever comes first on each connection with an HTTP error,
+/// as nginx does, over TLS when given a certificate and key. Returns its port and a channel that gives
+/// what each connection was sent first. It serves until the test process ends (iceview opens a
+/// connection per allocation up front, so it must accept more than one).
+fn http_server(
+    tls: Option<(rcgen::Certificate, rcgen::KeyPair)>,
+) -> (u16, std::sync::mpsc::Receiver<Vec<u8>>) {
     use std::io::Write;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("loopback listener");
     let port = listener.local_addr().unwrap().port();
-    let server = std::thread::spawn(move || {
-        let (mut conn, _) = listener.accept().expect("accept");
-        let mut hello = [0u8; 512];
-        let n = conn.read(&mut hello).expect("ClientHello");
-        conn.write_all(b"HTTP/1.1 400 Bad Request\r\nServer: nginx\r\nContent-Length: 0\r\n\r\n")
-            .expect("answer");
-        hello[..n].to_vec()
+    let config = tls.map(|(cert, key)| {
+        #[allow(deprecated)] // as iceview: ring, without post-quantum key exchange
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let key = rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.der().clone()], key.into())
+            .expect("server config");
+        std::sync::Arc::new(config)
     });
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming().flatten() {
+            let (config, tx) = (config.clone(), tx.clone());
+            std::thread::spawn(move || {
+                let mut conn: Box<dyn ReadWrite> = match config {
+                    Some(c) => Box::new(rustls::StreamOwned::new(
+                        rustls::ServerConnection::new(c).expect("TLS"),
+                        tcp,
+                    )),
+                    None => Box::new(tcp),
+                };
+                let mut first = [0u8; 512];
+                let n = conn.read(&mut first).unwrap_or(0);
+                let _ =
+                    conn.write_all(b"HTTP/1.1 400 Bad Request\r\nServer: nginx\r\nContent-Length: 0\r\n\r\n");
+                let _ = conn.flush();
+                if n > 0 {
+                    let _ = tx.send(first[..n].to_vec());
+                }
+            });
+        }
+    });
+    (port, rx)
+}
+
+trait ReadWrite: Read + std::io::Write {}
+impl<T: Read + std::io::Write> ReadWrite for T {}
+
+/// `iceview check ARGS` (no root, no namespace: loopback only) must fail with one line containing
+/// `words`.
+fn check_fails_here(args: &[&str], words: &str) {
     let out = Command::new(ICEVIEW)
-        .args([
-            "check",
-            &format!("stuns:127.0.0.1:{port}"),
-            "--timeout",
-            "2",
-            "-q",
-        ])
+        .args(args)
+        .args(["--timeout", "2", "-q"])
         .output()
         .expect("iceview");
-    let hello = server.join().expect("listener thread");
-    // RFC 8446 §5.1: a handshake record (22) of version 3.x carrying the ClientHello (1).
-    assert_eq!((hello[0], hello[1], hello.get(5)), (22, 3, Some(&1)), "{hello:?}");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(1), "{args:?}");
     let err = stderr_of(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(
-        err.contains("in plain HTTP (\"HTTP/1.1 400 Bad Request\"): a web server listens on this port"),
-        "{err}"
+    assert!(err.contains(words), "{args:?}: {err}");
+}
+
+/// A web server where TURN was expected (port 443 taken), named as such, on loopback without root:
+/// answering the TLS ClientHello in plain HTTP; answering STUN over plain TCP; answering STUN inside TLS
+/// (HTTPS, with a certificate iceview trusts through --ca).
+#[test]
+fn checks_against_a_web_server() {
+    let (port, server) = http_server(None);
+    check_fails_here(
+        &["check", &format!("stuns:127.0.0.1:{port}")],
+        "in plain HTTP (\"HTTP/1.1 400 Bad Request\"): a web server listens on this port",
     );
+    let hello = server.recv_timeout(Duration::from_secs(5)).expect("first bytes");
+    // RFC 8446 §5.1: a handshake record (22) of version 3.x carrying the ClientHello (1).
+    assert_eq!((hello[0], hello[1], hello.get(5)), (22, 3, Some(&1)), "{hello:?}");
+
+    let (port, server) = http_server(None);
+    check_fails_here(
+        &["check", &format!("turn:127.0.0.1:{port}?transport=tcp"), "-u", "alice", "-p", "secret"],
+        "a web server answered (\"HTTP/1.1 400 Bad Request\"), not STUN/TURN: the port belongs to an HTTP server",
+    );
+    // RFC 8489 §5: a STUN request (the top two bits zero) with the magic cookie.
+    let first = server.recv_timeout(Duration::from_secs(5)).expect("first bytes");
+    assert_eq!(
+        (first[0] >> 6, &first[4..8]),
+        (0, &[0x21, 0x12, 0xa4, 0x42][..]),
+        "{first:?}"
+    );
+
+    let dir = std::env::temp_dir().join(format!("ivh{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let ca = certs::Ca::new(certs::CA_NAME);
+    let ca_file = dir.join("ca.pem");
+    ca.write(&ca_file);
+    let (cert, key, _) = ca.issue(&["127.0.0.1"], time::Duration::days(-1), time::Duration::days(30));
+    let (port, server) = http_server(Some((cert, key)));
+    check_fails_here(
+        &["check", &format!("turns:127.0.0.1:{port}"), "-u", "alice", "-p", "secret", "--ca", ca_file.to_str().unwrap()],
+        "a web server answered (\"HTTP/1.1 400 Bad Request\"), not STUN/TURN: the port belongs to an HTTPS server",
+    );
+    let first = server.recv_timeout(Duration::from_secs(5)).expect("first bytes");
+    assert_eq!(
+        &first[4..8],
+        &[0x21, 0x12, 0xa4, 0x42],
+        "STUN inside TLS: {first:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -178,6 +178,8 @@ enum Gone {
     Closed,
     /// TLS failed: the failure code and its one-line reason.
     Tls(&'static str, String),
+    /// A web server answered on the port (its status line).
+    Http(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -547,6 +549,17 @@ impl CheckProbe {
     }
 
     fn on_datagram(&mut self, now: Duration, socket: SocketId, data: &[u8]) {
+        // The edge hands over the start of a TCP stream that began like HTTP (no STUN message or
+        // ChannelData starts with "HTTP/" before a channel is bound): port 443 taken by a web server.
+        if self.tcp() && data.starts_with(b"HTTP/") {
+            let status = data
+                .split(|&b| b == b'\r' || b == b'\n')
+                .next()
+                .map(|l| String::from_utf8_lossy(l).into_owned())
+                .unwrap_or_default();
+            self.on_socket_gone(now, socket, Gone::Http(status));
+            return;
+        }
         match demux::classify(data) {
             demux::Kind::Stun => {}
             demux::Kind::ChannelData => {
@@ -1130,6 +1143,7 @@ impl CheckProbe {
             Gone::ConnectTimeout => ("timeout", format!("no TCP connection within {cap}")),
             Gone::Closed => ("closed", "the server closed the connection".to_string()),
             Gone::Tls(code, _) => ("tls-failed", format!("not sent: TLS failed ({code})")),
+            Gone::Http(status) => ("error", format!("an HTTP answer: {status}")),
         };
         let mut first_step = None;
         for e in self.tx.abort_socket(now, socket) {
@@ -1156,34 +1170,43 @@ impl CheckProbe {
             (_, false, true) => "allocate",
             (_, false, false) => "binding",
         };
-        let (code, message) = match why {
-            Gone::Tls(code, message) => (code, message),
-            Gone::Refused if self.tcp() => (
-                "unreachable",
-                format!("{server}: connection refused: nothing listens on {transport} port {port} there"),
-            ),
-            Gone::Refused => (
-                "unreachable",
-                format!(
-                    "{server}: port unreachable (ICMP): nothing listens on {transport} port {port} there"
+        let (code, message) =
+            match why {
+                Gone::Tls(code, message) => (code, message),
+                Gone::Http(status) => (
+                    "not-turn",
+                    format!(
+                    "{server}: a web server answered (\"{status}\"), not STUN/TURN: the port belongs to {}; \
+                     give TURN a port of its own, or route it there in the proxy",
+                    if self.cfg.url.tls { "an HTTPS server" } else { "an HTTP server" }
                 ),
-            ),
-            Gone::ConnectTimeout => ("timeout", blocked_message(&server, &cap)),
-            Gone::Closed if self.cfg.url.tls => (
-                "connection-closed",
-                format!(
-                    "{server} closed the TLS connection during {}",
-                    first_step.unwrap_or("the check")
                 ),
-            ),
-            Gone::Closed => (
-                "connection-closed",
-                format!(
-                    "{server} closed the connection during {}",
-                    first_step.unwrap_or("the check")
+                Gone::Refused if self.tcp() => (
+                    "unreachable",
+                    format!("{server}: connection refused: nothing listens on {transport} port {port} there"),
                 ),
-            ),
-        };
+                Gone::Refused => (
+                    "unreachable",
+                    format!(
+                        "{server}: port unreachable (ICMP): nothing listens on {transport} port {port} there"
+                    ),
+                ),
+                Gone::ConnectTimeout => ("timeout", blocked_message(&server, &cap)),
+                Gone::Closed if self.cfg.url.tls => (
+                    "connection-closed",
+                    format!(
+                        "{server} closed the TLS connection during {}",
+                        first_step.unwrap_or("the check")
+                    ),
+                ),
+                Gone::Closed => (
+                    "connection-closed",
+                    format!(
+                        "{server} closed the connection during {}",
+                        first_step.unwrap_or("the check")
+                    ),
+                ),
+            };
         self.fail(code, step, message);
         self.pump(now);
     }
@@ -1912,6 +1935,33 @@ mod tests {
             r.candidates
         );
         assert!(r.steps.iter().all(|s| s.outcome == "tls-failed"), "{:?}", r.steps);
+    }
+
+    #[test]
+    fn a_web_server_on_the_port_is_named() {
+        let mut probe = CheckProbe::new(turns_config(), vec!["198.51.100.5:40000".parse().unwrap(); 2], 1);
+        probe.handle_timeout(Duration::ZERO);
+        while probe.poll_transmit().is_some() {}
+        let answer = b"HTTP/1.1 400 Bad Request\r\nServer: nginx\r\n\r\n";
+        let from = SERVER.parse().unwrap();
+        probe.handle_input(
+            Duration::from_millis(3),
+            Input::Datagram {
+                socket: 0,
+                from,
+                data: answer,
+            },
+        );
+        assert!(probe.is_done(), "nothing left to wait for");
+        let f = probe.report().failure.unwrap();
+        assert_eq!((f.code.as_str(), f.step.as_str()), ("not-turn", "connect"));
+        assert!(
+            f.message
+                .contains("a web server answered (\"HTTP/1.1 400 Bad Request\"), not STUN/TURN")
+                && f.message.contains("an HTTPS server"),
+            "{}",
+            f.message
+        );
     }
 
     #[test]

@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 const READ_POLL: Duration = Duration::from_millis(50);
 /// A UDP datagram cannot be larger (and STUN messages fit well within it).
 const MAX_DATAGRAM: usize = 65_535;
+/// Bytes of a TCP stream's start kept to recognise an HTTP answer (a status line fits).
+const FIRST_BYTES: usize = crate::probe::tls::FIRST_BYTES;
 
 /// One of a probe's sockets.
 #[derive(Debug)]
@@ -361,6 +363,8 @@ fn read_tcp(
     let mut buf = vec![0u8; 16 * 1024];
     let mut plain = Vec::new();
     let mut framer = Framer::new();
+    // The stream's first bytes, until it is clear whether they are HTTP (see below).
+    let mut start: Option<Vec<u8>> = Some(Vec::new());
     // Plaintext may have arrived with the handshake's last flight.
     let mut n = 0;
     while !stop.load(Ordering::Relaxed) {
@@ -380,6 +384,17 @@ fn read_tcp(
             }
         };
         let mut frames = Vec::new();
+        // A web server on the port answers STUN with an HTTP error: its first bytes go to the probe
+        // as they are (at most FIRST_BYTES, once), so that it can say so.
+        if let Some(s) = &mut start {
+            s.extend_from_slice(&bytes[..bytes.len().min(FIRST_BYTES - s.len())]);
+            if s.len() >= 5 {
+                if s.starts_with(b"HTTP/") {
+                    frames.push(std::mem::take(s));
+                }
+                start = None;
+            }
+        }
         framer.push(bytes, false, &mut |f| match f {
             Frame::Stun(b) | Frame::ChannelData(b) => frames.push(b.to_vec()),
             _ => {}
