@@ -782,8 +782,24 @@ mod certs {
             Ca(CertifiedIssuer::self_signed(p, KeyPair::generate().expect("key")).expect("CA"))
         }
 
+        /// A CA that this one signs.
+        pub fn intermediate(&self, name: &str) -> Ca {
+            let mut p = CertificateParams::default();
+            p.distinguished_name = dn(name);
+            p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            let now = OffsetDateTime::now_utc();
+            p.not_before = now - Duration::days(30);
+            p.not_after = now + Duration::days(365);
+            let key = KeyPair::generate().expect("key");
+            Ca(CertifiedIssuer::signed_by(p, key, &self.0).expect("intermediate CA"))
+        }
+
+        pub fn pem(&self) -> String {
+            self.0.pem()
+        }
+
         pub fn write(&self, path: &Path) {
-            std::fs::write(path, self.0.pem()).expect("CA file");
+            std::fs::write(path, self.pem()).expect("CA file");
         }
 
         /// A server certificate for `names`, valid from `now + from` to `now + to`, with its key and its
@@ -1023,6 +1039,40 @@ fn turns_check() {
     assert!(
         w.contains("NOT VERIFIED (--insecure)") && w.contains("not a trusted CA"),
         "{w}"
+    );
+
+    // Issued by an intermediate CA, which the server does not send: the chain is broken.
+    let inter = ca.intermediate("iceview test intermediate");
+    let (cert, key, _) = inter.server(&dir, "leaf-only", Days::days(-1), Days::days(100));
+    lab.serve_tls(&cert, &key);
+    check_fails(
+        &lab,
+        &[&["check", &url][..], &ALICE, &["--ca", &ca_file]].concat(),
+        "tls-unknown-issuer",
+        &[
+            "issuer (CN=iceview test intermediate) is not a trusted CA",
+            "intermediate certificates",
+        ],
+    );
+    // The same with the intermediate in coturn's certificate file: the whole chain is sent and verifies.
+    let leaf = std::fs::read_to_string(&cert).expect("cert file");
+    std::fs::write(&cert, leaf + &inter.pem()).expect("chain file");
+    lab.serve_tls(&cert, &key);
+    let (out, p) = lab.iceview_json(&trusted);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let chain = &p["tls"]["chain"];
+    assert_eq!(chain.as_array().map(Vec::len), Some(2), "{chain:#}");
+    assert_eq!(
+        (
+            chain[0]["issuer"].as_str(),
+            chain[1]["subject"].as_str(),
+            chain[1]["issuer"].as_str()
+        ),
+        (
+            Some("CN=iceview test intermediate"),
+            Some("CN=iceview test intermediate"),
+            Some("CN=iceview test CA")
+        )
     );
 
     // Expired ten days ago.
