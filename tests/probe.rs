@@ -771,27 +771,27 @@ mod certs {
         d
     }
 
+    /// A CA certificate's fields: valid from a year ago for ten years.
+    fn ca_params(name: &str) -> CertificateParams {
+        let mut p = CertificateParams::default();
+        p.distinguished_name = dn(name);
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let now = OffsetDateTime::now_utc();
+        p.not_before = now - Duration::days(365);
+        p.not_after = now + Duration::days(3650);
+        p
+    }
+
     impl Ca {
         pub fn new(name: &str) -> Ca {
-            let mut p = CertificateParams::default();
-            p.distinguished_name = dn(name);
-            p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            let now = OffsetDateTime::now_utc();
-            p.not_before = now - Duration::days(365);
-            p.not_after = now + Duration::days(3650);
-            Ca(CertifiedIssuer::self_signed(p, KeyPair::generate().expect("key")).expect("CA"))
+            let key = KeyPair::generate().expect("key");
+            Ca(CertifiedIssuer::self_signed(ca_params(name), key).expect("CA"))
         }
 
         /// A CA that this one signs.
         pub fn intermediate(&self, name: &str) -> Ca {
-            let mut p = CertificateParams::default();
-            p.distinguished_name = dn(name);
-            p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            let now = OffsetDateTime::now_utc();
-            p.not_before = now - Duration::days(30);
-            p.not_after = now + Duration::days(365);
             let key = KeyPair::generate().expect("key");
-            Ca(CertifiedIssuer::signed_by(p, key, &self.0).expect("intermediate CA"))
+            Ca(CertifiedIssuer::signed_by(ca_params(name), key, &self.0).expect("intermediate CA"))
         }
 
         pub fn pem(&self) -> String {
