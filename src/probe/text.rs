@@ -259,7 +259,46 @@ fn write_tls(t: &TlsReport, out: &mut dyn Write) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::wrap;
+    use super::{wrap, write_tls};
+    use crate::probe::tls::{summarize, TlsReport};
+
+    #[test]
+    fn certificate_text_is_escaped() {
+        // A certificate whose subject and name carry terminal control sequences (X.509 allows them in
+        // UTF8String and IA5String).
+        let mut p = rcgen::CertificateParams::default();
+        p.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            rcgen::DnValue::Utf8String("evil\x1b[2J".into()),
+        );
+        p.subject_alt_names = vec![rcgen::SanType::DnsName(
+            rcgen::string::Ia5String::try_from("x\x1b]0;t\x07.example").unwrap(),
+        )];
+        let der = p.self_signed(&rcgen::KeyPair::generate().unwrap()).unwrap();
+        let c = summarize(der.der(), 0);
+        assert!(
+            c.subject.contains('\x1b'),
+            "the summary keeps the text as sent: {c:?}"
+        );
+        let report = TlsReport {
+            version: Some("TLS 1.3".into()),
+            cipher_suite: Some("TLS13_AES_128_GCM_SHA256".into()),
+            alpn: Some("h2\x1b[0m".into()),
+            sni: Some("x.example".into()),
+            verified: true,
+            insecure: false,
+            verification_error: None,
+            chain: vec![c],
+        };
+        let mut out = Vec::new();
+        write_tls(&report, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text}");
+        assert!(
+            text.contains("CN=evil\\x1b[2J") && text.contains("x\\x1b]0;t\\x07.example"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn wraps_on_words() {
