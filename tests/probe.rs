@@ -1143,28 +1143,49 @@ fn turns_check() {
     );
 }
 
+/// A rustls server configuration: `Some` certificate and key, or `None` for a server that has a
+/// certificate for no name at all (rustls then refuses every handshake with access_denied).
+fn tls_server_config(
+    cert: Option<(rcgen::Certificate, rcgen::KeyPair)>,
+) -> std::sync::Arc<rustls::ServerConfig> {
+    #[derive(Debug)]
+    struct NoName;
+    impl rustls::server::ResolvesServerCert for NoName {
+        fn resolve(
+            &self,
+            _: rustls::server::ClientHello<'_>,
+        ) -> Option<std::sync::Arc<rustls::sign::CertifiedKey>> {
+            None
+        }
+    }
+    #[allow(deprecated)] // as iceview: ring, without post-quantum key exchange
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth();
+    let config = match cert {
+        Some((cert, key)) => {
+            let key = rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der());
+            builder
+                .with_single_cert(vec![cert.der().clone()], key.into())
+                .expect("server config")
+        }
+        None => builder.with_cert_resolver(std::sync::Arc::new(NoName)),
+    };
+    std::sync::Arc::new(config)
+}
+
 /// A web server on loopback that answers whatever comes first on each connection with an HTTP error,
-/// as nginx does, over TLS when given a certificate and key. Returns its port and a channel that gives
-/// what each connection was sent first. It serves until the test process ends (iceview opens a
-/// connection per allocation up front, so it must accept more than one).
+/// as nginx does, over TLS when given a configuration. Returns its port and a channel that gives what
+/// each connection was sent first. It serves until the test process ends (iceview opens a connection
+/// per allocation up front, so it must accept more than one).
 fn http_server(
-    tls: Option<(rcgen::Certificate, rcgen::KeyPair)>,
+    config: Option<std::sync::Arc<rustls::ServerConfig>>,
 ) -> (u16, std::sync::mpsc::Receiver<Vec<u8>>) {
     use std::io::Write;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("loopback listener");
     let port = listener.local_addr().unwrap().port();
-    let config = tls.map(|(cert, key)| {
-        #[allow(deprecated)] // as iceview: ring, without post-quantum key exchange
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let key = rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_no_client_auth()
-            .with_single_cert(vec![cert.der().clone()], key.into())
-            .expect("server config");
-        std::sync::Arc::new(config)
-    });
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for tcp in listener.incoming().flatten() {
@@ -1210,7 +1231,7 @@ fn check_fails_here(args: &[&str], words: &str) {
 
 /// A web server where TURN was expected (port 443 taken), named as such, on loopback without root:
 /// answering the TLS ClientHello in plain HTTP; answering STUN over plain TCP; answering STUN inside TLS
-/// (HTTPS, with a certificate iceview trusts through --ca).
+/// (HTTPS, with a certificate iceview trusts through --ca); refusing the handshake for the name sent.
 #[test]
 fn checks_against_a_web_server() {
     let (port, server) = http_server(None);
@@ -1241,7 +1262,7 @@ fn checks_against_a_web_server() {
     let ca_file = dir.join("ca.pem");
     ca.write(&ca_file);
     let (cert, key, _) = ca.issue(&["127.0.0.1"], time::Duration::days(-1), time::Duration::days(30));
-    let (port, server) = http_server(Some((cert, key)));
+    let (port, server) = http_server(Some(tls_server_config(Some((cert, key)))));
     check_fails_here(
         &["check", &format!("turns:127.0.0.1:{port}"), "-u", "alice", "-p", "secret", "--ca", ca_file.to_str().unwrap()],
         "a web server answered (\"HTTP/1.1 400 Bad Request\"), not STUN/TURN: the port belongs to an HTTPS server",
@@ -1251,6 +1272,14 @@ fn checks_against_a_web_server() {
         &first[4..8],
         &[0x21, 0x12, 0xa4, 0x42],
         "STUN inside TLS: {first:?}"
+    );
+
+    // A TLS server with no certificate for the name asked (SNI "localhost"): rustls refuses the
+    // handshake with the alert access_denied (RFC 8446 §6.2).
+    let (port, _) = http_server(Some(tls_server_config(None)));
+    check_fails_here(
+        &["check", &format!("stuns:localhost:{port}")],
+        "refused the TLS handshake (alert access_denied): it refuses this client, or has no certificate for localhost (SNI)",
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -347,6 +347,10 @@ impl TlsProblem {
                             .into()
                     }
                     "no_application_protocol" => "it insists on an ALPN protocol iceview does not offer".into(),
+                    "access_denied" => match &report.sni {
+                        Some(sni) => format!("it refuses this client, or has no certificate for {sni} (SNI)"),
+                        None => "it refuses this client, or wants a server name (SNI): use the host name".into(),
+                    },
                     _ => "see the TURN server's log".into(),
                 };
                 format!("{server} refused the TLS handshake (alert {alert}): {hint}")
