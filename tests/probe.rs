@@ -1144,36 +1144,46 @@ fn turns_check() {
 }
 
 /// A rustls server configuration: `Some` certificate and key, or `None` for a server that has a
-/// certificate for no name at all (rustls then refuses every handshake with access_denied).
+/// certificate for no name at all (rustls then refuses every handshake with access_denied). With
+/// `client_auth`, it demands a client certificate (mutual TLS) issued by its own certificate.
 fn tls_server_config(
     cert: Option<(rcgen::Certificate, rcgen::KeyPair)>,
+    client_auth: bool,
 ) -> std::sync::Arc<rustls::ServerConfig> {
+    use std::sync::Arc;
     #[derive(Debug)]
     struct NoName;
     impl rustls::server::ResolvesServerCert for NoName {
-        fn resolve(
-            &self,
-            _: rustls::server::ClientHello<'_>,
-        ) -> Option<std::sync::Arc<rustls::sign::CertifiedKey>> {
+        fn resolve(&self, _: rustls::server::ClientHello<'_>) -> Option<Arc<rustls::sign::CertifiedKey>> {
             None
         }
     }
     #[allow(deprecated)] // as iceview: ring, without post-quantum key exchange
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ServerConfig::builder_with_provider(provider)
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth();
+        .expect("versions");
     let config = match cert {
         Some((cert, key)) => {
+            let builder = if client_auth {
+                let mut roots = rustls::RootCertStore::empty();
+                roots.add(cert.der().clone()).expect("trust anchor");
+                let verifier =
+                    rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                        .build()
+                        .expect("client verifier");
+                builder.with_client_cert_verifier(verifier)
+            } else {
+                builder.with_no_client_auth()
+            };
             let key = rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der());
             builder
                 .with_single_cert(vec![cert.der().clone()], key.into())
                 .expect("server config")
         }
-        None => builder.with_cert_resolver(std::sync::Arc::new(NoName)),
+        None => builder.with_no_client_auth().with_cert_resolver(Arc::new(NoName)),
     };
-    std::sync::Arc::new(config)
+    Arc::new(config)
 }
 
 /// A web server on loopback that answers whatever comes first on each connection with an HTTP error,
@@ -1231,7 +1241,8 @@ fn check_fails_here(args: &[&str], words: &str) {
 
 /// A web server where TURN was expected (port 443 taken), named as such, on loopback without root:
 /// answering the TLS ClientHello in plain HTTP; answering STUN over plain TCP; answering STUN inside TLS
-/// (HTTPS, with a certificate iceview trusts through --ca); refusing the handshake for the name sent.
+/// (HTTPS, with a certificate iceview trusts through --ca); refusing the handshake for the name sent; and
+/// demanding a client certificate.
 #[test]
 fn checks_against_a_web_server() {
     let (port, server) = http_server(None);
@@ -1262,7 +1273,7 @@ fn checks_against_a_web_server() {
     let ca_file = dir.join("ca.pem");
     ca.write(&ca_file);
     let (cert, key, _) = ca.issue(&["127.0.0.1"], time::Duration::days(-1), time::Duration::days(30));
-    let (port, server) = http_server(Some(tls_server_config(Some((cert, key)))));
+    let (port, server) = http_server(Some(tls_server_config(Some((cert, key)), false)));
     check_fails_here(
         &["check", &format!("turns:127.0.0.1:{port}"), "-u", "alice", "-p", "secret", "--ca", ca_file.to_str().unwrap()],
         "a web server answered (\"HTTP/1.1 400 Bad Request\"), not STUN/TURN: the port belongs to an HTTPS server",
@@ -1276,10 +1287,24 @@ fn checks_against_a_web_server() {
 
     // A TLS server with no certificate for the name asked (SNI "localhost"): rustls refuses the
     // handshake with the alert access_denied (RFC 8446 §6.2).
-    let (port, _) = http_server(Some(tls_server_config(None)));
+    let (port, _) = http_server(Some(tls_server_config(None, false)));
     check_fails_here(
         &["check", &format!("stuns:localhost:{port}")],
         "refused the TLS handshake (alert access_denied): it refuses this client, or has no certificate for localhost (SNI)",
+    );
+
+    // A server that demands a client certificate: TLS 1.3 refuses the client only after the client's
+    // side of the handshake is done, so the alert arrives on the established connection.
+    let (cert, key, _) = ca.issue(&["127.0.0.1"], time::Duration::days(-1), time::Duration::days(30));
+    let (port, _) = http_server(Some(tls_server_config(Some((cert, key)), true)));
+    check_fails_here(
+        &[
+            "check",
+            &format!("stuns:127.0.0.1:{port}"),
+            "--ca",
+            ca_file.to_str().unwrap(),
+        ],
+        "(alert certificate_required): it wants a client certificate (mutual TLS)",
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -26,7 +26,7 @@ pub const FIRST_BYTES: usize = 64;
 const DAY_S: i64 = 86_400;
 
 /// The TLS layer of one `stuns:`/`turns:` connection, in the `iceview.probe/1` report.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct TlsReport {
     /// `TLS 1.3` or `TLS 1.2`; null when the handshake did not finish.
     pub version: Option<String>,
@@ -347,6 +347,10 @@ impl TlsProblem {
                             .into()
                     }
                     "no_application_protocol" => "it insists on an ALPN protocol iceview does not offer".into(),
+                    "certificate_required" => {
+                        "it wants a client certificate (mutual TLS), which browsers do not send to TURN servers"
+                            .into()
+                    }
                     "access_denied" => match &report.sni {
                         Some(sni) => format!("it refuses this client, or has no certificate for {sni} (SNI)"),
                         None => "it refuses this client, or wants a server name (SNI): use the host name".into(),

@@ -137,6 +137,7 @@ enum Event {
     },
     Refused(SocketId),
     Closed(SocketId),
+    TlsFailed(SocketId, Box<TlsFailure>),
     Failed(io::Error),
 }
 
@@ -270,6 +271,13 @@ fn drive(
                     ),
                     Event::Refused(socket) => probe.handle_input(now, Input::Refused { socket }),
                     Event::Closed(socket) => probe.handle_input(now, Input::Closed { socket }),
+                    Event::TlsFailed(socket, failure) => probe.handle_input(
+                        now,
+                        Input::TlsFailed {
+                            socket,
+                            failure: &failure,
+                        },
+                    ),
                     Event::Failed(e) => return Err(e),
                 }
             }
@@ -375,7 +383,11 @@ fn read_tcp(
                 plain.clear();
                 match tls::receive(conn, &mut s, &buf[..n], &mut plain) {
                     Ok(c) => closed = c,
-                    Err(e) => {
+                    Err(tls::ReceiveError::Tls(f)) => {
+                        let _ = tx.send(Event::TlsFailed(socket, f));
+                        return;
+                    }
+                    Err(tls::ReceiveError::Io(e)) => {
                         let _ = tx.send(Event::Failed(e));
                         return;
                     }

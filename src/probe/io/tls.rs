@@ -368,6 +368,20 @@ pub(super) fn send(conn: &Shared, tcp: &mut TcpStream, data: &[u8]) -> io::Resul
     Ok(())
 }
 
+/// Why reading a TLS connection stopped.
+pub(super) enum ReceiveError {
+    Io(io::Error),
+    /// The server ended the session with an alert, or sent something rustls refuses (TLS 1.3 servers
+    /// refuse a client, e.g. one without a client certificate, only after its handshake is done).
+    Tls(Box<TlsFailure>),
+}
+
+impl From<io::Error> for ReceiveError {
+    fn from(e: io::Error) -> Self {
+        ReceiveError::Io(e)
+    }
+}
+
 /// Feeds records read from the socket to rustls and appends the plaintext they held to `plain`.
 /// `Ok(true)`: the server ended the TLS session (close_notify).
 pub(super) fn receive(
@@ -375,13 +389,17 @@ pub(super) fn receive(
     tcp: &mut TcpStream,
     mut records: &[u8],
     plain: &mut Vec<u8>,
-) -> io::Result<bool> {
+) -> Result<bool, ReceiveError> {
     let mut conn = conn.lock().map_err(|_| io::Error::other("TLS state poisoned"))?;
     let mut closed = false;
     loop {
         if let Err(e) = conn.process_new_packets() {
             let _ = conn.write_tls(tcp);
-            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("TLS: {e}")));
+            return Err(ReceiveError::Tls(Box::new(TlsFailure {
+                problem: classify(&e, &[], false),
+                report: TlsReport::default(),
+                at_unix: now_unix(),
+            })));
         }
         closed |= drain(&mut conn, plain)?;
         if records.is_empty() {
@@ -389,7 +407,7 @@ pub(super) fn receive(
         }
         // rustls takes what fits; the plaintext was drained above, so it always takes something.
         if conn.read_tls(&mut records)? == 0 {
-            return Err(io::Error::other("TLS: rustls accepts no more data"));
+            return Err(io::Error::other("TLS: rustls accepts no more data").into());
         }
     }
     while conn.wants_write() {
