@@ -166,10 +166,12 @@ impl TlsClient {
             first_bytes.extend_from_slice(&buf[..keep]);
             let mut rd = &buf[..n];
             while !rd.is_empty() {
-                let step = conn
-                    .read_tls(&mut rd)
-                    .map_err(|e| TlsProblem::Protocol(e.to_string()));
-                if let Err(p) = step {
+                let problem = match conn.read_tls(&mut rd) {
+                    Ok(0) => Some(TlsProblem::Protocol("rustls accepts no more data".into())),
+                    Ok(_) => None,
+                    Err(e) => Some(TlsProblem::Protocol(e.to_string())),
+                };
+                if let Some(p) = problem {
                     return Err(fail(p, &recorder));
                 }
                 if let Err(e) = conn.process_new_packets() {
@@ -361,7 +363,11 @@ pub(super) type Shared = Arc<Mutex<ClientConnection>>;
 /// Encrypts `data` and writes the records.
 pub(super) fn send(conn: &Shared, tcp: &mut TcpStream, data: &[u8]) -> io::Result<()> {
     let mut conn = conn.lock().map_err(|_| io::Error::other("TLS state poisoned"))?;
-    conn.writer().write_all(data)?;
+    // rustls refuses plaintext only once the session has failed, which the reader thread found (it
+    // alone processes records) and reports with its reason: this datagram is dropped, as on a dead socket.
+    if conn.writer().write_all(data).is_err() {
+        return Ok(());
+    }
     while conn.wants_write() {
         conn.write_tls(tcp)?;
     }
