@@ -1239,6 +1239,23 @@ fn check_fails_here(args: &[&str], words: &str) {
     assert!(err.contains(words), "{args:?}: {err}");
 }
 
+/// A directory of the test's own, removed when the test ends, also when it fails.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A web server where TURN was expected (port 443 taken), named as such, on loopback without root:
 /// answering the TLS ClientHello in plain HTTP; answering STUN over plain TCP; answering STUN inside TLS
 /// (HTTPS, with a certificate iceview trusts through --ca); refusing the handshake for the name sent; and
@@ -1267,8 +1284,8 @@ fn checks_against_a_web_server() {
         "{first:?}"
     );
 
-    let dir = std::env::temp_dir().join(format!("ivh{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = TempDir::new(&format!("ivh{}", std::process::id()));
+    let dir = &dir.0;
     let ca = certs::Ca::new(certs::CA_NAME);
     let ca_file = dir.join("ca.pem");
     ca.write(&ca_file);
@@ -1306,5 +1323,4 @@ fn checks_against_a_web_server() {
         ],
         "(alert certificate_required): it wants a client certificate (mutual TLS)",
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
