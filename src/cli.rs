@@ -287,13 +287,18 @@ Examples:
   iceview check turn:turn.example.org -u alice -p secret
   iceview check 'turn:turn.example.org?transport=tcp' -u alice -p secret
   iceview check turn:turn.example.org -u alice -p secret --peer 198.51.100.7:7
+  iceview check turns:turn.example.org:443 -u alice -p secret
+  iceview check stuns:stun.example.org --ca private-ca.pem
   ICEVIEW_TURN_PASSWORD=secret iceview check turn:turn.example.org -u alice --json -
 
 A TURN check allocates, refreshes, creates a permission, binds a channel and sends data through the \
 relay (to a second allocation of its own, or to an echo peer with --peer). Exit status 1 with a \
 one-line reason when the check fails: wrong credentials, timeout (blocked), refused (nothing \
 listens), quota (486), capacity (508), unsupported transport (442), relay data lost, ... \
-turns:/stuns: (TLS) are not supported.";
+turns:/stuns: run the same over TLS and also report the TLS version, cipher suite, SNI and the \
+certificate chain; an expired certificate, a name mismatch, an unknown issuer or something other than \
+TLS on the port fails the check, a certificate expiring within 14 days is a warning. DTLS \
+(turns:...?transport=udp) is not supported.";
 
 /// Options every probe takes.
 #[derive(Debug, Args)]
@@ -328,7 +333,8 @@ pub struct NatArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// stun:HOST[:PORT] or turn:HOST[:PORT][?transport=udp|tcp] (RFC 7064/7065).
+    /// stun:HOST[:PORT], turn:HOST[:PORT][?transport=udp|tcp], or over TLS stuns:HOST[:PORT],
+    /// turns:HOST[:PORT] (RFC 7064/7065; port 3478, 5349 for TLS).
     #[arg(value_name = "URL")]
     pub url: String,
 
@@ -353,6 +359,14 @@ pub struct CheckArgs {
     /// Skip the relay round trip: one allocation only.
     #[arg(long, conflicts_with = "peer")]
     pub no_relay_test: bool,
+
+    /// stuns:/turns: trust only the CA certificates in FILE (PEM) instead of the system's.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<std::path::PathBuf>,
+
+    /// stuns:/turns: go on past a certificate that does not verify (the result says so loudly).
+    #[arg(long)]
+    pub insecure: bool,
 
     #[command(flatten)]
     pub probe: ProbeArgs,

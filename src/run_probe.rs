@@ -3,8 +3,9 @@
 use crate::cli::{CheckArgs, NatArgs, ProbeArgs};
 use anyhow::{bail, Context, Result};
 use iceview::probe::check::{CheckConfig, CheckProbe, Credentials};
-use iceview::probe::io::{self, Sock};
+use iceview::probe::io::{self, tls::TlsClient, Sock};
 use iceview::probe::nat::{NatConfig, NatProbe};
+use iceview::probe::url::DEFAULT_PORT;
 use iceview::probe::{text, Document, ProbeReport, Scheme, ServerUrl, Timing, Transport};
 use iceview::report::text::escape;
 use std::io::Write;
@@ -17,9 +18,14 @@ const MAX_TIMEOUT_S: f64 = 600.0;
 pub fn nat(args: &NatArgs) -> Result<()> {
     let url = ServerUrl::parse(&args.server)?;
     if url.transport == Transport::Tcp {
+        // A stuns: URL's port (5349) is the TLS one; the UDP server is on the default port.
+        let udp = ServerUrl {
+            port: if url.tls { DEFAULT_PORT } else { url.port },
+            ..url.clone()
+        };
         bail!(
             "NAT behaviour discovery runs over UDP; give stun:{}",
-            url.host_port()
+            udp.host_port()
         );
     }
     let timing = timing(&args.probe)?;
@@ -66,6 +72,22 @@ pub fn check(args: &CheckArgs) -> Result<()> {
     if url.scheme == Scheme::Stun && (credentials.is_some() || args.peer.is_some()) {
         bail!("-u, -p and --peer are for turn: URLs; {url} is a STUN server");
     }
+    if !url.tls && (args.ca.is_some() || args.insecure) {
+        bail!("--ca and --insecure are for stuns: and turns: URLs; {url} does not use TLS");
+    }
+    // Before any packet: a bad --ca file is a usage error.
+    let tls = match url.tls {
+        true => Some(
+            TlsClient::new(args.ca.as_deref(), args.insecure).with_context(|| {
+                if args.ca.is_some() {
+                    "--ca"
+                } else {
+                    "TLS"
+                }
+            })?,
+        ),
+        false => None,
+    };
     let server = resolve(&url.host_port())?;
     let peer = args.peer.as_deref().map(resolve).transpose()?;
     let config = CheckConfig {
@@ -92,8 +114,14 @@ pub fn check(args: &CheckArgs) -> Result<()> {
                     failures.push((i, f));
                     return Sock::Dead;
                 }
-                match io::tcp_connect(server, timing.cap) {
-                    Ok(s) => Sock::Tcp(s),
+                let connected = match &tls {
+                    Some(tls) => tls
+                        .connect(server, &url.host, timing.cap)
+                        .map(|s| Sock::Tls(Box::new(s))),
+                    None => io::tcp_connect(server, timing.cap).map(Sock::Tcp),
+                };
+                match connected {
+                    Ok(s) => s,
                     Err(f) => {
                         failures.push((i, f));
                         Sock::Dead

@@ -124,15 +124,14 @@ struct Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.stop_coturn();
         for ns in [&self.client_ns, &self.router_ns, &self.server_ns] {
             let _ = Command::new("ip")
                 .args(["netns", "del", ns])
                 .stderr(Stdio::null())
                 .status();
+            // `ip netns exec` bind-mounts /etc/netns/NAME/hosts over /etc/hosts (see Lab::hosts).
+            let _ = std::fs::remove_dir_all(format!("/etc/netns/{ns}"));
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -262,7 +261,6 @@ impl Lab {
             "alice:secret",
             "--realm",
             "lab.example",
-            "--no-tls",
             "--no-dtls",
             "--no-cli",
             "--log-file",
@@ -274,6 +272,10 @@ impl Lab {
         .collect();
         args.extend(["--pidfile".into(), format!("{dir}/turnserver.pid")]);
         args.extend(["--userdb".into(), format!("{dir}/turndb")]);
+        // TLS only when the test gives coturn a certificate.
+        if !extra.contains(&"--cert") {
+            args.push("--no-tls".into());
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let child = Command::new("ip")
             .args(&args)
@@ -298,6 +300,37 @@ impl Lab {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    fn stop_coturn(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.children.clear();
+    }
+
+    /// coturn again, with other options (another certificate).
+    fn restart_coturn(&mut self, extra: &[&str]) {
+        self.stop_coturn();
+        self.start_coturn(extra);
+    }
+
+    /// coturn again, with TLS on its ports with this certificate and key.
+    fn serve_tls(&mut self, cert: &std::path::Path, key: &std::path::Path) {
+        self.restart_coturn(&["--cert", cert.to_str().unwrap(), "--pkey", key.to_str().unwrap()]);
+    }
+
+    /// Host names for the client namespace only: `ip netns exec` bind-mounts /etc/netns/NAME/hosts over
+    /// /etc/hosts (ip-netns(8)), so the system resolver iceview uses finds them there.
+    fn hosts(&self, entries: &[(&str, &str)]) {
+        let dir = format!("/etc/netns/{}", self.client_ns);
+        std::fs::create_dir_all(&dir).expect("/etc/netns/NAME");
+        let text: String = entries
+            .iter()
+            .map(|(name, ip)| format!("{ip} {name}\n"))
+            .collect();
+        std::fs::write(format!("{dir}/hosts"), text).expect("hosts file");
     }
 
     fn in_ns(&self, ns: &str, args: &[&str]) -> Output {
@@ -538,6 +571,39 @@ fn nat_against_a_server_without_rfc5780() {
     );
 }
 
+/// A check report in which every TURN step succeeded and data went both ways through the relay (the
+/// three legs of the round trip through the second allocation, each from the expected peer).
+fn assert_relayed_end_to_end(p: &Value, url: &str) {
+    let legs = p["relay"].as_array().expect("relay legs");
+    assert_eq!(legs.len(), 3, "{url}");
+    for leg in legs {
+        assert_eq!(leg["outcome"], "received", "{url}: {leg:#}");
+        assert_eq!(leg["peer_ok"], true, "{url}: {leg:#}");
+    }
+    let steps: Vec<String> = p["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {}",
+                s["step"].as_str().unwrap(),
+                s["outcome"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for want in [
+        "allocate challenge",
+        "allocate ok",
+        "refresh ok",
+        "create-permission ok",
+        "channel-bind ok",
+        "delete ok",
+    ] {
+        assert!(steps.iter().any(|s| s == want), "{url}: {want} in {steps:?}");
+    }
+}
+
 /// TURN server check from behind a port-restricted NAT: success over UDP and TCP (relayed address in
 /// coturn's relay range, data through the relay both ways), STUN only, a wrong password (explained
 /// 401), and a blocked server (iptables DROP: a timeout message within --timeout, exit status 1).
@@ -566,34 +632,7 @@ fn turn_check() {
         assert!((49160..=49260).contains(&relayed.port()), "{relayed}");
         let mapped = a["mapped_address"].as_str().expect("mapped");
         assert!(mapped.starts_with(&format!("{ROUTER_PUBLIC}:")), "{mapped}");
-        let legs = p["relay"].as_array().expect("relay legs");
-        assert_eq!(legs.len(), 3);
-        for leg in legs {
-            assert_eq!(leg["outcome"], "received", "{leg:#}");
-            assert_eq!(leg["peer_ok"], true, "{leg:#}");
-        }
-        let steps: Vec<String> = p["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| {
-                format!(
-                    "{} {}",
-                    s["step"].as_str().unwrap(),
-                    s["outcome"].as_str().unwrap()
-                )
-            })
-            .collect();
-        for want in [
-            "allocate challenge",
-            "allocate ok",
-            "refresh ok",
-            "create-permission ok",
-            "channel-bind ok",
-            "delete ok",
-        ] {
-            assert!(steps.iter().any(|s| s == want), "{url}: {want} in {steps:?}");
-        }
+        assert_relayed_end_to_end(&p, &url);
         let types: Vec<&str> = p["candidates"]
             .as_array()
             .unwrap()
@@ -673,7 +712,16 @@ fn turn_check() {
 #[test]
 fn probe_usage_errors_are_one_line() {
     for args in [
-        vec!["check", "turns:turn.example.org:443", "-u", "a", "-p", "b"],
+        vec![
+            "check",
+            "turns:203.0.113.1:443?transport=udp",
+            "-u",
+            "a",
+            "-p",
+            "b",
+        ],
+        vec!["check", "turn:203.0.113.1", "--insecure"],
+        vec!["check", "turns:203.0.113.1", "--ca", "/nonexistent/ca.pem"],
         vec!["check", "turn:203.0.113.1", "-u", "alice"],
         vec!["check", "stun:203.0.113.1", "--peer", "198.51.100.1:7"],
         vec!["nat", "ftp:example.org"],
@@ -691,8 +739,588 @@ fn probe_usage_errors_are_one_line() {
         assert!(err.starts_with("iceview: "), "{err}");
     }
     let out = Command::new(ICEVIEW)
-        .args(["check", "turns:turn.example.org"])
+        .args(["check", "turns:turn.example.org?transport=udp"])
         .output()
         .expect("iceview");
-    assert!(stderr_of(&out).contains("not support"), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("TURN over DTLS, which iceview does not support"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+/// Certificates the TLS tests make for themselves: a CA, and server certificates it signs for
+/// `turn.lab.example` and 203.0.113.1 with the validity each test needs. Every field a test checks is
+/// set here.
+mod certs {
+    use rcgen::{
+        BasicConstraints, Certificate, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, IsCa,
+        KeyPair,
+    };
+    use std::path::{Path, PathBuf};
+    use time::{Duration, OffsetDateTime};
+
+    pub const CA_NAME: &str = "iceview test CA";
+    pub const SERVER_NAME: &str = "turn.lab.example";
+
+    pub struct Ca(CertifiedIssuer<'static, KeyPair>);
+
+    fn dn(cn: &str) -> DistinguishedName {
+        let mut d = DistinguishedName::new();
+        d.push(DnType::CommonName, cn);
+        d
+    }
+
+    /// A CA certificate's fields: valid from a year ago for ten years.
+    fn ca_params(name: &str) -> CertificateParams {
+        let mut p = CertificateParams::default();
+        p.distinguished_name = dn(name);
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let now = OffsetDateTime::now_utc();
+        p.not_before = now - Duration::days(365);
+        p.not_after = now + Duration::days(3650);
+        p
+    }
+
+    impl Ca {
+        pub fn new(name: &str) -> Ca {
+            let key = KeyPair::generate().expect("key");
+            Ca(CertifiedIssuer::self_signed(ca_params(name), key).expect("CA"))
+        }
+
+        /// A CA that this one signs.
+        pub fn intermediate(&self, name: &str) -> Ca {
+            let key = KeyPair::generate().expect("key");
+            Ca(CertifiedIssuer::signed_by(ca_params(name), key, &self.0).expect("intermediate CA"))
+        }
+
+        pub fn pem(&self) -> String {
+            self.0.pem()
+        }
+
+        pub fn write(&self, path: &Path) {
+            std::fs::write(path, self.pem()).expect("CA file");
+        }
+
+        /// A server certificate for `names`, valid from `now + from` to `now + to`, with its key and its
+        /// not-after time.
+        pub fn issue(
+            &self,
+            names: &[&str],
+            from: Duration,
+            to: Duration,
+        ) -> (Certificate, KeyPair, OffsetDateTime) {
+            let mut p = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .expect("names");
+            p.distinguished_name = dn(names[0]);
+            // Whole seconds: X.509 times have no fractions.
+            let now = OffsetDateTime::now_utc().replace_nanosecond(0).expect("0 ns");
+            p.not_before = now + from;
+            p.not_after = now + to;
+            let key = KeyPair::generate().expect("key");
+            let cert = p.signed_by(&key, &self.0).expect("certificate");
+            (cert, key, p.not_after)
+        }
+
+        /// [`Ca::issue`] for `turn.lab.example` and 203.0.113.1, written to `NAME.pem` and `NAME.key` in
+        /// `dir` for coturn.
+        pub fn server(
+            &self,
+            dir: &Path,
+            name: &str,
+            from: Duration,
+            to: Duration,
+        ) -> (PathBuf, PathBuf, OffsetDateTime) {
+            let (cert, key, not_after) = self.issue(&[SERVER_NAME, super::SERVER], from, to);
+            let (c, k) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key")));
+            std::fs::write(&c, cert.pem()).expect("cert file");
+            std::fs::write(&k, key.serialize_pem()).expect("key file");
+            (c, k, not_after)
+        }
+    }
+
+    /// RFC 3339 in UTC, written from the calendar fields `time` gives.
+    pub fn rfc3339(t: OffsetDateTime) -> String {
+        let t = t.to_offset(time::UtcOffset::UTC);
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
+    }
+}
+
+/// The TURN user coturn is started with.
+const ALICE: [&str; 4] = ["-u", "alice", "-p", "secret"];
+
+/// Runs a check that must fail: exit status 1, one line on standard error containing `words`, and
+/// `code` (or one of `a|b`) in the JSON report, which is returned.
+fn check_fails(lab: &Lab, args: &[&str], code: &str, words: &[&str]) -> Value {
+    let json = lab.dir.join("failure.json");
+    let mut all = args.to_vec();
+    all.extend(["--timeout", "2", "--json", json.to_str().unwrap()]);
+    let out = lab.iceview(&all);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("iceview: "), "{err}");
+    for w in words {
+        assert!(err.contains(w), "{args:?}: {w:?} in {err}");
+    }
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let p = doc["probes"][0].clone();
+    assert!(
+        code.split('|').any(|c| p["failure"]["code"] == c),
+        "{code}: {p:#}"
+    );
+    assert_eq!(p["ok"], false);
+    p
+}
+
+/// `iceview check` over TLS (turns:, stuns:) against coturn with certificates this test made: success
+/// end to end (relay data included) with the TLS details in the JSON; the one-line reason and exit
+/// status 1 for a plain TCP port (coturn without TLS), a name mismatch, an unknown issuer, a closed port,
+/// an expired certificate and a blocked port; --insecure marked; a certificate that expires within 14
+/// days a warning on a working check. Names resolve through a hosts file for the client namespace only.
+#[test]
+fn turns_check() {
+    use time::Duration as Days;
+    if !can_run() {
+        return;
+    }
+    let mut lab = Lab::new("s", Nat::None, &[]);
+    let dir = lab.dir.clone();
+    let ca = certs::Ca::new(certs::CA_NAME);
+    let ca_file = dir.join("ca.pem");
+    ca.write(&ca_file);
+    let ca_file = ca_file.to_str().unwrap().to_string();
+    let other_ca = dir.join("other-ca.pem");
+    certs::Ca::new("some other CA").write(&other_ca);
+    lab.hosts(&[(certs::SERVER_NAME, SERVER), ("other.lab.example", SERVER)]);
+    // coturn without TLS: its TCP port takes the ClientHello for broken STUN and either waits for more
+    // or hangs up.
+    check_fails(
+        &lab,
+        &["check", "turns:turn.lab.example:3478", "--ca", &ca_file],
+        "tls-timeout|tls-closed",
+        &["this port does not speak TLS"],
+    );
+    let (cert, key, not_after) = ca.server(&dir, "good", Days::days(-1), Days::days(100) + Days::hours(1));
+    lab.serve_tls(&cert, &key);
+
+    // Works: TURN over TLS by name (SNI sent), every step and the relay round trip.
+    let url = format!("turns:{}", certs::SERVER_NAME);
+    let trusted = [
+        &["check", &url][..],
+        &ALICE,
+        &["--ca", &ca_file, "--timeout", "2"],
+    ]
+    .concat();
+    let (out, p) = lab.iceview_json(&trusted);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(
+        (p["ok"].as_bool(), p["transport"].as_str()),
+        (Some(true), Some("tls")),
+        "{p:#}"
+    );
+    assert_eq!(p["server"], "turns:turn.lab.example:5349?transport=tcp");
+    assert_eq!(p["server_address"], format!("{SERVER}:5349"));
+    let t = &p["tls"];
+    assert!(
+        matches!(t["version"].as_str(), Some("TLS 1.3" | "TLS 1.2")),
+        "{t:#}"
+    );
+    assert!(
+        t["cipher_suite"].as_str().is_some_and(|s| s.starts_with("TLS")),
+        "{t:#}"
+    );
+    assert_eq!(t["sni"], certs::SERVER_NAME);
+    assert_eq!(
+        (t["verified"].as_bool(), t["insecure"].as_bool()),
+        (Some(true), Some(false))
+    );
+    let leaf = &t["chain"][0];
+    assert_eq!(leaf["subject"], format!("CN={}", certs::SERVER_NAME));
+    assert_eq!(leaf["issuer"], format!("CN={}", certs::CA_NAME));
+    assert_eq!(leaf["sans"], serde_json::json!([certs::SERVER_NAME, SERVER]));
+    assert_eq!(leaf["not_after"], certs::rfc3339(not_after));
+    assert_eq!(leaf["days_to_expiry"], 100, "{leaf:#}");
+    assert_eq!(p["warnings"], serde_json::json!([]), "{p:#}");
+    assert_relayed_end_to_end(&p, &url);
+    let relay = p["candidates"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (relay["candidate_type"].as_str(), relay["relay_protocol"].as_str()),
+        (Some("relay"), Some("tls"))
+    );
+
+    // STUN over TLS, text output: the TLS line and the certificate.
+    let out = lab.iceview(&[
+        "check",
+        &format!("stuns:{}", certs::SERVER_NAME),
+        "--ca",
+        &ca_file,
+        "--timeout",
+        "2",
+    ]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("SNI turn.lab.example") && text.contains("certificate verified"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("issuer    CN={}", certs::CA_NAME)),
+        "{text}"
+    );
+    assert!(text.contains("Result: ok"), "{text}");
+
+    // A name the certificate does not carry (it resolves to the same server).
+    check_fails(
+        &lab,
+        &[
+            &["check", "turns:other.lab.example"][..],
+            &ALICE,
+            &["--ca", &ca_file],
+        ]
+        .concat(),
+        "tls-name-mismatch",
+        &["not valid for other.lab.example", "turn.lab.example, 203.0.113.1"],
+    );
+    // Signed by a CA that is not the one trusted.
+    let p = check_fails(
+        &lab,
+        &[
+            &["check", &url][..],
+            &ALICE,
+            &["--ca", other_ca.to_str().unwrap()],
+        ]
+        .concat(),
+        "tls-unknown-issuer",
+        &["issuer (CN=iceview test CA) is not a trusted CA"],
+    );
+    assert_eq!(p["tls"]["chain"][0]["subject"], "CN=turn.lab.example", "{p:#}");
+    // The system's CAs do not know this one either.
+    check_fails(
+        &lab,
+        &["check", &url, "-u", "alice", "-p", "secret"],
+        "tls-unknown-issuer",
+        &["--ca FILE"],
+    );
+    // Nobody listens on the port.
+    check_fails(
+        &lab,
+        &[
+            "check",
+            &format!("turns:{}:5999", certs::SERVER_NAME),
+            "--ca",
+            &ca_file,
+        ],
+        "unreachable",
+        &["connection refused"],
+    );
+
+    // --insecure goes on, and says so.
+    let (out, p) =
+        lab.iceview_json(&[&["check", &url][..], &ALICE, &["--insecure", "--timeout", "2"]].concat());
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(
+        (
+            p["ok"].as_bool(),
+            p["tls"]["verified"].as_bool(),
+            p["tls"]["insecure"].as_bool()
+        ),
+        (Some(true), Some(false), Some(true))
+    );
+    let w = p["warnings"].to_string();
+    assert!(
+        w.contains("NOT VERIFIED (--insecure)") && w.contains("not a trusted CA"),
+        "{w}"
+    );
+
+    // Issued by an intermediate CA, which the server does not send: the chain is broken.
+    let inter = ca.intermediate("iceview test intermediate");
+    let (cert, key, _) = inter.server(&dir, "leaf-only", Days::days(-1), Days::days(100));
+    lab.serve_tls(&cert, &key);
+    check_fails(
+        &lab,
+        &[&["check", &url][..], &ALICE, &["--ca", &ca_file]].concat(),
+        "tls-unknown-issuer",
+        &[
+            "issuer (CN=iceview test intermediate) is not a trusted CA",
+            "intermediate certificates",
+        ],
+    );
+    // The same with the intermediate in coturn's certificate file: the whole chain is sent and verifies.
+    let leaf = std::fs::read_to_string(&cert).expect("cert file");
+    std::fs::write(&cert, leaf + &inter.pem()).expect("chain file");
+    lab.serve_tls(&cert, &key);
+    let (out, p) = lab.iceview_json(&trusted);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let chain = &p["tls"]["chain"];
+    assert_eq!(chain.as_array().map(Vec::len), Some(2), "{chain:#}");
+    assert_eq!(
+        (
+            chain[0]["issuer"].as_str(),
+            chain[1]["subject"].as_str(),
+            chain[1]["issuer"].as_str()
+        ),
+        (
+            Some("CN=iceview test intermediate"),
+            Some("CN=iceview test intermediate"),
+            Some("CN=iceview test CA")
+        )
+    );
+
+    // Expired ten days ago.
+    let (cert, key, not_after) = ca.server(
+        &dir,
+        "expired",
+        Days::days(-100),
+        Days::days(-10) - Days::hours(1),
+    );
+    lab.serve_tls(&cert, &key);
+    let date = &certs::rfc3339(not_after)[..10];
+    let p = check_fails(
+        &lab,
+        &[&["check", &url][..], &ALICE, &["--ca", &ca_file]].concat(),
+        "tls-expired",
+        &[&format!("expired on {date} (10 days ago)"), "renew it"],
+    );
+    assert_eq!(p["failure"]["step"], "tls");
+    assert_eq!(p["tls"]["chain"][0]["days_to_expiry"], -11, "{p:#}");
+    // --insecure goes on past it, and the text says what was let through.
+    let out = lab.iceview(
+        &[
+            &["check", &url][..],
+            &ALICE,
+            &["--ca", &ca_file, "--insecure", "--timeout", "2"],
+        ]
+        .concat(),
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("certificate NOT VERIFIED (--insecure)"), "{text}");
+    assert!(
+        text.contains(&format!("warning: TLS certificate NOT VERIFIED (--insecure): turn.lab.example:5349 ({SERVER}:5349): the server's TLS certificate expired on {date} (10 days ago)")),
+        "{text}"
+    );
+    assert!(text.contains("Result: ok"), "{text}");
+
+    // Five days left: everything works, with a warning.
+    let (cert, key, not_after) = ca.server(&dir, "soon", Days::days(-80), Days::days(5) + Days::hours(1));
+    lab.serve_tls(&cert, &key);
+    let (out, p) = lab.iceview_json(&trusted);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let date = &certs::rfc3339(not_after)[..10];
+    assert_eq!(
+        p["warnings"],
+        serde_json::json!([format!(
+            "the server's TLS certificate expires in 5 days ({date}): renew it"
+        )]),
+        "{p:#}"
+    );
+    // Blocked: SYNs to the TLS port dropped. The user hears within the timeout.
+    let rule = "-A INPUT -p tcp --dport 5349 -j DROP";
+    let mut args = vec!["iptables"];
+    args.extend(rule.split_whitespace());
+    let r = lab.in_ns(&lab.server_ns.clone(), &args);
+    assert!(r.status.success(), "{}", stderr_of(&r));
+    let start = Instant::now();
+    check_fails(
+        &lab,
+        &[&["check", &url][..], &ALICE, &["--ca", &ca_file]].concat(),
+        "timeout",
+        &["no answer", "blocked"],
+    );
+    assert!(
+        start.elapsed() < Duration::from_millis(3500),
+        "took {:?} with --timeout 2",
+        start.elapsed()
+    );
+}
+
+/// A rustls server configuration: `Some` certificate and key, or `None` for a server that has a
+/// certificate for no name at all (rustls then refuses every handshake with access_denied). With
+/// `client_auth`, it demands a client certificate (mutual TLS) issued by its own certificate.
+fn tls_server_config(
+    cert: Option<(rcgen::Certificate, rcgen::KeyPair)>,
+    client_auth: bool,
+) -> std::sync::Arc<rustls::ServerConfig> {
+    use std::sync::Arc;
+    #[derive(Debug)]
+    struct NoName;
+    impl rustls::server::ResolvesServerCert for NoName {
+        fn resolve(&self, _: rustls::server::ClientHello<'_>) -> Option<Arc<rustls::sign::CertifiedKey>> {
+            None
+        }
+    }
+    #[allow(deprecated)] // as iceview: ring, without post-quantum key exchange
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .expect("versions");
+    let config = match cert {
+        Some((cert, key)) => {
+            let builder = if client_auth {
+                let mut roots = rustls::RootCertStore::empty();
+                roots.add(cert.der().clone()).expect("trust anchor");
+                let verifier =
+                    rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                        .build()
+                        .expect("client verifier");
+                builder.with_client_cert_verifier(verifier)
+            } else {
+                builder.with_no_client_auth()
+            };
+            let key = rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der());
+            builder
+                .with_single_cert(vec![cert.der().clone()], key.into())
+                .expect("server config")
+        }
+        None => builder.with_no_client_auth().with_cert_resolver(Arc::new(NoName)),
+    };
+    Arc::new(config)
+}
+
+/// A web server on loopback that answers whatever comes first on each connection with an HTTP error,
+/// as nginx does, over TLS when given a configuration. Returns its port and a channel that gives what
+/// each connection was sent first. It serves until the test process ends (iceview opens a connection
+/// per allocation up front, so it must accept more than one).
+fn http_server(
+    config: Option<std::sync::Arc<rustls::ServerConfig>>,
+) -> (u16, std::sync::mpsc::Receiver<Vec<u8>>) {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("loopback listener");
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming().flatten() {
+            let (config, tx) = (config.clone(), tx.clone());
+            std::thread::spawn(move || {
+                let mut conn: Box<dyn ReadWrite> = match config {
+                    Some(c) => Box::new(rustls::StreamOwned::new(
+                        rustls::ServerConnection::new(c).expect("TLS"),
+                        tcp,
+                    )),
+                    None => Box::new(tcp),
+                };
+                let mut first = [0u8; 512];
+                let n = conn.read(&mut first).unwrap_or(0);
+                let _ =
+                    conn.write_all(b"HTTP/1.1 400 Bad Request\r\nServer: nginx\r\nContent-Length: 0\r\n\r\n");
+                let _ = conn.flush();
+                if n > 0 {
+                    let _ = tx.send(first[..n].to_vec());
+                }
+            });
+        }
+    });
+    (port, rx)
+}
+
+trait ReadWrite: Read + std::io::Write {}
+impl<T: Read + std::io::Write> ReadWrite for T {}
+
+/// `iceview check ARGS` (no root, no namespace: loopback only) must fail with one line containing
+/// `words`.
+fn check_fails_here(args: &[&str], words: &str) {
+    let out = Command::new(ICEVIEW)
+        .args(args)
+        .args(["--timeout", "2", "-q"])
+        .output()
+        .expect("iceview");
+    assert_eq!(out.status.code(), Some(1), "{args:?}");
+    let err = stderr_of(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(words), "{args:?}: {err}");
+}
+
+/// A directory of the test's own, removed when the test ends, also when it fails.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A web server where TURN was expected (port 443 taken), named as such, on loopback without root:
+/// answering the TLS ClientHello in plain HTTP; answering STUN over plain TCP; answering STUN inside TLS
+/// (HTTPS, with a certificate iceview trusts through --ca); refusing the handshake for the name sent; and
+/// demanding a client certificate.
+#[test]
+fn checks_against_a_web_server() {
+    let (port, server) = http_server(None);
+    check_fails_here(
+        &["check", &format!("stuns:127.0.0.1:{port}")],
+        "in plain HTTP (\"HTTP/1.1 400 Bad Request\"): a web server listens on this port",
+    );
+    let hello = server.recv_timeout(Duration::from_secs(5)).expect("first bytes");
+    // RFC 8446 §5.1: a handshake record (22) of version 3.x carrying the ClientHello (1).
+    assert_eq!((hello[0], hello[1], hello.get(5)), (22, 3, Some(&1)), "{hello:?}");
+
+    let (port, server) = http_server(None);
+    check_fails_here(
+        &["check", &format!("turn:127.0.0.1:{port}?transport=tcp"), "-u", "alice", "-p", "secret"],
+        "a web server answered (\"HTTP/1.1 400 Bad Request\"), not STUN/TURN: the port belongs to an HTTP server",
+    );
+    // RFC 8489 §5: a STUN request (the top two bits zero) with the magic cookie.
+    let first = server.recv_timeout(Duration::from_secs(5)).expect("first bytes");
+    assert_eq!(
+        (first[0] >> 6, &first[4..8]),
+        (0, &[0x21, 0x12, 0xa4, 0x42][..]),
+        "{first:?}"
+    );
+
+    let dir = TempDir::new(&format!("ivh{}", std::process::id()));
+    let dir = &dir.0;
+    let ca = certs::Ca::new(certs::CA_NAME);
+    let ca_file = dir.join("ca.pem");
+    ca.write(&ca_file);
+    let (cert, key, _) = ca.issue(&["127.0.0.1"], time::Duration::days(-1), time::Duration::days(30));
+    let (port, server) = http_server(Some(tls_server_config(Some((cert, key)), false)));
+    check_fails_here(
+        &["check", &format!("turns:127.0.0.1:{port}"), "-u", "alice", "-p", "secret", "--ca", ca_file.to_str().unwrap()],
+        "a web server answered (\"HTTP/1.1 400 Bad Request\"), not STUN/TURN: the port belongs to an HTTPS server",
+    );
+    let first = server.recv_timeout(Duration::from_secs(5)).expect("first bytes");
+    assert_eq!(
+        &first[4..8],
+        &[0x21, 0x12, 0xa4, 0x42],
+        "STUN inside TLS: {first:?}"
+    );
+
+    // A TLS server with no certificate for the name asked (SNI "localhost"): rustls refuses the
+    // handshake with the alert access_denied (RFC 8446 §6.2).
+    let (port, _) = http_server(Some(tls_server_config(None, false)));
+    check_fails_here(
+        &["check", &format!("stuns:localhost:{port}")],
+        "refused the TLS handshake (alert access_denied): it refuses this client, or has no certificate for localhost (SNI)",
+    );
+
+    // A server that demands a client certificate: TLS 1.3 refuses the client only after the client's
+    // side of the handshake is done, so the alert arrives on the established connection.
+    let (cert, key, _) = ca.issue(&["127.0.0.1"], time::Duration::days(-1), time::Duration::days(30));
+    let (port, _) = http_server(Some(tls_server_config(Some((cert, key)), true)));
+    check_fails_here(
+        &[
+            "check",
+            &format!("stuns:127.0.0.1:{port}"),
+            "--ca",
+            ca_file.to_str().unwrap(),
+        ],
+        "(alert certificate_required): it wants a client certificate (mutual TLS)",
+    );
 }

@@ -18,8 +18,13 @@
 //! capacity 508, unsupported transport 442, ...). The candidates a browser would gather from this server
 //! are listed as the Trickle ICE page lists them (host, srflx, relay), with RFC 8445 §5.1.2 priorities.
 //!
-//! It does not do TLS (`turns:`), TCP relays (RFC 6062 Connect), or SHA-256 passwords (RFC 8489
+//! `stuns:` and `turns:` run the same steps over TLS: the edge makes the handshake, this machine hears
+//! how it went ([`Input::TlsEstablished`]: the TLS details and certificate warnings go into the report;
+//! [`Input::TlsFailed`]: the check fails with [`super::tls`]'s one-line reason).
+//!
+//! It does not do DTLS, TCP relays (RFC 6062 Connect), or SHA-256 passwords (RFC 8489
 //! PASSWORD-ALGORITHMS): MD5 long-term keys are what deployed servers use.
+use super::tls::{self, TlsReport};
 use super::transactions::{Answered, Expired, Transactions};
 use super::url::{Scheme, ServerUrl};
 use super::{ms, IdGen, Input, Probe, SocketId, Timing, Transmit, Transport};
@@ -166,11 +171,15 @@ impl Alloc {
 }
 
 /// Why a socket stopped working.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Gone {
     Refused,
     ConnectTimeout,
     Closed,
+    /// TLS failed: the failure code and its one-line reason.
+    Tls(&'static str, String),
+    /// A web server answered on the port (its status line).
+    Http(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -305,7 +314,11 @@ pub struct Candidate {
 pub struct CheckReport {
     pub server: String,
     pub server_address: String,
+    /// `udp`, `tcp` or `tls`.
     pub transport: &'static str,
+    /// `stuns:`/`turns:`: the TLS layer (also when its handshake failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsReport>,
     pub ok: bool,
     pub failure: Option<Failure>,
     pub warnings: Vec<String>,
@@ -338,6 +351,7 @@ pub struct CheckProbe {
     failure: Option<Failure>,
     warnings: Vec<String>,
     software: Option<String>,
+    tls: Option<TlsReport>,
     started: bool,
 }
 
@@ -370,6 +384,7 @@ impl CheckProbe {
             failure: None,
             warnings: Vec::new(),
             software: None,
+            tls: None,
             started: false,
         }
     }
@@ -393,16 +408,34 @@ impl CheckProbe {
         self.cfg.transport() == Transport::Tcp
     }
 
-    fn server_text(&self) -> String {
-        if self.cfg.url.host == self.cfg.server.ip().to_string() {
-            format!("{} over {}", self.cfg.server, self.cfg.transport().name())
+    /// `udp`, `tcp`, or `tls` for `stuns:`/`turns:`.
+    fn transport_name(&self) -> &'static str {
+        if self.cfg.url.tls {
+            "tls"
         } else {
-            format!(
-                "{} ({}) over {}",
-                self.cfg.url.host_port(),
-                self.cfg.server,
-                self.cfg.transport().name()
-            )
+            self.cfg.transport().name()
+        }
+    }
+
+    /// The server as messages name it: `host:port (address)`, or the address alone.
+    fn server_name(&self) -> String {
+        if self.cfg.url.host == self.cfg.server.ip().to_string() {
+            self.cfg.server.to_string()
+        } else {
+            format!("{} ({})", self.cfg.url.host_port(), self.cfg.server)
+        }
+    }
+
+    fn server_text(&self) -> String {
+        format!("{} over {}", self.server_name(), self.transport_name())
+    }
+
+    /// The first connection's TLS details go into the report; its warnings (a certificate about to
+    /// expire, one let through by `--insecure`) once.
+    fn on_tls(&mut self, report: TlsReport) {
+        if self.tls.is_none() {
+            self.warnings.extend(tls::warnings(&report));
+            self.tls = Some(report);
         }
     }
 
@@ -516,6 +549,17 @@ impl CheckProbe {
     }
 
     fn on_datagram(&mut self, now: Duration, socket: SocketId, data: &[u8]) {
+        // The edge hands over the start of a TCP stream that began like HTTP (no STUN message or
+        // ChannelData starts with "HTTP/" before a channel is bound): port 443 taken by a web server.
+        if self.tcp() && data.starts_with(b"HTTP/") {
+            let status = data
+                .split(|&b| b == b'\r' || b == b'\n')
+                .next()
+                .map(|l| String::from_utf8_lossy(l).into_owned())
+                .unwrap_or_default();
+            self.on_socket_gone(now, socket, Gone::Http(status));
+            return;
+        }
         match demux::classify(data) {
             demux::Kind::Stun => {}
             demux::Kind::ChannelData => {
@@ -1093,11 +1137,13 @@ impl CheckProbe {
         let port = self.cfg.server.port();
         let transport = self.cfg.transport().name();
         let cap = format!("{:.1} s", self.cfg.timing.cap.as_secs_f64());
-        let (outcome, detail) = match why {
+        let (outcome, detail) = match &why {
             Gone::Refused if self.tcp() => ("refused", "connection refused".to_string()),
             Gone::Refused => ("refused", "ICMP port unreachable".to_string()),
             Gone::ConnectTimeout => ("timeout", format!("no TCP connection within {cap}")),
             Gone::Closed => ("closed", "the server closed the connection".to_string()),
+            Gone::Tls(code, _) => ("tls-failed", format!("not sent: TLS failed ({code})")),
+            Gone::Http(status) => ("error", format!("an HTTP answer: {status}")),
         };
         let mut first_step = None;
         for e in self.tx.abort_socket(now, socket) {
@@ -1118,31 +1164,49 @@ impl CheckProbe {
                 a.stage = Stage::Gone;
             }
         }
-        let step = match (self.tcp(), self.cfg.is_turn()) {
-            (true, _) => "connect",
-            (false, true) => "allocate",
-            (false, false) => "binding",
+        let step = match (&why, self.tcp(), self.cfg.is_turn()) {
+            (Gone::Tls(..), _, _) => "tls",
+            (_, true, _) => "connect",
+            (_, false, true) => "allocate",
+            (_, false, false) => "binding",
         };
-        let (code, message) = match why {
-            Gone::Refused if self.tcp() => (
-                "unreachable",
-                format!("{server}: connection refused: nothing listens on {transport} port {port} there"),
-            ),
-            Gone::Refused => (
-                "unreachable",
-                format!(
-                    "{server}: port unreachable (ICMP): nothing listens on {transport} port {port} there"
+        let (code, message) =
+            match why {
+                Gone::Tls(code, message) => (code, message),
+                Gone::Http(status) => (
+                    "not-turn",
+                    format!(
+                    "{server}: a web server answered (\"{status}\"), not STUN/TURN: the port belongs to {}; \
+                     give TURN a port of its own, or route it there in the proxy",
+                    if self.cfg.url.tls { "an HTTPS server" } else { "an HTTP server" }
                 ),
-            ),
-            Gone::ConnectTimeout => ("timeout", blocked_message(&server, &cap)),
-            Gone::Closed => (
-                "connection-closed",
-                format!(
-                    "{server} closed the connection during {}",
-                    first_step.unwrap_or("the check")
                 ),
-            ),
-        };
+                Gone::Refused if self.tcp() => (
+                    "unreachable",
+                    format!("{server}: connection refused: nothing listens on {transport} port {port} there"),
+                ),
+                Gone::Refused => (
+                    "unreachable",
+                    format!(
+                        "{server}: port unreachable (ICMP): nothing listens on {transport} port {port} there"
+                    ),
+                ),
+                Gone::ConnectTimeout => ("timeout", blocked_message(&server, &cap)),
+                Gone::Closed if self.cfg.url.tls => (
+                    "connection-closed",
+                    format!(
+                        "{server} closed the TLS connection during {}",
+                        first_step.unwrap_or("the check")
+                    ),
+                ),
+                Gone::Closed => (
+                    "connection-closed",
+                    format!(
+                        "{server} closed the connection during {}",
+                        first_step.unwrap_or("the check")
+                    ),
+                ),
+            };
         self.fail(code, step, message);
         self.pump(now);
     }
@@ -1189,6 +1253,8 @@ impl CheckProbe {
         });
         let mut candidates = Vec::new();
         let protocol = self.cfg.transport().name();
+        // webrtc-stats relayProtocol: how the client reaches the TURN server (`tls` for turns:).
+        let relay_protocol = self.transport_name();
         let host = self.locals.first().copied().filter(|h| h.port() != 0);
         if let Some(h) = host {
             candidates.push(Candidate {
@@ -1219,13 +1285,14 @@ impl CheckProbe {
                 address: r.to_string(),
                 priority: priority(0, 1),
                 related_address: a.and_then(|a| a.mapped).map(|m| m.to_string()),
-                relay_protocol: Some(protocol),
+                relay_protocol: Some(relay_protocol),
             });
         }
         CheckReport {
             server: self.cfg.url.to_string(),
             server_address: self.cfg.server.to_string(),
-            transport: protocol,
+            transport: relay_protocol,
+            tls: self.tls.clone(),
             ok: self.failure.is_none(),
             failure: self.failure.clone(),
             warnings: self.warnings.clone(),
@@ -1249,6 +1316,15 @@ impl Probe for CheckProbe {
             Input::Refused { socket } => self.on_socket_gone(now, socket, Gone::Refused),
             Input::ConnectTimeout { socket } => self.on_socket_gone(now, socket, Gone::ConnectTimeout),
             Input::Closed { socket } => self.on_socket_gone(now, socket, Gone::Closed),
+            Input::TlsEstablished { session, .. } => {
+                let report = session.report_for(&self.server_name());
+                self.on_tls(report);
+            }
+            Input::TlsFailed { socket, failure } => {
+                self.on_tls(failure.report.clone());
+                let message = failure.message(&self.server_name());
+                self.on_socket_gone(now, socket, Gone::Tls(failure.problem.code(), message));
+            }
         }
     }
 
@@ -1635,13 +1711,21 @@ mod tests {
         }
     }
 
-    fn run(cfg: CheckConfig, mut server: Turn) -> (CheckReport, Duration) {
+    fn run(cfg: CheckConfig, server: Turn) -> (CheckReport, Duration) {
+        run_after(cfg, server, &[])
+    }
+
+    /// [`run`], with `first` (what the edge reports before any datagram: TLS) given to the probe first.
+    fn run_after(cfg: CheckConfig, mut server: Turn, first: &[Input<'_>]) -> (CheckReport, Duration) {
         server.tcp = cfg.url.transport == Transport::Tcp;
         let n = CheckProbe::sockets_needed(&cfg);
         let locals: Vec<SocketAddr> = (0..n)
             .map(|i| format!("198.51.100.5:{}", 40_000 + i).parse().unwrap())
             .collect();
         let mut probe = CheckProbe::new(cfg, locals.clone(), 7);
+        for input in first {
+            probe.handle_input(Duration::ZERO, *input);
+        }
         let mut now = Duration::ZERO;
         let mut queue: Vec<(Duration, SocketId, Vec<u8>)> = Vec::new();
         for _ in 0..10_000 {
@@ -1748,6 +1832,136 @@ mod tests {
             assert_eq!(r.candidates.last().unwrap().priority, 16_777_215);
             assert!(r.warnings.is_empty(), "{:?}", r.warnings);
         }
+    }
+
+    /// A TLS layer as the edge would report it: one certificate for `names`, expiring at 2026-04-01T00:00:00Z
+    /// (1_775_001_600, `date -u -d @1775001600`), `days` whole days after "now".
+    fn tls_report(names: &[&str], days: i64) -> tls::TlsReport {
+        tls::TlsReport {
+            version: Some("TLS 1.3".into()),
+            cipher_suite: Some("TLS13_AES_128_GCM_SHA256".into()),
+            alpn: None,
+            sni: Some("turn.example.org".into()),
+            verified: true,
+            insecure: false,
+            verification_error: None,
+            chain: vec![tls::CertificateSummary {
+                subject: "CN=turn.example.org".into(),
+                issuer: "CN=Example CA".into(),
+                sans: names.iter().map(|n| n.to_string()).collect(),
+                not_before: Some("2026-01-01T00:00:00Z".into()),
+                not_after: Some("2026-04-01T00:00:00Z".into()),
+                days_to_expiry: Some(days),
+                not_before_unix: Some(1_767_225_600),
+                not_after_unix: Some(1_775_001_600),
+            }],
+        }
+    }
+
+    fn turns_config() -> CheckConfig {
+        CheckConfig {
+            url: ServerUrl::parse("turns:turn.example.org:3478").unwrap(),
+            ..config(true, true, Some(("alice", "secret")))
+        }
+    }
+
+    #[test]
+    fn turns_runs_every_step_over_tls_and_reports_it() {
+        let session = tls::TlsSession {
+            report: tls_report(&["turn.example.org"], 3),
+            insecure_problem: None,
+            at_unix: 1_775_001_600 - 3 * 86_400 - 60,
+        };
+        let first = [0, 1].map(|socket| Input::TlsEstablished {
+            socket,
+            session: &session,
+        });
+        let (r, _) = run_after(turns_config(), Turn::default(), &first);
+        assert!(r.ok, "{:?}", r.failure);
+        assert_eq!(r.transport, "tls");
+        assert_eq!(r.server, "turns:turn.example.org:3478?transport=tcp");
+        assert_eq!(r.tls.as_ref().and_then(|t| t.version.as_deref()), Some("TLS 1.3"));
+        assert_eq!(r.relay.as_ref().map(Vec::len), Some(3));
+        let protocols: Vec<_> = r
+            .candidates
+            .iter()
+            .map(|c| (c.candidate_type, c.protocol, c.relay_protocol))
+            .collect();
+        // webrtc-stats: a relay candidate reached over TLS has relayProtocol "tls".
+        assert_eq!(protocols, [("host", "tcp", None), ("relay", "udp", Some("tls"))]);
+        // Three days left: a warning, once, although both connections reported the certificate.
+        assert_eq!(
+            r.warnings,
+            ["the server's TLS certificate expires in 3 days (2026-04-01): renew it"]
+        );
+    }
+
+    #[test]
+    fn a_tls_failure_ends_the_check_with_its_reason() {
+        let failure = tls::TlsFailure {
+            problem: tls::TlsProblem::NameMismatch {
+                expected: "turn.example.org".into(),
+                presented: vec![],
+            },
+            report: tls::TlsReport {
+                version: None,
+                cipher_suite: None,
+                verified: false,
+                ..tls_report(&["other.example"], 30)
+            },
+            at_unix: 1_772_409_600,
+        };
+        let first = [0, 1].map(|socket| Input::TlsFailed {
+            socket,
+            failure: &failure,
+        });
+        let (r, took) = run_after(turns_config(), Turn::default(), &first);
+        assert_eq!(took, Duration::ZERO, "nothing to wait for");
+        let f = r.failure.as_ref().unwrap();
+        assert_eq!((f.code.as_str(), f.step.as_str()), ("tls-name-mismatch", "tls"));
+        assert_eq!(
+            f.message,
+            "turn.example.org:3478 (203.0.113.1:3478): the TLS certificate is not valid for turn.example.org \
+             (it names other.example): use one of its names in the URL, or give the server a certificate for \
+             turn.example.org"
+        );
+        assert_eq!(
+            r.tls.as_ref().map(|t| t.chain[0].sans.clone()),
+            Some(vec!["other.example".to_string()])
+        );
+        assert!(
+            r.allocation.is_none() && r.candidates.len() == 1,
+            "{:?}",
+            r.candidates
+        );
+        assert!(r.steps.iter().all(|s| s.outcome == "tls-failed"), "{:?}", r.steps);
+    }
+
+    #[test]
+    fn a_web_server_on_the_port_is_named() {
+        let mut probe = CheckProbe::new(turns_config(), vec!["198.51.100.5:40000".parse().unwrap(); 2], 1);
+        probe.handle_timeout(Duration::ZERO);
+        while probe.poll_transmit().is_some() {}
+        let answer = b"HTTP/1.1 400 Bad Request\r\nServer: nginx\r\n\r\n";
+        let from = SERVER.parse().unwrap();
+        probe.handle_input(
+            Duration::from_millis(3),
+            Input::Datagram {
+                socket: 0,
+                from,
+                data: answer,
+            },
+        );
+        assert!(probe.is_done(), "nothing left to wait for");
+        let f = probe.report().failure.unwrap();
+        assert_eq!((f.code.as_str(), f.step.as_str()), ("not-turn", "connect"));
+        assert!(
+            f.message
+                .contains("a web server answered (\"HTTP/1.1 400 Bad Request\"), not STUN/TURN")
+                && f.message.contains("an HTTPS server"),
+            "{}",
+            f.message
+        );
     }
 
     #[test]

@@ -10,12 +10,18 @@
 //! responses and simulated time. [`io`] is the only part that opens sockets; it runs a probe against the
 //! network. Retransmissions follow RFC 8489 §6.2.1 ([`Timing`]), capped so that nobody waits forever.
 //!
-//! This module does not resolve names (the caller hands it socket addresses), speak TLS (`turns:` and
-//! `stuns:` URLs are refused), or use ICE (no candidate pairing: the candidates are only listed).
+//! `stuns:` and `turns:` run the same checks over TLS: the handshake is made at the edge
+//! ([`io::tls`], rustls), and the probe hears how it went ([`Input::TlsEstablished`],
+//! [`Input::TlsFailed`]); [`tls`] turns certificates and failures into report fields and one-line reasons.
+//!
+//! This module does not resolve names (the caller hands it socket addresses), speak DTLS
+//! (`turns:...?transport=udp` is refused), or use ICE (no candidate pairing: the candidates are only
+//! listed).
 pub mod check;
 pub mod io;
 pub mod nat;
 pub mod text;
+pub mod tls;
 mod transactions;
 pub mod url;
 
@@ -73,6 +79,16 @@ pub enum Input<'a> {
     ConnectTimeout { socket: SocketId },
     /// The TCP connection was closed by the other side.
     Closed { socket: SocketId },
+    /// The TLS handshake on this connection succeeded (before any datagram).
+    TlsEstablished {
+        socket: SocketId,
+        session: &'a tls::TlsSession,
+    },
+    /// TCP connected but TLS failed: the connection is unusable.
+    TlsFailed {
+        socket: SocketId,
+        failure: &'a tls::TlsFailure,
+    },
 }
 
 /// The sans-IO interface every probe implements (str0m's `handle_input`/`poll_output` shape).

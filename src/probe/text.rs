@@ -2,6 +2,7 @@
 //! what `--json` writes; text that came from the server (SOFTWARE, reason phrases, realms) is escaped.
 use super::check::CheckReport;
 use super::nat::NatReport;
+use super::tls::TlsReport;
 use crate::report::text::escape;
 use std::io::{self, Write};
 
@@ -161,6 +162,9 @@ pub fn write_check(r: &CheckReport, out: &mut dyn Write) -> io::Result<()> {
     if let Some(sw) = &r.software {
         writeln!(out, "  server software: {}", escape(sw))?;
     }
+    if let Some(t) = &r.tls {
+        write_tls(t, out)?;
+    }
     for s in &r.steps {
         let who = s.allocation.map(|a| format!(" [{a}]")).unwrap_or_default();
         let mut line = format!("  {:<9} {:<22}", s.outcome, format!("{}{who}", s.step));
@@ -212,9 +216,89 @@ pub fn write_check(r: &CheckReport, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
+fn write_tls(t: &TlsReport, out: &mut dyn Write) -> io::Result<()> {
+    let mut line = format!(
+        "  TLS: {}, {}",
+        t.version.as_deref().unwrap_or("no handshake"),
+        t.cipher_suite.as_deref().unwrap_or("no cipher suite")
+    );
+    match &t.sni {
+        Some(sni) => line.push_str(&format!(", SNI {}", escape(sni))),
+        None => line.push_str(", no SNI (an IP address)"),
+    }
+    if let Some(alpn) = &t.alpn {
+        line.push_str(&format!(", ALPN {}", escape(alpn)));
+    }
+    line.push_str(match (t.verified, t.insecure, t.version.is_some()) {
+        (true, _, _) => ", certificate verified",
+        (false, true, true) => ", certificate NOT VERIFIED (--insecure)",
+        (false, _, _) => ", certificate not verified",
+    });
+    writeln!(out, "{line}")?;
+    for (i, c) in t.chain.iter().enumerate() {
+        let role = if i == 0 { "certificate" } else { "issued by" };
+        writeln!(out, "    {role:<11} {}", escape(&c.subject))?;
+        if i == 0 || c.subject != c.issuer {
+            writeln!(out, "      issuer    {}", escape(&c.issuer))?;
+        }
+        if !c.sans.is_empty() {
+            let names: Vec<String> = c.sans.iter().map(|n| escape(n)).collect();
+            writeln!(out, "      names     {}", names.join(", "))?;
+        }
+        if let (Some(nb), Some(na)) = (&c.not_before, &c.not_after) {
+            let left = match c.days_to_expiry {
+                Some(d) if d < 0 => " (EXPIRED)".to_string(),
+                Some(d) => format!(" ({d} days left)"),
+                None => String::new(),
+            };
+            writeln!(out, "      valid     {nb} to {na}{left}")?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::wrap;
+    use super::{wrap, write_tls};
+    use crate::probe::tls::{summarize, TlsReport};
+
+    #[test]
+    fn certificate_text_is_escaped() {
+        // A certificate whose subject and name carry terminal control sequences (X.509 allows them in
+        // UTF8String and IA5String).
+        let mut p = rcgen::CertificateParams::default();
+        p.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            rcgen::DnValue::Utf8String("evil\x1b[2J".into()),
+        );
+        p.subject_alt_names = vec![rcgen::SanType::DnsName(
+            rcgen::string::Ia5String::try_from("x\x1b]0;t\x07.example").unwrap(),
+        )];
+        let der = p.self_signed(&rcgen::KeyPair::generate().unwrap()).unwrap();
+        let c = summarize(der.der(), 0);
+        assert!(
+            c.subject.contains('\x1b'),
+            "the summary keeps the text as sent: {c:?}"
+        );
+        let report = TlsReport {
+            version: Some("TLS 1.3".into()),
+            cipher_suite: Some("TLS13_AES_128_GCM_SHA256".into()),
+            alpn: Some("h2\x1b[0m".into()),
+            sni: Some("x.example".into()),
+            verified: true,
+            insecure: false,
+            verification_error: None,
+            chain: vec![c],
+        };
+        let mut out = Vec::new();
+        write_tls(&report, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text}");
+        assert!(
+            text.contains("CN=evil\\x1b[2J") && text.contains("x\\x1b]0;t\\x07.example"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn wraps_on_words() {

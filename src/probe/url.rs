@@ -1,13 +1,17 @@
-//! STUN and TURN server URLs as ICE configurations write them: RFC 7064 (`stun:host[:port]`) and RFC 7065
-//! (`turn:host[:port][?transport=udp|tcp]`). A bare `host[:port]` is taken as `stun:`.
+//! STUN and TURN server URLs as ICE configurations write them: RFC 7064 (`stun:host[:port]`,
+//! `stuns:host[:port]`) and RFC 7065 (`turn:host[:port][?transport=udp|tcp]`, `turns:...`). A bare
+//! `host[:port]` is taken as `stun:`.
 //!
-//! `stuns:` and `turns:` parse but are refused with an explanation: iceview has no TLS library. Names are
-//! not resolved here (the caller does that with the system resolver).
+//! `stuns:` and `turns:` are STUN/TURN over TLS over TCP (RFC 8489 §6.2.3, RFC 8656 §3.1), port 5349 by
+//! default. `turns:...?transport=udp` is TURN over DTLS, which iceview does not speak: it is refused with
+//! an explanation. Names are not resolved here (the caller does that with the system resolver).
 use super::Transport;
 use std::fmt;
 
 /// RFC 8489 §18.6: the default port for STUN and TURN over UDP and TCP.
 pub const DEFAULT_PORT: u16 = 3478;
+/// RFC 8489 §18.6: the default port for STUN and TURN over TLS (`stuns:`, `turns:`).
+pub const DEFAULT_TLS_PORT: u16 = 5349;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scheme {
@@ -21,13 +25,17 @@ pub struct ServerUrl {
     /// A name, an IPv4 address, or an IPv6 address without its brackets.
     pub host: String,
     pub port: u16,
+    /// TCP for `stuns:`/`turns:`, or as `?transport=` says.
     pub transport: Transport,
+    /// `stuns:` or `turns:`: TLS over the TCP connection.
+    pub tls: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UrlError {
     Empty,
-    Tls(String),
+    /// `turns:...?transport=udp`: TURN over DTLS.
+    Dtls(String),
     UnknownScheme(String),
     BadHost(String),
     BadPort(String),
@@ -40,13 +48,16 @@ impl fmt::Display for UrlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             UrlError::Empty => f.write_str("no server given (expected stun:HOST[:PORT] or turn:HOST[:PORT])"),
-            UrlError::Tls(s) => write!(
+            UrlError::Dtls(host) => write!(
                 f,
-                "{s}: is STUN/TURN over TLS, which iceview does not support (it has no TLS library); \
-                 test the same server with turn:HOST:PORT?transport=tcp or over UDP"
+                "turns:{host}?transport=udp is TURN over DTLS, which iceview does not support; test \
+                 turns:{host} (TLS over TCP) or turn:{host} (UDP)"
             ),
             UrlError::UnknownScheme(s) => {
-                write!(f, "unknown scheme {s:?} (expected stun: or turn:)")
+                write!(
+                    f,
+                    "unknown scheme {s:?} (expected stun:, stuns:, turn: or turns:)"
+                )
             }
             UrlError::BadHost(s) => write!(f, "{s:?} is not a host name or address"),
             UrlError::BadPort(s) => write!(f, "{s:?} is not a port number (1-65535)"),
@@ -72,25 +83,29 @@ impl ServerUrl {
         if s.is_empty() {
             return Err(UrlError::Empty);
         }
-        let (scheme, rest) = match s.split_once(':') {
+        let scheme = match s.split_once(':') {
             // "host:port" (a bare host with a port) has digits after the colon and no scheme.
             Some((scheme, rest)) if scheme.chars().all(|c| c.is_ascii_alphabetic()) && !is_port(rest) => {
                 match scheme.to_ascii_lowercase().as_str() {
-                    "stun" => (Scheme::Stun, rest),
-                    "turn" => (Scheme::Turn, rest),
-                    "stuns" | "turns" => return Err(UrlError::Tls(scheme.to_ascii_lowercase())),
+                    "stun" => (Scheme::Stun, false, rest),
+                    "turn" => (Scheme::Turn, false, rest),
+                    "stuns" => (Scheme::Stun, true, rest),
+                    "turns" => (Scheme::Turn, true, rest),
                     _ => return Err(UrlError::UnknownScheme(scheme.to_string())),
                 }
             }
-            _ => (Scheme::Stun, s),
+            _ => (Scheme::Stun, false, s),
         };
+        let (scheme, tls, rest) = scheme;
         // Tolerate "stun://host", which people write although RFC 7064 has no authority part.
         let rest = rest.strip_prefix("//").unwrap_or(rest);
         let (hostport, query) = match rest.split_once('?') {
             Some((h, q)) => (h, Some(q)),
             None => (rest, None),
         };
+        // RFC 7065 §3: without ?transport=, turn: is UDP and turns: is TLS over TCP.
         let transport = match (scheme, query) {
+            (_, None) if tls => Transport::Tcp,
             (_, None) => Transport::Udp,
             (Scheme::Stun, Some(q)) => return Err(UrlError::StunWithQuery(q.to_string())),
             (Scheme::Turn, Some(q)) => match q.to_ascii_lowercase().as_str() {
@@ -100,11 +115,16 @@ impl ServerUrl {
             },
         };
         let (host, port) = split_host_port(hostport)?;
+        if tls && transport == Transport::Udp {
+            return Err(UrlError::Dtls(hostport.to_string()));
+        }
+        let default_port = if tls { DEFAULT_TLS_PORT } else { DEFAULT_PORT };
         Ok(ServerUrl {
             scheme,
             host,
-            port: port.unwrap_or(DEFAULT_PORT),
+            port: port.unwrap_or(default_port),
             transport,
+            tls,
         })
     }
 
@@ -120,9 +140,15 @@ impl ServerUrl {
 
 impl fmt::Display for ServerUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = if self.tls { "s" } else { "" };
         match self.scheme {
-            Scheme::Stun => write!(f, "stun:{}", self.host_port()),
-            Scheme::Turn => write!(f, "turn:{}?transport={}", self.host_port(), self.transport.name()),
+            Scheme::Stun => write!(f, "stun{s}:{}", self.host_port()),
+            Scheme::Turn => write!(
+                f,
+                "turn{s}:{}?transport={}",
+                self.host_port(),
+                self.transport.name()
+            ),
         }
     }
 }
@@ -185,6 +211,14 @@ mod tests {
             host: host.into(),
             port,
             transport,
+            tls: false,
+        }
+    }
+
+    fn secure(scheme: Scheme, host: &str, port: u16) -> ServerUrl {
+        ServerUrl {
+            tls: true,
+            ..url(scheme, host, port, Transport::Tcp)
         }
     }
 
@@ -213,6 +247,14 @@ mod tests {
             ("localhost", url(Stun, "localhost", 3478, Udp)),
             ("stun://example.org:5000", url(Stun, "example.org", 5000, Udp)),
             ("2001:db8::1", url(Stun, "2001:db8::1", 3478, Udp)),
+            // RFC 7065 §3 and RFC 8489 §18.6: TLS over TCP, port 5349 unless given.
+            ("turns:turn.example.org", secure(Turn, "turn.example.org", 5349)),
+            (
+                "turns:turn.example.org:443?transport=tcp",
+                secure(Turn, "turn.example.org", 443),
+            ),
+            ("TURNS:[2001:db8::1]:443", secure(Turn, "2001:db8::1", 443)),
+            ("stuns:stun.example.org", secure(Stun, "stun.example.org", 5349)),
         ] {
             assert_eq!(ServerUrl::parse(s), Ok(want), "{s}");
         }
@@ -222,12 +264,26 @@ mod tests {
                 .to_string(),
             "turn:[2001:db8::1]:3479?transport=tcp"
         );
+        assert_eq!(
+            ServerUrl::parse("turns:example.org:443").unwrap().to_string(),
+            "turns:example.org:443?transport=tcp"
+        );
+        assert_eq!(
+            ServerUrl::parse("stuns:example.org").unwrap().to_string(),
+            "stuns:example.org:5349"
+        );
     }
 
     #[test]
     fn refuses_with_a_reason() {
-        assert!(matches!(ServerUrl::parse("turns:x:443"), Err(UrlError::Tls(_))));
-        assert!(matches!(ServerUrl::parse("stuns:x"), Err(UrlError::Tls(_))));
+        assert!(matches!(
+            ServerUrl::parse("turns:x:443?transport=udp"),
+            Err(UrlError::Dtls(_))
+        ));
+        assert!(matches!(
+            ServerUrl::parse("stuns:x?transport=tcp"),
+            Err(UrlError::StunWithQuery(_))
+        ));
         assert!(matches!(
             ServerUrl::parse("http:x"),
             Err(UrlError::UnknownScheme(_))
@@ -253,7 +309,10 @@ mod tests {
         assert!(matches!(ServerUrl::parse("stun:a b"), Err(UrlError::BadHost(_))));
         assert!(matches!(ServerUrl::parse("stun:[::1"), Err(UrlError::BadHost(_))));
         assert!(matches!(ServerUrl::parse(""), Err(UrlError::Empty)));
-        let msg = ServerUrl::parse("turns:x").unwrap_err().to_string();
-        assert!(msg.contains("does not support") && !msg.contains('\n'), "{msg}");
+        let msg = ServerUrl::parse("turns:x?transport=udp").unwrap_err().to_string();
+        assert!(
+            msg.contains("DTLS, which iceview does not support") && !msg.contains('\n'),
+            "{msg}"
+        );
     }
 }

@@ -4,7 +4,11 @@
 //! One reader thread per socket turns arrivals into events on a channel (TCP streams are cut into STUN
 //! messages and ChannelData frames with [`crate::wire::framing`], RFC 8656 §12.5); the calling thread sends
 //! what the probe asks for and sleeps on the channel until the probe's next timer. A hard `limit` ends a
-//! run that has not finished, so a bug in a probe can never make a user wait forever.
+//! run that has not finished, so a bug in a probe can never make a user wait forever. TLS connections
+//! ([`tls`], for `stuns:`/`turns:`) are set up before the run; the probe hears how each went first.
+pub mod tls;
+
+use super::tls::TlsFailure;
 use super::{Input, Probe, SocketId, Transmit};
 use crate::wire::framing::{Frame, Framer};
 use std::io::{self, Read, Write};
@@ -19,6 +23,8 @@ use std::time::{Duration, Instant};
 const READ_POLL: Duration = Duration::from_millis(50);
 /// A UDP datagram cannot be larger (and STUN messages fit well within it).
 const MAX_DATAGRAM: usize = 65_535;
+/// Bytes of a TCP stream's start kept to recognise an HTTP answer (a status line fits).
+const FIRST_BYTES: usize = crate::probe::tls::FIRST_BYTES;
 
 /// One of a probe's sockets.
 #[derive(Debug)]
@@ -30,6 +36,8 @@ pub enum Sock {
         connected: bool,
     },
     Tcp(TcpStream),
+    /// A TCP connection with TLS on it.
+    Tls(Box<tls::TlsStream>),
     /// A TCP connection that could not be made; whatever the probe sends there is dropped.
     Dead,
 }
@@ -39,6 +47,7 @@ impl Sock {
         match self {
             Sock::Udp { socket, .. } => socket.local_addr().ok(),
             Sock::Tcp(s) => s.local_addr().ok(),
+            Sock::Tls(s) => s.local_addr(),
             Sock::Dead => None,
         }
     }
@@ -79,6 +88,8 @@ pub fn udp_sockets(server: SocketAddr, n: usize, connect: bool) -> io::Result<Ve
 pub enum ConnectFailure {
     Refused,
     TimedOut,
+    /// TCP worked, TLS did not.
+    Tls(Box<TlsFailure>),
     Other(io::ErrorKind, String),
 }
 
@@ -126,11 +137,13 @@ enum Event {
     },
     Refused(SocketId),
     Closed(SocketId),
+    TlsFailed(SocketId, Box<TlsFailure>),
     Failed(io::Error),
 }
 
 /// Runs `probe` on `socks` (indexed by [`SocketId`]) until it is done; `limit` bounds the whole run.
-/// `connect_failures` are reported to the probe first (TCP connections the caller could not make).
+/// `connect_failures` (TCP or TLS connections the caller could not make) and the TLS sessions of
+/// `socks` are reported to the probe first.
 pub fn run(
     probe: &mut dyn Probe,
     socks: Vec<Sock>,
@@ -142,6 +155,7 @@ pub fn run(
     let (tx, rx) = mpsc::channel();
     let mut writers: Vec<Option<Writer>> = Vec::with_capacity(socks.len());
     let mut threads = Vec::new();
+    let mut sessions = Vec::new();
     for (id, sock) in socks.into_iter().enumerate() {
         let (writer, reader) = match sock {
             Sock::Udp { socket, connected } => {
@@ -155,6 +169,18 @@ pub fn run(
                 let peer = stream.peer_addr()?;
                 (Some(Writer::Tcp(stream)), Some(Reader::Tcp(r, peer)))
             }
+            Sock::Tls(t) => {
+                let tls::TlsStream { tcp, conn, session } = *t;
+                tcp.set_read_timeout(Some(READ_POLL))?;
+                let r = tcp.try_clone()?;
+                let peer = tcp.peer_addr()?;
+                let conn = Arc::new(std::sync::Mutex::new(conn));
+                sessions.push((id, session));
+                (
+                    Some(Writer::Tls(Arc::clone(&conn), tcp)),
+                    Some(Reader::Tls(conn, r, peer)),
+                )
+            }
             Sock::Dead => (None, None),
         };
         writers.push(writer);
@@ -165,7 +191,19 @@ pub fn run(
     }
     drop(tx);
 
+    for (socket, session) in &sessions {
+        let input = Input::TlsEstablished {
+            socket: *socket,
+            session,
+        };
+        probe.handle_input(start.elapsed(), input);
+    }
     let result = drive(probe, &mut writers, &rx, connect_failures, start, limit);
+    for w in &mut writers {
+        if let Some(Writer::Tls(conn, tcp)) = w {
+            tls::close(conn, tcp);
+        }
+    }
     stop.store(true, Ordering::Relaxed);
     for t in threads {
         let _ = t.join();
@@ -185,6 +223,10 @@ fn drive(
         let input = match failure {
             ConnectFailure::Refused => Input::Refused { socket: *socket },
             ConnectFailure::TimedOut => Input::ConnectTimeout { socket: *socket },
+            ConnectFailure::Tls(failure) => Input::TlsFailed {
+                socket: *socket,
+                failure,
+            },
             ConnectFailure::Other(kind, e) => return Err(io::Error::new(*kind, e.clone())),
         };
         probe.handle_input(start.elapsed(), input);
@@ -229,6 +271,13 @@ fn drive(
                     ),
                     Event::Refused(socket) => probe.handle_input(now, Input::Refused { socket }),
                     Event::Closed(socket) => probe.handle_input(now, Input::Closed { socket }),
+                    Event::TlsFailed(socket, failure) => probe.handle_input(
+                        now,
+                        Input::TlsFailed {
+                            socket,
+                            failure: &failure,
+                        },
+                    ),
                     Event::Failed(e) => return Err(e),
                 }
             }
@@ -245,6 +294,7 @@ fn drive(
 enum Writer {
     Udp { socket: UdpSocket, connected: bool },
     Tcp(TcpStream),
+    Tls(tls::Shared, TcpStream),
 }
 
 fn send(writers: &mut [Option<Writer>], t: &Transmit) -> io::Result<()> {
@@ -257,6 +307,7 @@ fn send(writers: &mut [Option<Writer>], t: &Transmit) -> io::Result<()> {
             }
         }
         Some(Some(Writer::Tcp(stream))) => stream.write_all(&t.data),
+        Some(Some(Writer::Tls(conn, stream))) => tls::send(conn, stream, &t.data),
         // A socket that could not be opened: the probe has been told.
         _ => Ok(()),
     }
@@ -265,13 +316,15 @@ fn send(writers: &mut [Option<Writer>], t: &Transmit) -> io::Result<()> {
 enum Reader {
     Udp(UdpSocket),
     Tcp(TcpStream, SocketAddr),
+    Tls(tls::Shared, TcpStream, SocketAddr),
 }
 
 impl Reader {
     fn run(self, socket: SocketId, tx: &mpsc::Sender<Event>, stop: &AtomicBool) {
         match self {
             Reader::Udp(s) => read_udp(&s, socket, tx, stop),
-            Reader::Tcp(s, peer) => read_tcp(s, peer, socket, tx, stop),
+            Reader::Tcp(s, peer) => read_tcp(s, None, peer, socket, tx, stop),
+            Reader::Tls(conn, s, peer) => read_tcp(s, Some(conn), peer, socket, tx, stop),
         }
     }
 }
@@ -306,39 +359,55 @@ fn read_udp(s: &UdpSocket, socket: SocketId, tx: &mpsc::Sender<Event>, stop: &At
     }
 }
 
+/// A TCP stream (through `tls` when given) cut into STUN messages and ChannelData frames.
 fn read_tcp(
     mut s: TcpStream,
+    tls: Option<tls::Shared>,
     peer: SocketAddr,
     socket: SocketId,
     tx: &mpsc::Sender<Event>,
     stop: &AtomicBool,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
+    let mut plain = Vec::new();
     let mut framer = Framer::new();
+    // The stream's first bytes, until it is clear whether they are HTTP (see below).
+    let mut start: Option<Vec<u8>> = Some(Vec::new());
+    // Plaintext may have arrived with the handshake's last flight.
+    let mut n = 0;
     while !stop.load(Ordering::Relaxed) {
-        let n = match s.read(&mut buf) {
-            Ok(0) => {
-                let _ = tx.send(Event::Closed(socket));
-                return;
-            }
-            Ok(n) => n,
-            Err(e) if timed_out(&e) => continue,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionRefused
-                ) =>
-            {
-                let _ = tx.send(Event::Refused(socket));
-                return;
-            }
-            Err(e) => {
-                let _ = tx.send(Event::Failed(e));
-                return;
+        let mut closed = false;
+        let bytes = match &tls {
+            None => &buf[..n],
+            Some(conn) => {
+                plain.clear();
+                match tls::receive(conn, &mut s, &buf[..n], &mut plain) {
+                    Ok(c) => closed = c,
+                    Err(tls::ReceiveError::Tls(f)) => {
+                        let _ = tx.send(Event::TlsFailed(socket, f));
+                        return;
+                    }
+                    Err(tls::ReceiveError::Io(e)) => {
+                        let _ = tx.send(Event::Failed(e));
+                        return;
+                    }
+                }
+                &plain[..]
             }
         };
         let mut frames = Vec::new();
-        framer.push(&buf[..n], false, &mut |f| match f {
+        // A web server on the port answers STUN with an HTTP error: its first bytes go to the probe
+        // as they are (at most FIRST_BYTES, once), so that it can say so.
+        if let Some(s) = &mut start {
+            s.extend_from_slice(&bytes[..bytes.len().min(FIRST_BYTES - s.len())]);
+            if s.len() >= 5 {
+                if s.starts_with(b"HTTP/") {
+                    frames.push(std::mem::take(s));
+                }
+                start = None;
+            }
+        }
+        framer.push(bytes, false, &mut |f| match f {
             Frame::Stun(b) | Frame::ChannelData(b) => frames.push(b.to_vec()),
             _ => {}
         });
@@ -354,5 +423,30 @@ fn read_tcp(
                 return;
             }
         }
+        if closed {
+            let _ = tx.send(Event::Closed(socket));
+            return;
+        }
+        n = match s.read(&mut buf) {
+            Ok(0) => {
+                let _ = tx.send(Event::Closed(socket));
+                return;
+            }
+            Ok(n) => n,
+            Err(e) if timed_out(&e) => 0,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionRefused
+                ) =>
+            {
+                let _ = tx.send(Event::Refused(socket));
+                return;
+            }
+            Err(e) => {
+                let _ = tx.send(Event::Failed(e));
+                return;
+            }
+        };
     }
 }
