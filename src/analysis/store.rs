@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 const CHUNK: usize = 1 << 20;
 /// Spilled chunks kept after being read back: one per core rendering the JSON in order, and a spare for
 /// a view that jumps back.
-const CACHED_CHUNKS: usize = 4;
+const CACHED_CHUNKS: usize = 3;
 
 /// Where chunks go when they are full: append-only storage that can be read back at any offset. The
 /// store calls it from the analysis and from the outputs (both `&self`; implementations synchronise).
@@ -65,7 +65,7 @@ enum Chunk {
 /// A message's bytes: in memory, or in a chunk read back from the spill.
 pub enum RawBytes<'a> {
     Held(&'a [u8]),
-    Read(Arc<[u8]>, Range<usize>),
+    Read(Arc<Vec<u8>>, Range<usize>),
 }
 
 impl Deref for RawBytes<'_> {
@@ -86,7 +86,7 @@ pub struct RawStore {
     spill: Option<Arc<dyn Spill>>,
     spilled_bytes: u64,
     /// Chunks read back from the spill, most recently used first.
-    cache: Mutex<Vec<(u32, Arc<[u8]>)>>,
+    cache: Mutex<Vec<(u32, Arc<Vec<u8>>)>>,
     /// A spill write failed (a full disk): that chunk and all later ones stay in memory; nothing is lost.
     write_failed: bool,
     /// Spilled chunks that could not be read back: their messages are shown without their bytes, and the
@@ -163,7 +163,7 @@ impl RawStore {
         }
     }
 
-    fn read_back(&self, chunk: u32, offset: u64, len: usize) -> Option<Arc<[u8]>> {
+    fn read_back(&self, chunk: u32, offset: u64, len: usize) -> Option<Arc<Vec<u8>>> {
         let spill = self.spill.as_ref()?;
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(i) = cache.iter().position(|(c, _)| *c == chunk) {
@@ -176,7 +176,7 @@ impl RawStore {
             self.errors.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        let data: Arc<[u8]> = buf.into();
+        let data = Arc::new(buf);
         cache.truncate(CACHED_CHUNKS - 1);
         cache.insert(0, (chunk, data.clone()));
         Some(data)
