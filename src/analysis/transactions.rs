@@ -11,6 +11,7 @@ use crate::capture::Timestamp;
 use crate::net::Transport;
 use crate::wire::stun::{Class, Method, StunMessage, TransactionId};
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
 
 /// Transactions tracked. Each costs ~200 bytes; 500k covers hours of a busy TURN server's signalling and
@@ -142,6 +143,15 @@ pub struct Transaction {
 }
 
 impl Transaction {
+    fn key(&self) -> Key {
+        Key {
+            requester: self.requester,
+            responder: self.responder,
+            transport: self.transport,
+            id: self.id,
+        }
+    }
+
     pub fn first_request(&self) -> Option<Seen> {
         self.requests.first().copied()
     }
@@ -205,13 +215,73 @@ struct Key {
 #[derive(Debug, Default)]
 pub struct Transactions {
     pub list: Vec<Transaction>,
-    index: HashMap<Key, TxIndex>,
+    index: Index,
     pub not_tracked: u64,
     /// Retired slots, reused by new requests (live mode's ageing keeps the table from filling up).
     free: Vec<TxIndex>,
     pub retired: u64,
     /// Responses whose request was never seen (capture started late, or asymmetric capture point).
     pub orphan_responses: u64,
+}
+
+/// Transaction slots by key. Keyed by a 64-bit fingerprint of the 80-byte key, so an entry is 16 bytes
+/// instead of 88: the index was the second-largest table of a call-dense capture. The fingerprint is a
+/// keyed hash (std's `RandomState`, random per run), so a capture cannot make keys collide on purpose;
+/// a key whose fingerprint another key already holds (never, in practice) goes to `collided`, keyed whole.
+/// Lookups compare the whole key with the slot's transaction, so a fingerprint alone never matches.
+#[derive(Debug, Default)]
+struct Index {
+    by_fingerprint: HashMap<u64, u32>,
+    collided: HashMap<Key, TxIndex>,
+    hasher: RandomState,
+    /// Every key gets this fingerprint (tests of the collision path).
+    #[cfg(test)]
+    same_fingerprint: bool,
+}
+
+impl Index {
+    fn fingerprint(&self, key: &Key) -> u64 {
+        #[cfg(test)]
+        if self.same_fingerprint {
+            return 7;
+        }
+        self.hasher.hash_one(key)
+    }
+
+    fn get(&self, list: &[Transaction], key: &Key) -> Option<TxIndex> {
+        let held = self
+            .by_fingerprint
+            .get(&self.fingerprint(key))
+            .map(|&i| i as usize);
+        if let Some(i) = held.filter(|&i| list.get(i).is_some_and(|t| t.key() == *key)) {
+            return Some(i);
+        }
+        if self.collided.is_empty() {
+            return None;
+        }
+        self.collided.get(key).copied()
+    }
+
+    fn insert(&mut self, list: &[Transaction], key: Key, i: TxIndex) {
+        let f = self.fingerprint(&key);
+        match self.by_fingerprint.get(&f).map(|&j| j as usize) {
+            Some(j) if list.get(j).is_some_and(|t| t.key() != key && !t.retired) => {
+                self.collided.insert(key, i);
+            }
+            _ => {
+                self.by_fingerprint.insert(f, i as u32);
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &Key, i: TxIndex) {
+        let f = self.fingerprint(key);
+        if self.by_fingerprint.get(&f) == Some(&(i as u32)) {
+            self.by_fingerprint.remove(&f);
+        } else if self.collided.get(key) == Some(&i) {
+            self.collided.remove(key);
+        }
+    }
 }
 
 /// What one STUN message meant for the transaction table.
@@ -245,15 +315,7 @@ impl Transactions {
         if t.retired {
             return;
         }
-        let key = Key {
-            requester: t.requester,
-            responder: t.responder,
-            transport: t.transport,
-            id: t.id,
-        };
-        if self.index.get(&key) == Some(&i) {
-            self.index.remove(&key);
-        }
+        self.index.remove(&t.key(), i);
         t.retired = true;
         t.requests = Few::default();
         t.responses = Few::default();
@@ -279,7 +341,7 @@ impl Transactions {
                     transport,
                     id: msg.transaction_id,
                 };
-                if let Some(&i) = self.index.get(&key) {
+                if let Some(i) = self.index.get(&self.list, &key) {
                     let tx = &mut self.list[i];
                     tx.transmissions = tx.transmissions.saturating_add(1);
                     if tx.requests.len() < MAX_TRANSMISSIONS_KEPT {
@@ -313,7 +375,7 @@ impl Transactions {
                     self.not_tracked += 1;
                     return TxEvent::None;
                 };
-                self.index.insert(key, i);
+                self.index.insert(&self.list, key, i);
                 TxEvent::Request(i)
             }
             Class::Success | Class::Error => {
@@ -323,7 +385,7 @@ impl Transactions {
                     transport,
                     id: msg.transaction_id,
                 };
-                let Some(&i) = self.index.get(&key) else {
+                let Some(i) = self.index.get(&self.list, &key) else {
                     self.orphan_responses += 1;
                     return TxEvent::Orphan;
                 };
@@ -346,6 +408,65 @@ impl Transactions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Keys that share a fingerprint are still told apart: with every key given the same one, requests,
+    /// retransmissions and responses of interleaved transactions match exactly as with distinct ones,
+    /// also after a slot is retired and reused.
+    #[test]
+    fn transactions_whose_fingerprints_collide_are_told_apart() {
+        let a: SocketAddr = "192.0.2.1:1000".parse().unwrap();
+        let b: SocketAddr = "192.0.2.2:3478".parse().unwrap();
+        let seen = |ms: u64| Seen {
+            ts: Timestamp(ms * 1_000_000),
+            frame: ms,
+            input: 0,
+        };
+        let msg =
+            |class, id: u8| crate::analysis::testkit::message(Method::BINDING, class, u16::from(id), vec![]);
+        for same in [false, true] {
+            let mut t = Transactions::default();
+            t.index.same_fingerprint = same;
+            let r1 = t.on_message(seen(1), a, b, Transport::Udp, false, &msg(Class::Request, 1));
+            let r2 = t.on_message(seen(2), a, b, Transport::Udp, false, &msg(Class::Request, 2));
+            let r3 = t.on_message(seen(3), b, a, Transport::Udp, false, &msg(Class::Request, 1));
+            let (TxEvent::Request(i1), TxEvent::Request(i2), TxEvent::Request(i3)) = (r1, r2, r3) else {
+                panic!("three new transactions: {r1:?} {r2:?} {r3:?}");
+            };
+            assert_eq!(
+                t.on_message(seen(4), a, b, Transport::Udp, false, &msg(Class::Request, 2)),
+                TxEvent::Retransmission(i2)
+            );
+            assert_eq!(
+                t.on_message(seen(5), b, a, Transport::Udp, false, &msg(Class::Success, 1)),
+                TxEvent::Response { tx: i1, first: true }
+            );
+            assert_eq!(
+                t.on_message(seen(6), a, b, Transport::Udp, false, &msg(Class::Success, 1)),
+                TxEvent::Response { tx: i3, first: true }
+            );
+            t.retire(i1);
+            assert_eq!(
+                t.on_message(seen(7), b, a, Transport::Udp, false, &msg(Class::Success, 1)),
+                TxEvent::Orphan,
+                "retired"
+            );
+            let TxEvent::Request(i4) =
+                t.on_message(seen(8), a, b, Transport::Tcp, false, &msg(Class::Request, 1))
+            else {
+                panic!("a new transaction");
+            };
+            assert_eq!(i4, i1, "the retired slot is reused");
+            assert_eq!(
+                t.on_message(seen(9), b, a, Transport::Udp, false, &msg(Class::Error, 2)),
+                TxEvent::Response { tx: i2, first: true },
+                "same={same}"
+            );
+            assert_eq!(
+                t.on_message(seen(10), b, a, Transport::Tcp, false, &msg(Class::Success, 1)),
+                TxEvent::Response { tx: i4, first: true }
+            );
+        }
+    }
 
     #[test]
     fn few_keeps_order_whatever_its_length() {
