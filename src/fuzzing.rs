@@ -13,11 +13,12 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::OnceLock;
 
-use crate::analysis::{self, Analyzer, EventBatch, NetStage};
+use crate::analysis::{self, Analyzer};
 use crate::capture::savefile::Savefile;
 use crate::capture::{LinkType, Packet, Timestamp};
 use crate::net::tcp::{self, Segment, Tcp};
 use crate::net::{defrag, Flow, Net, NetEvent, NetStats, Transport};
+use crate::pipeline::{self, EventBatch, NetStage};
 use crate::report::{json, text, Report};
 use crate::wire::attributes::{self, AttrValue};
 use crate::wire::credentials::Keyring;
@@ -439,7 +440,7 @@ pub fn pcap_file(link_type: LinkType, packets: &[(Timestamp, &[u8])]) -> Vec<u8>
 /// A whole capture file (pcap in either byte order with micro- or nanosecond timestamps, or pcapng), read
 /// by the same record walker `iceview read` uses on a mapped file ([`crate::capture::savefile`]), every
 /// record through the network layer and the analysis the way `iceview read` runs them (a [`NetStage`]
-/// filling [`EventBatch`]es that [`Analyzer::apply`] takes, batch boundaries and where STUN is decoded
+/// filling [`EventBatch`]es that [`pipeline::apply`] takes, batch boundaries and where STUN is decoded
 /// chosen by the input), then the report built and written as JSON (whole, and streamed in blocks: the
 /// same bytes), summary text and packet lines.
 ///
@@ -453,7 +454,7 @@ pub fn pipeline(data: &[u8]) {
     let mut analyzer = Analyzer::new(keys().clone());
     // STUN decoded by the analysis, or ahead on the network stage (as `iceview read` does), by input.
     let mut net = if data.get(2).is_some_and(|b| b & 1 == 1) {
-        analyzer.net_stage()
+        NetStage::for_analysis(&analyzer)
     } else {
         NetStage::new()
     };
@@ -478,13 +479,13 @@ pub fn pipeline(data: &[u8]) {
             &mut batch,
         );
         if frame % every == 0 {
-            analyzer.apply(&mut batch);
+            pipeline::apply(&mut analyzer, &mut batch);
             batch.clear();
         }
     }
     net.finish(&mut batch);
-    analyzer.apply(&mut batch);
-    analyzer.finish_applied(net);
+    pipeline::apply(&mut analyzer, &mut batch);
+    pipeline::finish(&mut analyzer, net);
     assert_eq!(analyzer.net_stats().packets, frame, "every record counted");
     let model = analyzer.model();
     assert!(model.messages.len() <= analysis::MAX_STORED_MESSAGES);

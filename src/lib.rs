@@ -32,6 +32,7 @@ pub mod capture;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod net;
+pub mod pipeline;
 pub mod probe;
 pub mod report;
 pub mod tui;

@@ -1,10 +1,11 @@
 //! The I/O edge of `iceview read`: open inputs, drive the analysis, write the outputs.
 use crate::cli::ReadArgs;
 use anyhow::{bail, Context, Result};
-use iceview::analysis::{Analyzer, EventBatch};
+use iceview::analysis::Analyzer;
 use iceview::capture::file::FileReader;
 use iceview::capture::spill::FileSpill;
 use iceview::capture::Packet;
+use iceview::pipeline;
 use iceview::report::{json, text, Report};
 use iceview::tui;
 use iceview::wire::credentials::Keyring;
@@ -14,13 +15,6 @@ use std::time::{Duration, Instant};
 /// Files smaller than this finish before a progress line would be worth drawing.
 const PROGRESS_MIN_BYTES: u64 = 64 << 20;
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
-/// A batch goes to the analysis thread at this many events or payload bytes: large enough that the hand-over
-/// costs nothing measurable, small enough to stay in the CPU's cache.
-const BATCH_EVENTS: usize = 1024;
-const BATCH_BYTES: usize = 256 << 10;
-/// Batches queued between the threads; the reader waits when the analysis is this far behind.
-const BATCHES_IN_FLIGHT: usize = 4;
-
 /// The progress line on standard error while a big file is read.
 struct Progress {
     show: bool,
@@ -97,57 +91,20 @@ pub fn read(args: &ReadArgs) -> Result<()> {
         .sum();
     let show_progress = !args.no_progress && total >= PROGRESS_MIN_BYTES && std::io::stderr().is_terminal();
     let limit = args.count.unwrap_or(u64::MAX);
-    // Two threads: this one reads the file and runs the network layer (link, IP, reassembly) into batches,
-    // the other analyses them in order. Same results as one thread (tests/inputs.rs), about 1.5× faster on
-    // a large capture (BENCHMARKS.md).
-    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<EventBatch>(BATCHES_IN_FLIGHT);
-    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<EventBatch>();
-    // The network stage also decodes STUN messages for the analysis (with its credentials).
-    let mut net = analyzer.net_stage();
-    let net = std::thread::scope(|scope| {
-        let analysis = scope.spawn(|| {
-            for mut batch in full_rx {
-                analyzer.apply(&mut batch);
-                // Emptied here (freeing what its events own), off the reading thread, which is the busier one.
-                batch.clear();
-                // The reader may be gone already; then the batch is simply dropped.
-                let _ = empty_tx.send(batch);
-            }
-        });
-        // Payloads in the file's mapping are referred to, not copied (single mapped inputs).
-        let mapping = reader.mapping();
-        let mut batch = EventBatch::with_mapping(mapping.clone());
-        let mut progress = Progress::new(show_progress, total);
-        let mut n = 0u64;
-        reader.for_each(&mut |pkt| {
-            net.ingest(pkt, &mut batch);
+    // Two threads: this one reads the file and runs the network layer, the other the analysis.
+    let mut progress = Progress::new(show_progress, total);
+    let mut n = 0u64;
+    pipeline::read(
+        &mut reader,
+        &mut analyzer,
+        pipeline::Options::default(),
+        &mut |pkt| {
             n += 1;
             progress.packet(pkt);
-            if batch.events() >= BATCH_EVENTS || batch.bytes() >= BATCH_BYTES {
-                let mut next = empty_rx
-                    .try_recv()
-                    .unwrap_or_else(|_| EventBatch::with_mapping(mapping.clone()));
-                next.clear();
-                if full_tx.send(std::mem::replace(&mut batch, next)).is_err() {
-                    return false;
-                }
-            }
             n < limit
-        });
-        net.finish(&mut batch);
-        let _ = full_tx.send(batch);
-        drop(full_tx);
-        progress.done();
-        match analysis.join() {
-            Ok(()) => Ok(net),
-            Err(panic) => Err(panic),
-        }
-    });
-    let net = match net {
-        Ok(net) => net,
-        Err(panic) => std::panic::resume_unwind(panic),
-    };
-    analyzer.finish_applied(net);
+        },
+    );
+    progress.done();
 
     let json_on_stdout = args.json.as_deref() == Some("-");
     let tui =

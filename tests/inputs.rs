@@ -544,13 +544,14 @@ fn messages_written_field_by_field_match_serde_for_every_fixture_message() {
 }
 
 /// `iceview read` runs the network layer on the reading thread and the analysis on another, handing
-/// events over in batches (`NetStage` → `EventBatch` → `Analyzer::apply`). The result must be the same as
-/// one `Analyzer::ingest` per packet, whatever the batch boundaries — here every 1, 7 and 4096 packets, on
-/// every bundled capture (TCP reassembly, fragments, relayed and merged captures among them).
+/// events over in batches (`iceview::pipeline`: `NetStage` → `EventBatch` → `apply`). The result must be
+/// the same as one `Analyzer::ingest` per packet, whatever the batch boundaries — here every 1, 7 and 4096
+/// events, on every bundled capture (TCP reassembly, fragments, relayed and merged captures among them).
 #[test]
 fn batched_analysis_on_two_threads_equals_packet_by_packet() {
-    use iceview::analysis::{Analyzer, EventBatch, NetStage};
+    use iceview::analysis::Analyzer;
     use iceview::capture::file::FileReader;
+    use iceview::pipeline;
     use iceview::report::{json, Report};
     use iceview::wire::credentials::Keyring;
     let mut files: Vec<String> = Vec::new();
@@ -589,44 +590,18 @@ fn batched_analysis_on_two_threads_equals_packet_by_packet() {
         // analysis or ahead by the network stage (`iceview read` does both).
         for (every, shared) in [(1usize, false), (7, true), (4096, false), (4096, true)] {
             let mut reader = FileReader::open(one, None).expect("opens");
-            let mapping = if shared {
-                let m = reader.mapping();
-                assert!(m.is_some(), "{f}: a single capture file is mapped");
-                m
-            } else {
-                None
-            };
             let mut analyzer = Analyzer::new(keys.clone());
-            let mut net = if shared {
-                analyzer.net_stage()
-            } else {
-                NetStage::new()
+            let opts = pipeline::Options {
+                batch_events: every,
+                batch_bytes: usize::MAX,
+                in_flight: 2,
+                share_mapping: shared,
+                decode_ahead: shared,
             };
-            let mut batch = EventBatch::with_mapping(mapping.clone());
-            let mut n = 0;
-            std::thread::scope(|s| {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<EventBatch>(2);
-                let worker = s.spawn(|| {
-                    for mut b in rx {
-                        analyzer.apply(&mut b);
-                    }
-                });
-                reader.for_each(&mut |p| {
-                    net.ingest(p, &mut batch);
-                    n += 1;
-                    if n % every == 0 {
-                        let next = EventBatch::with_mapping(mapping.clone());
-                        tx.send(std::mem::replace(&mut batch, next))
-                            .expect("worker alive");
-                    }
-                    true
-                });
-                net.finish(&mut batch);
-                tx.send(batch).expect("worker alive");
-                drop(tx);
-                worker.join().expect("analysis thread");
-            });
-            analyzer.finish_applied(net);
+            if shared {
+                assert!(reader.mapping().is_some(), "{f}: a single capture file is mapped");
+            }
+            pipeline::read(&mut reader, &mut analyzer, opts, &mut |_| true);
             assert!(
                 render(&analyzer, &reader) == expected,
                 "{f}: batches of {every} (shared mapping: {shared}) differ"

@@ -7,6 +7,7 @@
 //! that traffic through a relay is analysed like direct traffic. TCP bytes are framed per stream
 //! (`wire::framing`). Memory grows with STUN/TURN messages and TCP streams, each table bounded; media
 //! packets are only counted.
+pub(crate) mod ahead;
 pub mod findings;
 mod flows;
 pub mod ice;
@@ -19,14 +20,14 @@ pub(crate) mod testkit;
 pub mod transactions;
 pub mod turn;
 
-use crate::capture::file::Mapping;
 use crate::capture::{Packet, Timestamp};
 use crate::net::hash::{FastHash, FxHasher};
 use crate::net::{Datagram, Flow, Net, NetEvent, NetStats, Transport};
 use crate::wire::credentials::Keyring;
 use crate::wire::framing::{Frame, Framer};
 use crate::wire::stun::{self, StunMessage};
-use crate::wire::{channel, demux, media, DecodeError};
+use crate::wire::{channel, demux, DecodeError};
+use ahead::{content_hash, Ahead, Look};
 use flows::{FlowFacts, FlowTable};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -294,398 +295,6 @@ pub struct AgeOut {
     pub transactions: usize,
 }
 
-/// The network layer (link, IP, defragmentation, TCP reassembly) on its own, to run on the thread that reads
-/// the capture while another runs the analysis: its output goes into [`EventBatch`]es, which
-/// [`Analyzer::apply`] takes in order. Same results as [`Analyzer::ingest`], on two cores.
-#[derive(Default)]
-pub struct NetStage {
-    net: Net,
-    /// The analysis's credentials, when this stage decodes STUN messages ahead for it
-    /// ([`Analyzer::net_stage`]).
-    keys: Option<Keyring>,
-}
-
-impl NetStage {
-    /// A network stage that leaves all decoding to the analysis.
-    pub fn new() -> Self {
-        NetStage::default()
-    }
-
-    pub fn ingest(&mut self, pkt: &Packet<'_>, batch: &mut EventBatch) {
-        if batch.first_ts.is_none() {
-            batch.first_ts = Some(pkt.ts);
-        }
-        batch.last_ts = Some(pkt.ts);
-        let keys = self.keys.as_ref();
-        self.net.ingest(pkt, &mut |ev| batch.push(ev, keys));
-    }
-
-    /// End of input: TCP data still held behind gaps goes into `batch`.
-    pub fn finish(&mut self, batch: &mut EventBatch) {
-        let keys = self.keys.as_ref();
-        self.net.finish(&mut |ev| batch.push(ev, keys));
-    }
-}
-
-/// The network layer's output for a run of packets, owned (payloads copied into one buffer, or referred to
-/// in the capture file's shared mapping), so it can cross to the analysis thread. Reused:
-/// [`EventBatch::clear`] keeps the allocations.
-#[derive(Default)]
-pub struct EventBatch {
-    /// Copied payloads.
-    bytes: Vec<u8>,
-    /// The capture file's bytes: a payload that lies in them is referred to, not copied.
-    mapping: Option<Mapping>,
-    /// Each event with its payload emptied and where the payload is, with what the reading thread worked
-    /// out from a UDP payload while its bytes were in cache (digest, STUN message).
-    events: Vec<Batched>,
-    /// The events that are not UDP between IPv4 addresses, whole ([`Batched::Other`] refers to them).
-    others: Vec<Whole>,
-    /// Where the last payload referred to in the mapping ends: once the batch is analysed, nothing
-    /// before it is needed (packets are batched in file order).
-    mapped_end: usize,
-    first_ts: Option<Timestamp>,
-    last_ts: Option<Timestamp>,
-}
-
-impl EventBatch {
-    /// A batch whose payloads are referred to in `mapping` when they lie in it (a packet's UDP payload or
-    /// in-order TCP bytes do; reassembled ones are copied).
-    pub fn with_mapping(mapping: Option<Mapping>) -> Self {
-        EventBatch {
-            mapping,
-            ..EventBatch::default()
-        }
-    }
-
-    fn push(&mut self, ev: NetEvent<'_>, keys: Option<&Keyring>) {
-        let (ev, payload) = ev.detach();
-        let at = match self.mapping.as_ref().and_then(|m| m.range_of(payload)) {
-            Some(range) => {
-                self.mapped_end = self.mapped_end.max(range.end);
-                Payload::mapped(range)
-            }
-            None => {
-                let start = self.bytes.len();
-                self.bytes.extend_from_slice(payload);
-                Payload::copied(start..self.bytes.len())
-            }
-        };
-        let NetEvent::Udp(dg) = ev else {
-            self.other(Whole {
-                ev,
-                at,
-                digest: None,
-                decoded: None,
-            });
-            return;
-        };
-        let digest = Digest::of(payload);
-        let decoded = keys.and_then(|keys| Decoded::ahead(&digest, payload, keys));
-        match (dg.flow.src, dg.flow.dst, dg.flow.transport) {
-            (SocketAddr::V4(src), SocketAddr::V4(dst), Transport::Udp) => {
-                self.events.push(Batched::Udp4(Udp4 {
-                    ts: dg.ts,
-                    frame: dg.frame,
-                    at,
-                    decoded,
-                    digest,
-                    src,
-                    dst,
-                    input: dg.input,
-                }))
-            }
-            _ => self.other(Whole {
-                ev,
-                at,
-                digest: Some(digest),
-                decoded,
-            }),
-        }
-    }
-
-    fn other(&mut self, whole: Whole) {
-        let Ok(i) = u32::try_from(self.others.len()) else {
-            return;
-        };
-        self.others.push(whole);
-        self.events.push(Batched::Other(i));
-    }
-
-    /// Payload bytes copied into the batch: it is handed over when this (or the event count) is large
-    /// enough.
-    pub fn bytes(&self) -> usize {
-        self.bytes.len()
-    }
-
-    pub fn events(&self) -> usize {
-        self.events.len()
-    }
-
-    pub fn clear(&mut self) {
-        self.bytes.clear();
-        self.events.clear();
-        self.others.clear();
-        self.mapped_end = 0;
-        self.first_ts = None;
-        self.last_ts = None;
-    }
-}
-
-/// One event of a batch, its payload emptied (see [`EventBatch`]). Events cross from one core to the other
-/// through memory, so their size counts: a UDP datagram between IPv4 addresses (nearly every event of a
-/// large capture) is packed in 88 bytes where the network layer's event with a digest took 200.
-enum Batched {
-    Udp4(Udp4),
-    /// Any other event: its index in [`EventBatch::others`].
-    Other(u32),
-}
-
-/// A UDP datagram between IPv4 addresses, packed.
-struct Udp4 {
-    ts: Timestamp,
-    frame: u64,
-    at: Payload,
-    decoded: Option<Box<Decoded>>,
-    digest: Digest,
-    src: std::net::SocketAddrV4,
-    dst: std::net::SocketAddrV4,
-    input: u16,
-}
-
-/// Any other event, whole (with the digest of a UDP payload).
-struct Whole {
-    ev: NetEvent<'static>,
-    at: Payload,
-    digest: Option<Digest>,
-    decoded: Option<Box<Decoded>>,
-}
-
-/// An event's payload bytes.
-fn payload_of<'a>(bytes: &'a [u8], mapping: Option<&'a Mapping>, at: &Payload) -> &'a [u8] {
-    let range = at.range();
-    if at.mapped {
-        mapping.and_then(|m| m.bytes().get(range))
-    } else {
-        bytes.get(range)
-    }
-    .unwrap_or_default()
-}
-
-/// A STUN message decoded on the reading thread (the payload itself, or the application data of the
-/// ChannelData frame it is, from `offset`): decoding is a pure function of the bytes and the credentials,
-/// and it was the analysis thread's largest cost while a capture's calls were being set up.
-struct Decoded {
-    offset: usize,
-    len: usize,
-    result: Result<Box<StunMessage>, DecodeError>,
-}
-
-impl Decoded {
-    /// Decodes what [`State::on_datagram`] would hand to [`State::on_stun`] as it is: a payload (or
-    /// ChannelData application data) with the magic cookie and a consistent length.
-    fn ahead(digest: &Digest, payload: &[u8], keys: &Keyring) -> Option<Box<Decoded>> {
-        let (offset, b) = match digest.channel_look {
-            _ if digest.look.kind == demux::Kind::Stun => (0, payload),
-            Some(look) if look.kind == demux::Kind::Stun => {
-                (channel::HEADER_LEN, digest.channel_data_of(payload)?)
-            }
-            _ => return None,
-        };
-        if !stun::looks_like_stun(b) {
-            return None;
-        }
-        Some(Box::new(Decoded {
-            offset,
-            len: b.len(),
-            result: stun::decode(b, keys).map(Box::new),
-        }))
-    }
-}
-
-/// Where an event's payload is: copied into the batch, or in the capture file's mapping.
-#[derive(Clone, Copy, Debug)]
-struct Payload {
-    start: u64,
-    len: u32,
-    mapped: bool,
-}
-
-impl Payload {
-    fn mapped(range: std::ops::Range<usize>) -> Payload {
-        Payload::of(range, true)
-    }
-
-    fn copied(range: std::ops::Range<usize>) -> Payload {
-        Payload::of(range, false)
-    }
-
-    /// An empty range if it does not fit (no payload of a packet is 4 GB long).
-    fn of(range: std::ops::Range<usize>, mapped: bool) -> Payload {
-        let len = u32::try_from(range.len()).unwrap_or(0);
-        Payload {
-            start: range.start as u64,
-            len,
-            mapped,
-        }
-    }
-
-    fn range(&self) -> std::ops::Range<usize> {
-        let start = usize::try_from(self.start).unwrap_or(usize::MAX);
-        start..start.saturating_add(self.len as usize)
-    }
-}
-
-/// What [`State::on_datagram`] decides from a payload's bytes alone: its RFC 7983 kind and, for the
-/// DTLS/RTP range, what the record is (`None`: not media after all).
-#[derive(Clone, Copy, Debug)]
-struct Look {
-    kind: demux::Kind,
-    media: Option<ice::MediaKind>,
-}
-
-impl Look {
-    fn of(b: &[u8]) -> Look {
-        let kind = demux::classify(b);
-        let media = match kind {
-            demux::Kind::Dtls => media::dtls(b).map(|rec| ice::MediaKind::Dtls {
-                application_data: rec.content_type == 23,
-            }),
-            demux::Kind::RtpOrRtcp => match media::rtp(b) {
-                Some(media::Rtp::Rtp { .. }) => Some(ice::MediaKind::Rtp),
-                Some(media::Rtp::Rtcp { .. }) => Some(ice::MediaKind::Rtcp),
-                None => None,
-            },
-            _ => None,
-        };
-        Look { kind, media }
-    }
-}
-
-/// A UDP payload's [`Look`] and [`content_hash`], and the same for its application data when it parses as
-/// ChannelData (with the channel number, and where the data is): worked out on the reading thread while
-/// the bytes are in its cache, so that the analysis of a relayed media packet never reads its payload (the
-/// first read of each payload was the analysis thread's largest stall).
-#[derive(Clone, Copy, Debug)]
-struct Digest {
-    hash: u64,
-    channel_hash: u64,
-    len: u32,
-    /// The ChannelData frame's application data length, and its channel number.
-    channel_len: u32,
-    channel: u16,
-    look: Look,
-    /// The application data's look, when the payload parses as ChannelData (its data starts at
-    /// [`channel::HEADER_LEN`]).
-    channel_look: Option<Look>,
-}
-
-impl Digest {
-    fn of(payload: &[u8]) -> Digest {
-        let look = Look::of(payload);
-        let mut digest = Digest {
-            hash: content_hash(payload),
-            channel_hash: 0,
-            len: u32::try_from(payload.len()).unwrap_or(u32::MAX),
-            channel_len: 0,
-            channel: 0,
-            look,
-            channel_look: None,
-        };
-        if matches!(look.kind, demux::Kind::ChannelData | demux::Kind::Other) {
-            if let Ok(cd) = channel::parse_udp(payload) {
-                digest.channel = cd.channel;
-                digest.channel_len = u32::try_from(cd.data.len()).unwrap_or(u32::MAX);
-                digest.channel_look = Some(Look::of(cd.data));
-                digest.channel_hash = content_hash(cd.data);
-            }
-        }
-        digest
-    }
-
-    /// (look, hash) of `b` if it is the payload (at address `base`) or its ChannelData application data.
-    fn lookup(&self, base: usize, b: &[u8]) -> Option<(Look, u64)> {
-        let at = b.as_ptr() as usize;
-        if at == base && b.len() == self.len as usize {
-            return Some((self.look, self.hash));
-        }
-        match self.channel_look {
-            Some(look)
-                if at == base.wrapping_add(channel::HEADER_LEN) && b.len() == self.channel_len as usize =>
-            {
-                Some((look, self.channel_hash))
-            }
-            _ => None,
-        }
-    }
-
-    /// The ChannelData frame `b` (the payload at `base`) parses as.
-    fn channel_data<'a>(&self, base: usize, b: &'a [u8]) -> Option<channel::ChannelData<'a>> {
-        self.channel_look?;
-        if b.as_ptr() as usize != base || b.len() != self.len as usize {
-            return None;
-        }
-        Some(channel::ChannelData {
-            channel: self.channel,
-            data: self.channel_data_of(b)?,
-        })
-    }
-
-    /// The ChannelData application data in `payload`, the frame this digest was made from.
-    fn channel_data_of<'a>(&self, payload: &'a [u8]) -> Option<&'a [u8]> {
-        let end = channel::HEADER_LEN.checked_add(self.channel_len as usize)?;
-        payload.get(channel::HEADER_LEN..end)
-    }
-}
-
-/// What the reading thread worked out for the batched UDP event being analysed: its payload's [`Digest`]
-/// and the STUN message [`Decoded`] ahead. Both are matched to the bytes the analysis is looking at by
-/// address and length, so the datagram relayed inside the payload finds its part and bytes from anywhere
-/// else (TCP frames, events that were not batched) find nothing and are worked out on the spot.
-#[derive(Default)]
-struct Ahead<'a> {
-    /// The payload's address.
-    base: usize,
-    digest: Option<&'a Digest>,
-    decoded: Option<Box<Decoded>>,
-}
-
-impl Ahead<'_> {
-    /// (look, content hash) of `b`, if the digest covers it.
-    fn lookup(&self, b: &[u8]) -> Option<(Look, u64)> {
-        self.digest?.lookup(self.base, b)
-    }
-
-    /// `channel::parse_udp(b)`, from the digest when `b` is the payload it was made from.
-    fn parse_channel_data<'b>(&self, b: &'b [u8]) -> Result<channel::ChannelData<'b>, DecodeError> {
-        match self.digest.and_then(|d| d.channel_data(self.base, b)) {
-            Some(cd) => Ok(cd),
-            None => channel::parse_udp(b),
-        }
-    }
-
-    /// The decoding of `b`, if it is what was decoded ahead (once: the message moves out).
-    fn take_decoded(&mut self, b: &[u8]) -> Option<Result<Box<StunMessage>, DecodeError>> {
-        let d = self.decoded.as_ref()?;
-        if self.base.wrapping_add(d.offset) != b.as_ptr() as usize || d.len != b.len() {
-            return None;
-        }
-        self.decoded.take().map(|d| d.result)
-    }
-}
-
-/// The length, the first 64 bytes and the last 16 tell datagrams with the same addresses apart: an
-/// RTP/SRTP header (sequence number, timestamp, SSRC) and its authentication tag, a STUN header
-/// (transaction id) and its FINGERPRINT, a DTLS record header (epoch, sequence number). Hashing every
-/// byte of every relayed media packet cost ~10 % of a TURN server capture's analysis.
-fn content_hash(b: &[u8]) -> u64 {
-    let mut h = FxHasher::default();
-    h.write_usize(b.len());
-    h.write(b.get(..64).unwrap_or(b));
-    h.write(b.get(b.len().saturating_sub(16)..).unwrap_or_default());
-    h.finish()
-}
-
 /// Feeds an address to `h` in one word when it is IPv4 (the derived `Hash` takes five), in a marked
 /// form otherwise: the duplicate detector hashes two or four addresses per relayed packet.
 fn hash_addr(h: &mut FxHasher, a: &SocketAddr) {
@@ -774,15 +383,6 @@ impl Analyzer {
         }
     }
 
-    /// A [`NetStage`] that also decodes STUN messages for this analysis, with its credentials, so that the
-    /// reading thread takes that work.
-    pub fn net_stage(&self) -> NetStage {
-        NetStage {
-            net: Net::new(),
-            keys: Some(self.state.keys.clone()),
-        }
-    }
-
     /// Lists at most `limit` messages (never more than [`MAX_STORED_MESSAGES`]); later ones are analysed and
     /// counted in `messages_not_stored`. Live capture uses it so that memory stops growing after the first
     /// `limit` messages of a run that may last hours (the rest still reach the message tap).
@@ -815,71 +415,31 @@ impl Analyzer {
         self.finish_framing();
     }
 
-    /// The analysis of a [`NetStage`]'s output, batch by batch, in order: the same as [`Analyzer::ingest`]
-    /// of the packets the batch was made from.
-    pub fn apply(&mut self, batch: &mut EventBatch) {
+    /// The credentials messages are decoded with (the pipeline decodes ahead with the same).
+    pub(crate) fn keys(&self) -> &Keyring {
+        &self.state.keys
+    }
+
+    /// The capture's time span grows to cover a batch of packets (the pipeline's [`Analyzer::ingest`]).
+    pub(crate) fn observe_span(&mut self, first: Option<Timestamp>, last: Option<Timestamp>) {
         let model = &mut self.state.model;
         if model.first_ts.is_none() {
-            model.first_ts = batch.first_ts;
+            model.first_ts = first;
         }
-        if batch.last_ts.is_some() {
-            model.last_ts = batch.last_ts;
-        }
-        let EventBatch {
-            bytes,
-            mapping,
-            events,
-            others,
-            mapped_end,
-            ..
-        } = batch;
-        let mapping = mapping.as_ref();
-        for b in events.iter_mut() {
-            match b {
-                Batched::Udp4(u) => {
-                    let payload = payload_of(bytes, mapping, &u.at);
-                    let mut ahead = Ahead {
-                        base: payload.as_ptr() as usize,
-                        digest: Some(&u.digest),
-                        decoded: u.decoded.take(),
-                    };
-                    let dg = Datagram {
-                        ts: u.ts,
-                        frame: u.frame,
-                        input: u.input,
-                        flow: Flow {
-                            src: SocketAddr::V4(u.src),
-                            dst: SocketAddr::V4(u.dst),
-                            transport: Transport::Udp,
-                        },
-                        payload,
-                    };
-                    self.state.on_net_event(NetEvent::Udp(dg), &mut ahead);
-                }
-                Batched::Other(i) => {
-                    let Some(w) = others.get_mut(*i as usize) else {
-                        continue;
-                    };
-                    let payload = payload_of(bytes, mapping, &w.at);
-                    let mut ahead = Ahead {
-                        base: payload.as_ptr() as usize,
-                        digest: w.digest.as_ref(),
-                        decoded: w.decoded.take(),
-                    };
-                    self.state.on_net_event(w.ev.with_payload(payload), &mut ahead);
-                }
-            }
-        }
-        if let (Some(m), true) = (mapping, *mapped_end > 0) {
-            m.consumed(*mapped_end);
+        if last.is_some() {
+            model.last_ts = last;
         }
     }
 
-    /// End of input after [`Analyzer::apply`] took every batch, the last one from [`NetStage::finish`]:
-    /// the network layer comes back (for [`Analyzer::net_stats`]) and framing is wrapped up as in
-    /// [`Analyzer::finish`].
-    pub fn finish_applied(&mut self, net: NetStage) {
-        self.net = net.net;
+    /// One event of the network layer, with what the reading thread worked out for it.
+    pub(crate) fn on_event(&mut self, ev: NetEvent<'_>, ahead: &mut Ahead<'_>) {
+        self.state.on_net_event(ev, ahead);
+    }
+
+    /// End of input when the network layer ran elsewhere (the pipeline's reading thread): it comes back
+    /// for [`Analyzer::net_stats`], and framing is wrapped up as in [`Analyzer::finish`].
+    pub(crate) fn finish_with(&mut self, net: Net) {
+        self.net = net;
         self.finish_framing();
     }
 
@@ -1572,6 +1132,7 @@ mod tests {
         for batched in [false, true] {
             let mut an = Analyzer::new(Keyring::new());
             if batched {
+                use crate::pipeline::{self, EventBatch, NetStage};
                 let mut net = NetStage::new();
                 let mut batch = EventBatch::default();
                 for (i, (ms, data)) in packets.iter().enumerate() {
@@ -1588,8 +1149,8 @@ mod tests {
                     );
                 }
                 net.finish(&mut batch);
-                an.apply(&mut batch);
-                an.finish_applied(net);
+                pipeline::apply(&mut an, &mut batch);
+                pipeline::finish(&mut an, net);
             } else {
                 feed(&mut an, &packets, 0);
                 an.finish();

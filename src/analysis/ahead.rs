@@ -1,0 +1,195 @@
+//! What the reading thread works out for the analysis while a payload's bytes are in its cache (the
+//! pipeline's network stage, `crate::pipeline`): each UDP payload's RFC 7983 kind, media verdict, content
+//! hash and ChannelData header ([`Digest`]), and its STUN message decoded ahead ([`Decoded`]). The
+//! analysis takes them through [`Ahead`], matched to the bytes it is looking at by address and length, and
+//! works anything else out on the spot: results never depend on what was done ahead, only the time.
+use super::ice;
+use crate::net::hash::FxHasher;
+use crate::wire::credentials::Keyring;
+use crate::wire::stun::{self, StunMessage};
+use crate::wire::{channel, demux, media, DecodeError};
+use std::hash::Hasher;
+
+/// A STUN message decoded on the reading thread (the payload itself, or the application data of the
+/// ChannelData frame it is, from `offset`): decoding is a pure function of the bytes and the credentials,
+/// and it was the analysis thread's largest cost while a capture's calls were being set up.
+pub(crate) struct Decoded {
+    offset: usize,
+    len: usize,
+    result: Result<Box<StunMessage>, DecodeError>,
+}
+
+impl Decoded {
+    /// Decodes what [`State::on_datagram`] would hand to [`State::on_stun`] as it is: a payload (or
+    /// ChannelData application data) with the magic cookie and a consistent length.
+    pub(crate) fn ahead(digest: &Digest, payload: &[u8], keys: &Keyring) -> Option<Box<Decoded>> {
+        let (offset, b) = match digest.channel_look {
+            _ if digest.look.kind == demux::Kind::Stun => (0, payload),
+            Some(look) if look.kind == demux::Kind::Stun => {
+                (channel::HEADER_LEN, digest.channel_data_of(payload)?)
+            }
+            _ => return None,
+        };
+        if !stun::looks_like_stun(b) {
+            return None;
+        }
+        Some(Box::new(Decoded {
+            offset,
+            len: b.len(),
+            result: stun::decode(b, keys).map(Box::new),
+        }))
+    }
+}
+
+/// What [`State::on_datagram`] decides from a payload's bytes alone: its RFC 7983 kind and, for the
+/// DTLS/RTP range, what the record is (`None`: not media after all).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Look {
+    pub(crate) kind: demux::Kind,
+    pub(crate) media: Option<ice::MediaKind>,
+}
+
+impl Look {
+    pub(crate) fn of(b: &[u8]) -> Look {
+        let kind = demux::classify(b);
+        let media = match kind {
+            demux::Kind::Dtls => media::dtls(b).map(|rec| ice::MediaKind::Dtls {
+                application_data: rec.content_type == 23,
+            }),
+            demux::Kind::RtpOrRtcp => match media::rtp(b) {
+                Some(media::Rtp::Rtp { .. }) => Some(ice::MediaKind::Rtp),
+                Some(media::Rtp::Rtcp { .. }) => Some(ice::MediaKind::Rtcp),
+                None => None,
+            },
+            _ => None,
+        };
+        Look { kind, media }
+    }
+}
+
+/// A UDP payload's [`Look`] and [`content_hash`], and the same for its application data when it parses as
+/// ChannelData (with the channel number, and where the data is): worked out on the reading thread while
+/// the bytes are in its cache, so that the analysis of a relayed media packet never reads its payload (the
+/// first read of each payload was the analysis thread's largest stall).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Digest {
+    hash: u64,
+    channel_hash: u64,
+    len: u32,
+    /// The ChannelData frame's application data length, and its channel number.
+    channel_len: u32,
+    channel: u16,
+    look: Look,
+    /// The application data's look, when the payload parses as ChannelData (its data starts at
+    /// [`channel::HEADER_LEN`]).
+    channel_look: Option<Look>,
+}
+
+impl Digest {
+    pub(crate) fn of(payload: &[u8]) -> Digest {
+        let look = Look::of(payload);
+        let mut digest = Digest {
+            hash: content_hash(payload),
+            channel_hash: 0,
+            len: u32::try_from(payload.len()).unwrap_or(u32::MAX),
+            channel_len: 0,
+            channel: 0,
+            look,
+            channel_look: None,
+        };
+        if matches!(look.kind, demux::Kind::ChannelData | demux::Kind::Other) {
+            if let Ok(cd) = channel::parse_udp(payload) {
+                digest.channel = cd.channel;
+                digest.channel_len = u32::try_from(cd.data.len()).unwrap_or(u32::MAX);
+                digest.channel_look = Some(Look::of(cd.data));
+                digest.channel_hash = content_hash(cd.data);
+            }
+        }
+        digest
+    }
+
+    /// (look, hash) of `b` if it is the payload (at address `base`) or its ChannelData application data.
+    fn lookup(&self, base: usize, b: &[u8]) -> Option<(Look, u64)> {
+        let at = b.as_ptr() as usize;
+        if at == base && b.len() == self.len as usize {
+            return Some((self.look, self.hash));
+        }
+        match self.channel_look {
+            Some(look)
+                if at == base.wrapping_add(channel::HEADER_LEN) && b.len() == self.channel_len as usize =>
+            {
+                Some((look, self.channel_hash))
+            }
+            _ => None,
+        }
+    }
+
+    /// The ChannelData frame `b` (the payload at `base`) parses as.
+    fn channel_data<'a>(&self, base: usize, b: &'a [u8]) -> Option<channel::ChannelData<'a>> {
+        self.channel_look?;
+        if b.as_ptr() as usize != base || b.len() != self.len as usize {
+            return None;
+        }
+        Some(channel::ChannelData {
+            channel: self.channel,
+            data: self.channel_data_of(b)?,
+        })
+    }
+
+    /// The ChannelData application data in `payload`, the frame this digest was made from.
+    fn channel_data_of<'a>(&self, payload: &'a [u8]) -> Option<&'a [u8]> {
+        let end = channel::HEADER_LEN.checked_add(self.channel_len as usize)?;
+        payload.get(channel::HEADER_LEN..end)
+    }
+}
+
+/// What the reading thread worked out for the batched UDP event being analysed: its payload's [`Digest`]
+/// and the STUN message [`Decoded`] ahead. Both are matched to the bytes the analysis is looking at by
+/// address and length, so the datagram relayed inside the payload finds its part and bytes from anywhere
+/// else (TCP frames, events that were not batched) find nothing and are worked out on the spot.
+#[derive(Default)]
+pub(crate) struct Ahead<'a> {
+    /// The payload's address.
+    pub(crate) base: usize,
+    pub(crate) digest: Option<&'a Digest>,
+    pub(crate) decoded: Option<Box<Decoded>>,
+}
+
+impl Ahead<'_> {
+    /// (look, content hash) of `b`, if the digest covers it.
+    pub(crate) fn lookup(&self, b: &[u8]) -> Option<(Look, u64)> {
+        self.digest?.lookup(self.base, b)
+    }
+
+    /// `channel::parse_udp(b)`, from the digest when `b` is the payload it was made from.
+    pub(crate) fn parse_channel_data<'b>(
+        &self,
+        b: &'b [u8],
+    ) -> Result<channel::ChannelData<'b>, DecodeError> {
+        match self.digest.and_then(|d| d.channel_data(self.base, b)) {
+            Some(cd) => Ok(cd),
+            None => channel::parse_udp(b),
+        }
+    }
+
+    /// The decoding of `b`, if it is what was decoded ahead (once: the message moves out).
+    pub(crate) fn take_decoded(&mut self, b: &[u8]) -> Option<Result<Box<StunMessage>, DecodeError>> {
+        let d = self.decoded.as_ref()?;
+        if self.base.wrapping_add(d.offset) != b.as_ptr() as usize || d.len != b.len() {
+            return None;
+        }
+        self.decoded.take().map(|d| d.result)
+    }
+}
+
+/// The length, the first 64 bytes and the last 16 tell datagrams with the same addresses apart: an
+/// RTP/SRTP header (sequence number, timestamp, SSRC) and its authentication tag, a STUN header
+/// (transaction id) and its FINGERPRINT, a DTLS record header (epoch, sequence number). Hashing every
+/// byte of every relayed media packet cost ~10 % of a TURN server capture's analysis.
+pub(crate) fn content_hash(b: &[u8]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write_usize(b.len());
+    h.write(b.get(..64).unwrap_or(b));
+    h.write(b.get(b.len().saturating_sub(16)..).unwrap_or_default());
+    h.finish()
+}
