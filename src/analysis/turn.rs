@@ -1677,6 +1677,7 @@ mod tests {
             rfc5389: true,
             cookie: MAGIC_COOKIE,
             length: off as usize,
+            dialect: Default::default(),
             attributes,
             fingerprint: Verdict::Absent,
             integrity: Verdict::Absent,

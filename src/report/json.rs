@@ -341,7 +341,7 @@ fn write_message(m: &MessageRecord, multi: bool, out: &mut Vec<u8>) -> io::Resul
                     w.out
                         .extend_from_slice(if i == 0 { b"\n        {" } else { b",\n        {" });
                     w.raw(b"\n          \"name\": ");
-                    w.plain(&attribute_name(a.typ));
+                    w.plain(&attribute_name(msg, a));
                     w.raw(b",\n          \"type\": ");
                     w.num(a.typ);
                     w.raw(b",\n          \"length\": ");
@@ -373,6 +373,10 @@ fn write_message(m: &MessageRecord, multi: bool, out: &mut Vec<u8>) -> io::Resul
             if !msg.rfc5389 {
                 w.raw(b",\n      \"classic\": ");
                 w.bool(true);
+            }
+            if let Some(d) = msg.dialect.name() {
+                w.raw(b",\n      \"dialect\": ");
+                w.plain(d);
             }
             if let Some(e) = &msg.malformed {
                 w.raw(b",\n      \"malformed\": ");

@@ -8,7 +8,7 @@ use crate::analysis::{Body, MessageRecord, Model, RelayVia};
 use crate::capture::file::InputStats;
 use crate::net::{NetStats, Transport};
 use crate::wire::attributes::AttrValue;
-use crate::wire::stun::Verdict;
+use crate::wire::stun::{Attribute, StunMessage, Verdict};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -172,6 +172,9 @@ pub struct MessageReport {
     /// True for a classic RFC 3489 message (no magic cookie).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub classic: bool,
+    /// The STUN dialect when not RFC 5389/8489: "rfc3489", "ms-turn" or "whatsapp".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dialect: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub malformed: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -297,10 +300,11 @@ pub fn verdict_report(v: &Verdict) -> Option<VerdictReport> {
     }
 }
 
-pub fn attribute_name(typ: u16) -> Cow<'static, str> {
-    match crate::wire::attributes::attribute_name(typ) {
+/// An attribute's name in its message's dialect, or its number.
+pub fn attribute_name(msg: &StunMessage, a: &Attribute) -> Cow<'static, str> {
+    match msg.attribute_name(a) {
         Some(name) => Cow::Borrowed(name),
-        None => Cow::Owned(format!("0x{typ:04X}")),
+        None => Cow::Owned(format!("0x{:04X}", a.typ)),
     }
 }
 
@@ -394,6 +398,7 @@ pub fn message_report(m: &MessageRecord, multi: bool) -> MessageReport {
         integrity: None,
         fingerprint: None,
         classic: false,
+        dialect: None,
         malformed: None,
         channel: None,
         length: 0,
@@ -408,7 +413,7 @@ pub fn message_report(m: &MessageRecord, multi: bool) -> MessageReport {
                 msg.attributes
                     .iter()
                     .map(|a| AttributeReport {
-                        name: attribute_name(a.typ),
+                        name: attribute_name(msg, a),
                         typ: a.typ,
                         length: a.len,
                         value: a.value.clone(),
@@ -418,6 +423,7 @@ pub fn message_report(m: &MessageRecord, multi: bool) -> MessageReport {
             r.integrity = verdict_report(&msg.integrity);
             r.fingerprint = (msg.fingerprint != Verdict::Absent).then(|| msg.fingerprint.name());
             r.classic = !msg.rfc5389;
+            r.dialect = msg.dialect.name();
             r.malformed = msg.malformed.map(|e| e.to_string());
             r.length = msg.length;
         }

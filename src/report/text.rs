@@ -64,6 +64,9 @@ pub fn packet_line(m: &MessageReport, t0: f64) -> String {
     if let Some(v) = &m.integrity {
         let _ = write!(line, " integrity={}", v.verdict);
     }
+    if let Some(d) = m.dialect {
+        let _ = write!(line, " dialect={d}");
+    }
     if let Some(e) = &m.malformed {
         let _ = write!(line, " MALFORMED({e})");
     }

@@ -3,8 +3,9 @@
 //! `stun_codec` refuses a value).
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use super::registry::{entry, Format, Len};
+use super::registry::{entry, entry_in, Format, Len};
 use super::{AttrValue, RAW_VALUE_CAP};
+use crate::wire::dialect::Dialect;
 use Format as F;
 
 /// Decodes one attribute value. `value` is exactly the attribute's value bytes (no TLV header, no
@@ -25,6 +26,23 @@ pub fn decode_value(typ: u16, value: &[u8], header: &[u8; 20]) -> AttrValue {
         }
     }
     decode_format(e.format, value, header)
+}
+
+/// [`decode_value`] in a dialect: an MS-TURN message's USERNAME, REMOTE-ADDRESS, NONCE, REALM and
+/// ERROR-CODE follow [MS-TURN] §2.2.2 (see the registry's `MS_TURN` table), never `stun_codec`.
+pub fn decode_value_in(dialect: Dialect, typ: u16, value: &[u8], header: &[u8; 20]) -> AttrValue {
+    match dialect {
+        Dialect::MsTurn => decode_value_reference_in(dialect, typ, value, header),
+        _ => decode_value(typ, value, header),
+    }
+}
+
+/// [`decode_value_reference`] in a dialect.
+pub fn decode_value_reference_in(dialect: Dialect, typ: u16, value: &[u8], header: &[u8; 20]) -> AttrValue {
+    match entry_in(dialect, typ) {
+        Some(e) => decode_format(e.format, value, header),
+        None => raw(value),
+    }
 }
 
 /// [`decode_value`] without `stun_codec`: our own decoder alone, the reference the tests compare
@@ -83,7 +101,8 @@ fn decode_format(format: Format, value: &[u8], header: &[u8; 20]) -> AttrValue {
         F::Flag => fixed::<0>(value).map(|_| AttrValue::Flag),
         F::Opaque(rule) => opaque(rule, value),
         F::Raw => Ok(raw(value)),
-        F::ErrorCode => error_code(value),
+        F::ErrorCode => error_code(value, 3),
+        F::LegacyErrorCode => error_code(value, 2),
         F::UnknownAttributes => u16_list(value).map(AttrValue::UnknownAttributes),
         // RFC 8656 §18.1: channel number, then 16 RFFU bits ignored on reception.
         F::ChannelNumber => {
@@ -205,10 +224,17 @@ fn opaque(rule: Len, value: &[u8]) -> Result<AttrValue, AttrValue> {
 /// Class and number of RFC 8489 §14.8: 21 reserved bits, a 3-bit class (the hundreds digit, 3..=6), an
 /// 8-bit number (the code modulo 100, 0..=99). The reserved bits are not checked (the RFC only says they
 /// should be 0). An out-of-range class or number is malformed, and the reason phrase is kept with it.
-fn class_number(class_byte: u8, number: u8, reason: &[u8], value: &[u8]) -> Result<(u16, String), AttrValue> {
+/// `lowest` is the lowest class allowed: 3, or 2 for MS-TURN's 274/275.
+fn class_number(
+    class_byte: u8,
+    number: u8,
+    reason: &[u8],
+    value: &[u8],
+    lowest: u8,
+) -> Result<(u16, String), AttrValue> {
     let class = class_byte & 0x07;
     let reason = text(reason);
-    let bad = if !(3..=6).contains(&class) {
+    let bad = if !(lowest..=6).contains(&class) {
         "error-class-not-3-to-6"
     } else if number > 99 {
         "error-number-above-99"
@@ -222,11 +248,11 @@ fn class_number(class_byte: u8, number: u8, reason: &[u8], value: &[u8]) -> Resu
     })
 }
 
-fn error_code(value: &[u8]) -> Result<AttrValue, AttrValue> {
+fn error_code(value: &[u8], lowest: u8) -> Result<AttrValue, AttrValue> {
     let [_, _, class, number, reason @ ..] = value else {
         return Err(malformed("error-code-truncated", value));
     };
-    let (code, reason) = class_number(*class, *number, reason, value)?;
+    let (code, reason) = class_number(*class, *number, reason, value, lowest)?;
     Ok(AttrValue::ErrorCode { code, reason })
 }
 
@@ -235,7 +261,7 @@ fn address_error_code(value: &[u8]) -> Result<AttrValue, AttrValue> {
     let [family, _, class, number, reason @ ..] = value else {
         return Err(malformed("error-code-truncated", value));
     };
-    let (code, reason) = class_number(*class, *number, reason, value)?;
+    let (code, reason) = class_number(*class, *number, reason, value, 3)?;
     Ok(AttrValue::AddressErrorCode {
         family: *family,
         code,

@@ -30,8 +30,8 @@ mod tests;
 
 use std::net::SocketAddr;
 
-pub use decode::{decode_value, decode_value_reference};
-pub use registry::{attribute_name, known_attribute_types};
+pub use decode::{decode_value, decode_value_in, decode_value_reference, decode_value_reference_in};
+pub use registry::{attribute_name, attribute_name_in, known_attribute_types};
 
 /// The most value bytes an [`AttrValue::Raw`] keeps. Vendor values seen in captures (GOOG-*, Cisco,
 /// Citrix, MS-TURNBWM) are at most a few dozen bytes, so 64 shows a whole one in the detail view, while a

@@ -1,12 +1,18 @@
 //! The attribute catalogue: every attribute type iceview knows, with its registry name, the layout of its
 //! value ([`Format`]) and whether `stun_codec` decodes it first. Sorted by type and searched by binary
 //! search; the formats themselves are decoded in [`super::decode`].
+use crate::wire::dialect::Dialect;
 use Format as F;
 
 /// The registry name of an attribute type, spelled as the IANA registry and the RFCs spell it
 /// ("XOR-MAPPED-ADDRESS", "MESSAGE-INTEGRITY-SHA256", "GOOG-NETWORK-INFO", ...); `None` when unknown.
 pub fn attribute_name(typ: u16) -> Option<&'static str> {
     entry(typ).map(|e| e.name)
+}
+
+/// [`attribute_name`] in a dialect: MS-TURN names a few types differently ([`MS_TURN`]).
+pub fn attribute_name_in(dialect: Dialect, typ: u16) -> Option<&'static str> {
+    entry_in(dialect, typ).map(|e| e.name)
 }
 
 /// Every attribute type this module has a name and a format for, in ascending order.
@@ -29,6 +35,8 @@ pub(super) enum Format {
     Opaque(Len),
     Raw,
     ErrorCode,
+    /// ERROR-CODE that also allows class 2 (MS-TURN's 274/275).
+    LegacyErrorCode,
     UnknownAttributes,
     ChannelNumber,
     RequestedTransport,
@@ -144,6 +152,8 @@ pub(super) const REGISTRY: &[Entry] = &[
     ours(0x8002, "PASSWORD-ALGORITHMS", F::PasswordAlgorithms),
     ours(0x8003, "ALTERNATE-DOMAIN", F::Text),
     ours(0x8004, "ICMP", F::Icmp),
+    // Seen in MS-TURN captures without a public format; Wireshark shows it as unknown too.
+    ours(0x8006, "MS-TURN-UNKNOWN-8006", F::Raw),
     ours(0x8008, "MS-VERSION", F::U32),
     // Pre-RFC 5389 drafts, Vovida and MS-TURN put XOR-MAPPED-ADDRESS here.
     via_codec(0x8020, "XOR-MAPPED-ADDRESS", F::XorAddress),
@@ -220,6 +230,30 @@ pub(super) const REGISTRY: &[Entry] = &[
     ours(0xFF04, "GOOG-MULTI-MAPPING", F::Raw),
     ours(0xFF05, "GOOG-LOGGING-ID", F::Text),
 ];
+
+/// The types MS-TURN numbers as draft-rosenberg-midcom-turn-08 and draft-ietf-behave-rfc3489bis-02 did
+/// ([MS-TURN] §2.2.2), where they differ from [`REGISTRY`]. Sorted by type.
+pub(super) const MS_TURN: &[Entry] = &[
+    // §2.2.2.2: "an opaque value" the TURN server hands out, binary in Teams captures: shown as hex.
+    ours(0x0006, "USERNAME", F::Raw),
+    // [MS-ICE2BWN] answers bandwidth-policy failures with 274 and 275, class 2.
+    ours(0x0009, "ERROR-CODE", F::LegacyErrorCode),
+    // §2.2.2.11: the peer's address, encoded as MAPPED-ADDRESS (not XOR-ed).
+    ours(0x0012, "REMOTE-ADDRESS", F::Address),
+    // §2.2.2.13/§2.2.2.14: NONCE and REALM, swapped relative to RFC 5389.
+    ours(0x0014, "NONCE", F::Text),
+    ours(0x0015, "REALM", F::Text),
+];
+
+/// The entry of `typ` in `dialect`.
+pub(super) fn entry_in(dialect: Dialect, typ: u16) -> Option<&'static Entry> {
+    if dialect == Dialect::MsTurn {
+        if let Some(e) = MS_TURN.iter().find(|e| e.typ == typ) {
+            return Some(e);
+        }
+    }
+    entry(typ)
+}
 
 pub(super) fn entry(typ: u16) -> Option<&'static Entry> {
     REGISTRY

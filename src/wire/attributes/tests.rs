@@ -575,11 +575,59 @@ fn registry_is_sorted_named_and_complete() {
     ] {
         assert_eq!(attribute_name(typ), Some(name), "{typ:#06x}");
     }
+    // [MS-TURN] §2.2.2 numbers NONCE 0x0014 and REALM 0x0015 (RFC 5389 swapped them) and calls 0x0012
+    // REMOTE-ADDRESS.
+    use crate::wire::dialect::Dialect;
+    for (typ, standard, ms) in [
+        (0x0012, "XOR-PEER-ADDRESS", "REMOTE-ADDRESS"),
+        (0x0014, "REALM", "NONCE"),
+        (0x0015, "NONCE", "REALM"),
+        (0x8008, "MS-VERSION", "MS-VERSION"),
+    ] {
+        assert_eq!(attribute_name_in(Dialect::Standard, typ), Some(standard));
+        assert_eq!(attribute_name_in(Dialect::MsTurn, typ), Some(ms));
+    }
     // Reserved and unassigned types have no name.
     for typ in [0x0000, 0x001F, 0x0023, 0x0028, 0x7FFF, 0x8024, 0xBFFF, 0xFFFF] {
         assert_eq!(attribute_name(typ), None, "{typ:#06x}");
     }
     assert_eq!(known_attribute_types().count(), REGISTRY.len());
+}
+
+#[test]
+fn ms_turn_values() {
+    use crate::wire::dialect::Dialect::{MsTurn, Standard};
+    let h = cookie_header();
+    // [MS-TURN] §2.2.2.2: USERNAME is an opaque token; binary bytes stay bytes (hex), not U+FFFD text.
+    let token = [0x80, 0x81, 0xfe, 0x00, 0x41];
+    assert_eq!(
+        decode_value_in(MsTurn, 0x0006, &token, &h),
+        AttrValue::Raw {
+            bytes: token.to_vec(),
+            len: 5
+        }
+    );
+    // §2.2.2.11: REMOTE-ADDRESS is encoded as MAPPED-ADDRESS: 203.0.113.9:3480 as written, not XOR-ed.
+    let remote = [0, 1, 0x0d, 0x98, 203, 0, 113, 9];
+    assert_eq!(
+        decode_value_in(MsTurn, 0x0012, &remote, &h),
+        addr("203.0.113.9:3480")
+    );
+    // The same bytes as RFC 5766's XOR-PEER-ADDRESS: port 0x0d98 ^ 0x2112 = 11402, address ^ 0x2112a442.
+    assert_eq!(
+        decode_value_in(Standard, 0x0012, &remote, &h),
+        addr("234.18.213.75:11402")
+    );
+    // [MS-ICE2BWN]'s 274 has class 2: a code in MS-TURN, malformed for RFC 8489 §14.8.
+    let bwn = error_value(2, 74, "Disable Candidate");
+    assert_eq!(
+        decode_value_in(MsTurn, 0x0009, &bwn, &h),
+        AttrValue::ErrorCode {
+            code: 274,
+            reason: "Disable Candidate".into()
+        }
+    );
+    assert!(decode_value_in(Standard, 0x0009, &bwn, &h).is_malformed());
 }
 
 /// xorshift64*: deterministic bytes, so a failure reproduces.
