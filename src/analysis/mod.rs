@@ -7,6 +7,7 @@
 //! that traffic through a relay is analysed like direct traffic. TCP bytes are framed per stream
 //! (`wire::framing`). Memory grows with STUN/TURN messages and TCP streams, each table bounded; media
 //! packets are only counted.
+mod classic;
 pub mod findings;
 mod flows;
 pub mod ice;
@@ -25,7 +26,7 @@ use crate::net::{Datagram, Flow, Net, NetEvent, NetStats, Transport};
 use crate::wire::credentials::Keyring;
 use crate::wire::framing::{Frame, Framer};
 use crate::wire::stun::{self, StunMessage};
-use crate::wire::{channel, demux, media, DecodeError};
+use crate::wire::{channel, demux, dialect, media, DecodeError};
 use flows::{FlowFacts, FlowTable};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -632,6 +633,8 @@ struct State {
     channel_data_stored_total: usize,
     /// Messages listed at most ([`MAX_STORED_MESSAGES`] unless [`Analyzer::set_store_limit`] lowered it).
     store_limit: usize,
+    /// Classic RFC 3489 look-alike requests off the STUN ports, waiting for a response to pair with.
+    classic: classic::ClassicPairs,
     model: Model,
     tap: Option<MessageTap>,
 }
@@ -668,6 +671,7 @@ impl Analyzer {
                 framers: HashMap::default(),
                 channel_data_stored: HashMap::default(),
                 channel_data_stored_total: 0,
+                classic: classic::ClassicPairs::default(),
                 store_limit: MAX_STORED_MESSAGES,
                 model,
                 tap: None,
@@ -958,6 +962,8 @@ impl State {
                             .stats
                             .error(DecodeError::new(2, "stun-length-short-of-datagram")),
                     }
+                } else if relay.is_none() && stun::looks_like_classic_stun(b) {
+                    self.on_classic_offport(dg, ahead);
                 } else {
                     self.model.stats.other += 1;
                 }
@@ -995,6 +1001,19 @@ impl State {
                     Ok(cd) => self.on_channel_data(dg, cd, relay, depth, ahead),
                     Err(e) => self.model.stats.error(e),
                 }
+                return;
+            }
+            // WhatsApp's message types 0x0800-0x0805 (first byte 0x08, outside RFC 7983's STUN range): STUN
+            // when the header is (magic cookie, exact length) and the flow talks STUN.
+            demux::Kind::Other
+                if b.first() == Some(&0x08)
+                    && stun::looks_like_stun(b)
+                    && b.get(..2).is_some_and(|t| {
+                        dialect::WHATSAPP_TYPES.contains(&u16::from_be_bytes([t[0], t[1]]))
+                    })
+                    && self.channel_data_plausible(dg) =>
+            {
+                self.on_stun(dg, relay, depth, ahead);
                 return;
             }
             _ => {
@@ -1097,6 +1116,26 @@ impl State {
             .turn
             .channel_payload(dg, u16::from_be_bytes([c0, c1]))
             .is_some()
+    }
+
+    /// A classic RFC 3489 look-alike off the STUN ports ([`classic`]): counted as `other` until its
+    /// request and response pair up, then both are STUN (the request with its own time and frame).
+    fn on_classic_offport(&mut self, dg: &Datagram<'_>, ahead: &mut Ahead<'_>) {
+        let Some(req) = self.classic.offer(dg) else {
+            self.model.stats.other += 1;
+            return;
+        };
+        // The request was counted as `other` when it came.
+        self.model.stats.other = self.model.stats.other.saturating_sub(1);
+        let request = Datagram {
+            ts: req.ts,
+            frame: req.frame,
+            input: req.input,
+            flow: req.flow,
+            payload: &req.bytes,
+        };
+        self.on_stun(&request, None, 0, &mut Ahead::default());
+        self.on_stun(dg, None, 0, ahead);
     }
 
     /// RFC 3489 messages have no cookie: only trust them on the STUN ports.
