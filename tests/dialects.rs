@@ -159,6 +159,29 @@ fn ms_turn_is_decoded_where_tshark_reads_it_as_rfc_5389() {
     );
 }
 
+/// The text summary counts the dialect and the malformed messages: all 18 messages of ms-turn.pcap are
+/// MS-TURN, and 9 of them (frames 2, 4, 6, 8, 9, 13, 14, 15, 18) have a length that is not a multiple of 4.
+#[test]
+fn the_text_summary_counts_dialects_and_malformed_messages() {
+    let out = iceview(&["read", &fixture("extra-dialects/ms-turn.pcap"), "--no-tui"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("  dialects: ms-turn 18\n"), "{text}");
+    assert!(text.contains("  malformed: 9 "), "{text}");
+    let packets = iceview(&["read", &fixture("extra-dialects/ms-turn.pcap"), "--packets"]);
+    let packets = String::from_utf8_lossy(&packets.stdout);
+    let frame2 = packets
+        .lines()
+        .next()
+        .map(|_| packets.lines().nth(1).unwrap_or(""))
+        .unwrap_or("");
+    assert!(frame2.contains("dialect=ms-turn"), "{frame2}");
+    assert!(
+        frame2.contains("MALFORMED(stun-length-not-multiple-of-4 at byte 2)"),
+        "{frame2}"
+    );
+}
+
 #[test]
 fn whatsapp_allocate_and_its_own_message_types() {
     let report = report_of(&[&fixture("extra-dialects/whatsapp.pcap")]);

@@ -40,6 +40,10 @@ pub struct MessageSummary {
     pub relayed: usize,
     /// Method name ("channel-data" for ChannelData) → class name ("frames" for ChannelData) → count.
     pub by_method: BTreeMap<String, BTreeMap<&'static str, u64>>,
+    /// STUN messages per dialect other than RFC 5389/8489 ("ms-turn", "rfc3489", "whatsapp").
+    pub by_dialect: BTreeMap<&'static str, u64>,
+    /// STUN messages decoded although malformed.
+    pub malformed: u64,
 }
 
 impl MessageSummary {
@@ -47,10 +51,16 @@ impl MessageSummary {
         let mut by_type: BTreeMap<Option<(u16, &'static str)>, u64> = BTreeMap::new();
         let mut relayed = 0;
         let mut names: BTreeMap<u16, String> = BTreeMap::new();
+        let mut by_dialect: BTreeMap<&'static str, u64> = BTreeMap::new();
+        let mut malformed = 0;
         for m in messages {
             relayed += usize::from(m.relay.is_some());
             let key = match &m.body {
                 Body::Stun { msg, .. } => {
+                    if let Some(d) = msg.dialect.name() {
+                        *by_dialect.entry(d).or_insert(0) += 1;
+                    }
+                    malformed += u64::from(msg.malformed.is_some());
                     names
                         .entry(msg.method.0)
                         .or_insert_with(|| msg.method.to_string());
@@ -72,6 +82,8 @@ impl MessageSummary {
             total: messages.len(),
             relayed,
             by_method,
+            by_dialect,
+            malformed,
         }
     }
 }

@@ -136,6 +136,21 @@ pub fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             let cs: Vec<String> = classes.iter().map(|(c, n)| format!("{c} {n}")).collect();
             writeln!(out, "  {method:<20} {}", cs.join(", "))?;
         }
+        if !summary.by_dialect.is_empty() {
+            let ds: Vec<String> = summary
+                .by_dialect
+                .iter()
+                .map(|(d, n)| format!("{d} {n}"))
+                .collect();
+            writeln!(out, "  dialects: {}", ds.join(", "))?;
+        }
+        if summary.malformed > 0 {
+            writeln!(
+                out,
+                "  malformed: {} (decoded and analysed anyway; reasons under decode errors)",
+                summary.malformed
+            )?;
+        }
     }
     super::ice::write_text(&report.sessions, out)?;
     super::turn::write_text(&report.turn, out)?;
