@@ -336,9 +336,9 @@ pub fn decode(b: &[u8], keys: &Keyring) -> Result<StunMessage, DecodeError> {
         let (t, p) = walk(b, true);
         match p {
             // A walk that broke down may be one over unpadded attributes: keep that reading when it
-            // accounts for every byte.
+            // accounts for every byte and reads no reserved type 0x0000 (padding read as a TLV).
             Some(_) => match walk(b, false) {
-                (u, None) => (u, None, false),
+                (u, None) if u.iter().all(|t| t.typ != 0) => (u, None, false),
                 _ => (t, p, true),
             },
             None => (t, None, true),
@@ -774,6 +774,20 @@ mod tests {
         assert_eq!(m.dialect, Dialect::Standard);
         assert_eq!(m.malformed.map(|e| e.reason), Some("stun-attribute-unpadded"));
         assert_eq!(m.attr_value(ATTR_SOFTWARE).and_then(AttrValue::text), Some("abc"));
+        // Padded USERNAME "abcde", then 8 bytes that the RFC 8489 walk reads as type 0x0700 claiming
+        // 0xFF00 bytes. Read unpadded, the 3 padding zeros and the next byte would make a type-0x0000 TLV
+        // of 7 bytes ending exactly at the end: that reading is refused, and the overflow is reported.
+        let body = [
+            &[0x00, 0x06, 0x00, 0x05, b'a', b'b', b'c', b'd', b'e', 0, 0, 0][..],
+            &[0x07, 0x00, 0xFF, 0x00, 1, 2, 3, 4],
+        ]
+        .concat();
+        let m = decode(&raw_message(0x0001, &body), &Keyring::new()).unwrap();
+        assert_eq!(
+            m.malformed.map(|e| e.reason),
+            Some("stun-attribute-length-overflow")
+        );
+        assert_eq!(m.attributes.len(), 1);
         // WhatsApp's Allocate: REQUESTED-TRANSPORT, then 0x4000 with one byte, unpadded (body 13).
         let body = [
             &[0x00, 0x19, 0x00, 0x04, 17, 0, 0, 0][..],
