@@ -17,7 +17,9 @@ Every message is built here byte by byte from the specifications, not captured f
                   (type 0x0004) and a Data indication (type 0x0115) with an odd-length DATA as the last
                   attribute; Set Active Destination request and response (0x0006/0x0106); an Allocate
                   refused with the legacy 436 Unknown User; a Binding with MS-VERSION, MS-CANDIDATE-
-                  IDENTIFIER, MS-IMPLEMENTATION-VERSION, MS-SERVICE-QUALITY answered 274 (class 2).
+                  IDENTIFIER, MS-IMPLEMENTATION-VERSION, MS-SERVICE-QUALITY answered 274 (class 2); two
+                  multiplexed TURN frames (channel 0xFF10, 8-byte session id) carrying a Binding and its
+                  response.
   whatsapp.pcap   WhatsApp-style TURN on UDP 3478: an Allocate request whose last attribute 0x4000 is
                   13 bytes and unpadded (so the STUN length is not a multiple of 4), its success response,
                   and requests of types 0x0800 and 0x0801 carrying 0x4001/0x4002.
@@ -140,6 +142,14 @@ def ms_turn_capture():
         tlv(0x0009, err(274, "Disable Candidate")),
         tlv(0x8008, struct.pack("!I", 2)),
     ])))
+    # Multiplexed TURN: channel 0xFF10, the length of what follows, the 8-byte session id the Allocate
+    # success gave (MS-MULTIPLEXED-TURN-SESSION-ID), then the relayed data: here an MS-ICE2 Binding
+    # request to the active destination and its success response.
+    session = struct.pack("!Q", 0x1122334455667788)
+    inner_req = message(0x0001, b"ms-mturn-chk", tlv(0x8008, struct.pack("!I", 6)))
+    inner_resp = message(0x0101, b"ms-mturn-chk", tlv(0x8020, xaddr("198.51.100.5", 61000)))
+    up(struct.pack("!HH", 0xFF10, 8 + len(inner_req)) + session + inner_req)
+    down(struct.pack("!HH", 0xFF10, 8 + len(inner_resp)) + session + inner_resp)
     return p
 
 

@@ -169,6 +169,14 @@ pub fn channel_data(data: &[u8]) {
     let _ = media::rtp(data);
     let _ = media::dtls(data);
     let _ = media::looks_like_tls(data);
+    if let Ok(m) = channel::parse_mturn(data) {
+        // [MS-TURN] multiplexed TURN: the session id and the data lie inside the frame.
+        assert_eq!(
+            usize::from(m.length),
+            channel::MTURN_SESSION_ID_LEN + m.data.len()
+        );
+        assert!(channel::HEADER_LEN + usize::from(m.length) <= data.len());
+    }
     let udp = channel::parse_udp(data);
     if let Ok(cd) = udp {
         let used = channel::HEADER_LEN + cd.data.len();

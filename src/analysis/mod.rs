@@ -1003,6 +1003,22 @@ impl State {
                 }
                 return;
             }
+            // [MS-TURN] multiplexed TURN (channel 0xFF10, outside RFC 8656's range) between a client and
+            // its server: listed as ChannelData. Its relayed data is not decoded yet: the peer is the
+            // allocation's active destination, which the TURN analysis does not track.
+            demux::Kind::Other
+                if b.get(..2) == Some(&channel::MS_MULTIPLEXED_TURN.to_be_bytes()[..])
+                    && self.channel_data_plausible(dg) =>
+            {
+                match channel::parse_mturn(b) {
+                    Ok(m) => {
+                        self.model.stats.channel_data += 1;
+                        self.record_channel_data(dg, relay, false, channel::MS_MULTIPLEXED_TURN, m.length);
+                    }
+                    Err(e) => self.model.stats.error(e),
+                }
+                return;
+            }
             // WhatsApp's message types 0x0800-0x0805 (first byte 0x08, outside RFC 7983's STUN range): STUN
             // when the header is (magic cookie, exact length) and the flow talks STUN.
             demux::Kind::Other
@@ -1293,6 +1309,21 @@ impl State {
             }
             _ => None,
         };
+        self.record_channel_data(dg, relay, duplicate, cd.channel, cd.data.len() as u16);
+        if let Some((inner_flow, inner_relay, facts)) = inner {
+            self.relay_inner(dg, (inner_flow, inner_relay, Some(facts)), cd.data, depth, ahead);
+        }
+    }
+
+    /// Lists a ChannelData frame (`length`: as its header states it), within the ChannelData bounds.
+    fn record_channel_data(
+        &mut self,
+        dg: &Datagram<'_>,
+        relay: Option<Inner>,
+        duplicate: bool,
+        channel: u16,
+        length: u16,
+    ) {
         let storable = self.channel_data_storable(dg);
         if !storable {
             self.model.stats.messages_not_stored += 1;
@@ -1308,19 +1339,13 @@ impl State {
                 transport: dg.flow.transport,
                 relay: relay.map(|r| Box::new(r.relay)),
                 duplicate,
-                body: Body::ChannelData {
-                    channel: cd.channel,
-                    length: cd.data.len() as u16,
-                },
+                body: Body::ChannelData { channel, length },
             };
             if storable {
                 self.store(rec);
             } else if let Some(tap) = self.tap.as_mut() {
                 tap(&rec);
             }
-        }
-        if let Some((inner_flow, inner_relay, facts)) = inner {
-            self.relay_inner(dg, (inner_flow, inner_relay, Some(facts)), cd.data, depth, ahead);
         }
     }
 
