@@ -144,14 +144,20 @@ fn ms_turn_is_decoded_where_tshark_reads_it_as_rfc_5389() {
     assert_eq!(frame(&theirs, 18)["error_code"], 274);
     assert_eq!(bwm["attributes"][0]["value"]["reason"], "Disable Candidate");
     assert_eq!(column(bwm, "length"), [21, 4]);
-    // The legacy 436 Unknown User of frame 16 is a TURN error finding like any other.
-    let codes: Vec<&str> = report["findings"]
-        .as_array()
-        .unwrap()
+    // The legacy 436 Unknown User of frame 16 ([MS-TURN] §2.2.2.4) is a TURN error finding, in words.
+    let findings = report["findings"].as_array().unwrap();
+    let codes: Vec<&str> = findings.iter().filter_map(|f| f["code"].as_str()).collect();
+    let unknown_user = findings
         .iter()
-        .filter_map(|f| f["code"].as_str())
-        .collect();
-    assert!(codes.contains(&"turn.error"), "{codes:?}");
+        .find(|f| f["code"] == "turn.error")
+        .expect("turn.error for the 436");
+    assert!(
+        unknown_user["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("436: Unknown User (MS-TURN)"),
+        "{unknown_user}"
+    );
     assert!(!codes.contains(&"turn.allocate.no-response"), "{codes:?}");
     // Counted, not hidden: frames 2, 4, 6, 8, 9, 13, 14, 15 and 18 have lengths that are not a multiple
     // of 4 (90, 187-20, ...): nine messages. The multiplexed TURN frames are ChannelData; the one
