@@ -12,8 +12,9 @@
 //! `stun_codec` to, and takes over whenever `stun_codec` refuses a value (see [`decode_value`]).
 //!
 //! This module does not walk the TLVs of a message, check MESSAGE-INTEGRITY or FINGERPRINT (the frame in
-//! `stun.rs` does), know which RFC generation a message belongs to (MS-TURN swaps REALM and NONCE and
-//! sends 0x0012 un-XORed; the frame has to tell those apart), apply SASLprep/OpaqueString, open encrypted
+//! `stun.rs` does), or decide which dialect a message is in (the frame does, and passes it to
+//! [`decode_value_in`] and [`attribute_name_in`]: MS-TURN swaps REALM and NONCE, sends 0x0012 un-XORed
+//! and USERNAME as an opaque token, [`crate::wire::dialect`]), apply SASLprep/OpaqueString, open encrypted
 //! values (ACCESS-TOKEN, MOBILITY-TICKET), or judge whether an attribute belongs in a given message or a
 //! value is in range for the protocol (channel number ranges, families a server supports): that is
 //! analysis, which can say which rule a peer broke. It never panics, whatever the bytes.

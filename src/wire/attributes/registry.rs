@@ -10,7 +10,7 @@ pub fn attribute_name(typ: u16) -> Option<&'static str> {
     entry(typ).map(|e| e.name)
 }
 
-/// [`attribute_name`] in a dialect: MS-TURN names a few types differently ([`MS_TURN`]).
+/// [`attribute_name`] in a dialect: MS-TURN names 0x0012, 0x0014 and 0x0015 differently ([MS-TURN] §2.2.2).
 pub fn attribute_name_in(dialect: Dialect, typ: u16) -> Option<&'static str> {
     entry_in(dialect, typ).map(|e| e.name)
 }
