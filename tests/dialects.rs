@@ -144,6 +144,33 @@ fn ms_turn_is_decoded_where_tshark_reads_it_as_rfc_5389() {
     assert_eq!(frame(&theirs, 18)["error_code"], 274);
     assert_eq!(bwm["attributes"][0]["value"]["reason"], "Disable Candidate");
     assert_eq!(column(bwm, "length"), [21, 4]);
+    // The multiplexed frames carry a Binding request and its response between the allocation and the
+    // active destination that frame 11's Set Active Destination named (DESTINATION-ADDRESS
+    // 203.0.113.9:3480): decoded as relayed messages. (The relayed address itself is MS-TURN's
+    // MAPPED-ADDRESS of frame 10, which the TURN analysis does not take as relayed: port 0, as for any
+    // allocation whose relayed address is unknown.)
+    let relayed: Vec<&Value> = report["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["relayed"] == true)
+        .collect();
+    assert_eq!(relayed.len(), 2, "{relayed:?}");
+    let tid = hex_of(b"ms-mturn-chk");
+    for (m, n, class, peer_side) in [
+        (relayed[0], 19, "request", "dst"),
+        (relayed[1], 20, "success", "src"),
+    ] {
+        assert_eq!(m["frame"], n);
+        assert_eq!(
+            (m["method"].as_str(), m["class"].as_str()),
+            (Some("binding"), Some(class))
+        );
+        assert_eq!(m["transaction_id"], tid);
+        assert_eq!(m[peer_side], "203.0.113.9:3480");
+        assert_eq!(m["relay"]["channel"], 0xFF10);
+        assert_eq!(m["relay"]["client"], "10.0.0.5:50000");
+    }
     // The legacy 436 Unknown User of frame 16 ([MS-TURN] §2.2.2.4) is a TURN error finding, in words.
     let findings = report["findings"].as_array().unwrap();
     let codes: Vec<&str> = findings.iter().filter_map(|f| f["code"].as_str()).collect();
@@ -170,14 +197,16 @@ fn ms_turn_is_decoded_where_tshark_reads_it_as_rfc_5389() {
     );
 }
 
-/// The text summary counts the dialect and the malformed messages: all 18 messages of ms-turn.pcap are
-/// MS-TURN, and 9 of them (frames 2, 4, 6, 8, 9, 13, 14, 15, 18) have a length that is not a multiple of 4.
+/// The text summary counts the dialect and the malformed messages: the 18 STUN messages on the wire of
+/// ms-turn.pcap are MS-TURN, and so is the Binding request relayed in frame 19 (it carries MS-VERSION; its
+/// response in frame 20 carries only XOR-MAPPED-ADDRESS 0x8020): 19. Nine of them (frames 2, 4, 6, 8, 9, 13,
+/// 14, 15, 18) have a length that is not a multiple of 4.
 #[test]
 fn the_text_summary_counts_dialects_and_malformed_messages() {
     let out = iceview(&["read", &fixture("extra-dialects/ms-turn.pcap"), "--no-tui"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("  dialects: ms-turn 18\n"), "{text}");
+    assert!(text.contains("  dialects: ms-turn 19\n"), "{text}");
     assert!(text.contains("  malformed: 9 "), "{text}");
     let packets = iceview(&["read", &fixture("extra-dialects/ms-turn.pcap"), "--packets"]);
     let packets = String::from_utf8_lossy(&packets.stdout);

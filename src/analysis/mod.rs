@@ -1004,8 +1004,8 @@ impl State {
                 return;
             }
             // [MS-TURN] multiplexed TURN (channel 0xFF10, outside RFC 8656's range) between a client and
-            // its server: listed as ChannelData. Its relayed data is not decoded yet: the peer is the
-            // allocation's active destination, which the TURN analysis does not track.
+            // its server: listed as ChannelData; its data is relayed to or from the allocation's active
+            // destination (the last Set Active Destination's peer), and decoded as such when it is known.
             demux::Kind::Other
                 if b.get(..2) == Some(&channel::MS_MULTIPLEXED_TURN.to_be_bytes()[..])
                     && self.channel_data_plausible(dg) =>
@@ -1014,6 +1014,14 @@ impl State {
                     Ok(m) => {
                         self.model.stats.channel_data += 1;
                         self.record_channel_data(dg, relay, false, channel::MS_MULTIPLEXED_TURN, m.length);
+                        let route = match (relay, self.facts(&dg.flow).allocation) {
+                            (None, Some(at)) => self.model.turn.mturn_route(at),
+                            _ => None,
+                        };
+                        if let Some((inner, inner_relay)) = route {
+                            let facts = self.facts(&inner);
+                            self.relay_inner(dg, (inner, inner_relay, Some(facts)), m.data, depth, ahead);
+                        }
                     }
                     Err(e) => self.model.stats.error(e),
                 }
