@@ -96,6 +96,10 @@ fn decode_format(format: Format, value: &[u8], header: &[u8; 20]) -> AttrValue {
         F::Address => address(value, None),
         F::XorAddress => address(value, Some(header)),
         F::Text => Ok(AttrValue::Text(text(value))),
+        F::TokenOrText => Ok(match std::str::from_utf8(value) {
+            Ok(t) if !t.chars().any(char::is_control) => AttrValue::Text(t.to_owned()),
+            _ => raw(value),
+        }),
         F::U32 => fixed::<4>(value).map(|b| AttrValue::U32(u32::from_be_bytes(b))),
         F::U64 => fixed::<8>(value).map(|b| AttrValue::U64(u64::from_be_bytes(b))),
         F::Flag => fixed::<0>(value).map(|_| AttrValue::Flag),

@@ -28,6 +28,8 @@ pub(super) enum Format {
     /// RFC 8489 §14.2: as `Address`, XOR-ed with the header bytes after the length field.
     XorAddress,
     Text,
+    /// Text when the bytes are UTF-8 without control characters, else an opaque token (as `Raw`).
+    TokenOrText,
     U32,
     U64,
     Flag,
@@ -234,8 +236,9 @@ pub(super) const REGISTRY: &[Entry] = &[
 /// The types MS-TURN numbers as draft-rosenberg-midcom-turn-08 and draft-ietf-behave-rfc3489bis-02 did
 /// ([MS-TURN] §2.2.2), where they differ from [`REGISTRY`]. Sorted by type.
 pub(super) const MS_TURN: &[Entry] = &[
-    // §2.2.2.2: "an opaque value" the TURN server hands out, binary in Teams captures: shown as hex.
-    ours(0x0006, "USERNAME", F::Raw),
+    // §2.2.2.2: an opaque token the TURN server hands out, binary in Teams captures: shown as hex. MS-ICE2
+    // checks carry MS-VERSION too, and their USERNAME is the ufrag pair, text the ICE analysis needs.
+    ours(0x0006, "USERNAME", F::TokenOrText),
     // [MS-ICE2BWN] answers bandwidth-policy failures with 274 and 275, class 2.
     ours(0x0009, "ERROR-CODE", F::LegacyErrorCode),
     // §2.2.2.11: the peer's address, encoded as MAPPED-ADDRESS (not XOR-ed).

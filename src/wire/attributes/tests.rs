@@ -607,6 +607,11 @@ fn ms_turn_values() {
             len: 5
         }
     );
+    // An MS-ICE2 check's USERNAME (it carries MS-VERSION too) is the ufrag pair: text.
+    assert_eq!(
+        decode_value_in(MsTurn, 0x0006, b"abcd:efgh", &h),
+        text("abcd:efgh")
+    );
     // §2.2.2.11: REMOTE-ADDRESS is encoded as MAPPED-ADDRESS: 203.0.113.9:3480 as written, not XOR-ed.
     let remote = [0, 1, 0x0d, 0x98, 203, 0, 113, 9];
     assert_eq!(
