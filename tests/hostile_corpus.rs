@@ -159,19 +159,34 @@ fn stun_and_channel_data_lengths_that_lie_are_decode_errors() {
     assert_eq!(count(&e["stun-length-not-multiple-of-4"]), 1, "{e}");
     assert_eq!(count(&e["stun-attribute-length-overflow"]), 1, "{e}");
     assert_eq!(count(&e["channel-data-length-beyond-datagram"]), 1, "{e}");
-    // The message with the overlong attribute is still listed (its header is sound), marked malformed.
+    // The messages with the overlong attribute and with the odd length are still listed (their headers
+    // are sound and the length matches the datagram, which is what makes tshark accept frame 5 too, as
+    // "[Malformed Packet]"), marked malformed.
     let ids = wire_ids(&r);
     assert_eq!(
         ids,
-        ["len-before", "len-before", "len-attr", "len-after", "len-after"]
+        [
+            "len-before",
+            "len-before",
+            "len-attr",
+            "len-odd",
+            "len-after",
+            "len-after"
+        ]
     );
-    let broken = r["messages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .find(|m| m["frame"] == 4)
-        .expect("frame 4");
-    assert!(broken["malformed"].is_string(), "{broken}");
+    let theirs = oracle(&hostile("stun-length-lies.tshark.json"));
+    assert!(theirs.iter().any(|m| m["frame"] == 5), "tshark decodes frame 5");
+    let frame = |n: u64| {
+        r["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .find(|m| m["frame"] == n)
+            .unwrap_or_else(|| panic!("frame {n}"))
+            .clone()
+    };
+    assert!(frame(4)["malformed"].is_string(), "{}", frame(4));
+    assert_eq!(frame(5)["malformed"], "stun-length-not-multiple-of-4 at byte 2");
 }
 
 #[test]

@@ -1000,3 +1000,22 @@ fn capture_level_findings_show_on_the_home_screen() {
     }
     assert!(!a.index.capture_findings.is_empty());
 }
+
+/// An MS-TURN 401 whose STUN length (90) is not a multiple of 4 (fixtures/extra-dialects/ms-turn.pcap,
+/// frame 2, built from [MS-TURN] §2.2 by scripts/craft_dialects.py): the message view names its
+/// dialect, says it is malformed, names 0x0014 NONCE as [MS-TURN] §2.2.2 numbers it, and shows the
+/// opaque USERNAME of frame 9 (31 bytes 0x80..0x9e) as hex.
+#[test]
+fn message_view_shows_the_dialect_and_why_a_message_is_malformed() {
+    let mut a = app(&["extra-dialects/ms-turn.pcap"]);
+    a.open_frame(2);
+    assert_eq!(a.screen(), Screen::Message);
+    let t = text(&draw(&a, 110, 50));
+    assert!(t.contains("dialect ms-turn"), "{t}");
+    assert!(t.contains("malformed: stun-length-not-multiple-of-4"), "{t}");
+    assert!(t.contains("NONCE 0x0014"), "{t}");
+    a.open_frame(9);
+    let t = text(&draw(&a, 110, 50));
+    let hex: String = (0x80..=0x9eu8).map(|b| format!("{b:02x}")).collect();
+    assert!(t.contains(&hex), "{t}");
+}

@@ -8,6 +8,7 @@
 //! (`wire::framing`). Memory grows with STUN/TURN messages and TCP streams, each table bounded; media
 //! packets are only counted.
 pub(crate) mod ahead;
+mod classic;
 pub mod findings;
 mod flows;
 pub mod ice;
@@ -26,7 +27,7 @@ use crate::net::{Datagram, Flow, Net, NetEvent, NetStats, Transport};
 use crate::wire::credentials::Keyring;
 use crate::wire::framing::{Frame, Framer};
 use crate::wire::stun::{self, StunMessage};
-use crate::wire::{channel, demux, DecodeError};
+use crate::wire::{channel, demux, dialect, DecodeError};
 use ahead::{content_hash, Ahead, Look};
 use flows::{FlowFacts, FlowTable};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -136,6 +137,9 @@ pub enum Body {
     Stun {
         method: stun::Method,
         class: stun::Class,
+        dialect: dialect::Dialect,
+        /// Decoded with a problem ([`StunMessage::malformed`]).
+        malformed: bool,
         raw: store::RawRef,
     },
     ChannelData {
@@ -146,7 +150,7 @@ pub enum Body {
 
 /// Where a message went: its addresses and transport, and the TURN relaying it was found in. A flow
 /// carries many messages, so records share these and refer to one by number ([`Model::path`]): a record
-/// is then 40 bytes instead of 112 (two `SocketAddr`s are 64 bytes).
+/// is then 48 bytes instead of 112 (two `SocketAddr`s are 64 bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Path {
     pub src: SocketAddr,
@@ -336,6 +340,8 @@ struct State {
     channel_data_stored_total: usize,
     /// Messages listed at most ([`MAX_STORED_MESSAGES`] unless [`Analyzer::set_store_limit`] lowered it).
     store_limit: usize,
+    /// Classic RFC 3489 look-alike requests off the STUN ports, waiting for a response to pair with.
+    classic: classic::ClassicPairs,
     model: Model,
     tap: Option<MessageTap>,
 }
@@ -376,6 +382,7 @@ impl Analyzer {
                 framers: HashMap::default(),
                 channel_data_stored: HashMap::default(),
                 channel_data_stored_total: 0,
+                classic: classic::ClassicPairs::default(),
                 store_limit: MAX_STORED_MESSAGES,
                 model,
                 tap: None,
@@ -623,6 +630,8 @@ impl State {
                             .stats
                             .error(DecodeError::new(2, "stun-length-short-of-datagram")),
                     }
+                } else if relay.is_none() && stun::looks_like_classic_stun(b) {
+                    self.on_classic_offport(dg, ahead);
                 } else {
                     self.model.stats.other += 1;
                 }
@@ -660,6 +669,43 @@ impl State {
                     Ok(cd) => self.on_channel_data(dg, cd, relay, depth, ahead),
                     Err(e) => self.model.stats.error(e),
                 }
+                return;
+            }
+            // [MS-TURN] multiplexed TURN (channel 0xFF10, outside RFC 8656's range) between a client and
+            // its server: listed as ChannelData; its data is relayed to or from the allocation's active
+            // destination (the last Set Active Destination's peer), and decoded as such when it is known.
+            demux::Kind::Other
+                if b.get(..2) == Some(&channel::MS_MULTIPLEXED_TURN.to_be_bytes()[..])
+                    && self.channel_data_plausible(dg) =>
+            {
+                match channel::parse_mturn(b) {
+                    Ok(m) => {
+                        self.model.stats.channel_data += 1;
+                        self.record_channel_data(dg, relay, false, channel::MS_MULTIPLEXED_TURN, m.length);
+                        let route = match (relay, self.facts(&dg.flow).allocation) {
+                            (None, Some(at)) => self.model.turn.mturn_route(at),
+                            _ => None,
+                        };
+                        if let Some((inner, inner_relay)) = route {
+                            let facts = self.facts(&inner);
+                            self.relay_inner(dg, (inner, inner_relay, Some(facts)), m.data, depth, ahead);
+                        }
+                    }
+                    Err(e) => self.model.stats.error(e),
+                }
+                return;
+            }
+            // WhatsApp's message types 0x0800-0x0805 (first byte 0x08, outside RFC 7983's STUN range): STUN
+            // when the header is (magic cookie, exact length) and the flow talks STUN.
+            demux::Kind::Other
+                if b.first() == Some(&0x08)
+                    && stun::looks_like_stun(b)
+                    && b.get(..2).is_some_and(|t| {
+                        dialect::WHATSAPP_TYPES.contains(&u16::from_be_bytes([t[0], t[1]]))
+                    })
+                    && self.channel_data_plausible(dg) =>
+            {
+                self.on_stun(dg, relay, depth, ahead);
                 return;
             }
             _ => {
@@ -764,6 +810,26 @@ impl State {
             .is_some()
     }
 
+    /// A classic RFC 3489 look-alike off the STUN ports ([`classic`]): counted as `other` until its
+    /// request and response pair up, then both are STUN (the request with its own time and frame).
+    fn on_classic_offport(&mut self, dg: &Datagram<'_>, ahead: &mut Ahead<'_>) {
+        let Some(req) = self.classic.offer(dg) else {
+            self.model.stats.other += 1;
+            return;
+        };
+        // The request was counted as `other` when it came.
+        self.model.stats.other = self.model.stats.other.saturating_sub(1);
+        let request = Datagram {
+            ts: req.ts,
+            frame: req.frame,
+            input: req.input,
+            flow: req.flow,
+            payload: &req.bytes,
+        };
+        self.on_stun(&request, None, 0, &mut Ahead::default());
+        self.on_stun(dg, None, 0, ahead);
+    }
+
     /// RFC 3489 messages have no cookie: only trust them on the STUN ports.
     fn classic_plausible(&self, dg: &Datagram<'_>) -> bool {
         STUN_PORTS.contains(&dg.flow.src.port()) || STUN_PORTS.contains(&dg.flow.dst.port())
@@ -843,6 +909,8 @@ impl State {
         let body = Body::Stun {
             method: msg.method,
             class: msg.class,
+            dialect: msg.dialect,
+            malformed: msg.malformed.is_some(),
             raw: store::RawRef::default(),
         };
         self.store(dg, relay, duplicate, body, Some((&msg, dg.payload)));
@@ -911,25 +979,34 @@ impl State {
             }
             _ => None,
         };
+        self.record_channel_data(dg, relay, duplicate, cd.channel, cd.data.len() as u16);
+        if let Some((inner_flow, inner_relay, facts)) = inner {
+            self.relay_inner(dg, (inner_flow, inner_relay, Some(facts)), cd.data, depth, ahead);
+        }
+    }
+
+    /// Lists a ChannelData frame (`length`: as its header states it), within the ChannelData bounds.
+    fn record_channel_data(
+        &mut self,
+        dg: &Datagram<'_>,
+        relay: Option<Inner>,
+        duplicate: bool,
+        channel: u16,
+        length: u16,
+    ) {
         let storable = self.channel_data_storable(dg);
         if !storable {
             self.model.stats.messages_not_stored += 1;
         }
         // Past the ChannelData bounds a frame is counted, and still shown to the live event stream.
         if storable || self.tap.is_some() {
-            let body = Body::ChannelData {
-                channel: cd.channel,
-                length: cd.data.len() as u16,
-            };
+            let body = Body::ChannelData { channel, length };
             if storable {
                 self.store(dg, relay, duplicate, body, None);
             } else if let Some(tap) = self.tap.as_mut() {
                 let (rec, path) = record(dg, relay, duplicate, body);
                 tap(&rec, &path, None);
             }
-        }
-        if let Some((inner_flow, inner_relay, facts)) = inner {
-            self.relay_inner(dg, (inner_flow, inner_relay, Some(facts)), cd.data, depth, ahead);
         }
     }
 
@@ -1350,11 +1427,12 @@ mod tests {
         assert_eq!(m.raw.errors(), 0);
     }
 
-    /// A listed message costs a 40-byte record (plus its bytes, if STUN): the figure BENCHMARKS.md's
-    /// memory table is built on. Its addresses and relay live once per path ([`Paths`]).
+    /// A listed message costs a 48-byte record (plus its bytes, if STUN): the figure BENCHMARKS.md's
+    /// memory table is built on (40 before a STUN record kept its dialect and malformed flag). Its
+    /// addresses and relay live once per path ([`Paths`]).
     #[test]
-    fn a_message_record_stays_40_bytes() {
-        assert!(std::mem::size_of::<MessageRecord>() <= 40);
+    fn a_message_record_stays_48_bytes() {
+        assert!(std::mem::size_of::<MessageRecord>() <= 48);
     }
 
     /// The ChannelData route cache (`State::route`) must notice a channel bound after its first frame was

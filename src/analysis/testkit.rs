@@ -28,6 +28,7 @@ pub fn message(method: Method, class: Class, id: u16, attributes: Vec<Attribute>
         rfc5389: true,
         cookie: stun::MAGIC_COOKIE,
         length: 20,
+        dialect: Default::default(),
         attributes,
         fingerprint: Verdict::Absent,
         integrity: Verdict::Absent,

@@ -491,6 +491,7 @@ mod tests {
             rfc5389: true,
             cookie: crate::wire::stun::MAGIC_COOKIE,
             length: 20,
+            dialect: Default::default(),
             attributes: vec![],
             fingerprint: Verdict::Absent,
             integrity: Verdict::Absent,

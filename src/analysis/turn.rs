@@ -443,6 +443,9 @@ pub struct Allocation {
     /// An Allocate request (or its response) was captured: the capture saw how the allocation began, so
     /// permissions and channels it never saw really do not exist.
     pub allocate_seen: bool,
+    /// [MS-TURN]: the peer of the last Set Active Destination request, where multiplexed TURN frames
+    /// (channel 0xFF10) go and come from.
+    pub active_destination: Option<SocketAddr>,
     pub requested_transport: Option<u8>,
     pub requested_family: Option<u8>,
     pub additional_family: Option<u8>,
@@ -887,6 +890,17 @@ impl TurnState {
     /// response (matched by `transactions`), responses move the allocation's life on, indications count
     /// relayed traffic.
     pub fn on_stun(&mut self, dg: &Datagram<'_>, msg: &StunMessage, tx: TxEvent, _txs: &Transactions) {
+        if msg.method == Method::MS_SET_ACTIVE_DESTINATION && msg.class == Class::Request {
+            // [MS-TURN]: DESTINATION-ADDRESS (0x0011) names the peer of the multiplexed frames.
+            let peer = msg
+                .attr_value(crate::wire::dialect::ATTR_MS_DESTINATION_ADDRESS)
+                .and_then(AttrValue::address);
+            let at = self.allocations.position(&AllocationKey::up(&dg.flow));
+            if let (Some(peer), Some((_, a))) = (peer, at.and_then(|at| self.allocations.at_mut(at))) {
+                a.active_destination = Some(peer);
+            }
+            return;
+        }
         if !is_turn_method(msg.method) {
             return;
         }
@@ -1280,6 +1294,16 @@ impl TurnState {
         let (key, a) = self.allocations.at(at)?;
         let peer = a.channels.get(&channel)?.peer;
         let (relayed, relay) = relay_context(key, Some(a), RelayVia::ChannelData(channel));
+        Some((inner_flow(relayed, peer, to_peer), relay))
+    }
+
+    /// For an [MS-TURN] multiplexed TURN frame (channel 0xFF10) of the allocation at `at`: the inner
+    /// datagram's flow and the relay context, when a Set Active Destination named the peer.
+    pub fn mturn_route(&self, (at, to_peer): (usize, bool)) -> Option<(Flow, Relay)> {
+        let (key, a) = self.allocations.at(at)?;
+        let peer = a.active_destination?;
+        let via = RelayVia::ChannelData(crate::wire::channel::MS_MULTIPLEXED_TURN);
+        let (relayed, relay) = relay_context(key, Some(a), via);
         Some((inner_flow(relayed, peer, to_peer), relay))
     }
 
@@ -1677,6 +1701,7 @@ mod tests {
             rfc5389: true,
             cookie: MAGIC_COOKIE,
             length: off as usize,
+            dialect: Default::default(),
             attributes,
             fingerprint: Verdict::Absent,
             integrity: Verdict::Absent,

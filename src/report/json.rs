@@ -349,7 +349,7 @@ fn write_message(
                     w.out
                         .extend_from_slice(if i == 0 { b"\n        {" } else { b",\n        {" });
                     w.raw(b"\n          \"name\": ");
-                    w.plain(&attribute_name(a.typ));
+                    w.plain(&attribute_name(msg, a));
                     w.raw(b",\n          \"type\": ");
                     w.num(a.typ);
                     w.raw(b",\n          \"length\": ");
@@ -382,6 +382,10 @@ fn write_message(
                 w.raw(b",\n      \"classic\": ");
                 w.bool(true);
             }
+            if let Some(d) = msg.dialect.name() {
+                w.raw(b",\n      \"dialect\": ");
+                w.plain(d);
+            }
             if let Some(e) = &msg.malformed {
                 w.raw(b",\n      \"malformed\": ");
                 w.serde(|out| serde_json::to_writer(out, &e.to_string()))?;
@@ -389,7 +393,12 @@ fn write_message(
             msg.length as u64
         }
         // Bytes the analysis decoded always decode again; this is only what a record without them shows.
-        (Body::Stun { method, class, raw }, None) => {
+        (
+            Body::Stun {
+                method, class, raw, ..
+            },
+            None,
+        ) => {
             w.raw(b",\n      \"method\": ");
             w.plain(&method.to_string());
             w.raw(b",\n      \"class\": ");

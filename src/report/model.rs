@@ -8,7 +8,7 @@ use crate::analysis::{Body, MessageRecord, Model, Path, RelayVia};
 use crate::capture::file::InputStats;
 use crate::net::{NetStats, Transport};
 use crate::wire::attributes::AttrValue;
-use crate::wire::stun::{StunMessage, Verdict};
+use crate::wire::stun::{Attribute, StunMessage, Verdict};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -40,6 +40,10 @@ pub struct MessageSummary {
     pub relayed: usize,
     /// Method name ("channel-data" for ChannelData) → class name ("frames" for ChannelData) → count.
     pub by_method: BTreeMap<String, BTreeMap<&'static str, u64>>,
+    /// STUN messages per dialect other than RFC 5389/8489 ("ms-turn", "rfc3489", "whatsapp").
+    pub by_dialect: BTreeMap<&'static str, u64>,
+    /// STUN messages decoded although malformed.
+    pub malformed: u64,
 }
 
 impl MessageSummary {
@@ -47,10 +51,22 @@ impl MessageSummary {
         let mut by_type: BTreeMap<Option<(u16, &'static str)>, u64> = BTreeMap::new();
         let mut relayed = 0;
         let mut names: BTreeMap<u16, String> = BTreeMap::new();
+        let mut by_dialect: BTreeMap<&'static str, u64> = BTreeMap::new();
+        let mut malformed = 0;
         for m in &model.messages {
             relayed += usize::from(model.path(m).relay.is_some());
             let key = match &m.body {
-                Body::Stun { method, class, .. } => {
+                Body::Stun {
+                    method,
+                    class,
+                    dialect,
+                    malformed: bad,
+                    ..
+                } => {
+                    if let Some(d) = dialect.name() {
+                        *by_dialect.entry(d).or_insert(0) += 1;
+                    }
+                    malformed += u64::from(*bad);
                     names.entry(method.0).or_insert_with(|| method.to_string());
                     Some((method.0, class.name()))
                 }
@@ -70,6 +86,8 @@ impl MessageSummary {
             total: model.messages.len(),
             relayed,
             by_method,
+            by_dialect,
+            malformed,
         }
     }
 }
@@ -170,6 +188,9 @@ pub struct MessageReport {
     /// True for a classic RFC 3489 message (no magic cookie).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub classic: bool,
+    /// The STUN dialect when not RFC 5389/8489: "rfc3489", "ms-turn" or "whatsapp".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dialect: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub malformed: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -299,10 +320,11 @@ pub fn verdict_report(v: &Verdict) -> Option<VerdictReport> {
     }
 }
 
-pub fn attribute_name(typ: u16) -> Cow<'static, str> {
-    match crate::wire::attributes::attribute_name(typ) {
+/// An attribute's name in its message's dialect, or its number.
+pub fn attribute_name(msg: &StunMessage, a: &Attribute) -> Cow<'static, str> {
+    match msg.attribute_name(a) {
         Some(name) => Cow::Borrowed(name),
-        None => Cow::Owned(format!("0x{typ:04X}")),
+        None => Cow::Owned(format!("0x{:04X}", a.typ)),
     }
 }
 
@@ -398,6 +420,7 @@ pub fn message_report(m: &MessageRecord, p: &Path, stun: Option<&StunMessage>, m
         integrity: None,
         fingerprint: None,
         classic: false,
+        dialect: None,
         malformed: None,
         channel: None,
         length: 0,
@@ -412,7 +435,7 @@ pub fn message_report(m: &MessageRecord, p: &Path, stun: Option<&StunMessage>, m
                 msg.attributes
                     .iter()
                     .map(|a| AttributeReport {
-                        name: attribute_name(a.typ),
+                        name: attribute_name(msg, a),
                         typ: a.typ,
                         length: a.len,
                         value: a.value.clone(),
@@ -422,10 +445,16 @@ pub fn message_report(m: &MessageRecord, p: &Path, stun: Option<&StunMessage>, m
             r.integrity = verdict_report(&msg.integrity);
             r.fingerprint = (msg.fingerprint != Verdict::Absent).then(|| msg.fingerprint.name());
             r.classic = !msg.rfc5389;
+            r.dialect = msg.dialect.name();
             r.malformed = msg.malformed.map(|e| e.to_string());
             r.length = msg.length;
         }
-        (Body::Stun { method, class, raw }, None) => {
+        (
+            Body::Stun {
+                method, class, raw, ..
+            },
+            None,
+        ) => {
             r.method = Some(method.to_string());
             r.class = Some(class.name());
             r.attributes = Some(Vec::new());

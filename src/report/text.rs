@@ -64,6 +64,9 @@ pub fn packet_line(m: &MessageReport, t0: f64) -> String {
     if let Some(v) = &m.integrity {
         let _ = write!(line, " integrity={}", v.verdict);
     }
+    if let Some(d) = m.dialect {
+        let _ = write!(line, " dialect={d}");
+    }
     if let Some(e) = &m.malformed {
         let _ = write!(line, " MALFORMED({e})");
     }
@@ -132,6 +135,21 @@ pub fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         for (method, classes) in by_method {
             let cs: Vec<String> = classes.iter().map(|(c, n)| format!("{c} {n}")).collect();
             writeln!(out, "  {method:<20} {}", cs.join(", "))?;
+        }
+        if !summary.by_dialect.is_empty() {
+            let ds: Vec<String> = summary
+                .by_dialect
+                .iter()
+                .map(|(d, n)| format!("{d} {n}"))
+                .collect();
+            writeln!(out, "  dialects: {}", ds.join(", "))?;
+        }
+        if summary.malformed > 0 {
+            writeln!(
+                out,
+                "  malformed: {} (decoded and analysed anyway; reasons under decode errors)",
+                summary.malformed
+            )?;
         }
     }
     super::ice::write_text(&report.sessions, out)?;

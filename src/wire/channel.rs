@@ -10,6 +10,10 @@
 use super::DecodeError;
 
 pub const HEADER_LEN: usize = 4;
+/// [MS-TURN]'s multiplexed TURN frames use this one channel number, outside RFC 8656's range; an 8-byte
+/// session id (the value of the Allocate's MS-MULTIPLEXED-TURN-SESSION-ID, 0x8095) follows the header.
+pub const MS_MULTIPLEXED_TURN: u16 = 0xFF10;
+pub const MTURN_SESSION_ID_LEN: usize = 8;
 pub const MIN_CHANNEL: u16 = 0x4000;
 pub const MAX_CHANNEL: u16 = 0x4FFF;
 /// RFC 5766 §11's upper bound, still seen in the wild.
@@ -20,6 +24,46 @@ pub struct ChannelData<'a> {
     pub channel: u16,
     /// The application data (length as the header states it; padding excluded).
     pub data: &'a [u8],
+}
+
+/// A multiplexed TURN frame ([MS-TURN]): channel 0xFF10, the length of what follows, the session id, data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MultiplexedTurn<'a> {
+    pub session_id: u64,
+    /// The header's length field: the session id and the data.
+    pub length: u16,
+    pub data: &'a [u8],
+}
+
+/// Parses a whole UDP datagram as a multiplexed TURN frame. As for ChannelData, up to 3 bytes of padding
+/// may follow (Wireshark accepts the padded and unpadded lengths alike).
+pub fn parse_mturn(b: &[u8]) -> Result<MultiplexedTurn<'_>, DecodeError> {
+    let [c0, c1, l0, l1, rest @ ..] = b else {
+        return Err(DecodeError::new(b.len(), "channel-data-truncated-header"));
+    };
+    if u16::from_be_bytes([*c0, *c1]) != MS_MULTIPLEXED_TURN {
+        return Err(DecodeError::new(0, "channel-data-bad-channel-number"));
+    }
+    let length = u16::from_be_bytes([*l0, *l1]);
+    let Some(body) = rest.get(..usize::from(length)) else {
+        return Err(DecodeError::new(2, "channel-data-length-beyond-datagram"));
+    };
+    if rest.len() - body.len() > 3 {
+        return Err(DecodeError::new(
+            HEADER_LEN + body.len(),
+            "channel-data-trailing-bytes",
+        ));
+    }
+    let (Some(id), Some(data)) = (body.get(..MTURN_SESSION_ID_LEN), body.get(MTURN_SESSION_ID_LEN..)) else {
+        return Err(DecodeError::new(HEADER_LEN, "mturn-session-id-truncated"));
+    };
+    let mut session = [0u8; MTURN_SESSION_ID_LEN];
+    session.copy_from_slice(id);
+    Ok(MultiplexedTurn {
+        session_id: u64::from_be_bytes(session),
+        length,
+        data,
+    })
 }
 
 /// Parses a whole UDP datagram as ChannelData.
@@ -89,6 +133,26 @@ mod tests {
         assert!(parse_udp(&[0x40, 0x00, 0x00, 0x05, 1, 2]).is_err());
         assert!(parse_udp(&[0x40, 0x00, 0x00, 0x00, 0, 0, 0, 0]).is_err());
         assert!(parse_udp(&[0x40, 0x00]).is_err());
+    }
+
+    #[test]
+    fn multiplexed_turn_frames_carry_a_session_id() {
+        // 0xFF10, length 8 + 3, session id 0x1122334455667788, data "abc", one byte of padding.
+        let b = [
+            0xFF, 0x10, 0x00, 0x0B, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, b'a', b'b', b'c', 0,
+        ];
+        let m = parse_mturn(&b).unwrap();
+        assert_eq!(
+            (m.session_id, m.length, m.data),
+            (0x1122_3344_5566_7788, 11, &b"abc"[..])
+        );
+        // Not ChannelData for RFC 8656 (0xFF10 is outside 0x4000-0x7FFF).
+        assert!(parse_udp(&b).is_err());
+        // A length shorter than the session id, one beyond the datagram, another channel.
+        assert!(parse_mturn(&[0xFF, 0x10, 0x00, 0x04, 1, 2, 3, 4]).is_err());
+        assert!(parse_mturn(&[0xFF, 0x10, 0x00, 0x20, 1, 2]).is_err());
+        assert!(parse_mturn(&[0x40, 0x00, 0x00, 0x00]).is_err());
+        assert!(parse_mturn(&[0xFF]).is_err());
     }
 
     #[test]

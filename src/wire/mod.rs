@@ -4,11 +4,13 @@
 //! bodies in [`attributes`]), [`channel`] TURN ChannelData, [`framing`] finds messages in TCP byte streams
 //! (RFC 8656 §12 TURN-over-TCP and RFC 4571 length prefixes), [`media`] classifies DTLS/RTP/RTCP just
 //! enough to count them, [`credentials`] holds the keys MESSAGE-INTEGRITY is checked with, and [`encode`]
-//! writes STUN messages and ChannelData (for the active probes and for tests).
+//! writes STUN messages and ChannelData (for the active probes and for tests). [`dialect`] names the STUN
+//! flavours besides RFC 8489 (classic RFC 3489, MS-TURN, WhatsApp) that the frame recognises.
 pub mod attributes;
 pub mod channel;
 pub mod credentials;
 pub mod demux;
+pub mod dialect;
 pub mod encode;
 pub mod framing;
 pub mod media;

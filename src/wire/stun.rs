@@ -8,6 +8,7 @@
 //! It does not match transactions or keep any state: that is `analysis`.
 use super::attributes::{self, AttrValue};
 use super::credentials::{KeyKind, Keyring};
+use super::dialect::{self, Dialect};
 use super::DecodeError;
 use hmac::{Hmac, Mac};
 use std::fmt;
@@ -109,6 +110,10 @@ impl Method {
     /// Chromium's GOOG_PING (message types 0x200/0x300/0x310 in webrtc's stun.h): a slimmed-down binding
     /// used for keepalives once a pair is writable.
     pub const GOOG_PING: Method = Method(0x080);
+    /// [MS-TURN] §2.2.1 Set Active Destination (types 0x0006/0x0106/0x0116). Numbered outside the 12-bit
+    /// method space so that it never collides with an IANA method; [`join_type`] keeps the low 12 bits,
+    /// which give back its request type.
+    pub const MS_SET_ACTIVE_DESTINATION: Method = Method(0x1006);
 
     /// Lowercase IANA name with dashes, `None` for unassigned numbers.
     pub fn name(self) -> Option<&'static str> {
@@ -125,6 +130,7 @@ impl Method {
             Method::CONNECTION_BIND => "connection-bind",
             Method::CONNECTION_ATTEMPT => "connection-attempt",
             Method::GOOG_PING => "goog-ping",
+            Method::MS_SET_ACTIVE_DESTINATION => "set-active-destination",
             _ => return None,
         })
     }
@@ -219,6 +225,8 @@ pub struct StunMessage {
     pub cookie: u32,
     /// Total length including the 20-byte header.
     pub length: usize,
+    /// Which flavour of STUN the message is written in: it decides how attributes are laid out and named.
+    pub dialect: Dialect,
     pub attributes: Vec<Attribute>,
     pub fingerprint: Verdict,
     pub integrity: Verdict,
@@ -227,8 +235,14 @@ pub struct StunMessage {
 }
 
 impl StunMessage {
+    /// The attribute RFC 8489 numbers `typ`, in this message's dialect (MS-TURN's REALM is 0x0015).
     pub fn attr(&self, typ: u16) -> Option<&Attribute> {
+        let typ = self.dialect.wire_type(typ);
         self.attributes.iter().find(|a| a.typ == typ)
+    }
+    /// The name of one of this message's attributes, in its dialect.
+    pub fn attribute_name(&self, a: &Attribute) -> Option<&'static str> {
+        attributes::attribute_name_in(self.dialect, a.typ)
     }
     pub fn attr_value(&self, typ: u16) -> Option<&AttrValue> {
         self.attr(typ).map(|a| &a.value)
@@ -251,12 +265,13 @@ impl StunMessage {
 }
 
 /// The cheap test every UDP payload and TCP frame goes through: RFC 8489 §5 header shape with the magic
-/// cookie, and a length that is a multiple of 4 and matches the buffer exactly.
+/// cookie, and a length that matches the buffer exactly. The length need not be a multiple of 4: MS-TURN
+/// and WhatsApp send such messages, and Wireshark accepts them on the same two facts ([`decode`] marks
+/// them malformed).
 #[inline]
 pub fn looks_like_stun(b: &[u8]) -> bool {
     b.len() >= HEADER_LEN
         && b[0] & 0xC0 == 0
-        && b[3] & 0x03 == 0
         && u32::from_be_bytes([b[4], b[5], b[6], b[7]]) == MAGIC_COOKIE
         && HEADER_LEN + u16::from_be_bytes([b[2], b[3]]) as usize == b.len()
 }
@@ -286,6 +301,12 @@ pub fn framed_len(b: &[u8]) -> Option<usize> {
 
 /// Decodes one whole message. `b` must be exactly the message (the caller framed it). Integrity is checked
 /// against `keys`.
+///
+/// Lenient where deployed stacks are: a header whose length is not a multiple of 4, attributes without
+/// padding (MS-TURN never pads, [MS-TURN] §2.2.2; WhatsApp leaves its last one unpadded) and an attribute
+/// running past the end still give a message, with every attribute that parsed and `malformed` saying
+/// what was wrong (as Wireshark accepts a message whose length matches the datagram and flags the rest).
+/// Only a header that cannot be a STUN header, or a length beyond the buffer, is an error.
 pub fn decode(b: &[u8], keys: &Keyring) -> Result<StunMessage, DecodeError> {
     if b.len() < HEADER_LEN {
         return Err(DecodeError::new(b.len(), "stun-truncated-header"));
@@ -297,9 +318,6 @@ pub fn decode(b: &[u8], keys: &Keyring) -> Result<StunMessage, DecodeError> {
         return Err(DecodeError::new(0, "stun-bad-type"));
     }
     let body_len = u16::from_be_bytes([header[2], header[3]]) as usize;
-    if body_len % 4 != 0 {
-        return Err(DecodeError::new(2, "stun-length-not-multiple-of-4"));
-    }
     if HEADER_LEN + body_len > b.len() {
         return Err(DecodeError::new(2, "stun-length-beyond-buffer"));
     }
@@ -307,7 +325,49 @@ pub fn decode(b: &[u8], keys: &Keyring) -> Result<StunMessage, DecodeError> {
     let cookie = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
     let mut tid = [0u8; 12];
     tid.copy_from_slice(&header[8..20]);
-    let (method, class) = split_type(typ);
+
+    // [MS-TURN] §2.2.2: MAGIC-COOKIE first means MS-TURN, whose attributes are never padded.
+    let ms_first =
+        b.get(HEADER_LEN..HEADER_LEN + 2) == Some(&dialect::ATTR_MS_MAGIC_COOKIE.to_be_bytes()[..]);
+    let (mut tlvs, mut problem, padded) = if ms_first {
+        let (t, p) = walk(b, false);
+        (t, p, false)
+    } else {
+        let (t, p) = walk(b, true);
+        match p {
+            // A walk that broke down may be one over unpadded attributes: keep that reading when it
+            // accounts for every byte and reads no reserved type 0x0000 (padding read as a TLV).
+            Some(_) => match walk(b, false) {
+                (u, None) if u.iter().all(|t| t.typ != 0) => (u, None, false),
+                _ => (t, p, true),
+            },
+            None => (t, None, true),
+        }
+    };
+    let dialect = if !ms_first && cookie != MAGIC_COOKIE {
+        Dialect::Classic
+    } else if ms_first || tlvs.iter().any(|t| t.typ == dialect::ATTR_MS_VERSION) {
+        Dialect::MsTurn
+    } else if dialect::WHATSAPP_TYPES.contains(&typ)
+        || tlvs.iter().any(|t| dialect::WHATSAPP_ATTRIBUTES.contains(&t.typ))
+    {
+        Dialect::WhatsApp
+    } else {
+        Dialect::Standard
+    };
+    if !padded && dialect != Dialect::MsTurn && tlvs.iter().any(|t| t.len % 4 != 0) {
+        problem.get_or_insert(DecodeError::new(HEADER_LEN, "stun-attribute-unpadded"));
+    }
+    // RFC 8489 §5: the length is a multiple of 4 (MS-TURN's need not be, but Wireshark flags it too).
+    let problem = if body_len % 4 != 0 {
+        Some(DecodeError::new(2, "stun-length-not-multiple-of-4"))
+    } else {
+        problem
+    };
+    let (method, class) = match dialect {
+        Dialect::MsTurn => ms_turn_type(typ).unwrap_or_else(|| split_type(typ)),
+        _ => split_type(typ),
+    };
 
     let mut msg = StunMessage {
         method,
@@ -316,57 +376,93 @@ pub fn decode(b: &[u8], keys: &Keyring) -> Result<StunMessage, DecodeError> {
         rfc5389: cookie == MAGIC_COOKIE,
         cookie,
         length: b.len(),
-        attributes: Vec::new(),
+        dialect,
+        attributes: Vec::with_capacity(tlvs.len()),
         fingerprint: Verdict::Absent,
         integrity: Verdict::Absent,
-        malformed: None,
+        malformed: problem,
     };
-
-    let mut off = HEADER_LEN;
-    while off < b.len() {
-        if msg.attributes.len() >= MAX_ATTRIBUTES {
-            msg.malformed = Some(DecodeError::new(off, "stun-too-many-attributes"));
-            break;
-        }
-        let Some(tl) = b.get(off..off + 4) else {
-            msg.malformed = Some(DecodeError::new(off, "stun-attribute-header-truncated"));
-            break;
+    for t in tlvs.drain(..) {
+        let Some(value) = b.get(t.off + 4..t.off + 4 + t.len) else {
+            continue;
         };
-        let atyp = u16::from_be_bytes([tl[0], tl[1]]);
-        let alen = u16::from_be_bytes([tl[2], tl[3]]) as usize;
-        let Some(value) = b.get(off + 4..off + 4 + alen) else {
-            msg.malformed = Some(DecodeError::new(off, "stun-attribute-length-overflow"));
-            break;
-        };
-        let value = match atyp {
-            ATTR_FINGERPRINT => {
-                msg.fingerprint = check_fingerprint(b, off, value);
-                attributes::decode_value(atyp, value, &header)
-            }
+        match t.typ {
+            ATTR_FINGERPRINT => msg.fingerprint = check_fingerprint(b, t.off, value),
             ATTR_MESSAGE_INTEGRITY | ATTR_MESSAGE_INTEGRITY_SHA256 => {
                 // RFC 8489 §14.5/14.6: only the first integrity attribute of each kind counts; a later
                 // SHA-256 one does not override a verdict already reached.
                 if matches!(msg.integrity, Verdict::Absent | Verdict::Unchecked) {
-                    msg.integrity = check_integrity(b, off, atyp, value, &msg.attributes, keys);
+                    msg.integrity = check_integrity(b, t.off, t.typ, value, &msg, keys);
                 }
-                attributes::decode_value(atyp, value, &header)
             }
-            _ => attributes::decode_value(atyp, value, &header),
-        };
+            _ => {}
+        }
         msg.attributes.push(Attribute {
-            typ: atyp,
-            offset: off as u16,
-            len: alen as u16,
-            value,
+            typ: t.typ,
+            offset: t.off as u16,
+            len: t.len as u16,
+            value: attributes::decode_value_in(dialect, t.typ, value, &header),
         });
-        // RFC 8489 §14: values are padded to a multiple of 4; the padding is not in the length.
-        off += 4 + alen.div_ceil(4) * 4;
-    }
-    if off > b.len() && msg.malformed.is_none() {
-        // The last attribute's padding ran past the end: the value itself was intact.
-        msg.malformed = Some(DecodeError::new(b.len(), "stun-attribute-padding-missing"));
     }
     Ok(msg)
+}
+
+/// One attribute's place in a message.
+struct Tlv {
+    typ: u16,
+    off: usize,
+    len: usize,
+}
+
+/// The attributes of `b` in wire order, with or without RFC 8489 §14's padding to 4 bytes, and the first
+/// problem that stopped the walk.
+fn walk(b: &[u8], padded: bool) -> (Vec<Tlv>, Option<DecodeError>) {
+    let mut tlvs = Vec::new();
+    let mut off = HEADER_LEN;
+    while off < b.len() {
+        if tlvs.len() >= MAX_ATTRIBUTES {
+            return (tlvs, Some(DecodeError::new(off, "stun-too-many-attributes")));
+        }
+        let Some(tl) = b.get(off..off + 4) else {
+            return (
+                tlvs,
+                Some(DecodeError::new(off, "stun-attribute-header-truncated")),
+            );
+        };
+        let typ = u16::from_be_bytes([tl[0], tl[1]]);
+        let len = u16::from_be_bytes([tl[2], tl[3]]) as usize;
+        if off + 4 + len > b.len() {
+            return (
+                tlvs,
+                Some(DecodeError::new(off, "stun-attribute-length-overflow")),
+            );
+        }
+        tlvs.push(Tlv { typ, off, len });
+        // RFC 8489 §14: values are padded to a multiple of 4; the padding is not in the length.
+        off += 4 + if padded { len.div_ceil(4) * 4 } else { len };
+    }
+    if off > b.len() {
+        // The last attribute's padding ran past the end: the value itself was intact.
+        return (
+            tlvs,
+            Some(DecodeError::new(b.len(), "stun-attribute-padding-missing")),
+        );
+    }
+    (tlvs, None)
+}
+
+/// [MS-TURN] §2.2.1's message types that RFC 5389's class/method split misreads: a Data indication
+/// (0x0115), a Send request (0x0004, answered by no response: it is carried as an indication), and Set
+/// Active Destination (0x0006 request, 0x0106 response, 0x0116 error response).
+fn ms_turn_type(typ: u16) -> Option<(Method, Class)> {
+    Some(match typ {
+        0x0115 => (Method::DATA, Class::Indication),
+        0x0004 => (Method::SEND, Class::Indication),
+        0x0006 => (Method::MS_SET_ACTIVE_DESTINATION, Class::Request),
+        0x0106 => (Method::MS_SET_ACTIVE_DESTINATION, Class::Success),
+        0x0116 => (Method::MS_SET_ACTIVE_DESTINATION, Class::Error),
+        _ => return None,
+    })
 }
 
 fn check_fingerprint(b: &[u8], off: usize, value: &[u8]) -> Verdict {
@@ -393,7 +489,7 @@ fn check_integrity(
     off: usize,
     atyp: u16,
     value: &[u8],
-    before: &[Attribute],
+    msg: &StunMessage,
     keys: &Keyring,
 ) -> Verdict {
     if keys.is_empty() {
@@ -410,15 +506,9 @@ fn check_integrity(
         return Verdict::Bad;
     }
     let patched_len = (off + 4 + value.len() - HEADER_LEN) as u16;
-    let username = before
-        .iter()
-        .find(|a| a.typ == ATTR_USERNAME)
-        .and_then(|a| a.value.text());
-    let realm = before
-        .iter()
-        .find(|a| a.typ == ATTR_REALM)
-        .and_then(|a| a.value.text());
-    let sha256_password = before.iter().any(|a| {
+    let username = msg.attr_value(ATTR_USERNAME).and_then(AttrValue::text);
+    let realm = msg.attr_value(ATTR_REALM).and_then(AttrValue::text);
+    let sha256_password = msg.attributes.iter().any(|a| {
         a.typ == ATTR_PASSWORD_ALGORITHM
             && matches!(a.value, AttrValue::PasswordAlgorithm { algorithm: 2, .. })
     });
@@ -604,12 +694,115 @@ mod tests {
             decode(&b[..19], &Keyring::new()).unwrap_err().reason,
             "stun-truncated-header"
         );
+        // A length of 87 (not a multiple of 4) cuts FINGERPRINT's last byte: still a message, malformed.
         let mut odd = hex(RFC5769_REQUEST);
         odd[3] = 0x57;
+        let m = decode(&odd, &Keyring::new()).unwrap();
         assert_eq!(
-            decode(&odd, &Keyring::new()).unwrap_err().reason,
-            "stun-length-not-multiple-of-4"
+            m.malformed.map(|e| e.reason),
+            Some("stun-length-not-multiple-of-4")
         );
+        assert_eq!(m.attributes.len(), 5, "every attribute before FINGERPRINT");
+    }
+
+    /// A message with the magic cookie, `typ`, the id "dialect-test" and `body` as given (no padding).
+    fn raw_message(typ: u16, body: &[u8]) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&typ.to_be_bytes());
+        b.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        b.extend_from_slice(&MAGIC_COOKIE.to_be_bytes());
+        b.extend_from_slice(b"dialect-test");
+        b.extend_from_slice(body);
+        b
+    }
+
+    #[test]
+    fn ms_turn_messages_are_unpadded_and_typed_by_number() {
+        // [MS-TURN] §2.2.1 Data indication 0x0115: MAGIC-COOKIE first (§2.2.2.8), REMOTE-ADDRESS, then
+        // a 3-byte DATA with no padding: a body of 8 + 12 + 7 = 27 bytes.
+        let body = [
+            &[0x00, 0x0F, 0x00, 0x04, 0x72, 0xC6, 0x4B, 0xC6][..],
+            &[0x00, 0x12, 0x00, 0x08, 0x00, 0x01, 0x0D, 0x98, 203, 0, 113, 9],
+            &[0x00, 0x13, 0x00, 0x03, b'a', b'b', b'c'],
+        ]
+        .concat();
+        let m = decode(&raw_message(0x0115, &body), &Keyring::new()).unwrap();
+        assert_eq!(m.dialect, Dialect::MsTurn);
+        assert_eq!((m.method, m.class), (Method::DATA, Class::Indication));
+        let at: Vec<(u16, u16, u16)> = m.attributes.iter().map(|a| (a.typ, a.offset, a.len)).collect();
+        assert_eq!(at, [(0x000F, 20, 4), (0x0012, 28, 8), (0x0013, 40, 3)]);
+        assert_eq!(
+            m.malformed.map(|e| e.reason),
+            Some("stun-length-not-multiple-of-4")
+        );
+        assert_eq!(m.length, 20 + 27);
+        // §2.2.1: 0x0004 Send request (no response: an indication here), 0x0006/0x0106/0x0116 Set Active
+        // Destination. RFC 5389's split would read 0x0004 as a Refresh request.
+        for (typ, method, class) in [
+            (0x0004, Method::SEND, Class::Indication),
+            (0x0006, Method::MS_SET_ACTIVE_DESTINATION, Class::Request),
+            (0x0106, Method::MS_SET_ACTIVE_DESTINATION, Class::Success),
+            (0x0116, Method::MS_SET_ACTIVE_DESTINATION, Class::Error),
+            (0x0003, Method::ALLOCATE, Class::Request),
+        ] {
+            let m = decode(&raw_message(typ, &body[..8]), &Keyring::new()).unwrap();
+            assert_eq!((m.method, m.class), (method, class), "{typ:#06x}");
+        }
+        // §2.2.2.13/14: 0x0015 is REALM, 0x0014 NONCE; the RFC 8489 lookups find them.
+        let body = [
+            &[0x00, 0x0F, 0x00, 0x04, 0x72, 0xC6, 0x4B, 0xC6][..],
+            &[0x00, 0x15, 0x00, 0x05, b'r', b'e', b'a', b'l', b'm'],
+            &[0x00, 0x14, 0x00, 0x02, b'n', b'1'],
+        ]
+        .concat();
+        let m = decode(&raw_message(0x0113, &body), &Keyring::new()).unwrap();
+        assert_eq!(m.attr_value(ATTR_REALM).and_then(AttrValue::text), Some("realm"));
+        assert_eq!(m.attr_value(ATTR_NONCE).and_then(AttrValue::text), Some("n1"));
+        assert_eq!(m.attribute_name(&m.attributes[1]), Some("REALM"));
+    }
+
+    #[test]
+    fn unpadded_attributes_outside_ms_turn_are_read_and_marked() {
+        // USERNAME "abcde" (5) and SOFTWARE "abc" (3), both unpadded: 9 + 7 = 16 bytes, a multiple of 4,
+        // which the RFC 8489 walk cannot account for (it would read "abc" as a TLV header).
+        let body = [
+            &[0x00, 0x06, 0x00, 0x05, b'a', b'b', b'c', b'd', b'e'][..],
+            &[0x80, 0x22, 0x00, 0x03, b'a', b'b', b'c'],
+        ]
+        .concat();
+        let m = decode(&raw_message(0x0001, &body), &Keyring::new()).unwrap();
+        assert_eq!(m.dialect, Dialect::Standard);
+        assert_eq!(m.malformed.map(|e| e.reason), Some("stun-attribute-unpadded"));
+        assert_eq!(m.attr_value(ATTR_SOFTWARE).and_then(AttrValue::text), Some("abc"));
+        // Padded USERNAME "abcde", then 8 bytes that the RFC 8489 walk reads as type 0x0700 claiming
+        // 0xFF00 bytes. Read unpadded, the 3 padding zeros and the next byte would make a type-0x0000 TLV
+        // of 7 bytes ending exactly at the end: that reading is refused, and the overflow is reported.
+        let body = [
+            &[0x00, 0x06, 0x00, 0x05, b'a', b'b', b'c', b'd', b'e', 0, 0, 0][..],
+            &[0x07, 0x00, 0xFF, 0x00, 1, 2, 3, 4],
+        ]
+        .concat();
+        let m = decode(&raw_message(0x0001, &body), &Keyring::new()).unwrap();
+        assert_eq!(
+            m.malformed.map(|e| e.reason),
+            Some("stun-attribute-length-overflow")
+        );
+        assert_eq!(m.attributes.len(), 1);
+        // WhatsApp's Allocate: REQUESTED-TRANSPORT, then 0x4000 with one byte, unpadded (body 13).
+        let body = [
+            &[0x00, 0x19, 0x00, 0x04, 17, 0, 0, 0][..],
+            &[0x40, 0x00, 0x00, 0x01, 0x07],
+        ]
+        .concat();
+        let m = decode(&raw_message(0x0003, &body), &Keyring::new()).unwrap();
+        assert_eq!(m.dialect, Dialect::WhatsApp);
+        assert_eq!(m.attributes.len(), 2);
+        assert_eq!(
+            m.malformed.map(|e| e.reason),
+            Some("stun-length-not-multiple-of-4")
+        );
+        // The cheap test accepts both (magic cookie, exact length), as Wireshark does.
+        assert!(looks_like_stun(&raw_message(0x0003, &body)));
     }
 
     #[test]

@@ -42,6 +42,10 @@ pub fn error_meaning(code: u16, authenticated_request: bool) -> &'static str {
         403 => "Forbidden: the server refuses this request for this user or peer (server policy, e.g. a denied peer address range)",
         405 => "Mobility Forbidden: the server does not allow this allocation to move (RFC 8016)",
         420 => "Unknown Attribute: the request carried a comprehension-required attribute the server does not know",
+        // [MS-TURN] §2.2.2.4's codes, from draft-ietf-behave-rfc3489bis-02 (Wireshark marks them legacy).
+        434 => "Missing Realm (MS-TURN): the request carried no REALM",
+        435 => "Missing Nonce (MS-TURN): the request carried no NONCE",
+        436 => "Unknown User (MS-TURN): the server does not know the USERNAME, an MS-TURN token it hands out (expired, or from another server)",
         437 => "Allocation Mismatch: the request does not fit the allocation state on this 5-tuple (Allocate when one exists, or anything else when none exists, e.g. after it expired)",
         438 => "Stale Nonce: the NONCE expired; the client must retry with the new one",
         440 => "Address Family not Supported: the server cannot relay the requested address family",

@@ -90,6 +90,9 @@ fn header_lines(app: &App, m: &MessageRecord, t: &Theme) -> Vec<Line<'static>> {
         );
         if !msg.rfc5389 {
             facts.push_str(" · classic RFC 3489 (no magic cookie)");
+        } else if let Some(d) = msg.dialect.name() {
+            facts.push_str(" · dialect ");
+            facts.push_str(d);
         }
         let style = if msg.integrity == Verdict::Bad || msg.fingerprint == Verdict::Bad {
             t.bad()
@@ -170,7 +173,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                     i + 1,
                     Line::from(vec![
                         Span::raw(format!("  {branch} ")),
-                        Span::styled(attribute_name(a.typ), t.header()),
+                        Span::styled(attribute_name(msg, a), t.header()),
                         Span::styled(format!(" {:#06x} len {} @{}: ", a.typ, a.len, a.offset), t.dim()),
                         Span::styled(value, style),
                     ]),
