@@ -28,6 +28,18 @@ pub fn decode_value(typ: u16, value: &[u8], header: &[u8; 20]) -> AttrValue {
     decode_format(e.format, value, header)
 }
 
+/// What `stun_codec` makes of a value of a type it decodes as we do (routed through it or not: see the
+/// registry's `hot` types), for the differential checks of the tests and fuzz targets; `None` for other
+/// types, or when it refuses the value.
+#[doc(hidden)]
+pub fn codec_cross_check(typ: u16, value: &[u8], header: &[u8; 20]) -> Option<AttrValue> {
+    let e = entry(typ)?;
+    if !(e.cross_check && codec::applies(header)) {
+        return None;
+    }
+    codec::decode(typ, value, header)
+}
+
 /// [`decode_value`] in a dialect: an MS-TURN message's USERNAME, REMOTE-ADDRESS, NONCE, REALM and
 /// ERROR-CODE follow [MS-TURN] §2.2.2 (see the registry's `MS_TURN` table), never `stun_codec`.
 pub fn decode_value_in(dialect: Dialect, typ: u16, value: &[u8], header: &[u8; 20]) -> AttrValue {

@@ -31,7 +31,9 @@ mod tests;
 
 use std::net::SocketAddr;
 
-pub use decode::{decode_value, decode_value_in, decode_value_reference, decode_value_reference_in};
+pub use decode::{
+    codec_cross_check, decode_value, decode_value_in, decode_value_reference, decode_value_reference_in,
+};
 pub use registry::{attribute_name, attribute_name_in, known_attribute_types};
 
 /// The most value bytes an [`AttrValue::Raw`] keeps. Vendor values seen in captures (GOOG-*, Cisco,

@@ -845,9 +845,15 @@ fn stun_codec_and_our_decoder_agree_on_valid_values() {
         );
         assert_eq!(&decode_value_reference(*typ, value, &h), want, "ours, {typ:#06x}");
         assert_eq!(&decode_value(*typ, value, &h), want, "decode_value, {typ:#06x}");
+        assert_eq!(
+            codec_cross_check(*typ, value, &h).as_ref(),
+            Some(want),
+            "cross-check, {typ:#06x}"
+        );
     }
-    // Every type routed through stun_codec is in the table, so a new route cannot go untested.
-    for e in REGISTRY.iter().filter(|e| e.codec) {
+    // Every type stun_codec decodes as we do (routed through it, or `hot` and only cross-checked) is in
+    // the table, so neither can go untested.
+    for e in REGISTRY.iter().filter(|e| e.codec || e.cross_check) {
         assert!(
             table.iter().any(|(t, ..)| *t == e.typ),
             "{} is not in the agreement table",
