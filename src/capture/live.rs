@@ -208,7 +208,9 @@ impl LiveCapture {
                 reason: pcap_reason(&e),
             })?;
         }
-        // SAFETY: the handle is live for the duration of the call; the function only reads a field.
+        // SAFETY: the pcap crate does not wrap pcap_get_tstamp_precision (declared below as libpcap
+        // declares it); the handle is live for the duration of the call, which only reads a field.
+        #[allow(unsafe_code)]
         let nanos = unsafe { pcap_get_tstamp_precision(cap.as_ptr().cast()) } == 1;
         Ok(LiveCapture {
             cap,
@@ -237,8 +239,13 @@ impl LiveCapture {
     /// nanosecond timestamps). `path` is for messages only.
     pub fn savefile(&self, file: File, path: &str) -> Result<pcap::Savefile, LiveError> {
         let fd = file.into_raw_fd();
-        // SAFETY: `fd` was just released by `file`; the savefile owns and closes it.
-        unsafe { self.cap.savefile_raw_fd(fd) }.map_err(|e| LiveError::Savefile {
+        // SAFETY: the pcap crate's only way to write to a file already open (its safe `savefile` takes a
+        // path and would open it a second time, which could then be another file than the one created
+        // and handed to its owner); `fd` was just released by `file`, so nothing else uses or closes it:
+        // the savefile owns and closes it.
+        #[allow(unsafe_code)]
+        let savefile = unsafe { self.cap.savefile_raw_fd(fd) };
+        savefile.map_err(|e| LiveError::Savefile {
             path: path.to_string(),
             reason: pcap_reason(&e),
         })
