@@ -24,7 +24,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 /// How long one pump waits for the first packet: bounds how late a stop request is noticed.
@@ -46,25 +46,20 @@ const SNAPSHOT_EVERY: Duration = Duration::from_millis(500);
 const SNAPSHOT_COST_FACTOR: u32 = 4;
 
 /// Set by SIGINT/SIGTERM.
-static STOP: AtomicBool = AtomicBool::new(false);
+static STOP: LazyLock<Arc<AtomicBool>> = LazyLock::new(Arc::default);
 
-extern "C" fn request_stop(_signal: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
-/// The first Ctrl-C or SIGTERM asks for a clean stop; the handler then resets itself (SA_RESETHAND), so
-/// a second one ends the process at once, as users expect of a tool that seems stuck.
-fn catch_stop_signals() {
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = request_stop as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            action.sa_flags = libc::SA_RESETHAND | libc::SA_RESTART;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(signal, &action, std::ptr::null_mut());
-        }
+/// The first Ctrl-C or SIGTERM asks for a clean stop; a second one of the same signal ends the process at
+/// once, killed by that signal, as users expect of a tool that seems stuck. (signal-hook runs a signal's
+/// actions in the order they were registered: the default action is armed only after the first.)
+fn catch_stop_signals() -> io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    for signal in [SIGINT, SIGTERM] {
+        let again = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register_conditional_default(signal, Arc::clone(&again))?;
+        signal_hook::flag::register(signal, again)?;
+        signal_hook::flag::register(signal, Arc::clone(&STOP))?;
     }
+    Ok(())
 }
 
 pub fn live(args: &LiveArgs) -> Result<()> {
@@ -90,8 +85,7 @@ pub fn live(args: &LiveArgs) -> Result<()> {
         args.filter.join(" ")
     };
     // Who to become is settled first, so that a bad -Z fails before anything is opened or created.
-    // SAFETY: geteuid cannot fail.
-    let identity = if unsafe { libc::geteuid() } == 0 {
+    let identity = if nix::unistd::geteuid().is_root() {
         let var = |k: &str| std::env::var(k).ok();
         Some(live::choose_identity(
             args.user.as_deref(),
@@ -144,7 +138,7 @@ pub fn live(args: &LiveArgs) -> Result<()> {
         );
     }
 
-    catch_stop_signals();
+    catch_stop_signals().context("cannot catch SIGINT and SIGTERM")?;
     let live_report = LiveCaptureReport {
         interface: capture.device().to_string(),
         filter: capture.filter().to_string(),
@@ -203,6 +197,7 @@ pub fn live(args: &LiveArgs) -> Result<()> {
             dropped: None,
         };
         let first = snapshot(&run, &source);
+        let savefile_flush = run.running.savefile_flush();
         let quit = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(Mutex::new(run.counters()));
         let (tx, rx) = mpsc::sync_channel(1);
@@ -224,7 +219,9 @@ pub fn live(args: &LiveArgs) -> Result<()> {
             snapshots: rx,
             counters,
             stop_requested: Box::new(|| STOP.load(Ordering::SeqCst)),
-            before_save: Box::new(flush_savefile),
+            // Saving from the UI re-reads the `-w` savefile: each packet the UI has shown was written to it
+            // before it was queued for the analysis, and is on disk once libpcap's buffer is flushed.
+            before_save: Box::new(move || savefile_flush.flush()),
         };
         let shown = tui::run_live(first, feed);
         quit.store(true, Ordering::SeqCst);
@@ -379,18 +376,6 @@ fn analyse_for_ui(
 fn snapshot(run: &LiveRun, source: &Source) -> Snapshot {
     let model = tui::data::ui_model(run.model());
     Snapshot::new(run.report(), Arc::new(model), source.clone())
-}
-
-/// Saving from the UI re-reads the `-w` savefile, which the capture thread writes through a stdio buffer
-/// and flushes only every half second of traffic. fflush(NULL) flushes every stdio output stream of the
-/// process, that one included, so each packet the UI has shown is on disk (each was written before it was
-/// queued for the analysis).
-fn flush_savefile() {
-    // SAFETY: fflush(NULL) takes each stream's lock (POSIX stdio is thread-safe), so it may run while the
-    // capture thread writes to the savefile.
-    unsafe {
-        libc::fflush(std::ptr::null_mut());
-    }
 }
 
 /// Ends the run as every path does: the capture stopped, the queue analysed, the last events streamed,

@@ -7,6 +7,8 @@
 //! Needs root (CI runs as root) for namespaces and capture; without it the namespace test says why and
 //! returns. The non-root check runs either way. Every namespace, interface and process a test creates is
 //! removed by a guard, also when an assertion fails.
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -29,8 +31,7 @@ const SUDO_ID: u32 = 4242;
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
 fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 fn have(tool: &str) -> bool {
@@ -191,10 +192,10 @@ impl Lab {
             .1
     }
 
-    fn signal(&mut self, name: &str, signal: libc::c_int) {
-        let pid = self.child(name).id() as libc::pid_t;
-        // SAFETY: a signal to a child this test started and has not reaped.
-        unsafe { libc::kill(pid, signal) };
+    fn signal(&mut self, name: &str, signal: Signal) {
+        let pid = Pid::from_raw(self.child(name).id() as i32);
+        // A child this test started and has not reaped.
+        kill(pid, signal).expect("kill");
     }
 
     /// Waits for `name` to exit on its own; its exit status.
@@ -624,8 +625,8 @@ fn live_capture_of_real_turn_traffic() {
     assert!(status.success(), "A: {status}: {}", lab.stderr_of("a"));
     // Let the last packets reach B and C, then stop them the two ways a user does.
     std::thread::sleep(Duration::from_millis(300));
-    lab.signal("b", libc::SIGTERM);
-    lab.signal("c", libc::SIGINT);
+    lab.signal("b", Signal::SIGTERM);
+    lab.signal("c", Signal::SIGINT);
     let status = lab.wait("b", Duration::from_secs(10));
     assert!(
         status.success(),
@@ -919,6 +920,69 @@ fn flood_every_captured_packet_is_analysed_or_counted() {
         "the -w file holds every captured packet"
     );
     let _ = fs::remove_dir_all(&dir);
+}
+
+/// The first Ctrl-C asks for a clean stop; when that stop cannot finish (here standard output is a pipe
+/// nobody reads, so writing the next `--packets` line blocks), a second Ctrl-C ends the process at once,
+/// killed by SIGINT, as users expect of a tool that seems stuck.
+#[test]
+fn a_second_ctrl_c_ends_a_stuck_capture_at_once() {
+    if !is_root() {
+        eprintln!("a_second_ctrl_c_ends_a_stuck_capture_at_once: SKIPPED: needs root to open lo");
+        return;
+    }
+    struct Reap(Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let port = sock.local_addr().expect("local address").port();
+    let mut child = Reap(
+        Command::new(env!("CARGO_BIN_EXE_iceview"))
+            .args(["live", "-i", "lo", "--packets", "udp", "dst", "port"])
+            .arg(port.to_string())
+            // Held and never read: 64 KiB of lines fill it.
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("iceview runs"),
+    );
+    // STUN Binding requests (RFC 8489 §5: type 0x0001, length 0, magic cookie, transaction id), each one a
+    // `--packets` line, sent for about two seconds so that the capture, once open, sees hundreds of them.
+    let mut request = [0u8; 20];
+    request[..2].copy_from_slice(&1u16.to_be_bytes());
+    request[4..8].copy_from_slice(&0x2112_a442u32.to_be_bytes());
+    for i in 0u32..20_000 {
+        request[8..12].copy_from_slice(&i.to_be_bytes());
+        sock.send_to(&request, ("127.0.0.1", port)).expect("send");
+        if i % 100 == 0 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let pid = Pid::from_raw(child.0.id() as i32);
+    kill(pid, Signal::SIGINT).expect("kill");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        child.0.try_wait().expect("try_wait").is_none(),
+        "iceview ended after the first SIGINT: the test meant it to be stuck writing to a full pipe"
+    );
+    kill(pid, Signal::SIGINT).expect("kill");
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = child.0.try_wait().expect("try_wait") {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "still running 3 s after the second SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(Signal::SIGINT as i32), "{status}");
 }
 
 /// With file capabilities instead of root (`setcap cap_net_raw,cap_net_admin=eip`), an ordinary user can

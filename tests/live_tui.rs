@@ -17,6 +17,8 @@ use iceview::tui::app::App;
 use iceview::tui::data::{LiveCounters, Snapshot, Source};
 use iceview::tui::views;
 use iceview::wire::credentials::Keyring;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
@@ -212,8 +214,7 @@ fn saving_a_live_view_without_a_savefile_says_it_needs_w() {
 const PROMPT: &str = "shell-ready$ ";
 
 fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 fn unique(tag: &str) -> String {
@@ -468,9 +469,8 @@ fn sigterm_ends_the_live_tui_cleanly() {
     }
     let mut lab = Lab::new("term");
     let json = lab.start_iceview();
-    // SAFETY: kill with a pid read from /proc and a valid signal.
-    let r = unsafe { libc::kill(lab.iceview_pid(), libc::SIGTERM) };
-    assert_eq!(r, 0, "kill");
+    let r = kill(Pid::from_raw(lab.iceview_pid()), Signal::SIGTERM);
+    assert_eq!(r, Ok(()), "kill");
     lab.assert_restored();
     assert_report(&json);
 }

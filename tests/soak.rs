@@ -5,6 +5,8 @@
 //! interface, iceview's queue), that every replayed packet was analysed, and that memory is flat once the
 //! message list reached its bound. Needs root (namespaces, capture) and tcpreplay (scripts/setup installs
 //! it); without them it says so and returns. `scripts/soak` runs the same for minutes, in release.
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use serde_json::Value;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -22,8 +24,7 @@ const SECONDS: u64 = 24;
 const MAX_MESSAGES: &str = "20000";
 
 fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 fn have(tool: &str) -> bool {
@@ -190,8 +191,8 @@ fn soak_replayed_call_no_drops_flat_memory() {
     // Let the capture drain, then stop iceview as a user would.
     std::thread::sleep(Duration::from_millis(1500));
     let hwm = rss_kb(pid, "VmHWM:").unwrap_or(0);
-    // SAFETY: a signal to the child this test started and has not reaped.
-    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    // The child this test started and has not reaped.
+    kill(Pid::from_raw(pid as i32), Signal::SIGTERM).expect("kill");
     let status = ns.children[0].wait().expect("iceview exits");
     let mut err = String::new();
     if let Some(mut e) = ns.children[0].stderr.take() {

@@ -127,8 +127,9 @@ const PREFETCH_AHEAD: usize = 8192;
 fn prefetch(bytes: &[u8], at: usize) {
     #[cfg(target_arch = "x86_64")]
     if let Some(b) = bytes.get(at) {
-        // SAFETY: a prefetch is a hint; the address is inside `bytes`.
-        #[allow(unused_unsafe)]
+        // SAFETY: a prefetch is a hint that never faults; the address is inside `bytes`. (std has no safe
+        // prefetch; the intrinsic is unsafe only for its `target_feature`, SSE, which x86_64 always has.)
+        #[allow(unsafe_code, unused_unsafe)]
         unsafe {
             std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
                 std::ptr::from_ref(b).cast(),
@@ -481,8 +482,7 @@ fn compile(expr: &str, dlt: i32) -> Result<pcap::BpfProgram, String> {
 
 /// A read-only private mapping of a whole file.
 struct Mmap {
-    ptr: *mut libc::c_void,
-    len: usize,
+    map: memmap2::Mmap,
     /// Nothing before this offset is referred to any more by whoever holds a [`Mapping`]
     /// ([`Mapping::consumed`]); `usize::MAX` until they say so.
     consumed: std::sync::atomic::AtomicUsize,
@@ -491,59 +491,49 @@ struct Mmap {
 impl Mmap {
     /// Maps a regular, non-empty file; `None` when it cannot be mapped (a pipe, a device, no memory).
     fn map(file: &File) -> Option<Mmap> {
-        use std::os::fd::AsRawFd;
         let meta = file.metadata().ok()?;
-        let len = usize::try_from(meta.len()).ok()?;
-        if !meta.is_file() || len == 0 {
+        if !meta.is_file() || meta.len() == 0 {
             return None;
         }
-        // SAFETY: a fresh read-only private mapping of `len` bytes of an open file; the result is checked.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                libc::MAP_PRIVATE,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return None;
-        }
-        // SAFETY: advice on the mapping just made; a failure only loses the read-ahead hint.
-        unsafe { libc::madvise(ptr, len, libc::MADV_SEQUENTIAL) };
+        // SAFETY: memmap2 marks every file mapping unsafe because the file may change under it while
+        // Rust code holds `&[u8]` borrows of its bytes, which assume they do not. iceview cannot prevent
+        // that (another process may write to a capture file while it is read); if it happens, the
+        // behaviour is the undefined behaviour memmap2 documents for a modified file, and in practice:
+        // - the mapping's length is fixed here, and every length read from the file is checked against
+        //   it before a slice is taken ([`Savefile`]'s record walk, `Mapping::bytes().get(range)` in the
+        //   analysis), so rewritten bytes yield garbage records (counted and reported like any damaged
+        //   capture), not reads outside the mapping;
+        // - pages of a file truncated below the mapping's length raise SIGBUS when touched, which ends
+        //   the process (see the module comment); appending is harmless, the mapping does not grow.
+        // The mapping is private and read-only: nothing iceview does writes to the file.
+        #[allow(unsafe_code)]
+        let map = unsafe { memmap2::MmapOptions::new().map_copy_read_only(file) }.ok()?;
+        // A failure only loses the read-ahead hint.
+        let _ = map.advise(memmap2::Advice::Sequential);
         Some(Mmap {
-            ptr,
-            len,
+            map,
             consumed: std::sync::atomic::AtomicUsize::new(usize::MAX),
         })
     }
 
     fn bytes(&self) -> &[u8] {
-        // SAFETY: the mapping is `len` readable bytes and lives as long as `self`; it is private and never
-        // written, so the bytes do not change under the borrow (a file truncated by another process would
-        // raise SIGBUS, see the module comment).
-        unsafe { std::slice::from_raw_parts(self.ptr.cast::<u8>(), self.len) }
+        &self.map
     }
 
     /// Maps the pages of `[from, from + len)` in one call (MADV_POPULATE_READ, Linux 5.14) instead of a
     /// page fault every few pages; a kernel without it just faults them in as they are read.
     fn populate(&self, from: usize, len: usize) {
         const PAGE: usize = 4096;
-        const MADV_POPULATE_READ: libc::c_int = 22;
         let start = (from / PAGE) * PAGE;
-        let end = from.saturating_add(len).min(self.len);
+        let end = from.saturating_add(len).min(self.map.len());
+        #[cfg(target_os = "linux")]
         if end > start {
-            // SAFETY: a page-aligned range inside our own mapping; the advice only pre-faults it.
-            unsafe {
-                libc::madvise(
-                    self.ptr.cast::<u8>().add(start).cast(),
-                    end - start,
-                    MADV_POPULATE_READ,
-                )
-            };
+            let _ = self
+                .map
+                .advise_range(memmap2::Advice::PopulateRead, start, end - start);
         }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (start, end);
     }
 
     /// Drops the resident pages of `[from, upto)` (rounded down to pages): they are read again from the
@@ -552,34 +542,23 @@ impl Mmap {
     fn release(&self, from: usize, upto: usize) -> usize {
         const PAGE: usize = 4096;
         let start = (from / PAGE) * PAGE;
-        let end = (upto.min(self.len) / PAGE) * PAGE;
+        let end = (upto.min(self.map.len()) / PAGE) * PAGE;
         if end > start {
-            // SAFETY: a page-aligned range of our own read-only private mapping; MADV_DONTNEED on such a
-            // mapping only drops the page-table entries (the file's pages stay in the page cache).
-            unsafe {
-                libc::madvise(
-                    self.ptr.cast::<u8>().add(start).cast(),
-                    end - start,
-                    libc::MADV_DONTNEED,
-                )
+            // SAFETY: memmap2 leaves MADV_DONTNEED unchecked because on a private mapping that was
+            // written to it throws the writes away, changing bytes under live borrows. This mapping is
+            // read-only and never written, so the advice only drops page-table entries: the file's pages
+            // stay in the page cache, and a byte touched again is read back from the file, the same byte
+            // unless another process changed the file (the case [`Mmap::map`] describes).
+            #[allow(unsafe_code)]
+            let _ = unsafe {
+                self.map
+                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
             };
             return end;
         }
         from
     }
 }
-
-impl Drop for Mmap {
-    fn drop(&mut self) {
-        // SAFETY: unmapping our own mapping once; no borrow of it outlives `self`.
-        unsafe { libc::munmap(self.ptr, self.len) };
-    }
-}
-
-// SAFETY: the mapping is read-only and owned; moving it to another thread is as safe as moving a Vec.
-unsafe impl Send for Mmap {}
-// SAFETY: nothing ever writes through the mapping, so reading it from several threads at once is safe.
-unsafe impl Sync for Mmap {}
 
 /// A capture file's bytes, shared: packets handed on to another thread can refer to them instead of being
 /// copied (see [`FileReader::mapping`]). Pages the reader has released read back from the page cache.
@@ -603,10 +582,10 @@ impl Mapping {
 
     /// Where `part`, a slice of these bytes, lies in them.
     pub fn range_of(&self, part: &[u8]) -> Option<std::ops::Range<usize>> {
-        let base = self.0.ptr as usize;
+        let base = self.0.map.as_ptr() as usize;
         let at = (part.as_ptr() as usize).checked_sub(base)?;
         let end = at.checked_add(part.len())?;
-        (end <= self.0.len).then_some(at..end)
+        (end <= self.0.map.len()).then_some(at..end)
     }
 }
 

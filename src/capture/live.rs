@@ -14,12 +14,11 @@
 //! What this module does not do: decide when to stop (the caller's clock and signals do), or look at
 //! packet contents (everything after `capture` does, identically for files and interfaces).
 use super::{LinkType, Packet, Timestamp};
-use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::os::unix::io::IntoRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -209,7 +208,9 @@ impl LiveCapture {
                 reason: pcap_reason(&e),
             })?;
         }
-        // SAFETY: the handle is live for the duration of the call; the function only reads a field.
+        // SAFETY: the pcap crate does not wrap pcap_get_tstamp_precision (declared below as libpcap
+        // declares it); the handle is live for the duration of the call, which only reads a field.
+        #[allow(unsafe_code)]
         let nanos = unsafe { pcap_get_tstamp_precision(cap.as_ptr().cast()) } == 1;
         Ok(LiveCapture {
             cap,
@@ -238,8 +239,13 @@ impl LiveCapture {
     /// nanosecond timestamps). `path` is for messages only.
     pub fn savefile(&self, file: File, path: &str) -> Result<pcap::Savefile, LiveError> {
         let fd = file.into_raw_fd();
-        // SAFETY: `fd` was just released by `file`; the savefile owns and closes it.
-        unsafe { self.cap.savefile_raw_fd(fd) }.map_err(|e| LiveError::Savefile {
+        // SAFETY: the pcap crate's only way to write to a file already open (its safe `savefile` takes a
+        // path and would open it a second time, which could then be another file than the one created
+        // and handed to its owner); `fd` was just released by `file`, so nothing else uses or closes it:
+        // the savefile owns and closes it.
+        #[allow(unsafe_code)]
+        let savefile = unsafe { self.cap.savefile_raw_fd(fd) };
+        savefile.map_err(|e| LiveError::Savefile {
             path: path.to_string(),
             reason: pcap_reason(&e),
         })
@@ -249,13 +255,17 @@ impl LiveCapture {
     /// error (the interface went away).
     pub fn start(mut self, savefile: Option<pcap::Savefile>, count: Option<u64>) -> std::io::Result<Running> {
         let (tx, rx) = mpsc::sync_channel(QUEUE_PACKETS);
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            saving: savefile.is_some(),
+            savefile: Mutex::new(savefile),
+            ..Shared::default()
+        });
         let link_type = self.link_type;
         let thread_shared = Arc::clone(&shared);
         let breakloop = self.cap.breakloop_handle();
         let thread = std::thread::Builder::new()
             .name("iceview-capture".into())
-            .spawn(move || capture_loop(self.cap, self.nanos, savefile, count, tx, &thread_shared))?;
+            .spawn(move || capture_loop(self.cap, self.nanos, count, tx, &thread_shared))?;
         Ok(Running {
             rx,
             shared,
@@ -318,6 +328,34 @@ struct Shared {
     interface_dropped: AtomicU64,
     /// Why the capture ended early, or why the savefile is incomplete.
     problems: Mutex<Vec<String>>,
+    /// Whether packets are written to a savefile (`-w`); read without taking the lock.
+    saving: bool,
+    /// The `-w` savefile, written by the capture thread and flushed from others too
+    /// ([`SavefileFlush`]); taken, flushed and closed when the capture ends.
+    savefile: Mutex<Option<pcap::Savefile>>,
+}
+
+impl Shared {
+    /// Runs `f` on the savefile if it is still open.
+    fn with_savefile<T>(&self, f: impl FnOnce(&mut pcap::Savefile) -> T) -> Option<T> {
+        // Nothing panics while holding the lock; a poisoned one still holds a usable savefile.
+        let mut savefile = self.savefile.lock().unwrap_or_else(PoisonError::into_inner);
+        savefile.as_mut().map(f)
+    }
+}
+
+/// Flushes the `-w` savefile from any thread: libpcap writes it through a stdio buffer that the capture
+/// thread flushes only every [`HOUSEKEEPING_EVERY`], and whoever re-reads the file (saving from the UI)
+/// wants each packet captured so far in it.
+#[derive(Clone)]
+pub struct SavefileFlush(Arc<Shared>);
+
+impl SavefileFlush {
+    /// Waits for the packet being written, if any, then flushes libpcap's buffer (pcap_dump_flush). A
+    /// failure is not reported here: the capture thread's next flush meets it and reports it.
+    pub fn flush(&self) {
+        let _ = self.0.with_savefile(|s| s.flush());
+    }
 }
 
 /// What one wait on the queue gave.
@@ -344,6 +382,11 @@ pub struct Running {
 impl Running {
     pub fn link_type(&self) -> LinkType {
         self.link_type
+    }
+
+    /// A handle that flushes the savefile from another thread.
+    pub fn savefile_flush(&self) -> SavefileFlush {
+        SavefileFlush(Arc::clone(&self.shared))
     }
 
     /// The next packet, waiting at most `wait`.
@@ -448,7 +491,6 @@ impl KernelCounters {
 fn capture_loop(
     mut cap: pcap::Capture<pcap::Active>,
     nanos: bool,
-    mut savefile: Option<pcap::Savefile>,
     count: Option<u64>,
     tx: SyncSender<CapturedPacket>,
     shared: &Shared,
@@ -462,8 +504,8 @@ fn capture_loop(
         match cap.next_packet() {
             Ok(p) => {
                 frame += 1;
-                if let Some(s) = savefile.as_mut() {
-                    s.write(&p);
+                if shared.saving {
+                    shared.with_savefile(|s| s.write(&p));
                 }
                 shared.captured.fetch_add(1, Ordering::Relaxed);
                 shared.bytes.fetch_add(p.data.len() as u64, Ordering::Relaxed);
@@ -503,17 +545,20 @@ fn capture_loop(
             if let Ok(s) = cap.stats() {
                 kernel.update(s, shared);
             }
-            if let Some(s) = savefile.as_mut() {
-                if let Err(e) = s.flush() {
-                    problem.get_or_insert(format!("writing the capture file: {}", pcap_reason(&e)));
-                }
+            if let Some(Err(e)) = shared.with_savefile(|s| s.flush()) {
+                problem.get_or_insert(format!("writing the capture file: {}", pcap_reason(&e)));
             }
         }
     }
     if let Ok(s) = cap.stats() {
         kernel.update(s, shared);
     }
-    if let Some(mut s) = savefile.take() {
+    let last = shared
+        .savefile
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    if let Some(mut s) = last {
         if let Err(e) = s.flush() {
             problem.get_or_insert(format!("writing the capture file: {}", pcap_reason(&e)));
         }
@@ -615,7 +660,7 @@ pub fn choose_identity(
     sudo_gid: Option<&str>,
 ) -> Result<Identity, LiveError> {
     if let Some(name) = requested {
-        let (uid, gid) = user_by_name(name)?.ok_or_else(|| LiveError::NoSuchUser(name.to_string()))?;
+        let (uid, gid) = user_by_name(name).ok_or_else(|| LiveError::NoSuchUser(name.to_string()))?;
         return Ok(Identity {
             name: name.to_string(),
             uid,
@@ -640,7 +685,7 @@ pub fn choose_identity(
             });
         }
     }
-    let (uid, gid) = user_by_name("nobody")?.ok_or_else(|| LiveError::Privileges {
+    let (uid, gid) = user_by_name("nobody").ok_or_else(|| LiveError::Privileges {
         user: "nobody".into(),
         reason: "there is no user 'nobody' on this system; name one with -Z USER".into(),
     })?;
@@ -667,28 +712,20 @@ pub enum Privileges {
 /// Becomes `to` for good: supplementary groups cleared, then the group, then the user (the order that
 /// still has the right to do each step), then checks that it stuck and that root cannot be regained.
 pub fn drop_privileges(to: &Identity) -> Result<Privileges, LiveError> {
-    // SAFETY (whole function): plain libc calls on integers and null/valid pointers.
-    if unsafe { libc::geteuid() } != 0 {
+    use nix::unistd::{setgid, setgroups, setuid, Gid, Uid};
+    if !nix::unistd::geteuid().is_root() {
         return drop_capabilities();
     }
     if to.uid == 0 {
         return Ok(Privileges::KeptRoot);
     }
-    let fail = |what: &str| LiveError::Privileges {
+    let fail = |what: &str, e: nix::Error| LiveError::Privileges {
         user: to.name.clone(),
-        reason: format!("{what}: {}", std::io::Error::last_os_error()),
+        reason: format!("{what}: {}", std::io::Error::from(e)),
     };
-    unsafe {
-        if libc::setgroups(0, std::ptr::null()) != 0 {
-            return Err(fail("setgroups"));
-        }
-        if libc::setgid(to.gid as libc::gid_t) != 0 {
-            return Err(fail("setgid"));
-        }
-        if libc::setuid(to.uid as libc::uid_t) != 0 {
-            return Err(fail("setuid"));
-        }
-    }
+    setgroups(&[]).map_err(|e| fail("setgroups", e))?;
+    setgid(Gid::from_raw(to.gid)).map_err(|e| fail("setgid", e))?;
+    setuid(Uid::from_raw(to.uid)).map_err(|e| fail("setuid", e))?;
     verify_dropped(to).map_err(|reason| LiveError::Privileges {
         user: to.name.clone(),
         reason,
@@ -707,28 +744,23 @@ pub fn drop_capabilities() -> Result<Privileges, LiveError> {
 }
 
 fn verify_dropped(to: &Identity) -> Result<(), String> {
-    let (uid, gid) = (to.uid as libc::uid_t, to.gid as libc::gid_t);
-    // SAFETY: id getters; getgroups with size 0 only counts.
-    unsafe {
-        if libc::getuid() != uid || libc::geteuid() != uid {
-            return Err("the user id did not change".into());
-        }
-        if libc::getgid() != gid || libc::getegid() != gid {
-            return Err("the group id did not change".into());
-        }
-        if libc::getgroups(0, std::ptr::null_mut()) > 0 {
-            return Err("supplementary groups remain".into());
-        }
-        #[cfg(target_os = "linux")]
-        {
-            let (mut r, mut e, mut s) = (0, 0, 0);
-            if libc::getresuid(&mut r, &mut e, &mut s) != 0 || s != uid {
-                return Err("the saved user id is still privileged".into());
-            }
-        }
-        if libc::setuid(0) == 0 {
-            return Err("root could be regained".into());
-        }
+    use nix::unistd::{getegid, geteuid, getgid, getgroups, getuid, setuid, Gid, Uid};
+    let (uid, gid) = (Uid::from_raw(to.uid), Gid::from_raw(to.gid));
+    if getuid() != uid || geteuid() != uid {
+        return Err("the user id did not change".into());
+    }
+    if getgid() != gid || getegid() != gid {
+        return Err("the group id did not change".into());
+    }
+    if getgroups().is_ok_and(|g| !g.is_empty()) {
+        return Err("supplementary groups remain".into());
+    }
+    #[cfg(target_os = "linux")]
+    if !nix::unistd::getresuid().is_ok_and(|ids| ids.saved == uid) {
+        return Err("the saved user id is still privileged".into());
+    }
+    if setuid(Uid::from_raw(0)).is_ok() {
+        return Err("root could be regained".into());
     }
     Ok(())
 }
@@ -737,40 +769,18 @@ fn verify_dropped(to: &Identity) -> Result<(), String> {
 /// the device is open, CAP_NET_RAW is no longer needed. Returns whether there were any.
 #[cfg(target_os = "linux")]
 fn clear_capabilities() -> Result<bool, String> {
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: libc::c_int,
+    use caps::CapSet;
+    let mut held = false;
+    for set in [CapSet::Effective, CapSet::Permitted, CapSet::Inheritable] {
+        held |= !caps::read(None, set).map_err(|e| e.to_string())?.is_empty();
     }
-    #[repr(C)]
-    #[derive(Clone, Copy, Default)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
+    if !held {
+        return Ok(false);
     }
-    // _LINUX_CAPABILITY_VERSION_3: two 32-bit words per set.
-    const VERSION_3: u32 = 0x2008_0522;
-    let mut header = Header {
-        version: VERSION_3,
-        pid: 0,
-    };
-    let mut current = [Data::default(); 2];
-    // SAFETY: header and data are the layouts capget(2)/capset(2) document for version 3.
-    unsafe {
-        if libc::syscall(libc::SYS_capget, &mut header as *mut Header, current.as_mut_ptr()) != 0 {
-            return Err(format!("capget: {}", std::io::Error::last_os_error()));
-        }
-        if current
-            .iter()
-            .all(|d| d.effective | d.permitted | d.inheritable == 0)
-        {
-            return Ok(false);
-        }
-        let none = [Data::default(); 2];
-        if libc::syscall(libc::SYS_capset, &mut header as *mut Header, none.as_ptr()) != 0 {
-            return Err(format!("capset: {}", std::io::Error::last_os_error()));
-        }
+    // Clearing the permitted set clears the effective one with it (caps::clear does both: a capability
+    // cannot stay effective without being permitted).
+    for set in [CapSet::Inheritable, CapSet::Permitted] {
+        caps::clear(None, set).map_err(|e| e.to_string())?;
     }
     Ok(true)
 }
@@ -782,61 +792,82 @@ fn clear_capabilities() -> Result<bool, String> {
 
 /// The name of the user the process runs as now (for messages).
 pub fn current_user_name() -> String {
-    // SAFETY: getuid cannot fail.
-    let uid = unsafe { libc::getuid() } as u32;
+    let uid = nix::unistd::getuid().as_raw();
     user_by_uid(uid).map_or_else(|| uid.to_string(), |u| u.0)
 }
 
-/// (uid, gid) of a user name, from the password database.
-fn user_by_name(name: &str) -> Result<Option<(u32, u32)>, LiveError> {
-    let cname = CString::new(name).map_err(|_| LiveError::NoSuchUser(name.to_string()))?;
-    Ok(with_passwd(|pwd, buf, result| unsafe {
-        // SAFETY: all pointers are valid for the call; buf outlives the result's use.
-        libc::getpwnam_r(cname.as_ptr(), pwd, buf.as_mut_ptr(), buf.len(), result)
-    })
-    .map(|(_, uid, gid)| (uid, gid)))
+/// (uid, gid) of a user name, from the password database (`None` when it has no such user, or cannot be
+/// read).
+fn user_by_name(name: &str) -> Option<(u32, u32)> {
+    let user = nix::unistd::User::from_name(name).ok()??;
+    Some((user.uid.as_raw(), user.gid.as_raw()))
 }
 
 /// (name, gid) of a user id.
 fn user_by_uid(uid: u32) -> Option<(String, u32)> {
-    with_passwd(|pwd, buf, result| unsafe {
-        // SAFETY: as above.
-        libc::getpwuid_r(uid as libc::uid_t, pwd, buf.as_mut_ptr(), buf.len(), result)
-    })
-    .map(|(name, _, gid)| (name, gid))
-}
-
-/// Runs a getpw*_r lookup with a growing buffer; (name, uid, gid) when found.
-fn with_passwd(
-    lookup: impl Fn(&mut libc::passwd, &mut [libc::c_char], &mut *mut libc::passwd) -> libc::c_int,
-) -> Option<(String, u32, u32)> {
-    let mut size = 4096;
-    // A password entry larger than 1 MB is not one worth trusting.
-    while size <= 1 << 20 {
-        let mut buf: Vec<libc::c_char> = vec![0; size];
-        // SAFETY: passwd is plain old data; zeroed is a valid (if meaningless) value.
-        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc = lookup(&mut pwd, &mut buf, &mut result);
-        if rc == libc::ERANGE {
-            size *= 4;
-            continue;
-        }
-        if rc != 0 || result.is_null() {
-            return None;
-        }
-        // SAFETY: on success pw_name points into `buf`, NUL-terminated.
-        let name = unsafe { CStr::from_ptr(pwd.pw_name) }
-            .to_string_lossy()
-            .into_owned();
-        return Some((name, pwd.pw_uid as u32, pwd.pw_gid as u32));
-    }
-    None
+    let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok()??;
+    Some((user.name, user.gid.as_raw()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A savefile flushed through [`SavefileFlush`] holds each packet captured so far, although libpcap
+    /// writes it through a stdio buffer (4 KiB here; the capture thread flushes it only every half second).
+    #[test]
+    fn savefile_flush_puts_captured_packets_in_the_file() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!(
+                "savefile_flush_puts_captured_packets_in_the_file: SKIPPED: needs root to capture on lo"
+            );
+            return;
+        }
+        struct Remove(std::path::PathBuf);
+        impl Drop for Remove {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let port = sock.local_addr().expect("local address").port();
+        let cap = LiveCapture::open(&LiveOptions {
+            device: "lo".into(),
+            snaplen: DEFAULT_SNAPLEN,
+            promiscuous: false,
+            buffer_kib: DEFAULT_BUFFER_KIB,
+            filter: format!("udp dst port {port}"),
+        })
+        .expect("open lo");
+        let path =
+            Remove(std::env::temp_dir().join(format!("iceview-flush-{}-{port}.pcap", std::process::id())));
+        let file = File::create(&path.0).expect("create the savefile");
+        let savefile = cap.savefile(file, "test").expect("savefile");
+        let mut running = cap.start(Some(savefile), None).expect("start");
+        let flush = running.savefile_flush();
+        let payload = b"iceview savefile flush test";
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // Sent until one is captured: the capture may not be reading yet when the first one goes.
+        let captured = loop {
+            sock.send_to(payload, ("127.0.0.1", port)).expect("send");
+            if let Recv::Packet(p) = running.recv_timeout(Duration::from_millis(200)) {
+                break p;
+            }
+            assert!(Instant::now() < deadline, "nothing captured on lo in 10 s");
+        };
+        flush.flush();
+        let bytes = std::fs::read(&path.0).expect("read the savefile");
+        // The pcap file header (24 bytes), a record header (16) and the frame that was captured.
+        assert!(
+            bytes.len() >= 24 + 16 + captured.data.len(),
+            "{} bytes in the savefile after the flush",
+            bytes.len()
+        );
+        assert!(bytes.windows(payload.len()).any(|w| w == payload));
+        running.stop();
+        // After the stop the savefile is closed: flushing is a no-op, not an error.
+        flush.flush();
+    }
 
     #[test]
     fn kernel_counters_survive_wrapping() {
