@@ -1,7 +1,7 @@
 //! The analysis: one entry point, [`Analyzer::ingest`], fed with timestamped packets; it owns the
 //! [`Model`] that every output renders.
 //!
-//! Sans-IO (DESIGN.md): no clock, no files, no sockets. Per datagram it demultiplexes (RFC 7983), decodes
+//! Sans-IO (docs/architecture.md): no clock, no files, no sockets. Per datagram it demultiplexes (RFC 7983), decodes
 //! STUN/ChannelData, records each message, and feeds TURN-relayed payloads (Send/Data indications,
 //! ChannelData; RFC 8656 §11-12) back in as inner datagrams between the relayed address and the peer, so
 //! that traffic through a relay is analysed like direct traffic. TCP bytes are framed per stream
@@ -65,7 +65,7 @@ pub use recent::DUPLICATE_MEMORY;
 /// ChannelData frames listed per allocation (per client/server 5-tuple); later frames are analysed and
 /// counted (per peer and channel in the TURN report, and in `messages_not_stored`) but not stored. At a
 /// TURN server every media packet is ChannelData, so storing them all would make memory grow with media
-/// (DESIGN.md: it must not); 10 000 frames cover a call's first minutes (50 packets/s × 2 directions),
+/// (docs/architecture.md: it must not); 10 000 frames cover a call's first minutes (50 packets/s × 2 directions),
 /// which is where channel binding, permission and relaying problems show.
 pub const MAX_STORED_CHANNEL_DATA_PER_ALLOCATION: u32 = 10_000;
 /// ChannelData frames listed in all, whatever the number of allocations: a bound on the memory the

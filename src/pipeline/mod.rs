@@ -1,5 +1,5 @@
 //! The pipeline `iceview read` runs: capture → network layer on the reading thread, analysis on another
-//! (DESIGN.md's `capture → net → wire → analysis`), in batches. Same results as one
+//! (docs/architecture.md's `capture → net → wire → analysis`), in batches. Same results as one
 //! [`Analyzer::ingest`] per packet, whatever the batch boundaries (tests/inputs.rs); about 1.5× faster on a
 //! large capture (BENCHMARKS.md).
 //!
