@@ -171,6 +171,24 @@ fn ms_turn_is_decoded_where_tshark_reads_it_as_rfc_5389() {
         assert_eq!(m["relay"]["channel"], 0xFF10);
         assert_eq!(m["relay"]["client"], "10.0.0.5:50000");
     }
+    // The frames themselves carry the session id the Allocate was given (scripts/craft_dialects.py packs
+    // 0x1122334455667788 after the 4-byte header, [MS-TURN] §2.2.3); tshark does not know the framing.
+    for n in [19, 20] {
+        let carrier = ours
+            .iter()
+            .find(|m| m["frame"] == n && m["kind"] == "channel-data")
+            .unwrap_or_else(|| panic!("frame {n}: a ChannelData record"));
+        assert_eq!(carrier["channel"], 0xFF10);
+        assert_eq!(carrier["mturn_session_id"], "1122334455667788", "frame {n}");
+    }
+    assert!(
+        !report["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["channel"] != 0xFF10 && !m["mturn_session_id"].is_null()),
+        "only multiplexed TURN frames have a session id"
+    );
     // The legacy 436 Unknown User of frame 16 ([MS-TURN] §2.2.2.4) is a TURN error finding, in words.
     let findings = report["findings"].as_array().unwrap();
     let codes: Vec<&str> = findings.iter().filter_map(|f| f["code"].as_str()).collect();

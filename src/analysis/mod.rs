@@ -145,6 +145,8 @@ pub enum Body {
     ChannelData {
         channel: u16,
         length: u16,
+        /// [MS-TURN] multiplexed TURN (channel 0xFF10): the 8-byte session id the frame names.
+        mturn_session: Option<[u8; 8]>,
     },
 }
 
@@ -681,7 +683,14 @@ impl State {
                 match channel::parse_mturn(b) {
                     Ok(m) => {
                         self.model.stats.channel_data += 1;
-                        self.record_channel_data(dg, relay, false, channel::MS_MULTIPLEXED_TURN, m.length);
+                        self.record_channel_data(
+                            dg,
+                            relay,
+                            false,
+                            channel::MS_MULTIPLEXED_TURN,
+                            m.length,
+                            Some(m.session_id.to_be_bytes()),
+                        );
                         let route = match (relay, self.facts(&dg.flow).allocation) {
                             (None, Some(at)) => self.model.turn.mturn_route(at),
                             _ => None,
@@ -979,7 +988,7 @@ impl State {
             }
             _ => None,
         };
-        self.record_channel_data(dg, relay, duplicate, cd.channel, cd.data.len() as u16);
+        self.record_channel_data(dg, relay, duplicate, cd.channel, cd.data.len() as u16, None);
         if let Some((inner_flow, inner_relay, facts)) = inner {
             self.relay_inner(dg, (inner_flow, inner_relay, Some(facts)), cd.data, depth, ahead);
         }
@@ -993,6 +1002,7 @@ impl State {
         duplicate: bool,
         channel: u16,
         length: u16,
+        mturn_session: Option<[u8; 8]>,
     ) {
         let storable = self.channel_data_storable(dg);
         if !storable {
@@ -1000,7 +1010,11 @@ impl State {
         }
         // Past the ChannelData bounds a frame is counted, and still shown to the live event stream.
         if storable || self.tap.is_some() {
-            let body = Body::ChannelData { channel, length };
+            let body = Body::ChannelData {
+                channel,
+                length,
+                mturn_session,
+            };
             if storable {
                 self.store(dg, relay, duplicate, body, None);
             } else if let Some(tap) = self.tap.as_mut() {

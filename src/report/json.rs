@@ -406,9 +406,20 @@ fn write_message(
             w.raw(b",\n      \"attributes\": []");
             raw.len() as u64
         }
-        (Body::ChannelData { channel, length }, _) => {
+        (
+            Body::ChannelData {
+                channel,
+                length,
+                mturn_session,
+            },
+            _,
+        ) => {
             w.raw(b",\n      \"channel\": ");
             w.num(*channel);
+            if let Some(id) = mturn_session {
+                w.raw(b",\n      \"mturn_session_id\": ");
+                w.plain(&super::model::hex(*id));
+            }
             u64::from(*length)
         }
     };

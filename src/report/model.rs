@@ -195,6 +195,9 @@ pub struct MessageReport {
     pub malformed: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channel: Option<u16>,
+    /// [MS-TURN] multiplexed TURN: the frame's 8-byte session id, 16 hex digits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mturn_session_id: Option<String>,
     /// ChannelData: application data length (padding excluded). STUN: whole message length.
     pub length: usize,
 }
@@ -328,6 +331,11 @@ pub fn attribute_name(msg: &StunMessage, a: &Attribute) -> Cow<'static, str> {
     }
 }
 
+/// Bytes as lowercase hex digits.
+pub fn hex(bytes: [u8; 8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// `addr.to_string()`, without the formatting machinery for the common IPv4 case (every listed message
 /// shows two addresses).
 pub fn addr_string(addr: &SocketAddr) -> String {
@@ -423,6 +431,7 @@ pub fn message_report(m: &MessageRecord, p: &Path, stun: Option<&StunMessage>, m
         dialect: None,
         malformed: None,
         channel: None,
+        mturn_session_id: None,
         length: 0,
     };
     match (&m.body, stun) {
@@ -460,9 +469,17 @@ pub fn message_report(m: &MessageRecord, p: &Path, stun: Option<&StunMessage>, m
             r.attributes = Some(Vec::new());
             r.length = raw.len();
         }
-        (Body::ChannelData { channel, length }, _) => {
+        (
+            Body::ChannelData {
+                channel,
+                length,
+                mturn_session,
+            },
+            _,
+        ) => {
             r.kind = "channel-data";
             r.channel = Some(*channel);
+            r.mturn_session_id = mturn_session.map(hex);
             r.length = *length as usize;
         }
     }

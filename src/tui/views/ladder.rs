@@ -37,7 +37,7 @@ pub fn label(model: &Model, m: &MessageRecord) -> String {
                 None => format!("{method} {}", class.name()),
             }
         }
-        Body::ChannelData { channel, length } => format!("ChannelData {channel:#06x} {length}B"),
+        Body::ChannelData { channel, length, .. } => format!("ChannelData {channel:#06x} {length}B"),
     }
 }
 
