@@ -32,7 +32,7 @@ fn can_run() -> bool {
         eprintln!("skipping: needs root for network namespaces, iptables and coturn (CI runs as root)");
         return false;
     }
-    require_tools(&["ip", "iptables", "turnserver", "turnutils_natdiscovery"]);
+    require_tools(&["ip", "iptables", "sysctl", "turnserver", "turnutils_natdiscovery"]);
     true
 }
 
