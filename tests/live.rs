@@ -18,6 +18,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{is_root, require_tools};
+
 const SERVER_IP: &str = "198.51.100.1";
 const CLIENT_IP: &str = "198.51.100.2";
 /// coturn's relay port range in this lab: every relayed address must fall in it.
@@ -29,15 +32,6 @@ const REALM: &str = "lab.example";
 const SUDO_ID: u32 = 4242;
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
-fn have(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(tool).is_file()))
-}
 
 /// A fresh directory for one test's files, world-traversable so that unprivileged processes can run the
 /// binary copied into it.
@@ -429,22 +423,14 @@ fn live_capture_of_real_turn_traffic() {
         eprintln!("live_capture_of_real_turn_traffic: SKIPPED: needs root (network namespaces, capture)");
         return;
     }
-    let missing: Vec<&str> = [
+    require_tools(&[
         "ip",
+        "timeout",
         "turnserver",
         "turnutils_uclient",
         "turnutils_stunclient",
         "turnutils_peer",
-    ]
-    .into_iter()
-    .filter(|t| !have(t))
-    .collect();
-    if !missing.is_empty() {
-        let msg = format!("needs {} (scripts/setup installs them)", missing.join(", "));
-        assert!(std::env::var_os("CI").is_none(), "{msg}");
-        eprintln!("live_capture_of_real_turn_traffic: SKIPPED: {msg}");
-        return;
-    }
+    ]);
     let mut lab = Lab::new();
     let bin = binary_in(&lab.dir);
     let bin_s = bin.to_str().unwrap().to_string();
@@ -736,10 +722,7 @@ fn unprivileged_capture_says_how_to_get_permission() {
     let json = dir.join("never.json");
     let args = ["live", "-i", "lo", "-c", "1", "--json", json.to_str().unwrap()];
     let out = if is_root() {
-        if !have("setpriv") {
-            eprintln!("unprivileged_capture_says_how_to_get_permission: SKIPPED: needs setpriv (util-linux)");
-            return;
-        }
+        require_tools(&["setpriv"]);
         run(Command::new("setpriv")
             .args([
                 "--reuid=65534",
@@ -993,10 +976,7 @@ fn file_capabilities_capture_then_are_cleared() {
         eprintln!("file_capabilities_capture_then_are_cleared: SKIPPED: needs root to set capabilities");
         return;
     }
-    if !have("setcap") || !have("setpriv") {
-        eprintln!("file_capabilities_capture_then_are_cleared: SKIPPED: needs setcap (libcap2-bin), setpriv");
-        return;
-    }
+    require_tools(&["setcap", "setpriv"]);
     let dir = scratch("caps");
     let bin = binary_in(&dir);
     ok(Command::new("setcap").args(["cap_net_raw,cap_net_admin=eip", bin.to_str().unwrap()]));

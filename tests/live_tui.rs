@@ -28,6 +28,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{is_root, require_tools};
+
 const CALL: &str = "fixtures/chrome-relay-udp";
 /// truth.json of the call: the agents' ufrags.
 const UFRAGS: [&str; 2] = ["8GLU", "msZr"];
@@ -212,10 +215,6 @@ fn saving_a_live_view_without_a_savefile_says_it_needs_w() {
 // ---- end to end -------------------------------------------------------------------------------------
 
 const PROMPT: &str = "shell-ready$ ";
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
 
 fn unique(tag: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -438,13 +437,7 @@ fn lab_available() -> bool {
         eprintln!("live_tui: skipped: needs root for a network namespace and capturing");
         return false;
     }
-    for tool in ["ip", "tmux", "python3"] {
-        if Command::new(tool).arg("-V").output().is_err()
-            && Command::new(tool).arg("--version").output().is_err()
-        {
-            panic!("{tool} is not installed (scripts/setup installs it)");
-        }
-    }
+    require_tools(&["ip", "tmux", "python3"]);
     true
 }
 

@@ -15,6 +15,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{is_root, require_tools};
+
 const ICEVIEW: &str = env!("CARGO_BIN_EXE_iceview");
 const SERVER: &str = "203.0.113.1";
 const SERVER_ALT: &str = "203.0.113.2";
@@ -23,30 +26,13 @@ const CLIENT: &str = "192.168.1.10";
 /// No probe or tool in these tests should ever take longer; a hung one is killed and the test fails.
 const COMMAND_DEADLINE: Duration = Duration::from_secs(40);
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
 /// Returns false (after saying why) when the test cannot run here.
 fn can_run() -> bool {
     if !is_root() {
         eprintln!("skipping: needs root for network namespaces, iptables and coturn (CI runs as root)");
         return false;
     }
-    for tool in ["ip", "iptables", "turnserver", "turnutils_natdiscovery"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        assert!(
-            found,
-            "{tool} is missing: run scripts/setup (installs iproute2, iptables, coturn)"
-        );
-    }
+    require_tools(&["ip", "iptables", "sysctl", "turnserver", "turnutils_natdiscovery"]);
     true
 }
 

@@ -3,8 +3,8 @@
 //! a veth pair inside a network namespace this test creates and removes, at a stated packet rate, while the
 //! test samples iceview's resident memory every second. It checks that nothing is dropped (kernel,
 //! interface, iceview's queue), that every replayed packet was analysed, and that memory is flat once the
-//! message list reached its bound. Needs root (namespaces, capture) and tcpreplay (scripts/setup installs
-//! it); without them it says so and returns. `scripts/soak` runs the same for minutes, in release.
+//! message list reached its bound. Needs root (namespaces, capture): without it it says so and returns; as
+//! root a missing tcpreplay or tcpdump fails it (scripts/setup installs them). `scripts/soak` runs the same for minutes, in release.
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
@@ -12,6 +12,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod common;
+use common::{is_root, require_tools};
 
 const CAPTURE: &str = "fixtures/symmetric-relay/capture.pcap";
 /// Packets per second tcpreplay sends. The test binary is unoptimised (`cargo test`), and CI machines are
@@ -22,15 +25,6 @@ const SECONDS: u64 = 24;
 /// The message list's bound for the run (`--max-messages`): reached within the first seconds, after
 /// which nothing in iceview may grow with the traffic.
 const MAX_MESSAGES: &str = "20000";
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
-fn have(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(tool).is_file()))
-}
 
 /// One namespace holding both ends of a veth pair; removed (with the pair) on drop, processes killed.
 struct Netns {
@@ -100,12 +94,7 @@ fn soak_replayed_call_no_drops_flat_memory() {
         eprintln!("soak_replayed_call_no_drops_flat_memory: SKIPPED: needs root for a network namespace");
         return;
     }
-    for tool in ["tcpreplay", "tcpdump"] {
-        if !have(tool) {
-            eprintln!("soak_replayed_call_no_drops_flat_memory: SKIPPED: {tool} missing (scripts/setup installs it)");
-            return;
-        }
-    }
+    require_tools(&["ip", "tcpreplay", "tcpdump"]);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let capture = root.join(CAPTURE);
     let mut ns = Netns::new();

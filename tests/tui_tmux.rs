@@ -9,6 +9,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::require_tools;
+
 const PROMPT: &str = "shell-ready$ ";
 
 /// A private tmux server (its own socket), killed when dropped.
@@ -18,13 +21,7 @@ struct Tmux {
 
 impl Tmux {
     fn start(name: &str) -> Tmux {
-        match Command::new("tmux").arg("-V").output() {
-            Ok(o) if o.status.success() => {}
-            _ => panic!(
-                "tmux is not installed: the terminal UI's end-to-end test needs it (run scripts/setup, or \
-                 apt-get install tmux)"
-            ),
-        }
+        require_tools(&["tmux"]);
         let t = Tmux {
             socket: format!("iceview-test-{}-{name}", std::process::id()),
         };

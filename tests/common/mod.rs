@@ -231,3 +231,29 @@ pub fn assert_no_raw_controls(out: &[u8]) {
         );
     }
 }
+
+/// Whether the tests run as root (network namespaces, live capture, setcap need it; CI runs as root).
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Fails the test, naming every program of `tools` that is not on PATH. scripts/setup installs them all,
+/// so a missing one is a broken setup, never a reason to skip: a skipped test would pass in CI and fail
+/// for the next new machine. (The only skips allowed are for tests that need root, when not root.)
+pub fn require_tools(tools: &[&str]) {
+    use std::os::unix::fs::PermissionsExt;
+    let on_path = |tool: &str| {
+        std::env::var_os("PATH").is_some_and(|paths| {
+            std::env::split_paths(&paths).any(|dir| {
+                std::fs::metadata(dir.join(tool))
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            })
+        })
+    };
+    let missing: Vec<&str> = tools.iter().copied().filter(|t| !on_path(t)).collect();
+    assert!(
+        missing.is_empty(),
+        "not installed: {} (scripts/setup installs them: run it as root or with sudo)",
+        missing.join(", ")
+    );
+}
