@@ -102,6 +102,7 @@ Examples:
   sudo iceview live -i eth0 -w call.pcap --json report.json
   sudo iceview live -i eth0 --ndjson -      events as JSON lines, while capturing
   sudo iceview live -i eth0 -c 1000 'udp port 3478'
+  sudo iceview live -i eth0 --no-tui -q --metrics 127.0.0.1:9477   Prometheus exporter
 
 Default filter: 'udp or icmp or icmp6 or (ip6 and ip6[6] == 44) or (tcp and (port 3478 or port 3479 \
 or port 5349 or port 5350))': all UDP (ICE and TURN use any port), IPv6 fragments, ICMP (unreachables \
@@ -190,6 +191,11 @@ pub struct LiveArgs {
     /// Print one line per STUN/TURN message as it is captured.
     #[arg(long)]
     pub packets: bool,
+
+    /// Serve the live counters to Prometheus at http://ADDR:PORT/metrics while capturing (metric names in
+    /// docs/metrics.md). 127.0.0.1:9477 serves this host only; 0.0.0.0 exposes them to every network.
+    #[arg(long, value_name = "ADDR:PORT", env = "ICEVIEW_METRICS")]
+    pub metrics: Option<std::net::SocketAddr>,
 
     /// Quiet: no listening line, status line or summary (errors and warnings still go to stderr).
     #[arg(short = 'q', long)]

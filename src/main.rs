@@ -1,5 +1,6 @@
 //! `iceview` binary: parse the command line, run, turn errors into one line and an exit code.
 mod cli;
+mod metrics_server;
 mod run;
 mod run_live;
 mod run_probe;

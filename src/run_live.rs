@@ -7,16 +7,20 @@
 //! thread of its own that pumps [`LiveRun`] as the text path does and hands the UI a snapshot of
 //! [`LiveRun::report`] / [`LiveRun::model`] at a bounded rate; the UI thread only draws and reads keys,
 //! so neither a big model nor a burst of packets makes it sluggish.
+//!
+//! The status line, the UI's status bar and `--metrics` read one [`Counters`] value, which the analysis
+//! side publishes after every batch of packets ([`LiveRun::publish`]), so they agree at every moment.
 use crate::cli::LiveArgs;
 use anyhow::{bail, Context, Result};
-use iceview::analysis::{Analyzer, Model};
+use iceview::analysis::{Analyzer, Body, Model};
 use iceview::capture::file::InputStats;
 use iceview::capture::live::{
     self, CapturedPacket, Identity, LiveCapture, LiveOptions, LiveStats, Privileges, Recv, Running,
 };
 use iceview::capture::Timestamp;
+use iceview::report::counters::{Counters, MessageCounts};
 use iceview::report::model::LiveCaptureReport;
-use iceview::report::ndjson::{self, Event, EventTracker, Summary};
+use iceview::report::ndjson::{self, Event, EventTracker};
 use iceview::report::{json, text, Report};
 use iceview::tui::{self, data::LiveCounters, data::Snapshot, data::Source};
 use iceview::wire::credentials::Keyring;
@@ -31,7 +35,7 @@ use std::time::{Duration, Instant, SystemTime};
 const WAIT: Duration = Duration::from_millis(100);
 /// Packets analysed per pump before the outputs get their turn.
 const BATCH: usize = 4096;
-/// How often the report's views are compared for events (and the status line's counts refreshed).
+/// How often the report's views are compared for events (and the counters that depend on them refreshed).
 const POLL_EVERY: Duration = Duration::from_millis(500);
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// How often the UI gets a fresh snapshot at most. Building one grows with the model: measured (release
@@ -123,6 +127,13 @@ pub fn live(args: &LiveArgs) -> Result<()> {
         Some(p) => Some(Box::new(BufWriter::new(create(Path::new(p), owner)?))),
     };
 
+    // Bound while still privileged too (a port below 1024 works), and so a taken port fails before any
+    // packet is read.
+    let metrics_listener = args
+        .metrics
+        .map(crate::metrics_server::Listener::bind)
+        .transpose()?;
+
     let privileges = match &identity {
         Some(id) => live::drop_privileges(id)?,
         None => live::drop_capabilities()?,
@@ -153,6 +164,10 @@ pub fn live(args: &LiveArgs) -> Result<()> {
     let mut run = LiveRun::new(running, keys, live_report, args.packets || ndjson_out.is_some());
     run.idle_secs = (args.idle_timeout > 0.0).then_some(args.idle_timeout);
     run.analyzer.set_store_limit(args.max_messages);
+    let metrics = match metrics_listener {
+        Some(l) => Some(l.serve(Arc::clone(&run.published))?),
+        None => None,
+    };
     let tui = !args.no_tui
         && !args.quiet
         && !args.packets
@@ -199,7 +214,7 @@ pub fn live(args: &LiveArgs) -> Result<()> {
         let first = snapshot(&run, &source);
         let savefile_flush = run.running.savefile_flush();
         let quit = Arc::new(AtomicBool::new(false));
-        let counters = Arc::new(Mutex::new(run.counters()));
+        let counters = Arc::new(Mutex::new(ui_counters(&run.counters(&tracker))));
         let (tx, rx) = mpsc::sync_channel(1);
         let ui = UiFeed {
             source,
@@ -228,28 +243,27 @@ pub fn live(args: &LiveArgs) -> Result<()> {
         let (run, out, tracker) = worker
             .join()
             .map_err(|_| anyhow::anyhow!("the analysis thread panicked"))?;
-        finish(args, run, out, tracker, json_file, false)?;
+        finish(args, run, out, tracker, json_file, false, metrics)?;
         return shown.context("terminal UI");
     }
 
-    let tracking = out.ndjson.is_some() || out.status;
     let mut last_status = Instant::now();
     let quit = || STOP.load(Ordering::SeqCst);
+    let status = out.status;
     capture_loop(
         &mut run,
         &mut out,
         &mut tracker,
-        tracking,
         deadline,
         &quit,
-        &mut |run, tracker| {
-            if due(&mut last_status, STATUS_EVERY) {
-                eprint!("\r\x1b[K{}", status_line(run, &tracker.summary()));
+        &mut |run, counters| {
+            if status && due(&mut last_status, STATUS_EVERY) {
+                eprint!("\r\x1b[K{}", status_line(&run.live.interface, counters));
             }
         },
     );
     let summary = !args.quiet && !stdout_users[0] && !stdout_users[1];
-    finish(args, run, out, tracker, json_file, summary)
+    finish(args, run, out, tracker, json_file, summary, metrics)
 }
 
 /// True (and restarted) once `every` has passed since `last`.
@@ -274,16 +288,16 @@ enum Ended {
     Quit,
 }
 
-/// Analyses as packets arrive, streaming messages and events, until the capture ends or must end; `tick`
-/// runs after each pump (the status line, the UI's snapshots).
+/// Analyses as packets arrive, streaming messages and events and publishing the counters, until the
+/// capture ends or must end; `tick` runs after each pump with the counters just published (the status
+/// line, the UI's snapshots).
 fn capture_loop(
     run: &mut LiveRun,
     out: &mut Outputs,
     tracker: &mut EventTracker,
-    tracking: bool,
     deadline: Option<Instant>,
     quit: &dyn Fn() -> bool,
-    tick: &mut dyn FnMut(&LiveRun, &EventTracker),
+    tick: &mut dyn FnMut(&LiveRun, &Counters),
 ) -> Ended {
     let mut last_poll = Instant::now();
     loop {
@@ -291,7 +305,7 @@ fn capture_loop(
         for e in run.new_messages() {
             out.message(&e, run.t0());
         }
-        if tracking && run.changed && last_poll.elapsed() >= POLL_EVERY {
+        if run.changed && last_poll.elapsed() >= POLL_EVERY {
             last_poll = Instant::now();
             run.changed = false;
             for e in tracker.poll(run.model(), now()) {
@@ -299,7 +313,8 @@ fn capture_loop(
             }
         }
         out.flush();
-        tick(run, tracker);
+        let counters = run.publish(tracker);
+        tick(run, &counters);
         if !capturing {
             return Ended::Capture;
         }
@@ -341,9 +356,8 @@ fn analyse_for_ui(
     };
     let mut next = Instant::now() + SNAPSHOT_EVERY;
     let mut shown = run.analysed;
-    let tracking = out.ndjson.is_some();
-    let ended = capture_loop(run, out, tracker, tracking, deadline, &stop, &mut |run, _| {
-        set_counters(run.counters());
+    let ended = capture_loop(run, out, tracker, deadline, &stop, &mut |run, counters| {
+        set_counters(ui_counters(counters));
         if run.analysed != shown && Instant::now() >= next {
             let started = Instant::now();
             // Full: the UI has not taken the last one yet; this one is rebuilt at the next turn.
@@ -368,8 +382,21 @@ fn analyse_for_ui(
     let _ = ui.snapshots.send(snapshot(run, &ui.source));
     set_counters(LiveCounters {
         ended: Some(why),
-        ..run.counters()
+        ..ui_counters(&run.publish(tracker))
     });
+}
+
+/// What the UI's status bar shows of the counters.
+fn ui_counters(c: &Counters) -> LiveCounters {
+    LiveCounters {
+        captured: c.packets,
+        analysed: c.analysed,
+        messages: c.stun_messages.total(),
+        kernel_dropped: c.kernel_dropped,
+        interface_dropped: c.interface_dropped,
+        queue_dropped: c.queue_dropped,
+        ended: None,
+    }
 }
 
 /// What the UI shows of the run as it stands.
@@ -378,8 +405,9 @@ fn snapshot(run: &LiveRun, source: &Source) -> Snapshot {
     Snapshot::new(run.report(), Arc::new(model), source.clone())
 }
 
-/// Ends the run as every path does: the capture stopped, the queue analysed, the last events streamed,
-/// the JSON report written, the summary (`summary`) and the capture's counters printed.
+/// Ends the run as every path does: the capture stopped, the queue analysed, the last events streamed
+/// and counted, the metrics server stopped, the JSON report written, the summary (`summary`) and the
+/// capture's counters printed.
 fn finish(
     args: &LiveArgs,
     mut run: LiveRun,
@@ -387,15 +415,18 @@ fn finish(
     mut tracker: EventTracker,
     json_file: Option<(String, File)>,
     summary: bool,
+    metrics: Option<crate::metrics_server::Server>,
 ) -> Result<()> {
     run.stop();
     for e in run.new_messages() {
         out.message(&e, run.t0());
     }
-    if out.ndjson.is_some() {
-        for e in tracker.finish(run.model(), now()) {
-            out.event(&e);
-        }
+    for e in tracker.finish(run.model(), now()) {
+        out.event(&e);
+    }
+    run.publish(&tracker);
+    if let Some(m) = metrics {
+        m.stop();
     }
     let report = run.report();
     let stats = run.stats();
@@ -461,6 +492,10 @@ pub struct LiveRun {
     analyzer: Analyzer,
     live: LiveCaptureReport,
     messages: Option<mpsc::Receiver<Event>>,
+    /// STUN messages by method and class, counted by the message tap as the analysis records them.
+    message_counts: Arc<Mutex<MessageCounts>>,
+    /// The counters as last published: what the status line, the UI and `--metrics` read.
+    pub published: Arc<Mutex<Counters>>,
     first_ts: Option<Timestamp>,
     last_ts: Option<Timestamp>,
     analysed: u64,
@@ -476,21 +511,29 @@ pub struct LiveRun {
 impl LiveRun {
     fn new(running: Running, keys: Keyring, live: LiveCaptureReport, tap: bool) -> Self {
         let mut analyzer = Analyzer::new(keys);
-        let messages = tap.then(|| {
-            let (tx, rx) = mpsc::channel();
-            analyzer.set_message_tap(Box::new(move |rec, path, stun| {
+        let message_counts = Arc::new(Mutex::new(MessageCounts::default()));
+        let (tx, rx) = mpsc::channel();
+        let events = tap.then_some(tx);
+        let counts = Arc::clone(&message_counts);
+        // Only this thread takes the lock (here and in `publish`), so it is never contended.
+        analyzer.set_message_tap(Box::new(move |rec, path, stun| {
+            if let (Body::Stun { method, class, .. }, Ok(mut c)) = (rec.body, counts.lock()) {
+                c.count(method, class);
+            }
+            if let Some(tx) = &events {
                 if let Some(e) = ndjson::message_event(rec, path, stun) {
                     // The receiver lives as long as the run; a send can only fail after it.
                     let _ = tx.send(e);
                 }
-            }));
-            rx
-        });
+            }
+        }));
         LiveRun {
             running,
             analyzer,
             live,
-            messages,
+            messages: tap.then_some(rx),
+            message_counts,
+            published: Arc::default(),
             first_ts: None,
             last_ts: None,
             analysed: 0,
@@ -580,18 +623,28 @@ impl LiveRun {
         self.analyzer.finish();
     }
 
-    /// What the UI's status bar shows, read on every pump.
-    fn counters(&self) -> LiveCounters {
+    /// The counters as they stand: the capture's own, the STUN messages the tap counted, and what
+    /// `tracker` counted at its last poll.
+    fn counters(&self, tracker: &EventTracker) -> Counters {
         let s = self.stats();
-        LiveCounters {
-            captured: s.captured,
+        Counters {
+            packets: s.captured,
             analysed: self.analysed,
-            messages: self.model().stats.stun,
             kernel_dropped: s.kernel_dropped,
             interface_dropped: s.interface_dropped,
             queue_dropped: s.queue_dropped,
-            ended: None,
+            stun_messages: self.message_counts.lock().map(|c| c.clone()).unwrap_or_default(),
+            ..tracker.counters().clone()
         }
+    }
+
+    /// Publishes the counters for every reader ([`LiveRun::published`]) and returns them.
+    fn publish(&self, tracker: &EventTracker) -> Counters {
+        let c = self.counters(tracker);
+        if let Ok(mut shared) = self.published.lock() {
+            shared.clone_from(&c);
+        }
+        c
     }
 
     fn new_messages(&self) -> Vec<Event> {
@@ -664,20 +717,20 @@ impl Outputs {
     }
 }
 
-fn status_line(run: &LiveRun, s: &Summary) -> String {
-    let stats = run.stats();
+fn status_line(interface: &str, c: &Counters) -> String {
+    let s = &c.view;
     format!(
         "{}: {} packets, {} STUN, {} allocations ({} active), {} sessions ({} connected), {} findings | drops: kernel {}, queue {}",
-        run.live.interface,
-        stats.captured,
-        run.model().stats.stun,
+        text::escape(interface),
+        c.packets,
+        c.stun_messages.total(),
         s.allocations,
         s.allocations_active,
         s.sessions,
         s.sessions_connected,
         s.findings,
-        stats.kernel_dropped,
-        stats.queue_dropped
+        c.kernel_dropped + c.interface_dropped,
+        c.queue_dropped
     )
 }
 

@@ -13,10 +13,17 @@
 //! true only until traffic flows. So a failure is announced once it is definitive (an error other than
 //! the challenge, or no retry for [`SETTLE_SECS`]), and a finding once it has held for [`SETTLE_SECS`];
 //! at the end of the capture everything still pending is announced.
+//!
+//! The tracker also keeps the live run's [`Counters`]: each allocation, session, finding and check RTT is
+//! counted here, once, when the event that decides it is derived (and an aged-out session that never
+//! decided as incomplete), so the metrics and the status line say what the stream says.
+use super::counters::Counters;
+pub use super::counters::Summary;
 use super::model::{message_report, Generator, LiveCaptureReport, MessageReport};
 use crate::analysis::findings::{self, turn::error_meaning, Finding};
 use crate::analysis::sessions::{self, SelectedPair};
-use crate::analysis::turn::{Allocation, AllocationKey, AllocationState};
+use crate::analysis::transactions::TxState;
+use crate::analysis::turn::{Allocation, AllocationKey, AllocationState, PeerTraffic};
 use crate::analysis::{Body, MessageRecord, Model, Path};
 use crate::capture::Timestamp;
 use crate::net::Transport;
@@ -146,18 +153,6 @@ pub struct FindingEvent {
     pub finding: Finding,
 }
 
-/// Counts for a status line, as of the last poll.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Summary {
-    pub allocations: usize,
-    pub allocations_active: usize,
-    pub allocations_failed: usize,
-    pub sessions: usize,
-    pub sessions_connected: usize,
-    pub sessions_failed: usize,
-    pub findings: usize,
-}
-
 /// The `message` event for a recorded message (as the analysis's message tap gives it: a STUN record
 /// with its decoded message), `None` for ChannelData.
 pub fn message_event(rec: &MessageRecord, path: &Path, stun: Option<&StunMessage>) -> Option<Event> {
@@ -177,6 +172,11 @@ struct AllocationSeen {
     created: bool,
     failed: bool,
     ended: bool,
+    /// Entries of `errors` already counted.
+    errors: usize,
+    /// Relayed bytes already counted, to and from peers.
+    to_peer: u64,
+    from_peer: u64,
 }
 
 struct FindingSeen {
@@ -193,7 +193,13 @@ pub struct EventTracker {
     pairs: HashSet<(String, usize)>,
     outcomes: HashMap<String, &'static str>,
     findings: HashMap<(&'static str, String), FindingSeen>,
-    summary: Summary,
+    /// Sessions (by position in the model) whose outcome was counted.
+    sessions_counted: HashSet<usize>,
+    /// Per (session, pair, direction): the checks before this position were settled and their RTTs
+    /// counted. Checks settle roughly in order; one answered before an earlier one settles waits for it
+    /// (at most the RFC 8489 give-up time), so each is counted once.
+    rtt_cursor: HashMap<(usize, usize, usize), usize>,
+    counters: Counters,
 }
 
 impl EventTracker {
@@ -213,7 +219,13 @@ impl EventTracker {
     }
 
     pub fn summary(&self) -> Summary {
-        self.summary
+        self.counters.view
+    }
+
+    /// What was counted up to the last poll (the capture's own counts and the STUN messages are the
+    /// runner's to fill in).
+    pub fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     fn diff(&mut self, model: &Model, now: Timestamp, last: bool) -> Vec<Event> {
@@ -231,8 +243,10 @@ impl EventTracker {
                 _ => {}
             }
             let seen = self.allocations.entry(*key).or_default();
+            count_allocation(&mut self.counters, seen, a);
             if let (false, Some(at)) = (seen.created, a.created_at) {
                 seen.created = true;
+                self.counters.allocations_allocated += 1;
                 out.push(Event::AllocationCreated(allocation_event(
                     key,
                     a,
@@ -244,6 +258,7 @@ impl EventTracker {
             if state == AllocationState::Failed && !seen.failed {
                 if let Some(err) = decisive_error(a, now_s, last) {
                     seen.failed = true;
+                    self.counters.allocations_failed += 1;
                     let mut e = allocation_event(key, a, state, err.at.ts.as_secs_f64(), Some(err.at.frame));
                     e.error = Some(AllocationError {
                         frame: err.at.frame,
@@ -274,8 +289,14 @@ impl EventTracker {
         }
 
         let mut sessions = sessions::build(model);
-        for s in sessions.iter_mut() {
+        self.count_rtts(model);
+        for (i, s) in sessions.iter_mut().enumerate() {
             summary.sessions += 1;
+            let frozen = model.ice.sessions.get(i).is_some_and(|x| x.frozen.is_some());
+            let decided = matches!(s.outcome, "connected" | "failed");
+            if (decided || frozen || last) && self.sessions_counted.insert(i) {
+                self.counters.session(s.outcome);
+            }
             for p in &s.pairs {
                 if p.state != "succeeded" || !self.pairs.insert((s.id.clone(), p.index)) {
                     continue;
@@ -346,6 +367,7 @@ impl EventTracker {
             seen.finding = f;
             if !seen.raised && (last || now_s - seen.since >= SETTLE_SECS) {
                 seen.raised = true;
+                self.counters.finding(seen.finding.code, seen.finding.severity);
                 out.push(Event::Finding(FindingEvent {
                     ts: now_s,
                     finding: seen.finding.clone(),
@@ -369,11 +391,74 @@ impl EventTracker {
             }
         }
 
-        self.summary = summary;
+        self.counters.view = summary;
+        self.counters.sessions_not_tracked = model.ice.sessions_not_tracked;
+        self.counters.allocations_not_tracked = model.turn.allocations_not_tracked;
         // In time order; findings carry `now` and so come last.
         out.sort_by(|a, b| event_ts(a).total_cmp(&event_ts(b)));
         out
     }
+}
+
+impl EventTracker {
+    /// Counts the RTT of each connectivity check once it has settled (answered, refused or given up).
+    fn count_rtts(&mut self, model: &Model) {
+        let end = model.last_ts.unwrap_or_default();
+        for (s, session) in model.ice.sessions.iter().enumerate() {
+            if session.frozen.is_some() {
+                continue;
+            }
+            for (p, pair) in session.pairs.iter().enumerate() {
+                for (d, dir) in pair.dirs.iter().enumerate() {
+                    let cursor = self.rtt_cursor.entry((s, p, d)).or_insert(0);
+                    while let Some(&i) = dir.txs.get(*cursor) {
+                        let Some(tx) = model.transactions.get(i) else {
+                            *cursor += 1;
+                            continue;
+                        };
+                        match tx.state(end) {
+                            TxState::Unanswered => break,
+                            TxState::Succeeded => {
+                                if let Some(rtt) = tx.rtt_from_last() {
+                                    self.counters.check_rtt.observe(rtt);
+                                }
+                            }
+                            TxState::Failed | TxState::TimedOut => {}
+                        }
+                        *cursor += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Counts an allocation's new Allocate errors (not the 401 challenge every client gets first, RFC 8656
+/// §7.2) and the bytes it relayed since the last poll.
+fn count_allocation(counters: &mut Counters, seen: &mut AllocationSeen, a: &Allocation) {
+    if a.errors.len() < seen.errors {
+        // Replaced in the table by a new allocation on the same 5-tuple.
+        seen.errors = 0;
+    }
+    for e in a.errors.iter().skip(seen.errors) {
+        let challenge = e.code == 401 && !e.authenticated_request;
+        if e.method == Method::ALLOCATE && !challenge {
+            counters.allocation_error(e.code);
+        }
+    }
+    seen.errors = a.errors.len();
+    let (to, from) = a
+        .traffic
+        .values()
+        .chain([&a.other_peers, &a.unknown_channel])
+        .fold((0, 0), |(to, from), t: &PeerTraffic| {
+            (to + t.bytes_to_peer, from + t.bytes_from_peer)
+        });
+    // An allocation replaced in the table (the same 5-tuple allocated again) starts from zero.
+    counters.relayed_bytes_to_peer += to.checked_sub(seen.to_peer).unwrap_or(to);
+    counters.relayed_bytes_from_peer += from.checked_sub(seen.from_peer).unwrap_or(from);
+    seen.to_peer = to;
+    seen.from_peer = from;
 }
 
 /// The error that makes a failed allocation definitely failed: one to an authenticated Allocate or any
@@ -444,6 +529,12 @@ mod tests {
     /// with the packet's time as `now`, message events from the tap; returns (events before the end,
     /// events at the end), as JSON.
     fn replay(fixture: &str, every: u64) -> (Vec<Value>, Vec<Value>) {
+        let (during, end, _) = replay_counting(fixture, every);
+        (during, end)
+    }
+
+    /// [`replay`], and what the tracker counted.
+    fn replay_counting(fixture: &str, every: u64) -> (Vec<Value>, Vec<Value>, Counters) {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("fixtures")
             .join(fixture)
@@ -478,7 +569,7 @@ mod tests {
             .iter()
             .map(json)
             .collect();
-        (during, end)
+        (during, end, tracker.counters().clone())
     }
 
     fn of<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
@@ -596,6 +687,53 @@ mod tests {
                 .any(|f| f["code"] == "turn.auth.rejected" && f["severity"] == "error")
         };
         assert!(!rejected(&during) && rejected(&end));
+    }
+
+    /// Counted once, when decided, against the fixture's truth: both NATed peers' allocations refused with
+    /// 401 to their authenticated Allocate (the wrong password), none granted, the direct call connected.
+    #[test]
+    fn counters_follow_the_decisions() {
+        let t = truth("turn-auth-fail");
+        let peers = t["topology"]["nat"].as_object().unwrap().len() as u64;
+        let (_, _, c) = replay_counting("turn-auth-fail", 1);
+        assert_eq!(c.allocations_allocated, 0);
+        assert_eq!(c.allocations_failed, peers);
+        assert!(
+            c.allocation_errors.get("401").is_some_and(|&n| n >= peers),
+            "{c:?}"
+        );
+        assert_eq!(c.sessions.get("connected"), Some(&1));
+        assert_eq!(c.sessions.values().sum::<u64>(), 1);
+        assert!(c.findings.contains_key(&("turn.auth.rejected", "error")));
+        // Polling after every packet or every 50 packets counts the same things.
+        let (_, _, sparse) = replay_counting("turn-auth-fail", 50);
+        assert_eq!(
+            (
+                sparse.allocations_failed,
+                &sparse.allocation_errors,
+                &sparse.sessions
+            ),
+            (c.allocations_failed, &c.allocation_errors, &c.sessions)
+        );
+        assert_eq!(sparse.check_rtt.count, c.check_rtt.count);
+
+        // The relayed call: one allocation granted per relay candidate the browsers reported (getStats),
+        // none failed, the call connected, and answered checks have RTTs.
+        let t = truth("chrome-relay-udp");
+        let relay_candidates = t["pcs"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|pc| pc["local_candidates_stats"].as_array().unwrap())
+            .filter(|c| c["candidateType"] == "relay")
+            .count() as u64;
+        let (_, _, c) = replay_counting("chrome-relay-udp", 20);
+        assert_eq!(c.allocations_allocated, relay_candidates);
+        assert_eq!(c.allocations_failed, 0);
+        assert!(c.allocation_errors.is_empty(), "{c:?}");
+        assert_eq!(c.sessions.get("connected"), Some(&1));
+        assert!(c.check_rtt.count > 0);
+        assert!(c.relayed_bytes_to_peer > 0 && c.relayed_bytes_from_peer > 0);
     }
 
     #[test]
