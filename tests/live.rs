@@ -7,75 +7,23 @@
 //! Needs root (CI runs as root) for namespaces and capture; without it the namespace test says why and
 //! returns. The non-root check runs either way. Every namespace, interface and process a test creates is
 //! removed by a guard, also when an assertion fails.
+mod common;
+
+use common::lab::*;
+use common::load;
+use common::{is_root, require_tools};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::fs::{self, File};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod common;
-use common::{is_root, require_tools};
-
-const SERVER_IP: &str = "198.51.100.1";
-const CLIENT_IP: &str = "198.51.100.2";
-/// coturn's relay port range in this lab: every relayed address must fall in it.
-const RELAY_PORTS: std::ops::RangeInclusive<u16> = 49200..=49300;
-const USER: &str = "alice";
-const PASSWORD: &str = "secret";
-const REALM: &str = "lab.example";
 /// A uid/gid that exists nowhere, as sudo would pass them for a user: iceview must become exactly this.
 const SUDO_ID: u32 = 4242;
-
-static SEQ: AtomicU32 = AtomicU32::new(0);
-
-/// A fresh directory for one test's files, world-traversable so that unprivileged processes can run the
-/// binary copied into it.
-fn scratch(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "iceview-{tag}-{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("scratch dir");
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod scratch dir");
-    dir
-}
-
-/// The binary, copied where any user may execute it (the target dir may not be reachable for nobody).
-fn binary_in(dir: &Path) -> PathBuf {
-    let bin = dir.join("iceview");
-    fs::copy(env!("CARGO_BIN_EXE_iceview"), &bin).expect("copy the binary");
-    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod the binary");
-    bin
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.env_remove("RUST_BACKTRACE")
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
-}
-
-fn ok(cmd: &mut Command) -> Output {
-    let out = run(cmd);
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn load(path: &Path) -> Value {
-    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 fn lines(path: &Path) -> Vec<Value> {
     fs::read_to_string(path)
@@ -83,164 +31,6 @@ fn lines(path: &Path) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}: {l}", path.display())))
         .collect()
-}
-
-/// Two namespaces, a veth pair, and every process started in them; all removed on drop.
-struct Lab {
-    server_ns: String,
-    client_ns: String,
-    server_if: String,
-    dir: PathBuf,
-    children: Vec<(String, Child)>,
-}
-
-impl Lab {
-    fn new() -> Lab {
-        let n = format!("{}{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
-        let lab = Lab {
-            server_ns: format!("iceview-s{n}"),
-            client_ns: format!("iceview-c{n}"),
-            // Interface names are at most 15 bytes.
-            server_if: format!("ivs{}", &n[n.len().saturating_sub(11)..]),
-            dir: scratch("live"),
-            children: Vec::new(),
-        };
-        let client_if = format!("ivc{}", &n[n.len().saturating_sub(11)..]);
-        ok(Command::new("ip").args(["netns", "add", &lab.server_ns]));
-        ok(Command::new("ip").args(["netns", "add", &lab.client_ns]));
-        ok(Command::new("ip").args([
-            "link",
-            "add",
-            &lab.server_if,
-            "netns",
-            &lab.server_ns,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &client_if,
-            "netns",
-            &lab.client_ns,
-        ]));
-        for (ns, dev, ip) in [
-            (&lab.server_ns, &lab.server_if, SERVER_IP),
-            (&lab.client_ns, &client_if, CLIENT_IP),
-        ] {
-            ok(Command::new("ip").args(["-n", ns, "addr", "add", &format!("{ip}/24"), "dev", dev]));
-            ok(Command::new("ip").args(["-n", ns, "link", "set", dev, "up"]));
-            ok(Command::new("ip").args(["-n", ns, "link", "set", "lo", "up"]));
-        }
-        lab
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    /// Starts `args` in namespace `ns`, stdout and stderr to `<name>.out` / `<name>.err`.
-    fn spawn(&mut self, name: &str, ns: &str, args: &[&str], env: &[(&str, String)]) -> u32 {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", ns])
-            .args(args)
-            .env_remove("RUST_BACKTRACE")
-            .stdin(Stdio::null())
-            .stdout(File::create(self.path(&format!("{name}.out"))).expect("out file"))
-            .stderr(File::create(self.path(&format!("{name}.err"))).expect("err file"));
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("{args:?}: {e}"));
-        // `ip netns exec` execs the command: this pid is the command's.
-        let pid = child.id();
-        self.children.push((name.to_string(), child));
-        pid
-    }
-
-    fn stderr_of(&self, name: &str) -> String {
-        fs::read_to_string(self.path(&format!("{name}.err"))).unwrap_or_default()
-    }
-
-    fn wait_for_stderr(&mut self, name: &str, needle: &str) {
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(10) {
-            if self.stderr_of(name).contains(needle) {
-                return;
-            }
-            if let Some(status) = self.child(name).try_wait().expect("try_wait") {
-                panic!(
-                    "{name} exited ({status}) before '{needle}': {}",
-                    self.stderr_of(name)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("{name} never printed '{needle}': {}", self.stderr_of(name));
-    }
-
-    fn child(&mut self, name: &str) -> &mut Child {
-        &mut self
-            .children
-            .iter_mut()
-            .find(|(n, _)| n == name)
-            .unwrap_or_else(|| panic!("no process {name}"))
-            .1
-    }
-
-    fn signal(&mut self, name: &str, signal: Signal) {
-        let pid = Pid::from_raw(self.child(name).id() as i32);
-        // A child this test started and has not reaped.
-        kill(pid, signal).expect("kill");
-    }
-
-    /// Waits for `name` to exit on its own; its exit status.
-    fn wait(&mut self, name: &str, limit: Duration) -> std::process::ExitStatus {
-        let t = Instant::now();
-        loop {
-            if let Some(status) = self.child(name).try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                t.elapsed() < limit,
-                "{name} did not exit within {limit:?}: {}",
-                self.stderr_of(name)
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Runs a client to completion in the client namespace, killed after `secs` (coturn's clients
-    /// retry forever when nobody answers).
-    fn client(&self, secs: u32, args: &[&str]) -> String {
-        let mut cmd = Command::new("timeout");
-        cmd.args([&secs.to_string(), "ip", "netns", "exec", &self.client_ns])
-            .args(args);
-        let out = run(&mut cmd);
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for (_, child) in &mut self.children {
-            if child.try_wait().ok().flatten().is_none() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-        // Deleting a namespace deletes the veth end inside it, and with it the peer.
-        for ns in [&self.server_ns, &self.client_ns] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
-        if !std::thread::panicking() {
-            let _ = fs::remove_dir_all(&self.dir);
-        } else {
-            eprintln!("live test files kept in {}", self.dir.display());
-        }
-    }
 }
 
 /// `iceview read FILE --json - EXTRA...`.
@@ -437,54 +227,7 @@ fn live_capture_of_real_turn_traffic() {
     let (sns, sif) = (lab.server_ns.clone(), lab.server_if.clone());
     let dir = lab.dir.clone();
     let p = |name: &str| dir.join(name).to_str().unwrap().to_string();
-    let (min, max) = (RELAY_PORTS.start().to_string(), RELAY_PORTS.end().to_string());
-    let user = format!("{USER}:{PASSWORD}");
-    let turndb = p("turndb");
-    lab.spawn(
-        "turnserver",
-        &sns,
-        &[
-            "turnserver",
-            "-n",
-            "--listening-ip",
-            SERVER_IP,
-            "--relay-ip",
-            SERVER_IP,
-            "--min-port",
-            &min,
-            "--max-port",
-            &max,
-            "--lt-cred-mech",
-            "--user",
-            &user,
-            "--realm",
-            REALM,
-            "--no-tls",
-            "--no-dtls",
-            "--no-cli",
-            "--log-file",
-            "stdout",
-            "--simple-log",
-            "--userdb",
-            &turndb,
-        ],
-        &[],
-    );
-    lab.spawn(
-        "peer",
-        &sns,
-        &["turnutils_peer", "-L", SERVER_IP, "-p", "3480"],
-        &[],
-    );
-    // coturn is up when it answers a Binding request (this exchange happens before any capture starts).
-    let t = Instant::now();
-    while !lab
-        .client(1, &["turnutils_stunclient", SERVER_IP])
-        .contains("reflexive addr")
-    {
-        assert!(t.elapsed() < Duration::from_secs(10), "coturn never answered");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    lab.start_coturn();
 
     // A: stops by itself after 40 packets, as -Z nobody.
     let (a_json, a_nd, a_pcap) = (p("a.json"), p("a.ndjson"), p("a.pcap"));
@@ -584,28 +327,7 @@ fn live_capture_of_real_turn_traffic() {
     // CreatePermission, ChannelBind, data to the peer, Refresh).
     let out = lab.client(5, &["turnutils_stunclient", SERVER_IP]);
     assert!(out.contains("reflexive addr"), "{out}");
-    let out = lab.client(
-        20,
-        &[
-            "turnutils_uclient",
-            "-u",
-            USER,
-            "-w",
-            PASSWORD,
-            "-e",
-            SERVER_IP,
-            "-r",
-            "3480",
-            "-n",
-            "10",
-            "-m",
-            "1",
-            "-l",
-            "100",
-            SERVER_IP,
-        ],
-    );
-    assert!(out.contains("Total lost packets 0"), "uclient: {out}");
+    lab.uclient();
 
     let status = lab.wait("a", Duration::from_secs(10));
     assert!(status.success(), "A: {status}: {}", lab.stderr_of("a"));

@@ -1,5 +1,7 @@
 //! Helpers shared by the integration tests: run the real binary on a fixture, load oracle files.
 #![allow(dead_code)]
+pub mod lab;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
