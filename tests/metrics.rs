@@ -43,20 +43,24 @@ fn encode(q: &str) -> String {
         .collect()
 }
 
-/// An instant query through Prometheus's HTTP API (`/api/v1/query`): the single sample's value, None
-/// while there is none.
-fn query(ns: &str, promql: &str) -> Option<f64> {
-    let (status, body) = http_get_in(
-        ns,
-        PROMETHEUS_ADDR,
-        &format!("/api/v1/query?query={}", encode(promql)),
-    )?;
-    assert_eq!(status, 200, "{promql}: {body}");
-    let v: Value = serde_json::from_str(&body).expect("the query API answers JSON");
+/// A GET of Prometheus's HTTP API, parsed; it must succeed.
+fn api(ns: &str, path: &str) -> Option<Value> {
+    let (status, body) = http_get_in(ns, PROMETHEUS_ADDR, path)?;
+    assert_eq!(status, 200, "{path}: {body}");
+    let v: Value = serde_json::from_str(&body).expect("the API answers JSON");
     assert_eq!(v["status"], "success", "{body}");
-    let result = v["data"]["result"].as_array()?;
-    let sample = result.first()?;
-    sample["value"][1].as_str()?.parse().ok()
+    Some(v)
+}
+
+/// An instant query's samples (`/api/v1/query`).
+fn samples(ns: &str, promql: &str) -> Option<Vec<Value>> {
+    let v = api(ns, &format!("/api/v1/query?query={}", encode(promql)))?;
+    v["data"]["result"].as_array().cloned()
+}
+
+/// An instant query's single sample value, None while there is none.
+fn query(ns: &str, promql: &str) -> Option<f64> {
+    samples(ns, promql)?.first()?["value"][1].as_str()?.parse().ok()
 }
 
 /// Waits until `promql` has held one value for `stable` in Prometheus and equals `want()` (read again
@@ -162,8 +166,9 @@ fn prometheus_scrapes_live_turn_metrics() {
     fs::write(
         &config,
         format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: iceview\n    \
-             static_configs:\n      - targets: ['{METRICS_ADDR}']\n"
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: ['{}']\n\
+             scrape_configs:\n  - job_name: iceview\n    static_configs:\n      - targets: ['{METRICS_ADDR}']\n",
+            contrib("prometheus/iceview-rules.yml").display()
         ),
     )
     .expect("prometheus.yml");
@@ -237,6 +242,37 @@ fn prometheus_scrapes_live_turn_metrics() {
         "{}",
         lab.stderr_of("iceview")
     );
+    // The alert rules loaded and evaluate without error against the real series.
+    let t = Instant::now();
+    loop {
+        let rules = api(&sns, "/api/v1/rules").expect("the rules API");
+        let all: Vec<&Value> = rules["data"]["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|g| g["rules"].as_array().unwrap())
+            .collect();
+        assert_eq!(all.len(), 4, "{rules}");
+        if all.iter().all(|r| r["health"] == "ok") {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "rules not healthy: {rules}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // Every query of the Grafana dashboard parses and runs in Prometheus, and names only series iceview
+    // exports; the panels of this traffic's counters have data.
+    for (title, expr) in dashboard_queries() {
+        assert_exported(&body, &expr);
+        let promql = expr.replace("$__rate_interval", "1m").replace("$instance", ".*");
+        let result = samples(&sns, &promql).unwrap_or_else(|| panic!("{title}: {promql}"));
+        if ["TURN allocations active", "STUN messages by method"].contains(&title.as_str()) {
+            assert!(!result.is_empty(), "{title}: {promql} has no data");
+        }
+    }
+
     lab.signal("iceview", Signal::SIGTERM);
     let status = lab.wait("iceview", Duration::from_secs(10));
     assert!(status.success(), "{status}: {}", lab.stderr_of("iceview"));
@@ -431,4 +467,78 @@ fn status_line_counts_equal_the_final_report() {
         allocations.len() >= 2 && count(sessions, "outcome", "connected") >= 1,
         "{line}"
     );
+}
+
+fn contrib(rel: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib").join(rel)
+}
+
+/// (panel title, PromQL) of every target of contrib/grafana/iceview.json.
+fn dashboard_queries() -> Vec<(String, String)> {
+    let dash = load(&contrib("grafana/iceview.json"));
+    let panels = dash["panels"].as_array().expect("panels");
+    assert!(panels.len() >= 6, "the issue's six panels at least");
+    panels
+        .iter()
+        .flat_map(|p| {
+            let title = p["title"].as_str().unwrap().to_string();
+            p["targets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |t| (title.clone(), t["expr"].as_str().unwrap().to_string()))
+        })
+        .collect()
+}
+
+/// Every `iceview_*` name in `expr` is a family of the scrape `exposition` (a histogram's `_bucket`
+/// series belong to it): a misspelt name would be a panel or an alert that is silently empty.
+fn assert_exported(exposition: &str, expr: &str) {
+    for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        if !word.starts_with("iceview_") {
+            continue;
+        }
+        let family = word.strip_suffix("_bucket").unwrap_or(word);
+        assert!(
+            exposition.contains(&format!("# TYPE {family} ")),
+            "{word} (in {expr}) is not exported"
+        );
+    }
+}
+
+/// The alert rules pass promtool's check and their unit tests (contrib/prometheus/iceview-rules.test.yml:
+/// synthetic series and the alerts they must raise), and name only metrics iceview exports.
+#[test]
+fn alert_rules_pass_promtool() {
+    if !missing(&["promtool"]).is_empty() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "needs promtool (scripts/setup installs it)"
+        );
+        eprintln!("alert_rules_pass_promtool: SKIPPED: needs promtool (scripts/setup installs it)");
+        return;
+    }
+    let dir = contrib("prometheus");
+    for args in [
+        ["check", "rules", "iceview-rules.yml"],
+        ["test", "rules", "iceview-rules.test.yml"],
+    ] {
+        let out = Command::new("promtool")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("promtool runs");
+        assert!(
+            out.status.success(),
+            "promtool {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The names, against what a run exports (every family is declared even before it has samples).
+    let scrape = iceview::report::metrics::exposition(&iceview::report::counters::Counters::default());
+    let rules = fs::read_to_string(dir.join("iceview-rules.yml")).unwrap();
+    for line in rules.lines().filter(|l| l.contains("iceview_")) {
+        assert_exported(&scrape, line);
+    }
 }
