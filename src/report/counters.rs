@@ -28,7 +28,7 @@ pub struct Summary {
 
 /// The STUN methods counted by name; any other method number is `other` (a label per number would let
 /// a sender create 4096 series).
-pub const METHODS: [&str; 13] = [
+pub const METHODS: [&str; 14] = [
     "binding",
     "shared-secret",
     "allocate",
@@ -41,6 +41,7 @@ pub const METHODS: [&str; 13] = [
     "connection-bind",
     "connection-attempt",
     "goog-ping",
+    "set-active-destination",
     "other",
 ];
 pub const CLASSES: [&str; 4] = ["request", "indication", "success", "error"];
@@ -112,17 +113,17 @@ impl RttHistogram {
     }
 }
 
-/// Error codes of the STUN/TURN registry (RFC 8489 §18.3, RFC 8656 §18.4, RFC 6062, RFC 8016) that
-/// get their own `code` label; anything else is `other`.
-pub const ERROR_CODES: [u16; 18] = [
-    300, 400, 401, 403, 405, 420, 437, 438, 440, 441, 442, 443, 446, 447, 486, 487, 500, 508,
+/// Error codes of the STUN/TURN registry (RFC 8489 §18.3, RFC 8656 §18.4, RFC 6062, RFC 8016) and
+/// MS-TURN's 434-436 that get their own `code` label; anything else is `other`.
+pub const ERROR_CODES: [u16; 21] = [
+    300, 400, 401, 403, 405, 420, 434, 435, 436, 437, 438, 440, 441, 442, 443, 446, 447, 486, 487, 500, 508,
 ];
 
 /// The `code` label of an error response.
 pub fn error_code_label(code: u16) -> &'static str {
     const NAMES: [&str; ERROR_CODES.len()] = [
-        "300", "400", "401", "403", "405", "420", "437", "438", "440", "441", "442", "443", "446", "447",
-        "486", "487", "500", "508",
+        "300", "400", "401", "403", "405", "420", "434", "435", "436", "437", "438", "440", "441", "442",
+        "443", "446", "447", "486", "487", "500", "508",
     ];
     ERROR_CODES
         .iter()
