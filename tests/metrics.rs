@@ -510,14 +510,7 @@ fn assert_exported(exposition: &str, expr: &str) {
 /// synthetic series and the alerts they must raise), and name only metrics iceview exports.
 #[test]
 fn alert_rules_pass_promtool() {
-    if !missing(&["promtool"]).is_empty() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "needs promtool (scripts/setup installs it)"
-        );
-        eprintln!("alert_rules_pass_promtool: SKIPPED: needs promtool (scripts/setup installs it)");
-        return;
-    }
+    require_tools(&["promtool"]);
     let dir = contrib("prometheus");
     for args in [
         ["check", "rules", "iceview-rules.yml"],
