@@ -406,11 +406,7 @@ impl Analyzer {
     }
 
     pub fn ingest(&mut self, pkt: &Packet<'_>) {
-        let model = &mut self.state.model;
-        if model.first_ts.is_none() {
-            model.first_ts = Some(pkt.ts);
-        }
-        model.last_ts = Some(pkt.ts);
+        self.observe_span(Some(pkt.ts), Some(pkt.ts));
         let state = &mut self.state;
         self.net
             .ingest(pkt, &mut |ev| state.on_net_event(ev, &mut Ahead::default()));
@@ -429,7 +425,8 @@ impl Analyzer {
         &self.state.keys
     }
 
-    /// The capture's time span grows to cover a batch of packets (the pipeline's [`Analyzer::ingest`]).
+    /// The capture's time span grows to cover packets from `first` to `last` (one packet in
+    /// [`Analyzer::ingest`], a batch in the pipeline).
     pub(crate) fn observe_span(&mut self, first: Option<Timestamp>, last: Option<Timestamp>) {
         let model = &mut self.state.model;
         if model.first_ts.is_none() {
