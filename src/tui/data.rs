@@ -289,8 +289,13 @@ impl Index {
             }
             candidates.sort_unstable();
             candidates.dedup();
+            let binding = if candidates.is_empty() {
+                Binding::Other
+            } else {
+                Binding::of(model, m)
+            };
             for &si in &candidates {
-                if belongs(model, m, ufrags[si], &mut foreign[si]) {
+                if belongs(&binding, ufrags[si], &mut foreign[si]) {
                     sessions[si].messages.push(mi);
                 }
             }
@@ -429,37 +434,53 @@ fn session_scope(
 /// Whether message `m` (which touches one of the session's addresses) is part of the session: binding
 /// requests must name the session's agents in USERNAME when they carry one (an ICE restart reuses
 /// addresses with new ufrags), and responses follow their requests.
-fn belongs(
-    model: &Model,
-    m: &MessageRecord,
-    ufrags: [&str; 2],
-    foreign: &mut HashSet<TransactionId>,
-) -> bool {
-    let Body::Stun { method, class, .. } = m.body else {
-        return true;
-    };
-    if method != Method::BINDING {
-        return true;
+/// What [`belongs`] reads of a message: worked out once per message, however many sessions share its
+/// addresses (a binding request is decoded again for its USERNAME, and for nothing else).
+enum Binding {
+    /// Not a binding message: it belongs wherever its addresses do.
+    Other,
+    /// A binding request with its USERNAME (None: it carries none).
+    Request { id: TransactionId, user: Option<String> },
+    /// A binding response (or indication): it follows its request.
+    Answer(Option<TransactionId>),
+}
+
+impl Binding {
+    fn of(model: &Model, m: &MessageRecord) -> Binding {
+        let Body::Stun { method, class, .. } = m.body else {
+            return Binding::Other;
+        };
+        if method != Method::BINDING {
+            return Binding::Other;
+        }
+        match (class, model.stun(m)) {
+            (Class::Request, Some(msg)) => Binding::Request {
+                id: msg.transaction_id,
+                user: match msg.attr_value(stun::ATTR_USERNAME) {
+                    Some(AttrValue::Text(user)) => Some(user.clone()),
+                    _ => None,
+                },
+            },
+            _ => Binding::Answer(model.transaction_id(m)),
+        }
     }
-    // Only a request's USERNAME is read: the message is decoded again for it, and for nothing else.
-    let msg = match class {
-        Class::Request => model.stun(m),
-        _ => None,
-    };
-    if let Some(msg) = msg {
-        if let Some(AttrValue::Text(user)) = msg.attr_value(stun::ATTR_USERNAME) {
+}
+
+fn belongs(b: &Binding, ufrags: [&str; 2], foreign: &mut HashSet<TransactionId>) -> bool {
+    match b {
+        Binding::Other | Binding::Request { user: None, .. } => true,
+        Binding::Request { id, user: Some(user) } => {
             // RFC 8445 §7.2.2: USERNAME is "receiver-ufrag:sender-ufrag".
             let mut parts = user.splitn(2, ':');
             let (r, s) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
             let ours = (r == ufrags[0] && s == ufrags[1]) || (r == ufrags[1] && s == ufrags[0]);
             if !ours {
-                foreign.insert(msg.transaction_id);
+                foreign.insert(*id);
             }
-            return ours;
+            ours
         }
-        return true;
+        Binding::Answer(id) => id.is_none_or(|id| !foreign.contains(&id)),
     }
-    model.transaction_id(m).is_none_or(|id| !foreign.contains(&id))
 }
 
 fn consent_flags(s: &SessionReport) -> Vec<bool> {
@@ -1093,5 +1114,83 @@ pub fn severity_name(s: Severity) -> &'static str {
         Severity::Error => "ERROR",
         Severity::Warning => "WARN",
         Severity::Info => "info",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::Analyzer;
+    use crate::capture::{LinkType, Packet, Timestamp};
+    use crate::wire::credentials::Keyring;
+    use crate::wire::encode::MessageBuilder;
+    use crate::wire::stun::Class;
+
+    /// A bare IPv4/UDP packet (LINKTYPE_RAW), checksums left zero.
+    fn udp(src: ([u8; 4], u16), dst: ([u8; 4], u16), payload: &[u8]) -> Vec<u8> {
+        let total = (28 + payload.len()) as u16;
+        let mut p = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0];
+        p[2..4].copy_from_slice(&total.to_be_bytes());
+        p.extend_from_slice(&src.0);
+        p.extend_from_slice(&dst.0);
+        p.extend_from_slice(&src.1.to_be_bytes());
+        p.extend_from_slice(&dst.1.to_be_bytes());
+        p.extend_from_slice(&(total - 20).to_be_bytes());
+        p.extend_from_slice(&[0, 0]);
+        p.extend_from_slice(payload);
+        p
+    }
+
+    /// An ICE restart reuses the addresses with new ufrags (RFC 8445 §9): each session lists its own
+    /// checks and their answers only, although both sessions own the same addresses. Worked out by hand:
+    /// frames 1-2 are the first session's check and success, 3-4 the restarted session's.
+    #[test]
+    fn a_restarted_session_lists_only_its_own_checks() {
+        let (a, b) = (([192, 0, 2, 1], 50000), ([192, 0, 2, 2], 50001));
+        let check = |id: u8, user: &str| {
+            let mut m = MessageBuilder::request(Method::BINDING, TransactionId([id; 12]));
+            m.text(stun::ATTR_USERNAME, user);
+            m.finish().unwrap()
+        };
+        let ok = |id: u8| {
+            MessageBuilder::new(Method::BINDING, Class::Success, TransactionId([id; 12]))
+                .finish()
+                .unwrap()
+        };
+        let packets = [
+            udp(a, b, &check(1, "BBBB:AAAA")),
+            udp(b, a, &ok(1)),
+            udp(a, b, &check(2, "DDDD:CCCC")),
+            udp(b, a, &ok(2)),
+        ];
+        let mut an = Analyzer::new(Keyring::new());
+        for (i, data) in packets.iter().enumerate() {
+            an.ingest(&Packet {
+                ts: Timestamp(1_000_000_000 * (i as u64 + 1)),
+                frame: i as u64 + 1,
+                input: 0,
+                link_type: LinkType::RawIp,
+                data,
+                orig_len: data.len() as u32,
+            });
+        }
+        an.finish();
+        let model = an.model();
+        let report = Report::build(model, &[], an.net_stats());
+        let index = Index::build(&report, model);
+        let frames_of = |ufrag: &str| -> Vec<u64> {
+            let si = report
+                .sessions
+                .iter()
+                .position(|s| s.agents.iter().any(|g| g.ufrag == ufrag))
+                .unwrap_or_else(|| panic!("a session with {ufrag}"));
+            index.sessions[si]
+                .messages
+                .iter()
+                .map(|&mi| model.messages[mi].frame)
+                .collect()
+        };
+        assert_eq!(frames_of("AAAA"), [1, 2]);
+        assert_eq!(frames_of("CCCC"), [3, 4]);
     }
 }
