@@ -20,7 +20,7 @@ pub(crate) struct Decoded {
 }
 
 impl Decoded {
-    /// Decodes what [`State::on_datagram`] would hand to [`State::on_stun`] as it is: a payload (or
+    /// Decodes what the analysis's `on_datagram` would hand to its `on_stun` as it is: a payload (or
     /// ChannelData application data) with the magic cookie and a consistent length.
     pub(crate) fn ahead(digest: &Digest, payload: &[u8], keys: &Keyring) -> Option<Box<Decoded>> {
         let (offset, b) = match digest.channel_look {
@@ -41,7 +41,7 @@ impl Decoded {
     }
 }
 
-/// What [`State::on_datagram`] decides from a payload's bytes alone: its RFC 7983 kind and, for the
+/// What the analysis's `on_datagram` decides from a payload's bytes alone: its RFC 7983 kind and, for the
 /// DTLS/RTP range, what the record is (`None`: not media after all).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Look {

@@ -1,6 +1,6 @@
 //! The batches that carry the network layer's output from the reading thread to the analysis thread:
 //! [`NetStage`] fills an [`EventBatch`] (payloads copied into it, or referred to in the capture file's
-//! shared mapping, with what was worked out ahead: [`Digest`], [`Decoded`]); [`apply`] feeds one to the
+//! shared mapping, with what was worked out ahead: `Digest`, `Decoded`); [`apply`] feeds one to the
 //! analysis in order.
 use crate::analysis::ahead::{Ahead, Decoded, Digest};
 use crate::analysis::Analyzer;
