@@ -2,14 +2,16 @@
 //! → message detail with hex, plus TURN allocations and every message.
 //!
 //! This module owns the terminal and the event loop, and nothing else: [`app`] holds the UI state and
-//! turns keys into actions without a terminal, [`views`] are pure render functions, [`data`] derives what
-//! the views need from a report snapshot, [`export`] saves packets and JSON. The terminal is restored on
-//! every way out — return, error, panic (a hook restores it before the message prints) and Ctrl-C (raw
-//! mode delivers it as a key). Live captures hand new snapshots through a channel; the loop applies them
-//! between keys, never from the packet path, and holds them back while paused.
+//! turns keys into actions without a terminal, [`filter`] is the home list's filter language, [`views`]
+//! are pure render functions, [`data`] derives what the views need from a report snapshot, [`export`]
+//! saves packets and JSON. The terminal is restored on every way out — return, error, panic (a hook
+//! restores it before the message prints) and Ctrl-C (raw mode delivers it as a key). Live captures hand
+//! new snapshots through a channel; the loop applies them between keys, never from the packet path, and
+//! holds them back while paused.
 pub mod app;
 pub mod data;
 pub mod export;
+pub mod filter;
 pub mod views;
 
 use app::{Action, App};

@@ -1,0 +1,86 @@
+//! The all-messages screen: every stored message in capture order, and its filter, plain words that must
+//! all appear in a message's one-line summary, applied on Enter because the list can hold a million
+//! messages (`analysis::MAX_STORED_MESSAGES`).
+//!
+//! It does not use the home list's filter language (`tui::filter`), whose fields are a session's.
+use super::{App, Cursor, MessageContext, Overlay, PromptKind, Screen};
+use ratatui::crossterm::event::{KeyCode, KeyEvent};
+
+#[derive(Debug, Default)]
+pub struct MessagesState {
+    pub cursor: Cursor,
+    pub filter: String,
+    /// Indices into `model.messages` matching the filter; `None` when there is no filter.
+    pub visible: Option<Vec<usize>>,
+}
+
+impl App {
+    pub(super) fn apply_messages_filter(&mut self) {
+        let words: Vec<String> = self
+            .messages
+            .filter
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect();
+        if words.is_empty() {
+            self.messages.visible = None;
+        } else {
+            let t0 = self.index.t0;
+            let v = self
+                .report()
+                .messages
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| {
+                    let line = crate::report::text::packet_line(m, t0).to_lowercase();
+                    words.iter().all(|w| line.contains(w.as_str()))
+                })
+                .map(|(i, _)| i)
+                .collect();
+            self.messages.visible = Some(v);
+        }
+        self.messages.cursor.selected = 0;
+    }
+
+    pub fn messages_len(&self) -> usize {
+        match &self.messages.visible {
+            Some(v) => v.len(),
+            None => self.model().messages.len(),
+        }
+    }
+
+    pub fn messages_at(&self, pos: usize) -> Option<usize> {
+        match &self.messages.visible {
+            Some(v) => v.get(pos).copied(),
+            None => (pos < self.model().messages.len()).then_some(pos),
+        }
+    }
+
+    pub(super) fn messages_key(&mut self, k: KeyEvent) {
+        let len = self.messages_len();
+        let page = self.page();
+        let c = &mut self.messages.cursor;
+        match k.code {
+            KeyCode::Up | KeyCode::Char('k') => c.up(1),
+            KeyCode::Down | KeyCode::Char('j') => c.down(1, len),
+            KeyCode::PageUp => c.up(page),
+            KeyCode::PageDown => c.down(page, len),
+            KeyCode::Home | KeyCode::Char('g') => c.selected = 0,
+            KeyCode::End | KeyCode::Char('G') => c.down(len, len),
+            KeyCode::Char('/') => {
+                let current = self.messages.filter.clone();
+                self.overlay = Some(Overlay::Prompt {
+                    kind: PromptKind::Filter(Screen::Messages),
+                    input: current.clone(),
+                    previous: current,
+                });
+            }
+            KeyCode::Enter => {
+                if let Some(mi) = self.messages_at(self.messages.cursor.selected) {
+                    self.open_message(mi, MessageContext::AllMessages);
+                }
+            }
+            _ => {}
+        }
+    }
+}
