@@ -1,0 +1,436 @@
+//! The [`Index`]: lookups derived from one snapshot, once per snapshot and never per frame. The home rows;
+//! each session's and each allocation's addresses, messages, findings and frames (for saving); messages by
+//! frame (evidence jumps) and by transaction (`n`/`p`).
+//!
+//! A message joins every session that owns one of its addresses, unless it is a binding request whose
+//! USERNAME names another session's agents (an ICE restart reuses the addresses with new ufrags), or the
+//! answer to one. Each session's ladder is laid out in `ladder`, a home row's facts in `rows`; nothing
+//! here survives a new snapshot.
+use super::ladder::{build_ladder, Column, LadderRow};
+use super::parse;
+use super::rows::RowRef;
+use crate::analysis::findings::Subject;
+use crate::analysis::sessions::SessionReport;
+use crate::analysis::{Body, MessageRecord, Model};
+use crate::report::turn::AllocationReport;
+use crate::report::Report;
+use crate::wire::attributes::AttrValue;
+use crate::wire::stun::{self, Class, Method, TransactionId};
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+
+/// Everything the session view needs that the report does not hold directly.
+#[derive(Clone, Debug, Default)]
+pub struct SessionScope {
+    /// Messages of the session (its checks, its allocations' TURN traffic, its agents' STUN), indices into
+    /// `model.messages` in capture order.
+    pub messages: Vec<usize>,
+    /// Every transport address that belongs to the session: its agents' candidates and NAT mappings, the
+    /// relayed addresses and clients of its allocations.
+    pub addresses: HashSet<SocketAddr>,
+    /// Indices into `report.turn.allocations` of the allocations whose relayed address is a candidate.
+    pub allocations: Vec<usize>,
+    /// Indices into `report.findings` about the session or its allocations.
+    pub findings: Vec<usize>,
+    pub columns: Vec<Column>,
+    pub ladder: Vec<LadderRow>,
+    /// Rows of `ladder` that are not media (the default view).
+    pub ladder_signalling: Vec<usize>,
+    /// Per timeline event: a check sent after the sender's first success on that pair (RFC 7675 consent).
+    pub consent: Vec<bool>,
+    /// Frames of the session's evidence (messages, timeline, findings) for saving.
+    pub frames: Vec<u64>,
+}
+
+/// Per-allocation facts for rows, saving and findings.
+#[derive(Clone, Debug, Default)]
+pub struct AllocationScope {
+    pub findings: Vec<usize>,
+    /// Session using it, if any.
+    pub session: Option<usize>,
+    pub addresses: HashSet<SocketAddr>,
+    pub frames: Vec<u64>,
+}
+
+/// Lookups derived from one snapshot.
+#[derive(Debug, Default)]
+pub struct Index {
+    pub rows: Vec<RowRef>,
+    pub sessions: Vec<SessionScope>,
+    pub allocations: Vec<AllocationScope>,
+    /// Findings about the capture as a whole.
+    pub capture_findings: Vec<usize>,
+    /// (frame, message index) sorted by frame, for evidence jumps.
+    by_frame: Vec<(u64, usize)>,
+    /// Messages of each transaction, in capture order.
+    transactions: HashMap<TransactionId, Vec<usize>>,
+    /// The earliest timestamp of the capture (all times are shown relative to it).
+    pub t0: f64,
+}
+
+impl Index {
+    pub fn build(report: &Report, model: &Model) -> Index {
+        let t0 = report
+            .inputs
+            .iter()
+            .filter_map(|i| i.first_ts)
+            .fold(f64::INFINITY, f64::min);
+        let t0 = if t0.is_finite() {
+            t0
+        } else {
+            model.first_ts.map_or(0.0, |t| t.as_secs_f64())
+        };
+        let allocs = &report.turn.allocations;
+        let mut allocations: Vec<AllocationScope> = allocs
+            .iter()
+            .map(|a| {
+                let mut addresses: HashSet<SocketAddr> = a.relayed.iter().filter_map(|r| parse(r)).collect();
+                addresses.extend(parse(&a.client));
+                AllocationScope {
+                    addresses,
+                    ..Default::default()
+                }
+            })
+            .collect();
+        let mut sessions: Vec<SessionScope> = report
+            .sessions
+            .iter()
+            .enumerate()
+            .map(|(si, s)| session_scope(si, s, allocs, &mut allocations))
+            .collect();
+
+        let mut capture_findings = Vec::new();
+        for (fi, f) in report.findings.iter().enumerate() {
+            match &f.subject {
+                Subject::Session { id } => {
+                    if let Some(si) = report.sessions.iter().position(|s| &s.id == id) {
+                        sessions[si].findings.push(fi);
+                    }
+                }
+                Subject::Allocation { client, server, .. } => {
+                    if let Some(ai) = allocs
+                        .iter()
+                        .position(|a| &a.client == client && &a.server == server)
+                    {
+                        allocations[ai].findings.push(fi);
+                        if let Some(si) = allocations[ai].session {
+                            sessions[si].findings.push(fi);
+                        }
+                    }
+                }
+                Subject::Capture => capture_findings.push(fi),
+            }
+        }
+
+        // Messages: one pass, each message tested against the sessions that own one of its addresses.
+        let mut owners: HashMap<SocketAddr, Vec<usize>> = HashMap::new();
+        for (si, s) in sessions.iter().enumerate() {
+            for a in &s.addresses {
+                owners.entry(*a).or_default().push(si);
+            }
+        }
+        let ufrags: Vec<[&str; 2]> = report
+            .sessions
+            .iter()
+            .map(|s| {
+                [
+                    s.agents.first().map_or("", |a| a.ufrag.as_str()),
+                    s.agents.get(1).map_or("", |a| a.ufrag.as_str()),
+                ]
+            })
+            .collect();
+        // Binding requests whose USERNAME names another session's agents, and so their responses.
+        let mut foreign: Vec<HashSet<TransactionId>> = vec![HashSet::new(); sessions.len()];
+        let mut by_frame = Vec::with_capacity(model.messages.len());
+        let mut transactions: HashMap<TransactionId, Vec<usize>> = HashMap::new();
+        let mut candidates: Vec<usize> = Vec::new();
+        for (mi, m) in model.messages.iter().enumerate() {
+            by_frame.push((m.frame, mi));
+            if let Some(id) = model.transaction_id(m) {
+                transactions.entry(id).or_default().push(mi);
+            }
+            candidates.clear();
+            let path = model.path(m);
+            for a in [path.src, path.dst] {
+                if let Some(list) = owners.get(&a) {
+                    candidates.extend(list.iter().copied());
+                }
+            }
+            candidates.sort_unstable();
+            candidates.dedup();
+            let binding = if candidates.is_empty() {
+                Binding::Other
+            } else {
+                Binding::of(model, m)
+            };
+            for &si in &candidates {
+                if belongs(&binding, ufrags[si], &mut foreign[si]) {
+                    sessions[si].messages.push(mi);
+                }
+            }
+        }
+        by_frame.sort_by_key(|&(f, i)| (f, i));
+
+        for (si, s) in sessions.iter_mut().enumerate() {
+            let sr = &report.sessions[si];
+            build_ladder(s, sr, allocs, model);
+            s.consent = consent_flags(sr);
+            let mut frames: Vec<u64> = s.messages.iter().map(|&i| model.messages[i].frame).collect();
+            frames.extend(sr.timeline.iter().map(|e| e.frame));
+            frames.extend(
+                s.findings
+                    .iter()
+                    .flat_map(|&f| report.findings[f].frames.iter().copied()),
+            );
+            frames.sort_unstable();
+            frames.dedup();
+            s.frames = frames;
+        }
+        for (ai, a) in allocations.iter_mut().enumerate() {
+            let r = &allocs[ai];
+            let mut frames: Vec<u64> = Vec::new();
+            frames.extend(r.created_frame);
+            frames.extend(r.events.iter().filter_map(|e| e.frame));
+            frames.extend(r.errors.iter().map(|e| e.frame));
+            frames.extend(r.permissions.iter().flat_map(|p| p.frames.iter().copied()));
+            frames.extend(r.channels.iter().flat_map(|c| c.frames.iter().copied()));
+            frames.extend(
+                a.findings
+                    .iter()
+                    .flat_map(|&f| report.findings[f].frames.iter().copied()),
+            );
+            frames.sort_unstable();
+            frames.dedup();
+            a.frames = frames;
+        }
+
+        let mut rows: Vec<RowRef> = (0..report.sessions.len()).map(RowRef::Session).collect();
+        rows.extend(
+            allocations
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| a.session.is_none())
+                .map(|(i, _)| RowRef::Allocation(i)),
+        );
+        Index {
+            rows,
+            sessions,
+            allocations,
+            capture_findings,
+            by_frame,
+            transactions,
+            t0,
+        }
+    }
+
+    /// The message to show for an evidence frame: the innermost STUN message of that frame (a relayed
+    /// check rather than the ChannelData carrying it), else whatever was recorded for it.
+    pub fn message_at_frame(&self, model: &Model, frame: u64) -> Option<usize> {
+        let start = self.by_frame.partition_point(|&(f, _)| f < frame);
+        let same = self.by_frame[start..].iter().take_while(|&&(f, _)| f == frame);
+        let mut fallback = None;
+        let mut best = None;
+        for &(_, i) in same {
+            fallback.get_or_insert(i);
+            if model.messages.get(i).is_some_and(MessageRecord::is_stun) {
+                best = Some(i);
+            }
+        }
+        best.or(fallback)
+    }
+
+    /// Messages with the same transaction id as message `mi` (including itself), in capture order.
+    pub fn transaction_of(&self, model: &Model, mi: usize) -> &[usize] {
+        model
+            .messages
+            .get(mi)
+            .and_then(|m| model.transaction_id(m))
+            .and_then(|id| self.transactions.get(&id))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Findings about the thing a home row shows.
+    pub fn row_findings(&self, row: RowRef) -> &[usize] {
+        match row {
+            RowRef::Session(i) => self.sessions.get(i).map_or(&[], |s| s.findings.as_slice()),
+            RowRef::Allocation(i) => self.allocations.get(i).map_or(&[], |a| a.findings.as_slice()),
+        }
+    }
+}
+
+fn session_scope(
+    si: usize,
+    s: &SessionReport,
+    allocs: &[AllocationReport],
+    allocations: &mut [AllocationScope],
+) -> SessionScope {
+    let mut scope = SessionScope::default();
+    for c in s.candidates.iter().chain(&s.nat_mappings) {
+        scope.addresses.extend(parse(&c.address));
+    }
+    for p in &s.pairs {
+        scope.addresses.extend(parse(&p.a));
+        scope.addresses.extend(parse(&p.b));
+    }
+    for c in s.candidates.iter().filter(|c| c.candidate_type == "relay") {
+        if let Some(ai) = allocs.iter().position(|a| a.relayed.contains(&c.address)) {
+            if !scope.allocations.contains(&ai) {
+                scope.allocations.push(ai);
+            }
+            allocations[ai].session.get_or_insert(si);
+            scope.addresses.extend(parse(&allocs[ai].client));
+            scope
+                .addresses
+                .extend(allocs[ai].relayed.iter().filter_map(|r| parse(r)));
+        }
+    }
+    scope
+}
+
+/// What [`belongs`] reads of a message: worked out once per message, however many sessions share its
+/// addresses (a binding request is decoded again for its USERNAME, and for nothing else).
+enum Binding {
+    /// Not a binding message: it belongs wherever its addresses do.
+    Other,
+    /// A binding request with its USERNAME (None: it carries none).
+    Request { id: TransactionId, user: Option<String> },
+    /// A binding response (or indication): it follows its request.
+    Answer(Option<TransactionId>),
+}
+
+impl Binding {
+    fn of(model: &Model, m: &MessageRecord) -> Binding {
+        let Body::Stun { method, class, .. } = m.body else {
+            return Binding::Other;
+        };
+        if method != Method::BINDING {
+            return Binding::Other;
+        }
+        match (class, model.stun(m)) {
+            (Class::Request, Some(msg)) => Binding::Request {
+                id: msg.transaction_id,
+                user: match msg.attr_value(stun::ATTR_USERNAME) {
+                    Some(AttrValue::Text(user)) => Some(user.clone()),
+                    _ => None,
+                },
+            },
+            _ => Binding::Answer(model.transaction_id(m)),
+        }
+    }
+}
+
+/// Whether message `m` (which touches one of the session's addresses) is part of the session: binding
+/// requests must name the session's agents in USERNAME when they carry one (an ICE restart reuses
+/// addresses with new ufrags), and responses follow their requests.
+fn belongs(b: &Binding, ufrags: [&str; 2], foreign: &mut HashSet<TransactionId>) -> bool {
+    match b {
+        Binding::Other | Binding::Request { user: None, .. } => true,
+        Binding::Request { id, user: Some(user) } => {
+            // RFC 8445 §7.2.2: USERNAME is "receiver-ufrag:sender-ufrag".
+            let mut parts = user.splitn(2, ':');
+            let (r, s) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let ours = (r == ufrags[0] && s == ufrags[1]) || (r == ufrags[1] && s == ufrags[0]);
+            if !ours {
+                foreign.insert(*id);
+            }
+            ours
+        }
+        Binding::Answer(id) => id.is_none_or(|id| !foreign.contains(&id)),
+    }
+}
+
+fn consent_flags(s: &SessionReport) -> Vec<bool> {
+    // A success event's `from` is the responder, so the sender of the check it answers is the other agent.
+    let mut succeeded: HashSet<(usize, &str)> = HashSet::new();
+    s.timeline
+        .iter()
+        .map(|e| match e.event {
+            "success" => {
+                if let Some(other) = s.agents.iter().find(|a| a.ufrag != e.from) {
+                    succeeded.insert((e.pair, other.ufrag.as_str()));
+                }
+                false
+            }
+            "check" => succeeded.contains(&(e.pair, e.from.as_str())),
+            _ => false,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::Analyzer;
+    use crate::capture::{LinkType, Packet, Timestamp};
+    use crate::wire::credentials::Keyring;
+    use crate::wire::encode::MessageBuilder;
+    use crate::wire::stun::Class;
+
+    /// A bare IPv4/UDP packet (LINKTYPE_RAW), checksums left zero.
+    fn udp(src: ([u8; 4], u16), dst: ([u8; 4], u16), payload: &[u8]) -> Vec<u8> {
+        let total = (28 + payload.len()) as u16;
+        let mut p = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0];
+        p[2..4].copy_from_slice(&total.to_be_bytes());
+        p.extend_from_slice(&src.0);
+        p.extend_from_slice(&dst.0);
+        p.extend_from_slice(&src.1.to_be_bytes());
+        p.extend_from_slice(&dst.1.to_be_bytes());
+        p.extend_from_slice(&(total - 20).to_be_bytes());
+        p.extend_from_slice(&[0, 0]);
+        p.extend_from_slice(payload);
+        p
+    }
+
+    /// An ICE restart reuses the addresses with new ufrags (RFC 8445 §9): each session lists its own
+    /// checks and their answers only, although both sessions own the same addresses. Worked out by hand:
+    /// frames 1-2 are the first session's check and success, 3-4 the restarted session's.
+    #[test]
+    fn a_restarted_session_lists_only_its_own_checks() {
+        let (a, b) = (([192, 0, 2, 1], 50000), ([192, 0, 2, 2], 50001));
+        let check = |id: u8, user: &str| {
+            let mut m = MessageBuilder::request(Method::BINDING, TransactionId([id; 12]));
+            m.text(stun::ATTR_USERNAME, user);
+            m.finish().unwrap()
+        };
+        let ok = |id: u8| {
+            MessageBuilder::new(Method::BINDING, Class::Success, TransactionId([id; 12]))
+                .finish()
+                .unwrap()
+        };
+        let packets = [
+            udp(a, b, &check(1, "BBBB:AAAA")),
+            udp(b, a, &ok(1)),
+            udp(a, b, &check(2, "DDDD:CCCC")),
+            udp(b, a, &ok(2)),
+        ];
+        let mut an = Analyzer::new(Keyring::new());
+        for (i, data) in packets.iter().enumerate() {
+            an.ingest(&Packet {
+                ts: Timestamp(1_000_000_000 * (i as u64 + 1)),
+                frame: i as u64 + 1,
+                input: 0,
+                link_type: LinkType::RawIp,
+                data,
+                orig_len: data.len() as u32,
+            });
+        }
+        an.finish();
+        let model = an.model();
+        let report = Report::build(model, &[], an.net_stats());
+        let index = Index::build(&report, model);
+        let frames_of = |ufrag: &str| -> Vec<u64> {
+            let si = report
+                .sessions
+                .iter()
+                .position(|s| s.agents.iter().any(|g| g.ufrag == ufrag))
+                .unwrap_or_else(|| panic!("a session with {ufrag}"));
+            index.sessions[si]
+                .messages
+                .iter()
+                .map(|&mi| model.messages[mi].frame)
+                .collect()
+        };
+        assert_eq!(frames_of("AAAA"), [1, 2]);
+        assert_eq!(frames_of("CCCC"), [3, 4]);
+    }
+}

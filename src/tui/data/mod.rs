@@ -1,0 +1,122 @@
+//! What the terminal UI shows: a [`Snapshot`] of the report and the model, and an [`Index`] derived from it
+//! once per snapshot (never per frame): the home rows, each session's messages and ladder, findings per
+//! session and allocation, and lookups by frame and transaction.
+//!
+//! A file run makes one snapshot; a live run replaces it periodically with a report rebuilt from the
+//! growing model, so nothing here may hold on to positions that a new snapshot could move (the UI keeps
+//! session ids and allocation addresses, not row numbers). Pure: no terminal, no files.
+//!
+//! This file is the map, and holds what every screen shares: the snapshot, where it came from, a live
+//! capture's counters, and severity words. The [`Index`] and each session's and allocation's scope are in
+//! `index`, a session's ladder in `ladder`, the home list's rows in `rows`, the TURN screen's detail lines
+//! in `turn`. Nothing here keeps UI state (`tui::app`) or draws (`tui::views`).
+mod index;
+mod ladder;
+mod rows;
+mod turn;
+
+pub use index::{AllocationScope, Index, SessionScope};
+pub use ladder::{Column, LadderRow, Side};
+pub use rows::{RowRef, RowSummary};
+pub use turn::{allocation_lines, DetailLine, LineKind};
+
+use crate::analysis::findings::{Finding, Severity};
+use crate::analysis::Model;
+use crate::report::Report;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Where the packets came from, for the status bar.
+#[derive(Clone, Debug, Default)]
+pub struct Source {
+    /// File name(s) or interface, for the status bar.
+    pub label: String,
+    /// The capture files read (saving a session's packets reads them again).
+    pub inputs: Vec<String>,
+    /// The BPF filter they were read with.
+    pub filter: Option<String>,
+    /// Packets arrive while the UI runs (`p` pauses).
+    pub live: bool,
+    /// Packets the kernel dropped (live captures).
+    pub dropped: Option<u64>,
+}
+
+/// Counters of a live capture that the status bar shows as they move, paused display or not: they are
+/// read on every tick, not taken from the (possibly held back) snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LiveCounters {
+    /// Packets libpcap delivered.
+    pub captured: u64,
+    /// Packets the analysis has read.
+    pub analysed: u64,
+    /// STUN/TURN messages analysed.
+    pub messages: u64,
+    /// No room in the kernel buffer (raise `-B`).
+    pub kernel_dropped: u64,
+    /// Dropped by the interface or its driver.
+    pub interface_dropped: u64,
+    /// Captured but not analysed: the analysis queue was full.
+    pub queue_dropped: u64,
+    /// Set once the capture has stopped by itself (`-c`, `--duration`, an error): why.
+    pub ended: Option<String>,
+}
+
+/// The part of a model the UI reads — stored messages, counters, time bounds — for a live snapshot, whose
+/// model keeps growing in the analysis. Transactions, TURN and ICE state are left out: the UI takes those
+/// from the report. A view that starts reading another part of the model must add it here.
+pub fn ui_model(model: &Model) -> Model {
+    Model {
+        stats: model.stats.clone(),
+        messages: model.messages.clone(),
+        // The messages' bytes, which the views decode again (`Model::stun`), and their paths.
+        raw: model.raw.clone(),
+        paths: model.paths.clone(),
+        unreachable: model.unreachable.clone(),
+        first_ts: model.first_ts,
+        last_ts: model.last_ts,
+        ..Model::default()
+    }
+}
+
+/// One consistent view of a capture: the report every output renders, plus the model for what the report
+/// leaves out (raw message bytes, attribute offsets).
+pub struct Snapshot {
+    pub report: Report,
+    pub model: Arc<Model>,
+    pub source: Source,
+}
+
+impl Snapshot {
+    pub fn new(report: Report, model: Arc<Model>, source: Source) -> Snapshot {
+        Snapshot {
+            report,
+            model,
+            source,
+        }
+    }
+}
+
+fn parse(s: &str) -> Option<SocketAddr> {
+    s.parse().ok()
+}
+
+/// Counts of findings by severity: (errors, warnings, infos).
+pub fn severity_counts(findings: &[Finding], which: &[usize]) -> (usize, usize, usize) {
+    let mut c = (0, 0, 0);
+    for f in which.iter().filter_map(|&i| findings.get(i)) {
+        match f.severity {
+            Severity::Error => c.0 += 1,
+            Severity::Warning => c.1 += 1,
+            Severity::Info => c.2 += 1,
+        }
+    }
+    c
+}
+
+pub fn severity_name(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "ERROR",
+        Severity::Warning => "WARN",
+        Severity::Info => "info",
+    }
+}

@@ -1,0 +1,146 @@
+//! The home list's rows: [`RowRef`] says what a row is (a session, or an allocation no session used),
+//! [`RowSummary`] the facts it shows, sorts by and filters on, taken from the report.
+//!
+//! It neither filters nor sorts (`tui::filter`, `app::sessions`).
+use super::{severity_counts, Index};
+use crate::report::Report;
+
+/// A row of the home list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowRef {
+    /// Index into `report.sessions`.
+    Session(usize),
+    /// Index into `report.turn.allocations` (only allocations no session used).
+    Allocation(usize),
+}
+
+/// The facts one home row shows, filters on and sorts by.
+#[derive(Clone, Debug, Default)]
+pub struct RowSummary {
+    /// `s1` for a session; `turn` for an allocation.
+    pub id: String,
+    /// Epoch seconds.
+    pub start: f64,
+    /// Session: the agents' ufrags; allocation: its client's address.
+    pub agents: String,
+    /// Session: the selected (or first) pair's addresses; allocation: client → server.
+    pub addresses: String,
+    /// Session outcome (`connected`, `failed`, `incomplete`) or allocation state.
+    pub outcome: &'static str,
+    /// Candidate types of the selected pair (`prflx↔relay`); `TURN udp` for an allocation (what it relays).
+    pub pair: String,
+    /// Seconds, on the selected pair.
+    pub rtt: Option<f64>,
+    pub pairs: usize,
+    pub succeeded: usize,
+    pub checks: u64,
+    /// `relay` (the selected pair goes through TURN), `alloc` (allocations, unused), `-`; for an
+    /// allocation row its client transport.
+    pub turn: &'static str,
+    /// Errors, warnings, infos.
+    pub findings: (usize, usize, usize),
+    pub candidate_types: Vec<&'static str>,
+    pub finding_codes: Vec<&'static str>,
+    /// Lowercase text a plain filter word is looked up in.
+    pub haystack: String,
+}
+
+impl RowSummary {
+    pub fn of(report: &Report, index: &Index, row: RowRef) -> RowSummary {
+        let findings_idx = index.row_findings(row);
+        let codes: Vec<&'static str> = findings_idx
+            .iter()
+            .filter_map(|&i| report.findings.get(i).map(|f| f.code))
+            .collect();
+        let counts = severity_counts(&report.findings, findings_idx);
+        let mut r = match row {
+            RowRef::Session(i) => {
+                let s = &report.sessions[i];
+                let sel = s.pairs.iter().find(|p| p.selected);
+                let shown = sel.or(s.pairs.first());
+                let ufrags: Vec<&str> = s.agents.iter().map(|a| a.ufrag.as_str()).collect();
+                let mut types: Vec<&'static str> = s.candidates.iter().map(|c| c.candidate_type).collect();
+                types.sort_unstable();
+                types.dedup();
+                let turn = if sel.is_some_and(|p| p.a_type == "relay" || p.b_type == "relay") {
+                    "relay"
+                } else if !index.sessions[i].allocations.is_empty() {
+                    "alloc"
+                } else {
+                    "-"
+                };
+                let mut hay: Vec<String> = vec![s.id.clone(), ufrags.join(" "), s.outcome.to_string()];
+                hay.extend(s.candidates.iter().map(|c| c.address.clone()));
+                hay.extend(s.nat_mappings.iter().map(|c| c.address.clone()));
+                RowSummary {
+                    id: s.id.clone(),
+                    start: s.first_ts,
+                    agents: ufrags.join(" ↔ "),
+                    addresses: shown.map_or(String::new(), |p| format!("{} ↔ {}", p.a, p.b)),
+                    outcome: s.outcome,
+                    pair: sel.map_or(String::new(), |p| format!("{}↔{}", p.a_type, p.b_type)),
+                    rtt: sel.and_then(|p| {
+                        p.a_to_b
+                            .current_round_trip_time
+                            .or(p.b_to_a.current_round_trip_time)
+                    }),
+                    pairs: s.pairs.len(),
+                    succeeded: s.pairs.iter().filter(|p| p.state == "succeeded").count(),
+                    checks: s
+                        .pairs
+                        .iter()
+                        .map(|p| p.a_to_b.requests_sent + p.b_to_a.requests_sent)
+                        .sum(),
+                    turn,
+                    findings: counts,
+                    candidate_types: types,
+                    finding_codes: codes,
+                    haystack: hay.join(" "),
+                }
+            }
+            RowRef::Allocation(i) => {
+                let a = &report.turn.allocations[i];
+                let start = a
+                    .created_at
+                    .into_iter()
+                    .chain(a.events.iter().map(|e| e.ts))
+                    .chain(a.errors.iter().map(|e| e.ts))
+                    .reduce(f64::min)
+                    .unwrap_or(index.t0);
+                let transport = match a.transport {
+                    crate::net::Transport::Udp => "udp",
+                    crate::net::Transport::Tcp => "tcp",
+                };
+                let mut hay = vec![
+                    "turn allocation".to_string(),
+                    a.client.clone(),
+                    a.server.clone(),
+                    a.state.to_string(),
+                ];
+                hay.extend(a.relayed.iter().cloned());
+                hay.extend(a.username.iter().cloned());
+                RowSummary {
+                    id: "turn".into(),
+                    start,
+                    agents: a.client.clone(),
+                    addresses: format!("{} → {}", a.client, a.server),
+                    outcome: a.state,
+                    pair: format!("TURN {}", a.requested_transport.as_deref().unwrap_or("?")),
+                    rtt: None,
+                    pairs: 0,
+                    succeeded: 0,
+                    checks: 0,
+                    turn: transport,
+                    findings: counts,
+                    candidate_types: vec!["relay"],
+                    finding_codes: codes,
+                    haystack: hay.join(" "),
+                }
+            }
+        };
+        r.haystack.push(' ');
+        r.haystack.push_str(&r.finding_codes.join(" "));
+        r.haystack = r.haystack.to_lowercase();
+        r
+    }
+}
