@@ -20,22 +20,18 @@ impl App {
             .map_or(Vec::new(), |f| f.frames.clone());
         let Some(st) = self.session.as_mut() else { return };
         let before = st.findings.selected;
-        match k.code {
-            KeyCode::Up | KeyCode::Char('k') => st.findings.up(1),
-            KeyCode::Down | KeyCode::Char('j') => st.findings.down(1, len),
-            KeyCode::PageUp => st.findings.up(page),
-            KeyCode::PageDown => st.findings.down(page, len),
-            KeyCode::Home | KeyCode::Char('g') => st.findings.selected = 0,
-            KeyCode::End | KeyCode::Char('G') => st.findings.down(len, len),
-            KeyCode::Left | KeyCode::Char('h') => st.evidence = st.evidence.saturating_sub(1),
-            KeyCode::Right | KeyCode::Char('l') => {
-                st.evidence = (st.evidence + 1).min(frames.len().saturating_sub(1))
+        if !st.findings.on_key(k.code, page, len) {
+            match k.code {
+                KeyCode::Left | KeyCode::Char('h') => st.evidence = st.evidence.saturating_sub(1),
+                KeyCode::Right | KeyCode::Char('l') => {
+                    st.evidence = (st.evidence + 1).min(frames.len().saturating_sub(1))
+                }
+                KeyCode::Enter => match frames.get(st.evidence.min(frames.len().saturating_sub(1))) {
+                    Some(&f) => self.open_frame(f),
+                    None => self.status = Some("this finding names no evidence frame".into()),
+                },
+                _ => {}
             }
-            KeyCode::Enter => match frames.get(st.evidence.min(frames.len().saturating_sub(1))) {
-                Some(&f) => self.open_frame(f),
-                None => self.status = Some("this finding names no evidence frame".into()),
-            },
-            _ => {}
         }
         if let Some(st) = self.session.as_mut() {
             if st.findings.selected != before {

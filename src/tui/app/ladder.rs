@@ -40,14 +40,10 @@ impl App {
             .and_then(|s| self.index.sessions.get(s.session))
             .map_or(0, |s| s.columns.len());
         let Some(st) = self.session.as_mut() else { return };
-        let c = &mut st.ladder;
+        if st.ladder.on_key(k.code, page, len) {
+            return;
+        }
         match k.code {
-            KeyCode::Up | KeyCode::Char('k') => c.up(1),
-            KeyCode::Down | KeyCode::Char('j') => c.down(1, len),
-            KeyCode::PageUp => c.up(page),
-            KeyCode::PageDown => c.down(page, len),
-            KeyCode::Home | KeyCode::Char('g') => c.selected = 0,
-            KeyCode::End | KeyCode::Char('G') => c.down(len, len),
             KeyCode::Left | KeyCode::Char('h') => st.ladder_column = st.ladder_column.saturating_sub(1),
             KeyCode::Right | KeyCode::Char('l') => {
                 st.ladder_column = (st.ladder_column + 1).min(ncols.saturating_sub(1))
@@ -75,7 +71,7 @@ impl App {
                 }
             }
             KeyCode::Enter => {
-                let pos = c.selected;
+                let pos = st.ladder.selected;
                 if let Some(mi) = self.ladder_message(pos) {
                     self.open_message(mi, MessageContext::Ladder);
                 }

@@ -135,15 +135,8 @@ impl App {
         }
         match st.pane {
             Pane::First => {
-                let c = &mut st.item;
-                match k.code {
-                    KeyCode::Up | KeyCode::Char('k') => c.up(1),
-                    KeyCode::Down | KeyCode::Char('j') => c.down(1, items),
-                    KeyCode::PageUp => c.up(page),
-                    KeyCode::PageDown => c.down(page, items),
-                    KeyCode::Home | KeyCode::Char('g') => c.selected = 0,
-                    KeyCode::End | KeyCode::Char('G') => c.down(items, items),
-                    _ => return,
+                if !st.item.on_key(k.code, page, items) {
+                    return;
                 }
                 // Let the hex view follow the newly selected item.
                 st.hex_scroll.set(usize::MAX);

@@ -59,14 +59,10 @@ impl App {
     pub(super) fn messages_key(&mut self, k: KeyEvent) {
         let len = self.messages_len();
         let page = self.page();
-        let c = &mut self.messages.cursor;
+        if self.messages.cursor.on_key(k.code, page, len) {
+            return;
+        }
         match k.code {
-            KeyCode::Up | KeyCode::Char('k') => c.up(1),
-            KeyCode::Down | KeyCode::Char('j') => c.down(1, len),
-            KeyCode::PageUp => c.up(page),
-            KeyCode::PageDown => c.down(page, len),
-            KeyCode::Home | KeyCode::Char('g') => c.selected = 0,
-            KeyCode::End | KeyCode::Char('G') => c.down(len, len),
             KeyCode::Char('/') => {
                 let current = self.messages.filter.clone();
                 self.overlay = Some(Overlay::Prompt {

@@ -81,6 +81,20 @@ impl Cursor {
     pub fn offset(&self) -> usize {
         self.offset.get()
     }
+    /// The keys every list shares (↑↓ jk, PgUp PgDn, Home End gG): true when `code` was one of them and
+    /// moved the selection in a list of `len` rows, `page` rows to a page.
+    fn on_key(&mut self, code: KeyCode, page: usize, len: usize) -> bool {
+        match code {
+            KeyCode::Up | KeyCode::Char('k') => self.up(1),
+            KeyCode::Down | KeyCode::Char('j') => self.down(1, len),
+            KeyCode::PageUp => self.up(page),
+            KeyCode::PageDown => self.down(page, len),
+            KeyCode::Home | KeyCode::Char('g') => self.selected = 0,
+            KeyCode::End | KeyCode::Char('G') => self.down(len, len),
+            _ => return false,
+        }
+        true
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,13 +15,10 @@ impl App {
             Pane::First => (&mut st.candidates, nc),
             Pane::Second => (&mut st.pairs, np),
         };
+        if c.on_key(k.code, page, len) {
+            return;
+        }
         match k.code {
-            KeyCode::Up | KeyCode::Char('k') => c.up(1),
-            KeyCode::Down | KeyCode::Char('j') => c.down(1, len),
-            KeyCode::PageUp => c.up(page),
-            KeyCode::PageDown => c.down(page, len),
-            KeyCode::Home | KeyCode::Char('g') => c.selected = 0,
-            KeyCode::End | KeyCode::Char('G') => c.down(len, len),
             KeyCode::Left | KeyCode::Right | KeyCode::Char('h') | KeyCode::Char('l') => st.pane.toggle(),
             KeyCode::Enter if st.pane == Pane::Second => {
                 // The pair's lane on the timeline, at its first event.

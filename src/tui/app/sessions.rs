@@ -127,14 +127,10 @@ impl App {
     pub(super) fn home_key(&mut self, k: KeyEvent) {
         let len = self.home.visible.len();
         let page = self.page();
-        let c = &mut self.home.cursor;
+        if self.home.cursor.on_key(k.code, page, len) {
+            return;
+        }
         match k.code {
-            KeyCode::Up | KeyCode::Char('k') => c.up(1),
-            KeyCode::Down | KeyCode::Char('j') => c.down(1, len),
-            KeyCode::PageUp => c.up(page),
-            KeyCode::PageDown => c.down(page, len),
-            KeyCode::Home | KeyCode::Char('g') => c.selected = 0,
-            KeyCode::End | KeyCode::Char('G') => c.down(len, len),
             KeyCode::Enter => self.open_home_row(),
             KeyCode::Char(' ') => {
                 if let Some(&r) = self.home.visible.get(self.home.cursor.selected) {

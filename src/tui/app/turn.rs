@@ -42,21 +42,15 @@ impl App {
             Pane::First => (&mut t.allocations, n),
             Pane::Second => (&mut t.detail, lines.len()),
         };
-        match k.code {
-            KeyCode::Up | KeyCode::Char('k') => c.up(1),
-            KeyCode::Down | KeyCode::Char('j') => c.down(1, len),
-            KeyCode::PageUp => c.up(page),
-            KeyCode::PageDown => c.down(page, len),
-            KeyCode::Home | KeyCode::Char('g') => c.selected = 0,
-            KeyCode::End | KeyCode::Char('G') => c.down(len, len),
-            KeyCode::Enter => match t.pane {
+        let moved = c.on_key(k.code, page, len);
+        if !moved && k.code == KeyCode::Enter {
+            match t.pane {
                 Pane::First => t.pane = Pane::Second,
                 Pane::Second => match lines.get(t.detail.selected).and_then(|l| l.frame) {
                     Some(f) => self.open_frame(f),
                     None => self.status = Some("this line points at no frame".into()),
                 },
-            },
-            _ => {}
+            }
         }
         if self.turn.allocations.selected != before {
             self.turn.detail = Cursor::default();
