@@ -84,6 +84,20 @@ pub fn read(args: &ReadArgs) -> Result<()> {
         Err(e) => eprintln!("iceview: warning: no temporary file ({e}): listed messages are kept in memory"),
     }
 
+    let json_on_stdout = args.json.as_deref() == Some("-");
+    let tui =
+        !args.no_tui && !args.quiet && !args.packets && !json_on_stdout && std::io::stdout().is_terminal();
+    // Outputs that read the report once fold ICE sessions as they end (memory then follows the calls open
+    // at one moment); the TUI keeps every session, as it opens any of them again.
+    if !tui {
+        match FileSpill::create() {
+            Ok(spill) => {
+                analyzer.fold_sessions(json::render_folded_session, Some(std::sync::Arc::new(spill)))
+            }
+            Err(_) => analyzer.fold_sessions(json::render_folded_session, None),
+        }
+    }
+
     let total: u64 = inputs
         .iter()
         .filter_map(|p| std::fs::metadata(p).ok())
@@ -106,9 +120,6 @@ pub fn read(args: &ReadArgs) -> Result<()> {
     );
     progress.done();
 
-    let json_on_stdout = args.json.as_deref() == Some("-");
-    let tui =
-        !args.no_tui && !args.quiet && !args.packets && !json_on_stdout && std::io::stdout().is_terminal();
     // The TUI and --packets list every message from the report; the JSON writer and the summary do not
     // need that copy.
     let report = if tui || args.packets {
@@ -163,7 +174,7 @@ pub fn read(args: &ReadArgs) -> Result<()> {
         if args.packets {
             text::write_packets(&report, &mut out)?;
         }
-        text::write_summary(&report, &mut out)?;
+        text::write_summary_with(&report, Some(&analyzer.model().ice_folded), &mut out)?;
     }
     // The process ends here: freeing the model (every message, session and allocation) piece by piece
     // would only delay the exit (~25 ms on a 1 GB capture); the operating system takes the memory back

@@ -609,3 +609,102 @@ fn batched_analysis_on_two_threads_equals_packet_by_packet() {
         }
     }
 }
+
+/// `iceview read` folds an ICE session once nothing of it has been seen for a minute of capture time
+/// (`iceview::analysis::fold`): its view is rendered then and dropped from memory. Folding must not change
+/// the report. Here eight bundled calls, each moved 100 s after the previous one, make one capture in which
+/// every call but the last is over long before the end; the JSON report and the text summary with folding
+/// (rendered bytes in memory, and spilled) must be byte for byte those without, and the sessions must
+/// really have been folded.
+#[test]
+fn folded_sessions_report_what_unfolded_ones_do() {
+    use iceview::analysis::store::MemorySpill;
+    use iceview::analysis::Analyzer;
+    use iceview::capture::file::FileReader;
+    use iceview::capture::{LinkType, Packet, Timestamp};
+    use iceview::report::{json, text, Report};
+    use iceview::wire::credentials::Keyring;
+    use std::sync::Arc;
+
+    let parts = [
+        "chrome-host",
+        "chrome-relay-udp",
+        "ice-failed",
+        "host-direct",
+        "nat-srflx",
+        "symmetric-relay",
+        "chrome-turn-badauth",
+        "chrome-relay-tcp",
+    ];
+    // (time, link type, bytes, original length), each part starting 100 s after the previous one's start.
+    let mut packets: Vec<(Timestamp, LinkType, Vec<u8>, u32)> = Vec::new();
+    for (k, part) in parts.iter().enumerate() {
+        let path = fixtures()
+            .join(part)
+            .join("capture.pcap")
+            .to_string_lossy()
+            .into_owned();
+        let mut reader = FileReader::open(std::slice::from_ref(&path), None).expect("fixture opens");
+        let mut first = None;
+        let start = 1_800_000_000.0 + 100.0 * k as f64;
+        reader.for_each(&mut |p| {
+            let t0 = *first.get_or_insert(p.ts.as_secs_f64());
+            assert!(
+                p.ts.as_secs_f64() - t0 < 90.0,
+                "{part}: a part must fit in its 100 s slot"
+            );
+            let ts = Timestamp::from_secs_f64(start + (p.ts.as_secs_f64() - t0));
+            packets.push((ts, p.link_type, p.data.to_vec(), p.orig_len));
+            true
+        });
+    }
+    let run = |fold: Option<Option<Arc<MemorySpill>>>| {
+        let mut a = Analyzer::new(Keyring::new());
+        if let Some(spill) = fold {
+            a.fold_sessions(
+                json::render_folded_session,
+                spill.map(|s| s as Arc<dyn iceview::analysis::store::Spill>),
+            );
+        }
+        for (i, (ts, link_type, data, orig_len)) in packets.iter().enumerate() {
+            a.ingest(&Packet {
+                ts: *ts,
+                frame: i as u64 + 1,
+                input: 0,
+                link_type: *link_type,
+                data,
+                orig_len: *orig_len,
+            });
+        }
+        a.finish();
+        let report = Report::build_lean(a.model(), &[], a.net_stats());
+        let mut json_out = Vec::new();
+        json::write_streaming(&report, a.model(), &mut json_out).expect("json");
+        let mut text_out = Vec::new();
+        text::write_summary_with(&report, Some(&a.model().ice_folded), &mut text_out).expect("text");
+        let folded = a.model().ice_folded.sessions.len();
+        (json_out, text_out, folded, a.model().ice.sessions.len())
+    };
+    let (json_plain, text_plain, none, sessions) = run(None);
+    assert_eq!(none, 0);
+    // Every call but the one whose TURN authentication failed before any check.
+    assert!(
+        sessions >= parts.len() - 1,
+        "every call has its session: {sessions}"
+    );
+    for spill in [None, Some(Arc::new(MemorySpill::default()))] {
+        let spilled = spill.is_some();
+        let (json_folded, text_folded, folded, _) = run(Some(spill));
+        // Only the last part's sessions are still open at the end: it started 100 s after the one before.
+        assert!(
+            folded >= sessions - 2 && folded < sessions,
+            "spilled {spilled}: {folded} of {sessions} sessions folded"
+        );
+        assert!(json_folded == json_plain, "spilled {spilled}: the JSON differs");
+        assert_eq!(
+            String::from_utf8_lossy(&text_folded),
+            String::from_utf8_lossy(&text_plain),
+            "spilled {spilled}"
+        );
+    }
+}

@@ -23,8 +23,11 @@ use crate::wire::stun::{self, Class, Method, StunMessage};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
-/// Sessions tracked. A TURN server sees one per call leg; beyond this, new ones are counted only.
-pub const MAX_SESSIONS: usize = 10_000;
+/// Sessions held in memory at once (open, or frozen with their view; a few KB each). A TURN server sees
+/// one per call leg; beyond this, new ones are counted only. Sessions folded by [`crate::analysis::fold`]
+/// no longer count, so in a file read this bounds the calls open at one moment (and the 45 s after each
+/// ends): 20,000 holds a server with 10,000 concurrent calls starting 200 a second.
+pub const MAX_SESSIONS: usize = 20_000;
 /// Pairs per session: RFC 8445 §6.1.2.5 suggests a checklist limit of 100; browsers pair every local with
 /// every remote candidate and may exceed it, so allow ten times as many before counting instead.
 pub const MAX_PAIRS_PER_SESSION: usize = 1000;
@@ -199,6 +202,19 @@ pub struct Session {
     pub restart_of: Option<usize>,
     /// Set when the session aged out (live mode): its view at that time; the detail above is dropped.
     pub frozen: Option<Box<crate::analysis::sessions::SessionReport>>,
+    /// Set when the session was folded (file reads, [`crate::analysis::fold`]): its view was rendered and
+    /// handed on, and nothing of it is kept here but this mark.
+    pub folded: bool,
+}
+
+impl Session {
+    /// The last time anything of this session was seen: a STUN message, or media on one of its pairs.
+    pub fn last_activity(&self) -> Timestamp {
+        self.pairs
+            .iter()
+            .filter_map(|p| p.media.last.map(|m| m.ts))
+            .fold(self.last.ts, Timestamp::max)
+    }
 }
 
 impl Session {
@@ -287,6 +303,10 @@ pub struct IceState {
     /// XOR-RELAYED-ADDRESS of every successful Allocate: relay candidates (RFC 8445 §5.1.1.2).
     pub relayed_addresses: Vec<RelayedAddress>,
     pub sessions_not_tracked: u64,
+    /// Sessions folded ([`Session::folded`]).
+    pub sessions_folded: usize,
+    /// Every session before this index is folded or frozen: where the search for idle ones starts.
+    closed_below: usize,
     pub server_bindings_not_kept: u64,
     /// Indexes of `server_bindings` and `relayed_addresses`, so that classifying every session's
     /// candidates does not search them all for each address (a TURN server capture holds tens of thousands
@@ -382,7 +402,7 @@ impl IceState {
             };
             return Some((s, from));
         }
-        if self.sessions.len() >= MAX_SESSIONS {
+        if self.sessions.len() - self.sessions_folded >= MAX_SESSIONS {
             self.sessions_not_tracked += 1;
             return None;
         }
@@ -422,6 +442,7 @@ impl IceState {
             last: o.seen,
             restart_of,
             frozen: None,
+            folded: false,
         });
         let s = self.sessions.len() - 1;
         self.by_ufrags.insert(key, s);
@@ -739,7 +760,23 @@ impl IceState {
     pub fn idle_sessions(&self, now: Timestamp, idle_secs: f64) -> Vec<usize> {
         (0..self.sessions.len())
             .filter(|&s| {
-                self.sessions[s].frozen.is_none() && now.secs_since(self.sessions[s].last.ts) > idle_secs
+                let x = &self.sessions[s];
+                x.frozen.is_none() && !x.folded && now.secs_since(x.last.ts) > idle_secs
+            })
+            .collect()
+    }
+
+    /// Sessions still open (neither frozen nor folded) with nothing seen, STUN or media, for more than
+    /// `idle_secs` before `now`, in index order.
+    pub fn quiet_sessions(&mut self, now: Timestamp, idle_secs: f64) -> Vec<usize> {
+        let closed = |x: &Session| x.folded || x.frozen.is_some();
+        while self.sessions.get(self.closed_below).is_some_and(closed) {
+            self.closed_below += 1;
+        }
+        (self.closed_below..self.sessions.len())
+            .filter(|&s| {
+                let x = &self.sessions[s];
+                !closed(x) && now.secs_since(x.last_activity()) > idle_secs
             })
             .collect()
     }
@@ -752,22 +789,53 @@ impl IceState {
             return Vec::new();
         };
         session.frozen = Some(Box::new(view));
-        session.pairs = Vec::new();
-        session.timeline = Vec::new();
-        for a in session.agents.iter_mut() {
-            a.addresses = Vec::new();
+        self.forget(|x| x == s)
+    }
+
+    /// Drops everything of sessions `folds` but their mark (their views were rendered elsewhere), and the
+    /// lookups that lead to them, as [`IceState::freeze`] does. Returns the transactions they referred to.
+    /// One pass over each lookup table for them all: a file read folds thousands of sessions.
+    pub fn fold(&mut self, folds: &[usize]) -> Vec<TxIndex> {
+        let mut set = std::collections::HashSet::with_capacity_and_hasher(folds.len(), FastHash::default());
+        for &s in folds {
+            let Some(session) = self.sessions.get_mut(s) else {
+                continue;
+            };
+            if session.folded {
+                continue;
+            }
+            session.folded = true;
+            session.agents = Default::default();
+            self.sessions_folded += 1;
+            set.insert(s);
+        }
+        self.forget(|s| set.contains(&s))
+    }
+
+    /// Drops the detail of the sessions `gone` picks (pairs, timeline, addresses) and the lookups that lead
+    /// to them, so later packets with their ufrags or flows start afresh. Returns the transactions they
+    /// referred to.
+    fn forget(&mut self, gone: impl Fn(usize) -> bool) -> Vec<TxIndex> {
+        for (s, session) in self.sessions.iter_mut().enumerate().skip(self.closed_below) {
+            if gone(s) {
+                session.pairs = Vec::new();
+                session.timeline = Vec::new();
+                for a in session.agents.iter_mut() {
+                    a.addresses = Vec::new();
+                }
+            }
         }
         let mut txs = Vec::new();
         self.by_tx.retain(|&tx, r| {
-            let ours = r.session == s;
+            let ours = gone(r.session);
             if ours {
                 txs.push(tx);
             }
             !ours
         });
-        self.by_flow.retain(|_, v| v.0 != s);
+        self.by_flow.retain(|_, v| !gone(v.0));
         self.flow_generation += 1;
-        self.by_ufrags.retain(|_, v| *v != s);
+        self.by_ufrags.retain(|_, v| !gone(*v));
         txs
     }
 
@@ -786,7 +854,14 @@ impl IceState {
         let Some(ag) = self.sessions.get(s).and_then(|x| x.agents.get(agent)) else {
             return Vec::new();
         };
-        let mut out: Vec<Candidate> = ag.addresses.iter().map(|a| self.classify(a)).collect();
+        // A binding or an allocation made after the session's last activity gathered none of its candidates:
+        // on a long capture it belongs to a later call that reuses the addresses. (A folded session's view,
+        // taken then, sees the same.)
+        let until = self
+            .sessions
+            .get(s)
+            .map_or(Timestamp::default(), Session::last_activity);
+        let mut out: Vec<Candidate> = ag.addresses.iter().map(|a| self.classify(a, until)).collect();
         // Server-reflexive addresses gathered from one of this agent's addresses but never used in a check,
         // in the order they were seen.
         let mut ours: Vec<usize> = ag
@@ -794,7 +869,7 @@ impl IceState {
             .iter()
             .flat_map(|a| {
                 self.bindings_of(a.address)
-                    .filter(move |&(_, b)| b.transport == a.transport)
+                    .filter(move |&(_, b)| b.transport == a.transport && b.seen.ts <= until)
                     .map(|(i, _)| i)
             })
             .collect();
@@ -846,7 +921,8 @@ impl IceState {
             .filter_map(|&i| Some((i, self.server_bindings.get(i)?)))
     }
 
-    fn classify(&self, a: &AgentAddress) -> Candidate {
+    /// What address `a` is, from the bindings and allocations seen by `until`.
+    fn classify(&self, a: &AgentAddress, until: Timestamp) -> Candidate {
         let mut c = Candidate {
             address: a.address,
             transport: a.transport,
@@ -863,6 +939,7 @@ impl IceState {
             .relayed
             .get(&a.address)
             .and_then(|&i| self.relayed_addresses.get(i))
+            .filter(|r| r.seen.ts <= until)
         {
             c.typ = CandidateType::Relay;
             c.relay_protocol = Some(r.transport);
@@ -884,6 +961,7 @@ impl IceState {
             .by_mapped
             .get(&(a.address, a.transport))
             .and_then(|&i| self.server_bindings.get(i))
+            .filter(|b| b.seen.ts <= until)
         {
             if b.client != b.mapped || !is_local(a.address) {
                 c.typ = CandidateType::Srflx;
@@ -915,7 +993,7 @@ impl IceState {
             .into_iter()
             .flatten()
             .filter_map(|&i| self.server_bindings.get(i))
-            .find(|b| b.mapped.port() != a.address.port());
+            .find(|b| b.mapped.port() != a.address.port() && b.seen.ts <= until);
         if let Some(seen) = a.reflected_by_peer {
             if !sent_from || remapped.is_some() {
                 c.typ = CandidateType::Prflx;
@@ -942,7 +1020,10 @@ impl IceState {
                 return c;
             }
         }
-        c.how = if self.bindings_of(a.address).any(|(_, b)| b.mapped != a.address) {
+        c.how = if self
+            .bindings_of(a.address)
+            .any(|(_, b)| b.mapped != a.address && b.seen.ts <= until)
+        {
             "base of a server-reflexive address: a local interface".into()
         } else {
             "source or destination of checks, reported by no server as reflexive or relayed: a host address"

@@ -11,6 +11,7 @@ pub(crate) mod ahead;
 mod classic;
 pub mod findings;
 mod flows;
+pub mod fold;
 pub mod ice;
 pub mod nat;
 pub mod recent;
@@ -254,6 +255,8 @@ pub struct Model {
     pub raw: store::RawStore,
     /// The listed messages' paths.
     pub paths: Paths,
+    /// ICE sessions folded during the read ([`fold`]), rendered; `ice` keeps only their marks.
+    pub ice_folded: fold::Folded,
 }
 
 /// A path no record of this model refers to (a listed record always has one).
@@ -290,6 +293,28 @@ impl Model {
         match m.body {
             Body::Stun { raw, .. } => self.raw.get(raw),
             Body::ChannelData { .. } => store::RawBytes::Held(&[]),
+        }
+    }
+}
+
+impl Model {
+    /// Folds the open ICE sessions quiet since [`fold::FOLD_AFTER_SECS`] before `now`: their views, taken
+    /// now, are rendered and kept by [`fold::Folded`], and their check transactions retired (those a
+    /// pending TURN request still waits on stay).
+    fn fold_quiet_sessions(&mut self, now: Timestamp) {
+        let quiet = self.ice.quiet_sessions(now, fold::FOLD_AFTER_SECS);
+        if quiet.is_empty() {
+            return;
+        }
+        for &s in &quiet {
+            let view = sessions::session(&self.ice, s, &self.transactions, now);
+            self.ice_folded.push(&view);
+        }
+        let pending: HashSet<transactions::TxIndex> = self.turn.pending_txs().collect();
+        for tx in self.ice.fold(&quiet) {
+            if !pending.contains(&tx) {
+                self.transactions.retire(tx);
+            }
         }
     }
 }
@@ -432,9 +457,19 @@ impl Analyzer {
         if model.first_ts.is_none() {
             model.first_ts = first;
         }
-        if last.is_some() {
+        if let Some(now) = last {
             model.last_ts = last;
+            if model.ice_folded.due(now) {
+                model.fold_quiet_sessions(now);
+            }
         }
+    }
+
+    /// From now on, ICE sessions quiet for [`fold::FOLD_AFTER_SECS`] are rendered by `render` as they end
+    /// and dropped from memory ([`fold`]), their rendered bytes written to `spill`. For outputs that read
+    /// the report once (JSON, text), not the TUI, which opens any session again.
+    pub fn fold_sessions(&mut self, render: fold::Render, spill: Option<std::sync::Arc<dyn store::Spill>>) {
+        self.state.model.ice_folded.enable(render, spill);
     }
 
     /// One event of the network layer, with what the reading thread worked out for it.

@@ -17,6 +17,9 @@ use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct SessionReport {
+    /// The session's position in the analysis (`id` is `s{index + 1}`).
+    #[serde(skip)]
+    pub index: usize,
     pub id: String,
     /// `connected` | `failed` | `incomplete`.
     pub outcome: &'static str,
@@ -290,11 +293,13 @@ fn type_of(cands: &[Candidate], addr: std::net::SocketAddr, t: Transport) -> Can
         .map_or(CandidateType::Host, |c| c.typ)
 }
 
-/// Builds the `sessions` section.
+/// Builds the `sessions` section: every session not folded during the read (those are in
+/// [`crate::analysis::fold::Folded`], already rendered).
 pub fn build(model: &Model) -> Vec<SessionReport> {
     let ice = &model.ice;
     let end = model.last_ts.unwrap_or_default();
     (0..ice.sessions.len())
+        .filter(|&s| !ice.sessions[s].folded)
         .map(|s| session(ice, s, &model.transactions, end))
         .collect()
 }
@@ -426,6 +431,7 @@ pub fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timestamp) -> 
         .map(|(i, a)| crate::analysis::nat::infer(&a.ufrag, i, &candidates, &nat_mappings, &pairs))
         .collect();
     SessionReport {
+        index: s,
         id: format!("s{}", s + 1),
         outcome,
         outcome_reason,

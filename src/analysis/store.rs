@@ -163,6 +163,37 @@ impl RawStore {
         }
     }
 
+    /// Appends the bytes `at` refers to to `buf`, reading only them from the spill when their chunk is not
+    /// cached: for items read out of the order they were stored in (a folded session's rendered forms),
+    /// where reading whole chunks would read each many times. False when they could not be read back
+    /// (counted in [`RawStore::errors`]).
+    pub fn read_into(&self, at: RawRef, buf: &mut Vec<u8>) -> bool {
+        match self.chunks.get(at.chunk as usize) {
+            Some(Chunk::Held(c)) => match c.get(at.range()) {
+                Some(b) => {
+                    buf.extend_from_slice(b);
+                    true
+                }
+                None => false,
+            },
+            Some(&Chunk::Spilled { offset, .. }) => {
+                let Some(spill) = &self.spill else { return false };
+                let start = buf.len();
+                buf.resize(start + at.len(), 0);
+                if spill
+                    .read_at(offset + u64::from(at.start), &mut buf[start..])
+                    .is_err()
+                {
+                    buf.truncate(start);
+                    self.errors.fetch_add(1, Ordering::Relaxed);
+                    return false;
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
     fn read_back(&self, chunk: u32, offset: u64, len: usize) -> Option<Arc<Vec<u8>>> {
         let spill = self.spill.as_ref()?;
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());

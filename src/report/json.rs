@@ -6,6 +6,8 @@
 //! the same and no byte of it can drive a terminal.
 use super::model::{attribute_name, message_report, write_addr, write_decimal};
 use super::Report;
+use crate::analysis::fold::{Folded, FoldedSession, Rendered};
+use crate::analysis::sessions::SessionReport;
 use crate::analysis::{Body, MessageRecord, Model, Path, RelayVia};
 use crate::net::Transport;
 use crate::wire::stun::{StunMessage, Verdict};
@@ -67,7 +69,20 @@ pub fn write_streaming_in_blocks(
         block: (blocks.block / 16).max(1),
         cores,
     };
-    big.array(out, &r.sessions, 2, &|s, buf| serde_item(s, 2, buf))?;
+    let sessions = SessionItem::merge(&r.sessions, &model.ice_folded);
+    big.array(out, &sessions, 2, &|s, buf| match s {
+        SessionItem::Held(s) => serde_item(*s, 2, buf),
+        SessionItem::Folded(f) => {
+            if model.ice_folded.store.read_into(f.json, buf) {
+                Ok(true)
+            } else {
+                Err(io::Error::other(format!(
+                    "session s{} could not be read back from the temporary file",
+                    f.index + 1
+                )))
+            }
+        }
+    })?;
     stream(out, &mut |w| {
         w.write_all(b",\n  \"turn\": {\n    \"allocations\": ")
     })?;
@@ -82,6 +97,45 @@ pub fn write_streaming_in_blocks(
         write_message(m, model.path(m), model.stun(m).as_ref(), multi, buf)
     })?;
     out.write_all(b"\n}\n")
+}
+
+/// A session of the report's `sessions` array: built at the end, or folded during the read and rendered
+/// then ([`crate::analysis::fold`]).
+pub enum SessionItem<'a> {
+    Held(&'a SessionReport),
+    Folded(&'a FoldedSession),
+}
+
+impl<'a> SessionItem<'a> {
+    /// Both kinds in index order, the order of the array.
+    pub fn merge(held: &'a [SessionReport], folded: &'a Folded) -> Vec<SessionItem<'a>> {
+        let folded = folded.in_order();
+        let mut out = Vec::with_capacity(held.len() + folded.len());
+        let (mut h, mut f) = (held.iter().peekable(), folded.into_iter().peekable());
+        loop {
+            let item = match (h.peek(), f.peek()) {
+                (Some(a), Some(b)) if a.index < b.index => h.next().map(SessionItem::Held),
+                (Some(_), None) => h.next().map(SessionItem::Held),
+                (_, Some(_)) => f.next().map(SessionItem::Folded),
+                (None, None) => None,
+            };
+            match item {
+                Some(i) => out.push(i),
+                None => return out,
+            }
+        }
+    }
+}
+
+/// How a folded session is kept: its element of the `sessions` array as [`write_streaming`] lays it
+/// out, and its part of the text summary ([`crate::analysis::fold::Render`]).
+pub fn render_folded_session(s: &SessionReport) -> Rendered {
+    let mut json = Vec::new();
+    // Writing to a Vec fails only if serialisation does, which these types never do.
+    let _ = serde_item(s, 2, &mut json);
+    let mut text = Vec::new();
+    let _ = super::ice::write_text(std::slice::from_ref(s), &mut text);
+    Rendered { json, text }
 }
 
 /// Writes what `f` writes through the escaping writer, in large chunks (serde_json writes token by token;

@@ -1,6 +1,8 @@
 //! Text output for people: a summary of the report, and with `--packets` one line per message (like
 //! `tshark -Y stun`). Every string that came from the wire goes through [`escape`] first.
+use super::json::SessionItem;
 use super::model::{MessageReport, Report};
+use crate::analysis::fold::Folded;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
@@ -87,6 +89,12 @@ pub fn write_packets(report: &Report, out: &mut dyn Write) -> io::Result<()> {
 }
 
 pub fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    write_summary_with(report, None, out)
+}
+
+/// [`write_summary`] for a report whose model folded sessions during the read: their text, rendered then,
+/// is read back from `folded` in its place among the sessions.
+pub fn write_summary_with(report: &Report, folded: Option<&Folded>, out: &mut dyn Write) -> io::Result<()> {
     for i in &report.inputs {
         let span = match (i.first_ts, i.last_ts) {
             (Some(a), Some(b)) => format!(", {:.3} s", b - a),
@@ -152,7 +160,27 @@ pub fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             )?;
         }
     }
-    super::ice::write_text(&report.sessions, out)?;
+    match folded {
+        Some(folded) => {
+            let mut buf = Vec::new();
+            for item in SessionItem::merge(&report.sessions, folded) {
+                match item {
+                    SessionItem::Held(s) => super::ice::write_text(std::slice::from_ref(s), out)?,
+                    SessionItem::Folded(f) => {
+                        buf.clear();
+                        if !folded.store.read_into(f.text, &mut buf) {
+                            return Err(io::Error::other(format!(
+                                "session s{} could not be read back from the temporary file",
+                                f.index + 1
+                            )));
+                        }
+                        out.write_all(&buf)?;
+                    }
+                }
+            }
+        }
+        None => super::ice::write_text(&report.sessions, out)?,
+    }
     super::turn::write_text(&report.turn, out)?;
     write_findings(report, out)?;
     let errors = &report.stats.decode_errors;

@@ -41,16 +41,141 @@ fn has_relay(p: &PairReport) -> bool {
     p.a_type == "relay" || p.b_type == "relay"
 }
 
+/// Every ICE finding: per session in session order (those folded during the read, [`Folded`], merged in
+/// by index with the ones still in `sessions`), then those about the capture.
 pub fn findings(model: &Model, sessions: &[SessionReport]) -> Vec<Finding> {
+    let end = model.last_ts.map(|t| t.as_secs_f64());
+    let folded = model.ice_folded.in_order();
     let mut out = Vec::new();
-    for s in sessions {
-        session_findings(model, s, &mut out);
+    let (mut live, mut gone) = (sessions.iter().peekable(), folded.iter().copied().peekable());
+    loop {
+        let take_live = match (live.peek(), gone.peek()) {
+            (Some(s), Some(f)) => s.index < f.index,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        if take_live {
+            if let Some(s) = live.next() {
+                out.extend(lasting_findings(s));
+                if let Some(facts) = EndFacts::of(s) {
+                    facts.findings(end, &mut out);
+                }
+            }
+        } else if let Some(f) = gone.next() {
+            out.extend(f.findings.iter().cloned());
+            if let Some(facts) = &f.end_facts {
+                facts.findings(end, &mut out);
+            }
+        }
     }
-    capture_findings(model, sessions, &mut out);
+    let held = Held {
+        any: !sessions.is_empty() || !folded.is_empty(),
+        all_connected: sessions.iter().all(|s| s.outcome == "connected")
+            && folded.iter().all(|f| f.connected),
+    };
+    capture_findings(model, held, &mut out);
     out
 }
 
-fn session_findings(model: &Model, s: &SessionReport, out: &mut Vec<Finding>) {
+/// What the capture-wide rules need to know of the sessions, folded or not.
+struct Held {
+    any: bool,
+    all_connected: bool,
+}
+
+/// Session `s`'s findings that do not depend on when the capture ended: all but [`EndFacts::findings`].
+/// They are final once the session is (a folded session's are worked out when it folds).
+pub fn lasting_findings(s: &SessionReport) -> Vec<Finding> {
+    let mut out = Vec::new();
+    session_findings(s, &mut out);
+    out
+}
+
+/// What the rules that measure up to the end of the capture (consent lost, media stopped) need of a
+/// session with a selected pair: kept for a folded session, whose view is gone when the capture ends.
+#[derive(Clone, Debug)]
+pub struct EndFacts {
+    id: String,
+    last_ts: f64,
+    /// The selected pair's last check response, and whether a check came after it, with those checks'
+    /// frames (RFC 7675 §5.1).
+    last_success: Option<f64>,
+    checks_after: Option<Vec<u64>>,
+    /// The selected pair's last DTLS/RTP datagram, if it carried any DTLS or RTP.
+    last_media: Option<f64>,
+}
+
+impl EndFacts {
+    pub fn of(s: &SessionReport) -> Option<EndFacts> {
+        let sel = s.selected_pair.as_ref()?;
+        let selected = s.pairs.get(sel.index)?;
+        let last_success = s
+            .timeline
+            .iter()
+            .filter(|e| e.pair == sel.index && e.event == "success")
+            .map(|e| e.ts)
+            .reduce(f64::max);
+        let last_check = s
+            .timeline
+            .iter()
+            .filter(|e| e.pair == sel.index && e.event == "check")
+            .map(|e| e.ts)
+            .reduce(f64::max);
+        let checks_after = match (last_success, last_check) {
+            (Some(ok), Some(check)) if check > ok => Some(frames_of(s, |e| {
+                e.pair == sel.index && e.ts > ok && e.event == "check"
+            })),
+            _ => None,
+        };
+        let media = selected.media.rtp_packets + selected.media.dtls_packets > 0;
+        Some(EndFacts {
+            id: s.id.clone(),
+            last_ts: s.last_ts,
+            last_success,
+            checks_after,
+            last_media: selected.media.last_ts.filter(|_| media),
+        })
+    }
+
+    /// Consent lost and media stopped, measured up to `end` (the capture's last packet; the session's
+    /// last message when unknown).
+    pub fn findings(&self, end: Option<f64>, out: &mut Vec<Finding>) {
+        let end = end.unwrap_or(self.last_ts);
+        let subject = || Subject::Session { id: self.id.clone() };
+        // Consent freshness (RFC 7675 §5.1): checks kept going on the selected pair but no response for 30 s.
+        if let (Some(ok), Some(frames)) = (self.last_success, &self.checks_after) {
+            if end - ok >= CONSENT_TIMEOUT_SECS {
+                out.push(Finding {
+                    severity: Severity::Error,
+                    code: "ice.consent-lost",
+                    message: format!(
+                        "Consent lost: the selected pair got no check response for {:.0} s while checks continued (RFC 7675 allows 30 s) — the peer vanished or the path broke mid-call; media on it must stop.",
+                        end - ok
+                    ),
+                    subject: subject(),
+                    frames: frames.clone(),
+                });
+            }
+        }
+        if let Some(last_media) = self.last_media {
+            if end - last_media >= CONSENT_TIMEOUT_SECS {
+                out.push(Finding {
+                    severity: Severity::Warning,
+                    code: "ice.media-stopped",
+                    message: format!(
+                        "Media on the selected pair stopped {:.0} s before the capture ended.",
+                        end - last_media
+                    ),
+                    subject: subject(),
+                    frames: Vec::new(),
+                });
+            }
+        }
+    }
+}
+
+fn session_findings(s: &SessionReport, out: &mut Vec<Finding>) {
     let subject = || session_subject(s);
     let name = |i: usize| s.agents.get(i).map_or("?".to_string(), |a| a.ufrag.clone());
     let checks_by = |i: usize| {
@@ -283,51 +408,6 @@ fn session_findings(model: &Model, s: &SessionReport, out: &mut Vec<Finding>) {
         });
     }
 
-    // Consent freshness (RFC 7675 §5.1): checks kept going on the selected pair but no response for 30 s.
-    let end = model.last_ts.map(|t| t.as_secs_f64()).unwrap_or(s.last_ts);
-    let last_success = s
-        .timeline
-        .iter()
-        .filter(|e| e.pair == sel.index && e.event == "success")
-        .map(|e| e.ts)
-        .reduce(f64::max);
-    let last_check = s
-        .timeline
-        .iter()
-        .filter(|e| e.pair == sel.index && e.event == "check")
-        .map(|e| e.ts)
-        .reduce(f64::max);
-    if let (Some(ok), Some(check)) = (last_success, last_check) {
-        if check > ok && end - ok >= CONSENT_TIMEOUT_SECS {
-            out.push(Finding {
-                severity: Severity::Error,
-                code: "ice.consent-lost",
-                message: format!(
-                    "Consent lost: the selected pair got no check response for {:.0} s while checks continued (RFC 7675 allows 30 s) — the peer vanished or the path broke mid-call; media on it must stop.",
-                    end - ok
-                ),
-                subject: subject(),
-                frames: frames_of(s, |e| e.pair == sel.index && e.ts > ok && e.event == "check"),
-            });
-        }
-    }
-    if let Some(last_media) = selected.media.last_ts {
-        if end - last_media >= CONSENT_TIMEOUT_SECS
-            && selected.media.rtp_packets + selected.media.dtls_packets > 0
-        {
-            out.push(Finding {
-                severity: Severity::Warning,
-                code: "ice.media-stopped",
-                message: format!(
-                    "Media on the selected pair stopped {:.0} s before the capture ended.",
-                    end - last_media
-                ),
-                subject: subject(),
-                frames: Vec::new(),
-            });
-        }
-    }
-
     if let Some(prev) = &s.restart_of {
         out.push(Finding {
             severity: Severity::Info,
@@ -354,7 +434,7 @@ fn session_findings(model: &Model, s: &SessionReport, out: &mut Vec<Finding>) {
 }
 
 /// Findings that are not about one session.
-fn capture_findings(model: &Model, sessions: &[SessionReport], out: &mut Vec<Finding>) {
+fn capture_findings(model: &Model, sessions: Held, out: &mut Vec<Finding>) {
     // Candidates were gathered but no connectivity check was ever sent.
     let gathered: Vec<u64> = model
         .transactions
@@ -362,7 +442,7 @@ fn capture_findings(model: &Model, sessions: &[SessionReport], out: &mut Vec<Fin
         .filter(|t| (t.method == Method::BINDING || t.method == Method::ALLOCATE) && !t.relayed)
         .filter_map(|t| t.first_request().map(|s| s.frame))
         .collect();
-    if sessions.is_empty() && !gathered.is_empty() {
+    if !sessions.any && !gathered.is_empty() {
         let end = model.last_ts.unwrap_or_default();
         let allocates: Vec<_> = model
             .transactions
@@ -400,7 +480,7 @@ fn capture_findings(model: &Model, sessions: &[SessionReport], out: &mut Vec<Fin
         let n = model.unreachable.len();
         let first = &model.unreachable[0];
         // After every session connected, an ICMP error is normally the peer closing its socket at hang-up.
-        let all_connected = !sessions.is_empty() && sessions.iter().all(|s| s.outcome == "connected");
+        let all_connected = sessions.any && sessions.all_connected;
         out.push(Finding {
             severity: if all_connected { Severity::Info } else { Severity::Warning },
             code: "net.icmp-unreachable",

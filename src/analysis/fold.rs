@@ -1,0 +1,104 @@
+//! Folding finished ICE sessions during a file read, so that memory follows the calls open at one moment,
+//! not every call a capture ever held (a busy TURN server's hour is tens of thousands of sessions).
+//!
+//! A session with nothing seen (no STUN message, no media on any of its pairs) for [`FOLD_AFTER_SECS`]
+//! of capture time is over: past RFC 8489 §6.2.1's 39.5 s every check it sent has its final state, and
+//! past RFC 7675 §5.1's 30 s its consent has expired. Its view is worked out then, exactly as the end of the
+//! capture would have, and handed to the output's renderer ([`Render`]); what the output wrote (its JSON
+//! element and its lines of the text summary) goes into a [`RawStore`] that spills to a temporary file,
+//! and the session keeps only a mark. Its findings are worked out too, except the two that measure up to
+//! the end of the capture, whose few inputs are kept ([`EndFacts`]). Its transactions are retired, so
+//! their slots serve new checks.
+//!
+//! What it does not do: fold in the TUI or live capture (the TUI opens any session again; live capture
+//! freezes sessions with `--idle-timeout`, [`super::Analyzer::age_out`]), or fold TURN allocations. A
+//! session that comes back after a minute of silence (the same ufrags) is listed as a new session.
+
+use super::findings::ice::{lasting_findings, EndFacts};
+use super::findings::Finding;
+use super::sessions::SessionReport;
+use super::store::{RawRef, RawStore, Spill};
+use crate::capture::Timestamp;
+use std::sync::Arc;
+
+/// Capture time a session must be quiet before it is folded: more than RFC 8489's 39.5 s transaction
+/// timeout (every check's state is final) and RFC 7675's 30 s consent timeout (an agent that sent nothing
+/// for that long has no consent left). A live call is never that quiet: consent checks go every 4-6 s
+/// (RFC 7675 §5.1) and RTCP every few seconds. Shorter keeps fewer sessions open on a busy server.
+pub const FOLD_AFTER_SECS: f64 = 45.0;
+
+/// Capture time between two searches for quiet sessions: a search reads every open session.
+pub const FOLD_EVERY_SECS: f64 = 5.0;
+
+/// What an output made of a folded session's view: its element of the JSON `sessions` array (rendered at
+/// the array's depth) and its part of the text summary.
+pub struct Rendered {
+    pub json: Vec<u8>,
+    pub text: Vec<u8>,
+}
+
+/// How an output renders a session's view (the report layer gives it; the analysis only stores the bytes).
+pub type Render = fn(&SessionReport) -> Rendered;
+
+/// A folded session: where its rendered forms are, and what the report still needs of it.
+#[derive(Debug)]
+pub struct FoldedSession {
+    pub index: usize,
+    pub json: RawRef,
+    pub text: RawRef,
+    pub connected: bool,
+    /// Its findings but the end-of-capture ones, in the order the rules give them.
+    pub findings: Vec<Finding>,
+    pub end_facts: Option<EndFacts>,
+}
+
+/// The sessions folded so far, in the order they folded (not their index order).
+#[derive(Debug, Default)]
+pub struct Folded {
+    pub sessions: Vec<FoldedSession>,
+    pub store: RawStore,
+    render: Option<Render>,
+    next_search: Option<Timestamp>,
+}
+
+impl Folded {
+    /// Folding on, with `render` for the views and `spill` for the rendered bytes (in memory without one).
+    pub fn enable(&mut self, render: Render, spill: Option<Arc<dyn Spill>>) {
+        self.render = Some(render);
+        if let Some(spill) = spill {
+            self.store.set_spill(spill);
+        }
+    }
+
+    /// Whether a search for quiet sessions is due at `now` (the search is then scheduled for later).
+    pub(crate) fn due(&mut self, now: Timestamp) -> bool {
+        if self.render.is_none() || self.next_search.is_some_and(|next| now < next) {
+            return false;
+        }
+        self.next_search = Some(now.saturating_add_secs(FOLD_EVERY_SECS));
+        true
+    }
+
+    /// Renders and keeps session `view`'s forms and findings.
+    pub(crate) fn push(&mut self, view: &SessionReport) {
+        let Some(render) = self.render else { return };
+        let Rendered { json, text } = render(view);
+        let json = self.store.push(&json);
+        let text = self.store.push(&text);
+        self.sessions.push(FoldedSession {
+            index: view.index,
+            json,
+            text,
+            connected: view.outcome == "connected",
+            findings: lasting_findings(view),
+            end_facts: EndFacts::of(view),
+        });
+    }
+
+    /// The folded sessions in index order (the order of the report's `sessions` array).
+    pub fn in_order(&self) -> Vec<&FoldedSession> {
+        let mut v: Vec<&FoldedSession> = self.sessions.iter().collect();
+        v.sort_by_key(|f| f.index);
+        v
+    }
+}
