@@ -6,4 +6,16 @@
 //!
 //! They implement what the probes' tests need and no more: they are not servers or NATs to test anything
 //! else against, and what they do not expect panics.
+pub(crate) mod nat;
+pub(crate) mod stun;
 pub(crate) mod turn;
+
+use std::net::{IpAddr, SocketAddr};
+
+pub(crate) fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+pub(crate) fn sa(ip_: &str, port: u16) -> SocketAddr {
+    SocketAddr::new(ip(ip_), port)
+}
