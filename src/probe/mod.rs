@@ -20,6 +20,8 @@
 pub mod check;
 pub mod io;
 pub mod nat;
+#[cfg(test)]
+mod sim;
 pub mod text;
 pub mod tls;
 mod transactions;
