@@ -79,9 +79,15 @@ pub fn read(args: &ReadArgs) -> Result<()> {
     analyzer.set_inputs(inputs.len().min(u16::MAX as usize) as u16);
     // The listed messages' bytes go to a temporary file as they accumulate, so memory does not grow with
     // them; without one (no writable temporary directory) they stay in memory.
-    match FileSpill::create() {
-        Ok(spill) => analyzer.set_spill(std::sync::Arc::new(spill)),
-        Err(e) => eprintln!("iceview: warning: no temporary file ({e}): listed messages are kept in memory"),
+    match (FileSpill::create(), FileSpill::create()) {
+        (Ok(bytes), Ok(records)) => {
+            analyzer.set_spill(std::sync::Arc::new(bytes));
+            analyzer.set_record_spill(std::sync::Arc::new(records));
+        }
+        (Err(e), _) | (_, Err(e)) => eprintln!(
+            "iceview: warning: no temporary file ({e}): listed messages are kept in memory, at most {}",
+            iceview::analysis::MAX_STORED_MESSAGES
+        ),
     }
 
     let json_on_stdout = args.json.as_deref() == Some("-");
@@ -151,7 +157,7 @@ pub fn read(args: &ReadArgs) -> Result<()> {
                 .with_context(|| format!("{path}: cannot write"))?;
         }
     }
-    let unread = analyzer.model().raw.errors();
+    let unread = analyzer.model().raw.errors() + analyzer.model().messages.errors();
     if unread > 0 {
         bail!(
             "{unread} chunk(s) of message bytes could not be read back from the temporary file: \

@@ -332,8 +332,8 @@ fn attribute_length_overflow() {
     assert_eq!(decode_error(&model, "stun-attribute-length-overflow"), 1);
     let first = model
         .messages
-        .first()
-        .and_then(|m| model.stun(m))
+        .get(0)
+        .and_then(|m| model.stun(&m))
         .expect("listed");
     assert_eq!(
         first.attributes.len(),
@@ -370,7 +370,7 @@ fn a_thousand_nested_send_indications() {
         2,
         "the outer indication and the datagram it relays"
     );
-    assert!(model.path(from_frame_1[1]).relay.is_some());
+    assert!(model.path(&from_frame_1[1]).relay.is_some());
     assert_eq!(model.stats.stun, 3);
     assert_reported(&model, "after-nest", 2);
 }

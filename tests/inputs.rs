@@ -514,7 +514,8 @@ fn messages_written_field_by_field_match_serde_for_every_fixture_message() {
             });
             a.finish();
             let model = a.model();
-            for m in &model.messages {
+            for m in model.messages.iter() {
+                let m = &m;
                 let stun = model.stun(m);
                 if let Some(msg) = &stun {
                     labelled |= matches!(&msg.integrity, iceview::wire::stun::Verdict::Ok(Some(_)));

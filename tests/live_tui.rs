@@ -116,6 +116,7 @@ fn a_live_snapshot_keeps_every_message_decodable() {
         .iter()
         .filter(|m| m.is_stun() && model.path(m).relay.is_none())
     {
+        let m = &m;
         let msg = model
             .stun(m)
             .unwrap_or_else(|| panic!("frame {}: not decodable from the snapshot", m.frame));

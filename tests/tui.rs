@@ -326,7 +326,7 @@ fn ladder_draws_relayed_checks_through_the_turn_column() {
     for _ in 0..200 {
         let pos = a.session.as_ref().expect("session").ladder.selected;
         let mi = a.ladder_message(pos).expect("row");
-        if a.model().messages[mi].frame == 22 {
+        if a.model().messages.get(mi).expect("listed").frame == 22 {
             break;
         }
         key(&mut a, KeyCode::Down);
@@ -343,7 +343,11 @@ fn ladder_draws_relayed_checks_through_the_turn_column() {
     // Enter opens it: a relayed binding request.
     key(&mut a, KeyCode::Enter);
     assert_eq!(a.screen(), Screen::Message);
-    let m = &a.model().messages[a.message.as_ref().expect("message").msg];
+    let m = &a
+        .model()
+        .messages
+        .get(a.message.as_ref().expect("message").msg)
+        .expect("listed");
     assert_eq!(m.frame, 22);
     assert!(a.model().path(m).relay.is_some());
 }
@@ -466,7 +470,13 @@ fn n_and_p_walk_the_transaction_as_tshark_groups_it() {
         .collect();
     let mut a = app(&["ice-failed/capture.pcap"]);
     a.open_frame(frames[0]);
-    let frame = |a: &App| a.model().messages[a.message.as_ref().expect("open").msg].frame;
+    let frame = |a: &App| {
+        a.model()
+            .messages
+            .get(a.message.as_ref().expect("open").msg)
+            .expect("listed")
+            .frame
+    };
     let mut seen = vec![frame(&a)];
     for _ in 1..frames.len() {
         keys(&mut a, "n");
@@ -500,7 +510,11 @@ fn findings_tab_shows_the_code_and_enter_jumps_to_its_evidence() {
             .find(|f| f.code == "ice.failed.no-response")
             .expect("finding")
             .clone();
-        let m = &a.model().messages[a.message.as_ref().expect("open").msg];
+        let m = &a
+            .model()
+            .messages
+            .get(a.message.as_ref().expect("open").msg)
+            .expect("listed");
         assert_eq!(m.frame, f.frames[0]);
         // tshark: that frame is a binding request between the agents.
         let tm = tshark("ice-failed")
@@ -515,7 +529,11 @@ fn findings_tab_shows_the_code_and_enter_jumps_to_its_evidence() {
         key(&mut a, KeyCode::Esc);
         key(&mut a, KeyCode::Right);
         key(&mut a, KeyCode::Enter);
-        let m = &a.model().messages[a.message.as_ref().expect("open").msg];
+        let m = &a
+            .model()
+            .messages
+            .get(a.message.as_ref().expect("open").msg)
+            .expect("listed");
         assert_eq!(m.frame, f.frames[1]);
     }
 }
@@ -670,7 +688,11 @@ fn turn_view_shows_lifecycle_permissions_channels_and_traffic() {
         }
         key(&mut a, KeyCode::Enter);
         assert_eq!(a.screen(), Screen::Message);
-        let m = &a.model().messages[a.message.as_ref().expect("open").msg];
+        let m = &a
+            .model()
+            .messages
+            .get(a.message.as_ref().expect("open").msg)
+            .expect("listed");
         assert_eq!(m.frame, 14);
     }
 }
@@ -906,7 +928,7 @@ fn a_new_snapshot_keeps_the_open_session_and_pause_is_live_only() {
 fn the_message_list_scrolls_a_hundred_thousand_messages() {
     let mut snap = snapshot(&["symmetric-relay/capture.pcap"]);
     let model = Arc::get_mut(&mut snap.model).expect("sole owner");
-    let base = model.messages.clone();
+    let base: Vec<_> = model.messages.iter().collect();
     while model.messages.len() < 100_000 {
         let mut m = base[model.messages.len() % base.len()];
         m.frame = model.messages.len() as u64 + 1;

@@ -15,6 +15,7 @@ pub mod fold;
 pub mod ice;
 pub mod nat;
 pub mod recent;
+pub mod records;
 pub mod sessions;
 pub mod store;
 #[cfg(test)]
@@ -36,10 +37,11 @@ use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use transactions::{Seen, Transactions};
 
-/// Messages kept for the report and the views. A busy TURN server capture holds millions of ChannelData
-/// frames; past this bound messages are still analysed and counted, only not stored (the report says how
-/// many were left out). 1M compact records stay within a few hundred MB at worst and cover any single
-/// call's signalling.
+/// Messages kept for the report and the views when their records stay in memory (no
+/// [`Analyzer::set_record_spill`]: live capture, or no temporary file). Past this bound messages are still
+/// analysed and counted, only not stored (the report says how many were left out). 1M records stay within
+/// a few hundred MB at worst and cover any single call's signalling. With the records spilled there is no
+/// bound (ChannelData keeps its own, [`MAX_STORED_CHANNEL_DATA`]).
 pub const MAX_STORED_MESSAGES: usize = 1_000_000;
 /// TCP streams framed at once; matches the TCP reassembler's bound so every tracked stream can be framed.
 pub const MAX_TCP_STREAMS: usize = 4096;
@@ -163,50 +165,6 @@ pub struct Path {
     pub relay: Option<Relay>,
 }
 
-/// A [`Path`]'s number in [`Model::paths`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct PathId(u32);
-
-impl PathId {
-    /// A record the message tap sees before (or instead of) it is listed: its path comes with it.
-    const UNLISTED: PathId = PathId(u32::MAX);
-}
-
-/// The paths of the listed messages, each once.
-#[derive(Clone, Debug, Default)]
-pub struct Paths {
-    list: Vec<Path>,
-    /// A path's hash → its number. Keyed by the hash, not the 140-byte path, which would double the
-    /// table; a path whose hash another path already has (never, in practice) is listed again rather
-    /// than found.
-    index: HashMap<u64, u32, FastHash>,
-}
-
-impl Paths {
-    fn intern(&mut self, p: Path) -> PathId {
-        let mut h = FxHasher::default();
-        p.hash(&mut h);
-        let list = &mut self.list;
-        let at = *self.index.entry(h.finish()).or_insert_with(|| {
-            list.push(p);
-            (list.len() - 1) as u32
-        });
-        if list.get(at as usize) == Some(&p) {
-            return PathId(at);
-        }
-        list.push(p);
-        PathId((list.len() - 1) as u32)
-    }
-
-    pub fn len(&self) -> usize {
-        self.list.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
-    }
-}
-
 /// One message as seen on the wire (or inside a relay).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MessageRecord {
@@ -216,8 +174,8 @@ pub struct MessageRecord {
     /// The same datagram was already seen on the other side of a TURN relay (capture at the server):
     /// listed, but not analysed twice.
     pub duplicate: bool,
-    /// Its addresses, transport and relay ([`Model::path`]).
-    pub path: PathId,
+    /// Its addresses, transport and relay.
+    pub path: Path,
     pub body: Body,
 }
 
@@ -243,7 +201,8 @@ pub struct Unreachable {
 #[derive(Debug, Default)]
 pub struct Model {
     pub stats: Stats,
-    pub messages: Vec<MessageRecord>,
+    /// The listed messages, spilled a chunk at a time with a [`store::Spill`] ([`records`]).
+    pub messages: records::Records,
     pub transactions: Transactions,
     pub turn: turn::TurnState,
     pub ice: ice::IceState,
@@ -253,24 +212,14 @@ pub struct Model {
     pub last_ts: Option<Timestamp>,
     /// The bytes of the stored STUN messages.
     pub raw: store::RawStore,
-    /// The listed messages' paths.
-    pub paths: Paths,
     /// ICE sessions folded during the read ([`fold`]), rendered; `ice` keeps only their marks.
     pub ice_folded: fold::Folded,
 }
 
-/// A path no record of this model refers to (a listed record always has one).
-static NO_PATH: Path = Path {
-    src: SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0)),
-    dst: SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0)),
-    transport: Transport::Udp,
-    relay: None,
-};
-
 impl Model {
     /// A listed message's addresses, transport and relay.
-    pub fn path(&self, m: &MessageRecord) -> &Path {
-        self.paths.list.get(m.path.0 as usize).unwrap_or(&NO_PATH)
+    pub fn path<'a>(&self, m: &'a MessageRecord) -> &'a Path {
+        &m.path
     }
 
     /// A stored STUN message, decoded again from its bytes (None for ChannelData). The decoder is pure and
@@ -365,8 +314,11 @@ struct State {
     /// allocation the TURN analysis can hold.
     channel_data_stored: HashMap<(SocketAddr, SocketAddr, Transport), u32, FastHash>,
     channel_data_stored_total: usize,
-    /// Messages listed at most ([`MAX_STORED_MESSAGES`] unless [`Analyzer::set_store_limit`] lowered it).
-    store_limit: usize,
+    /// Messages listed at most, when [`Analyzer::set_store_limit`] set it.
+    store_limit: Option<usize>,
+    /// The records spill ([`Analyzer::set_record_spill`]): then nothing of a listed message stays in
+    /// memory, and without a limit set every message is listed.
+    records_spilled: bool,
     /// Classic RFC 3489 look-alike requests off the STUN ports, waiting for a response to pair with.
     classic: classic::ClassicPairs,
     model: Model,
@@ -410,7 +362,8 @@ impl Analyzer {
                 channel_data_stored: HashMap::default(),
                 channel_data_stored_total: 0,
                 classic: classic::ClassicPairs::default(),
-                store_limit: MAX_STORED_MESSAGES,
+                store_limit: None,
+                records_spilled: false,
                 model,
                 tap: None,
             },
@@ -421,7 +374,7 @@ impl Analyzer {
     /// counted in `messages_not_stored`. Live capture uses it so that memory stops growing after the first
     /// `limit` messages of a run that may last hours (the rest still reach the message tap).
     pub fn set_store_limit(&mut self, limit: usize) {
-        self.state.store_limit = limit.min(MAX_STORED_MESSAGES);
+        self.state.store_limit = Some(limit.min(MAX_STORED_MESSAGES));
     }
 
     /// Tells the analysis how many captures are merged, so the same datagram seen at several capture
@@ -549,12 +502,28 @@ impl Analyzer {
         self.state.model.raw.set_spill(spill);
     }
 
+    /// Writes the listed messages' records to `spill` a chunk at a time ([`records::Records`]). With both
+    /// this and [`Analyzer::set_spill`], a listed message keeps nothing in memory, so every message is
+    /// listed (no [`MAX_STORED_MESSAGES`] bound) unless [`Analyzer::set_store_limit`] set one.
+    pub fn set_record_spill(&mut self, spill: std::sync::Arc<dyn store::Spill>) {
+        self.state.model.messages.set_spill(spill);
+        self.state.records_spilled = true;
+    }
+
     pub fn set_message_tap(&mut self, tap: MessageTap) {
         self.state.tap = Some(tap);
     }
 }
 
 impl State {
+    fn store_limit(&self) -> usize {
+        match self.store_limit {
+            Some(limit) => limit,
+            None if self.records_spilled => usize::MAX,
+            None => MAX_STORED_MESSAGES,
+        }
+    }
+
     fn on_net_event(&mut self, ev: NetEvent<'_>, ahead: &mut Ahead<'_>) {
         match ev {
             NetEvent::Udp(dg) => self.on_datagram(&dg, None, 0, ahead),
@@ -1050,8 +1019,8 @@ impl State {
             if storable {
                 self.store(dg, relay, duplicate, body, None);
             } else if let Some(tap) = self.tap.as_mut() {
-                let (rec, path) = record(dg, relay, duplicate, body);
-                tap(&rec, &path, None);
+                let rec = record(dg, relay, duplicate, body);
+                tap(&rec, &rec.path, None);
             }
         }
     }
@@ -1123,45 +1092,36 @@ impl State {
         body: Body,
         stun: Option<(&StunMessage, &[u8])>,
     ) {
-        let (mut rec, path) = record(dg, relay, duplicate, body);
+        let mut rec = record(dg, relay, duplicate, body);
         if let Some(tap) = self.tap.as_mut() {
-            tap(&rec, &path, stun.map(|(msg, _)| msg));
+            tap(&rec, &rec.path, stun.map(|(msg, _)| msg));
         }
-        let messages = &mut self.model.messages;
-        if messages.len() < self.store_limit {
+        if self.model.messages.len() < self.store_limit() {
             if let (Body::Stun { raw, .. }, Some((_, bytes))) = (&mut rec.body, stun) {
                 *raw = self.model.raw.push(bytes);
             }
-            rec.path = self.model.paths.intern(path);
-            // Grow by a quarter rather than double: at the bound this list is the largest thing in memory
-            // (~190 MB), and doubling would leave up to half of it unused.
-            if messages.len() == messages.capacity() {
-                messages.reserve_exact((messages.len() / 4).max(1024));
-            }
-            messages.push(rec);
+            self.model.messages.push(rec);
         } else {
             self.model.stats.messages_not_stored += 1;
         }
     }
 }
 
-/// A datagram's message record (not yet listed: no path number) and its path.
-fn record(dg: &Datagram<'_>, relay: Option<Inner>, duplicate: bool, body: Body) -> (MessageRecord, Path) {
-    let rec = MessageRecord {
+/// A datagram's message record.
+fn record(dg: &Datagram<'_>, relay: Option<Inner>, duplicate: bool, body: Body) -> MessageRecord {
+    MessageRecord {
         ts: dg.ts,
         frame: dg.frame,
         input: dg.input,
         duplicate,
-        path: PathId::UNLISTED,
+        path: Path {
+            src: dg.flow.src,
+            dst: dg.flow.dst,
+            transport: dg.flow.transport,
+            relay: relay.map(|r| r.relay),
+        },
         body,
-    };
-    let path = Path {
-        src: dg.flow.src,
-        dst: dg.flow.dst,
-        transport: dg.flow.transport,
-        relay: relay.map(|r| r.relay),
-    };
-    (rec, path)
+    }
 }
 
 #[cfg(test)]
@@ -1373,61 +1333,17 @@ mod tests {
         ]);
         assert_eq!(model.stats.channel_data, 1);
         assert_eq!(model.stats.other, 1);
-        let relayed: Vec<&MessageRecord> = model
+        let relayed: Vec<MessageRecord> = model
             .messages
             .iter()
             .filter(|m| model.path(m).relay.is_some())
             .collect();
         assert_eq!(relayed.len(), 1);
-        assert_eq!(model.path(relayed[0]).dst, peer);
+        assert_eq!(model.path(&relayed[0]).dst, peer);
         assert_eq!(
-            model.stun(relayed[0]).map(|m| m.transaction_id),
+            model.stun(&relayed[0]).map(|m| m.transaction_id),
             Some(TransactionId([2; 12]))
         );
-    }
-
-    /// Records share a path when, and only when, addresses, transport and relay are all the same.
-    #[test]
-    fn paths_are_shared_only_when_equal() {
-        let a: SocketAddr = "192.0.2.1:1000".parse().unwrap();
-        let b: SocketAddr = "192.0.2.2:3478".parse().unwrap();
-        let direct = Path {
-            src: a,
-            dst: b,
-            transport: Transport::Udp,
-            relay: None,
-        };
-        let relayed = Path {
-            relay: Some(Relay {
-                server: b,
-                client: a,
-                via: RelayVia::ChannelData(0x4000),
-                relayed_address_known: true,
-            }),
-            ..direct
-        };
-        let mut paths = Paths::default();
-        let ids = [
-            paths.intern(direct),
-            paths.intern(Path {
-                transport: Transport::Tcp,
-                ..direct
-            }),
-            paths.intern(Path {
-                src: b,
-                dst: a,
-                ..direct
-            }),
-            paths.intern(relayed),
-            paths.intern(direct),
-            paths.intern(relayed),
-        ];
-        assert_eq!(ids[4], ids[0]);
-        assert_eq!(ids[5], ids[3]);
-        let distinct: HashSet<PathId> = ids.iter().copied().collect();
-        assert_eq!(distinct.len(), 4);
-        assert_eq!(paths.len(), 4);
-        assert_eq!(paths.list[ids[3].0 as usize], relayed);
     }
 
     /// With a spill, a capture holding more message bytes than a chunk keeps at most one chunk in memory,
@@ -1453,17 +1369,27 @@ mod tests {
             })
             .collect();
         let spill = std::sync::Arc::new(store::MemorySpill::default());
+        let record_spill = std::sync::Arc::new(store::MemorySpill::default());
         let mut a = Analyzer::new(Keyring::new());
         a.set_spill(spill.clone());
+        a.set_record_spill(record_spill.clone());
         feed(&mut a, &packets, 0);
         a.finish();
         let m = a.model();
         assert_eq!(m.messages.len(), N as usize);
+        assert!(
+            m.messages.held() <= records::RECORDS_PER_CHUNK,
+            "{} records held",
+            m.messages.held()
+        );
+        assert!(record_spill.bytes.lock().unwrap().len() > 16 * 64 * 64);
         assert!(m.raw.held_bytes() <= 1 << 20, "{} bytes held", m.raw.held_bytes());
         assert!(spill.bytes.lock().unwrap().len() > 2_000_000);
         let order = (0..N).chain((0..N).rev().step_by(7));
         for i in order {
-            let msg = m.stun(&m.messages[i as usize]).expect("decodes again");
+            let msg = m
+                .stun(&m.messages.get(i as usize).expect("listed"))
+                .expect("decodes again");
             assert_eq!(msg.transaction_id, id(i));
             assert_eq!(
                 msg.attr_value(stun::ATTR_SOFTWARE),
@@ -1471,14 +1397,6 @@ mod tests {
             );
         }
         assert_eq!(m.raw.errors(), 0);
-    }
-
-    /// A listed message costs a 48-byte record (plus its bytes, if STUN): the figure BENCHMARKS.md's
-    /// memory table is built on (40 before a STUN record kept its dialect and malformed flag). Its
-    /// addresses and relay live once per path ([`Paths`]).
-    #[test]
-    fn a_message_record_stays_48_bytes() {
-        assert!(std::mem::size_of::<MessageRecord>() <= 48);
     }
 
     /// The ChannelData route cache (`State::route`) must notice a channel bound after its first frame was
@@ -1520,15 +1438,15 @@ mod tests {
             check(4),
         ]);
         assert_eq!(model.stats.channel_data, 2);
-        let relayed: Vec<&MessageRecord> = model
+        let relayed: Vec<MessageRecord> = model
             .messages
             .iter()
             .filter(|m| model.path(m).relay.is_some())
             .collect();
         assert_eq!(relayed.len(), 1, "only the frame after the binding is relayed");
-        assert_eq!(model.path(relayed[0]).dst, later_peer);
+        assert_eq!(model.path(&relayed[0]).dst, later_peer);
         assert_eq!(
-            model.stun(relayed[0]).map(|m| m.transaction_id),
+            model.stun(&relayed[0]).map(|m| m.transaction_id),
             Some(TransactionId([4; 12]))
         );
     }

@@ -52,6 +52,15 @@ impl RawRef {
         self.len == 0
     }
 
+    /// Its three numbers, for [`super::records`]'s encoding.
+    pub(crate) fn parts(&self) -> [u32; 3] {
+        [self.chunk, self.start, self.len]
+    }
+
+    pub(crate) fn from_parts([chunk, start, len]: [u32; 3]) -> RawRef {
+        RawRef { chunk, start, len }
+    }
+
     fn range(&self) -> Range<usize> {
         self.start as usize..self.start as usize + self.len as usize
     }

@@ -93,9 +93,18 @@ pub fn write_streaming_in_blocks(
         w.write_all(b"\n  },\n  \"messages\": ")
     })?;
     let multi = r.inputs.len() > 1;
-    blocks.array(out, &model.messages, 2, &|m, buf| {
-        write_message(m, model.path(m), model.stun(m).as_ref(), multi, buf)
-    })?;
+    let render: &Render<'_, MessageRecord> =
+        &|m, buf| write_message(m, model.path(m), model.stun(m).as_ref(), multi, buf);
+    if model.messages.is_empty() {
+        out.write_all(b"[]")?;
+    } else {
+        // The records a chunk at a time: read back from the spill, rendered on every core, dropped.
+        out.write_all(b"[")?;
+        for k in 0..model.messages.chunk_count() {
+            blocks.part(out, &model.messages.chunk(k), 2, k == 0, render)?;
+        }
+        close_array(out, 2)?;
+    }
     out.write_all(b"\n}\n")
 }
 
@@ -186,20 +195,33 @@ impl Blocks {
         if items.is_empty() {
             return out.write_all(b"[]");
         }
-        let indent = |n: usize| -> Vec<u8> {
-            let mut v = b"\n".to_vec();
-            v.extend(std::iter::repeat_n(b' ', 2 * n));
-            v
-        };
+        out.write_all(b"[")?;
+        self.part(out, items, depth, true, render)?;
+        close_array(out, depth)
+    }
+
+    /// Writes `items` as elements of a pretty JSON array at `depth` whose `[` is written (`first`: these are
+    /// its first elements), each rendered by `render` on one of the cores, and written in order. An array
+    /// whose elements come a part at a time (records read back from a spill) is written part by part.
+    fn part<T: Sync>(
+        &self,
+        out: &mut dyn Write,
+        items: &[T],
+        depth: usize,
+        first: bool,
+        render: &Render<'_, T>,
+    ) -> io::Result<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
         let (open, next) = (indent(depth), [&b","[..], &indent(depth)].concat());
         let (open, next) = (&open[..], &next[..]);
-        out.write_all(b"[")?;
         // Block i goes to core i % cores: this thread renders its own blocks and writes every block in
         // order; each other core renders its blocks ahead into one of two buffers it swaps with this thread
-        // (one thread per core for the whole array: a thread per round cost more than some rounds).
+        // (one thread per core for the whole part: a thread per round cost more than some rounds).
         let parts: Vec<&[T]> = items.chunks(self.block).collect();
         let cores = self.cores.clamp(1, parts.len());
-        let separator = |i: usize| if i == 0 { open } else { next };
+        let separator = |i: usize| if i == 0 && first { open } else { next };
         std::thread::scope(|scope| -> io::Result<()> {
             let mut workers = Vec::new();
             for core in 1..cores {
@@ -237,10 +259,21 @@ impl Blocks {
                 let _ = free.send(slot);
             }
             Ok(())
-        })?;
-        out.write_all(&indent(depth - 1))?;
-        out.write_all(b"]")
+        })
     }
+}
+
+/// A newline and the indentation of `depth`.
+fn indent(depth: usize) -> Vec<u8> {
+    let mut v = b"\n".to_vec();
+    v.extend(std::iter::repeat_n(b' ', 2 * depth));
+    v
+}
+
+/// Ends a non-empty pretty array whose elements are at `depth`.
+fn close_array(out: &mut dyn Write, depth: usize) -> io::Result<()> {
+    out.write_all(&indent(depth - 1))?;
+    out.write_all(b"]")
 }
 
 /// Whether `buf` holds a byte [`TerminalSafe`] may have to escape (DEL, or the lead byte of U+0080-U+00BF).

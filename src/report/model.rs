@@ -53,7 +53,8 @@ impl MessageSummary {
         let mut names: BTreeMap<u16, String> = BTreeMap::new();
         let mut by_dialect: BTreeMap<&'static str, u64> = BTreeMap::new();
         let mut malformed = 0;
-        for m in &model.messages {
+        for m in model.messages.iter() {
+            let m = &m;
             relayed += usize::from(model.path(m).relay.is_some());
             let key = match &m.body {
                 Body::Stun {
@@ -236,7 +237,7 @@ impl Report {
         report.messages = model
             .messages
             .iter()
-            .map(|m| message_report(m, model.path(m), model.stun(m).as_ref(), multi))
+            .map(|m| message_report(&m, model.path(&m), model.stun(&m).as_ref(), multi))
             .collect();
         report
     }

@@ -60,7 +60,7 @@ impl App {
     fn select_interesting_attribute(&mut self) {
         let Some(st) = self.message.as_ref() else { return };
         let model = &self.snapshot.model;
-        let Some(msg) = model.messages.get(st.msg).and_then(|m| model.stun(m)) else {
+        let Some(msg) = model.messages.get(st.msg).and_then(|m| model.stun(&m)) else {
             return;
         };
         use crate::wire::stun as s;
@@ -87,7 +87,7 @@ impl App {
             .model()
             .messages
             .get(mi)
-            .and_then(|m| self.model().stun(m))
+            .and_then(|m| self.model().stun(&m))
             .map_or(1, |m| m.attributes.len() + 1);
         let page = self.page();
         match k.code {

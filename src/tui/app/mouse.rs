@@ -100,7 +100,7 @@ impl App {
                 .message
                 .as_ref()
                 .and_then(|m| self.model().messages.get(m.msg))
-                .and_then(|m| self.model().stun(m))
+                .and_then(|m| self.model().stun(&m))
                 .map_or(1, |m| m.attributes.len() + 1),
             Screen::Session => {
                 let Some(st) = self.session.as_ref() else { return 0 };

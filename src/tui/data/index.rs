@@ -145,6 +145,7 @@ impl Index {
         let mut transactions: HashMap<TransactionId, Vec<usize>> = HashMap::new();
         let mut candidates: Vec<usize> = Vec::new();
         for (mi, m) in model.messages.iter().enumerate() {
+            let m = &m;
             by_frame.push((m.frame, mi));
             if let Some(id) = model.transaction_id(m) {
                 transactions.entry(id).or_default().push(mi);
@@ -175,7 +176,12 @@ impl Index {
             let sr = &report.sessions[si];
             build_ladder(s, sr, allocs, model);
             s.consent = consent_flags(sr);
-            let mut frames: Vec<u64> = s.messages.iter().map(|&i| model.messages[i].frame).collect();
+            let mut frames: Vec<u64> = s
+                .messages
+                .iter()
+                .filter_map(|&i| model.messages.get(i))
+                .map(|m| m.frame)
+                .collect();
             frames.extend(sr.timeline.iter().map(|e| e.frame));
             frames.extend(
                 s.findings
@@ -232,7 +238,7 @@ impl Index {
         let mut best = None;
         for &(_, i) in same {
             fallback.get_or_insert(i);
-            if model.messages.get(i).is_some_and(MessageRecord::is_stun) {
+            if model.messages.get(i).is_some_and(|m| m.is_stun()) {
                 best = Some(i);
             }
         }
@@ -244,7 +250,7 @@ impl Index {
         model
             .messages
             .get(mi)
-            .and_then(|m| model.transaction_id(m))
+            .and_then(|m| model.transaction_id(&m))
             .and_then(|id| self.transactions.get(&id))
             .map_or(&[], Vec::as_slice)
     }
@@ -427,7 +433,8 @@ mod tests {
             index.sessions[si]
                 .messages
                 .iter()
-                .map(|&mi| model.messages[mi].frame)
+                .filter_map(|&mi| model.messages.get(mi))
+                .map(|m| m.frame)
                 .collect()
         };
         assert_eq!(frames_of("AAAA"), [1, 2]);

@@ -175,7 +175,8 @@ pub(super) fn build_ladder(
     );
     // Addresses only seen in messages (a STUN server, an unknown peer) go in the middle, before B.
     for &mi in &scope.messages {
-        let path = model.path(&model.messages[mi]);
+        let Some(m) = model.messages.get(mi) else { continue };
+        let path = model.path(&m);
         for addr in [path.src, path.dst] {
             let known = col_of.contains_key(&addr)
                 || b_cols.iter().any(|(x, _)| *x == addr)
@@ -206,16 +207,17 @@ pub(super) fn build_ladder(
     let mut ladder = Vec::with_capacity(scope.messages.len());
     let msgs = &scope.messages;
     for (k, &mi) in msgs.iter().enumerate() {
-        let m = &model.messages[mi];
+        let Some(m) = model.messages.get(mi) else { continue };
+        let m = &m;
         // A carrier immediately followed by the message it carried is drawn once, as that message.
         if is_carrier(m) {
             let carried = msgs.get(k + 1).is_some_and(|&next| {
                 next == mi + 1
                     && model.messages.get(next).is_some_and(|n| {
-                        model.path(n).relay.is_some()
+                        model.path(&n).relay.is_some()
                             && n.frame == m.frame
                             && n.input == m.input
-                            && !is_carrier(n)
+                            && !is_carrier(&n)
                     })
             });
             if carried {

@@ -68,9 +68,8 @@ pub fn ui_model(model: &Model) -> Model {
     Model {
         stats: model.stats.clone(),
         messages: model.messages.clone(),
-        // The messages' bytes, which the views decode again (`Model::stun`), and their paths.
+        // The messages' bytes, which the views decode again (`Model::stun`).
         raw: model.raw.clone(),
-        paths: model.paths.clone(),
         unreachable: model.unreachable.clone(),
         first_ts: model.first_ts,
         last_ts: model.last_ts,

@@ -189,6 +189,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         let Some(m) = model.messages.get(r.msg) else {
             continue;
         };
+        let m = &m;
         let mut cells = vec![' '; diagram_w];
         for c in first_col..first_col + visible {
             if let Some(cx) = x(c) {
@@ -254,6 +255,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .and_then(|ri| scope.ladder.get(ri))
         .and_then(|r| model.messages.get(r.msg).map(|m| (r, m)))
         .map(|(r, m)| {
+            let m = &m;
             let name = |c: usize| {
                 cols.get(c)
                     .map_or("?".into(), |c| format!("{} {}", c.tag, c.detail))

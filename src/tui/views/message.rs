@@ -113,6 +113,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let Some(m) = app.model().messages.get(st.msg) else {
         return;
     };
+    let m = &m;
     let decoded = app.model().stun(m);
     let raw_bytes = app.model().raw_bytes(m);
     let (msg, raw): (Option<&StunMessage>, &[u8]) = (decoded.as_ref(), &raw_bytes);
