@@ -30,8 +30,9 @@ use crate::net::{Datagram, Flow, Transport};
 use crate::wire::attributes::AttrValue;
 use crate::wire::credentials::{KeyKind, Keyring};
 use crate::wire::stun::{
-    Class, Method, StunMessage, Verdict, ATTR_DATA, ATTR_MESSAGE_INTEGRITY, ATTR_MESSAGE_INTEGRITY_SHA256,
-    ATTR_REALM, ATTR_USERNAME,
+    Class, Method, StunMessage, Verdict, ATTR_CHANNEL_NUMBER, ATTR_DATA, ATTR_LIFETIME,
+    ATTR_MESSAGE_INTEGRITY, ATTR_MESSAGE_INTEGRITY_SHA256, ATTR_NONCE, ATTR_REALM, ATTR_REQUESTED_TRANSPORT,
+    ATTR_SOFTWARE, ATTR_USERNAME, ATTR_XOR_MAPPED_ADDRESS, ATTR_XOR_PEER_ADDRESS, ATTR_XOR_RELAYED_ADDRESS,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -81,22 +82,14 @@ pub const CHANNEL_REUSE_GUARD_SECS: f64 = 300.0;
 /// RFC 8656 §3.2 / §7.2: the default allocation lifetime, used when a success response omits LIFETIME.
 pub const DEFAULT_LIFETIME_SECS: u32 = 600;
 
-const ATTR_CHANNEL_NUMBER: u16 = 0x000C;
-const ATTR_LIFETIME: u16 = 0x000D;
-const ATTR_XOR_PEER_ADDRESS: u16 = 0x0012;
-const ATTR_NONCE: u16 = 0x0015;
-const ATTR_XOR_RELAYED_ADDRESS: u16 = 0x0016;
 const ATTR_REQUESTED_ADDRESS_FAMILY: u16 = 0x0017;
 const ATTR_EVEN_PORT: u16 = 0x0018;
-const ATTR_REQUESTED_TRANSPORT: u16 = 0x0019;
-const ATTR_XOR_MAPPED_ADDRESS: u16 = 0x0020;
 /// The pre-RFC 5389 XOR-MAPPED-ADDRESS type some servers still send.
 const ATTR_XOR_MAPPED_ADDRESS_OLD: u16 = 0x8020;
 const ATTR_RESERVATION_TOKEN: u16 = 0x0022;
 const ATTR_CONNECTION_ID: u16 = 0x002A;
 const ATTR_ADDITIONAL_ADDRESS_FAMILY: u16 = 0x8000;
 const ATTR_ADDRESS_ERROR_CODE: u16 = 0x8001;
-const ATTR_SOFTWARE: u16 = 0x8022;
 
 /// Where something happened: capture time and frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
