@@ -402,6 +402,16 @@ impl Dropped {
     }
 }
 
+/// A ChannelData frame's channel as it stood when the frame passed.
+#[derive(Clone, Copy, Debug)]
+struct ChannelBinding {
+    peer: SocketAddr,
+    /// Bound and not lapsed, or a ChannelBind for it still in flight.
+    usable: bool,
+    /// A ChannelBind for it succeeded at some point.
+    was_bound: bool,
+}
+
 /// An RFC 6062 peer connection of a TCP allocation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TcpConnection {
@@ -816,9 +826,18 @@ fn u32_of(msg: &StunMessage, typ: u16) -> Option<u32> {
     msg.attr_value(typ).and_then(AttrValue::as_u32)
 }
 
-fn error_of(msg: &StunMessage) -> Option<(u16, String)> {
+/// The ERROR-CODE of an error response (RFC 8489 §14.8).
+struct ErrorCode {
+    code: u16,
+    reason: String,
+}
+
+fn error_of(msg: &StunMessage) -> Option<ErrorCode> {
     msg.attributes.iter().find_map(|a| match &a.value {
-        AttrValue::ErrorCode { code, reason } => Some((*code, reason.clone())),
+        AttrValue::ErrorCode { code, reason } => Some(ErrorCode {
+            code: *code,
+            reason: reason.clone(),
+        }),
         _ => None,
     })
 }
@@ -1188,7 +1207,9 @@ impl TurnState {
         }
         match (msg.class, error) {
             (Class::Success, _) => on_success(a, at, msg, pending.as_ref()),
-            (_, Some((code, reason))) => on_error(a, at, msg.method, code, reason, pending.as_ref()),
+            (_, Some(ErrorCode { code, reason })) => {
+                on_error(a, at, msg.method, code, reason, pending.as_ref())
+            }
             // An error response without a readable ERROR-CODE: nothing to learn.
             _ => {}
         }
@@ -1215,25 +1236,8 @@ impl TurnState {
         };
         // An indication proves the allocation exists even if its Allocate was not captured.
         self.entry(key);
-        let (relayed, relay) = self.relay_context(&key, via);
-        let flow = if to_peer {
-            Flow {
-                src: relayed,
-                dst: peer,
-                transport: Transport::Udp,
-            }
-        } else {
-            Flow {
-                src: peer,
-                dst: relayed,
-                transport: Transport::Udp,
-            }
-        };
+        let (flow, relay) = inner_route(&key, self.allocations.get(&key), via, peer, to_peer);
         Some((flow, relay, data))
-    }
-
-    fn relay_context(&self, key: &AllocationKey, via: RelayVia) -> (SocketAddr, Relay) {
-        relay_context(key, self.allocations.get(key), via)
     }
 
     /// The allocation whose client↔server leg `flow` is ([`TurnState::allocation_of`] found it), and
@@ -1274,10 +1278,11 @@ impl TurnState {
             ts: dg.ts,
             frame: dg.frame,
         };
-        let binding = a
-            .channels
-            .get(&channel)
-            .map(|c| (c.peer, c.usable_at(at.ts), c.refreshed_at.is_some()));
+        let binding = a.channels.get(&channel).map(|c| ChannelBinding {
+            peer: c.peer,
+            usable: c.usable_at(at.ts),
+            was_bound: c.refreshed_at.is_some(),
+        });
         count_channel_data(a, at, channel, len, to_peer, binding);
     }
 
@@ -1286,8 +1291,8 @@ impl TurnState {
     pub fn channel_route(&self, (at, to_peer): (usize, bool), channel: u16) -> Option<(Flow, Relay)> {
         let (key, a) = self.allocations.at(at)?;
         let peer = a.channels.get(&channel)?.peer;
-        let (relayed, relay) = relay_context(key, Some(a), RelayVia::ChannelData(channel));
-        Some((inner_flow(relayed, peer, to_peer), relay))
+        let via = RelayVia::ChannelData(channel);
+        Some(inner_route(key, Some(a), via, peer, to_peer))
     }
 
     /// For an [MS-TURN] multiplexed TURN frame (channel 0xFF10) of the allocation at `at`: the inner
@@ -1296,8 +1301,7 @@ impl TurnState {
         let (key, a) = self.allocations.at(at)?;
         let peer = a.active_destination?;
         let via = RelayVia::ChannelData(crate::wire::channel::MS_MULTIPLEXED_TURN);
-        let (relayed, relay) = relay_context(key, Some(a), via);
-        Some((inner_flow(relayed, peer, to_peer), relay))
+        Some(inner_route(key, Some(a), via, peer, to_peer))
     }
 
     /// For ChannelData on `dg.flow`: the inner datagram's flow and the relay context, when the channel's
@@ -1314,8 +1318,15 @@ impl TurnState {
     }
 }
 
-/// The relayed address (the server's IP, port 0, when the Allocate was not seen) and the relay context.
-fn relay_context(key: &AllocationKey, a: Option<&Allocation>, via: RelayVia) -> (SocketAddr, Relay) {
+/// The relayed datagram's flow, between the relayed address (the server's IP, port 0, when the Allocate
+/// was not seen) and `peer`: toward the peer when the client sent the carrier. With the relay context.
+fn inner_route(
+    key: &AllocationKey,
+    a: Option<&Allocation>,
+    via: RelayVia,
+    peer: SocketAddr,
+    to_peer: bool,
+) -> (Flow, Relay) {
     let relayed = a.and_then(|a| a.relayed.first().copied());
     let relay = Relay {
         server: key.server,
@@ -1323,37 +1334,33 @@ fn relay_context(key: &AllocationKey, a: Option<&Allocation>, via: RelayVia) -> 
         via,
         relayed_address_known: relayed.is_some(),
     };
-    (relayed.unwrap_or(SocketAddr::new(key.server.ip(), 0)), relay)
-}
-
-/// The relayed datagram's flow: toward the peer when the client sent the carrier.
-fn inner_flow(relayed: SocketAddr, peer: SocketAddr, to_peer: bool) -> Flow {
+    let relayed = relayed.unwrap_or(SocketAddr::new(key.server.ip(), 0));
     let (src, dst) = if to_peer { (relayed, peer) } else { (peer, relayed) };
-    Flow {
+    let flow = Flow {
         src,
         dst,
         transport: Transport::Udp,
-    }
+    };
+    (flow, relay)
 }
 
-/// Counts one ChannelData frame on its allocation; `binding` is the channel's (peer, usable now,
-/// refreshed) when it is bound.
+/// Counts one ChannelData frame on its allocation; `binding` is its channel's, when the channel is known.
 fn count_channel_data(
     a: &mut Allocation,
     at: At,
     channel: u16,
     len: usize,
     to_peer: bool,
-    binding: Option<(SocketAddr, bool, bool)>,
+    binding: Option<ChannelBinding>,
 ) {
     let bytes = len as u64;
     match binding {
-        Some((peer, _, _)) if to_peer => {
+        Some(ChannelBinding { peer, .. }) if to_peer => {
             let t = a.peer(peer);
             t.channel_data_to_peer += 1;
             t.bytes_to_peer += bytes;
         }
-        Some((peer, _, _)) => {
+        Some(ChannelBinding { peer, .. }) => {
             let t = a.peer(peer);
             t.channel_data_from_peer += 1;
             t.bytes_from_peer += bytes;
@@ -1370,12 +1377,14 @@ fn count_channel_data(
     if !to_peer {
         return;
     }
-    let peer = binding.map(|b| b.0);
+    let peer = binding.map(|b| b.peer);
     a.note_outbound(at, len, peer, Some(channel));
     if a.start_seen() {
         match binding {
-            Some((_, true, _)) => {}
-            Some((_, false, true)) => a.channel_lapsed.note(at, len, peer, Some(channel)),
+            Some(ChannelBinding { usable: true, .. }) => {}
+            Some(ChannelBinding { was_bound: true, .. }) => {
+                a.channel_lapsed.note(at, len, peer, Some(channel))
+            }
             _ => a.unbound_channel.note(at, len, peer, Some(channel)),
         }
     }
