@@ -402,6 +402,15 @@ impl Dropped {
     }
 }
 
+/// A client ↔ server flow's allocation ([`TurnState::allocation_of`]) and the flow's direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AllocationLeg {
+    /// Where the allocation is in [`TurnState::allocations`]; allocations are never removed, so it stays valid.
+    pub position: usize,
+    /// The client sent on this flow: what it carries goes toward the peer.
+    pub client_sent: bool,
+}
+
 /// A ChannelData frame's channel as it stood when the frame passed.
 #[derive(Clone, Copy, Debug)]
 struct ChannelBinding {
@@ -1242,11 +1251,17 @@ impl TurnState {
 
     /// The allocation whose client↔server leg `flow` is ([`TurnState::allocation_of`] found it), and
     /// whether the client sent it.
-    pub fn allocation_of(&self, flow: &Flow) -> Option<(usize, bool)> {
-        if let Some(at) = self.allocations.position(&AllocationKey::up(flow)) {
-            return Some((at, true));
+    pub fn allocation_of(&self, flow: &Flow) -> Option<AllocationLeg> {
+        if let Some(position) = self.allocations.position(&AllocationKey::up(flow)) {
+            return Some(AllocationLeg {
+                position,
+                client_sent: true,
+            });
         }
-        Some((self.allocations.position(&AllocationKey::down(flow))?, false))
+        Some(AllocationLeg {
+            position: self.allocations.position(&AllocationKey::down(flow))?,
+            client_sent: false,
+        })
     }
 
     /// Changes whenever an allocation is added (allocations are never removed): what
@@ -1262,16 +1277,10 @@ impl TurnState {
     }
 
     /// Counts one ChannelData frame on `dg.flow` (`len`: its application data, padding excluded) on the
-    /// allocation at `at` ([`TurnState::allocation_of`]), and notes client data the server would drop: it
+    /// allocation at `leg` ([`TurnState::allocation_of`]), and notes client data the server would drop: it
     /// runs for every relayed media packet that is not itself relayed.
-    pub fn count_channel_data(
-        &mut self,
-        (at, to_peer): (usize, bool),
-        dg: &Datagram<'_>,
-        channel: u16,
-        len: usize,
-    ) {
-        let Some((_, a)) = self.allocations.at_mut(at) else {
+    pub fn count_channel_data(&mut self, leg: AllocationLeg, dg: &Datagram<'_>, channel: u16, len: usize) {
+        let Some((_, a)) = self.allocations.at_mut(leg.position) else {
             return;
         };
         let at = At {
@@ -1283,25 +1292,25 @@ impl TurnState {
             usable: c.usable_at(at.ts),
             was_bound: c.refreshed_at.is_some(),
         });
-        count_channel_data(a, at, channel, len, to_peer, binding);
+        count_channel_data(a, at, channel, len, leg.client_sent, binding);
     }
 
-    /// For ChannelData on `channel` of the allocation at `at` ([`TurnState::allocation_of`]): the inner
+    /// For ChannelData on `channel` of the allocation at `leg` ([`TurnState::allocation_of`]): the inner
     /// datagram's flow and the relay context, when the channel's peer is known.
-    pub fn channel_route(&self, (at, to_peer): (usize, bool), channel: u16) -> Option<(Flow, Relay)> {
-        let (key, a) = self.allocations.at(at)?;
+    pub fn channel_route(&self, leg: AllocationLeg, channel: u16) -> Option<(Flow, Relay)> {
+        let (key, a) = self.allocations.at(leg.position)?;
         let peer = a.channels.get(&channel)?.peer;
         let via = RelayVia::ChannelData(channel);
-        Some(inner_route(key, Some(a), via, peer, to_peer))
+        Some(inner_route(key, Some(a), via, peer, leg.client_sent))
     }
 
-    /// For an [MS-TURN] multiplexed TURN frame (channel 0xFF10) of the allocation at `at`: the inner
+    /// For an [MS-TURN] multiplexed TURN frame (channel 0xFF10) of the allocation at `leg`: the inner
     /// datagram's flow and the relay context, when a Set Active Destination named the peer.
-    pub fn mturn_route(&self, (at, to_peer): (usize, bool)) -> Option<(Flow, Relay)> {
-        let (key, a) = self.allocations.at(at)?;
+    pub fn mturn_route(&self, leg: AllocationLeg) -> Option<(Flow, Relay)> {
+        let (key, a) = self.allocations.at(leg.position)?;
         let peer = a.active_destination?;
         let via = RelayVia::ChannelData(crate::wire::channel::MS_MULTIPLEXED_TURN);
-        Some(inner_route(key, Some(a), via, peer, to_peer))
+        Some(inner_route(key, Some(a), via, peer, leg.client_sent))
     }
 
     /// For ChannelData on `dg.flow`: the inner datagram's flow and the relay context, when the channel's
@@ -1660,7 +1669,7 @@ mod tests {
         };
         let key_for = |flow: &Flow| {
             t.allocation_of(flow)
-                .and_then(|(at, client_sent)| Some((*t.allocations.at(at)?.0, client_sent)))
+                .and_then(|leg| Some((*t.allocations.at(leg.position)?.0, leg.client_sent)))
         };
         assert_eq!(key_for(&up), Some((key, true)));
         assert_eq!(key_for(&up.reversed()), Some((key, false)));
