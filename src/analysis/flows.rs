@@ -4,6 +4,7 @@
 //! datagram it carries), and the lookup was the analysis thread's largest single cost (perf,
 //! BENCHMARKS.md). The table is open-addressed with 40-byte slots (a `HashMap` entry keyed by a `Flow`
 //! took 80), so a few thousand flows stay in the core's L2 cache.
+use crate::analysis::turn::AllocationLeg;
 use crate::net::Flow;
 use std::net::SocketAddr;
 
@@ -19,7 +20,7 @@ pub struct FlowFacts {
     /// The tables' generations summed (each only grows) when this was resolved.
     pub generation: u64,
     pub relayed_end: bool,
-    pub allocation: Option<(usize, bool)>,
+    pub allocation: Option<AllocationLeg>,
     pub pair: Option<(usize, usize, u8)>,
 }
 
@@ -41,7 +42,7 @@ impl Packed {
     fn pack(f: &FlowFacts) -> Option<Packed> {
         let index = |i: usize| u32::try_from(i).ok().filter(|&i| i != Packed::NONE);
         let (allocation, client) = match f.allocation {
-            Some((a, client)) => (index(a)?, client),
+            Some(leg) => (index(leg.position)?, leg.client_sent),
             None => (Packed::NONE, false),
         };
         let (session, pair, dir) = match f.pair {
@@ -62,8 +63,10 @@ impl Packed {
         FlowFacts {
             generation: self.generation,
             relayed_end: self.flags & 1 != 0,
-            allocation: (self.allocation != Packed::NONE)
-                .then_some((self.allocation as usize, self.flags & 2 != 0)),
+            allocation: (self.allocation != Packed::NONE).then_some(AllocationLeg {
+                position: self.allocation as usize,
+                client_sent: self.flags & 2 != 0,
+            }),
             pair: (self.session != Packed::NONE).then_some((
                 self.session as usize,
                 self.pair as usize,
@@ -222,7 +225,10 @@ mod tests {
         FlowFacts {
             generation: u64::from(i) * 3,
             relayed_end: i % 2 == 0,
-            allocation: (i % 5 != 0).then_some((i as usize, i % 4 == 0)),
+            allocation: (i % 5 != 0).then_some(AllocationLeg {
+                position: i as usize,
+                client_sent: i % 4 == 0,
+            }),
             pair: (i % 3 != 0).then_some((i as usize / 2, i as usize % 11, (i % 2) as u8)),
         }
     }

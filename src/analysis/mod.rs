@@ -332,7 +332,7 @@ struct State {
 struct Route {
     generation: u64,
     version: u32,
-    allocation: Option<(usize, bool)>,
+    allocation: Option<turn::AllocationLeg>,
     inner: Option<(Flow, Relay, FlowFacts)>,
 }
 
@@ -784,7 +784,7 @@ impl State {
         let key = flows::Key::of(flow).map(|k| (k, channel));
         if let Some(r) = key.and_then(|k| self.routes.get(&k)) {
             let current = match r.allocation {
-                Some((at, _)) => self.model.turn.version(at) == r.version,
+                Some(leg) => self.model.turn.version(leg.position) == r.version,
                 None => true,
             };
             if r.generation == generation && current {
@@ -792,7 +792,7 @@ impl State {
             }
         }
         let allocation = self.facts(flow).allocation;
-        let version = allocation.map_or(0, |(at, _)| self.model.turn.version(at));
+        let version = allocation.map_or(0, |leg| self.model.turn.version(leg.position));
         let inner = allocation
             .and_then(|at| self.model.turn.channel_route(at, channel))
             .map(|(inner, relay)| (inner, relay, self.facts(&inner)));

@@ -1,0 +1,123 @@
+//! All the TURN allocations of a capture, by the client's 5-tuple toward the server (RFC 8656 §2.2): a
+//! hashed index over a slab that never shrinks, so a position handed out stays valid, with a version per
+//! position that tells a cached ChannelData route whether what it read from the allocation still holds.
+//!
+//! It knows nothing of TURN beyond the key: what an allocation holds is `allocation`; when one may be
+//! created, and how many, `TurnState` decides (`MAX_ALLOCATIONS`).
+use super::{Allocation, AllocationKey};
+use crate::net::hash::FastHash;
+use std::collections::HashMap;
+
+/// The allocations by client/server 5-tuple. Every ChannelData frame looks its allocation up, so they are
+/// hashed (B-tree searches comparing `SocketAddr`s were ~20 % of a TURN server capture's analysis, perf);
+/// the outputs iterate them in key order, never in hash order.
+#[derive(Debug, Default)]
+pub struct Allocations {
+    /// Key → position in `slab`. Allocations are never removed, so positions are stable.
+    index: HashMap<AllocationKey, usize, FastHash>,
+    slab: Vec<(AllocationKey, Allocation)>,
+    /// Per position: changes whenever the allocation is reached mutably other than to count its media
+    /// (`at_mut`), so what was read from it (its channels' peers, its relayed address) stays true while
+    /// this is unchanged. A small array beside the slab: checking it does not touch the allocation.
+    versions: Vec<u32>,
+}
+
+impl Allocations {
+    pub fn len(&self) -> usize {
+        self.slab.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.slab.is_empty()
+    }
+    pub fn contains_key(&self, key: &AllocationKey) -> bool {
+        self.index.contains_key(key)
+    }
+    pub fn get(&self, key: &AllocationKey) -> Option<&Allocation> {
+        self.slab.get(*self.index.get(key)?).map(|(_, a)| a)
+    }
+    pub fn get_mut(&mut self, key: &AllocationKey) -> Option<&mut Allocation> {
+        let i = *self.index.get(key)?;
+        self.touch(i);
+        self.slab.get_mut(i).map(|(_, a)| a)
+    }
+    /// See `versions`.
+    fn touch(&mut self, position: usize) {
+        if let Some(v) = self.versions.get_mut(position) {
+            *v = v.wrapping_add(1);
+        }
+    }
+    /// The version of the allocation at `position` (see `versions`).
+    pub fn version(&self, position: usize) -> u32 {
+        self.versions.get(position).copied().unwrap_or(0)
+    }
+    /// Where `key`'s allocation is, for [`Allocations::at_mut`]: one hash lookup where `contains_key`
+    /// followed by `get_mut` would take two.
+    pub(super) fn position(&self, key: &AllocationKey) -> Option<usize> {
+        self.index.get(key).copied()
+    }
+    pub(super) fn at(&self, position: usize) -> Option<(&AllocationKey, &Allocation)> {
+        self.slab.get(position).map(|(k, a)| (k, a))
+    }
+    /// For counting media only: the version does not change, so nothing read for a route may change
+    /// through this.
+    pub(super) fn at_mut(&mut self, position: usize) -> Option<(AllocationKey, &mut Allocation)> {
+        self.slab.get_mut(position).map(|(k, a)| (*k, a))
+    }
+    pub fn insert(&mut self, key: AllocationKey, a: Allocation) -> Option<Allocation> {
+        match self.index.get(&key) {
+            Some(&i) => {
+                self.touch(i);
+                self.slab.get_mut(i).map(|(_, old)| std::mem::replace(old, a))
+            }
+            None => {
+                self.index.insert(key, self.slab.len());
+                self.slab.push((key, a));
+                self.versions.push(0);
+                None
+            }
+        }
+    }
+    pub(super) fn entry(&mut self, key: AllocationKey) -> &mut Allocation {
+        let i = match self.index.get(&key) {
+            Some(&i) => {
+                self.touch(i);
+                i
+            }
+            None => {
+                self.index.insert(key, self.slab.len());
+                self.slab.push((key, Allocation::default()));
+                self.versions.push(0);
+                self.slab.len() - 1
+            }
+        };
+        &mut self.slab[i].1
+    }
+    /// In key order (client, server, transport).
+    pub fn iter(&self) -> std::vec::IntoIter<(&AllocationKey, &Allocation)> {
+        let mut all: Vec<_> = self.slab.iter().map(|(k, a)| (k, a)).collect();
+        all.sort_unstable_by(|x, y| x.0.cmp(y.0));
+        all.into_iter()
+    }
+    /// In key order.
+    pub fn values(&self) -> impl Iterator<Item = &Allocation> {
+        self.iter().map(|(_, a)| a)
+    }
+}
+
+impl<'a> IntoIterator for &'a Allocations {
+    type Item = (&'a AllocationKey, &'a Allocation);
+    type IntoIter = std::vec::IntoIter<(&'a AllocationKey, &'a Allocation)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl std::ops::Index<&AllocationKey> for Allocations {
+    type Output = Allocation;
+    fn index(&self, key: &AllocationKey) -> &Allocation {
+        match self.get(key) {
+            Some(a) => a,
+            None => panic!("no allocation for {key:?}"),
+        }
+    }
+}
