@@ -6,7 +6,7 @@ use iceview::capture::file::FileReader;
 use iceview::capture::spill::FileSpill;
 use iceview::capture::Packet;
 use iceview::pipeline;
-use iceview::report::{json, text, Report};
+use iceview::report::{json, text, turn, Report};
 use iceview::tui;
 use iceview::wire::credentials::Keyring;
 use std::io::{IsTerminal, Write};
@@ -93,15 +93,13 @@ pub fn read(args: &ReadArgs) -> Result<()> {
     let json_on_stdout = args.json.as_deref() == Some("-");
     let tui =
         !args.no_tui && !args.quiet && !args.packets && !json_on_stdout && std::io::stdout().is_terminal();
-    // Outputs that read the report once fold ICE sessions as they end (memory then follows the calls open
-    // at one moment); the TUI keeps every session, as it opens any of them again.
+    // Outputs that read the report once fold ICE sessions and TURN allocations as they end (memory then
+    // follows the calls open at one moment); the TUI keeps them all, as it opens any of them again.
     if !tui {
-        match FileSpill::create() {
-            Ok(spill) => {
-                analyzer.fold_sessions(json::render_folded_session, Some(std::sync::Arc::new(spill)))
-            }
-            Err(_) => analyzer.fold_sessions(json::render_folded_session, None),
-        }
+        let spill = FileSpill::create()
+            .ok()
+            .map(|s| std::sync::Arc::new(s) as std::sync::Arc<dyn iceview::analysis::store::Spill>);
+        analyzer.fold_sessions(json::render_folded_session, turn::render_folded_allocation, spill);
     }
 
     let total: u64 = inputs

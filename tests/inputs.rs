@@ -611,11 +611,12 @@ fn batched_analysis_on_two_threads_equals_packet_by_packet() {
     }
 }
 
-/// `iceview read` folds an ICE session once nothing of it has been seen for a minute of capture time
-/// (`iceview::analysis::fold`): its view is rendered then and dropped from memory. Folding must not change
-/// the report. Here eight bundled calls, each moved 100 s after the previous one, make one capture in which
-/// every call but the last is over long before the end; the JSON report and the text summary with folding
-/// (rendered bytes in memory, and spilled) must be byte for byte those without, and the sessions must
+/// `iceview read` folds an ICE session once nothing of it has been seen for 45 s of capture time, and a
+/// TURN allocation once it is over and as quiet (`iceview::analysis::fold`): its view is rendered then and
+/// dropped from memory. Folding must not change the report. Here eight bundled calls, each moved 700 s
+/// after the previous one (past a TURN allocation's 600 s lifetime), make one capture in which every call
+/// but the last is over long before the end; the JSON report and the text summary with folding (rendered
+/// bytes in memory, and spilled) must be byte for byte those without, and sessions and allocations must
 /// really have been folded.
 #[test]
 fn folded_sessions_report_what_unfolded_ones_do() {
@@ -637,7 +638,7 @@ fn folded_sessions_report_what_unfolded_ones_do() {
         "chrome-turn-badauth",
         "chrome-relay-tcp",
     ];
-    // (time, link type, bytes, original length), each part starting 100 s after the previous one's start.
+    // (time, link type, bytes, original length), each part starting 700 s after the previous one's start.
     let mut packets: Vec<(Timestamp, LinkType, Vec<u8>, u32)> = Vec::new();
     for (k, part) in parts.iter().enumerate() {
         let path = fixtures()
@@ -647,7 +648,7 @@ fn folded_sessions_report_what_unfolded_ones_do() {
             .into_owned();
         let mut reader = FileReader::open(std::slice::from_ref(&path), None).expect("fixture opens");
         let mut first = None;
-        let start = 1_800_000_000.0 + 100.0 * k as f64;
+        let start = 1_800_000_000.0 + 700.0 * k as f64;
         reader.for_each(&mut |p| {
             let t0 = *first.get_or_insert(p.ts.as_secs_f64());
             assert!(
@@ -664,6 +665,7 @@ fn folded_sessions_report_what_unfolded_ones_do() {
         if let Some(spill) = fold {
             a.fold_sessions(
                 json::render_folded_session,
+                iceview::report::turn::render_folded_allocation,
                 spill.map(|s| s as Arc<dyn iceview::analysis::store::Spill>),
             );
         }
@@ -684,10 +686,17 @@ fn folded_sessions_report_what_unfolded_ones_do() {
         let mut text_out = Vec::new();
         text::write_summary_with(&report, Some(&a.model().ice_folded), &mut text_out).expect("text");
         let folded = a.model().ice_folded.sessions.len();
-        (json_out, text_out, folded, a.model().ice.sessions.len())
+        let allocations = a.model().ice_folded.allocations.len();
+        (
+            json_out,
+            text_out,
+            folded,
+            a.model().ice.sessions.len(),
+            allocations,
+        )
     };
-    let (json_plain, text_plain, none, sessions) = run(None);
-    assert_eq!(none, 0);
+    let (json_plain, text_plain, none, sessions, no_allocations) = run(None);
+    assert_eq!((none, no_allocations), (0, 0));
     // Every call but the one whose TURN authentication failed before any check.
     assert!(
         sessions >= parts.len() - 1,
@@ -695,8 +704,13 @@ fn folded_sessions_report_what_unfolded_ones_do() {
     );
     for spill in [None, Some(Arc::new(MemorySpill::default()))] {
         let spilled = spill.is_some();
-        let (json_folded, text_folded, folded, _) = run(Some(spill));
-        // Only the last part's sessions are still open at the end: it started 100 s after the one before.
+        let (json_folded, text_folded, folded, _, allocations) = run(Some(spill));
+        // The TURN parts' allocations, but the last part's (chrome-relay-tcp), which is still young.
+        assert!(
+            allocations >= 4,
+            "spilled {spilled}: {allocations} allocations folded"
+        );
+        // Only the last part's sessions are still open at the end: it started 700 s after the one before.
         assert!(
             folded >= sessions - 2 && folded < sessions,
             "spilled {spilled}: {folded} of {sessions} sessions folded"

@@ -10,14 +10,22 @@
 //! the end of the capture, whose few inputs are kept ([`EndFacts`]). Its transactions are retired, so
 //! their slots serve new checks.
 //!
+//! TURN allocations fold the same way once over (deleted, expired, or refused; `Allocation::over_at`) and
+//! quiet for as long, with no request of theirs in flight: their element of `turn.allocations`, their
+//! lines of the text summary and their findings are kept, and their transactions retired. An allocation
+//! whose Allocate requests all went unanswered is not folded (its finding measures up to the capture's end),
+//! nor is one seen only mid-stream, whose lifetime is unknown.
+//!
 //! What it does not do: fold in the TUI or live capture (the TUI opens any session again; live capture
-//! freezes sessions with `--idle-timeout`, [`super::Analyzer::age_out`]), or fold TURN allocations. A
-//! session that comes back after a minute of silence (the same ufrags) is listed as a new session.
+//! freezes sessions with `--idle-timeout`, [`super::Analyzer::age_out`]). A session that comes back after
+//! silence (the same ufrags) is listed as a new session, and a client that allocates again on the same
+//! 5-tuple after its allocation folded gets a second entry.
 
 use super::findings::ice::{lasting_findings, EndFacts};
 use super::findings::Finding;
 use super::sessions::SessionReport;
 use super::store::{RawRef, RawStore, Spill};
+use super::turn::{Allocation, AllocationKey};
 use crate::capture::Timestamp;
 use std::sync::Arc;
 
@@ -40,6 +48,20 @@ pub struct Rendered {
 /// How an output renders a session's view (the report layer gives it; the analysis only stores the bytes).
 pub type Render = fn(&SessionReport) -> Rendered;
 
+/// How an output renders an allocation as the capture ending at the given time shows it: its element of
+/// `turn.allocations` and its lines of the text summary.
+pub type RenderAllocation = fn(&AllocationKey, &Allocation, Timestamp) -> Rendered;
+
+/// A folded allocation: its key (the report lists allocations in key order), its rendered forms and its
+/// findings.
+#[derive(Debug)]
+pub struct FoldedAllocation {
+    pub key: AllocationKey,
+    pub json: RawRef,
+    pub text: RawRef,
+    pub findings: Vec<Finding>,
+}
+
 /// A folded session: where its rendered forms are, and what the report still needs of it.
 #[derive(Debug)]
 pub struct FoldedSession {
@@ -56,15 +78,23 @@ pub struct FoldedSession {
 #[derive(Debug, Default)]
 pub struct Folded {
     pub sessions: Vec<FoldedSession>,
+    pub allocations: Vec<FoldedAllocation>,
     pub store: RawStore,
     render: Option<Render>,
+    render_allocation: Option<RenderAllocation>,
     next_search: Option<Timestamp>,
 }
 
 impl Folded {
     /// Folding on, with `render` for the views and `spill` for the rendered bytes (in memory without one).
-    pub fn enable(&mut self, render: Render, spill: Option<Arc<dyn Spill>>) {
+    pub fn enable(
+        &mut self,
+        render: Render,
+        render_allocation: RenderAllocation,
+        spill: Option<Arc<dyn Spill>>,
+    ) {
         self.render = Some(render);
+        self.render_allocation = Some(render_allocation);
         if let Some(spill) = spill {
             self.store.set_spill(spill);
         }
@@ -93,6 +123,35 @@ impl Folded {
             findings: lasting_findings(view),
             end_facts: EndFacts::of(view),
         });
+    }
+
+    /// Renders and keeps allocation `key`'s forms, as a capture ending at `now` shows it, and its findings.
+    pub(crate) fn push_allocation(
+        &mut self,
+        key: &AllocationKey,
+        a: &Allocation,
+        now: Timestamp,
+        findings: Vec<Finding>,
+    ) {
+        let Some(render) = self.render_allocation else {
+            return;
+        };
+        let Rendered { json, text } = render(key, a, now);
+        let json = self.store.push(&json);
+        let text = self.store.push(&text);
+        self.allocations.push(FoldedAllocation {
+            key: *key,
+            json,
+            text,
+            findings,
+        });
+    }
+
+    /// The folded allocations in key order, those with the same key in the order they folded.
+    pub fn allocations_in_order(&self) -> Vec<&FoldedAllocation> {
+        let mut v: Vec<&FoldedAllocation> = self.allocations.iter().collect();
+        v.sort_by_key(|f| f.key);
+        v
     }
 
     /// The folded sessions in index order (the order of the report's `sessions` array).

@@ -266,6 +266,62 @@ impl Model {
             }
         }
     }
+
+    /// Folds the TURN allocations over and quiet since [`fold::FOLD_AFTER_SECS`] before `now`
+    /// ([`turn::TurnState::finished`]): each is rendered as the capture's end would show it, with its
+    /// findings, and taken out with its transactions. Returns their relayed addresses.
+    fn fold_finished_allocations(&mut self, now: Timestamp) -> Vec<SocketAddr> {
+        let mut order = self.turn.finished(now, fold::FOLD_AFTER_SECS);
+        if order.is_empty() {
+            return Vec::new();
+        }
+        order.sort_unstable();
+        let finished: HashSet<turn::AllocationKey> = order.iter().copied().collect();
+        let mut folded = Vec::new();
+        {
+            let by_allocation = findings::turn::transactions_by_allocation(self, |k| finished.contains(k));
+            for key in &order {
+                let Some(a) = self.turn.allocations.get(key) else {
+                    continue;
+                };
+                let txs = by_allocation.get(key).map(Vec::as_slice).unwrap_or(&[]);
+                if findings::turn::allocate_unanswered(txs) {
+                    continue;
+                }
+                let found = findings::turn::allocation_findings(key, a, txs, now);
+                folded.push((*key, found));
+            }
+        }
+        let mut relayed = Vec::new();
+        let keys: HashSet<turn::AllocationKey> = folded.iter().map(|(k, _)| *k).collect();
+        for (key, found) in folded {
+            if let Some(a) = self.turn.allocations.get(&key) {
+                self.ice_folded.push_allocation(&key, a, now, found);
+            }
+            if let Some(a) = self.turn.remove(&key) {
+                relayed.extend(a.relayed);
+            }
+        }
+        // The allocations' own transactions (client → server), but those still awaited.
+        let pending: HashSet<transactions::TxIndex> = self.turn.pending_txs().collect();
+        let theirs: Vec<transactions::TxIndex> = (0..self.transactions.list.len())
+            .filter(|i| !pending.contains(i))
+            .filter(|&i| {
+                self.transactions.get(i).is_some_and(|t| {
+                    !t.relayed
+                        && keys.contains(&turn::AllocationKey {
+                            client: t.requester,
+                            server: t.responder,
+                            transport: t.transport,
+                        })
+                })
+            })
+            .collect();
+        for i in theirs {
+            self.transactions.retire(i);
+        }
+        relayed
+    }
 }
 
 /// What one [`Analyzer::age_out`] pass froze and retired.
@@ -307,6 +363,8 @@ struct State {
     /// Relayed addresses of allocations seen (bounded like the allocation table), so media to or from
     /// them, which a TURN server capture sees twice, is deduplicated.
     relayed_addrs: HashSet<SocketAddr, FastHash>,
+    /// Insertions into and removals from `relayed_addrs` (a generation: it only grows).
+    relayed_changes: u64,
     /// Number of captures being merged (duplicates across capture points are matched when > 1).
     inputs: u16,
     framers: HashMap<Flow, Framer, FastHash>,
@@ -357,6 +415,7 @@ impl Analyzer {
                 other_flows: HashMap::default(),
                 routes: HashMap::default(),
                 relayed_addrs: HashSet::default(),
+                relayed_changes: 0,
                 inputs: 1,
                 framers: HashMap::default(),
                 channel_data_stored: HashMap::default(),
@@ -414,15 +473,31 @@ impl Analyzer {
             model.last_ts = last;
             if model.ice_folded.due(now) {
                 model.fold_quiet_sessions(now);
+                let relayed = model.fold_finished_allocations(now);
+                let state = &mut self.state;
+                for addr in relayed {
+                    if state.relayed_addrs.remove(&addr) {
+                        state.relayed_changes += 1;
+                    }
+                }
             }
         }
     }
 
-    /// From now on, ICE sessions quiet for [`fold::FOLD_AFTER_SECS`] are rendered by `render` as they end
-    /// and dropped from memory ([`fold`]), their rendered bytes written to `spill`. For outputs that read
-    /// the report once (JSON, text), not the TUI, which opens any session again.
-    pub fn fold_sessions(&mut self, render: fold::Render, spill: Option<std::sync::Arc<dyn store::Spill>>) {
-        self.state.model.ice_folded.enable(render, spill);
+    /// From now on, ICE sessions quiet for [`fold::FOLD_AFTER_SECS`] and TURN allocations over and as
+    /// quiet are rendered by `render` and `render_allocation` as they end and dropped from memory
+    /// ([`fold`]), their rendered bytes written to `spill`. For outputs that read the report once (JSON,
+    /// text), not the TUI, which opens any session again.
+    pub fn fold_sessions(
+        &mut self,
+        render: fold::Render,
+        render_allocation: fold::RenderAllocation,
+        spill: Option<std::sync::Arc<dyn store::Spill>>,
+    ) {
+        self.state
+            .model
+            .ice_folded
+            .enable(render, render_allocation, spill);
     }
 
     /// One event of the network layer, with what the reading thread worked out for it.
@@ -773,7 +848,7 @@ impl State {
 
     /// The generations of the tables [`FlowFacts`] come from, summed (each only grows).
     fn generation(&self) -> u64 {
-        self.model.turn.generation() + self.model.ice.flow_generation() + self.relayed_addrs.len() as u64
+        self.model.turn.generation() + self.model.ice.flow_generation() + self.relayed_changes
     }
 
     /// Where ChannelData on `flow` and `channel` goes, from the cache while the tables the flows' facts
@@ -899,7 +974,9 @@ impl State {
                             a.value.address(),
                             self.relayed_addrs.len() < turn::MAX_ALLOCATIONS,
                         ) {
-                            self.relayed_addrs.insert(addr);
+                            if self.relayed_addrs.insert(addr) {
+                                self.relayed_changes += 1;
+                            }
                         }
                     }
                 }

@@ -5,6 +5,7 @@
 //! `--json -` may be a terminal, so [`TerminalSafe`] escapes those too (`\u007f`, `\u009b`): the JSON means
 //! the same and no byte of it can drive a terminal.
 use super::model::{attribute_name, message_report, write_addr, write_decimal};
+use super::turn::AllocationItem;
 use super::Report;
 use crate::analysis::fold::{Folded, FoldedSession, Rendered};
 use crate::analysis::sessions::SessionReport;
@@ -86,7 +87,20 @@ pub fn write_streaming_in_blocks(
     stream(out, &mut |w| {
         w.write_all(b",\n  \"turn\": {\n    \"allocations\": ")
     })?;
-    big.array(out, &r.turn.allocations, 3, &|a, buf| serde_item(a, 3, buf))?;
+    let allocations = AllocationItem::merge(&r.turn.allocations, Some(&model.ice_folded));
+    big.array(out, &allocations, 3, &|a, buf| match a {
+        AllocationItem::Held(a) => serde_item(*a, 3, buf),
+        AllocationItem::Folded(f) => {
+            if model.ice_folded.store.read_into(f.json, buf) {
+                Ok(true)
+            } else {
+                Err(io::Error::other(format!(
+                    "allocation {} → {} could not be read back from the temporary file",
+                    f.key.client, f.key.server
+                )))
+            }
+        }
+    })?;
     stream(out, &mut |w| {
         w.write_all(b",\n    \"allocations_not_tracked\": ")?;
         serde_json::to_writer(&mut *w, &r.turn.allocations_not_tracked)?;
@@ -163,7 +177,7 @@ fn stream(out: &mut dyn Write, f: &mut dyn FnMut(&mut dyn Write) -> io::Result<(
 
 /// One array element through serde_json's pretty printer, at `depth`. It may hold text from packets:
 /// its block is checked for bytes to escape (see [`Render`]).
-fn serde_item<T: Serialize>(item: &T, depth: usize, buf: &mut Vec<u8>) -> io::Result<bool> {
+pub(crate) fn serde_item<T: Serialize>(item: &T, depth: usize, buf: &mut Vec<u8>) -> io::Result<bool> {
     item.serialize(&mut serde_json::Serializer::with_formatter(
         buf,
         Pretty::at(depth),

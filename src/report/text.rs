@@ -181,7 +181,7 @@ pub fn write_summary_with(report: &Report, folded: Option<&Folded>, out: &mut dy
         }
         None => super::ice::write_text(&report.sessions, out)?,
     }
-    super::turn::write_text(&report.turn, out)?;
+    super::turn::write_text_with(&report.turn, folded, out)?;
     write_findings(report, out)?;
     let errors = &report.stats.decode_errors;
     if !errors.is_empty() {

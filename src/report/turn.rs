@@ -6,6 +6,7 @@
 //! them by time, peer or number, so the same capture always gives the same report. Wire text (username,
 //! realm, reason phrases, SOFTWARE) is kept as sent in JSON and escaped in the text summary.
 use crate::analysis::findings::turn::error_meaning;
+use crate::analysis::fold::{Folded, FoldedAllocation, Rendered};
 use crate::analysis::turn::{
     Allocation, AllocationKey, AllocationState, Dropped, Event, EventKind, PeerTraffic,
 };
@@ -26,6 +27,9 @@ pub struct TurnReport {
 
 #[derive(Debug, Serialize)]
 pub struct AllocationReport {
+    /// The allocation's 5-tuple, for ordering (the same as `client`, `server` and `transport`).
+    #[serde(skip)]
+    pub key: AllocationKey,
     /// The client's transport address as the server sees it (its 5-tuple with `server` and `transport`).
     pub client: String,
     pub server: String,
@@ -325,6 +329,7 @@ fn events(a: &Allocation, state: AllocationState) -> Vec<EventReport> {
 
 fn allocation(key: &AllocationKey, a: &Allocation, end: Timestamp) -> AllocationReport {
     let state = a.state(end);
+
     let mut totals = TrafficTotals::default();
     let mut peers: Vec<PeerTrafficReport> =
         a.traffic.iter().map(|(p, t)| traffic(p.to_string(), t)).collect();
@@ -346,6 +351,7 @@ fn allocation(key: &AllocationKey, a: &Allocation, end: Timestamp) -> Allocation
     totals.unknown_channel_data =
         a.unknown_channel.channel_data_to_peer + a.unknown_channel.channel_data_from_peer;
     AllocationReport {
+        key: *key,
         client: key.client.to_string(),
         server: key.server.to_string(),
         transport: key.transport,
@@ -465,120 +471,183 @@ fn quoted(s: Option<&String>) -> String {
 
 /// The TURN part of the text summary: a few lines per allocation, for a TURN operator.
 pub fn write_text(turn: &TurnReport, out: &mut dyn Write) -> io::Result<()> {
-    if turn.allocations.is_empty() {
+    write_text_with(turn, None, out)
+}
+
+/// [`write_text`] for a report whose model folded allocations during the read: their lines, rendered
+/// then, are read back from `folded` in their place in key order.
+pub fn write_text_with(turn: &TurnReport, folded: Option<&Folded>, out: &mut dyn Write) -> io::Result<()> {
+    let items = AllocationItem::merge(&turn.allocations, folded);
+    if items.is_empty() {
         return Ok(());
     }
-    writeln!(out, "TURN allocations: {}", turn.allocations.len())?;
-    for a in &turn.allocations {
-        let transport = match a.transport {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-        };
+    writeln!(out, "TURN allocations: {}", items.len())?;
+    let mut buf = Vec::new();
+    for item in items {
+        match item {
+            AllocationItem::Held(a) => write_allocation_text(a, out)?,
+            AllocationItem::Folded(f) => {
+                buf.clear();
+                let store = folded.map(|x| &x.store);
+                if !store.is_some_and(|st| st.read_into(f.text, &mut buf)) {
+                    return Err(io::Error::other(format!(
+                        "allocation {} → {} could not be read back from the temporary file",
+                        f.key.client, f.key.server
+                    )));
+                }
+                out.write_all(&buf)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An allocation of the report's `turn.allocations`: built at the end, or folded during the read and
+/// rendered then ([`crate::analysis::fold`]).
+pub enum AllocationItem<'a> {
+    Held(&'a AllocationReport),
+    Folded(&'a FoldedAllocation),
+}
+
+impl<'a> AllocationItem<'a> {
+    /// Both kinds in key order (a folded one before a later one with the same 5-tuple).
+    pub fn merge(held: &'a [AllocationReport], folded: Option<&'a Folded>) -> Vec<AllocationItem<'a>> {
+        let folded = folded.map(Folded::allocations_in_order).unwrap_or_default();
+        let mut out = Vec::with_capacity(held.len() + folded.len());
+        let mut f = folded.into_iter().peekable();
+        for a in held {
+            while let Some(x) = f.next_if(|x| x.key <= a.key) {
+                out.push(AllocationItem::Folded(x));
+            }
+            out.push(AllocationItem::Held(a));
+        }
+        out.extend(f.map(AllocationItem::Folded));
+        out
+    }
+}
+
+/// How a folded allocation is kept: its element of `turn.allocations` as the JSON writer lays it out,
+/// and its lines of the text summary ([`crate::analysis::fold::RenderAllocation`]).
+pub fn render_folded_allocation(key: &AllocationKey, a: &Allocation, end: Timestamp) -> Rendered {
+    let report = allocation(key, a, end);
+    let mut json = Vec::new();
+    // Writing to a Vec fails only if serialisation does, which these types never do.
+    let _ = super::json::serde_item(&report, 3, &mut json);
+    let mut text = Vec::new();
+    let _ = write_allocation_text(&report, &mut text);
+    Rendered { json, text }
+}
+
+/// One allocation's lines of the text summary.
+fn write_allocation_text(a: &AllocationReport, out: &mut dyn Write) -> io::Result<()> {
+    let transport = match a.transport {
+        Transport::Udp => "udp",
+        Transport::Tcp => "tcp",
+    };
+    writeln!(
+        out,
+        "  {} → {} {transport}: {}",
+        a.client,
+        a.server,
+        a.state.to_uppercase()
+    )?;
+    let mut who = format!(
+        "user {} realm {}",
+        quoted(a.username.as_ref()),
+        quoted(a.realm.as_ref())
+    );
+    if let Some(t) = &a.requested_transport {
+        who.push_str(&format!(", relays {t}"));
+    }
+    if !a.relayed.is_empty() {
+        who.push_str(&format!(", relayed {}", a.relayed.join(" and ")));
+    }
+    if let Some(m) = &a.mapped {
+        who.push_str(&format!(", mapped {m}"));
+    }
+    writeln!(out, "    {who}")?;
+    if let Some(frame) = a.created_frame {
+        let mut life = format!(
+            "    granted at frame {frame}, lifetime {} s, {} refresh(es)",
+            a.lifetime.unwrap_or(0),
+            a.refreshes
+        );
+        if let Some(d) = a.deleted_frame {
+            life.push_str(&format!(", deleted at frame {d}"));
+        } else if a.state == "expired" {
+            life.push_str(", expired inside the capture");
+        }
+        writeln!(out, "{life}")?;
+    }
+    if !a.errors.is_empty() {
+        let errs: Vec<String> = a
+            .errors
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {} {} (frame {})",
+                    e.method,
+                    e.code,
+                    escape(&e.reason),
+                    e.frame
+                )
+            })
+            .collect();
+        writeln!(out, "    errors: {}", errs.join("; "))?;
+    }
+    if !a.permissions.is_empty() {
+        let ps: Vec<String> = a
+            .permissions
+            .iter()
+            .map(|p| match p.installed_at {
+                Some(_) => format!("{} (refreshed {}×)", p.peer, p.refreshed),
+                None => format!("{} (never granted)", p.peer),
+            })
+            .collect();
+        writeln!(out, "    permissions: {}", ps.join(", "))?;
+    }
+    if !a.channels.is_empty() {
+        let cs: Vec<String> = a
+            .channels
+            .iter()
+            .map(|c| {
+                let state = if c.bound_at.is_some() { "" } else { " (not bound)" };
+                format!("{:#06x} → {}{state}", c.number, c.peer)
+            })
+            .collect();
+        writeln!(out, "    channels: {}", cs.join(", "))?;
+    }
+    for t in &a.traffic {
         writeln!(
             out,
-            "  {} → {} {transport}: {}",
-            a.client,
-            a.server,
-            a.state.to_uppercase()
+            "    peer {}: to peer {} send + {} channel-data ({} bytes), from peer {} data + {} channel-data ({} bytes)",
+            t.peer,
+            t.send_indications,
+            t.channel_data_to_peer,
+            t.bytes_to_peer,
+            t.data_indications,
+            t.channel_data_from_peer,
+            t.bytes_from_peer
         )?;
-        let mut who = format!(
-            "user {} realm {}",
-            quoted(a.username.as_ref()),
-            quoted(a.realm.as_ref())
-        );
-        if let Some(t) = &a.requested_transport {
-            who.push_str(&format!(", relays {t}"));
-        }
-        if !a.relayed.is_empty() {
-            who.push_str(&format!(", relayed {}", a.relayed.join(" and ")));
-        }
-        if let Some(m) = &a.mapped {
-            who.push_str(&format!(", mapped {m}"));
-        }
-        writeln!(out, "    {who}")?;
-        if let Some(frame) = a.created_frame {
-            let mut life = format!(
-                "    granted at frame {frame}, lifetime {} s, {} refresh(es)",
-                a.lifetime.unwrap_or(0),
-                a.refreshes
-            );
-            if let Some(d) = a.deleted_frame {
-                life.push_str(&format!(", deleted at frame {d}"));
-            } else if a.state == "expired" {
-                life.push_str(", expired inside the capture");
-            }
-            writeln!(out, "{life}")?;
-        }
-        if !a.errors.is_empty() {
-            let errs: Vec<String> = a
-                .errors
-                .iter()
-                .map(|e| {
-                    format!(
-                        "{} {} {} (frame {})",
-                        e.method,
-                        e.code,
-                        escape(&e.reason),
-                        e.frame
-                    )
-                })
-                .collect();
-            writeln!(out, "    errors: {}", errs.join("; "))?;
-        }
-        if !a.permissions.is_empty() {
-            let ps: Vec<String> = a
-                .permissions
-                .iter()
-                .map(|p| match p.installed_at {
-                    Some(_) => format!("{} (refreshed {}×)", p.peer, p.refreshed),
-                    None => format!("{} (never granted)", p.peer),
-                })
-                .collect();
-            writeln!(out, "    permissions: {}", ps.join(", "))?;
-        }
-        if !a.channels.is_empty() {
-            let cs: Vec<String> = a
-                .channels
-                .iter()
-                .map(|c| {
-                    let state = if c.bound_at.is_some() { "" } else { " (not bound)" };
-                    format!("{:#06x} → {}{state}", c.number, c.peer)
-                })
-                .collect();
-            writeln!(out, "    channels: {}", cs.join(", "))?;
-        }
-        for t in &a.traffic {
-            writeln!(
-                out,
-                "    peer {}: to peer {} send + {} channel-data ({} bytes), from peer {} data + {} channel-data ({} bytes)",
-                t.peer,
-                t.send_indications,
-                t.channel_data_to_peer,
-                t.bytes_to_peer,
-                t.data_indications,
-                t.channel_data_from_peer,
-                t.bytes_from_peer
-            )?;
-        }
-        if a.totals.unknown_channel_data > 0 {
-            writeln!(
-                out,
-                "    {} ChannelData on channels whose binding was not captured",
-                a.totals.unknown_channel_data
-            )?;
-        }
-        for c in &a.tcp_connections {
-            writeln!(
-                out,
-                "    TCP connection {} ({} side) {}{}",
-                c.connection_id,
-                c.initiated_by,
-                c.peer.as_deref().unwrap_or("?"),
-                c.data_connection
-                    .as_ref()
-                    .map_or(" (no ConnectionBind)".to_string(), |d| format!(", data via {d}"))
-            )?;
-        }
+    }
+    if a.totals.unknown_channel_data > 0 {
+        writeln!(
+            out,
+            "    {} ChannelData on channels whose binding was not captured",
+            a.totals.unknown_channel_data
+        )?;
+    }
+    for c in &a.tcp_connections {
+        writeln!(
+            out,
+            "    TCP connection {} ({} side) {}{}",
+            c.connection_id,
+            c.initiated_by,
+            c.peer.as_deref().unwrap_or("?"),
+            c.data_connection
+                .as_ref()
+                .map_or(" (no ConnectionBind)".to_string(), |d| format!(", data via {d}"))
+        )?;
     }
     Ok(())
 }

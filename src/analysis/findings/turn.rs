@@ -92,9 +92,33 @@ fn quoted(s: Option<&str>) -> String {
 /// Codes worded by a dedicated finding below; others get the generic `turn.error`.
 const DEDICATED: [u16; 10] = [401, 403, 437, 438, 440, 441, 442, 443, 486, 508];
 
+/// Every TURN finding, allocation by allocation in key order: those folded during the read
+/// ([`crate::analysis::fold`]) merged in with the ones still in the model.
 pub fn findings(model: &Model) -> Vec<Finding> {
     let end = model.last_ts.unwrap_or_default();
-    // Allocate and Refresh transactions by allocation, from the shared transaction table.
+    let mut txs = transactions_by_allocation(model, |key| model.turn.allocations.contains_key(key));
+    let folded = model.ice_folded.allocations_in_order();
+    let mut folded = folded.into_iter().peekable();
+    let mut out = Vec::new();
+    for (key, a) in &model.turn.allocations {
+        while let Some(f) = folded.next_if(|f| f.key <= *key) {
+            out.extend(f.findings.iter().cloned());
+        }
+        let txs = txs.remove(key).unwrap_or_default();
+        out.extend(allocation_findings(key, a, &txs, end));
+    }
+    for f in folded {
+        out.extend(f.findings.iter().cloned());
+    }
+    out
+}
+
+/// The Allocate and Refresh transactions (RFC 8656 §7, §8) of the allocations `wanted` picks, from the
+/// shared transaction table, each allocation's in the order they began.
+pub fn transactions_by_allocation(
+    model: &Model,
+    wanted: impl Fn(&AllocationKey) -> bool,
+) -> BTreeMap<AllocationKey, Vec<&Transaction>> {
     let mut txs: BTreeMap<AllocationKey, Vec<&Transaction>> = BTreeMap::new();
     for t in model.transactions.iter() {
         if t.relayed || !(t.method == Method::ALLOCATE || t.method == Method::REFRESH) {
@@ -105,27 +129,45 @@ pub fn findings(model: &Model) -> Vec<Finding> {
             server: t.responder,
             transport: t.transport,
         };
-        if model.turn.allocations.contains_key(&key) {
+        if wanted(&key) {
             txs.entry(key).or_default().push(t);
         }
     }
-    let mut out = Vec::new();
-    for (key, a) in &model.turn.allocations {
-        let mut f = Rules {
-            key,
-            a,
-            end,
-            out: &mut out,
-        };
-        let txs = txs.get(key).map(Vec::as_slice).unwrap_or(&[]);
-        f.auth();
-        f.no_response(txs);
-        f.errors();
-        f.refresh(txs);
-        f.dropped();
-        f.channel_conflicts();
-        f.traffic();
+    // Retired slots are reused, so the table's order is not always the order requests began.
+    for list in txs.values_mut() {
+        list.sort_by_key(|t| t.first_request().map(|s| (s.ts, s.frame)));
     }
+    txs
+}
+
+/// Whether every Allocate of an allocation went unanswered: its finding measures up to the capture's
+/// end, so such an allocation is not folded early.
+pub fn allocate_unanswered(txs: &[&Transaction]) -> bool {
+    let mut allocates = txs.iter().filter(|t| t.method == Method::ALLOCATE).peekable();
+    allocates.peek().is_some() && allocates.all(|t| t.responses.is_empty())
+}
+
+/// One allocation's findings, as the capture ending at `end` shows them.
+pub fn allocation_findings(
+    key: &AllocationKey,
+    a: &Allocation,
+    txs: &[&Transaction],
+    end: Timestamp,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut f = Rules {
+        key,
+        a,
+        end,
+        out: &mut out,
+    };
+    f.auth();
+    f.no_response(txs);
+    f.errors();
+    f.refresh(txs);
+    f.dropped();
+    f.channel_conflicts();
+    f.traffic();
     out
 }
 

@@ -270,6 +270,8 @@ pub struct TcpConnection {
 
 #[derive(Clone, Debug, Default)]
 pub struct Allocation {
+    /// The last time anything of it was seen: a STUN message between client and server, or ChannelData.
+    pub last_seen: Timestamp,
     /// An Allocate request (or its response) was captured: the capture saw how the allocation began, so
     /// permissions and channels it never saw really do not exist.
     pub allocate_seen: bool,
@@ -363,6 +365,16 @@ impl Allocation {
     /// channels end with it.
     pub fn end_of_life(&self) -> Option<Timestamp> {
         self.deleted_at.map(|d| d.ts).or_else(|| self.expires_at())
+    }
+
+    /// Whether the allocation is over at `now`, whatever comes later: deleted, gone (437), past its
+    /// lifetime, or never granted although the server answered (a later success would be a new
+    /// allocation's). One seen only mid-stream, with no lifetime known, is never over.
+    pub fn over_at(&self, now: Timestamp) -> bool {
+        self.deleted_at.is_some()
+            || self.gone_at.is_some()
+            || self.expires_at().is_some_and(|e| e < now)
+            || (!self.succeeded() && (!self.error_counts.is_empty() || self.rejections_total > 0))
     }
 
     /// The state when the capture ended at `end`.

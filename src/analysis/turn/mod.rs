@@ -143,6 +143,35 @@ impl TurnState {
             Class::Indication => self.on_indication(&dg.flow, at, msg),
             Class::Success | Class::Error => self.on_response(&dg.flow, at, msg, tx),
         }
+        for key in [AllocationKey::up(&dg.flow), AllocationKey::down(&dg.flow)] {
+            if let Some((_, a)) = self
+                .allocations
+                .position(&key)
+                .and_then(|p| self.allocations.at_mut(p))
+            {
+                a.last_seen = a.last_seen.max(dg.ts);
+            }
+        }
+    }
+
+    /// Allocations over ([`Allocation::over_at`]) and quiet for more than `quiet_secs` before `now`,
+    /// with no request of theirs awaiting an answer: what a file read may fold (`analysis::fold`).
+    pub fn finished(&self, now: Timestamp, quiet_secs: f64) -> Vec<AllocationKey> {
+        let waiting: std::collections::HashSet<AllocationKey> =
+            self.pending.values().map(|p| p.key).collect();
+        self.allocations
+            .unordered()
+            .filter(|(k, a)| {
+                now.secs_since(a.last_seen) > quiet_secs && a.over_at(now) && !waiting.contains(k)
+            })
+            .map(|(k, _)| *k)
+            .collect()
+    }
+
+    /// Takes `key`'s allocation out (folded: its report was rendered) with what leads to it.
+    pub fn remove(&mut self, key: &AllocationKey) -> Option<Allocation> {
+        self.connection_ids.retain(|_, k| k != key);
+        self.allocations.remove(key)
     }
 }
 

@@ -70,8 +70,8 @@ impl Dropped {
 /// A client ↔ server flow's allocation ([`TurnState::allocation_of`]) and the flow's direction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AllocationLeg {
-    /// Where the allocation is in [`TurnState::allocations`]: allocations are never removed, so it stays
-    /// valid.
+    /// Where the allocation is in [`TurnState::allocations`]: valid while [`TurnState::generation`] is
+    /// unchanged (a removed allocation's position is reused).
     pub position: usize,
     /// The client sent on this flow: what it carries goes toward the peer.
     pub client_sent: bool,
@@ -178,10 +178,10 @@ impl TurnState {
         })
     }
 
-    /// Changes whenever an allocation is added (allocations are never removed): what
-    /// [`TurnState::allocation_of`] answered stays true while this is unchanged.
+    /// Changes whenever an allocation is added or removed: what [`TurnState::allocation_of`] answered
+    /// stays true while this is unchanged.
     pub fn generation(&self) -> u64 {
-        self.allocations.len() as u64
+        self.allocations.generation()
     }
 
     /// The version of the allocation at `at` ([`TurnState::allocation_of`]): while it is unchanged,
@@ -201,6 +201,7 @@ impl TurnState {
             ts: dg.ts,
             frame: dg.frame,
         };
+        a.last_seen = a.last_seen.max(dg.ts);
         let binding = a.channels.get(&channel).map(|c| ChannelBinding {
             peer: c.peer,
             usable: c.usable_at(at.ts),

@@ -47,7 +47,7 @@ const ATTR_ADDRESS_ERROR_CODE: u16 = 0x8001;
 /// What a request asked for, kept until its response arrives.
 #[derive(Clone, Debug)]
 pub(super) struct Pending {
-    key: AllocationKey,
+    pub(super) key: AllocationKey,
     pub(super) at: At,
     authenticated: bool,
     pub(super) credential: CredentialCheck,

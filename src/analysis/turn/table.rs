@@ -1,6 +1,8 @@
 //! All the TURN allocations of a capture, by the client's 5-tuple toward the server (RFC 8656 §2.2): a
-//! hashed index over a slab that never shrinks, so a position handed out stays valid, with a version per
-//! position that tells a cached ChannelData route whether what it read from the allocation still holds.
+//! hashed index over a slab whose positions stay valid while their allocation is there, with a version per
+//! position that tells a cached ChannelData route whether what it read from the allocation still holds. An
+//! allocation removed (folded, `analysis::fold`) frees its position for a later one, and bumps the
+//! position's version and the table's generation, so nothing cached about it survives.
 //!
 //! It knows nothing of TURN beyond the key: what an allocation holds is `allocation`; when one may be
 //! created, and how many, `TurnState` decides (`MAX_ALLOCATIONS`).
@@ -13,9 +15,13 @@ use std::collections::HashMap;
 /// the outputs iterate them in key order, never in hash order.
 #[derive(Debug, Default)]
 pub struct Allocations {
-    /// Key → position in `slab`. Allocations are never removed, so positions are stable.
+    /// Key → position in `slab`.
     index: HashMap<AllocationKey, usize, FastHash>,
     slab: Vec<(AllocationKey, Allocation)>,
+    /// Positions freed by [`Allocations::remove`], for the next new allocation.
+    free: Vec<usize>,
+    /// Changes whenever an allocation is added or removed.
+    generation: u64,
     /// Per position: changes whenever the allocation is reached mutably other than to count its media
     /// (`at_mut`), so what was read from it (its channels' peers, its relayed address) stays true while
     /// this is unchanged. A small array beside the slab: checking it does not touch the allocation.
@@ -24,10 +30,43 @@ pub struct Allocations {
 
 impl Allocations {
     pub fn len(&self) -> usize {
-        self.slab.len()
+        self.index.len()
     }
     pub fn is_empty(&self) -> bool {
-        self.slab.is_empty()
+        self.index.is_empty()
+    }
+    /// Changes whenever an allocation is added or removed: a position found for a key stays right while
+    /// this is unchanged.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+    /// Takes `key`'s allocation out; its position is reused by a later one (with a new version).
+    pub fn remove(&mut self, key: &AllocationKey) -> Option<Allocation> {
+        let i = self.index.remove(key)?;
+        self.touch(i);
+        self.generation += 1;
+        self.free.push(i);
+        self.slab.get_mut(i).map(|(_, a)| std::mem::take(a))
+    }
+    /// A position for a new allocation `key` (a freed one first).
+    fn place(&mut self, key: AllocationKey, a: Allocation) -> usize {
+        self.generation += 1;
+        let i = match self.free.pop() {
+            Some(i) => {
+                if let Some(slot) = self.slab.get_mut(i) {
+                    *slot = (key, a);
+                }
+                self.touch(i);
+                i
+            }
+            None => {
+                self.slab.push((key, a));
+                self.versions.push(0);
+                self.slab.len() - 1
+            }
+        };
+        self.index.insert(key, i);
+        i
     }
     pub fn contains_key(&self, key: &AllocationKey) -> bool {
         self.index.contains_key(key)
@@ -70,9 +109,7 @@ impl Allocations {
                 self.slab.get_mut(i).map(|(_, old)| std::mem::replace(old, a))
             }
             None => {
-                self.index.insert(key, self.slab.len());
-                self.slab.push((key, a));
-                self.versions.push(0);
+                self.place(key, a);
                 None
             }
         }
@@ -83,18 +120,25 @@ impl Allocations {
                 self.touch(i);
                 i
             }
-            None => {
-                self.index.insert(key, self.slab.len());
-                self.slab.push((key, Allocation::default()));
-                self.versions.push(0);
-                self.slab.len() - 1
-            }
+            None => self.place(key, Allocation::default()),
         };
         &mut self.slab[i].1
     }
+    /// In no particular order.
+    pub fn unordered(&self) -> impl Iterator<Item = (&AllocationKey, &Allocation)> {
+        self.index
+            .values()
+            .filter_map(|&i| self.slab.get(i))
+            .map(|(k, a)| (k, a))
+    }
     /// In key order (client, server, transport).
     pub fn iter(&self) -> std::vec::IntoIter<(&AllocationKey, &Allocation)> {
-        let mut all: Vec<_> = self.slab.iter().map(|(k, a)| (k, a)).collect();
+        let mut all: Vec<_> = self
+            .index
+            .values()
+            .filter_map(|&i| self.slab.get(i))
+            .map(|(k, a)| (k, a))
+            .collect();
         all.sort_unstable_by(|x, y| x.0.cmp(y.0));
         all.into_iter()
     }
