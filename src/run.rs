@@ -101,6 +101,11 @@ pub fn read(args: &ReadArgs) -> Result<()> {
             .map(|s| std::sync::Arc::new(s) as std::sync::Arc<dyn iceview::analysis::store::Spill>);
         analyzer.fold_sessions(json::render_folded_session, turn::render_folded_allocation, spill);
     }
+    // The TUI and --packets build every listed message's report entry in memory: they keep the bound
+    // (issue 15: the TUI's message list reading records lazily lifts it).
+    if tui || args.packets {
+        analyzer.set_store_limit(iceview::analysis::MAX_STORED_MESSAGES);
+    }
 
     let total: u64 = inputs
         .iter()
