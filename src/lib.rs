@@ -8,6 +8,7 @@
 //! The library drives the same pipeline the binary does:
 //!
 //! ```
+//! use iceview::analysis::ice::CandidateType;
 //! use iceview::analysis::Analyzer;
 //! use iceview::capture::file::FileReader;
 //! use iceview::report::Report;
@@ -25,7 +26,7 @@
 //! let session = &report.sessions[0];
 //! assert_eq!(session.outcome, "connected");
 //! let selected = session.selected_pair.as_ref().expect("a selected pair");
-//! assert_eq!((selected.a_type, selected.b_type), ("srflx", "srflx"));
+//! assert_eq!((selected.a_type, selected.b_type), (CandidateType::Srflx, CandidateType::Srflx));
 //! ```
 pub mod analysis;
 pub mod capture;

@@ -20,6 +20,7 @@ use crate::net::hash::FastHash;
 use crate::net::{Flow, Transport};
 use crate::wire::attributes::AttrValue;
 use crate::wire::stun::{self, Class, Method, StunMessage};
+use serde::Serialize;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
@@ -41,7 +42,9 @@ pub const MAX_SERVER_BINDINGS: usize = 65_536;
 /// Addresses remembered per agent; a browser with many interfaces gathers a few dozen.
 pub const MAX_ADDRESSES_PER_AGENT: usize = 256;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// An agent's ICE role (RFC 8445 §6.1.1), serialised as its `name()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Role {
     Controlling,
     Controlled,
@@ -1047,7 +1050,9 @@ pub fn is_local(a: SocketAddr) -> bool {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// Serialised as its `name()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum CandidateType {
     Host,
     Srflx,

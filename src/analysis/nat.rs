@@ -14,6 +14,7 @@
 //!
 //! It does not probe anything (that is `probe::nat`); with one capture point some questions stay open,
 //! and the answer says "unknown" rather than guess.
+use super::ice::CandidateType;
 use super::sessions::{CandidateReport, PairReport};
 use serde::Serialize;
 
@@ -52,13 +53,13 @@ pub fn infer(
     let srflx: Vec<&CandidateReport> = candidates
         .iter()
         .filter(mine)
-        .filter(|c| c.candidate_type == "srflx")
+        .filter(|c| c.candidate_type == CandidateType::Srflx)
         .collect();
     let mappings: Vec<&CandidateReport> = nat_mappings.iter().filter(mine).collect();
     let prflx_remapped: Vec<&CandidateReport> = candidates
         .iter()
         .filter(mine)
-        .filter(|c| c.candidate_type == "prflx" && c.inferred_from.contains("another port"))
+        .filter(|c| c.candidate_type == CandidateType::Prflx && c.inferred_from.contains("another port"))
         .collect();
 
     for c in &srflx {

@@ -55,7 +55,7 @@ pub struct SessionReport {
 #[derive(Clone, Debug, Serialize)]
 pub struct AgentReport {
     pub ufrag: String,
-    pub role: Option<&'static str>,
+    pub role: Option<Role>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tie_breaker: Option<String>,
     pub role_changes: Vec<RoleChange>,
@@ -71,7 +71,7 @@ pub struct AgentReport {
 pub struct RoleChange {
     pub ts: f64,
     pub frame: u64,
-    pub role: &'static str,
+    pub role: Role,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -79,7 +79,7 @@ pub struct CandidateReport {
     pub agent: String,
     pub address: String,
     pub protocol: Transport,
-    pub candidate_type: &'static str,
+    pub candidate_type: CandidateType,
     /// How the type was inferred from the wire.
     pub inferred_from: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -155,8 +155,8 @@ pub struct PairReport {
     /// Address of `agents[1]`.
     pub b: String,
     pub protocol: Transport,
-    pub a_type: &'static str,
-    pub b_type: &'static str,
+    pub a_type: CandidateType,
+    pub b_type: CandidateType,
     /// `succeeded` (a check got a success response), `failed` (every check failed or timed out),
     /// `in-progress` (checks still unanswered at the end of the capture).
     pub state: &'static str,
@@ -175,8 +175,8 @@ pub struct SelectedPair {
     pub index: usize,
     pub a: String,
     pub b: String,
-    pub a_type: &'static str,
-    pub b_type: &'static str,
+    pub a_type: CandidateType,
+    pub b_type: CandidateType,
     pub protocol: Transport,
     pub nominated: bool,
 }
@@ -325,8 +325,8 @@ pub fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timestamp) -> 
                 a: p.a.to_string(),
                 b: p.b.to_string(),
                 protocol: p.transport,
-                a_type: type_of(&cands[0], p.a, p.transport).name(),
-                b_type: type_of(&cands[1], p.b, p.transport).name(),
+                a_type: type_of(&cands[0], p.a, p.transport),
+                b_type: type_of(&cands[1], p.b, p.transport),
                 state: pair_state(&a_to_b, &b_to_a),
                 nominated: !p.nominations.is_empty(),
                 nominated_ts: p.nominations.first().map(|n| secs(n.ts)),
@@ -411,7 +411,7 @@ pub fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timestamp) -> 
                 agent: sess.agents[agent].ufrag.clone(),
                 address: c.address.to_string(),
                 protocol: c.transport,
-                candidate_type: c.typ.name(),
+                candidate_type: c.typ,
                 inferred_from: c.how.clone(),
                 related_address: c.related.map(|r| r.to_string()),
                 relay_protocol: c.relay_protocol,
@@ -487,7 +487,7 @@ fn nomination_mode(sess: &Session, txs: &Transactions) -> Option<&'static str> {
 fn agent_report(a: &crate::analysis::ice::Agent) -> AgentReport {
     AgentReport {
         ufrag: a.ufrag.clone(),
-        role: a.role.map(Role::name),
+        role: a.role,
         tie_breaker: a.tie_breaker.map(|t| format!("0x{t:016x}")),
         role_changes: a
             .role_changes
@@ -495,7 +495,7 @@ fn agent_report(a: &crate::analysis::ice::Agent) -> AgentReport {
             .map(|(seen, role)| RoleChange {
                 ts: secs(seen.ts),
                 frame: seen.frame,
-                role: role.name(),
+                role: *role,
             })
             .collect(),
         software: a.software.clone(),
@@ -552,7 +552,13 @@ fn outcome(
         };
         return (
             "connected",
-            format!("{} {} ↔ {} {} {how}", sel.a_type, sel.a, sel.b_type, sel.b),
+            format!(
+                "{} {} ↔ {} {} {how}",
+                sel.a_type.name(),
+                sel.a,
+                sel.b_type.name(),
+                sel.b
+            ),
         );
     }
     let succeeded = pairs.iter().filter(|p| p.state == "succeeded").count();

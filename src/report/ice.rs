@@ -1,4 +1,5 @@
 //! The ICE part of the text summary: a few lines per session (the data is `analysis::sessions`).
+use crate::analysis::ice::Role;
 use crate::analysis::sessions::SessionReport;
 use crate::report::text::escape;
 use std::io::{self, Write};
@@ -9,7 +10,13 @@ pub fn write_text(sessions: &[SessionReport], out: &mut dyn Write) -> io::Result
         let agents: Vec<String> = s
             .agents
             .iter()
-            .map(|a| format!("{} ({})", escape(&a.ufrag), a.role.unwrap_or("role unknown")))
+            .map(|a| {
+                format!(
+                    "{} ({})",
+                    escape(&a.ufrag),
+                    a.role.map_or("role unknown", Role::name)
+                )
+            })
             .collect();
         writeln!(
             out,
@@ -39,9 +46,9 @@ pub fn write_text(sessions: &[SessionReport], out: &mut dyn Write) -> io::Result
             writeln!(
                 out,
                 "  selected: {} {} ↔ {} {} ({}){}",
-                sel.a_type,
+                sel.a_type.name(),
                 sel.a,
-                sel.b_type,
+                sel.b_type.name(),
                 sel.b,
                 if sel.protocol == crate::net::Transport::Udp {
                     "udp"

@@ -21,6 +21,7 @@ use super::counters::Counters;
 pub use super::counters::Summary;
 use super::model::{message_report, Generator, LiveCaptureReport, MessageReport};
 use crate::analysis::findings::{self, turn::error_meaning, Finding};
+use crate::analysis::ice::CandidateType;
 use crate::analysis::sessions::{self, SelectedPair};
 use crate::analysis::transactions::TxState;
 use crate::analysis::turn::{Allocation, AllocationKey, AllocationState, PeerTraffic};
@@ -126,8 +127,8 @@ pub struct PairEvent {
     pub a: String,
     pub b: String,
     pub protocol: Transport,
-    pub a_type: &'static str,
-    pub b_type: &'static str,
+    pub a_type: CandidateType,
+    pub b_type: CandidateType,
     pub nominated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_round_trip_time: Option<f64>,

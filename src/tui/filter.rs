@@ -48,7 +48,7 @@ impl Filter {
             None => r.haystack.contains(v.as_str()),
             Some("outcome") => r.outcome.starts_with(v.as_str()),
             Some("type") => r.pair.to_lowercase().contains(v.as_str()),
-            Some("cand") => r.candidate_types.iter().any(|t| t.starts_with(v.as_str())),
+            Some("cand") => r.candidate_types.iter().any(|t| t.name().starts_with(v.as_str())),
             Some("code") | Some("finding") => r.finding_codes.iter().any(|c| c.contains(v.as_str())),
             Some("severity") => match v.as_str() {
                 "error" | "errors" => r.findings.0 > 0,
@@ -78,6 +78,7 @@ impl Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::ice::CandidateType;
 
     fn row(outcome: &'static str, pair: &str, codes: Vec<&'static str>) -> RowSummary {
         RowSummary {
@@ -86,7 +87,7 @@ mod tests {
             pair: pair.into(),
             findings: (codes.len(), 0, 0),
             finding_codes: codes,
-            candidate_types: vec!["host", "prflx"],
+            candidate_types: vec![CandidateType::Host, CandidateType::Prflx],
             turn: "-",
             haystack: "s1 abcd efgh 192.0.2.1:5000".into(),
             ..RowSummary::default()

@@ -4,6 +4,7 @@
 //! model (ICMP errors, STUN/TURN servers used). Thresholds are named constants with the reason for them.
 //! Passive NAT observations (RFC 4787 mapping behaviour) are phrased as evidence-based suspicions.
 use super::{evidence, Finding, Severity, Subject};
+use crate::analysis::ice::{CandidateType, Role};
 use crate::analysis::sessions::{PairReport, SessionReport};
 use crate::analysis::transactions::TxState;
 use crate::analysis::Model;
@@ -38,7 +39,7 @@ fn frames_of(
 }
 
 fn has_relay(p: &PairReport) -> bool {
-    p.a_type == "relay" || p.b_type == "relay"
+    p.a_type == CandidateType::Relay || p.b_type == CandidateType::Relay
 }
 
 /// Every ICE finding: per session in session order (those folded during the read, [`Folded`], merged in
@@ -282,7 +283,7 @@ fn session_findings(s: &SessionReport, out: &mut Vec<Finding>) {
                     code: "ice.no-nomination",
                     message: format!(
                         "Checks succeeded but the controlling agent ({}) never nominated a pair (no successful check with USE-CANDIDATE, RFC 8445 §8.1.1): media cannot start; check the controlling side's ICE implementation or whether the capture ended too early.",
-                        s.agents.iter().find(|a| a.role == Some("controlling")).map_or("unknown".into(), |a| a.ufrag.clone())
+                        s.agents.iter().find(|a| a.role == Some(Role::Controlling)).map_or("unknown".into(), |a| a.ufrag.clone())
                     ),
                     subject: subject(),
                     frames: frames_of(s, |e| e.event == "success"),

@@ -10,6 +10,7 @@ use super::ladder::{build_ladder, Column, LadderRow};
 use super::parse;
 use super::rows::RowRef;
 use crate::analysis::findings::Subject;
+use crate::analysis::ice::CandidateType;
 use crate::analysis::sessions::SessionReport;
 use crate::analysis::{Body, MessageRecord, Model};
 use crate::report::turn::AllocationReport;
@@ -278,7 +279,11 @@ fn session_scope(
         scope.addresses.extend(parse(&p.a));
         scope.addresses.extend(parse(&p.b));
     }
-    for c in s.candidates.iter().filter(|c| c.candidate_type == "relay") {
+    for c in s
+        .candidates
+        .iter()
+        .filter(|c| c.candidate_type == CandidateType::Relay)
+    {
         if let Some(ai) = allocs.iter().position(|a| a.relayed.contains(&c.address)) {
             if !scope.allocations.contains(&ai) {
                 scope.allocations.push(ai);

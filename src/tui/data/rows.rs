@@ -3,6 +3,7 @@
 //!
 //! It neither filters nor sorts (`tui::filter`, `app::sessions`).
 use super::{severity_counts, Index};
+use crate::analysis::ice::CandidateType;
 use crate::report::Report;
 
 /// A row of the home list.
@@ -39,7 +40,7 @@ pub struct RowSummary {
     pub turn: &'static str,
     /// Errors, warnings, infos.
     pub findings: (usize, usize, usize),
-    pub candidate_types: Vec<&'static str>,
+    pub candidate_types: Vec<CandidateType>,
     pub finding_codes: Vec<&'static str>,
     /// Lowercase text a plain filter word is looked up in.
     pub haystack: String,
@@ -59,10 +60,12 @@ impl RowSummary {
                 let sel = s.pairs.iter().find(|p| p.selected);
                 let shown = sel.or(s.pairs.first());
                 let ufrags: Vec<&str> = s.agents.iter().map(|a| a.ufrag.as_str()).collect();
-                let mut types: Vec<&'static str> = s.candidates.iter().map(|c| c.candidate_type).collect();
+                let mut types: Vec<CandidateType> = s.candidates.iter().map(|c| c.candidate_type).collect();
                 types.sort_unstable();
                 types.dedup();
-                let turn = if sel.is_some_and(|p| p.a_type == "relay" || p.b_type == "relay") {
+                let turn = if sel
+                    .is_some_and(|p| p.a_type == CandidateType::Relay || p.b_type == CandidateType::Relay)
+                {
                     "relay"
                 } else if !index.sessions[i].allocations.is_empty() {
                     "alloc"
@@ -78,7 +81,9 @@ impl RowSummary {
                     agents: ufrags.join(" ↔ "),
                     addresses: shown.map_or(String::new(), |p| format!("{} ↔ {}", p.a, p.b)),
                     outcome: s.outcome,
-                    pair: sel.map_or(String::new(), |p| format!("{}↔{}", p.a_type, p.b_type)),
+                    pair: sel.map_or(String::new(), |p| {
+                        format!("{}↔{}", p.a_type.name(), p.b_type.name())
+                    }),
                     rtt: sel.and_then(|p| {
                         p.a_to_b
                             .current_round_trip_time
@@ -132,7 +137,7 @@ impl RowSummary {
                     checks: 0,
                     turn: transport,
                     findings: counts,
-                    candidate_types: vec!["relay"],
+                    candidate_types: vec![CandidateType::Relay],
                     finding_codes: codes,
                     haystack: hay.join(" "),
                 }

@@ -1,6 +1,7 @@
 //! The pairs tab: both agents' candidates (and the NAT mappings seen for them), the candidate-pair table
 //! with webrtc-stats counters per direction, and the selected pair's full counters.
 use super::{clean, hit_list, ms, Theme};
+use crate::analysis::ice::CandidateType;
 use crate::analysis::sessions::{DirectionReport, PairReport};
 use crate::tui::app::{App, Pane};
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -102,8 +103,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             let mut cells = vec![
                 Span::raw(clean(&c.agent).into_owned()),
                 Span::styled(
-                    c.candidate_type,
-                    if c.candidate_type == "relay" {
+                    c.candidate_type.name(),
+                    if c.candidate_type == CandidateType::Relay {
                         t.warn()
                     } else {
                         t.fg(ratatui::style::Color::Reset)
@@ -202,9 +203,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             ];
             if wide {
                 cells.extend([
-                    Span::raw(p.a_type),
+                    Span::raw(p.a_type.name()),
                     Span::raw(p.a.clone()),
-                    Span::raw(p.b_type),
+                    Span::raw(p.b_type.name()),
                     Span::raw(p.b.clone()),
                     Span::raw(match p.protocol {
                         crate::net::Transport::Udp => "udp",
@@ -212,8 +213,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                     }),
                 ]);
             } else {
-                cells.push(Span::raw(format!("{} {}", p.a_type, p.a)));
-                cells.push(Span::raw(format!("{} {}", p.b_type, p.b)));
+                cells.push(Span::raw(format!("{} {}", p.a_type.name(), p.a)));
+                cells.push(Span::raw(format!("{} {}", p.b_type.name(), p.b)));
             }
             cells.push(Span::styled(p.state, state_style));
             cells.push(Span::raw(dir_cell(&p.a_to_b)));
@@ -321,7 +322,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         Some(p) => {
             let mut head = vec![
                 Span::styled(format!(" #{} ", p.index), t.header()),
-                Span::raw(format!("{} {} ↔ {} {}", p.a_type, p.a, p.b_type, p.b)),
+                Span::raw(format!(
+                    "{} {} ↔ {} {}",
+                    p.a_type.name(),
+                    p.a,
+                    p.b_type.name(),
+                    p.b
+                )),
             ];
             if p.selected {
                 head.push(Span::styled("  SELECTED", t.good().add_modifier(Modifier::BOLD)));

@@ -191,8 +191,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         let label = format!(
             "#{:<2} {}↔{}{}",
             p.index,
-            p.a_type,
-            p.b_type,
+            p.a_type.name(),
+            p.b_type.name(),
             if p.selected { "*" } else { "" }
         );
         let label_style = if lane == tl.lane {
@@ -232,7 +232,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 (e.ts - origin) * 1e3,
                 e.frame,
                 e.pair,
-                p.map_or(String::new(), |p| format!("{}↔{}", p.a_type, p.b_type)),
+                p.map_or(String::new(), |p| format!(
+                    "{}↔{}",
+                    p.a_type.name(),
+                    p.b_type.name()
+                )),
                 e.event,
                 clean(&e.from)
             );
