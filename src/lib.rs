@@ -9,6 +9,7 @@
 //!
 //! ```
 //! use iceview::analysis::ice::CandidateType;
+//! use iceview::analysis::sessions::Outcome;
 //! use iceview::analysis::Analyzer;
 //! use iceview::capture::file::FileReader;
 //! use iceview::report::Report;
@@ -24,7 +25,7 @@
 //! analyzer.finish();
 //! let report = Report::build(analyzer.model(), &reader.stats(), analyzer.net_stats());
 //! let session = &report.sessions[0];
-//! assert_eq!(session.outcome, "connected");
+//! assert_eq!(session.outcome, Outcome::Connected);
 //! let selected = session.selected_pair.as_ref().expect("a selected pair");
 //! assert_eq!((selected.a_type, selected.b_type), (CandidateType::Srflx, CandidateType::Srflx));
 //! ```

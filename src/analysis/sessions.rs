@@ -21,8 +21,7 @@ pub struct SessionReport {
     #[serde(skip)]
     pub index: usize,
     pub id: String,
-    /// `connected` | `failed` | `incomplete`.
-    pub outcome: &'static str,
+    pub outcome: Outcome,
     /// Why, in one sentence.
     pub outcome_reason: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -42,14 +41,76 @@ pub struct SessionReport {
     /// How often the nominated (selected) pair changed, counting the first nomination (webrtc-stats
     /// `selectedCandidatePairChanges`).
     pub selected_pair_changes: u64,
-    /// `aggressive` when the controlling agent put USE-CANDIDATE on a pair's checks before any of them
-    /// succeeded (RFC 5245 aggressive nomination), `regular` otherwise (RFC 8445 §8.1.1); absent with no
-    /// USE-CANDIDATE at all.
+    /// Absent with no USE-CANDIDATE at all.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub nomination: Option<&'static str>,
+    pub nomination: Option<Nomination>,
     pub milestones: Milestones,
     pub timeline: Vec<TimelineEvent>,
     pub timeline_events_not_kept: u64,
+}
+
+/// How a session ended up, as far as the capture shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// A pair was selected: nominated, or carrying media where no nomination was seen.
+    Connected,
+    /// No check on any pair succeeded and none is still waiting for an answer.
+    Failed,
+    /// Checks succeeded but none was nominated, or checks were still unanswered when the capture ended.
+    Incomplete,
+}
+
+impl Outcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Connected => "connected",
+            Outcome::Failed => "failed",
+            Outcome::Incomplete => "incomplete",
+        }
+    }
+}
+
+/// How the controlling agent nominated (RFC 8445 §8.1.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Nomination {
+    /// USE-CANDIDATE on a pair's checks before any of them succeeded (RFC 5245 aggressive nomination).
+    Aggressive,
+    /// USE-CANDIDATE only on a pair that had already succeeded.
+    Regular,
+}
+
+impl Nomination {
+    pub fn name(self) -> &'static str {
+        match self {
+            Nomination::Aggressive => "aggressive",
+            Nomination::Regular => "regular",
+        }
+    }
+}
+
+/// A candidate pair's check state (webrtc-stats RTCStatsIceCandidatePairState, as far as a capture can
+/// tell: no `frozen` or `waiting`, which happen inside the agent).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PairState {
+    /// A check got a success response.
+    Succeeded,
+    /// Checks still unanswered at the end of the capture.
+    InProgress,
+    /// Every check failed or timed out.
+    Failed,
+}
+
+impl PairState {
+    pub fn name(self) -> &'static str {
+        match self {
+            PairState::Succeeded => "succeeded",
+            PairState::InProgress => "in-progress",
+            PairState::Failed => "failed",
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -157,9 +218,7 @@ pub struct PairReport {
     pub protocol: Transport,
     pub a_type: CandidateType,
     pub b_type: CandidateType,
-    /// `succeeded` (a check got a success response), `failed` (every check failed or timed out),
-    /// `in-progress` (checks still unanswered at the end of the capture).
-    pub state: &'static str,
+    pub state: PairState,
     pub nominated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nominated_ts: Option<f64>,
@@ -276,13 +335,13 @@ fn direction(pair: &Pair, d: usize, txs: &Transactions, end: Timestamp) -> Direc
     r
 }
 
-fn pair_state(a: &DirectionReport, b: &DirectionReport) -> &'static str {
+fn pair_state(a: &DirectionReport, b: &DirectionReport) -> PairState {
     if a.responses_received + b.responses_received > 0 {
-        "succeeded"
+        PairState::Succeeded
     } else if a.unanswered + b.unanswered > 0 {
-        "in-progress"
+        PairState::InProgress
     } else {
-        "failed"
+        PairState::Failed
     }
 }
 
@@ -361,7 +420,7 @@ pub fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timestamp) -> 
         .or_else(|| {
             pairs
                 .iter()
-                .filter(|p| p.state == "succeeded" && p.media.dtls_packets + p.media.rtp_packets > 0)
+                .filter(|p| p.state == PairState::Succeeded && p.media.dtls_packets + p.media.rtp_packets > 0)
                 .max_by_key(|p| p.media.dtls_packets + p.media.rtp_packets)
                 .map(|p| (p.index, false))
         });
@@ -452,7 +511,7 @@ pub fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timestamp) -> 
     }
 }
 
-fn nomination_mode(sess: &Session, txs: &Transactions) -> Option<&'static str> {
+fn nomination_mode(sess: &Session, txs: &Transactions) -> Option<Nomination> {
     let controlling = sess
         .agents
         .iter()
@@ -476,12 +535,12 @@ fn nomination_mode(sess: &Session, txs: &Transactions) -> Option<&'static str> {
             .map(|r| r.seen.ts)
             .min();
         match (uc_at, first_success) {
-            (Some(uc), Some(ok)) if uc < ok => return Some("aggressive"),
-            (Some(_), None) => return Some("aggressive"),
+            (Some(uc), Some(ok)) if uc < ok => return Some(Nomination::Aggressive),
+            (Some(_), None) => return Some(Nomination::Aggressive),
             _ => {}
         }
     }
-    any.then_some("regular")
+    any.then_some(Nomination::Regular)
 }
 
 fn agent_report(a: &crate::analysis::ice::Agent) -> AgentReport {
@@ -543,7 +602,7 @@ fn outcome(
     selected: Option<&SelectedPair>,
     end: Timestamp,
     sess: &Session,
-) -> (&'static str, String) {
+) -> (Outcome, String) {
     if let Some(sel) = selected {
         let how = if sel.nominated {
             "nominated"
@@ -551,7 +610,7 @@ fn outcome(
             "carrying media (no nomination seen)"
         };
         return (
-            "connected",
+            Outcome::Connected,
             format!(
                 "{} {} ↔ {} {} {how}",
                 sel.a_type.name(),
@@ -561,18 +620,18 @@ fn outcome(
             ),
         );
     }
-    let succeeded = pairs.iter().filter(|p| p.state == "succeeded").count();
-    let in_progress = pairs.iter().filter(|p| p.state == "in-progress").count();
+    let succeeded = pairs.iter().filter(|p| p.state == PairState::Succeeded).count();
+    let in_progress = pairs.iter().filter(|p| p.state == PairState::InProgress).count();
     let _ = (end, sess);
     if succeeded > 0 {
         return (
-            "incomplete",
+            Outcome::Incomplete,
             format!("{succeeded} pair(s) succeeded but none was nominated before the capture ended"),
         );
     }
     if in_progress > 0 {
         return (
-            "incomplete",
+            Outcome::Incomplete,
             format!("checks on {in_progress} pair(s) still unanswered when the capture ended"),
         );
     }
@@ -585,7 +644,7 @@ fn outcome(
         .sum();
     if errors > 0 {
         (
-            "failed",
+            Outcome::Failed,
             format!(
                 "no check succeeded on {} pair(s); {errors} were answered with errors",
                 pairs.len()
@@ -593,7 +652,7 @@ fn outcome(
         )
     } else {
         (
-            "failed",
+            Outcome::Failed,
             format!("no check on any of {} pair(s) was ever answered", pairs.len()),
         )
     }
@@ -679,4 +738,27 @@ fn timeline(sess: &Session, txs: &Transactions, end: Timestamp) -> Vec<TimelineE
     }
     out.sort_by(|a, b| a.ts.total_cmp(&b.ts).then(a.frame.cmp(&b.frame)));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JSON spells each value as the text summary and the TUI do.
+    #[test]
+    fn vocabularies_serialise_as_their_names() {
+        fn check<T: Serialize + Copy>(values: &[T], name: fn(T) -> &'static str) {
+            for &v in values {
+                assert_eq!(serde_json::to_value(v).ok(), Some(name(v).into()));
+            }
+        }
+        use CandidateType as C;
+        check(&[C::Host, C::Srflx, C::Prflx, C::Relay, C::NatMapping], C::name);
+        check(&[Role::Controlling, Role::Controlled], Role::name);
+        use Outcome as O;
+        check(&[O::Connected, O::Failed, O::Incomplete], O::name);
+        check(&[Nomination::Aggressive, Nomination::Regular], Nomination::name);
+        use PairState as P;
+        check(&[P::Succeeded, P::InProgress, P::Failed], P::name);
+    }
 }

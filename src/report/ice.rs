@@ -1,6 +1,6 @@
 //! The ICE part of the text summary: a few lines per session (the data is `analysis::sessions`).
 use crate::analysis::ice::Role;
-use crate::analysis::sessions::SessionReport;
+use crate::analysis::sessions::{PairState, SessionReport};
 use crate::report::text::escape;
 use std::io::{self, Write};
 
@@ -23,13 +23,13 @@ pub fn write_text(sessions: &[SessionReport], out: &mut dyn Write) -> io::Result
             "ICE session {}: {} — {}",
             s.id,
             agents.join(" ↔ "),
-            s.outcome.to_uppercase()
+            s.outcome.name().to_uppercase()
         )?;
         writeln!(out, "  {}", escape(&s.outcome_reason))?;
         if let Some(r) = &s.restart_of {
             writeln!(out, "  ICE restart of {r}")?;
         }
-        let succeeded = s.pairs.iter().filter(|p| p.state == "succeeded").count();
+        let succeeded = s.pairs.iter().filter(|p| p.state == PairState::Succeeded).count();
         writeln!(
             out,
             "  {} candidate(s), {} pair(s) checked, {} succeeded",

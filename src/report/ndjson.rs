@@ -22,7 +22,7 @@ pub use super::counters::Summary;
 use super::model::{message_report, Generator, LiveCaptureReport, MessageReport};
 use crate::analysis::findings::{self, turn::error_meaning, Finding};
 use crate::analysis::ice::CandidateType;
-use crate::analysis::sessions::{self, SelectedPair};
+use crate::analysis::sessions::{self, Outcome, PairState, SelectedPair};
 use crate::analysis::transactions::TxState;
 use crate::analysis::turn::{Allocation, AllocationKey, AllocationState, PeerTraffic};
 use crate::analysis::{Body, MessageRecord, Model, Path};
@@ -138,7 +138,7 @@ pub struct PairEvent {
 pub struct SessionEvent {
     pub ts: f64,
     pub session: String,
-    pub outcome: &'static str,
+    pub outcome: Outcome,
     pub reason: String,
     /// The agents' ufrags.
     pub agents: Vec<String>,
@@ -192,7 +192,7 @@ struct FindingSeen {
 pub struct EventTracker {
     allocations: HashMap<AllocationKey, AllocationSeen>,
     pairs: HashSet<(String, usize)>,
-    outcomes: HashMap<String, &'static str>,
+    outcomes: HashMap<String, Outcome>,
     findings: HashMap<(&'static str, String), FindingSeen>,
     /// Sessions (by position in the model) whose outcome was counted.
     sessions_counted: HashSet<usize>,
@@ -294,12 +294,12 @@ impl EventTracker {
         for (i, s) in sessions.iter_mut().enumerate() {
             summary.sessions += 1;
             let frozen = model.ice.sessions.get(i).is_some_and(|x| x.frozen.is_some());
-            let decided = matches!(s.outcome, "connected" | "failed");
+            let decided = matches!(s.outcome, Outcome::Connected | Outcome::Failed);
             if (decided || frozen || last) && self.sessions_counted.insert(i) {
                 self.counters.session(s.outcome);
             }
             for p in &s.pairs {
-                if p.state != "succeeded" || !self.pairs.insert((s.id.clone(), p.index)) {
+                if p.state != PairState::Succeeded || !self.pairs.insert((s.id.clone(), p.index)) {
                     continue;
                 }
                 let first = [p.a_to_b.first_response_ts, p.b_to_a.first_response_ts]
@@ -323,14 +323,14 @@ impl EventTracker {
                 }));
             }
             match s.outcome {
-                "connected" => summary.sessions_connected += 1,
-                "failed" => summary.sessions_failed += 1,
-                _ => {}
+                Outcome::Connected => summary.sessions_connected += 1,
+                Outcome::Failed => summary.sessions_failed += 1,
+                Outcome::Incomplete => {}
             }
             let announced = self.outcomes.get(&s.id).copied();
-            if matches!(s.outcome, "connected" | "failed") && announced != Some(s.outcome) {
+            if matches!(s.outcome, Outcome::Connected | Outcome::Failed) && announced != Some(s.outcome) {
                 self.outcomes.insert(s.id.clone(), s.outcome);
-                let ts = if s.outcome == "connected" {
+                let ts = if s.outcome == Outcome::Connected {
                     s.milestones
                         .nominated_ts
                         .or(s.milestones.first_success_ts)
@@ -346,7 +346,7 @@ impl EventTracker {
                     agents: s.agents.iter().map(|a| a.ufrag.clone()).collect(),
                     selected_pair: s.selected_pair.take(),
                 };
-                out.push(if s.outcome == "connected" {
+                out.push(if s.outcome == Outcome::Connected {
                     Event::SessionConnected(event)
                 } else {
                     Event::SessionFailed(event)

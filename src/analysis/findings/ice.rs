@@ -5,7 +5,7 @@
 //! Passive NAT observations (RFC 4787 mapping behaviour) are phrased as evidence-based suspicions.
 use super::{evidence, Finding, Severity, Subject};
 use crate::analysis::ice::{CandidateType, Role};
-use crate::analysis::sessions::{PairReport, SessionReport};
+use crate::analysis::sessions::{Outcome, PairReport, PairState, SessionReport};
 use crate::analysis::transactions::TxState;
 use crate::analysis::Model;
 use crate::wire::stun::Method;
@@ -72,7 +72,7 @@ pub fn findings(model: &Model, sessions: &[SessionReport]) -> Vec<Finding> {
     }
     let held = Held {
         any: !sessions.is_empty() || !folded.is_empty(),
-        all_connected: sessions.iter().all(|s| s.outcome == "connected")
+        all_connected: sessions.iter().all(|s| s.outcome == Outcome::Connected)
             && folded.iter().all(|f| f.connected),
     };
     capture_findings(model, held, &mut out);
@@ -233,7 +233,7 @@ fn session_findings(s: &SessionReport, out: &mut Vec<Finding>) {
     }
 
     match s.outcome {
-        "failed" => {
+        Outcome::Failed => {
             let (sent0, sent1) = (checks_by(0), checks_by(1));
             let (ans0, ans1) = (answered_by(0), answered_by(1));
             let relay_tried = s.pairs.iter().any(has_relay);
@@ -277,7 +277,9 @@ fn session_findings(s: &SessionReport, out: &mut Vec<Finding>) {
                 });
             }
         }
-        "incomplete" if s.pairs.iter().any(|p| p.state == "succeeded") && s.selected_pair.is_none() => {
+        Outcome::Incomplete
+            if s.pairs.iter().any(|p| p.state == PairState::Succeeded) && s.selected_pair.is_none() =>
+        {
             out.push(Finding {
                     severity: Severity::Warning,
                     code: "ice.no-nomination",
@@ -326,7 +328,7 @@ fn session_findings(s: &SessionReport, out: &mut Vec<Finding>) {
         let direct_ok: Vec<&PairReport> = s
             .pairs
             .iter()
-            .filter(|p| !has_relay(p) && p.state == "succeeded")
+            .filter(|p| !has_relay(p) && p.state == PairState::Succeeded)
             .collect();
         let direct_tried = s.pairs.iter().any(|p| !has_relay(p));
         if let Some(d) = direct_ok.first() {

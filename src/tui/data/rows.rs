@@ -4,6 +4,7 @@
 //! It neither filters nor sorts (`tui::filter`, `app::sessions`).
 use super::{severity_counts, Index};
 use crate::analysis::ice::CandidateType;
+use crate::analysis::sessions::PairState;
 use crate::report::Report;
 
 /// A row of the home list.
@@ -72,7 +73,7 @@ impl RowSummary {
                 } else {
                     "-"
                 };
-                let mut hay: Vec<String> = vec![s.id.clone(), ufrags.join(" "), s.outcome.to_string()];
+                let mut hay: Vec<String> = vec![s.id.clone(), ufrags.join(" "), s.outcome.name().to_string()];
                 hay.extend(s.candidates.iter().map(|c| c.address.clone()));
                 hay.extend(s.nat_mappings.iter().map(|c| c.address.clone()));
                 RowSummary {
@@ -80,7 +81,7 @@ impl RowSummary {
                     start: s.first_ts,
                     agents: ufrags.join(" ↔ "),
                     addresses: shown.map_or(String::new(), |p| format!("{} ↔ {}", p.a, p.b)),
-                    outcome: s.outcome,
+                    outcome: s.outcome.name(),
                     pair: sel.map_or(String::new(), |p| {
                         format!("{}↔{}", p.a_type.name(), p.b_type.name())
                     }),
@@ -90,7 +91,7 @@ impl RowSummary {
                             .or(p.b_to_a.current_round_trip_time)
                     }),
                     pairs: s.pairs.len(),
-                    succeeded: s.pairs.iter().filter(|p| p.state == "succeeded").count(),
+                    succeeded: s.pairs.iter().filter(|p| p.state == PairState::Succeeded).count(),
                     checks: s
                         .pairs
                         .iter()

@@ -2,7 +2,7 @@
 //! with webrtc-stats counters per direction, and the selected pair's full counters.
 use super::{clean, hit_list, ms, Theme};
 use crate::analysis::ice::CandidateType;
-use crate::analysis::sessions::{DirectionReport, PairReport};
+use crate::analysis::sessions::{DirectionReport, PairReport, PairState};
 use crate::tui::app::{App, Pane};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Modifier;
@@ -186,9 +186,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .map(|(k, p)| {
             let i = from + k;
             let state_style = match p.state {
-                "succeeded" => t.good(),
-                "failed" => t.bad(),
-                _ => t.warn(),
+                PairState::Succeeded => t.good(),
+                PairState::Failed => t.bad(),
+                PairState::InProgress => t.warn(),
             };
             let mut cells: Vec<Span> = vec![
                 Span::raw(p.index.to_string()),
@@ -216,7 +216,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 cells.push(Span::raw(format!("{} {}", p.a_type.name(), p.a)));
                 cells.push(Span::raw(format!("{} {}", p.b_type.name(), p.b)));
             }
-            cells.push(Span::styled(p.state, state_style));
+            cells.push(Span::styled(p.state.name(), state_style));
             cells.push(Span::raw(dir_cell(&p.a_to_b)));
             cells.push(Span::raw(dir_cell(&p.b_to_a)));
             if wide {

@@ -277,7 +277,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             let s = &report.sessions[i];
             Line::from(vec![
                 Span::styled(format!(" {} ", s.id), t.header()),
-                Span::styled(s.outcome, t.outcome(s.outcome)),
+                Span::styled(s.outcome.name(), t.outcome(s.outcome.name())),
                 Span::raw(": "),
                 Span::raw(clean(&s.outcome_reason).into_owned()),
             ])
