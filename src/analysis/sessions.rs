@@ -262,9 +262,7 @@ pub struct TimelineEvent {
     pub pair: usize,
     /// ufrag of the agent that sent the message.
     pub from: String,
-    /// `check`, `retransmission`, `success`, `error`, `nominated`, `role-change`, `dtls-start`,
-    /// `dtls-connected`, `media-start`, `timeout`.
-    pub event: &'static str,
+    pub event: TimelineKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transaction_id: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -273,6 +271,59 @@ pub struct TimelineEvent {
     pub error_code: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rtt: Option<f64>,
+}
+
+/// What a timeline entry records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TimelineKind {
+    /// A check's first transmission.
+    Check,
+    /// A check sent again (RFC 8489 §6.2.1).
+    Retransmission,
+    /// A success response to a check.
+    Success,
+    /// An error response to a check.
+    Error,
+    /// The pair became nominated: a USE-CANDIDATE check succeeded.
+    Nominated,
+    RoleChange,
+    DtlsStart,
+    DtlsConnected,
+    MediaStart,
+    /// A check given up on: RFC 8489 §6.2.1's timeout passed inside the capture.
+    Timeout,
+}
+
+impl TimelineKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            TimelineKind::Check => "check",
+            TimelineKind::Retransmission => "retransmission",
+            TimelineKind::Success => "success",
+            TimelineKind::Error => "error",
+            TimelineKind::Nominated => "nominated",
+            TimelineKind::RoleChange => "role-change",
+            TimelineKind::DtlsStart => "dtls-start",
+            TimelineKind::DtlsConnected => "dtls-connected",
+            TimelineKind::MediaStart => "media-start",
+            TimelineKind::Timeout => "timeout",
+        }
+    }
+
+    fn of(kind: EventKind) -> TimelineKind {
+        match kind {
+            EventKind::Check { retransmit: true, .. } => TimelineKind::Retransmission,
+            EventKind::Check { .. } => TimelineKind::Check,
+            EventKind::Success { .. } => TimelineKind::Success,
+            EventKind::Error { .. } => TimelineKind::Error,
+            EventKind::Nominated => TimelineKind::Nominated,
+            EventKind::RoleChange { .. } => TimelineKind::RoleChange,
+            EventKind::DtlsStart => TimelineKind::DtlsStart,
+            EventKind::DtlsConnected => TimelineKind::DtlsConnected,
+            EventKind::MediaStart => TimelineKind::MediaStart,
+        }
+    }
 }
 
 fn secs(t: Timestamp) -> f64 {
@@ -674,7 +725,7 @@ fn timeline(sess: &Session, txs: &Transactions, end: Timestamp) -> Vec<TimelineE
                 frame: e.seen.frame,
                 pair: e.pair,
                 from: ufrag(e.from),
-                event: "",
+                event: TimelineKind::of(e.kind),
                 transaction_id: None,
                 use_candidate: false,
                 error_code: None,
@@ -682,29 +733,24 @@ fn timeline(sess: &Session, txs: &Transactions, end: Timestamp) -> Vec<TimelineE
             };
             match e.kind {
                 EventKind::Check {
-                    tx,
-                    retransmit,
-                    use_candidate,
+                    tx, use_candidate, ..
                 } => {
-                    ev.event = if retransmit { "retransmission" } else { "check" };
                     ev.transaction_id = txs.get(tx).map(|t| t.id.to_string());
                     ev.use_candidate = use_candidate;
                 }
                 EventKind::Success { tx } => {
-                    ev.event = "success";
                     ev.transaction_id = txs.get(tx).map(|t| t.id.to_string());
                     ev.rtt = txs.get(tx).and_then(|t| t.rtt_from_last());
                 }
                 EventKind::Error { tx, code } => {
-                    ev.event = "error";
                     ev.transaction_id = txs.get(tx).map(|t| t.id.to_string());
                     ev.error_code = Some(code);
                 }
-                EventKind::Nominated => ev.event = "nominated",
-                EventKind::RoleChange { .. } => ev.event = "role-change",
-                EventKind::DtlsStart => ev.event = "dtls-start",
-                EventKind::DtlsConnected => ev.event = "dtls-connected",
-                EventKind::MediaStart => ev.event = "media-start",
+                EventKind::Nominated
+                | EventKind::RoleChange { .. }
+                | EventKind::DtlsStart
+                | EventKind::DtlsConnected
+                | EventKind::MediaStart => {}
             }
             ev
         })
@@ -727,7 +773,7 @@ fn timeline(sess: &Session, txs: &Transactions, end: Timestamp) -> Vec<TimelineE
                     frame: tx.requests.last().map_or(first.frame, |s| s.frame),
                     pair: pi,
                     from: ufrag(d as u8),
-                    event: "timeout",
+                    event: TimelineKind::Timeout,
                     transaction_id: Some(tx.id.to_string()),
                     use_candidate: false,
                     error_code: None,
@@ -760,5 +806,16 @@ mod tests {
         check(&[Nomination::Aggressive, Nomination::Regular], Nomination::name);
         use PairState as P;
         check(&[P::Succeeded, P::InProgress, P::Failed], P::name);
+        use TimelineKind as K;
+        let kinds = [K::Check, K::Retransmission, K::Success, K::Error, K::Nominated];
+        check(&kinds, K::name);
+        let kinds = [
+            K::RoleChange,
+            K::DtlsStart,
+            K::DtlsConnected,
+            K::MediaStart,
+            K::Timeout,
+        ];
+        check(&kinds, K::name);
     }
 }

@@ -5,7 +5,7 @@
 //! Passive NAT observations (RFC 4787 mapping behaviour) are phrased as evidence-based suspicions.
 use super::{evidence, Finding, Severity, Subject};
 use crate::analysis::ice::{CandidateType, Role};
-use crate::analysis::sessions::{Outcome, PairReport, PairState, SessionReport};
+use crate::analysis::sessions::{Outcome, PairReport, PairState, SessionReport, TimelineKind};
 use crate::analysis::transactions::TxState;
 use crate::analysis::Model;
 use crate::wire::stun::Method;
@@ -114,18 +114,18 @@ impl EndFacts {
         let last_success = s
             .timeline
             .iter()
-            .filter(|e| e.pair == sel.index && e.event == "success")
+            .filter(|e| e.pair == sel.index && e.event == TimelineKind::Success)
             .map(|e| e.ts)
             .reduce(f64::max);
         let last_check = s
             .timeline
             .iter()
-            .filter(|e| e.pair == sel.index && e.event == "check")
+            .filter(|e| e.pair == sel.index && e.event == TimelineKind::Check)
             .map(|e| e.ts)
             .reduce(f64::max);
         let checks_after = match (last_success, last_check) {
             (Some(ok), Some(check)) if check > ok => Some(frames_of(s, |e| {
-                e.pair == sel.index && e.ts > ok && e.event == "check"
+                e.pair == sel.index && e.ts > ok && e.event == TimelineKind::Check
             })),
             _ => None,
         };
@@ -227,7 +227,7 @@ fn session_findings(s: &SessionReport, out: &mut Vec<Finding>) {
                 code: id,
                 message: format!("{n} connectivity check(s) {meaning}."),
                 subject: subject(),
-                frames: frames_of(s, |e| e.event == "error" && e.error_code == Some(code)),
+                frames: frames_of(s, |e| e.event == TimelineKind::Error && e.error_code == Some(code)),
             });
         }
     }
@@ -262,7 +262,9 @@ fn session_findings(s: &SessionReport, out: &mut Vec<Finding>) {
                     code: "ice.failed.no-response",
                     message: format!("ICE failed: {who}; {next}."),
                     subject: subject(),
-                    frames: frames_of(s, |e| e.event == "check" || e.event == "timeout"),
+                    frames: frames_of(s, |e| {
+                        e.event == TimelineKind::Check || e.event == TimelineKind::Timeout
+                    }),
                 });
             } else {
                 out.push(Finding {
@@ -273,7 +275,7 @@ fn session_findings(s: &SessionReport, out: &mut Vec<Finding>) {
                         s.outcome_reason
                     ),
                     subject: subject(),
-                    frames: frames_of(s, |e| e.event == "error"),
+                    frames: frames_of(s, |e| e.event == TimelineKind::Error),
                 });
             }
         }
@@ -288,7 +290,7 @@ fn session_findings(s: &SessionReport, out: &mut Vec<Finding>) {
                         s.agents.iter().find(|a| a.role == Some(Role::Controlling)).map_or("unknown".into(), |a| a.ufrag.clone())
                     ),
                     subject: subject(),
-                    frames: frames_of(s, |e| e.event == "success"),
+                    frames: frames_of(s, |e| e.event == TimelineKind::Success),
                 });
         }
         _ => {}
@@ -315,7 +317,7 @@ fn session_findings(s: &SessionReport, out: &mut Vec<Finding>) {
                         name(to)
                     ),
                     subject: subject(),
-                    frames: frames_of(s, |e| e.pair == i && e.from == name(from) && e.event == "check"),
+                    frames: frames_of(s, |e| e.pair == i && e.from == name(from) && e.event == TimelineKind::Check),
                 });
             }
         }
@@ -340,7 +342,7 @@ fn session_findings(s: &SessionReport, out: &mut Vec<Finding>) {
                     d.a, d.b
                 ),
                 subject: subject(),
-                frames: frames_of(s, |e| e.pair == d.index && e.event == "success"),
+                frames: frames_of(s, |e| e.pair == d.index && e.event == TimelineKind::Success),
             });
         } else if direct_tried {
             out.push(Finding {
@@ -348,7 +350,7 @@ fn session_findings(s: &SessionReport, out: &mut Vec<Finding>) {
                 code: "ice.only-relay-succeeded",
                 message: "Only relay pairs succeeded; every direct pair failed: likely a symmetric NAT (address-dependent mapping) or UDP blocked between the peers — the call works but depends on the TURN server.".into(),
                 subject: subject(),
-                frames: frames_of(s, |e| e.event == "timeout" || (e.pair == sel.index && e.event == "nominated")),
+                frames: frames_of(s, |e| e.event == TimelineKind::Timeout || (e.pair == sel.index && e.event == TimelineKind::Nominated)),
             });
         }
     }
@@ -362,7 +364,7 @@ fn session_findings(s: &SessionReport, out: &mut Vec<Finding>) {
                     "ICE took {t:.1} s from the first check to nomination (over {SLOW_CONNECT_SECS} s): checks on failing pairs or late candidates (trickle) delayed the call."
                 ),
                 subject: subject(),
-                frames: frames_of(s, |e| e.event == "nominated"),
+                frames: frames_of(s, |e| e.event == TimelineKind::Nominated),
             });
         }
     }
@@ -386,7 +388,7 @@ fn session_findings(s: &SessionReport, out: &mut Vec<Finding>) {
                     HIGH_RTT_SECS * 1000.0
                 ),
                 subject: subject(),
-                frames: frames_of(s, |e| e.pair == sel.index && e.event == "success"),
+                frames: frames_of(s, |e| e.pair == sel.index && e.event == TimelineKind::Success),
             });
         }
     }
@@ -407,7 +409,7 @@ fn session_findings(s: &SessionReport, out: &mut Vec<Finding>) {
                 100.0 * lost as f64 / transmissions as f64
             ),
             subject: subject(),
-            frames: frames_of(s, |e| e.pair == sel.index && (e.event == "retransmission" || e.event == "timeout")),
+            frames: frames_of(s, |e| e.pair == sel.index && (e.event == TimelineKind::Retransmission || e.event == TimelineKind::Timeout)),
         });
     }
 

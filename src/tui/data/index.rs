@@ -11,7 +11,7 @@ use super::parse;
 use super::rows::RowRef;
 use crate::analysis::findings::Subject;
 use crate::analysis::ice::CandidateType;
-use crate::analysis::sessions::SessionReport;
+use crate::analysis::sessions::{SessionReport, TimelineKind};
 use crate::analysis::{Body, MessageRecord, Model};
 use crate::report::turn::AllocationReport;
 use crate::report::Report;
@@ -356,13 +356,13 @@ fn consent_flags(s: &SessionReport) -> Vec<bool> {
     s.timeline
         .iter()
         .map(|e| match e.event {
-            "success" => {
+            TimelineKind::Success => {
                 if let Some(other) = s.agents.iter().find(|a| a.ufrag != e.from) {
                     succeeded.insert((e.pair, other.ufrag.as_str()));
                 }
                 false
             }
-            "check" => succeeded.contains(&(e.pair, e.from.as_str())),
+            TimelineKind::Check => succeeded.contains(&(e.pair, e.from.as_str())),
             _ => false,
         })
         .collect()
