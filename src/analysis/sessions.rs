@@ -817,5 +817,10 @@ mod tests {
             K::Timeout,
         ];
         check(&kinds, K::name);
+        use crate::analysis::nat::NatBehaviour as N;
+        check(
+            &[N::Unknown, N::EndpointIndependent, N::AddressDependent],
+            N::name,
+        );
     }
 }

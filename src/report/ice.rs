@@ -1,5 +1,6 @@
 //! The ICE part of the text summary: a few lines per session (the data is `analysis::sessions`).
 use crate::analysis::ice::Role;
+use crate::analysis::nat::NatBehaviour;
 use crate::analysis::sessions::{PairState, SessionReport};
 use crate::report::text::escape;
 use std::io::{self, Write};
@@ -60,18 +61,19 @@ pub fn write_text(sessions: &[SessionReport], out: &mut dyn Write) -> io::Result
             )?;
         }
         for n in &s.nat {
-            if n.mapping == "unknown" && n.filtering == "unknown" && n.behind_nat.is_none() {
+            let unknown = NatBehaviour::Unknown;
+            if n.mapping == unknown && n.filtering == unknown && n.behind_nat.is_none() {
                 continue;
             }
             let mut parts = Vec::new();
             if n.behind_nat == Some(true) {
                 parts.push("behind NAT".to_string());
             }
-            if n.mapping != "unknown" {
-                parts.push(format!("{} mapping", n.mapping));
+            if n.mapping != unknown {
+                parts.push(format!("{} mapping", n.mapping.name()));
             }
-            if n.filtering != "unknown" {
-                parts.push(format!("{} filtering", n.filtering));
+            if n.filtering != unknown {
+                parts.push(format!("{} filtering", n.filtering.name()));
             }
             if let Some(p) = n.port_preserved {
                 parts.push(if p {
