@@ -97,8 +97,7 @@ pub struct AllocationEvent {
     pub client: String,
     pub server: String,
     pub transport: Transport,
-    /// `active`, `failed`, `deleted` or `expired`, as in the report.
-    pub state: &'static str,
+    pub state: AllocationState,
     pub relayed: Vec<String>,
     pub mapped: Option<String>,
     pub username: Option<String>,
@@ -490,7 +489,7 @@ fn allocation_event(
         client: key.client.to_string(),
         server: key.server.to_string(),
         transport: key.transport,
-        state: state.name(),
+        state,
         relayed: a.relayed.iter().map(ToString::to_string).collect(),
         mapped: a.mapped.map(|m| m.to_string()),
         username: a.username.clone(),

@@ -17,7 +17,7 @@ mod turn;
 
 pub use index::{AllocationScope, Index, SessionScope};
 pub use ladder::{Column, LadderRow, Side};
-pub use rows::{RowRef, RowSummary};
+pub use rows::{RowRef, RowSummary, Status, TurnUse};
 pub use turn::{allocation_lines, DetailLine, LineKind};
 
 use crate::analysis::findings::{Finding, Severity};

@@ -4,7 +4,9 @@
 //! It neither filters nor sorts (`tui::filter`, `app::sessions`).
 use super::{severity_counts, Index};
 use crate::analysis::ice::CandidateType;
-use crate::analysis::sessions::PairState;
+use crate::analysis::sessions::{Outcome, PairState};
+use crate::analysis::turn::AllocationState;
+use crate::net::Transport;
 use crate::report::Report;
 
 /// A row of the home list.
@@ -16,8 +18,49 @@ pub enum RowRef {
     Allocation(usize),
 }
 
+/// A home row's state: its session's outcome, or its allocation's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Session(Outcome),
+    Allocation(AllocationState),
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Session(o) => o.name(),
+            Status::Allocation(s) => s.name(),
+        }
+    }
+}
+
+/// What a home row's TURN column says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TurnUse {
+    /// The session's selected pair goes through a TURN relay (`relay`).
+    Relay,
+    /// The session's agents allocated relays its selected pair does not use (`alloc`).
+    Allocated,
+    /// No TURN (`-`).
+    None,
+    /// An allocation's row: its client ↔ server transport (`udp`, `tcp`).
+    Transport(Transport),
+}
+
+impl TurnUse {
+    pub fn name(self) -> &'static str {
+        match self {
+            TurnUse::Relay => "relay",
+            TurnUse::Allocated => "alloc",
+            TurnUse::None => "-",
+            TurnUse::Transport(Transport::Udp) => "udp",
+            TurnUse::Transport(Transport::Tcp) => "tcp",
+        }
+    }
+}
+
 /// The facts one home row shows, filters on and sorts by.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct RowSummary {
     /// `s1` for a session; `turn` for an allocation.
     pub id: String,
@@ -27,8 +70,7 @@ pub struct RowSummary {
     pub agents: String,
     /// Session: the selected (or first) pair's addresses; allocation: client → server.
     pub addresses: String,
-    /// Session outcome (`connected`, `failed`, `incomplete`) or allocation state.
-    pub outcome: &'static str,
+    pub status: Status,
     /// Candidate types of the selected pair (`prflx↔relay`); `TURN udp` for an allocation (what it relays).
     pub pair: String,
     /// Seconds, on the selected pair.
@@ -36,9 +78,7 @@ pub struct RowSummary {
     pub pairs: usize,
     pub succeeded: usize,
     pub checks: u64,
-    /// `relay` (the selected pair goes through TURN), `alloc` (allocations, unused), `-`; for an
-    /// allocation row its client transport.
-    pub turn: &'static str,
+    pub turn: TurnUse,
     /// Errors, warnings, infos.
     pub findings: (usize, usize, usize),
     pub candidate_types: Vec<CandidateType>,
@@ -67,11 +107,11 @@ impl RowSummary {
                 let turn = if sel
                     .is_some_and(|p| p.a_type == CandidateType::Relay || p.b_type == CandidateType::Relay)
                 {
-                    "relay"
+                    TurnUse::Relay
                 } else if !index.sessions[i].allocations.is_empty() {
-                    "alloc"
+                    TurnUse::Allocated
                 } else {
-                    "-"
+                    TurnUse::None
                 };
                 let mut hay: Vec<String> = vec![s.id.clone(), ufrags.join(" "), s.outcome.name().to_string()];
                 hay.extend(s.candidates.iter().map(|c| c.address.clone()));
@@ -81,7 +121,7 @@ impl RowSummary {
                     start: s.first_ts,
                     agents: ufrags.join(" ↔ "),
                     addresses: shown.map_or(String::new(), |p| format!("{} ↔ {}", p.a, p.b)),
-                    outcome: s.outcome.name(),
+                    status: Status::Session(s.outcome),
                     pair: sel.map_or(String::new(), |p| {
                         format!("{}↔{}", p.a_type.name(), p.b_type.name())
                     }),
@@ -113,15 +153,11 @@ impl RowSummary {
                     .chain(a.errors.iter().map(|e| e.ts))
                     .reduce(f64::min)
                     .unwrap_or(index.t0);
-                let transport = match a.transport {
-                    crate::net::Transport::Udp => "udp",
-                    crate::net::Transport::Tcp => "tcp",
-                };
                 let mut hay = vec![
                     "turn allocation".to_string(),
                     a.client.clone(),
                     a.server.clone(),
-                    a.state.to_string(),
+                    a.state.name().to_string(),
                 ];
                 hay.extend(a.relayed.iter().cloned());
                 hay.extend(a.username.iter().cloned());
@@ -130,13 +166,13 @@ impl RowSummary {
                     start,
                     agents: a.client.clone(),
                     addresses: format!("{} → {}", a.client, a.server),
-                    outcome: a.state,
+                    status: Status::Allocation(a.state),
                     pair: format!("TURN {}", a.requested_transport.as_deref().unwrap_or("?")),
                     rtt: None,
                     pairs: 0,
                     succeeded: 0,
                     checks: 0,
-                    turn: transport,
+                    turn: TurnUse::Transport(a.transport),
                     findings: counts,
                     candidate_types: vec![CandidateType::Relay],
                     finding_codes: codes,

@@ -35,7 +35,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     l1.push(Span::raw("  "));
     l1.push(Span::styled(
         s.outcome.name().to_uppercase(),
-        t.outcome(s.outcome.name()),
+        t.outcome(s.outcome),
     ));
     if let Some(r) = &s.restart_of {
         l1.push(Span::styled(format!("  restart of {r}"), t.warn()));

@@ -202,7 +202,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         if wide {
             cells.push(Span::raw(s.addresses.clone()));
         }
-        cells.push(Span::styled(s.outcome, t.outcome(s.outcome)));
+        cells.push(Span::styled(s.status.name(), t.status(s.status)));
         cells.push(Span::raw(s.pair.clone()));
         cells.push(Span::raw(ms(s.rtt)));
         match (row, wide) {
@@ -214,7 +214,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             }
             (RowRef::Session(_), false) => cells.push(Span::raw(format!("{}/{}", s.pairs, s.checks))),
         }
-        cells.push(Span::raw(s.turn));
+        cells.push(Span::raw(s.turn.name()));
         let fstyle = if s.findings.0 > 0 {
             t.bad()
         } else if s.findings.1 > 0 {
@@ -277,7 +277,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             let s = &report.sessions[i];
             Line::from(vec![
                 Span::styled(format!(" {} ", s.id), t.header()),
-                Span::styled(s.outcome.name(), t.outcome(s.outcome.name())),
+                Span::styled(s.outcome.name(), t.outcome(s.outcome)),
                 Span::raw(": "),
                 Span::raw(clean(&s.outcome_reason).into_owned()),
             ])
@@ -290,7 +290,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             Line::from(vec![
                 Span::styled(" TURN ", t.header()),
                 Span::raw(format!("{} → {} ", a.client, a.server)),
-                Span::styled(a.state, t.outcome(a.state)),
+                Span::styled(a.state.name(), t.allocation(a.state)),
                 Span::raw(err),
             ])
         }

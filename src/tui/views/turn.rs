@@ -56,7 +56,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                     crate::net::Transport::Udp => "udp",
                     crate::net::Transport::Tcp => "tcp",
                 }),
-                Span::styled(a.state, t.outcome(a.state)),
+                Span::styled(a.state.name(), t.allocation(a.state)),
                 Span::raw(a.relayed.first().cloned().unwrap_or_else(|| "-".into())),
                 Span::raw(used),
             ]);
