@@ -14,7 +14,7 @@ const WIDE: u16 = 130;
 
 struct Col {
     title: &'static str,
-    width: u16,
+    width: Constraint,
     sort: Option<SortKey>,
 }
 
@@ -81,48 +81,49 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let mut cols = vec![
         Col {
             title: " ",
-            width: 1,
+            width: Constraint::Length(1),
             sort: None,
         },
         Col {
             title: "start",
-            width: 8,
+            width: Constraint::Length(8),
             sort: Some(SortKey::Start),
         },
     ];
     if wide {
         cols.push(Col {
             title: "id",
-            width: 4,
+            width: Constraint::Length(4),
             sort: None,
         });
     }
     cols.push(Col {
         title: "agents",
-        width: if wide { 24 } else { 18 },
+        width: Constraint::Length(if wide { 24 } else { 18 }),
         sort: Some(SortKey::Agents),
     });
     if wide {
         cols.push(Col {
             title: "addresses",
-            width: 44,
+            // The addresses take what is left (the other widths are what their contents need).
+            width: Constraint::Fill(1),
             sort: None,
         });
     }
     cols.extend([
         Col {
             title: "outcome",
-            width: 10,
+            width: Constraint::Length(10),
             sort: Some(SortKey::Outcome),
         },
         Col {
             title: "pair",
-            width: 11,
+            width: Constraint::Length(11),
             sort: Some(SortKey::Pair),
         },
         Col {
             title: "rtt",
-            width: 6,
+            width: Constraint::Length(6),
             sort: Some(SortKey::Rtt),
         },
     ]);
@@ -130,30 +131,30 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     if wide {
         cols.push(Col {
             title: "pairs",
-            width: 9,
+            width: Constraint::Length(9),
             sort: Some(SortKey::Pairs),
         });
         cols.push(Col {
             title: "checks",
-            width: 6,
+            width: Constraint::Length(6),
             sort: None,
         });
     } else {
         cols.push(Col {
             title: "pair/chk",
-            width: 8,
+            width: Constraint::Length(8),
             sort: Some(SortKey::Pairs),
         });
     }
     cols.push(Col {
         title: "turn",
-        width: 5,
+        width: Constraint::Length(5),
         sort: None,
     });
     // Findings by severity: "1E 2W".
     cols.push(Col {
         title: if wide { "findings" } else { "E/W/I" },
-        width: if wide { 8 } else { 5 },
+        width: Constraint::Length(if wide { 8 } else { 5 }),
         sort: Some(SortKey::Findings),
     });
 
@@ -230,17 +231,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         }
         rows.push(r);
     }
-    // The addresses take what is left (the other widths are what their contents need).
-    let widths: Vec<Constraint> = cols
-        .iter()
-        .map(|c| {
-            if c.title == "addresses" {
-                Constraint::Fill(1)
-            } else {
-                Constraint::Length(c.width)
-            }
-        })
-        .collect();
+    let widths: Vec<Constraint> = cols.iter().map(|c| c.width).collect();
     frame.render_widget(
         Table::new(rows, widths).header(header).column_spacing(1),
         table_area,
