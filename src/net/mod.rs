@@ -59,6 +59,16 @@ pub enum Transport {
     Tcp,
 }
 
+impl Transport {
+    /// As the report spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        }
+    }
+}
+
 /// One direction of a conversation: who sent, to whom, over what.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Flow {
@@ -796,6 +806,14 @@ mod tests {
     use super::*;
     use crate::capture::LinkType;
     use std::net::{Ipv4Addr, Ipv6Addr};
+
+    /// The JSON spells a transport as the text summary and the TUI do.
+    #[test]
+    fn transports_serialise_as_their_names() {
+        for t in [Transport::Udp, Transport::Tcp] {
+            assert_eq!(serde_json::to_value(t).ok(), Some(t.name().into()));
+        }
+    }
 
     const A4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
     const B4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);

@@ -51,11 +51,7 @@ pub fn write_text(sessions: &[SessionReport], out: &mut dyn Write) -> io::Result
                 sel.a,
                 sel.b_type.name(),
                 sel.b,
-                if sel.protocol == crate::net::Transport::Udp {
-                    "udp"
-                } else {
-                    "tcp"
-                },
+                sel.protocol.name(),
                 rtt.map(|r| format!(", rtt {:.1} ms", r * 1000.0))
                     .unwrap_or_default()
             )?;

@@ -10,7 +10,6 @@ use super::Report;
 use crate::analysis::fold::{Folded, FoldedSession, Rendered};
 use crate::analysis::sessions::SessionReport;
 use crate::analysis::{Body, MessageRecord, Model, Path, RelayVia};
-use crate::net::Transport;
 use crate::wire::stun::{StunMessage, Verdict};
 use serde::Serialize;
 use std::io::{self, Write};
@@ -393,10 +392,7 @@ fn write_message(
     w.raw(b",\n      \"dst\": ");
     w.addr(&p.dst);
     w.raw(b",\n      \"transport\": ");
-    w.plain(match p.transport {
-        Transport::Udp => "udp",
-        Transport::Tcp => "tcp",
-    });
+    w.plain(p.transport.name());
     w.raw(b",\n      \"kind\": ");
     w.plain(MessageKind::of(&m.body).name());
     w.raw(b",\n      \"relayed\": ");

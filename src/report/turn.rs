@@ -569,10 +569,7 @@ pub fn render_folded_allocation(key: &AllocationKey, a: &Allocation, end: Timest
 
 /// One allocation's lines of the text summary.
 fn write_allocation_text(a: &AllocationReport, out: &mut dyn Write) -> io::Result<()> {
-    let transport = match a.transport {
-        Transport::Udp => "udp",
-        Transport::Tcp => "tcp",
-    };
+    let transport = a.transport.name();
     writeln!(
         out,
         "  {} → {} {transport}: {}",

@@ -53,8 +53,7 @@ impl TurnUse {
             TurnUse::Relay => "relay",
             TurnUse::Allocated => "alloc",
             TurnUse::None => "-",
-            TurnUse::Transport(Transport::Udp) => "udp",
-            TurnUse::Transport(Transport::Tcp) => "tcp",
+            TurnUse::Transport(t) => t.name(),
         }
     }
 }

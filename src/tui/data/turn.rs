@@ -44,10 +44,7 @@ pub fn allocation_lines(report: &Report, index: &Index, ai: usize) -> Vec<Detail
             .map_or("(none)".to_string(), |s| format!("\"{}\"", escape(s)))
     };
     let mut out = Vec::new();
-    let transport = match a.transport {
-        crate::net::Transport::Udp => "udp",
-        crate::net::Transport::Tcp => "tcp",
-    };
+    let transport = a.transport.name();
     out.push(line(
         format!(
             "{} → {} {transport}  {}",

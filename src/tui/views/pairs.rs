@@ -111,10 +111,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                     },
                 ),
                 Span::raw(c.address.clone()),
-                Span::raw(match c.protocol {
-                    crate::net::Transport::Udp => "udp",
-                    crate::net::Transport::Tcp => "tcp",
-                }),
+                Span::raw(c.protocol.name()),
                 Span::raw(c.priority.map_or("-".into(), |p| p.to_string())),
                 Span::styled(clean(&c.inferred_from).into_owned(), t.dim()),
             ];
@@ -207,10 +204,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                     Span::raw(p.a.clone()),
                     Span::raw(p.b_type.name()),
                     Span::raw(p.b.clone()),
-                    Span::raw(match p.protocol {
-                        crate::net::Transport::Udp => "udp",
-                        crate::net::Transport::Tcp => "tcp",
-                    }),
+                    Span::raw(p.protocol.name()),
                 ]);
             } else {
                 cells.push(Span::raw(format!("{} {}", p.a_type.name(), p.a)));
