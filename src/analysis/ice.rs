@@ -76,6 +76,13 @@ pub struct AgentAddress {
     pub reflected_by_peer: Option<Seen>,
 }
 
+/// Chromium's GOOG-NETWORK-INFO: which of the browser's networks a check was sent on, and its cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NetworkInfo {
+    pub id: u16,
+    pub cost: u16,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Agent {
     pub ufrag: String,
@@ -84,8 +91,8 @@ pub struct Agent {
     /// Role announcements that changed the role, in order (RFC 8445 §7.3.1.1 role conflicts).
     pub role_changes: Vec<(Seen, Role)>,
     pub software: Option<String>,
-    /// GOOG-NETWORK-INFO (network id, cost) from Chromium's checks.
-    pub network_info: Option<(u16, u16)>,
+    /// GOOG-NETWORK-INFO from Chromium's checks.
+    pub network_info: Option<NetworkInfo>,
     pub addresses: Vec<AgentAddress>,
 }
 
@@ -482,7 +489,10 @@ impl IceState {
             network_cost,
         }) = msg.attr_value(stun::ATTR_GOOG_NETWORK_INFO)
         {
-            agent.network_info = Some((*network_id, *network_cost));
+            agent.network_info = Some(NetworkInfo {
+                id: *network_id,
+                cost: *network_cost,
+            });
         }
         if let Some(sw) = msg.attr_value(stun::ATTR_SOFTWARE).and_then(AttrValue::text) {
             agent.software = Some(sw.chars().take(128).collect());

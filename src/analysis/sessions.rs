@@ -459,36 +459,12 @@ pub fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timestamp) -> 
         })
         .collect();
 
-    // The selected pair: the last one nominated (RFC 8445 §8.1.1; a controlling agent may nominate again),
-    // or, where no nomination was seen, the succeeded pair that carried DTLS/media.
-    let selected = sess
-        .pairs
-        .iter()
-        .enumerate()
-        .filter_map(|(i, p)| p.nominations.last().map(|n| (n.ts, i)))
-        .max()
-        .map(|(_, i)| (i, true))
-        .or_else(|| {
-            pairs
-                .iter()
-                .filter(|p| p.state == PairState::Succeeded && p.media.dtls_packets + p.media.rtp_packets > 0)
-                .max_by_key(|p| p.media.dtls_packets + p.media.rtp_packets)
-                .map(|p| (p.index, false))
-        });
-    if let Some((i, _)) = selected {
-        pairs[i].selected = true;
+    let selected_pair = select(sess, &pairs);
+    if let Some(sel) = &selected_pair {
+        pairs[sel.index].selected = true;
     }
-    let selected_pair = selected.map(|(i, nominated)| SelectedPair {
-        index: i,
-        a: pairs[i].a.clone(),
-        b: pairs[i].b.clone(),
-        a_type: pairs[i].a_type,
-        b_type: pairs[i].b_type,
-        protocol: pairs[i].protocol,
-        nominated,
-    });
 
-    let m = milestones(sess, &pairs, selected.map(|x| x.0));
+    let m = milestones(sess, &pairs, selected_pair.as_ref().map(|s| s.index));
     let mut nominations: Vec<(Timestamp, usize)> = sess
         .pairs
         .iter()
@@ -562,6 +538,38 @@ pub fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timestamp) -> 
     }
 }
 
+/// The selected pair: the last one nominated (RFC 8445 §8.1.1; a controlling agent may nominate again),
+/// or, where no nomination was seen, the succeeded pair that carried DTLS/media.
+fn select(sess: &Session, pairs: &[PairReport]) -> Option<SelectedPair> {
+    let last_nominated = sess
+        .pairs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.nominations.last().map(|n| (n.ts, i)))
+        .max()
+        .map(|(_, i)| i);
+    let (index, nominated) = match last_nominated {
+        Some(i) => (i, true),
+        None => {
+            let carrier = pairs
+                .iter()
+                .filter(|p| p.state == PairState::Succeeded && p.media.dtls_packets + p.media.rtp_packets > 0)
+                .max_by_key(|p| p.media.dtls_packets + p.media.rtp_packets)?;
+            (carrier.index, false)
+        }
+    };
+    let p = pairs.get(index)?;
+    Some(SelectedPair {
+        index,
+        a: p.a.clone(),
+        b: p.b.clone(),
+        a_type: p.a_type,
+        b_type: p.b_type,
+        protocol: p.protocol,
+        nominated,
+    })
+}
+
 fn nomination_mode(sess: &Session, txs: &Transactions) -> Option<Nomination> {
     let controlling = sess
         .agents
@@ -609,8 +617,8 @@ fn agent_report(a: &crate::analysis::ice::Agent) -> AgentReport {
             })
             .collect(),
         software: a.software.clone(),
-        network_id: a.network_info.map(|n| n.0),
-        network_cost: a.network_info.map(|n| n.1),
+        network_id: a.network_info.map(|n| n.id),
+        network_cost: a.network_info.map(|n| n.cost),
     }
 }
 

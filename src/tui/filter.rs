@@ -51,9 +51,9 @@ impl Filter {
             Some("cand") => r.candidate_types.iter().any(|t| t.name().starts_with(v.as_str())),
             Some("code") | Some("finding") => r.finding_codes.iter().any(|c| c.contains(v.as_str())),
             Some("severity") => match v.as_str() {
-                "error" | "errors" => r.findings.0 > 0,
-                "warning" | "warn" | "warnings" => r.findings.1 > 0,
-                "info" => r.findings.2 > 0,
+                "error" | "errors" => r.findings.errors > 0,
+                "warning" | "warn" | "warnings" => r.findings.warnings > 0,
+                "info" => r.findings.infos > 0,
                 _ => false,
             },
             Some("turn") => match v.as_str() {
@@ -80,6 +80,7 @@ mod tests {
     use super::*;
     use crate::analysis::ice::CandidateType;
     use crate::analysis::sessions::Outcome;
+    use crate::tui::data::SeverityCounts;
 
     fn row(outcome: Outcome, pair: &str, codes: Vec<&'static str>) -> RowSummary {
         RowSummary {
@@ -94,7 +95,11 @@ mod tests {
             succeeded: 0,
             checks: 0,
             turn: TurnUse::None,
-            findings: (codes.len(), 0, 0),
+            findings: SeverityCounts {
+                errors: codes.len(),
+                warnings: 0,
+                infos: 0,
+            },
             candidate_types: vec![CandidateType::Host, CandidateType::Prflx],
             finding_codes: codes,
             haystack: "s1 abcd efgh 192.0.2.1:5000".into(),

@@ -2,7 +2,7 @@
 //! [`RowSummary`] the facts it shows, sorts by and filters on, taken from the report.
 //!
 //! It neither filters nor sorts (`tui::filter`, `app::sessions`).
-use super::{severity_counts, Index};
+use super::{severity_counts, Index, SeverityCounts};
 use crate::analysis::ice::CandidateType;
 use crate::analysis::sessions::{Outcome, PairState};
 use crate::analysis::turn::AllocationState;
@@ -78,8 +78,7 @@ pub struct RowSummary {
     pub succeeded: usize,
     pub checks: u64,
     pub turn: TurnUse,
-    /// Errors, warnings, infos.
-    pub findings: (usize, usize, usize),
+    pub findings: SeverityCounts,
     pub candidate_types: Vec<CandidateType>,
     pub finding_codes: Vec<&'static str>,
     /// Lowercase text a plain filter word is looked up in.

@@ -2,7 +2,7 @@
 //! list. Wide terminals get more columns; 80 columns keep the ones that answer "did it connect, how".
 use super::{clean, hit_list, ms, rel, Theme};
 use crate::tui::app::{App, SortKey};
-use crate::tui::data::{RowRef, RowSummary};
+use crate::tui::data::{RowRef, RowSummary, SeverityCounts};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table, Wrap};
@@ -18,16 +18,16 @@ struct Col {
     sort: Option<SortKey>,
 }
 
-fn findings_cell(c: (usize, usize, usize)) -> String {
+fn findings_cell(c: SeverityCounts) -> String {
     let mut parts = Vec::new();
-    if c.0 > 0 {
-        parts.push(format!("{}E", c.0));
+    if c.errors > 0 {
+        parts.push(format!("{}E", c.errors));
     }
-    if c.1 > 0 {
-        parts.push(format!("{}W", c.1));
+    if c.warnings > 0 {
+        parts.push(format!("{}W", c.warnings));
     }
-    if c.2 > 0 {
-        parts.push(format!("{}I", c.2));
+    if c.infos > 0 {
+        parts.push(format!("{}I", c.infos));
     }
     if parts.is_empty() {
         "-".into()
@@ -216,9 +216,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             (RowRef::Session(_), false) => cells.push(Span::raw(format!("{}/{}", s.pairs, s.checks))),
         }
         cells.push(Span::raw(s.turn.name()));
-        let fstyle = if s.findings.0 > 0 {
+        let fstyle = if s.findings.errors > 0 {
             t.bad()
-        } else if s.findings.1 > 0 {
+        } else if s.findings.warnings > 0 {
             t.warn()
         } else {
             t.dim()
