@@ -807,14 +807,6 @@ mod tests {
     use crate::capture::LinkType;
     use std::net::{Ipv4Addr, Ipv6Addr};
 
-    /// The JSON spells a transport as the text summary and the TUI do.
-    #[test]
-    fn transports_serialise_as_their_names() {
-        for t in [Transport::Udp, Transport::Tcp] {
-            assert_eq!(serde_json::to_value(t).ok(), Some(t.name().into()));
-        }
-    }
-
     const A4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
     const B4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
     const ROUTER4: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 9);

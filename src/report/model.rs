@@ -521,17 +521,6 @@ pub fn message_report(m: &MessageRecord, p: &Path, stun: Option<&StunMessage>, m
 mod tests {
     use super::*;
 
-    /// The JSON spells each value as the text summary and the TUI do.
-    #[test]
-    fn vocabularies_serialise_as_their_names() {
-        for k in [MessageKind::Stun, MessageKind::ChannelData] {
-            assert_eq!(serde_json::to_value(k).ok(), Some(k.name().into()));
-        }
-        for c in [Class::Request, Class::Indication, Class::Success, Class::Error] {
-            assert_eq!(serde_json::to_value(c).ok(), Some(c.name().into()));
-        }
-    }
-
     #[test]
     fn addresses_print_as_the_standard_library_prints_them() {
         for a in [

@@ -684,18 +684,6 @@ mod tests {
     use crate::analysis::turn::{At, TurnError};
     use crate::wire::stun::Method;
 
-    /// The JSON spells each value as the text summary and the TUI do.
-    #[test]
-    fn vocabularies_serialise_as_their_names() {
-        for i in [Initiator::Client, Initiator::Peer] {
-            assert_eq!(serde_json::to_value(i).ok(), Some(i.name().into()));
-        }
-        use AllocationState as S;
-        for s in [S::Active, S::Deleted, S::Expired, S::Failed] {
-            assert_eq!(serde_json::to_value(s).ok(), Some(s.name().into()));
-        }
-    }
-
     #[test]
     fn wire_text_is_escaped_and_expiry_is_a_timeline_event() {
         let mut a = Allocation {
