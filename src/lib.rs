@@ -8,6 +8,8 @@
 //! The library drives the same pipeline the binary does:
 //!
 //! ```
+//! use iceview::analysis::ice::CandidateType;
+//! use iceview::analysis::sessions::Outcome;
 //! use iceview::analysis::Analyzer;
 //! use iceview::capture::file::FileReader;
 //! use iceview::report::Report;
@@ -23,9 +25,9 @@
 //! analyzer.finish();
 //! let report = Report::build(analyzer.model(), &reader.stats(), analyzer.net_stats());
 //! let session = &report.sessions[0];
-//! assert_eq!(session.outcome, "connected");
+//! assert_eq!(session.outcome, Outcome::Connected);
 //! let selected = session.selected_pair.as_ref().expect("a selected pair");
-//! assert_eq!((selected.a_type, selected.b_type), ("srflx", "srflx"));
+//! assert_eq!((selected.a_type, selected.b_type), (CandidateType::Srflx, CandidateType::Srflx));
 //! ```
 pub mod analysis;
 pub mod capture;

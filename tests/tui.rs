@@ -6,6 +6,7 @@
 //! selected pair) and tshark's decoding (tshark-messages.json: frames, methods, classes, transaction ids,
 //! attribute types and lengths) — or from RFC arithmetic written out here (attribute offsets: a 20-byte
 //! header, then 4-byte TLV headers and values padded to 4, RFC 8489 §14).
+use iceview::analysis::sessions::Outcome;
 use iceview::analysis::Analyzer;
 use iceview::capture::file::FileReader;
 use iceview::report::Report;
@@ -594,7 +595,7 @@ fn filter_outcome_failed_leaves_exactly_the_failed_sessions() {
     let Some(iceview::tui::data::RowRef::Session(i)) = a.home_row() else {
         panic!("a session row");
     };
-    assert_eq!(a.report().sessions[i].outcome, "failed");
+    assert_eq!(a.report().sessions[i].outcome, Outcome::Failed);
 
     // Esc in the prompt restores the previous filter; Esc on the list clears it.
     keys(&mut a, "/x");
@@ -975,7 +976,7 @@ fn mouse_selects_opens_scrolls_and_switches_tabs() {
     let Some(iceview::tui::data::RowRef::Session(i)) = a.home_row() else {
         panic!("a session row");
     };
-    assert_eq!(a.report().sessions[i].outcome, "failed");
+    assert_eq!(a.report().sessions[i].outcome, Outcome::Failed);
     assert_eq!(a.screen(), Screen::Home, "the first click selects");
     draw(&a, 80, 24);
     a.on_mouse(click(10, y));

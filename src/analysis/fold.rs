@@ -119,7 +119,7 @@ impl Folded {
             index: view.index,
             json,
             text,
-            connected: view.outcome == "connected",
+            connected: view.outcome == super::sessions::Outcome::Connected,
             findings: lasting_findings(view),
             end_facts: EndFacts::of(view),
         });

@@ -20,6 +20,7 @@ use crate::net::hash::FastHash;
 use crate::net::{Flow, Transport};
 use crate::wire::attributes::AttrValue;
 use crate::wire::stun::{self, Class, Method, StunMessage};
+use serde::Serialize;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
@@ -41,7 +42,9 @@ pub const MAX_SERVER_BINDINGS: usize = 65_536;
 /// Addresses remembered per agent; a browser with many interfaces gathers a few dozen.
 pub const MAX_ADDRESSES_PER_AGENT: usize = 256;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// An agent's ICE role (RFC 8445 §6.1.1), serialised as its `name()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Role {
     Controlling,
     Controlled,
@@ -73,6 +76,13 @@ pub struct AgentAddress {
     pub reflected_by_peer: Option<Seen>,
 }
 
+/// Chromium's GOOG-NETWORK-INFO: which of the browser's networks a check was sent on, and its cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NetworkInfo {
+    pub id: u16,
+    pub cost: u16,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Agent {
     pub ufrag: String,
@@ -81,8 +91,8 @@ pub struct Agent {
     /// Role announcements that changed the role, in order (RFC 8445 §7.3.1.1 role conflicts).
     pub role_changes: Vec<(Seen, Role)>,
     pub software: Option<String>,
-    /// GOOG-NETWORK-INFO (network id, cost) from Chromium's checks.
-    pub network_info: Option<(u16, u16)>,
+    /// GOOG-NETWORK-INFO from Chromium's checks.
+    pub network_info: Option<NetworkInfo>,
     pub addresses: Vec<AgentAddress>,
 }
 
@@ -479,7 +489,10 @@ impl IceState {
             network_cost,
         }) = msg.attr_value(stun::ATTR_GOOG_NETWORK_INFO)
         {
-            agent.network_info = Some((*network_id, *network_cost));
+            agent.network_info = Some(NetworkInfo {
+                id: *network_id,
+                cost: *network_cost,
+            });
         }
         if let Some(sw) = msg.attr_value(stun::ATTR_SOFTWARE).and_then(AttrValue::text) {
             agent.software = Some(sw.chars().take(128).collect());
@@ -1047,7 +1060,9 @@ pub fn is_local(a: SocketAddr) -> bool {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// Serialised as its `name()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum CandidateType {
     Host,
     Srflx,

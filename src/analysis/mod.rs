@@ -1377,7 +1377,7 @@ mod tests {
         assert_eq!(m.transactions.list.len(), slots);
         let views = sessions::build(m);
         assert_eq!(views.len(), 3);
-        assert_eq!(views[2].outcome, "connected");
+        assert_eq!(views[2].outcome, sessions::Outcome::Connected);
         // Ageing again immediately changes nothing.
         assert_eq!(an.age_out(now, 300.0), AgeOut::default());
     }

@@ -14,6 +14,7 @@
 //!
 //! It does not probe anything (that is `probe::nat`); with one capture point some questions stay open,
 //! and the answer says "unknown" rather than guess.
+use super::ice::CandidateType;
 use super::sessions::{CandidateReport, PairReport};
 use serde::Serialize;
 
@@ -23,15 +24,35 @@ pub struct NatReport {
     /// `true`, `false` or absent (unknown).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub behind_nat: Option<bool>,
-    /// `endpoint-independent`, `address-dependent` or `unknown`.
-    pub mapping: &'static str,
+    pub mapping: NatBehaviour,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port_preserved: Option<bool>,
-    /// `endpoint-independent`, `address-dependent` (address- or address-and-port-dependent: one capture
-    /// point cannot tell them apart) or `unknown`.
-    pub filtering: &'static str,
+    /// Address-dependent stands for address- or address-and-port-dependent: one capture point cannot
+    /// tell them apart.
+    pub filtering: NatBehaviour,
     /// The reasoning, one sentence per conclusion, with frames.
     pub evidence: Vec<String>,
+}
+
+/// A NAT's mapping or filtering behaviour (RFC 4787 §4.1, §5), as far as the packets show.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NatBehaviour {
+    /// The packets do not say.
+    #[default]
+    Unknown,
+    EndpointIndependent,
+    AddressDependent,
+}
+
+impl NatBehaviour {
+    pub fn name(self) -> &'static str {
+        match self {
+            NatBehaviour::Unknown => "unknown",
+            NatBehaviour::EndpointIndependent => "endpoint-independent",
+            NatBehaviour::AddressDependent => "address-dependent",
+        }
+    }
 }
 
 /// Infers NAT behaviour for the agent `ufrag` (index `agent` in the session: 0 = `a` side of the pairs).
@@ -44,21 +65,19 @@ pub fn infer(
 ) -> NatReport {
     let mut r = NatReport {
         agent: ufrag.to_string(),
-        mapping: "unknown",
-        filtering: "unknown",
         ..Default::default()
     };
     let mine = |c: &&CandidateReport| c.agent == ufrag;
     let srflx: Vec<&CandidateReport> = candidates
         .iter()
         .filter(mine)
-        .filter(|c| c.candidate_type == "srflx")
+        .filter(|c| c.candidate_type == CandidateType::Srflx)
         .collect();
     let mappings: Vec<&CandidateReport> = nat_mappings.iter().filter(mine).collect();
     let prflx_remapped: Vec<&CandidateReport> = candidates
         .iter()
         .filter(mine)
-        .filter(|c| c.candidate_type == "prflx" && c.inferred_from.contains("another port"))
+        .filter(|c| c.candidate_type == CandidateType::Prflx && c.inferred_from.contains("another port"))
         .collect();
 
     for c in &srflx {
@@ -87,7 +106,7 @@ pub fn infer(
 
     if let Some(m) = mappings.first().or(prflx_remapped.first()) {
         r.behind_nat = Some(true);
-        r.mapping = "address-dependent";
+        r.mapping = NatBehaviour::AddressDependent;
         r.evidence.push(format!(
             "checks toward the peer left from {} (frame {}) while a STUN server saw another port of the same IP: a new mapping per destination (symmetric NAT)",
             m.address, m.first_frame
@@ -101,7 +120,7 @@ pub fn infer(
         {
             // (Whether there is a NAT at all is not shown by this: a public host without one looks the
             // same from outside.)
-            r.mapping = "endpoint-independent";
+            r.mapping = NatBehaviour::EndpointIndependent;
             r.evidence.push(format!(
                 "checks toward the peer left from {}, the address a STUN server reported: the same mapping for every destination",
                 c.address
@@ -126,14 +145,14 @@ pub fn infer(
         if in_first < out_first {
             let answered_first = inbound.first_response_ts.is_some_and(|t| t < out_first);
             if answered_first {
-                r.filtering = "endpoint-independent";
+                r.filtering = NatBehaviour::EndpointIndependent;
                 r.evidence.push(format!(
                     "a check from the peer to {my_addr} was answered before this agent had sent anything to the peer: unsolicited inbound packets pass"
                 ));
             } else if inbound.responses_received > 0 {
                 // Dropped at first, answered later: the pinhole this agent's own check opened let the
                 // peer in. (Never answered at all proves nothing about filtering: the path may be blocked.)
-                r.filtering = "address-dependent";
+                r.filtering = NatBehaviour::AddressDependent;
                 r.evidence.push(format!(
                     "the peer's first check to {my_addr} went unanswered until this agent sent its own check to the peer: the NAT drops unsolicited inbound packets (address- or address-and-port-dependent filtering)"
                 ));

@@ -21,8 +21,7 @@ pub struct SessionReport {
     #[serde(skip)]
     pub index: usize,
     pub id: String,
-    /// `connected` | `failed` | `incomplete`.
-    pub outcome: &'static str,
+    pub outcome: Outcome,
     /// Why, in one sentence.
     pub outcome_reason: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -42,20 +41,82 @@ pub struct SessionReport {
     /// How often the nominated (selected) pair changed, counting the first nomination (webrtc-stats
     /// `selectedCandidatePairChanges`).
     pub selected_pair_changes: u64,
-    /// `aggressive` when the controlling agent put USE-CANDIDATE on a pair's checks before any of them
-    /// succeeded (RFC 5245 aggressive nomination), `regular` otherwise (RFC 8445 §8.1.1); absent with no
-    /// USE-CANDIDATE at all.
+    /// Absent with no USE-CANDIDATE at all.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub nomination: Option<&'static str>,
+    pub nomination: Option<Nomination>,
     pub milestones: Milestones,
     pub timeline: Vec<TimelineEvent>,
     pub timeline_events_not_kept: u64,
 }
 
+/// How a session ended up, as far as the capture shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// A pair was selected: nominated, or carrying media where no nomination was seen.
+    Connected,
+    /// No check on any pair succeeded and none is still waiting for an answer.
+    Failed,
+    /// Checks succeeded but none was nominated, or checks were still unanswered when the capture ended.
+    Incomplete,
+}
+
+impl Outcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Connected => "connected",
+            Outcome::Failed => "failed",
+            Outcome::Incomplete => "incomplete",
+        }
+    }
+}
+
+/// How the controlling agent nominated (RFC 8445 §8.1.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Nomination {
+    /// USE-CANDIDATE on a pair's checks before any of them succeeded (RFC 5245 aggressive nomination).
+    Aggressive,
+    /// USE-CANDIDATE only on a pair that had already succeeded.
+    Regular,
+}
+
+impl Nomination {
+    pub fn name(self) -> &'static str {
+        match self {
+            Nomination::Aggressive => "aggressive",
+            Nomination::Regular => "regular",
+        }
+    }
+}
+
+/// A candidate pair's check state (webrtc-stats RTCStatsIceCandidatePairState, as far as a capture can
+/// tell: no `frozen` or `waiting`, which happen inside the agent).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PairState {
+    /// A check got a success response.
+    Succeeded,
+    /// Checks still unanswered at the end of the capture.
+    InProgress,
+    /// Every check failed or timed out.
+    Failed,
+}
+
+impl PairState {
+    pub fn name(self) -> &'static str {
+        match self {
+            PairState::Succeeded => "succeeded",
+            PairState::InProgress => "in-progress",
+            PairState::Failed => "failed",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct AgentReport {
     pub ufrag: String,
-    pub role: Option<&'static str>,
+    pub role: Option<Role>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tie_breaker: Option<String>,
     pub role_changes: Vec<RoleChange>,
@@ -71,7 +132,7 @@ pub struct AgentReport {
 pub struct RoleChange {
     pub ts: f64,
     pub frame: u64,
-    pub role: &'static str,
+    pub role: Role,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -79,7 +140,7 @@ pub struct CandidateReport {
     pub agent: String,
     pub address: String,
     pub protocol: Transport,
-    pub candidate_type: &'static str,
+    pub candidate_type: CandidateType,
     /// How the type was inferred from the wire.
     pub inferred_from: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -155,11 +216,9 @@ pub struct PairReport {
     /// Address of `agents[1]`.
     pub b: String,
     pub protocol: Transport,
-    pub a_type: &'static str,
-    pub b_type: &'static str,
-    /// `succeeded` (a check got a success response), `failed` (every check failed or timed out),
-    /// `in-progress` (checks still unanswered at the end of the capture).
-    pub state: &'static str,
+    pub a_type: CandidateType,
+    pub b_type: CandidateType,
+    pub state: PairState,
     pub nominated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nominated_ts: Option<f64>,
@@ -175,8 +234,8 @@ pub struct SelectedPair {
     pub index: usize,
     pub a: String,
     pub b: String,
-    pub a_type: &'static str,
-    pub b_type: &'static str,
+    pub a_type: CandidateType,
+    pub b_type: CandidateType,
     pub protocol: Transport,
     pub nominated: bool,
 }
@@ -203,9 +262,7 @@ pub struct TimelineEvent {
     pub pair: usize,
     /// ufrag of the agent that sent the message.
     pub from: String,
-    /// `check`, `retransmission`, `success`, `error`, `nominated`, `role-change`, `dtls-start`,
-    /// `dtls-connected`, `media-start`, `timeout`.
-    pub event: &'static str,
+    pub event: TimelineKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transaction_id: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -214,6 +271,59 @@ pub struct TimelineEvent {
     pub error_code: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rtt: Option<f64>,
+}
+
+/// What a timeline entry records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TimelineKind {
+    /// A check's first transmission.
+    Check,
+    /// A check sent again (RFC 8489 §6.2.1).
+    Retransmission,
+    /// A success response to a check.
+    Success,
+    /// An error response to a check.
+    Error,
+    /// The pair became nominated: a USE-CANDIDATE check succeeded.
+    Nominated,
+    RoleChange,
+    DtlsStart,
+    DtlsConnected,
+    MediaStart,
+    /// A check given up on: RFC 8489 §6.2.1's timeout passed inside the capture.
+    Timeout,
+}
+
+impl TimelineKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            TimelineKind::Check => "check",
+            TimelineKind::Retransmission => "retransmission",
+            TimelineKind::Success => "success",
+            TimelineKind::Error => "error",
+            TimelineKind::Nominated => "nominated",
+            TimelineKind::RoleChange => "role-change",
+            TimelineKind::DtlsStart => "dtls-start",
+            TimelineKind::DtlsConnected => "dtls-connected",
+            TimelineKind::MediaStart => "media-start",
+            TimelineKind::Timeout => "timeout",
+        }
+    }
+
+    fn of(kind: EventKind) -> TimelineKind {
+        match kind {
+            EventKind::Check { retransmit: true, .. } => TimelineKind::Retransmission,
+            EventKind::Check { .. } => TimelineKind::Check,
+            EventKind::Success { .. } => TimelineKind::Success,
+            EventKind::Error { .. } => TimelineKind::Error,
+            EventKind::Nominated => TimelineKind::Nominated,
+            EventKind::RoleChange { .. } => TimelineKind::RoleChange,
+            EventKind::DtlsStart => TimelineKind::DtlsStart,
+            EventKind::DtlsConnected => TimelineKind::DtlsConnected,
+            EventKind::MediaStart => TimelineKind::MediaStart,
+        }
+    }
 }
 
 fn secs(t: Timestamp) -> f64 {
@@ -276,13 +386,13 @@ fn direction(pair: &Pair, d: usize, txs: &Transactions, end: Timestamp) -> Direc
     r
 }
 
-fn pair_state(a: &DirectionReport, b: &DirectionReport) -> &'static str {
+fn pair_state(a: &DirectionReport, b: &DirectionReport) -> PairState {
     if a.responses_received + b.responses_received > 0 {
-        "succeeded"
+        PairState::Succeeded
     } else if a.unanswered + b.unanswered > 0 {
-        "in-progress"
+        PairState::InProgress
     } else {
-        "failed"
+        PairState::Failed
     }
 }
 
@@ -325,8 +435,8 @@ pub fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timestamp) -> 
                 a: p.a.to_string(),
                 b: p.b.to_string(),
                 protocol: p.transport,
-                a_type: type_of(&cands[0], p.a, p.transport).name(),
-                b_type: type_of(&cands[1], p.b, p.transport).name(),
+                a_type: type_of(&cands[0], p.a, p.transport),
+                b_type: type_of(&cands[1], p.b, p.transport),
                 state: pair_state(&a_to_b, &b_to_a),
                 nominated: !p.nominations.is_empty(),
                 nominated_ts: p.nominations.first().map(|n| secs(n.ts)),
@@ -349,36 +459,12 @@ pub fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timestamp) -> 
         })
         .collect();
 
-    // The selected pair: the last one nominated (RFC 8445 §8.1.1; a controlling agent may nominate again),
-    // or, where no nomination was seen, the succeeded pair that carried DTLS/media.
-    let selected = sess
-        .pairs
-        .iter()
-        .enumerate()
-        .filter_map(|(i, p)| p.nominations.last().map(|n| (n.ts, i)))
-        .max()
-        .map(|(_, i)| (i, true))
-        .or_else(|| {
-            pairs
-                .iter()
-                .filter(|p| p.state == "succeeded" && p.media.dtls_packets + p.media.rtp_packets > 0)
-                .max_by_key(|p| p.media.dtls_packets + p.media.rtp_packets)
-                .map(|p| (p.index, false))
-        });
-    if let Some((i, _)) = selected {
-        pairs[i].selected = true;
+    let selected_pair = select(sess, &pairs);
+    if let Some(sel) = &selected_pair {
+        pairs[sel.index].selected = true;
     }
-    let selected_pair = selected.map(|(i, nominated)| SelectedPair {
-        index: i,
-        a: pairs[i].a.clone(),
-        b: pairs[i].b.clone(),
-        a_type: pairs[i].a_type,
-        b_type: pairs[i].b_type,
-        protocol: pairs[i].protocol,
-        nominated,
-    });
 
-    let m = milestones(sess, &pairs, selected.map(|x| x.0));
+    let m = milestones(sess, &pairs, selected_pair.as_ref().map(|s| s.index));
     let mut nominations: Vec<(Timestamp, usize)> = sess
         .pairs
         .iter()
@@ -411,7 +497,7 @@ pub fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timestamp) -> 
                 agent: sess.agents[agent].ufrag.clone(),
                 address: c.address.to_string(),
                 protocol: c.transport,
-                candidate_type: c.typ.name(),
+                candidate_type: c.typ,
                 inferred_from: c.how.clone(),
                 related_address: c.related.map(|r| r.to_string()),
                 relay_protocol: c.relay_protocol,
@@ -452,7 +538,39 @@ pub fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timestamp) -> 
     }
 }
 
-fn nomination_mode(sess: &Session, txs: &Transactions) -> Option<&'static str> {
+/// The selected pair: the last one nominated (RFC 8445 §8.1.1; a controlling agent may nominate again),
+/// or, where no nomination was seen, the succeeded pair that carried DTLS/media.
+fn select(sess: &Session, pairs: &[PairReport]) -> Option<SelectedPair> {
+    let last_nominated = sess
+        .pairs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.nominations.last().map(|n| (n.ts, i)))
+        .max()
+        .map(|(_, i)| i);
+    let (index, nominated) = match last_nominated {
+        Some(i) => (i, true),
+        None => {
+            let carrier = pairs
+                .iter()
+                .filter(|p| p.state == PairState::Succeeded && p.media.dtls_packets + p.media.rtp_packets > 0)
+                .max_by_key(|p| p.media.dtls_packets + p.media.rtp_packets)?;
+            (carrier.index, false)
+        }
+    };
+    let p = pairs.get(index)?;
+    Some(SelectedPair {
+        index,
+        a: p.a.clone(),
+        b: p.b.clone(),
+        a_type: p.a_type,
+        b_type: p.b_type,
+        protocol: p.protocol,
+        nominated,
+    })
+}
+
+fn nomination_mode(sess: &Session, txs: &Transactions) -> Option<Nomination> {
     let controlling = sess
         .agents
         .iter()
@@ -476,18 +594,18 @@ fn nomination_mode(sess: &Session, txs: &Transactions) -> Option<&'static str> {
             .map(|r| r.seen.ts)
             .min();
         match (uc_at, first_success) {
-            (Some(uc), Some(ok)) if uc < ok => return Some("aggressive"),
-            (Some(_), None) => return Some("aggressive"),
+            (Some(uc), Some(ok)) if uc < ok => return Some(Nomination::Aggressive),
+            (Some(_), None) => return Some(Nomination::Aggressive),
             _ => {}
         }
     }
-    any.then_some("regular")
+    any.then_some(Nomination::Regular)
 }
 
 fn agent_report(a: &crate::analysis::ice::Agent) -> AgentReport {
     AgentReport {
         ufrag: a.ufrag.clone(),
-        role: a.role.map(Role::name),
+        role: a.role,
         tie_breaker: a.tie_breaker.map(|t| format!("0x{t:016x}")),
         role_changes: a
             .role_changes
@@ -495,12 +613,12 @@ fn agent_report(a: &crate::analysis::ice::Agent) -> AgentReport {
             .map(|(seen, role)| RoleChange {
                 ts: secs(seen.ts),
                 frame: seen.frame,
-                role: role.name(),
+                role: *role,
             })
             .collect(),
         software: a.software.clone(),
-        network_id: a.network_info.map(|n| n.0),
-        network_cost: a.network_info.map(|n| n.1),
+        network_id: a.network_info.map(|n| n.id),
+        network_cost: a.network_info.map(|n| n.cost),
     }
 }
 
@@ -543,7 +661,7 @@ fn outcome(
     selected: Option<&SelectedPair>,
     end: Timestamp,
     sess: &Session,
-) -> (&'static str, String) {
+) -> (Outcome, String) {
     if let Some(sel) = selected {
         let how = if sel.nominated {
             "nominated"
@@ -551,22 +669,28 @@ fn outcome(
             "carrying media (no nomination seen)"
         };
         return (
-            "connected",
-            format!("{} {} ↔ {} {} {how}", sel.a_type, sel.a, sel.b_type, sel.b),
+            Outcome::Connected,
+            format!(
+                "{} {} ↔ {} {} {how}",
+                sel.a_type.name(),
+                sel.a,
+                sel.b_type.name(),
+                sel.b
+            ),
         );
     }
-    let succeeded = pairs.iter().filter(|p| p.state == "succeeded").count();
-    let in_progress = pairs.iter().filter(|p| p.state == "in-progress").count();
+    let succeeded = pairs.iter().filter(|p| p.state == PairState::Succeeded).count();
+    let in_progress = pairs.iter().filter(|p| p.state == PairState::InProgress).count();
     let _ = (end, sess);
     if succeeded > 0 {
         return (
-            "incomplete",
+            Outcome::Incomplete,
             format!("{succeeded} pair(s) succeeded but none was nominated before the capture ended"),
         );
     }
     if in_progress > 0 {
         return (
-            "incomplete",
+            Outcome::Incomplete,
             format!("checks on {in_progress} pair(s) still unanswered when the capture ended"),
         );
     }
@@ -579,7 +703,7 @@ fn outcome(
         .sum();
     if errors > 0 {
         (
-            "failed",
+            Outcome::Failed,
             format!(
                 "no check succeeded on {} pair(s); {errors} were answered with errors",
                 pairs.len()
@@ -587,7 +711,7 @@ fn outcome(
         )
     } else {
         (
-            "failed",
+            Outcome::Failed,
             format!("no check on any of {} pair(s) was ever answered", pairs.len()),
         )
     }
@@ -609,7 +733,7 @@ fn timeline(sess: &Session, txs: &Transactions, end: Timestamp) -> Vec<TimelineE
                 frame: e.seen.frame,
                 pair: e.pair,
                 from: ufrag(e.from),
-                event: "",
+                event: TimelineKind::of(e.kind),
                 transaction_id: None,
                 use_candidate: false,
                 error_code: None,
@@ -617,29 +741,24 @@ fn timeline(sess: &Session, txs: &Transactions, end: Timestamp) -> Vec<TimelineE
             };
             match e.kind {
                 EventKind::Check {
-                    tx,
-                    retransmit,
-                    use_candidate,
+                    tx, use_candidate, ..
                 } => {
-                    ev.event = if retransmit { "retransmission" } else { "check" };
                     ev.transaction_id = txs.get(tx).map(|t| t.id.to_string());
                     ev.use_candidate = use_candidate;
                 }
                 EventKind::Success { tx } => {
-                    ev.event = "success";
                     ev.transaction_id = txs.get(tx).map(|t| t.id.to_string());
                     ev.rtt = txs.get(tx).and_then(|t| t.rtt_from_last());
                 }
                 EventKind::Error { tx, code } => {
-                    ev.event = "error";
                     ev.transaction_id = txs.get(tx).map(|t| t.id.to_string());
                     ev.error_code = Some(code);
                 }
-                EventKind::Nominated => ev.event = "nominated",
-                EventKind::RoleChange { .. } => ev.event = "role-change",
-                EventKind::DtlsStart => ev.event = "dtls-start",
-                EventKind::DtlsConnected => ev.event = "dtls-connected",
-                EventKind::MediaStart => ev.event = "media-start",
+                EventKind::Nominated
+                | EventKind::RoleChange { .. }
+                | EventKind::DtlsStart
+                | EventKind::DtlsConnected
+                | EventKind::MediaStart => {}
             }
             ev
         })
@@ -662,7 +781,7 @@ fn timeline(sess: &Session, txs: &Transactions, end: Timestamp) -> Vec<TimelineE
                     frame: tx.requests.last().map_or(first.frame, |s| s.frame),
                     pair: pi,
                     from: ufrag(d as u8),
-                    event: "timeout",
+                    event: TimelineKind::Timeout,
                     transaction_id: Some(tx.id.to_string()),
                     use_candidate: false,
                     error_code: None,

@@ -59,6 +59,16 @@ pub enum Transport {
     Tcp,
 }
 
+impl Transport {
+    /// As the report spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        }
+    }
+}
+
 /// One direction of a conversation: who sent, to whom, over what.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Flow {

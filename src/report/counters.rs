@@ -11,6 +11,7 @@
 //!
 //! Pure: no clock, no I/O; the encoding into the Prometheus text format is [`super::metrics`].
 use crate::analysis::findings::Severity;
+use crate::analysis::sessions::Outcome;
 use crate::wire::stun::{Class, Method};
 use std::collections::BTreeMap;
 
@@ -183,12 +184,8 @@ impl Counters {
         *self.allocation_errors.entry(error_code_label(code)).or_insert(0) += 1;
     }
 
-    pub fn session(&mut self, outcome: &'static str) {
-        let outcome = match outcome {
-            "connected" | "failed" => outcome,
-            _ => "incomplete",
-        };
-        *self.sessions.entry(outcome).or_insert(0) += 1;
+    pub fn session(&mut self, outcome: Outcome) {
+        *self.sessions.entry(outcome.name()).or_insert(0) += 1;
     }
 
     pub fn finding(&mut self, code: &'static str, severity: Severity) {

@@ -1,5 +1,7 @@
 //! The ICE part of the text summary: a few lines per session (the data is `analysis::sessions`).
-use crate::analysis::sessions::SessionReport;
+use crate::analysis::ice::Role;
+use crate::analysis::nat::NatBehaviour;
+use crate::analysis::sessions::{PairState, SessionReport};
 use crate::report::text::escape;
 use std::io::{self, Write};
 
@@ -9,20 +11,26 @@ pub fn write_text(sessions: &[SessionReport], out: &mut dyn Write) -> io::Result
         let agents: Vec<String> = s
             .agents
             .iter()
-            .map(|a| format!("{} ({})", escape(&a.ufrag), a.role.unwrap_or("role unknown")))
+            .map(|a| {
+                format!(
+                    "{} ({})",
+                    escape(&a.ufrag),
+                    a.role.map_or("role unknown", Role::name)
+                )
+            })
             .collect();
         writeln!(
             out,
             "ICE session {}: {} — {}",
             s.id,
             agents.join(" ↔ "),
-            s.outcome.to_uppercase()
+            s.outcome.name().to_uppercase()
         )?;
         writeln!(out, "  {}", escape(&s.outcome_reason))?;
         if let Some(r) = &s.restart_of {
             writeln!(out, "  ICE restart of {r}")?;
         }
-        let succeeded = s.pairs.iter().filter(|p| p.state == "succeeded").count();
+        let succeeded = s.pairs.iter().filter(|p| p.state == PairState::Succeeded).count();
         writeln!(
             out,
             "  {} candidate(s), {} pair(s) checked, {} succeeded",
@@ -39,32 +47,29 @@ pub fn write_text(sessions: &[SessionReport], out: &mut dyn Write) -> io::Result
             writeln!(
                 out,
                 "  selected: {} {} ↔ {} {} ({}){}",
-                sel.a_type,
+                sel.a_type.name(),
                 sel.a,
-                sel.b_type,
+                sel.b_type.name(),
                 sel.b,
-                if sel.protocol == crate::net::Transport::Udp {
-                    "udp"
-                } else {
-                    "tcp"
-                },
+                sel.protocol.name(),
                 rtt.map(|r| format!(", rtt {:.1} ms", r * 1000.0))
                     .unwrap_or_default()
             )?;
         }
         for n in &s.nat {
-            if n.mapping == "unknown" && n.filtering == "unknown" && n.behind_nat.is_none() {
+            let unknown = NatBehaviour::Unknown;
+            if n.mapping == unknown && n.filtering == unknown && n.behind_nat.is_none() {
                 continue;
             }
             let mut parts = Vec::new();
             if n.behind_nat == Some(true) {
                 parts.push("behind NAT".to_string());
             }
-            if n.mapping != "unknown" {
-                parts.push(format!("{} mapping", n.mapping));
+            if n.mapping != unknown {
+                parts.push(format!("{} mapping", n.mapping.name()));
             }
-            if n.filtering != "unknown" {
-                parts.push(format!("{} filtering", n.filtering));
+            if n.filtering != unknown {
+                parts.push(format!("{} filtering", n.filtering.name()));
             }
             if let Some(p) = n.port_preserved {
                 parts.push(if p {

@@ -4,13 +4,12 @@
 //! (U+0080-U+009F, among them U+009B, the 8-bit CSI) as they are. Wire text reaches this output, and
 //! `--json -` may be a terminal, so [`TerminalSafe`] escapes those too (`\u007f`, `\u009b`): the JSON means
 //! the same and no byte of it can drive a terminal.
-use super::model::{attribute_name, message_report, write_addr, write_decimal};
+use super::model::{attribute_name, message_report, via_name, write_addr, write_decimal, MessageKind};
 use super::turn::AllocationItem;
 use super::Report;
 use crate::analysis::fold::{Folded, FoldedSession, Rendered};
 use crate::analysis::sessions::SessionReport;
 use crate::analysis::{Body, MessageRecord, Model, Path, RelayVia};
-use crate::net::Transport;
 use crate::wire::stun::{StunMessage, Verdict};
 use serde::Serialize;
 use std::io::{self, Write};
@@ -393,15 +392,9 @@ fn write_message(
     w.raw(b",\n      \"dst\": ");
     w.addr(&p.dst);
     w.raw(b",\n      \"transport\": ");
-    w.plain(match p.transport {
-        Transport::Udp => "udp",
-        Transport::Tcp => "tcp",
-    });
+    w.plain(p.transport.name());
     w.raw(b",\n      \"kind\": ");
-    w.plain(match m.body {
-        Body::Stun { .. } => "stun",
-        Body::ChannelData { .. } => "channel-data",
-    });
+    w.plain(MessageKind::of(&m.body).name());
     w.raw(b",\n      \"relayed\": ");
     w.bool(p.relay.is_some());
     if let Some(r) = &p.relay {
@@ -412,11 +405,7 @@ fn write_message(
         w.raw(b",\n        \"client\": ");
         w.addr(&r.client);
         w.raw(b",\n        \"via\": ");
-        w.plain(match r.via {
-            RelayVia::SendIndication => "send-indication",
-            RelayVia::DataIndication => "data-indication",
-            RelayVia::ChannelData(_) => "channel-data",
-        });
+        w.plain(via_name(r.via));
         if let RelayVia::ChannelData(c) = r.via {
             w.raw(b",\n        \"channel\": ");
             w.num(c);

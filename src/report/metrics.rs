@@ -152,6 +152,7 @@ impl Collector for Snapshot {
 mod tests {
     use super::*;
     use crate::analysis::findings::Severity;
+    use crate::analysis::sessions::Outcome;
     use crate::wire::stun::{Class, Method};
 
     /// Expected lines written by hand from the Prometheus text format (exposition_formats.md): a counter's
@@ -167,8 +168,8 @@ mod tests {
         c.stun_messages.count(Method::ALLOCATE, Class::Error);
         c.allocation_error(401);
         c.allocation_error(999);
-        c.session("connected");
-        c.session("in-progress");
+        c.session(Outcome::Connected);
+        c.session(Outcome::Incomplete);
         c.finding("turn.auth.rejected", Severity::Error);
         c.view.allocations_active = 1;
         c.check_rtt.observe(0.002);

@@ -8,7 +8,7 @@ use crate::analysis::{Body, MessageRecord, Model, Path, RelayVia};
 use crate::capture::file::InputStats;
 use crate::net::{NetStats, Transport};
 use crate::wire::attributes::AttrValue;
-use crate::wire::stun::{Attribute, StunMessage, Verdict};
+use crate::wire::stun::{Attribute, Class, StunMessage, Verdict};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -165,7 +165,7 @@ pub struct MessageReport {
     pub src: String,
     pub dst: String,
     pub transport: Transport,
-    pub kind: &'static str,
+    pub kind: MessageKind,
     pub relayed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relay: Option<RelayReport>,
@@ -175,7 +175,7 @@ pub struct MessageReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub class: Option<&'static str>,
+    pub class: Option<Class>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transaction_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -201,6 +201,41 @@ pub struct MessageReport {
     pub mturn_session_id: Option<String>,
     /// ChannelData: application data length (padding excluded). STUN: whole message length.
     pub length: usize,
+}
+
+/// What a stored message is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MessageKind {
+    Stun,
+    /// TURN ChannelData (RFC 8656 §12).
+    ChannelData,
+}
+
+impl MessageKind {
+    pub fn of(body: &Body) -> MessageKind {
+        match body {
+            Body::Stun { .. } => MessageKind::Stun,
+            Body::ChannelData { .. } => MessageKind::ChannelData,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageKind::Stun => "stun",
+            MessageKind::ChannelData => "channel-data",
+        }
+    }
+}
+
+/// How a relayed message reached its peer, as the report's `via` spells it (the channel number is a
+/// field of its own).
+pub fn via_name(via: RelayVia) -> &'static str {
+    match via {
+        RelayVia::SendIndication => "send-indication",
+        RelayVia::DataIndication => "data-indication",
+        RelayVia::ChannelData(_) => "channel-data",
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -404,16 +439,12 @@ pub fn message_report(m: &MessageRecord, p: &Path, stun: Option<&StunMessage>, m
         src: addr_string(&p.src),
         dst: addr_string(&p.dst),
         transport: p.transport,
-        kind: "stun",
+        kind: MessageKind::of(&m.body),
         relayed: p.relay.is_some(),
         relay: p.relay.as_ref().map(|r| RelayReport {
             server: addr_string(&r.server),
             client: addr_string(&r.client),
-            via: match r.via {
-                RelayVia::SendIndication => "send-indication",
-                RelayVia::DataIndication => "data-indication",
-                RelayVia::ChannelData(_) => "channel-data",
-            },
+            via: via_name(r.via),
             channel: match r.via {
                 RelayVia::ChannelData(c) => Some(c),
                 _ => None,
@@ -438,7 +469,7 @@ pub fn message_report(m: &MessageRecord, p: &Path, stun: Option<&StunMessage>, m
     match (&m.body, stun) {
         (Body::Stun { .. }, Some(msg)) => {
             r.method = Some(msg.method.to_string());
-            r.class = Some(msg.class.name());
+            r.class = Some(msg.class);
             r.transaction_id = Some(msg.transaction_id_hex());
             r.error_code = msg.error_code();
             r.attributes = Some(
@@ -466,7 +497,7 @@ pub fn message_report(m: &MessageRecord, p: &Path, stun: Option<&StunMessage>, m
             None,
         ) => {
             r.method = Some(method.to_string());
-            r.class = Some(class.name());
+            r.class = Some(*class);
             r.attributes = Some(Vec::new());
             r.length = raw.len();
         }
@@ -478,7 +509,6 @@ pub fn message_report(m: &MessageRecord, p: &Path, stun: Option<&StunMessage>, m
             },
             _,
         ) => {
-            r.kind = "channel-data";
             r.channel = Some(*channel);
             r.mturn_session_id = mturn_session.map(hex);
             r.length = *length as usize;

@@ -21,7 +21,8 @@ use super::counters::Counters;
 pub use super::counters::Summary;
 use super::model::{message_report, Generator, LiveCaptureReport, MessageReport};
 use crate::analysis::findings::{self, turn::error_meaning, Finding};
-use crate::analysis::sessions::{self, SelectedPair};
+use crate::analysis::ice::CandidateType;
+use crate::analysis::sessions::{self, Outcome, PairState, SelectedPair};
 use crate::analysis::transactions::TxState;
 use crate::analysis::turn::{Allocation, AllocationKey, AllocationState, PeerTraffic};
 use crate::analysis::{Body, MessageRecord, Model, Path};
@@ -96,8 +97,7 @@ pub struct AllocationEvent {
     pub client: String,
     pub server: String,
     pub transport: Transport,
-    /// `active`, `failed`, `deleted` or `expired`, as in the report.
-    pub state: &'static str,
+    pub state: AllocationState,
     pub relayed: Vec<String>,
     pub mapped: Option<String>,
     pub username: Option<String>,
@@ -126,8 +126,8 @@ pub struct PairEvent {
     pub a: String,
     pub b: String,
     pub protocol: Transport,
-    pub a_type: &'static str,
-    pub b_type: &'static str,
+    pub a_type: CandidateType,
+    pub b_type: CandidateType,
     pub nominated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_round_trip_time: Option<f64>,
@@ -137,7 +137,7 @@ pub struct PairEvent {
 pub struct SessionEvent {
     pub ts: f64,
     pub session: String,
-    pub outcome: &'static str,
+    pub outcome: Outcome,
     pub reason: String,
     /// The agents' ufrags.
     pub agents: Vec<String>,
@@ -191,7 +191,7 @@ struct FindingSeen {
 pub struct EventTracker {
     allocations: HashMap<AllocationKey, AllocationSeen>,
     pairs: HashSet<(String, usize)>,
-    outcomes: HashMap<String, &'static str>,
+    outcomes: HashMap<String, Outcome>,
     findings: HashMap<(&'static str, String), FindingSeen>,
     /// Sessions (by position in the model) whose outcome was counted.
     sessions_counted: HashSet<usize>,
@@ -293,12 +293,12 @@ impl EventTracker {
         for (i, s) in sessions.iter_mut().enumerate() {
             summary.sessions += 1;
             let frozen = model.ice.sessions.get(i).is_some_and(|x| x.frozen.is_some());
-            let decided = matches!(s.outcome, "connected" | "failed");
+            let decided = matches!(s.outcome, Outcome::Connected | Outcome::Failed);
             if (decided || frozen || last) && self.sessions_counted.insert(i) {
                 self.counters.session(s.outcome);
             }
             for p in &s.pairs {
-                if p.state != "succeeded" || !self.pairs.insert((s.id.clone(), p.index)) {
+                if p.state != PairState::Succeeded || !self.pairs.insert((s.id.clone(), p.index)) {
                     continue;
                 }
                 let first = [p.a_to_b.first_response_ts, p.b_to_a.first_response_ts]
@@ -322,14 +322,14 @@ impl EventTracker {
                 }));
             }
             match s.outcome {
-                "connected" => summary.sessions_connected += 1,
-                "failed" => summary.sessions_failed += 1,
-                _ => {}
+                Outcome::Connected => summary.sessions_connected += 1,
+                Outcome::Failed => summary.sessions_failed += 1,
+                Outcome::Incomplete => {}
             }
             let announced = self.outcomes.get(&s.id).copied();
-            if matches!(s.outcome, "connected" | "failed") && announced != Some(s.outcome) {
+            if matches!(s.outcome, Outcome::Connected | Outcome::Failed) && announced != Some(s.outcome) {
                 self.outcomes.insert(s.id.clone(), s.outcome);
-                let ts = if s.outcome == "connected" {
+                let ts = if s.outcome == Outcome::Connected {
                     s.milestones
                         .nominated_ts
                         .or(s.milestones.first_success_ts)
@@ -345,7 +345,7 @@ impl EventTracker {
                     agents: s.agents.iter().map(|a| a.ufrag.clone()).collect(),
                     selected_pair: s.selected_pair.take(),
                 };
-                out.push(if s.outcome == "connected" {
+                out.push(if s.outcome == Outcome::Connected {
                     Event::SessionConnected(event)
                 } else {
                     Event::SessionFailed(event)
@@ -489,7 +489,7 @@ fn allocation_event(
         client: key.client.to_string(),
         server: key.server.to_string(),
         transport: key.transport,
-        state: state.name(),
+        state,
         relayed: a.relayed.iter().map(ToString::to_string).collect(),
         mapped: a.mapped.map(|m| m.to_string()),
         username: a.username.clone(),

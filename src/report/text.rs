@@ -3,6 +3,7 @@
 use super::json::SessionItem;
 use super::model::{MessageReport, Report};
 use crate::analysis::fold::Folded;
+use crate::wire::stun::Class;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
@@ -57,7 +58,7 @@ pub fn packet_line(m: &MessageReport, t0: f64) -> String {
         line,
         " {} {} {}",
         m.method.as_deref().unwrap_or("?"),
-        m.class.unwrap_or("?"),
+        m.class.map_or("?", Class::name),
         m.transaction_id.as_deref().unwrap_or("")
     );
     for a in m.attributes.iter().flatten() {

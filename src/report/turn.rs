@@ -53,8 +53,7 @@ pub struct AllocationReport {
     pub realm: Option<String>,
     /// The server's SOFTWARE.
     pub software: Option<String>,
-    /// `active`, `deleted`, `expired` or `failed`.
-    pub state: &'static str,
+    pub state: AllocationState,
     /// Epoch seconds of the successful Allocate response.
     pub created_at: Option<f64>,
     pub created_frame: Option<u64>,
@@ -186,14 +185,40 @@ pub struct DroppedReport {
 pub struct TcpConnectionReport {
     pub connection_id: u32,
     pub peer: Option<String>,
-    /// `client` (Connect) or `peer` (ConnectionAttempt).
-    pub initiated_by: &'static str,
+    pub initiated_by: Initiator,
     pub at: f64,
     pub frame: u64,
     /// The client's end of the data connection, once ConnectionBind succeeded.
     pub data_connection: Option<String>,
     pub bound_at: Option<f64>,
     pub failed: Option<u16>,
+}
+
+/// Who opened an RFC 6062 peer connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Initiator {
+    /// The client, with a Connect request (RFC 6062 §4.3).
+    Client,
+    /// The peer: the server announced it with a ConnectionAttempt indication (RFC 6062 §4.4).
+    Peer,
+}
+
+impl Initiator {
+    pub fn name(self) -> &'static str {
+        match self {
+            Initiator::Client => "client",
+            Initiator::Peer => "peer",
+        }
+    }
+}
+
+/// The report spells an allocation's state as its name. Implemented here, at the output edge:
+/// `analysis::turn` does not depend on serde.
+impl Serialize for AllocationState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
 }
 
 fn secs(ts: Timestamp) -> f64 {
@@ -368,7 +393,7 @@ fn allocation(key: &AllocationKey, a: &Allocation, end: Timestamp) -> Allocation
         username: a.username.clone(),
         realm: a.realm.clone(),
         software: a.software.clone(),
-        state: state.name(),
+        state,
         created_at: a.created_at.map(|c| secs(c.ts)),
         created_frame: a.created_at.map(|c| c.frame),
         lifetime: a.lifetime,
@@ -438,7 +463,11 @@ fn allocation(key: &AllocationKey, a: &Allocation, end: Timestamp) -> Allocation
             .map(|(&id, c)| TcpConnectionReport {
                 connection_id: id,
                 peer: c.peer.map(|p| p.to_string()),
-                initiated_by: if c.initiated_by_client { "client" } else { "peer" },
+                initiated_by: if c.initiated_by_client {
+                    Initiator::Client
+                } else {
+                    Initiator::Peer
+                },
                 at: secs(c.at.ts),
                 frame: c.at.frame,
                 data_connection: c.data_connection.map(|d| d.to_string()),
@@ -540,16 +569,13 @@ pub fn render_folded_allocation(key: &AllocationKey, a: &Allocation, end: Timest
 
 /// One allocation's lines of the text summary.
 fn write_allocation_text(a: &AllocationReport, out: &mut dyn Write) -> io::Result<()> {
-    let transport = match a.transport {
-        Transport::Udp => "udp",
-        Transport::Tcp => "tcp",
-    };
+    let transport = a.transport.name();
     writeln!(
         out,
         "  {} → {} {transport}: {}",
         a.client,
         a.server,
-        a.state.to_uppercase()
+        a.state.name().to_uppercase()
     )?;
     let mut who = format!(
         "user {} realm {}",
@@ -574,7 +600,7 @@ fn write_allocation_text(a: &AllocationReport, out: &mut dyn Write) -> io::Resul
         );
         if let Some(d) = a.deleted_frame {
             life.push_str(&format!(", deleted at frame {d}"));
-        } else if a.state == "expired" {
+        } else if a.state == AllocationState::Expired {
             life.push_str(", expired inside the capture");
         }
         writeln!(out, "{life}")?;
@@ -642,7 +668,7 @@ fn write_allocation_text(a: &AllocationReport, out: &mut dyn Write) -> io::Resul
             out,
             "    TCP connection {} ({} side) {}{}",
             c.connection_id,
-            c.initiated_by,
+            c.initiated_by.name(),
             c.peer.as_deref().unwrap_or("?"),
             c.data_connection
                 .as_ref()
@@ -700,7 +726,7 @@ mod tests {
         let report = TurnReport::build(&model);
         let r = &report.allocations[0];
         // Granted at 1 s for 600 s, capture ends at 700 s: expired at 601 s.
-        assert_eq!(r.state, "expired");
+        assert_eq!(r.state, AllocationState::Expired);
         assert_eq!(r.expires_at, Some(601.0));
         let last = r.events.last().unwrap();
         assert_eq!((last.ts, last.frame), (601.0, None));

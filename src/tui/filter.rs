@@ -3,7 +3,7 @@
 //!
 //! It parses and matches, nothing else: what a row holds is worked out in `data::RowSummary`, and the
 //! all-messages list's filter (plain words in each message's summary) lives with that screen.
-use super::data::RowSummary;
+use super::data::{RowSummary, Status, TurnUse};
 
 /// A home-list filter: words all of which must match. `key:value` words test one field (`outcome:failed`,
 /// `type:relay`, `cand:prflx`, `code:ice.failed`, `severity:error`, `turn:relay`, `kind:turn`, `id:s1`);
@@ -46,23 +46,23 @@ impl Filter {
     pub fn matches(&self, r: &RowSummary) -> bool {
         self.terms.iter().all(|(k, v)| match k.as_deref() {
             None => r.haystack.contains(v.as_str()),
-            Some("outcome") => r.outcome.starts_with(v.as_str()),
+            Some("outcome") => r.status.name().starts_with(v.as_str()),
             Some("type") => r.pair.to_lowercase().contains(v.as_str()),
-            Some("cand") => r.candidate_types.iter().any(|t| t.starts_with(v.as_str())),
+            Some("cand") => r.candidate_types.iter().any(|t| t.name().starts_with(v.as_str())),
             Some("code") | Some("finding") => r.finding_codes.iter().any(|c| c.contains(v.as_str())),
             Some("severity") => match v.as_str() {
-                "error" | "errors" => r.findings.0 > 0,
-                "warning" | "warn" | "warnings" => r.findings.1 > 0,
-                "info" => r.findings.2 > 0,
+                "error" | "errors" => r.findings.errors > 0,
+                "warning" | "warn" | "warnings" => r.findings.warnings > 0,
+                "info" => r.findings.infos > 0,
                 _ => false,
             },
             Some("turn") => match v.as_str() {
-                "yes" | "relay" => r.turn == "relay",
-                "no" => r.turn == "-",
-                other => r.turn == other,
+                "yes" | "relay" => r.turn == TurnUse::Relay,
+                "no" => r.turn == TurnUse::None,
+                other => r.turn.name() == other,
             },
             Some("kind") => {
-                let is_turn = r.id == "turn";
+                let is_turn = matches!(r.status, Status::Allocation(_));
                 match v.as_str() {
                     "turn" | "allocation" => is_turn,
                     "session" | "ice" => !is_turn,
@@ -78,25 +78,38 @@ impl Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::ice::CandidateType;
+    use crate::analysis::sessions::Outcome;
+    use crate::tui::data::SeverityCounts;
 
-    fn row(outcome: &'static str, pair: &str, codes: Vec<&'static str>) -> RowSummary {
+    fn row(outcome: Outcome, pair: &str, codes: Vec<&'static str>) -> RowSummary {
         RowSummary {
             id: "s1".into(),
-            outcome,
+            start: 0.0,
+            agents: String::new(),
+            addresses: String::new(),
+            status: Status::Session(outcome),
             pair: pair.into(),
-            findings: (codes.len(), 0, 0),
+            rtt: None,
+            pairs: 0,
+            succeeded: 0,
+            checks: 0,
+            turn: TurnUse::None,
+            findings: SeverityCounts {
+                errors: codes.len(),
+                warnings: 0,
+                infos: 0,
+            },
+            candidate_types: vec![CandidateType::Host, CandidateType::Prflx],
             finding_codes: codes,
-            candidate_types: vec!["host", "prflx"],
-            turn: "-",
             haystack: "s1 abcd efgh 192.0.2.1:5000".into(),
-            ..RowSummary::default()
         }
     }
 
     #[test]
     fn filter_terms_all_have_to_match() {
-        let failed = row("failed", "", vec!["ice.failed.no-response"]);
-        let relay = row("connected", "prflx↔relay", vec![]);
+        let failed = row(Outcome::Failed, "", vec!["ice.failed.no-response"]);
+        let relay = row(Outcome::Connected, "prflx↔relay", vec![]);
         let f = Filter::parse("outcome:failed");
         assert!(f.matches(&failed) && !f.matches(&relay));
         let f = Filter::parse("type:relay");

@@ -68,8 +68,9 @@ impl fmt::Display for TransactionId {
     }
 }
 
-/// RFC 8489 §5: the two class bits C1 C0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// RFC 8489 §5: the two class bits C1 C0. Serialised as its `name()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Class {
     Request,
     Indication,

@@ -4,7 +4,10 @@
 //! model (ICMP errors, STUN/TURN servers used). Thresholds are named constants with the reason for them.
 //! Passive NAT observations (RFC 4787 mapping behaviour) are phrased as evidence-based suspicions.
 use super::{evidence, Finding, Severity, Subject};
-use crate::analysis::sessions::{PairReport, SessionReport};
+use crate::analysis::ice::{CandidateType, Role};
+use crate::analysis::sessions::{
+    DirectionReport, Outcome, PairReport, PairState, SessionReport, TimelineKind,
+};
 use crate::analysis::transactions::TxState;
 use crate::analysis::Model;
 use crate::wire::stun::Method;
@@ -38,7 +41,7 @@ fn frames_of(
 }
 
 fn has_relay(p: &PairReport) -> bool {
-    p.a_type == "relay" || p.b_type == "relay"
+    p.a_type == CandidateType::Relay || p.b_type == CandidateType::Relay
 }
 
 /// Every ICE finding: per session in session order (those folded during the read, [`Folded`], merged in
@@ -71,7 +74,7 @@ pub fn findings(model: &Model, sessions: &[SessionReport]) -> Vec<Finding> {
     }
     let held = Held {
         any: !sessions.is_empty() || !folded.is_empty(),
-        all_connected: sessions.iter().all(|s| s.outcome == "connected")
+        all_connected: sessions.iter().all(|s| s.outcome == Outcome::Connected)
             && folded.iter().all(|f| f.connected),
     };
     capture_findings(model, held, &mut out);
@@ -113,18 +116,18 @@ impl EndFacts {
         let last_success = s
             .timeline
             .iter()
-            .filter(|e| e.pair == sel.index && e.event == "success")
+            .filter(|e| e.pair == sel.index && e.event == TimelineKind::Success)
             .map(|e| e.ts)
             .reduce(f64::max);
         let last_check = s
             .timeline
             .iter()
-            .filter(|e| e.pair == sel.index && e.event == "check")
+            .filter(|e| e.pair == sel.index && e.event == TimelineKind::Check)
             .map(|e| e.ts)
             .reduce(f64::max);
         let checks_after = match (last_success, last_check) {
             (Some(ok), Some(check)) if check > ok => Some(frames_of(s, |e| {
-                e.pair == sel.index && e.ts > ok && e.event == "check"
+                e.pair == sel.index && e.ts > ok && e.event == TimelineKind::Check
             })),
             _ => None,
         };
@@ -175,196 +178,254 @@ impl EndFacts {
     }
 }
 
+/// The rules about one session, in the order their findings are listed.
 fn session_findings(s: &SessionReport, out: &mut Vec<Finding>) {
-    let subject = || session_subject(s);
-    let name = |i: usize| s.agents.get(i).map_or("?".to_string(), |a| a.ufrag.clone());
-    let checks_by = |i: usize| {
-        s.pairs
-            .iter()
-            .map(|p| {
-                if i == 0 {
-                    p.a_to_b.requests_sent
-                } else {
-                    p.b_to_a.requests_sent
-                }
-            })
-            .sum::<u64>()
-    };
-    let answered_by = |i: usize| {
-        s.pairs
-            .iter()
-            .map(|p| {
-                if i == 0 {
-                    p.a_to_b.responses_received
-                } else {
-                    p.b_to_a.responses_received
-                }
-            })
-            .sum::<u64>()
-    };
+    check_errors(s, out);
+    failed(s, out);
+    no_nomination(s, out);
+    one_way_pairs(s, out);
+    // The rules from here on are checked only for a session with a selected pair: restart and nat_mapping
+    // too, although they do not read it.
+    let Some(sel) = &s.selected_pair else { return };
+    let selected = &s.pairs[sel.index];
+    relay_despite_direct(s, selected, out);
+    slow_connect(s, out);
+    high_rtt(s, selected, out);
+    lossy_path(s, selected, out);
+    restart(s, out);
+    nat_mapping(s, out);
+}
 
-    // Error responses to checks, by code (RFC 8445 §7.2.5.2, RFC 8489 §6.3.4).
-    for (code, sev, id, meaning) in [
-        (
-            401u16,
-            Severity::Error,
-            "ice.check.unauthorized",
-            "answered 401 Unauthorized: the ufrag/password the sender used is not the receiver's — the SDP's a=ice-ufrag/a=ice-pwd did not reach the peer intact (signaling bug, or stale credentials after an ICE restart)",
-        ),
-        (400, Severity::Error, "ice.check.bad-request", "answered 400 Bad Request: the check was malformed for the receiver (missing USERNAME/MESSAGE-INTEGRITY, or a stack interoperability bug)"),
-        (420, Severity::Warning, "ice.check.unknown-attribute", "answered 420 Unknown Attribute: the receiver does not understand a comprehension-required attribute the sender included"),
-        (487, Severity::Info, "ice.role-conflict", "answered 487 Role Conflict: both agents claimed the same role (RFC 8445 §7.3.1.1); resolved by the tie-breaker, but a sign both sides think they made the offer"),
-    ] {
+/// Agent `i`'s ufrag (`?` when the session has no such agent).
+fn agent_name(s: &SessionReport, i: usize) -> String {
+    s.agents.get(i).map_or("?".to_string(), |a| a.ufrag.clone())
+}
+
+/// `count` of the checks agent `i` sent, summed over the session's pairs.
+fn sum_by_agent(s: &SessionReport, i: usize, count: impl Fn(&DirectionReport) -> u64) -> u64 {
+    s.pairs
+        .iter()
+        .map(|p| count(if i == 0 { &p.a_to_b } else { &p.b_to_a }))
+        .sum()
+}
+
+/// An error response code to checks that is a finding of its own.
+struct CheckError {
+    code: u16,
+    severity: Severity,
+    finding: &'static str,
+    /// Completes "N connectivity check(s) ...".
+    meaning: &'static str,
+}
+
+const CHECK_ERRORS: [CheckError; 4] = [
+    CheckError {
+        code: 401,
+        severity: Severity::Error,
+        finding: "ice.check.unauthorized",
+        meaning: "answered 401 Unauthorized: the ufrag/password the sender used is not the receiver's — the SDP's a=ice-ufrag/a=ice-pwd did not reach the peer intact (signaling bug, or stale credentials after an ICE restart)",
+    },
+    CheckError {
+        code: 400,
+        severity: Severity::Error,
+        finding: "ice.check.bad-request",
+        meaning: "answered 400 Bad Request: the check was malformed for the receiver (missing USERNAME/MESSAGE-INTEGRITY, or a stack interoperability bug)",
+    },
+    CheckError {
+        code: 420,
+        severity: Severity::Warning,
+        finding: "ice.check.unknown-attribute",
+        meaning: "answered 420 Unknown Attribute: the receiver does not understand a comprehension-required attribute the sender included",
+    },
+    CheckError {
+        code: 487,
+        severity: Severity::Info,
+        finding: "ice.role-conflict",
+        meaning: "answered 487 Role Conflict: both agents claimed the same role (RFC 8445 §7.3.1.1); resolved by the tie-breaker, but a sign both sides think they made the offer",
+    },
+];
+
+/// Checks answered with an error response, one finding per code in [`CHECK_ERRORS`] (RFC 8445 §7.2.5.2,
+/// RFC 8489 §6.3.4).
+fn check_errors(s: &SessionReport, out: &mut Vec<Finding>) {
+    for rule in &CHECK_ERRORS {
+        let answered = |d: &DirectionReport| d.error_responses_received.get(&rule.code).copied().unwrap_or(0);
         let n: u64 = s
             .pairs
             .iter()
-            .map(|p| p.a_to_b.error_responses_received.get(&code).unwrap_or(&0) + p.b_to_a.error_responses_received.get(&code).unwrap_or(&0))
+            .map(|p| answered(&p.a_to_b) + answered(&p.b_to_a))
             .sum();
         if n > 0 {
             out.push(Finding {
-                severity: sev,
-                code: id,
-                message: format!("{n} connectivity check(s) {meaning}."),
-                subject: subject(),
-                frames: frames_of(s, |e| e.event == "error" && e.error_code == Some(code)),
+                severity: rule.severity,
+                code: rule.finding,
+                message: format!("{n} connectivity check(s) {}.", rule.meaning),
+                subject: session_subject(s),
+                frames: frames_of(s, |e| {
+                    e.event == TimelineKind::Error && e.error_code == Some(rule.code)
+                }),
             });
         }
     }
+}
 
-    match s.outcome {
-        "failed" => {
-            let (sent0, sent1) = (checks_by(0), checks_by(1));
-            let (ans0, ans1) = (answered_by(0), answered_by(1));
-            let relay_tried = s.pairs.iter().any(has_relay);
-            if ans0 + ans1 == 0 {
-                let who = match (sent0 > 0, sent1 > 0) {
-                    (true, true) => format!(
-                        "both agents sent checks ({} sent {sent0}, {} sent {sent1}) and neither got an answer: UDP between them is blocked or filtered (firewall, or NATs whose filtering drops unsolicited packets)",
-                        name(0),
-                        name(1)
-                    ),
-                    (true, false) => format!(
-                        "{} sent {sent0} check(s) and {} sent none: {} may never have received the candidates (signaling/trickle), or its checks were dropped before the capture point",
-                        name(0),
-                        name(1),
-                        name(1)
-                    ),
-                    _ => format!("{} sent {sent1} check(s) and {} sent none", name(1), name(0)),
-                };
-                let next = if relay_tried {
-                    "relay pairs failed too: check that the TURN server is reachable and its relay ports are open"
-                } else {
-                    "no relay candidate was tried: configure a TURN server (relay candidates) so a path exists when direct UDP is blocked"
-                };
-                out.push(Finding {
-                    severity: Severity::Error,
-                    code: "ice.failed.no-response",
-                    message: format!("ICE failed: {who}; {next}."),
-                    subject: subject(),
-                    frames: frames_of(s, |e| e.event == "check" || e.event == "timeout"),
-                });
-            } else {
-                out.push(Finding {
-                    severity: Severity::Error,
-                    code: "ice.failed",
-                    message: format!(
-                        "ICE failed: {} — see the error responses above.",
-                        s.outcome_reason
-                    ),
-                    subject: subject(),
-                    frames: frames_of(s, |e| e.event == "error"),
-                });
-            }
-        }
-        "incomplete" if s.pairs.iter().any(|p| p.state == "succeeded") && s.selected_pair.is_none() => {
-            out.push(Finding {
-                    severity: Severity::Warning,
-                    code: "ice.no-nomination",
-                    message: format!(
-                        "Checks succeeded but the controlling agent ({}) never nominated a pair (no successful check with USE-CANDIDATE, RFC 8445 §8.1.1): media cannot start; check the controlling side's ICE implementation or whether the capture ended too early.",
-                        s.agents.iter().find(|a| a.role == Some("controlling")).map_or("unknown".into(), |a| a.ufrag.clone())
-                    ),
-                    subject: subject(),
-                    frames: frames_of(s, |e| e.event == "success"),
-                });
-        }
-        _ => {}
+/// A failed session (RFC 8445 §8.1.2): no check was ever answered, and who sent what
+/// (`ice.failed.no-response`), or the answers were errors (`ice.failed`).
+fn failed(s: &SessionReport, out: &mut Vec<Finding>) {
+    if s.outcome != Outcome::Failed {
+        return;
     }
+    let name = |i: usize| agent_name(s, i);
+    let sent = |i: usize| sum_by_agent(s, i, |d| d.requests_sent);
+    let answered = |i: usize| sum_by_agent(s, i, |d| d.responses_received);
+    let (sent0, sent1) = (sent(0), sent(1));
+    if answered(0) + answered(1) > 0 {
+        out.push(Finding {
+            severity: Severity::Error,
+            code: "ice.failed",
+            message: format!(
+                "ICE failed: {} — see the error responses above.",
+                s.outcome_reason
+            ),
+            subject: session_subject(s),
+            frames: frames_of(s, |e| e.event == TimelineKind::Error),
+        });
+        return;
+    }
+    let who = match (sent0 > 0, sent1 > 0) {
+        (true, true) => format!(
+            "both agents sent checks ({} sent {sent0}, {} sent {sent1}) and neither got an answer: UDP between them is blocked or filtered (firewall, or NATs whose filtering drops unsolicited packets)",
+            name(0),
+            name(1)
+        ),
+        (true, false) => format!(
+            "{} sent {sent0} check(s) and {} sent none: {} may never have received the candidates (signaling/trickle), or its checks were dropped before the capture point",
+            name(0),
+            name(1),
+            name(1)
+        ),
+        _ => format!("{} sent {sent1} check(s) and {} sent none", name(1), name(0)),
+    };
+    let next = if s.pairs.iter().any(has_relay) {
+        "relay pairs failed too: check that the TURN server is reachable and its relay ports are open"
+    } else {
+        "no relay candidate was tried: configure a TURN server (relay candidates) so a path exists when direct UDP is blocked"
+    };
+    out.push(Finding {
+        severity: Severity::Error,
+        code: "ice.failed.no-response",
+        message: format!("ICE failed: {who}; {next}."),
+        subject: session_subject(s),
+        frames: frames_of(s, |e| {
+            e.event == TimelineKind::Check || e.event == TimelineKind::Timeout
+        }),
+    });
+}
 
-    // One direction works, the other never does: asymmetric filtering.
+/// Checks succeeded but the controlling agent never nominated a pair (RFC 8445 §8.1.1).
+fn no_nomination(s: &SessionReport, out: &mut Vec<Finding>) {
+    let succeeded = s.pairs.iter().any(|p| p.state == PairState::Succeeded);
+    if s.outcome != Outcome::Incomplete || !succeeded || s.selected_pair.is_some() {
+        return;
+    }
+    let controlling = s
+        .agents
+        .iter()
+        .find(|a| a.role == Some(Role::Controlling))
+        .map_or("unknown".into(), |a| a.ufrag.clone());
+    out.push(Finding {
+        severity: Severity::Warning,
+        code: "ice.no-nomination",
+        message: format!(
+            "Checks succeeded but the controlling agent ({controlling}) never nominated a pair (no successful check with USE-CANDIDATE, RFC 8445 §8.1.1): media cannot start; check the controlling side's ICE implementation or whether the capture ended too early."
+        ),
+        subject: session_subject(s),
+        frames: frames_of(s, |e| e.event == TimelineKind::Success),
+    });
+}
+
+/// A pair whose checks succeed one way and are never answered the other: asymmetric filtering by a NAT
+/// or firewall (RFC 4787 §5).
+fn one_way_pairs(s: &SessionReport, out: &mut Vec<Finding>) {
+    let name = |i: usize| agent_name(s, i);
+    let one_way = |x: &DirectionReport, y: &DirectionReport| {
+        x.requests_sent > 0 && x.responses_received == 0 && x.unanswered == 0 && y.responses_received > 0
+    };
     for (i, p) in s.pairs.iter().enumerate() {
-        let one_way = |x: &crate::analysis::sessions::DirectionReport,
-                       y: &crate::analysis::sessions::DirectionReport| {
-            x.requests_sent > 0 && x.responses_received == 0 && x.unanswered == 0 && y.responses_received > 0
-        };
-        for (dir, from, to) in [(&p.a_to_b, 0, 1), (&p.b_to_a, 1, 0)] {
-            let other = if from == 0 { &p.b_to_a } else { &p.a_to_b };
-            if one_way(dir, other) {
-                out.push(Finding {
-                    severity: Severity::Warning,
-                    code: "ice.pair.one-way",
-                    message: format!(
-                        "On pair {i} ({} ↔ {}) checks from {} were never answered while {}'s succeeded: the path works one way only (a NAT or firewall filters packets toward {}).",
-                        p.a,
-                        p.b,
-                        name(from),
-                        name(to),
-                        name(to)
-                    ),
-                    subject: subject(),
-                    frames: frames_of(s, |e| e.pair == i && e.from == name(from) && e.event == "check"),
-                });
+        for (dir, other, from, to) in [(&p.a_to_b, &p.b_to_a, 0, 1), (&p.b_to_a, &p.a_to_b, 1, 0)] {
+            if !one_way(dir, other) {
+                continue;
             }
-        }
-    }
-
-    let Some(sel) = &s.selected_pair else { return };
-    let selected = &s.pairs[sel.index];
-
-    if has_relay(selected) {
-        let direct_ok: Vec<&PairReport> = s
-            .pairs
-            .iter()
-            .filter(|p| !has_relay(p) && p.state == "succeeded")
-            .collect();
-        let direct_tried = s.pairs.iter().any(|p| !has_relay(p));
-        if let Some(d) = direct_ok.first() {
             out.push(Finding {
                 severity: Severity::Warning,
-                code: "ice.relay-selected-despite-direct",
+                code: "ice.pair.one-way",
                 message: format!(
-                    "The selected pair is relayed through TURN although the direct pair {} ↔ {} also succeeded: the call pays relay latency and bandwidth it does not need (check the controlling agent's nomination / ICE transport policy).",
-                    d.a, d.b
+                    "On pair {i} ({} ↔ {}) checks from {} were never answered while {}'s succeeded: the path works one way only (a NAT or firewall filters packets toward {}).",
+                    p.a,
+                    p.b,
+                    name(from),
+                    name(to),
+                    name(to)
                 ),
-                subject: subject(),
-                frames: frames_of(s, |e| e.pair == d.index && e.event == "success"),
-            });
-        } else if direct_tried {
-            out.push(Finding {
-                severity: Severity::Warning,
-                code: "ice.only-relay-succeeded",
-                message: "Only relay pairs succeeded; every direct pair failed: likely a symmetric NAT (address-dependent mapping) or UDP blocked between the peers — the call works but depends on the TURN server.".into(),
-                subject: subject(),
-                frames: frames_of(s, |e| e.event == "timeout" || (e.pair == sel.index && e.event == "nominated")),
+                subject: session_subject(s),
+                frames: frames_of(s, |e| e.pair == i && e.from == name(from) && e.event == TimelineKind::Check),
             });
         }
     }
+}
 
-    if let Some(t) = s.milestones.time_to_nomination {
-        if t > SLOW_CONNECT_SECS {
-            out.push(Finding {
-                severity: Severity::Warning,
-                code: "ice.slow-connect",
-                message: format!(
-                    "ICE took {t:.1} s from the first check to nomination (over {SLOW_CONNECT_SECS} s): checks on failing pairs or late candidates (trickle) delayed the call."
-                ),
-                subject: subject(),
-                frames: frames_of(s, |e| e.event == "nominated"),
-            });
-        }
+/// The selected pair goes through TURN although a direct pair succeeded, or only relay pairs succeeded
+/// (RFC 8445 §5.1.2.2: relayed candidates are the last resort).
+fn relay_despite_direct(s: &SessionReport, selected: &PairReport, out: &mut Vec<Finding>) {
+    if !has_relay(selected) {
+        return;
     }
+    let direct_ok = s
+        .pairs
+        .iter()
+        .find(|p| !has_relay(p) && p.state == PairState::Succeeded);
+    if let Some(d) = direct_ok {
+        out.push(Finding {
+            severity: Severity::Warning,
+            code: "ice.relay-selected-despite-direct",
+            message: format!(
+                "The selected pair is relayed through TURN although the direct pair {} ↔ {} also succeeded: the call pays relay latency and bandwidth it does not need (check the controlling agent's nomination / ICE transport policy).",
+                d.a, d.b
+            ),
+            subject: session_subject(s),
+            frames: frames_of(s, |e| e.pair == d.index && e.event == TimelineKind::Success),
+        });
+    } else if s.pairs.iter().any(|p| !has_relay(p)) {
+        out.push(Finding {
+            severity: Severity::Warning,
+            code: "ice.only-relay-succeeded",
+            message: "Only relay pairs succeeded; every direct pair failed: likely a symmetric NAT (address-dependent mapping) or UDP blocked between the peers — the call works but depends on the TURN server.".into(),
+            subject: session_subject(s),
+            frames: frames_of(s, |e| {
+                e.event == TimelineKind::Timeout || (e.pair == selected.index && e.event == TimelineKind::Nominated)
+            }),
+        });
+    }
+}
 
-    // RTT and loss on the selected pair, from both directions' checks.
+/// More than [`SLOW_CONNECT_SECS`] from the first check to nomination (RFC 8445 §8.1.1).
+fn slow_connect(s: &SessionReport, out: &mut Vec<Finding>) {
+    let slow = s.milestones.time_to_nomination.filter(|&t| t > SLOW_CONNECT_SECS);
+    let Some(t) = slow else { return };
+    out.push(Finding {
+        severity: Severity::Warning,
+        code: "ice.slow-connect",
+        message: format!(
+            "ICE took {t:.1} s from the first check to nomination (over {SLOW_CONNECT_SECS} s): checks on failing pairs or late candidates (trickle) delayed the call."
+        ),
+        subject: session_subject(s),
+        frames: frames_of(s, |e| e.event == TimelineKind::Nominated),
+    });
+}
+
+/// The selected pair's average check round-trip time, the worse direction's, is over [`HIGH_RTT_SECS`]
+/// (ITU-T G.114; RTT as webrtc-stats measures it from RFC 8489 §6.2.1 transactions).
+fn high_rtt(s: &SessionReport, selected: &PairReport, out: &mut Vec<Finding>) {
     let rtt = [
         selected.a_to_b.avg_round_trip_time,
         selected.b_to_a.avg_round_trip_time,
@@ -372,65 +433,76 @@ fn session_findings(s: &SessionReport, out: &mut Vec<Finding>) {
     .into_iter()
     .flatten()
     .reduce(f64::max);
-    if let Some(rtt) = rtt {
-        if rtt > HIGH_RTT_SECS {
-            out.push(Finding {
-                severity: Severity::Warning,
-                code: "ice.high-rtt",
-                message: format!(
-                    "The selected pair's average round-trip time is {:.0} ms (over {:.0} ms, ITU-T G.114's limit for interactive speech): expect noticeable delay; a closer TURN server or a direct path would help.",
-                    rtt * 1000.0,
-                    HIGH_RTT_SECS * 1000.0
-                ),
-                subject: subject(),
-                frames: frames_of(s, |e| e.pair == sel.index && e.event == "success"),
-            });
-        }
-    }
-    let transmissions: u64 = [&selected.a_to_b, &selected.b_to_a]
+    let Some(rtt) = rtt.filter(|&r| r > HIGH_RTT_SECS) else {
+        return;
+    };
+    out.push(Finding {
+        severity: Severity::Warning,
+        code: "ice.high-rtt",
+        message: format!(
+            "The selected pair's average round-trip time is {:.0} ms (over {:.0} ms, ITU-T G.114's limit for interactive speech): expect noticeable delay; a closer TURN server or a direct path would help.",
+            rtt * 1000.0,
+            HIGH_RTT_SECS * 1000.0
+        ),
+        subject: session_subject(s),
+        frames: frames_of(s, |e| e.pair == selected.index && e.event == TimelineKind::Success),
+    });
+}
+
+/// More than [`LOSSY_SHARE`] of the selected pair's check transmissions were retransmitted or timed out
+/// (RFC 8489 §6.2.1).
+fn lossy_path(s: &SessionReport, selected: &PairReport, out: &mut Vec<Finding>) {
+    let both = [&selected.a_to_b, &selected.b_to_a];
+    let transmissions: u64 = both
         .iter()
         .map(|d| d.requests_sent + d.retransmissions_sent)
         .sum();
-    let lost: u64 = [&selected.a_to_b, &selected.b_to_a]
-        .iter()
-        .map(|d| d.retransmissions_sent + d.timeouts)
-        .sum();
-    if transmissions >= LOSS_MIN_SAMPLES && lost as f64 / transmissions as f64 > LOSSY_SHARE {
-        out.push(Finding {
-            severity: Severity::Warning,
-            code: "ice.lossy-path",
-            message: format!(
-                "{lost} of {transmissions} check transmissions on the selected pair were retransmitted or lost ({:.0}%): the path drops packets, media quality will suffer.",
-                100.0 * lost as f64 / transmissions as f64
-            ),
-            subject: subject(),
-            frames: frames_of(s, |e| e.pair == sel.index && (e.event == "retransmission" || e.event == "timeout")),
-        });
+    let lost: u64 = both.iter().map(|d| d.retransmissions_sent + d.timeouts).sum();
+    if transmissions < LOSS_MIN_SAMPLES || lost as f64 / transmissions as f64 <= LOSSY_SHARE {
+        return;
     }
+    out.push(Finding {
+        severity: Severity::Warning,
+        code: "ice.lossy-path",
+        message: format!(
+            "{lost} of {transmissions} check transmissions on the selected pair were retransmitted or lost ({:.0}%): the path drops packets, media quality will suffer.",
+            100.0 * lost as f64 / transmissions as f64
+        ),
+        subject: session_subject(s),
+        frames: frames_of(s, |e| {
+            e.pair == selected.index
+                && (e.event == TimelineKind::Retransmission || e.event == TimelineKind::Timeout)
+        }),
+    });
+}
 
-    if let Some(prev) = &s.restart_of {
-        out.push(Finding {
-            severity: Severity::Info,
-            code: "ice.restart",
-            message: format!("ICE restart: new credentials between addresses session {prev} used (RFC 8445 §9); look at {prev} for why."),
-            subject: subject(),
-            frames: evidence(s.timeline.first().map(|e| vec![e.frame]).unwrap_or_default()),
-        });
-    }
+/// The session is an ICE restart of an earlier one: new credentials between the same addresses
+/// (RFC 8445 §9).
+fn restart(s: &SessionReport, out: &mut Vec<Finding>) {
+    let Some(prev) = &s.restart_of else { return };
+    out.push(Finding {
+        severity: Severity::Info,
+        code: "ice.restart",
+        message: format!("ICE restart: new credentials between addresses session {prev} used (RFC 8445 §9); look at {prev} for why."),
+        subject: session_subject(s),
+        frames: evidence(s.timeline.first().map(|e| vec![e.frame]).unwrap_or_default()),
+    });
+}
 
-    if !s.nat_mappings.is_empty() {
-        let m = &s.nat_mappings[0];
-        out.push(Finding {
-            severity: Severity::Warning,
-            code: "nat.address-dependent-mapping",
-            message: format!(
-                "Symmetric NAT suspected for {}: its checks left from {} — {} — so direct checks to peers behind NATs with filtering will fail and a relay is needed.",
-                m.agent, m.address, m.inferred_from
-            ),
-            subject: subject(),
-            frames: evidence(s.nat_mappings.iter().map(|m| m.first_frame).collect()),
-        });
-    }
+/// An agent's checks left from addresses no peer learned: a new NAT mapping per destination
+/// (address-dependent mapping, RFC 4787 §4.1).
+fn nat_mapping(s: &SessionReport, out: &mut Vec<Finding>) {
+    let Some(m) = s.nat_mappings.first() else { return };
+    out.push(Finding {
+        severity: Severity::Warning,
+        code: "nat.address-dependent-mapping",
+        message: format!(
+            "Symmetric NAT suspected for {}: its checks left from {} — {} — so direct checks to peers behind NATs with filtering will fail and a relay is needed.",
+            m.agent, m.address, m.inferred_from
+        ),
+        subject: session_subject(s),
+        frames: evidence(s.nat_mappings.iter().map(|m| m.first_frame).collect()),
+    });
 }
 
 /// Findings that are not about one session.

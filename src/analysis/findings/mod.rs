@@ -10,6 +10,7 @@ pub mod turn;
 
 use crate::analysis::sessions::SessionReport;
 use crate::analysis::Model;
+use crate::net::Transport;
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -28,7 +29,7 @@ pub enum Subject {
     Allocation {
         client: String,
         server: String,
-        transport: String,
+        transport: Transport,
     },
     /// An ICE session, by its id in the report.
     Session { id: String },

@@ -71,14 +71,7 @@ fn subject(key: &AllocationKey) -> Subject {
     Subject::Allocation {
         client: key.client.to_string(),
         server: key.server.to_string(),
-        transport: transport_name(key.transport).to_string(),
-    }
-}
-
-fn transport_name(t: Transport) -> &'static str {
-    match t {
-        Transport::Udp => "udp",
-        Transport::Tcp => "tcp",
+        transport: key.transport,
     }
 }
 
@@ -190,7 +183,7 @@ impl Rules<'_> {
     }
 
     fn server(&self) -> String {
-        format!("{} ({})", self.key.server, transport_name(self.key.transport))
+        format!("{} ({})", self.key.server, self.key.transport.name())
     }
 
     fn auth(&mut self) {

@@ -106,7 +106,7 @@ impl App {
             let ord = match key {
                 SortKey::Start => a.start.total_cmp(&b.start),
                 SortKey::Agents => a.agents.cmp(&b.agents),
-                SortKey::Outcome => a.outcome.cmp(b.outcome),
+                SortKey::Outcome => a.status.name().cmp(b.status.name()),
                 SortKey::Pair => a.pair.cmp(&b.pair),
                 SortKey::Rtt => a
                     .rtt

@@ -10,7 +10,8 @@ use super::ladder::{build_ladder, Column, LadderRow};
 use super::parse;
 use super::rows::RowRef;
 use crate::analysis::findings::Subject;
-use crate::analysis::sessions::SessionReport;
+use crate::analysis::ice::CandidateType;
+use crate::analysis::sessions::{SessionReport, TimelineKind};
 use crate::analysis::{Body, MessageRecord, Model};
 use crate::report::turn::AllocationReport;
 use crate::report::Report;
@@ -278,7 +279,11 @@ fn session_scope(
         scope.addresses.extend(parse(&p.a));
         scope.addresses.extend(parse(&p.b));
     }
-    for c in s.candidates.iter().filter(|c| c.candidate_type == "relay") {
+    for c in s
+        .candidates
+        .iter()
+        .filter(|c| c.candidate_type == CandidateType::Relay)
+    {
         if let Some(ai) = allocs.iter().position(|a| a.relayed.contains(&c.address)) {
             if !scope.allocations.contains(&ai) {
                 scope.allocations.push(ai);
@@ -351,13 +356,13 @@ fn consent_flags(s: &SessionReport) -> Vec<bool> {
     s.timeline
         .iter()
         .map(|e| match e.event {
-            "success" => {
+            TimelineKind::Success => {
                 if let Some(other) = s.agents.iter().find(|a| a.ufrag != e.from) {
                     succeeded.insert((e.pair, other.ufrag.as_str()));
                 }
                 false
             }
-            "check" => succeeded.contains(&(e.pair, e.from.as_str())),
+            TimelineKind::Check => succeeded.contains(&(e.pair, e.from.as_str())),
             _ => false,
         })
         .collect()

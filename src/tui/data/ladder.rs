@@ -6,6 +6,7 @@
 //! the `index`; scrolling is `app::ladder`'s and drawing `views::ladder`'s.
 use super::index::SessionScope;
 use super::parse;
+use crate::analysis::ice::CandidateType;
 use crate::analysis::sessions::SessionReport;
 use crate::analysis::{Body, MessageRecord, Model};
 use crate::report::turn::AllocationReport;
@@ -45,13 +46,13 @@ pub struct LadderRow {
 }
 
 /// Candidate types in the order columns are laid out from the edge of the ladder inward.
-fn type_rank(t: &str) -> u8 {
+fn type_rank(t: CandidateType) -> u8 {
     match t {
-        "host" => 0,
-        "srflx" => 1,
-        "prflx" => 2,
-        "nat-mapping" => 3,
-        _ => 4,
+        CandidateType::Host => 0,
+        CandidateType::Srflx => 1,
+        CandidateType::Prflx => 2,
+        CandidateType::NatMapping => 3,
+        CandidateType::Relay => 4,
     }
 }
 
@@ -104,11 +105,11 @@ pub(super) fn build_ladder(
     let mut columns: Vec<Column> = Vec::new();
     let mut col_of: HashMap<SocketAddr, usize> = HashMap::new();
     let side_cands = |agent: &str| {
-        let mut v: Vec<(u8, SocketAddr, &'static str)> = s
+        let mut v: Vec<(u8, SocketAddr, CandidateType)> = s
             .candidates
             .iter()
             .chain(&s.nat_mappings)
-            .filter(|c| c.agent == agent && c.candidate_type != "relay")
+            .filter(|c| c.agent == agent && c.candidate_type != CandidateType::Relay)
             .filter_map(|c| parse(&c.address).map(|a| (type_rank(c.candidate_type), a, c.candidate_type)))
             .collect();
         v.sort();
@@ -121,7 +122,9 @@ pub(super) fn build_ladder(
             .iter()
             .filter(|&&ai| {
                 s.candidates.iter().any(|c| {
-                    c.agent == agent && c.candidate_type == "relay" && allocs[ai].relayed.contains(&c.address)
+                    c.agent == agent
+                        && c.candidate_type == CandidateType::Relay
+                        && allocs[ai].relayed.contains(&c.address)
                 })
             })
             .filter_map(|&ai| parse(&allocs[ai].client))
@@ -129,7 +132,13 @@ pub(super) fn build_ladder(
     };
     let a = ufrag(0);
     for (_, addr, t) in side_cands(a) {
-        push(&mut columns, &mut col_of, addr, Side::A, format!("{t} {addr}"));
+        push(
+            &mut columns,
+            &mut col_of,
+            addr,
+            Side::A,
+            format!("{} {addr}", t.name()),
+        );
     }
     for addr in clients_of(a) {
         push(
@@ -171,7 +180,7 @@ pub(super) fn build_ladder(
     b_cols.extend(
         b_cands
             .into_iter()
-            .map(|(_, addr, t)| (addr, format!("{t} {addr}"))),
+            .map(|(_, addr, t)| (addr, format!("{} {addr}", t.name()))),
     );
     // Addresses only seen in messages (a STUN server, an unknown peer) go in the middle, before B.
     for &mi in &scope.messages {

@@ -17,7 +17,7 @@ mod turn;
 
 pub use index::{AllocationScope, Index, SessionScope};
 pub use ladder::{Column, LadderRow, Side};
-pub use rows::{RowRef, RowSummary};
+pub use rows::{RowRef, RowSummary, Status, TurnUse};
 pub use turn::{allocation_lines, DetailLine, LineKind};
 
 use crate::analysis::findings::{Finding, Severity};
@@ -99,14 +99,22 @@ fn parse(s: &str) -> Option<SocketAddr> {
     s.parse().ok()
 }
 
-/// Counts of findings by severity: (errors, warnings, infos).
-pub fn severity_counts(findings: &[Finding], which: &[usize]) -> (usize, usize, usize) {
-    let mut c = (0, 0, 0);
+/// Counts of findings by severity. Ordered by errors, then warnings, then infos: the home list sorts
+/// rows with the most errors first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SeverityCounts {
+    pub errors: usize,
+    pub warnings: usize,
+    pub infos: usize,
+}
+
+pub fn severity_counts(findings: &[Finding], which: &[usize]) -> SeverityCounts {
+    let mut c = SeverityCounts::default();
     for f in which.iter().filter_map(|&i| findings.get(i)) {
         match f.severity {
-            Severity::Error => c.0 += 1,
-            Severity::Warning => c.1 += 1,
-            Severity::Info => c.2 += 1,
+            Severity::Error => c.errors += 1,
+            Severity::Warning => c.warnings += 1,
+            Severity::Info => c.infos += 1,
         }
     }
     c

@@ -2,7 +2,11 @@
 //! [`RowSummary`] the facts it shows, sorts by and filters on, taken from the report.
 //!
 //! It neither filters nor sorts (`tui::filter`, `app::sessions`).
-use super::{severity_counts, Index};
+use super::{severity_counts, Index, SeverityCounts};
+use crate::analysis::ice::CandidateType;
+use crate::analysis::sessions::{Outcome, PairState};
+use crate::analysis::turn::AllocationState;
+use crate::net::Transport;
 use crate::report::Report;
 
 /// A row of the home list.
@@ -14,8 +18,48 @@ pub enum RowRef {
     Allocation(usize),
 }
 
+/// A home row's state: its session's outcome, or its allocation's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Session(Outcome),
+    Allocation(AllocationState),
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Session(o) => o.name(),
+            Status::Allocation(s) => s.name(),
+        }
+    }
+}
+
+/// What a home row's TURN column says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TurnUse {
+    /// The session's selected pair goes through a TURN relay (`relay`).
+    Relay,
+    /// The session's agents allocated relays its selected pair does not use (`alloc`).
+    Allocated,
+    /// No TURN (`-`).
+    None,
+    /// An allocation's row: its client ↔ server transport (`udp`, `tcp`).
+    Transport(Transport),
+}
+
+impl TurnUse {
+    pub fn name(self) -> &'static str {
+        match self {
+            TurnUse::Relay => "relay",
+            TurnUse::Allocated => "alloc",
+            TurnUse::None => "-",
+            TurnUse::Transport(t) => t.name(),
+        }
+    }
+}
+
 /// The facts one home row shows, filters on and sorts by.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct RowSummary {
     /// `s1` for a session; `turn` for an allocation.
     pub id: String,
@@ -25,8 +69,7 @@ pub struct RowSummary {
     pub agents: String,
     /// Session: the selected (or first) pair's addresses; allocation: client → server.
     pub addresses: String,
-    /// Session outcome (`connected`, `failed`, `incomplete`) or allocation state.
-    pub outcome: &'static str,
+    pub status: Status,
     /// Candidate types of the selected pair (`prflx↔relay`); `TURN udp` for an allocation (what it relays).
     pub pair: String,
     /// Seconds, on the selected pair.
@@ -34,12 +77,9 @@ pub struct RowSummary {
     pub pairs: usize,
     pub succeeded: usize,
     pub checks: u64,
-    /// `relay` (the selected pair goes through TURN), `alloc` (allocations, unused), `-`; for an
-    /// allocation row its client transport.
-    pub turn: &'static str,
-    /// Errors, warnings, infos.
-    pub findings: (usize, usize, usize),
-    pub candidate_types: Vec<&'static str>,
+    pub turn: TurnUse,
+    pub findings: SeverityCounts,
+    pub candidate_types: Vec<CandidateType>,
     pub finding_codes: Vec<&'static str>,
     /// Lowercase text a plain filter word is looked up in.
     pub haystack: String,
@@ -59,17 +99,19 @@ impl RowSummary {
                 let sel = s.pairs.iter().find(|p| p.selected);
                 let shown = sel.or(s.pairs.first());
                 let ufrags: Vec<&str> = s.agents.iter().map(|a| a.ufrag.as_str()).collect();
-                let mut types: Vec<&'static str> = s.candidates.iter().map(|c| c.candidate_type).collect();
+                let mut types: Vec<CandidateType> = s.candidates.iter().map(|c| c.candidate_type).collect();
                 types.sort_unstable();
                 types.dedup();
-                let turn = if sel.is_some_and(|p| p.a_type == "relay" || p.b_type == "relay") {
-                    "relay"
+                let turn = if sel
+                    .is_some_and(|p| p.a_type == CandidateType::Relay || p.b_type == CandidateType::Relay)
+                {
+                    TurnUse::Relay
                 } else if !index.sessions[i].allocations.is_empty() {
-                    "alloc"
+                    TurnUse::Allocated
                 } else {
-                    "-"
+                    TurnUse::None
                 };
-                let mut hay: Vec<String> = vec![s.id.clone(), ufrags.join(" "), s.outcome.to_string()];
+                let mut hay: Vec<String> = vec![s.id.clone(), ufrags.join(" "), s.outcome.name().to_string()];
                 hay.extend(s.candidates.iter().map(|c| c.address.clone()));
                 hay.extend(s.nat_mappings.iter().map(|c| c.address.clone()));
                 RowSummary {
@@ -77,15 +119,17 @@ impl RowSummary {
                     start: s.first_ts,
                     agents: ufrags.join(" ↔ "),
                     addresses: shown.map_or(String::new(), |p| format!("{} ↔ {}", p.a, p.b)),
-                    outcome: s.outcome,
-                    pair: sel.map_or(String::new(), |p| format!("{}↔{}", p.a_type, p.b_type)),
+                    status: Status::Session(s.outcome),
+                    pair: sel.map_or(String::new(), |p| {
+                        format!("{}↔{}", p.a_type.name(), p.b_type.name())
+                    }),
                     rtt: sel.and_then(|p| {
                         p.a_to_b
                             .current_round_trip_time
                             .or(p.b_to_a.current_round_trip_time)
                     }),
                     pairs: s.pairs.len(),
-                    succeeded: s.pairs.iter().filter(|p| p.state == "succeeded").count(),
+                    succeeded: s.pairs.iter().filter(|p| p.state == PairState::Succeeded).count(),
                     checks: s
                         .pairs
                         .iter()
@@ -107,15 +151,11 @@ impl RowSummary {
                     .chain(a.errors.iter().map(|e| e.ts))
                     .reduce(f64::min)
                     .unwrap_or(index.t0);
-                let transport = match a.transport {
-                    crate::net::Transport::Udp => "udp",
-                    crate::net::Transport::Tcp => "tcp",
-                };
                 let mut hay = vec![
                     "turn allocation".to_string(),
                     a.client.clone(),
                     a.server.clone(),
-                    a.state.to_string(),
+                    a.state.name().to_string(),
                 ];
                 hay.extend(a.relayed.iter().cloned());
                 hay.extend(a.username.iter().cloned());
@@ -124,15 +164,15 @@ impl RowSummary {
                     start,
                     agents: a.client.clone(),
                     addresses: format!("{} → {}", a.client, a.server),
-                    outcome: a.state,
+                    status: Status::Allocation(a.state),
                     pair: format!("TURN {}", a.requested_transport.as_deref().unwrap_or("?")),
                     rtt: None,
                     pairs: 0,
                     succeeded: 0,
                     checks: 0,
-                    turn: transport,
+                    turn: TurnUse::Transport(a.transport),
                     findings: counts,
-                    candidate_types: vec!["relay"],
+                    candidate_types: vec![CandidateType::Relay],
                     finding_codes: codes,
                     haystack: hay.join(" "),
                 }

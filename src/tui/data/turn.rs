@@ -6,6 +6,7 @@
 //! report's.
 use super::{severity_name, Index};
 use crate::analysis::findings::Severity;
+use crate::analysis::turn::AllocationState;
 use crate::report::Report;
 
 /// What a detail line of the TURN view is about (for colour).
@@ -43,21 +44,18 @@ pub fn allocation_lines(report: &Report, index: &Index, ai: usize) -> Vec<Detail
             .map_or("(none)".to_string(), |s| format!("\"{}\"", escape(s)))
     };
     let mut out = Vec::new();
-    let transport = match a.transport {
-        crate::net::Transport::Udp => "udp",
-        crate::net::Transport::Tcp => "tcp",
-    };
+    let transport = a.transport.name();
     out.push(line(
         format!(
             "{} → {} {transport}  {}",
             a.client,
             a.server,
-            a.state.to_uppercase()
+            a.state.name().to_uppercase()
         ),
         a.created_frame,
         match a.state {
-            "failed" | "expired" => LineKind::Error,
-            _ => LineKind::Heading,
+            AllocationState::Failed | AllocationState::Expired => LineKind::Error,
+            AllocationState::Active | AllocationState::Deleted => LineKind::Heading,
         },
     ));
     out.push(line(
@@ -247,7 +245,7 @@ pub fn allocation_lines(report: &Report, index: &Index, ai: usize) -> Vec<Detail
                     "  #{} {} by {}{}",
                     c.connection_id,
                     c.peer.as_deref().unwrap_or("?"),
-                    c.initiated_by,
+                    c.initiated_by.name(),
                     c.data_connection
                         .as_ref()
                         .map_or(" (no ConnectionBind)".to_string(), |d| format!(", data via {d}"))

@@ -41,10 +41,7 @@ fn verdict(v: &Verdict) -> String {
 fn header_lines(app: &App, m: &MessageRecord, t: &Theme) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     let path = app.model().path(m);
-    let transport = match path.transport {
-        crate::net::Transport::Udp => "udp",
-        crate::net::Transport::Tcp => "tcp",
-    };
+    let transport = path.transport.name();
     lines.push(Line::from(format!(
         "    {} → {} {transport}  {:+.6}s",
         path.src,

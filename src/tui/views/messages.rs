@@ -4,6 +4,7 @@
 use super::{clean, hit_list, Theme};
 use crate::report::text::packet_line;
 use crate::tui::app::App;
+use crate::wire::stun::Class;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
@@ -36,7 +37,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             let text = packet_line(m, app.index.t0);
             let style = if pos == app.messages.cursor.selected {
                 t.selected()
-            } else if m.class == Some("error") {
+            } else if m.class == Some(Class::Error) {
                 t.bad()
             } else if m.relayed {
                 t.warn()

@@ -15,6 +15,9 @@ pub mod timeline;
 pub mod turn;
 
 use super::app::{App, Hit, Overlay, PromptKind, Screen};
+use super::data::Status;
+use crate::analysis::sessions::Outcome;
+use crate::analysis::turn::AllocationState;
 use crate::report::text::{escape, is_bidi_control};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -95,12 +98,24 @@ impl Theme {
     pub fn warn(&self) -> Style {
         self.fg(Color::Yellow)
     }
-    /// A session outcome or allocation state.
-    pub fn outcome(&self, o: &str) -> Style {
+    pub fn outcome(&self, o: Outcome) -> Style {
         match o {
-            "connected" | "active" | "deleted" => self.good(),
-            "failed" | "expired" => self.bad(),
-            _ => self.warn(),
+            Outcome::Connected => self.good(),
+            Outcome::Failed => self.bad(),
+            Outcome::Incomplete => self.warn(),
+        }
+    }
+    pub fn allocation(&self, s: AllocationState) -> Style {
+        match s {
+            AllocationState::Active | AllocationState::Deleted => self.good(),
+            AllocationState::Failed | AllocationState::Expired => self.bad(),
+        }
+    }
+    /// A home row's session outcome or allocation state.
+    pub fn status(&self, s: Status) -> Style {
+        match s {
+            Status::Session(o) => self.outcome(o),
+            Status::Allocation(a) => self.allocation(a),
         }
     }
     /// The bytes of the selected attribute in the hex dump.

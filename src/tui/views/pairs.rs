@@ -1,7 +1,8 @@
 //! The pairs tab: both agents' candidates (and the NAT mappings seen for them), the candidate-pair table
 //! with webrtc-stats counters per direction, and the selected pair's full counters.
 use super::{clean, hit_list, ms, Theme};
-use crate::analysis::sessions::{DirectionReport, PairReport};
+use crate::analysis::ice::CandidateType;
+use crate::analysis::sessions::{DirectionReport, PairReport, PairState};
 use crate::tui::app::{App, Pane};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Modifier;
@@ -102,18 +103,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             let mut cells = vec![
                 Span::raw(clean(&c.agent).into_owned()),
                 Span::styled(
-                    c.candidate_type,
-                    if c.candidate_type == "relay" {
+                    c.candidate_type.name(),
+                    if c.candidate_type == CandidateType::Relay {
                         t.warn()
                     } else {
                         t.fg(ratatui::style::Color::Reset)
                     },
                 ),
                 Span::raw(c.address.clone()),
-                Span::raw(match c.protocol {
-                    crate::net::Transport::Udp => "udp",
-                    crate::net::Transport::Tcp => "tcp",
-                }),
+                Span::raw(c.protocol.name()),
                 Span::raw(c.priority.map_or("-".into(), |p| p.to_string())),
                 Span::styled(clean(&c.inferred_from).into_owned(), t.dim()),
             ];
@@ -185,9 +183,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .map(|(k, p)| {
             let i = from + k;
             let state_style = match p.state {
-                "succeeded" => t.good(),
-                "failed" => t.bad(),
-                _ => t.warn(),
+                PairState::Succeeded => t.good(),
+                PairState::Failed => t.bad(),
+                PairState::InProgress => t.warn(),
             };
             let mut cells: Vec<Span> = vec![
                 Span::raw(p.index.to_string()),
@@ -202,20 +200,17 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             ];
             if wide {
                 cells.extend([
-                    Span::raw(p.a_type),
+                    Span::raw(p.a_type.name()),
                     Span::raw(p.a.clone()),
-                    Span::raw(p.b_type),
+                    Span::raw(p.b_type.name()),
                     Span::raw(p.b.clone()),
-                    Span::raw(match p.protocol {
-                        crate::net::Transport::Udp => "udp",
-                        crate::net::Transport::Tcp => "tcp",
-                    }),
+                    Span::raw(p.protocol.name()),
                 ]);
             } else {
-                cells.push(Span::raw(format!("{} {}", p.a_type, p.a)));
-                cells.push(Span::raw(format!("{} {}", p.b_type, p.b)));
+                cells.push(Span::raw(format!("{} {}", p.a_type.name(), p.a)));
+                cells.push(Span::raw(format!("{} {}", p.b_type.name(), p.b)));
             }
-            cells.push(Span::styled(p.state, state_style));
+            cells.push(Span::styled(p.state.name(), state_style));
             cells.push(Span::raw(dir_cell(&p.a_to_b)));
             cells.push(Span::raw(dir_cell(&p.b_to_a)));
             if wide {
@@ -321,7 +316,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         Some(p) => {
             let mut head = vec![
                 Span::styled(format!(" #{} ", p.index), t.header()),
-                Span::raw(format!("{} {} ↔ {} {}", p.a_type, p.a, p.b_type, p.b)),
+                Span::raw(format!(
+                    "{} {} ↔ {} {}",
+                    p.a_type.name(),
+                    p.a,
+                    p.b_type.name(),
+                    p.b
+                )),
             ];
             if p.selected {
                 head.push(Span::styled("  SELECTED", t.good().add_modifier(Modifier::BOLD)));

@@ -1,5 +1,6 @@
 //! The session screen: a two-line summary (agents, outcome, milestones), the tab bar, and the open tab.
 use super::{clean, findings, ladder, pairs, timeline, Theme};
+use crate::analysis::ice::Role;
 use crate::tui::app::{App, Hit, Tab};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Modifier;
@@ -26,10 +27,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             l1.push(Span::raw(" ↔ "));
         }
         l1.push(Span::styled(clean(&a.ufrag).into_owned(), t.header()));
-        l1.push(Span::styled(format!(" ({})", a.role.unwrap_or("role?")), t.dim()));
+        l1.push(Span::styled(
+            format!(" ({})", a.role.map_or("role?", Role::name)),
+            t.dim(),
+        ));
     }
     l1.push(Span::raw("  "));
-    l1.push(Span::styled(s.outcome.to_uppercase(), t.outcome(s.outcome)));
+    l1.push(Span::styled(
+        s.outcome.name().to_uppercase(),
+        t.outcome(s.outcome),
+    ));
     if let Some(r) = &s.restart_of {
         l1.push(Span::styled(format!("  restart of {r}"), t.warn()));
     }

@@ -2,7 +2,7 @@
 //! list. Wide terminals get more columns; 80 columns keep the ones that answer "did it connect, how".
 use super::{clean, hit_list, ms, rel, Theme};
 use crate::tui::app::{App, SortKey};
-use crate::tui::data::{RowRef, RowSummary};
+use crate::tui::data::{RowRef, RowSummary, SeverityCounts};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table, Wrap};
@@ -14,20 +14,20 @@ const WIDE: u16 = 130;
 
 struct Col {
     title: &'static str,
-    width: u16,
+    width: Constraint,
     sort: Option<SortKey>,
 }
 
-fn findings_cell(c: (usize, usize, usize)) -> String {
+fn findings_cell(c: SeverityCounts) -> String {
     let mut parts = Vec::new();
-    if c.0 > 0 {
-        parts.push(format!("{}E", c.0));
+    if c.errors > 0 {
+        parts.push(format!("{}E", c.errors));
     }
-    if c.1 > 0 {
-        parts.push(format!("{}W", c.1));
+    if c.warnings > 0 {
+        parts.push(format!("{}W", c.warnings));
     }
-    if c.2 > 0 {
-        parts.push(format!("{}I", c.2));
+    if c.infos > 0 {
+        parts.push(format!("{}I", c.infos));
     }
     if parts.is_empty() {
         "-".into()
@@ -81,48 +81,49 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let mut cols = vec![
         Col {
             title: " ",
-            width: 1,
+            width: Constraint::Length(1),
             sort: None,
         },
         Col {
             title: "start",
-            width: 8,
+            width: Constraint::Length(8),
             sort: Some(SortKey::Start),
         },
     ];
     if wide {
         cols.push(Col {
             title: "id",
-            width: 4,
+            width: Constraint::Length(4),
             sort: None,
         });
     }
     cols.push(Col {
         title: "agents",
-        width: if wide { 24 } else { 18 },
+        width: Constraint::Length(if wide { 24 } else { 18 }),
         sort: Some(SortKey::Agents),
     });
     if wide {
         cols.push(Col {
             title: "addresses",
-            width: 44,
+            // The addresses take what is left (the other widths are what their contents need).
+            width: Constraint::Fill(1),
             sort: None,
         });
     }
     cols.extend([
         Col {
             title: "outcome",
-            width: 10,
+            width: Constraint::Length(10),
             sort: Some(SortKey::Outcome),
         },
         Col {
             title: "pair",
-            width: 11,
+            width: Constraint::Length(11),
             sort: Some(SortKey::Pair),
         },
         Col {
             title: "rtt",
-            width: 6,
+            width: Constraint::Length(6),
             sort: Some(SortKey::Rtt),
         },
     ]);
@@ -130,30 +131,30 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     if wide {
         cols.push(Col {
             title: "pairs",
-            width: 9,
+            width: Constraint::Length(9),
             sort: Some(SortKey::Pairs),
         });
         cols.push(Col {
             title: "checks",
-            width: 6,
+            width: Constraint::Length(6),
             sort: None,
         });
     } else {
         cols.push(Col {
             title: "pair/chk",
-            width: 8,
+            width: Constraint::Length(8),
             sort: Some(SortKey::Pairs),
         });
     }
     cols.push(Col {
         title: "turn",
-        width: 5,
+        width: Constraint::Length(5),
         sort: None,
     });
     // Findings by severity: "1E 2W".
     cols.push(Col {
         title: if wide { "findings" } else { "E/W/I" },
-        width: if wide { 8 } else { 5 },
+        width: Constraint::Length(if wide { 8 } else { 5 }),
         sort: Some(SortKey::Findings),
     });
 
@@ -202,7 +203,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         if wide {
             cells.push(Span::raw(s.addresses.clone()));
         }
-        cells.push(Span::styled(s.outcome, t.outcome(s.outcome)));
+        cells.push(Span::styled(s.status.name(), t.status(s.status)));
         cells.push(Span::raw(s.pair.clone()));
         cells.push(Span::raw(ms(s.rtt)));
         match (row, wide) {
@@ -214,10 +215,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             }
             (RowRef::Session(_), false) => cells.push(Span::raw(format!("{}/{}", s.pairs, s.checks))),
         }
-        cells.push(Span::raw(s.turn));
-        let fstyle = if s.findings.0 > 0 {
+        cells.push(Span::raw(s.turn.name()));
+        let fstyle = if s.findings.errors > 0 {
             t.bad()
-        } else if s.findings.1 > 0 {
+        } else if s.findings.warnings > 0 {
             t.warn()
         } else {
             t.dim()
@@ -230,17 +231,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         }
         rows.push(r);
     }
-    // The addresses take what is left (the other widths are what their contents need).
-    let widths: Vec<Constraint> = cols
-        .iter()
-        .map(|c| {
-            if c.title == "addresses" {
-                Constraint::Fill(1)
-            } else {
-                Constraint::Length(c.width)
-            }
-        })
-        .collect();
+    let widths: Vec<Constraint> = cols.iter().map(|c| c.width).collect();
     frame.render_widget(
         Table::new(rows, widths).header(header).column_spacing(1),
         table_area,
@@ -277,7 +268,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             let s = &report.sessions[i];
             Line::from(vec![
                 Span::styled(format!(" {} ", s.id), t.header()),
-                Span::styled(s.outcome, t.outcome(s.outcome)),
+                Span::styled(s.outcome.name(), t.outcome(s.outcome)),
                 Span::raw(": "),
                 Span::raw(clean(&s.outcome_reason).into_owned()),
             ])
@@ -290,7 +281,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             Line::from(vec![
                 Span::styled(" TURN ", t.header()),
                 Span::raw(format!("{} → {} ", a.client, a.server)),
-                Span::styled(a.state, t.outcome(a.state)),
+                Span::styled(a.state.name(), t.allocation(a.state)),
                 Span::raw(err),
             ])
         }

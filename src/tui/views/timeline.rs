@@ -5,7 +5,7 @@
 //! Several events in one column show the most telling one (an error over a success over a check); zoom in
 //! to separate them.
 use super::{clean, Theme};
-use crate::analysis::sessions::{SessionReport, TimelineEvent};
+use crate::analysis::sessions::{SessionReport, TimelineEvent, TimelineKind};
 use crate::tui::app::App;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -20,19 +20,18 @@ const LABEL: u16 = 18;
 pub fn glyph(s: &SessionReport, e: &TimelineEvent, consent: bool) -> (char, u8, Color) {
     let from_a = s.agents.first().is_some_and(|a| a.ufrag == e.from);
     match e.event {
-        "timeout" => ('T', 9, Color::Red),
-        "error" => ('E', 9, Color::Red),
-        "nominated" => ('N', 8, Color::Cyan),
-        "success" => ('✓', 7, Color::Green),
-        "dtls-connected" => ('d', 6, Color::Magenta),
-        "dtls-start" => ('D', 5, Color::Magenta),
-        "media-start" => ('M', 5, Color::Magenta),
-        "check" if consent => ('c', 2, Color::DarkGray),
-        "check" if from_a => ('>', 4, Color::White),
-        "check" => ('<', 4, Color::White),
-        "retransmission" => ('r', 3, Color::Yellow),
-        "role-change" => ('^', 1, Color::Yellow),
-        _ => ('?', 0, Color::White),
+        TimelineKind::Timeout => ('T', 9, Color::Red),
+        TimelineKind::Error => ('E', 9, Color::Red),
+        TimelineKind::Nominated => ('N', 8, Color::Cyan),
+        TimelineKind::Success => ('✓', 7, Color::Green),
+        TimelineKind::DtlsConnected => ('d', 6, Color::Magenta),
+        TimelineKind::DtlsStart => ('D', 5, Color::Magenta),
+        TimelineKind::MediaStart => ('M', 5, Color::Magenta),
+        TimelineKind::Check if consent => ('c', 2, Color::DarkGray),
+        TimelineKind::Check if from_a => ('>', 4, Color::White),
+        TimelineKind::Check => ('<', 4, Color::White),
+        TimelineKind::Retransmission => ('r', 3, Color::Yellow),
+        TimelineKind::RoleChange => ('^', 1, Color::Yellow),
     }
 }
 
@@ -191,8 +190,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         let label = format!(
             "#{:<2} {}↔{}{}",
             p.index,
-            p.a_type,
-            p.b_type,
+            p.a_type.name(),
+            p.b_type.name(),
             if p.selected { "*" } else { "" }
         );
         let label_style = if lane == tl.lane {
@@ -232,8 +231,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 (e.ts - origin) * 1e3,
                 e.frame,
                 e.pair,
-                p.map_or(String::new(), |p| format!("{}↔{}", p.a_type, p.b_type)),
-                e.event,
+                p.map_or(String::new(), |p| format!(
+                    "{}↔{}",
+                    p.a_type.name(),
+                    p.b_type.name()
+                )),
+                e.event.name(),
                 clean(&e.from)
             );
             if consent.get(tl.event).copied().unwrap_or(false) {

@@ -52,11 +52,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 .map_or("-".to_string(), |s| report.sessions[s].id.clone());
             let mut r = Row::new(vec![
                 Span::raw(format!("{} → {}", a.client, a.server)),
-                Span::raw(match a.transport {
-                    crate::net::Transport::Udp => "udp",
-                    crate::net::Transport::Tcp => "tcp",
-                }),
-                Span::styled(a.state, t.outcome(a.state)),
+                Span::raw(a.transport.name()),
+                Span::styled(a.state.name(), t.allocation(a.state)),
                 Span::raw(a.relayed.first().cloned().unwrap_or_else(|| "-".into())),
                 Span::raw(used),
             ]);
