@@ -184,16 +184,16 @@ fn session_findings(s: &SessionReport, out: &mut Vec<Finding>) {
     failed(s, out);
     no_nomination(s, out);
     one_way_pairs(s, out);
-    // The rules from here on are checked only for a session with a selected pair: restart and nat_mapping
-    // too, although they do not read it.
+    // A restart, or a NAT that maps per destination, matters most when the session failed.
+    restart(s, out);
+    nat_mapping(s, out);
+    // The rules from here on read the selected pair.
     let Some(sel) = &s.selected_pair else { return };
     let selected = &s.pairs[sel.index];
     relay_despite_direct(s, selected, out);
     slow_connect(s, out);
     high_rtt(s, selected, out);
     lossy_path(s, selected, out);
-    restart(s, out);
-    nat_mapping(s, out);
 }
 
 /// Agent `i`'s ufrag (`?` when the session has no such agent).
@@ -277,7 +277,12 @@ fn failed(s: &SessionReport, out: &mut Vec<Finding>) {
     }
     let name = |i: usize| agent_name(s, i);
     let sent = |i: usize| sum_by_agent(s, i, |d| d.requests_sent);
-    let answered = |i: usize| sum_by_agent(s, i, |d| d.responses_received);
+    // Error responses are answers too: a check refused with 401 reached the peer (RFC 8445 §7.2.5.2).
+    let answered = |i: usize| {
+        sum_by_agent(s, i, |d| {
+            d.responses_received + d.error_responses_received.values().copied().sum::<u64>()
+        })
+    };
     let (sent0, sent1) = (sent(0), sent(1));
     if answered(0) + answered(1) > 0 {
         out.push(Finding {
@@ -699,6 +704,57 @@ mod tests {
 
     fn codes(f: &[Finding]) -> Vec<&'static str> {
         f.iter().map(|f| f.code).collect()
+    }
+
+    /// Checks refused with 401 in both directions reached the peers: the session failed on credentials,
+    /// and saying "neither got an answer" (UDP blocked) would contradict the packets.
+    #[test]
+    fn checks_answered_with_errors_are_not_silence() {
+        let f = run(
+            vec![
+                (0, A, B, check(1, "bbbb:aaaa", true, false)),
+                (5, B, A, err(1, 401)),
+                (10, B, A, check(2, "aaaa:bbbb", false, false)),
+                (15, A, B, err(2, 401)),
+            ],
+            60_000,
+        );
+        let c = codes(&f);
+        assert!(c.contains(&"ice.failed"), "{c:?}");
+        assert!(c.contains(&"ice.check.unauthorized"), "{c:?}");
+        assert!(!c.contains(&"ice.failed.no-response"), "{c:?}");
+        assert!(f.iter().all(|f| !f.message.contains("neither got an answer")));
+    }
+
+    /// A symmetric NAT is the usual reason a session fails: its finding is given whether or not a pair was
+    /// selected. The agent's host 10.0.0.1:5000 was mapped to 203.0.113.5:40000 by a STUN server, but its
+    /// checks left the NAT from 203.0.113.5:40001 (another port for another destination) and nobody
+    /// answered them.
+    #[test]
+    fn a_nat_mapping_per_destination_is_reported_when_the_session_failed() {
+        let server = "198.51.100.9:3478";
+        let mapped: std::net::SocketAddr = "203.0.113.5:40000".parse().unwrap();
+        let f = run(
+            vec![
+                (
+                    0,
+                    "10.0.0.1:5000",
+                    server,
+                    testkit::message(Method::BINDING, crate::wire::stun::Class::Request, 9, vec![]),
+                ),
+                (5, server, "10.0.0.1:5000", testkit::success(9, Some(mapped))),
+                (100, "203.0.113.5:40001", B, check(1, "bbbb:aaaa", true, false)),
+                (600, "203.0.113.5:40001", B, check(1, "bbbb:aaaa", true, false)),
+            ],
+            60_000,
+        );
+        let c = codes(&f);
+        assert!(c.contains(&"ice.failed.no-response"), "{c:?}");
+        let nat = f
+            .iter()
+            .find(|f| f.code == "nat.address-dependent-mapping")
+            .unwrap_or_else(|| panic!("{c:?}"));
+        assert!(nat.message.contains("203.0.113.5:40001"), "{}", nat.message);
     }
 
     #[test]
