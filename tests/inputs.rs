@@ -618,8 +618,11 @@ fn batched_analysis_on_two_threads_equals_packet_by_packet() {
 /// but the last is over long before the end; the JSON report and the text summary with folding (rendered
 /// bytes in memory, and spilled) must be byte for byte those without, and sessions and allocations must
 /// really have been folded.
-#[test]
-fn folded_sessions_report_what_unfolded_ones_do() {
+/// What `Analyzer::fold_sessions` changes on the captures `parts`, each moved 700 s after the one before
+/// and merged: the JSON report and text summary without folding, and with it (rendered bytes in memory,
+/// then spilled), each with the numbers of sessions and allocations folded and of sessions in all.
+#[allow(clippy::type_complexity)]
+fn fold_runs(parts: &[&str]) -> Vec<(Vec<u8>, Vec<u8>, usize, usize, usize)> {
     use iceview::analysis::store::MemorySpill;
     use iceview::analysis::Analyzer;
     use iceview::capture::file::FileReader;
@@ -628,16 +631,6 @@ fn folded_sessions_report_what_unfolded_ones_do() {
     use iceview::wire::credentials::Keyring;
     use std::sync::Arc;
 
-    let parts = [
-        "chrome-host",
-        "chrome-relay-udp",
-        "ice-failed",
-        "host-direct",
-        "nat-srflx",
-        "symmetric-relay",
-        "chrome-turn-badauth",
-        "chrome-relay-tcp",
-    ];
     // (time, link type, bytes, original length), each part starting 700 s after the previous one's start.
     let mut packets: Vec<(Timestamp, LinkType, Vec<u8>, u32)> = Vec::new();
     for (k, part) in parts.iter().enumerate() {
@@ -695,31 +688,77 @@ fn folded_sessions_report_what_unfolded_ones_do() {
             allocations,
         )
     };
-    let (json_plain, text_plain, none, sessions, no_allocations) = run(None);
-    assert_eq!((none, no_allocations), (0, 0));
+    vec![
+        run(None),
+        run(Some(None)),
+        run(Some(Some(Arc::new(MemorySpill::default())))),
+    ]
+}
+
+/// `iceview read` folds an ICE session once nothing of it has been seen for 45 s of capture time, and a
+/// TURN allocation once it is over and as quiet (`iceview::analysis::fold`): its view is rendered then and
+/// dropped from memory. Folding must not change the report. Here eight bundled calls, each moved 700 s
+/// after the previous one (past a TURN allocation's 600 s lifetime), make one capture in which every call
+/// but the last is over long before the end; the JSON report and the text summary with folding (rendered
+/// bytes in memory, and spilled) must be byte for byte those without, and sessions and allocations must
+/// really have been folded.
+#[test]
+fn folded_sessions_report_what_unfolded_ones_do() {
+    let parts = [
+        "chrome-host",
+        "chrome-relay-udp",
+        "ice-failed",
+        "host-direct",
+        "nat-srflx",
+        "symmetric-relay",
+        "chrome-turn-badauth",
+        "chrome-relay-tcp",
+    ];
+    let runs = fold_runs(&parts);
+    let (json_plain, text_plain, none, sessions, no_allocations) = &runs[0];
+    assert_eq!((*none, *no_allocations), (0, 0));
     // Every call but the one whose TURN authentication failed before any check.
     assert!(
-        sessions >= parts.len() - 1,
+        *sessions >= parts.len() - 1,
         "every call has its session: {sessions}"
     );
-    for spill in [None, Some(Arc::new(MemorySpill::default()))] {
-        let spilled = spill.is_some();
-        let (json_folded, text_folded, folded, _, allocations) = run(Some(spill));
+    for (k, (json_folded, text_folded, folded, _, allocations)) in runs.iter().enumerate().skip(1) {
+        let spilled = k == 2;
         // The TURN parts' allocations, but the last part's (chrome-relay-tcp), which is still young.
         assert!(
-            allocations >= 4,
+            *allocations >= 4,
             "spilled {spilled}: {allocations} allocations folded"
         );
         // Only the last part's sessions are still open at the end: it started 700 s after the one before.
         assert!(
-            folded >= sessions - 2 && folded < sessions,
+            *folded >= sessions - 2 && folded < sessions,
             "spilled {spilled}: {folded} of {sessions} sessions folded"
         );
         assert!(json_folded == json_plain, "spilled {spilled}: the JSON differs");
         assert_eq!(
-            String::from_utf8_lossy(&text_folded),
-            String::from_utf8_lossy(&text_plain),
+            String::from_utf8_lossy(text_folded),
+            String::from_utf8_lossy(text_plain),
             "spilled {spilled}"
+        );
+    }
+}
+
+/// With no ICE session at all, `ice.no-checks` reads the transaction table, which folding empties: a
+/// refused allocation (chrome-turn-badauth's 401s) folded 700 s before a STUN-only capture ends must still
+/// make it say that no TURN allocation succeeded, as without folding.
+#[test]
+fn folded_allocations_still_count_for_a_capture_without_sessions() {
+    let runs = fold_runs(&["chrome-turn-badauth", "natdiscovery-none"]);
+    let (json_plain, _, _, sessions, _) = &runs[0];
+    assert_eq!(*sessions, 0);
+    let plain = String::from_utf8_lossy(json_plain);
+    assert!(plain.contains("no TURN allocation succeeded"), "{plain}");
+    for (json_folded, text_folded, _, _, allocations) in &runs[1..] {
+        assert!(*allocations >= 2, "{allocations} allocations folded");
+        assert!(json_folded == json_plain, "the JSON differs");
+        assert_eq!(
+            String::from_utf8_lossy(text_folded),
+            String::from_utf8_lossy(&runs[0].1)
         );
     }
 }

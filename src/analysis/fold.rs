@@ -22,11 +22,13 @@
 //! 5-tuple after its allocation folded gets a second entry.
 
 use super::findings::ice::{lasting_findings, EndFacts};
-use super::findings::Finding;
+use super::findings::{Finding, MAX_EVIDENCE_FRAMES};
 use super::sessions::SessionReport;
 use super::store::{RawRef, RawStore, Spill};
+use super::transactions::{Transaction, TxState};
 use super::turn::{Allocation, AllocationKey};
 use crate::capture::Timestamp;
+use crate::wire::stun::Method;
 use std::sync::Arc;
 
 /// Capture time a session must be quiet before it is folded: more than RFC 8489's 39.5 s transaction
@@ -74,11 +76,43 @@ pub struct FoldedSession {
     pub end_facts: Option<EndFacts>,
 }
 
+/// What the capture-wide findings read of the transactions folding retired (`findings::ice`'s
+/// `ice.no-checks`, which reads the transaction table when a capture has no ICE session at all).
+#[derive(Debug, Default)]
+pub struct Retired {
+    /// The smallest first-request frames of non-relayed Binding and Allocate transactions (as many as a
+    /// finding lists as evidence).
+    pub gathered: Vec<u64>,
+    /// An Allocate transaction was retired; one of them had succeeded.
+    pub allocates: bool,
+    pub allocated: bool,
+}
+
+impl Retired {
+    pub(crate) fn note(&mut self, t: &Transaction, now: Timestamp) {
+        if (t.method == Method::BINDING || t.method == Method::ALLOCATE) && !t.relayed {
+            if let Some(first) = t.first_request() {
+                self.gathered.push(first.frame);
+                if self.gathered.len() > 2 * MAX_EVIDENCE_FRAMES {
+                    self.gathered.sort_unstable();
+                    self.gathered.dedup();
+                    self.gathered.truncate(MAX_EVIDENCE_FRAMES);
+                }
+            }
+        }
+        if t.method == Method::ALLOCATE {
+            self.allocates = true;
+            self.allocated |= t.state(now) == TxState::Succeeded;
+        }
+    }
+}
+
 /// The sessions folded so far, in the order they folded (not their index order).
 #[derive(Debug, Default)]
 pub struct Folded {
     pub sessions: Vec<FoldedSession>,
     pub allocations: Vec<FoldedAllocation>,
+    pub retired: Retired,
     pub store: RawStore,
     render: Option<Render>,
     render_allocation: Option<RenderAllocation>,

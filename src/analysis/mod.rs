@@ -262,9 +262,18 @@ impl Model {
         let pending: HashSet<transactions::TxIndex> = self.turn.pending_txs().collect();
         for tx in self.ice.fold(&quiet) {
             if !pending.contains(&tx) {
-                self.transactions.retire(tx);
+                self.retire_folded(tx, now);
             }
         }
+    }
+
+    /// Retires a folded session's or allocation's transaction, noting what the capture-wide findings
+    /// would have read of it ([`fold::Retired`]).
+    fn retire_folded(&mut self, i: transactions::TxIndex, now: Timestamp) {
+        if let Some(t) = self.transactions.get(i) {
+            self.ice_folded.retired.note(t, now);
+        }
+        self.transactions.retire(i);
     }
 
     /// Folds the TURN allocations over and quiet since [`fold::FOLD_AFTER_SECS`] before `now`
@@ -318,7 +327,7 @@ impl Model {
             })
             .collect();
         for i in theirs {
-            self.transactions.retire(i);
+            self.retire_folded(i, now);
         }
         relayed
     }

@@ -512,12 +512,15 @@ fn nat_mapping(s: &SessionReport, out: &mut Vec<Finding>) {
 
 /// Findings that are not about one session.
 fn capture_findings(model: &Model, sessions: Held, out: &mut Vec<Finding>) {
-    // Candidates were gathered but no connectivity check was ever sent.
+    // Candidates were gathered but no connectivity check was ever sent. (Transactions folding retired are
+    // summed up in `fold::Retired`.)
+    let retired = &model.ice_folded.retired;
     let gathered: Vec<u64> = model
         .transactions
         .iter()
         .filter(|t| (t.method == Method::BINDING || t.method == Method::ALLOCATE) && !t.relayed)
         .filter_map(|t| t.first_request().map(|s| s.frame))
+        .chain(retired.gathered.iter().copied())
         .collect();
     if !sessions.any && !gathered.is_empty() {
         let end = model.last_ts.unwrap_or_default();
@@ -526,8 +529,8 @@ fn capture_findings(model: &Model, sessions: Held, out: &mut Vec<Finding>) {
             .iter()
             .filter(|t| t.method == Method::ALLOCATE)
             .collect();
-        let allocated = allocates.iter().any(|t| t.state(end) == TxState::Succeeded);
-        let (severity, message) = if !allocates.is_empty() && !allocated {
+        let allocated = retired.allocated || allocates.iter().any(|t| t.state(end) == TxState::Succeeded);
+        let (severity, message) = if (retired.allocates || !allocates.is_empty()) && !allocated {
             (
                 Severity::Error,
                 "Candidates were being gathered but no TURN allocation succeeded and no ICE connectivity check was ever sent: with no usable candidates ICE never started — fix the TURN credentials/server first.",
