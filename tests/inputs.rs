@@ -620,7 +620,8 @@ fn batched_analysis_on_two_threads_equals_packet_by_packet() {
 /// really have been folded.
 /// What `Analyzer::fold_sessions` changes on the captures `parts`, each moved 700 s after the one before
 /// and merged: the JSON report and text summary without folding, and with it (rendered bytes in memory,
-/// then spilled), each with the numbers of sessions and allocations folded and of sessions in all.
+/// then spilled), each with the numbers of sessions and allocations folded during the read (before the end
+/// folds the rest) and of sessions in all.
 #[allow(clippy::type_complexity)]
 fn fold_runs(parts: &[&str]) -> Vec<(Vec<u8>, Vec<u8>, usize, usize, usize)> {
     use iceview::analysis::store::MemorySpill;
@@ -672,14 +673,15 @@ fn fold_runs(parts: &[&str]) -> Vec<(Vec<u8>, Vec<u8>, usize, usize, usize)> {
                 orig_len: *orig_len,
             });
         }
+        // Folded during the read, before the end folds what is still open.
+        let folded = a.model().ice_folded.sessions.len();
+        let allocations = a.model().ice_folded.allocations.len();
         a.finish();
         let report = Report::build_lean(a.model(), &[], a.net_stats());
         let mut json_out = Vec::new();
         json::write_streaming(&report, a.model(), &mut json_out).expect("json");
         let mut text_out = Vec::new();
         text::write_summary_with(&report, Some(&a.model().ice_folded), &mut text_out).expect("text");
-        let folded = a.model().ice_folded.sessions.len();
-        let allocations = a.model().ice_folded.allocations.len();
         (
             json_out,
             text_out,

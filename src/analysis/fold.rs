@@ -134,6 +134,11 @@ impl Folded {
         }
     }
 
+    /// Whether folding is on ([`Folded::enable`]).
+    pub fn enabled(&self) -> bool {
+        self.render.is_some()
+    }
+
     /// Whether a search for quiet sessions is due at `now` (the search is then scheduled for later).
     pub(crate) fn due(&mut self, now: Timestamp) -> bool {
         if self.render.is_none() || self.next_search.is_some_and(|next| now < next) {

@@ -267,6 +267,37 @@ impl Model {
         }
     }
 
+    /// At the end of the capture, folds every session and allocation still open, each as the report
+    /// would show it (the views and findings at the capture's last timestamp). Their transactions stay:
+    /// nothing comes after.
+    fn fold_rest(&mut self) {
+        let end = self.last_ts.unwrap_or_default();
+        let open = self.ice.quiet_sessions(end, f64::NEG_INFINITY);
+        for &s in &open {
+            let view = sessions::session(&self.ice, s, &self.transactions, end);
+            self.ice_folded.push(&view);
+        }
+        self.ice.fold(&open);
+        let keys: Vec<turn::AllocationKey> = self.turn.allocations.iter().map(|(k, _)| *k).collect();
+        let mut found = Vec::new();
+        {
+            let by_allocation = findings::turn::transactions_by_allocation(self, |_| true);
+            for key in &keys {
+                let Some(a) = self.turn.allocations.get(key) else {
+                    continue;
+                };
+                let txs = by_allocation.get(key).map(Vec::as_slice).unwrap_or(&[]);
+                found.push(findings::turn::allocation_findings(key, a, txs, end));
+            }
+        }
+        for (key, found) in keys.iter().zip(found) {
+            if let Some(a) = self.turn.allocations.get(key) {
+                self.ice_folded.push_allocation(key, a, end, found);
+            }
+            self.turn.remove(key);
+        }
+    }
+
     /// Retires a folded session's or allocation's transaction, noting what the capture-wide findings
     /// would have read of it ([`fold::Retired`]).
     fn retire_folded(&mut self, i: transactions::TxIndex, now: Timestamp) {
@@ -522,6 +553,11 @@ impl Analyzer {
     }
 
     fn finish_framing(&mut self) {
+        // Folding on: what is still open is rendered now, as the end of the capture shows it, one at a
+        // time, rather than built all at once by the report.
+        if self.state.model.ice_folded.enabled() {
+            self.state.model.fold_rest();
+        }
         let state = &mut self.state;
         let incomplete = state.framers.values().filter(|f| f.pending() > 0).count() as u64;
         if incomplete > 0 {
