@@ -214,6 +214,45 @@ pub struct Model {
     pub raw: store::RawStore,
     /// ICE sessions folded during the read ([`fold`]), rendered; `ice` keeps only their marks.
     pub ice_folded: fold::Folded,
+    /// The listed messages counted as they are listed, so that no output reads every record back for a
+    /// summary.
+    pub listed: Listed,
+}
+
+/// Counts of the listed messages (`Model::messages`).
+#[derive(Clone, Debug, Default)]
+pub struct Listed {
+    /// Found inside TURN relaying.
+    pub relayed: usize,
+    /// STUN messages by (method, class name), and ChannelData frames under `None`.
+    pub by_type: BTreeMap<Option<(u16, &'static str)>, u64>,
+    /// STUN messages per dialect other than RFC 5389/8489.
+    pub by_dialect: BTreeMap<&'static str, u64>,
+    /// STUN messages decoded although malformed.
+    pub malformed: u64,
+}
+
+impl Listed {
+    fn count(&mut self, m: &MessageRecord) {
+        self.relayed += usize::from(m.path.relay.is_some());
+        let key = match &m.body {
+            Body::Stun {
+                method,
+                class,
+                dialect,
+                malformed,
+                ..
+            } => {
+                if let Some(d) = dialect.name() {
+                    *self.by_dialect.entry(d).or_insert(0) += 1;
+                }
+                self.malformed += u64::from(*malformed);
+                Some((method.0, class.name()))
+            }
+            Body::ChannelData { .. } => None,
+        };
+        *self.by_type.entry(key).or_insert(0) += 1;
+    }
 }
 
 impl Model {
@@ -1222,6 +1261,7 @@ impl State {
             if let (Body::Stun { raw, .. }, Some((_, bytes))) = (&mut rec.body, stun) {
                 *raw = self.model.raw.push(bytes);
             }
+            self.model.listed.count(&rec);
             self.model.messages.push(rec);
         } else {
             self.model.stats.messages_not_stored += 1;

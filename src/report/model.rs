@@ -48,35 +48,16 @@ pub struct MessageSummary {
 
 impl MessageSummary {
     fn of(model: &Model) -> MessageSummary {
-        let mut by_type: BTreeMap<Option<(u16, &'static str)>, u64> = BTreeMap::new();
-        let mut relayed = 0;
-        let mut names: BTreeMap<u16, String> = BTreeMap::new();
-        let mut by_dialect: BTreeMap<&'static str, u64> = BTreeMap::new();
-        let mut malformed = 0;
-        for m in model.messages.iter() {
-            let m = &m;
-            relayed += usize::from(model.path(m).relay.is_some());
-            let key = match &m.body {
-                Body::Stun {
-                    method,
-                    class,
-                    dialect,
-                    malformed: bad,
-                    ..
-                } => {
-                    if let Some(d) = dialect.name() {
-                        *by_dialect.entry(d).or_insert(0) += 1;
-                    }
-                    malformed += u64::from(*bad);
-                    names.entry(method.0).or_insert_with(|| method.to_string());
-                    Some((method.0, class.name()))
-                }
-                Body::ChannelData { .. } => None,
-            };
-            *by_type.entry(key).or_insert(0) += 1;
-        }
+        let listed = &model.listed;
+        let by_type = &listed.by_type;
+        let names: BTreeMap<u16, String> = by_type
+            .keys()
+            .flatten()
+            .map(|&(m, _)| (m, crate::wire::stun::Method(m).to_string()))
+            .collect();
+        let (relayed, by_dialect, malformed) = (listed.relayed, listed.by_dialect.clone(), listed.malformed);
         let mut by_method: BTreeMap<String, BTreeMap<&'static str, u64>> = BTreeMap::new();
-        for (key, n) in by_type {
+        for (&key, &n) in by_type {
             let (method, class) = match key {
                 Some((m, class)) => (names.get(&m).cloned().unwrap_or_default(), class),
                 None => ("channel-data".to_string(), "frames"),

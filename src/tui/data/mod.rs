@@ -68,6 +68,7 @@ pub fn ui_model(model: &Model) -> Model {
     Model {
         stats: model.stats.clone(),
         messages: model.messages.clone(),
+        listed: model.listed.clone(),
         // The messages' bytes, which the views decode again (`Model::stun`).
         raw: model.raw.clone(),
         unreachable: model.unreachable.clone(),
