@@ -97,7 +97,8 @@ impl Records {
             return;
         };
         let Chunk::Held(records) = last else { return };
-        let mut bytes = Vec::with_capacity(records.len() * 64);
+        // A record encodes to 60-130 bytes (IPv4 without relay to IPv6 with one).
+        let mut bytes = Vec::with_capacity(records.len() * 128);
         for r in records.iter() {
             encode(r, &mut bytes);
         }
@@ -157,8 +158,11 @@ impl Records {
         let mut buf = vec![0u8; len];
         let decoded = spill.read_at(offset, &mut buf).ok().and_then(|()| {
             let mut at = 0;
-            let v: Option<Vec<MessageRecord>> = (0..count).map(|_| decode(&buf, &mut at)).collect();
-            v.filter(|_| at == buf.len())
+            let mut v = Vec::with_capacity(count.min(RECORDS_PER_CHUNK));
+            for _ in 0..count {
+                v.push(decode(&buf, &mut at)?);
+            }
+            (at == buf.len()).then_some(v)
         });
         let Some(records) = decoded else {
             self.errors.fetch_add(1, Ordering::Relaxed);
