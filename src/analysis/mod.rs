@@ -337,6 +337,28 @@ impl Model {
         }
     }
 
+    /// Retires the Binding transactions no session checks with (requests to STUN servers: gathering
+    /// server-reflexive candidates, RFC 8445 §5.1.1.1) once quiet for [`fold::FOLD_AFTER_SECS`]: past
+    /// RFC 8489's 39.5 s they are final, and the binding they found is kept in `ice` on its own. Only
+    /// `ice.no-checks` read them, through [`fold::Retired`].
+    fn retire_stray_bindings(&mut self, now: Timestamp) {
+        let pending: HashSet<transactions::TxIndex> = self.turn.pending_txs().collect();
+        let stray: Vec<transactions::TxIndex> = (0..self.transactions.list.len())
+            .filter(|&i| {
+                self.transactions.get(i).is_some_and(|t| {
+                    !t.retired
+                        && (t.method == stun::Method::BINDING || t.method == stun::Method::GOOG_PING)
+                        && t.last_activity()
+                            .is_some_and(|l| now.secs_since(l) > fold::FOLD_AFTER_SECS)
+                })
+            })
+            .filter(|&i| self.ice.session_of_tx(i).is_none() && !pending.contains(&i))
+            .collect();
+        for i in stray {
+            self.retire_folded(i, now);
+        }
+    }
+
     /// Retires a folded session's or allocation's transaction, noting what the capture-wide findings
     /// would have read of it ([`fold::Retired`]).
     fn retire_folded(&mut self, i: transactions::TxIndex, now: Timestamp) {
@@ -552,6 +574,7 @@ impl Analyzer {
             model.last_ts = last;
             if model.ice_folded.due(now) {
                 model.fold_quiet_sessions(now);
+                model.retire_stray_bindings(now);
                 let relayed = model.fold_finished_allocations(now);
                 let state = &mut self.state;
                 for addr in relayed {
