@@ -1562,12 +1562,9 @@ mod tests {
         a.finish();
         let m = a.model();
         assert_eq!(m.messages.len(), N as usize);
-        assert!(
-            m.messages.held() <= records::RECORDS_PER_CHUNK,
-            "{} records held",
-            m.messages.held()
-        );
-        assert!(record_spill.bytes.lock().unwrap().len() > 16 * 64 * 64);
+        // 20,000 records fit in the chunks held before the records spill (analysis::records tests that).
+        assert_eq!(m.messages.held(), N as usize);
+        assert!(record_spill.bytes.lock().unwrap().is_empty());
         assert!(m.raw.held_bytes() <= 1 << 20, "{} bytes held", m.raw.held_bytes());
         assert!(spill.bytes.lock().unwrap().len() > 2_000_000);
         let order = (0..N).chain((0..N).rev().step_by(7));
