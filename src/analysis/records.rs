@@ -1,6 +1,6 @@
 //! The listed messages' records, in capture order, kept in fixed-size chunks that spill to a temporary file
-//! once full, as [`super::store::RawStore`] does for their bytes: memory then holds one chunk being filled
-//! and a few read back, however many messages a capture lists.
+//! once full, as [`super::store::RawStore`] does for their bytes: memory then holds the first
+//! [`HELD_CHUNKS`] chunks, the one being filled and a few read back, however many messages a capture lists.
 //!
 //! A spilled chunk is written in a compact encoding of its own ([`encode`]/[`decode`]: addresses as 6 or
 //! 26 bytes, enums as one) and decoded whole when it is read back; outputs read records in order (the JSON
@@ -26,7 +26,7 @@ pub const RECORDS_PER_CHUNK: usize = 4096;
 /// Chunks kept in memory before any is spilled (~13 MB): a capture listing fewer messages than this (every
 /// media-dominated one: its ChannelData listing is bounded at 50,000) never pays for encoding and decoding
 /// its records (~6 % of its instructions, callgrind), and memory stays bounded by this for larger ones.
-const HELD_CHUNKS: usize = 16;
+pub const HELD_CHUNKS: usize = 16;
 /// Decoded chunks kept after being read back: one per core rendering the JSON, and a spare for a view
 /// that jumps back.
 const CACHED_CHUNKS: usize = 3;
