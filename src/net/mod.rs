@@ -540,7 +540,7 @@ impl Net {
             // Options, Routing, AH) before the upper-layer header.
             IpVersion::V6 => match walk_ipv6_extensions(key.protocol, &whole) {
                 Ok(inner) if inner.fragment.is_none() => {
-                    self.transport(ip, inner.protocol, inner.payload, inner.payload.len(), meta, out)
+                    self.transport(ip, inner.protocol, inner.payload, inner.payload.len(), meta, out);
                 }
                 _ => self.stats.bad_ip_header += 1,
             },
@@ -630,7 +630,7 @@ impl Net {
                 self.tcp.segment(segment, &mut self.stats, out);
             }
             (IPPROTO_ICMP, IpVersion::V4) | (IPPROTO_ICMPV6, IpVersion::V6) => {
-                self.icmp(ip, payload, meta, out)
+                self.icmp(ip, payload, meta, out);
             }
             _ => self.stats.other_ip_protocol += 1,
         }
@@ -802,6 +802,8 @@ fn walk_ipv6_extensions(mut next: u8, bytes: &[u8]) -> Result<Ipv6Walk<'_>, ExtE
 }
 
 #[cfg(test)]
+// Test data: small literal values and lengths the test itself bounds.
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
     use crate::capture::LinkType;

@@ -41,7 +41,7 @@ impl IceState {
         }
         match (o.msg.class, username_parts(o.msg)) {
             (Class::Request, Some((rfrag, lfrag))) if o.msg.method == Method::BINDING => {
-                self.on_check(o, rfrag, lfrag)
+                self.on_check(o, rfrag, lfrag);
             }
             (Class::Request, None) if is_check_method(o.msg.method) => {
                 // GOOG-PING, or a Binding without USERNAME on a flow already known as a pair: a check
