@@ -155,23 +155,23 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("stun");
     g.throughput(Throughput::Elements(1));
     g.bench_function("binding_request_mi_fingerprint/unchecked", |b| {
-        b.iter(|| stun::decode(black_box(&check), &none))
+        b.iter(|| stun::decode(black_box(&check), &none));
     });
     g.bench_function("binding_request_mi_fingerprint/verified", |b| {
-        b.iter(|| stun::decode(black_box(&check), &keys))
+        b.iter(|| stun::decode(black_box(&check), &keys));
     });
     g.bench_function("allocate_success", |b| {
-        b.iter(|| stun::decode(black_box(&allocate_success), &none))
+        b.iter(|| stun::decode(black_box(&allocate_success), &none));
     });
     g.bench_function("header_test_only", |b| {
-        b.iter(|| stun::looks_like_stun(black_box(&allocate_success)))
+        b.iter(|| stun::looks_like_stun(black_box(&allocate_success)));
     });
     g.finish();
 
     let mut g = c.benchmark_group("channel_data");
     g.throughput(Throughput::Elements(1));
     g.bench_function("parse_udp", |b| {
-        b.iter(|| channel::parse_udp(black_box(&channel_frame)))
+        b.iter(|| channel::parse_udp(black_box(&channel_frame)));
     });
     g.finish();
 
@@ -181,7 +181,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let p = black_box(&media_packet);
             (demux::classify(p), media::rtp(p))
-        })
+        });
     });
     g.finish();
 
@@ -214,11 +214,11 @@ fn benches(c: &mut Criterion) {
     g.sample_size(30);
     g.throughput(Throughput::Bytes(total_bytes));
     g.bench_function("chrome-relay-udp/bytes", |b| {
-        b.iter_batched(|| (), |()| run(black_box(&packets)), BatchSize::PerIteration)
+        b.iter_batched(|| (), |()| run(black_box(&packets)), BatchSize::PerIteration);
     });
     g.throughput(Throughput::Elements(packets.len() as u64));
     g.bench_function("chrome-relay-udp/packets", |b| {
-        b.iter_batched(|| (), |()| run(black_box(&packets)), BatchSize::PerIteration)
+        b.iter_batched(|| (), |()| run(black_box(&packets)), BatchSize::PerIteration);
     });
     g.finish();
 }

@@ -406,11 +406,10 @@ mod tests {
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
         assert!(parse_duration("0").is_err());
         assert!(parse_duration("5 parsecs").is_err());
-        let live = match Cli::parse_from(["iceview", "live", "-i", "eth0", "-c", "5", "udp", "port", "3478"])
-            .command
-        {
-            Command::Live(l) => l,
-            _ => unreachable!("parsed a live command"),
+        let Command::Live(live) =
+            Cli::parse_from(["iceview", "live", "-i", "eth0", "-c", "5", "udp", "port", "3478"]).command
+        else {
+            unreachable!("parsed a live command")
         };
         assert_eq!(live.filter.join(" "), "udp port 3478");
         assert_eq!(live.count, Some(5));

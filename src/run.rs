@@ -76,7 +76,7 @@ pub fn read(args: &ReadArgs) -> Result<()> {
     };
     let mut reader = FileReader::open(&inputs, filter.as_deref())?;
     let mut analyzer = Analyzer::new(keys);
-    analyzer.set_inputs(inputs.len().min(u16::MAX as usize) as u16);
+    analyzer.set_inputs(u16::try_from(inputs.len()).unwrap_or(u16::MAX));
     // The listed messages' bytes go to a temporary file as they accumulate, so memory does not grow with
     // them; without one (no writable temporary directory) they stay in memory.
     match (FileSpill::create(), FileSpill::create()) {
@@ -171,7 +171,7 @@ pub fn read(args: &ReadArgs) -> Result<()> {
         let source = tui::data::Source {
             label: inputs.join(" "),
             inputs: inputs.clone(),
-            filter: filter.clone(),
+            filter,
             live: false,
             dropped: None,
         };

@@ -21,7 +21,7 @@ pub fn nat(args: &NatArgs) -> Result<()> {
         // A stuns: URL's port (5349) is the TLS one; the UDP server is on the default port.
         let udp = ServerUrl {
             port: if url.tls { DEFAULT_PORT } else { url.port },
-            ..url.clone()
+            ..url
         };
         bail!(
             "NAT behaviour discovery runs over UDP; give stun:{}",

@@ -2,6 +2,8 @@
 //! error returned from `main` (which prints its Debug form) would show. Every user error is one line on
 //! stderr starting with `iceview: ` and a non-zero exit; a capture cut in the middle of a packet is read up
 //! to the cut with a warning; help, completions and the man page exist; wire text is escaped.
+// Test data: small literal values and lengths the test itself bounds.
+#![allow(clippy::cast_possible_truncation)]
 mod common;
 use common::*;
 use serde_json::Value;

@@ -8,6 +8,8 @@
 //!
 //! `cargo test --test fuzz_stable -- --ignored write_fuzz_seeds` writes the same seeds, in each target's
 //! input format, to fuzz/corpus/<target>/ for that run.
+// Test data: small literal values and lengths the test itself bounds.
+#![allow(clippy::cast_possible_truncation)]
 mod common;
 use iceview::capture::file::FileReader;
 use iceview::capture::{LinkType, Timestamp};

@@ -4,6 +4,8 @@
 //!
 //! The packets are built here byte by byte (Ethernet / IPv4 / UDP or TCP / STUN per RFC 8489 §5 and §14), so
 //! every expected value is a hand calculation: what the bytes say, not what iceview said before.
+// Test data: small literal values and lengths the test itself bounds.
+#![allow(clippy::cast_possible_truncation)]
 mod common;
 use iceview::analysis::{self, Analyzer, Model};
 use iceview::capture::{LinkType, Packet, Timestamp};
@@ -213,7 +215,7 @@ fn ip_and_udp_lengths_that_lie() {
     let mut long_udp = good.clone();
     long_udp[38..40].copy_from_slice(&500u16.to_be_bytes());
     // IHL 4 (< 5): not a valid IPv4 header.
-    let mut bad_ihl = good.clone();
+    let mut bad_ihl = good;
     bad_ihl[14] = 0x44;
     let (model, net) = analyse(vec![
         long_ip.into(),

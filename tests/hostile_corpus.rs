@@ -6,6 +6,8 @@
 //!
 //! The 10⁶-message cases are generated here (they would be ~100 MB of pcap), written to a temporary file and
 //! read by the release-or-test binary, whose peak memory is measured.
+// Test data: small literal values and lengths the test itself bounds.
+#![allow(clippy::cast_possible_truncation)]
 mod common;
 use common::*;
 use serde_json::Value;

@@ -1,5 +1,7 @@
 //! ICE sessions reconstructed by iceview from packets alone, against what the ICE agents themselves
 //! reported (truth.json: aiortc's agent state and every STUN message it sent; Chromium's getStats).
+// Test data: small literal values and lengths the test itself bounds.
+#![allow(clippy::cast_possible_truncation)]
 mod common;
 use common::*;
 use serde_json::Value;

@@ -5,6 +5,8 @@
 //! The captures and their oracles are in fixtures/extra-*/ (made by scripts/make-extra-fixtures; each oracle
 //! is tshark 4.0.17's decoding flattened by scripts/tshark_messages.py). Expected values come from those
 //! oracles, from the bundled tshark-messages.json files, or from how scripts/craft.py built a capture.
+// Test data: small literal values and lengths the test itself bounds.
+#![allow(clippy::cast_possible_truncation)]
 mod common;
 use common::*;
 use serde_json::Value;

@@ -7,6 +7,8 @@
 //! Needs root (CI runs as root) for namespaces and capture; without it the namespace test says why and
 //! returns. The non-root check runs either way. Every namespace, interface and process a test creates is
 //! removed by a guard, also when an assertion fails.
+// Process ids as nix's `Pid` wants them: Linux's pid_max is at most 2^22, so `u32 as i32` cannot wrap.
+#![allow(clippy::cast_possible_wrap)]
 mod common;
 
 use common::lab::*;

@@ -1,6 +1,8 @@
 //! Several captures of one call merged (`iceview read client.pcap server.pcap`): every datagram seen at
 //! both capture points is analysed once, so the merged report's counters equal one capture's where both
 //! points saw the same traffic.
+// Test data: small literal values and lengths the test itself bounds.
+#![allow(clippy::cast_possible_truncation)]
 mod common;
 use common::*;
 use serde_json::Value;

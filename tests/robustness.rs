@@ -7,6 +7,8 @@
 //! (the panic message names the case). The generator and the mutator are `iceview::fuzzing`'s, shared with
 //! tests/fuzz_stable.rs (the cargo-fuzz targets' stable counterpart, invariants included); the longer,
 //! coverage-guided runs are in `fuzz/` and what they find lands in tests/fuzz_regressions.rs.
+// Test data: small literal values and lengths the test itself bounds.
+#![allow(clippy::cast_possible_truncation)]
 mod common;
 use iceview::analysis::{self, Analyzer};
 use iceview::capture::file::FileReader;

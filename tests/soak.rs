@@ -5,6 +5,8 @@
 //! interface, iceview's queue), that every replayed packet was analysed, and that memory is flat once the
 //! message list reached its bound. Needs root (namespaces, capture): without it it says so and returns; as
 //! root a missing tcpreplay or tcpdump fails it (scripts/setup installs them). `scripts/soak` runs the same for minutes, in release.
+// Process ids as nix's `Pid` wants them: Linux's pid_max is at most 2^22, so `u32 as i32` cannot wrap.
+#![allow(clippy::cast_possible_wrap)]
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;

@@ -6,6 +6,8 @@
 //! selected pair) and tshark's decoding (tshark-messages.json: frames, methods, classes, transaction ids,
 //! attribute types and lengths) — or from RFC arithmetic written out here (attribute offsets: a 20-byte
 //! header, then 4-byte TLV headers and values padded to 4, RFC 8489 §14).
+// Test data: small literal values and lengths the test itself bounds.
+#![allow(clippy::cast_possible_truncation)]
 use iceview::analysis::sessions::Outcome;
 use iceview::analysis::Analyzer;
 use iceview::capture::file::FileReader;

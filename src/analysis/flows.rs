@@ -124,7 +124,10 @@ impl FlowTable {
     fn home(&self, key: &Key) -> usize {
         // The top bits of a multiplicative hash (`slots.len()` is a power of two).
         let bits = self.slots.len().trailing_zeros();
-        (key.hash() >> (64 - bits)) as usize
+        // `bits` is below the pointer width (`slots.len()` is a usize), so the shifted value fits.
+        #[allow(clippy::cast_possible_truncation)]
+        let home = (key.hash() >> (64 - bits)) as usize;
+        home
     }
 
     pub fn get(&self, key: &Key) -> Option<FlowFacts> {
@@ -202,6 +205,8 @@ impl FlowTable {
 }
 
 #[cfg(test)]
+// Test data: small literal values and lengths the test itself bounds.
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
     use crate::net::Transport;

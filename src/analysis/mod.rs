@@ -1140,6 +1140,8 @@ impl State {
         hash_addr(&mut h, &dg.flow.src);
         hash_addr(&mut h, &dg.flow.dst);
         h.write_u64(content.unwrap_or_else(|| content_hash(dg.payload)));
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        // a float-to-integer `as` saturates
         let window_nanos = (window * 1e9) as u64;
         self.recent.is_copy(h.finish(), path, dg.ts, window_nanos)
     }
@@ -1173,7 +1175,9 @@ impl State {
             }
             _ => None,
         };
-        self.record_channel_data(dg, relay, duplicate, cd.channel, cd.data.len() as u16, None);
+        #[allow(clippy::cast_possible_truncation)] // the length the ChannelData header's u16 states
+        let len = cd.data.len() as u16;
+        self.record_channel_data(dg, relay, duplicate, cd.channel, len, None);
         if let Some((inner_flow, inner_relay, facts)) = inner {
             self.relay_inner(dg, (inner_flow, inner_relay, Some(facts)), cd.data, depth, ahead);
         }
@@ -1310,6 +1314,8 @@ fn record(dg: &Datagram<'_>, relay: Option<Inner>, duplicate: bool, body: Body) 
 }
 
 #[cfg(test)]
+// Test data: small literal values and lengths the test itself bounds.
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
     use crate::capture::LinkType;

@@ -51,6 +51,7 @@ impl Recent {
     /// as a new datagram (a copy through a path already seen is a retransmission: the same bytes sent
     /// again).
     pub fn is_copy(&mut self, hash: u64, path: u64, ts: Timestamp, window: u64) -> bool {
+        #[allow(clippy::cast_possible_truncation)] // folds the 64-bit path into a 32-bit tag on purpose
         let tag = ((path ^ (path >> 32)) as u32).max(1);
         let b = (hash >> (64 - BUCKET_BITS)) as usize * WAYS;
         let Some(bucket) = self.entries.get_mut(b..b + WAYS) else {

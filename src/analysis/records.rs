@@ -463,6 +463,8 @@ pub fn decode(buf: &[u8], at: &mut usize) -> Option<MessageRecord> {
 }
 
 #[cfg(test)]
+// Test data: small literal values and lengths the test itself bounds.
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
     use crate::analysis::store::MemorySpill;

@@ -780,7 +780,7 @@ fn timeline(sess: &Session, txs: &Transactions, end: Timestamp) -> Vec<TimelineE
                     ),
                     frame: tx.requests.last().map_or(first.frame, |s| s.frame),
                     pair: pi,
-                    from: ufrag(d as u8),
+                    from: ufrag(u8::from(d == 1)),
                     event: TimelineKind::Timeout,
                     transaction_id: Some(tx.id.to_string()),
                     use_candidate: false,

@@ -132,11 +132,15 @@ impl RawStore {
         };
         let start = c.len();
         c.extend_from_slice(bytes);
-        RawRef {
+        // Chunks are 1 MiB (or one message's size), so passing 2^32 chunks or a start or length of 2^32 would
+        // need petabytes held; the references stay u32 to keep every listed message small.
+        #[allow(clippy::cast_possible_truncation)]
+        let raw = RawRef {
             chunk: chunk as u32,
             start: start as u32,
             len: bytes.len() as u32,
-        }
+        };
+        raw
     }
 
     /// Writes the last chunk (full: a message did not fit) to the spill, if there is one.
@@ -288,6 +292,8 @@ pub struct MemorySpill {
     pub fail_writes: bool,
 }
 
+// A test double: offsets index a Vec in memory, so they fit a usize.
+#[allow(clippy::cast_possible_truncation)]
 impl Spill for MemorySpill {
     fn write_at(&self, offset: u64, bytes: &[u8]) -> io::Result<()> {
         if self.fail_writes {

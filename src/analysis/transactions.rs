@@ -264,19 +264,23 @@ impl Index {
 
     fn insert(&mut self, list: &[Transaction], key: Key, i: TxIndex) {
         let f = self.fingerprint(&key);
-        match self.by_fingerprint.get(&f).map(|&j| j as usize) {
-            Some(j) if list.get(j).is_some_and(|t| t.key() != key && !t.retired) => {
+        match (self.by_fingerprint.get(&f).map(|&j| j as usize), u32::try_from(i)) {
+            (Some(j), _) if list.get(j).is_some_and(|t| t.key() != key && !t.retired) => {
                 self.collided.insert(key, i);
             }
-            _ => {
-                self.by_fingerprint.insert(f, i as u32);
+            // Past 2^32 transactions the compact index cannot hold `i`; the collision table can.
+            (_, Err(_)) => {
+                self.collided.insert(key, i);
+            }
+            (_, Ok(i)) => {
+                self.by_fingerprint.insert(f, i);
             }
         }
     }
 
     fn remove(&mut self, key: &Key, i: TxIndex) {
         let f = self.fingerprint(key);
-        if self.by_fingerprint.get(&f) == Some(&(i as u32)) {
+        if u32::try_from(i).is_ok_and(|i| self.by_fingerprint.get(&f) == Some(&i)) {
             self.by_fingerprint.remove(&f);
         } else if self.collided.get(key) == Some(&i) {
             self.collided.remove(key);

@@ -133,7 +133,7 @@ fn prefetch(bytes: &[u8], at: usize) {
         unsafe {
             std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
                 std::ptr::from_ref(b).cast(),
-            )
+            );
         };
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -307,7 +307,7 @@ impl FileReader {
             let pkt = Packet {
                 ts: head.ts,
                 frame: head.frame,
-                input: i as u16,
+                input: u16::try_from(i).unwrap_or(u16::MAX),
                 link_type: head.link_type,
                 data,
                 orig_len: head.orig_len,

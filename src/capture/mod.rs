@@ -17,6 +17,8 @@ impl Timestamp {
     pub const fn from_nanos(nanos: u64) -> Self {
         Timestamp(nanos)
     }
+    // A float-to-integer `as` saturates (NaN gives 0): the clamp wanted here.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     pub fn from_secs_f64(secs: f64) -> Self {
         Timestamp((secs.max(0.0) * 1e9) as u64)
     }
@@ -28,6 +30,8 @@ impl Timestamp {
     pub fn secs_since(self, earlier: Timestamp) -> f64 {
         self.0.saturating_sub(earlier.0) as f64 / 1e9
     }
+    // As `from_secs_f64`: the float-to-integer `as` saturates.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     pub fn saturating_add_secs(self, secs: f64) -> Self {
         Timestamp(self.0.saturating_add((secs.max(0.0) * 1e9) as u64))
     }

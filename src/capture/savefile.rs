@@ -129,7 +129,7 @@ impl Savefile {
             return None;
         }
         // LT_LINKTYPE: the upper bits carry FCS information (pcap-common.h).
-        let dlt = (endian.u32(file, 20)? & 0x03FF_FFFF) as i32;
+        let dlt = i32::try_from(endian.u32(file, 20)? & 0x03FF_FFFF).ok()?;
         let snaplen = match endian.u32(file, 16)? {
             // libpcap: a snap length of 0 or beyond the maximum means "the maximum".
             0 => MAX_CAPLEN,
@@ -369,7 +369,9 @@ impl Savefile {
                         }
                         // if_tsoffset: 64-bit signed seconds.
                         (14, v) if v.len() == 8 => {
-                            iface.offset_secs = endian.u64(v, 0).unwrap_or(0) as i64;
+                            #[allow(clippy::cast_possible_wrap)] // the two's-complement bits, read as u64
+                            let secs = endian.u64(v, 0).unwrap_or(0) as i64;
+                            iface.offset_secs = secs;
                         }
                         _ => {}
                     }
@@ -486,9 +488,11 @@ impl Interface {
         let secs = ticks / self.units;
         let frac = ticks % self.units;
         // frac < units ≤ 2^63: the product fits in 128 bits.
-        let nanos = (u128::from(frac) * 1_000_000_000 / u128::from(self.units)) as u64;
+        // frac < units, so this is below 10^9.
+        let nanos =
+            u64::try_from(u128::from(frac) * 1_000_000_000 / u128::from(self.units)).unwrap_or(u64::MAX);
         let secs = if self.offset_secs >= 0 {
-            secs.saturating_add(self.offset_secs as u64)
+            secs.saturating_add(self.offset_secs.unsigned_abs())
         } else {
             secs.saturating_sub(self.offset_secs.unsigned_abs())
         };
@@ -530,6 +534,8 @@ impl<'a> Iterator for Options<'a> {
 }
 
 #[cfg(test)]
+// Test data: small literal values and lengths the test itself bounds.
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
 
@@ -625,7 +631,7 @@ mod tests {
             ))
         );
         // An absurd capture length.
-        let mut f = whole.clone();
+        let mut f = whole;
         for v in [3u32, 0, 0xFFFF_FFF0, 10] {
             f.extend(v.to_le_bytes());
         }
@@ -730,7 +736,7 @@ mod tests {
         assert_eq!(recs.len(), 1);
         assert!(err.is_some_and(|e| e.0.starts_with("truncated pcapng")));
         // Captured length beyond the block.
-        let mut f = good.clone();
+        let mut f = good;
         let mut b = epb(0, 2, &[1, 2, 3, 4], 4);
         b[20..24].copy_from_slice(&1000u32.to_le_bytes());
         f.extend(b);

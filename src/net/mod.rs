@@ -2,9 +2,9 @@
 //!
 //! Pure code: [`Net::ingest`] takes a [`Packet`] and reports what it found through a callback, so the same
 //! path serves files, live capture and fuzzers; time is the packet's timestamp, never a clock. [`link`]
-//! finds the IP packet in the frame, IPv4 (RFC 791) and IPv6 with its extension headers (RFC 8200 §4) are
-//! parsed with etherparse, [`defrag`] reassembles fragments, UDP datagrams come out whole and TCP payload
-//! comes out as in-order byte chunks per direction ([`tcp`]); finding messages in those bytes is
+//! finds the IP packet in the frame, IPv4 (RFC 791) and IPv6 with its extension headers (RFC 8200 §4, walked
+//! by `ipv6_ext`) are parsed with etherparse, [`defrag`] reassembles fragments, UDP datagrams come out whole
+//! and TCP payload comes out as in-order byte chunks per direction ([`tcp`]); finding messages in those bytes is
 //! `wire::framing`'s job. ICMP and ICMPv6 Destination Unreachable (RFC 792, RFC 4443 §3.1) are reported
 //! with the flow they quote, because a TURN or STUN server that is not there shows up as exactly that.
 //!
@@ -14,22 +14,20 @@
 //! counted in [`NetStats`].
 pub mod defrag;
 pub mod hash;
+mod ipv6_ext;
 pub mod link;
 pub mod tcp;
 
 use std::net::{IpAddr, SocketAddr};
 
-use etherparse::err::ip_auth::HeaderSliceError as AuthError;
 use etherparse::err::ipv4::HeaderSliceError as Ipv4Error;
 use etherparse::err::ipv6::HeaderSliceError as Ipv6Error;
 use etherparse::err::tcp::HeaderSliceError as TcpError;
-use etherparse::{
-    IpAuthHeaderSlice, Ipv4HeaderSlice, Ipv6FragmentHeaderSlice, Ipv6HeaderSlice, Ipv6RawExtHeaderSlice,
-    TcpHeaderSlice, UdpHeaderSlice,
-};
+use etherparse::{Ipv4HeaderSlice, Ipv6HeaderSlice, TcpHeaderSlice, UdpHeaderSlice};
 
 use crate::capture::{Packet, Timestamp};
 use defrag::{Defragmenter, Fragment, FragmentKey};
+use ipv6_ext::{walk_ipv6_extensions, ExtError};
 use link::{IpVersion, LinkError};
 use tcp::{Segment, Tcp};
 
@@ -540,7 +538,7 @@ impl Net {
             // Options, Routing, AH) before the upper-layer header.
             IpVersion::V6 => match walk_ipv6_extensions(key.protocol, &whole) {
                 Ok(inner) if inner.fragment.is_none() => {
-                    self.transport(ip, inner.protocol, inner.payload, inner.payload.len(), meta, out)
+                    self.transport(ip, inner.protocol, inner.payload, inner.payload.len(), meta, out);
                 }
                 _ => self.stats.bad_ip_header += 1,
             },
@@ -630,7 +628,7 @@ impl Net {
                 self.tcp.segment(segment, &mut self.stats, out);
             }
             (IPPROTO_ICMP, IpVersion::V4) | (IPPROTO_ICMPV6, IpVersion::V6) => {
-                self.icmp(ip, payload, meta, out)
+                self.icmp(ip, payload, meta, out);
             }
             _ => self.stats.other_ip_protocol += 1,
         }
@@ -723,85 +721,9 @@ fn quoted_flow(version: IpVersion, quoted: &[u8]) -> Option<Flow> {
     })
 }
 
-/// A fragmenting IPv6 Fragment header's fields.
-#[derive(Clone, Copy, Debug)]
-struct Ipv6Fragment {
-    offset: usize,
-    more: bool,
-    id: u32,
-}
-
-/// The result of walking an IPv6 extension header chain.
-struct Ipv6Walk<'a> {
-    /// The first header that is not an extension header we walk (or, with `fragment`, the Fragment
-    /// header's Next Header).
-    protocol: u8,
-    /// What follows the walked headers: the upper-layer packet, or the fragment's data.
-    payload: &'a [u8],
-    /// Bytes of extension headers walked.
-    consumed: usize,
-    /// Set when a Fragment header fragments the payload: the walk stops there, since what follows is only
-    /// a piece of the fragmentable part.
-    fragment: Option<Ipv6Fragment>,
-}
-
-enum ExtError {
-    Short,
-    Bad,
-}
-
-/// Walks the IPv6 extension headers (RFC 8200 §4.1) starting at `next` over `bytes`. etherparse's
-/// `Ipv6ExtensionsSlice` would carry on past a fragmenting Fragment header into bytes that are only part of
-/// the fragmentable part, so the walk is ours, with etherparse parsing each header.
-fn walk_ipv6_extensions(mut next: u8, bytes: &[u8]) -> Result<Ipv6Walk<'_>, ExtError> {
-    let mut rest = bytes;
-    // Each header is at least 8 bytes, so the loop ends when the bytes do.
-    loop {
-        let (len, following) = match next {
-            IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS => {
-                let ext = Ipv6RawExtHeaderSlice::from_slice(rest).map_err(|_| ExtError::Short)?;
-                (ext.slice().len(), ext.next_header().0)
-            }
-            IPPROTO_AH => {
-                let ext = IpAuthHeaderSlice::from_slice(rest).map_err(|e| match e {
-                    AuthError::Len(_) => ExtError::Short,
-                    AuthError::Content(_) => ExtError::Bad,
-                })?;
-                (ext.slice().len(), ext.next_header().0)
-            }
-            IPPROTO_FRAGMENT => {
-                let frag = Ipv6FragmentHeaderSlice::from_slice(rest).map_err(|_| ExtError::Short)?;
-                let len = frag.slice().len();
-                if frag.is_fragmenting_payload() {
-                    let payload = rest.get(len..).ok_or(ExtError::Short)?;
-                    return Ok(Ipv6Walk {
-                        protocol: frag.next_header().0,
-                        payload,
-                        consumed: bytes.len() - payload.len(),
-                        fragment: Some(Ipv6Fragment {
-                            offset: usize::from(frag.fragment_offset().byte_offset()),
-                            more: frag.more_fragments(),
-                            id: frag.identification(),
-                        }),
-                    });
-                }
-                // RFC 6946: an atomic fragment (offset 0, M = 0) is processed as an unfragmented packet.
-                (len, frag.next_header().0)
-            }
-            _ => break,
-        };
-        rest = rest.get(len..).ok_or(ExtError::Short)?;
-        next = following;
-    }
-    Ok(Ipv6Walk {
-        protocol: next,
-        payload: rest,
-        consumed: bytes.len() - rest.len(),
-        fragment: None,
-    })
-}
-
 #[cfg(test)]
+// Test data: small literal values and lengths the test itself bounds.
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
     use crate::capture::LinkType;

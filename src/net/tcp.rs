@@ -126,9 +126,12 @@ impl Direction {
 
     /// Stream offset of sequence number `seq`, taken as the one within ±2^31 of the next expected byte
     /// (RFC 1982 serial-number comparison). Negative when it lies before the start of the stream.
+    // Sequence numbers are offsets modulo 2^32: the truncation to u32 and the reading of the difference
+    // as signed are the serial-number arithmetic itself.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
     fn offset_of(&self, seq: u32) -> i64 {
         let expected = self.base.wrapping_add(self.next as u32);
-        self.next as i64 + i64::from(seq.wrapping_sub(expected) as i32)
+        signed(self.next) + i64::from(seq.wrapping_sub(expected) as i32)
     }
 }
 
@@ -395,7 +398,7 @@ fn accept(dir: &mut Direction, start: i64, seg: &Segment<'_>, sink: &mut Sink<'_
     if wire_len == 0 {
         return;
     }
-    let next = dir.next as i64;
+    let next = signed(dir.next);
     if start <= next {
         deliver_at(dir, start, seg.ts, seg.frame, seg.input, seg.data, wire_len, sink);
         drain(dir, sink);
@@ -403,8 +406,8 @@ fn accept(dir: &mut Direction, start: i64, seg: &Segment<'_>, sink: &mut Sink<'_
     }
 
     sink.stats.tcp_out_of_order += 1;
-    // `start > next >= 0`, so the cast is exact.
-    let start = start as u64;
+    // `start > next >= 0`, so this is exact.
+    let start = start.unsigned_abs();
     let held = Held {
         ts: seg.ts,
         frame: seg.frame,
@@ -442,7 +445,7 @@ fn deliver_at(
     wire_len: usize,
     sink: &mut Sink<'_>,
 ) {
-    let next = dir.next as i64;
+    let next = signed(dir.next);
     // `start <= next`, so the difference is non-negative; a segment cannot be 2^63 bytes long.
     let already = usize::try_from(next - start).unwrap_or(usize::MAX);
     sink.stats.tcp_retransmitted_bytes += already.min(data.len()) as u64;
@@ -463,14 +466,22 @@ fn deliver_at(
     }
     if wire_len > data.len() {
         // The snap length cut this segment: its tail is lost for good.
-        let end = start.saturating_add(wire_len as i64);
-        if end > dir.next as i64 {
+        let end = start.saturating_add(i64::try_from(wire_len).unwrap_or(i64::MAX));
+        if end > signed(dir.next) {
+            // `end > next >= 0`, so this is exact.
+            let end = end.unsigned_abs();
             sink.stats.tcp_gaps += 1;
-            sink.stats.tcp_skipped_bytes += (end - dir.next as i64) as u64;
-            dir.next = end as u64;
+            sink.stats.tcp_skipped_bytes += end - dir.next;
+            dir.next = end;
             dir.gap = true;
         }
     }
+}
+
+/// A stream offset as the signed offsets `offset_of` returns. A stream would need 2^63 bytes to pass
+/// i64::MAX (each segment moves it by less than 2^32); saturate rather than wrap if a capture claims so.
+fn signed(offset: u64) -> i64 {
+    i64::try_from(offset).unwrap_or(i64::MAX)
 }
 
 /// Delivers held segments that the stream has now reached.
@@ -480,7 +491,7 @@ fn drain(dir: &mut Direction, sink: &mut Sink<'_>) {
         if *entry.key() > dir.next {
             break;
         }
-        let start = *entry.key() as i64;
+        let start = signed(*entry.key());
         let h = entry.remove();
         dir.held_cost -= h.cost();
         *sink.held_total -= h.cost();
@@ -525,6 +536,8 @@ fn sync_deadline(deadlines: &mut BTreeSet<(Timestamp, Flow)>, flow: Flow, dir: &
 }
 
 #[cfg(test)]
+// Test data: small literal values and lengths the test itself bounds.
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
     use crate::net::Transport;
@@ -598,7 +611,7 @@ mod tests {
             let events = &mut self.events;
             self.tcp
                 .poll(Timestamp(at_secs * SECOND), &mut self.stats, &mut |e| {
-                    events.push(Ev::from(e))
+                    events.push(Ev::from(e));
                 });
         }
 

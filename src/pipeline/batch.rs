@@ -118,7 +118,7 @@ impl EventBatch {
                     src,
                     dst,
                     input: dg.input,
-                }))
+                }));
             }
             _ => self.other(Whole {
                 ev,

@@ -494,7 +494,7 @@ mod tests {
         assert_eq!(c.days_to_expiry, Some(11));
         let w = warnings(&TlsReport {
             verified: true,
-            ..report(vec![c.clone()])
+            ..report(vec![c])
         });
         assert_eq!(
             w,

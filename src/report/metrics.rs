@@ -101,7 +101,7 @@ impl Collector for Snapshot {
             e,
             "iceview_turn_allocations_active",
             "TURN allocations granted and not yet deleted or expired",
-            c.view.allocations_active as i64,
+            i64::try_from(c.view.allocations_active).unwrap_or(i64::MAX),
         )?;
         counters(
             e,

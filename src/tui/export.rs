@@ -398,6 +398,8 @@ pub fn export_json(
 }
 
 #[cfg(test)]
+// Test data: small literal values and lengths the test itself bounds.
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
 

@@ -114,6 +114,7 @@ impl MessageBuilder {
             return self;
         }
         self.buf.extend_from_slice(&typ.to_be_bytes());
+        #[allow(clippy::cast_possible_truncation)] // checked above: `value.len() <= u16::MAX`
         self.buf.extend_from_slice(&(value.len() as u16).to_be_bytes());
         self.buf.extend_from_slice(value);
         self.buf
@@ -159,6 +160,7 @@ impl MessageBuilder {
             self.error.get_or_insert(EncodeError::BadErrorCode(code));
             return self;
         }
+        #[allow(clippy::cast_possible_truncation)] // 300..=699: class 3..=6, number 0..=99
         let mut value = vec![0, 0, (code / 100) as u8, (code % 100) as u8];
         value.extend_from_slice(reason.as_bytes());
         self.raw(stun::ATTR_ERROR_CODE, &value)
@@ -203,13 +205,14 @@ impl MessageBuilder {
     /// Runs `mac` over the message so far with the header length patched to include an attribute of
     /// `value_len` bytes that is about to be appended.
     fn mac_parts(&self, value_len: usize, mac: impl Fn(&[&[u8]]) -> Vec<u8>) -> Vec<u8> {
-        let patched = (self.buf.len() - HEADER_LEN + 4 + value_len) as u16;
+        // `raw` refuses attributes that would take the length past u16::MAX; saturate rather than wrap.
+        let patched = u16::try_from(self.buf.len() - HEADER_LEN + 4 + value_len).unwrap_or(u16::MAX);
         mac(&[&self.buf[..2], &patched.to_be_bytes(), &self.buf[4..]])
     }
 
     /// RFC 8489 §14.7: CRC-32 of everything before it, XOR 0x5354554e; must be the last attribute.
     pub fn fingerprint(&mut self) -> &mut Self {
-        let patched = (self.buf.len() - HEADER_LEN + 8) as u16;
+        let patched = u16::try_from(self.buf.len() - HEADER_LEN + 8).unwrap_or(u16::MAX);
         let crc = stun::fingerprint_of(&[&self.buf[..2], &patched.to_be_bytes(), &self.buf[4..]]);
         self.u32(ATTR_FINGERPRINT, crc)
     }
@@ -220,7 +223,8 @@ impl MessageBuilder {
             return Err(e);
         }
         let mut buf = std::mem::take(&mut self.buf);
-        let len = (buf.len() - HEADER_LEN) as u16;
+        // `raw` keeps the body within u16::MAX (else `error` is set and we returned above).
+        let len = u16::try_from(buf.len() - HEADER_LEN).unwrap_or(u16::MAX);
         buf[2..4].copy_from_slice(&len.to_be_bytes());
         Ok(buf)
     }

@@ -257,6 +257,8 @@ fn chained_channel_data(b: &[u8]) -> bool {
 }
 
 #[cfg(test)]
+// Test data: small literal values and lengths the test itself bounds.
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
 
@@ -277,7 +279,7 @@ mod tests {
                     Frame::Rfc4571(b) => format!("4571:{}", b.len()),
                     Frame::Skipped { len } => format!("skip{len}"),
                     Frame::Opaque { len, tls } => format!("opaque{len}{tls}"),
-                })
+                });
             });
         }
         got

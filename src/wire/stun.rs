@@ -400,8 +400,9 @@ pub fn decode(b: &[u8], keys: &Keyring) -> Result<StunMessage, DecodeError> {
         }
         msg.attributes.push(Attribute {
             typ: t.typ,
-            offset: t.off as u16,
-            len: t.len as u16,
+            // A TLV may start past 65,535 bytes into a message at the length field's limit: saturate.
+            offset: u16::try_from(t.off).unwrap_or(u16::MAX),
+            len: u16::try_from(t.len).unwrap_or(u16::MAX),
             value: attributes::decode_value_in(dialect, t.typ, value, &header),
         });
     }
@@ -474,7 +475,9 @@ fn check_fingerprint(b: &[u8], off: usize, value: &[u8]) -> Verdict {
     // RFC 8489 §14.7: the CRC covers the message up to (not including) FINGERPRINT, with the header's
     // length field already counting FINGERPRINT. Attributes after it are outside the message's meaning;
     // the header length then counts them too, so patch it to end at FINGERPRINT.
-    let patched_len = (off + 8 - HEADER_LEN) as u16;
+    // `off` lies inside a message whose header length (a u16) counts it: `off + 8 - HEADER_LEN` fits
+    // unless the header lied, and then saturating gives a CRC that does not match, as it should.
+    let patched_len = u16::try_from(off + 8 - HEADER_LEN).unwrap_or(u16::MAX);
     if fingerprint_of(&[&b[..2], &patched_len.to_be_bytes(), &b[4..off]]) == want {
         Verdict::Ok(None)
     } else {
@@ -506,7 +509,7 @@ fn check_integrity(
     if !valid_len {
         return Verdict::Bad;
     }
-    let patched_len = (off + 4 + value.len() - HEADER_LEN) as u16;
+    let patched_len = u16::try_from(off + 4 + value.len() - HEADER_LEN).unwrap_or(u16::MAX);
     let username = msg.attr_value(ATTR_USERNAME).and_then(AttrValue::text);
     let realm = msg.attr_value(ATTR_REALM).and_then(AttrValue::text);
     let sha256_password = msg.attributes.iter().any(|a| {
@@ -574,6 +577,8 @@ pub fn fingerprint_of(parts: &[&[u8]]) -> u32 {
 }
 
 #[cfg(test)]
+// Test data: small literal values and lengths the test itself bounds.
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
     use crate::wire::rfc5769::{

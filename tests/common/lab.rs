@@ -1,6 +1,8 @@
 //! A two-namespace lab for the live-capture tests: namespaces joined by a veth pair, coturn and its
 //! clients, processes that are killed and namespaces that are removed when the lab is dropped (also when
 //! an assertion fails). Needs root; callers check `common::is_root` and skip with a printed reason without it.
+// Process ids as nix's `Pid` wants them: Linux's pid_max is at most 2^22, so `u32 as i32` cannot wrap.
+#![allow(clippy::cast_possible_wrap)]
 use std::fs::{self, File};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -615,6 +615,8 @@ fn capture_findings(model: &Model, sessions: Held, out: &mut Vec<Finding>) {
 }
 
 #[cfg(test)]
+// Test data: small literal values and lengths the test itself bounds.
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
     use crate::analysis::sessions;

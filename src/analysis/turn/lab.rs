@@ -1,6 +1,8 @@
 //! The test bench of the TURN analysis: STUN messages built by hand and driven through the real transaction
 //! table into a `TurnState`, at times given in milliseconds, between one client, one server and a few peers.
 //! Expected values in the tests are worked out by hand from the RFC timings in their comments.
+// Test data: small literal values and lengths the test itself bounds.
+#![allow(clippy::cast_possible_truncation)]
 use super::{Allocation, AllocationKey, TurnState};
 use crate::analysis::findings::turn::findings;
 use crate::analysis::transactions::{Seen, Transactions};

@@ -117,7 +117,7 @@ impl TurnState {
                     match a.permissions.get(&peer.ip()) {
                         Some(p) if p.usable_at(at.ts) => {}
                         Some(p) if p.installed_at.is_some() => {
-                            a.permission_lapsed.note(at, bytes, Some(peer), None)
+                            a.permission_lapsed.note(at, bytes, Some(peer), None);
                         }
                         _ => a.no_permission.note(at, bytes, Some(peer), None),
                     }
@@ -319,7 +319,7 @@ fn count_channel_data(
         match binding {
             Some(ChannelBinding { usable: true, .. }) => {}
             Some(ChannelBinding { was_bound: true, .. }) => {
-                a.channel_lapsed.note(at, len, peer, Some(channel))
+                a.channel_lapsed.note(at, len, peer, Some(channel));
             }
             _ => a.unbound_channel.note(at, len, peer, Some(channel)),
         }

@@ -311,7 +311,7 @@ impl TurnState {
         match (msg.class, error) {
             (Class::Success, _) => on_success(a, at, msg, pending.as_ref()),
             (_, Some(ErrorCode { code, reason })) => {
-                on_error(a, at, msg.method, code, reason, pending.as_ref())
+                on_error(a, at, msg.method, code, reason, pending.as_ref());
             }
             // An error response without a readable ERROR-CODE: nothing to learn.
             _ => {}

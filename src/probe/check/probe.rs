@@ -407,6 +407,8 @@ impl SoftwareText for StunMessage {
 }
 
 #[cfg(test)]
+// Test data: small literal values and lengths the test itself bounds.
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     //! Whole checks against the simulated TURN server (`probe::sim::turn`), and what the edge can report
     //! besides datagrams: TLS established or failed, a web server on the port, hostile bytes.

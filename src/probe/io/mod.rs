@@ -236,10 +236,10 @@ fn drive(
             if let Err(e) = send(writers, &t) {
                 match e.kind() {
                     io::ErrorKind::ConnectionRefused => {
-                        probe.handle_input(start.elapsed(), Input::Refused { socket: t.socket })
+                        probe.handle_input(start.elapsed(), Input::Refused { socket: t.socket });
                     }
                     io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => {
-                        probe.handle_input(start.elapsed(), Input::Closed { socket: t.socket })
+                        probe.handle_input(start.elapsed(), Input::Closed { socket: t.socket });
                     }
                     _ => return Err(io::Error::new(e.kind(), format!("sending to {}: {e}", t.to))),
                 }

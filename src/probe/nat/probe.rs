@@ -410,6 +410,8 @@ fn answer_of(msg: &StunMessage, from: SocketAddr, socket: SocketId, done: &Answe
 }
 
 #[cfg(test)]
+// Test data: small literal values and lengths the test itself bounds.
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     //! The state machine under loss, and under hostile datagrams.
     use super::*;

@@ -6,6 +6,8 @@
 //! whole run takes microseconds.
 //!
 //! It is not a NAT to test anything else against: one public address, UDP only, no port ranges.
+// Test data: small literal values and lengths the test itself bounds.
+#![allow(clippy::cast_possible_truncation)]
 use super::stun::{ServerSim, P1};
 use super::{ip, sa};
 use crate::probe::nat::{Behaviour, NatConfig, NatProbe, NatReport};

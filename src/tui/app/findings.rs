@@ -24,7 +24,7 @@ impl App {
             match k.code {
                 KeyCode::Left | KeyCode::Char('h') => st.evidence = st.evidence.saturating_sub(1),
                 KeyCode::Right | KeyCode::Char('l') => {
-                    st.evidence = (st.evidence + 1).min(frames.len().saturating_sub(1))
+                    st.evidence = (st.evidence + 1).min(frames.len().saturating_sub(1));
                 }
                 KeyCode::Enter => match frames.get(st.evidence.min(frames.len().saturating_sub(1))) {
                     Some(&f) => self.open_frame(f),

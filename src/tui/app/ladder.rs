@@ -46,7 +46,7 @@ impl App {
         match k.code {
             KeyCode::Left | KeyCode::Char('h') => st.ladder_column = st.ladder_column.saturating_sub(1),
             KeyCode::Right | KeyCode::Char('l') => {
-                st.ladder_column = (st.ladder_column + 1).min(ncols.saturating_sub(1))
+                st.ladder_column = (st.ladder_column + 1).min(ncols.saturating_sub(1));
             }
             KeyCode::Char('c') => {
                 // Keep the same message selected when rows appear or disappear.

@@ -50,7 +50,7 @@ impl App {
             None => {
                 self.status = Some(format!(
                     "frame {frame} holds no STUN/TURN message (ICMP, media or not stored)"
-                ))
+                ));
             }
         }
     }
@@ -113,7 +113,7 @@ impl App {
                                 "first"
                             },
                             tx.len().max(1)
-                        ))
+                        ));
                     }
                 }
                 return;

@@ -79,9 +79,9 @@ impl App {
         let len = self.current_len();
         if let Some(c) = self.current_cursor_mut() {
             if down {
-                c.down(WHEEL_ROWS, len)
+                c.down(WHEEL_ROWS, len);
             } else {
-                c.up(WHEEL_ROWS)
+                c.up(WHEEL_ROWS);
             }
         }
     }

@@ -27,10 +27,10 @@ impl App {
         let shift = k.modifiers.contains(KeyModifiers::SHIFT);
         match k.code {
             KeyCode::Left | KeyCode::Char('h') if !shift => {
-                self.timeline_to_event(tl.event.saturating_sub(1))
+                self.timeline_to_event(tl.event.saturating_sub(1));
             }
             KeyCode::Right | KeyCode::Char('l') if !shift => {
-                self.timeline_to_event((tl.event + 1).min(n.saturating_sub(1)))
+                self.timeline_to_event((tl.event + 1).min(n.saturating_sub(1)));
             }
             KeyCode::Home | KeyCode::Char('g') => self.timeline_to_event(0),
             KeyCode::End | KeyCode::Char('G') => self.timeline_to_event(n.saturating_sub(1)),

@@ -369,6 +369,8 @@ fn consent_flags(s: &SessionReport) -> Vec<bool> {
 }
 
 #[cfg(test)]
+// Test data: small literal values and lengths the test itself bounds.
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
     use crate::analysis::Analyzer;

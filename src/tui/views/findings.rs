@@ -24,7 +24,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         );
         return;
     }
-    let list_h = (scope.findings.len() as u16 + 1).min(area.height / 2).max(3);
+    let list_h = u16::try_from(scope.findings.len())
+        .unwrap_or(u16::MAX)
+        .saturating_add(1)
+        .min(area.height / 2)
+        .max(3);
     let [list, detail] = Layout::vertical([Constraint::Length(list_h), Constraint::Fill(1)]).areas(area);
     let h = list.height.saturating_sub(1) as usize;
     app.page.set(h.max(1));

@@ -113,7 +113,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let legend: Vec<String> = cols.iter().map(|c| format!("{} {}", c.tag, c.detail)).collect();
     let legend_text = legend.join("  ");
     let legend_lines =
-        ((Span::raw(legend_text.as_str()).width() / area.width.max(1) as usize) + 1).min(4) as u16;
+        u16::try_from(((Span::raw(legend_text.as_str()).width() / area.width.max(1) as usize) + 1).min(4))
+            .unwrap_or(4);
     let [head, body, foot] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Fill(1),

@@ -122,7 +122,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         (a, b)
     } else {
         let bpl = bytes_per_line(area.width.saturating_sub(2));
-        let hex_lines = raw.len().div_ceil(bpl) as u16 + 1;
+        let hex_lines = u16::try_from(raw.len().div_ceil(bpl))
+            .unwrap_or(u16::MAX)
+            .saturating_add(1);
         let [a, b] = Layout::vertical([
             Constraint::Fill(1),
             Constraint::Length(hex_lines.min(area.height / 2).max(2)),
@@ -225,12 +227,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(lines), inner);
     // Mouse: a click on an attribute line selects it (rows map to items only for attribute lines).
     if first == 0 {
-        let header_len = 1 + header_lines(app, m, &t).len();
+        let header_len = u16::try_from(1 + header_lines(app, m, &t).len()).unwrap_or(u16::MAX);
         hit_list(
             app,
             Rect {
-                y: inner.y + header_len as u16,
-                height: inner.height.saturating_sub(header_len as u16),
+                y: inner.y.saturating_add(header_len),
+                height: inner.height.saturating_sub(header_len),
                 ..inner
             },
             1,

@@ -71,7 +71,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     };
     let wide = area.width >= WIDE;
     let ncand = s.candidates.len() + s.nat_mappings.len();
-    let cand_h = ((ncand + 3) as u16).min(area.height / 3).max(4);
+    let cand_h = u16::try_from(ncand + 3)
+        .unwrap_or(u16::MAX)
+        .min(area.height / 3)
+        .max(4);
     let [cand_area, pair_area, detail_area] = Layout::vertical([
         Constraint::Length(cand_h),
         Constraint::Fill(1),

@@ -64,7 +64,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             Tab::Pairs => format!(" {} {} ({}) ", i + 1, tab.title(), s.pairs.len()),
             _ => format!(" {} {} ", i + 1, tab.title()),
         };
-        let w = Span::raw(label.as_str()).width() as u16;
+        let w = u16::try_from(Span::raw(label.as_str()).width()).unwrap_or(u16::MAX);
         let style = if *tab == st.tab {
             t.selected().add_modifier(Modifier::BOLD)
         } else {

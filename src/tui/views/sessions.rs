@@ -43,7 +43,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let capture_h = if capture_findings.is_empty() {
         0
     } else {
-        (capture_findings.len() as u16 + 1).min(area.height / 4).max(2)
+        u16::try_from(capture_findings.len())
+            .unwrap_or(u16::MAX)
+            .saturating_add(1)
+            .min(area.height / 4)
+            .max(2)
     };
     let [info, table_area, capture, detail] = Layout::vertical([
         Constraint::Length(1),

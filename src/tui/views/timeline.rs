@@ -104,6 +104,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         return;
     }
     let origin = s.timeline.first().map_or(s.first_ts, |e| e.ts);
+    // `0 <= x < plot_w`, so the float-to-integer casts below are exact in range.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let col_of = |ts: f64| -> Option<usize> {
         let x = (ts - tl.start) / tl.span * plot_w as f64;
         (x >= 0.0 && x < plot_w as f64).then_some(x as usize)
@@ -112,6 +114,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     // Axis: ticks at round offsets from the first event.
     let step = tick_step(tl.span, plot_w, 12);
     let mut axis_cells: Vec<char> = vec![' '; plot_w];
+    #[allow(clippy::cast_possible_truncation)] // a float-to-integer `as` saturates; a tick count is small
     let first_tick = ((tl.start - origin) / step).ceil() as i64;
     let mut k = first_tick;
     loop {

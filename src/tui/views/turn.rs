@@ -24,7 +24,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         let [a, b] = Layout::horizontal([Constraint::Percentage(40), Constraint::Fill(1)]).areas(area);
         (a, b)
     } else {
-        let h = (allocs.len() as u16 + 2).min(area.height / 3).max(4);
+        let h = u16::try_from(allocs.len())
+            .unwrap_or(u16::MAX)
+            .saturating_add(2)
+            .min(area.height / 3)
+            .max(4);
         let [a, b] = Layout::vertical([Constraint::Length(h), Constraint::Fill(1)]).areas(area);
         (a, b)
     };

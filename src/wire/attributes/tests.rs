@@ -1,5 +1,7 @@
 //! Tests of the attribute catalogue, the value decoders (against RFC 5769's vectors, hand-built values and
 //! `stun_codec`) and the JSON and text forms.
+// Test data: small literal values and lengths the test itself bounds.
+#![allow(clippy::cast_sign_loss)]
 use super::decode::codec;
 use super::registry::REGISTRY;
 use super::*;
@@ -661,7 +663,7 @@ fn check_invariants(typ: u16, value: &[u8], header: &[u8; 20]) {
         AttrValue::Opaque { len }
         | AttrValue::Malformed { len, .. }
         | AttrValue::MalformedText { len, .. } => {
-            assert_eq!(*len, value.len())
+            assert_eq!(*len, value.len());
         }
         _ => {}
     }

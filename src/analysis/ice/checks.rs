@@ -1,0 +1,399 @@
+//! Connectivity checks and their responses: which session a Binding request belongs to (its USERNAME
+//! "RFRAG:LFRAG", RFC 8445 §7.2.2) and which agent sent it, the role and tie-breaker it announced (§7.1.3,
+//! role conflicts §7.3.1.1), the pair it travelled on, and what its response tells: a peer-reflexive address
+//! (§7.2.5.3.1), a nomination (§8.1.1), an error. USERNAME-less requests on a known pair (RFC 7675 consent
+//! checks, Chromium's GOOG-PING) and Binding indications (§11 keepalives) count on that pair. A response is
+//! tied to its check through the transaction table, never by addresses; one that answers no check is a
+//! STUN or TURN server's (`bindings`). MESSAGE-INTEGRITY is not verified here.
+use super::{
+    Agent, Event, EventKind, IceState, NetworkInfo, Observed, Role, Session, MAX_SESSIONS,
+    MAX_TX_PER_DIRECTION,
+};
+use crate::analysis::transactions::TxEvent;
+use crate::wire::attributes::AttrValue;
+use crate::wire::stun::{self, Class, Method, StunMessage};
+
+/// Where a check's pair lives, for responses and media.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct PairRef {
+    pub(super) session: usize,
+    pub(super) pair: usize,
+    /// Which agent sent the request (0/1).
+    pub(super) from: u8,
+    pub(super) use_candidate: bool,
+}
+
+fn username_parts(msg: &StunMessage) -> Option<(&str, &str)> {
+    let u = msg.attr_value(stun::ATTR_USERNAME)?.text()?;
+    let (r, l) = u.split_once(':')?;
+    (!r.is_empty() && !l.is_empty()).then_some((r, l))
+}
+
+fn is_check_method(m: Method) -> bool {
+    m == Method::BINDING || m == Method::GOOG_PING
+}
+
+impl IceState {
+    /// Feeds one (non-duplicate) STUN message.
+    pub fn on_stun(&mut self, o: &Observed<'_>) {
+        if !is_check_method(o.msg.method) && o.msg.method != Method::ALLOCATE {
+            return;
+        }
+        match (o.msg.class, username_parts(o.msg)) {
+            (Class::Request, Some((rfrag, lfrag))) if o.msg.method == Method::BINDING => {
+                self.on_check(o, rfrag, lfrag);
+            }
+            (Class::Request, None) if is_check_method(o.msg.method) => {
+                // GOOG-PING, or a Binding without USERNAME on a flow already known as a pair: a check
+                // (RFC 7675 consent uses full checks; Chromium's GOOG-PING replaces them once agreed).
+                if let Some(&(s, p, from)) = self.by_flow.get(&o.flow) {
+                    self.record_check(o, s, p, from);
+                }
+            }
+            (Class::Indication, _) if o.msg.method == Method::BINDING => {
+                if let Some(&(s, p, from)) = self.by_flow.get(&o.flow) {
+                    if let Some(d) = self.sessions.get_mut(s).and_then(|x| x.pairs.get_mut(p)) {
+                        d.dirs[from as usize].keepalives += 1;
+                    }
+                }
+            }
+            (Class::Success | Class::Error, _) => self.on_response(o),
+            _ => {}
+        }
+    }
+
+    fn session_for(&mut self, rfrag: &str, lfrag: &str, o: &Observed<'_>) -> Option<(usize, u8)> {
+        let key = if rfrag <= lfrag {
+            (rfrag.to_string(), lfrag.to_string())
+        } else {
+            (lfrag.to_string(), rfrag.to_string())
+        };
+        if let Some(&s) = self.by_ufrags.get(&key) {
+            let from = if self.sessions[s].agents[0].ufrag == lfrag {
+                0
+            } else {
+                1
+            };
+            return Some((s, from));
+        }
+        if self.sessions.len() - self.sessions_folded >= MAX_SESSIONS {
+            self.sessions_not_tracked += 1;
+            return None;
+        }
+        // agents[0] is the sender of the first check seen, unless it announced ICE-CONTROLLED: then the
+        // controlling agent (the receiver) goes first, so `a` is conventionally the controlling side.
+        let sender_controlled = o.msg.attr(stun::ATTR_ICE_CONTROLLED).is_some();
+        let (first, second) = if sender_controlled {
+            (rfrag, lfrag)
+        } else {
+            (lfrag, rfrag)
+        };
+        let agents = [
+            Agent {
+                ufrag: first.to_string(),
+                ..Agent::default()
+            },
+            Agent {
+                ufrag: second.to_string(),
+                ..Agent::default()
+            },
+        ];
+        // An ICE restart keeps the addresses and changes the ufrags (RFC 8445 §9).
+        let restart_of = self.sessions.iter().rposition(|s| {
+            s.agents.iter().any(|ag| {
+                ag.addresses
+                    .iter()
+                    .any(|a| a.address == o.flow.src || a.address == o.flow.dst)
+            })
+        });
+        self.sessions.push(Session {
+            agents,
+            pairs: Vec::new(),
+            timeline: Vec::new(),
+            timeline_not_kept: 0,
+            pairs_not_kept: 0,
+            first: o.seen,
+            last: o.seen,
+            restart_of,
+            frozen: None,
+            folded: false,
+        });
+        let s = self.sessions.len() - 1;
+        self.by_ufrags.insert(key, s);
+        Some((s, if sender_controlled { 1 } else { 0 }))
+    }
+
+    fn on_check(&mut self, o: &Observed<'_>, rfrag: &str, lfrag: &str) {
+        let Some((s, from)) = self.session_for(rfrag, lfrag, o) else {
+            return;
+        };
+        let session = &mut self.sessions[s];
+        session.last = o.seen;
+        let msg = o.msg;
+        // Role and tie-breaker (RFC 8445 §7.1.3).
+        let announced = if let Some(AttrValue::U64(t)) = msg.attr_value(stun::ATTR_ICE_CONTROLLING) {
+            Some((Role::Controlling, *t))
+        } else if let Some(AttrValue::U64(t)) = msg.attr_value(stun::ATTR_ICE_CONTROLLED) {
+            Some((Role::Controlled, *t))
+        } else {
+            None
+        };
+        let agent = &mut session.agents[from as usize];
+        let mut role_event = None;
+        if let Some((role, tie)) = announced {
+            if agent.role.is_some_and(|r| r != role) {
+                agent.role_changes.push((o.seen, role));
+                role_event = Some(role);
+            }
+            agent.role = Some(role);
+            agent.tie_breaker = Some(tie);
+        }
+        if let Some(AttrValue::GoogNetworkInfo {
+            network_id,
+            network_cost,
+        }) = msg.attr_value(stun::ATTR_GOOG_NETWORK_INFO)
+        {
+            agent.network_info = Some(NetworkInfo {
+                id: *network_id,
+                cost: *network_cost,
+            });
+        }
+        if let Some(sw) = msg.attr_value(stun::ATTR_SOFTWARE).and_then(AttrValue::text) {
+            agent.software = Some(sw.chars().take(128).collect());
+        }
+        let turn_client = o.relay.map(|r| (r.client, r.server));
+        let priority = msg.attr_value(stun::ATTR_PRIORITY).and_then(AttrValue::as_u32);
+        if let Some(addr) = agent.note_address(o.flow.src, o.flow.transport, o.seen) {
+            if priority.is_some() {
+                addr.priority = priority;
+            }
+            // The sender's address is a relayed one when the check left through its own allocation.
+            if o.relay_to_peer {
+                addr.turn_client = addr.turn_client.or(turn_client);
+            }
+        }
+        if let Some(addr) =
+            session.agents[1 - from as usize].note_address(o.flow.dst, o.flow.transport, o.seen)
+        {
+            if o.relay.is_some() && !o.relay_to_peer {
+                addr.turn_client = addr.turn_client.or(turn_client);
+            }
+        }
+        let Some(p) = session.pair(from, o.flow.src, o.flow.dst, o.flow.transport) else {
+            return;
+        };
+        if let Some(role) = role_event {
+            session.event(Event {
+                seen: o.seen,
+                pair: p,
+                from,
+                kind: EventKind::RoleChange { role },
+            });
+        }
+        if self.by_flow.insert(o.flow, (s, p, from)) != Some((s, p, from)) {
+            self.flow_generation += 1;
+        }
+        self.record_check(o, s, p, from);
+    }
+
+    fn record_check(&mut self, o: &Observed<'_>, s: usize, p: usize, from: u8) {
+        let use_candidate = o.msg.attr(stun::ATTR_USE_CANDIDATE).is_some();
+        let Some(session) = self.sessions.get_mut(s) else {
+            return;
+        };
+        session.last = o.seen;
+        let Some(pair) = session.pairs.get_mut(p) else {
+            return;
+        };
+        let dir = &mut pair.dirs[from as usize];
+        let (tx, retransmit) = match o.tx {
+            TxEvent::Request(tx) => {
+                if dir.txs.len() < MAX_TX_PER_DIRECTION {
+                    dir.txs.push(tx);
+                    if use_candidate {
+                        dir.use_candidate.push(tx);
+                    }
+                } else {
+                    dir.txs_not_kept += 1;
+                }
+                self.by_tx.insert(
+                    tx,
+                    PairRef {
+                        session: s,
+                        pair: p,
+                        from,
+                        use_candidate,
+                    },
+                );
+                (tx, false)
+            }
+            TxEvent::Retransmission(tx) => (tx, true),
+            _ => return,
+        };
+        session.event(Event {
+            seen: o.seen,
+            pair: p,
+            from,
+            kind: EventKind::Check {
+                tx,
+                retransmit,
+                use_candidate,
+            },
+        });
+    }
+
+    fn on_response(&mut self, o: &Observed<'_>) {
+        let TxEvent::Response { tx, first } = o.tx else {
+            if o.msg.method == Method::BINDING || o.msg.method == Method::ALLOCATE {
+                self.maybe_server_binding(o);
+            }
+            return;
+        };
+        let Some(r) = self.by_tx.get(&tx).copied() else {
+            self.maybe_server_binding(o);
+            return;
+        };
+        if !first {
+            return;
+        }
+        let Some(session) = self.sessions.get_mut(r.session) else {
+            return;
+        };
+        session.last = o.seen;
+        let responder = 1 - r.from;
+        match o.msg.class {
+            Class::Success => {
+                session.event(Event {
+                    seen: o.seen,
+                    pair: r.pair,
+                    from: responder,
+                    kind: EventKind::Success { tx },
+                });
+                // RFC 8445 §7.2.5.3.2/§7.2.5.2.1: the XOR-MAPPED-ADDRESS tells the checking agent its address
+                // as the peer saw it; one it never sent from is a peer-reflexive candidate.
+                if let Some(mapped) = o
+                    .msg
+                    .attr_value(stun::ATTR_XOR_MAPPED_ADDRESS)
+                    .and_then(AttrValue::address)
+                {
+                    let transport = o.flow.transport;
+                    if let Some(a) = session.agents[r.from as usize].note_address(mapped, transport, o.seen) {
+                        a.reflected_by_peer.get_or_insert(o.seen);
+                    }
+                }
+                let controlling = session.agents[r.from as usize].role == Some(Role::Controlling);
+                if r.use_candidate && controlling {
+                    if let Some(pair) = session.pairs.get_mut(r.pair) {
+                        pair.nominations.push(o.seen);
+                    }
+                    session.event(Event {
+                        seen: o.seen,
+                        pair: r.pair,
+                        from: r.from,
+                        kind: EventKind::Nominated,
+                    });
+                }
+            }
+            _ => {
+                let code = o.msg.error_code().unwrap_or(0);
+                session.event(Event {
+                    seen: o.seen,
+                    pair: r.pair,
+                    from: responder,
+                    kind: EventKind::Error { tx, code },
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{msg, success, Driver, A, B};
+    use super::*;
+    use crate::analysis::testkit::{attr, check};
+
+    #[test]
+    fn regular_nomination_on_one_pair() {
+        let mut d = Driver::new();
+        // A (ufrag "aaaa", controlling) checks B ("bbbb"): USERNAME is "RFRAG:LFRAG" = "bbbb:aaaa".
+        d.feed(A, B, check(1, "bbbb:aaaa", true, false));
+        d.feed(B, A, success(1, A.parse().unwrap()));
+        // B's triggered check, then A nominates with USE-CANDIDATE (RFC 8445 §8.1.1).
+        d.feed(B, A, check(2, "aaaa:bbbb", false, false));
+        d.feed(A, B, success(2, B.parse().unwrap()));
+        d.feed(A, B, check(3, "bbbb:aaaa", true, true));
+        d.feed(B, A, success(3, A.parse().unwrap()));
+        assert_eq!(d.ice.sessions.len(), 1);
+        let s = &d.ice.sessions[0];
+        assert_eq!(s.agents[0].ufrag, "aaaa");
+        assert_eq!(s.agents[0].role, Some(Role::Controlling));
+        assert_eq!(s.agents[1].role, Some(Role::Controlled));
+        assert_eq!(s.pairs.len(), 1);
+        let p = &s.pairs[0];
+        assert_eq!((p.a.to_string(), p.b.to_string()), (A.to_string(), B.to_string()));
+        assert_eq!(p.dirs[0].txs.len(), 2);
+        assert_eq!(p.dirs[1].txs.len(), 1);
+        assert_eq!(p.dirs[0].use_candidate.len(), 1);
+        assert_eq!(p.nominations.len(), 1);
+        assert!(s.timeline.iter().any(|e| e.kind == EventKind::Nominated));
+    }
+
+    #[test]
+    fn controlled_first_sender_still_puts_controlling_agent_first() {
+        let mut d = Driver::new();
+        d.feed(B, A, check(1, "aaaa:bbbb", false, false));
+        let s = &d.ice.sessions[0];
+        assert_eq!(s.agents[0].ufrag, "aaaa");
+        assert_eq!(s.pairs[0].a.to_string(), A);
+    }
+
+    #[test]
+    fn role_conflict_switch_is_recorded() {
+        let mut d = Driver::new();
+        // Both think they are controlling; B answers 487, A switches to controlled (RFC 8445 §7.3.1.1).
+        d.feed(A, B, check(1, "bbbb:aaaa", true, false));
+        d.feed(
+            B,
+            A,
+            msg(
+                Method::BINDING,
+                Class::Error,
+                1,
+                vec![attr(
+                    stun::ATTR_ERROR_CODE,
+                    AttrValue::ErrorCode {
+                        code: 487,
+                        reason: "Role Conflict".into(),
+                    },
+                )],
+            ),
+        );
+        d.feed(A, B, check(2, "bbbb:aaaa", false, false));
+        let s = &d.ice.sessions[0];
+        assert_eq!(s.agents[0].role, Some(Role::Controlled));
+        assert_eq!(s.agents[0].role_changes.len(), 1);
+        assert!(s
+            .timeline
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Error { code: 487, .. })));
+        assert!(s.timeline.iter().any(|e| e.kind
+            == EventKind::RoleChange {
+                role: Role::Controlled
+            }));
+    }
+
+    #[test]
+    fn restart_links_sessions_and_peer_reflexive_addresses_are_learned() {
+        let mut d = Driver::new();
+        d.feed(A, B, check(1, "bbbb:aaaa", true, false));
+        // B saw A's check come from another port: a NAT mapping → prflx for A.
+        d.feed(B, A, success(1, "192.0.2.1:7777".parse().unwrap()));
+        d.feed(A, B, check(2, "dddd:cccc", true, false));
+        assert_eq!(d.ice.sessions.len(), 2);
+        assert_eq!(d.ice.sessions[1].restart_of, Some(0));
+        let a = &d.ice.sessions[0].agents[0];
+        let reflexive = a.addresses.iter().find(|x| x.address.port() == 7777).unwrap();
+        assert!(reflexive.reflected_by_peer.is_some());
+    }
+}

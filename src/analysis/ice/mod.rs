@@ -1,0 +1,342 @@
+//! ICE sessions reconstructed from packets: agents, candidates, candidate pairs, checks, nomination,
+//! consent and media per pair (RFC 8445, RFC 7675 consent freshness, RFC 8838 trickle).
+//!
+//! A session is the exchange between two agents named by their ufrags: a connectivity check's USERNAME is
+//! "RFRAG:LFRAG" (RFC 8445 §7.2.2), so a request tells which agent sent it (LFRAG, from the source address)
+//! and which one receives it (RFRAG, at the destination). Responses carry no USERNAME and are tied to their
+//! check through the transaction table. New ufrags between addresses an earlier session used are an ICE
+//! restart (§9), linked to that session. Checks relayed through TURN arrive here as inner datagrams between
+//! relayed address and peer (see `turn`), so relay pairs are analysed like direct ones.
+//!
+//! What the wire cannot show is not invented: frozen/waiting states, candidates that were never used, the
+//! agents' own pair priorities. Candidate types are *inferred* from what servers and peers reported
+//! (XOR-RELAYED-ADDRESS, XOR-MAPPED-ADDRESS) and say how. Everything is kept per message as it arrives;
+//! derived figures (states, counters, RTT, outcome) are computed by [`crate::report`] from these facts and
+//! the transaction table, so a live view and a file run agree. Tables are bounded by the constants below.
+//!
+//! The map: [`IceState`] (the tables, the entry points for media and for aging sessions out) and
+//! [`Observed`] are here; `session` holds what is kept per session (agents, pairs, checks each way, media,
+//! the timeline), `checks` feeds connectivity checks and their responses into it, `bindings` keeps what
+//! STUN and TURN servers told clients (server-reflexive and relayed addresses, and their indexes), and
+//! `candidates` classifies an agent's addresses from those. Every item is re-exported here.
+mod bindings;
+mod candidates;
+mod checks;
+mod session;
+
+pub use bindings::{RelayedAddress, ServerBinding, MAX_SERVER_BINDINGS};
+pub use candidates::{is_local, Candidate, CandidateType};
+pub use session::{
+    Agent, AgentAddress, Direction, Event, EventKind, Media, NetworkInfo, Pair, Role, Session,
+    MAX_ADDRESSES_PER_AGENT, MAX_PAIRS_PER_SESSION, MAX_TIMELINE_EVENTS, MAX_TX_PER_DIRECTION,
+};
+
+use bindings::BindingIndex;
+use checks::PairRef;
+
+use super::transactions::{Seen, TxEvent, TxIndex};
+use super::Relay;
+use crate::capture::Timestamp;
+use crate::net::hash::FastHash;
+use crate::net::Flow;
+use crate::wire::stun::StunMessage;
+use std::collections::HashMap;
+
+/// Sessions held in memory at once (open, or frozen with their view; a few KB each). A TURN server sees
+/// one per call leg; beyond this, new ones are counted only. Sessions folded by [`crate::analysis::fold`]
+/// no longer count, so in a file read this bounds the calls open at one moment (and the 45 s after each
+/// ends): 20,000 holds a server with 10,000 concurrent calls starting 200 a second.
+pub const MAX_SESSIONS: usize = 20_000;
+
+#[derive(Debug, Default)]
+pub struct IceState {
+    pub sessions: Vec<Session>,
+    by_ufrags: HashMap<(String, String), usize>,
+    /// Check transaction → its pair.
+    by_tx: HashMap<TxIndex, PairRef>,
+    /// (src, dst, transport) of a pair's checks → (session, pair, from), for media and USERNAME-less
+    /// requests (GOOG-PING, keepalives). Looked up for every media packet: FxHash, not SipHash (~6 % of a
+    /// TURN server capture's analysis); the table is bounded by the sessions' pairs.
+    by_flow: HashMap<Flow, (usize, usize, u8), FastHash>,
+    /// Changes whenever `by_flow` does (see [`IceState::pair_of`]).
+    flow_generation: u64,
+    pub server_bindings: Vec<ServerBinding>,
+    /// XOR-RELAYED-ADDRESS of every successful Allocate: relay candidates (RFC 8445 §5.1.1.2).
+    pub relayed_addresses: Vec<RelayedAddress>,
+    pub sessions_not_tracked: u64,
+    /// Sessions folded ([`Session::folded`]).
+    pub sessions_folded: usize,
+    /// Every session before this index is folded or frozen: where the search for idle ones starts.
+    closed_below: usize,
+    pub server_bindings_not_kept: u64,
+    /// Indexes of `server_bindings` and `relayed_addresses`, so that classifying every session's
+    /// candidates does not search them all for each address (a TURN server capture holds tens of thousands
+    /// of allocations; the searches made the report quadratic in them).
+    index: BindingIndex,
+}
+
+/// One STUN message with where and when it was seen.
+#[derive(Clone, Copy, Debug)]
+pub struct Observed<'a> {
+    pub seen: Seen,
+    pub flow: Flow,
+    pub relay: Option<Relay>,
+    /// For a relayed message: it left the client's allocation toward the peer (so the source address is the
+    /// relayed one); else it arrived from the peer (the destination is the relayed address).
+    pub relay_to_peer: bool,
+    pub msg: &'a StunMessage,
+    pub tx: TxEvent,
+}
+
+/// The kind of a non-STUN datagram, for media per pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediaKind {
+    Dtls { application_data: bool },
+    Rtp,
+    Rtcp,
+}
+
+impl IceState {
+    pub fn session_of_tx(&self, tx: TxIndex) -> Option<(usize, usize, u8)> {
+        self.by_tx.get(&tx).map(|r| (r.session, r.pair, r.from))
+    }
+
+    /// The pair whose addresses `flow` travels between, as (session, pair, direction), for
+    /// [`IceState::on_media`].
+    pub fn pair_of(&self, flow: &Flow) -> Option<(usize, usize, u8)> {
+        match self.by_flow.get(flow) {
+            Some(&(s, p, from)) => Some((s, p, from)),
+            None => self
+                .by_flow
+                .get(&flow.reversed())
+                .map(|&(s, p, from)| (s, p, 1 - from)),
+        }
+    }
+
+    /// Changes whenever the pairs' flows do: what [`IceState::pair_of`] answered stays true while this is
+    /// unchanged.
+    pub fn flow_generation(&self) -> u64 {
+        self.flow_generation
+    }
+
+    /// Counts a DTLS/RTP/RTCP datagram on the pair ([`IceState::pair_of`]) whose addresses it travels
+    /// between.
+    pub fn on_media(&mut self, (s, p, dir): (usize, usize, u8), seen: Seen, kind: MediaKind, len: usize) {
+        let Some(session) = self.sessions.get_mut(s) else {
+            return;
+        };
+        let Some(pair) = session.pairs.get_mut(p) else {
+            return;
+        };
+        let m = &mut pair.media;
+        m.bytes += len as u64;
+        m.packets[dir as usize] += 1;
+        m.last = Some(seen);
+        let mut event = None;
+        match kind {
+            MediaKind::Dtls { application_data } => {
+                m.dtls += 1;
+                if m.first_dtls.is_none() {
+                    m.first_dtls = Some(seen);
+                    event = Some(EventKind::DtlsStart);
+                }
+                if application_data && m.first_dtls_data.is_none() {
+                    m.first_dtls_data = Some(seen);
+                    event = Some(EventKind::DtlsConnected);
+                }
+            }
+            MediaKind::Rtp | MediaKind::Rtcp => {
+                if kind == MediaKind::Rtp {
+                    m.rtp += 1;
+                } else {
+                    m.rtcp += 1;
+                }
+                if m.first_rtp.is_none() {
+                    m.first_rtp = Some(seen);
+                    event = Some(EventKind::MediaStart);
+                }
+            }
+        }
+        if let Some(kind) = event {
+            session.event(Event {
+                seen,
+                pair: p,
+                from: dir,
+                kind,
+            });
+        }
+    }
+
+    /// Sessions not yet frozen whose last message is older than `idle_secs` before `now`.
+    pub fn idle_sessions(&self, now: Timestamp, idle_secs: f64) -> Vec<usize> {
+        (0..self.sessions.len())
+            .filter(|&s| {
+                let x = &self.sessions[s];
+                x.frozen.is_none() && !x.folded && now.secs_since(x.last.ts) > idle_secs
+            })
+            .collect()
+    }
+
+    /// Sessions still open (neither frozen nor folded) with nothing seen, STUN or media, for more than
+    /// `idle_secs` before `now`, in index order.
+    pub fn quiet_sessions(&mut self, now: Timestamp, idle_secs: f64) -> Vec<usize> {
+        let closed = |x: &Session| x.folded || x.frozen.is_some();
+        while self.sessions.get(self.closed_below).is_some_and(closed) {
+            self.closed_below += 1;
+        }
+        (self.closed_below..self.sessions.len())
+            .filter(|&s| {
+                let x = &self.sessions[s];
+                !closed(x) && now.secs_since(x.last_activity()) > idle_secs
+            })
+            .collect()
+    }
+
+    /// Replaces session `s`'s detail by its final view: pairs, timeline and addresses are dropped, and so
+    /// are the lookups that lead to it, so later packets with its ufrags or flows start afresh. Returns the
+    /// transactions it referred to (free to retire now).
+    pub fn freeze(&mut self, s: usize, view: crate::analysis::sessions::SessionReport) -> Vec<TxIndex> {
+        let Some(session) = self.sessions.get_mut(s) else {
+            return Vec::new();
+        };
+        session.frozen = Some(Box::new(view));
+        self.forget(|x| x == s)
+    }
+
+    /// Drops everything of sessions `folds` but their mark (their views were rendered elsewhere), and the
+    /// lookups that lead to them, as [`IceState::freeze`] does. Returns the transactions they referred to.
+    /// One pass over each lookup table for them all: a file read folds thousands of sessions.
+    pub fn fold(&mut self, folds: &[usize]) -> Vec<TxIndex> {
+        let mut set = std::collections::HashSet::with_capacity_and_hasher(folds.len(), FastHash::default());
+        for &s in folds {
+            let Some(session) = self.sessions.get_mut(s) else {
+                continue;
+            };
+            if session.folded {
+                continue;
+            }
+            session.folded = true;
+            session.agents = Default::default();
+            self.sessions_folded += 1;
+            set.insert(s);
+        }
+        self.forget(|s| set.contains(&s))
+    }
+
+    /// Drops the detail of the sessions `gone` picks (pairs, timeline, addresses) and the lookups that lead
+    /// to them, so later packets with their ufrags or flows start afresh. Returns the transactions they
+    /// referred to.
+    fn forget(&mut self, gone: impl Fn(usize) -> bool) -> Vec<TxIndex> {
+        for (s, session) in self.sessions.iter_mut().enumerate().skip(self.closed_below) {
+            if gone(s) {
+                session.pairs = Vec::new();
+                session.timeline = Vec::new();
+                for a in session.agents.iter_mut() {
+                    a.addresses = Vec::new();
+                }
+            }
+        }
+        let mut txs = Vec::new();
+        self.by_tx.retain(|&tx, r| {
+            let ours = gone(r.session);
+            if ours {
+                txs.push(tx);
+            }
+            !ours
+        });
+        self.by_flow.retain(|_, v| !gone(v.0));
+        self.flow_generation += 1;
+        self.by_ufrags.retain(|_, v| !gone(*v));
+        txs
+    }
+
+    /// Transactions a live (not frozen) session still reads.
+    pub fn referenced_txs(&self) -> impl Iterator<Item = TxIndex> + '_ {
+        self.by_tx.keys().copied()
+    }
+
+    pub fn end(&self) -> Option<Timestamp> {
+        self.sessions.iter().map(|s| s.last.ts).max()
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    //! The driver the ICE modules' tests share: messages through a transaction table into an `IceState`.
+    use super::*;
+    use crate::analysis::testkit::{self, check, message};
+    use crate::analysis::transactions::Transactions;
+    use crate::net::Transport;
+    use crate::wire::stun::{Class, Method};
+    use std::net::SocketAddr;
+
+    pub(super) fn msg(
+        method: Method,
+        class: Class,
+        id: u16,
+        attributes: Vec<crate::wire::stun::Attribute>,
+    ) -> StunMessage {
+        message(method, class, id, attributes)
+    }
+
+    pub(super) fn success(id: u16, mapped: SocketAddr) -> StunMessage {
+        testkit::success(id, Some(mapped))
+    }
+
+    pub(super) struct Driver {
+        pub(super) ice: IceState,
+        txs: Transactions,
+        ms: u64,
+    }
+
+    impl Driver {
+        pub(super) fn new() -> Self {
+            Driver {
+                ice: IceState::default(),
+                txs: Transactions::default(),
+                ms: 0,
+            }
+        }
+        pub(super) fn feed(&mut self, src: &str, dst: &str, m: StunMessage) {
+            self.ms += 10;
+            testkit::feed(&mut self.txs, &mut self.ice, self.ms, self.ms / 10, src, dst, &m);
+        }
+    }
+
+    pub(super) const A: &str = "192.0.2.1:5000";
+    pub(super) const B: &str = "198.51.100.2:6000";
+
+    #[test]
+    fn goog_ping_and_media_land_on_the_known_pair() {
+        let mut d = Driver::new();
+        d.feed(A, B, check(1, "bbbb:aaaa", true, true));
+        d.feed(B, A, success(1, A.parse().unwrap()));
+        d.feed(A, B, msg(Method::GOOG_PING, Class::Request, 9, vec![]));
+        let seen = Seen {
+            ts: Timestamp(1_000_000_000),
+            frame: 99,
+            input: 0,
+        };
+        let back = Flow {
+            src: B.parse().unwrap(),
+            dst: A.parse().unwrap(),
+            transport: Transport::Udp,
+        };
+        let pair = d
+            .ice
+            .pair_of(&back)
+            .expect("the pair of the checks' flow, reversed");
+        d.ice.on_media(
+            pair,
+            seen,
+            MediaKind::Dtls {
+                application_data: false,
+            },
+            100,
+        );
+        let p = &d.ice.sessions[0].pairs[0];
+        assert_eq!(p.dirs[0].txs.len(), 2);
+        assert_eq!(p.media.dtls, 1);
+        assert_eq!(p.media.packets, [0, 1]);
+    }
+}
