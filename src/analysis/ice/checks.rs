@@ -99,13 +99,10 @@ impl IceState {
             },
         ];
         // An ICE restart keeps the addresses and changes the ufrags (RFC 8445 §9).
-        let restart_of = self.sessions.iter().rposition(|s| {
-            s.agents.iter().any(|ag| {
-                ag.addresses
-                    .iter()
-                    .any(|a| a.address == o.flow.src || a.address == o.flow.dst)
-            })
-        });
+        let restart_of = self
+            .by_address
+            .latest(&o.flow.src)
+            .max(self.by_address.latest(&o.flow.dst));
         self.sessions.push(Session {
             agents,
             pairs: Vec::new(),
@@ -163,7 +160,8 @@ impl IceState {
         }
         let turn_client = o.relay.map(|r| (r.client, r.server));
         let priority = msg.attr_value(stun::ATTR_PRIORITY).and_then(AttrValue::as_u32);
-        if let Some(addr) = agent.note_address(o.flow.src, o.flow.transport, o.seen) {
+        if let Some(addr) = agent.note_address(o.flow.src, o.flow.transport, o.seen, &mut self.by_address, s)
+        {
             if priority.is_some() {
                 addr.priority = priority;
             }
@@ -172,9 +170,13 @@ impl IceState {
                 addr.turn_client = addr.turn_client.or(turn_client);
             }
         }
-        if let Some(addr) =
-            session.agents[1 - from as usize].note_address(o.flow.dst, o.flow.transport, o.seen)
-        {
+        if let Some(addr) = session.agents[1 - from as usize].note_address(
+            o.flow.dst,
+            o.flow.transport,
+            o.seen,
+            &mut self.by_address,
+            s,
+        ) {
             if o.relay.is_some() && !o.relay_to_peer {
                 addr.turn_client = addr.turn_client.or(turn_client);
             }
@@ -277,7 +279,13 @@ impl IceState {
                     .and_then(AttrValue::address)
                 {
                     let transport = o.flow.transport;
-                    if let Some(a) = session.agents[r.from as usize].note_address(mapped, transport, o.seen) {
+                    if let Some(a) = session.agents[r.from as usize].note_address(
+                        mapped,
+                        transport,
+                        o.seen,
+                        &mut self.by_address,
+                        r.session,
+                    ) {
                         a.reflected_by_peer.get_or_insert(o.seen);
                     }
                 }

@@ -27,7 +27,7 @@ mod session;
 pub use bindings::{RelayedAddress, ServerBinding, MAX_SERVER_BINDINGS};
 pub use candidates::{is_local, Candidate, CandidateType};
 pub use session::{
-    Agent, AgentAddress, Direction, Event, EventKind, Media, NetworkInfo, Pair, Role, Session,
+    AddressIndex, Agent, AgentAddress, Direction, Event, EventKind, Media, NetworkInfo, Pair, Role, Session,
     MAX_ADDRESSES_PER_AGENT, MAX_PAIRS_PER_SESSION, MAX_TIMELINE_EVENTS, MAX_TX_PER_DIRECTION,
 };
 
@@ -58,6 +58,8 @@ pub struct IceState {
     /// requests (GOOG-PING, keepalives). Looked up for every media packet: FxHash, not SipHash (~6 % of a
     /// TURN server capture's analysis); the table is bounded by the sessions' pairs.
     by_flow: HashMap<Flow, (usize, usize, u8), FastHash>,
+    /// Agent address → the sessions using it (for ICE restarts).
+    by_address: AddressIndex,
     /// Changes whenever `by_flow` does (see [`IceState::pair_of`]).
     flow_generation: u64,
     pub server_bindings: Vec<ServerBinding>,
@@ -247,6 +249,7 @@ impl IceState {
         self.by_flow.retain(|_, v| !gone(v.0));
         self.flow_generation += 1;
         self.by_ufrags.retain(|_, v| !gone(*v));
+        self.by_address.forget(&gone);
         txs
     }
 

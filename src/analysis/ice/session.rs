@@ -6,8 +6,10 @@
 //! the constants here; beyond them things are counted, not kept. How messages fill these is in `checks`.
 use crate::analysis::transactions::{Seen, TxIndex};
 use crate::capture::Timestamp;
+use crate::net::hash::FastHash;
 use crate::net::Transport;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 /// Pairs per session: RFC 8445 §6.1.2.5 suggests a checklist limit of 100; browsers pair every local with
@@ -75,12 +77,59 @@ pub struct Agent {
     pub addresses: Vec<AgentAddress>,
 }
 
+/// Sessions an agent address belongs to (the highest indexes, at most [`MAX_SESSIONS_PER_ADDRESS`] per
+/// address), so a new session finds the latest one that used its addresses (an ICE restart, RFC 8445 §9)
+/// without reading every session: a busy server's capture starts tens of thousands, and that search made
+/// the read quadratic in them.
+#[derive(Debug, Default)]
+pub struct AddressIndex(HashMap<SocketAddr, Vec<usize>, FastHash>);
+
+/// Sessions remembered per address in [`AddressIndex`]; only the latest is ever asked for, the others
+/// stand in when it is folded. An address shared by more sessions (a hostile capture) keeps the latest.
+pub const MAX_SESSIONS_PER_ADDRESS: usize = 16;
+
+impl AddressIndex {
+    fn note(&mut self, address: SocketAddr, session: usize) {
+        let v = self.0.entry(address).or_default();
+        if v.contains(&session) {
+            return;
+        }
+        if v.len() >= MAX_SESSIONS_PER_ADDRESS {
+            let Some((i, _)) = v.iter().enumerate().min_by_key(|&(_, &s)| s) else {
+                return;
+            };
+            if v[i] > session {
+                return;
+            }
+            v.swap_remove(i);
+        }
+        v.push(session);
+    }
+
+    /// The highest-indexed session with an agent at `address`.
+    pub fn latest(&self, address: &SocketAddr) -> Option<usize> {
+        self.0.get(address).and_then(|v| v.iter().copied().max())
+    }
+
+    /// Drops the sessions `gone` picks.
+    pub fn forget(&mut self, gone: impl Fn(usize) -> bool) {
+        self.0.retain(|_, v| {
+            v.retain(|&s| !gone(s));
+            !v.is_empty()
+        });
+    }
+}
+
 impl Agent {
+    /// Notes that the agent of session `session` used `address` (indexed in `index` when new), and
+    /// returns its entry; `None` past [`MAX_ADDRESSES_PER_AGENT`].
     pub(super) fn note_address(
         &mut self,
         address: SocketAddr,
         transport: Transport,
         seen: Seen,
+        index: &mut AddressIndex,
+        session: usize,
     ) -> Option<&mut AgentAddress> {
         if let Some(i) = self
             .addresses
@@ -92,6 +141,7 @@ impl Agent {
         if self.addresses.len() >= MAX_ADDRESSES_PER_AGENT {
             return None;
         }
+        index.note(address, session);
         self.addresses.push(AgentAddress {
             address,
             transport,
@@ -244,5 +294,44 @@ impl Session {
             media: Media::default(),
         });
         Some(self.pairs.len() - 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([192, 0, 2, 1], port))
+    }
+
+    #[test]
+    fn the_address_index_answers_the_latest_session_still_held() {
+        let mut ix = AddressIndex::default();
+        ix.note(addr(1), 3);
+        ix.note(addr(1), 7);
+        ix.note(addr(1), 5);
+        ix.note(addr(2), 4);
+        assert_eq!(ix.latest(&addr(1)), Some(7));
+        assert_eq!(ix.latest(&addr(2)), Some(4));
+        assert_eq!(ix.latest(&addr(3)), None);
+        // Session 7 folded: the one before it that used the address answers.
+        ix.forget(|s| s == 7 || s == 4);
+        assert_eq!(ix.latest(&addr(1)), Some(5));
+        assert_eq!(ix.latest(&addr(2)), None);
+    }
+
+    #[test]
+    fn an_address_shared_by_many_sessions_keeps_the_latest_ones() {
+        let mut ix = AddressIndex::default();
+        for s in 0..1000 {
+            ix.note(addr(1), s);
+        }
+        // An older session noted late does not push out a newer one.
+        ix.note(addr(1), 5);
+        assert_eq!(ix.0[&addr(1)].len(), MAX_SESSIONS_PER_ADDRESS);
+        assert_eq!(ix.latest(&addr(1)), Some(999));
+        ix.forget(|s| s >= 990);
+        assert_eq!(ix.latest(&addr(1)), Some(989));
     }
 }
