@@ -184,8 +184,8 @@ fn outcome_and_selected_pair_agree_with_the_agents() {
             );
         }
     }
-    // Nine captures ran ICE: 3 Chromium, 6 aiortc (the natdiscovery ones and chrome-turn-badauth did not).
-    assert_eq!(checked, 9);
+    // Ten captures ran ICE: 3 Chromium, 7 aiortc (the natdiscovery ones and chrome-turn-badauth did not).
+    assert_eq!(checked, 10);
 }
 
 #[test]

@@ -624,15 +624,9 @@ fn batched_analysis_on_two_threads_equals_packet_by_packet() {
 /// and merged: the JSON report and text summary without folding, and with it (rendered bytes in memory,
 /// then spilled), each with the numbers of sessions and allocations folded during the read (before the end
 /// folds the rest) and of sessions in all.
-#[allow(clippy::type_complexity)]
-fn fold_runs(parts: &[&str]) -> Vec<(Vec<u8>, Vec<u8>, usize, usize, usize)> {
-    use iceview::analysis::store::MemorySpill;
-    use iceview::analysis::Analyzer;
+fn fold_runs(parts: &[&str]) -> Vec<FoldRun> {
     use iceview::capture::file::FileReader;
-    use iceview::capture::{LinkType, Packet, Timestamp};
-    use iceview::report::{json, text, Report};
-    use iceview::wire::credentials::Keyring;
-    use std::sync::Arc;
+    use iceview::capture::{LinkType, Timestamp};
 
     // (time, link type, bytes, original length), each part starting 700 s after the previous one's start.
     let mut packets: Vec<(Timestamp, LinkType, Vec<u8>, u32)> = Vec::new();
@@ -648,14 +642,37 @@ fn fold_runs(parts: &[&str]) -> Vec<(Vec<u8>, Vec<u8>, usize, usize, usize)> {
         reader.for_each(&mut |p| {
             let t0 = *first.get_or_insert(p.ts.as_secs_f64());
             assert!(
-                p.ts.as_secs_f64() - t0 < 90.0,
-                "{part}: a part must fit in its 100 s slot"
+                p.ts.as_secs_f64() - t0 < 600.0,
+                "{part}: a part must end long before the next one starts"
             );
             let ts = Timestamp::from_secs_f64(start + (p.ts.as_secs_f64() - t0));
             packets.push((ts, p.link_type, p.data.to_vec(), p.orig_len));
             true
         });
     }
+    fold_runs_on(&packets)
+}
+
+/// Checks held in the transaction table just before the end, besides [`fold_runs`]'s figures.
+type FoldRun = (Vec<u8>, Vec<u8>, usize, usize, usize, usize);
+
+/// A packet as (time, link type, bytes, original length).
+type TimedPacket = (
+    iceview::capture::Timestamp,
+    iceview::capture::LinkType,
+    Vec<u8>,
+    u32,
+);
+
+/// [`fold_runs`] on packets.
+fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
+    use iceview::analysis::store::MemorySpill;
+    use iceview::analysis::Analyzer;
+    use iceview::capture::Packet;
+    use iceview::report::{json, text, Report};
+    use iceview::wire::credentials::Keyring;
+    use std::sync::Arc;
+
     let run = |fold: Option<Option<Arc<MemorySpill>>>| {
         let mut a = Analyzer::new(Keyring::new());
         if let Some(spill) = fold {
@@ -677,6 +694,7 @@ fn fold_runs(parts: &[&str]) -> Vec<(Vec<u8>, Vec<u8>, usize, usize, usize)> {
         }
         // Folded during the read, before the end folds what is still open.
         let folded = a.model().ice_folded.sessions.len();
+        let held = a.model().transactions.iter().count();
         let allocations = a.model().ice_folded.allocations.len();
         a.finish();
         let report = Report::build_lean(a.model(), &[], a.net_stats());
@@ -690,6 +708,7 @@ fn fold_runs(parts: &[&str]) -> Vec<(Vec<u8>, Vec<u8>, usize, usize, usize)> {
             folded,
             a.model().ice.sessions.len(),
             allocations,
+            held,
         )
     };
     vec![
@@ -719,14 +738,14 @@ fn folded_sessions_report_what_unfolded_ones_do() {
         "chrome-relay-tcp",
     ];
     let runs = fold_runs(&parts);
-    let (json_plain, text_plain, none, sessions, no_allocations) = &runs[0];
+    let (json_plain, text_plain, none, sessions, no_allocations, _) = &runs[0];
     assert_eq!((*none, *no_allocations), (0, 0));
     // Every call but the one whose TURN authentication failed before any check.
     assert!(
         *sessions >= parts.len() - 1,
         "every call has its session: {sessions}"
     );
-    for (k, (json_folded, text_folded, folded, _, allocations)) in runs.iter().enumerate().skip(1) {
+    for (k, (json_folded, text_folded, folded, _, allocations, _)) in runs.iter().enumerate().skip(1) {
         let spilled = k == 2;
         // The TURN parts' allocations, but the last part's (chrome-relay-tcp), which is still young.
         assert!(
@@ -753,16 +772,274 @@ fn folded_sessions_report_what_unfolded_ones_do() {
 #[test]
 fn folded_allocations_still_count_for_a_capture_without_sessions() {
     let runs = fold_runs(&["chrome-turn-badauth", "natdiscovery-none"]);
-    let (json_plain, _, _, sessions, _) = &runs[0];
+    let (json_plain, _, _, sessions, _, _) = &runs[0];
     assert_eq!(*sessions, 0);
     let plain = String::from_utf8_lossy(json_plain);
     assert!(plain.contains("no TURN allocation succeeded"), "{plain}");
-    for (json_folded, text_folded, _, _, allocations) in &runs[1..] {
+    for (json_folded, text_folded, _, _, allocations, _) in &runs[1..] {
         assert!(*allocations >= 2, "{allocations} allocations folded");
         assert!(json_folded == json_plain, "the JSON differs");
         assert_eq!(
             String::from_utf8_lossy(text_folded),
             String::from_utf8_lossy(&runs[0].1)
         );
+    }
+}
+
+/// One ICE check or response of [`long_call`], as a raw IPv4/UDP packet (LINKTYPE_RAW).
+fn long_call_packet(ts: f64, src: ([u8; 4], u16), dst: ([u8; 4], u16), stun: &[u8]) -> TimedPacket {
+    let udp_len = u16::try_from(8 + stun.len()).expect("one datagram");
+    let mut ip = vec![0x45, 0];
+    ip.extend((20 + udp_len).to_be_bytes());
+    ip.extend([0, 1, 0x40, 0, 64, 17, 0, 0]);
+    ip.extend(src.0);
+    ip.extend(dst.0);
+    let mut sum: u32 = ip
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    let sum = !u16::try_from(sum).expect("folded to 16 bits");
+    ip[10..12].copy_from_slice(&sum.to_be_bytes());
+    ip.extend(src.1.to_be_bytes());
+    ip.extend(dst.1.to_be_bytes());
+    ip.extend(udp_len.to_be_bytes());
+    ip.extend([0, 0]);
+    ip.extend(stun);
+    let len = u32::try_from(ip.len()).expect("small");
+    (
+        iceview::capture::Timestamp::from_secs_f64(1_800_000_000.0 + ts),
+        iceview::capture::LinkType::RawIp,
+        ip,
+        len,
+    )
+}
+
+/// What [`long_call`] sent, counted as it was built: per direction (A→B, B→A) the check transactions,
+/// retransmissions, successes, 487 errors and checks never answered.
+#[derive(Debug, Default, PartialEq)]
+struct Sent {
+    checks: [u64; 2],
+    retransmissions: [u64; 2],
+    successes: [u64; 2],
+    errors: [u64; 2],
+    timeouts: [u64; 2],
+}
+
+/// A five-minute call between two agents, built message by message: checks and nomination at the start,
+/// then a consent check every 5 s each way (RFC 7675 §5.1) with round-trip times that vary, a check
+/// retransmitted before its answer, one never answered (retransmitted seven times, RFC 8489 §6.2.1), a 487
+/// role conflict, and a second pair whose checks all time out. The capture goes on 20 s after the call.
+fn long_call() -> (Vec<TimedPacket>, Sent) {
+    use iceview::wire::encode::MessageBuilder;
+    use iceview::wire::stun::{self, Class, Method, TransactionId};
+    use std::net::SocketAddr;
+
+    let a = ([10, 0, 0, 1], 5000);
+    let a2 = ([10, 0, 0, 1], 5002);
+    let b = ([10, 0, 0, 2], 6000);
+    let sock = |x: ([u8; 4], u16)| SocketAddr::from((x.0, x.1));
+    let mut packets = Vec::new();
+    let mut sent = Sent::default();
+    let mut next_id = 0u32;
+    // One check from `from` (0: A, controlling; 1: B) sent at `times` (the first transmission, then
+    // retransmissions), answered at `answer` with success or `error` (a 487).
+    let mut check = |from: usize,
+                     src: ([u8; 4], u16),
+                     dst: ([u8; 4], u16),
+                     times: &[f64],
+                     answer: Option<f64>,
+                     error: bool,
+                     nominate: bool| {
+        next_id += 1;
+        let mut id = [0u8; 12];
+        id[..4].copy_from_slice(&next_id.to_be_bytes());
+        id[4] = u8::try_from(from).expect("0 or 1");
+        let id = TransactionId(id);
+        let mut req = MessageBuilder::request(Method::BINDING, id);
+        req.text(
+            stun::ATTR_USERNAME,
+            if from == 0 { "BBBB:AAAA" } else { "AAAA:BBBB" },
+        )
+        .u32(stun::ATTR_PRIORITY, 1_853_824_767);
+        if from == 0 {
+            req.u64(stun::ATTR_ICE_CONTROLLING, 0x1111_2222_3333_4444);
+            if nominate {
+                req.flag(stun::ATTR_USE_CANDIDATE);
+            }
+        } else {
+            req.u64(stun::ATTR_ICE_CONTROLLED, 0x5555_6666_7777_8888);
+        }
+        let req = req.fingerprint().finish().expect("request encodes");
+        for &t in times {
+            packets.push(long_call_packet(t, src, dst, &req));
+        }
+        sent.checks[from] += 1;
+        sent.retransmissions[from] += times.len() as u64 - 1;
+        match answer {
+            Some(t) => {
+                let mut resp = if error {
+                    let mut r = MessageBuilder::new(Method::BINDING, Class::Error, id);
+                    r.error_code(487, "Role Conflict");
+                    sent.errors[from] += 1;
+                    r
+                } else {
+                    let mut r = MessageBuilder::new(Method::BINDING, Class::Success, id);
+                    r.xor_address(stun::ATTR_XOR_MAPPED_ADDRESS, sock(src));
+                    sent.successes[from] += 1;
+                    r
+                };
+                let resp = resp.fingerprint().finish().expect("response encodes");
+                packets.push(long_call_packet(t, dst, src, &resp));
+            }
+            None => sent.timeouts[from] += 1,
+        }
+    };
+    // RFC 8489 §6.2.1: RTO 500 ms doubling, seven transmissions over 39.5 s.
+    let given_up = |t: f64| -> Vec<f64> {
+        [0.0, 0.5, 1.5, 3.5, 7.5, 15.5, 31.5]
+            .iter()
+            .map(|d| t + d)
+            .collect()
+    };
+    check(0, a, b, &[0.0], Some(0.010), false, false);
+    check(1, b, a, &[0.002], Some(0.013), false, false);
+    check(0, a2, b, &given_up(0.004), None, false, false);
+    check(0, a, b, &[0.5], Some(0.512), false, true);
+    for k in 1..=60u32 {
+        let t = 5.0 * f64::from(k);
+        let rtt = 0.001 * f64::from(1 + k % 7);
+        match k {
+            20 => check(0, a, b, &given_up(t), None, false, false),
+            30 => check(1, b, a, &[t + 0.1], Some(t + 0.1 + rtt), true, false),
+            40 => check(0, a, b, &[t, t + 0.5], Some(t + 0.5 + rtt), false, false),
+            _ => check(0, a, b, &[t], Some(t + rtt), false, false),
+        }
+        if k != 30 {
+            check(1, b, a, &[t + 0.1], Some(t + 0.1 + 2.0 * rtt), false, false);
+        }
+    }
+    // The capture goes on 20 s after the call: a packet of nobody's.
+    packets.push(long_call_packet(
+        320.0,
+        ([10, 0, 0, 9], 1),
+        ([10, 0, 0, 8], 2),
+        b"end",
+    ));
+    packets.sort_by_key(|p| p.0);
+    (packets, sent)
+}
+
+/// A call longer than the 45 s folding waits for keeps checking (consent): during a file read its finished
+/// checks settle into their pair's tally and their transactions are retired
+/// (`iceview::analysis::ice::settle`), so a long call does not hold every check it ever sent. Settling
+/// must not change the report: the JSON and text summary with folding on are byte for byte those
+/// without, the per-direction counts are what was sent, and far fewer transactions are held.
+#[test]
+fn a_long_calls_settled_checks_report_what_unsettled_ones_do() {
+    let (packets, sent) = long_call();
+    let runs = fold_runs_on(&packets);
+    let (json_plain, text_plain, _, sessions, _, held_plain) = &runs[0];
+    assert_eq!(*sessions, 1);
+    let report: serde_json::Value = serde_json::from_slice(json_plain).expect("JSON");
+    let session = &report["sessions"][0];
+    let pairs = session["pairs"].as_array().expect("pairs");
+    let mut seen = Sent::default();
+    for p in pairs {
+        for (d, key) in ["a_to_b", "b_to_a"].iter().enumerate() {
+            let dir = &p[key];
+            let n = |k: &str| dir[k].as_u64().unwrap_or_else(|| panic!("{key}.{k}: {dir}"));
+            seen.checks[d] += n("requests_sent");
+            seen.retransmissions[d] += n("retransmissions_sent");
+            seen.successes[d] += n("responses_received");
+            seen.errors[d] += dir["error_responses_received"]["487"].as_u64().unwrap_or(0);
+            seen.timeouts[d] += n("timeouts");
+        }
+    }
+    assert_eq!(seen, sent, "{session}");
+    let timeouts = session["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter(|e| e["event"] == "timeout")
+        .count() as u64;
+    assert_eq!(timeouts, sent.timeouts[0] + sent.timeouts[1]);
+    for (k, (json_folded, text_folded, _, _, _, held)) in runs.iter().enumerate().skip(1) {
+        let spilled = k == 2;
+        assert!(json_folded == json_plain, "spilled {spilled}: the JSON differs");
+        assert_eq!(
+            String::from_utf8_lossy(text_folded),
+            String::from_utf8_lossy(text_plain),
+            "spilled {spilled}"
+        );
+        // Unsettled: every check of the call. Settled: those of the last 45 s or so (two a 5 s round).
+        assert!(
+            *held_plain >= 120 && *held <= 30,
+            "spilled {spilled}: {held} transactions held, {held_plain} without settling"
+        );
+    }
+}
+
+/// fixtures/long-call: a real 150 s aiortc call whose agents checked consent every ~5 s each way (RFC 7675),
+/// 30 consent checks each as the agents themselves counted them (truth.json). `iceview read` settles
+/// those quiet for 45 s while the call goes on; the report must be byte for byte the one without settling,
+/// count what the agents sent, and show every consent check in the timeline with its transaction id.
+#[test]
+fn a_real_long_calls_consent_checks_settle_without_changing_the_report() {
+    let runs = fold_runs(&["long-call"]);
+    let (json_plain, text_plain, _, sessions, _, held_plain) = &runs[0];
+    assert_eq!(*sessions, 1);
+    for (k, (json_folded, text_folded, _, _, _, held)) in runs.iter().enumerate().skip(1) {
+        let spilled = k == 2;
+        assert!(json_folded == json_plain, "spilled {spilled}: the JSON differs");
+        assert_eq!(
+            String::from_utf8_lossy(text_folded),
+            String::from_utf8_lossy(text_plain),
+            "spilled {spilled}"
+        );
+        // Without settling every check of the call is held at its end; with it, those of the last 45 s.
+        assert!(
+            *held * 2 < *held_plain,
+            "spilled {spilled}: {held} transactions held, {held_plain} without settling"
+        );
+    }
+    let report: serde_json::Value = serde_json::from_slice(json_plain).expect("JSON");
+    let truth = common::load(&fixtures().join("long-call/truth.json"));
+    let s = &report["sessions"][0];
+    let selected = s["selected_pair"]["index"].as_u64().expect("a selected pair") as usize;
+    let pair = &s["pairs"][selected];
+    for peer in ["A", "B"] {
+        let t = &truth["peers"][peer];
+        let ufrag = t["local_ufrag"].as_str().expect("ufrag");
+        let dir = if s["agents"][0]["ufrag"] == ufrag {
+            "a_to_b"
+        } else {
+            "b_to_a"
+        };
+        let consent: Vec<&str> = t["consent_transaction_ids"]
+            .as_array()
+            .expect("consent ids")
+            .iter()
+            .map(|v| v.as_str().expect("id"))
+            .collect();
+        assert_eq!(consent.len(), 30, "{peer}");
+        assert_eq!(pair[dir]["consent_requests_sent"], consent.len(), "{peer}");
+        assert_eq!(
+            pair[dir]["responses_received"],
+            t["counts"]["consent_responses_received"].as_u64().expect("count") + 1,
+            "{peer}: its consent checks and the check before them"
+        );
+        for id in consent {
+            assert!(
+                s["timeline"]
+                    .as_array()
+                    .expect("timeline")
+                    .iter()
+                    .any(|e| { e["event"] == "check" && e["from"] == ufrag && e["transaction_id"] == id }),
+                "{peer}: consent check {id} is not in the timeline"
+            );
+        }
     }
 }

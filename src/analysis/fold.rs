@@ -35,7 +35,7 @@ use std::sync::Arc;
 /// timeout (every check's state is final) and RFC 7675's 30 s consent timeout (an agent that sent nothing
 /// for that long has no consent left). A live call is never that quiet: consent checks go every 4-6 s
 /// (RFC 7675 §5.1) and RTCP every few seconds. Shorter keeps fewer sessions open on a busy server.
-pub const FOLD_AFTER_SECS: f64 = 45.0;
+pub const FOLD_AFTER_SECS: f64 = super::transactions::STALE_SECS;
 
 /// Capture time between two searches for quiet sessions: a search reads every open session.
 pub const FOLD_EVERY_SECS: f64 = 5.0;

@@ -306,6 +306,19 @@ impl Model {
         }
     }
 
+    /// Settles the checks of the sessions still open that have been quiet for [`fold::FOLD_AFTER_SECS`]
+    /// ([`ice::IceState::settle`]: their tally stays, their transactions go), so a long call's consent
+    /// checks do not pile up; those a pending TURN request waits on stay.
+    fn settle_checks(&mut self, now: Timestamp) {
+        let pending: HashSet<transactions::TxIndex> = self.turn.pending_txs().collect();
+        for tx in self
+            .ice
+            .settle(&self.transactions, now, fold::FOLD_AFTER_SECS, &pending)
+        {
+            self.retire_folded(tx, now);
+        }
+    }
+
     /// At the end of the capture, folds every session and allocation still open, each as the report
     /// would show it (the views and findings at the capture's last timestamp). Their transactions stay:
     /// nothing comes after.
@@ -574,6 +587,7 @@ impl Analyzer {
             model.last_ts = last;
             if model.ice_folded.due(now) {
                 model.fold_quiet_sessions(now);
+                model.settle_checks(now);
                 model.retire_stray_bindings(now);
                 let relayed = model.fold_finished_allocations(now);
                 let state = &mut self.state;

@@ -7,7 +7,9 @@
 //! `consent_requests_sent` counts checks sent after the pair first succeeded in that direction (RFC 7675
 //! consent freshness); RTTs are measured from the last transmission before the response (exact when there
 //! was no retransmission).
-use crate::analysis::ice::{Candidate, CandidateType, EventKind, IceState, Pair, Role, Session};
+use crate::analysis::ice::{
+    Candidate, CandidateType, EventKind, IceState, Pair, Role, Session, SettledTimeout, Tally, TxRef,
+};
 use crate::analysis::transactions::{Transactions, TxState};
 use crate::analysis::Model;
 use crate::capture::Timestamp;
@@ -333,57 +335,27 @@ fn secs(t: Timestamp) -> f64 {
 /// Derived facts about one direction of a pair.
 fn direction(pair: &Pair, d: usize, txs: &Transactions, end: Timestamp) -> DirectionReport {
     let dir = &pair.dirs[d];
-    let mut r = DirectionReport {
-        requests_sent: dir.txs.len() as u64 + dir.txs_not_kept,
-        use_candidate_sent: dir.use_candidate.len() as u64,
+    let t = Tally::of(dir, txs, end);
+    let kept = dir.txs.len() as u64 + dir.settled_txs;
+    DirectionReport {
+        requests_sent: kept + dir.txs_not_kept,
+        retransmissions_sent: t.retransmissions,
+        responses_received: t.responses,
+        error_responses_received: t.errors,
+        timeouts: t.timeouts,
+        unanswered: t.unanswered,
+        use_candidate_sent: dir.use_candidate,
+        consent_requests_sent: t.consent,
         keepalives_sent: dir.keepalives,
+        first_request_ts: t.first_request.map(secs),
+        first_response_ts: t.first_success.map(secs),
+        current_round_trip_time: t.rtt_last,
+        total_round_trip_time: t.rtt_total,
+        min_round_trip_time: t.rtt_min,
+        max_round_trip_time: t.rtt_max,
+        avg_round_trip_time: (t.rtts > 0).then(|| t.rtt_total / t.rtts as f64),
         requests_not_detailed: dir.txs_not_kept,
-        ..DirectionReport::default()
-    };
-    let mut rtts = Vec::new();
-    let mut first_success: Option<Timestamp> = None;
-    for &i in &dir.txs {
-        let Some(tx) = txs.get(i) else { continue };
-        r.retransmissions_sent += tx.retransmissions() as u64;
-        let first = tx.first_request().map(|s| s.ts);
-        if r.first_request_ts.is_none() {
-            r.first_request_ts = first.map(secs);
-        }
-        if let (Some(f), Some(ok)) = (first, first_success) {
-            if f > ok {
-                r.consent_requests_sent += 1;
-            }
-        }
-        match tx.state(end) {
-            TxState::Succeeded => {
-                r.responses_received += 1;
-                if let Some(resp) = tx.first_response() {
-                    if r.first_response_ts.is_none() {
-                        r.first_response_ts = Some(secs(resp.seen.ts));
-                    }
-                    first_success.get_or_insert(resp.seen.ts);
-                }
-                if let Some(rtt) = tx.rtt_from_last() {
-                    rtts.push(rtt);
-                }
-            }
-            TxState::Failed => {
-                *r.error_responses_received
-                    .entry(tx.error_code().unwrap_or(0))
-                    .or_insert(0) += 1;
-            }
-            TxState::TimedOut => r.timeouts += 1,
-            TxState::Unanswered => r.unanswered += 1,
-        }
     }
-    if !rtts.is_empty() {
-        r.current_round_trip_time = rtts.last().copied();
-        r.total_round_trip_time = rtts.iter().sum();
-        r.min_round_trip_time = rtts.iter().copied().reduce(f64::min);
-        r.max_round_trip_time = rtts.iter().copied().reduce(f64::max);
-        r.avg_round_trip_time = Some(r.total_round_trip_time / rtts.len() as f64);
-    }
-    r
 }
 
 fn pair_state(a: &DirectionReport, b: &DirectionReport) -> PairState {
@@ -480,7 +452,7 @@ pub fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timestamp) -> 
             current = Some(i);
         }
     }
-    let nomination = nomination_mode(sess, txs);
+    let nomination = nomination_mode(sess, txs, end);
     let (outcome, outcome_reason) = outcome(&pairs, selected_pair.as_ref(), end, sess);
 
     let mut candidates = Vec::new();
@@ -570,7 +542,7 @@ fn select(sess: &Session, pairs: &[PairReport]) -> Option<SelectedPair> {
     })
 }
 
-fn nomination_mode(sess: &Session, txs: &Transactions) -> Option<Nomination> {
+fn nomination_mode(sess: &Session, txs: &Transactions, end: Timestamp) -> Option<Nomination> {
     let controlling = sess
         .agents
         .iter()
@@ -578,21 +550,12 @@ fn nomination_mode(sess: &Session, txs: &Transactions) -> Option<Nomination> {
     let mut any = false;
     for p in &sess.pairs {
         let dir = &p.dirs[controlling];
-        let Some(&first_uc) = dir.use_candidate.first() else {
+        if dir.use_candidate == 0 {
             continue;
-        };
+        }
         any = true;
-        let uc_at = txs.get(first_uc).and_then(|t| t.first_request()).map(|s| s.ts);
-        let first_success = dir
-            .txs
-            .iter()
-            .filter_map(|&i| txs.get(i))
-            .filter_map(|t| {
-                t.first_response()
-                    .filter(|r| r.class == crate::wire::stun::Class::Success)
-            })
-            .map(|r| r.seen.ts)
-            .min();
+        let uc_at = dir.first_use_candidate;
+        let first_success = Tally::of(dir, txs, end).earliest_success;
         match (uc_at, first_success) {
             (Some(uc), Some(ok)) if uc < ok => return Some(Nomination::Aggressive),
             (Some(_), None) => return Some(Nomination::Aggressive),
@@ -739,19 +702,26 @@ fn timeline(sess: &Session, txs: &Transactions, end: Timestamp) -> Vec<TimelineE
                 error_code: None,
                 rtt: None,
             };
+            // The transaction's id and round-trip time, from the table or as it settled.
+            let shown = |tx: TxRef| match tx {
+                TxRef::Live(i) => txs.get(i).map(|t| (t.id, t.rtt_from_last())),
+                TxRef::Settled(k) => sess.settled.get(k as usize).map(|t| (t.id, t.rtt)),
+                TxRef::Gone => None,
+            };
             match e.kind {
                 EventKind::Check {
                     tx, use_candidate, ..
                 } => {
-                    ev.transaction_id = txs.get(tx).map(|t| t.id.to_string());
+                    ev.transaction_id = shown(tx).map(|(id, _)| id.to_string());
                     ev.use_candidate = use_candidate;
                 }
                 EventKind::Success { tx } => {
-                    ev.transaction_id = txs.get(tx).map(|t| t.id.to_string());
-                    ev.rtt = txs.get(tx).and_then(|t| t.rtt_from_last());
+                    let shown = shown(tx);
+                    ev.transaction_id = shown.map(|(id, _)| id.to_string());
+                    ev.rtt = shown.and_then(|(_, rtt)| rtt);
                 }
                 EventKind::Error { tx, code } => {
-                    ev.transaction_id = txs.get(tx).map(|t| t.id.to_string());
+                    ev.transaction_id = shown(tx).map(|(id, _)| id.to_string());
                     ev.error_code = Some(code);
                 }
                 EventKind::Nominated
@@ -766,23 +736,26 @@ fn timeline(sess: &Session, txs: &Transactions, end: Timestamp) -> Vec<TimelineE
     // Timeouts happen at the give-up time, not at a packet: add them where they fall.
     for (pi, p) in sess.pairs.iter().enumerate() {
         for (d, dir) in p.dirs.iter().enumerate() {
-            for &i in &dir.txs {
-                let Some(tx) = txs.get(i) else { continue };
-                if tx.state(end) != TxState::TimedOut {
-                    continue;
-                }
-                let Some(first) = tx.first_request() else { continue };
+            let open = dir.txs.iter().filter_map(|&i| {
+                let tx = txs.get(i).filter(|t| t.state(end) == TxState::TimedOut)?;
+                let first = tx.first_request()?;
+                Some(SettledTimeout {
+                    first: first.ts,
+                    frame: tx.requests.last().map_or(first.frame, |s| s.frame),
+                    id: tx.id,
+                })
+            });
+            for t in dir.settled_timeouts.iter().copied().chain(open) {
                 out.push(TimelineEvent {
                     ts: secs(
-                        first
-                            .ts
+                        t.first
                             .saturating_add_secs(crate::analysis::transactions::GIVE_UP_SECS),
                     ),
-                    frame: tx.requests.last().map_or(first.frame, |s| s.frame),
+                    frame: t.frame,
                     pair: pi,
                     from: ufrag(u8::from(d == 1)),
                     event: TimelineKind::Timeout,
-                    transaction_id: Some(tx.id.to_string()),
+                    transaction_id: Some(t.id.to_string()),
                     use_candidate: false,
                     error_code: None,
                     rtt: None,

@@ -6,7 +6,10 @@
 //! response (Karn's problem: with retransmissions, only the bounds are certain). A request with no response
 //! is `timeout` once the RFC 8489 §6.2.1 give-up time (Rc = 7 transmissions, Rm = 16, RTO = 500 ms:
 //! 39.5 s) has passed inside the capture, else `unanswered` (the capture ended first). Indications are not
-//! transactions. Shared by the TURN and ICE analyses; bounded by [`MAX_TRANSACTIONS`].
+//! transactions. A message whose transaction has been quiet for longer than [`STALE_SECS`] does not
+//! belong to it: the requester gave up long before (§6.2.1), so a request with that id starts a new
+//! transaction and a response matches nothing. Shared by the TURN and ICE analyses; bounded by
+//! [`MAX_TRANSACTIONS`].
 use crate::capture::Timestamp;
 use crate::net::Transport;
 use crate::wire::stun::{Class, Method, StunMessage, TransactionId};
@@ -27,6 +30,12 @@ pub const GIVE_UP_SECS: f64 = 39.5;
 /// answer has exhausted its retransmissions and is as good as timed out, even if the capture ends before
 /// the final Rm × RTO wait.
 pub const RC: u32 = 7;
+
+/// Quiet time after which a transaction takes no more messages: past [`GIVE_UP_SECS`] with a margin for
+/// a late response, and the time after which the analysis settles a finished check or folds a session
+/// (`analysis::fold::FOLD_AFTER_SECS`), so that whether a transaction was retired in between never changes
+/// what a late message means.
+pub const STALE_SECS: f64 = 45.0;
 
 pub type TxIndex = usize;
 
@@ -327,6 +336,14 @@ impl Transactions {
         self.retired += 1;
     }
 
+    /// Transaction `i` has been quiet for more than [`STALE_SECS`] when `seen`.
+    fn stale(&self, i: TxIndex, seen: Seen) -> bool {
+        self.list
+            .get(i)
+            .and_then(Transaction::last_activity)
+            .is_some_and(|l| seen.ts.secs_since(l) > STALE_SECS)
+    }
+
     pub fn on_message(
         &mut self,
         seen: Seen,
@@ -345,7 +362,7 @@ impl Transactions {
                     transport,
                     id: msg.transaction_id,
                 };
-                if let Some(i) = self.index.get(&self.list, &key) {
+                if let Some(i) = self.index.get(&self.list, &key).filter(|&i| !self.stale(i, seen)) {
                     let tx = &mut self.list[i];
                     tx.transmissions = tx.transmissions.saturating_add(1);
                     if tx.requests.len() < MAX_TRANSMISSIONS_KEPT {
@@ -389,7 +406,7 @@ impl Transactions {
                     transport,
                     id: msg.transaction_id,
                 };
-                let Some(i) = self.index.get(&self.list, &key) else {
+                let Some(i) = self.index.get(&self.list, &key).filter(|&i| !self.stale(i, seen)) else {
                     self.orphan_responses += 1;
                     return TxEvent::Orphan;
                 };
@@ -539,6 +556,41 @@ mod tests {
         assert!((tx.rtt_from_first().unwrap() - 1.52).abs() < 1e-9);
         assert!((tx.rtt_from_last().unwrap() - 0.020).abs() < 1e-9);
         assert_eq!(tx.state(Timestamp(0)), TxState::Succeeded);
+    }
+
+    /// RFC 8489 §6.2.1: the requester gives up 39.5 s after its first request, so the same id 45 s after
+    /// the transaction was last seen is a new transaction, and a response that late answers nothing.
+    #[test]
+    fn a_message_after_45_quiet_seconds_does_not_belong_to_the_old_transaction() {
+        let a: SocketAddr = "10.0.0.1:1000".parse().unwrap();
+        let b: SocketAddr = "10.0.0.2:2000".parse().unwrap();
+        let u = Transport::Udp;
+        let mut t = Transactions::default();
+        t.on_message(at(0, 1), a, b, u, false, &msg(Class::Request, 1));
+        assert_eq!(
+            t.on_message(at(31_500, 2), a, b, u, false, &msg(Class::Request, 1)),
+            TxEvent::Retransmission(0)
+        );
+        // 45 s after the last transmission: still the same transaction; just past it: a new one.
+        assert_eq!(
+            t.on_message(at(76_500, 3), a, b, u, false, &msg(Class::Request, 1)),
+            TxEvent::Retransmission(0)
+        );
+        assert_eq!(
+            t.on_message(at(121_501, 4), a, b, u, false, &msg(Class::Request, 1)),
+            TxEvent::Request(1)
+        );
+        assert_eq!(
+            t.on_message(at(121_520, 5), b, a, u, false, &msg(Class::Success, 1)),
+            TxEvent::Response { tx: 1, first: true }
+        );
+        assert_eq!(t.list[0].transmissions, 3);
+        assert!(t.list[0].responses.is_empty());
+        // A response 45 s after everything: an orphan.
+        assert_eq!(
+            t.on_message(at(166_600, 6), b, a, u, false, &msg(Class::Success, 1)),
+            TxEvent::Orphan
+        );
     }
 
     #[test]

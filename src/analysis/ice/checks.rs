@@ -6,7 +6,7 @@
 //! tied to its check through the transaction table, never by addresses; one that answers no check is a
 //! STUN or TURN server's (`bindings`). MESSAGE-INTEGRITY is not verified here.
 use super::{
-    Agent, Event, EventKind, IceState, NetworkInfo, Observed, Role, Session, MAX_SESSIONS,
+    Agent, Event, EventKind, IceState, NetworkInfo, Observed, Role, Session, TxRef, MAX_SESSIONS,
     MAX_TX_PER_DIRECTION,
 };
 use crate::analysis::transactions::TxEvent;
@@ -107,6 +107,7 @@ impl IceState {
             agents,
             pairs: Vec::new(),
             timeline: Vec::new(),
+            settled: Vec::new(),
             timeline_not_kept: 0,
             pairs_not_kept: 0,
             first: o.seen,
@@ -210,10 +211,13 @@ impl IceState {
         let dir = &mut pair.dirs[from as usize];
         let (tx, retransmit) = match o.tx {
             TxEvent::Request(tx) => {
-                if dir.txs.len() < MAX_TX_PER_DIRECTION {
+                if dir.txs.len() + usize::try_from(dir.settled_txs).unwrap_or(usize::MAX)
+                    < MAX_TX_PER_DIRECTION
+                {
                     dir.txs.push(tx);
                     if use_candidate {
-                        dir.use_candidate.push(tx);
+                        dir.use_candidate += 1;
+                        dir.first_use_candidate.get_or_insert(o.seen.ts);
                     }
                 } else {
                     dir.txs_not_kept += 1;
@@ -237,7 +241,7 @@ impl IceState {
             pair: p,
             from,
             kind: EventKind::Check {
-                tx,
+                tx: TxRef::Live(tx),
                 retransmit,
                 use_candidate,
             },
@@ -269,7 +273,7 @@ impl IceState {
                     seen: o.seen,
                     pair: r.pair,
                     from: responder,
-                    kind: EventKind::Success { tx },
+                    kind: EventKind::Success { tx: TxRef::Live(tx) },
                 });
                 // RFC 8445 §7.2.5.3.2/§7.2.5.2.1: the XOR-MAPPED-ADDRESS tells the checking agent its address
                 // as the peer saw it; one it never sent from is a peer-reflexive candidate.
@@ -308,7 +312,10 @@ impl IceState {
                     seen: o.seen,
                     pair: r.pair,
                     from: responder,
-                    kind: EventKind::Error { tx, code },
+                    kind: EventKind::Error {
+                        tx: TxRef::Live(tx),
+                        code,
+                    },
                 });
             }
         }
@@ -342,7 +349,7 @@ mod tests {
         assert_eq!((p.a.to_string(), p.b.to_string()), (A.to_string(), B.to_string()));
         assert_eq!(p.dirs[0].txs.len(), 2);
         assert_eq!(p.dirs[1].txs.len(), 1);
-        assert_eq!(p.dirs[0].use_candidate.len(), 1);
+        assert_eq!(p.dirs[0].use_candidate, 1);
         assert_eq!(p.nominations.len(), 1);
         assert!(s.timeline.iter().any(|e| e.kind == EventKind::Nominated));
     }

@@ -23,12 +23,14 @@ mod bindings;
 mod candidates;
 mod checks;
 mod session;
+mod settle;
+pub use settle::{SettledTimeout, SettledTx, Tally};
 
 pub use bindings::{RelayedAddress, ServerBinding, MAX_SERVER_BINDINGS};
 pub use candidates::{is_local, Candidate, CandidateType};
 pub use session::{
     AddressIndex, Agent, AgentAddress, Direction, Event, EventKind, Media, NetworkInfo, Pair, Role, Session,
-    MAX_ADDRESSES_PER_AGENT, MAX_PAIRS_PER_SESSION, MAX_TIMELINE_EVENTS, MAX_TX_PER_DIRECTION,
+    TxRef, MAX_ADDRESSES_PER_AGENT, MAX_PAIRS_PER_SESSION, MAX_TIMELINE_EVENTS, MAX_TX_PER_DIRECTION,
 };
 
 use bindings::BindingIndex;

@@ -4,6 +4,7 @@
 //! §8.1.1 nomination; RFC 7675 consent checks are counted like any other). Only what the packets showed:
 //! no frozen/waiting pair states, no priorities the agents computed for themselves. Tables are bounded by
 //! the constants here; beyond them things are counted, not kept. How messages fill these is in `checks`.
+use super::settle::{SettledTimeout, SettledTx, Tally};
 use crate::analysis::transactions::{Seen, TxIndex};
 use crate::capture::Timestamp;
 use crate::net::hash::FastHash;
@@ -160,10 +161,17 @@ pub struct Direction {
     /// Check transactions (first transmission order), at most [`MAX_TX_PER_DIRECTION`].
     pub txs: Vec<TxIndex>,
     pub txs_not_kept: u64,
-    /// Requests carrying USE-CANDIDATE (counted per transaction).
-    pub use_candidate: Vec<TxIndex>,
+    /// Requests carrying USE-CANDIDATE (counted per kept transaction), and the first one's first
+    /// transmission.
+    pub use_candidate: u64,
+    pub first_use_candidate: Option<Timestamp>,
     /// Binding indications (RFC 8445 §11 keepalives).
     pub keepalives: u64,
+    /// Checks settled ([`super::settle`]): taken from the front of `txs`, how many, their tally and
+    /// their timeouts (for the timeline).
+    pub settled_txs: u64,
+    pub settled: Tally,
+    pub settled_timeouts: Vec<SettledTimeout>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -198,15 +206,15 @@ pub struct Pair {
 pub enum EventKind {
     /// A check (first transmission, or `retransmit`), from agent `from` (0/1).
     Check {
-        tx: TxIndex,
+        tx: TxRef,
         retransmit: bool,
         use_candidate: bool,
     },
     Success {
-        tx: TxIndex,
+        tx: TxRef,
     },
     Error {
-        tx: TxIndex,
+        tx: TxRef,
         code: u16,
     },
     /// The pair became nominated (success of a USE-CANDIDATE check).
@@ -217,6 +225,17 @@ pub enum EventKind {
     DtlsStart,
     DtlsConnected,
     MediaStart,
+}
+
+/// The check transaction a timeline event shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxRef {
+    /// In the transaction table.
+    Live(TxIndex),
+    /// Settled ([`super::settle`]): an entry of [`Session::settled`].
+    Settled(u32),
+    /// Neither (the transaction was gone when its check settled).
+    Gone,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -233,6 +252,8 @@ pub struct Session {
     pub agents: [Agent; 2],
     pub pairs: Vec<Pair>,
     pub timeline: Vec<Event>,
+    /// The settled checks the timeline refers to ([`TxRef::Settled`]).
+    pub settled: Vec<SettledTx>,
     pub timeline_not_kept: u64,
     pub pairs_not_kept: u64,
     pub first: Seen,

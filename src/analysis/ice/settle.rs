@@ -1,0 +1,191 @@
+//! Settling an open session's finished checks, so that a long call does not hold every consent check it
+//! ever sent (RFC 7675 §5.1: one every 4-6 s each way, for as long as the call lasts).
+//!
+//! A pair direction's report is a tally over its check transactions in the order they were first sent
+//! ([`Tally`]): counts by final state, error codes, round-trip times, the first request and the first
+//! success, the consent checks after it. Once a check has been quiet for as long as a session must be to
+//! fold (past RFC 8489 §6.2.1's 39.5 s every check has its final state, and a requester has stopped
+//! retransmitting), its part of the tally can no longer change. During a file read with folding on, the
+//! finished checks at the front of each direction are added to the direction's settled tally, the
+//! timeline keeps what it shows of them (transaction id and round-trip time, [`TxRef::Settled`]), and the
+//! transactions are retired. The report adds the checks still open to a copy of the settled tally, so it
+//! is the same, number for number, as a tally over every check.
+use super::session::{Direction, EventKind, Session, TxRef};
+use super::IceState;
+use crate::analysis::transactions::{Transaction, Transactions, TxIndex, TxState};
+use crate::capture::Timestamp;
+use crate::net::hash::FastHash;
+use crate::wire::stun::{Class, TransactionId};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// What a direction's check transactions add up to, in the order they were first sent.
+#[derive(Clone, Debug, Default)]
+pub struct Tally {
+    pub retransmissions: u64,
+    /// The first check's first transmission.
+    pub first_request: Option<Timestamp>,
+    /// The first response of the first check that succeeded.
+    pub first_success: Option<Timestamp>,
+    /// The earliest success response of any check (checks may be answered out of order).
+    pub earliest_success: Option<Timestamp>,
+    /// Checks first sent after `first_success`: consent checks (RFC 7675).
+    pub consent: u64,
+    pub responses: u64,
+    pub errors: BTreeMap<u16, u64>,
+    pub timeouts: u64,
+    pub unanswered: u64,
+    /// Round-trip times of the successful checks: how many, their sum in order, the extremes, the last.
+    pub rtts: u64,
+    pub rtt_total: f64,
+    pub rtt_min: Option<f64>,
+    pub rtt_max: Option<f64>,
+    pub rtt_last: Option<f64>,
+}
+
+impl Tally {
+    /// Adds check `tx`, as a capture ending at `end` shows it.
+    pub fn add(&mut self, tx: &Transaction, end: Timestamp) {
+        self.retransmissions += u64::from(tx.retransmissions());
+        let first = tx.first_request().map(|s| s.ts);
+        if self.first_request.is_none() {
+            self.first_request = first;
+        }
+        if let (Some(f), Some(ok)) = (first, self.first_success) {
+            if f > ok {
+                self.consent += 1;
+            }
+        }
+        match tx.state(end) {
+            TxState::Succeeded => {
+                self.responses += 1;
+                if let Some(resp) = tx.first_response() {
+                    self.first_success.get_or_insert(resp.seen.ts);
+                }
+                if let Some(rtt) = tx.rtt_from_last() {
+                    self.rtts += 1;
+                    self.rtt_total += rtt;
+                    self.rtt_min = Some(self.rtt_min.map_or(rtt, |m| m.min(rtt)));
+                    self.rtt_max = Some(self.rtt_max.map_or(rtt, |m| m.max(rtt)));
+                    self.rtt_last = Some(rtt);
+                }
+            }
+            TxState::Failed => *self.errors.entry(tx.error_code().unwrap_or(0)).or_insert(0) += 1,
+            TxState::TimedOut => self.timeouts += 1,
+            TxState::Unanswered => self.unanswered += 1,
+        }
+        if let Some(r) = tx.first_response().filter(|r| r.class == Class::Success) {
+            self.earliest_success = Some(self.earliest_success.map_or(r.seen.ts, |e| e.min(r.seen.ts)));
+        }
+    }
+
+    /// The settled tally of `dir` with its open checks added, as a capture ending at `end` shows them.
+    pub fn of(dir: &Direction, txs: &Transactions, end: Timestamp) -> Tally {
+        let mut t = dir.settled.clone();
+        for &i in &dir.txs {
+            if let Some(tx) = txs.get(i) {
+                t.add(tx, end);
+            }
+        }
+        t
+    }
+}
+
+/// A settled check that timed out: what the timeline's timeout event shows of it.
+#[derive(Clone, Copy, Debug)]
+pub struct SettledTimeout {
+    pub first: Timestamp,
+    /// Its last transmission's frame.
+    pub frame: u64,
+    pub id: TransactionId,
+}
+
+/// A settled check the timeline refers to ([`TxRef::Settled`]).
+#[derive(Clone, Copy, Debug)]
+pub struct SettledTx {
+    pub id: TransactionId,
+    pub rtt: Option<f64>,
+}
+
+impl IceState {
+    /// Settles, in every open session, the checks at the front of each pair direction quiet for
+    /// `quiet_secs` at `now` (but those in `keep`), and returns their transactions, free to retire.
+    pub fn settle(
+        &mut self,
+        txs: &Transactions,
+        now: Timestamp,
+        quiet_secs: f64,
+        keep: &HashSet<TxIndex>,
+    ) -> Vec<TxIndex> {
+        let mut out = Vec::new();
+        let mut settled: HashMap<TxIndex, Option<SettledTx>, FastHash> = HashMap::default();
+        for session in self.sessions.iter_mut().skip(self.closed_below) {
+            if session.folded || session.frozen.is_some() {
+                continue;
+            }
+            settled.clear();
+            for dir in session.pairs.iter_mut().flat_map(|p| p.dirs.iter_mut()) {
+                let done = dir
+                    .txs
+                    .iter()
+                    .take_while(|&&i| {
+                        !keep.contains(&i)
+                            && txs.get(i).is_none_or(|t| {
+                                t.last_activity().is_none_or(|l| now.secs_since(l) > quiet_secs)
+                            })
+                    })
+                    .count();
+                for i in dir.txs.drain(..done) {
+                    dir.settled_txs += 1;
+                    let Some(tx) = txs.get(i) else {
+                        settled.insert(i, None);
+                        continue;
+                    };
+                    dir.settled.add(tx, now);
+                    if let (TxState::TimedOut, Some(first)) = (tx.state(now), tx.first_request()) {
+                        dir.settled_timeouts.push(SettledTimeout {
+                            first: first.ts,
+                            frame: tx.requests.last().map_or(first.frame, |s| s.frame),
+                            id: tx.id,
+                        });
+                    }
+                    settled.insert(
+                        i,
+                        Some(SettledTx {
+                            id: tx.id,
+                            rtt: tx.rtt_from_last(),
+                        }),
+                    );
+                }
+            }
+            if !settled.is_empty() {
+                refer_to_settled(session, &settled);
+                for &i in settled.keys() {
+                    self.by_tx.remove(&i);
+                    out.push(i);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Points `session`'s timeline events at the settled checks they show instead of their transactions.
+fn refer_to_settled(session: &mut Session, settled: &HashMap<TxIndex, Option<SettledTx>, FastHash>) {
+    let mut at: HashMap<TxIndex, TxRef, FastHash> = HashMap::default();
+    for ev in &mut session.timeline {
+        let (EventKind::Check { tx, .. } | EventKind::Success { tx } | EventKind::Error { tx, .. }) =
+            &mut ev.kind
+        else {
+            continue;
+        };
+        let TxRef::Live(i) = *tx else { continue };
+        let Some(s) = settled.get(&i) else { continue };
+        *tx = *at.entry(i).or_insert_with(|| match s {
+            Some(s) => {
+                session.settled.push(*s);
+                TxRef::Settled(u32::try_from(session.settled.len() - 1).unwrap_or(u32::MAX))
+            }
+            None => TxRef::Gone,
+        });
+    }
+}
