@@ -82,6 +82,7 @@ pub enum Nomination {
 }
 
 impl Nomination {
+    #[cfg(test)]
     pub fn name(self) -> &'static str {
         match self {
             Nomination::Aggressive => "aggressive",

@@ -57,17 +57,6 @@ pub enum TxState {
     Unanswered,
 }
 
-impl TxState {
-    pub fn name(self) -> &'static str {
-        match self {
-            TxState::Succeeded => "succeeded",
-            TxState::Failed => "failed",
-            TxState::TimedOut => "timeout",
-            TxState::Unanswered => "unanswered",
-        }
-    }
-}
-
 /// A list that is nearly always one element long (a request sent once, answered once): the first element
 /// inline and the rest in a `Vec`, which allocates only for a second one. A call-dense capture holds a
 /// transaction per STUN request; two small heap blocks each were a quarter of its memory and a large
@@ -173,6 +162,7 @@ impl Transaction {
     }
 
     /// RTT from the first transmission to the first response (an upper bound when retransmitted).
+    #[cfg(test)]
     pub fn rtt_from_first(&self) -> Option<f64> {
         Some(
             self.first_response()?

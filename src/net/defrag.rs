@@ -75,6 +75,7 @@ pub struct Defragmenter {
 }
 
 impl Defragmenter {
+    #[cfg(test)]
     pub fn new() -> Defragmenter {
         Defragmenter::default()
     }

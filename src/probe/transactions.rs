@@ -198,10 +198,6 @@ impl<T: Copy> Transactions<T> {
     pub fn is_idle(&self) -> bool {
         self.pending.is_empty() && self.out.is_empty()
     }
-
-    pub fn outstanding(&self) -> usize {
-        self.pending.len()
-    }
 }
 
 #[cfg(test)]

@@ -218,10 +218,6 @@ impl EventTracker {
         self.diff(model, now, true)
     }
 
-    pub fn summary(&self) -> Summary {
-        self.counters.view
-    }
-
     /// What was counted up to the last poll (the capture's own counts and the STUN messages are the
     /// runner's to fill in).
     pub fn counters(&self) -> &Counters {

@@ -499,12 +499,13 @@ fn quoted(s: Option<&String>) -> String {
 }
 
 /// The TURN part of the text summary: a few lines per allocation, for a TURN operator.
+#[cfg(test)]
 pub fn write_text(turn: &TurnReport, out: &mut dyn Write) -> io::Result<()> {
     write_text_with(turn, None, out)
 }
 
-/// [`write_text`] for a report whose model folded allocations during the read: their lines, rendered
-/// then, are read back from `folded` in their place in key order.
+/// The TURN part of the text summary, for a report whose model may have folded allocations during the
+/// read: their lines, rendered then, are read back from `folded` in their place in key order.
 pub fn write_text_with(turn: &TurnReport, folded: Option<&Folded>, out: &mut dyn Write) -> io::Result<()> {
     let items = AllocationItem::merge(&turn.allocations, folded);
     if items.is_empty() {

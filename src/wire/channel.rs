@@ -15,7 +15,6 @@ pub const HEADER_LEN: usize = 4;
 pub const MS_MULTIPLEXED_TURN: u16 = 0xFF10;
 pub const MTURN_SESSION_ID_LEN: usize = 8;
 pub const MIN_CHANNEL: u16 = 0x4000;
-pub const MAX_CHANNEL: u16 = 0x4FFF;
 /// RFC 5766 §11's upper bound, still seen in the wild.
 pub const MAX_CHANNEL_RFC5766: u16 = 0x7FFF;
 

@@ -16,7 +16,6 @@
 
 /// MS-TURN's MAGIC-COOKIE attribute ([MS-TURN] §2.2.2.8) and its fixed value.
 pub const ATTR_MS_MAGIC_COOKIE: u16 = 0x000F;
-pub const MS_MAGIC_COOKIE: u32 = 0x72C6_4BC6;
 /// [MS-TURN] §2.2.2.10 DESTINATION-ADDRESS: the peer of a Send request and of Set Active Destination.
 pub const ATTR_MS_DESTINATION_ADDRESS: u16 = 0x0011;
 /// [MS-TURN] §2.2.2.16 MS-VERSION.

@@ -16,8 +16,7 @@
 //! It does not choose which attributes a message needs (the probes do) or normalise passwords
 //! (SASLprep/OpaqueString): keys are used as given, as in [`super::credentials`].
 use super::stun::{
-    self, Class, Method, TransactionId, ATTR_FINGERPRINT, ATTR_MESSAGE_INTEGRITY,
-    ATTR_MESSAGE_INTEGRITY_SHA256, HEADER_LEN, MAGIC_COOKIE,
+    self, Class, Method, TransactionId, ATTR_FINGERPRINT, ATTR_MESSAGE_INTEGRITY, HEADER_LEN, MAGIC_COOKIE,
 };
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -35,6 +34,7 @@ pub const ATTR_RESPONSE_ORIGIN: u16 = 0x802B;
 /// RFC 8489 §14.15 ALTERNATE-SERVER.
 pub const ATTR_ALTERNATE_SERVER: u16 = 0x8023;
 /// RFC 8656 §18.7 DONT-FRAGMENT.
+#[cfg(test)]
 pub const ATTR_DONT_FRAGMENT: u16 = 0x001A;
 
 /// RFC 8656 §18.6: the protocol number REQUESTED-TRANSPORT carries for a UDP relay.
@@ -94,6 +94,7 @@ impl MessageBuilder {
 
     /// The byte padding is filled with. RFC 8489 §14 lets senders use any value (receivers ignore it);
     /// RFC 5769's test vectors use 0x20, everything else here uses 0.
+    #[cfg(test)]
     pub fn padding_byte(mut self, b: u8) -> Self {
         self.padding = b;
         self
@@ -136,6 +137,7 @@ impl MessageBuilder {
     }
 
     /// An attribute with an empty value (USE-CANDIDATE, DONT-FRAGMENT).
+    #[cfg(test)]
     pub fn flag(&mut self, typ: u16) -> &mut Self {
         self.raw(typ, &[])
     }
@@ -155,6 +157,7 @@ impl MessageBuilder {
     }
 
     /// RFC 8489 §14.8: class and number, then the reason phrase.
+    #[cfg(test)]
     pub fn error_code(&mut self, code: u16, reason: &str) -> &mut Self {
         if !(300..=699).contains(&code) {
             self.error.get_or_insert(EncodeError::BadErrorCode(code));
@@ -197,9 +200,10 @@ impl MessageBuilder {
     }
 
     /// RFC 8489 §14.6: HMAC-SHA256, full 32 bytes.
+    #[cfg(test)]
     pub fn message_integrity_sha256(&mut self, key: &[u8]) -> &mut Self {
         let mac = self.mac_parts(32, |parts| stun::hmac_sha256(key, parts).to_vec());
-        self.raw(ATTR_MESSAGE_INTEGRITY_SHA256, &mac)
+        self.raw(stun::ATTR_MESSAGE_INTEGRITY_SHA256, &mac)
     }
 
     /// Runs `mac` over the message so far with the header length patched to include an attribute of
@@ -278,7 +282,9 @@ mod tests {
         hex, LONG_TERM as RFC5769_LONG_TERM, PASSWORD, REQUEST as RFC5769_REQUEST,
         RESPONSE_V4 as RFC5769_RESPONSE_V4, RESPONSE_V6 as RFC5769_RESPONSE_V6,
     };
-    use crate::wire::stun::{decode, Verdict, ATTR_REALM, ATTR_SOFTWARE, ATTR_USERNAME};
+    use crate::wire::stun::{
+        decode, Verdict, ATTR_MESSAGE_INTEGRITY_SHA256, ATTR_REALM, ATTR_SOFTWARE, ATTR_USERNAME,
+    };
 
     fn tid(s: &str) -> TransactionId {
         TransactionId(hex(s).try_into().unwrap())

@@ -67,6 +67,7 @@ impl Framer {
         }
     }
 
+    #[cfg(test)]
     pub fn framing(&self) -> Framing {
         self.framing
     }
@@ -74,12 +75,6 @@ impl Framer {
     /// Bytes held as the start of a frame not yet complete.
     pub fn pending(&self) -> usize {
         self.buf.len()
-    }
-
-    /// RFC 6062 §4.3: after a successful ConnectionBind the stream carries raw peer data.
-    pub fn set_opaque(&mut self) {
-        self.framing = Framing::Opaque;
-        self.buf.clear();
     }
 
     /// Feeds new in-order bytes; `gap` says bytes before them were lost.

@@ -205,9 +205,6 @@ pub struct Attribute {
 }
 
 impl Attribute {
-    pub fn name(&self) -> Option<&'static str> {
-        attributes::attribute_name(self.typ)
-    }
     /// Where the value bytes sit in the message.
     pub fn value_range(&self) -> std::ops::Range<usize> {
         let start = self.offset as usize + 4;

@@ -254,10 +254,6 @@ impl IceState {
     pub fn referenced_txs(&self) -> impl Iterator<Item = TxIndex> + '_ {
         self.by_tx.keys().copied()
     }
-
-    pub fn end(&self) -> Option<Timestamp> {
-        self.sessions.iter().map(|s| s.last.ts).max()
-    }
 }
 
 #[cfg(test)]

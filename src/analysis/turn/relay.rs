@@ -16,7 +16,7 @@ use crate::analysis::{Relay, RelayVia};
 use crate::net::{Datagram, Flow, Transport};
 use crate::wire::attributes::AttrValue;
 use crate::wire::stun::{Class, Method, StunMessage, ATTR_DATA};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::ops::Range;
 
 /// Packets and bytes exchanged with one peer through the allocation, by carrier.
@@ -232,13 +232,6 @@ impl TurnState {
     /// peer is known.
     pub fn channel_payload(&self, dg: &Datagram<'_>, channel: u16) -> Option<(Flow, Relay)> {
         self.channel_route(self.allocation_of(&dg.flow)?, channel)
-    }
-
-    /// Relayed addresses of all known allocations (their IPs), for telling relay candidates apart.
-    pub fn relayed_ips(&self) -> impl Iterator<Item = IpAddr> + '_ {
-        self.allocations
-            .values()
-            .flat_map(|a| a.relayed.iter().map(|r| r.ip()))
     }
 }
 

@@ -102,6 +102,7 @@ impl Allocations {
     pub(super) fn at_mut(&mut self, position: usize) -> Option<(AllocationKey, &mut Allocation)> {
         self.slab.get_mut(position).map(|(k, a)| (*k, a))
     }
+    #[cfg(test)]
     pub fn insert(&mut self, key: AllocationKey, a: Allocation) -> Option<Allocation> {
         match self.index.get(&key) {
             Some(&i) => {
@@ -141,10 +142,6 @@ impl Allocations {
             .collect();
         all.sort_unstable_by(|x, y| x.0.cmp(y.0));
         all.into_iter()
-    }
-    /// In key order.
-    pub fn values(&self) -> impl Iterator<Item = &Allocation> {
-        self.iter().map(|(_, a)| a)
     }
 }
 

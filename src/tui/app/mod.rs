@@ -78,9 +78,6 @@ impl Cursor {
         self.offset.set(off);
         (off, (off + height).min(len))
     }
-    pub fn offset(&self) -> usize {
-        self.offset.get()
-    }
     /// The keys every list shares (↑↓ jk, PgUp PgDn, Home End gG): true when `code` was one of them and
     /// moved the selection in a list of `len` rows, `page` rows to a page.
     fn on_key(&mut self, code: KeyCode, page: usize, len: usize) -> bool {

@@ -37,7 +37,9 @@ use std::net::SocketAddr;
 pub use decode::{
     codec_cross_check, decode_value, decode_value_in, decode_value_reference, decode_value_reference_in,
 };
-pub use registry::{attribute_name, attribute_name_in, known_attribute_types};
+#[cfg(test)]
+pub(crate) use registry::known_attribute_types;
+pub use registry::{attribute_name, attribute_name_in};
 
 /// The most value bytes an [`AttrValue::Raw`] keeps. Vendor values seen in captures (GOOG-*, Cisco,
 /// Citrix, MS-TURNBWM) are at most a few dozen bytes, so 64 shows a whole one in the detail view, while a
@@ -186,6 +188,7 @@ impl AttrValue {
     }
 
     /// Whether the value did not fit its type's format (either malformed variant).
+    #[cfg(test)]
     pub fn is_malformed(&self) -> bool {
         matches!(
             self,

@@ -16,6 +16,7 @@ pub fn attribute_name_in(dialect: Dialect, typ: u16) -> Option<&'static str> {
 }
 
 /// Every attribute type this module has a name and a format for, in ascending order.
+#[cfg(test)]
 pub fn known_attribute_types() -> impl Iterator<Item = u16> {
     REGISTRY.iter().map(|e| e.typ)
 }
