@@ -16,7 +16,7 @@ use super::{channel, media, stun};
 pub const MAX_BUFFERED: usize = 4 + 0xFFFF + 3;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Framing {
+pub(crate) enum Framing {
     /// Not decided yet (nothing seen, or lost sync before the framing was known).
     Unknown,
     /// TURN over TCP: STUN and padded ChannelData (RFC 8656 §12.5).
@@ -68,7 +68,7 @@ impl Framer {
     }
 
     #[cfg(test)]
-    pub fn framing(&self) -> Framing {
+    pub(crate) fn framing(&self) -> Framing {
         self.framing
     }
 
