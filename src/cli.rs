@@ -21,13 +21,13 @@ Examples:
     about = "sngrep for ICE: decode STUN/TURN from captures, group checks into ICE sessions, explain failures",
     propagate_version = true
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Read capture files (pcap, pcapng, or - for stdin) and report the STUN/TURN traffic in them.
     #[command(after_help = READ_EXAMPLES)]
     Read(ReadArgs),
@@ -53,7 +53,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct ReadArgs {
+pub(crate) struct ReadArgs {
     /// Capture files to read, then an optional BPF filter expression (tcpdump syntax), e.g.
     /// `capture.pcap udp port 3478`. `-` reads standard input.
     #[arg(value_name = "FILE... [FILTER]", required_unless_present = "read")]
@@ -114,7 +114,7 @@ Privileges: the interface is opened as root, then iceview becomes the -Z user, e
 sudo setcap cap_net_raw,cap_net_admin=eip $(which iceview)";
 
 #[derive(Debug, Args)]
-pub struct LiveArgs {
+pub(crate) struct LiveArgs {
     /// A BPF filter expression (tcpdump syntax) that replaces the default (see below).
     #[arg(value_name = "FILTER")]
     pub filter: Vec<String>,
@@ -243,7 +243,7 @@ impl ReadArgs {
     /// Splits the positional words into input files and a filter expression: with `-r`, every word is
     /// filter; otherwise the first word is a file, and so is each following word that names an existing
     /// file or `-`, up to the first that does not.
-    pub fn inputs_and_filter(&self) -> (Vec<String>, Option<String>) {
+    pub(crate) fn inputs_and_filter(&self) -> (Vec<String>, Option<String>) {
         let mut inputs = self.read.clone();
         let mut words = self.args.iter().peekable();
         if inputs.is_empty() {
@@ -308,7 +308,7 @@ TLS on the port fails the check, a certificate expiring within 14 days is a warn
 
 /// Options every probe takes.
 #[derive(Debug, Args)]
-pub struct ProbeArgs {
+pub(crate) struct ProbeArgs {
     /// Longest wait for one answer, in seconds, retransmissions included (RFC 8489 §6.2.1 schedule:
     /// sends at 0, 0.5, 1.5, 3.5 s, ...; the RFC's own limit is 39.5 s).
     #[arg(long, value_name = "SECS", default_value_t = 3.0, env = "ICEVIEW_TIMEOUT")]
@@ -324,7 +324,7 @@ pub struct ProbeArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct NatArgs {
+pub(crate) struct NatArgs {
     /// The STUN server: stun:HOST[:PORT] (RFC 7064) or HOST[:PORT]; port 3478 by default.
     #[arg(value_name = "SERVER")]
     pub server: String,
@@ -338,7 +338,7 @@ pub struct NatArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct CheckArgs {
+pub(crate) struct CheckArgs {
     /// stun:HOST[:PORT], turn:HOST[:PORT][?transport=udp|tcp], or over TLS stuns:HOST[:PORT],
     /// turns:HOST[:PORT] (RFC 7064/7065; port 3478, 5349 for TLS).
     #[arg(value_name = "URL")]

@@ -25,10 +25,10 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_HEAD: usize = 8192;
 
 /// A bound listening socket, before its thread runs (bound while iceview may still be privileged).
-pub struct Listener(TcpListener);
+pub(crate) struct Listener(TcpListener);
 
 impl Listener {
-    pub fn bind(addr: SocketAddr) -> Result<Listener> {
+    pub(crate) fn bind(addr: SocketAddr) -> Result<Listener> {
         let l = TcpListener::bind(addr).with_context(|| format!("--metrics: cannot listen on {addr}"))?;
         l.set_nonblocking(true)
             .with_context(|| format!("--metrics: {addr}"))?;
@@ -36,7 +36,7 @@ impl Listener {
     }
 
     /// Serves `counters` until [`Server::stop`].
-    pub fn serve(self, counters: Arc<Mutex<Counters>>) -> Result<Server> {
+    pub(crate) fn serve(self, counters: Arc<Mutex<Counters>>) -> Result<Server> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
@@ -50,14 +50,14 @@ impl Listener {
     }
 }
 
-pub struct Server {
+pub(crate) struct Server {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Server {
     /// Stops accepting and waits for the thread (at most one scrape in progress, bounded by its timeout).
-    pub fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             let _ = t.join();

@@ -57,7 +57,7 @@ impl Progress {
     }
 }
 
-pub fn read(args: &ReadArgs) -> Result<()> {
+pub(crate) fn read(args: &ReadArgs) -> Result<()> {
     let (inputs, filter) = args.inputs_and_filter();
     if inputs.is_empty() {
         bail!("no capture file given");

@@ -66,7 +66,7 @@ fn catch_stop_signals() -> io::Result<()> {
     Ok(())
 }
 
-pub fn live(args: &LiveArgs) -> Result<()> {
+pub(crate) fn live(args: &LiveArgs) -> Result<()> {
     if args.list_interfaces {
         return list_interfaces();
     }
@@ -487,7 +487,7 @@ fn finish(
 
 /// One live capture after the device is open: the capture thread's queue, the analysis, and what the
 /// report needs to say about the input.
-pub struct LiveRun {
+pub(crate) struct LiveRun {
     running: Running,
     analyzer: Analyzer,
     live: LiveCaptureReport,
@@ -546,7 +546,7 @@ impl LiveRun {
 
     /// Analyses what the capture delivered, waiting at most `wait` for the first packet and taking at
     /// most [`BATCH`]. False once the capture has ended and everything it captured was analysed.
-    pub fn pump(&mut self, wait: Duration) -> bool {
+    pub(crate) fn pump(&mut self, wait: Duration) -> bool {
         for i in 0..BATCH {
             let next = if i == 0 {
                 self.running.recv_timeout(wait)
@@ -580,12 +580,12 @@ impl LiveRun {
     }
 
     /// The analysis as it stands: what a view draws on each tick.
-    pub fn model(&self) -> &Model {
+    pub(crate) fn model(&self) -> &Model {
         self.analyzer.model()
     }
 
     /// The full report as it stands (the same one `--json` writes at the end).
-    pub fn report(&self) -> Report {
+    pub(crate) fn report(&self) -> Report {
         let s = self.stats();
         let input = InputStats {
             path: self.live.interface.clone(),
@@ -608,13 +608,13 @@ impl LiveRun {
         report
     }
 
-    pub fn stats(&self) -> LiveStats {
+    pub(crate) fn stats(&self) -> LiveStats {
         self.running.stats()
     }
 
     /// Stops the capture, analyses what was still queued, and ends the analysis (TCP data held behind
     /// gaps is flushed).
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if std::mem::replace(&mut self.stopped, true) {
             return;
         }

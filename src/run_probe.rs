@@ -15,7 +15,7 @@ use std::time::Duration;
 /// Longest `--timeout` accepted: RFC 8489's full UDP schedule (39.5 s) with room to spare.
 const MAX_TIMEOUT_S: f64 = 600.0;
 
-pub fn nat(args: &NatArgs) -> Result<()> {
+pub(crate) fn nat(args: &NatArgs) -> Result<()> {
     let url = ServerUrl::parse(&args.server)?;
     if url.transport == Transport::Tcp {
         // A stuns: URL's port (5349) is the TLS one; the UDP server is on the default port.
@@ -57,7 +57,7 @@ pub fn nat(args: &NatArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn check(args: &CheckArgs) -> Result<()> {
+pub(crate) fn check(args: &CheckArgs) -> Result<()> {
     let url = ServerUrl::parse(&args.url)?;
     let timing = timing(&args.probe)?;
     let credentials = match (&args.user, &args.password) {

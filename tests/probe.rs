@@ -746,10 +746,10 @@ mod certs {
     use std::path::{Path, PathBuf};
     use time::{Duration, OffsetDateTime};
 
-    pub const CA_NAME: &str = "iceview test CA";
-    pub const SERVER_NAME: &str = "turn.lab.example";
+    pub(crate) const CA_NAME: &str = "iceview test CA";
+    pub(crate) const SERVER_NAME: &str = "turn.lab.example";
 
-    pub struct Ca(CertifiedIssuer<'static, KeyPair>);
+    pub(crate) struct Ca(CertifiedIssuer<'static, KeyPair>);
 
     fn dn(cn: &str) -> DistinguishedName {
         let mut d = DistinguishedName::new();
@@ -769,28 +769,28 @@ mod certs {
     }
 
     impl Ca {
-        pub fn new(name: &str) -> Ca {
+        pub(crate) fn new(name: &str) -> Ca {
             let key = KeyPair::generate().expect("key");
             Ca(CertifiedIssuer::self_signed(ca_params(name), key).expect("CA"))
         }
 
         /// A CA that this one signs.
-        pub fn intermediate(&self, name: &str) -> Ca {
+        pub(crate) fn intermediate(&self, name: &str) -> Ca {
             let key = KeyPair::generate().expect("key");
             Ca(CertifiedIssuer::signed_by(ca_params(name), key, &self.0).expect("intermediate CA"))
         }
 
-        pub fn pem(&self) -> String {
+        pub(crate) fn pem(&self) -> String {
             self.0.pem()
         }
 
-        pub fn write(&self, path: &Path) {
+        pub(crate) fn write(&self, path: &Path) {
             std::fs::write(path, self.pem()).expect("CA file");
         }
 
         /// A server certificate for `names`, valid from `now + from` to `now + to`, with its key and its
         /// not-after time.
-        pub fn issue(
+        pub(crate) fn issue(
             &self,
             names: &[&str],
             from: Duration,
@@ -810,7 +810,7 @@ mod certs {
 
         /// [`Ca::issue`] for `turn.lab.example` and 203.0.113.1, written to `NAME.pem` and `NAME.key` in
         /// `dir` for coturn.
-        pub fn server(
+        pub(crate) fn server(
             &self,
             dir: &Path,
             name: &str,
@@ -826,7 +826,7 @@ mod certs {
     }
 
     /// RFC 3339 in UTC, written from the calendar fields `time` gives.
-    pub fn rfc3339(t: OffsetDateTime) -> String {
+    pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
         let t = t.to_offset(time::UtcOffset::UTC);
         format!(
             "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",

@@ -13,28 +13,28 @@ use std::collections::HashMap;
 
 /// Requests waiting for their response. A phone sends a handful of classic Binding requests per call;
 /// when this many wait at once the table is emptied, losing at most the pairing of those.
-pub const MAX_PENDING: usize = 256;
+pub(crate) const MAX_PENDING: usize = 256;
 /// RFC 3489 requests are a header and a few attributes; a look-alike longer than a typical MTU is not held.
-pub const MAX_REQUEST_LEN: usize = 1500;
+pub(crate) const MAX_REQUEST_LEN: usize = 1500;
 
 /// A look-alike request, copied, with where it was seen.
-pub struct Pending {
-    pub ts: Timestamp,
-    pub frame: u64,
-    pub input: u16,
-    pub flow: Flow,
-    pub bytes: Vec<u8>,
+pub(crate) struct Pending {
+    pub(crate) ts: Timestamp,
+    pub(crate) frame: u64,
+    pub(crate) input: u16,
+    pub(crate) flow: Flow,
+    pub(crate) bytes: Vec<u8>,
 }
 
 #[derive(Default)]
-pub struct ClassicPairs {
+pub(crate) struct ClassicPairs {
     pending: HashMap<[u8; 16], Pending>,
 }
 
 impl ClassicPairs {
     /// A classic look-alike off the STUN ports. A request is held back and `None` returned; a response
     /// returns the request it answers (which leaves the table), if one is waiting.
-    pub fn offer(&mut self, dg: &Datagram<'_>) -> Option<Pending> {
+    pub(crate) fn offer(&mut self, dg: &Datagram<'_>) -> Option<Pending> {
         let b = dg.payload;
         let (Some(&[t0, t1]), Some(id)) = (b.get(..2), b.get(4..20)) else {
             return None;

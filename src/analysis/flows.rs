@@ -9,19 +9,19 @@ use crate::net::Flow;
 use std::net::SocketAddr;
 
 /// Flows remembered at once; the table is emptied when it reaches this many.
-pub const MAX_FLOW_FACTS: usize = 16_384;
+pub(crate) const MAX_FLOW_FACTS: usize = 16_384;
 
 /// What the analysis looks up for a media packet of a flow (a relayed address at either end, the TURN
 /// allocation whose client↔server leg it is, the ICE pair it counts on): resolved once per flow while the
 /// tables it comes from are unchanged. They change when an allocation, a relayed address or a pair's flow
 /// is added, not per packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FlowFacts {
+pub(crate) struct FlowFacts {
     /// The tables' generations summed (each only grows) when this was resolved.
-    pub generation: u64,
-    pub relayed_end: bool,
-    pub allocation: Option<AllocationLeg>,
-    pub pair: Option<(usize, usize, u8)>,
+    pub(crate) generation: u64,
+    pub(crate) relayed_end: bool,
+    pub(crate) allocation: Option<AllocationLeg>,
+    pub(crate) pair: Option<(usize, usize, u8)>,
 }
 
 /// [`FlowFacts`] in 24 bytes (indices as `u32`; [`Packed::NONE`] for none), so that a slot is 40 bytes.
@@ -79,10 +79,10 @@ impl Packed {
 /// A flow as the table's key: an IPv4 flow packed in two words, never both zero (IPv6 flows are not
 /// keyed: the analysis keeps them elsewhere).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub struct Key([u64; 2]);
+pub(crate) struct Key([u64; 2]);
 
 impl Key {
-    pub fn of(flow: &Flow) -> Option<Key> {
+    pub(crate) fn of(flow: &Flow) -> Option<Key> {
         match (flow.src, flow.dst) {
             (SocketAddr::V4(s), SocketAddr::V4(d)) => Some(Key([
                 u64::from(s.ip().to_bits()) << 32 | u64::from(d.ip().to_bits()),
@@ -107,7 +107,7 @@ struct Slot {
 /// IPv4 flows' facts, open-addressed (linear probing, at most half full), growing to twice
 /// [`MAX_FLOW_FACTS`] slots; emptied when it holds [`MAX_FLOW_FACTS`] flows.
 #[derive(Default)]
-pub struct FlowTable {
+pub(crate) struct FlowTable {
     /// A power of two long, or empty.
     slots: Vec<Slot>,
     len: usize,
@@ -117,7 +117,7 @@ impl FlowTable {
     const FIRST: usize = 1024;
 
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
@@ -130,13 +130,13 @@ impl FlowTable {
         home
     }
 
-    pub fn get(&self, key: &Key) -> Option<FlowFacts> {
+    pub(crate) fn get(&self, key: &Key) -> Option<FlowFacts> {
         let i = self.find(key)?;
         self.slots.get(i).map(|s| s.facts.unpack())
     }
 
     /// Remembers `facts` for `key`; a new flow when [`MAX_FLOW_FACTS`] are held empties the table first.
-    pub fn insert(&mut self, key: Key, facts: &FlowFacts) {
+    pub(crate) fn insert(&mut self, key: Key, facts: &FlowFacts) {
         let Some(packed) = Packed::pack(facts) else {
             return;
         };
@@ -189,7 +189,7 @@ impl FlowTable {
         }
     }
 
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.slots.fill(Slot::default());
         self.len = 0;
     }

@@ -35,57 +35,57 @@ use std::sync::Arc;
 /// timeout (every check's state is final) and RFC 7675's 30 s consent timeout (an agent that sent nothing
 /// for that long has no consent left). A live call is never that quiet: consent checks go every 4-6 s
 /// (RFC 7675 §5.1) and RTCP every few seconds. Shorter keeps fewer sessions open on a busy server.
-pub const FOLD_AFTER_SECS: f64 = super::transactions::STALE_SECS;
+pub(crate) const FOLD_AFTER_SECS: f64 = super::transactions::STALE_SECS;
 
 /// Capture time between two searches for quiet sessions: a search reads every open session.
-pub const FOLD_EVERY_SECS: f64 = 5.0;
+pub(crate) const FOLD_EVERY_SECS: f64 = 5.0;
 
 /// What an output made of a folded session's view: its element of the JSON `sessions` array (rendered at
 /// the array's depth) and its part of the text summary.
 pub struct Rendered {
-    pub json: Vec<u8>,
-    pub text: Vec<u8>,
+    pub(crate) json: Vec<u8>,
+    pub(crate) text: Vec<u8>,
 }
 
 /// How an output renders a session's view (the report layer gives it; the analysis only stores the bytes).
-pub type Render = fn(&SessionReport) -> Rendered;
+pub(crate) type Render = fn(&SessionReport) -> Rendered;
 
 /// How an output renders an allocation as the capture ending at the given time shows it: its element of
 /// `turn.allocations` and its lines of the text summary.
-pub type RenderAllocation = fn(&AllocationKey, &Allocation, Timestamp) -> Rendered;
+pub(crate) type RenderAllocation = fn(&AllocationKey, &Allocation, Timestamp) -> Rendered;
 
 /// A folded allocation: its key (the report lists allocations in key order), its rendered forms and its
 /// findings.
 #[derive(Debug)]
 pub struct FoldedAllocation {
-    pub key: AllocationKey,
-    pub json: RawRef,
-    pub text: RawRef,
-    pub findings: Vec<Finding>,
+    pub(crate) key: AllocationKey,
+    pub(crate) json: RawRef,
+    pub(crate) text: RawRef,
+    pub(crate) findings: Vec<Finding>,
 }
 
 /// A folded session: where its rendered forms are, and what the report still needs of it.
 #[derive(Debug)]
 pub struct FoldedSession {
-    pub index: usize,
-    pub json: RawRef,
-    pub text: RawRef,
-    pub connected: bool,
+    pub(crate) index: usize,
+    pub(crate) json: RawRef,
+    pub(crate) text: RawRef,
+    pub(crate) connected: bool,
     /// Its findings but the end-of-capture ones, in the order the rules give them.
-    pub findings: Vec<Finding>,
-    pub end_facts: Option<EndFacts>,
+    pub(crate) findings: Vec<Finding>,
+    pub(crate) end_facts: Option<EndFacts>,
 }
 
 /// What the capture-wide findings read of the transactions folding retired (`findings::ice`'s
 /// `ice.no-checks`, which reads the transaction table when a capture has no ICE session at all).
 #[derive(Debug, Default)]
-pub struct Retired {
+pub(crate) struct Retired {
     /// The smallest first-request frames of non-relayed Binding and Allocate transactions (as many as a
     /// finding lists as evidence).
-    pub gathered: Vec<u64>,
+    pub(crate) gathered: Vec<u64>,
     /// An Allocate transaction was retired; one of them had succeeded.
-    pub allocates: bool,
-    pub allocated: bool,
+    pub(crate) allocates: bool,
+    pub(crate) allocated: bool,
 }
 
 impl Retired {
@@ -112,8 +112,8 @@ impl Retired {
 pub struct Folded {
     pub sessions: Vec<FoldedSession>,
     pub allocations: Vec<FoldedAllocation>,
-    pub retired: Retired,
-    pub store: RawStore,
+    pub(crate) retired: Retired,
+    pub(crate) store: RawStore,
     render: Option<Render>,
     render_allocation: Option<RenderAllocation>,
     next_search: Option<Timestamp>,
@@ -121,7 +121,7 @@ pub struct Folded {
 
 impl Folded {
     /// Folding on, with `render` for the views and `spill` for the rendered bytes (in memory without one).
-    pub fn enable(
+    pub(crate) fn enable(
         &mut self,
         render: Render,
         render_allocation: RenderAllocation,
@@ -135,7 +135,7 @@ impl Folded {
     }
 
     /// Whether folding is on ([`Folded::enable`]).
-    pub fn enabled(&self) -> bool {
+    pub(crate) fn enabled(&self) -> bool {
         self.render.is_some()
     }
 
@@ -187,14 +187,14 @@ impl Folded {
     }
 
     /// The folded allocations in key order, those with the same key in the order they folded.
-    pub fn allocations_in_order(&self) -> Vec<&FoldedAllocation> {
+    pub(crate) fn allocations_in_order(&self) -> Vec<&FoldedAllocation> {
         let mut v: Vec<&FoldedAllocation> = self.allocations.iter().collect();
         v.sort_by_key(|f| f.key);
         v
     }
 
     /// The folded sessions in index order (the order of the report's `sessions` array).
-    pub fn in_order(&self) -> Vec<&FoldedSession> {
+    pub(crate) fn in_order(&self) -> Vec<&FoldedSession> {
         let mut v: Vec<&FoldedSession> = self.sessions.iter().collect();
         v.sort_by_key(|f| f.index);
         v

@@ -9,19 +9,19 @@
 //! packets are only counted.
 pub(crate) mod ahead;
 mod classic;
-pub mod findings;
+pub(crate) mod findings;
 mod flows;
-pub mod fold;
+pub(crate) mod fold;
 pub mod ice;
-pub mod nat;
-pub mod recent;
-pub mod records;
+pub(crate) mod nat;
+pub(crate) mod recent;
+pub(crate) mod records;
 pub mod sessions;
 pub mod store;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod transactions;
-pub mod turn;
+pub(crate) mod turn;
 
 use crate::capture::{Packet, Timestamp};
 use crate::net::hash::{FastHash, FxHasher};
@@ -44,27 +44,26 @@ use transactions::{Seen, Transactions};
 /// bound (ChannelData keeps its own, [`MAX_STORED_CHANNEL_DATA`]).
 pub const MAX_STORED_MESSAGES: usize = 1_000_000;
 /// TCP streams framed at once; matches the TCP reassembler's bound so every tracked stream can be framed.
-pub const MAX_TCP_STREAMS: usize = 4096;
+pub(crate) const MAX_TCP_STREAMS: usize = 4096;
 /// TURN inside TURN: a relayed payload that is itself a Send indication or ChannelData is decoded this
 /// many levels deep and no deeper (a hostile capture could nest until the datagram runs out).
 pub const MAX_RELAY_DEPTH: u8 = 2;
 /// The IANA ports for STUN/TURN (3478 UDP/TCP, 5349 TLS/DTLS) and their RFC 5780 alternates: ChannelData
 /// and classic RFC 3489 STUN are accepted on them even before a flow has shown any other STUN.
-pub const STUN_PORTS: [u16; 4] = [3478, 3479, 5349, 5350];
+pub(crate) const STUN_PORTS: [u16; 4] = [3478, 3479, 5349, 5350];
 /// A capture taken at a TURN server sees a relayed datagram twice: inside the client's Send indication (or
 /// ChannelData) and on the relay's peer leg, or the other way round. A copy with the same addresses and
 /// bytes on the other side of the relay within this window is the same datagram, not a retransmission;
 /// a relay forwards in well under a millisecond, and a real retransmission comes ≥ 50 ms later (RFC 8445
 /// §14.3 pacing, RFC 8489 RTO ≥ 500 ms), so 20 ms separates the two.
-pub const DUPLICATE_WINDOW_SECS: f64 = 0.020;
+pub(crate) const DUPLICATE_WINDOW_SECS: f64 = 0.020;
 /// ICMP destination-unreachable events kept for findings; more is the same story told again.
-pub const MAX_UNREACHABLE: usize = 1000;
+pub(crate) const MAX_UNREACHABLE: usize = 1000;
 /// Several captures of one call (`iceview read a.pcap b.pcap`) see the same datagram at each capture
 /// point, stamped by different clocks. NTP keeps hosts within milliseconds; 2 s also covers unsynchronised
 /// lab machines while staying far below the interval at which STUN bytes repeat (a retransmission is
 /// matched to its own copy, as each capture point sees every transmission once).
-pub const CROSS_INPUT_WINDOW_SECS: f64 = 2.0;
-pub use recent::DUPLICATE_MEMORY;
+pub(crate) const CROSS_INPUT_WINDOW_SECS: f64 = 2.0;
 /// ChannelData frames listed per allocation (per client/server 5-tuple); later frames are analysed and
 /// counted (per peer and channel in the TURN report, and in `messages_not_stored`) but not stored. At a
 /// TURN server every media packet is ChannelData, so storing them all would make memory grow with media
@@ -73,29 +72,29 @@ pub use recent::DUPLICATE_MEMORY;
 pub const MAX_STORED_CHANNEL_DATA_PER_ALLOCATION: u32 = 10_000;
 /// ChannelData frames listed in all, whatever the number of allocations: a bound on the memory the
 /// listing takes (~0.3 KB a record, ~15 MB, as much again while the report is built), so a server capture with thousands of allocations stays flat.
-pub const MAX_STORED_CHANNEL_DATA: usize = 50_000;
+pub(crate) const MAX_STORED_CHANNEL_DATA: usize = 50_000;
 
 /// Counts of what the datagrams carried, by kind (RFC 7983 classes), and decode errors by reason.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
     pub stun: u64,
     pub channel_data: u64,
-    pub dtls: u64,
-    pub rtp: u64,
-    pub rtcp: u64,
-    pub zrtp: u64,
-    pub tls: u64,
+    pub(crate) dtls: u64,
+    pub(crate) rtp: u64,
+    pub(crate) rtcp: u64,
+    pub(crate) zrtp: u64,
+    pub(crate) tls: u64,
     pub other: u64,
     /// Bytes of TCP streams that were TLS or opaque (RFC 6062 data connections).
-    pub tcp_opaque_bytes: u64,
+    pub(crate) tcp_opaque_bytes: u64,
     pub decode_errors: BTreeMap<&'static str, u64>,
     /// Messages analysed but not stored because [`MAX_STORED_MESSAGES`] was reached.
     pub messages_not_stored: u64,
     /// Relayed payloads not decoded because [`MAX_RELAY_DEPTH`] was reached.
     pub relay_depth_exceeded: u64,
-    pub tcp_streams_evicted: u64,
+    pub(crate) tcp_streams_evicted: u64,
     /// Relayed datagrams seen twice (both sides of a TURN server), analysed once.
-    pub relay_duplicates: u64,
+    pub(crate) relay_duplicates: u64,
 }
 
 impl Stats {
@@ -107,13 +106,13 @@ impl Stats {
 /// Where a relayed (inner) message came from: the TURN server and the client it serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Relay {
-    pub server: SocketAddr,
-    pub client: SocketAddr,
+    pub(crate) server: SocketAddr,
+    pub(crate) client: SocketAddr,
     /// The carrier: Send/Data indication or ChannelData.
-    pub via: RelayVia,
+    pub(crate) via: RelayVia,
     /// False when the allocation's relayed address was never seen (capture started after Allocate): the
     /// inner message's relayed-side address then holds the server's IP with port 0.
-    pub relayed_address_known: bool,
+    pub(crate) relayed_address_known: bool,
 }
 
 /// A relayed datagram's context inside the pipeline: the relay and which way it went.
@@ -127,7 +126,7 @@ struct Inner {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum RelayVia {
+pub(crate) enum RelayVia {
     SendIndication,
     DataIndication,
     ChannelData(u16),
@@ -160,7 +159,7 @@ pub enum Body {
 pub struct Path {
     pub src: SocketAddr,
     pub dst: SocketAddr,
-    pub transport: Transport,
+    pub(crate) transport: Transport,
     /// Set for messages found inside TURN relaying.
     pub relay: Option<Relay>,
 }
@@ -168,14 +167,14 @@ pub struct Path {
 /// One message as seen on the wire (or inside a relay).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MessageRecord {
-    pub ts: Timestamp,
+    pub(crate) ts: Timestamp,
     pub frame: u64,
-    pub input: u16,
+    pub(crate) input: u16,
     /// The same datagram was already seen on the other side of a TURN relay (capture at the server):
     /// listed, but not analysed twice.
-    pub duplicate: bool,
+    pub(crate) duplicate: bool,
     /// Its addresses, transport and relay.
-    pub path: Path,
+    pub(crate) path: Path,
     pub body: Body,
 }
 
@@ -188,13 +187,13 @@ impl MessageRecord {
 
 /// An ICMP/ICMPv6 destination-unreachable for a packet of ours.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Unreachable {
-    pub seen: Seen,
+pub(crate) struct Unreachable {
+    pub(crate) seen: Seen,
     /// The packet that could not be delivered.
-    pub flow: Flow,
-    pub reporter: std::net::IpAddr,
-    pub icmp_type: u8,
-    pub icmp_code: u8,
+    pub(crate) flow: Flow,
+    pub(crate) reporter: std::net::IpAddr,
+    pub(crate) icmp_type: u8,
+    pub(crate) icmp_code: u8,
 }
 
 /// Everything the outputs show.
@@ -204,32 +203,32 @@ pub struct Model {
     /// The listed messages, spilled a chunk at a time with a [`store::Spill`] ([`records`]).
     pub messages: records::Records,
     pub transactions: Transactions,
-    pub turn: turn::TurnState,
+    pub(crate) turn: turn::TurnState,
     pub ice: ice::IceState,
     /// ICMP destination-unreachable quoting a UDP/TCP packet (at most [`MAX_UNREACHABLE`]).
-    pub unreachable: Vec<Unreachable>,
-    pub first_ts: Option<Timestamp>,
-    pub last_ts: Option<Timestamp>,
+    pub(crate) unreachable: Vec<Unreachable>,
+    pub(crate) first_ts: Option<Timestamp>,
+    pub(crate) last_ts: Option<Timestamp>,
     /// The bytes of the stored STUN messages.
     pub raw: store::RawStore,
     /// ICE sessions folded during the read ([`fold`]), rendered; `ice` keeps only their marks.
     pub ice_folded: fold::Folded,
     /// The listed messages counted as they are listed, so that no output reads every record back for a
     /// summary.
-    pub listed: Listed,
+    pub(crate) listed: Listed,
 }
 
 /// Counts of the listed messages (`Model::messages`).
 #[derive(Clone, Debug, Default)]
-pub struct Listed {
+pub(crate) struct Listed {
     /// Found inside TURN relaying.
-    pub relayed: usize,
+    pub(crate) relayed: usize,
     /// STUN messages by (method, class name), and ChannelData frames under `None`.
-    pub by_type: BTreeMap<Option<(u16, &'static str)>, u64>,
+    pub(crate) by_type: BTreeMap<Option<(u16, &'static str)>, u64>,
     /// STUN messages per dialect other than RFC 5389/8489.
-    pub by_dialect: BTreeMap<&'static str, u64>,
+    pub(crate) by_dialect: BTreeMap<&'static str, u64>,
     /// STUN messages decoded although malformed.
-    pub malformed: u64,
+    pub(crate) malformed: u64,
 }
 
 impl Listed {
@@ -271,13 +270,13 @@ impl Model {
     }
 
     /// A stored STUN message's transaction id, read from its header without decoding the rest.
-    pub fn transaction_id(&self, m: &MessageRecord) -> Option<stun::TransactionId> {
+    pub(crate) fn transaction_id(&self, m: &MessageRecord) -> Option<stun::TransactionId> {
         let id: [u8; 12] = self.raw_bytes(m).get(8..20)?.try_into().ok()?;
         Some(stun::TransactionId(id))
     }
 
     /// A stored STUN message's bytes (empty for ChannelData).
-    pub fn raw_bytes(&self, m: &MessageRecord) -> store::RawBytes<'_> {
+    pub(crate) fn raw_bytes(&self, m: &MessageRecord) -> store::RawBytes<'_> {
         match m.body {
             Body::Stun { raw, .. } => self.raw.get(raw),
             Body::ChannelData { .. } => store::RawBytes::Held(&[]),
@@ -441,8 +440,8 @@ impl Model {
 /// What one [`Analyzer::age_out`] pass froze and retired.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AgeOut {
-    pub sessions: usize,
-    pub transactions: usize,
+    pub(crate) sessions: usize,
+    pub(crate) transactions: usize,
 }
 
 /// Feeds an address to `h` in one word when it is IPv4 (the derived `Hash` takes five), in a marked
@@ -511,7 +510,7 @@ struct Route {
 /// Sees every message as it is recorded, stored or not (past [`MAX_STORED_MESSAGES`] too): the live event
 /// stream is fed from here.
 /// A STUN record comes with its decoded message.
-pub type MessageTap = Box<dyn FnMut(&MessageRecord, &Path, Option<&StunMessage>) + Send>;
+pub(crate) type MessageTap = Box<dyn FnMut(&MessageRecord, &Path, Option<&StunMessage>) + Send>;
 
 impl Analyzer {
     pub fn new(keys: Keyring) -> Self {

@@ -19,25 +19,25 @@ use super::sessions::{CandidateReport, PairReport};
 use serde::Serialize;
 
 #[derive(Clone, Debug, Default, Serialize)]
-pub struct NatReport {
-    pub agent: String,
+pub(crate) struct NatReport {
+    pub(crate) agent: String,
     /// `true`, `false` or absent (unknown).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub behind_nat: Option<bool>,
-    pub mapping: NatBehaviour,
+    pub(crate) behind_nat: Option<bool>,
+    pub(crate) mapping: NatBehaviour,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub port_preserved: Option<bool>,
+    pub(crate) port_preserved: Option<bool>,
     /// Address-dependent stands for address- or address-and-port-dependent: one capture point cannot
     /// tell them apart.
-    pub filtering: NatBehaviour,
+    pub(crate) filtering: NatBehaviour,
     /// The reasoning, one sentence per conclusion, with frames.
-    pub evidence: Vec<String>,
+    pub(crate) evidence: Vec<String>,
 }
 
 /// A NAT's mapping or filtering behaviour (RFC 4787 §4.1, §5), as far as the packets show.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum NatBehaviour {
+pub(crate) enum NatBehaviour {
     /// The packets do not say.
     #[default]
     Unknown,
@@ -46,7 +46,7 @@ pub enum NatBehaviour {
 }
 
 impl NatBehaviour {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             NatBehaviour::Unknown => "unknown",
             NatBehaviour::EndpointIndependent => "endpoint-independent",
@@ -56,7 +56,7 @@ impl NatBehaviour {
 }
 
 /// Infers NAT behaviour for the agent `ufrag` (index `agent` in the session: 0 = `a` side of the pairs).
-pub fn infer(
+pub(crate) fn infer(
     ufrag: &str,
     agent: usize,
     candidates: &[CandidateReport],

@@ -10,14 +10,14 @@
 use crate::capture::Timestamp;
 
 /// Datagrams remembered at most.
-pub const DUPLICATE_MEMORY: usize = 8192;
+pub(crate) const DUPLICATE_MEMORY: usize = 8192;
 /// Entries per bucket.
-pub const WAYS: usize = 4;
+pub(crate) const WAYS: usize = 4;
 const BUCKETS: usize = DUPLICATE_MEMORY / WAYS;
 const BUCKET_BITS: u32 = BUCKETS.trailing_zeros();
 /// Paths one datagram can be seen through at one capture point: the sender's allocation, the wire, the
 /// receiver's allocation, and one spare. Further paths are not remembered (their copies count as copies).
-pub const MAX_PATHS: usize = 4;
+pub(crate) const MAX_PATHS: usize = 4;
 
 #[derive(Clone, Copy, Default)]
 struct Entry {
@@ -33,7 +33,7 @@ impl Entry {
     }
 }
 
-pub struct Recent {
+pub(crate) struct Recent {
     entries: Vec<Entry>,
 }
 
@@ -50,7 +50,7 @@ impl Recent {
     /// `window` (nanoseconds) through other paths; `path` is then added to it. Otherwise it is remembered
     /// as a new datagram (a copy through a path already seen is a retransmission: the same bytes sent
     /// again).
-    pub fn is_copy(&mut self, hash: u64, path: u64, ts: Timestamp, window: u64) -> bool {
+    pub(crate) fn is_copy(&mut self, hash: u64, path: u64, ts: Timestamp, window: u64) -> bool {
         #[allow(clippy::cast_possible_truncation)] // folds the 64-bit path into a 32-bit tag on purpose
         let tag = ((path ^ (path >> 32)) as u32).max(1);
         let b = (hash >> (64 - BUCKET_BITS)) as usize * WAYS;

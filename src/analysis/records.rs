@@ -22,11 +22,11 @@ use std::sync::{Arc, Mutex};
 
 /// Records per chunk: a held chunk is ~0.8 MB (a record with its path is about 200 bytes), and a spilled
 /// one is read back in one read of ~0.4 MB.
-pub const RECORDS_PER_CHUNK: usize = 4096;
+pub(crate) const RECORDS_PER_CHUNK: usize = 4096;
 /// Chunks kept in memory before any is spilled (~13 MB): a capture listing fewer messages than this (every
 /// media-dominated one: its ChannelData listing is bounded at 50,000) never pays for encoding and decoding
 /// its records (~6 % of its instructions, callgrind), and memory stays bounded by this for larger ones.
-pub const HELD_CHUNKS: usize = 16;
+pub(crate) const HELD_CHUNKS: usize = 16;
 /// Decoded chunks kept after being read back: one per core rendering the JSON, and a spare for a view
 /// that jumps back.
 const CACHED_CHUNKS: usize = 3;
@@ -37,7 +37,7 @@ enum Chunk {
 }
 
 /// One chunk's records: in memory, or decoded from the spill.
-pub enum ChunkRef<'a> {
+pub(crate) enum ChunkRef<'a> {
     Held(&'a [MessageRecord]),
     Read(Arc<Vec<MessageRecord>>),
 }
@@ -67,7 +67,7 @@ pub struct Records {
 
 impl Records {
     /// From now on, full chunks are written to `spill` and dropped from memory.
-    pub fn set_spill(&mut self, spill: Arc<dyn Spill>) {
+    pub(crate) fn set_spill(&mut self, spill: Arc<dyn Spill>) {
         self.spill = Some(spill);
     }
 
@@ -75,7 +75,7 @@ impl Records {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
 
@@ -123,12 +123,12 @@ impl Records {
     }
 
     /// Number of chunks; chunk `k` holds records `k * RECORDS_PER_CHUNK ..`.
-    pub fn chunk_count(&self) -> usize {
+    pub(crate) fn chunk_count(&self) -> usize {
         self.chunks.len()
     }
 
     /// Chunk `k`'s records (empty when it could not be read back, counted in [`Records::errors`]).
-    pub fn chunk(&self, k: usize) -> ChunkRef<'_> {
+    pub(crate) fn chunk(&self, k: usize) -> ChunkRef<'_> {
         match self.chunks.get(k) {
             Some(Chunk::Held(c)) => ChunkRef::Held(c),
             Some(&Chunk::Spilled { offset, len, count }) => match self.read_back(k, offset, len, count) {
@@ -182,7 +182,7 @@ impl Records {
     }
 
     /// Records held in memory (not counting the read-back cache).
-    pub fn held(&self) -> usize {
+    pub(crate) fn held(&self) -> usize {
         self.chunks
             .iter()
             .map(|c| match c {
@@ -250,7 +250,7 @@ fn put_addr(a: &SocketAddr, out: &mut Vec<u8>) {
 }
 
 /// The record's encoding in a spilled chunk.
-pub fn encode(r: &MessageRecord, out: &mut Vec<u8>) {
+pub(crate) fn encode(r: &MessageRecord, out: &mut Vec<u8>) {
     out.extend_from_slice(&r.ts.0.to_be_bytes());
     out.extend_from_slice(&r.frame.to_be_bytes());
     out.extend_from_slice(&r.input.to_be_bytes());
@@ -372,7 +372,7 @@ impl Reader<'_> {
 }
 
 /// The record [`encode`] wrote at `*at` in `buf`; `*at` moves past it.
-pub fn decode(buf: &[u8], at: &mut usize) -> Option<MessageRecord> {
+pub(crate) fn decode(buf: &[u8], at: &mut usize) -> Option<MessageRecord> {
     let mut r = Reader { buf, at };
     let ts = Timestamp(r.u64()?);
     let frame = r.u64()?;

@@ -21,34 +21,34 @@ use std::collections::BTreeMap;
 pub struct SessionReport {
     /// The session's position in the analysis (`id` is `s{index + 1}`).
     #[serde(skip)]
-    pub index: usize,
-    pub id: String,
+    pub(crate) index: usize,
+    pub(crate) id: String,
     pub outcome: Outcome,
     /// Why, in one sentence.
-    pub outcome_reason: String,
+    pub(crate) outcome_reason: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub restart_of: Option<String>,
+    pub(crate) restart_of: Option<String>,
     pub first_ts: f64,
-    pub last_ts: f64,
-    pub agents: Vec<AgentReport>,
-    pub candidates: Vec<CandidateReport>,
+    pub(crate) last_ts: f64,
+    pub(crate) agents: Vec<AgentReport>,
+    pub(crate) candidates: Vec<CandidateReport>,
     /// Addresses agents' checks came from on the wire that are no agent's candidate: a NAT's mapping for
     /// one destination that no peer learned (`candidate_type` "nat-mapping"; passive NAT evidence).
-    pub nat_mappings: Vec<CandidateReport>,
+    pub(crate) nat_mappings: Vec<CandidateReport>,
     /// Per agent: what the packets say about its NAT (`analysis::nat`).
-    pub nat: Vec<crate::analysis::nat::NatReport>,
+    pub(crate) nat: Vec<crate::analysis::nat::NatReport>,
     pub pairs: Vec<PairReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub selected_pair: Option<SelectedPair>,
     /// How often the nominated (selected) pair changed, counting the first nomination (webrtc-stats
     /// `selectedCandidatePairChanges`).
-    pub selected_pair_changes: u64,
+    pub(crate) selected_pair_changes: u64,
     /// Absent with no USE-CANDIDATE at all.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub nomination: Option<Nomination>,
-    pub milestones: Milestones,
-    pub timeline: Vec<TimelineEvent>,
-    pub timeline_events_not_kept: u64,
+    pub(crate) nomination: Option<Nomination>,
+    pub(crate) milestones: Milestones,
+    pub(crate) timeline: Vec<TimelineEvent>,
+    pub(crate) timeline_events_not_kept: u64,
 }
 
 /// How a session ended up, as far as the capture shows.
@@ -64,7 +64,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Outcome::Connected => "connected",
             Outcome::Failed => "failed",
@@ -76,7 +76,7 @@ impl Outcome {
 /// How the controlling agent nominated (RFC 8445 §8.1.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Nomination {
+pub(crate) enum Nomination {
     /// USE-CANDIDATE on a pair's checks before any of them succeeded (RFC 5245 aggressive nomination).
     Aggressive,
     /// USE-CANDIDATE only on a pair that had already succeeded.
@@ -84,7 +84,8 @@ pub enum Nomination {
 }
 
 impl Nomination {
-    pub fn name(self) -> &'static str {
+    #[cfg(test)]
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Nomination::Aggressive => "aggressive",
             Nomination::Regular => "regular",
@@ -96,7 +97,7 @@ impl Nomination {
 /// tell: no `frozen` or `waiting`, which happen inside the agent).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum PairState {
+pub(crate) enum PairState {
     /// A check got a success response.
     Succeeded,
     /// Checks still unanswered at the end of the capture.
@@ -106,7 +107,7 @@ pub enum PairState {
 }
 
 impl PairState {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             PairState::Succeeded => "succeeded",
             PairState::InProgress => "in-progress",
@@ -116,169 +117,169 @@ impl PairState {
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct AgentReport {
-    pub ufrag: String,
-    pub role: Option<Role>,
+pub(crate) struct AgentReport {
+    pub(crate) ufrag: String,
+    pub(crate) role: Option<Role>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tie_breaker: Option<String>,
-    pub role_changes: Vec<RoleChange>,
+    pub(crate) tie_breaker: Option<String>,
+    pub(crate) role_changes: Vec<RoleChange>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub software: Option<String>,
+    pub(crate) software: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub network_id: Option<u16>,
+    pub(crate) network_id: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub network_cost: Option<u16>,
+    pub(crate) network_cost: Option<u16>,
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct RoleChange {
-    pub ts: f64,
-    pub frame: u64,
-    pub role: Role,
+pub(crate) struct RoleChange {
+    pub(crate) ts: f64,
+    pub(crate) frame: u64,
+    pub(crate) role: Role,
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct CandidateReport {
-    pub agent: String,
-    pub address: String,
-    pub protocol: Transport,
-    pub candidate_type: CandidateType,
+pub(crate) struct CandidateReport {
+    pub(crate) agent: String,
+    pub(crate) address: String,
+    pub(crate) protocol: Transport,
+    pub(crate) candidate_type: CandidateType,
     /// How the type was inferred from the wire.
-    pub inferred_from: String,
+    pub(crate) inferred_from: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub related_address: Option<String>,
+    pub(crate) related_address: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub relay_protocol: Option<Transport>,
+    pub(crate) relay_protocol: Option<Transport>,
     /// PRIORITY announced in checks from this address, decoded (RFC 8445 §5.1.2.1).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub priority: Option<u32>,
+    pub(crate) priority: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub priority_type_preference: Option<u32>,
+    pub(crate) priority_type_preference: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub priority_local_preference: Option<u32>,
+    pub(crate) priority_local_preference: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub component: Option<u32>,
+    pub(crate) component: Option<u32>,
     /// The frame the address first appeared in.
-    pub first_frame: u64,
+    pub(crate) first_frame: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
-pub struct DirectionReport {
-    pub requests_sent: u64,
-    pub retransmissions_sent: u64,
-    pub responses_received: u64,
-    pub error_responses_received: BTreeMap<u16, u64>,
+pub(crate) struct DirectionReport {
+    pub(crate) requests_sent: u64,
+    pub(crate) retransmissions_sent: u64,
+    pub(crate) responses_received: u64,
+    pub(crate) error_responses_received: BTreeMap<u16, u64>,
     /// Checks given up on (RFC 8489 §6.2.1 timeout passed inside the capture).
-    pub timeouts: u64,
+    pub(crate) timeouts: u64,
     /// Checks still unanswered when the capture ended.
-    pub unanswered: u64,
-    pub use_candidate_sent: u64,
-    pub consent_requests_sent: u64,
-    pub keepalives_sent: u64,
+    pub(crate) unanswered: u64,
+    pub(crate) use_candidate_sent: u64,
+    pub(crate) consent_requests_sent: u64,
+    pub(crate) keepalives_sent: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub first_request_ts: Option<f64>,
+    pub(crate) first_request_ts: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub first_response_ts: Option<f64>,
+    pub(crate) first_response_ts: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub current_round_trip_time: Option<f64>,
-    pub total_round_trip_time: f64,
+    pub(crate) current_round_trip_time: Option<f64>,
+    pub(crate) total_round_trip_time: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub min_round_trip_time: Option<f64>,
+    pub(crate) min_round_trip_time: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_round_trip_time: Option<f64>,
+    pub(crate) max_round_trip_time: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub avg_round_trip_time: Option<f64>,
+    pub(crate) avg_round_trip_time: Option<f64>,
     /// Transactions past the per-direction bound: counted in `requests_sent`, not detailed.
-    pub requests_not_detailed: u64,
+    pub(crate) requests_not_detailed: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
-pub struct MediaReport {
-    pub dtls_packets: u64,
-    pub rtp_packets: u64,
-    pub rtcp_packets: u64,
-    pub bytes: u64,
-    pub packets_a_to_b: u64,
-    pub packets_b_to_a: u64,
+pub(crate) struct MediaReport {
+    pub(crate) dtls_packets: u64,
+    pub(crate) rtp_packets: u64,
+    pub(crate) rtcp_packets: u64,
+    pub(crate) bytes: u64,
+    pub(crate) packets_a_to_b: u64,
+    pub(crate) packets_b_to_a: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub first_dtls_ts: Option<f64>,
+    pub(crate) first_dtls_ts: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub dtls_connected_ts: Option<f64>,
+    pub(crate) dtls_connected_ts: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub first_rtp_ts: Option<f64>,
+    pub(crate) first_rtp_ts: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_ts: Option<f64>,
+    pub(crate) last_ts: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct PairReport {
-    pub index: usize,
+    pub(crate) index: usize,
     /// Address of `agents[0]`.
-    pub a: String,
+    pub(crate) a: String,
     /// Address of `agents[1]`.
-    pub b: String,
-    pub protocol: Transport,
-    pub a_type: CandidateType,
-    pub b_type: CandidateType,
-    pub state: PairState,
-    pub nominated: bool,
+    pub(crate) b: String,
+    pub(crate) protocol: Transport,
+    pub(crate) a_type: CandidateType,
+    pub(crate) b_type: CandidateType,
+    pub(crate) state: PairState,
+    pub(crate) nominated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub nominated_ts: Option<f64>,
+    pub(crate) nominated_ts: Option<f64>,
     pub selected: bool,
     /// Checks agents[0] sent to agents[1], and the other way.
-    pub a_to_b: DirectionReport,
-    pub b_to_a: DirectionReport,
-    pub media: MediaReport,
+    pub(crate) a_to_b: DirectionReport,
+    pub(crate) b_to_a: DirectionReport,
+    pub(crate) media: MediaReport,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct SelectedPair {
-    pub index: usize,
-    pub a: String,
-    pub b: String,
+    pub(crate) index: usize,
+    pub(crate) a: String,
+    pub(crate) b: String,
     pub a_type: CandidateType,
     pub b_type: CandidateType,
-    pub protocol: Transport,
-    pub nominated: bool,
+    pub(crate) protocol: Transport,
+    pub(crate) nominated: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
-pub struct Milestones {
-    pub first_check_ts: Option<f64>,
-    pub first_success_ts: Option<f64>,
-    pub nominated_ts: Option<f64>,
-    pub dtls_start_ts: Option<f64>,
-    pub dtls_connected_ts: Option<f64>,
-    pub first_media_ts: Option<f64>,
+pub(crate) struct Milestones {
+    pub(crate) first_check_ts: Option<f64>,
+    pub(crate) first_success_ts: Option<f64>,
+    pub(crate) nominated_ts: Option<f64>,
+    pub(crate) dtls_start_ts: Option<f64>,
+    pub(crate) dtls_connected_ts: Option<f64>,
+    pub(crate) first_media_ts: Option<f64>,
     /// Seconds from the first check.
-    pub time_to_first_success: Option<f64>,
-    pub time_to_nomination: Option<f64>,
-    pub time_to_dtls_connected: Option<f64>,
-    pub time_to_first_media: Option<f64>,
+    pub(crate) time_to_first_success: Option<f64>,
+    pub(crate) time_to_nomination: Option<f64>,
+    pub(crate) time_to_dtls_connected: Option<f64>,
+    pub(crate) time_to_first_media: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct TimelineEvent {
-    pub ts: f64,
-    pub frame: u64,
-    pub pair: usize,
+pub(crate) struct TimelineEvent {
+    pub(crate) ts: f64,
+    pub(crate) frame: u64,
+    pub(crate) pair: usize,
     /// ufrag of the agent that sent the message.
-    pub from: String,
-    pub event: TimelineKind,
+    pub(crate) from: String,
+    pub(crate) event: TimelineKind,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub transaction_id: Option<String>,
+    pub(crate) transaction_id: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub use_candidate: bool,
+    pub(crate) use_candidate: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<u16>,
+    pub(crate) error_code: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rtt: Option<f64>,
+    pub(crate) rtt: Option<f64>,
 }
 
 /// What a timeline entry records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum TimelineKind {
+pub(crate) enum TimelineKind {
     /// A check's first transmission.
     Check,
     /// A check sent again (RFC 8489 §6.2.1).
@@ -298,7 +299,7 @@ pub enum TimelineKind {
 }
 
 impl TimelineKind {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             TimelineKind::Check => "check",
             TimelineKind::Retransmission => "retransmission",
@@ -377,7 +378,7 @@ fn type_of(cands: &[Candidate], addr: std::net::SocketAddr, t: Transport) -> Can
 
 /// Builds the `sessions` section: every session not folded during the read (those are in
 /// [`crate::analysis::fold::Folded`], already rendered).
-pub fn build(model: &Model) -> Vec<SessionReport> {
+pub(crate) fn build(model: &Model) -> Vec<SessionReport> {
     let ice = &model.ice;
     let end = model.last_ts.unwrap_or_default();
     (0..ice.sessions.len())
@@ -388,7 +389,7 @@ pub fn build(model: &Model) -> Vec<SessionReport> {
 
 /// The view of session `s` at time `end`. A session frozen by [`crate::analysis::Analyzer::age_out`]
 /// returns the view it had then.
-pub fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timestamp) -> SessionReport {
+pub(crate) fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timestamp) -> SessionReport {
     let sess: &Session = &ice.sessions[s];
     if let Some(frozen) = &sess.frozen {
         return (**frozen).clone();

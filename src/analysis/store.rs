@@ -44,12 +44,8 @@ pub struct RawRef {
 
 impl RawRef {
     /// The message's length on the wire (header included).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len as usize
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     /// Its three numbers, for [`super::records`]'s encoding.
@@ -72,7 +68,7 @@ enum Chunk {
 }
 
 /// A message's bytes: in memory, or in a chunk read back from the spill.
-pub enum RawBytes<'a> {
+pub(crate) enum RawBytes<'a> {
     Held(&'a [u8]),
     Read(Arc<Vec<u8>>, Range<usize>),
 }
@@ -104,7 +100,7 @@ pub struct RawStore {
 }
 
 impl RawStore {
-    pub fn new(keys: Keyring) -> Self {
+    pub(crate) fn new(keys: Keyring) -> Self {
         RawStore {
             keys,
             ..RawStore::default()
@@ -112,11 +108,11 @@ impl RawStore {
     }
 
     /// From now on, full chunks are written to `spill` and dropped from memory.
-    pub fn set_spill(&mut self, spill: Arc<dyn Spill>) {
+    pub(crate) fn set_spill(&mut self, spill: Arc<dyn Spill>) {
         self.spill = Some(spill);
     }
 
-    pub fn push(&mut self, bytes: &[u8]) -> RawRef {
+    pub(crate) fn push(&mut self, bytes: &[u8]) -> RawRef {
         let fits = match self.chunks.last() {
             Some(Chunk::Held(c)) => c.capacity() - c.len() >= bytes.len(),
             _ => false,
@@ -165,7 +161,7 @@ impl RawStore {
 
     /// The bytes `at` refers to (empty for a reference this store did not make, or a spilled chunk that
     /// could not be read back: counted in [`RawStore::errors`]).
-    pub fn get(&self, at: RawRef) -> RawBytes<'_> {
+    pub(crate) fn get(&self, at: RawRef) -> RawBytes<'_> {
         match self.chunks.get(at.chunk as usize) {
             Some(Chunk::Held(c)) => RawBytes::Held(c.get(at.range()).unwrap_or_default()),
             Some(&Chunk::Spilled { offset, len }) => match self.read_back(at.chunk, offset, len) {
@@ -180,7 +176,7 @@ impl RawStore {
     /// cached: for items read out of the order they were stored in (a folded session's rendered forms),
     /// where reading whole chunks would read each many times. False when they could not be read back
     /// (counted in [`RawStore::errors`]).
-    pub fn read_into(&self, at: RawRef, buf: &mut Vec<u8>) -> bool {
+    pub(crate) fn read_into(&self, at: RawRef, buf: &mut Vec<u8>) -> bool {
         match self.chunks.get(at.chunk as usize) {
             Some(Chunk::Held(c)) => match c.get(at.range()) {
                 Some(b) => {
@@ -227,12 +223,12 @@ impl RawStore {
     }
 
     /// The message `at` refers to, decoded again with the analysis's credentials.
-    pub fn decode(&self, at: RawRef) -> Result<StunMessage, DecodeError> {
+    pub(crate) fn decode(&self, at: RawRef) -> Result<StunMessage, DecodeError> {
         stun::decode(&self.get(at), &self.keys)
     }
 
     /// Bytes held in memory (not counting the read-back cache).
-    pub fn held_bytes(&self) -> usize {
+    pub(crate) fn held_bytes(&self) -> usize {
         self.chunks
             .iter()
             .map(|c| match c {
@@ -285,11 +281,11 @@ impl fmt::Debug for RawStore {
 /// A [`Spill`] in memory, for tests.
 #[derive(Default)]
 pub struct MemorySpill {
-    pub bytes: Mutex<Vec<u8>>,
+    pub(crate) bytes: Mutex<Vec<u8>>,
     /// Reads fail (a test of the error path).
-    pub fail_reads: bool,
+    pub(crate) fail_reads: bool,
     /// Writes fail (a full disk).
-    pub fail_writes: bool,
+    pub(crate) fail_writes: bool,
 }
 
 // A test double: offsets index a Vec in memory, so they fit a usize.

@@ -8,7 +8,7 @@ use crate::wire::attributes::AttrValue;
 use crate::wire::stun::{self, Attribute, Class, Method, StunMessage, TransactionId, Verdict};
 use std::net::SocketAddr;
 
-pub fn attr(typ: u16, value: AttrValue) -> Attribute {
+pub(crate) fn attr(typ: u16, value: AttrValue) -> Attribute {
     Attribute {
         typ,
         offset: 0,
@@ -18,7 +18,7 @@ pub fn attr(typ: u16, value: AttrValue) -> Attribute {
 }
 
 /// A message whose transaction id carries `id` in its first two bytes.
-pub fn message(method: Method, class: Class, id: u16, attributes: Vec<Attribute>) -> StunMessage {
+pub(crate) fn message(method: Method, class: Class, id: u16, attributes: Vec<Attribute>) -> StunMessage {
     let mut tid = [0u8; 12];
     tid[..2].copy_from_slice(&id.to_be_bytes());
     StunMessage {
@@ -37,7 +37,7 @@ pub fn message(method: Method, class: Class, id: u16, attributes: Vec<Attribute>
 }
 
 /// A connectivity check with USERNAME "RFRAG:LFRAG", PRIORITY and the sender's role.
-pub fn check(id: u16, user: &str, controlling: bool, use_candidate: bool) -> StunMessage {
+pub(crate) fn check(id: u16, user: &str, controlling: bool, use_candidate: bool) -> StunMessage {
     let mut a = vec![
         attr(stun::ATTR_USERNAME, AttrValue::Text(user.into())),
         attr(stun::ATTR_PRIORITY, AttrValue::U32(1_853_824_767)),
@@ -54,13 +54,13 @@ pub fn check(id: u16, user: &str, controlling: bool, use_candidate: bool) -> Stu
 }
 
 /// A Binding success, with XOR-MAPPED-ADDRESS when `mapped` is given.
-pub fn success(id: u16, mapped: Option<SocketAddr>) -> StunMessage {
+pub(crate) fn success(id: u16, mapped: Option<SocketAddr>) -> StunMessage {
     let a = mapped.map(|m| attr(stun::ATTR_XOR_MAPPED_ADDRESS, AttrValue::Address(m)));
     message(Method::BINDING, Class::Success, id, a.into_iter().collect())
 }
 
 /// A Binding error response with ERROR-CODE `code`.
-pub fn error(id: u16, code: u16) -> StunMessage {
+pub(crate) fn error(id: u16, code: u16) -> StunMessage {
     let reason = String::new();
     message(
         Method::BINDING,
@@ -71,7 +71,7 @@ pub fn error(id: u16, code: u16) -> StunMessage {
 }
 
 /// Feeds one message seen at `ms` milliseconds (frame `frame`) from `src` to `dst` over UDP.
-pub fn feed(
+pub(crate) fn feed(
     txs: &mut Transactions,
     ice: &mut IceState,
     ms: u64,

@@ -22,39 +22,39 @@ use std::net::SocketAddr;
 pub const MAX_TRANSACTIONS: usize = 500_000;
 /// Transmissions remembered per transaction: RFC 8489's Rc = 7, plus room for stacks that retry longer
 /// (ICE checks are retransmitted by pacing rules of their own). Later ones are only counted.
-pub const MAX_TRANSMISSIONS_KEPT: usize = 16;
+pub(crate) const MAX_TRANSMISSIONS_KEPT: usize = 16;
 /// RFC 8489 §6.2.1 with the default RTO of 500 ms: the client gives up 39.5 s after the first request
 /// (500 ms × (1+2+4+8+16+32) + 16 × 500 ms).
-pub const GIVE_UP_SECS: f64 = 39.5;
+pub(crate) const GIVE_UP_SECS: f64 = 39.5;
 /// RFC 8489 §6.2.1 Rc: a client sends a request at most 7 times. A transaction seen that often with no
 /// answer has exhausted its retransmissions and is as good as timed out, even if the capture ends before
 /// the final Rm × RTO wait.
-pub const RC: u32 = 7;
+pub(crate) const RC: u32 = 7;
 
 /// Quiet time after which a transaction takes no more messages: past [`GIVE_UP_SECS`] with a margin for
 /// a late response, and the time after which the analysis settles a finished check or folds a session
 /// (`analysis::fold::FOLD_AFTER_SECS`), so that whether a transaction was retired in between never changes
 /// what a late message means.
-pub const STALE_SECS: f64 = 45.0;
+pub(crate) const STALE_SECS: f64 = 45.0;
 
-pub type TxIndex = usize;
+pub(crate) type TxIndex = usize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Seen {
-    pub ts: Timestamp,
-    pub frame: u64,
-    pub input: u16,
+pub(crate) struct Seen {
+    pub(crate) ts: Timestamp,
+    pub(crate) frame: u64,
+    pub(crate) input: u16,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Response {
-    pub seen: Seen,
-    pub class: Class,
-    pub error_code: Option<u16>,
+pub(crate) struct Response {
+    pub(crate) seen: Seen,
+    pub(crate) class: Class,
+    pub(crate) error_code: Option<u16>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TxState {
+pub(crate) enum TxState {
     /// A success response arrived.
     Succeeded,
     /// An error response arrived (its code is in the responses).
@@ -66,23 +66,12 @@ pub enum TxState {
     Unanswered,
 }
 
-impl TxState {
-    pub fn name(self) -> &'static str {
-        match self {
-            TxState::Succeeded => "succeeded",
-            TxState::Failed => "failed",
-            TxState::TimedOut => "timeout",
-            TxState::Unanswered => "unanswered",
-        }
-    }
-}
-
 /// A list that is nearly always one element long (a request sent once, answered once): the first element
 /// inline and the rest in a `Vec`, which allocates only for a second one. A call-dense capture holds a
 /// transaction per STUN request; two small heap blocks each were a quarter of its memory and a large
 /// share of its allocations.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Few<T> {
+pub(crate) struct Few<T> {
     first: Option<T>,
     rest: Vec<T>,
 }
@@ -97,14 +86,14 @@ impl<T> Default for Few<T> {
 }
 
 impl<T> Few<T> {
-    pub fn one(x: T) -> Self {
+    pub(crate) fn one(x: T) -> Self {
         Few {
             first: Some(x),
             rest: Vec::new(),
         }
     }
 
-    pub fn push(&mut self, x: T) {
+    pub(crate) fn push(&mut self, x: T) {
         if self.first.is_none() {
             self.first = Some(x);
         } else {
@@ -112,43 +101,43 @@ impl<T> Few<T> {
         }
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         usize::from(self.first.is_some()) + self.rest.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.first.is_none()
     }
 
-    pub fn first(&self) -> Option<&T> {
+    pub(crate) fn first(&self) -> Option<&T> {
         self.first.as_ref()
     }
 
-    pub fn last(&self) -> Option<&T> {
+    pub(crate) fn last(&self) -> Option<&T> {
         self.rest.last().or(self.first.as_ref())
     }
 
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &T> {
+    pub(crate) fn iter(&self) -> impl DoubleEndedIterator<Item = &T> {
         self.first.iter().chain(&self.rest)
     }
 }
 
 #[derive(Clone, Debug)]
 pub struct Transaction {
-    pub id: TransactionId,
-    pub method: Method,
-    pub requester: SocketAddr,
-    pub responder: SocketAddr,
-    pub transport: Transport,
+    pub(crate) id: TransactionId,
+    pub(crate) method: Method,
+    pub(crate) requester: SocketAddr,
+    pub(crate) responder: SocketAddr,
+    pub(crate) transport: Transport,
     /// Carried inside TURN relaying.
-    pub relayed: bool,
+    pub(crate) relayed: bool,
     /// Transmissions of the request, first one first (at most [`MAX_TRANSMISSIONS_KEPT`]).
-    pub requests: Few<Seen>,
+    pub(crate) requests: Few<Seen>,
     /// Every transmission, kept or not.
-    pub transmissions: u32,
-    pub responses: Few<Response>,
+    pub(crate) transmissions: u32,
+    pub(crate) responses: Few<Response>,
     /// Aged out (live mode): the slot is free for reuse and nothing refers to it any more.
-    pub retired: bool,
+    pub(crate) retired: bool,
 }
 
 impl Transaction {
@@ -161,28 +150,29 @@ impl Transaction {
         }
     }
 
-    pub fn first_request(&self) -> Option<Seen> {
+    pub(crate) fn first_request(&self) -> Option<Seen> {
         self.requests.first().copied()
     }
-    pub fn retransmissions(&self) -> u32 {
+    pub(crate) fn retransmissions(&self) -> u32 {
         self.transmissions.saturating_sub(1)
     }
-    pub fn first_response(&self) -> Option<&Response> {
+    pub(crate) fn first_response(&self) -> Option<&Response> {
         self.responses.first()
     }
     /// The last time this transaction was seen on the wire.
-    pub fn last_activity(&self) -> Option<Timestamp> {
+    pub(crate) fn last_activity(&self) -> Option<Timestamp> {
         let req = self.requests.last().map(|s| s.ts);
         let resp = self.responses.last().map(|r| r.seen.ts);
         req.max(resp)
     }
 
-    pub fn error_code(&self) -> Option<u16> {
+    pub(crate) fn error_code(&self) -> Option<u16> {
         self.responses.iter().find_map(|r| r.error_code)
     }
 
     /// RTT from the first transmission to the first response (an upper bound when retransmitted).
-    pub fn rtt_from_first(&self) -> Option<f64> {
+    #[cfg(test)]
+    pub(crate) fn rtt_from_first(&self) -> Option<f64> {
         Some(
             self.first_response()?
                 .seen
@@ -193,13 +183,13 @@ impl Transaction {
 
     /// RTT from the last transmission before the first response (a lower bound when retransmitted; the
     /// true RTT when the request went once).
-    pub fn rtt_from_last(&self) -> Option<f64> {
+    pub(crate) fn rtt_from_last(&self) -> Option<f64> {
         let resp = self.first_response()?.seen.ts;
         let last = self.requests.iter().rev().find(|s| s.ts <= resp)?;
         Some(resp.secs_since(last.ts))
     }
 
-    pub fn state(&self, end: Timestamp) -> TxState {
+    pub(crate) fn state(&self, end: Timestamp) -> TxState {
         match self.first_response().map(|r| r.class) {
             Some(Class::Success) => TxState::Succeeded,
             Some(_) => TxState::Failed,
@@ -225,12 +215,12 @@ struct Key {
 pub struct Transactions {
     pub list: Vec<Transaction>,
     index: Index,
-    pub not_tracked: u64,
+    pub(crate) not_tracked: u64,
     /// Retired slots, reused by new requests (live mode's ageing keeps the table from filling up).
     free: Vec<TxIndex>,
-    pub retired: u64,
+    pub(crate) retired: u64,
     /// Responses whose request was never seen (capture started late, or asymmetric capture point).
-    pub orphan_responses: u64,
+    pub(crate) orphan_responses: u64,
 }
 
 /// Transaction slots by key. Keyed by a 64-bit fingerprint of the 80-byte key, so an entry is 16 bytes
@@ -299,7 +289,7 @@ impl Index {
 
 /// What one STUN message meant for the transaction table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TxEvent {
+pub(crate) enum TxEvent {
     /// First transmission of a request.
     Request(TxIndex),
     /// The same request again.
@@ -313,7 +303,7 @@ pub enum TxEvent {
 }
 
 impl Transactions {
-    pub fn get(&self, i: TxIndex) -> Option<&Transaction> {
+    pub(crate) fn get(&self, i: TxIndex) -> Option<&Transaction> {
         self.list.get(i).filter(|t| !t.retired)
     }
 
@@ -323,7 +313,7 @@ impl Transactions {
     }
 
     /// Frees a transaction's slot for reuse. The caller guarantees nothing refers to `i` any more.
-    pub fn retire(&mut self, i: TxIndex) {
+    pub(crate) fn retire(&mut self, i: TxIndex) {
         let Some(t) = self.list.get_mut(i) else { return };
         if t.retired {
             return;
@@ -344,7 +334,7 @@ impl Transactions {
             .is_some_and(|l| seen.ts.secs_since(l) > STALE_SECS)
     }
 
-    pub fn on_message(
+    pub(crate) fn on_message(
         &mut self,
         seen: Seen,
         src: SocketAddr,

@@ -566,7 +566,7 @@ impl Mmap {
 pub struct Mapping(Arc<Mmap>);
 
 impl Mapping {
-    pub fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         self.0.bytes()
     }
 
@@ -574,14 +574,14 @@ impl Mapping {
     /// back; until the first call it does so at its own pace, and a page dropped too early is only read
     /// again from the page cache. Whoever refers to packets on another thread calls this as it finishes
     /// with them, so that no page is dropped and then faulted back in by the other thread.
-    pub fn consumed(&self, offset: usize) {
+    pub(crate) fn consumed(&self, offset: usize) {
         self.0
             .consumed
             .store(offset, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Where `part`, a slice of these bytes, lies in them.
-    pub fn range_of(&self, part: &[u8]) -> Option<std::ops::Range<usize>> {
+    pub(crate) fn range_of(&self, part: &[u8]) -> Option<std::ops::Range<usize>> {
         let base = self.0.map.as_ptr() as usize;
         let at = (part.as_ptr() as usize).checked_sub(base)?;
         let end = at.checked_add(part.len())?;

@@ -32,7 +32,7 @@ impl Timestamp {
     }
     // As `from_secs_f64`: the float-to-integer `as` saturates.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    pub fn saturating_add_secs(self, secs: f64) -> Self {
+    pub(crate) fn saturating_add_secs(self, secs: f64) -> Self {
         Timestamp(self.0.saturating_add((secs.max(0.0) * 1e9) as u64))
     }
 }
@@ -71,7 +71,7 @@ pub enum LinkType {
 
 impl LinkType {
     /// Maps a libpcap data link type number; `None` for link types iceview cannot decode.
-    pub fn from_dlt(dlt: i32) -> Option<LinkType> {
+    pub(crate) fn from_dlt(dlt: i32) -> Option<LinkType> {
         Some(match dlt {
             0 => LinkType::Null,
             1 => LinkType::Ethernet,
@@ -86,7 +86,7 @@ impl LinkType {
     }
 
     /// The DLT number libpcap uses for this link type on this platform (what a filter is compiled for).
-    pub fn dlt(self) -> i32 {
+    pub(crate) fn dlt(self) -> i32 {
         match self {
             LinkType::Null => 0,
             LinkType::Ethernet => 1,

@@ -17,11 +17,11 @@ use std::ops::Range;
 
 /// libpcap's MAXIMUM_SNAPLEN: no link type iceview reads allows a larger packet; a larger capture length
 /// is a damaged file.
-pub const MAX_CAPLEN: u32 = 262_144;
+pub(crate) const MAX_CAPLEN: u32 = 262_144;
 /// libpcap's bound on a pcapng block (MAX_BLOCKSIZE): larger is a damaged file.
-pub const MAX_BLOCK: u32 = 16 * 1024 * 1024;
+pub(crate) const MAX_BLOCK: u32 = 16 * 1024 * 1024;
 /// Interfaces remembered per pcapng section (a hostile file could declare millions).
-pub const MAX_INTERFACES: usize = 4096;
+pub(crate) const MAX_INTERFACES: usize = 4096;
 
 const PCAP_HEADER_LEN: usize = 24;
 const PCAP_RECORD_LEN: usize = 16;
@@ -34,12 +34,12 @@ const EPB: u32 = 0x0000_0006;
 /// One packet record: where its bytes are in the file, and what the record header said.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
-    pub ts: Timestamp,
-    pub orig_len: u32,
+    pub(crate) ts: Timestamp,
+    pub(crate) orig_len: u32,
     /// The captured bytes, as a range of the file.
     pub data: Range<usize>,
     /// The link type (LINKTYPE_/DLT_ number) of the interface the packet was captured on.
-    pub dlt: i32,
+    pub(crate) dlt: i32,
 }
 
 /// Why a read stopped early. The text follows libpcap's, so users and tests see the same words either way.
@@ -177,7 +177,7 @@ impl Savefile {
     }
 
     /// The link type of the file (pcap) or of its first interface (pcapng).
-    pub fn dlt(&self) -> i32 {
+    pub(crate) fn dlt(&self) -> i32 {
         match &self.format {
             Format::Pcap { dlt, .. } => *dlt,
             Format::PcapNg { interfaces, .. } => interfaces.first().map_or(-1, |i| i.dlt),
@@ -185,7 +185,7 @@ impl Savefile {
     }
 
     /// Offset of the next unread byte: everything before it has been handed out.
-    pub fn position(&self) -> usize {
+    pub(crate) fn position(&self) -> usize {
         self.pos
     }
 

@@ -21,35 +21,35 @@ use crate::net::NetStats;
 /// (fragmented UDP is mostly large DTLS handshakes and TURN-relayed media with a small MTU); 256 leaves
 /// ample room for those while capping memory at 256 × 64 KiB = 16 MiB when every slot holds a
 /// maximum-size datagram. When full, the oldest datagram is evicted (counted as `defrag_dropped_bounds`).
-pub const MAX_REASSEMBLIES: usize = 256;
+pub(crate) const MAX_REASSEMBLIES: usize = 256;
 
 /// The largest reassembled IP payload. IPv4's total length and IPv6's payload length are both 16-bit
 /// fields, and RFC 8200 §4.5 discards fragments whose offset plus length exceeds 65,535.
-pub const MAX_DATAGRAM_LEN: usize = 65_535;
+pub(crate) const MAX_DATAGRAM_LEN: usize = 65_535;
 
 /// How long (in capture time, from its first fragment) a datagram may wait for the rest of its fragments.
 /// Linux's `net.ipv4.ipfrag_time` default: a receiver has given up on the datagram by then, so bytes
 /// completing it later would not have been delivered either.
-pub const REASSEMBLY_TIMEOUT: u64 = 30 * 1_000_000_000;
+pub(crate) const REASSEMBLY_TIMEOUT: u64 = 30 * 1_000_000_000;
 
 /// What identifies one datagram's fragments (RFC 791 §3.2; RFC 8200 §4.5 adds nothing but a 32-bit id).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct FragmentKey {
-    pub src: IpAddr,
-    pub dst: IpAddr,
+pub(crate) struct FragmentKey {
+    pub(crate) src: IpAddr,
+    pub(crate) dst: IpAddr,
     /// IPv4 protocol, or the Next Header of the IPv6 Fragment header.
-    pub protocol: u8,
-    pub id: u32,
+    pub(crate) protocol: u8,
+    pub(crate) id: u32,
 }
 
 /// One fragment's place in its datagram.
 #[derive(Clone, Copy, Debug)]
-pub struct Fragment<'a> {
+pub(crate) struct Fragment<'a> {
     /// Byte offset of `data` in the reassembled payload (the header field times 8).
-    pub offset: usize,
+    pub(crate) offset: usize,
     /// The More Fragments flag.
-    pub more: bool,
-    pub data: &'a [u8],
+    pub(crate) more: bool,
+    pub(crate) data: &'a [u8],
 }
 
 struct Reassembly {
@@ -67,7 +67,7 @@ struct Reassembly {
 
 /// The reassembly table.
 #[derive(Default)]
-pub struct Defragmenter {
+pub(crate) struct Defragmenter {
     pending: HashMap<FragmentKey, Reassembly>,
     arrivals: u64,
     /// Earliest `first_ts` in `pending`, so that most packets cost one comparison instead of a scan.
@@ -75,21 +75,23 @@ pub struct Defragmenter {
 }
 
 impl Defragmenter {
-    pub fn new() -> Defragmenter {
+    #[cfg(test)]
+    pub(crate) fn new() -> Defragmenter {
         Defragmenter::default()
     }
 
     /// Datagrams currently under reassembly.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.pending.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.pending.is_empty()
     }
 
     /// Adds one fragment. Returns the reassembled payload when this fragment completed its datagram.
-    pub fn add(
+    pub(crate) fn add(
         &mut self,
         key: FragmentKey,
         frag: Fragment<'_>,
@@ -163,7 +165,7 @@ impl Defragmenter {
     }
 
     /// Drops datagrams whose first fragment is more than [`REASSEMBLY_TIMEOUT`] older than `now`.
-    pub fn expire(&mut self, now: Timestamp, stats: &mut NetStats) {
+    pub(crate) fn expire(&mut self, now: Timestamp, stats: &mut NetStats) {
         match self.oldest {
             Some(oldest) if now.0.saturating_sub(oldest.0) > REASSEMBLY_TIMEOUT => {}
             _ => return,
@@ -176,7 +178,7 @@ impl Defragmenter {
     }
 
     /// End of input: whatever is still waiting will never complete.
-    pub fn finish(&mut self, stats: &mut NetStats) {
+    pub(crate) fn finish(&mut self, stats: &mut NetStats) {
         stats.defrag_unfinished += self.pending.len() as u64;
         self.pending.clear();
         self.oldest = None;

@@ -6,7 +6,7 @@ use std::hash::Hasher;
 
 /// FxHash's multiply-rotate (rustc's hasher), a word at a time.
 #[derive(Clone, Copy, Default)]
-pub struct FxHasher(u64);
+pub(crate) struct FxHasher(u64);
 
 impl Hasher for FxHasher {
     #[inline]
@@ -57,4 +57,4 @@ impl FxHasher {
     }
 }
 
-pub type FastHash = std::hash::BuildHasherDefault<FxHasher>;
+pub(crate) type FastHash = std::hash::BuildHasherDefault<FxHasher>;

@@ -42,7 +42,7 @@ const AF_INET6_DARWIN: u32 = 30;
 
 /// The IP version a link header (or the first nibble of a raw packet) announces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IpVersion {
+pub(crate) enum IpVersion {
     V4,
     V6,
 }
@@ -51,7 +51,7 @@ pub enum IpVersion {
 /// (Ethernet pads short frames to 60 bytes); the IP layer trims it with the IP length fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IpPacket<'a> {
-    pub version: IpVersion,
+    pub(crate) version: IpVersion,
     pub bytes: &'a [u8],
 }
 

@@ -12,11 +12,11 @@
 //! checksums), does not follow tunnels (GRE, IP-in-IP, VXLAN), and drops UDP datagrams the snap length cut
 //! short, since a STUN message missing its tail cannot have its integrity checked. Everything it skips is
 //! counted in [`NetStats`].
-pub mod defrag;
-pub mod hash;
+pub(crate) mod defrag;
+pub(crate) mod hash;
 mod ipv6_ext;
 pub mod link;
-pub mod tcp;
+pub(crate) mod tcp;
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -59,7 +59,7 @@ pub enum Transport {
 
 impl Transport {
     /// As the report spells it.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
@@ -70,9 +70,9 @@ impl Transport {
 /// One direction of a conversation: who sent, to whom, over what.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Flow {
-    pub src: SocketAddr,
-    pub dst: SocketAddr,
-    pub transport: Transport,
+    pub(crate) src: SocketAddr,
+    pub(crate) dst: SocketAddr,
+    pub(crate) transport: Transport,
 }
 
 /// Flows key the tables looked up for every packet: an IPv4 flow is hashed as two words rather than field
@@ -97,7 +97,7 @@ impl std::hash::Hash for Flow {
 
 impl Flow {
     /// The opposite direction.
-    pub fn reversed(self) -> Flow {
+    pub(crate) fn reversed(self) -> Flow {
         Flow {
             src: self.dst,
             dst: self.src,
@@ -109,9 +109,9 @@ impl Flow {
 /// Transport payload with where and when it was seen.
 #[derive(Clone, Copy, Debug)]
 pub struct Datagram<'a> {
-    pub ts: Timestamp,
-    pub frame: u64,
-    pub input: u16,
+    pub(crate) ts: Timestamp,
+    pub(crate) frame: u64,
+    pub(crate) input: u16,
     pub flow: Flow,
     pub payload: &'a [u8],
 }
@@ -158,7 +158,7 @@ pub enum NetEvent<'a> {
 
 impl<'a> NetEvent<'a> {
     /// The event without its payload (which is returned beside it), to be stored apart from the bytes.
-    pub fn detach(self) -> (NetEvent<'static>, &'a [u8]) {
+    pub(crate) fn detach(self) -> (NetEvent<'static>, &'a [u8]) {
         match self {
             NetEvent::Udp(d) => (NetEvent::Udp(Datagram { payload: &[], ..d }), d.payload),
             NetEvent::TcpData { datagram, gap } => (
@@ -227,7 +227,7 @@ impl<'a> NetEvent<'a> {
 
 impl NetEvent<'static> {
     /// The inverse of [`NetEvent::detach`]: the event with `payload` put back.
-    pub fn with_payload(self, payload: &[u8]) -> NetEvent<'_> {
+    pub(crate) fn with_payload(self, payload: &[u8]) -> NetEvent<'_> {
         match self {
             NetEvent::Udp(d) => NetEvent::Udp(Datagram { payload, ..d }),
             NetEvent::TcpData { datagram, gap } => NetEvent::TcpData {
@@ -245,13 +245,13 @@ pub struct NetStats {
     /// Frames ingested.
     pub packets: u64,
     /// Captured bytes ingested.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// Frames whose link layer carries something other than IP (ARP, LLC, netlink...).
-    pub non_ip: u64,
+    pub(crate) non_ip: u64,
     /// Frames that end inside their link header.
     pub truncated_link: u64,
-    pub ipv4: u64,
-    pub ipv6: u64,
+    pub(crate) ipv4: u64,
+    pub(crate) ipv6: u64,
     /// Packets whose IP header or payload is shorter than its length fields say, in a frame the snap
     /// length did not cut (malformed, not merely truncated by the capture).
     pub truncated_ip: u64,
@@ -264,15 +264,15 @@ pub struct NetStats {
     /// IP fragments seen (IPv4 with MF or an offset; IPv6 with a fragmenting Fragment header).
     pub fragments: u64,
     /// Datagrams reassembled from fragments.
-    pub reassembled: u64,
+    pub(crate) reassembled: u64,
     /// Datagrams whose fragments did not all arrive within [`defrag::REASSEMBLY_TIMEOUT`].
-    pub defrag_timeouts: u64,
+    pub(crate) defrag_timeouts: u64,
     /// Datagrams evicted because [`defrag::MAX_REASSEMBLIES`] were already being reassembled.
     pub defrag_dropped_bounds: u64,
     /// Datagrams dropped because two fragments overlapped with different content (RFC 5722).
     pub defrag_overlaps: u64,
     /// Fragments dropped as exact copies of ones already held.
-    pub defrag_duplicates: u64,
+    pub(crate) defrag_duplicates: u64,
     /// Fragments reaching past [`defrag::MAX_DATAGRAM_LEN`].
     pub defrag_oversize: u64,
     /// Fragments with a length that is not a multiple of 8 while more follow, or that contradict the
@@ -287,36 +287,36 @@ pub struct NetStats {
     /// TCP segments parsed.
     pub tcp_segments: u64,
     /// TCP headers that are not valid (data offset below 5 or beyond the segment).
-    pub bad_tcp_header: u64,
+    pub(crate) bad_tcp_header: u64,
     /// TCP directions first seen without their SYN (the capture started mid-stream or missed it).
-    pub tcp_midstream: u64,
+    pub(crate) tcp_midstream: u64,
     /// TCP segments that arrived beyond a hole and were held.
-    pub tcp_out_of_order: u64,
+    pub(crate) tcp_out_of_order: u64,
     /// TCP payload bytes that had already been delivered (retransmissions, overlaps) and were trimmed.
-    pub tcp_retransmitted_bytes: u64,
+    pub(crate) tcp_retransmitted_bytes: u64,
     /// Holes in TCP streams given up on (each makes the next chunk carry `gap = true`).
-    pub tcp_gaps: u64,
+    pub(crate) tcp_gaps: u64,
     /// Of `tcp_gaps`: holes skipped because [`tcp::HOLE_TIMEOUT`] passed.
-    pub tcp_gaps_timeout: u64,
+    pub(crate) tcp_gaps_timeout: u64,
     /// Times a direction skipped its holes because [`tcp::MAX_HELD_BYTES`] or
     /// [`tcp::MAX_HELD_BYTES_TOTAL`] was exceeded.
-    pub tcp_gaps_held_bound: u64,
+    pub(crate) tcp_gaps_held_bound: u64,
     /// TCP stream bytes never seen, jumped over when a hole was skipped.
-    pub tcp_skipped_bytes: u64,
+    pub(crate) tcp_skipped_bytes: u64,
     /// TCP directions evicted because [`tcp::MAX_DIRECTIONS`] were tracked.
-    pub tcp_flows_evicted: u64,
+    pub(crate) tcp_flows_evicted: u64,
     /// TCP directions forgotten after [`tcp::IDLE_TIMEOUT`] without a segment.
-    pub tcp_flows_idle: u64,
+    pub(crate) tcp_flows_idle: u64,
     /// TCP segments ignored because their direction had already seen FIN or RST.
-    pub tcp_segments_after_close: u64,
+    pub(crate) tcp_segments_after_close: u64,
     /// ICMP/ICMPv6 Destination Unreachable messages reported.
-    pub icmp_unreachable: u64,
+    pub(crate) icmp_unreachable: u64,
     /// Destination Unreachable messages whose quoted packet was too short or not UDP/TCP.
-    pub icmp_unreachable_unparsed: u64,
+    pub(crate) icmp_unreachable_unparsed: u64,
     /// Other ICMP/ICMPv6 messages (echo, time exceeded, neighbour discovery...), ignored.
-    pub icmp_other: u64,
+    pub(crate) icmp_other: u64,
     /// Packets of other IP protocols (ESP, SCTP, GRE...), ignored.
-    pub other_ip_protocol: u64,
+    pub(crate) other_ip_protocol: u64,
 }
 
 /// The network layer: link → IP → reassembly → UDP/TCP/ICMP events.
@@ -379,17 +379,17 @@ impl Net {
         self.defrag.finish(&mut self.stats);
     }
 
-    pub fn stats(&self) -> &NetStats {
+    pub(crate) fn stats(&self) -> &NetStats {
         &self.stats
     }
 
     /// Datagrams under reassembly now (at most [`defrag::MAX_REASSEMBLIES`]).
-    pub fn reassemblies(&self) -> usize {
+    pub(crate) fn reassemblies(&self) -> usize {
         self.defrag.len()
     }
 
     /// The TCP reassembly table, for its occupancy.
-    pub fn tcp(&self) -> &Tcp {
+    pub(crate) fn tcp(&self) -> &Tcp {
         &self.tcp
     }
 

@@ -23,49 +23,49 @@ use crate::net::{Datagram, Flow, NetEvent, NetStats};
 /// client allocation or RFC 6062 data connection; 4096 covers ~2000 concurrent connections at a few hundred
 /// bytes of state each (without held data). When full, the least recently active direction is evicted
 /// (counted as `tcp_flows_evicted`) after delivering what it held.
-pub const MAX_DIRECTIONS: usize = 4096;
+pub(crate) const MAX_DIRECTIONS: usize = 4096;
 
 /// Out-of-order bytes held per direction while waiting for a hole to fill. 256 KiB is above what a
 /// signalling connection has in flight (TURN messages are a few hundred bytes; a receive window full of
 /// ChannelData on a fast path is the realistic worst case) yet keeps one hostile direction small.
-pub const MAX_HELD_BYTES: usize = 256 * 1024;
+pub(crate) const MAX_HELD_BYTES: usize = 256 * 1024;
 
 /// What one held segment costs against [`MAX_HELD_BYTES`] beyond its payload: a map node and a `Vec`
 /// header. Charging it stops a flood of 1-byte segments from holding 256 Ki allocations per direction.
-pub const HELD_SEGMENT_OVERHEAD: usize = 64;
+pub(crate) const HELD_SEGMENT_OVERHEAD: usize = 64;
 
 /// Out-of-order bytes held across all directions. [`MAX_DIRECTIONS`] × [`MAX_HELD_BYTES`] would be 1 GiB;
 /// 64 MiB is far beyond any legitimate capture's reordering. When it is reached, the direction that just
 /// grew skips its holes (counted as `tcp_gaps_held_bound`).
-pub const MAX_HELD_BYTES_TOTAL: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_HELD_BYTES_TOTAL: usize = 64 * 1024 * 1024;
 
 /// How long (capture time) a hole may stay open. RFC 6298 §2 starts the retransmission timeout at 1 s and
 /// doubles it, so a lost segment is normally retransmitted well within 5 s; a hole older than that is
 /// usually a segment the capture missed (a drop in the capturing host, or asymmetric routing), and waiting
 /// longer would only delay every message behind it.
-pub const HOLE_TIMEOUT: u64 = 5 * 1_000_000_000;
+pub(crate) const HOLE_TIMEOUT: u64 = 5 * 1_000_000_000;
 
 /// Capture time after which a silent direction is forgotten. 600 s is longer than any TURN allocation
 /// refresh interval (RFC 8656 §7: the default lifetime is 600 s), so a live connection is never dropped
 /// for idleness alone.
-pub const IDLE_TIMEOUT: u64 = 600 * 1_000_000_000;
+pub(crate) const IDLE_TIMEOUT: u64 = 600 * 1_000_000_000;
 
 /// One captured TCP segment, as the IP layer found it.
 #[derive(Clone, Copy, Debug)]
-pub struct Segment<'a> {
-    pub ts: Timestamp,
-    pub frame: u64,
-    pub input: u16,
-    pub flow: Flow,
-    pub seq: u32,
-    pub syn: bool,
-    pub fin: bool,
-    pub rst: bool,
+pub(crate) struct Segment<'a> {
+    pub(crate) ts: Timestamp,
+    pub(crate) frame: u64,
+    pub(crate) input: u16,
+    pub(crate) flow: Flow,
+    pub(crate) seq: u32,
+    pub(crate) syn: bool,
+    pub(crate) fin: bool,
+    pub(crate) rst: bool,
     /// The captured payload.
-    pub data: &'a [u8],
+    pub(crate) data: &'a [u8],
     /// The payload length on the wire; larger than `data.len()` when the snap length cut the segment, in
     /// which case the missing tail is a gap.
-    pub wire_len: usize,
+    pub(crate) wire_len: usize,
 }
 
 /// A segment waiting behind a hole; it keeps its own frame and time for when it is delivered.
@@ -145,7 +145,7 @@ struct Sink<'o> {
 
 /// Per-direction TCP reassembly for every tracked flow.
 #[derive(Default)]
-pub struct Tcp {
+pub(crate) struct Tcp {
     dirs: HashMap<Flow, Direction, FastHash>,
     /// Directions by last activity (arrival order, which stays monotonic even when timestamps do not),
     /// with that activity's time, so the idle check that runs for every packet needs no table lookup.
@@ -157,27 +157,23 @@ pub struct Tcp {
 }
 
 impl Tcp {
-    pub fn new() -> Tcp {
+    pub(crate) fn new() -> Tcp {
         Tcp::default()
     }
 
     /// Directions currently tracked.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.dirs.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.dirs.is_empty()
-    }
-
     /// Out-of-order bytes (plus per-segment overhead) currently held across all directions.
-    pub fn held_bytes(&self) -> usize {
+    pub(crate) fn held_bytes(&self) -> usize {
         self.held_total
     }
 
     /// Advances capture time: skips holes older than [`HOLE_TIMEOUT`] and forgets directions idle for more
     /// than [`IDLE_TIMEOUT`].
-    pub fn poll(&mut self, now: Timestamp, stats: &mut NetStats, out: &mut dyn FnMut(NetEvent<'_>)) {
+    pub(crate) fn poll(&mut self, now: Timestamp, stats: &mut NetStats, out: &mut dyn FnMut(NetEvent<'_>)) {
         while let Some(&(deadline, flow)) = self.deadlines.first() {
             if deadline > now {
                 break;
@@ -208,7 +204,12 @@ impl Tcp {
     }
 
     /// Takes one segment.
-    pub fn segment(&mut self, seg: Segment<'_>, stats: &mut NetStats, out: &mut dyn FnMut(NetEvent<'_>)) {
+    pub(crate) fn segment(
+        &mut self,
+        seg: Segment<'_>,
+        stats: &mut NetStats,
+        out: &mut dyn FnMut(NetEvent<'_>),
+    ) {
         let flow = seg.flow;
         if seg.rst {
             self.reset(&seg, stats, out);
@@ -292,7 +293,7 @@ impl Tcp {
     }
 
     /// End of input: delivers everything still held, in flow order so the output is deterministic.
-    pub fn finish(&mut self, stats: &mut NetStats, out: &mut dyn FnMut(NetEvent<'_>)) {
+    pub(crate) fn finish(&mut self, stats: &mut NetStats, out: &mut dyn FnMut(NetEvent<'_>)) {
         let mut flows: Vec<Flow> = self
             .dirs
             .iter()

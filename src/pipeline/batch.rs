@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 /// the capture while another runs the analysis: its output goes into [`EventBatch`]es, which [`apply`]
 /// gives the analysis in order. Same results as [`Analyzer::ingest`], on two cores.
 #[derive(Default)]
-pub struct NetStage {
+pub(crate) struct NetStage {
     net: Net,
     /// The analysis's credentials, when this stage decodes STUN messages ahead for it
     /// ([`NetStage::for_analysis`]).
@@ -23,20 +23,20 @@ pub struct NetStage {
 
 impl NetStage {
     /// A network stage that leaves all decoding to the analysis.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         NetStage::default()
     }
 
     /// A network stage that also decodes STUN messages for `analyzer`, with its credentials, so that the
     /// reading thread takes that work.
-    pub fn for_analysis(analyzer: &Analyzer) -> Self {
+    pub(crate) fn for_analysis(analyzer: &Analyzer) -> Self {
         NetStage {
             net: Net::new(),
             keys: Some(analyzer.keys().clone()),
         }
     }
 
-    pub fn ingest(&mut self, pkt: &Packet<'_>, batch: &mut EventBatch) {
+    pub(crate) fn ingest(&mut self, pkt: &Packet<'_>, batch: &mut EventBatch) {
         if batch.first_ts.is_none() {
             batch.first_ts = Some(pkt.ts);
         }
@@ -46,7 +46,7 @@ impl NetStage {
     }
 
     /// End of input: TCP data still held behind gaps goes into `batch`.
-    pub fn finish(&mut self, batch: &mut EventBatch) {
+    pub(crate) fn finish(&mut self, batch: &mut EventBatch) {
         let keys = self.keys.as_ref();
         self.net.finish(&mut |ev| batch.push(ev, keys));
     }
@@ -56,7 +56,7 @@ impl NetStage {
 /// in the capture file's shared mapping), so it can cross to the analysis thread. Reused:
 /// [`EventBatch::clear`] keeps the allocations.
 #[derive(Default)]
-pub struct EventBatch {
+pub(crate) struct EventBatch {
     /// Copied payloads.
     bytes: Vec<u8>,
     /// The capture file's bytes: a payload that lies in them is referred to, not copied.
@@ -76,7 +76,7 @@ pub struct EventBatch {
 impl EventBatch {
     /// A batch whose payloads are referred to in `mapping` when they lie in it (a packet's UDP payload or
     /// in-order TCP bytes do; reassembled ones are copied).
-    pub fn with_mapping(mapping: Option<Mapping>) -> Self {
+    pub(crate) fn with_mapping(mapping: Option<Mapping>) -> Self {
         EventBatch {
             mapping,
             ..EventBatch::default()
@@ -139,15 +139,15 @@ impl EventBatch {
 
     /// Payload bytes copied into the batch: it is handed over when this (or the event count) is large
     /// enough.
-    pub fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         self.bytes.len()
     }
 
-    pub fn events(&self) -> usize {
+    pub(crate) fn events(&self) -> usize {
         self.events.len()
     }
 
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.bytes.clear();
         self.events.clear();
         self.others.clear();
@@ -232,7 +232,7 @@ impl Payload {
 
 /// The analysis of a [`NetStage`]'s output, batch by batch, in order: the same as [`Analyzer::ingest`] of
 /// the packets the batch was made from.
-pub fn apply(analyzer: &mut Analyzer, batch: &mut EventBatch) {
+pub(crate) fn apply(analyzer: &mut Analyzer, batch: &mut EventBatch) {
     analyzer.observe_span(batch.first_ts, batch.last_ts);
     let EventBatch {
         bytes,
@@ -287,6 +287,6 @@ pub fn apply(analyzer: &mut Analyzer, batch: &mut EventBatch) {
 /// End of input after [`apply`] took every batch, the last one from [`NetStage::finish`]: the network
 /// layer goes back to the analysis (for [`Analyzer::net_stats`]) and framing is wrapped up as in
 /// [`Analyzer::finish`].
-pub fn finish(analyzer: &mut Analyzer, net: NetStage) {
+pub(crate) fn finish(analyzer: &mut Analyzer, net: NetStage) {
     analyzer.finish_with(net.net);
 }

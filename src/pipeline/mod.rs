@@ -9,9 +9,9 @@
 //! - [`read`]: the two threads and the hand-over between them.
 //!
 //! Nothing here knows what a message means; the analysis never knows which thread read a packet.
-pub mod batch;
+pub(crate) mod batch;
 
-pub use batch::{apply, finish, EventBatch, NetStage};
+pub(crate) use batch::{apply, finish, EventBatch, NetStage};
 
 use crate::analysis::Analyzer;
 use crate::capture::file::FileReader;

@@ -23,7 +23,7 @@ pub mod nat;
 #[cfg(test)]
 mod sim;
 pub mod text;
-pub mod tls;
+pub(crate) mod tls;
 mod transactions;
 pub mod url;
 
@@ -32,14 +32,13 @@ use serde::Serialize;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-pub use transactions::Transactions;
-pub use url::{Scheme, ServerUrl, UrlError};
+pub use url::{Scheme, ServerUrl};
 
 /// JSON document schema of `iceview nat|check --json` (docs/probes.md).
-pub const SCHEMA: &str = "iceview.probe/1";
+pub(crate) const SCHEMA: &str = "iceview.probe/1";
 
 /// Which of a probe's local sockets (or TCP connections) a datagram belongs to.
-pub type SocketId = usize;
+pub(crate) type SocketId = usize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -49,7 +48,7 @@ pub enum Transport {
 }
 
 impl Transport {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
@@ -60,9 +59,9 @@ impl Transport {
 /// A datagram (or, over TCP, one framed STUN message / ChannelData) a probe wants sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transmit {
-    pub socket: SocketId,
-    pub to: SocketAddr,
-    pub data: Vec<u8>,
+    pub(crate) socket: SocketId,
+    pub(crate) to: SocketAddr,
+    pub(crate) data: Vec<u8>,
 }
 
 /// What the network did, as the edge saw it.
@@ -109,13 +108,13 @@ pub trait Probe {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timing {
     /// Initial retransmission timeout; doubles after each retransmission (RFC 8489: 500 ms).
-    pub rto: Duration,
+    pub(crate) rto: Duration,
     /// Transmissions in all, the first included (Rc, RFC 8489: 7).
-    pub rc: u32,
+    pub(crate) rc: u32,
     /// After the last transmission, wait this many RTOs for an answer (Rm, RFC 8489: 16).
-    pub rm: u32,
+    pub(crate) rm: u32,
     /// Over TCP there are no retransmissions; the transaction fails after Ti (RFC 8489: 39.5 s).
-    pub ti: Duration,
+    pub(crate) ti: Duration,
     /// No transaction waits longer than this, whatever the schedule says (`--timeout`).
     pub cap: Duration,
 }
@@ -135,7 +134,7 @@ impl Timing {
     /// Offsets from the first transmission at which a request is (re)sent, and the offset at which it
     /// times out, before the cap: over UDP 0, 500, 1500, 3500, 7500, 15500, 31500 ms and 39.5 s
     /// (RFC 8489 §6.2.1's example); over TCP one transmission and Ti.
-    pub fn uncapped_schedule(&self, transport: Transport) -> (Vec<Duration>, Duration) {
+    pub(crate) fn uncapped_schedule(&self, transport: Transport) -> (Vec<Duration>, Duration) {
         match transport {
             Transport::Tcp => (vec![Duration::ZERO], self.ti),
             Transport::Udp => {
@@ -155,7 +154,7 @@ impl Timing {
 
     /// [`Self::uncapped_schedule`] with [`Self::cap`] applied: no send at or after the cap, and the
     /// timeout no later than the cap.
-    pub fn schedule(&self, transport: Transport) -> (Vec<Duration>, Duration) {
+    pub(crate) fn schedule(&self, transport: Transport) -> (Vec<Duration>, Duration) {
         let (mut sends, timeout) = self.uncapped_schedule(transport);
         let timeout = timeout.min(self.cap);
         sends.retain(|&s| s == Duration::ZERO || s < timeout);
@@ -166,14 +165,14 @@ impl Timing {
 /// Transaction ids from a seed: a splitmix64 stream. RFC 8489 §5 wants ids that are hard to guess; the
 /// edge seeds this from the operating system's randomness, tests with a constant.
 #[derive(Clone, Debug)]
-pub struct IdGen(u64);
+pub(crate) struct IdGen(u64);
 
 impl IdGen {
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         IdGen(seed)
     }
 
-    pub fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -181,7 +180,7 @@ impl IdGen {
         z ^ (z >> 31)
     }
 
-    pub fn transaction_id(&mut self) -> TransactionId {
+    pub(crate) fn transaction_id(&mut self) -> TransactionId {
         let mut id = [0u8; 12];
         id[..8].copy_from_slice(&self.next_u64().to_be_bytes());
         id[8..].copy_from_slice(&self.next_u64().to_be_bytes()[..4]);
@@ -192,9 +191,9 @@ impl IdGen {
 /// The JSON document `--json` writes.
 #[derive(Debug, Serialize)]
 pub struct Document<'a> {
-    pub schema: &'static str,
-    pub generator: crate::report::model::Generator,
-    pub probes: Vec<ProbeReport<'a>>,
+    pub(crate) schema: &'static str,
+    pub(crate) generator: crate::report::model::Generator,
+    pub(crate) probes: Vec<ProbeReport<'a>>,
 }
 
 /// One probe's result in [`Document::probes`].

@@ -13,59 +13,59 @@ use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 /// A certificate expiring sooner than this is a warning (Let's Encrypt renews 30 days ahead; two weeks
 /// left means the renewal has failed at least once).
-pub const EXPIRY_WARNING_DAYS: i64 = 14;
+pub(crate) const EXPIRY_WARNING_DAYS: i64 = 14;
 /// Certificates of a chain that are summarised: real chains have two to four; the rest is noise.
-pub const MAX_CHAIN: usize = 10;
+pub(crate) const MAX_CHAIN: usize = 10;
 /// Subject alternative names listed per certificate (a CDN certificate can carry hundreds).
-pub const MAX_NAMES: usize = 50;
+pub(crate) const MAX_NAMES: usize = 50;
 /// Names quoted in a one-line failure message.
 const NAMES_IN_MESSAGE: usize = 5;
 /// Bytes of a non-TLS answer kept to say what answered (an HTTP status line fits).
-pub const FIRST_BYTES: usize = 64;
+pub(crate) const FIRST_BYTES: usize = 64;
 
 const DAY_S: i64 = 86_400;
 
 /// The TLS layer of one `stuns:`/`turns:` connection, in the `iceview.probe/1` report.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct TlsReport {
+pub(crate) struct TlsReport {
     /// `TLS 1.3` or `TLS 1.2`; null when the handshake did not finish.
-    pub version: Option<String>,
+    pub(crate) version: Option<String>,
     /// As IANA names it, e.g. `TLS13_AES_256_GCM_SHA384`.
-    pub cipher_suite: Option<String>,
+    pub(crate) cipher_suite: Option<String>,
     /// The application protocol the server chose (RFC 7301); iceview offers none, as browsers do not.
-    pub alpn: Option<String>,
+    pub(crate) alpn: Option<String>,
     /// The server name sent (RFC 6066); null for an IP address, which SNI cannot carry.
-    pub sni: Option<String>,
+    pub(crate) sni: Option<String>,
     /// The chain verified against the trusted CAs for this name.
-    pub verified: bool,
+    pub(crate) verified: bool,
     /// `--insecure` was given: the check went on past a certificate that did not verify.
-    pub insecure: bool,
+    pub(crate) insecure: bool,
     /// Why the certificate did not verify (with `--insecure`).
-    pub verification_error: Option<String>,
+    pub(crate) verification_error: Option<String>,
     /// The certificates as the server sent them, its own first.
-    pub chain: Vec<CertificateSummary>,
+    pub(crate) chain: Vec<CertificateSummary>,
 }
 
 /// One certificate of the chain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct CertificateSummary {
-    pub subject: String,
-    pub issuer: String,
+pub(crate) struct CertificateSummary {
+    pub(crate) subject: String,
+    pub(crate) issuer: String,
     /// DNS names and IP addresses (subject alternative names), at most [`MAX_NAMES`].
-    pub sans: Vec<String>,
+    pub(crate) sans: Vec<String>,
     /// RFC 3339, UTC.
-    pub not_before: Option<String>,
-    pub not_after: Option<String>,
+    pub(crate) not_before: Option<String>,
+    pub(crate) not_after: Option<String>,
     /// Whole days from now until `not_after` (negative once expired).
-    pub days_to_expiry: Option<i64>,
+    pub(crate) days_to_expiry: Option<i64>,
     #[serde(skip)]
-    pub not_before_unix: Option<i64>,
+    pub(crate) not_before_unix: Option<i64>,
     #[serde(skip)]
-    pub not_after_unix: Option<i64>,
+    pub(crate) not_after_unix: Option<i64>,
 }
 
 /// Summarises the chain the server sent (leaf first), at most [`MAX_CHAIN`] certificates.
-pub fn summarize_chain<'a>(
+pub(crate) fn summarize_chain<'a>(
     ders: impl IntoIterator<Item = &'a [u8]>,
     now_unix: i64,
 ) -> Vec<CertificateSummary> {
@@ -76,7 +76,7 @@ pub fn summarize_chain<'a>(
 }
 
 /// What a certificate says about itself; an unparseable one is named as such rather than dropped.
-pub fn summarize(der: &[u8], now_unix: i64) -> CertificateSummary {
+pub(crate) fn summarize(der: &[u8], now_unix: i64) -> CertificateSummary {
     let Ok((_, cert)) = X509Certificate::from_der(der) else {
         return CertificateSummary {
             subject: "(unparseable certificate)".into(),
@@ -126,7 +126,7 @@ fn ip_from_bytes(b: &[u8]) -> Option<std::net::IpAddr> {
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for seconds since 1970 (proleptic Gregorian, H. Hinnant's civil_from_days).
-pub fn rfc3339(unix: i64) -> String {
+pub(crate) fn rfc3339(unix: i64) -> String {
     let (days, secs) = (unix.div_euclid(DAY_S), unix.rem_euclid(DAY_S));
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -152,7 +152,7 @@ fn date(unix: i64) -> String {
 
 /// Why a TLS connection could not be used, as the edge classified it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TlsProblem {
+pub(crate) enum TlsProblem {
     /// The server's certificate (or one of its chain) is past its not-after date.
     Expired,
     NotYetValid,
@@ -186,32 +186,32 @@ pub enum TlsProblem {
 /// A TLS connection that failed: why, and what was seen of it (the certificates, when sent).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsFailure {
-    pub problem: TlsProblem,
-    pub report: TlsReport,
+    pub(crate) problem: TlsProblem,
+    pub(crate) report: TlsReport,
     /// When the certificates were judged (seconds since 1970).
-    pub at_unix: i64,
+    pub(crate) at_unix: i64,
 }
 
 /// An established TLS connection, as the probe hears of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsSession {
     /// `verification_error` is still empty: the probe words it (see [`TlsSession::report_for`]).
-    pub report: TlsReport,
+    pub(crate) report: TlsReport,
     /// Why the certificate did not verify, when `--insecure` let it through.
-    pub insecure_problem: Option<TlsProblem>,
-    pub at_unix: i64,
+    pub(crate) insecure_problem: Option<TlsProblem>,
+    pub(crate) at_unix: i64,
 }
 
 impl TlsFailure {
     /// The one-line reason, naming the server as `server`.
-    pub fn message(&self, server: &str) -> String {
+    pub(crate) fn message(&self, server: &str) -> String {
         self.problem.explain(server, &self.report, self.at_unix)
     }
 }
 
 impl TlsSession {
     /// The report with the reason a certificate did not verify written out, naming the server as `server`.
-    pub fn report_for(&self, server: &str) -> TlsReport {
+    pub(crate) fn report_for(&self, server: &str) -> TlsReport {
         let mut r = self.report.clone();
         r.verification_error = self
             .insecure_problem
@@ -223,7 +223,7 @@ impl TlsSession {
 
 impl TlsProblem {
     /// The `failure.code` of the check report.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             TlsProblem::Expired => "tls-expired",
             TlsProblem::NotYetValid => "tls-not-yet-valid",
@@ -240,7 +240,7 @@ impl TlsProblem {
 
     /// One line: what is wrong with `server` (e.g. `turn.example.org:443 (203.0.113.1:443)`) and what
     /// to do. `chain` is what the server sent, `now_unix` the time the certificate was judged at.
-    pub fn explain(&self, server: &str, report: &TlsReport, now_unix: i64) -> String {
+    pub(crate) fn explain(&self, server: &str, report: &TlsReport, now_unix: i64) -> String {
         let leaf = report.chain.first();
         match self {
             TlsProblem::Expired => {
@@ -408,7 +408,7 @@ fn hex_prefix(b: &[u8]) -> String {
 
 /// What a user should hear even when the check passed: certificates about to expire, and a
 /// certificate that only `--insecure` let through.
-pub fn warnings(report: &TlsReport) -> Vec<String> {
+pub(crate) fn warnings(report: &TlsReport) -> Vec<String> {
     let mut w = Vec::new();
     if let (false, Some(why)) = (report.verified, &report.verification_error) {
         w.push(format!("TLS certificate NOT VERIFIED (--insecure): {why}"));

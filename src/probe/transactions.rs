@@ -29,28 +29,28 @@ struct Pending<T> {
 
 /// A transaction that got its answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Answered<T> {
-    pub tag: T,
+pub(crate) struct Answered<T> {
+    pub(crate) tag: T,
     /// From the most recent transmission to the answer.
-    pub rtt: Duration,
-    pub transmissions: u32,
-    pub to: SocketAddr,
-    pub socket: SocketId,
+    pub(crate) rtt: Duration,
+    pub(crate) transmissions: u32,
+    pub(crate) to: SocketAddr,
+    pub(crate) socket: SocketId,
 }
 
 /// A transaction that gave up: no answer within its schedule (or its socket was refused/closed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Expired<T> {
-    pub tag: T,
-    pub transmissions: u32,
+pub(crate) struct Expired<T> {
+    pub(crate) tag: T,
+    pub(crate) transmissions: u32,
     /// From the first transmission to giving up.
-    pub waited: Duration,
-    pub to: SocketAddr,
-    pub socket: SocketId,
+    pub(crate) waited: Duration,
+    pub(crate) to: SocketAddr,
+    pub(crate) socket: SocketId,
 }
 
 #[derive(Debug)]
-pub struct Transactions<T> {
+pub(crate) struct Transactions<T> {
     pending: Vec<Pending<T>>,
     out: VecDeque<Transmit>,
 }
@@ -65,14 +65,14 @@ impl<T> Default for Transactions<T> {
 }
 
 impl<T: Copy> Transactions<T> {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Queues the first transmission of `data` (a request with transaction id `id`) and schedules the
     /// rest.
     #[allow(clippy::too_many_arguments)]
-    pub fn start(
+    pub(crate) fn start(
         &mut self,
         now: Duration,
         tag: T,
@@ -104,13 +104,13 @@ impl<T: Copy> Transactions<T> {
     }
 
     /// Queues a datagram that is not a request (an indication, ChannelData): sent once, never tracked.
-    pub fn send(&mut self, transmit: Transmit) {
+    pub(crate) fn send(&mut self, transmit: Transmit) {
         self.out.push_back(transmit);
     }
 
     /// The transaction `id` got its answer at `now`: it is finished. `None` if no such transaction is
     /// outstanding (a late duplicate, or an answer to somebody else).
-    pub fn answer(&mut self, now: Duration, id: &TransactionId) -> Option<Answered<T>> {
+    pub(crate) fn answer(&mut self, now: Duration, id: &TransactionId) -> Option<Answered<T>> {
         let i = self.pending.iter().position(|p| &p.id == id)?;
         let p = self.pending.swap_remove(i);
         Some(Answered {
@@ -122,12 +122,12 @@ impl<T: Copy> Transactions<T> {
         })
     }
 
-    pub fn tag(&self, id: &TransactionId) -> Option<T> {
+    pub(crate) fn tag(&self, id: &TransactionId) -> Option<T> {
         self.pending.iter().find(|p| &p.id == id).map(|p| p.tag)
     }
 
     /// Retransmits what is due and returns the transactions that have timed out.
-    pub fn handle_timeout(&mut self, now: Duration) -> Vec<Expired<T>> {
+    pub(crate) fn handle_timeout(&mut self, now: Duration) -> Vec<Expired<T>> {
         let mut expired = Vec::new();
         let mut i = 0;
         while i < self.pending.len() {
@@ -164,7 +164,7 @@ impl<T: Copy> Transactions<T> {
     }
 
     /// Ends every transaction on `socket` at once (the port was refused or the connection closed).
-    pub fn abort_socket(&mut self, now: Duration, socket: SocketId) -> Vec<Expired<T>> {
+    pub(crate) fn abort_socket(&mut self, now: Duration, socket: SocketId) -> Vec<Expired<T>> {
         let mut gone = Vec::new();
         self.pending.retain(|p| {
             if p.socket == socket {
@@ -183,24 +183,20 @@ impl<T: Copy> Transactions<T> {
         gone
     }
 
-    pub fn poll_timeout(&self) -> Option<Duration> {
+    pub(crate) fn poll_timeout(&self) -> Option<Duration> {
         self.pending
             .iter()
             .map(|p| p.resend_at.front().copied().unwrap_or(p.deadline).min(p.deadline))
             .min()
     }
 
-    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+    pub(crate) fn poll_transmit(&mut self) -> Option<Transmit> {
         self.out.pop_front()
     }
 
     /// Nothing outstanding and nothing left to send.
-    pub fn is_idle(&self) -> bool {
+    pub(crate) fn is_idle(&self) -> bool {
         self.pending.is_empty() && self.out.is_empty()
-    }
-
-    pub fn outstanding(&self) -> usize {
-        self.pending.len()
     }
 }
 

@@ -11,7 +11,7 @@ use std::fmt;
 /// RFC 8489 §18.6: the default port for STUN and TURN over UDP and TCP.
 pub const DEFAULT_PORT: u16 = 3478;
 /// RFC 8489 §18.6: the default port for STUN and TURN over TLS (`stuns:`, `turns:`).
-pub const DEFAULT_TLS_PORT: u16 = 5349;
+pub(crate) const DEFAULT_TLS_PORT: u16 = 5349;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scheme {

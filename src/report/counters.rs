@@ -20,16 +20,16 @@ use std::collections::BTreeMap;
 pub struct Summary {
     pub allocations: usize,
     pub allocations_active: usize,
-    pub allocations_failed: usize,
+    pub(crate) allocations_failed: usize,
     pub sessions: usize,
     pub sessions_connected: usize,
-    pub sessions_failed: usize,
+    pub(crate) sessions_failed: usize,
     pub findings: usize,
 }
 
 /// The STUN methods counted by name; any other method number is `other` (a label per number would let
 /// a sender create 4096 series).
-pub const METHODS: [&str; 14] = [
+pub(crate) const METHODS: [&str; 14] = [
     "binding",
     "shared-secret",
     "allocate",
@@ -45,7 +45,7 @@ pub const METHODS: [&str; 14] = [
     "set-active-destination",
     "other",
 ];
-pub const CLASSES: [&str; 4] = ["request", "indication", "success", "error"];
+pub(crate) const CLASSES: [&str; 4] = ["request", "indication", "success", "error"];
 
 /// STUN messages by method and class.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -70,7 +70,7 @@ impl MessageCounts {
     }
 
     /// (method, class, count) for every combination seen at least once.
-    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &'static str, u64)> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&'static str, &'static str, u64)> + '_ {
         self.counts.iter().enumerate().flat_map(|(m, row)| {
             row.iter()
                 .enumerate()
@@ -86,7 +86,7 @@ impl MessageCounts {
 
 /// Upper bounds (seconds) of the check-RTT histogram's buckets: from a LAN (sub-millisecond) to a
 /// congested intercontinental relay path (seconds; RFC 8489's first retransmission is at 0.5 s).
-pub const RTT_BUCKETS: [f64; 12] = [
+pub(crate) const RTT_BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
@@ -94,13 +94,13 @@ pub const RTT_BUCKETS: [f64; 12] = [
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RttHistogram {
     /// Observations per bucket (not cumulative); the last one is above every bound (+Inf).
-    pub buckets: [u64; RTT_BUCKETS.len() + 1],
-    pub sum: f64,
-    pub count: u64,
+    pub(crate) buckets: [u64; RTT_BUCKETS.len() + 1],
+    pub(crate) sum: f64,
+    pub(crate) count: u64,
 }
 
 impl RttHistogram {
-    pub fn observe(&mut self, secs: f64) {
+    pub(crate) fn observe(&mut self, secs: f64) {
         if !secs.is_finite() || secs < 0.0 {
             return;
         }
@@ -116,12 +116,12 @@ impl RttHistogram {
 
 /// Error codes of the STUN/TURN registry (RFC 8489 §18.3, RFC 8656 §18.4, RFC 6062, RFC 8016) and
 /// MS-TURN's 434-436 that get their own `code` label; anything else is `other`.
-pub const ERROR_CODES: [u16; 21] = [
+pub(crate) const ERROR_CODES: [u16; 21] = [
     300, 400, 401, 403, 405, 420, 434, 435, 436, 437, 438, 440, 441, 442, 443, 446, 447, 486, 487, 500, 508,
 ];
 
 /// The `code` label of an error response.
-pub fn error_code_label(code: u16) -> &'static str {
+pub(crate) fn error_code_label(code: u16) -> &'static str {
     const NAMES: [&str; ERROR_CODES.len()] = [
         "300", "400", "401", "403", "405", "420", "434", "435", "436", "437", "438", "440", "441", "442",
         "443", "446", "447", "486", "487", "500", "508",
@@ -132,7 +132,7 @@ pub fn error_code_label(code: u16) -> &'static str {
         .map_or("other", |i| NAMES[i])
 }
 
-pub fn severity_label(s: Severity) -> &'static str {
+pub(crate) fn severity_label(s: Severity) -> &'static str {
     match s {
         Severity::Error => "error",
         Severity::Warning => "warning",
@@ -180,15 +180,15 @@ pub struct Counters {
 }
 
 impl Counters {
-    pub fn allocation_error(&mut self, code: u16) {
+    pub(crate) fn allocation_error(&mut self, code: u16) {
         *self.allocation_errors.entry(error_code_label(code)).or_insert(0) += 1;
     }
 
-    pub fn session(&mut self, outcome: Outcome) {
+    pub(crate) fn session(&mut self, outcome: Outcome) {
         *self.sessions.entry(outcome.name()).or_insert(0) += 1;
     }
 
-    pub fn finding(&mut self, code: &'static str, severity: Severity) {
+    pub(crate) fn finding(&mut self, code: &'static str, severity: Severity) {
         *self.findings.entry((code, severity_label(severity))).or_insert(0) += 1;
     }
 }

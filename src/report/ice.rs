@@ -6,7 +6,7 @@ use crate::report::text::escape;
 use std::io::{self, Write};
 
 /// The ICE part of the text summary: a few lines per session.
-pub fn write_text(sessions: &[SessionReport], out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn write_text(sessions: &[SessionReport], out: &mut dyn Write) -> io::Result<()> {
     for s in sessions {
         let agents: Vec<String> = s
             .agents

@@ -31,7 +31,7 @@ pub fn write_streaming(report: &Report, model: &Model, out: &mut dyn Write) -> i
 }
 
 /// Messages one core renders at a time (about 350 KB of JSON).
-pub const MESSAGE_BLOCK: usize = 512;
+pub(crate) const MESSAGE_BLOCK: usize = 512;
 
 /// [`write_streaming`] with messages rendered `block` at a time per core (tests use small blocks so that
 /// the fixtures cross many block and round boundaries).
@@ -123,14 +123,14 @@ pub fn write_streaming_in_blocks(
 
 /// A session of the report's `sessions` array: built at the end, or folded during the read and rendered
 /// then ([`crate::analysis::fold`]).
-pub enum SessionItem<'a> {
+pub(crate) enum SessionItem<'a> {
     Held(&'a SessionReport),
     Folded(&'a FoldedSession),
 }
 
 impl<'a> SessionItem<'a> {
     /// Both kinds in index order, the order of the array.
-    pub fn merge(held: &'a [SessionReport], folded: &'a Folded) -> Vec<SessionItem<'a>> {
+    pub(crate) fn merge(held: &'a [SessionReport], folded: &'a Folded) -> Vec<SessionItem<'a>> {
         let folded = folded.in_order();
         let mut out = Vec::with_capacity(held.len() + folded.len());
         let (mut h, mut f) = (held.iter().peekable(), folded.into_iter().peekable());
@@ -682,20 +682,20 @@ impl serde_json::ser::Formatter for Pretty {
 }
 
 /// Writes any serialisable value the same way (pretty, terminal-safe, newline-terminated).
-pub fn write_value<T: Serialize + ?Sized>(value: &T, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn write_value<T: Serialize + ?Sized>(value: &T, out: &mut dyn Write) -> io::Result<()> {
     stream(out, &mut |w| Ok(serde_json::to_writer_pretty(w, value)?))?;
     out.write_all(b"\n")
 }
 
 /// Writes a value as one compact, terminal-safe line (NDJSON).
-pub fn write_line<T: Serialize + ?Sized>(value: &T, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn write_line<T: Serialize + ?Sized>(value: &T, out: &mut dyn Write) -> io::Result<()> {
     stream(out, &mut |w| Ok(serde_json::to_writer(w, value)?))?;
     out.write_all(b"\n")
 }
 
 /// Escapes DEL and C1 controls in UTF-8 JSON text on the way through. They can only occur inside JSON
 /// strings (everything outside strings is ASCII), where `\u00XX` means the same character.
-pub struct TerminalSafe<'a> {
+pub(crate) struct TerminalSafe<'a> {
     inner: &'a mut dyn Write,
     /// The last byte written was 0xC2, the lead byte of U+0080-U+00BF.
     pending_c2: bool,

@@ -14,12 +14,12 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-pub const SCHEMA: &str = "iceview.report/1";
+pub(crate) const SCHEMA: &str = "iceview.report/1";
 
 #[derive(Debug, Serialize)]
 pub struct Report {
-    pub schema: &'static str,
-    pub generator: Generator,
+    pub(crate) schema: &'static str,
+    pub(crate) generator: Generator,
     pub inputs: Vec<InputReport>,
     pub stats: StatsReport,
     pub findings: Vec<Finding>,
@@ -37,13 +37,13 @@ pub struct Report {
 #[derive(Clone, Debug, Default)]
 pub struct MessageSummary {
     pub total: usize,
-    pub relayed: usize,
+    pub(crate) relayed: usize,
     /// Method name ("channel-data" for ChannelData) → class name ("frames" for ChannelData) → count.
-    pub by_method: BTreeMap<String, BTreeMap<&'static str, u64>>,
+    pub(crate) by_method: BTreeMap<String, BTreeMap<&'static str, u64>>,
     /// STUN messages per dialect other than RFC 5389/8489 ("ms-turn", "rfc3489", "whatsapp").
-    pub by_dialect: BTreeMap<&'static str, u64>,
+    pub(crate) by_dialect: BTreeMap<&'static str, u64>,
     /// STUN messages decoded although malformed.
-    pub malformed: u64,
+    pub(crate) malformed: u64,
 }
 
 impl MessageSummary {
@@ -83,14 +83,14 @@ pub struct Generator {
 #[derive(Debug, Serialize)]
 pub struct InputReport {
     pub path: String,
-    pub link_type: Option<&'static str>,
+    pub(crate) link_type: Option<&'static str>,
     /// Packets in the file (before any filter).
-    pub packets: u64,
-    pub bytes: u64,
+    pub(crate) packets: u64,
+    pub(crate) bytes: u64,
     /// Packets that passed the filter.
-    pub matched: u64,
-    pub first_ts: Option<f64>,
-    pub last_ts: Option<f64>,
+    pub(crate) matched: u64,
+    pub(crate) first_ts: Option<f64>,
+    pub(crate) last_ts: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
     /// For an interface (`iceview live`): the capture's own counters; absent for files.
@@ -121,87 +121,87 @@ pub struct StatsReport {
     /// Datagrams (and TCP frames) by what they carried, relayed ones included.
     pub packets: BTreeMap<&'static str, u64>,
     /// Decode errors by reason.
-    pub decode_errors: BTreeMap<&'static str, u64>,
-    pub net: NetStats,
-    pub messages_not_stored: u64,
-    pub relay_depth_exceeded: u64,
-    pub tcp_opaque_bytes: u64,
-    pub relay_duplicates: u64,
+    pub(crate) decode_errors: BTreeMap<&'static str, u64>,
+    pub(crate) net: NetStats,
+    pub(crate) messages_not_stored: u64,
+    pub(crate) relay_depth_exceeded: u64,
+    pub(crate) tcp_opaque_bytes: u64,
+    pub(crate) relay_duplicates: u64,
     /// Requests and responses not tracked as transactions: the table was full (500,000).
-    pub transactions_not_tracked: u64,
+    pub(crate) transactions_not_tracked: u64,
     /// ICE checks whose ufrag pair would have started a session past the session bound (10,000).
-    pub sessions_not_tracked: u64,
+    pub(crate) sessions_not_tracked: u64,
     /// Allocations past the allocation bound (65,536), also in `turn.allocations_not_tracked`.
-    pub allocations_not_tracked: u64,
+    pub(crate) allocations_not_tracked: u64,
     /// TURN/ICE-TCP streams dropped from framing because 4,096 were open at once.
-    pub tcp_streams_evicted: u64,
+    pub(crate) tcp_streams_evicted: u64,
 }
 
 #[derive(Debug, Serialize)]
 pub struct MessageReport {
-    pub frame: u64,
+    pub(crate) frame: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub input: Option<u16>,
-    pub ts: f64,
-    pub src: String,
-    pub dst: String,
-    pub transport: Transport,
-    pub kind: MessageKind,
-    pub relayed: bool,
+    pub(crate) input: Option<u16>,
+    pub(crate) ts: f64,
+    pub(crate) src: String,
+    pub(crate) dst: String,
+    pub(crate) transport: Transport,
+    pub(crate) kind: MessageKind,
+    pub(crate) relayed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub relay: Option<RelayReport>,
+    pub(crate) relay: Option<RelayReport>,
     /// The same datagram seen on the other side of a TURN relay (capture at the server): listed, analysed once.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub duplicate: bool,
+    pub(crate) duplicate: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub method: Option<String>,
+    pub(crate) method: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub class: Option<Class>,
+    pub(crate) class: Option<Class>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub transaction_id: Option<String>,
+    pub(crate) transaction_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<u16>,
+    pub(crate) error_code: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub attributes: Option<Vec<AttributeReport>>,
+    pub(crate) attributes: Option<Vec<AttributeReport>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub integrity: Option<VerdictReport>,
+    pub(crate) integrity: Option<VerdictReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fingerprint: Option<&'static str>,
+    pub(crate) fingerprint: Option<&'static str>,
     /// True for a classic RFC 3489 message (no magic cookie).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub classic: bool,
+    pub(crate) classic: bool,
     /// The STUN dialect when not RFC 5389/8489: "rfc3489", "ms-turn" or "whatsapp".
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub dialect: Option<&'static str>,
+    pub(crate) dialect: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub malformed: Option<String>,
+    pub(crate) malformed: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub channel: Option<u16>,
+    pub(crate) channel: Option<u16>,
     /// [MS-TURN] multiplexed TURN: the frame's 8-byte session id, 16 hex digits.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub mturn_session_id: Option<String>,
+    pub(crate) mturn_session_id: Option<String>,
     /// ChannelData: application data length (padding excluded). STUN: whole message length.
-    pub length: usize,
+    pub(crate) length: usize,
 }
 
 /// What a stored message is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum MessageKind {
+pub(crate) enum MessageKind {
     Stun,
     /// TURN ChannelData (RFC 8656 §12).
     ChannelData,
 }
 
 impl MessageKind {
-    pub fn of(body: &Body) -> MessageKind {
+    pub(crate) fn of(body: &Body) -> MessageKind {
         match body {
             Body::Stun { .. } => MessageKind::Stun,
             Body::ChannelData { .. } => MessageKind::ChannelData,
         }
     }
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             MessageKind::Stun => "stun",
             MessageKind::ChannelData => "channel-data",
@@ -211,7 +211,7 @@ impl MessageKind {
 
 /// How a relayed message reached its peer, as the report's `via` spells it (the channel number is a
 /// field of its own).
-pub fn via_name(via: RelayVia) -> &'static str {
+pub(crate) fn via_name(via: RelayVia) -> &'static str {
     match via {
         RelayVia::SendIndication => "send-indication",
         RelayVia::DataIndication => "data-indication",
@@ -220,29 +220,29 @@ pub fn via_name(via: RelayVia) -> &'static str {
 }
 
 #[derive(Debug, Serialize)]
-pub struct RelayReport {
-    pub server: String,
-    pub client: String,
-    pub via: &'static str,
+pub(crate) struct RelayReport {
+    pub(crate) server: String,
+    pub(crate) client: String,
+    pub(crate) via: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub channel: Option<u16>,
-    pub relayed_address_known: bool,
+    pub(crate) channel: Option<u16>,
+    pub(crate) relayed_address_known: bool,
 }
 
 #[derive(Debug, Serialize)]
-pub struct VerdictReport {
-    pub verdict: &'static str,
+pub(crate) struct VerdictReport {
+    pub(crate) verdict: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub credential: Option<String>,
+    pub(crate) credential: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct AttributeReport {
-    pub name: Cow<'static, str>,
+pub(crate) struct AttributeReport {
+    pub(crate) name: Cow<'static, str>,
     #[serde(rename = "type")]
-    pub typ: u16,
-    pub length: u16,
-    pub value: AttrValue,
+    pub(crate) typ: u16,
+    pub(crate) length: u16,
+    pub(crate) value: AttrValue,
 }
 
 impl Report {
@@ -326,7 +326,7 @@ fn input_report(i: &InputStats) -> InputReport {
     }
 }
 
-pub fn verdict_report(v: &Verdict) -> Option<VerdictReport> {
+pub(crate) fn verdict_report(v: &Verdict) -> Option<VerdictReport> {
     match v {
         Verdict::Absent => None,
         Verdict::Ok(label) => Some(VerdictReport {
@@ -341,7 +341,7 @@ pub fn verdict_report(v: &Verdict) -> Option<VerdictReport> {
 }
 
 /// An attribute's name in its message's dialect, or its number.
-pub fn attribute_name(msg: &StunMessage, a: &Attribute) -> Cow<'static, str> {
+pub(crate) fn attribute_name(msg: &StunMessage, a: &Attribute) -> Cow<'static, str> {
     match msg.attribute_name(a) {
         Some(name) => Cow::Borrowed(name),
         None => Cow::Owned(format!("0x{:04X}", a.typ)),
@@ -349,20 +349,20 @@ pub fn attribute_name(msg: &StunMessage, a: &Attribute) -> Cow<'static, str> {
 }
 
 /// Bytes as lowercase hex digits.
-pub fn hex(bytes: [u8; 8]) -> String {
+pub(crate) fn hex(bytes: [u8; 8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `addr.to_string()`, without the formatting machinery for the common IPv4 case (every listed message
 /// shows two addresses).
-pub fn addr_string(addr: &SocketAddr) -> String {
+pub(crate) fn addr_string(addr: &SocketAddr) -> String {
     let mut out = Vec::with_capacity(21);
     write_addr(&mut out, addr);
     String::from_utf8(out).unwrap_or_else(|_| addr.to_string())
 }
 
 /// Appends `addr` as `addr.to_string()` would print it.
-pub fn write_addr(out: &mut Vec<u8>, addr: &SocketAddr) {
+pub(crate) fn write_addr(out: &mut Vec<u8>, addr: &SocketAddr) {
     let SocketAddr::V4(v4) = addr else {
         out.extend_from_slice(addr.to_string().as_bytes());
         return;
@@ -388,7 +388,7 @@ pub fn write_addr(out: &mut Vec<u8>, addr: &SocketAddr) {
 }
 
 /// Appends `n` in decimal.
-pub fn write_decimal(out: &mut Vec<u8>, n: u64) {
+pub(crate) fn write_decimal(out: &mut Vec<u8>, n: u64) {
     // At most 20 digits; copied as a fixed 24 bytes and cut back (see `write_addr`).
     let mut text = [0u8; 24];
     let len = digits_into(&mut text, n);
@@ -412,7 +412,12 @@ fn digits_into(buf: &mut [u8], mut n: u64) -> usize {
 
 /// `p` is the record's path ([`Model::path`]) and `stun` its message decoded again ([`Model::stun`]); None
 /// for ChannelData.
-pub fn message_report(m: &MessageRecord, p: &Path, stun: Option<&StunMessage>, multi: bool) -> MessageReport {
+pub(crate) fn message_report(
+    m: &MessageRecord,
+    p: &Path,
+    stun: Option<&StunMessage>,
+    multi: bool,
+) -> MessageReport {
     let mut r = MessageReport {
         frame: m.frame,
         input: multi.then_some(m.input),

@@ -18,7 +18,7 @@
 //! counted here, once, when the event that decides it is derived (and an aged-out session that never
 //! decided as incomplete), so the metrics and the status line say what the stream says.
 use super::counters::Counters;
-pub use super::counters::Summary;
+pub(crate) use super::counters::Summary;
 use super::model::{message_report, Generator, LiveCaptureReport, MessageReport};
 use crate::analysis::findings::{self, turn::error_meaning, Finding};
 use crate::analysis::ice::CandidateType;
@@ -38,7 +38,7 @@ pub const SCHEMA: &str = "iceview.events/1";
 /// Seconds (capture time) a provisional fact must hold before it is announced: longer than a client
 /// takes to answer a 401 challenge or to start relaying after allocating (milliseconds), shorter than
 /// anyone watching a stream would wait.
-pub const SETTLE_SECS: f64 = 5.0;
+pub(crate) const SETTLE_SECS: f64 = 5.0;
 
 /// One line of the stream. `event` names the variant in kebab-case.
 #[derive(Debug, Serialize)]
@@ -91,66 +91,66 @@ pub struct Stop {
 
 #[derive(Debug, Serialize)]
 pub struct AllocationEvent {
-    pub ts: f64,
+    pub(crate) ts: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub frame: Option<u64>,
-    pub client: String,
-    pub server: String,
-    pub transport: Transport,
-    pub state: AllocationState,
-    pub relayed: Vec<String>,
-    pub mapped: Option<String>,
-    pub username: Option<String>,
-    pub realm: Option<String>,
-    pub lifetime: Option<u32>,
+    pub(crate) frame: Option<u64>,
+    pub(crate) client: String,
+    pub(crate) server: String,
+    pub(crate) transport: Transport,
+    pub(crate) state: AllocationState,
+    pub(crate) relayed: Vec<String>,
+    pub(crate) mapped: Option<String>,
+    pub(crate) username: Option<String>,
+    pub(crate) realm: Option<String>,
+    pub(crate) lifetime: Option<u32>,
     /// allocation-failed: the error that decided it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<AllocationError>,
+    pub(crate) error: Option<AllocationError>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct AllocationError {
-    pub frame: u64,
-    pub method: String,
-    pub code: u16,
-    pub reason: String,
-    pub meaning: &'static str,
+pub(crate) struct AllocationError {
+    pub(crate) frame: u64,
+    pub(crate) method: String,
+    pub(crate) code: u16,
+    pub(crate) reason: String,
+    pub(crate) meaning: &'static str,
 }
 
 #[derive(Debug, Serialize)]
 pub struct PairEvent {
     /// The first success response on the pair.
-    pub ts: f64,
-    pub session: String,
-    pub pair: usize,
-    pub a: String,
-    pub b: String,
-    pub protocol: Transport,
-    pub a_type: CandidateType,
-    pub b_type: CandidateType,
-    pub nominated: bool,
+    pub(crate) ts: f64,
+    pub(crate) session: String,
+    pub(crate) pair: usize,
+    pub(crate) a: String,
+    pub(crate) b: String,
+    pub(crate) protocol: Transport,
+    pub(crate) a_type: CandidateType,
+    pub(crate) b_type: CandidateType,
+    pub(crate) nominated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub current_round_trip_time: Option<f64>,
+    pub(crate) current_round_trip_time: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct SessionEvent {
-    pub ts: f64,
-    pub session: String,
-    pub outcome: Outcome,
-    pub reason: String,
+    pub(crate) ts: f64,
+    pub(crate) session: String,
+    pub(crate) outcome: Outcome,
+    pub(crate) reason: String,
     /// The agents' ufrags.
-    pub agents: Vec<String>,
+    pub(crate) agents: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub selected_pair: Option<SelectedPair>,
+    pub(crate) selected_pair: Option<SelectedPair>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct FindingEvent {
     /// When iceview raised (or cleared) it.
-    pub ts: f64,
+    pub(crate) ts: f64,
     #[serde(flatten)]
-    pub finding: Finding,
+    pub(crate) finding: Finding,
 }
 
 /// The `message` event for a recorded message (as the analysis's message tap gives it: a STUN record
@@ -216,10 +216,6 @@ impl EventTracker {
     /// The last poll, when the capture has ended: provisional facts are announced as they stand.
     pub fn finish(&mut self, model: &Model, now: Timestamp) -> Vec<Event> {
         self.diff(model, now, true)
-    }
-
-    pub fn summary(&self) -> Summary {
-        self.counters.view
     }
 
     /// What was counted up to the last poll (the capture's own counts and the STUN messages are the

@@ -29,7 +29,7 @@ pub fn escape(s: &str) -> String {
 /// Unicode bidirectional controls (UAX #9: embeddings, overrides, isolates and marks). Not terminal
 /// escapes, but they reorder how the rest of a line reads ("Trojan Source", CVE-2021-42574): a USERNAME
 /// with U+202E can make a file name or an address read backwards.
-pub fn is_bidi_control(c: char) -> bool {
+pub(crate) fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 

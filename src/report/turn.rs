@@ -22,182 +22,182 @@ use std::io::{self, Write};
 pub struct TurnReport {
     pub allocations: Vec<AllocationReport>,
     /// Allocations seen past the tracking bound (not analysed).
-    pub allocations_not_tracked: u64,
+    pub(crate) allocations_not_tracked: u64,
 }
 
 #[derive(Debug, Serialize)]
 pub struct AllocationReport {
     /// The allocation's 5-tuple, for ordering (the same as `client`, `server` and `transport`).
     #[serde(skip)]
-    pub key: AllocationKey,
+    pub(crate) key: AllocationKey,
     /// The client's transport address as the server sees it (its 5-tuple with `server` and `transport`).
     pub client: String,
-    pub server: String,
+    pub(crate) server: String,
     /// Client ↔ server transport.
-    pub transport: Transport,
+    pub(crate) transport: Transport,
     /// REQUESTED-TRANSPORT: what the relay speaks toward peers (`udp`, or `tcp` for RFC 6062).
-    pub requested_transport: Option<String>,
-    pub requested_address_family: Option<String>,
-    pub additional_address_family: Option<String>,
+    pub(crate) requested_transport: Option<String>,
+    pub(crate) requested_address_family: Option<String>,
+    pub(crate) additional_address_family: Option<String>,
     /// EVEN-PORT was requested; `true` when the next port was to be reserved too.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub even_port: Option<bool>,
+    pub(crate) even_port: Option<bool>,
     /// RESERVATION-TOKEN granted by the server / presented by the client (hex).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reservation_token: Option<String>,
+    pub(crate) reservation_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reservation_token_used: Option<String>,
-    pub relayed: Vec<String>,
-    pub mapped: Option<String>,
-    pub username: Option<String>,
-    pub realm: Option<String>,
+    pub(crate) reservation_token_used: Option<String>,
+    pub(crate) relayed: Vec<String>,
+    pub(crate) mapped: Option<String>,
+    pub(crate) username: Option<String>,
+    pub(crate) realm: Option<String>,
     /// The server's SOFTWARE.
-    pub software: Option<String>,
-    pub state: AllocationState,
+    pub(crate) software: Option<String>,
+    pub(crate) state: AllocationState,
     /// Epoch seconds of the successful Allocate response.
-    pub created_at: Option<f64>,
-    pub created_frame: Option<u64>,
+    pub(crate) created_at: Option<f64>,
+    pub(crate) created_frame: Option<u64>,
     /// Last granted lifetime, seconds.
-    pub lifetime: Option<u32>,
-    pub refreshes: u32,
+    pub(crate) lifetime: Option<u32>,
+    pub(crate) refreshes: u32,
     /// Last successful Allocate/Refresh: the lifetime runs from here.
-    pub refreshed_at: Option<f64>,
+    pub(crate) refreshed_at: Option<f64>,
     /// When the lifetime runs (or ran) out; null when deleted or never granted.
-    pub expires_at: Option<f64>,
-    pub deleted_at: Option<f64>,
+    pub(crate) expires_at: Option<f64>,
+    pub(crate) deleted_at: Option<f64>,
     /// The frame of the response that confirmed the deletion.
-    pub deleted_frame: Option<u64>,
-    pub errors: Vec<ErrorReport>,
-    pub errors_not_kept: u64,
-    pub events: Vec<EventReport>,
-    pub events_not_kept: u64,
-    pub permissions: Vec<PermissionReport>,
-    pub channels: Vec<ChannelReport>,
+    pub(crate) deleted_frame: Option<u64>,
+    pub(crate) errors: Vec<ErrorReport>,
+    pub(crate) errors_not_kept: u64,
+    pub(crate) events: Vec<EventReport>,
+    pub(crate) events_not_kept: u64,
+    pub(crate) permissions: Vec<PermissionReport>,
+    pub(crate) channels: Vec<ChannelReport>,
     /// Per peer transport address, sorted.
-    pub traffic: Vec<PeerTrafficReport>,
+    pub(crate) traffic: Vec<PeerTrafficReport>,
     /// Sums over all peers, plus ChannelData on channels whose peer is unknown.
-    pub totals: TrafficTotals,
+    pub(crate) totals: TrafficTotals,
     /// Client data the server drops without a word.
-    pub dropped: DroppedReport,
+    pub(crate) dropped: DroppedReport,
     /// RFC 6062 peer connections of a TCP allocation.
-    pub tcp_connections: Vec<TcpConnectionReport>,
+    pub(crate) tcp_connections: Vec<TcpConnectionReport>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct ErrorReport {
-    pub ts: f64,
-    pub frame: u64,
+pub(crate) struct ErrorReport {
+    pub(crate) ts: f64,
+    pub(crate) frame: u64,
     /// The request's frame, when it was captured.
-    pub request_frame: Option<u64>,
-    pub method: String,
-    pub code: u16,
-    pub reason: String,
-    pub meaning: &'static str,
+    pub(crate) request_frame: Option<u64>,
+    pub(crate) method: String,
+    pub(crate) code: u16,
+    pub(crate) reason: String,
+    pub(crate) meaning: &'static str,
     /// For ADDRESS-ERROR-CODE: `ipv4` / `ipv6`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub family: Option<String>,
+    pub(crate) family: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct EventReport {
-    pub ts: f64,
+pub(crate) struct EventReport {
+    pub(crate) ts: f64,
     /// Null for an event inferred from time (expiry).
-    pub frame: Option<u64>,
-    pub what: String,
+    pub(crate) frame: Option<u64>,
+    pub(crate) what: String,
 }
 
 #[derive(Debug, Serialize)]
-pub struct PermissionReport {
+pub(crate) struct PermissionReport {
     /// The peer IP (RFC 8656 §9: ports do not matter).
-    pub peer: String,
-    pub requested_at: f64,
-    pub installed_at: Option<f64>,
-    pub refreshed: u32,
-    pub refreshed_at: Option<f64>,
-    pub expires_at: Option<f64>,
+    pub(crate) peer: String,
+    pub(crate) requested_at: f64,
+    pub(crate) installed_at: Option<f64>,
+    pub(crate) refreshed: u32,
+    pub(crate) refreshed_at: Option<f64>,
+    pub(crate) expires_at: Option<f64>,
     /// Last installed or refreshed by ChannelBind rather than CreatePermission.
-    pub by_channel_bind: bool,
+    pub(crate) by_channel_bind: bool,
     /// Error code of the last failed request for it.
-    pub failed: Option<u16>,
-    pub frames: Vec<u64>,
+    pub(crate) failed: Option<u16>,
+    pub(crate) frames: Vec<u64>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct ChannelReport {
-    pub number: u16,
-    pub peer: String,
-    pub requested_at: f64,
-    pub bound_at: Option<f64>,
-    pub refreshed: u32,
-    pub expires_at: Option<f64>,
-    pub failed: Option<u16>,
-    pub frames: Vec<u64>,
+pub(crate) struct ChannelReport {
+    pub(crate) number: u16,
+    pub(crate) peer: String,
+    pub(crate) requested_at: f64,
+    pub(crate) bound_at: Option<f64>,
+    pub(crate) refreshed: u32,
+    pub(crate) expires_at: Option<f64>,
+    pub(crate) failed: Option<u16>,
+    pub(crate) frames: Vec<u64>,
 }
 
 #[derive(Debug, Default, Serialize)]
-pub struct PeerTrafficReport {
-    pub peer: String,
-    pub send_indications: u64,
-    pub data_indications: u64,
+pub(crate) struct PeerTrafficReport {
+    pub(crate) peer: String,
+    pub(crate) send_indications: u64,
+    pub(crate) data_indications: u64,
     /// ChannelData both ways.
-    pub channel_data: u64,
-    pub channel_data_to_peer: u64,
-    pub channel_data_from_peer: u64,
-    pub bytes_to_peer: u64,
-    pub bytes_from_peer: u64,
+    pub(crate) channel_data: u64,
+    pub(crate) channel_data_to_peer: u64,
+    pub(crate) channel_data_from_peer: u64,
+    pub(crate) bytes_to_peer: u64,
+    pub(crate) bytes_from_peer: u64,
 }
 
 #[derive(Debug, Default, Serialize)]
-pub struct TrafficTotals {
-    pub send_indications: u64,
-    pub data_indications: u64,
-    pub channel_data: u64,
-    pub channel_data_to_peer: u64,
-    pub channel_data_from_peer: u64,
-    pub bytes_to_peer: u64,
-    pub bytes_from_peer: u64,
+pub(crate) struct TrafficTotals {
+    pub(crate) send_indications: u64,
+    pub(crate) data_indications: u64,
+    pub(crate) channel_data: u64,
+    pub(crate) channel_data_to_peer: u64,
+    pub(crate) channel_data_from_peer: u64,
+    pub(crate) bytes_to_peer: u64,
+    pub(crate) bytes_from_peer: u64,
     /// ChannelData on channels whose binding was never seen (counted in the sums above).
-    pub unknown_channel_data: u64,
+    pub(crate) unknown_channel_data: u64,
 }
 
 #[derive(Debug, Serialize)]
-pub struct DroppedCount {
-    pub packets: u64,
-    pub bytes: u64,
-    pub frames: Vec<u64>,
+pub(crate) struct DroppedCount {
+    pub(crate) packets: u64,
+    pub(crate) bytes: u64,
+    pub(crate) frames: Vec<u64>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct DroppedReport {
+pub(crate) struct DroppedReport {
     /// Toward a peer IP with no permission (RFC 8656 §9).
-    pub no_permission: DroppedCount,
+    pub(crate) no_permission: DroppedCount,
     /// Toward a peer IP whose permission had lapsed.
-    pub permission_expired: DroppedCount,
+    pub(crate) permission_expired: DroppedCount,
     /// ChannelData on a channel never bound (§12).
-    pub unbound_channel: DroppedCount,
+    pub(crate) unbound_channel: DroppedCount,
     /// ChannelData on a channel whose binding had lapsed.
-    pub channel_expired: DroppedCount,
+    pub(crate) channel_expired: DroppedCount,
     /// Through the allocation after it expired.
-    pub after_expiry: DroppedCount,
+    pub(crate) after_expiry: DroppedCount,
 }
 
 #[derive(Debug, Serialize)]
-pub struct TcpConnectionReport {
-    pub connection_id: u32,
-    pub peer: Option<String>,
-    pub initiated_by: Initiator,
-    pub at: f64,
-    pub frame: u64,
+pub(crate) struct TcpConnectionReport {
+    pub(crate) connection_id: u32,
+    pub(crate) peer: Option<String>,
+    pub(crate) initiated_by: Initiator,
+    pub(crate) at: f64,
+    pub(crate) frame: u64,
     /// The client's end of the data connection, once ConnectionBind succeeded.
-    pub data_connection: Option<String>,
-    pub bound_at: Option<f64>,
-    pub failed: Option<u16>,
+    pub(crate) data_connection: Option<String>,
+    pub(crate) bound_at: Option<f64>,
+    pub(crate) failed: Option<u16>,
 }
 
 /// Who opened an RFC 6062 peer connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Initiator {
+pub(crate) enum Initiator {
     /// The client, with a Connect request (RFC 6062 §4.3).
     Client,
     /// The peer: the server announced it with a ConnectionAttempt indication (RFC 6062 §4.4).
@@ -205,7 +205,7 @@ pub enum Initiator {
 }
 
 impl Initiator {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Initiator::Client => "client",
             Initiator::Peer => "peer",
@@ -268,7 +268,7 @@ fn addresses(list: &[std::net::SocketAddr]) -> String {
 }
 
 /// One lifecycle event in words (no wire text in them: addresses and numbers only).
-pub fn describe(kind: &EventKind) -> String {
+pub(crate) fn describe(kind: &EventKind) -> String {
     match kind {
         EventKind::AllocateRequested { authenticated: true } => "Allocate request with credentials".into(),
         EventKind::AllocateRequested { authenticated: false } => {
@@ -479,7 +479,7 @@ fn allocation(key: &AllocationKey, a: &Allocation, end: Timestamp) -> Allocation
 }
 
 impl TurnReport {
-    pub fn build(model: &Model) -> TurnReport {
+    pub(crate) fn build(model: &Model) -> TurnReport {
         let end = model.last_ts.unwrap_or_default();
         // `Allocations::iter` is in (client, server, transport) order.
         TurnReport {
@@ -499,13 +499,18 @@ fn quoted(s: Option<&String>) -> String {
 }
 
 /// The TURN part of the text summary: a few lines per allocation, for a TURN operator.
-pub fn write_text(turn: &TurnReport, out: &mut dyn Write) -> io::Result<()> {
+#[cfg(test)]
+pub(crate) fn write_text(turn: &TurnReport, out: &mut dyn Write) -> io::Result<()> {
     write_text_with(turn, None, out)
 }
 
-/// [`write_text`] for a report whose model folded allocations during the read: their lines, rendered
-/// then, are read back from `folded` in their place in key order.
-pub fn write_text_with(turn: &TurnReport, folded: Option<&Folded>, out: &mut dyn Write) -> io::Result<()> {
+/// The TURN part of the text summary, for a report whose model may have folded allocations during the
+/// read: their lines, rendered then, are read back from `folded` in their place in key order.
+pub(crate) fn write_text_with(
+    turn: &TurnReport,
+    folded: Option<&Folded>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let items = AllocationItem::merge(&turn.allocations, folded);
     if items.is_empty() {
         return Ok(());
@@ -533,14 +538,14 @@ pub fn write_text_with(turn: &TurnReport, folded: Option<&Folded>, out: &mut dyn
 
 /// An allocation of the report's `turn.allocations`: built at the end, or folded during the read and
 /// rendered then ([`crate::analysis::fold`]).
-pub enum AllocationItem<'a> {
+pub(crate) enum AllocationItem<'a> {
     Held(&'a AllocationReport),
     Folded(&'a FoldedAllocation),
 }
 
 impl<'a> AllocationItem<'a> {
     /// Both kinds in key order (a folded one before a later one with the same 5-tuple).
-    pub fn merge(held: &'a [AllocationReport], folded: Option<&'a Folded>) -> Vec<AllocationItem<'a>> {
+    pub(crate) fn merge(held: &'a [AllocationReport], folded: Option<&'a Folded>) -> Vec<AllocationItem<'a>> {
         let folded = folded.map(Folded::allocations_in_order).unwrap_or_default();
         let mut out = Vec::with_capacity(held.len() + folded.len());
         let mut f = folded.into_iter().peekable();

@@ -42,7 +42,7 @@ const PCAP_MAGIC_NANO: u32 = 0xa1b2_3c4d;
 const PCAP_SNAPLEN: u32 = 262_144;
 
 /// The LINKTYPE_ value written in a pcap header (tcpdump.org/linktypes.html).
-pub fn linktype(l: LinkType) -> u32 {
+pub(crate) fn linktype(l: LinkType) -> u32 {
     match l {
         LinkType::Null => 0,
         LinkType::Ethernet => 1,
@@ -339,7 +339,7 @@ struct TurnPart<'a> {
 }
 
 /// Writes the report's part about `target` to `path` as JSON.
-pub fn export_json(
+pub(crate) fn export_json(
     snapshot: &Snapshot,
     index: &Index,
     target: Target,

@@ -9,12 +9,12 @@ use super::data::{RowSummary, Status, TurnUse};
 /// `type:relay`, `cand:prflx`, `code:ice.failed`, `severity:error`, `turn:relay`, `kind:turn`, `id:s1`);
 /// other words are looked up in the row's text (ufrags, addresses, outcome, finding codes).
 #[derive(Debug, Default)]
-pub struct Filter {
+pub(crate) struct Filter {
     terms: Vec<(Option<String>, String)>,
 }
 
 impl Filter {
-    pub fn parse(text: &str) -> Filter {
+    pub(crate) fn parse(text: &str) -> Filter {
         let terms = text
             .split_whitespace()
             .map(|w| {
@@ -43,7 +43,7 @@ impl Filter {
         Filter { terms }
     }
 
-    pub fn matches(&self, r: &RowSummary) -> bool {
+    pub(crate) fn matches(&self, r: &RowSummary) -> bool {
         self.terms.iter().all(|(k, v)| match k.as_deref() {
             None => r.haystack.contains(v.as_str()),
             Some("outcome") => r.status.name().starts_with(v.as_str()),

@@ -11,7 +11,7 @@
 pub mod app;
 pub mod data;
 pub mod export;
-pub mod filter;
+pub(crate) mod filter;
 pub mod views;
 
 use app::{Action, App};
@@ -30,7 +30,7 @@ use std::time::Duration;
 const TICK: Duration = Duration::from_millis(200);
 
 /// Colour unless `NO_COLOR` is set to anything non-empty (<https://no-color.org>).
-pub fn color_wanted() -> bool {
+pub(crate) fn color_wanted() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 

@@ -12,32 +12,31 @@ use super::DecodeError;
 pub const HEADER_LEN: usize = 4;
 /// [MS-TURN]'s multiplexed TURN frames use this one channel number, outside RFC 8656's range; an 8-byte
 /// session id (the value of the Allocate's MS-MULTIPLEXED-TURN-SESSION-ID, 0x8095) follows the header.
-pub const MS_MULTIPLEXED_TURN: u16 = 0xFF10;
-pub const MTURN_SESSION_ID_LEN: usize = 8;
-pub const MIN_CHANNEL: u16 = 0x4000;
-pub const MAX_CHANNEL: u16 = 0x4FFF;
+pub(crate) const MS_MULTIPLEXED_TURN: u16 = 0xFF10;
+pub(crate) const MTURN_SESSION_ID_LEN: usize = 8;
+pub(crate) const MIN_CHANNEL: u16 = 0x4000;
 /// RFC 5766 §11's upper bound, still seen in the wild.
-pub const MAX_CHANNEL_RFC5766: u16 = 0x7FFF;
+pub(crate) const MAX_CHANNEL_RFC5766: u16 = 0x7FFF;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChannelData<'a> {
-    pub channel: u16,
+    pub(crate) channel: u16,
     /// The application data (length as the header states it; padding excluded).
     pub data: &'a [u8],
 }
 
 /// A multiplexed TURN frame ([MS-TURN]): channel 0xFF10, the length of what follows, the session id, data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MultiplexedTurn<'a> {
-    pub session_id: u64,
+pub(crate) struct MultiplexedTurn<'a> {
+    pub(crate) session_id: u64,
     /// The header's length field: the session id and the data.
-    pub length: u16,
-    pub data: &'a [u8],
+    pub(crate) length: u16,
+    pub(crate) data: &'a [u8],
 }
 
 /// Parses a whole UDP datagram as a multiplexed TURN frame. As for ChannelData, up to 3 bytes of padding
 /// may follow (Wireshark accepts the padded and unpadded lengths alike).
-pub fn parse_mturn(b: &[u8]) -> Result<MultiplexedTurn<'_>, DecodeError> {
+pub(crate) fn parse_mturn(b: &[u8]) -> Result<MultiplexedTurn<'_>, DecodeError> {
     let [c0, c1, l0, l1, rest @ ..] = b else {
         return Err(DecodeError::new(b.len(), "channel-data-truncated-header"));
     };

@@ -8,7 +8,7 @@
 use std::fmt;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum KeyKind {
+pub(crate) enum KeyKind {
     /// ICE: `ufrag` is the agent whose password this is. RFC 8445 §7.2.2: a check's USERNAME is
     /// "RFRAG:LFRAG" and it is signed with the *receiver's* (RFRAG's) password.
     ShortTerm,
@@ -17,22 +17,22 @@ pub enum KeyKind {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Key {
+pub(crate) struct Key {
     /// "ice:UFRAG" or "turn:USER", shown in verdicts.
-    pub label: String,
+    pub(crate) label: String,
     /// The ICE ufrag or the TURN username.
-    pub name: String,
-    pub password: String,
-    pub kind: KeyKind,
+    pub(crate) name: String,
+    pub(crate) password: String,
+    pub(crate) kind: KeyKind,
 }
 
 impl Key {
-    pub fn short_term_key(&self) -> Option<Vec<u8>> {
+    pub(crate) fn short_term_key(&self) -> Option<Vec<u8>> {
         Some(self.password.as_bytes().to_vec())
     }
 
     /// `msg_realm` is the REALM the message carries (requests do; responses don't).
-    pub fn long_term_key(&self, msg_realm: Option<&str>, sha256: bool) -> Option<Vec<u8>> {
+    pub(crate) fn long_term_key(&self, msg_realm: Option<&str>, sha256: bool) -> Option<Vec<u8>> {
         let KeyKind::LongTerm { realm } = &self.kind else {
             return None;
         };
@@ -56,8 +56,8 @@ pub struct Keyring {
 /// A line of a credentials file that could not be understood.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ParseError {
-    pub line: usize,
-    pub reason: &'static str,
+    pub(crate) line: usize,
+    pub(crate) reason: &'static str,
 }
 
 impl fmt::Display for ParseError {
@@ -73,11 +73,11 @@ impl Keyring {
         Self::default()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
 
-    pub fn keys(&self) -> &[Key] {
+    pub(crate) fn keys(&self) -> &[Key] {
         &self.keys
     }
 
@@ -90,7 +90,7 @@ impl Keyring {
         });
     }
 
-    pub fn add_turn(&mut self, username: &str, password: &str, realm: Option<&str>) {
+    pub(crate) fn add_turn(&mut self, username: &str, password: &str, realm: Option<&str>) {
         self.keys.push(Key {
             label: format!("turn:{username}"),
             name: username.to_string(),
@@ -130,7 +130,7 @@ impl Keyring {
 
     /// Keys in the order worth trying for a message with this USERNAME/REALM: the ones the USERNAME
     /// names first, then every other key (a response carries no USERNAME).
-    pub fn candidates<'a>(
+    pub(crate) fn candidates<'a>(
         &'a self,
         username: Option<&'a str>,
         _realm: Option<&'a str>,

@@ -15,16 +15,15 @@
 //! Deciding the dialect is the frame's job ([`super::stun`]); this module only names them.
 
 /// MS-TURN's MAGIC-COOKIE attribute ([MS-TURN] §2.2.2.8) and its fixed value.
-pub const ATTR_MS_MAGIC_COOKIE: u16 = 0x000F;
-pub const MS_MAGIC_COOKIE: u32 = 0x72C6_4BC6;
+pub(crate) const ATTR_MS_MAGIC_COOKIE: u16 = 0x000F;
 /// [MS-TURN] §2.2.2.10 DESTINATION-ADDRESS: the peer of a Send request and of Set Active Destination.
-pub const ATTR_MS_DESTINATION_ADDRESS: u16 = 0x0011;
+pub(crate) const ATTR_MS_DESTINATION_ADDRESS: u16 = 0x0011;
 /// [MS-TURN] §2.2.2.16 MS-VERSION.
-pub const ATTR_MS_VERSION: u16 = 0x8008;
+pub(crate) const ATTR_MS_VERSION: u16 = 0x8008;
 /// The message types WhatsApp sends on top of RFC 5389's.
-pub const WHATSAPP_TYPES: std::ops::RangeInclusive<u16> = 0x0800..=0x0805;
+pub(crate) const WHATSAPP_TYPES: std::ops::RangeInclusive<u16> = 0x0800..=0x0805;
 /// The comprehension-required attribute types WhatsApp's Allocate requests carry.
-pub const WHATSAPP_ATTRIBUTES: std::ops::RangeInclusive<u16> = 0x4000..=0x4007;
+pub(crate) const WHATSAPP_ATTRIBUTES: std::ops::RangeInclusive<u16> = 0x4000..=0x4007;
 
 /// Which flavour of STUN a message is written in.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -40,7 +39,7 @@ pub enum Dialect {
 
 impl Dialect {
     /// The report's name for a dialect other than the standard one.
-    pub fn name(self) -> Option<&'static str> {
+    pub(crate) fn name(self) -> Option<&'static str> {
         match self {
             Dialect::Standard => None,
             Dialect::Classic => Some("rfc3489"),
@@ -51,7 +50,7 @@ impl Dialect {
 
     /// The attribute type that carries, in this dialect, what RFC 8489 numbers `typ`: MS-TURN swaps
     /// REALM (0x0014) and NONCE (0x0015). Its own inverse.
-    pub fn wire_type(self, typ: u16) -> u16 {
+    pub(crate) fn wire_type(self, typ: u16) -> u16 {
         match (self, typ) {
             (Dialect::MsTurn, 0x0014) => 0x0015,
             (Dialect::MsTurn, 0x0015) => 0x0014,

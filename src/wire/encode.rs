@@ -16,29 +16,29 @@
 //! It does not choose which attributes a message needs (the probes do) or normalise passwords
 //! (SASLprep/OpaqueString): keys are used as given, as in [`super::credentials`].
 use super::stun::{
-    self, Class, Method, TransactionId, ATTR_FINGERPRINT, ATTR_MESSAGE_INTEGRITY,
-    ATTR_MESSAGE_INTEGRITY_SHA256, HEADER_LEN, MAGIC_COOKIE,
+    self, Class, Method, TransactionId, ATTR_FINGERPRINT, ATTR_MESSAGE_INTEGRITY, HEADER_LEN, MAGIC_COOKIE,
 };
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 /// RFC 5780 §7.2 CHANGE-REQUEST (0x0003 again since Errata 4233).
-pub const ATTR_CHANGE_REQUEST: u16 = 0x0003;
+pub(crate) const ATTR_CHANGE_REQUEST: u16 = 0x0003;
 /// RFC 3489 §11.2.3 CHANGED-ADDRESS: the classic servers' "other address".
-pub const ATTR_CHANGED_ADDRESS: u16 = 0x0005;
+pub(crate) const ATTR_CHANGED_ADDRESS: u16 = 0x0005;
 /// RFC 5780 §7.3 RESPONSE-PORT.
-pub const ATTR_RESPONSE_PORT: u16 = 0x0027;
+pub(crate) const ATTR_RESPONSE_PORT: u16 = 0x0027;
 /// RFC 5780 §7.4 OTHER-ADDRESS.
-pub const ATTR_OTHER_ADDRESS: u16 = 0x802C;
+pub(crate) const ATTR_OTHER_ADDRESS: u16 = 0x802C;
 /// RFC 5780 §7.5 RESPONSE-ORIGIN.
-pub const ATTR_RESPONSE_ORIGIN: u16 = 0x802B;
+pub(crate) const ATTR_RESPONSE_ORIGIN: u16 = 0x802B;
 /// RFC 8489 §14.15 ALTERNATE-SERVER.
-pub const ATTR_ALTERNATE_SERVER: u16 = 0x8023;
+pub(crate) const ATTR_ALTERNATE_SERVER: u16 = 0x8023;
 /// RFC 8656 §18.7 DONT-FRAGMENT.
-pub const ATTR_DONT_FRAGMENT: u16 = 0x001A;
+#[cfg(test)]
+pub(crate) const ATTR_DONT_FRAGMENT: u16 = 0x001A;
 
 /// RFC 8656 §18.6: the protocol number REQUESTED-TRANSPORT carries for a UDP relay.
-pub const TRANSPORT_UDP: u8 = 17;
+pub(crate) const TRANSPORT_UDP: u8 = 17;
 
 /// A message that cannot be written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,13 +88,14 @@ impl MessageBuilder {
         Self::new(method, Class::Request, transaction_id)
     }
 
-    pub fn indication(method: Method, transaction_id: TransactionId) -> Self {
+    pub(crate) fn indication(method: Method, transaction_id: TransactionId) -> Self {
         Self::new(method, Class::Indication, transaction_id)
     }
 
     /// The byte padding is filled with. RFC 8489 §14 lets senders use any value (receivers ignore it);
     /// RFC 5769's test vectors use 0x20, everything else here uses 0.
-    pub fn padding_byte(mut self, b: u8) -> Self {
+    #[cfg(test)]
+    pub(crate) fn padding_byte(mut self, b: u8) -> Self {
         self.padding = b;
         self
     }
@@ -107,7 +108,7 @@ impl MessageBuilder {
     }
 
     /// Any attribute, value as given; padded to a multiple of 4.
-    pub fn raw(&mut self, typ: u16, value: &[u8]) -> &mut Self {
+    pub(crate) fn raw(&mut self, typ: u16, value: &[u8]) -> &mut Self {
         let padded = value.len().div_ceil(4) * 4;
         if self.buf.len() - HEADER_LEN + 4 + padded > u16::MAX as usize || value.len() > u16::MAX as usize {
             self.error.get_or_insert(EncodeError::TooLong);
@@ -141,7 +142,7 @@ impl MessageBuilder {
     }
 
     /// RFC 8489 §14.1: MAPPED-ADDRESS layout (also OTHER-ADDRESS, RESPONSE-ORIGIN, ALTERNATE-SERVER).
-    pub fn address(&mut self, typ: u16, addr: SocketAddr) -> &mut Self {
+    pub(crate) fn address(&mut self, typ: u16, addr: SocketAddr) -> &mut Self {
         let value = address_value(addr, None);
         self.raw(typ, &value)
     }
@@ -167,39 +168,40 @@ impl MessageBuilder {
     }
 
     /// RFC 5780 §7.2: "A" (0x4) asks for another IP, "B" (0x2) for another port.
-    pub fn change_request(&mut self, change_ip: bool, change_port: bool) -> &mut Self {
+    pub(crate) fn change_request(&mut self, change_ip: bool, change_port: bool) -> &mut Self {
         let flags = (u32::from(change_ip) << 2) | (u32::from(change_port) << 1);
         self.u32(ATTR_CHANGE_REQUEST, flags)
     }
 
     /// RFC 5780 §7.3: the port, then two bytes of RFFU.
-    pub fn response_port(&mut self, port: u16) -> &mut Self {
+    pub(crate) fn response_port(&mut self, port: u16) -> &mut Self {
         let p = port.to_be_bytes();
         self.raw(ATTR_RESPONSE_PORT, &[p[0], p[1], 0, 0])
     }
 
     /// RFC 8656 §18.6: protocol number, then three bytes of RFFU.
-    pub fn requested_transport(&mut self, protocol: u8) -> &mut Self {
+    pub(crate) fn requested_transport(&mut self, protocol: u8) -> &mut Self {
         self.raw(stun::ATTR_REQUESTED_TRANSPORT, &[protocol, 0, 0, 0])
     }
 
     /// RFC 8656 §18.1: channel number, then two bytes of RFFU.
-    pub fn channel_number(&mut self, channel: u16) -> &mut Self {
+    pub(crate) fn channel_number(&mut self, channel: u16) -> &mut Self {
         let c = channel.to_be_bytes();
         self.raw(stun::ATTR_CHANNEL_NUMBER, &[c[0], c[1], 0, 0])
     }
 
     /// RFC 8489 §14.5: HMAC-SHA1 keyed with the short-term password or the long-term key
     /// ([`long_term_key`]).
-    pub fn message_integrity(&mut self, key: &[u8]) -> &mut Self {
+    pub(crate) fn message_integrity(&mut self, key: &[u8]) -> &mut Self {
         let mac = self.mac_parts(20, |parts| stun::hmac_sha1(key, parts).to_vec());
         self.raw(ATTR_MESSAGE_INTEGRITY, &mac)
     }
 
     /// RFC 8489 §14.6: HMAC-SHA256, full 32 bytes.
-    pub fn message_integrity_sha256(&mut self, key: &[u8]) -> &mut Self {
+    #[cfg(test)]
+    pub(crate) fn message_integrity_sha256(&mut self, key: &[u8]) -> &mut Self {
         let mac = self.mac_parts(32, |parts| stun::hmac_sha256(key, parts).to_vec());
-        self.raw(ATTR_MESSAGE_INTEGRITY_SHA256, &mac)
+        self.raw(stun::ATTR_MESSAGE_INTEGRITY_SHA256, &mac)
     }
 
     /// Runs `mac` over the message so far with the header length patched to include an attribute of
@@ -231,13 +233,13 @@ impl MessageBuilder {
 }
 
 /// RFC 8489 §9.2.2: the long-term key, MD5(username ":" realm ":" password).
-pub fn long_term_key(username: &str, realm: &str, password: &str) -> [u8; 16] {
+pub(crate) fn long_term_key(username: &str, realm: &str, password: &str) -> [u8; 16] {
     md5::compute(format!("{username}:{realm}:{password}").as_bytes()).0
 }
 
 /// RFC 8656 §12.4: ChannelData, with the data padded to a multiple of 4 when `tcp` (§12.5; over UDP
 /// padding is optional and not sent). `None` when the data does not fit the 16-bit length.
-pub fn channel_data(channel: u16, data: &[u8], tcp: bool) -> Option<Vec<u8>> {
+pub(crate) fn channel_data(channel: u16, data: &[u8], tcp: bool) -> Option<Vec<u8>> {
     let len = u16::try_from(data.len()).ok()?;
     let mut b = Vec::with_capacity(4 + data.len() + 3);
     b.extend_from_slice(&channel.to_be_bytes());
@@ -278,7 +280,9 @@ mod tests {
         hex, LONG_TERM as RFC5769_LONG_TERM, PASSWORD, REQUEST as RFC5769_REQUEST,
         RESPONSE_V4 as RFC5769_RESPONSE_V4, RESPONSE_V6 as RFC5769_RESPONSE_V6,
     };
-    use crate::wire::stun::{decode, Verdict, ATTR_REALM, ATTR_SOFTWARE, ATTR_USERNAME};
+    use crate::wire::stun::{
+        decode, Verdict, ATTR_MESSAGE_INTEGRITY_SHA256, ATTR_REALM, ATTR_SOFTWARE, ATTR_USERNAME,
+    };
 
     fn tid(s: &str) -> TransactionId {
         TransactionId(hex(s).try_into().unwrap())

@@ -16,7 +16,7 @@ use super::{channel, media, stun};
 pub const MAX_BUFFERED: usize = 4 + 0xFFFF + 3;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Framing {
+pub(crate) enum Framing {
     /// Not decided yet (nothing seen, or lost sync before the framing was known).
     Unknown,
     /// TURN over TCP: STUN and padded ChannelData (RFC 8656 §12.5).
@@ -67,19 +67,14 @@ impl Framer {
         }
     }
 
-    pub fn framing(&self) -> Framing {
+    #[cfg(test)]
+    pub(crate) fn framing(&self) -> Framing {
         self.framing
     }
 
     /// Bytes held as the start of a frame not yet complete.
     pub fn pending(&self) -> usize {
         self.buf.len()
-    }
-
-    /// RFC 6062 §4.3: after a successful ConnectionBind the stream carries raw peer data.
-    pub fn set_opaque(&mut self) {
-        self.framing = Framing::Opaque;
-        self.buf.clear();
     }
 
     /// Feeds new in-order bytes; `gap` says bytes before them were lost.

@@ -7,9 +7,9 @@
 /// DTLS content types (RFC 6347 §4.1): change_cipher_spec, alert, handshake, application_data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DtlsRecord {
-    pub content_type: u8,
+    pub(crate) content_type: u8,
     /// Handshake message type (1 = ClientHello, 2 = ServerHello, ...) for an epoch-0 handshake record.
-    pub handshake_type: Option<u8>,
+    pub(crate) handshake_type: Option<u8>,
 }
 
 /// Parses the first DTLS record header of a datagram; `None` when it is not plausible DTLS.

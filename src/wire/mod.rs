@@ -6,11 +6,11 @@
 //! enough to count them, [`credentials`] holds the keys MESSAGE-INTEGRITY is checked with, and [`encode`]
 //! writes STUN messages and ChannelData (for the active probes and for tests). [`dialect`] names the STUN
 //! flavours besides RFC 8489 (classic RFC 3489, MS-TURN, WhatsApp) that the frame recognises.
-pub mod attributes;
+pub(crate) mod attributes;
 pub mod channel;
 pub mod credentials;
 pub mod demux;
-pub mod dialect;
+pub(crate) mod dialect;
 pub mod encode;
 pub mod framing;
 pub mod media;
@@ -24,12 +24,12 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DecodeError {
     /// Byte offset inside the message where decoding stopped.
-    pub offset: usize,
+    pub(crate) offset: usize,
     pub reason: &'static str,
 }
 
 impl DecodeError {
-    pub const fn new(offset: usize, reason: &'static str) -> Self {
+    pub(crate) const fn new(offset: usize, reason: &'static str) -> Self {
         DecodeError { offset, reason }
     }
 }

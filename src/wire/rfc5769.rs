@@ -2,7 +2,7 @@
 //! attribute catalogue's and the encoder's tests.
 
 /// Bytes from a hex dump; whitespace ignored.
-pub fn hex(dump: &str) -> Vec<u8> {
+pub(crate) fn hex(dump: &str) -> Vec<u8> {
     let digits: Vec<u8> = dump.bytes().filter(u8::is_ascii_hexdigit).collect();
     digits
         .chunks(2)
@@ -11,10 +11,10 @@ pub fn hex(dump: &str) -> Vec<u8> {
 }
 
 /// RFC 5769 §2: "The password used is VOkJxbRl1RmTxUk/WvJxBt" (short-term, vectors 2.1-2.3).
-pub const PASSWORD: &str = "VOkJxbRl1RmTxUk/WvJxBt";
+pub(crate) const PASSWORD: &str = "VOkJxbRl1RmTxUk/WvJxBt";
 
 /// §2.1 sample request (short-term credentials; padding bytes are 0x20).
-pub const REQUEST: &str = "
+pub(crate) const REQUEST: &str = "
     00 01 00 58 21 12 a4 42 b7 e7 a7 01 bc 34 d6 86 fa 87 df ae
     80 22 00 10 53 54 55 4e 20 74 65 73 74 20 63 6c 69 65 6e 74
     00 24 00 04 6e 00 01 ff
@@ -24,7 +24,7 @@ pub const REQUEST: &str = "
     80 28 00 04 e5 7a 3b cf";
 
 /// §2.2 sample IPv4 response (XOR-MAPPED-ADDRESS 192.0.2.1:32853).
-pub const RESPONSE_V4: &str = "
+pub(crate) const RESPONSE_V4: &str = "
     01 01 00 3c 21 12 a4 42 b7 e7 a7 01 bc 34 d6 86 fa 87 df ae
     80 22 00 0b 74 65 73 74 20 76 65 63 74 6f 72 20
     00 20 00 08 00 01 a1 47 e1 12 a6 43
@@ -32,7 +32,7 @@ pub const RESPONSE_V4: &str = "
     80 28 00 04 c0 7d 4c 96";
 
 /// §2.3 sample IPv6 response (XOR-MAPPED-ADDRESS [2001:db8:1234:5678:11:2233:4455:6677]:32853).
-pub const RESPONSE_V6: &str = "
+pub(crate) const RESPONSE_V6: &str = "
     01 01 00 48 21 12 a4 42 b7 e7 a7 01 bc 34 d6 86 fa 87 df ae
     80 22 00 0b 74 65 73 74 20 76 65 63 74 6f 72 20
     00 20 00 14 00 02 a1 47 01 13 a9 fa a5 d3 f1 79 bc 25 f4 b5 be d2 b9 d9
@@ -41,7 +41,7 @@ pub const RESPONSE_V6: &str = "
 
 /// §2.4 sample request with long-term authentication (user "マトリックス", realm "example.org",
 /// password "TheMatrIX" after SASLprep).
-pub const LONG_TERM: &str = "
+pub(crate) const LONG_TERM: &str = "
     00 01 00 60 21 12 a4 42 78 ad 34 33 c6 ad 72 c0 29 da 41 2e
     00 06 00 12 e3 83 9e e3 83 88 e3 83 aa e3 83 83 e3 82 af e3 82 b9 00 00
     00 15 00 1c 66 2f 2f 34 39 39 6b 39 35 34 64 36 4f 4c 33 34 6f 4c 39 46 53 54 76 79 36 34 73 41

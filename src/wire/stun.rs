@@ -14,39 +14,39 @@ use hmac::{Hmac, Mac};
 use std::fmt;
 
 /// RFC 8489 §5: the fixed value at bytes 4..8 of every RFC 5389/8489 message.
-pub const MAGIC_COOKIE: u32 = 0x2112_A442;
-pub const HEADER_LEN: usize = 20;
+pub(crate) const MAGIC_COOKIE: u32 = 0x2112_A442;
+pub(crate) const HEADER_LEN: usize = 20;
 /// RFC 8489 §14.7: FINGERPRINT is the CRC-32 of the message XOR-ed with this ("STUN").
 const FINGERPRINT_XOR: u32 = 0x5354_554e;
 /// Largest STUN message iceview will decode: a UDP datagram's maximum payload. The 16-bit length field
 /// allows no more anyway; the bound documents it.
-pub const MAX_MESSAGE_LEN: usize = HEADER_LEN + 0xFFFF;
+pub(crate) const MAX_MESSAGE_LEN: usize = HEADER_LEN + 0xFFFF;
 /// More attributes than this in one message is not a real STUN stack talking (a full 64 KiB message of
 /// empty attributes would hold 16383); the walk stops and the message is marked malformed.
-pub const MAX_ATTRIBUTES: usize = 256;
+pub(crate) const MAX_ATTRIBUTES: usize = 256;
 
 pub const ATTR_MESSAGE_INTEGRITY: u16 = 0x0008;
-pub const ATTR_MESSAGE_INTEGRITY_SHA256: u16 = 0x001C;
+pub(crate) const ATTR_MESSAGE_INTEGRITY_SHA256: u16 = 0x001C;
 pub const ATTR_FINGERPRINT: u16 = 0x8028;
 pub const ATTR_USERNAME: u16 = 0x0006;
-pub const ATTR_REALM: u16 = 0x0014;
+pub(crate) const ATTR_REALM: u16 = 0x0014;
 pub const ATTR_DATA: u16 = 0x0013;
-pub const ATTR_PASSWORD_ALGORITHM: u16 = 0x001D;
-pub const ATTR_MAPPED_ADDRESS: u16 = 0x0001;
-pub const ATTR_ERROR_CODE: u16 = 0x0009;
-pub const ATTR_CHANNEL_NUMBER: u16 = 0x000C;
-pub const ATTR_LIFETIME: u16 = 0x000D;
-pub const ATTR_XOR_PEER_ADDRESS: u16 = 0x0012;
-pub const ATTR_NONCE: u16 = 0x0015;
-pub const ATTR_XOR_RELAYED_ADDRESS: u16 = 0x0016;
-pub const ATTR_REQUESTED_TRANSPORT: u16 = 0x0019;
+pub(crate) const ATTR_PASSWORD_ALGORITHM: u16 = 0x001D;
+pub(crate) const ATTR_MAPPED_ADDRESS: u16 = 0x0001;
+pub(crate) const ATTR_ERROR_CODE: u16 = 0x0009;
+pub(crate) const ATTR_CHANNEL_NUMBER: u16 = 0x000C;
+pub(crate) const ATTR_LIFETIME: u16 = 0x000D;
+pub(crate) const ATTR_XOR_PEER_ADDRESS: u16 = 0x0012;
+pub(crate) const ATTR_NONCE: u16 = 0x0015;
+pub(crate) const ATTR_XOR_RELAYED_ADDRESS: u16 = 0x0016;
+pub(crate) const ATTR_REQUESTED_TRANSPORT: u16 = 0x0019;
 pub const ATTR_XOR_MAPPED_ADDRESS: u16 = 0x0020;
 pub const ATTR_PRIORITY: u16 = 0x0024;
 pub const ATTR_USE_CANDIDATE: u16 = 0x0025;
 pub const ATTR_SOFTWARE: u16 = 0x8022;
 pub const ATTR_ICE_CONTROLLED: u16 = 0x8029;
 pub const ATTR_ICE_CONTROLLING: u16 = 0x802A;
-pub const ATTR_GOOG_NETWORK_INFO: u16 = 0xC057;
+pub(crate) const ATTR_GOOG_NETWORK_INFO: u16 = 0xC057;
 
 const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
@@ -79,7 +79,7 @@ pub enum Class {
 }
 
 impl Class {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Class::Request => "request",
             Class::Indication => "indication",
@@ -87,7 +87,7 @@ impl Class {
             Class::Error => "error",
         }
     }
-    pub fn is_response(self) -> bool {
+    pub(crate) fn is_response(self) -> bool {
         matches!(self, Class::Success | Class::Error)
     }
 }
@@ -98,26 +98,26 @@ pub struct Method(pub u16);
 
 impl Method {
     pub const BINDING: Method = Method(0x001);
-    pub const SHARED_SECRET: Method = Method(0x002);
+    pub(crate) const SHARED_SECRET: Method = Method(0x002);
     pub const ALLOCATE: Method = Method(0x003);
-    pub const REFRESH: Method = Method(0x004);
-    pub const SEND: Method = Method(0x006);
-    pub const DATA: Method = Method(0x007);
-    pub const CREATE_PERMISSION: Method = Method(0x008);
-    pub const CHANNEL_BIND: Method = Method(0x009);
-    pub const CONNECT: Method = Method(0x00A);
-    pub const CONNECTION_BIND: Method = Method(0x00B);
-    pub const CONNECTION_ATTEMPT: Method = Method(0x00C);
+    pub(crate) const REFRESH: Method = Method(0x004);
+    pub(crate) const SEND: Method = Method(0x006);
+    pub(crate) const DATA: Method = Method(0x007);
+    pub(crate) const CREATE_PERMISSION: Method = Method(0x008);
+    pub(crate) const CHANNEL_BIND: Method = Method(0x009);
+    pub(crate) const CONNECT: Method = Method(0x00A);
+    pub(crate) const CONNECTION_BIND: Method = Method(0x00B);
+    pub(crate) const CONNECTION_ATTEMPT: Method = Method(0x00C);
     /// Chromium's GOOG_PING (message types 0x200/0x300/0x310 in webrtc's stun.h): a slimmed-down binding
     /// used for keepalives once a pair is writable.
-    pub const GOOG_PING: Method = Method(0x080);
+    pub(crate) const GOOG_PING: Method = Method(0x080);
     /// [MS-TURN] §2.2.1 Set Active Destination (types 0x0006/0x0106/0x0116). Numbered outside the 12-bit
     /// method space so that it never collides with an IANA method; [`join_type`] keeps the low 12 bits,
     /// which give back its request type.
-    pub const MS_SET_ACTIVE_DESTINATION: Method = Method(0x1006);
+    pub(crate) const MS_SET_ACTIVE_DESTINATION: Method = Method(0x1006);
 
     /// Lowercase IANA name with dashes, `None` for unassigned numbers.
-    pub fn name(self) -> Option<&'static str> {
+    pub(crate) fn name(self) -> Option<&'static str> {
         Some(match self {
             Method::BINDING => "binding",
             Method::SHARED_SECRET => "shared-secret",
@@ -147,7 +147,7 @@ impl fmt::Display for Method {
 }
 
 /// Splits a 14-bit message type into method and class (RFC 8489 §5, figure 3: M11..M7 C1 M6..M4 C0 M3..M0).
-pub fn split_type(typ: u16) -> (Method, Class) {
+pub(crate) fn split_type(typ: u16) -> (Method, Class) {
     let method = (typ & 0x000F) | ((typ & 0x00E0) >> 1) | ((typ & 0x3E00) >> 2);
     let class = match ((typ >> 7) & 0x2) | ((typ >> 4) & 0x1) {
         0 => Class::Request,
@@ -159,7 +159,7 @@ pub fn split_type(typ: u16) -> (Method, Class) {
 }
 
 /// Inverse of [`split_type`].
-pub fn join_type(method: Method, class: Class) -> u16 {
+pub(crate) fn join_type(method: Method, class: Class) -> u16 {
     let m = method.0 & 0x0FFF;
     let c: u16 = match class {
         Class::Request => 0,
@@ -196,18 +196,15 @@ impl Verdict {
 /// One attribute in wire order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attribute {
-    pub typ: u16,
+    pub(crate) typ: u16,
     /// Offset of the attribute's TLV header from the start of the message.
-    pub offset: u16,
+    pub(crate) offset: u16,
     /// Value length as the TLV states it (without padding).
-    pub len: u16,
-    pub value: AttrValue,
+    pub(crate) len: u16,
+    pub(crate) value: AttrValue,
 }
 
 impl Attribute {
-    pub fn name(&self) -> Option<&'static str> {
-        attributes::attribute_name(self.typ)
-    }
     /// Where the value bytes sit in the message.
     pub fn value_range(&self) -> std::ops::Range<usize> {
         let start = self.offset as usize + 4;
@@ -220,16 +217,16 @@ impl Attribute {
 pub struct StunMessage {
     pub method: Method,
     pub class: Class,
-    pub transaction_id: TransactionId,
+    pub(crate) transaction_id: TransactionId,
     /// False for a classic RFC 3489 message (no magic cookie); `cookie` then holds the id's first 4 bytes.
     pub rfc5389: bool,
-    pub cookie: u32,
+    pub(crate) cookie: u32,
     /// Total length including the 20-byte header.
     pub length: usize,
     /// Which flavour of STUN the message is written in: it decides how attributes are laid out and named.
-    pub dialect: Dialect,
+    pub(crate) dialect: Dialect,
     pub attributes: Vec<Attribute>,
-    pub fingerprint: Verdict,
+    pub(crate) fingerprint: Verdict,
     pub integrity: Verdict,
     /// The first problem found while walking attributes; the attributes before it are kept.
     pub malformed: Option<DecodeError>,
@@ -242,14 +239,14 @@ impl StunMessage {
         self.attributes.iter().find(|a| a.typ == typ)
     }
     /// The name of one of this message's attributes, in its dialect.
-    pub fn attribute_name(&self, a: &Attribute) -> Option<&'static str> {
+    pub(crate) fn attribute_name(&self, a: &Attribute) -> Option<&'static str> {
         attributes::attribute_name_in(self.dialect, a.typ)
     }
-    pub fn attr_value(&self, typ: u16) -> Option<&AttrValue> {
+    pub(crate) fn attr_value(&self, typ: u16) -> Option<&AttrValue> {
         self.attr(typ).map(|a| &a.value)
     }
     /// ERROR-CODE's number, when the message carries one.
-    pub fn error_code(&self) -> Option<u16> {
+    pub(crate) fn error_code(&self) -> Option<u16> {
         self.attributes.iter().find_map(|a| match &a.value {
             AttrValue::ErrorCode { code, .. } => Some(*code),
             _ => None,
@@ -290,7 +287,7 @@ pub fn looks_like_classic_stun(b: &[u8]) -> bool {
 
 /// Length of the STUN message at the start of `b` (header + body), if the header is a plausible
 /// RFC 5389 header; used by TCP framing, where the buffer may hold more than one message.
-pub fn framed_len(b: &[u8]) -> Option<usize> {
+pub(crate) fn framed_len(b: &[u8]) -> Option<usize> {
     if b.len() < 8 || b[0] & 0xC0 != 0 || b[3] & 0x03 != 0 {
         return None;
     }
@@ -545,7 +542,7 @@ fn hmac_matches(sha256: bool, key: &[u8], b: &[u8], off: usize, patched_len: u16
 }
 
 /// HMAC-SHA1 over the concatenation of `parts` (RFC 8489 §14.5). Shared with the probes' encoder.
-pub fn hmac_sha1(key: &[u8], parts: &[&[u8]]) -> [u8; 20] {
+pub(crate) fn hmac_sha1(key: &[u8], parts: &[&[u8]]) -> [u8; 20] {
     // HMAC accepts keys of any length, so new_from_slice cannot fail; the fallback keeps this panic-free.
     let Ok(mut mac) = Hmac::<sha1::Sha1>::new_from_slice(key) else {
         return [0; 20];
@@ -557,7 +554,7 @@ pub fn hmac_sha1(key: &[u8], parts: &[&[u8]]) -> [u8; 20] {
 }
 
 /// HMAC-SHA256 over the concatenation of `parts` (RFC 8489 §14.6).
-pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+pub(crate) fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(key) else {
         return [0; 32];
     };
@@ -568,7 +565,7 @@ pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
 }
 
 /// FINGERPRINT value for `b[..end]` with the header length patched to `patched_len`.
-pub fn fingerprint_of(parts: &[&[u8]]) -> u32 {
+pub(crate) fn fingerprint_of(parts: &[&[u8]]) -> u32 {
     let mut digest = CRC32.digest();
     for p in parts {
         digest.update(p);

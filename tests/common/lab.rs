@@ -10,18 +10,18 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-pub const SERVER_IP: &str = "198.51.100.1";
-pub const CLIENT_IP: &str = "198.51.100.2";
+pub(crate) const SERVER_IP: &str = "198.51.100.1";
+pub(crate) const CLIENT_IP: &str = "198.51.100.2";
 /// coturn's relay port range in this lab: every relayed address must fall in it.
-pub const RELAY_PORTS: std::ops::RangeInclusive<u16> = 49200..=49300;
-pub const USER: &str = "alice";
-pub const PASSWORD: &str = "secret";
-pub const REALM: &str = "lab.example";
-pub static SEQ: AtomicU32 = AtomicU32::new(0);
+pub(crate) const RELAY_PORTS: std::ops::RangeInclusive<u16> = 49200..=49300;
+pub(crate) const USER: &str = "alice";
+pub(crate) const PASSWORD: &str = "secret";
+pub(crate) const REALM: &str = "lab.example";
+pub(crate) static SEQ: AtomicU32 = AtomicU32::new(0);
 
 /// A fresh directory for one test's files, world-traversable so that unprivileged processes can run the
 /// binary copied into it.
-pub fn scratch(tag: &str) -> PathBuf {
+pub(crate) fn scratch(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "iceview-{tag}-{}-{}",
         std::process::id(),
@@ -34,20 +34,20 @@ pub fn scratch(tag: &str) -> PathBuf {
 }
 
 /// The binary, copied where any user may execute it (the target dir may not be reachable for nobody).
-pub fn binary_in(dir: &Path) -> PathBuf {
+pub(crate) fn binary_in(dir: &Path) -> PathBuf {
     let bin = dir.join("iceview");
     fs::copy(env!("CARGO_BIN_EXE_iceview"), &bin).expect("copy the binary");
     fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod the binary");
     bin
 }
 
-pub fn run(cmd: &mut Command) -> Output {
+pub(crate) fn run(cmd: &mut Command) -> Output {
     cmd.env_remove("RUST_BACKTRACE")
         .output()
         .unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
 }
 
-pub fn ok(cmd: &mut Command) -> Output {
+pub(crate) fn ok(cmd: &mut Command) -> Output {
     let out = run(cmd);
     assert!(
         out.status.success(),
@@ -59,7 +59,7 @@ pub fn ok(cmd: &mut Command) -> Output {
 }
 
 /// Two namespaces, a veth pair, and every process started in them; all removed on drop.
-pub struct Lab {
+pub(crate) struct Lab {
     pub server_ns: String,
     pub client_ns: String,
     pub server_if: String,
@@ -69,7 +69,7 @@ pub struct Lab {
 }
 
 impl Lab {
-    pub fn new() -> Lab {
+    pub(crate) fn new() -> Lab {
         let n = format!("{}{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
         let lab = Lab {
             server_ns: format!("iceview-s{n}"),
@@ -107,12 +107,12 @@ impl Lab {
         lab
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
 
     /// Starts `args` in namespace `ns`, stdout and stderr to `<name>.out` / `<name>.err`.
-    pub fn spawn(&mut self, name: &str, ns: &str, args: &[&str], env: &[(&str, String)]) -> u32 {
+    pub(crate) fn spawn(&mut self, name: &str, ns: &str, args: &[&str], env: &[(&str, String)]) -> u32 {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", ns])
             .args(args)
@@ -130,11 +130,11 @@ impl Lab {
         pid
     }
 
-    pub fn stderr_of(&self, name: &str) -> String {
+    pub(crate) fn stderr_of(&self, name: &str) -> String {
         fs::read_to_string(self.path(&format!("{name}.err"))).unwrap_or_default()
     }
 
-    pub fn wait_for_stderr(&mut self, name: &str, needle: &str) {
+    pub(crate) fn wait_for_stderr(&mut self, name: &str, needle: &str) {
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(10) {
             if self.stderr_of(name).contains(needle) {
@@ -151,7 +151,7 @@ impl Lab {
         panic!("{name} never printed '{needle}': {}", self.stderr_of(name));
     }
 
-    pub fn child(&mut self, name: &str) -> &mut Child {
+    pub(crate) fn child(&mut self, name: &str) -> &mut Child {
         &mut self
             .children
             .iter_mut()
@@ -160,14 +160,14 @@ impl Lab {
             .1
     }
 
-    pub fn signal(&mut self, name: &str, signal: nix::sys::signal::Signal) {
+    pub(crate) fn signal(&mut self, name: &str, signal: nix::sys::signal::Signal) {
         let pid = nix::unistd::Pid::from_raw(self.child(name).id() as i32);
         // A child this test started and has not reaped.
         nix::sys::signal::kill(pid, signal).expect("kill");
     }
 
     /// Waits for `name` to exit on its own; its exit status.
-    pub fn wait(&mut self, name: &str, limit: Duration) -> std::process::ExitStatus {
+    pub(crate) fn wait(&mut self, name: &str, limit: Duration) -> std::process::ExitStatus {
         let t = Instant::now();
         loop {
             if let Some(status) = self.child(name).try_wait().expect("try_wait") {
@@ -184,7 +184,7 @@ impl Lab {
 
     /// Runs a client to completion in the client namespace, killed after `secs` (coturn's clients
     /// retry forever when nobody answers).
-    pub fn client(&self, secs: u32, args: &[&str]) -> String {
+    pub(crate) fn client(&self, secs: u32, args: &[&str]) -> String {
         let mut cmd = Command::new("timeout");
         cmd.args([&secs.to_string(), "ip", "netns", "exec", &self.client_ns])
             .args(args);
@@ -199,7 +199,7 @@ impl Lab {
     /// Starts coturn (long-term credentials [`USER`]/[`PASSWORD`] in [`REALM`], relay ports
     /// [`RELAY_PORTS`], logging to `turnserver.out`) and an echo peer on port 3480 in the server namespace,
     /// and waits until coturn answers a Binding request (that exchange happens before any capture).
-    pub fn start_coturn(&mut self) {
+    pub(crate) fn start_coturn(&mut self) {
         let sns = self.server_ns.clone();
         let dir = self.dir.clone();
         let p = |name: &str| dir.join(name).to_str().unwrap().to_string();
@@ -257,7 +257,7 @@ impl Lab {
 
     /// One turnutils_uclient session against [`Lab::start_coturn`]'s server: Allocate (after the 401
     /// challenge), CreatePermission, ChannelBind, 10 messages to the echo peer and back, Refresh.
-    pub fn uclient(&self) {
+    pub(crate) fn uclient(&self) {
         let out = self.client(
             20,
             &[
@@ -305,7 +305,7 @@ impl Drop for Lab {
 
 /// `GET path` from `addr` inside network namespace `ns` (a thread of this process enters it, so no HTTP
 /// client is needed); the status code and the body. None when nothing answers.
-pub fn http_get_in(ns: &str, addr: &str, path: &str) -> Option<(u16, String)> {
+pub(crate) fn http_get_in(ns: &str, addr: &str, path: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let (ns, addr, path) = (ns.to_string(), addr.to_string(), path.to_string());
     std::thread::spawn(move || {

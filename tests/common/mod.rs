@@ -1,17 +1,17 @@
 //! Helpers shared by the integration tests: run the real binary on a fixture, load oracle files.
 #![allow(dead_code)]
-pub mod lab;
+pub(crate) mod lab;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub fn fixtures() -> PathBuf {
+pub(crate) fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
 /// Every fixture folder holding a capture.pcap, sorted.
-pub fn capture_dirs() -> Vec<PathBuf> {
+pub(crate) fn capture_dirs() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(fixtures())
         .expect("fixtures/ exists")
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -21,7 +21,7 @@ pub fn capture_dirs() -> Vec<PathBuf> {
     dirs
 }
 
-pub fn iceview(args: &[&str]) -> Output {
+pub(crate) fn iceview(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_iceview"))
         .args(args)
         .env_remove("RUST_BACKTRACE")
@@ -30,7 +30,7 @@ pub fn iceview(args: &[&str]) -> Output {
 }
 
 /// `iceview read FILE --json -` parsed.
-pub fn report(capture: &Path, extra: &[&str]) -> Value {
+pub(crate) fn report(capture: &Path, extra: &[&str]) -> Value {
     let path = capture.to_str().expect("utf-8 path");
     let mut args = vec!["read", path, "--json", "-"];
     args.extend(extra);
@@ -43,14 +43,14 @@ pub fn report(capture: &Path, extra: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).expect("the report is JSON")
 }
 
-pub fn load(path: &Path) -> Value {
+pub(crate) fn load(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The binary with RUST_BACKTRACE=1 (as many machines have it), so a leaked panic or `Debug` error would
 /// show its backtrace; `envs` are set on top.
-pub fn iceview_with_env(args: &[&str], envs: &[(&str, &str)]) -> Output {
+pub(crate) fn iceview_with_env(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_iceview"));
     cmd.args(args).env("RUST_BACKTRACE", "1");
     for key in ["ICEVIEW_JSON", "ICEVIEW_CREDENTIALS", "ICEVIEW_NO_PROGRESS"] {
@@ -63,7 +63,7 @@ pub fn iceview_with_env(args: &[&str], envs: &[(&str, &str)]) -> Output {
 }
 
 /// `iceview read ARGS... --json -` parsed; `args` are everything after `read`.
-pub fn report_of(args: &[&str]) -> Value {
+pub(crate) fn report_of(args: &[&str]) -> Value {
     let mut all = vec!["read"];
     all.extend(args);
     all.extend(["--json", "-"]);
@@ -77,14 +77,14 @@ pub fn report_of(args: &[&str]) -> Value {
 }
 
 /// A path under fixtures/ as a string argument.
-pub fn fixture(rel: &str) -> String {
+pub(crate) fn fixture(rel: &str) -> String {
     let p = fixtures().join(rel);
     assert!(p.is_file(), "{} is missing", p.display());
     p.to_str().expect("utf-8 path").to_string()
 }
 
 /// The messages of a report that were on the wire (not found inside TURN relaying).
-pub fn wire_messages(report: &Value) -> Vec<Value> {
+pub(crate) fn wire_messages(report: &Value) -> Vec<Value> {
     report["messages"]
         .as_array()
         .expect("messages[]")
@@ -96,7 +96,7 @@ pub fn wire_messages(report: &Value) -> Vec<Value> {
 
 /// An oracle file written by scripts/tshark_messages.py (or a bundled tshark-messages.json), without the
 /// STUN that tshark found quoted inside ICMP errors (no transport: not delivered, not a message).
-pub fn oracle(path: &Path) -> Vec<Value> {
+pub(crate) fn oracle(path: &Path) -> Vec<Value> {
     load(path)
         .as_array()
         .unwrap_or_else(|| panic!("{} is a list", path.display()))
@@ -110,7 +110,7 @@ pub fn oracle(path: &Path) -> Vec<Value> {
 /// timestamp to the microsecond, addresses, transport, kind, method, class, transaction id, classic,
 /// error code, attribute types and lengths in order, address values, text values (where tshark shows
 /// them unescaped), FINGERPRINT verdicts; channel and length for ChannelData. Empty when they agree.
-pub fn diff_with_tshark(ours: &[Value], theirs: &[Value]) -> Vec<String> {
+pub(crate) fn diff_with_tshark(ours: &[Value], theirs: &[Value]) -> Vec<String> {
     let mut problems = Vec::new();
     if ours.len() != theirs.len() {
         problems.push(format!(
@@ -206,7 +206,7 @@ pub fn diff_with_tshark(ours: &[Value], theirs: &[Value]) -> Vec<String> {
 }
 
 /// Asserts iceview's wire messages agree with an oracle file; returns how many messages were compared.
-pub fn assert_agrees(what: &str, ours: &[Value], oracle_file: &Path) -> usize {
+pub(crate) fn assert_agrees(what: &str, ours: &[Value], oracle_file: &Path) -> usize {
     let theirs = oracle(oracle_file);
     let problems = diff_with_tshark(ours, &theirs);
     assert!(
@@ -220,7 +220,7 @@ pub fn assert_agrees(what: &str, ours: &[Value], oracle_file: &Path) -> usize {
 }
 
 /// No C0 control other than newline, no DEL, no C1 control (as UTF-8, U+0080..U+009F) in `out`.
-pub fn assert_no_raw_controls(out: &[u8]) {
+pub(crate) fn assert_no_raw_controls(out: &[u8]) {
     for (i, &b) in out.iter().enumerate() {
         assert!(
             b == b'\n' || (b >= 0x20 && b != 0x7f),
@@ -235,14 +235,14 @@ pub fn assert_no_raw_controls(out: &[u8]) {
 }
 
 /// Whether the tests run as root (network namespaces, live capture, setcap need it; CI runs as root).
-pub fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
 /// Fails the test, naming every program of `tools` that is not on PATH. scripts/setup installs them all,
 /// so a missing one is a broken setup, never a reason to skip: a skipped test would pass in CI and fail
 /// for the next new machine. (The only skips allowed are for tests that need root, when not root.)
-pub fn require_tools(tools: &[&str]) {
+pub(crate) fn require_tools(tools: &[&str]) {
     use std::os::unix::fs::PermissionsExt;
     let on_path = |tool: &str| {
         std::env::var_os("PATH").is_some_and(|paths| {

@@ -16,18 +16,18 @@ use std::net::SocketAddr;
 
 /// Connecting slower than this is reported (first check → nomination). Browsers connect in well under a
 /// second on working networks; 5 s is what users notice as "the call hangs before it starts".
-pub const SLOW_CONNECT_SECS: f64 = 5.0;
+pub(crate) const SLOW_CONNECT_SECS: f64 = 5.0;
 /// RFC 7675 §5.1: consent expires 30 s after the last authenticated response.
-pub const CONSENT_TIMEOUT_SECS: f64 = 30.0;
+pub(crate) const CONSENT_TIMEOUT_SECS: f64 = 30.0;
 /// Round-trip time above which the selected path hurts conversation: ITU-T G.114 puts the limit for
 /// comfortable interactivity at 150 ms one way, i.e. 300 ms round trip.
-pub const HIGH_RTT_SECS: f64 = 0.300;
+pub(crate) const HIGH_RTT_SECS: f64 = 0.300;
 /// Share of check transmissions on the selected pair that had to be retransmitted or went unanswered
 /// above which the path is called lossy: STUN checks are tiny, so even 10% loss on them means a media
 /// path in trouble.
-pub const LOSSY_SHARE: f64 = 0.10;
+pub(crate) const LOSSY_SHARE: f64 = 0.10;
 /// Fewer transmissions than this give no meaningful loss ratio.
-pub const LOSS_MIN_SAMPLES: u64 = 10;
+pub(crate) const LOSS_MIN_SAMPLES: u64 = 10;
 
 fn session_subject(s: &SessionReport) -> Subject {
     Subject::Session { id: s.id.clone() }
@@ -46,7 +46,7 @@ fn has_relay(p: &PairReport) -> bool {
 
 /// Every ICE finding: per session in session order (those folded during the read, [`Folded`], merged in
 /// by index with the ones still in `sessions`), then those about the capture.
-pub fn findings(model: &Model, sessions: &[SessionReport]) -> Vec<Finding> {
+pub(crate) fn findings(model: &Model, sessions: &[SessionReport]) -> Vec<Finding> {
     let end = model.last_ts.map(|t| t.as_secs_f64());
     let folded = model.ice_folded.in_order();
     let mut out = Vec::new();
@@ -89,7 +89,7 @@ struct Held {
 
 /// Session `s`'s findings that do not depend on when the capture ended: all but [`EndFacts::findings`].
 /// They are final once the session is (a folded session's are worked out when it folds).
-pub fn lasting_findings(s: &SessionReport) -> Vec<Finding> {
+pub(crate) fn lasting_findings(s: &SessionReport) -> Vec<Finding> {
     let mut out = Vec::new();
     session_findings(s, &mut out);
     out
@@ -98,7 +98,7 @@ pub fn lasting_findings(s: &SessionReport) -> Vec<Finding> {
 /// What the rules that measure up to the end of the capture (consent lost, media stopped) need of a
 /// session with a selected pair: kept for a folded session, whose view is gone when the capture ends.
 #[derive(Clone, Debug)]
-pub struct EndFacts {
+pub(crate) struct EndFacts {
     id: String,
     last_ts: f64,
     /// The selected pair's last check response, and whether a check came after it, with those checks'
@@ -110,7 +110,7 @@ pub struct EndFacts {
 }
 
 impl EndFacts {
-    pub fn of(s: &SessionReport) -> Option<EndFacts> {
+    pub(crate) fn of(s: &SessionReport) -> Option<EndFacts> {
         let sel = s.selected_pair.as_ref()?;
         let selected = s.pairs.get(sel.index)?;
         let last_success = s
@@ -143,7 +143,7 @@ impl EndFacts {
 
     /// Consent lost and media stopped, measured up to `end` (the capture's last packet; the session's
     /// last message when unknown).
-    pub fn findings(&self, end: Option<f64>, out: &mut Vec<Finding>) {
+    pub(crate) fn findings(&self, end: Option<f64>, out: &mut Vec<Finding>) {
         let end = end.unwrap_or(self.last_ts);
         let subject = || Subject::Session { id: self.id.clone() };
         // Consent freshness (RFC 7675 §5.1): checks kept going on the selected pair but no response for 30 s.

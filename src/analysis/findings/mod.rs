@@ -5,8 +5,8 @@
 //! this module holds the common shape and collects them. Codes are stable identifiers (`turn.auth.wrong-
 //! password`); messages may be reworded. Findings are computed from the model on demand, so a live view and
 //! a file run show the same thing for the same packets.
-pub mod ice;
-pub mod turn;
+pub(crate) mod ice;
+pub(crate) mod turn;
 
 use crate::analysis::sessions::SessionReport;
 use crate::analysis::Model;
@@ -15,7 +15,7 @@ use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Severity {
+pub(crate) enum Severity {
     Error,
     Warning,
     Info,
@@ -24,7 +24,7 @@ pub enum Severity {
 /// What a finding is about.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Subject {
+pub(crate) enum Subject {
     /// An allocation, by its client and server addresses ("ip:port") and transport.
     Allocation {
         client: String,
@@ -39,21 +39,21 @@ pub enum Subject {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    pub severity: Severity,
+    pub(crate) severity: Severity,
     /// Stable machine-readable code, e.g. `turn.auth.wrong-password`.
     pub code: &'static str,
     /// One sentence: what happened and what to check next.
-    pub message: String,
-    pub subject: Subject,
+    pub(crate) message: String,
+    pub(crate) subject: Subject,
     /// Evidence: frame numbers, in capture order, at most [`MAX_EVIDENCE_FRAMES`].
     pub frames: Vec<u64>,
 }
 
 /// Evidence lists are for people to click through; the first frames of a pattern prove it.
-pub const MAX_EVIDENCE_FRAMES: usize = 20;
+pub(crate) const MAX_EVIDENCE_FRAMES: usize = 20;
 
 /// Frames sorted, deduplicated and capped.
-pub fn evidence(mut frames: Vec<u64>) -> Vec<u64> {
+pub(crate) fn evidence(mut frames: Vec<u64>) -> Vec<u64> {
     frames.sort_unstable();
     frames.dedup();
     frames.truncate(MAX_EVIDENCE_FRAMES);
@@ -61,7 +61,7 @@ pub fn evidence(mut frames: Vec<u64>) -> Vec<u64> {
 }
 
 /// Every finding for the model, most severe first, then in order of first evidence.
-pub fn collect(model: &Model, sessions: &[SessionReport]) -> Vec<Finding> {
+pub(crate) fn collect(model: &Model, sessions: &[SessionReport]) -> Vec<Finding> {
     let mut all = turn::findings(model);
     all.extend(ice::findings(model, sessions));
     all.sort_by(|a, b| {

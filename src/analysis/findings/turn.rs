@@ -24,16 +24,16 @@ use std::collections::BTreeMap;
 /// 438s in a row (no success between them) that make a stale-nonce loop. A client retries once with the
 /// fresh NONCE of the 438 (RFC 8489 §9.2.4); a second 438 can be a nonce that expired while the retry was
 /// in flight; a third means client and server never agree on a nonce.
-pub const STALE_NONCE_LOOP: u32 = 3;
+pub(crate) const STALE_NONCE_LOOP: u32 = 3;
 /// How long after an allocation was granted (or after the client first sent through it) the capture must
 /// go on before "no relayed traffic" is said. ICE starts connectivity checks on a relay candidate within a
 /// second of gathering it (checks are paced every 50 ms, RFC 8445 §14.2) and a peer answers within a
 /// round trip, so 5 s without a packet is not a matter of waiting a little longer.
-pub const NO_TRAFFIC_GRACE_SECS: f64 = 5.0;
+pub(crate) const NO_TRAFFIC_GRACE_SECS: f64 = 5.0;
 
 /// The meaning of a TURN/STUN error code in words (RFC 8489 §14.8, RFC 8656 §19, RFC 6062 §6.3, RFC 8016).
 /// A 401 means two things: the challenge every client gets first, or a rejected credential.
-pub fn error_meaning(code: u16, authenticated_request: bool) -> &'static str {
+pub(crate) fn error_meaning(code: u16, authenticated_request: bool) -> &'static str {
     match code {
         300 => "Try Alternate: the server redirects the client to ALTERNATE-SERVER",
         400 => "Bad Request: the request was malformed or not allowed now (e.g. a channel number out of range or already bound to another peer)",
@@ -87,7 +87,7 @@ const DEDICATED: [u16; 10] = [401, 403, 437, 438, 440, 441, 442, 443, 486, 508];
 
 /// Every TURN finding, allocation by allocation in key order: those folded during the read
 /// ([`crate::analysis::fold`]) merged in with the ones still in the model.
-pub fn findings(model: &Model) -> Vec<Finding> {
+pub(crate) fn findings(model: &Model) -> Vec<Finding> {
     let end = model.last_ts.unwrap_or_default();
     let mut txs = transactions_by_allocation(model, |key| model.turn.allocations.contains_key(key));
     let folded = model.ice_folded.allocations_in_order();
@@ -108,7 +108,7 @@ pub fn findings(model: &Model) -> Vec<Finding> {
 
 /// The Allocate and Refresh transactions (RFC 8656 §7, §8) of the allocations `wanted` picks, from the
 /// shared transaction table, each allocation's in the order they began.
-pub fn transactions_by_allocation(
+pub(crate) fn transactions_by_allocation(
     model: &Model,
     wanted: impl Fn(&AllocationKey) -> bool,
 ) -> BTreeMap<AllocationKey, Vec<&Transaction>> {
@@ -135,13 +135,13 @@ pub fn transactions_by_allocation(
 
 /// Whether every Allocate of an allocation went unanswered: its finding measures up to the capture's
 /// end, so such an allocation is not folded early.
-pub fn allocate_unanswered(txs: &[&Transaction]) -> bool {
+pub(crate) fn allocate_unanswered(txs: &[&Transaction]) -> bool {
     let mut allocates = txs.iter().filter(|t| t.method == Method::ALLOCATE).peekable();
     allocates.peek().is_some() && allocates.all(|t| t.responses.is_empty())
 }
 
 /// One allocation's findings, as the capture ending at `end` shows them.
-pub fn allocation_findings(
+pub(crate) fn allocation_findings(
     key: &AllocationKey,
     a: &Allocation,
     txs: &[&Transaction],

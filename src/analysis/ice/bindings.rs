@@ -14,31 +14,31 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 /// STUN-server bindings (srflx discovery) remembered.
-pub const MAX_SERVER_BINDINGS: usize = 65_536;
+pub(crate) const MAX_SERVER_BINDINGS: usize = 65_536;
 
 /// A Binding to a STUN/TURN server (no ICE USERNAME): how server-reflexive candidates are found
 /// (RFC 8445 §5.1.1.1), and an Allocate's XOR-MAPPED-ADDRESS (RFC 8656 §7.3) does the same.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ServerBinding {
-    pub client: SocketAddr,
-    pub server: SocketAddr,
-    pub transport: Transport,
-    pub mapped: SocketAddr,
-    pub seen: Seen,
+pub(crate) struct ServerBinding {
+    pub(crate) client: SocketAddr,
+    pub(crate) server: SocketAddr,
+    pub(crate) transport: Transport,
+    pub(crate) mapped: SocketAddr,
+    pub(crate) seen: Seen,
     /// From an Allocate success rather than a Binding.
-    pub via_allocate: bool,
+    pub(crate) via_allocate: bool,
     /// RFC 5780 RESPONSE-ORIGIN / OTHER-ADDRESS present: a NAT-behaviour-discovery server.
-    pub rfc5780: bool,
+    pub(crate) rfc5780: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RelayedAddress {
-    pub address: SocketAddr,
-    pub client: SocketAddr,
-    pub server: SocketAddr,
+pub(crate) struct RelayedAddress {
+    pub(crate) address: SocketAddr,
+    pub(crate) client: SocketAddr,
+    pub(crate) server: SocketAddr,
     /// Client ↔ server transport (webrtc-stats `relayProtocol`).
-    pub transport: Transport,
-    pub seen: Seen,
+    pub(crate) transport: Transport,
+    pub(crate) seen: Seen,
 }
 
 /// Positions in `server_bindings` (in order) by client address, by mapped address and transport, by mapped
@@ -115,7 +115,10 @@ impl IceState {
 
     /// The server bindings whose client (base) address is `client`, in the order seen, with their positions
     /// in `server_bindings`.
-    pub fn bindings_of(&self, client: SocketAddr) -> impl Iterator<Item = (usize, &ServerBinding)> + '_ {
+    pub(crate) fn bindings_of(
+        &self,
+        client: SocketAddr,
+    ) -> impl Iterator<Item = (usize, &ServerBinding)> + '_ {
         self.index
             .by_client
             .get(&client)

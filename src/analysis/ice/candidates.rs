@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 impl IceState {
     /// The candidates of agent `agent` (0/1) of session `s` as the wire shows them, each with its type
     /// and how that type was inferred.
-    pub fn candidates(&self, s: usize, agent: usize) -> Vec<Candidate> {
+    pub(crate) fn candidates(&self, s: usize, agent: usize) -> Vec<Candidate> {
         let Some(ag) = self.sessions.get(s).and_then(|x| x.agents.get(agent)) else {
             return Vec::new();
         };
@@ -186,7 +186,7 @@ impl IceState {
 
 /// Addresses that only exist on a local network: RFC 1918, loopback, link-local, ULA (RFC 4193), and
 /// shared address space (RFC 6598, carrier-grade NAT inside).
-pub fn is_local(a: SocketAddr) -> bool {
+pub(crate) fn is_local(a: SocketAddr) -> bool {
     match a.ip() {
         std::net::IpAddr::V4(v4) => {
             let o = v4.octets();
@@ -213,7 +213,7 @@ pub enum CandidateType {
 
 impl CandidateType {
     /// RFC 8839 §5.1 candidate-types, as webrtc-stats `candidateType`.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             CandidateType::Host => "host",
             CandidateType::Srflx => "srflx",
@@ -225,17 +225,17 @@ impl CandidateType {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Candidate {
-    pub address: SocketAddr,
-    pub transport: Transport,
-    pub typ: CandidateType,
+pub(crate) struct Candidate {
+    pub(crate) address: SocketAddr,
+    pub(crate) transport: Transport,
+    pub(crate) typ: CandidateType,
     /// How the type was inferred, in words.
-    pub how: String,
+    pub(crate) how: String,
     /// Base (srflx/prflx) or TURN client address (relay).
-    pub related: Option<SocketAddr>,
-    pub priority: Option<u32>,
-    pub relay_protocol: Option<Transport>,
-    pub used_in_checks: bool,
+    pub(crate) related: Option<SocketAddr>,
+    pub(crate) priority: Option<u32>,
+    pub(crate) relay_protocol: Option<Transport>,
+    pub(crate) used_in_checks: bool,
     /// Where the address first appeared.
-    pub first_frame: u64,
+    pub(crate) first_frame: u64,
 }

@@ -35,7 +35,7 @@ fn is_check_method(m: Method) -> bool {
 
 impl IceState {
     /// Feeds one (non-duplicate) STUN message.
-    pub fn on_stun(&mut self, o: &Observed<'_>) {
+    pub(crate) fn on_stun(&mut self, o: &Observed<'_>) {
         if !is_check_method(o.msg.method) && o.msg.method != Method::ALLOCATE {
             return;
         }

@@ -24,13 +24,14 @@ mod candidates;
 mod checks;
 mod session;
 mod settle;
-pub use settle::{SettledTimeout, SettledTx, Tally};
+pub(crate) use settle::{SettledTimeout, Tally};
 
-pub use bindings::{RelayedAddress, ServerBinding, MAX_SERVER_BINDINGS};
-pub use candidates::{is_local, Candidate, CandidateType};
-pub use session::{
-    AddressIndex, Agent, AgentAddress, Direction, Event, EventKind, Media, NetworkInfo, Pair, Role, Session,
-    TxRef, MAX_ADDRESSES_PER_AGENT, MAX_PAIRS_PER_SESSION, MAX_TIMELINE_EVENTS, MAX_TX_PER_DIRECTION,
+pub(crate) use bindings::{RelayedAddress, ServerBinding};
+pub(crate) use candidates::Candidate;
+pub use candidates::CandidateType;
+pub(crate) use session::{
+    AddressIndex, Agent, AgentAddress, Event, EventKind, NetworkInfo, Pair, Role, Session, TxRef,
+    MAX_TX_PER_DIRECTION,
 };
 
 use bindings::BindingIndex;
@@ -48,7 +49,7 @@ use std::collections::HashMap;
 /// one per call leg; beyond this, new ones are counted only. Sessions folded by [`crate::analysis::fold`]
 /// no longer count, so in a file read this bounds the calls open at one moment (and the 45 s after each
 /// ends): 20,000 holds a server with 10,000 concurrent calls starting 200 a second.
-pub const MAX_SESSIONS: usize = 20_000;
+pub(crate) const MAX_SESSIONS: usize = 20_000;
 
 #[derive(Debug, Default)]
 pub struct IceState {
@@ -64,15 +65,15 @@ pub struct IceState {
     by_address: AddressIndex,
     /// Changes whenever `by_flow` does (see [`IceState::pair_of`]).
     flow_generation: u64,
-    pub server_bindings: Vec<ServerBinding>,
+    pub(crate) server_bindings: Vec<ServerBinding>,
     /// XOR-RELAYED-ADDRESS of every successful Allocate: relay candidates (RFC 8445 §5.1.1.2).
-    pub relayed_addresses: Vec<RelayedAddress>,
-    pub sessions_not_tracked: u64,
+    pub(crate) relayed_addresses: Vec<RelayedAddress>,
+    pub(crate) sessions_not_tracked: u64,
     /// Sessions folded ([`Session::folded`]).
-    pub sessions_folded: usize,
+    pub(crate) sessions_folded: usize,
     /// Every session before this index is folded or frozen: where the search for idle ones starts.
     closed_below: usize,
-    pub server_bindings_not_kept: u64,
+    pub(crate) server_bindings_not_kept: u64,
     /// Indexes of `server_bindings` and `relayed_addresses`, so that classifying every session's
     /// candidates does not search them all for each address (a TURN server capture holds tens of thousands
     /// of allocations; the searches made the report quadratic in them).
@@ -81,33 +82,33 @@ pub struct IceState {
 
 /// One STUN message with where and when it was seen.
 #[derive(Clone, Copy, Debug)]
-pub struct Observed<'a> {
-    pub seen: Seen,
-    pub flow: Flow,
-    pub relay: Option<Relay>,
+pub(crate) struct Observed<'a> {
+    pub(crate) seen: Seen,
+    pub(crate) flow: Flow,
+    pub(crate) relay: Option<Relay>,
     /// For a relayed message: it left the client's allocation toward the peer (so the source address is the
     /// relayed one); else it arrived from the peer (the destination is the relayed address).
-    pub relay_to_peer: bool,
-    pub msg: &'a StunMessage,
-    pub tx: TxEvent,
+    pub(crate) relay_to_peer: bool,
+    pub(crate) msg: &'a StunMessage,
+    pub(crate) tx: TxEvent,
 }
 
 /// The kind of a non-STUN datagram, for media per pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MediaKind {
+pub(crate) enum MediaKind {
     Dtls { application_data: bool },
     Rtp,
     Rtcp,
 }
 
 impl IceState {
-    pub fn session_of_tx(&self, tx: TxIndex) -> Option<(usize, usize, u8)> {
+    pub(crate) fn session_of_tx(&self, tx: TxIndex) -> Option<(usize, usize, u8)> {
         self.by_tx.get(&tx).map(|r| (r.session, r.pair, r.from))
     }
 
     /// The pair whose addresses `flow` travels between, as (session, pair, direction), for
     /// [`IceState::on_media`].
-    pub fn pair_of(&self, flow: &Flow) -> Option<(usize, usize, u8)> {
+    pub(crate) fn pair_of(&self, flow: &Flow) -> Option<(usize, usize, u8)> {
         match self.by_flow.get(flow) {
             Some(&(s, p, from)) => Some((s, p, from)),
             None => self
@@ -119,13 +120,19 @@ impl IceState {
 
     /// Changes whenever the pairs' flows do: what [`IceState::pair_of`] answered stays true while this is
     /// unchanged.
-    pub fn flow_generation(&self) -> u64 {
+    pub(crate) fn flow_generation(&self) -> u64 {
         self.flow_generation
     }
 
     /// Counts a DTLS/RTP/RTCP datagram on the pair ([`IceState::pair_of`]) whose addresses it travels
     /// between.
-    pub fn on_media(&mut self, (s, p, dir): (usize, usize, u8), seen: Seen, kind: MediaKind, len: usize) {
+    pub(crate) fn on_media(
+        &mut self,
+        (s, p, dir): (usize, usize, u8),
+        seen: Seen,
+        kind: MediaKind,
+        len: usize,
+    ) {
         let Some(session) = self.sessions.get_mut(s) else {
             return;
         };
@@ -172,7 +179,7 @@ impl IceState {
     }
 
     /// Sessions not yet frozen whose last message is older than `idle_secs` before `now`.
-    pub fn idle_sessions(&self, now: Timestamp, idle_secs: f64) -> Vec<usize> {
+    pub(crate) fn idle_sessions(&self, now: Timestamp, idle_secs: f64) -> Vec<usize> {
         (0..self.sessions.len())
             .filter(|&s| {
                 let x = &self.sessions[s];
@@ -183,7 +190,7 @@ impl IceState {
 
     /// Sessions still open (neither frozen nor folded) with nothing seen, STUN or media, for more than
     /// `idle_secs` before `now`, in index order.
-    pub fn quiet_sessions(&mut self, now: Timestamp, idle_secs: f64) -> Vec<usize> {
+    pub(crate) fn quiet_sessions(&mut self, now: Timestamp, idle_secs: f64) -> Vec<usize> {
         let closed = |x: &Session| x.folded || x.frozen.is_some();
         while self.sessions.get(self.closed_below).is_some_and(closed) {
             self.closed_below += 1;
@@ -199,7 +206,11 @@ impl IceState {
     /// Replaces session `s`'s detail by its final view: pairs, timeline and addresses are dropped, and so
     /// are the lookups that lead to it, so later packets with its ufrags or flows start afresh. Returns the
     /// transactions it referred to (free to retire now).
-    pub fn freeze(&mut self, s: usize, view: crate::analysis::sessions::SessionReport) -> Vec<TxIndex> {
+    pub(crate) fn freeze(
+        &mut self,
+        s: usize,
+        view: crate::analysis::sessions::SessionReport,
+    ) -> Vec<TxIndex> {
         let Some(session) = self.sessions.get_mut(s) else {
             return Vec::new();
         };
@@ -210,7 +221,7 @@ impl IceState {
     /// Drops everything of sessions `folds` but their mark (their views were rendered elsewhere), and the
     /// lookups that lead to them, as [`IceState::freeze`] does. Returns the transactions they referred to.
     /// One pass over each lookup table for them all: a file read folds thousands of sessions.
-    pub fn fold(&mut self, folds: &[usize]) -> Vec<TxIndex> {
+    pub(crate) fn fold(&mut self, folds: &[usize]) -> Vec<TxIndex> {
         let mut set = std::collections::HashSet::with_capacity_and_hasher(folds.len(), FastHash::default());
         for &s in folds {
             let Some(session) = self.sessions.get_mut(s) else {
@@ -256,12 +267,8 @@ impl IceState {
     }
 
     /// Transactions a live (not frozen) session still reads.
-    pub fn referenced_txs(&self) -> impl Iterator<Item = TxIndex> + '_ {
+    pub(crate) fn referenced_txs(&self) -> impl Iterator<Item = TxIndex> + '_ {
         self.by_tx.keys().copied()
-    }
-
-    pub fn end(&self) -> Option<Timestamp> {
-        self.sessions.iter().map(|s| s.last.ts).max()
     }
 }
 

@@ -15,25 +15,25 @@ use std::net::SocketAddr;
 
 /// Pairs per session: RFC 8445 §6.1.2.5 suggests a checklist limit of 100; browsers pair every local with
 /// every remote candidate and may exceed it, so allow ten times as many before counting instead.
-pub const MAX_PAIRS_PER_SESSION: usize = 1000;
+pub(crate) const MAX_PAIRS_PER_SESSION: usize = 1000;
 /// Transactions remembered per pair direction: consent checks every ~5 s (RFC 7675 §5.1) for 5 hours.
-pub const MAX_TX_PER_DIRECTION: usize = 4096;
+pub(crate) const MAX_TX_PER_DIRECTION: usize = 4096;
 /// Timeline entries per session; the rest is counted. Enough for every check of a long call's start and
 /// its consent checks for about an hour.
-pub const MAX_TIMELINE_EVENTS: usize = 5000;
+pub(crate) const MAX_TIMELINE_EVENTS: usize = 5000;
 /// Addresses remembered per agent; a browser with many interfaces gathers a few dozen.
-pub const MAX_ADDRESSES_PER_AGENT: usize = 256;
+pub(crate) const MAX_ADDRESSES_PER_AGENT: usize = 256;
 
 /// An agent's ICE role (RFC 8445 §6.1.1), serialised as its `name()`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Role {
+pub(crate) enum Role {
     Controlling,
     Controlled,
 }
 
 impl Role {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Role::Controlling => "controlling",
             Role::Controlled => "controlled",
@@ -44,38 +44,38 @@ impl Role {
 /// How an agent's address was used on the wire: as the source of its checks, the destination of the
 /// peer's checks, or reported back by a peer or server.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AgentAddress {
-    pub address: SocketAddr,
-    pub transport: Transport,
-    pub first_seen: Seen,
+pub(crate) struct AgentAddress {
+    pub(crate) address: SocketAddr,
+    pub(crate) transport: Transport,
+    pub(crate) first_seen: Seen,
     /// PRIORITY announced in this agent's checks from this address (RFC 8445 §7.1.1: the priority a
     /// peer-reflexive candidate learned from the check would get).
-    pub priority: Option<u32>,
+    pub(crate) priority: Option<u32>,
     /// This is the relayed address of the allocation of this TURN (client, server): checks from/to it
     /// travelled through that allocation.
-    pub turn_client: Option<(SocketAddr, SocketAddr)>,
+    pub(crate) turn_client: Option<(SocketAddr, SocketAddr)>,
     /// Reported as XOR-MAPPED-ADDRESS in the peer's response to one of this agent's checks.
-    pub reflected_by_peer: Option<Seen>,
+    pub(crate) reflected_by_peer: Option<Seen>,
 }
 
 /// Chromium's GOOG-NETWORK-INFO: which of the browser's networks a check was sent on, and its cost.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NetworkInfo {
-    pub id: u16,
-    pub cost: u16,
+pub(crate) struct NetworkInfo {
+    pub(crate) id: u16,
+    pub(crate) cost: u16,
 }
 
 #[derive(Clone, Debug, Default)]
-pub struct Agent {
-    pub ufrag: String,
-    pub role: Option<Role>,
-    pub tie_breaker: Option<u64>,
+pub(crate) struct Agent {
+    pub(crate) ufrag: String,
+    pub(crate) role: Option<Role>,
+    pub(crate) tie_breaker: Option<u64>,
     /// Role announcements that changed the role, in order (RFC 8445 §7.3.1.1 role conflicts).
-    pub role_changes: Vec<(Seen, Role)>,
-    pub software: Option<String>,
+    pub(crate) role_changes: Vec<(Seen, Role)>,
+    pub(crate) software: Option<String>,
     /// GOOG-NETWORK-INFO from Chromium's checks.
-    pub network_info: Option<NetworkInfo>,
-    pub addresses: Vec<AgentAddress>,
+    pub(crate) network_info: Option<NetworkInfo>,
+    pub(crate) addresses: Vec<AgentAddress>,
 }
 
 /// Sessions an agent address belongs to (the highest indexes, at most [`MAX_SESSIONS_PER_ADDRESS`] per
@@ -83,11 +83,11 @@ pub struct Agent {
 /// without reading every session: a busy server's capture starts tens of thousands, and that search made
 /// the read quadratic in them.
 #[derive(Debug, Default)]
-pub struct AddressIndex(HashMap<SocketAddr, Vec<usize>, FastHash>);
+pub(crate) struct AddressIndex(HashMap<SocketAddr, Vec<usize>, FastHash>);
 
 /// Sessions remembered per address in [`AddressIndex`]; only the latest is ever asked for, the others
 /// stand in when it is folded. An address shared by more sessions (a hostile capture) keeps the latest.
-pub const MAX_SESSIONS_PER_ADDRESS: usize = 16;
+pub(super) const MAX_SESSIONS_PER_ADDRESS: usize = 16;
 
 impl AddressIndex {
     fn note(&mut self, address: SocketAddr, session: usize) {
@@ -108,12 +108,12 @@ impl AddressIndex {
     }
 
     /// The highest-indexed session with an agent at `address`.
-    pub fn latest(&self, address: &SocketAddr) -> Option<usize> {
+    pub(crate) fn latest(&self, address: &SocketAddr) -> Option<usize> {
         self.0.get(address).and_then(|v| v.iter().copied().max())
     }
 
     /// Drops the sessions `gone` picks.
-    pub fn forget(&mut self, gone: impl Fn(usize) -> bool) {
+    pub(crate) fn forget(&mut self, gone: impl Fn(usize) -> bool) {
         self.0.retain(|_, v| {
             v.retain(|&s| !gone(s));
             !v.is_empty()
@@ -157,53 +157,53 @@ impl Agent {
 
 /// One direction of a pair: the checks one agent sent to the other.
 #[derive(Clone, Debug, Default)]
-pub struct Direction {
+pub(crate) struct Direction {
     /// Check transactions (first transmission order), at most [`MAX_TX_PER_DIRECTION`].
-    pub txs: Vec<TxIndex>,
-    pub txs_not_kept: u64,
+    pub(crate) txs: Vec<TxIndex>,
+    pub(crate) txs_not_kept: u64,
     /// Requests carrying USE-CANDIDATE (counted per kept transaction), and the first one's first
     /// transmission.
-    pub use_candidate: u64,
-    pub first_use_candidate: Option<Timestamp>,
+    pub(crate) use_candidate: u64,
+    pub(crate) first_use_candidate: Option<Timestamp>,
     /// Binding indications (RFC 8445 §11 keepalives).
-    pub keepalives: u64,
+    pub(crate) keepalives: u64,
     /// Checks settled ([`super::settle`]): taken from the front of `txs`, how many, their tally and
     /// their timeouts (for the timeline).
-    pub settled_txs: u64,
-    pub settled: Tally,
-    pub settled_timeouts: Vec<SettledTimeout>,
+    pub(crate) settled_txs: u64,
+    pub(crate) settled: Tally,
+    pub(crate) settled_timeouts: Vec<SettledTimeout>,
 }
 
 #[derive(Clone, Debug, Default)]
-pub struct Media {
-    pub dtls: u64,
-    pub rtp: u64,
-    pub rtcp: u64,
-    pub bytes: u64,
-    pub first_dtls: Option<Seen>,
+pub(crate) struct Media {
+    pub(crate) dtls: u64,
+    pub(crate) rtp: u64,
+    pub(crate) rtcp: u64,
+    pub(crate) bytes: u64,
+    pub(crate) first_dtls: Option<Seen>,
     /// First DTLS application_data record: the handshake finished (RFC 6347 §4.1 content type 23).
-    pub first_dtls_data: Option<Seen>,
-    pub first_rtp: Option<Seen>,
-    pub last: Option<Seen>,
+    pub(crate) first_dtls_data: Option<Seen>,
+    pub(crate) first_rtp: Option<Seen>,
+    pub(crate) last: Option<Seen>,
     /// Packets per direction (a→b, b→a).
-    pub packets: [u64; 2],
+    pub(crate) packets: [u64; 2],
 }
 
 #[derive(Clone, Debug)]
-pub struct Pair {
+pub(crate) struct Pair {
     /// The address of `agents[0]` and of `agents[1]`.
-    pub a: SocketAddr,
-    pub b: SocketAddr,
-    pub transport: Transport,
+    pub(crate) a: SocketAddr,
+    pub(crate) b: SocketAddr,
+    pub(crate) transport: Transport,
     /// Checks a→b and b→a.
-    pub dirs: [Direction; 2],
+    pub(crate) dirs: [Direction; 2],
     /// Successful USE-CANDIDATE checks by the controlling agent (RFC 8445 §8.1.1), in order.
-    pub nominations: Vec<Seen>,
-    pub media: Media,
+    pub(crate) nominations: Vec<Seen>,
+    pub(crate) media: Media,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EventKind {
+pub(crate) enum EventKind {
     /// A check (first transmission, or `retransmit`), from agent `from` (0/1).
     Check {
         tx: TxRef,
@@ -229,7 +229,7 @@ pub enum EventKind {
 
 /// The check transaction a timeline event shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TxRef {
+pub(crate) enum TxRef {
     /// In the transaction table.
     Live(TxIndex),
     /// Settled ([`super::settle`]): an entry of [`Session::settled`].
@@ -239,37 +239,37 @@ pub enum TxRef {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Event {
-    pub seen: Seen,
-    pub pair: usize,
+pub(crate) struct Event {
+    pub(crate) seen: Seen,
+    pub(crate) pair: usize,
     /// The agent (0/1) that sent the message behind the event.
-    pub from: u8,
-    pub kind: EventKind,
+    pub(crate) from: u8,
+    pub(crate) kind: EventKind,
 }
 
 #[derive(Clone, Debug)]
 pub struct Session {
-    pub agents: [Agent; 2],
-    pub pairs: Vec<Pair>,
-    pub timeline: Vec<Event>,
+    pub(crate) agents: [Agent; 2],
+    pub(crate) pairs: Vec<Pair>,
+    pub(crate) timeline: Vec<Event>,
     /// The settled checks the timeline refers to ([`TxRef::Settled`]).
-    pub settled: Vec<SettledTx>,
-    pub timeline_not_kept: u64,
-    pub pairs_not_kept: u64,
-    pub first: Seen,
-    pub last: Seen,
+    pub(crate) settled: Vec<SettledTx>,
+    pub(crate) timeline_not_kept: u64,
+    pub(crate) pairs_not_kept: u64,
+    pub(crate) first: Seen,
+    pub(crate) last: Seen,
     /// An earlier session between the same addresses with other ufrags (ICE restart).
-    pub restart_of: Option<usize>,
+    pub(crate) restart_of: Option<usize>,
     /// Set when the session aged out (live mode): its view at that time; the detail above is dropped.
-    pub frozen: Option<Box<crate::analysis::sessions::SessionReport>>,
+    pub(crate) frozen: Option<Box<crate::analysis::sessions::SessionReport>>,
     /// Set when the session was folded (file reads, [`crate::analysis::fold`]): its view was rendered and
     /// handed on, and nothing of it is kept here but this mark.
-    pub folded: bool,
+    pub(crate) folded: bool,
 }
 
 impl Session {
     /// The last time anything of this session was seen: a STUN message, or media on one of its pairs.
-    pub fn last_activity(&self) -> Timestamp {
+    pub(crate) fn last_activity(&self) -> Timestamp {
         self.pairs
             .iter()
             .filter_map(|p| p.media.last.map(|m| m.ts))

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// What a direction's check transactions add up to, in the order they were first sent.
 #[derive(Clone, Debug, Default)]
-pub struct Tally {
+pub(crate) struct Tally {
     pub retransmissions: u64,
     /// The first check's first transmission.
     pub first_request: Option<Timestamp>,
@@ -44,7 +44,7 @@ pub struct Tally {
 
 impl Tally {
     /// Adds check `tx`, as a capture ending at `end` shows it.
-    pub fn add(&mut self, tx: &Transaction, end: Timestamp) {
+    pub(crate) fn add(&mut self, tx: &Transaction, end: Timestamp) {
         self.retransmissions += u64::from(tx.retransmissions());
         let first = tx.first_request().map(|s| s.ts);
         if self.first_request.is_none() {
@@ -79,7 +79,7 @@ impl Tally {
     }
 
     /// The settled tally of `dir` with its open checks added, as a capture ending at `end` shows them.
-    pub fn of(dir: &Direction, txs: &Transactions, end: Timestamp) -> Tally {
+    pub(crate) fn of(dir: &Direction, txs: &Transactions, end: Timestamp) -> Tally {
         let mut t = dir.settled.clone();
         for &i in &dir.txs {
             if let Some(tx) = txs.get(i) {
@@ -92,7 +92,7 @@ impl Tally {
 
 /// A settled check that timed out: what the timeline's timeout event shows of it.
 #[derive(Clone, Copy, Debug)]
-pub struct SettledTimeout {
+pub(crate) struct SettledTimeout {
     pub first: Timestamp,
     /// Its last transmission's frame.
     pub frame: u64,
@@ -101,7 +101,7 @@ pub struct SettledTimeout {
 
 /// A settled check the timeline refers to ([`TxRef::Settled`]).
 #[derive(Clone, Copy, Debug)]
-pub struct SettledTx {
+pub(crate) struct SettledTx {
     pub id: TransactionId,
     pub rtt: Option<f64>,
 }

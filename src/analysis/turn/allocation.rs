@@ -19,38 +19,38 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
 /// RFC 8656 §12: channel numbers 0x4000-0x4FFF, so at most 4096 channels per allocation.
-pub const MAX_CHANNELS: usize = 4096;
+pub(crate) const MAX_CHANNELS: usize = 4096;
 /// Permissions per allocation. An ICE agent asks for one per remote candidate IP, a handful in a call; an
 /// SFU behind a relay may ask for more. Past this bound further peers are counted, not tracked.
-pub const MAX_PERMISSIONS: usize = 1024;
+pub(crate) const MAX_PERMISSIONS: usize = 1024;
 /// Peers (transport addresses) with traffic counters per allocation, for the same reason as
 /// [`MAX_PERMISSIONS`]; traffic to further peers is counted in [`Allocation::peers_not_tracked`].
-pub const MAX_PEERS: usize = 1024;
+pub(crate) const MAX_PEERS: usize = 1024;
 /// Lifecycle events kept per allocation. A one-hour call refreshes the allocation ~6 times and each
 /// permission or channel 6-12 times (lifetimes of 600 s and 300 s, RFC 8656 §8, §9, §12); 256 events tell
 /// the story of any real call, later ones are only counted.
-pub const MAX_EVENTS: usize = 256;
+pub(crate) const MAX_EVENTS: usize = 256;
 /// Error responses kept per allocation. A failing client retries a handful of times (a 401 after the
 /// authenticated retry ends the attempt, RFC 8656 §7.3); later errors are counted in `errors_not_kept`.
-pub const MAX_ERRORS: usize = 64;
+pub(crate) const MAX_ERRORS: usize = 64;
 /// Frames listed per permission or channel: the first requests and responses show how it was set up.
-pub const MAX_FRAMES_PER_ENTRY: usize = 16;
+pub(crate) const MAX_FRAMES_PER_ENTRY: usize = 16;
 /// RFC 6062 TCP connections remembered per allocation (each peer connection has one).
-pub const MAX_TCP_CONNECTIONS: usize = 1024;
+pub(crate) const MAX_TCP_CONNECTIONS: usize = 1024;
 
 /// RFC 8656 §9: a permission lasts 300 s and cannot be given another lifetime.
-pub const PERMISSION_LIFETIME_SECS: f64 = 300.0;
+pub(crate) const PERMISSION_LIFETIME_SECS: f64 = 300.0;
 /// RFC 8656 §12: a channel binding lasts 600 s unless refreshed.
-pub const CHANNEL_LIFETIME_SECS: f64 = 600.0;
+pub(crate) const CHANNEL_LIFETIME_SECS: f64 = 600.0;
 /// RFC 8656 §12: after a binding lapses, neither its number nor its peer may be bound differently for
 /// another 5 minutes.
-pub const CHANNEL_REUSE_GUARD_SECS: f64 = 300.0;
+pub(crate) const CHANNEL_REUSE_GUARD_SECS: f64 = 300.0;
 /// RFC 8656 §3.2 / §7.2: the default allocation lifetime, used when a success response omits LIFETIME.
-pub const DEFAULT_LIFETIME_SECS: u32 = 600;
+pub(crate) const DEFAULT_LIFETIME_SECS: u32 = 600;
 
 /// An allocation's state at the end of the capture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AllocationState {
+pub(crate) enum AllocationState {
     /// Granted (or in use before the capture began) and not yet lapsed.
     Active,
     /// A Refresh with LIFETIME 0 succeeded (RFC 8656 §8).
@@ -62,7 +62,7 @@ pub enum AllocationState {
 }
 
 impl AllocationState {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             AllocationState::Active => "active",
             AllocationState::Deleted => "deleted",
@@ -74,23 +74,23 @@ impl AllocationState {
 
 /// One error response.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TurnError {
-    pub at: At,
-    pub request: Option<At>,
-    pub method: Method,
-    pub code: u16,
-    pub reason: String,
+pub(crate) struct TurnError {
+    pub(crate) at: At,
+    pub(crate) request: Option<At>,
+    pub(crate) method: Method,
+    pub(crate) code: u16,
+    pub(crate) reason: String,
     /// For an ADDRESS-ERROR-CODE (RFC 8656 §18.12) in a success response: the address family (1 = IPv4,
     /// 2 = IPv6) that could not be allocated.
-    pub family: Option<u8>,
+    pub(crate) family: Option<u8>,
     /// The request carried USERNAME and MESSAGE-INTEGRITY: a 401 then means "credential rejected", not
     /// the challenge every client gets first.
-    pub authenticated_request: bool,
+    pub(crate) authenticated_request: bool,
 }
 
 /// A step in an allocation's life.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EventKind {
+pub(crate) enum EventKind {
     AllocateRequested {
         authenticated: bool,
     },
@@ -159,28 +159,28 @@ pub enum EventKind {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Event {
-    pub at: At,
-    pub kind: EventKind,
+pub(crate) struct Event {
+    pub(crate) at: At,
+    pub(crate) kind: EventKind,
 }
 
 /// A permission for one peer IP (RFC 8656 §9: the port does not matter).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Permission {
-    pub requested_at: At,
+pub(crate) struct Permission {
+    pub(crate) requested_at: At,
     /// First success.
-    pub installed_at: Option<At>,
+    pub(crate) installed_at: Option<At>,
     /// Last success: the 300 s run from here.
-    pub refreshed_at: Option<At>,
+    pub(crate) refreshed_at: Option<At>,
     /// Successes after the first.
-    pub refreshes: u32,
+    pub(crate) refreshes: u32,
     /// The last success came from a ChannelBind (§12.2 installs or refreshes the peer's permission).
-    pub by_channel_bind: bool,
+    pub(crate) by_channel_bind: bool,
     /// A request for it is in flight since then; the server acts on it before the client sees the answer.
-    pub pending_since: Option<Timestamp>,
+    pub(crate) pending_since: Option<Timestamp>,
     /// The last error response to a request for it.
-    pub failed: Option<u16>,
-    pub frames: Vec<u64>,
+    pub(crate) failed: Option<u16>,
+    pub(crate) frames: Vec<u64>,
 }
 
 impl Permission {
@@ -197,29 +197,29 @@ impl Permission {
         }
     }
     /// When it lapses (300 s after the last success).
-    pub fn expires_at(&self) -> Option<Timestamp> {
+    pub(crate) fn expires_at(&self) -> Option<Timestamp> {
         self.refreshed_at
             .map(|r| r.ts.saturating_add_secs(PERMISSION_LIFETIME_SECS))
     }
     /// Whether the server would accept data for this peer at `ts`: installed and not lapsed, or a
     /// request for it is still in flight (and the client has not yet given up on it).
-    pub fn usable_at(&self, ts: Timestamp) -> bool {
+    pub(crate) fn usable_at(&self, ts: Timestamp) -> bool {
         self.expires_at().is_some_and(|e| ts <= e) || in_flight(self.pending_since, ts)
     }
 }
 
 /// A channel (RFC 8656 §12).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Channel {
-    pub peer: SocketAddr,
-    pub requested_at: At,
-    pub bound_at: Option<At>,
+pub(crate) struct Channel {
+    pub(crate) peer: SocketAddr,
+    pub(crate) requested_at: At,
+    pub(crate) bound_at: Option<At>,
     /// Last success: the 600 s run from here.
-    pub refreshed_at: Option<At>,
-    pub refreshes: u32,
-    pub pending_since: Option<Timestamp>,
-    pub failed: Option<u16>,
-    pub frames: Vec<u64>,
+    pub(crate) refreshed_at: Option<At>,
+    pub(crate) refreshes: u32,
+    pub(crate) pending_since: Option<Timestamp>,
+    pub(crate) failed: Option<u16>,
+    pub(crate) frames: Vec<u64>,
 }
 
 impl Channel {
@@ -235,11 +235,11 @@ impl Channel {
             frames: Vec::new(),
         }
     }
-    pub fn expires_at(&self) -> Option<Timestamp> {
+    pub(crate) fn expires_at(&self) -> Option<Timestamp> {
         self.refreshed_at
             .map(|r| r.ts.saturating_add_secs(CHANNEL_LIFETIME_SECS))
     }
-    pub fn usable_at(&self, ts: Timestamp) -> bool {
+    pub(crate) fn usable_at(&self, ts: Timestamp) -> bool {
         self.expires_at().is_some_and(|e| ts <= e) || in_flight(self.pending_since, ts)
     }
     /// Bound, or lapsed less than [`CHANNEL_REUSE_GUARD_SECS`] ago: its number and peer are taken.
@@ -257,100 +257,100 @@ fn in_flight(since: Option<Timestamp>, ts: Timestamp) -> bool {
 
 /// An RFC 6062 peer connection of a TCP allocation.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TcpConnection {
-    pub peer: Option<SocketAddr>,
+pub(crate) struct TcpConnection {
+    pub(crate) peer: Option<SocketAddr>,
     /// Connect from the client (§4.3), else ConnectionAttempt from a peer (§4.4).
-    pub initiated_by_client: bool,
-    pub at: At,
+    pub(crate) initiated_by_client: bool,
+    pub(crate) at: At,
     /// The client's end of the data connection, once ConnectionBind succeeded.
-    pub data_connection: Option<SocketAddr>,
-    pub bound_at: Option<At>,
-    pub failed: Option<u16>,
+    pub(crate) data_connection: Option<SocketAddr>,
+    pub(crate) bound_at: Option<At>,
+    pub(crate) failed: Option<u16>,
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct Allocation {
     /// The last time anything of it was seen: a STUN message between client and server, or ChannelData.
-    pub last_seen: Timestamp,
+    pub(crate) last_seen: Timestamp,
     /// An Allocate request (or its response) was captured: the capture saw how the allocation began, so
     /// permissions and channels it never saw really do not exist.
-    pub allocate_seen: bool,
+    pub(crate) allocate_seen: bool,
     /// [MS-TURN]: the peer of the last Set Active Destination request, where multiplexed TURN frames
     /// (channel 0xFF10) go and come from.
-    pub active_destination: Option<SocketAddr>,
-    pub requested_transport: Option<u8>,
-    pub requested_family: Option<u8>,
-    pub additional_family: Option<u8>,
+    pub(crate) active_destination: Option<SocketAddr>,
+    pub(crate) requested_transport: Option<u8>,
+    pub(crate) requested_family: Option<u8>,
+    pub(crate) additional_family: Option<u8>,
     /// EVEN-PORT in the request: `Some(reserve_next)`.
-    pub even_port: Option<bool>,
+    pub(crate) even_port: Option<bool>,
     /// RESERVATION-TOKEN the client asked to use (RFC 8656 §7.1).
-    pub reservation_token_used: Option<u64>,
+    pub(crate) reservation_token_used: Option<u64>,
     /// RESERVATION-TOKEN the server granted with the allocation.
-    pub reservation_token: Option<u64>,
+    pub(crate) reservation_token: Option<u64>,
     /// XOR-RELAYED-ADDRESS of the successful Allocate (two when two address families were allocated,
     /// RFC 8656 §7.1).
-    pub relayed: Vec<SocketAddr>,
-    pub mapped: Option<SocketAddr>,
-    pub username: Option<String>,
-    pub realm: Option<String>,
+    pub(crate) relayed: Vec<SocketAddr>,
+    pub(crate) mapped: Option<SocketAddr>,
+    pub(crate) username: Option<String>,
+    pub(crate) realm: Option<String>,
     /// The server's SOFTWARE.
-    pub software: Option<String>,
+    pub(crate) software: Option<String>,
     /// The successful Allocate response.
-    pub created_at: Option<At>,
+    pub(crate) created_at: Option<At>,
     /// The last granted lifetime, seconds.
-    pub lifetime: Option<u32>,
+    pub(crate) lifetime: Option<u32>,
     /// The last successful Allocate or Refresh: the lifetime runs from here.
-    pub refreshed_at: Option<At>,
+    pub(crate) refreshed_at: Option<At>,
     /// Successful Refreshes with a non-zero lifetime.
-    pub refreshes: u32,
-    pub deleted_at: Option<At>,
+    pub(crate) refreshes: u32,
+    pub(crate) deleted_at: Option<At>,
     /// 437 to a Refresh: the server no longer knew the allocation.
-    pub gone_at: Option<At>,
-    pub errors: Vec<TurnError>,
-    pub errors_not_kept: u64,
+    pub(crate) gone_at: Option<At>,
+    pub(crate) errors: Vec<TurnError>,
+    pub(crate) errors_not_kept: u64,
     /// Error responses by code (all of them; codes are 300-699, so the map stays small).
-    pub error_counts: BTreeMap<u16, u32>,
-    pub events: Vec<Event>,
-    pub events_not_kept: u64,
-    pub rejections: Vec<AuthRejection>,
-    pub rejections_total: u32,
-    pub stale_nonces: StaleNonces,
-    pub permissions: BTreeMap<IpAddr, Permission>,
-    pub permissions_not_tracked: u64,
+    pub(crate) error_counts: BTreeMap<u16, u32>,
+    pub(crate) events: Vec<Event>,
+    pub(crate) events_not_kept: u64,
+    pub(crate) rejections: Vec<AuthRejection>,
+    pub(crate) rejections_total: u32,
+    pub(crate) stale_nonces: StaleNonces,
+    pub(crate) permissions: BTreeMap<IpAddr, Permission>,
+    pub(crate) permissions_not_tracked: u64,
     /// Channel number → binding. Filled from ChannelBind requests as well as their responses, so a capture
     /// that missed a response still decodes the channel.
-    pub channels: BTreeMap<u16, Channel>,
-    pub traffic: BTreeMap<SocketAddr, PeerTraffic>,
-    pub peers_not_tracked: u64,
+    pub(crate) channels: BTreeMap<u16, Channel>,
+    pub(crate) traffic: BTreeMap<SocketAddr, PeerTraffic>,
+    pub(crate) peers_not_tracked: u64,
     /// Traffic with peers beyond [`MAX_PEERS`].
-    pub other_peers: PeerTraffic,
+    pub(crate) other_peers: PeerTraffic,
     /// ChannelData on a channel with no known peer.
-    pub unknown_channel: PeerTraffic,
-    pub first_to_peer: Option<At>,
+    pub(crate) unknown_channel: PeerTraffic,
+    pub(crate) first_to_peer: Option<At>,
     /// Data toward a peer IP that never had a permission (RFC 8656 §9: dropped silently).
-    pub no_permission: Dropped,
+    pub(crate) no_permission: Dropped,
     /// Data toward a peer IP whose permission had lapsed.
-    pub permission_lapsed: Dropped,
+    pub(crate) permission_lapsed: Dropped,
     /// ChannelData on a channel never bound (§12: dropped).
-    pub unbound_channel: Dropped,
+    pub(crate) unbound_channel: Dropped,
     /// ChannelData on a channel whose binding had lapsed.
-    pub channel_lapsed: Dropped,
+    pub(crate) channel_lapsed: Dropped,
     /// Send indications and ChannelData after the allocation had expired.
-    pub after_expiry: Dropped,
+    pub(crate) after_expiry: Dropped,
     /// ChannelBinds the RFC forbids (see [`EventKind::ChannelConflict`]); the server refuses them.
-    pub channel_conflicts: Dropped,
-    pub tcp_connections: BTreeMap<u32, TcpConnection>,
+    pub(crate) channel_conflicts: Dropped,
+    pub(crate) tcp_connections: BTreeMap<u32, TcpConnection>,
 }
 
 impl Allocation {
     /// An Allocate succeeded, or the allocation was in use before the capture began.
-    pub fn succeeded(&self) -> bool {
+    pub(crate) fn succeeded(&self) -> bool {
         self.created_at.is_some() || self.refreshed_at.is_some() || !self.allocate_seen
     }
 
     /// When the lifetime runs out: the last successful Allocate/Refresh plus the granted lifetime, or the
     /// moment the server said it no longer had it. `None` when deleted or never granted.
-    pub fn expires_at(&self) -> Option<Timestamp> {
+    pub(crate) fn expires_at(&self) -> Option<Timestamp> {
         if self.deleted_at.is_some() {
             return None;
         }
@@ -363,14 +363,14 @@ impl Allocation {
 
     /// When the allocation ended, or will end: deleted, or its lifetime run out. Its permissions and
     /// channels end with it.
-    pub fn end_of_life(&self) -> Option<Timestamp> {
+    pub(crate) fn end_of_life(&self) -> Option<Timestamp> {
         self.deleted_at.map(|d| d.ts).or_else(|| self.expires_at())
     }
 
     /// Whether the allocation is over at `now`, whatever comes later: deleted, gone (437), past its
     /// lifetime, or never granted although the server answered (a later success would be a new
     /// allocation's). One seen only mid-stream, with no lifetime known, is never over.
-    pub fn over_at(&self, now: Timestamp) -> bool {
+    pub(crate) fn over_at(&self, now: Timestamp) -> bool {
         self.deleted_at.is_some()
             || self.gone_at.is_some()
             || self.expires_at().is_some_and(|e| e < now)
@@ -378,7 +378,7 @@ impl Allocation {
     }
 
     /// The state when the capture ended at `end`.
-    pub fn state(&self, end: Timestamp) -> AllocationState {
+    pub(crate) fn state(&self, end: Timestamp) -> AllocationState {
         if self.deleted_at.is_some() {
             AllocationState::Deleted
         } else if self.gone_at.is_some() {

@@ -18,11 +18,11 @@ use crate::wire::stun::{
 };
 
 /// Auth rejections kept per allocation (all are counted): the first shows what was tried.
-pub const MAX_REJECTIONS: usize = 8;
+pub(crate) const MAX_REJECTIONS: usize = 8;
 
 /// What iceview could tell about the credential of a request the server rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CredentialCheck {
+pub(crate) enum CredentialCheck {
     /// No password for this user was given to iceview (or no MESSAGE-INTEGRITY to check).
     Unchecked,
     /// MESSAGE-INTEGRITY verifies with the password given to iceview for this user.
@@ -34,27 +34,27 @@ pub enum CredentialCheck {
 /// A request the server answered with 401 although it carried USERNAME and MESSAGE-INTEGRITY: the
 /// credential itself was refused (RFC 8489 §9.2.4), not merely missing.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AuthRejection {
-    pub method: Method,
-    pub request: Option<At>,
-    pub response: At,
-    pub username: Option<String>,
-    pub realm: Option<String>,
-    pub credential: CredentialCheck,
+pub(crate) struct AuthRejection {
+    pub(crate) method: Method,
+    pub(crate) request: Option<At>,
+    pub(crate) response: At,
+    pub(crate) username: Option<String>,
+    pub(crate) realm: Option<String>,
+    pub(crate) credential: CredentialCheck,
 }
 
 /// Consecutive 438 answers (RFC 8489 §9.2.4): one is routine, a run of them means client and server never
 /// agree on a nonce.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct StaleNonces {
-    pub total: u32,
+pub(crate) struct StaleNonces {
+    pub(crate) total: u32,
     /// The current run of 438s with no success in between.
-    pub run: u32,
-    pub longest_run: u32,
+    pub(crate) run: u32,
+    pub(crate) longest_run: u32,
     /// Frames of the 438s (the first [`MAX_EVIDENCE_FRAMES`]).
-    pub frames: Vec<u64>,
+    pub(crate) frames: Vec<u64>,
     /// Requests that came back with the very NONCE the server had just declared stale.
-    pub reused: u32,
+    pub(crate) reused: u32,
     /// The nonce of the request last answered 438, until the next request.
     stale: Option<String>,
 }
@@ -79,7 +79,7 @@ pub(super) fn is_authenticated(msg: &StunMessage) -> bool {
 impl TurnState {
     /// Remembers which TURN users iceview has a password for, so a MESSAGE-INTEGRITY that does not verify
     /// can be told apart from one iceview had nothing to check with.
-    pub fn set_credentials(&mut self, keys: &Keyring) {
+    pub(crate) fn set_credentials(&mut self, keys: &Keyring) {
         self.known_users = keys
             .keys()
             .iter()

@@ -39,16 +39,12 @@ mod relay;
 mod requests;
 mod table;
 
-pub use allocation::{
-    Allocation, AllocationState, Channel, Event, EventKind, Permission, TcpConnection, TurnError,
-    CHANNEL_LIFETIME_SECS, CHANNEL_REUSE_GUARD_SECS, DEFAULT_LIFETIME_SECS, MAX_CHANNELS, MAX_ERRORS,
-    MAX_EVENTS, MAX_FRAMES_PER_ENTRY, MAX_PEERS, MAX_PERMISSIONS, MAX_TCP_CONNECTIONS,
-    PERMISSION_LIFETIME_SECS,
+pub(crate) use allocation::{
+    Allocation, AllocationState, Event, EventKind, TurnError, CHANNEL_LIFETIME_SECS, PERMISSION_LIFETIME_SECS,
 };
-pub use auth::{AuthRejection, CredentialCheck, StaleNonces, MAX_REJECTIONS};
-pub use relay::{AllocationLeg, Dropped, PeerTraffic};
-pub use requests::{MAX_CONNECTION_IDS, MAX_PEERS_PER_REQUEST, MAX_PENDING};
-pub use table::Allocations;
+pub(crate) use auth::CredentialCheck;
+pub(crate) use relay::{AllocationLeg, Dropped, PeerTraffic};
+pub(crate) use table::Allocations;
 
 use super::transactions::{Transactions, TxEvent, TxIndex};
 use crate::capture::Timestamp;
@@ -61,20 +57,20 @@ use std::net::SocketAddr;
 
 /// Allocations tracked at once. A busy TURN server holds tens of thousands; past this bound new ones are
 /// not tracked (counted), their relayed payloads then stay undecoded.
-pub const MAX_ALLOCATIONS: usize = 65_536;
+pub(crate) const MAX_ALLOCATIONS: usize = 65_536;
 
 /// Where something happened: capture time and frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct At {
-    pub ts: Timestamp,
-    pub frame: u64,
+pub(crate) struct At {
+    pub(crate) ts: Timestamp,
+    pub(crate) frame: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AllocationKey {
-    pub client: SocketAddr,
-    pub server: SocketAddr,
-    pub transport: Transport,
+    pub(crate) client: SocketAddr,
+    pub(crate) server: SocketAddr,
+    pub(crate) transport: Transport,
 }
 
 impl AllocationKey {
@@ -97,21 +93,22 @@ impl AllocationKey {
 }
 
 #[derive(Debug, Default)]
-pub struct TurnState {
-    pub allocations: Allocations,
-    pub allocations_not_tracked: u64,
+pub(crate) struct TurnState {
+    pub(crate) allocations: Allocations,
+    pub(crate) allocations_not_tracked: u64,
     /// Usernames for which a TURN password was given (`--credentials`): only for them does a failed
     /// MESSAGE-INTEGRITY check say "the client used another password".
     known_users: BTreeSet<String>,
-    /// Requests in flight, by transaction index (bounded by [`MAX_PENDING`]).
+    /// Requests in flight, by transaction index (bounded by [`MAX_PENDING`](requests::MAX_PENDING)).
     pending: BTreeMap<TxIndex, Pending>,
-    /// RFC 6062: (server, CONNECTION-ID) → allocation (bounded by [`MAX_CONNECTION_IDS`]).
+    /// RFC 6062: (server, CONNECTION-ID) → allocation (bounded by
+    /// [`MAX_CONNECTION_IDS`](requests::MAX_CONNECTION_IDS)).
     connection_ids: BTreeMap<(SocketAddr, u32), AllocationKey>,
 }
 
 impl TurnState {
     /// Requests still awaiting their response: their transactions must not be retired.
-    pub fn pending_txs(&self) -> impl Iterator<Item = TxIndex> + '_ {
+    pub(crate) fn pending_txs(&self) -> impl Iterator<Item = TxIndex> + '_ {
         self.pending.keys().copied()
     }
 
@@ -126,7 +123,7 @@ impl TurnState {
     /// Learns from one (non-relayed, non-duplicate) STUN message: requests are remembered until their
     /// response (matched by `transactions`), responses move the allocation's life on, indications count
     /// relayed traffic.
-    pub fn on_stun(&mut self, dg: &Datagram<'_>, msg: &StunMessage, tx: TxEvent, _txs: &Transactions) {
+    pub(crate) fn on_stun(&mut self, dg: &Datagram<'_>, msg: &StunMessage, tx: TxEvent, _txs: &Transactions) {
         if msg.method == Method::MS_SET_ACTIVE_DESTINATION && msg.class == Class::Request {
             self.on_set_active_destination(&dg.flow, msg);
             return;
@@ -156,7 +153,7 @@ impl TurnState {
 
     /// Allocations over ([`Allocation::over_at`]) and quiet for more than `quiet_secs` before `now`,
     /// with no request of theirs awaiting an answer: what a file read may fold (`analysis::fold`).
-    pub fn finished(&self, now: Timestamp, quiet_secs: f64) -> Vec<AllocationKey> {
+    pub(crate) fn finished(&self, now: Timestamp, quiet_secs: f64) -> Vec<AllocationKey> {
         let waiting: std::collections::HashSet<AllocationKey> =
             self.pending.values().map(|p| p.key).collect();
         self.allocations
@@ -169,7 +166,7 @@ impl TurnState {
     }
 
     /// Takes `key`'s allocation out (folded: its report was rendered) with what leads to it.
-    pub fn remove(&mut self, key: &AllocationKey) -> Option<Allocation> {
+    pub(crate) fn remove(&mut self, key: &AllocationKey) -> Option<Allocation> {
         self.connection_ids.retain(|_, k| k != key);
         self.allocations.remove(key)
     }

@@ -16,39 +16,40 @@ use crate::analysis::{Relay, RelayVia};
 use crate::net::{Datagram, Flow, Transport};
 use crate::wire::attributes::AttrValue;
 use crate::wire::stun::{Class, Method, StunMessage, ATTR_DATA};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::ops::Range;
 
 /// Packets and bytes exchanged with one peer through the allocation, by carrier.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PeerTraffic {
-    pub send_indications: u64,
-    pub data_indications: u64,
-    pub channel_data_to_peer: u64,
-    pub channel_data_from_peer: u64,
+pub(crate) struct PeerTraffic {
+    pub(crate) send_indications: u64,
+    pub(crate) data_indications: u64,
+    pub(crate) channel_data_to_peer: u64,
+    pub(crate) channel_data_from_peer: u64,
     /// Application bytes (DATA values, ChannelData payloads without padding).
-    pub bytes_to_peer: u64,
-    pub bytes_from_peer: u64,
+    pub(crate) bytes_to_peer: u64,
+    pub(crate) bytes_from_peer: u64,
 }
 
 impl PeerTraffic {
-    pub fn to_peer(&self) -> u64 {
+    pub(crate) fn to_peer(&self) -> u64 {
         self.send_indications + self.channel_data_to_peer
     }
-    pub fn from_peer(&self) -> u64 {
+    #[allow(clippy::wrong_self_convention)] // "traffic from the peer", a count, not a conversion
+    pub(crate) fn from_peer(&self) -> u64 {
         self.data_indications + self.channel_data_from_peer
     }
 }
 
 /// Client traffic the server would drop without a word, of one kind.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Dropped {
-    pub packets: u64,
-    pub bytes: u64,
+pub(crate) struct Dropped {
+    pub(crate) packets: u64,
+    pub(crate) bytes: u64,
     /// The first frames (at most [`MAX_EVIDENCE_FRAMES`]).
-    pub frames: Vec<u64>,
-    pub first_peer: Option<SocketAddr>,
-    pub first_channel: Option<u16>,
+    pub(crate) frames: Vec<u64>,
+    pub(crate) first_peer: Option<SocketAddr>,
+    pub(crate) first_channel: Option<u16>,
 }
 
 impl Dropped {
@@ -69,12 +70,12 @@ impl Dropped {
 
 /// A client ↔ server flow's allocation ([`TurnState::allocation_of`]) and the flow's direction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AllocationLeg {
+pub(crate) struct AllocationLeg {
     /// Where the allocation is in [`TurnState::allocations`]: valid while [`TurnState::generation`] is
     /// unchanged (a removed allocation's position is reused).
-    pub position: usize,
+    pub(crate) position: usize,
     /// The client sent on this flow: what it carries goes toward the peer.
-    pub client_sent: bool,
+    pub(crate) client_sent: bool,
 }
 
 /// A ChannelData frame's channel as it stood when the frame passed.
@@ -140,7 +141,7 @@ impl TurnState {
 
     /// For a Send or Data indication: the inner datagram's flow (relayed address ↔ peer), the relay
     /// context and where the DATA value sits in the message.
-    pub fn relayed_payload(
+    pub(crate) fn relayed_payload(
         &mut self,
         dg: &Datagram<'_>,
         msg: &StunMessage,
@@ -165,7 +166,7 @@ impl TurnState {
 
     /// The allocation whose client↔server leg `flow` is ([`TurnState::allocation_of`] found it), and
     /// whether the client sent it.
-    pub fn allocation_of(&self, flow: &Flow) -> Option<AllocationLeg> {
+    pub(crate) fn allocation_of(&self, flow: &Flow) -> Option<AllocationLeg> {
         if let Some(position) = self.allocations.position(&AllocationKey::up(flow)) {
             return Some(AllocationLeg {
                 position,
@@ -180,20 +181,26 @@ impl TurnState {
 
     /// Changes whenever an allocation is added or removed: what [`TurnState::allocation_of`] answered
     /// stays true while this is unchanged.
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.allocations.generation()
     }
 
     /// The version of the allocation at `at` ([`TurnState::allocation_of`]): while it is unchanged,
     /// [`TurnState::channel_route`] answers the same for it.
-    pub fn version(&self, at: usize) -> u32 {
+    pub(crate) fn version(&self, at: usize) -> u32 {
         self.allocations.version(at)
     }
 
     /// Counts one ChannelData frame on `dg.flow` (`len`: its application data, padding excluded) on the
     /// allocation at `leg` ([`TurnState::allocation_of`]), and notes client data the server would drop: it
     /// runs for every relayed media packet that is not itself relayed.
-    pub fn count_channel_data(&mut self, leg: AllocationLeg, dg: &Datagram<'_>, channel: u16, len: usize) {
+    pub(crate) fn count_channel_data(
+        &mut self,
+        leg: AllocationLeg,
+        dg: &Datagram<'_>,
+        channel: u16,
+        len: usize,
+    ) {
         let Some((_, a)) = self.allocations.at_mut(leg.position) else {
             return;
         };
@@ -212,7 +219,7 @@ impl TurnState {
 
     /// For ChannelData on `channel` of the allocation at `leg` ([`TurnState::allocation_of`]): the inner
     /// datagram's flow and the relay context, when the channel's peer is known.
-    pub fn channel_route(&self, leg: AllocationLeg, channel: u16) -> Option<(Flow, Relay)> {
+    pub(crate) fn channel_route(&self, leg: AllocationLeg, channel: u16) -> Option<(Flow, Relay)> {
         let (key, a) = self.allocations.at(leg.position)?;
         let peer = a.channels.get(&channel)?.peer;
         let via = RelayVia::ChannelData(channel);
@@ -221,7 +228,7 @@ impl TurnState {
 
     /// For an [MS-TURN] multiplexed TURN frame (channel 0xFF10) of the allocation at `leg`: the inner
     /// datagram's flow and the relay context, when a Set Active Destination named the peer.
-    pub fn mturn_route(&self, leg: AllocationLeg) -> Option<(Flow, Relay)> {
+    pub(crate) fn mturn_route(&self, leg: AllocationLeg) -> Option<(Flow, Relay)> {
         let (key, a) = self.allocations.at(leg.position)?;
         let peer = a.active_destination?;
         let via = RelayVia::ChannelData(crate::wire::channel::MS_MULTIPLEXED_TURN);
@@ -230,15 +237,8 @@ impl TurnState {
 
     /// For ChannelData on `dg.flow`: the inner datagram's flow and the relay context, when the channel's
     /// peer is known.
-    pub fn channel_payload(&self, dg: &Datagram<'_>, channel: u16) -> Option<(Flow, Relay)> {
+    pub(crate) fn channel_payload(&self, dg: &Datagram<'_>, channel: u16) -> Option<(Flow, Relay)> {
         self.channel_route(self.allocation_of(&dg.flow)?, channel)
-    }
-
-    /// Relayed addresses of all known allocations (their IPs), for telling relay candidates apart.
-    pub fn relayed_ips(&self) -> impl Iterator<Item = IpAddr> + '_ {
-        self.allocations
-            .values()
-            .flat_map(|a| a.relayed.iter().map(|r| r.ip()))
     }
 }
 

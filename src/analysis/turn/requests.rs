@@ -27,13 +27,13 @@ use std::net::{IpAddr, SocketAddr};
 
 /// Requests waiting for their response. A TURN server answers within milliseconds, so a capture has few
 /// in flight; past this bound the oldest, long unanswered, are forgotten.
-pub const MAX_PENDING: usize = 16_384;
+pub(crate) const MAX_PENDING: usize = 16_384;
 /// XOR-PEER-ADDRESS values taken from one CreatePermission (RFC 8656 §9.1 allows several, no limit): an
 /// ICE agent sends one; 64 covers batching clients.
-pub const MAX_PEERS_PER_REQUEST: usize = 64;
+pub(crate) const MAX_PEERS_PER_REQUEST: usize = 64;
 /// RFC 6062 CONNECTION-IDs remembered across all allocations, to find the allocation of a ConnectionBind
 /// (it arrives on a new TCP connection, not on the allocation's 5-tuple).
-pub const MAX_CONNECTION_IDS: usize = 65_536;
+pub(crate) const MAX_CONNECTION_IDS: usize = 65_536;
 
 const ATTR_REQUESTED_ADDRESS_FAMILY: u16 = 0x0017;
 const ATTR_EVEN_PORT: u16 = 0x0018;

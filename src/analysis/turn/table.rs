@@ -14,7 +14,7 @@ use std::collections::HashMap;
 /// hashed (B-tree searches comparing `SocketAddr`s were ~20 % of a TURN server capture's analysis, perf);
 /// the outputs iterate them in key order, never in hash order.
 #[derive(Debug, Default)]
-pub struct Allocations {
+pub(crate) struct Allocations {
     /// Key → position in `slab`.
     index: HashMap<AllocationKey, usize, FastHash>,
     slab: Vec<(AllocationKey, Allocation)>,
@@ -29,19 +29,16 @@ pub struct Allocations {
 }
 
 impl Allocations {
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.index.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
     }
     /// Changes whenever an allocation is added or removed: a position found for a key stays right while
     /// this is unchanged.
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation
     }
     /// Takes `key`'s allocation out; its position is reused by a later one (with a new version).
-    pub fn remove(&mut self, key: &AllocationKey) -> Option<Allocation> {
+    pub(crate) fn remove(&mut self, key: &AllocationKey) -> Option<Allocation> {
         let i = self.index.remove(key)?;
         self.touch(i);
         self.generation += 1;
@@ -68,13 +65,13 @@ impl Allocations {
         self.index.insert(key, i);
         i
     }
-    pub fn contains_key(&self, key: &AllocationKey) -> bool {
+    pub(crate) fn contains_key(&self, key: &AllocationKey) -> bool {
         self.index.contains_key(key)
     }
-    pub fn get(&self, key: &AllocationKey) -> Option<&Allocation> {
+    pub(crate) fn get(&self, key: &AllocationKey) -> Option<&Allocation> {
         self.slab.get(*self.index.get(key)?).map(|(_, a)| a)
     }
-    pub fn get_mut(&mut self, key: &AllocationKey) -> Option<&mut Allocation> {
+    pub(crate) fn get_mut(&mut self, key: &AllocationKey) -> Option<&mut Allocation> {
         let i = *self.index.get(key)?;
         self.touch(i);
         self.slab.get_mut(i).map(|(_, a)| a)
@@ -86,7 +83,7 @@ impl Allocations {
         }
     }
     /// The version of the allocation at `position` (see `versions`).
-    pub fn version(&self, position: usize) -> u32 {
+    pub(crate) fn version(&self, position: usize) -> u32 {
         self.versions.get(position).copied().unwrap_or(0)
     }
     /// Where `key`'s allocation is, for [`Allocations::at_mut`]: one hash lookup where `contains_key`
@@ -102,7 +99,8 @@ impl Allocations {
     pub(super) fn at_mut(&mut self, position: usize) -> Option<(AllocationKey, &mut Allocation)> {
         self.slab.get_mut(position).map(|(k, a)| (*k, a))
     }
-    pub fn insert(&mut self, key: AllocationKey, a: Allocation) -> Option<Allocation> {
+    #[cfg(test)]
+    pub(crate) fn insert(&mut self, key: AllocationKey, a: Allocation) -> Option<Allocation> {
         match self.index.get(&key) {
             Some(&i) => {
                 self.touch(i);
@@ -125,14 +123,14 @@ impl Allocations {
         &mut self.slab[i].1
     }
     /// In no particular order.
-    pub fn unordered(&self) -> impl Iterator<Item = (&AllocationKey, &Allocation)> {
+    pub(crate) fn unordered(&self) -> impl Iterator<Item = (&AllocationKey, &Allocation)> {
         self.index
             .values()
             .filter_map(|&i| self.slab.get(i))
             .map(|(k, a)| (k, a))
     }
     /// In key order (client, server, transport).
-    pub fn iter(&self) -> std::vec::IntoIter<(&AllocationKey, &Allocation)> {
+    pub(crate) fn iter(&self) -> std::vec::IntoIter<(&AllocationKey, &Allocation)> {
         let mut all: Vec<_> = self
             .index
             .values()
@@ -141,10 +139,6 @@ impl Allocations {
             .collect();
         all.sort_unstable_by(|x, y| x.0.cmp(y.0));
         all.into_iter()
-    }
-    /// In key order.
-    pub fn values(&self) -> impl Iterator<Item = &Allocation> {
-        self.iter().map(|(_, a)| a)
     }
 }
 

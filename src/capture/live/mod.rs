@@ -15,9 +15,10 @@
 //! packet contents (everything after `capture` does, identically for files and interfaces).
 mod privileges;
 
+#[cfg(test)]
+pub(crate) use privileges::IdentitySource;
 pub use privileges::{
-    choose_identity, current_user_name, drop_capabilities, drop_privileges, Identity, IdentitySource,
-    Privileges,
+    choose_identity, current_user_name, drop_capabilities, drop_privileges, Identity, Privileges,
 };
 
 use super::{LinkType, Packet, Timestamp};
@@ -49,10 +50,10 @@ const READ_TIMEOUT_MS: i32 = 100;
 /// Packets waiting between the capture thread and the analysis. Two seconds of a busy TURN server's
 /// signalling-plus-media at ~8k packets/s; beyond it the analysis is not keeping up and waiting longer
 /// would only grow memory.
-pub const QUEUE_PACKETS: usize = 16_384;
+pub(crate) const QUEUE_PACKETS: usize = 16_384;
 /// Bytes waiting in the queue, whatever the packet count: 16k packets of 64 KB (GRO-merged TCP) would be
 /// a gigabyte.
-pub const QUEUE_BYTES: usize = 64 << 20;
+pub(crate) const QUEUE_BYTES: usize = 64 << 20;
 /// How often the capture thread reads the kernel's counters and flushes the savefile (so a `-w` file can
 /// be read while the capture runs).
 const HOUSEKEEPING_EVERY: Duration = Duration::from_millis(500);
@@ -96,10 +97,10 @@ pub struct LiveOptions {
 /// One interface as `-D` lists it.
 #[derive(Clone, Debug)]
 pub struct DeviceInfo {
-    pub name: String,
-    pub description: Option<String>,
+    pub(crate) name: String,
+    pub(crate) description: Option<String>,
     /// tcpdump's words: `Up`, `Running`, `Loopback`, `Wireless`, `Connected`, ...
-    pub flags: Vec<&'static str>,
+    pub(crate) flags: Vec<&'static str>,
 }
 
 impl DeviceInfo {
@@ -289,9 +290,9 @@ pub struct CapturedPacket {
     pub ts: Timestamp,
     /// 1-based position among the captured packets: the packet's position in the `-w` file too, whether
     /// or not the analysis queue had room for it.
-    pub frame: u64,
-    pub orig_len: u32,
-    pub data: Vec<u8>,
+    pub(crate) frame: u64,
+    pub(crate) orig_len: u32,
+    pub(crate) data: Vec<u8>,
 }
 
 impl CapturedPacket {

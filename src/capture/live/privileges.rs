@@ -12,11 +12,11 @@ pub struct Identity {
     pub name: String,
     pub uid: u32,
     pub gid: u32,
-    pub source: IdentitySource,
+    pub(crate) source: IdentitySource,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IdentitySource {
+pub(crate) enum IdentitySource {
     /// `-Z USER`.
     Requested,
     /// The user who ran `sudo` (SUDO_UID/SUDO_GID).

@@ -5,8 +5,8 @@
 //! allocation), at once a Binding request and an Allocate; then:
 //! 1. the long-term credential dance (RFC 8489 §9.2): the first Allocate is answered 401 with REALM and
 //!    NONCE, the second carries USERNAME, REALM, NONCE and MESSAGE-INTEGRITY; 438 Stale Nonce is retried
-//!    with the new nonce (at most [`MAX_STALE_RETRIES`] times); a 401 to an authenticated request means
-//!    the credentials are wrong;
+//!    with the new nonce (at most [`MAX_STALE_RETRIES`](steps::MAX_STALE_RETRIES) times); a 401 to an
+//!    authenticated request means the credentials are wrong;
 //! 2. the relayed and mapped addresses and lifetime, the response's MESSAGE-INTEGRITY checked;
 //! 3. Refresh (§7), CreatePermission (§9), ChannelBind (§11) on channel 0x4000;
 //! 4. a relay round trip: either to `--peer` (which must echo UDP), or through a second allocation to
@@ -37,8 +37,8 @@ mod steps;
 mod verdict;
 
 pub use probe::CheckProbe;
-pub use report::{AllocationReport, BindingReport, Candidate, CheckReport, Failure, LegReport, StepReport};
-pub use steps::{CHANNEL, MAX_STALE_RETRIES};
+pub(crate) use report::CheckReport;
+pub(crate) use steps::CHANNEL;
 
 use super::url::{Scheme, ServerUrl};
 use super::{Timing, Transport};

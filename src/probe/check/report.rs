@@ -18,9 +18,9 @@ pub struct Failure {
     /// A stable id: `timeout`, `unreachable`, `connection-closed`, `credentials-required`,
     /// `wrong-credentials`, `stale-nonce`, `quota`, `capacity`, `unsupported-transport`, `forbidden`,
     /// `allocation-mismatch`, `try-alternate`, `relay-data-lost`, `peer-no-echo`, `error-NNN`, ...
-    pub code: String,
+    pub(crate) code: String,
     /// The step that failed (`binding`, `allocate`, `refresh`, ..., `relay`).
-    pub step: String,
+    pub(crate) step: String,
     /// One line for a human.
     pub message: String,
 }
@@ -36,94 +36,94 @@ impl Failure {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct StepReport {
-    pub step: &'static str,
+pub(crate) struct StepReport {
+    pub(crate) step: &'static str,
     /// `A` (the first allocation) or `B` (the second, for the relay round trip).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub allocation: Option<&'static str>,
+    pub(crate) allocation: Option<&'static str>,
     /// `ok`, `challenge` (the expected 401), `retry` (438), `error`, `timeout`, `refused`.
-    pub outcome: &'static str,
+    pub(crate) outcome: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<u16>,
+    pub(crate) error_code: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rtt_ms: Option<f64>,
+    pub(crate) rtt_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub transmissions: Option<u32>,
-    pub detail: String,
+    pub(crate) transmissions: Option<u32>,
+    pub(crate) detail: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct BindingReport {
-    pub rtt_ms: f64,
-    pub transmissions: u32,
-    pub mapped_address: Option<String>,
+pub(crate) struct BindingReport {
+    pub(crate) rtt_ms: f64,
+    pub(crate) transmissions: u32,
+    pub(crate) mapped_address: Option<String>,
     /// The server named an alternate address (OTHER-ADDRESS): `iceview nat` can test NAT behaviour with it.
-    pub rfc5780: bool,
+    pub(crate) rfc5780: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct AllocationReport {
-    pub realm: Option<String>,
-    pub relayed_address: Option<String>,
-    pub mapped_address: Option<String>,
-    pub lifetime_s: Option<u32>,
-    pub refreshed_lifetime_s: Option<u32>,
+pub(crate) struct AllocationReport {
+    pub(crate) realm: Option<String>,
+    pub(crate) relayed_address: Option<String>,
+    pub(crate) mapped_address: Option<String>,
+    pub(crate) lifetime_s: Option<u32>,
+    pub(crate) refreshed_lifetime_s: Option<u32>,
     /// MESSAGE-INTEGRITY of the Allocate success response: `ok`, `bad` or `absent`.
-    pub integrity: Option<&'static str>,
+    pub(crate) integrity: Option<&'static str>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct LegReport {
-    pub name: &'static str,
+pub(crate) struct LegReport {
+    pub(crate) name: &'static str,
     /// `received`, `lost`, `not-run`.
-    pub outcome: &'static str,
+    pub(crate) outcome: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub via: Option<&'static str>,
+    pub(crate) via: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rtt_ms: Option<f64>,
-    pub transmissions: u32,
+    pub(crate) rtt_ms: Option<f64>,
+    pub(crate) transmissions: u32,
     /// The Data indication named the sender's relayed address as the peer (false: someone else's).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub peer_ok: Option<bool>,
+    pub(crate) peer_ok: Option<bool>,
 }
 
 /// A candidate as the Trickle ICE page lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Candidate {
+pub(crate) struct Candidate {
     /// `host`, `srflx` or `relay`.
-    pub candidate_type: &'static str,
-    pub protocol: &'static str,
-    pub address: String,
-    pub priority: u32,
+    pub(crate) candidate_type: &'static str,
+    pub(crate) protocol: &'static str,
+    pub(crate) address: String,
+    pub(crate) priority: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub related_address: Option<String>,
+    pub(crate) related_address: Option<String>,
     /// For relay candidates: how the client reaches the TURN server.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub relay_protocol: Option<&'static str>,
+    pub(crate) relay_protocol: Option<&'static str>,
 }
 
 /// The result of `iceview check`.
 #[derive(Clone, Debug, Serialize)]
 pub struct CheckReport {
-    pub server: String,
-    pub server_address: String,
+    pub(crate) server: String,
+    pub(crate) server_address: String,
     /// `udp`, `tcp` or `tls`.
-    pub transport: &'static str,
+    pub(crate) transport: &'static str,
     /// `stuns:`/`turns:`: the TLS layer (also when its handshake failed).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls: Option<TlsReport>,
-    pub ok: bool,
+    pub(crate) tls: Option<TlsReport>,
+    pub(crate) ok: bool,
     pub failure: Option<Failure>,
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
     /// The server's SOFTWARE attribute, as sent (escape before printing).
-    pub software: Option<String>,
-    pub binding: Option<BindingReport>,
+    pub(crate) software: Option<String>,
+    pub(crate) binding: Option<BindingReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub allocation: Option<AllocationReport>,
+    pub(crate) allocation: Option<AllocationReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub relay: Option<Vec<LegReport>>,
-    pub steps: Vec<StepReport>,
-    pub candidates: Vec<Candidate>,
+    pub(crate) relay: Option<Vec<LegReport>>,
+    pub(crate) steps: Vec<StepReport>,
+    pub(crate) candidates: Vec<Candidate>,
 }
 
 impl CheckProbe {

@@ -22,9 +22,9 @@ use std::time::Duration;
 
 /// RFC 8489 §9.2.4 lets a server change nonces at any time; three fresh ones in a row without success is
 /// a server that never accepts its own nonces.
-pub const MAX_STALE_RETRIES: u32 = 3;
+pub(crate) const MAX_STALE_RETRIES: u32 = 3;
 /// The channel the check binds (RFC 8656 §12: 0x4000-0x4FFF).
-pub const CHANNEL: u16 = 0x4000;
+pub(crate) const CHANNEL: u16 = 0x4000;
 /// The lifetime the Refresh asks for (RFC 8656 §3.2: the default allocation lifetime, 10 minutes).
 const REFRESH_LIFETIME_S: u32 = 600;
 

@@ -55,7 +55,7 @@ impl Sock {
 
 /// The local address the system would use to reach `server`: what a browser's host candidate would be.
 /// Found by connecting a throwaway UDP socket (nothing is sent).
-pub fn local_ip_towards(server: SocketAddr) -> io::Result<IpAddr> {
+pub(crate) fn local_ip_towards(server: SocketAddr) -> io::Result<IpAddr> {
     let any: SocketAddr = match server {
         SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),

@@ -39,11 +39,11 @@ pub struct TlsClient {
 pub struct TlsStream {
     pub(super) tcp: TcpStream,
     pub(super) conn: ClientConnection,
-    pub session: TlsSession,
+    pub(crate) session: TlsSession,
 }
 
 impl TlsStream {
-    pub fn local_addr(&self) -> Option<SocketAddr> {
+    pub(crate) fn local_addr(&self) -> Option<SocketAddr> {
         self.tcp.local_addr().ok()
     }
 }

@@ -21,7 +21,7 @@ const LIFETIME_GRID_S: &[u64] = &[
 
 /// The waits the lifetime test checks: a baseline right after the binding (proves RESPONSE-PORT works),
 /// then the grid up to `max`, then `max` itself.
-pub fn lifetime_waits(max: Duration) -> Vec<Duration> {
+pub(crate) fn lifetime_waits(max: Duration) -> Vec<Duration> {
     let mut waits = vec![Duration::ZERO];
     waits.extend(
         LIFETIME_GRID_S
@@ -67,26 +67,26 @@ impl NatProbe {
 
 /// RFC 5780 §4.6 binding lifetime, as measured on the grid.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct LifetimeReport {
+pub(crate) struct LifetimeReport {
     /// The longest wait after which the binding still worked (seconds).
-    pub at_least_s: Option<f64>,
+    pub(crate) at_least_s: Option<f64>,
     /// The shortest wait after which it had expired, when longer than `at_least_s` (seconds).
-    pub less_than_s: Option<f64>,
+    pub(crate) less_than_s: Option<f64>,
     /// Why the lifetime could not be measured, when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub untested: Option<String>,
+    pub(crate) untested: Option<String>,
     /// Checks that disagree with the bracket (a binding dead after a shorter wait than a live one):
     /// packet loss, or a NAT that expires bindings irregularly.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub inconsistent: Vec<f64>,
-    pub checks: Vec<LifetimeCheckReport>,
+    pub(crate) inconsistent: Vec<f64>,
+    pub(crate) checks: Vec<LifetimeCheckReport>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct LifetimeCheckReport {
-    pub wait_s: f64,
+pub(crate) struct LifetimeCheckReport {
+    pub(crate) wait_s: f64,
     /// `alive`, `expired`, `not-run`, or `answered-elsewhere` (the server ignored RESPONSE-PORT).
-    pub result: &'static str,
+    pub(crate) result: &'static str,
 }
 
 pub(super) fn lifetime_report(slots: &[LifetimeSlot]) -> LifetimeReport {

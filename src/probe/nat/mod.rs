@@ -40,10 +40,10 @@ mod probe;
 mod report;
 mod verdict;
 
-pub use lifetime::{lifetime_waits, LifetimeCheckReport, LifetimeReport};
 pub use probe::NatProbe;
-pub use report::{NatReport, TestReport};
-pub use verdict::{Behaviour, Classic, WebRtcAdvice};
+pub(crate) use report::NatReport;
+#[cfg(test)]
+pub(crate) use verdict::Behaviour;
 
 use super::Timing;
 use std::net::SocketAddr;

@@ -92,29 +92,29 @@ impl NatProbe {
 
 /// One RFC 5780 test as run.
 #[derive(Clone, Debug, Serialize)]
-pub struct TestReport {
-    pub name: &'static str,
-    pub description: &'static str,
+pub(crate) struct TestReport {
+    pub(crate) name: &'static str,
+    pub(crate) description: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub local: Option<String>,
+    pub(crate) local: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
+    pub(crate) to: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub change_request: Option<&'static str>,
+    pub(crate) change_request: Option<&'static str>,
     /// `answered`, `error`, `no-answer` or `not-run`.
-    pub outcome: &'static str,
+    pub(crate) outcome: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
+    pub(crate) from: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub mapped: Option<String>,
+    pub(crate) mapped: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<u16>,
+    pub(crate) error_code: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rtt_ms: Option<f64>,
+    pub(crate) rtt_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub transmissions: Option<u32>,
+    pub(crate) transmissions: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub waited_ms: Option<f64>,
+    pub(crate) waited_ms: Option<f64>,
 }
 
 fn test_report(
@@ -176,35 +176,35 @@ fn test_report(
 /// The result of `iceview nat`.
 #[derive(Clone, Debug, Serialize)]
 pub struct NatReport {
-    pub server: String,
-    pub server_address: String,
+    pub(crate) server: String,
+    pub(crate) server_address: String,
     /// Whether the server supports RFC 5780 (it sent OTHER-ADDRESS); `None` when it never answered.
-    pub rfc5780: Option<bool>,
-    pub other_address: Option<String>,
+    pub(crate) rfc5780: Option<bool>,
+    pub(crate) other_address: Option<String>,
     /// The server's SOFTWARE attribute, as sent (escape before printing).
-    pub software: Option<String>,
-    pub local_address: Option<String>,
+    pub(crate) software: Option<String>,
+    pub(crate) local_address: Option<String>,
     /// The server-reflexive address of the mapping socket (test I).
-    pub mapped_address: Option<String>,
+    pub(crate) mapped_address: Option<String>,
     /// Whether a NAT translates this host's address (mapped ≠ local).
-    pub nat: Option<bool>,
+    pub(crate) nat: Option<bool>,
     /// RFC 4787 mapping behaviour; `None` when not tested (see `untested`).
-    pub mapping: Option<&'static str>,
-    pub filtering: Option<&'static str>,
-    pub hairpinning: Option<bool>,
-    pub port_preservation: Option<bool>,
+    pub(crate) mapping: Option<&'static str>,
+    pub(crate) filtering: Option<&'static str>,
+    pub(crate) hairpinning: Option<bool>,
+    pub(crate) port_preservation: Option<bool>,
     /// An application-level gateway rewrote MAPPED-ADDRESS (it differs from XOR-MAPPED-ADDRESS).
-    pub alg: Option<bool>,
+    pub(crate) alg: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub lifetime: Option<LifetimeReport>,
+    pub(crate) lifetime: Option<LifetimeReport>,
     /// RFC 3489 classification: `open-internet`, `full-cone`, `restricted-cone`, `port-restricted-cone`,
     /// `symmetric`, `symmetric-udp-firewall`, `udp-blocked`, `unknown`.
-    pub classic: &'static str,
-    pub classic_name: &'static str,
-    pub webrtc: WebRtcAdvice,
+    pub(crate) classic: &'static str,
+    pub(crate) classic_name: &'static str,
+    pub(crate) webrtc: WebRtcAdvice,
     /// What could not be tested, and why.
-    pub untested: Vec<String>,
-    pub tests: Vec<TestReport>,
+    pub(crate) untested: Vec<String>,
+    pub(crate) tests: Vec<TestReport>,
 }
 
 impl NatReport {

@@ -14,14 +14,14 @@ use std::net::SocketAddr;
 /// RFC 4787 / RFC 5780 behaviour of mapping or filtering.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Behaviour {
+pub(crate) enum Behaviour {
     EndpointIndependent,
     AddressDependent,
     AddressAndPortDependent,
 }
 
 impl Behaviour {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Behaviour::EndpointIndependent => "endpoint-independent",
             Behaviour::AddressDependent => "address-dependent",
@@ -33,7 +33,7 @@ impl Behaviour {
 /// The RFC 3489 §5 classification.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Classic {
+pub(crate) enum Classic {
     OpenInternet,
     FullCone,
     RestrictedCone,
@@ -46,7 +46,7 @@ pub enum Classic {
 }
 
 impl Classic {
-    pub fn id(self) -> &'static str {
+    pub(crate) fn id(self) -> &'static str {
         match self {
             Classic::OpenInternet => "open-internet",
             Classic::FullCone => "full-cone",
@@ -59,7 +59,7 @@ impl Classic {
         }
     }
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Classic::OpenInternet => "open internet (no NAT, no filtering)",
             Classic::FullCone => "full cone NAT",
@@ -263,12 +263,12 @@ pub(super) fn conclude(o: &Observations<'_>) -> Verdicts {
 
 /// What the verdict means for a WebRTC call from this network.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct WebRtcAdvice {
+pub(crate) struct WebRtcAdvice {
     /// `yes`, `mostly`, `limited`, `no` or `unknown`: will a direct (non-relayed) path form?
-    pub direct: &'static str,
+    pub(crate) direct: &'static str,
     /// `not-needed`, `for-some-peers`, `recommended` or `required-over-tcp`.
-    pub turn: &'static str,
-    pub explanation: String,
+    pub(crate) turn: &'static str,
+    pub(crate) explanation: String,
 }
 
 pub(super) fn webrtc_advice(

@@ -9,7 +9,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 impl App {
     /// Number of ladder rows shown and the ladder row (index into the scope's ladder) at position `pos`.
-    pub fn ladder_row_at(&self, pos: usize) -> Option<usize> {
+    pub(crate) fn ladder_row_at(&self, pos: usize) -> Option<usize> {
         let st = self.session.as_ref()?;
         let scope = self.index.sessions.get(st.session)?;
         if st.ladder_media {
@@ -19,7 +19,7 @@ impl App {
         }
     }
 
-    pub fn ladder_len(&self) -> usize {
+    pub(crate) fn ladder_len(&self) -> usize {
         let Some(st) = self.session.as_ref() else { return 0 };
         let Some(scope) = self.index.sessions.get(st.session) else {
             return 0;

@@ -9,7 +9,7 @@ use std::cell::Cell;
 
 /// Where a message was opened from, for ←/→ (previous/next message of that list).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MessageContext {
+pub(crate) enum MessageContext {
     Ladder,
     AllMessages,
     Single,
@@ -20,15 +20,15 @@ pub struct MessageState {
     /// Index into `model.messages`.
     pub msg: usize,
     /// 0 = the header, i + 1 = attribute i.
-    pub item: Cursor,
-    pub pane: Pane,
-    pub hex_scroll: Cell<usize>,
-    pub context: MessageContext,
+    pub(crate) item: Cursor,
+    pub(crate) pane: Pane,
+    pub(crate) hex_scroll: Cell<usize>,
+    pub(crate) context: MessageContext,
 }
 
 impl App {
     /// Opens the message detail for message `mi`.
-    pub fn open_message(&mut self, mi: usize, context: MessageContext) {
+    pub(crate) fn open_message(&mut self, mi: usize, context: MessageContext) {
         if mi >= self.model().messages.len() {
             return;
         }

@@ -7,11 +7,11 @@ use super::{App, Cursor, MessageContext, Overlay, PromptKind, Screen};
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 #[derive(Debug, Default)]
-pub struct MessagesState {
-    pub cursor: Cursor,
-    pub filter: String,
+pub(crate) struct MessagesState {
+    pub(crate) cursor: Cursor,
+    pub(crate) filter: String,
     /// Indices into `model.messages` matching the filter; `None` when there is no filter.
-    pub visible: Option<Vec<usize>>,
+    pub(crate) visible: Option<Vec<usize>>,
 }
 
 impl App {
@@ -42,14 +42,14 @@ impl App {
         self.messages.cursor.selected = 0;
     }
 
-    pub fn messages_len(&self) -> usize {
+    pub(crate) fn messages_len(&self) -> usize {
         match &self.messages.visible {
             Some(v) => v.len(),
             None => self.model().messages.len(),
         }
     }
 
-    pub fn messages_at(&self, pos: usize) -> Option<usize> {
+    pub(crate) fn messages_at(&self, pos: usize) -> Option<usize> {
         match &self.messages.visible {
             Some(v) => v.get(pos).copied(),
             None => (pos < self.model().messages.len()).then_some(pos),

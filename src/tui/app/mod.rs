@@ -25,15 +25,16 @@ mod sessions;
 mod timeline;
 mod turn;
 
-pub use message::{MessageContext, MessageState};
-pub use messages::MessagesState;
-pub use mouse::Hit;
-pub use overlay::{Overlay, PromptKind};
+pub(crate) use message::{MessageContext, MessageState};
+pub(crate) use messages::MessagesState;
+pub(crate) use mouse::Hit;
+pub(crate) use overlay::{Overlay, PromptKind};
 pub use save::Target;
-pub use session::{SessionState, Tab};
-pub use sessions::{HomeState, RowKey, SortKey};
-pub use timeline::{timeline_extent, TimelineState};
-pub use turn::TurnViewState;
+pub(crate) use session::SessionState;
+pub use session::Tab;
+pub(crate) use sessions::{HomeState, RowKey, SortKey};
+pub(crate) use timeline::{timeline_extent, TimelineState};
+pub(crate) use turn::TurnViewState;
 
 use super::data::{Index, LiveCounters, Snapshot};
 use crate::analysis::Model;
@@ -52,18 +53,18 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    pub fn up(&mut self, n: usize) {
+    pub(crate) fn up(&mut self, n: usize) {
         self.selected = self.selected.saturating_sub(n);
     }
-    pub fn down(&mut self, n: usize, len: usize) {
+    pub(crate) fn down(&mut self, n: usize, len: usize) {
         self.selected = (self.selected + n).min(len.saturating_sub(1));
     }
-    pub fn clamp(&mut self, len: usize) {
+    pub(crate) fn clamp(&mut self, len: usize) {
         self.selected = self.selected.min(len.saturating_sub(1));
     }
     /// Rows `offset..end` to draw in `height` lines with the selection in view; remembers the offset so
     /// scrolling is sticky (the view moves only when the selection leaves it).
-    pub fn window(&self, len: usize, height: usize) -> (usize, usize) {
+    pub(crate) fn window(&self, len: usize, height: usize) -> (usize, usize) {
         if height == 0 || len == 0 {
             return (0, 0);
         }
@@ -77,9 +78,6 @@ impl Cursor {
         off = off.min(len.saturating_sub(height));
         self.offset.set(off);
         (off, (off + height).min(len))
-    }
-    pub fn offset(&self) -> usize {
-        self.offset.get()
     }
     /// The keys every list shares (↑↓ jk, PgUp PgDn, Home End gG): true when `code` was one of them and
     /// moved the selection in a list of `len` rows, `page` rows to a page.
@@ -117,7 +115,7 @@ pub enum Action {
 
 /// Which pane of a two-pane screen has the keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Pane {
+pub(crate) enum Pane {
     #[default]
     First,
     Second,
@@ -138,22 +136,22 @@ pub struct App {
     pub stack: Vec<Screen>,
     pub home: HomeState,
     pub session: Option<SessionState>,
-    pub turn: TurnViewState,
+    pub(crate) turn: TurnViewState,
     pub message: Option<MessageState>,
-    pub messages: MessagesState,
+    pub(crate) messages: MessagesState,
     pub overlay: Option<Overlay>,
-    pub help_scroll: usize,
+    pub(crate) help_scroll: usize,
     /// A one-line result of the last action (saved to …), shown in the status bar until the next key.
     pub status: Option<String>,
     pub color: bool,
     pub paused: bool,
     /// A live snapshot that arrived while paused, shown on resume (only the newest is kept).
-    pub pending: Option<Snapshot>,
+    pub(crate) pending: Option<Snapshot>,
     /// A live capture's counters, refreshed every tick whether paused or not (the status bar shows them).
     pub live: Option<LiveCounters>,
     /// Lines of the last drawn list (for PgUp/PgDn).
-    pub page: Cell<usize>,
-    pub hits: RefCell<Vec<(Rect, Hit)>>,
+    pub(crate) page: Cell<usize>,
+    pub(crate) hits: RefCell<Vec<(Rect, Hit)>>,
 }
 
 impl App {

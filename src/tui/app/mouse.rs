@@ -12,7 +12,7 @@ const WHEEL_ROWS: usize = 3;
 
 /// Something the mouse can hit, registered by the last render.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Hit {
+pub(crate) enum Hit {
     /// The current list: row `offset + (y - area.y)`.
     List {
         offset: usize,

@@ -17,7 +17,7 @@ pub enum Target {
 
 impl App {
     /// What `w` saves on this screen: marked home rows, else the row, session or allocation in view.
-    pub fn save_targets(&self) -> Vec<Target> {
+    pub(crate) fn save_targets(&self) -> Vec<Target> {
         let to_target = |r: RowRef| match r {
             RowRef::Session(i) => Target::Session(i),
             RowRef::Allocation(i) => Target::Allocation(i),

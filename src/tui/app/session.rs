@@ -15,8 +15,8 @@ pub enum Tab {
 }
 
 impl Tab {
-    pub const ALL: [Tab; 4] = [Tab::Pairs, Tab::Timeline, Tab::Ladder, Tab::Findings];
-    pub fn title(self) -> &'static str {
+    pub(crate) const ALL: [Tab; 4] = [Tab::Pairs, Tab::Timeline, Tab::Ladder, Tab::Findings];
+    pub(crate) fn title(self) -> &'static str {
         match self {
             Tab::Pairs => "Pairs",
             Tab::Timeline => "Timeline",
@@ -32,27 +32,27 @@ impl Tab {
 #[derive(Debug)]
 pub struct SessionState {
     /// Index into `report.sessions`.
-    pub session: usize,
+    pub(crate) session: usize,
     pub tab: Tab,
     /// Pairs tab: candidates (first) or pairs (second).
-    pub pane: Pane,
-    pub candidates: Cursor,
-    pub pairs: Cursor,
+    pub(crate) pane: Pane,
+    pub(crate) candidates: Cursor,
+    pub(crate) pairs: Cursor,
     pub timeline: TimelineState,
     /// Index into the ladder's shown rows.
     pub ladder: Cursor,
     /// First ladder column drawn (when the columns do not fit).
-    pub ladder_column: usize,
+    pub(crate) ladder_column: usize,
     /// Show ChannelData that carried media.
-    pub ladder_media: bool,
-    pub findings: Cursor,
+    pub(crate) ladder_media: bool,
+    pub(crate) findings: Cursor,
     /// Which evidence frame of the selected finding Enter opens.
-    pub evidence: usize,
+    pub(crate) evidence: usize,
 }
 
 impl App {
     /// Opens session `i` (index into `report.sessions`) on its pairs tab.
-    pub fn open_session(&mut self, i: usize) {
+    pub(crate) fn open_session(&mut self, i: usize) {
         let Some(s) = self.report().sessions.get(i) else {
             return;
         };
@@ -102,7 +102,7 @@ impl App {
         }
     }
 
-    pub fn switch_tab(&mut self, i: usize) {
+    pub(crate) fn switch_tab(&mut self, i: usize) {
         if let Some(s) = self.session.as_mut() {
             s.tab = Tab::ALL[i.min(Tab::ALL.len() - 1)];
         }

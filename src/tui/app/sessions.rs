@@ -11,7 +11,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use std::collections::BTreeSet;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum SortKey {
+pub(crate) enum SortKey {
     Start,
     Agents,
     Outcome,
@@ -31,7 +31,7 @@ impl SortKey {
         SortKey::Pairs,
         SortKey::Findings,
     ];
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             SortKey::Start => "start",
             SortKey::Agents => "agents",
@@ -46,20 +46,20 @@ impl SortKey {
 
 /// A row key that survives a new snapshot (rows can move when live data arrives).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum RowKey {
+pub(crate) enum RowKey {
     Session(String),
     Allocation(String, String),
 }
 
 #[derive(Debug)]
 pub struct HomeState {
-    pub cursor: Cursor,
+    pub(crate) cursor: Cursor,
     pub filter: String,
-    pub sort: SortKey,
-    pub descending: bool,
+    pub(crate) sort: SortKey,
+    pub(crate) descending: bool,
     /// Indices into `index.rows`, filtered and sorted.
     pub visible: Vec<usize>,
-    pub marked: BTreeSet<RowKey>,
+    pub(crate) marked: BTreeSet<RowKey>,
 }
 
 impl App {
@@ -90,7 +90,7 @@ impl App {
     }
 
     /// Re-applies the home filter and sort.
-    pub fn refresh_home(&mut self) {
+    pub(crate) fn refresh_home(&mut self) {
         let filter = Filter::parse(&self.home.filter);
         let report = &self.snapshot.report;
         let mut rows: Vec<(usize, RowSummary)> = self

@@ -9,12 +9,12 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 #[derive(Debug)]
 pub struct TimelineState {
     /// Index into the session's timeline events.
-    pub event: usize,
+    pub(crate) event: usize,
     /// The pair whose lane is selected.
     pub lane: usize,
     /// Visible window: start (epoch seconds) and span (seconds).
-    pub start: f64,
-    pub span: f64,
+    pub(crate) start: f64,
+    pub(crate) span: f64,
 }
 
 impl App {
@@ -131,7 +131,7 @@ impl App {
 }
 
 /// The window that shows a whole session's timeline, with a little margin.
-pub fn timeline_extent(s: &crate::analysis::sessions::SessionReport) -> (f64, f64) {
+pub(crate) fn timeline_extent(s: &crate::analysis::sessions::SessionReport) -> (f64, f64) {
     let first = s.timeline.first().map_or(s.first_ts, |e| e.ts);
     let last = s.timeline.last().map_or(s.last_ts, |e| e.ts);
     let span = (last - first).max(1e-3);

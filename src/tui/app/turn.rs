@@ -8,10 +8,10 @@ use crate::tui::data::allocation_lines;
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 #[derive(Debug, Default)]
-pub struct TurnViewState {
-    pub allocations: Cursor,
-    pub detail: Cursor,
-    pub pane: Pane,
+pub(crate) struct TurnViewState {
+    pub(crate) allocations: Cursor,
+    pub(crate) detail: Cursor,
+    pub(crate) pane: Pane,
 }
 
 impl App {

@@ -22,43 +22,43 @@ use std::net::SocketAddr;
 
 /// Everything the session view needs that the report does not hold directly.
 #[derive(Clone, Debug, Default)]
-pub struct SessionScope {
+pub(crate) struct SessionScope {
     /// Messages of the session (its checks, its allocations' TURN traffic, its agents' STUN), indices into
     /// `model.messages` in capture order.
-    pub messages: Vec<usize>,
+    pub(crate) messages: Vec<usize>,
     /// Every transport address that belongs to the session: its agents' candidates and NAT mappings, the
     /// relayed addresses and clients of its allocations.
-    pub addresses: HashSet<SocketAddr>,
+    pub(crate) addresses: HashSet<SocketAddr>,
     /// Indices into `report.turn.allocations` of the allocations whose relayed address is a candidate.
-    pub allocations: Vec<usize>,
+    pub(crate) allocations: Vec<usize>,
     /// Indices into `report.findings` about the session or its allocations.
-    pub findings: Vec<usize>,
-    pub columns: Vec<Column>,
-    pub ladder: Vec<LadderRow>,
+    pub(crate) findings: Vec<usize>,
+    pub(crate) columns: Vec<Column>,
+    pub(crate) ladder: Vec<LadderRow>,
     /// Rows of `ladder` that are not media (the default view).
-    pub ladder_signalling: Vec<usize>,
+    pub(crate) ladder_signalling: Vec<usize>,
     /// Per timeline event: a check sent after the sender's first success on that pair (RFC 7675 consent).
-    pub consent: Vec<bool>,
+    pub(crate) consent: Vec<bool>,
     /// Frames of the session's evidence (messages, timeline, findings) for saving.
-    pub frames: Vec<u64>,
+    pub(crate) frames: Vec<u64>,
 }
 
 /// Per-allocation facts for rows, saving and findings.
 #[derive(Clone, Debug, Default)]
-pub struct AllocationScope {
-    pub findings: Vec<usize>,
+pub(crate) struct AllocationScope {
+    pub(crate) findings: Vec<usize>,
     /// Session using it, if any.
-    pub session: Option<usize>,
-    pub addresses: HashSet<SocketAddr>,
-    pub frames: Vec<u64>,
+    pub(crate) session: Option<usize>,
+    pub(crate) addresses: HashSet<SocketAddr>,
+    pub(crate) frames: Vec<u64>,
 }
 
 /// Lookups derived from one snapshot.
 #[derive(Debug, Default)]
 pub struct Index {
     pub rows: Vec<RowRef>,
-    pub sessions: Vec<SessionScope>,
-    pub allocations: Vec<AllocationScope>,
+    pub(crate) sessions: Vec<SessionScope>,
+    pub(crate) allocations: Vec<AllocationScope>,
     /// Findings about the capture as a whole.
     pub capture_findings: Vec<usize>,
     /// (frame, message index) sorted by frame, for evidence jumps.
@@ -66,11 +66,11 @@ pub struct Index {
     /// Messages of each transaction, in capture order.
     transactions: HashMap<TransactionId, Vec<usize>>,
     /// The earliest timestamp of the capture (all times are shown relative to it).
-    pub t0: f64,
+    pub(crate) t0: f64,
 }
 
 impl Index {
-    pub fn build(report: &Report, model: &Model) -> Index {
+    pub(crate) fn build(report: &Report, model: &Model) -> Index {
         let t0 = report
             .inputs
             .iter()
@@ -232,7 +232,7 @@ impl Index {
 
     /// The message to show for an evidence frame: the innermost STUN message of that frame (a relayed
     /// check rather than the ChannelData carrying it), else whatever was recorded for it.
-    pub fn message_at_frame(&self, model: &Model, frame: u64) -> Option<usize> {
+    pub(crate) fn message_at_frame(&self, model: &Model, frame: u64) -> Option<usize> {
         let start = self.by_frame.partition_point(|&(f, _)| f < frame);
         let same = self.by_frame[start..].iter().take_while(|&&(f, _)| f == frame);
         let mut fallback = None;
@@ -247,7 +247,7 @@ impl Index {
     }
 
     /// Messages with the same transaction id as message `mi` (including itself), in capture order.
-    pub fn transaction_of(&self, model: &Model, mi: usize) -> &[usize] {
+    pub(crate) fn transaction_of(&self, model: &Model, mi: usize) -> &[usize] {
         model
             .messages
             .get(mi)
@@ -257,7 +257,7 @@ impl Index {
     }
 
     /// Findings about the thing a home row shows.
-    pub fn row_findings(&self, row: RowRef) -> &[usize] {
+    pub(crate) fn row_findings(&self, row: RowRef) -> &[usize] {
         match row {
             RowRef::Session(i) => self.sessions.get(i).map_or(&[], |s| s.findings.as_slice()),
             RowRef::Allocation(i) => self.allocations.get(i).map_or(&[], |a| a.findings.as_slice()),

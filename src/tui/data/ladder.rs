@@ -16,33 +16,33 @@ use std::net::SocketAddr;
 
 /// Which side of the ladder a column is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Side {
+pub(crate) enum Side {
     A,
     Middle,
     B,
 }
 
 #[derive(Clone, Debug)]
-pub struct Column {
+pub(crate) struct Column {
     /// Short tag drawn above the lifeline: `A1`, `T1`, `B2`, `S1`.
-    pub tag: String,
-    pub address: SocketAddr,
+    pub(crate) tag: String,
+    pub(crate) address: SocketAddr,
     /// `host 192.168.1.10:52338`, `TURN 203.0.113.1:3478 (relays :49185 :49238)`.
-    pub detail: String,
-    pub side: Side,
+    pub(crate) detail: String,
+    pub(crate) side: Side,
 }
 
 /// One arrow of the ladder.
 #[derive(Clone, Copy, Debug)]
-pub struct LadderRow {
+pub(crate) struct LadderRow {
     /// Index into `model.messages`.
-    pub msg: usize,
-    pub from: usize,
-    pub to: usize,
+    pub(crate) msg: usize,
+    pub(crate) from: usize,
+    pub(crate) to: usize,
     /// The TURN server column a relayed message passed through.
-    pub via: Option<usize>,
+    pub(crate) via: Option<usize>,
     /// ChannelData that carried no STUN (media or application data): hidden unless asked for.
-    pub media: bool,
+    pub(crate) media: bool,
 }
 
 /// Candidate types in the order columns are laid out from the edge of the ladder inward.

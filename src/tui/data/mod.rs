@@ -15,10 +15,12 @@ mod ladder;
 mod rows;
 mod turn;
 
-pub use index::{AllocationScope, Index, SessionScope};
-pub use ladder::{Column, LadderRow, Side};
-pub use rows::{RowRef, RowSummary, Status, TurnUse};
-pub use turn::{allocation_lines, DetailLine, LineKind};
+pub(crate) use index::Index;
+pub(crate) use ladder::{Column, LadderRow, Side};
+pub use rows::RowRef;
+pub(crate) use rows::{RowSummary, Status, TurnUse};
+pub use turn::allocation_lines;
+pub(crate) use turn::LineKind;
 
 use crate::analysis::findings::{Finding, Severity};
 use crate::analysis::Model;
@@ -81,7 +83,7 @@ pub fn ui_model(model: &Model) -> Model {
 /// One consistent view of a capture: the report every output renders, plus the model for what the report
 /// leaves out (raw message bytes, attribute offsets).
 pub struct Snapshot {
-    pub report: Report,
+    pub(crate) report: Report,
     pub model: Arc<Model>,
     pub source: Source,
 }
@@ -103,13 +105,13 @@ fn parse(s: &str) -> Option<SocketAddr> {
 /// Counts of findings by severity. Ordered by errors, then warnings, then infos: the home list sorts
 /// rows with the most errors first.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub struct SeverityCounts {
-    pub errors: usize,
-    pub warnings: usize,
-    pub infos: usize,
+pub(crate) struct SeverityCounts {
+    pub(crate) errors: usize,
+    pub(crate) warnings: usize,
+    pub(crate) infos: usize,
 }
 
-pub fn severity_counts(findings: &[Finding], which: &[usize]) -> SeverityCounts {
+pub(crate) fn severity_counts(findings: &[Finding], which: &[usize]) -> SeverityCounts {
     let mut c = SeverityCounts::default();
     for f in which.iter().filter_map(|&i| findings.get(i)) {
         match f.severity {
@@ -121,7 +123,7 @@ pub fn severity_counts(findings: &[Finding], which: &[usize]) -> SeverityCounts 
     c
 }
 
-pub fn severity_name(s: Severity) -> &'static str {
+pub(crate) fn severity_name(s: Severity) -> &'static str {
     match s {
         Severity::Error => "ERROR",
         Severity::Warning => "WARN",

@@ -20,13 +20,13 @@ pub enum RowRef {
 
 /// A home row's state: its session's outcome, or its allocation's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
+pub(crate) enum Status {
     Session(Outcome),
     Allocation(AllocationState),
 }
 
 impl Status {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Status::Session(o) => o.name(),
             Status::Allocation(s) => s.name(),
@@ -36,7 +36,7 @@ impl Status {
 
 /// What a home row's TURN column says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TurnUse {
+pub(crate) enum TurnUse {
     /// The session's selected pair goes through a TURN relay (`relay`).
     Relay,
     /// The session's agents allocated relays its selected pair does not use (`alloc`).
@@ -48,7 +48,7 @@ pub enum TurnUse {
 }
 
 impl TurnUse {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             TurnUse::Relay => "relay",
             TurnUse::Allocated => "alloc",
@@ -60,33 +60,33 @@ impl TurnUse {
 
 /// The facts one home row shows, filters on and sorts by.
 #[derive(Clone, Debug)]
-pub struct RowSummary {
+pub(crate) struct RowSummary {
     /// `s1` for a session; `turn` for an allocation.
-    pub id: String,
+    pub(crate) id: String,
     /// Epoch seconds.
-    pub start: f64,
+    pub(crate) start: f64,
     /// Session: the agents' ufrags; allocation: its client's address.
-    pub agents: String,
+    pub(crate) agents: String,
     /// Session: the selected (or first) pair's addresses; allocation: client → server.
-    pub addresses: String,
-    pub status: Status,
+    pub(crate) addresses: String,
+    pub(crate) status: Status,
     /// Candidate types of the selected pair (`prflx↔relay`); `TURN udp` for an allocation (what it relays).
-    pub pair: String,
+    pub(crate) pair: String,
     /// Seconds, on the selected pair.
-    pub rtt: Option<f64>,
-    pub pairs: usize,
-    pub succeeded: usize,
-    pub checks: u64,
-    pub turn: TurnUse,
-    pub findings: SeverityCounts,
-    pub candidate_types: Vec<CandidateType>,
-    pub finding_codes: Vec<&'static str>,
+    pub(crate) rtt: Option<f64>,
+    pub(crate) pairs: usize,
+    pub(crate) succeeded: usize,
+    pub(crate) checks: u64,
+    pub(crate) turn: TurnUse,
+    pub(crate) findings: SeverityCounts,
+    pub(crate) candidate_types: Vec<CandidateType>,
+    pub(crate) finding_codes: Vec<&'static str>,
     /// Lowercase text a plain filter word is looked up in.
-    pub haystack: String,
+    pub(crate) haystack: String,
 }
 
 impl RowSummary {
-    pub fn of(report: &Report, index: &Index, row: RowRef) -> RowSummary {
+    pub(crate) fn of(report: &Report, index: &Index, row: RowRef) -> RowSummary {
         let findings_idx = index.row_findings(row);
         let codes: Vec<&'static str> = findings_idx
             .iter()

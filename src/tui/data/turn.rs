@@ -11,7 +11,7 @@ use crate::report::Report;
 
 /// What a detail line of the TURN view is about (for colour).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LineKind {
+pub(crate) enum LineKind {
     Heading,
     Normal,
     Error,
@@ -22,9 +22,9 @@ pub enum LineKind {
 /// One line of an allocation's detail: text (wire text already escaped) and the frame it points at.
 #[derive(Clone, Debug)]
 pub struct DetailLine {
-    pub text: String,
+    pub(crate) text: String,
     pub frame: Option<u64>,
-    pub kind: LineKind,
+    pub(crate) kind: LineKind,
 }
 
 fn line(text: String, frame: Option<u64>, kind: LineKind) -> DetailLine {

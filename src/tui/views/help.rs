@@ -7,7 +7,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 /// (key, what it does); a key of "" starts a section named by the second field.
-pub const KEYS: &[(&str, &str)] = &[
+pub(crate) const KEYS: &[(&str, &str)] = &[
     ("", "Everywhere"),
     ("↑/↓ j/k", "move the selection"),
     ("PgUp/PgDn", "move a page"),
@@ -49,7 +49,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("Tab", "attribute tree / hex dump (scroll)"),
 ];
 
-pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = Theme::of(app);
     let w = area.width.saturating_sub(4).min(100);
     let h = area.height.saturating_sub(2);

@@ -24,7 +24,7 @@ const WIDE: u16 = 120;
 const MIN_SPACING: usize = 4;
 
 /// `binding request`, `allocate 401`, `ChannelData 0x4003`.
-pub fn label(model: &Model, m: &MessageRecord) -> String {
+pub(crate) fn label(model: &Model, m: &MessageRecord) -> String {
     match &m.body {
         // An error response's code is read by decoding it again; the rest is in the record.
         Body::Stun { method, class, .. } => {
@@ -87,7 +87,7 @@ fn draw_arrow(cells: &mut [char], x: &dyn Fn(usize) -> Option<usize>, r: &Ladder
     }
 }
 
-pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = Theme::of(app);
     let Some(st) = app.session.as_ref() else { return };
     let Some(scope) = app.index.sessions.get(st.session) else {

@@ -15,7 +15,7 @@ use ratatui::Frame;
 use std::ops::Range;
 
 /// The bytes item `item` covers: 0 is the header, i + 1 attribute i.
-pub fn item_range(msg: &StunMessage, item: usize) -> Range<usize> {
+pub(crate) fn item_range(msg: &StunMessage, item: usize) -> Range<usize> {
     match item.checked_sub(1).and_then(|i| msg.attributes.get(i)) {
         Some(a) => a.offset as usize..a.value_range().end,
         None => 0..HEADER_LEN,
@@ -23,7 +23,7 @@ pub fn item_range(msg: &StunMessage, item: usize) -> Range<usize> {
 }
 
 /// Bytes per hex line that fit in `width` columns: offset (6) + 3 per byte + gap + 1 per byte.
-pub fn bytes_per_line(width: u16) -> usize {
+pub(crate) fn bytes_per_line(width: u16) -> usize {
     match width {
         w if w >= 72 => 16,
         w if w >= 40 => 8,
@@ -104,7 +104,7 @@ fn header_lines(app: &App, m: &MessageRecord, t: &Theme) -> Vec<Line<'static>> {
     lines
 }
 
-pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = Theme::of(app);
     let Some(st) = app.message.as_ref() else { return };
     let Some(m) = app.model().messages.get(st.msg) else {

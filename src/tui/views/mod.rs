@@ -3,16 +3,16 @@
 //!
 //! Colours carry meaning only as a second channel: every state is also a word or a glyph, and with
 //! `NO_COLOR` (<https://no-color.org>) selection and highlights fall back to reverse video and bold.
-pub mod findings;
-pub mod help;
-pub mod ladder;
-pub mod message;
-pub mod messages;
-pub mod pairs;
-pub mod session;
-pub mod sessions;
-pub mod timeline;
-pub mod turn;
+pub(crate) mod findings;
+pub(crate) mod help;
+pub(crate) mod ladder;
+pub(crate) mod message;
+pub(crate) mod messages;
+pub(crate) mod pairs;
+pub(crate) mod session;
+pub(crate) mod sessions;
+pub(crate) mod timeline;
+pub(crate) mod turn;
 
 use super::app::{App, Hit, Overlay, PromptKind, Screen};
 use super::data::Status;
@@ -54,20 +54,20 @@ pub struct Theme {
 }
 
 impl Theme {
-    pub fn of(app: &App) -> Theme {
+    pub(crate) fn of(app: &App) -> Theme {
         Theme { color: app.color }
     }
-    pub fn fg(&self, c: Color) -> Style {
+    pub(crate) fn fg(&self, c: Color) -> Style {
         if self.color {
             Style::new().fg(c)
         } else {
             Style::new()
         }
     }
-    pub fn selected(&self) -> Style {
+    pub(crate) fn selected(&self) -> Style {
         Style::new().add_modifier(Modifier::REVERSED)
     }
-    pub fn header(&self) -> Style {
+    pub(crate) fn header(&self) -> Style {
         let s = Style::new().add_modifier(Modifier::BOLD);
         if self.color {
             s.fg(Color::Cyan)
@@ -75,44 +75,44 @@ impl Theme {
             s
         }
     }
-    pub fn dim(&self) -> Style {
+    pub(crate) fn dim(&self) -> Style {
         if self.color {
             Style::new().fg(Color::DarkGray)
         } else {
             Style::new().add_modifier(Modifier::DIM)
         }
     }
-    pub fn bar(&self) -> Style {
+    pub(crate) fn bar(&self) -> Style {
         if self.color {
             Style::new().bg(Color::Blue).fg(Color::White)
         } else {
             Style::new().add_modifier(Modifier::REVERSED)
         }
     }
-    pub fn good(&self) -> Style {
+    pub(crate) fn good(&self) -> Style {
         self.fg(Color::Green)
     }
-    pub fn bad(&self) -> Style {
+    pub(crate) fn bad(&self) -> Style {
         self.fg(Color::Red).add_modifier(Modifier::BOLD)
     }
-    pub fn warn(&self) -> Style {
+    pub(crate) fn warn(&self) -> Style {
         self.fg(Color::Yellow)
     }
-    pub fn outcome(&self, o: Outcome) -> Style {
+    pub(crate) fn outcome(&self, o: Outcome) -> Style {
         match o {
             Outcome::Connected => self.good(),
             Outcome::Failed => self.bad(),
             Outcome::Incomplete => self.warn(),
         }
     }
-    pub fn allocation(&self, s: AllocationState) -> Style {
+    pub(crate) fn allocation(&self, s: AllocationState) -> Style {
         match s {
             AllocationState::Active | AllocationState::Deleted => self.good(),
             AllocationState::Failed | AllocationState::Expired => self.bad(),
         }
     }
     /// A home row's session outcome or allocation state.
-    pub fn status(&self, s: Status) -> Style {
+    pub(crate) fn status(&self, s: Status) -> Style {
         match s {
             Status::Session(o) => self.outcome(o),
             Status::Allocation(a) => self.allocation(a),
@@ -132,7 +132,7 @@ impl Theme {
 }
 
 /// Text from the wire (or a report string holding some), made safe for the terminal.
-pub fn clean(s: &str) -> Cow<'_, str> {
+pub(crate) fn clean(s: &str) -> Cow<'_, str> {
     let bad = |c: char| {
         let u = c as u32;
         u < 0x20 || u == 0x7F || (0x80..0xA0).contains(&u) || c == '\\' || is_bidi_control(c)
@@ -145,7 +145,7 @@ pub fn clean(s: &str) -> Cow<'_, str> {
 }
 
 /// Seconds relative to the capture start in at most 8 columns: `+0.128s`, `+12.35s`, `+1041s`.
-pub fn rel(app: &App, ts: f64) -> String {
+pub(crate) fn rel(app: &App, ts: f64) -> String {
     let d = ts - app.index.t0;
     match d.abs() {
         a if a < 10.0 => format!("{d:+.3}s"),
@@ -157,7 +157,7 @@ pub fn rel(app: &App, ts: f64) -> String {
 }
 
 /// Milliseconds, `1.1 ms`, or `-`.
-pub fn ms(v: Option<f64>) -> String {
+pub(crate) fn ms(v: Option<f64>) -> String {
     match v {
         Some(s) if s < 0.01 => format!("{:.1}ms", s * 1e3),
         Some(s) => format!("{:.0}ms", s * 1e3),
@@ -166,7 +166,7 @@ pub fn ms(v: Option<f64>) -> String {
 }
 
 /// Registers a list area for mouse clicks (row = offset + line).
-pub fn hit_list(app: &App, area: Rect, offset: usize) {
+pub(crate) fn hit_list(app: &App, area: Rect, offset: usize) {
     app.hits.borrow_mut().push((area, Hit::List { offset }));
 }
 
@@ -276,7 +276,7 @@ fn render_prompt(frame: &mut Frame, area: Rect, app: &App, kind: &PromptKind, in
 }
 
 /// Pads or cuts `s` to exactly `w` columns (cut text ends in `…`).
-pub fn fit(s: &str, w: usize) -> String {
+pub(crate) fn fit(s: &str, w: usize) -> String {
     let mut out = String::new();
     let mut used = 0;
     let total = Span::raw(s).width();

@@ -63,7 +63,7 @@ fn dir_text(label: &str, d: &DirectionReport, wide: bool) -> String {
     )
 }
 
-pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = Theme::of(app);
     let Some(st) = app.session.as_ref() else { return };
     let Some(s) = app.report().sessions.get(st.session) else {

@@ -12,7 +12,7 @@ fn since(v: Option<f64>) -> String {
     v.map_or("-".into(), |s| format!("+{:.0}ms", s * 1e3))
 }
 
-pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = Theme::of(app);
     let Some(st) = app.session.as_ref() else { return };
     let Some(s) = app.report().sessions.get(st.session) else {

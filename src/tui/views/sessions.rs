@@ -36,7 +36,7 @@ fn findings_cell(c: SeverityCounts) -> String {
     }
 }
 
-pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = Theme::of(app);
     // Findings about the capture as a whole (no checks at all, ICMP unreachable) belong to no row.
     let capture_findings = &app.index.capture_findings;

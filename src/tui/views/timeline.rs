@@ -17,7 +17,7 @@ use ratatui::Frame;
 const LABEL: u16 = 18;
 
 /// The glyph, its precedence when events share a column, and its colour.
-pub fn glyph(s: &SessionReport, e: &TimelineEvent, consent: bool) -> (char, u8, Color) {
+pub(crate) fn glyph(s: &SessionReport, e: &TimelineEvent, consent: bool) -> (char, u8, Color) {
     let from_a = s.agents.first().is_some_and(|a| a.ufrag == e.from);
     match e.event {
         TimelineKind::Timeout => ('T', 9, Color::Red),
@@ -35,7 +35,7 @@ pub fn glyph(s: &SessionReport, e: &TimelineEvent, consent: bool) -> (char, u8, 
     }
 }
 
-pub const LEGEND: &str =
+pub(crate) const LEGEND: &str =
     "> check A→B  < check B→A  r retransmit  c consent  ✓ success  E error  T timeout  N nominated  ═ selected  D DTLS  d DTLS up  M media";
 
 /// A tick step of 1, 2 or 5 × 10^k seconds giving at least `min_cols` columns between ticks.
@@ -63,7 +63,7 @@ fn tick_label(v: f64, step: f64) -> String {
     }
 }
 
-pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = Theme::of(app);
     let Some(st) = app.session.as_ref() else { return };
     let Some(s) = app.report().sessions.get(st.session) else {

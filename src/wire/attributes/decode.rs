@@ -16,7 +16,7 @@ use Format as F;
 /// a value — a message without the magic cookie, text that is not UTF-8 or longer than RFC 5389 allows,
 /// an error class of 6, a channel number RFC 5766 allowed but RFC 8656 does not, any malformed value — our
 /// own decoder gives the answer, so the result never depends on `stun_codec` being strict.
-pub fn decode_value(typ: u16, value: &[u8], header: &[u8; 20]) -> AttrValue {
+pub(crate) fn decode_value(typ: u16, value: &[u8], header: &[u8; 20]) -> AttrValue {
     let Some(e) = entry(typ) else {
         return raw(value);
     };
@@ -32,7 +32,7 @@ pub fn decode_value(typ: u16, value: &[u8], header: &[u8; 20]) -> AttrValue {
 /// registry's `hot` types), for the differential checks of the tests and fuzz targets; `None` for other
 /// types, or when it refuses the value.
 #[doc(hidden)]
-pub fn codec_cross_check(typ: u16, value: &[u8], header: &[u8; 20]) -> Option<AttrValue> {
+pub(crate) fn codec_cross_check(typ: u16, value: &[u8], header: &[u8; 20]) -> Option<AttrValue> {
     let e = entry(typ)?;
     if !(e.cross_check && codec::applies(header)) {
         return None;
@@ -42,7 +42,7 @@ pub fn codec_cross_check(typ: u16, value: &[u8], header: &[u8; 20]) -> Option<At
 
 /// [`decode_value`] in a dialect: an MS-TURN message's USERNAME, REMOTE-ADDRESS, NONCE, REALM and
 /// ERROR-CODE follow [MS-TURN] §2.2.2 (see the registry's `MS_TURN` table), never `stun_codec`.
-pub fn decode_value_in(dialect: Dialect, typ: u16, value: &[u8], header: &[u8; 20]) -> AttrValue {
+pub(crate) fn decode_value_in(dialect: Dialect, typ: u16, value: &[u8], header: &[u8; 20]) -> AttrValue {
     match dialect {
         Dialect::MsTurn => decode_value_reference_in(dialect, typ, value, header),
         _ => decode_value(typ, value, header),
@@ -50,7 +50,12 @@ pub fn decode_value_in(dialect: Dialect, typ: u16, value: &[u8], header: &[u8; 2
 }
 
 /// [`decode_value_reference`] in a dialect.
-pub fn decode_value_reference_in(dialect: Dialect, typ: u16, value: &[u8], header: &[u8; 20]) -> AttrValue {
+pub(crate) fn decode_value_reference_in(
+    dialect: Dialect,
+    typ: u16,
+    value: &[u8],
+    header: &[u8; 20],
+) -> AttrValue {
     match entry_in(dialect, typ) {
         Some(e) => decode_format(e.format, value, header),
         None => raw(value),
@@ -59,7 +64,7 @@ pub fn decode_value_reference_in(dialect: Dialect, typ: u16, value: &[u8], heade
 
 /// [`decode_value`] without `stun_codec`: our own decoder alone, the reference the tests compare
 /// `stun_codec` with. Differential fuzzing and benches can call it directly.
-pub fn decode_value_reference(typ: u16, value: &[u8], header: &[u8; 20]) -> AttrValue {
+pub(crate) fn decode_value_reference(typ: u16, value: &[u8], header: &[u8; 20]) -> AttrValue {
     match entry(typ) {
         Some(e) => decode_format(e.format, value, header),
         None => raw(value),

@@ -12,7 +12,7 @@
 //! generic decoders were measured to be the largest cost of signalling-dense traffic: those it
 //! cross-checks in the tests and fuzz targets ([`codec_cross_check`]). Our own decoder exists for every
 //! type, is the reference the tests hold `stun_codec` to, and takes over whenever `stun_codec` refuses a
-//! value (see [`decode_value`]).
+//! value (see [`decode_value`](decode::decode_value)).
 //!
 //! This module does not walk the TLVs of a message, check MESSAGE-INTEGRITY or FINGERPRINT (the frame in
 //! `stun.rs` does), or decide which dialect a message is in (the frame does, and passes it to
@@ -34,21 +34,25 @@ mod tests;
 
 use std::net::SocketAddr;
 
-pub use decode::{
-    codec_cross_check, decode_value, decode_value_in, decode_value_reference, decode_value_reference_in,
+#[cfg(test)]
+pub(crate) use decode::decode_value;
+pub(crate) use decode::{
+    codec_cross_check, decode_value_in, decode_value_reference, decode_value_reference_in,
 };
-pub use registry::{attribute_name, attribute_name_in, known_attribute_types};
+#[cfg(test)]
+pub(crate) use registry::known_attribute_types;
+pub(crate) use registry::{attribute_name, attribute_name_in};
 
 /// The most value bytes an [`AttrValue::Raw`] keeps. Vendor values seen in captures (GOOG-*, Cisco,
 /// Citrix, MS-TURNBWM) are at most a few dozen bytes, so 64 shows a whole one in the detail view, while a
 /// hostile message cannot make every attribute hold 64 KiB twice (the full bytes stay in the message, and
 /// the hex view slices them from there by offset).
-pub const RAW_VALUE_CAP: usize = 64;
+pub(crate) const RAW_VALUE_CAP: usize = 64;
 
 /// One decoded attribute value. Which variant a type gets is fixed by the catalogue, not by the bytes:
 /// a value that does not fit its type's format is [`AttrValue::Malformed`], never a different variant.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AttrValue {
+pub(crate) enum AttrValue {
     /// MAPPED-ADDRESS, XOR-MAPPED-ADDRESS (0x0020 and the pre-RFC 0x8020, already un-XORed),
     /// XOR-PEER-ADDRESS, XOR-RELAYED-ADDRESS, ALTERNATE-SERVER, RESPONSE-ORIGIN, OTHER-ADDRESS, the RFC 3489
     /// RESPONSE-ADDRESS / SOURCE-ADDRESS / CHANGED-ADDRESS / REFLECTED-FROM, and MS-TURN's address types.
@@ -156,7 +160,7 @@ pub enum AttrValue {
 
 impl AttrValue {
     /// The transport address of an address-type attribute.
-    pub fn address(&self) -> Option<SocketAddr> {
+    pub(crate) fn address(&self) -> Option<SocketAddr> {
         match self {
             AttrValue::Address(a) => Some(*a),
             _ => None,
@@ -164,21 +168,21 @@ impl AttrValue {
     }
 
     /// The text of a text-type attribute (USERNAME, REALM, NONCE, SOFTWARE, ...).
-    pub fn text(&self) -> Option<&str> {
+    pub(crate) fn text(&self) -> Option<&str> {
         match self {
             AttrValue::Text(t) => Some(t),
             _ => None,
         }
     }
 
-    pub fn as_u32(&self) -> Option<u32> {
+    pub(crate) fn as_u32(&self) -> Option<u32> {
         match self {
             AttrValue::U32(v) => Some(*v),
             _ => None,
         }
     }
 
-    pub fn as_u64(&self) -> Option<u64> {
+    pub(crate) fn as_u64(&self) -> Option<u64> {
         match self {
             AttrValue::U64(v) => Some(*v),
             _ => None,
@@ -186,7 +190,8 @@ impl AttrValue {
     }
 
     /// Whether the value did not fit its type's format (either malformed variant).
-    pub fn is_malformed(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_malformed(&self) -> bool {
         matches!(
             self,
             AttrValue::Malformed { .. } | AttrValue::MalformedText { .. }

@@ -6,17 +6,18 @@ use Format as F;
 
 /// The registry name of an attribute type, spelled as the IANA registry and the RFCs spell it
 /// ("XOR-MAPPED-ADDRESS", "MESSAGE-INTEGRITY-SHA256", "GOOG-NETWORK-INFO", ...); `None` when unknown.
-pub fn attribute_name(typ: u16) -> Option<&'static str> {
+pub(crate) fn attribute_name(typ: u16) -> Option<&'static str> {
     entry(typ).map(|e| e.name)
 }
 
 /// [`attribute_name`] in a dialect: MS-TURN names 0x0012, 0x0014 and 0x0015 differently ([MS-TURN] §2.2.2).
-pub fn attribute_name_in(dialect: Dialect, typ: u16) -> Option<&'static str> {
+pub(crate) fn attribute_name_in(dialect: Dialect, typ: u16) -> Option<&'static str> {
     entry_in(dialect, typ).map(|e| e.name)
 }
 
 /// Every attribute type this module has a name and a format for, in ascending order.
-pub fn known_attribute_types() -> impl Iterator<Item = u16> {
+#[cfg(test)]
+pub(crate) fn known_attribute_types() -> impl Iterator<Item = u16> {
     REGISTRY.iter().map(|e| e.typ)
 }
 
