@@ -94,12 +94,18 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
     let tui =
         !args.no_tui && !args.quiet && !args.packets && !json_on_stdout && std::io::stdout().is_terminal();
     // Outputs that read the report once fold ICE sessions and TURN allocations as they end (memory then
-    // follows the calls open at one moment); the TUI keeps them all, as it opens any of them again.
-    if !tui {
+    // follows the calls open at one moment); the TUI keeps them all, as it opens any of them again, and
+    // so does --packets, whose report is built whole (every listed message) and written by serde.
+    if !tui && !args.packets {
         let spill = FileSpill::create()
             .ok()
             .map(|s| std::sync::Arc::new(s) as std::sync::Arc<dyn iceview::analysis::store::Spill>);
-        analyzer.fold_sessions(json::render_folded_session, turn::render_folded_allocation, spill);
+        analyzer.fold_sessions(
+            json::render_folded_session,
+            turn::render_folded_allocation,
+            json::render_folded_finding,
+            spill,
+        );
     }
     // The TUI and --packets build every listed message's report entry in memory: they keep the bound
     // (issue 15: the TUI's message list reading records lazily lifts it).

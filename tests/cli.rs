@@ -308,6 +308,15 @@ fn quiet_prints_nothing_on_stdout_but_still_writes_the_json() {
         9,
         "nat-srflx: 9 messages by tshark's count"
     );
+    // --packets changes what is printed, not the report: the same JSON as without it (its sessions once
+    // went missing with --packets, which built the report whole while sessions were being folded).
+    let plain = tmp.0.join("plain.json");
+    let plain = plain.to_str().expect("utf-8");
+    assert!(iceview_with_env(&["read", &f, "-q", "--json", plain], &[])
+        .status
+        .success());
+    assert_eq!(report["sessions"].as_array().map(Vec::len), Some(1));
+    assert_eq!(report, load(Path::new(plain)));
 }
 
 /// `-c N` stops after N packets: exactly tshark's messages of frames 1..=N (`tshark -c N`).

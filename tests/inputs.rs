@@ -679,6 +679,7 @@ fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
             a.fold_sessions(
                 json::render_folded_session,
                 iceview::report::turn::render_folded_allocation,
+                json::render_folded_finding,
                 spill.map(|s| s as Arc<dyn iceview::analysis::store::Spill>),
             );
         }

@@ -22,7 +22,7 @@
 //! 5-tuple after its allocation folded gets a second entry.
 
 use super::findings::ice::{lasting_findings, EndFacts};
-use super::findings::{Finding, MAX_EVIDENCE_FRAMES};
+use super::findings::{Finding, FoldedFinding, MAX_EVIDENCE_FRAMES};
 use super::sessions::SessionReport;
 use super::store::{RawRef, RawStore, Spill};
 use super::transactions::{Transaction, TxState};
@@ -50,6 +50,10 @@ pub struct Rendered {
 /// How an output renders a session's view (the report layer gives it; the analysis only stores the bytes).
 pub(crate) type Render = fn(&SessionReport) -> Rendered;
 
+/// How an output renders a finding: its element of the report's `findings` array and its line of the text
+/// summary.
+pub(crate) type RenderFinding = fn(&Finding) -> Rendered;
+
 /// How an output renders an allocation as the capture ending at the given time shows it: its element of
 /// `turn.allocations` and its lines of the text summary.
 pub(crate) type RenderAllocation = fn(&AllocationKey, &Allocation, Timestamp) -> Rendered;
@@ -61,7 +65,7 @@ pub struct FoldedAllocation {
     pub(crate) key: AllocationKey,
     pub(crate) json: RawRef,
     pub(crate) text: RawRef,
-    pub(crate) findings: Vec<Finding>,
+    pub(crate) findings: Vec<FoldedFinding>,
 }
 
 /// A folded session: where its rendered forms are, and what the report still needs of it.
@@ -72,7 +76,7 @@ pub struct FoldedSession {
     pub(crate) text: RawRef,
     pub(crate) connected: bool,
     /// Its findings but the end-of-capture ones, in the order the rules give them.
-    pub(crate) findings: Vec<Finding>,
+    pub(crate) findings: Vec<FoldedFinding>,
     pub(crate) end_facts: Option<EndFacts>,
 }
 
@@ -116,6 +120,7 @@ pub struct Folded {
     pub(crate) store: RawStore,
     render: Option<Render>,
     render_allocation: Option<RenderAllocation>,
+    render_finding: Option<RenderFinding>,
     next_search: Option<Timestamp>,
 }
 
@@ -125,10 +130,12 @@ impl Folded {
         &mut self,
         render: Render,
         render_allocation: RenderAllocation,
+        render_finding: RenderFinding,
         spill: Option<Arc<dyn Spill>>,
     ) {
         self.render = Some(render);
         self.render_allocation = Some(render_allocation);
+        self.render_finding = Some(render_finding);
         if let Some(spill) = spill {
             self.store.set_spill(spill);
         }
@@ -154,12 +161,13 @@ impl Folded {
         let Rendered { json, text } = render(view);
         let json = self.store.push(&json);
         let text = self.store.push(&text);
+        let findings = self.fold_findings(lasting_findings(view));
         self.sessions.push(FoldedSession {
             index: view.index,
             json,
             text,
             connected: view.outcome == super::sessions::Outcome::Connected,
-            findings: lasting_findings(view),
+            findings,
             end_facts: EndFacts::of(view),
         });
     }
@@ -178,12 +186,34 @@ impl Folded {
         let Rendered { json, text } = render(key, a, now);
         let json = self.store.push(&json);
         let text = self.store.push(&text);
+        let findings = self.fold_findings(findings);
         self.allocations.push(FoldedAllocation {
             key: *key,
             json,
             text,
             findings,
         });
+    }
+
+    /// Renders findings into the store: what the report keeps of them is where they are and what it sorts
+    /// them by (tens of bytes each, not the hundreds their messages and evidence take).
+    fn fold_findings(&mut self, findings: Vec<Finding>) -> Vec<FoldedFinding> {
+        let Some(render) = self.render_finding else {
+            return Vec::new();
+        };
+        findings
+            .iter()
+            .map(|f| {
+                let Rendered { json, text } = render(f);
+                FoldedFinding {
+                    severity: f.severity,
+                    first_frame: f.frames.first().copied(),
+                    code: f.code,
+                    json: self.store.push(&json),
+                    text: self.store.push(&text),
+                }
+            })
+            .collect()
     }
 
     /// The folded allocations in key order, those with the same key in the order they folded.

@@ -600,19 +600,20 @@ impl Analyzer {
     }
 
     /// From now on, ICE sessions quiet for [`fold::FOLD_AFTER_SECS`] and TURN allocations over and as
-    /// quiet are rendered by `render` and `render_allocation` as they end and dropped from memory
-    /// ([`fold`]), their rendered bytes written to `spill`. For outputs that read the report once (JSON,
+    /// quiet are rendered by `render` and `render_allocation` as they end (their findings by
+    /// `render_finding`) and dropped from memory ([`fold`]), their rendered bytes written to `spill`. For outputs that read the report once (JSON,
     /// text), not the TUI, which opens any session again.
     pub fn fold_sessions(
         &mut self,
         render: fold::Render,
         render_allocation: fold::RenderAllocation,
+        render_finding: fold::RenderFinding,
         spill: Option<std::sync::Arc<dyn store::Spill>>,
     ) {
         self.state
             .model
             .ice_folded
-            .enable(render, render_allocation, spill);
+            .enable(render, render_allocation, render_finding, spill);
     }
 
     /// One event of the network layer, with what the reading thread worked out for it.

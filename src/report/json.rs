@@ -7,6 +7,7 @@
 use super::model::{attribute_name, message_report, via_name, write_addr, write_decimal, MessageKind};
 use super::turn::AllocationItem;
 use super::Report;
+use crate::analysis::findings::{Finding, FindingSlot};
 use crate::analysis::fold::{Folded, FoldedSession, Rendered};
 use crate::analysis::sessions::SessionReport;
 use crate::analysis::{Body, MessageRecord, Model, Path, RelayVia};
@@ -60,9 +61,32 @@ pub fn write_streaming_in_blocks(
         field(w, false, "generator", &r.generator)?;
         field(w, false, "inputs", &r.inputs)?;
         field(w, false, "stats", &r.stats)?;
-        field(w, false, "findings", &r.findings)?;
-        w.write_all(b",\n  \"sessions\": ")
+        if r.finding_order.is_empty() {
+            field(w, false, "findings", &r.findings)?;
+        } else {
+            w.write_all(b",\n  \"findings\": ")?;
+        }
+        Ok(())
     })?;
+    if !r.finding_order.is_empty() {
+        blocks.array(out, &r.finding_order, 2, &|slot, buf| match slot {
+            FindingSlot::Held(i) => match r.findings.get(*i) {
+                Some(f) => serde_item(f, 2, buf),
+                None => Err(io::Error::other("a finding out of place")),
+            },
+            FindingSlot::Folded(f) => {
+                if model.ice_folded.store.read_into(f.json, buf) {
+                    Ok(true)
+                } else {
+                    Err(io::Error::other(format!(
+                        "a finding ({}) could not be read back from the temporary file",
+                        f.code
+                    )))
+                }
+            }
+        })?;
+    }
+    out.write_all(b",\n  \"sessions\": ")?;
     // A session or an allocation renders to ~10 KB where a message is ~0.7 KB: fewer per block keeps each
     // core's buffer at a few hundred KB.
     let big = Blocks {
@@ -157,6 +181,17 @@ pub fn render_folded_session(s: &SessionReport) -> Rendered {
     let _ = serde_item(s, 2, &mut json);
     let mut text = Vec::new();
     let _ = super::ice::write_text(std::slice::from_ref(s), &mut text);
+    Rendered { json, text }
+}
+
+/// How a folded finding is kept: its element of the `findings` array as [`write_streaming`] lays it out,
+/// and its line of the text summary ([`crate::analysis::fold::RenderFinding`]).
+pub fn render_folded_finding(f: &Finding) -> Rendered {
+    let mut json = Vec::new();
+    // Writing to a Vec fails only if serialisation does, which these types never do.
+    let _ = serde_item(f, 2, &mut json);
+    let mut text = Vec::new();
+    let _ = super::text::write_finding(f, &mut text);
     Rendered { json, text }
 }
 

@@ -22,7 +22,11 @@ pub struct Report {
     pub(crate) generator: Generator,
     pub inputs: Vec<InputReport>,
     pub stats: StatsReport,
+    /// The findings built at the end, most severe first. Where folding kept some as rendered bytes
+    /// (a file read), `finding_order` says where those go among these.
     pub findings: Vec<Finding>,
+    #[serde(skip)]
+    pub(crate) finding_order: Vec<findings::FindingSlot>,
     pub sessions: Vec<crate::analysis::sessions::SessionReport>,
     pub turn: TurnReport,
     /// Every stored message, in capture order. Empty in a report made by [`Report::build_lean`], whose
@@ -303,7 +307,8 @@ impl Report {
                 allocations_not_tracked: model.turn.allocations_not_tracked,
                 tcp_streams_evicted: s.tcp_streams_evicted,
             },
-            findings,
+            findings: findings.0,
+            finding_order: findings.1,
             sessions,
             turn,
             messages: Vec::new(),

@@ -349,7 +349,8 @@ impl EventTracker {
             }
         }
 
-        let current = findings::collect(model, &sessions);
+        // Live capture never folds: every finding is built here.
+        let (current, _) = findings::collect(model, &sessions);
         summary.findings = current.len();
         let mut present = HashSet::new();
         for f in current {

@@ -2,6 +2,7 @@
 //! `tshark -Y stun`). Every string that came from the wire goes through [`escape`] first.
 use super::json::SessionItem;
 use super::model::{MessageReport, Report};
+use crate::analysis::findings::{Finding, FindingSlot};
 use crate::analysis::fold::Folded;
 use crate::wire::stun::Class;
 use std::fmt::Write as _;
@@ -183,7 +184,7 @@ pub fn write_summary_with(report: &Report, folded: Option<&Folded>, out: &mut dy
         None => super::ice::write_text(&report.sessions, out)?,
     }
     super::turn::write_text_with(&report.turn, folded, out)?;
-    write_findings(report, out)?;
+    write_findings(report, folded, out)?;
     let errors = &report.stats.decode_errors;
     if !errors.is_empty() {
         let es: Vec<String> = errors.iter().map(|(k, n)| format!("{k} {n}")).collect();
@@ -222,23 +223,51 @@ pub fn write_summary_with(report: &Report, folded: Option<&Folded>, out: &mut dy
     Ok(())
 }
 
-fn write_findings(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    for f in &report.findings {
-        let sev = match f.severity {
-            crate::analysis::findings::Severity::Error => "ERROR",
-            crate::analysis::findings::Severity::Warning => "WARNING",
-            crate::analysis::findings::Severity::Info => "info",
-        };
-        let frames: Vec<String> = f.frames.iter().map(u64::to_string).collect();
-        writeln!(
-            out,
-            "{sev}: {} [{}] (frames {})",
-            escape(&f.message),
-            f.code,
-            frames.join(", ")
-        )?;
+fn write_findings(report: &Report, folded: Option<&Folded>, out: &mut dyn Write) -> io::Result<()> {
+    if report.finding_order.is_empty() {
+        for f in &report.findings {
+            write_finding(f, out)?;
+        }
+        return Ok(());
+    }
+    let mut buf = Vec::new();
+    for slot in &report.finding_order {
+        match slot {
+            FindingSlot::Held(i) => {
+                if let Some(f) = report.findings.get(*i) {
+                    write_finding(f, out)?;
+                }
+            }
+            FindingSlot::Folded(f) => {
+                buf.clear();
+                if !folded.is_some_and(|x| x.store.read_into(f.text, &mut buf)) {
+                    return Err(io::Error::other(format!(
+                        "a finding ({}) could not be read back from the temporary file",
+                        f.code
+                    )));
+                }
+                out.write_all(&buf)?;
+            }
+        }
     }
     Ok(())
+}
+
+/// A finding's line of the summary.
+pub(crate) fn write_finding(f: &Finding, out: &mut dyn Write) -> io::Result<()> {
+    let sev = match f.severity {
+        crate::analysis::findings::Severity::Error => "ERROR",
+        crate::analysis::findings::Severity::Warning => "WARNING",
+        crate::analysis::findings::Severity::Info => "info",
+    };
+    let frames: Vec<String> = f.frames.iter().map(u64::to_string).collect();
+    writeln!(
+        out,
+        "{sev}: {} [{}] (frames {})",
+        escape(&f.message),
+        f.code,
+        frames.join(", ")
+    )
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! Each rule reads [`SessionReport`]s (the same numbers the report shows) and the capture-wide facts in the
 //! model (ICMP errors, STUN/TURN servers used). Thresholds are named constants with the reason for them.
 //! Passive NAT observations (RFC 4787 mapping behaviour) are phrased as evidence-based suspicions.
-use super::{evidence, Finding, Severity, Subject};
+use super::{evidence, Entry, Finding, Severity, Subject};
 use crate::analysis::ice::{CandidateType, Role};
 use crate::analysis::sessions::{
     DirectionReport, Outcome, PairReport, PairState, SessionReport, TimelineKind,
@@ -46,7 +46,7 @@ fn has_relay(p: &PairReport) -> bool {
 
 /// Every ICE finding: per session in session order (those folded during the read, [`Folded`], merged in
 /// by index with the ones still in `sessions`), then those about the capture.
-pub(crate) fn findings(model: &Model, sessions: &[SessionReport]) -> Vec<Finding> {
+pub(crate) fn findings(model: &Model, sessions: &[SessionReport]) -> Vec<Entry> {
     let end = model.last_ts.map(|t| t.as_secs_f64());
     let folded = model.ice_folded.in_order();
     let mut out = Vec::new();
@@ -58,26 +58,30 @@ pub(crate) fn findings(model: &Model, sessions: &[SessionReport]) -> Vec<Finding
             (None, Some(_)) => false,
             (None, None) => break,
         };
+        let mut found = Vec::new();
         if take_live {
             if let Some(s) = live.next() {
-                out.extend(lasting_findings(s));
+                out.extend(lasting_findings(s).into_iter().map(Entry::Held));
                 if let Some(facts) = EndFacts::of(s) {
-                    facts.findings(end, &mut out);
+                    facts.findings(end, &mut found);
                 }
             }
         } else if let Some(f) = gone.next() {
-            out.extend(f.findings.iter().cloned());
+            out.extend(f.findings.iter().copied().map(Entry::Folded));
             if let Some(facts) = &f.end_facts {
-                facts.findings(end, &mut out);
+                facts.findings(end, &mut found);
             }
         }
+        out.extend(found.into_iter().map(Entry::Held));
     }
     let held = Held {
         any: !sessions.is_empty() || !folded.is_empty(),
         all_connected: sessions.iter().all(|s| s.outcome == Outcome::Connected)
             && folded.iter().all(|f| f.connected),
     };
-    capture_findings(model, held, &mut out);
+    let mut capture = Vec::new();
+    capture_findings(model, held, &mut capture);
+    out.extend(capture.into_iter().map(Entry::Held));
     out
 }
 
@@ -705,6 +709,9 @@ mod tests {
         model.last_ts = Some(Timestamp(end_ms * 1_000_000));
         let s = sessions::build(&model);
         findings(&model, &s)
+            .into_iter()
+            .filter_map(Entry::into_held)
+            .collect()
     }
 
     fn codes(f: &[Finding]) -> Vec<&'static str> {

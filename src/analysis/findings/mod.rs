@@ -9,6 +9,7 @@ pub(crate) mod ice;
 pub(crate) mod turn;
 
 use crate::analysis::sessions::SessionReport;
+use crate::analysis::store::RawRef;
 use crate::analysis::Model;
 use crate::net::Transport;
 use serde::Serialize;
@@ -60,16 +61,69 @@ pub(crate) fn evidence(mut frames: Vec<u64>) -> Vec<u64> {
     frames
 }
 
-/// Every finding for the model, most severe first, then in order of first evidence.
-pub(crate) fn collect(model: &Model, sessions: &[SessionReport]) -> Vec<Finding> {
+/// A finding kept by folding ([`crate::analysis::fold`]) as its rendered forms, its element of the
+/// report's `findings` array and its line of the text summary, with what the report orders it by.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FoldedFinding {
+    pub(crate) severity: Severity,
+    pub(crate) first_frame: Option<u64>,
+    pub(crate) code: &'static str,
+    pub(crate) json: RawRef,
+    pub(crate) text: RawRef,
+}
+
+/// A finding as the rules give it: built at the end, or folded.
+#[derive(Clone, Debug)]
+pub(crate) enum Entry {
+    Held(Finding),
+    Folded(FoldedFinding),
+}
+
+impl Entry {
+    /// The finding, when it was built at the end (every one, without folding).
+    #[cfg(test)]
+    pub(crate) fn into_held(self) -> Option<Finding> {
+        match self {
+            Entry::Held(f) => Some(f),
+            Entry::Folded(_) => None,
+        }
+    }
+
+    /// Most severe first, then by first evidence, then by code.
+    fn key(&self) -> (Severity, u64, &'static str) {
+        match self {
+            Entry::Held(f) => (f.severity, f.frames.first().copied().unwrap_or(u64::MAX), f.code),
+            Entry::Folded(f) => (f.severity, f.first_frame.unwrap_or(u64::MAX), f.code),
+        }
+    }
+}
+
+/// One place of the report's findings, in order: `report.findings[i]`, or a folded finding.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum FindingSlot {
+    Held(usize),
+    Folded(FoldedFinding),
+}
+
+/// Every finding for the model, most severe first, then in order of first evidence: those built now, in
+/// that order, and where folding kept some, the order of all of them (empty when none was folded).
+pub(crate) fn collect(model: &Model, sessions: &[SessionReport]) -> (Vec<Finding>, Vec<FindingSlot>) {
     let mut all = turn::findings(model);
     all.extend(ice::findings(model, sessions));
-    all.sort_by(|a, b| {
-        (a.severity, a.frames.first().copied().unwrap_or(u64::MAX), a.code).cmp(&(
-            b.severity,
-            b.frames.first().copied().unwrap_or(u64::MAX),
-            b.code,
-        ))
-    });
-    all
+    all.sort_by_key(Entry::key);
+    let folded = all.iter().any(|e| matches!(e, Entry::Folded(_)));
+    let mut held = Vec::new();
+    let mut order = Vec::new();
+    for e in all {
+        match e {
+            Entry::Held(f) => {
+                if folded {
+                    order.push(FindingSlot::Held(held.len()));
+                }
+                held.push(f);
+            }
+            Entry::Folded(f) => order.push(FindingSlot::Folded(f)),
+        }
+    }
+    (held, order)
 }

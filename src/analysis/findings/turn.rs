@@ -9,7 +9,7 @@
 //! (no permission §9, unbound or lapsed channel §12, expired allocation §8) are counted by
 //! `analysis::turn` as they pass; this module only words them. No finding is raised from what the capture
 //! could not have seen (permissions of an allocation created before it began, for instance).
-use super::{evidence, Finding, Severity, Subject};
+use super::{evidence, Entry, Finding, Severity, Subject};
 use crate::analysis::transactions::{Transaction, TxState};
 use crate::analysis::turn::{
     Allocation, AllocationKey, AllocationState, CredentialCheck, Dropped, TurnError, CHANNEL_LIFETIME_SECS,
@@ -87,7 +87,7 @@ const DEDICATED: [u16; 10] = [401, 403, 437, 438, 440, 441, 442, 443, 486, 508];
 
 /// Every TURN finding, allocation by allocation in key order: those folded during the read
 /// ([`crate::analysis::fold`]) merged in with the ones still in the model.
-pub(crate) fn findings(model: &Model) -> Vec<Finding> {
+pub(crate) fn findings(model: &Model) -> Vec<Entry> {
     let end = model.last_ts.unwrap_or_default();
     let mut txs = transactions_by_allocation(model, |key| model.turn.allocations.contains_key(key));
     let folded = model.ice_folded.allocations_in_order();
@@ -95,13 +95,17 @@ pub(crate) fn findings(model: &Model) -> Vec<Finding> {
     let mut out = Vec::new();
     for (key, a) in &model.turn.allocations {
         while let Some(f) = folded.next_if(|f| f.key <= *key) {
-            out.extend(f.findings.iter().cloned());
+            out.extend(f.findings.iter().copied().map(Entry::Folded));
         }
         let txs = txs.remove(key).unwrap_or_default();
-        out.extend(allocation_findings(key, a, &txs, end));
+        out.extend(
+            allocation_findings(key, a, &txs, end)
+                .into_iter()
+                .map(Entry::Held),
+        );
     }
     for f in folded {
-        out.extend(f.findings.iter().cloned());
+        out.extend(f.findings.iter().copied().map(Entry::Folded));
     }
     out
 }

@@ -257,6 +257,10 @@ impl Lab {
             last_ts: Some(ms(end)),
             ..Model::default()
         };
-        findings(&model).into_iter().map(|f| f.code).collect()
+        findings(&model)
+            .into_iter()
+            .filter_map(crate::analysis::findings::Entry::into_held)
+            .map(|f| f.code)
+            .collect()
     }
 }

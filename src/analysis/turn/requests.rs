@@ -689,7 +689,10 @@ mod tests {
             last_ts: Some(ms(45_000)),
             ..Model::default()
         };
-        let f = findings(&model);
+        let f: Vec<_> = findings(&model)
+            .into_iter()
+            .filter_map(crate::analysis::findings::Entry::into_held)
+            .collect();
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].code, "turn.allocate.no-response");
         // 45 s ≥ the 39.5 s give-up time after the first transmission: an error, not a maybe.
