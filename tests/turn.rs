@@ -430,3 +430,49 @@ fn the_turn_section_is_deterministic() {
     let b = report(&capture, &[]);
     assert_eq!(a["turn"], b["turn"]);
 }
+
+/// fixtures/long-call: coturn dropped B's allocation about 60 s into its 72 s lifetime (its relay socket
+/// had failed, coturn.log: "allocation watchdog determined stale session state"), and B's on-time Refresh
+/// drew 438 then 437. The refusal is the server's doing: the finding must say so, not blame the client's
+/// refresh timer, which the packets contradict. The time left is worked out here from tshark's decoding:
+/// the Allocate success's LIFETIME and the time of the Refresh answered 437.
+#[test]
+fn a_refresh_refused_before_the_lifetime_ran_out_blames_the_server() {
+    let oracle = oracle(&fixtures().join("long-call/tshark-messages.json"));
+    let refused = oracle
+        .iter()
+        .find(|m| m["method"] == "refresh" && m["class"] == "error" && m["error_code"] == 437)
+        .expect("a Refresh answered 437");
+    let client = refused["dst"].as_str().expect("dst");
+    let granted = oracle
+        .iter()
+        .find(|m| m["method"] == "allocate" && m["class"] == "success" && m["dst"] == client)
+        .expect("the client's Allocate success");
+    let lifetime: f64 = granted["attributes"]
+        .as_array()
+        .expect("attributes")
+        .iter()
+        .find_map(|a| a["fields"]["stun.att.lifetime"].as_str())
+        .expect("LIFETIME")
+        .parse()
+        .expect("seconds");
+    let left = granted["ts"].as_f64().expect("ts") + lifetime - refused["ts"].as_f64().expect("ts");
+    assert!(
+        left > 10.0,
+        "the refresh went {left} s before the lifetime ran out"
+    );
+    let report = report(&fixtures().join("long-call/capture.pcap"), &[]);
+    let finding = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["code"] == "turn.refresh.failed")
+        .expect("turn.refresh.failed");
+    let message = finding["message"].as_str().expect("message");
+    assert!(message.contains("the server ended it early"), "{message}");
+    assert!(
+        message.contains(&format!("{left:.0} s of its lifetime were left")),
+        "{message}"
+    );
+    assert!(!message.contains("too late"), "{message}");
+}

@@ -419,7 +419,19 @@ impl Rules<'_> {
             .filter(|e| !(e.code == 437 && a.deleted_at == Some(e.at)))
             .collect();
         if let Some(&e) = failed.first() {
-            let what = if e.code == 437 {
+            // What was left of the granted lifetime when the refused Refresh was sent: with time left, the
+            // server dropped the allocation early, and blaming the client's timer would contradict the packets.
+            let sent = e.request.unwrap_or(e.at).ts;
+            let left = a
+                .refreshed_at
+                .zip(a.lifetime)
+                .map(|(r, l)| r.ts.saturating_add_secs(f64::from(l)).secs_since(sent))
+                .filter(|&left| left > 0.0);
+            let what = if let (437, Some(left)) = (e.code, left) {
+                format!(
+                    "the server no longer has this allocation although {left:.0} s of its lifetime were left when the client refreshed, so the server ended it early (a restart, or the server closing it on its own, e.g. after an error on its relay socket): check the server's log"
+                )
+            } else if e.code == 437 {
                 "the server no longer has this allocation (it expired or the server restarted), so the client refreshed too late or not at all: check its refresh timer (RFC 8656 §8: refresh before the lifetime runs out)".to_string()
             } else {
                 format!(
