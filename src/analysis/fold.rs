@@ -27,8 +27,11 @@ use super::sessions::SessionReport;
 use super::store::{RawRef, RawStore, Spill};
 use super::transactions::{Transaction, TxState};
 use super::turn::{Allocation, AllocationKey};
+use super::{findings, sessions, transactions, turn, Model};
 use crate::capture::Timestamp;
-use crate::wire::stun::Method;
+use crate::wire::stun::{self, Method};
+use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Capture time a session must be quiet before it is folded: more than RFC 8489's 39.5 s transaction
@@ -228,5 +231,159 @@ impl Folded {
         let mut v: Vec<&FoldedSession> = self.sessions.iter().collect();
         v.sort_by_key(|f| f.index);
         v
+    }
+}
+
+/// Folding as the analysis drives it: what is folded, settled and retired when.
+impl Model {
+    /// Folds the open ICE sessions quiet since [`FOLD_AFTER_SECS`] before `now`: their views, taken
+    /// now, are rendered and kept by [`Folded`], and their check transactions retired (those a
+    /// pending TURN request still waits on stay).
+    pub(super) fn fold_quiet_sessions(&mut self, now: Timestamp) {
+        let quiet = self.ice.quiet_sessions(now, FOLD_AFTER_SECS);
+        if quiet.is_empty() {
+            return;
+        }
+        for &s in &quiet {
+            let view = sessions::session(&self.ice, s, &self.transactions, now);
+            self.ice_folded.push(&view);
+        }
+        let pending: HashSet<transactions::TxIndex> = self.turn.pending_txs().collect();
+        for tx in self.ice.fold(&quiet) {
+            if !pending.contains(&tx) {
+                self.retire_folded(tx, now);
+            }
+        }
+    }
+
+    /// Settles the checks of the sessions still open that have been quiet for [`FOLD_AFTER_SECS`]
+    /// ([`ice::IceState::settle`]: their tally stays, their transactions go), so a long call's consent
+    /// checks do not pile up; those a pending TURN request waits on stay.
+    pub(super) fn settle_checks(&mut self, now: Timestamp) {
+        let pending: HashSet<transactions::TxIndex> = self.turn.pending_txs().collect();
+        for tx in self
+            .ice
+            .settle(&self.transactions, now, FOLD_AFTER_SECS, &pending)
+        {
+            self.retire_folded(tx, now);
+        }
+    }
+
+    /// At the end of the capture, folds every session and allocation still open, each as the report
+    /// would show it (the views and findings at the capture's last timestamp). Their transactions stay:
+    /// nothing comes after.
+    pub(super) fn fold_rest(&mut self) {
+        let end = self.last_ts.unwrap_or_default();
+        let open = self.ice.quiet_sessions(end, f64::NEG_INFINITY);
+        for &s in &open {
+            let view = sessions::session(&self.ice, s, &self.transactions, end);
+            self.ice_folded.push(&view);
+        }
+        self.ice.fold(&open);
+        let keys: Vec<turn::AllocationKey> = self.turn.allocations.iter().map(|(k, _)| *k).collect();
+        let mut found = Vec::new();
+        {
+            let by_allocation = findings::turn::transactions_by_allocation(self, |_| true);
+            for key in &keys {
+                let Some(a) = self.turn.allocations.get(key) else {
+                    continue;
+                };
+                let txs = by_allocation.get(key).map(Vec::as_slice).unwrap_or(&[]);
+                found.push(findings::turn::allocation_findings(key, a, txs, end));
+            }
+        }
+        for (key, found) in keys.iter().zip(found) {
+            if let Some(a) = self.turn.allocations.get(key) {
+                self.ice_folded.push_allocation(key, a, end, found);
+            }
+            self.turn.remove(key);
+        }
+    }
+
+    /// Retires the Binding transactions no session checks with (requests to STUN servers: gathering
+    /// server-reflexive candidates, RFC 8445 §5.1.1.1) once quiet for [`FOLD_AFTER_SECS`]: past
+    /// RFC 8489's 39.5 s they are final, and the binding they found is kept in `ice` on its own. Only
+    /// `ice.no-checks` read them, through [`Retired`].
+    pub(super) fn retire_stray_bindings(&mut self, now: Timestamp) {
+        let pending: HashSet<transactions::TxIndex> = self.turn.pending_txs().collect();
+        let stray: Vec<transactions::TxIndex> = (0..self.transactions.list.len())
+            .filter(|&i| {
+                self.transactions.get(i).is_some_and(|t| {
+                    !t.retired
+                        && (t.method == stun::Method::BINDING || t.method == stun::Method::GOOG_PING)
+                        && t.last_activity()
+                            .is_some_and(|l| now.secs_since(l) > FOLD_AFTER_SECS)
+                })
+            })
+            .filter(|&i| self.ice.session_of_tx(i).is_none() && !pending.contains(&i))
+            .collect();
+        for i in stray {
+            self.retire_folded(i, now);
+        }
+    }
+
+    /// Retires a folded session's or allocation's transaction, noting what the capture-wide findings
+    /// would have read of it ([`Retired`]).
+    fn retire_folded(&mut self, i: transactions::TxIndex, now: Timestamp) {
+        if let Some(t) = self.transactions.get(i) {
+            self.ice_folded.retired.note(t, now);
+        }
+        self.transactions.retire(i);
+    }
+
+    /// Folds the TURN allocations over and quiet since [`FOLD_AFTER_SECS`] before `now`
+    /// ([`turn::TurnState::finished`]): each is rendered as the capture's end would show it, with its
+    /// findings, and taken out with its transactions. Returns their relayed addresses.
+    pub(super) fn fold_finished_allocations(&mut self, now: Timestamp) -> Vec<SocketAddr> {
+        let mut order = self.turn.finished(now, FOLD_AFTER_SECS);
+        if order.is_empty() {
+            return Vec::new();
+        }
+        order.sort_unstable();
+        let finished: HashSet<turn::AllocationKey> = order.iter().copied().collect();
+        let mut folded = Vec::new();
+        {
+            let by_allocation = findings::turn::transactions_by_allocation(self, |k| finished.contains(k));
+            for key in &order {
+                let Some(a) = self.turn.allocations.get(key) else {
+                    continue;
+                };
+                let txs = by_allocation.get(key).map(Vec::as_slice).unwrap_or(&[]);
+                if findings::turn::allocate_unanswered(txs) {
+                    continue;
+                }
+                let found = findings::turn::allocation_findings(key, a, txs, now);
+                folded.push((*key, found));
+            }
+        }
+        let mut relayed = Vec::new();
+        let keys: HashSet<turn::AllocationKey> = folded.iter().map(|(k, _)| *k).collect();
+        for (key, found) in folded {
+            if let Some(a) = self.turn.allocations.get(&key) {
+                self.ice_folded.push_allocation(&key, a, now, found);
+            }
+            if let Some(a) = self.turn.remove(&key) {
+                relayed.extend(a.relayed);
+            }
+        }
+        // The allocations' own transactions (client → server), but those still awaited.
+        let pending: HashSet<transactions::TxIndex> = self.turn.pending_txs().collect();
+        let theirs: Vec<transactions::TxIndex> = (0..self.transactions.list.len())
+            .filter(|i| !pending.contains(i))
+            .filter(|&i| {
+                self.transactions.get(i).is_some_and(|t| {
+                    !t.relayed
+                        && keys.contains(&turn::AllocationKey {
+                            client: t.requester,
+                            server: t.responder,
+                            transport: t.transport,
+                        })
+                })
+            })
+            .collect();
+        for i in theirs {
+            self.retire_folded(i, now);
+        }
+        relayed
     }
 }
