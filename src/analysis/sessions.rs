@@ -337,7 +337,7 @@ fn secs(t: Timestamp) -> f64 {
 fn direction(pair: &Pair, d: usize, txs: &Transactions, end: Timestamp) -> DirectionReport {
     let dir = &pair.dirs[d];
     let t = Tally::of(dir, txs, end);
-    let kept = dir.txs.len() as u64 + dir.settled_txs;
+    let kept = dir.txs.len() as u64 + dir.settled_txs();
     DirectionReport {
         requests_sent: kept + dir.txs_not_kept,
         retransmissions_sent: t.retransmissions,
@@ -746,7 +746,7 @@ fn timeline(sess: &Session, txs: &Transactions, end: Timestamp) -> Vec<TimelineE
                     id: tx.id,
                 })
             });
-            for t in dir.settled_timeouts.iter().copied().chain(open) {
+            for t in dir.settled_timeouts().iter().copied().chain(open) {
                 out.push(TimelineEvent {
                     ts: secs(
                         t.first

@@ -4,7 +4,7 @@
 //! §8.1.1 nomination; RFC 7675 consent checks are counted like any other). Only what the packets showed:
 //! no frozen/waiting pair states, no priorities the agents computed for themselves. Tables are bounded by
 //! the constants here; beyond them things are counted, not kept. How messages fill these is in `checks`.
-use super::settle::{SettledTimeout, SettledTx, Tally};
+use super::settle::{Settled, SettledTx};
 use crate::analysis::transactions::{Seen, TxIndex};
 use crate::capture::Timestamp;
 use crate::net::hash::FastHash;
@@ -169,9 +169,7 @@ pub(crate) struct Direction {
     pub(crate) keepalives: u64,
     /// Checks settled ([`super::settle`]): taken from the front of `txs`, how many, their tally and
     /// their timeouts (for the timeline).
-    pub(crate) settled_txs: u64,
-    pub(crate) settled: Tally,
-    pub(crate) settled_timeouts: Vec<SettledTimeout>,
+    pub(crate) settled: Option<Box<Settled>>,
 }
 
 #[derive(Clone, Debug, Default)]

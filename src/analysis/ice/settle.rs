@@ -80,13 +80,34 @@ impl Tally {
 
     /// The settled tally of `dir` with its open checks added, as a capture ending at `end` shows them.
     pub(crate) fn of(dir: &Direction, txs: &Transactions, end: Timestamp) -> Tally {
-        let mut t = dir.settled.clone();
+        let mut t = dir.settled.as_ref().map(|s| s.tally.clone()).unwrap_or_default();
         for &i in &dir.txs {
             if let Some(tx) = txs.get(i) {
                 t.add(tx, end);
             }
         }
         t
+    }
+}
+
+/// The checks settled in a direction (boxed in [`Direction`]: most directions never settle any): how
+/// many, taken from the front of its `txs`, their tally, and their timeouts for the timeline.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Settled {
+    pub(crate) txs: u64,
+    pub(crate) tally: Tally,
+    pub(crate) timeouts: Vec<SettledTimeout>,
+}
+
+impl Direction {
+    /// Checks settled so far.
+    pub(crate) fn settled_txs(&self) -> u64 {
+        self.settled.as_ref().map_or(0, |s| s.txs)
+    }
+
+    /// Settled checks that timed out.
+    pub(crate) fn settled_timeouts(&self) -> &[SettledTimeout] {
+        self.settled.as_ref().map_or(&[], |s| s.timeouts.as_slice())
     }
 }
 
@@ -134,15 +155,19 @@ impl IceState {
                             })
                     })
                     .count();
+                if done == 0 {
+                    continue;
+                }
+                let into = dir.settled.get_or_insert_with(Box::default);
                 for i in dir.txs.drain(..done) {
-                    dir.settled_txs += 1;
+                    into.txs += 1;
                     let Some(tx) = txs.get(i) else {
                         settled.insert(i, None);
                         continue;
                     };
-                    dir.settled.add(tx, now);
+                    into.tally.add(tx, now);
                     if let (TxState::TimedOut, Some(first)) = (tx.state(now), tx.first_request()) {
-                        dir.settled_timeouts.push(SettledTimeout {
+                        into.timeouts.push(SettledTimeout {
                             first: first.ts,
                             frame: tx.requests.last().map_or(first.frame, |s| s.frame),
                             id: tx.id,
