@@ -707,7 +707,7 @@ fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
             json_out,
             text_out,
             folded,
-            a.model().ice.sessions.len(),
+            a.model().ice.sessions_started(),
             allocations,
             held,
         )

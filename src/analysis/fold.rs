@@ -245,8 +245,9 @@ impl Model {
             return;
         }
         for &s in &quiet {
-            let view = sessions::session(&self.ice, s, &self.transactions, now);
-            self.ice_folded.push(&view);
+            if let Some(view) = sessions::session(&self.ice, s, &self.transactions, now) {
+                self.ice_folded.push(&view);
+            }
         }
         let pending: HashSet<transactions::TxIndex> = self.turn.pending_txs().collect();
         for tx in self.ice.fold(&quiet) {
@@ -276,8 +277,9 @@ impl Model {
         let end = self.last_ts.unwrap_or_default();
         let open = self.ice.quiet_sessions(end, f64::NEG_INFINITY);
         for &s in &open {
-            let view = sessions::session(&self.ice, s, &self.transactions, end);
-            self.ice_folded.push(&view);
+            if let Some(view) = sessions::session(&self.ice, s, &self.transactions, end) {
+                self.ice_folded.push(&view);
+            }
         }
         self.ice.fold(&open);
         let keys: Vec<turn::AllocationKey> = self.turn.allocations.iter().map(|(k, _)| *k).collect();

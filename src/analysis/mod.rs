@@ -491,9 +491,10 @@ impl Analyzer {
         let model = &mut self.state.model;
         let mut out = AgeOut::default();
         for s in model.ice.idle_sessions(now, idle_secs) {
-            let view = sessions::session(&model.ice, s, &model.transactions, now);
-            model.ice.freeze(s, view);
-            out.sessions += 1;
+            if let Some(view) = sessions::session(&model.ice, s, &model.transactions, now) {
+                model.ice.freeze(s, view);
+                out.sessions += 1;
+            }
         }
         let keep: HashSet<transactions::TxIndex> = model
             .ice

@@ -381,18 +381,19 @@ fn type_of(cands: &[Candidate], addr: std::net::SocketAddr, t: Transport) -> Can
 pub(crate) fn build(model: &Model) -> Vec<SessionReport> {
     let ice = &model.ice;
     let end = model.last_ts.unwrap_or_default();
-    (0..ice.sessions.len())
-        .filter(|&s| !ice.sessions[s].folded)
-        .map(|s| session(ice, s, &model.transactions, end))
+    ice.sessions
+        .iter_from(0)
+        .filter(|(_, x)| !x.folded)
+        .filter_map(|(s, _)| session(ice, s, &model.transactions, end))
         .collect()
 }
 
 /// The view of session `s` at time `end`. A session frozen by [`crate::analysis::Analyzer::age_out`]
 /// returns the view it had then.
-pub(crate) fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timestamp) -> SessionReport {
-    let sess: &Session = &ice.sessions[s];
+pub(crate) fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timestamp) -> Option<SessionReport> {
+    let sess: &Session = ice.sessions.get(s)?;
     if let Some(frozen) = &sess.frozen {
-        return (**frozen).clone();
+        return Some((**frozen).clone());
     }
     let cands = [ice.candidates(s, 0), ice.candidates(s, 1)];
     let mut pairs: Vec<PairReport> = sess
@@ -489,7 +490,7 @@ pub(crate) fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timesta
         .enumerate()
         .map(|(i, a)| crate::analysis::nat::infer(&a.ufrag, i, &candidates, &nat_mappings, &pairs))
         .collect();
-    SessionReport {
+    Some(SessionReport {
         index: s,
         id: format!("s{}", s + 1),
         outcome,
@@ -508,7 +509,7 @@ pub(crate) fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timesta
         milestones: m,
         timeline: timeline(sess, txs, end),
         timeline_events_not_kept: sess.timeline_not_kept,
-    }
+    })
 }
 
 /// The selected pair: the last one nominated (RFC 8445 §8.1.1; a controlling agent may nominate again),

@@ -401,7 +401,7 @@ impl EventTracker {
     /// Counts the RTT of each connectivity check once it has settled (answered, refused or given up).
     fn count_rtts(&mut self, model: &Model) {
         let end = model.last_ts.unwrap_or_default();
-        for (s, session) in model.ice.sessions.iter().enumerate() {
+        for (s, session) in model.ice.sessions.iter_from(0) {
             if session.frozen.is_some() {
                 continue;
             }

@@ -69,12 +69,8 @@ impl IceState {
             (lfrag.to_string(), rfrag.to_string())
         };
         if let Some(&s) = self.by_ufrags.get(&key) {
-            let from = if self.sessions[s].agents[0].ufrag == lfrag {
-                0
-            } else {
-                1
-            };
-            return Some((s, from));
+            let first = self.sessions.get(s).map(|x| x.agents[0].ufrag.as_str());
+            return Some((s, if first == Some(lfrag) { 0 } else { 1 }));
         }
         if self.sessions.len() - self.sessions_folded >= MAX_SESSIONS {
             self.sessions_not_tracked += 1;
@@ -125,7 +121,9 @@ impl IceState {
         let Some((s, from)) = self.session_for(rfrag, lfrag, o) else {
             return;
         };
-        let session = &mut self.sessions[s];
+        let Some(session) = self.sessions.get_mut(s) else {
+            return;
+        };
         session.last = o.seen;
         let msg = o.msg;
         // Role and tie-breaker (RFC 8445 §7.1.3).

@@ -30,7 +30,7 @@ pub(crate) use bindings::{RelayedAddress, ServerBinding};
 pub(crate) use candidates::Candidate;
 pub use candidates::CandidateType;
 pub(crate) use session::{
-    AddressIndex, Agent, AgentAddress, Event, EventKind, NetworkInfo, Pair, Role, Session, TxRef,
+    AddressIndex, Agent, AgentAddress, Event, EventKind, NetworkInfo, Pair, Role, Session, Sessions, TxRef,
     MAX_TX_PER_DIRECTION,
 };
 
@@ -53,7 +53,7 @@ pub(crate) const MAX_SESSIONS: usize = 20_000;
 
 #[derive(Debug, Default)]
 pub struct IceState {
-    pub sessions: Vec<Session>,
+    pub(crate) sessions: Sessions,
     by_ufrags: HashMap<(String, String), usize>,
     /// Check transaction → its pair.
     by_tx: HashMap<TxIndex, PairRef>,
@@ -102,6 +102,11 @@ pub(crate) enum MediaKind {
 }
 
 impl IceState {
+    /// Sessions started in all, folded ones included.
+    pub fn sessions_started(&self) -> usize {
+        self.sessions.len()
+    }
+
     pub(crate) fn session_of_tx(&self, tx: TxIndex) -> Option<(usize, usize, u8)> {
         self.by_tx.get(&tx).map(|r| (r.session, r.pair, r.from))
     }
@@ -180,11 +185,10 @@ impl IceState {
 
     /// Sessions not yet frozen whose last message is older than `idle_secs` before `now`.
     pub(crate) fn idle_sessions(&self, now: Timestamp, idle_secs: f64) -> Vec<usize> {
-        (0..self.sessions.len())
-            .filter(|&s| {
-                let x = &self.sessions[s];
-                x.frozen.is_none() && !x.folded && now.secs_since(x.last.ts) > idle_secs
-            })
+        self.sessions
+            .iter_from(0)
+            .filter(|(_, x)| x.frozen.is_none() && !x.folded && now.secs_since(x.last.ts) > idle_secs)
+            .map(|(s, _)| s)
             .collect()
     }
 
@@ -195,11 +199,10 @@ impl IceState {
         while self.sessions.get(self.closed_below).is_some_and(closed) {
             self.closed_below += 1;
         }
-        (self.closed_below..self.sessions.len())
-            .filter(|&s| {
-                let x = &self.sessions[s];
-                !closed(x) && now.secs_since(x.last_activity()) > idle_secs
-            })
+        self.sessions
+            .iter_from(self.closed_below)
+            .filter(|(_, x)| !closed(x) && now.secs_since(x.last_activity()) > idle_secs)
+            .map(|(s, _)| s)
             .collect()
     }
 
@@ -235,14 +238,17 @@ impl IceState {
             self.sessions_folded += 1;
             set.insert(s);
         }
-        self.forget(|s| set.contains(&s))
+        let txs = self.forget(|s| set.contains(&s));
+        // What was folded at the front goes: nothing refers to a folded session's detail any more.
+        self.closed_below = self.closed_below.max(self.sessions.drop_folded_front());
+        txs
     }
 
     /// Drops the detail of the sessions `gone` picks (pairs, timeline, addresses) and the lookups that lead
     /// to them, so later packets with their ufrags or flows start afresh. Returns the transactions they
     /// referred to.
     fn forget(&mut self, gone: impl Fn(usize) -> bool) -> Vec<TxIndex> {
-        for (s, session) in self.sessions.iter_mut().enumerate().skip(self.closed_below) {
+        for (s, session) in self.sessions.iter_mut_from(self.closed_below) {
             if gone(s) {
                 session.pairs = Vec::new();
                 session.timeline = Vec::new();

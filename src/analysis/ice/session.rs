@@ -10,7 +10,7 @@ use crate::capture::Timestamp;
 use crate::net::hash::FastHash;
 use crate::net::Transport;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 
 /// Pairs per session: RFC 8445 §6.1.2.5 suggests a checklist limit of 100; browsers pair every local with
@@ -246,7 +246,7 @@ pub(crate) struct Event {
 }
 
 #[derive(Clone, Debug)]
-pub struct Session {
+pub(crate) struct Session {
     pub(crate) agents: [Agent; 2],
     pub(crate) pairs: Vec<Pair>,
     pub(crate) timeline: Vec<Event>,
@@ -352,5 +352,77 @@ mod tests {
         assert_eq!(ix.latest(&addr(1)), Some(999));
         ix.forget(|s| s >= 990);
         assert_eq!(ix.latest(&addr(1)), Some(989));
+    }
+}
+
+/// The sessions, by index: a session's index is its id for good (`s{index + 1}` in the report). Folded
+/// sessions at the front are dropped ([`Sessions::drop_folded_front`]), so a file read holds the sessions
+/// open and those that started after the oldest open one, not every session the capture held.
+#[derive(Debug, Default)]
+pub(crate) struct Sessions {
+    /// Index of `list`'s first session: every session before it was folded and dropped.
+    base: usize,
+    list: VecDeque<Session>,
+}
+
+impl Sessions {
+    /// Sessions ever started: the next session's index.
+    pub(crate) fn len(&self) -> usize {
+        self.base + self.list.len()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn get(&self, s: usize) -> Option<&Session> {
+        s.checked_sub(self.base).and_then(|i| self.list.get(i))
+    }
+
+    pub(crate) fn get_mut(&mut self, s: usize) -> Option<&mut Session> {
+        s.checked_sub(self.base).and_then(|i| self.list.get_mut(i))
+    }
+
+    pub(crate) fn push(&mut self, session: Session) {
+        self.list.push_back(session);
+    }
+
+    /// The sessions held from index `from` on, with their indexes.
+    pub(crate) fn iter_from(&self, from: usize) -> impl Iterator<Item = (usize, &Session)> {
+        let base = self.base;
+        self.list
+            .iter()
+            .enumerate()
+            .skip(from.saturating_sub(base))
+            .map(move |(i, x)| (base + i, x))
+    }
+
+    /// The same, mutable.
+    pub(crate) fn iter_mut_from(&mut self, from: usize) -> impl Iterator<Item = (usize, &mut Session)> {
+        let base = self.base;
+        self.list
+            .iter_mut()
+            .enumerate()
+            .skip(from.saturating_sub(base))
+            .map(move |(i, x)| (base + i, x))
+    }
+
+    /// Drops the folded sessions at the front; returns the index of the first one held.
+    pub(crate) fn drop_folded_front(&mut self) -> usize {
+        while self.list.front().is_some_and(|x| x.folded) {
+            self.list.pop_front();
+            self.base += 1;
+        }
+        self.base
+    }
+}
+
+/// Tests read sessions by index; the analysis itself uses [`Sessions::get`], which cannot panic.
+#[cfg(test)]
+impl std::ops::Index<usize> for Sessions {
+    type Output = Session;
+    fn index(&self, s: usize) -> &Session {
+        self.get(s).expect("a session held at that index")
     }
 }

@@ -139,7 +139,7 @@ impl IceState {
     ) -> Vec<TxIndex> {
         let mut out = Vec::new();
         let mut settled: HashMap<TxIndex, Option<SettledTx>, FastHash> = HashMap::default();
-        for session in self.sessions.iter_mut().skip(self.closed_below) {
+        for (_, session) in self.sessions.iter_mut_from(self.closed_below) {
             if session.folded || session.frozen.is_some() {
                 continue;
             }
