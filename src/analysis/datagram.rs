@@ -71,21 +71,39 @@ impl State {
                 self.model.stats.tcp_streams_evicted += 1;
             }
         }
-        let mut framer = self.framers.remove(&dg.flow).unwrap_or_default();
-        let mut frames: Vec<(u8, Vec<u8>)> = Vec::new();
+        // Frames are handled after the framer is done with the segment (their handling needs `self`).
+        // A frame that lies in the segment is kept as its place there; one the framer put together
+        // across segments is copied into the reused `tcp.bytes`. The lists are reused: no allocation
+        // per segment or frame (a call-dense capture's TURN/TCP connections carry millions).
+        let mut tcp = std::mem::take(&mut self.tcp_frames);
+        tcp.frames.clear();
+        tcp.bytes.clear();
         let mut skipped = 0usize;
         let mut opaque = (0usize, false);
-        framer.push(dg.payload, gap, &mut |f| match f {
-            Frame::Stun(b) => frames.push((0, b.to_vec())),
-            Frame::ChannelData(b) => frames.push((1, b.to_vec())),
-            Frame::Rfc4571(b) => frames.push((2, b.to_vec())),
+        let payload = dg.payload;
+        let place = |b: &[u8], bytes: &mut Vec<u8>| -> FramePlace {
+            let start = (b.as_ptr() as usize).wrapping_sub(payload.as_ptr() as usize);
+            if start <= payload.len() && b.len() <= payload.len() - start {
+                FramePlace::Segment(start, start + b.len())
+            } else {
+                let at = bytes.len();
+                bytes.extend_from_slice(b);
+                FramePlace::Copied(at, at + b.len())
+            }
+        };
+        let framer = self.framers.entry(dg.flow).or_default();
+        framer.push(payload, gap, &mut |f| match f {
+            Frame::Stun(b) => tcp.frames.push((TcpFrameKind::Stun, place(b, &mut tcp.bytes))),
+            Frame::ChannelData(b) => tcp
+                .frames
+                .push((TcpFrameKind::ChannelData, place(b, &mut tcp.bytes))),
+            Frame::Rfc4571(b) => tcp.frames.push((TcpFrameKind::Rfc4571, place(b, &mut tcp.bytes))),
             Frame::Skipped { len } => skipped += len,
             Frame::Opaque { len, tls } => {
                 opaque.0 += len;
                 opaque.1 |= tls;
             }
         });
-        self.framers.insert(dg.flow, framer);
         if skipped > 0 {
             self.model.stats.error(DecodeError::new(0, "tcp-unframed-bytes"));
         }
@@ -95,20 +113,28 @@ impl State {
             }
             self.model.stats.tcp_opaque_bytes += opaque.0 as u64;
         }
-        for (kind, bytes) in frames {
+        for &(kind, at) in &tcp.frames {
+            let bytes = match at {
+                FramePlace::Segment(a, b) => payload.get(a..b),
+                FramePlace::Copied(a, b) => tcp.bytes.get(a..b),
+            };
+            let Some(bytes) = bytes else {
+                continue;
+            };
             let frame = Datagram {
-                payload: &bytes,
+                payload: bytes,
                 ..*dg
             };
             match kind {
-                0 => self.on_stun(&frame, None, 0, &mut Ahead::default()),
-                1 => match channel::parse_tcp(&bytes) {
+                TcpFrameKind::Stun => self.on_stun(&frame, None, 0, &mut Ahead::default()),
+                TcpFrameKind::ChannelData => match channel::parse_tcp(bytes) {
                     Ok(cd) => self.on_channel_data(&frame, cd, None, 0, &mut Ahead::default()),
                     Err(e) => self.model.stats.error(e),
                 },
-                _ => self.on_datagram(&frame, None, 0, &mut Ahead::default()),
+                TcpFrameKind::Rfc4571 => self.on_datagram(&frame, None, 0, &mut Ahead::default()),
             }
         }
+        self.tcp_frames = tcp;
     }
 
     /// One datagram's payload (UDP, an RFC 4571 frame, or a relayed inner datagram).
@@ -632,4 +658,26 @@ fn record(dg: &Datagram<'_>, relay: Option<Inner>, duplicate: bool, body: Body) 
         },
         body,
     }
+}
+
+/// What a TCP frame is ([`State::on_tcp`]).
+#[derive(Clone, Copy, Debug)]
+enum TcpFrameKind {
+    Stun,
+    ChannelData,
+    Rfc4571,
+}
+
+/// Where a TCP frame's bytes are: in the segment, or copied into [`TcpFrames::bytes`] (start, end).
+#[derive(Clone, Copy, Debug)]
+enum FramePlace {
+    Segment(usize, usize),
+    Copied(usize, usize),
+}
+
+/// The frames of one TCP segment, kept between segments so their buffers are reused.
+#[derive(Debug, Default)]
+pub(super) struct TcpFrames {
+    frames: Vec<(TcpFrameKind, FramePlace)>,
+    bytes: Vec<u8>,
 }

@@ -317,6 +317,8 @@ struct State {
     /// Number of captures being merged (duplicates across capture points are matched when > 1).
     inputs: u16,
     framers: HashMap<Flow, Framer, FastHash>,
+    /// The current TCP segment's frames (buffers reused from segment to segment).
+    tcp_frames: datagram::TcpFrames,
     /// ChannelData frames stored per carrier 5-tuple (client/server order-free), at most one entry per
     /// allocation the TURN analysis can hold.
     channel_data_stored: HashMap<(SocketAddr, SocketAddr, Transport), u32, FastHash>,
@@ -367,6 +369,7 @@ impl Analyzer {
                 relayed_changes: 0,
                 inputs: 1,
                 framers: HashMap::default(),
+                tcp_frames: datagram::TcpFrames::default(),
                 channel_data_stored: HashMap::default(),
                 channel_data_stored_total: 0,
                 classic: classic::ClassicPairs::default(),
