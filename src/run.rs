@@ -169,8 +169,9 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
     let unread = analyzer.model().raw.errors() + analyzer.model().messages.errors();
     if unread > 0 {
         bail!(
-            "{unread} chunk(s) of message bytes could not be read back from the temporary file: \
-             the report lists those messages without their attributes (was the temporary directory's disk removed or full?)"
+            "{unread} chunk(s) of message bytes could not be read back from the temporary file, or came back \
+             changed: the report lists those messages without their attributes (was the temporary directory's disk \
+             removed or full, or did something else write the file?)"
         );
     }
     if tui {

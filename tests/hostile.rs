@@ -146,6 +146,13 @@ impl From<Vec<u8>> for Frame {
 /// Feeds the frames (1 ms apart, numbered from 1) through the whole analysis.
 fn analyse(frames: Vec<Frame>) -> (Model, NetStats) {
     let mut a = Analyzer::new(Keyring::new());
+    feed(&mut a, &frames);
+    let net = a.net_stats().clone();
+    (a.into_model(), net)
+}
+
+/// Feeds the frames (1 ms apart, numbered from 1) to `a` and finishes it.
+fn feed(a: &mut Analyzer, frames: &[Frame]) {
     for (i, f) in frames.iter().enumerate() {
         a.ingest(&Packet {
             ts: Timestamp::from_nanos(T0_NANOS + i as u64 * 1_000_000),
@@ -157,8 +164,6 @@ fn analyse(frames: Vec<Frame>) -> (Model, NetStats) {
         });
     }
     a.finish();
-    let net = a.net_stats().clone();
-    (a.into_model(), net)
 }
 
 /// A Binding request C → S:3478 that must be reported whatever came before it.
@@ -560,4 +565,87 @@ fn terminal_escapes_never_reach_stdout_raw() {
         report["messages"][0]["attributes"][1]["value"],
         "\u{1b}]0;pwned\u{7}tool"
     );
+}
+
+/// The bytes `iceview read` spills to its temporary files come back through the same checks as a capture's:
+/// here the files are changed after the analysis wrote them (through /proc/self/fd, as another process of the
+/// same user could), and the report must neither panic nor show what the changed bytes would decode to. The
+/// spill verifies each block it reads back (`capture::spill`); a changed one counts as unreadable, its
+/// messages are listed without their attributes, and the run knows (the binary ends with an error).
+#[test]
+fn spill_files_changed_after_writing_are_detected_not_decoded() {
+    use iceview::capture::spill::FileSpill;
+    use iceview::report::{json, Report};
+    use std::collections::BTreeSet;
+    use std::os::unix::fs::FileExt;
+    use std::sync::Arc;
+
+    fn spill_fds() -> BTreeSet<String> {
+        std::fs::read_dir("/proc/self/fd")
+            .expect("/proc/self/fd")
+            .filter_map(|e| {
+                let e = e.ok()?;
+                let target = std::fs::read_link(e.path()).ok()?;
+                let t = target.to_string_lossy();
+                (t.contains(".iceview-") && t.ends_with("(deleted)")).then(|| e.path().display().to_string())
+            })
+            .collect()
+    }
+
+    let before = spill_fds();
+    let mut a = Analyzer::new(Keyring::new());
+    a.set_spill(Arc::new(FileSpill::create().expect("a temporary file")));
+    a.set_record_spill(Arc::new(FileSpill::create().expect("a temporary file")));
+    // 72,000 Binding requests with a 64-byte SOFTWARE attribute (104 bytes each, 7.5 MB): the message
+    // bytes fill seven 1 MiB chunks, and the records pass the 16 chunks of 4,096 held in memory: both spill.
+    let n = 72_000u32;
+    let software = [b'x'; 64];
+    let frames: Vec<Frame> = (0..n)
+        .map(|i| {
+            let mut t = tid("spill");
+            t[8..12].copy_from_slice(&i.to_be_bytes());
+            udp(
+                (CLIENT, 40_000),
+                (SERVER, 3478),
+                &stun(BINDING_REQUEST, t, &[(0x8022, &software)]),
+            )
+            .into()
+        })
+        .collect();
+    feed(&mut a, &frames);
+    let ours: Vec<String> = spill_fds().difference(&before).cloned().collect();
+    assert_eq!(ours.len(), 2, "the two spill files: {ours:?}");
+    assert_eq!(a.model().raw.errors(), 0);
+    // Change one byte in the first block of each file.
+    for fd in &ours {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(fd)
+            .expect("the spill, through /proc");
+        f.write_all_at(&[0xee], 100).expect("a changed byte");
+    }
+    let report = Report::build_lean(a.model(), &[], a.net_stats());
+    let mut out = Vec::new();
+    json::write_streaming(&report, a.model(), &mut out).expect("the report is written");
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("the report is valid JSON");
+    assert!(a.model().raw.errors() > 0, "the changed message chunk is counted");
+    assert!(
+        a.model().messages.errors() > 0,
+        "the changed record chunk is counted"
+    );
+    let listed = v["messages"].as_array().expect("messages");
+    // The first message's bytes were changed: it must not be listed with attributes read from them.
+    let with_software = listed
+        .iter()
+        .filter(|m| {
+            m["attributes"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x["name"] == "SOFTWARE"))
+        })
+        .count();
+    assert!(
+        with_software < n as usize,
+        "{with_software} of {n} messages listed with attributes"
+    );
+    assert!(with_software > 0, "messages in unchanged chunks keep theirs");
 }
