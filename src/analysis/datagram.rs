@@ -273,17 +273,17 @@ impl State {
 
     /// What `flow`'s media needs looked up, from the cache while the tables it comes from are unchanged.
     fn facts(&mut self, flow: &Flow) -> FlowFacts {
-        let generation = self.generation();
+        self.take_changes();
         let key = flows::Key::of(flow);
         let cached = match key {
             Some(k) => self.flows.get(&k),
             None => self.other_flows.get(flow).copied(),
         };
-        if let Some(f) = cached.filter(|f| f.generation == generation) {
+        if let Some(f) = cached.filter(|f| self.stamps.holds(f.generation, flow)) {
             return f;
         }
         let facts = FlowFacts {
-            generation,
+            generation: self.stamps.now(),
             relayed_end: self.relayed_addrs.contains(&flow.src) || self.relayed_addrs.contains(&flow.dst),
             allocation: self.model.turn.allocation_of(flow),
             pair: self.model.ice.pair_of(flow),
@@ -300,26 +300,31 @@ impl State {
         facts
     }
 
-    /// The generations of the tables [`FlowFacts`] come from, summed (each only grows).
-    fn generation(&self) -> u64 {
-        self.model.turn.generation() + self.model.ice.flow_generation() + self.relayed_changes
+    /// Takes the addresses whose flows' facts the TURN and ICE tables changed into `stamps`.
+    fn take_changes(&mut self) {
+        self.model.turn.allocations_changed().take_into(&mut self.stamps);
+        self.model.ice.flows_changed().take_into(&mut self.stamps);
     }
 
-    /// Where ChannelData on `flow` and `channel` goes, from the cache while the tables the flows' facts
-    /// come from and the allocation are unchanged: one lookup per relayed media packet instead of two
-    /// flows' and the channel's.
+    /// Where ChannelData on `flow` and `channel` goes, from the cache while the facts of the flow and of
+    /// the datagrams it carries hold ([`flows::Stamps`]) and the allocation is unchanged: one lookup per
+    /// relayed media packet instead of two flows' and the channel's.
     fn route(&mut self, flow: &Flow, channel: u16) -> Route {
-        let generation = self.generation();
+        self.take_changes();
         let key = flows::Key::of(flow).map(|k| (k, channel));
         if let Some(r) = key.and_then(|k| self.routes.get(&k)) {
             let current = match r.allocation {
                 Some(leg) => self.model.turn.version(leg.position) == r.version,
                 None => true,
             };
-            if r.generation == generation && current {
+            let holds = self.stamps.holds(r.generation, flow)
+                && r.inner
+                    .is_none_or(|(inner, _, _)| self.stamps.holds(r.generation, &inner));
+            if holds && current {
                 return *r;
             }
         }
+        let generation = self.stamps.now();
         let allocation = self.facts(flow).allocation;
         let version = allocation.map_or(0, |leg| self.model.turn.version(leg.position));
         let inner = allocation
@@ -429,7 +434,7 @@ impl State {
                             self.relayed_addrs.len() < turn::MAX_ALLOCATIONS,
                         ) {
                             if self.relayed_addrs.insert(addr) {
-                                self.relayed_changes += 1;
+                                self.stamps.touch(addr);
                             }
                         }
                     }

@@ -13,15 +13,124 @@ pub(crate) const MAX_FLOW_FACTS: usize = 16_384;
 
 /// What the analysis looks up for a media packet of a flow (a relayed address at either end, the TURN
 /// allocation whose client↔server leg it is, the ICE pair it counts on): resolved once per flow while the
-/// tables it comes from are unchanged. They change when an allocation, a relayed address or a pair's flow
-/// is added, not per packet.
+/// tables it comes from are unchanged for the flow's two addresses ([`Stamps`]). They change when an
+/// allocation, a relayed address or a pair's flow is added or removed, not per packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct FlowFacts {
-    /// The tables' generations summed (each only grows) when this was resolved.
+    /// [`Stamps::now`] when this was resolved.
     pub(crate) generation: u64,
     pub(crate) relayed_end: bool,
     pub(crate) allocation: Option<AllocationLeg>,
     pub(crate) pair: Option<(usize, usize, u8)>,
+}
+
+/// Addresses whose flows' facts a table's change made stale, noted by the table (TURN allocations, ICE pairs'
+/// flows) and taken by the analysis into its [`Stamps`] before it next reads a flow's facts.
+#[derive(Debug, Default)]
+pub(crate) struct Dirty {
+    addrs: Vec<SocketAddr>,
+    /// More changed than [`Dirty::MAX`] since the last take: everything is stale.
+    all: bool,
+}
+
+impl Dirty {
+    /// Addresses noted before the list gives up and says "all" (the analysis takes them at every media
+    /// packet, so this is reached only by a burst of changes with no media between).
+    const MAX: usize = 1024;
+
+    pub(crate) fn note(&mut self, a: SocketAddr) {
+        if self.all {
+            return;
+        }
+        if self.addrs.len() >= Dirty::MAX {
+            self.all = true;
+            self.addrs = Vec::new();
+        } else {
+            self.addrs.push(a);
+        }
+    }
+
+    /// Moves what was noted into `stamps`.
+    pub(crate) fn take_into(&mut self, stamps: &mut Stamps) {
+        if self.all {
+            stamps.touch_all();
+            self.all = false;
+        }
+        for a in self.addrs.drain(..) {
+            stamps.touch(a);
+        }
+    }
+}
+
+/// When the facts about flows touching an address last changed, per bucket of addresses: a flow's cached
+/// facts (and a ChannelData route) hold while neither of its addresses' buckets changed after they were
+/// resolved. A single generation for all tables invalidated every flow whenever any call anywhere set up an
+/// allocation or a pair, so on a busy server's capture nearly every media packet looked its facts up again
+/// (four lookups instead of one). Buckets shared by several addresses only invalidate more than needed.
+#[derive(Debug)]
+pub(crate) struct Stamps {
+    clock: u64,
+    /// Facts resolved before this are stale whatever their addresses ([`Dirty`]'s "all").
+    floor: u64,
+    buckets: Box<[u64]>,
+}
+
+impl Default for Stamps {
+    fn default() -> Self {
+        Stamps {
+            clock: 0,
+            floor: 0,
+            buckets: vec![0; Stamps::BUCKETS].into_boxed_slice(),
+        }
+    }
+}
+
+impl Stamps {
+    /// 32 KiB of stamps: the ~6,000 addresses of 3,000 calls' client legs mostly get a bucket each.
+    const BUCKETS: usize = 4096;
+
+    pub(crate) fn now(&self) -> u64 {
+        self.clock
+    }
+
+    fn bucket(a: &SocketAddr) -> usize {
+        const K: u64 = 0x9E37_79B9_7F4A_7C15;
+        let ip = match a {
+            SocketAddr::V4(v) => u64::from(v.ip().to_bits()),
+            SocketAddr::V6(v) => {
+                let b = v.ip().to_bits();
+                // Folding the address's halves: only the bucket index is kept.
+                #[allow(clippy::cast_possible_truncation)]
+                let folded = (b >> 64) as u64 ^ b as u64;
+                folded
+            }
+        };
+        let h = (ip.wrapping_mul(K).rotate_left(17) ^ u64::from(a.port())).wrapping_mul(K);
+        // The top bits of the product index the buckets.
+        #[allow(clippy::cast_possible_truncation)]
+        let i = (h >> 52) as usize;
+        i % Stamps::BUCKETS
+    }
+
+    /// Facts about flows touching `a` change now.
+    pub(crate) fn touch(&mut self, a: SocketAddr) {
+        self.clock += 1;
+        if let Some(b) = self.buckets.get_mut(Stamps::bucket(&a)) {
+            *b = self.clock;
+        }
+    }
+
+    /// Facts about every flow change now.
+    pub(crate) fn touch_all(&mut self) {
+        self.clock += 1;
+        self.floor = self.clock;
+    }
+
+    /// Whether what was resolved for `flow` at `generation` still holds.
+    pub(crate) fn holds(&self, generation: u64, flow: &Flow) -> bool {
+        let at = |a: &SocketAddr| self.buckets.get(Stamps::bucket(a)).copied().unwrap_or(u64::MAX);
+        generation >= self.floor && at(&flow.src) <= generation && at(&flow.dst) <= generation
+    }
 }
 
 /// [`FlowFacts`] in 24 bytes (indices as `u32`; [`Packed::NONE`] for none), so that a slot is 40 bytes.
@@ -287,5 +396,50 @@ mod tests {
             ..f
         };
         assert_eq!(Key::of(&v6), None);
+    }
+
+    /// A change to an address makes stale what was resolved before it for flows touching that address, and
+    /// nothing else (unless the two share a bucket, which only costs a lookup); "all" makes everything
+    /// stale; what is resolved after a change holds.
+    #[test]
+    fn stamps_make_stale_only_the_flows_of_changed_addresses() {
+        let mut stamps = Stamps::default();
+        let (a, b) = (flow(1), flow(2));
+        assert_ne!(
+            Stamps::bucket(&a.src),
+            Stamps::bucket(&b.src),
+            "the test needs two buckets"
+        );
+        let before = stamps.now();
+        assert!(stamps.holds(before, &a) && stamps.holds(before, &b));
+        let mut dirty = Dirty::default();
+        dirty.note(a.src);
+        assert!(
+            stamps.holds(before, &a),
+            "nothing changes until the changes are taken"
+        );
+        dirty.take_into(&mut stamps);
+        assert!(!stamps.holds(before, &a), "a's client changed");
+        assert!(
+            stamps.holds(before, &b),
+            "b shares only the server, which did not change"
+        );
+        let after = stamps.now();
+        assert!(stamps.holds(after, &a), "resolved again after the change");
+        dirty.note(a.dst);
+        dirty.take_into(&mut stamps);
+        assert!(
+            !stamps.holds(after, &a) && !stamps.holds(after, &b),
+            "the server both use changed"
+        );
+        // A burst of more changes than the list keeps makes every flow stale.
+        let now = stamps.now();
+        for i in 0..=Dirty::MAX as u32 {
+            dirty.note(flow(1000 + i).src);
+        }
+        assert!(dirty.all && dirty.addrs.is_empty(), "the list gave up: bounded");
+        dirty.take_into(&mut stamps);
+        assert!(!stamps.holds(now, &flow(7)), "everything is stale");
+        assert!(stamps.holds(stamps.now(), &flow(7)));
     }
 }

@@ -312,8 +312,9 @@ struct State {
     /// Relayed addresses of allocations seen (bounded like the allocation table), so media to or from
     /// them, which a TURN server capture sees twice, is deduplicated.
     relayed_addrs: HashSet<SocketAddr, FastHash>,
-    /// Insertions into and removals from `relayed_addrs` (a generation: it only grows).
-    relayed_changes: u64,
+    /// When the facts about flows touching an address last changed (`relayed_addrs`, and what the TURN and
+    /// ICE tables note), so cached flow facts and routes hold until their own addresses change.
+    stamps: flows::Stamps,
     /// Number of captures being merged (duplicates across capture points are matched when > 1).
     inputs: u16,
     framers: HashMap<Flow, Framer, FastHash>,
@@ -339,6 +340,7 @@ struct State {
 /// allocation's version ([`turn::TurnState::version`]) are unchanged.
 #[derive(Clone, Copy, Debug)]
 struct Route {
+    /// [`flows::Stamps::now`] when it was resolved.
     generation: u64,
     version: u32,
     allocation: Option<turn::AllocationLeg>,
@@ -366,7 +368,7 @@ impl Analyzer {
                 other_flows: HashMap::default(),
                 routes: HashMap::default(),
                 relayed_addrs: HashSet::default(),
-                relayed_changes: 0,
+                stamps: flows::Stamps::default(),
                 inputs: 1,
                 framers: HashMap::default(),
                 tcp_frames: datagram::TcpFrames::default(),
@@ -431,7 +433,7 @@ impl Analyzer {
                 let state = &mut self.state;
                 for addr in relayed {
                     if state.relayed_addrs.remove(&addr) {
-                        state.relayed_changes += 1;
+                        state.stamps.touch(addr);
                     }
                 }
             }

@@ -192,7 +192,8 @@ impl IceState {
             });
         }
         if self.by_flow.insert(o.flow, (s, p, from)) != Some((s, p, from)) {
-            self.flow_generation += 1;
+            self.flows_changed.note(o.flow.src);
+            self.flows_changed.note(o.flow.dst);
         }
         self.record_check(o, s, p, from);
     }

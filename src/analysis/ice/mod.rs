@@ -63,8 +63,9 @@ pub struct IceState {
     by_flow: HashMap<Flow, (usize, usize, u8), FastHash>,
     /// Agent address → the sessions using it (for ICE restarts).
     by_address: AddressIndex,
-    /// Changes whenever `by_flow` does (see [`IceState::pair_of`]).
-    flow_generation: u64,
+    /// The addresses of flows whose entry in `by_flow` changed since the analysis last took them (see
+    /// [`IceState::pair_of`]).
+    flows_changed: crate::analysis::flows::Dirty,
     pub(crate) server_bindings: Vec<ServerBinding>,
     /// XOR-RELAYED-ADDRESS of every successful Allocate: relay candidates (RFC 8445 §5.1.1.2).
     pub(crate) relayed_addresses: Vec<RelayedAddress>,
@@ -123,10 +124,10 @@ impl IceState {
         }
     }
 
-    /// Changes whenever the pairs' flows do: what [`IceState::pair_of`] answered stays true while this is
-    /// unchanged.
-    pub(crate) fn flow_generation(&self) -> u64 {
-        self.flow_generation
+    /// The addresses of flows whose pair changed since the last call: what [`IceState::pair_of`] answered
+    /// for other flows stays true.
+    pub(crate) fn flows_changed(&mut self) -> &mut crate::analysis::flows::Dirty {
+        &mut self.flows_changed
     }
 
     /// Counts a DTLS/RTP/RTCP datagram on the pair ([`IceState::pair_of`]) whose addresses it travels
@@ -265,8 +266,15 @@ impl IceState {
             }
             !ours
         });
-        self.by_flow.retain(|_, v| !gone(v.0));
-        self.flow_generation += 1;
+        let changed = &mut self.flows_changed;
+        self.by_flow.retain(|flow, v| {
+            let keep = !gone(v.0);
+            if !keep {
+                changed.note(flow.src);
+                changed.note(flow.dst);
+            }
+            keep
+        });
         self.by_ufrags.retain(|_, v| !gone(*v));
         self.by_address.forget(&gone);
         txs

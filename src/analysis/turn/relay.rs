@@ -179,10 +179,10 @@ impl TurnState {
         })
     }
 
-    /// Changes whenever an allocation is added or removed: what [`TurnState::allocation_of`] answered
-    /// stays true while this is unchanged.
-    pub(crate) fn generation(&self) -> u64 {
-        self.allocations.generation()
+    /// The client and server addresses of allocations added or removed since the last call: what
+    /// [`TurnState::allocation_of`] answered for other flows stays true.
+    pub(crate) fn allocations_changed(&mut self) -> &mut crate::analysis::flows::Dirty {
+        self.allocations.changed()
     }
 
     /// The version of the allocation at `at` ([`TurnState::allocation_of`]): while it is unchanged,

@@ -1,12 +1,14 @@
 //! All the TURN allocations of a capture, by the client's 5-tuple toward the server (RFC 8656 §2.2): a
 //! hashed index over a slab whose positions stay valid while their allocation is there, with a version per
 //! position that tells a cached ChannelData route whether what it read from the allocation still holds. An
-//! allocation removed (folded, `analysis::fold`) frees its position for a later one, and bumps the
-//! position's version and the table's generation, so nothing cached about it survives.
+//! allocation removed (folded, `analysis::fold`) frees its position for a later one, bumps the position's
+//! version and notes its client and server addresses as changed (`changed`, which the analysis takes into
+//! its flow stamps), so nothing cached about it survives.
 //!
 //! It knows nothing of TURN beyond the key: what an allocation holds is `allocation`; when one may be
 //! created, and how many, `TurnState` decides (`MAX_ALLOCATIONS`).
 use super::{Allocation, AllocationKey};
+use crate::analysis::flows::Dirty;
 use crate::net::hash::FastHash;
 use std::collections::HashMap;
 
@@ -20,8 +22,9 @@ pub(crate) struct Allocations {
     slab: Vec<(AllocationKey, Allocation)>,
     /// Positions freed by [`Allocations::remove`], for the next new allocation.
     free: Vec<usize>,
-    /// Changes whenever an allocation is added or removed.
-    generation: u64,
+    /// The client and server addresses of allocations added or removed since the analysis last took them:
+    /// which flows' `allocation_of` answers changed.
+    changed: Dirty,
     /// Per position: changes whenever the allocation is reached mutably other than to count its media
     /// (`at_mut`), so what was read from it (its channels' peers, its relayed address) stays true while
     /// this is unchanged. A small array beside the slab: checking it does not touch the allocation.
@@ -32,22 +35,25 @@ impl Allocations {
     pub(crate) fn len(&self) -> usize {
         self.index.len()
     }
-    /// Changes whenever an allocation is added or removed: a position found for a key stays right while
-    /// this is unchanged.
-    pub(crate) fn generation(&self) -> u64 {
-        self.generation
+    /// The addresses of allocations added or removed since the last call (see `changed`).
+    pub(crate) fn changed(&mut self) -> &mut Dirty {
+        &mut self.changed
+    }
+    fn note(&mut self, key: &AllocationKey) {
+        self.changed.note(key.client);
+        self.changed.note(key.server);
     }
     /// Takes `key`'s allocation out; its position is reused by a later one (with a new version).
     pub(crate) fn remove(&mut self, key: &AllocationKey) -> Option<Allocation> {
         let i = self.index.remove(key)?;
         self.touch(i);
-        self.generation += 1;
+        self.note(key);
         self.free.push(i);
         self.slab.get_mut(i).map(|(_, a)| std::mem::take(a))
     }
     /// A position for a new allocation `key` (a freed one first).
     fn place(&mut self, key: AllocationKey, a: Allocation) -> usize {
-        self.generation += 1;
+        self.note(&key);
         let i = match self.free.pop() {
             Some(i) => {
                 if let Some(slot) = self.slab.get_mut(i) {
