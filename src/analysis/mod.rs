@@ -431,6 +431,7 @@ impl Analyzer {
                         state.relayed_changes += 1;
                     }
                 }
+                state.prune_routes();
             }
         }
     }
