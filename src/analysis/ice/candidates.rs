@@ -1,8 +1,9 @@
 //! What each address an agent used is: host, server-reflexive, peer-reflexive or relayed (RFC 8445 §5.1.1,
 //! §7.2.5.3.1; the names are RFC 8839 §5.1's), or a NAT's per-destination mapping that is no one's
 //! candidate (address-dependent mapping, RFC 4787 §4.1). Inferred from the server bindings and allocations
-//! seen up to the session's last activity, with how in words. Candidates an agent gathered but never used
-//! on the wire and no server reported cannot be seen and are not listed; SDP is not read.
+//! seen from [`BINDING_HORIZON_SECS`] before the session's first message to its last activity, with how in
+//! words. Candidates an agent gathered but never used on the wire and no server reported cannot be seen
+//! and are not listed; SDP is not read.
 use super::{AgentAddress, IceState, Session, BINDING_HORIZON_SECS};
 use crate::capture::Timestamp;
 use crate::net::Transport;
