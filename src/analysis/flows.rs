@@ -5,7 +5,7 @@
 //! BENCHMARKS.md). The table is open-addressed with 40-byte slots (a `HashMap` entry keyed by a `Flow`
 //! took 80), so a few thousand flows stay in the core's L2 cache.
 use crate::analysis::turn::AllocationLeg;
-use crate::net::Flow;
+use crate::net::{Flow, Transport};
 use std::net::SocketAddr;
 
 /// Flows remembered at once; the table is emptied when it reaches this many.
@@ -201,6 +201,29 @@ impl Key {
         }
     }
 
+    /// The flow's addresses and transport, unpacked.
+    pub(crate) fn flow(&self) -> (SocketAddr, SocketAddr, Transport) {
+        let [ips, rest] = self.0;
+        // Each field was packed whole at its offset: the shifts take them back out.
+        #[allow(clippy::cast_possible_truncation)]
+        let (src_ip, dst_ip, src_port, dst_port, transport) = (
+            (ips >> 32) as u32,
+            ips as u32,
+            (rest >> 48) as u16,
+            (rest >> 32) as u16,
+            (rest >> 8) as u8,
+        );
+        (
+            SocketAddr::from((std::net::Ipv4Addr::from(src_ip), src_port)),
+            SocketAddr::from((std::net::Ipv4Addr::from(dst_ip), dst_port)),
+            if transport == Transport::Tcp as u8 {
+                Transport::Tcp
+            } else {
+                Transport::Udp
+            },
+        )
+    }
+
     fn hash(&self) -> u64 {
         const K: u64 = 0x9E37_79B9_7F4A_7C15;
         (self.0[0].wrapping_mul(K).rotate_left(29) ^ self.0[1]).wrapping_mul(K)
@@ -318,7 +341,6 @@ impl FlowTable {
 #[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
-    use crate::net::Transport;
 
     fn flow(i: u32) -> Flow {
         Flow {
@@ -441,5 +463,15 @@ mod tests {
         dirty.take_into(&mut stamps);
         assert!(!stamps.holds(now, &flow(7)), "everything is stale");
         assert!(stamps.holds(stamps.now(), &flow(7)));
+    }
+
+    /// A key gives back the flow it was made from.
+    #[test]
+    fn keys_unpack_to_their_flow() {
+        for i in 0..50 {
+            let f = flow(i * 977);
+            let (src, dst, transport) = Key::of(&f).expect("IPv4").flow();
+            assert_eq!(Flow { src, dst, transport }, f);
+        }
     }
 }

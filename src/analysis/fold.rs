@@ -322,6 +322,7 @@ impl Model {
         for i in stray {
             self.retire_folded(i, now);
         }
+        self.ice.retire_bindings(now);
     }
 
     /// Retires a folded session's or allocation's transaction, noting what the capture-wide findings

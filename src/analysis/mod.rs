@@ -436,6 +436,7 @@ impl Analyzer {
                         state.stamps.touch(addr);
                     }
                 }
+                state.prune_routes();
             }
         }
     }

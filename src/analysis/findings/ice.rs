@@ -11,8 +11,6 @@ use crate::analysis::sessions::{
 use crate::analysis::transactions::TxState;
 use crate::analysis::Model;
 use crate::wire::stun::Method;
-use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
 
 /// Connecting slower than this is reported (first check → nomination). Browsers connect in well under a
 /// second on working networks; 5 s is what users notice as "the call hangs before it starts".
@@ -83,27 +81,6 @@ pub(crate) fn findings(model: &Model, sessions: &[SessionReport]) -> Vec<Entry> 
     capture_findings(model, held, &mut capture);
     out.extend(capture.into_iter().map(Entry::Held));
     out
-}
-
-/// For each binding, whether it is the first with its client, server and mapped address: found by sorting
-/// positions (4 bytes a binding) rather than hashing every triple (~300 bytes a binding in a hash set, a
-/// peak of tens of MB at the end of a busy server's capture).
-fn first_of_kind(bindings: &[crate::analysis::ice::ServerBinding]) -> Vec<bool> {
-    let mut order: Vec<u32> = (0..u32::try_from(bindings.len()).unwrap_or(u32::MAX)).collect();
-    let kind = |i: u32| bindings.get(i as usize).map(|b| (b.client, b.server, b.mapped));
-    order.sort_by_key(|&i| (kind(i), i));
-    let mut first = vec![false; bindings.len()];
-    let mut last = None;
-    for i in order {
-        let k = kind(i);
-        if k != last {
-            if let Some(f) = first.get_mut(i as usize) {
-                *f = true;
-            }
-            last = k;
-        }
-    }
-    first
 }
 
 /// What the capture-wide rules need to know of the sessions, folded or not.
@@ -601,41 +578,18 @@ fn capture_findings(model: &Model, sessions: Held, out: &mut Vec<Finding>) {
     // NAT behaviour from STUN servers (RFC 4787 / RFC 5780): one base address mapped to different ports
     // by different servers is address-dependent mapping.
     // Per client: the first binding that has a later one from another server with another mapping, and
-    // the first such later one. Only the client's own bindings are searched, and a (server, mapping) already
-    // tried for a client is not tried again: its later copies have fewer bindings after them.
-    // A hostile capture could give one client thousands of distinct mappings from one server: at most
-    // MAX_TRIED of them are tried per client, which bounds this search to MAX_TRIED passes over the bindings.
-    const MAX_TRIED: u32 = 64;
-    let ice = &model.ice;
-    let first = first_of_kind(&ice.server_bindings);
-    let mut reported = HashSet::new();
-    let mut tries: HashMap<SocketAddr, u32> = HashMap::new();
-    for (i, x) in ice.server_bindings.iter().enumerate() {
-        if reported.contains(&x.client) || !first.get(i).is_some_and(|&f| f) {
-            continue;
-        }
-        let n = tries.entry(x.client).or_insert(0);
-        if *n >= MAX_TRIED {
-            continue;
-        }
-        *n += 1;
-        if let Some((_, y)) = ice
-            .bindings_of(x.client)
-            .skip_while(|&(j, _)| j <= i)
-            .find(|(_, y)| y.server != x.server && y.mapped != x.mapped)
-        {
-            reported.insert(x.client);
-            out.push(Finding {
-                severity: Severity::Warning,
-                code: "nat.mapping-varies-by-destination",
-                message: format!(
-                    "{} was mapped to {} by server {} but to {} by server {}: the NAT's mapping depends on the destination (\"symmetric NAT\"); peers behind filtering NATs will not reach it directly.",
-                    x.client, x.mapped, x.server, y.mapped, y.server
-                ),
-                subject: Subject::Capture,
-                frames: evidence(vec![x.seen.frame, y.seen.frame]),
-            });
-        }
+    // the first such later one, worked out as the bindings arrived (`ice::mappings`).
+    for c in model.ice.mappings.changes() {
+        out.push(Finding {
+            severity: Severity::Warning,
+            code: "nat.mapping-varies-by-destination",
+            message: format!(
+                "{} was mapped to {} by server {} but to {} by server {}: the NAT's mapping depends on the destination (\"symmetric NAT\"); peers behind filtering NATs will not reach it directly.",
+                c.client, c.first_mapped, c.first_server, c.later_mapped, c.later_server
+            ),
+            subject: Subject::Capture,
+            frames: evidence(vec![c.first_frame, c.later_frame]),
+        });
     }
 }
 

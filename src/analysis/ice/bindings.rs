@@ -4,8 +4,9 @@
 //! addresses from XOR-RELAYED-ADDRESS (relay candidates, RFC 8445 §5.1.1.2), and the indexes that find them
 //! by client, by mapped address and by relayed address. Allocations themselves (permissions, channels,
 //! lifetimes, authentication) are `analysis::turn`'s; this keeps only the addresses `candidates` needs.
-use super::{IceState, Observed};
+use super::{candidates, IceState, Observed, BINDING_HORIZON_SECS};
 use crate::analysis::transactions::Seen;
+use crate::capture::Timestamp;
 use crate::net::hash::FastHash;
 use crate::net::Transport;
 use crate::wire::attributes::AttrValue;
@@ -42,13 +43,13 @@ pub(crate) struct RelayedAddress {
 }
 
 /// Positions in `server_bindings` (in order) by client address, by mapped address and transport, by mapped
-/// IP; the first relayed address entry per address.
+/// IP; positions in `relayed_addresses` (in order) by address.
 #[derive(Debug, Default)]
 pub(super) struct BindingIndex {
     pub(super) by_client: HashMap<SocketAddr, Vec<usize>, FastHash>,
-    pub(super) by_mapped: HashMap<(SocketAddr, Transport), usize, FastHash>,
+    pub(super) by_mapped: HashMap<(SocketAddr, Transport), Vec<usize>, FastHash>,
     pub(super) by_mapped_ip: HashMap<IpAddr, Vec<usize>, FastHash>,
-    pub(super) relayed: HashMap<SocketAddr, usize, FastHash>,
+    pub(super) relayed: HashMap<SocketAddr, Vec<usize>, FastHash>,
 }
 
 impl IceState {
@@ -70,10 +71,13 @@ impl IceState {
         else {
             return;
         };
-        if self.server_bindings.len() >= MAX_SERVER_BINDINGS {
+        // The bound counts every binding kept, retired ones too: which bindings count does not depend on
+        // whether a read folds.
+        if self.server_bindings_kept >= MAX_SERVER_BINDINGS {
             self.server_bindings_not_kept += 1;
             return;
         }
+        self.server_bindings_kept += 1;
         if o.msg.method == Method::ALLOCATE {
             for address in o
                 .msg
@@ -85,7 +89,8 @@ impl IceState {
                     self.index
                         .relayed
                         .entry(address)
-                        .or_insert(self.relayed_addresses.len());
+                        .or_default()
+                        .push(self.relayed_addresses.len());
                     self.relayed_addresses.push(RelayedAddress {
                         address,
                         client: o.flow.dst,
@@ -100,8 +105,13 @@ impl IceState {
         let at = self.server_bindings.len();
         let index = &mut self.index;
         index.by_client.entry(o.flow.dst).or_default().push(at);
-        index.by_mapped.entry((mapped, o.flow.transport)).or_insert(at);
+        index
+            .by_mapped
+            .entry((mapped, o.flow.transport))
+            .or_default()
+            .push(at);
         index.by_mapped_ip.entry(mapped.ip()).or_default().push(at);
+        self.mappings.note(o.flow.dst, o.flow.src, mapped, o.seen);
         self.server_bindings.push(ServerBinding {
             client: o.flow.dst,
             server: o.flow.src,
@@ -111,6 +121,68 @@ impl IceState {
             via_allocate: o.msg.method == Method::ALLOCATE,
             rfc5780,
         });
+    }
+
+    /// Retires what no session can classify its candidates by any more (`candidates`' window): the server
+    /// bindings and relayed addresses seen more than [`BINDING_HORIZON_SECS`] before `now` but those an
+    /// open session's agent address could still be classified by (its client address or an address on its
+    /// mapped IP; a relayed address itself) that are no older than the horizon before that session's first
+    /// message; and the mapping comparisons of clients with no binding for as long ([`super::mappings`]).
+    /// Only file reads that fold call this; what a session is classified by stays what a read that does
+    /// not fold classifies it by (but for an address a session first uses after the horizon has passed
+    /// over a binding of it).
+    pub(crate) fn retire_bindings(&mut self, now: Timestamp) {
+        let old = |ts: Timestamp| now.secs_since(ts) > BINDING_HORIZON_SECS;
+        self.mappings.retire(old);
+        if !self.server_bindings.iter().any(|b| old(b.seen.ts))
+            && !self.relayed_addresses.iter().any(|r| old(r.seen.ts))
+        {
+            return;
+        }
+        // For each address and IP an open session uses, the earliest time a binding of it can matter.
+        let mut addresses: HashMap<SocketAddr, Timestamp, FastHash> = HashMap::default();
+        let mut ips: HashMap<IpAddr, Timestamp, FastHash> = HashMap::default();
+        for (a, first) in self.open_addresses() {
+            let since = candidates::horizon_before(first);
+            let e = addresses.entry(a).or_insert(since);
+            *e = (*e).min(since);
+            let e = ips.entry(a.ip()).or_insert(since);
+            *e = (*e).min(since);
+        }
+        let wanted = |at: Option<&Timestamp>, ts: Timestamp| at.is_some_and(|&since| since <= ts);
+        let (bindings, relayed) = (self.server_bindings.len(), self.relayed_addresses.len());
+        self.server_bindings.retain(|b| {
+            !old(b.seen.ts)
+                || wanted(addresses.get(&b.client), b.seen.ts)
+                || wanted(ips.get(&b.mapped.ip()), b.seen.ts)
+        });
+        self.relayed_addresses
+            .retain(|r| !old(r.seen.ts) || wanted(addresses.get(&r.address), r.seen.ts));
+        if self.server_bindings.len() != bindings || self.relayed_addresses.len() != relayed {
+            shrink(&mut self.server_bindings);
+            shrink(&mut self.relayed_addresses);
+            self.rebuild_index();
+        }
+    }
+
+    /// The indexes of `server_bindings` and `relayed_addresses` made again, in their order.
+    fn rebuild_index(&mut self) {
+        // The old index goes first: both at once were the read's peak on a busy server's capture.
+        self.index = BindingIndex::default();
+        let mut index = BindingIndex::default();
+        for (at, b) in self.server_bindings.iter().enumerate() {
+            index.by_client.entry(b.client).or_default().push(at);
+            index
+                .by_mapped
+                .entry((b.mapped, b.transport))
+                .or_default()
+                .push(at);
+            index.by_mapped_ip.entry(b.mapped.ip()).or_default().push(at);
+        }
+        for (at, r) in self.relayed_addresses.iter().enumerate() {
+            index.relayed.entry(r.address).or_default().push(at);
+        }
+        self.index = index;
     }
 
     /// The server bindings whose client (base) address is `client`, in the order seen, with their positions
@@ -128,9 +200,16 @@ impl IceState {
     }
 }
 
+/// Gives back most of a vector's spare room once it holds far fewer than it did.
+fn shrink<T>(v: &mut Vec<T>) {
+    if v.capacity() > 2 * v.len() + 64 {
+        v.shrink_to_fit();
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{msg, success, Driver, A};
+    use super::super::tests::{msg, success, Driver, A, B};
     use super::*;
 
     #[test]
@@ -149,5 +228,41 @@ mod tests {
         assert_eq!(d.ice.server_bindings.len(), 1);
         assert_eq!(d.ice.server_bindings[0].mapped.to_string(), "203.0.113.11:5000");
         assert!(d.ice.sessions.is_empty());
+    }
+
+    /// A binding older than the horizon goes once no open session uses its client address or its mapped
+    /// IP; while one does, it stays; the mapping change it showed is still reported.
+    #[test]
+    fn old_bindings_retire_unless_an_open_session_uses_them() {
+        let mut d = Driver::new();
+        let (s1, s2) = ("203.0.113.1:3478", "203.0.113.2:3478");
+        d.feed(A, s1, msg(Method::BINDING, Class::Request, 5, vec![]));
+        d.feed(s1, A, success(5, "203.0.113.11:5000".parse().unwrap()));
+        d.feed(A, s2, msg(Method::BINDING, Class::Request, 6, vec![]));
+        d.feed(s2, A, success(6, "203.0.113.11:5001".parse().unwrap()));
+        assert_eq!(d.ice.server_bindings.len(), 2);
+        assert_eq!(d.ice.mappings.changes().len(), 1);
+        d.ice.retire_bindings(Timestamp::from_secs_f64(10.0));
+        assert_eq!(d.ice.server_bindings.len(), 2, "not old yet");
+        d.ice.retire_bindings(Timestamp::from_secs_f64(100.0));
+        assert!(d.ice.server_bindings.is_empty());
+        assert!(d.ice.bindings_of(A.parse().unwrap()).next().is_none());
+        assert_eq!(d.ice.mappings.changes().len(), 1, "the change found stays");
+
+        // A session whose agent uses the client address keeps its bindings while it is open.
+        d.feed(
+            A,
+            "203.0.113.1:3478",
+            msg(Method::BINDING, Class::Request, 7, vec![]),
+        );
+        d.feed(
+            "203.0.113.1:3478",
+            A,
+            success(7, "203.0.113.11:5000".parse().unwrap()),
+        );
+        d.feed(A, B, crate::analysis::testkit::check(8, "bbbb:aaaa", true, true));
+        d.ice.retire_bindings(Timestamp::from_secs_f64(100.0));
+        assert_eq!(d.ice.server_bindings.len(), 1);
+        assert_eq!(d.ice.bindings_of(A.parse().unwrap()).count(), 1);
     }
 }

@@ -1,9 +1,10 @@
 //! What each address an agent used is: host, server-reflexive, peer-reflexive or relayed (RFC 8445 §5.1.1,
 //! §7.2.5.3.1; the names are RFC 8839 §5.1's), or a NAT's per-destination mapping that is no one's
 //! candidate (address-dependent mapping, RFC 4787 §4.1). Inferred from the server bindings and allocations
-//! seen up to the session's last activity, with how in words. Candidates an agent gathered but never used
-//! on the wire and no server reported cannot be seen and are not listed; SDP is not read.
-use super::{AgentAddress, IceState, Session};
+//! seen from [`BINDING_HORIZON_SECS`] before the session's first message to its last activity, with how in
+//! words. Candidates an agent gathered but never used on the wire and no server reported cannot be seen
+//! and are not listed; SDP is not read.
+use super::{AgentAddress, IceState, Session, BINDING_HORIZON_SECS};
 use crate::capture::Timestamp;
 use crate::net::Transport;
 use serde::Serialize;
@@ -17,13 +18,12 @@ impl IceState {
             return Vec::new();
         };
         // A binding or an allocation made after the session's last activity gathered none of its candidates:
-        // on a long capture it belongs to a later call that reuses the addresses. (A folded session's view,
-        // taken then, sees the same.)
-        let until = self
-            .sessions
-            .get(s)
-            .map_or(Timestamp::default(), Session::last_activity);
-        let mut out: Vec<Candidate> = ag.addresses.iter().map(|a| self.classify(a, until)).collect();
+        // on a long capture it belongs to a later call that reuses the addresses; nor did one made more than
+        // BINDING_HORIZON_SECS before its first, which belongs to an earlier call (and a file read that
+        // folds has retired it, `IceState::retire_bindings`). A folded session's view, taken then, sees the
+        // same.
+        let window = self.sessions.get(s).map_or(Window::default(), Window::of);
+        let mut out: Vec<Candidate> = ag.addresses.iter().map(|a| self.classify(a, window)).collect();
         // Server-reflexive addresses gathered from one of this agent's addresses but never used in a check,
         // in the order they were seen.
         let mut ours: Vec<usize> = ag
@@ -31,7 +31,7 @@ impl IceState {
             .iter()
             .flat_map(|a| {
                 self.bindings_of(a.address)
-                    .filter(move |&(_, b)| b.transport == a.transport && b.seen.ts <= until)
+                    .filter(move |&(_, b)| b.transport == a.transport && window.holds(b.seen.ts))
                     .map(|(i, _)| i)
             })
             .collect();
@@ -72,8 +72,8 @@ impl IceState {
         out
     }
 
-    /// What address `a` is, from the bindings and allocations seen by `until`.
-    fn classify(&self, a: &AgentAddress, until: Timestamp) -> Candidate {
+    /// What address `a` is, from the bindings and allocations seen in `window`.
+    fn classify(&self, a: &AgentAddress, window: Window) -> Candidate {
         let mut c = Candidate {
             address: a.address,
             transport: a.transport,
@@ -89,8 +89,10 @@ impl IceState {
             .index
             .relayed
             .get(&a.address)
-            .and_then(|&i| self.relayed_addresses.get(i))
-            .filter(|r| r.seen.ts <= until)
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.relayed_addresses.get(i))
+            .find(|r| window.holds(r.seen.ts))
         {
             c.typ = CandidateType::Relay;
             c.relay_protocol = Some(r.transport);
@@ -111,8 +113,10 @@ impl IceState {
             .index
             .by_mapped
             .get(&(a.address, a.transport))
-            .and_then(|&i| self.server_bindings.get(i))
-            .filter(|b| b.seen.ts <= until)
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.server_bindings.get(i))
+            .find(|b| window.holds(b.seen.ts))
         {
             if b.client != b.mapped || !is_local(a.address) {
                 c.typ = CandidateType::Srflx;
@@ -144,7 +148,7 @@ impl IceState {
             .into_iter()
             .flatten()
             .filter_map(|&i| self.server_bindings.get(i))
-            .find(|b| b.mapped.port() != a.address.port() && b.seen.ts <= until);
+            .find(|b| b.mapped.port() != a.address.port() && window.holds(b.seen.ts));
         if let Some(seen) = a.reflected_by_peer {
             if !sent_from || remapped.is_some() {
                 c.typ = CandidateType::Prflx;
@@ -173,7 +177,7 @@ impl IceState {
         }
         c.how = if self
             .bindings_of(a.address)
-            .any(|(_, b)| b.mapped != a.address && b.seen.ts <= until)
+            .any(|(_, b)| b.mapped != a.address && window.holds(b.seen.ts))
         {
             "base of a server-reflexive address: a local interface".into()
         } else {
@@ -182,6 +186,35 @@ impl IceState {
         };
         c
     }
+}
+
+/// The times a session's candidates can have been gathered in: from [`BINDING_HORIZON_SECS`] before its
+/// first message to its last activity.
+#[derive(Clone, Copy, Debug, Default)]
+struct Window {
+    since: Timestamp,
+    until: Timestamp,
+}
+
+impl Window {
+    fn of(s: &Session) -> Window {
+        Window {
+            since: horizon_before(s.first.ts),
+            until: s.last_activity(),
+        }
+    }
+
+    fn holds(self, ts: Timestamp) -> bool {
+        self.since <= ts && ts <= self.until
+    }
+}
+
+/// [`BINDING_HORIZON_SECS`] before `ts` (the capture's start at the earliest).
+pub(super) fn horizon_before(ts: Timestamp) -> Timestamp {
+    // The horizon is a whole number of seconds: its nanoseconds fit.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let ns = (BINDING_HORIZON_SECS * 1e9) as u64;
+    Timestamp(ts.0.saturating_sub(ns))
 }
 
 /// Addresses that only exist on a local network: RFC 1918, loopback, link-local, ULA (RFC 4193), and

@@ -22,6 +22,7 @@
 mod bindings;
 mod candidates;
 mod checks;
+mod mappings;
 mod session;
 mod settle;
 pub(crate) use settle::{SettledTimeout, Tally};
@@ -51,6 +52,12 @@ use std::collections::HashMap;
 /// ends): 20,000 holds a server with 10,000 concurrent calls starting 200 a second.
 pub(crate) const MAX_SESSIONS: usize = 20_000;
 
+/// How long before a session's first message a server binding or allocation can have gathered its
+/// candidates, and how long a client's bindings can pause before its NAT's mapping is compared afresh
+/// ([`mappings`]): the fold horizon. A binding older than that belongs to an earlier call reusing the
+/// addresses; a file read that folds retires it ([`IceState::retire_bindings`]).
+pub(crate) const BINDING_HORIZON_SECS: f64 = crate::analysis::fold::FOLD_AFTER_SECS;
+
 #[derive(Debug, Default)]
 pub struct IceState {
     pub(crate) sessions: Sessions,
@@ -75,6 +82,10 @@ pub struct IceState {
     /// Every session before this index is folded or frozen: where the search for idle ones starts.
     closed_below: usize,
     pub(crate) server_bindings_not_kept: u64,
+    /// Server bindings kept in all, retired ones too (what [`bindings::MAX_SERVER_BINDINGS`] bounds).
+    server_bindings_kept: usize,
+    /// NAT mapping changes, worked out as the bindings arrive.
+    pub(crate) mappings: mappings::Mappings,
     /// Indexes of `server_bindings` and `relayed_addresses`, so that classifying every session's
     /// candidates does not search them all for each address (a TURN server capture holds tens of thousands
     /// of allocations; the searches made the report quadratic in them).
@@ -205,6 +216,20 @@ impl IceState {
             .filter(|(_, x)| !closed(x) && now.secs_since(x.last_activity()) > idle_secs)
             .map(|(s, _)| s)
             .collect()
+    }
+
+    /// The agent addresses of the sessions still open (neither folded nor frozen), each with its
+    /// session's first message's time.
+    pub(crate) fn open_addresses(&self) -> impl Iterator<Item = (std::net::SocketAddr, Timestamp)> + '_ {
+        let closed = |x: &Session| x.folded || x.frozen.is_some();
+        self.sessions
+            .iter_from(self.closed_below)
+            .filter(move |(_, x)| !closed(x))
+            .flat_map(|(_, x)| {
+                x.agents
+                    .iter()
+                    .flat_map(move |a| a.addresses.iter().map(move |a| (a.address, x.first.ts)))
+            })
     }
 
     /// Replaces session `s`'s detail by its final view: pairs, timeline and addresses are dropped, and so
