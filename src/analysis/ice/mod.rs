@@ -86,6 +86,8 @@ pub struct IceState {
     server_bindings_kept: usize,
     /// NAT mapping changes, worked out as the bindings arrive.
     pub(crate) mappings: mappings::Mappings,
+    /// No server bindings are retired before this ([`IceState::retire_bindings`]).
+    next_binding_retire: Option<Timestamp>,
     /// Indexes of `server_bindings` and `relayed_addresses`, so that classifying every session's
     /// candidates does not search them all for each address (a TURN server capture holds tens of thousands
     /// of allocations; the searches made the report quadratic in them).
