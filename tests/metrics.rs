@@ -183,6 +183,16 @@ fn prometheus_scrapes_live_turn_metrics() {
         ],
         &[],
     );
+    // Prometheus answers its API with 503 until its storage has started (`/-/ready` says when).
+    let t = Instant::now();
+    while http_get_in(&sns, PROMETHEUS_ADDR, "/-/ready").map(|(status, _)| status) != Some(200) {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "Prometheus never became ready: {}",
+            lab.stderr_of("prometheus")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let t = Instant::now();
     while query(&sns, "up{job=\"iceview\"}") != Some(1.0) {
         assert!(
