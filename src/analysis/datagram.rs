@@ -313,14 +313,7 @@ impl State {
         self.take_changes();
         let key = flows::Key::of(flow).map(|k| (k, channel));
         if let Some(r) = key.and_then(|k| self.routes.get(&k)) {
-            let current = match r.allocation {
-                Some(leg) => self.model.turn.version(leg.position) == r.version,
-                None => true,
-            };
-            let holds = self.stamps.holds(r.generation, flow)
-                && r.inner
-                    .is_none_or(|(inner, _, _)| self.stamps.holds(r.generation, &inner));
-            if holds && current {
+            if r.holds(flow, &self.stamps, &self.model.turn) {
                 return *r;
             }
         }
@@ -355,14 +348,7 @@ impl State {
         let turn = &self.model.turn;
         self.routes.retain(|(key, _), r| {
             let (src, dst, transport) = key.flow();
-            let flow = Flow { src, dst, transport };
-            let current = r
-                .allocation
-                .is_none_or(|leg| turn.version(leg.position) == r.version);
-            current
-                && stamps.holds(r.generation, &flow)
-                && r.inner
-                    .is_none_or(|(inner, _, _)| stamps.holds(r.generation, &inner))
+            r.holds(&Flow { src, dst, transport }, stamps, turn)
         });
         if self.routes.capacity() > 2 * self.routes.len() + 64 {
             self.routes.shrink_to_fit();
@@ -709,4 +695,19 @@ enum FramePlace {
 pub(super) struct TcpFrames {
     frames: Vec<(TcpFrameKind, FramePlace)>,
     bytes: Vec<u8>,
+}
+
+impl Route {
+    /// Whether this route, cached for ChannelData on `flow`, is still what [`State::route`] would find:
+    /// its allocation unchanged and neither its flow's nor its carried flow's addresses changed since.
+    fn holds(&self, flow: &Flow, stamps: &flows::Stamps, turn: &turn::TurnState) -> bool {
+        let current = self
+            .allocation
+            .is_none_or(|leg| turn.version(leg.position) == self.version);
+        current
+            && stamps.holds(self.generation, flow)
+            && self
+                .inner
+                .is_none_or(|(inner, _, _)| stamps.holds(self.generation, &inner))
+    }
 }
