@@ -166,12 +166,14 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
                 .with_context(|| format!("{path}: cannot write"))?;
         }
     }
-    let unread = analyzer.model().raw.errors() + analyzer.model().messages.errors();
+    let model = analyzer.model();
+    let unread = model.raw.errors() + model.messages.errors() + model.ice_folded.errors();
     if unread > 0 {
         bail!(
-            "{unread} chunk(s) of message bytes could not be read back from the temporary file, or came back \
-             changed: the report lists those messages without their attributes (was the temporary directory's disk \
-             removed or full, or did something else write the file?)"
+            "{unread} chunk(s) of message bytes or folded sessions could not be read back from the temporary file, \
+             or came back changed: the report lists those messages without their attributes or misses those \
+             sessions' end-of-capture findings (was the temporary directory's disk removed or full, or did \
+             something else write the file?)"
         );
     }
     if tui {

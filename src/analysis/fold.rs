@@ -32,6 +32,7 @@ use crate::capture::Timestamp;
 use crate::wire::stun::{self, Method};
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::sync::Arc;
 
 /// Capture time a session must be quiet before it is folded: more than RFC 8489's 39.5 s transaction
@@ -61,26 +62,64 @@ pub(crate) type RenderFinding = fn(&Finding) -> Rendered;
 /// `turn.allocations` and its lines of the text summary.
 pub(crate) type RenderAllocation = fn(&AllocationKey, &Allocation, Timestamp) -> Rendered;
 
+/// Where a folded item's rendered forms are in the [`RawStore`]: stored together, its JSON element
+/// first, then its text, then (a session's) what the end-of-capture findings need of it ([`EndFacts`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Forms {
+    at: RawRef,
+    json: u32,
+    text: u32,
+}
+
+impl Forms {
+    fn store(store: &mut RawStore, json: &[u8], text: &[u8], rest: &[u8]) -> Forms {
+        // One item's forms are far below 4 GiB (the store's references are u32 too).
+        let len = |b: &[u8]| u32::try_from(b.len()).unwrap_or(u32::MAX);
+        Forms {
+            at: store.push_parts(&[json, text, rest]),
+            json: len(json),
+            text: len(text),
+        }
+    }
+
+    /// Its element of the JSON report.
+    pub(crate) fn json(&self) -> RawRef {
+        self.at.slice(0, self.json)
+    }
+
+    /// Its part of the text summary.
+    pub(crate) fn text(&self) -> RawRef {
+        self.at.slice(self.json, self.text)
+    }
+
+    /// What was stored after the text.
+    fn rest(&self) -> RawRef {
+        let skip = self.json.saturating_add(self.text);
+        self.at.slice(skip, u32::MAX)
+    }
+}
+
 /// A folded allocation: its key (the report lists allocations in key order), its rendered forms and its
-/// findings.
+/// findings (their places in [`Folded`]'s findings).
 #[derive(Debug)]
 pub struct FoldedAllocation {
     pub(crate) key: AllocationKey,
-    pub(crate) json: RawRef,
-    pub(crate) text: RawRef,
-    pub(crate) findings: Vec<FoldedFinding>,
+    pub(crate) forms: Forms,
+    pub(crate) findings: Range<u32>,
 }
 
-/// A folded session: where its rendered forms are, and what the report still needs of it.
+/// A folded session: where its rendered forms are, and what the report still needs of it (40 bytes; a
+/// busy server's capture folds tens of thousands of sessions).
 #[derive(Debug)]
 pub struct FoldedSession {
     pub(crate) index: usize,
-    pub(crate) json: RawRef,
-    pub(crate) text: RawRef,
+    /// Its forms; after them, its [`EndFacts`] when `end_facts`.
+    pub(crate) forms: Forms,
+    /// Its findings but the end-of-capture ones, in the order the rules give them (their places in
+    /// [`Folded`]'s findings).
+    pub(crate) findings: Range<u32>,
     pub(crate) connected: bool,
-    /// Its findings but the end-of-capture ones, in the order the rules give them.
-    pub(crate) findings: Vec<FoldedFinding>,
-    pub(crate) end_facts: Option<EndFacts>,
+    end_facts: bool,
 }
 
 /// What the capture-wide findings read of the transactions folding retired (`findings::ice`'s
@@ -119,6 +158,10 @@ impl Retired {
 pub struct Folded {
     pub sessions: Vec<FoldedSession>,
     pub allocations: Vec<FoldedAllocation>,
+    /// Every folded finding, those of a session or an allocation one after the other.
+    findings: Vec<FoldedFinding>,
+    /// The findings' codes, each once (a finding keeps its place here).
+    codes: Vec<&'static str>,
     pub(crate) retired: Retired,
     pub(crate) store: RawStore,
     render: Option<Render>,
@@ -162,16 +205,19 @@ impl Folded {
     pub(crate) fn push(&mut self, view: &SessionReport) {
         let Some(render) = self.render else { return };
         let Rendered { json, text } = render(view);
-        let json = self.store.push(&json);
-        let text = self.store.push(&text);
+        let facts = EndFacts::of(view);
+        let mut rest = Vec::new();
+        if let Some(facts) = &facts {
+            facts.encode(&mut rest);
+        }
+        let forms = Forms::store(&mut self.store, &json, &text, &rest);
         let findings = self.fold_findings(lasting_findings(view));
         self.sessions.push(FoldedSession {
             index: view.index,
-            json,
-            text,
-            connected: view.outcome == super::sessions::Outcome::Connected,
+            forms,
             findings,
-            end_facts: EndFacts::of(view),
+            connected: view.outcome == super::sessions::Outcome::Connected,
+            end_facts: facts.is_some(),
         });
     }
 
@@ -187,36 +233,81 @@ impl Folded {
             return;
         };
         let Rendered { json, text } = render(key, a, now);
-        let json = self.store.push(&json);
-        let text = self.store.push(&text);
+        let forms = Forms::store(&mut self.store, &json, &text, &[]);
         let findings = self.fold_findings(findings);
         self.allocations.push(FoldedAllocation {
             key: *key,
-            json,
-            text,
+            forms,
             findings,
         });
     }
 
     /// Renders findings into the store: what the report keeps of them is where they are and what it sorts
-    /// them by (tens of bytes each, not the hundreds their messages and evidence take).
-    fn fold_findings(&mut self, findings: Vec<Finding>) -> Vec<FoldedFinding> {
+    /// them by (32 bytes each, not the hundreds their messages and evidence take). Returns their places.
+    fn fold_findings(&mut self, findings: Vec<Finding>) -> Range<u32> {
+        let place = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let start = place(self.findings.len());
         let Some(render) = self.render_finding else {
-            return Vec::new();
+            return start..start;
         };
-        findings
-            .iter()
-            .map(|f| {
-                let Rendered { json, text } = render(f);
-                FoldedFinding {
-                    severity: f.severity,
-                    first_frame: f.frames.first().copied(),
-                    code: f.code,
-                    json: self.store.push(&json),
-                    text: self.store.push(&text),
-                }
-            })
-            .collect()
+        for f in &findings {
+            let Rendered { json, text } = render(f);
+            let forms = Forms::store(&mut self.store, &json, &text, &[]);
+            let code = self.intern(f.code);
+            self.findings.push(FoldedFinding {
+                first_frame: f.frames.first().copied().unwrap_or(u64::MAX),
+                forms,
+                code,
+                severity: f.severity,
+            });
+        }
+        start..place(self.findings.len())
+    }
+
+    /// `code`'s number in [`Folded::code`]'s table (a rule's code is a constant: the table holds a few
+    /// dozen).
+    fn intern(&mut self, code: &'static str) -> u16 {
+        let i = match self.codes.iter().position(|c| *c == code) {
+            Some(i) => i,
+            None => {
+                self.codes.push(code);
+                self.codes.len() - 1
+            }
+        };
+        u16::try_from(i).unwrap_or(u16::MAX)
+    }
+
+    /// Forms and facts that could not be read back from the spill so far ([`RawStore::errors`]).
+    pub fn errors(&self) -> u64 {
+        self.store.errors()
+    }
+
+    /// The code numbered `i` by [`Folded::intern`].
+    pub(crate) fn code(&self, i: u16) -> &'static str {
+        self.codes.get(usize::from(i)).copied().unwrap_or("")
+    }
+
+    /// Folded finding `i` (an [`crate::analysis::findings::Entry::Folded`]).
+    pub(crate) fn finding(&self, i: u32) -> Option<&FoldedFinding> {
+        self.findings.get(i as usize)
+    }
+
+    /// What the end-of-capture findings need of folded session `f`, read back from the store (None when
+    /// it had a selected pair no more, or when the bytes could not be read back: then counted in the
+    /// store's errors, which fail the run).
+    pub(crate) fn end_facts(&self, f: &FoldedSession) -> Option<EndFacts> {
+        if !f.end_facts {
+            return None;
+        }
+        let mut buf = Vec::new();
+        if !self.store.read_into(f.forms.rest(), &mut buf) {
+            return None;
+        }
+        let facts = EndFacts::decode(&buf);
+        if facts.is_none() {
+            self.store.note_unreadable();
+        }
+        facts
     }
 
     /// The folded allocations in key order, those with the same key in the order they folded.

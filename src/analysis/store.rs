@@ -57,6 +57,17 @@ impl RawRef {
         RawRef { chunk, start, len }
     }
 
+    /// The `len` bytes from `offset` on of what `self` refers to (clamped to it): one part of bytes
+    /// stored together ([`RawStore::push_parts`]).
+    pub(crate) fn slice(&self, offset: u32, len: u32) -> RawRef {
+        let offset = offset.min(self.len);
+        RawRef {
+            chunk: self.chunk,
+            start: self.start + offset,
+            len: len.min(self.len - offset),
+        }
+    }
+
     fn range(&self) -> Range<usize> {
         self.start as usize..self.start as usize + self.len as usize
     }
@@ -113,28 +124,38 @@ impl RawStore {
     }
 
     pub(crate) fn push(&mut self, bytes: &[u8]) -> RawRef {
+        self.push_parts(&[bytes])
+    }
+
+    /// Stores `parts` one after the other, in one chunk: the reference covers them all, and
+    /// [`RawRef::slice`] gives each.
+    pub(crate) fn push_parts(&mut self, parts: &[&[u8]]) -> RawRef {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
         let fits = match self.chunks.last() {
-            Some(Chunk::Held(c)) => c.capacity() - c.len() >= bytes.len(),
+            Some(Chunk::Held(c)) => c.capacity() - c.len() >= total,
             _ => false,
         };
         if !fits {
             self.spill_last();
             self.chunks
-                .push(Chunk::Held(Vec::with_capacity(CHUNK.max(bytes.len()))));
+                .push(Chunk::Held(Vec::with_capacity(CHUNK.max(total))));
         }
         let chunk = self.chunks.len() - 1;
         let Some(Chunk::Held(c)) = self.chunks.last_mut() else {
             return RawRef::default();
         };
         let start = c.len();
-        c.extend_from_slice(bytes);
+        for p in parts {
+            c.extend_from_slice(p);
+        }
+        let bytes_len = total;
         // Chunks are 1 MiB (or one message's size), so passing 2^32 chunks or a start or length of 2^32 would
         // need petabytes held; the references stay u32 to keep every listed message small.
         #[allow(clippy::cast_possible_truncation)]
         let raw = RawRef {
             chunk: chunk as u32,
             start: start as u32,
-            len: bytes.len() as u32,
+            len: bytes_len as u32,
         };
         raw
     }
@@ -236,6 +257,12 @@ impl RawStore {
                 Chunk::Spilled { .. } => 0,
             })
             .sum()
+    }
+
+    /// Counts bytes that were read back but are not what was stored (they do not decode as what the
+    /// store was given): as unreadable as a chunk that could not be read.
+    pub(crate) fn note_unreadable(&self) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Spilled chunks that could not be read back so far.

@@ -74,14 +74,14 @@ pub fn write_streaming_in_blocks(
                 Some(f) => serde_item(f, 2, buf),
                 None => Err(io::Error::other("a finding out of place")),
             },
-            FindingSlot::Folded(f) => {
-                if model.ice_folded.store.read_into(f.json, buf) {
-                    Ok(true)
-                } else {
-                    Err(io::Error::other(format!(
+            FindingSlot::Folded(i) => {
+                let folded = &model.ice_folded;
+                match folded.finding(*i) {
+                    Some(f) if folded.store.read_into(f.forms.json(), buf) => Ok(true),
+                    f => Err(io::Error::other(format!(
                         "a finding ({}) could not be read back from the temporary file",
-                        f.code
-                    )))
+                        f.map_or("?", |f| folded.code(f.code))
+                    ))),
                 }
             }
         })?;
@@ -97,7 +97,7 @@ pub fn write_streaming_in_blocks(
     big.array(out, &sessions, 2, &|s, buf| match s {
         SessionItem::Held(s) => serde_item(*s, 2, buf),
         SessionItem::Folded(f) => {
-            if model.ice_folded.store.read_into(f.json, buf) {
+            if model.ice_folded.store.read_into(f.forms.json(), buf) {
                 Ok(true)
             } else {
                 Err(io::Error::other(format!(
@@ -114,7 +114,7 @@ pub fn write_streaming_in_blocks(
     big.array(out, &allocations, 3, &|a, buf| match a {
         AllocationItem::Held(a) => serde_item(*a, 3, buf),
         AllocationItem::Folded(f) => {
-            if model.ice_folded.store.read_into(f.json, buf) {
+            if model.ice_folded.store.read_into(f.forms.json(), buf) {
                 Ok(true)
             } else {
                 Err(io::Error::other(format!(

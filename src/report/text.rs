@@ -170,7 +170,7 @@ pub fn write_summary_with(report: &Report, folded: Option<&Folded>, out: &mut dy
                     SessionItem::Held(s) => super::ice::write_text(std::slice::from_ref(s), out)?,
                     SessionItem::Folded(f) => {
                         buf.clear();
-                        if !folded.store.read_into(f.text, &mut buf) {
+                        if !folded.store.read_into(f.forms.text(), &mut buf) {
                             return Err(io::Error::other(format!(
                                 "session s{} could not be read back from the temporary file",
                                 f.index + 1
@@ -238,12 +238,13 @@ fn write_findings(report: &Report, folded: Option<&Folded>, out: &mut dyn Write)
                     write_finding(f, out)?;
                 }
             }
-            FindingSlot::Folded(f) => {
+            FindingSlot::Folded(i) => {
                 buf.clear();
-                if !folded.is_some_and(|x| x.store.read_into(f.text, &mut buf)) {
+                let f = folded.and_then(|x| Some((x, x.finding(*i)?)));
+                if !f.is_some_and(|(x, f)| x.store.read_into(f.forms.text(), &mut buf)) {
                     return Err(io::Error::other(format!(
                         "a finding ({}) could not be read back from the temporary file",
-                        f.code
+                        f.map_or("?", |(x, f)| x.code(f.code))
                     )));
                 }
                 out.write_all(&buf)?;

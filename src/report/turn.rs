@@ -523,7 +523,7 @@ pub(crate) fn write_text_with(
             AllocationItem::Folded(f) => {
                 buf.clear();
                 let store = folded.map(|x| &x.store);
-                if !store.is_some_and(|st| st.read_into(f.text, &mut buf)) {
+                if !store.is_some_and(|st| st.read_into(f.forms.text(), &mut buf)) {
                     return Err(io::Error::other(format!(
                         "allocation {} → {} could not be read back from the temporary file",
                         f.key.client, f.key.server

@@ -59,18 +59,18 @@ pub(crate) fn findings(model: &Model, sessions: &[SessionReport]) -> Vec<Entry> 
         let mut found = Vec::new();
         if take_live {
             if let Some(s) = live.next() {
-                out.extend(lasting_findings(s).into_iter().map(Entry::Held));
+                out.extend(lasting_findings(s).into_iter().map(Entry::held));
                 if let Some(facts) = EndFacts::of(s) {
                     facts.findings(end, &mut found);
                 }
             }
         } else if let Some(f) = gone.next() {
-            out.extend(f.findings.iter().copied().map(Entry::Folded));
-            if let Some(facts) = &f.end_facts {
+            out.extend(f.findings.clone().map(Entry::Folded));
+            if let Some(facts) = model.ice_folded.end_facts(f) {
                 facts.findings(end, &mut found);
             }
         }
-        out.extend(found.into_iter().map(Entry::Held));
+        out.extend(found.into_iter().map(Entry::held));
     }
     let held = Held {
         any: !sessions.is_empty() || !folded.is_empty(),
@@ -79,7 +79,7 @@ pub(crate) fn findings(model: &Model, sessions: &[SessionReport]) -> Vec<Entry> 
     };
     let mut capture = Vec::new();
     capture_findings(model, held, &mut capture);
-    out.extend(capture.into_iter().map(Entry::Held));
+    out.extend(capture.into_iter().map(Entry::held));
     out
 }
 
@@ -99,7 +99,7 @@ pub(crate) fn lasting_findings(s: &SessionReport) -> Vec<Finding> {
 
 /// What the rules that measure up to the end of the capture (consent lost, media stopped) need of a
 /// session with a selected pair: kept for a folded session, whose view is gone when the capture ends.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct EndFacts {
     id: String,
     last_ts: f64,
@@ -140,6 +140,72 @@ impl EndFacts {
             last_success,
             checks_after,
             last_media: selected.media.last_ts.filter(|_| media),
+        })
+    }
+
+    /// Its bytes for the folded session's store ([`EndFacts::decode`] reads them back).
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        // A session id ("s12") and an evidence list (at most 20 frames) are far below 2^32.
+        let id = self.id.as_bytes();
+        let n = u32::try_from(id.len()).unwrap_or(0);
+        out.extend_from_slice(&n.to_le_bytes());
+        out.extend_from_slice(id.get(..n as usize).unwrap_or_default());
+        out.extend_from_slice(&self.last_ts.to_le_bytes());
+        for x in [self.last_success, self.last_media] {
+            out.push(u8::from(x.is_some()));
+            out.extend_from_slice(&x.unwrap_or_default().to_le_bytes());
+        }
+        match &self.checks_after {
+            None => out.push(0),
+            Some(frames) => {
+                out.push(1);
+                let n = u32::try_from(frames.len()).unwrap_or(0);
+                out.extend_from_slice(&n.to_le_bytes());
+                for f in frames.iter().take(n as usize) {
+                    out.extend_from_slice(&f.to_le_bytes());
+                }
+            }
+        }
+    }
+
+    /// What [`EndFacts::encode`] wrote; None for bytes it did not write (every length is checked).
+    pub(crate) fn decode(b: &[u8]) -> Option<EndFacts> {
+        let mut at = 0usize;
+        let mut take = |n: usize| {
+            let s = b.get(at..at.checked_add(n)?)?;
+            at += n;
+            Some(s)
+        };
+        let u32_at = |s: &[u8]| s.try_into().ok().map(u32::from_le_bytes);
+        let n = u32_at(take(4)?)? as usize;
+        let id = String::from_utf8(take(n)?.to_vec()).ok()?;
+        let last_ts = f64::from_le_bytes(take(8)?.try_into().ok()?);
+        let mut optional = || -> Option<Option<f64>> {
+            let present = *take(1)?.first()? != 0;
+            let x = f64::from_le_bytes(take(8)?.try_into().ok()?);
+            Some(present.then_some(x))
+        };
+        let last_success = optional()?;
+        let last_media = optional()?;
+        let checks_after = match *take(1)?.first()? {
+            0 => None,
+            _ => {
+                let n = u32_at(take(4)?)? as usize;
+                let frames = take(n.checked_mul(8)?)?;
+                Some(
+                    frames
+                        .chunks_exact(8)
+                        .filter_map(|c| c.try_into().ok().map(u64::from_le_bytes))
+                        .collect(),
+                )
+            }
+        };
+        Some(EndFacts {
+            id,
+            last_ts,
+            last_success,
+            checks_after,
+            last_media,
         })
     }
 
@@ -833,5 +899,36 @@ mod tests {
         script.sort_by_key(|x| x.0);
         let f = run(script, 32_000);
         assert!(codes(&f).contains(&"ice.pair.one-way"), "{:?}", codes(&f));
+    }
+
+    /// A folded session's end facts come back from their bytes as they went in; bytes they did not write
+    /// (every truncation of them, a length past the end) decode to nothing, never a panic.
+    #[test]
+    fn end_facts_come_back_from_their_bytes() {
+        let full = EndFacts {
+            id: "s12".into(),
+            last_ts: 61.5,
+            last_success: Some(30.25),
+            checks_after: Some(vec![7, 9, 11]),
+            last_media: Some(60.0),
+        };
+        let bare = EndFacts {
+            id: "s1".into(),
+            last_ts: 2.0,
+            last_success: None,
+            checks_after: None,
+            last_media: None,
+        };
+        for facts in [full, bare] {
+            let mut b = Vec::new();
+            facts.encode(&mut b);
+            assert_eq!(EndFacts::decode(&b), Some(facts.clone()));
+            for n in 0..b.len() {
+                assert_eq!(EndFacts::decode(&b[..n]), None, "{n} of {} bytes", b.len());
+            }
+            let mut long = b.clone();
+            long[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+            assert_eq!(EndFacts::decode(&long), None);
+        }
     }
 }

@@ -8,8 +8,8 @@
 pub(crate) mod ice;
 pub(crate) mod turn;
 
+use crate::analysis::fold::Forms;
 use crate::analysis::sessions::SessionReport;
-use crate::analysis::store::RawRef;
 use crate::analysis::Model;
 use crate::net::Transport;
 use serde::Serialize;
@@ -62,21 +62,24 @@ pub(crate) fn evidence(mut frames: Vec<u64>) -> Vec<u64> {
 }
 
 /// A finding kept by folding ([`crate::analysis::fold`]) as its rendered forms, its element of the
-/// report's `findings` array and its line of the text summary, with what the report orders it by.
+/// report's `findings` array and its line of the text summary, with what the report orders it by: 32
+/// bytes, as a busy server's capture folds tens of thousands.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct FoldedFinding {
+    /// The first evidence frame; `u64::MAX` when it has none (it sorts last, as [`Entry`] orders).
+    pub(crate) first_frame: u64,
+    pub(crate) forms: Forms,
+    /// Its code, as [`crate::analysis::fold::Folded::code`] gives it back.
+    pub(crate) code: u16,
     pub(crate) severity: Severity,
-    pub(crate) first_frame: Option<u64>,
-    pub(crate) code: &'static str,
-    pub(crate) json: RawRef,
-    pub(crate) text: RawRef,
 }
 
-/// A finding as the rules give it: built at the end, or folded.
+/// A finding as the rules give it: built at the end, or folded (its place in
+/// [`crate::analysis::fold::Folded`]'s findings).
 #[derive(Clone, Debug)]
 pub(crate) enum Entry {
-    Held(Finding),
-    Folded(FoldedFinding),
+    Held(Box<Finding>),
+    Folded(u32),
 }
 
 impl Entry {
@@ -84,45 +87,52 @@ impl Entry {
     #[cfg(test)]
     pub(crate) fn into_held(self) -> Option<Finding> {
         match self {
-            Entry::Held(f) => Some(f),
+            Entry::Held(f) => Some(*f),
             Entry::Folded(_) => None,
         }
     }
 
-    /// Most severe first, then by first evidence, then by code.
-    fn key(&self) -> (Severity, u64, &'static str) {
-        match self {
-            Entry::Held(f) => (f.severity, f.frames.first().copied().unwrap_or(u64::MAX), f.code),
-            Entry::Folded(f) => (f.severity, f.first_frame.unwrap_or(u64::MAX), f.code),
-        }
+    pub(crate) fn held(f: Finding) -> Entry {
+        Entry::Held(Box::new(f))
     }
 }
 
-/// One place of the report's findings, in order: `report.findings[i]`, or a folded finding.
+/// One place of the report's findings, in order: `report.findings[i]`, or a folded finding (its place in
+/// [`crate::analysis::fold::Folded`]'s findings).
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum FindingSlot {
     Held(usize),
-    Folded(FoldedFinding),
+    Folded(u32),
 }
 
-/// Every finding for the model, most severe first, then in order of first evidence: those built now, in
-/// that order, and where folding kept some, the order of all of them (empty when none was folded).
+/// Every finding for the model, most severe first, then in order of first evidence, then by code: those
+/// built now, in that order, and where folding kept some, the order of all of them (empty when none was
+/// folded).
 pub(crate) fn collect(model: &Model, sessions: &[SessionReport]) -> (Vec<Finding>, Vec<FindingSlot>) {
     let mut all = turn::findings(model);
     all.extend(ice::findings(model, sessions));
-    all.sort_by_key(Entry::key);
-    let folded = all.iter().any(|e| matches!(e, Entry::Folded(_)));
+    let folded = &model.ice_folded;
+    let key = |e: &Entry| match e {
+        Entry::Held(f) => (f.severity, f.frames.first().copied().unwrap_or(u64::MAX), f.code),
+        Entry::Folded(i) => match folded.finding(*i) {
+            Some(f) => (f.severity, f.first_frame, folded.code(f.code)),
+            None => (Severity::Info, u64::MAX, ""),
+        },
+    };
+    // Stable: equal keys keep the rules' order.
+    all.sort_by(|a, b| key(a).cmp(&key(b)));
+    let any_folded = all.iter().any(|e| matches!(e, Entry::Folded(_)));
     let mut held = Vec::new();
     let mut order = Vec::new();
     for e in all {
         match e {
             Entry::Held(f) => {
-                if folded {
+                if any_folded {
                     order.push(FindingSlot::Held(held.len()));
                 }
-                held.push(f);
+                held.push(*f);
             }
-            Entry::Folded(f) => order.push(FindingSlot::Folded(f)),
+            Entry::Folded(i) => order.push(FindingSlot::Folded(i)),
         }
     }
     (held, order)

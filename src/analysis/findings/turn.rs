@@ -95,17 +95,17 @@ pub(crate) fn findings(model: &Model) -> Vec<Entry> {
     let mut out = Vec::new();
     for (key, a) in &model.turn.allocations {
         while let Some(f) = folded.next_if(|f| f.key <= *key) {
-            out.extend(f.findings.iter().copied().map(Entry::Folded));
+            out.extend(f.findings.clone().map(Entry::Folded));
         }
         let txs = txs.remove(key).unwrap_or_default();
         out.extend(
             allocation_findings(key, a, &txs, end)
                 .into_iter()
-                .map(Entry::Held),
+                .map(Entry::held),
         );
     }
     for f in folded {
-        out.extend(f.findings.iter().copied().map(Entry::Folded));
+        out.extend(f.findings.clone().map(Entry::Folded));
     }
     out
 }
