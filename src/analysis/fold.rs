@@ -6,8 +6,9 @@
 //! past RFC 7675 §5.1's 30 s its consent has expired. Its view is worked out then, exactly as the end of the
 //! capture would have, and handed to the output's renderer ([`Render`]); what the output wrote (its JSON
 //! element and its lines of the text summary) goes into a [`RawStore`] that spills to a temporary file,
-//! and the session keeps only a mark. Its findings are worked out too, except the two that measure up to
-//! the end of the capture, whose few inputs are kept ([`EndFacts`]). Its transactions are retired, so
+//! and the session keeps only a mark (48 bytes). Its findings are worked out and rendered too (32 bytes
+//! each are kept), except the two that measure up to the end of the capture, whose few inputs are stored
+//! with its forms ([`EndFacts`]) and worked out when the capture ends. Its transactions are retired, so
 //! their slots serve new checks.
 //!
 //! TURN allocations fold the same way once over (deleted, expired, or refused; `Allocation::over_at`) and
@@ -23,15 +24,17 @@
 
 use super::findings::ice::{lasting_findings, EndFacts};
 use super::findings::{Finding, FoldedFinding, MAX_EVIDENCE_FRAMES};
+use super::paged::Paged;
 use super::sessions::SessionReport;
 use super::store::{RawRef, RawStore, Spill};
 use super::transactions::{Transaction, TxState};
 use super::turn::{Allocation, AllocationKey};
 use super::{findings, sessions, transactions, turn, Model};
 use crate::capture::Timestamp;
+use crate::net::Transport;
 use crate::wire::stun::{self, Method};
 use std::collections::HashSet;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -100,24 +103,81 @@ impl Forms {
 }
 
 /// A folded allocation: its key (the report lists allocations in key order), its rendered forms and its
-/// findings (their places in [`Folded`]'s findings).
+/// findings (their places in [`Folded`]'s findings). 72 bytes: its key is kept as [`SortAddr`]s.
 #[derive(Debug)]
-pub struct FoldedAllocation {
-    pub(crate) key: AllocationKey,
+pub(crate) struct FoldedAllocation {
+    client: SortAddr,
+    server: SortAddr,
+    transport: Transport,
     pub(crate) forms: Forms,
     pub(crate) findings: Range<u32>,
 }
 
-/// A folded session: where its rendered forms are, and what the report still needs of it (40 bytes; a
+impl FoldedAllocation {
+    pub(crate) fn key(&self) -> AllocationKey {
+        AllocationKey {
+            client: self.client.addr(),
+            server: self.server.addr(),
+            transport: self.transport,
+        }
+    }
+
+    /// Its key's order ([`AllocationKey`]'s).
+    fn order(&self) -> (SortAddr, SortAddr, Transport) {
+        (self.client, self.server, self.transport)
+    }
+}
+
+/// A socket address in 20 bytes instead of `SocketAddr`'s 32, ordered as `SocketAddr` is: IPv4 before
+/// IPv6, then by address, then by port. An IPv6 address's flow label and scope id are not kept: the
+/// analysis takes addresses from packet headers, which carry neither (they are always 0 here).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct SortAddr {
+    v6: bool,
+    ip: [u8; 16],
+    port: u16,
+}
+
+impl SortAddr {
+    fn of(a: SocketAddr) -> SortAddr {
+        let (v6, ip) = match a.ip() {
+            IpAddr::V4(ip) => {
+                let mut b = [0u8; 16];
+                b[..4].copy_from_slice(&ip.octets());
+                (false, b)
+            }
+            IpAddr::V6(ip) => (true, ip.octets()),
+        };
+        SortAddr {
+            v6,
+            ip,
+            port: a.port(),
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        let ip = if self.v6 {
+            IpAddr::from(self.ip)
+        } else {
+            IpAddr::from([self.ip[0], self.ip[1], self.ip[2], self.ip[3]])
+        };
+        SocketAddr::new(ip, self.port)
+    }
+}
+
+/// A folded session: where its rendered forms are, and what the report still needs of it (48 bytes; a
 /// busy server's capture folds tens of thousands of sessions).
 #[derive(Debug)]
-pub struct FoldedSession {
+pub(crate) struct FoldedSession {
     pub(crate) index: usize,
     /// Its forms; after them, its [`EndFacts`] when `end_facts`.
     pub(crate) forms: Forms,
     /// Its findings but the end-of-capture ones, in the order the rules give them (their places in
     /// [`Folded`]'s findings).
     pub(crate) findings: Range<u32>,
+    /// Its end-of-capture findings (consent lost, media stopped), folded when the capture has ended
+    /// ([`Folded::settle_end`]).
+    pub(crate) end_findings: Range<u32>,
     pub(crate) connected: bool,
     end_facts: bool,
 }
@@ -156,10 +216,10 @@ impl Retired {
 /// The sessions folded so far, in the order they folded (not their index order).
 #[derive(Debug, Default)]
 pub struct Folded {
-    pub sessions: Vec<FoldedSession>,
-    pub allocations: Vec<FoldedAllocation>,
+    sessions: Paged<FoldedSession>,
+    allocations: Paged<FoldedAllocation>,
     /// Every folded finding, those of a session or an allocation one after the other.
-    findings: Vec<FoldedFinding>,
+    findings: Paged<FoldedFinding>,
     /// The findings' codes, each once (a finding keeps its place here).
     codes: Vec<&'static str>,
     pub(crate) retired: Retired,
@@ -216,6 +276,7 @@ impl Folded {
             index: view.index,
             forms,
             findings,
+            end_findings: 0..0,
             connected: view.outcome == super::sessions::Outcome::Connected,
             end_facts: facts.is_some(),
         });
@@ -236,7 +297,9 @@ impl Folded {
         let forms = Forms::store(&mut self.store, &json, &text, &[]);
         let findings = self.fold_findings(findings);
         self.allocations.push(FoldedAllocation {
-            key: *key,
+            client: SortAddr::of(key.client),
+            server: SortAddr::of(key.server),
+            transport: key.transport,
             forms,
             findings,
         });
@@ -292,28 +355,53 @@ impl Folded {
         self.findings.get(i as usize)
     }
 
-    /// What the end-of-capture findings need of folded session `f`, read back from the store (None when
-    /// it had a selected pair no more, or when the bytes could not be read back: then counted in the
-    /// store's errors, which fail the run).
-    pub(crate) fn end_facts(&self, f: &FoldedSession) -> Option<EndFacts> {
-        if !f.end_facts {
-            return None;
-        }
+    /// Sessions folded so far.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Allocations folded so far.
+    pub fn allocation_count(&self) -> usize {
+        self.allocations.len()
+    }
+
+    /// Findings folded so far.
+    pub(crate) fn finding_count(&self) -> usize {
+        self.findings.len()
+    }
+
+    /// Once the capture has ended (at `end`), works out every folded session's end-of-capture findings
+    /// from its [`EndFacts`], read back from the store, and folds them too: they are then 32 bytes each
+    /// like the others, not a built [`Finding`] held until the report is written. Facts that cannot be
+    /// read back are counted in the store's errors, which fail the run.
+    fn settle_end(&mut self, end: Option<f64>) {
         let mut buf = Vec::new();
-        if !self.store.read_into(f.forms.rest(), &mut buf) {
-            return None;
+        for i in 0..self.sessions.len() {
+            let Some(f) = self.sessions.get(i).filter(|f| f.end_facts) else {
+                continue;
+            };
+            buf.clear();
+            if !self.store.read_into(f.forms.rest(), &mut buf) {
+                continue;
+            }
+            let Some(facts) = EndFacts::decode(&buf) else {
+                self.store.note_unreadable();
+                continue;
+            };
+            let mut found = Vec::new();
+            facts.findings(end, &mut found);
+            let range = self.fold_findings(found);
+            if let Some(f) = self.sessions.get_mut(i) {
+                f.end_findings = range;
+                f.end_facts = false;
+            }
         }
-        let facts = EndFacts::decode(&buf);
-        if facts.is_none() {
-            self.store.note_unreadable();
-        }
-        facts
     }
 
     /// The folded allocations in key order, those with the same key in the order they folded.
     pub(crate) fn allocations_in_order(&self) -> Vec<&FoldedAllocation> {
         let mut v: Vec<&FoldedAllocation> = self.allocations.iter().collect();
-        v.sort_by_key(|f| f.key);
+        v.sort_by_key(|f| f.order());
         v
     }
 
@@ -391,6 +479,8 @@ impl Model {
             }
             self.turn.remove(key);
         }
+        self.ice_folded
+            .settle_end(self.last_ts.map(Timestamp::as_secs_f64));
     }
 
     /// Retires the Binding transactions no session checks with (requests to STUN servers: gathering
@@ -479,5 +569,38 @@ impl Model {
             self.retire_folded(i, now);
         }
         relayed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Folded allocations sort as their keys do: `SortAddr` orders addresses as `SocketAddr` does (IPv4
+    /// before IPv6, then address, then port) and gives the address back.
+    #[test]
+    fn sort_addresses_order_and_come_back_as_socket_addresses() {
+        let addrs: Vec<SocketAddr> = [
+            "10.0.0.1:3478",
+            "10.0.0.1:80",
+            "9.255.255.255:65535",
+            "192.0.2.1:1",
+            "255.255.255.255:0",
+            "[::1]:3478",
+            "[::]:1",
+            "[2001:db8::1]:5000",
+            "[2001:db8::1]:4999",
+            "[::ffff:10.0.0.1]:3478",
+            "[fe80::1]:9",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+        for a in &addrs {
+            assert_eq!(SortAddr::of(*a).addr(), *a);
+            for b in &addrs {
+                assert_eq!(SortAddr::of(*a).cmp(&SortAddr::of(*b)), a.cmp(b), "{a} vs {b}");
+            }
+        }
     }
 }

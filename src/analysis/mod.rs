@@ -15,6 +15,7 @@ mod flows;
 pub(crate) mod fold;
 pub mod ice;
 pub(crate) mod nat;
+mod paged;
 pub(crate) mod recent;
 pub(crate) mod records;
 pub mod sessions;
@@ -335,6 +336,22 @@ struct State {
     tap: Option<MessageTap>,
 }
 
+impl State {
+    /// Frees what only the packet path reads (flow facts, ChannelData routes, the duplicate detector's
+    /// memory, the TCP frame buffers) and the ICE indexes' room, once a file read has ended and folded
+    /// everything (the report is written from the model and the folded forms). These caches grow to the
+    /// most flows ever open at once; the report's writing then has that memory back.
+    fn drop_packet_caches(&mut self) {
+        self.flows = FlowTable::default();
+        self.other_flows = HashMap::default();
+        self.routes = HashMap::default();
+        self.recent = recent::Recent::default();
+        self.tcp_frames = datagram::TcpFrames::default();
+        self.channel_data_stored = HashMap::default();
+        self.model.ice.shrink_indexes();
+    }
+}
+
 /// Where ChannelData on a client↔server flow and channel goes ([`State::route`]): the flow's allocation
 /// and the inner datagram (its flow, relay context and facts), valid while the facts' generation and the
 /// allocation's version ([`turn::TurnState::version`]) are unchanged.
@@ -475,6 +492,7 @@ impl Analyzer {
         // time, rather than built all at once by the report.
         if self.state.model.ice_folded.enabled() {
             self.state.model.fold_rest();
+            self.state.drop_packet_caches();
         }
         let state = &mut self.state;
         let incomplete = state.framers.values().filter(|f| f.pending() > 0).count() as u64;

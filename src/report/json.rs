@@ -119,7 +119,8 @@ pub fn write_streaming_in_blocks(
             } else {
                 Err(io::Error::other(format!(
                     "allocation {} → {} could not be read back from the temporary file",
-                    f.key.client, f.key.server
+                    f.key().client,
+                    f.key().server
                 )))
             }
         }

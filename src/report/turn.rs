@@ -526,7 +526,8 @@ pub(crate) fn write_text_with(
                 if !store.is_some_and(|st| st.read_into(f.forms.text(), &mut buf)) {
                     return Err(io::Error::other(format!(
                         "allocation {} → {} could not be read back from the temporary file",
-                        f.key.client, f.key.server
+                        f.key().client,
+                        f.key().server
                     )));
                 }
                 out.write_all(&buf)?;
@@ -550,7 +551,7 @@ impl<'a> AllocationItem<'a> {
         let mut out = Vec::with_capacity(held.len() + folded.len());
         let mut f = folded.into_iter().peekable();
         for a in held {
-            while let Some(x) = f.next_if(|x| x.key <= a.key) {
+            while let Some(x) = f.next_if(|x| x.key() <= a.key) {
                 out.push(AllocationItem::Folded(x));
             }
             out.push(AllocationItem::Held(a));

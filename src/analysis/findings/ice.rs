@@ -44,10 +44,9 @@ fn has_relay(p: &PairReport) -> bool {
 
 /// Every ICE finding: per session in session order (those folded during the read, [`Folded`], merged in
 /// by index with the ones still in `sessions`), then those about the capture.
-pub(crate) fn findings(model: &Model, sessions: &[SessionReport]) -> Vec<Entry> {
+pub(crate) fn findings_into(model: &Model, sessions: &[SessionReport], out: &mut Vec<Entry>) {
     let end = model.last_ts.map(|t| t.as_secs_f64());
     let folded = model.ice_folded.in_order();
-    let mut out = Vec::new();
     let (mut live, mut gone) = (sessions.iter().peekable(), folded.iter().copied().peekable());
     loop {
         let take_live = match (live.peek(), gone.peek()) {
@@ -65,10 +64,9 @@ pub(crate) fn findings(model: &Model, sessions: &[SessionReport]) -> Vec<Entry> 
                 }
             }
         } else if let Some(f) = gone.next() {
+            // Its end-of-capture findings were folded when the capture ended (`Folded::settle_end`).
             out.extend(f.findings.clone().map(Entry::Folded));
-            if let Some(facts) = model.ice_folded.end_facts(f) {
-                facts.findings(end, &mut found);
-            }
+            out.extend(f.end_findings.clone().map(Entry::Folded));
         }
         out.extend(found.into_iter().map(Entry::held));
     }
@@ -80,7 +78,6 @@ pub(crate) fn findings(model: &Model, sessions: &[SessionReport]) -> Vec<Entry> 
     let mut capture = Vec::new();
     capture_findings(model, held, &mut capture);
     out.extend(capture.into_iter().map(Entry::held));
-    out
 }
 
 /// What the capture-wide rules need to know of the sessions, folded or not.
@@ -749,10 +746,9 @@ mod tests {
         }
         model.last_ts = Some(Timestamp(end_ms * 1_000_000));
         let s = sessions::build(&model);
-        findings(&model, &s)
-            .into_iter()
-            .filter_map(Entry::into_held)
-            .collect()
+        let mut out = Vec::new();
+        findings_into(&model, &s, &mut out);
+        out.into_iter().filter_map(Entry::into_held).collect()
     }
 
     fn codes(f: &[Finding]) -> Vec<&'static str> {

@@ -85,16 +85,23 @@ fn quoted(s: Option<&str>) -> String {
 /// Codes worded by a dedicated finding below; others get the generic `turn.error`.
 const DEDICATED: [u16; 10] = [401, 403, 437, 438, 440, 441, 442, 443, 486, 508];
 
-/// Every TURN finding, allocation by allocation in key order: those folded during the read
-/// ([`crate::analysis::fold`]) merged in with the ones still in the model.
+/// Every TURN finding ([`findings_into`]).
+#[cfg(test)]
 pub(crate) fn findings(model: &Model) -> Vec<Entry> {
+    let mut out = Vec::new();
+    findings_into(model, &mut out);
+    out
+}
+
+/// Every TURN finding, allocation by allocation in key order, appended to `out`: those folded during the
+/// read ([`crate::analysis::fold`]) merged in with the ones still in the model.
+pub(crate) fn findings_into(model: &Model, out: &mut Vec<Entry>) {
     let end = model.last_ts.unwrap_or_default();
     let mut txs = transactions_by_allocation(model, |key| model.turn.allocations.contains_key(key));
     let folded = model.ice_folded.allocations_in_order();
     let mut folded = folded.into_iter().peekable();
-    let mut out = Vec::new();
     for (key, a) in &model.turn.allocations {
-        while let Some(f) = folded.next_if(|f| f.key <= *key) {
+        while let Some(f) = folded.next_if(|f| f.key() <= *key) {
             out.extend(f.findings.clone().map(Entry::Folded));
         }
         let txs = txs.remove(key).unwrap_or_default();
@@ -107,7 +114,6 @@ pub(crate) fn findings(model: &Model) -> Vec<Entry> {
     for f in folded {
         out.extend(f.findings.clone().map(Entry::Folded));
     }
-    out
 }
 
 /// The Allocate and Refresh transactions (RFC 8656 §7, §8) of the allocations `wanted` picks, from the
