@@ -694,9 +694,9 @@ fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
             });
         }
         // Folded during the read, before the end folds what is still open.
-        let folded = a.model().ice_folded.sessions.len();
+        let folded = a.model().ice_folded.session_count();
         let held = a.model().transactions.iter().count();
-        let allocations = a.model().ice_folded.allocations.len();
+        let allocations = a.model().ice_folded.allocation_count();
         a.finish();
         let report = Report::build_lean(a.model(), &[], a.net_stats());
         let mut json_out = Vec::new();
