@@ -438,15 +438,16 @@ impl Model {
 
     /// Settles the checks of the sessions still open that have been quiet for [`FOLD_AFTER_SECS`]
     /// ([`ice::IceState::settle`]: their tally stays, their transactions go), so a long call's consent
-    /// checks do not pile up; those a pending TURN request waits on stay.
-    pub(super) fn settle_checks(&mut self, now: Timestamp) {
+    /// checks do not pile up; those a pending TURN request waits on stay. Returns how many went.
+    pub(super) fn settle_checks(&mut self, now: Timestamp) -> usize {
         let pending: HashSet<transactions::TxIndex> = self.turn.pending_txs().collect();
-        for tx in self
+        let settled = self
             .ice
-            .settle(&self.transactions, now, FOLD_AFTER_SECS, &pending)
-        {
+            .settle(&self.transactions, now, FOLD_AFTER_SECS, &pending);
+        for &tx in &settled {
             self.retire_folded(tx, now);
         }
+        settled.len()
     }
 
     /// At the end of the capture, folds every session and allocation still open, each as the report

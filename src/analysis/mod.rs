@@ -508,7 +508,10 @@ impl Analyzer {
     }
 
     /// Live mode's ageing: ICE sessions idle for more than `idle_secs` before `now` are frozen into their
-    /// final view (kept in the report; their detail dropped), and transactions idle that long that no live
+    /// final view (kept in the report; their detail dropped); the checks of the sessions still open that
+    /// have been quiet for 45 s are settled into their pair directions' tallies, as a file read does
+    /// ([`ice::IceState::settle`]: the numbers and the timeline stay, the transactions go), so a long call
+    /// does not hold every consent check it sent; and transactions idle for `idle_secs` that no live
     /// session or pending TURN request refers to are retired so their slots are reused. This keeps hours of
     /// traffic within the tables' bounds. File reads do not call it: a capture file is analysed whole.
     pub fn age_out(&mut self, now: Timestamp, idle_secs: f64) -> AgeOut {
@@ -520,6 +523,7 @@ impl Analyzer {
                 out.sessions += 1;
             }
         }
+        out.transactions += model.settle_checks(now);
         let keep: HashSet<transactions::TxIndex> = model
             .ice
             .referenced_txs()
@@ -698,7 +702,8 @@ mod tests {
     }
 
     /// Live ageing: an idle session is frozen with exactly the view it had, its transactions are retired and
-    /// their slots reused; a session still active keeps everything, old checks included.
+    /// their slots reused; a session still active keeps its recent checks, and those quiet for 45 s are
+    /// settled into its tallies: the report is the same, their transactions are retired.
     #[test]
     fn age_out_freezes_idle_sessions_and_recycles_their_transactions() {
         let a1: SocketAddr = "192.0.2.1:5000".parse().unwrap();
@@ -721,12 +726,13 @@ mod tests {
 
         let aged = an.age_out(now, 300.0);
         // Session 1 idle 400 s > 300 s: frozen; its one transaction retired. Session 2's last check was 50 s
-        // ago: kept, and so are both its transactions (the one from 0 s too: the session still reads it).
+        // ago: it stays open, and both its checks, quiet for more than 45 s, are settled and their
+        // transactions retired.
         assert_eq!(
             aged,
             AgeOut {
                 sessions: 1,
-                transactions: 1
+                transactions: 3
             }
         );
         let m = an.model();
@@ -740,7 +746,7 @@ mod tests {
             json(&before),
             "the report is the same before and after ageing"
         );
-        assert_eq!(m.transactions.iter().count(), 2);
+        assert_eq!(m.transactions.iter().count(), 0);
 
         // A new session's check reuses the freed slot instead of growing the table.
         let slots = m.transactions.list.len();

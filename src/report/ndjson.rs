@@ -407,8 +407,13 @@ impl EventTracker {
             }
             for (p, pair) in session.pairs.iter().enumerate() {
                 for (d, dir) in pair.dirs.iter().enumerate() {
+                    // The cursor counts the direction's checks from its first; those settled (live
+                    // ageing, `Analyzer::age_out`) have left `dir.txs`. Settling waits until a check has
+                    // been final for seconds, so every poll but a late one has counted it by then.
+                    let settled = usize::try_from(dir.settled_txs()).unwrap_or(usize::MAX);
                     let cursor = self.rtt_cursor.entry((s, p, d)).or_insert(0);
-                    while let Some(&i) = dir.txs.get(*cursor) {
+                    *cursor = (*cursor).max(settled);
+                    while let Some(&i) = dir.txs.get(*cursor - settled) {
                         let Some(tx) = model.transactions.get(i) else {
                             *cursor += 1;
                             continue;
