@@ -346,10 +346,8 @@ impl State {
         self.take_changes();
         let stamps = &self.stamps;
         let turn = &self.model.turn;
-        self.routes.retain(|(key, _), r| {
-            let (src, dst, transport) = key.flow();
-            r.holds(&Flow { src, dst, transport }, stamps, turn)
-        });
+        self.routes
+            .retain(|(key, _), r| r.holds(&key.flow(), stamps, turn));
         if self.routes.capacity() > 2 * self.routes.len() + 64 {
             self.routes.shrink_to_fit();
         }

@@ -201,8 +201,8 @@ impl Key {
         }
     }
 
-    /// The flow's addresses and transport, unpacked.
-    pub(crate) fn flow(&self) -> (SocketAddr, SocketAddr, Transport) {
+    /// The flow it was made from.
+    pub(crate) fn flow(&self) -> Flow {
         let [ips, rest] = self.0;
         // Each field was packed whole at its offset: the shifts take them back out.
         #[allow(clippy::cast_possible_truncation)]
@@ -213,15 +213,15 @@ impl Key {
             (rest >> 32) as u16,
             (rest >> 8) as u8,
         );
-        (
-            SocketAddr::from((std::net::Ipv4Addr::from(src_ip), src_port)),
-            SocketAddr::from((std::net::Ipv4Addr::from(dst_ip), dst_port)),
-            if transport == Transport::Tcp as u8 {
+        Flow {
+            src: SocketAddr::from((std::net::Ipv4Addr::from(src_ip), src_port)),
+            dst: SocketAddr::from((std::net::Ipv4Addr::from(dst_ip), dst_port)),
+            transport: if transport == Transport::Tcp as u8 {
                 Transport::Tcp
             } else {
                 Transport::Udp
             },
-        )
+        }
     }
 
     fn hash(&self) -> u64 {
@@ -470,8 +470,7 @@ mod tests {
     fn keys_unpack_to_their_flow() {
         for i in 0..50 {
             let f = flow(i * 977);
-            let (src, dst, transport) = Key::of(&f).expect("IPv4").flow();
-            assert_eq!(Flow { src, dst, transport }, f);
+            assert_eq!(Key::of(&f).expect("IPv4").flow(), f);
         }
     }
 }

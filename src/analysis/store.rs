@@ -148,14 +148,13 @@ impl RawStore {
         for p in parts {
             c.extend_from_slice(p);
         }
-        let bytes_len = total;
         // Chunks are 1 MiB (or one message's size), so passing 2^32 chunks or a start or length of 2^32 would
         // need petabytes held; the references stay u32 to keep every listed message small.
         #[allow(clippy::cast_possible_truncation)]
         let raw = RawRef {
             chunk: chunk as u32,
             start: start as u32,
-            len: bytes_len as u32,
+            len: total as u32,
         };
         raw
     }

@@ -197,7 +197,6 @@ impl IceState {
         }
     }
 
-    /// Sessions not yet frozen whose last message is older than `idle_secs` before `now`.
     /// Gives back the room of the indexes of checks and flows to sessions (they keep the most entries
     /// they ever held; folding empties them).
     pub(crate) fn shrink_indexes(&mut self) {
@@ -205,6 +204,7 @@ impl IceState {
         self.by_flow.shrink_to_fit();
     }
 
+    /// Sessions not yet frozen whose last message is older than `idle_secs` before `now`.
     pub(crate) fn idle_sessions(&self, now: Timestamp, idle_secs: f64) -> Vec<usize> {
         self.sessions
             .iter_from(0)
