@@ -535,6 +535,13 @@ pub fn pipeline(data: &[u8]) {
     let mut streamed = Vec::new();
     assert!(json::write_streaming_in_blocks(&lean, model, &mut streamed, block).is_ok());
     assert!(streamed == out, "the streamed JSON is the full report's");
+    let (mut lines, mut made) = (Vec::new(), Vec::new());
+    assert!(text::write_packets(&report, &mut lines).is_ok());
+    assert!(text::write_packets_from(&lean, model, &mut made).is_ok());
+    assert!(
+        lines == made,
+        "--packets lines made one at a time are the full report's"
+    );
     let parsed = serde_json::from_slice::<serde_json::Value>(&out);
     assert!(parsed.is_ok(), "the JSON report parses back: {parsed:?}");
     assert!(parsed.is_ok_and(|v| v.get("schema").is_some_and(|s| s.is_string())));

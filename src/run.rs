@@ -94,9 +94,8 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
     let tui =
         !args.no_tui && !args.quiet && !args.packets && !json_on_stdout && std::io::stdout().is_terminal();
     // Outputs that read the report once fold ICE sessions and TURN allocations as they end (memory then
-    // follows the calls open at one moment); the TUI keeps them all, as it opens any of them again, and
-    // so does --packets, whose report is built whole (every listed message) and written by serde.
-    if !tui && !args.packets {
+    // follows the calls open at one moment); the TUI keeps them all, as it opens any of them again.
+    if !tui {
         let spill = FileSpill::create()
             .ok()
             .map(|s| std::sync::Arc::new(s) as std::sync::Arc<dyn iceview::analysis::store::Spill>);
@@ -107,9 +106,9 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
             spill,
         );
     }
-    // The TUI and --packets build every listed message's report entry in memory: they keep the bound
-    // (issue 15: the TUI's message list reading records lazily lifts it).
-    if tui || args.packets {
+    // The TUI keeps the bound: its index holds a few words per listed message, and its sessions are
+    // not folded.
+    if tui {
         analyzer.set_store_limit(iceview::analysis::MAX_STORED_MESSAGES);
     }
 
@@ -135,20 +134,10 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
     );
     progress.done();
 
-    // The TUI and --packets list every message from the report; the JSON writer and the summary do not
-    // need that copy.
-    let report = if tui || args.packets {
-        Report::build(analyzer.model(), &reader.stats(), analyzer.net_stats())
-    } else {
-        Report::build_lean(analyzer.model(), &reader.stats(), analyzer.net_stats())
-    };
-    let write_json = |out: &mut dyn Write| {
-        if report.messages.is_empty() {
-            json::write_streaming(&report, analyzer.model(), out)
-        } else {
-            json::write(&report, out)
-        }
-    };
+    // Every output makes the messages it lists from the model as it needs them (the JSON writer and
+    // `--packets` one after another, the TUI those on screen): the report does not hold them.
+    let report = Report::build_lean(analyzer.model(), &reader.stats(), analyzer.net_stats());
+    let write_json = |out: &mut dyn Write| json::write_streaming(&report, analyzer.model(), out);
     for i in &report.inputs {
         if let Some(w) = &i.warning {
             eprintln!("iceview: warning: {}: {}", text::escape(&i.path), text::escape(w));
@@ -190,7 +179,7 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
     if !args.quiet && !json_on_stdout {
         let mut out = std::io::stdout().lock();
         if args.packets {
-            text::write_packets(&report, &mut out)?;
+            text::write_packets_from(&report, analyzer.model(), &mut out)?;
         }
         text::write_summary_with(&report, Some(&analyzer.model().ice_folded), &mut out)?;
     }

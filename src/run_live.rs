@@ -44,14 +44,15 @@ const POLL_EVERY: Duration = Duration::from_millis(500);
 /// not have, and packets were dropped at its queue (BENCHMARKS.md, live at 300,000 packets/s).
 const POLL_COST_FACTOR: u32 = 10;
 const STATUS_EVERY: Duration = Duration::from_secs(1);
-/// How often the UI gets a fresh snapshot at most. Building one grows with the model: measured (release
-/// build) at 36k stored messages in 33 sessions, the report takes ~22 ms and the copy of the messages
-/// ~7 ms here, and the UI's index ~7 ms on the UI thread. So the interval also stretches to
-/// [`SNAPSHOT_COST_FACTOR`] times the last build: the analysis spends at most a fifth of its time on
-/// snapshots, and the UI thread only indexes and draws.
 /// How often (capture time) idle sessions and transactions are aged out; a pass scans the transaction
 /// table, so not on every packet.
 const AGE_EVERY_SECS: f64 = 10.0;
+/// How often the UI gets a fresh snapshot at most. Building one grows with the model: measured (release
+/// build) at 36k stored messages in 33 sessions, the report took ~22 ms when it held every message (it is
+/// lean now: the UI makes the messages it shows), the copy of the message records ~7 ms here, and the
+/// UI's index ~7 ms on the UI thread. So the interval also stretches to [`SNAPSHOT_COST_FACTOR`] times
+/// the last build: the analysis spends at most a fifth of its time on snapshots, and the UI thread only
+/// indexes and draws.
 const SNAPSHOT_EVERY: Duration = Duration::from_millis(500);
 const SNAPSHOT_COST_FACTOR: u32 = 4;
 
@@ -456,12 +457,13 @@ fn finish(
     match (args.json.as_deref(), json_file) {
         (_, Some((path, file))) => {
             let mut w = BufWriter::new(file);
-            json::write(&report, &mut w)
+            json::write_streaming(&report, run.model(), &mut w)
                 .and_then(|_| w.flush())
                 .with_context(|| format!("{path}: cannot write"))?;
         }
         (Some("-"), None) => {
-            json::write(&report, &mut io::stdout().lock()).context("writing the JSON report")?;
+            json::write_streaming(&report, run.model(), &mut io::stdout().lock())
+                .context("writing the JSON report")?;
         }
         _ => {}
     }
@@ -592,7 +594,8 @@ impl LiveRun {
         self.analyzer.model()
     }
 
-    /// The full report as it stands (the same one `--json` writes at the end).
+    /// The report as it stands, lean: its messages are made from the model when an output needs them
+    /// (`--json` at the end streams them, the UI makes those on screen).
     pub(crate) fn report(&self) -> Report {
         let s = self.stats();
         let input = InputStats {
@@ -605,7 +608,7 @@ impl LiveRun {
             last_ts: self.last_ts,
             warning: self.running.problems().first().cloned(),
         };
-        let mut report = Report::build(self.model(), &[input], self.analyzer.net_stats());
+        let mut report = Report::build_lean(self.model(), &[input], self.analyzer.net_stats());
         report.inputs[0].live = Some(LiveCaptureReport {
             kernel_received: s.kernel_received,
             kernel_dropped: s.kernel_dropped,

@@ -415,13 +415,14 @@ fn classic_rfc3489_binding() {
 }
 
 /// `iceview read --json` writes the report's messages straight from the model (`json::write_streaming` on a
-/// lean report); the TUI and `--packets` build the full report. Both must be the same document, byte for
-/// byte, on every bundled capture alone and on a merge of two (whose messages carry `input`).
+/// lean report), and so does `--packets` (`text::write_packets_from`); the library's `Report::build` holds
+/// them all. Both must be the same document, byte for byte, and the same lines, on every bundled capture
+/// alone and on a merge of two (whose messages carry `input`).
 #[test]
 fn streamed_json_is_the_full_report_byte_for_byte() {
     use iceview::analysis::Analyzer;
     use iceview::capture::file::FileReader;
-    use iceview::report::{json, Report};
+    use iceview::report::{json, text, Report};
     use iceview::wire::credentials::Keyring;
     let mut sets: Vec<Vec<String>> = capture_dirs()
         .iter()
@@ -467,6 +468,15 @@ fn streamed_json_is_the_full_report_byte_for_byte() {
         json::write(&full, &mut x).expect("json");
         json::write_streaming(&lean, a.model(), &mut y).expect("json");
         assert!(x == y, "{inputs:?}: streamed JSON differs from the full report's");
+        let (mut p, mut q) = (Vec::new(), Vec::new());
+        text::write_packets(&full, &mut p).expect("text");
+        text::write_packets_from(&lean, a.model(), &mut q).expect("text");
+        assert!(p == q, "{inputs:?}: --packets lines made one at a time differ");
+        // Each message the TUI makes when it shows it is the full report's.
+        for (i, m) in full.messages.iter().enumerate() {
+            let one = Report::message(a.model(), i, inputs.len() > 1).expect("a stored message");
+            assert_eq!(format!("{one:?}"), format!("{m:?}"), "{inputs:?}: message {i}");
+        }
         // The messages are rendered in blocks on all cores: any block size gives the same bytes.
         for block in [1, 3, 7, 64] {
             let mut z = Vec::new();

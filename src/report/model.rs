@@ -262,6 +262,19 @@ impl Report {
         report
     }
 
+    /// Stored message `i` of `model` as [`Report::build`] lists it (`multi`: the report has several
+    /// inputs), made when a view needs it: the terminal UI and `--packets` keep the lean report and make
+    /// the messages they show one at a time, rather than holding all of them (~0.9 KB each).
+    pub fn message(model: &Model, i: usize, multi: bool) -> Option<MessageReport> {
+        let m = model.messages.get(i)?;
+        Some(message_report(&m, model.path(&m), model.stun(&m).as_ref(), multi))
+    }
+
+    /// Whether the report lists messages of several inputs (each message then says which).
+    pub(crate) fn multi_input(&self) -> bool {
+        self.inputs.len() > 1
+    }
+
     /// The report without its `messages` list (they stay in the model): what the text summary needs,
     /// and what [`super::json::write_streaming`] writes with the messages formatted one at a time. On a
     /// capture with hundreds of thousands of stored messages this saves building (and holding) a second

@@ -4,6 +4,7 @@ use super::json::SessionItem;
 use super::model::{MessageReport, Report};
 use crate::analysis::findings::{Finding, FindingSlot};
 use crate::analysis::fold::Folded;
+use crate::analysis::Model;
 use crate::wire::stun::Class;
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -78,16 +79,39 @@ pub fn packet_line(m: &MessageReport, t0: f64) -> String {
 }
 
 pub fn write_packets(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let t0 = packets_t0(report);
+    for m in &report.messages {
+        writeln!(out, "{}", packet_line(m, t0))?;
+    }
+    Ok(())
+}
+
+/// [`write_packets`] for a lean report ([`Report::build_lean`]): each line is made from `model`'s stored
+/// message as it is written, so `--packets` holds one message at a time, not the whole list. The same
+/// lines as [`write_packets`] on the full report (a test compares them).
+pub fn write_packets_from(report: &Report, model: &Model, out: &mut dyn Write) -> io::Result<()> {
+    let t0 = packets_t0(report);
+    let multi = report.multi_input();
+    for i in 0..model.messages.len() {
+        if let Some(m) = Report::message(model, i, multi) {
+            writeln!(out, "{}", packet_line(&m, t0))?;
+        }
+    }
+    Ok(())
+}
+
+/// The time `--packets` lines count from: the earliest input's first packet.
+fn packets_t0(report: &Report) -> f64 {
     let t0 = report
         .inputs
         .iter()
         .filter_map(|i| i.first_ts)
         .fold(f64::INFINITY, f64::min);
-    let t0 = if t0.is_finite() { t0 } else { 0.0 };
-    for m in &report.messages {
-        writeln!(out, "{}", packet_line(m, t0))?;
+    if t0.is_finite() {
+        t0
+    } else {
+        0.0
     }
-    Ok(())
 }
 
 pub fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {

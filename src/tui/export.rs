@@ -330,7 +330,7 @@ struct Part<'a> {
     findings: Vec<&'a Finding>,
     sessions: Vec<&'a SessionReport>,
     turn: TurnPart<'a>,
-    messages: Vec<&'a MessageReport>,
+    messages: Vec<MessageReport>,
 }
 
 #[derive(Serialize)]
@@ -385,7 +385,7 @@ pub(crate) fn export_json(
                 .filter_map(|&i| r.turn.allocations.get(i))
                 .collect(),
         },
-        messages: messages.iter().filter_map(|&i| r.messages.get(i)).collect(),
+        messages: messages.iter().filter_map(|&i| snapshot.message(i)).collect(),
     };
     let io_err = |source: io::Error| ExportError::Io {
         path: path.display().to_string(),

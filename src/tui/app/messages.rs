@@ -26,16 +26,14 @@ impl App {
             self.messages.visible = None;
         } else {
             let t0 = self.index.t0;
-            let v = self
-                .report()
-                .messages
-                .iter()
-                .enumerate()
-                .filter(|(_, m)| {
-                    let line = crate::report::text::packet_line(m, t0).to_lowercase();
-                    words.iter().all(|w| line.contains(w.as_str()))
+            // Each message's line is made, tested and dropped: the lean report does not hold them.
+            let v = (0..self.model().messages.len())
+                .filter(|&i| {
+                    self.snapshot.message(i).is_some_and(|m| {
+                        let line = crate::report::text::packet_line(&m, t0).to_lowercase();
+                        words.iter().all(|w| line.contains(w.as_str()))
+                    })
                 })
-                .map(|(i, _)| i)
                 .collect();
             self.messages.visible = Some(v);
         }

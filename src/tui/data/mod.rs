@@ -96,6 +96,12 @@ impl Snapshot {
             source,
         }
     }
+
+    /// Stored message `i` as the report lists it, made now from the model (the snapshot's report is
+    /// lean: it does not hold every message).
+    pub(crate) fn message(&self, i: usize) -> Option<crate::report::model::MessageReport> {
+        Report::message(&self.model, i, self.report.multi_input())
+    }
 }
 
 fn parse(s: &str) -> Option<SocketAddr> {

@@ -28,13 +28,13 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let h = body.height as usize;
     app.page.set(h.max(1));
     let (from, to) = app.messages.cursor.window(len, h);
-    let report = app.report();
+    // Only the visible lines' messages are made (`Snapshot::message`).
     let lines: Vec<Line> = (from..to)
         .filter_map(|pos| app.messages_at(pos).map(|mi| (pos, mi)))
-        .filter_map(|(pos, mi)| report.messages.get(mi).map(|m| (pos, m)))
+        .filter_map(|(pos, mi)| app.snapshot.message(mi).map(|m| (pos, m)))
         .map(|(pos, m)| {
             // packet_line escapes the wire text it prints (as `--packets` does).
-            let text = packet_line(m, app.index.t0);
+            let text = packet_line(&m, app.index.t0);
             let style = if pos == app.messages.cursor.selected {
                 t.selected()
             } else if m.class == Some(Class::Error) {

@@ -241,7 +241,7 @@ fn render_status(frame: &mut Frame, area: Rect, app: &App) {
                     clean(&src.label).into_owned()
                 },
                 format!("{packets} pkts"),
-                format!("{} msgs", report.messages.len()),
+                format!("{} msgs", app.model().messages.len()),
                 format!("{errors} decode errors"),
             ],
         };

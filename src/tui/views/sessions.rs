@@ -254,7 +254,7 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
         let msg = if app.index.rows.is_empty() {
             format!(
                 "No ICE session or TURN allocation in this capture. Press m for all {} STUN/TURN messages.",
-                report.messages.len()
+                app.model().messages.len()
             )
         } else {
             "No row matches the filter (Esc clears it).".to_string()
