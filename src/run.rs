@@ -93,9 +93,10 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
     let json_on_stdout = args.json.as_deref() == Some("-");
     let tui =
         !args.no_tui && !args.quiet && !args.packets && !json_on_stdout && std::io::stdout().is_terminal();
-    // Outputs that read the report once fold ICE sessions and TURN allocations as they end (memory then
-    // follows the calls open at one moment); the TUI keeps them all, as it opens any of them again.
-    if !tui {
+    // ICE sessions and TURN allocations are folded as they end (memory then follows the calls open at one
+    // moment): the JSON writer and the summary read their rendered forms back, the TUI the whole report
+    // made from them (`Report::unfold`).
+    {
         let spill = FileSpill::create()
             .ok()
             .map(|s| std::sync::Arc::new(s) as std::sync::Arc<dyn iceview::analysis::store::Spill>);
@@ -136,7 +137,7 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
 
     // Every output makes the messages it lists from the model as it needs them (the JSON writer and
     // `--packets` one after another, the TUI those on screen): the report does not hold them.
-    let report = Report::build_lean(analyzer.model(), &reader.stats(), analyzer.net_stats());
+    let mut report = Report::build_lean(analyzer.model(), &reader.stats(), analyzer.net_stats());
     let write_json = |out: &mut dyn Write| json::write_streaming(&report, analyzer.model(), out);
     for i in &report.inputs {
         if let Some(w) = &i.warning {
@@ -166,6 +167,7 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
         );
     }
     if tui {
+        report.unfold(analyzer.model()).map_err(anyhow::Error::msg)?;
         let source = tui::data::Source {
             label: inputs.join(" "),
             inputs: inputs.clone(),

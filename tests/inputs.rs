@@ -623,17 +623,12 @@ fn batched_analysis_on_two_threads_equals_packet_by_packet() {
     }
 }
 
-/// `iceview read` folds an ICE session once nothing of it has been seen for 45 s of capture time, and a
-/// TURN allocation once it is over and as quiet (`iceview::analysis::fold`): its view is rendered then and
-/// dropped from memory. Folding must not change the report. Here eight bundled calls, each moved 700 s
-/// after the previous one (past a TURN allocation's 600 s lifetime), make one capture in which every call
-/// but the last is over long before the end; the JSON report and the text summary with folding (rendered
-/// bytes in memory, and spilled) must be byte for byte those without, and sessions and allocations must
-/// really have been folded.
 /// What `Analyzer::fold_sessions` changes on the captures `parts`, each moved 700 s after the one before
 /// and merged: the JSON report and text summary without folding, and with it (rendered bytes in memory,
 /// then spilled), each with the numbers of sessions and allocations folded during the read (before the end
-/// folds the rest) and of sessions in all.
+/// folds the rest) and of sessions in all. On the way it checks what the terminal UI works from: the
+/// report made whole again from the folded items (`Report::unfold`) is, serialised, the one built
+/// without folding.
 fn fold_runs(parts: &[&str]) -> Vec<FoldRun> {
     use iceview::capture::file::FileReader;
     use iceview::capture::{LinkType, Timestamp};
@@ -683,6 +678,7 @@ fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
     use iceview::wire::credentials::Keyring;
     use std::sync::Arc;
 
+    let wholes = std::cell::RefCell::new(Vec::new());
     let run = |fold: Option<Option<Arc<MemorySpill>>>| {
         let mut a = Analyzer::new(Keyring::new());
         if let Some(spill) = fold {
@@ -713,6 +709,11 @@ fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
         json::write_streaming(&report, a.model(), &mut json_out).expect("json");
         let mut text_out = Vec::new();
         text::write_summary_with(&report, Some(&a.model().ice_folded), &mut text_out).expect("text");
+        let mut whole = report;
+        whole.unfold(a.model()).expect("every folded item reads back");
+        let mut whole_json = Vec::new();
+        json::write(&whole, &mut whole_json).expect("json");
+        wholes.borrow_mut().push(whole_json);
         (
             json_out,
             text_out,
@@ -722,11 +723,19 @@ fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
             held,
         )
     };
-    vec![
+    let runs = vec![
         run(None),
         run(Some(None)),
         run(Some(Some(Arc::new(MemorySpill::default())))),
-    ]
+    ];
+    let wholes = wholes.into_inner();
+    for (k, whole) in wholes.iter().enumerate().skip(1) {
+        assert!(
+            *whole == wholes[0],
+            "run {k}: the report made whole from folded items differs from the unfolded one"
+        );
+    }
+    runs
 }
 
 /// `iceview read` folds an ICE session once nothing of it has been seen for 45 s of capture time, and a

@@ -16,9 +16,9 @@
 //! and the answer says "unknown" rather than guess.
 use super::ice::CandidateType;
 use super::sessions::{CandidateReport, PairReport};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct NatReport {
     pub(crate) agent: String,
     /// `true`, `false` or absent (unknown).
@@ -35,7 +35,7 @@ pub(crate) struct NatReport {
 }
 
 /// A NAT's mapping or filtering behaviour (RFC 4787 §4.1, §5), as far as the packets show.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum NatBehaviour {
     /// The packets do not say.

@@ -14,10 +14,10 @@ use crate::analysis::transactions::{Transactions, TxState};
 use crate::analysis::Model;
 use crate::capture::Timestamp;
 use crate::net::Transport;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SessionReport {
     /// The session's position in the analysis (`id` is `s{index + 1}`).
     #[serde(skip)]
@@ -52,7 +52,7 @@ pub struct SessionReport {
 }
 
 /// How a session ended up, as far as the capture shows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// A pair was selected: nominated, or carrying media where no nomination was seen.
@@ -74,7 +74,7 @@ impl Outcome {
 }
 
 /// How the controlling agent nominated (RFC 8445 §8.1.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum Nomination {
     /// USE-CANDIDATE on a pair's checks before any of them succeeded (RFC 5245 aggressive nomination).
@@ -95,7 +95,7 @@ impl Nomination {
 
 /// A candidate pair's check state (webrtc-stats RTCStatsIceCandidatePairState, as far as a capture can
 /// tell: no `frozen` or `waiting`, which happen inside the agent).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum PairState {
     /// A check got a success response.
@@ -116,7 +116,7 @@ impl PairState {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct AgentReport {
     pub(crate) ufrag: String,
     pub(crate) role: Option<Role>,
@@ -131,14 +131,14 @@ pub(crate) struct AgentReport {
     pub(crate) network_cost: Option<u16>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct RoleChange {
     pub(crate) ts: f64,
     pub(crate) frame: u64,
     pub(crate) role: Role,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct CandidateReport {
     pub(crate) agent: String,
     pub(crate) address: String,
@@ -163,7 +163,7 @@ pub(crate) struct CandidateReport {
     pub(crate) first_frame: u64,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct DirectionReport {
     pub(crate) requests_sent: u64,
     pub(crate) retransmissions_sent: u64,
@@ -193,7 +193,7 @@ pub(crate) struct DirectionReport {
     pub(crate) requests_not_detailed: u64,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct MediaReport {
     pub(crate) dtls_packets: u64,
     pub(crate) rtp_packets: u64,
@@ -211,7 +211,7 @@ pub(crate) struct MediaReport {
     pub(crate) last_ts: Option<f64>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PairReport {
     pub(crate) index: usize,
     /// Address of `agents[0]`.
@@ -232,7 +232,7 @@ pub struct PairReport {
     pub(crate) media: MediaReport,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SelectedPair {
     pub(crate) index: usize,
     pub(crate) a: String,
@@ -243,7 +243,7 @@ pub struct SelectedPair {
     pub(crate) nominated: bool,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Milestones {
     pub(crate) first_check_ts: Option<f64>,
     pub(crate) first_success_ts: Option<f64>,
@@ -258,7 +258,7 @@ pub(crate) struct Milestones {
     pub(crate) time_to_first_media: Option<f64>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct TimelineEvent {
     pub(crate) ts: f64,
     pub(crate) frame: u64,
@@ -268,7 +268,7 @@ pub(crate) struct TimelineEvent {
     pub(crate) event: TimelineKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) transaction_id: Option<String>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(crate) use_candidate: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) error_code: Option<u16>,
@@ -277,7 +277,7 @@ pub(crate) struct TimelineEvent {
 }
 
 /// What a timeline entry records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum TimelineKind {
     /// A check's first transmission.

@@ -50,7 +50,7 @@ const ICMP_DEST_UNREACHABLE: u8 = 3;
 const ICMPV6_DEST_UNREACHABLE: u8 = 1;
 
 /// The transport protocol of a [`Flow`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     Udp,

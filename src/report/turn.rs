@@ -15,7 +15,8 @@ use crate::capture::Timestamp;
 use crate::net::Transport;
 use crate::report::text::escape;
 use crate::wire::attributes::AttrValue;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 #[derive(Debug, Default, Serialize)]
@@ -25,10 +26,11 @@ pub struct TurnReport {
     pub(crate) allocations_not_tracked: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct AllocationReport {
-    /// The allocation's 5-tuple, for ordering (the same as `client`, `server` and `transport`).
-    #[serde(skip)]
+    /// The allocation's 5-tuple, for ordering (the same as `client`, `server` and `transport`). Not in the
+    /// JSON: a report element read back sets it from where it was kept ([`AllocationReport::read_back`]).
+    #[serde(skip, default = "unset_key")]
     pub(crate) key: AllocationKey,
     /// The client's transport address as the server sees it (its 5-tuple with `server` and `transport`).
     pub client: String,
@@ -83,7 +85,7 @@ pub struct AllocationReport {
     pub(crate) tcp_connections: Vec<TcpConnectionReport>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct ErrorReport {
     pub(crate) ts: f64,
     pub(crate) frame: u64,
@@ -92,13 +94,13 @@ pub(crate) struct ErrorReport {
     pub(crate) method: String,
     pub(crate) code: u16,
     pub(crate) reason: String,
-    pub(crate) meaning: &'static str,
+    pub(crate) meaning: Cow<'static, str>,
     /// For ADDRESS-ERROR-CODE: `ipv4` / `ipv6`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) family: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct EventReport {
     pub(crate) ts: f64,
     /// Null for an event inferred from time (expiry).
@@ -106,7 +108,7 @@ pub(crate) struct EventReport {
     pub(crate) what: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct PermissionReport {
     /// The peer IP (RFC 8656 §9: ports do not matter).
     pub(crate) peer: String,
@@ -122,7 +124,7 @@ pub(crate) struct PermissionReport {
     pub(crate) frames: Vec<u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct ChannelReport {
     pub(crate) number: u16,
     pub(crate) peer: String,
@@ -134,7 +136,7 @@ pub(crate) struct ChannelReport {
     pub(crate) frames: Vec<u64>,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct PeerTrafficReport {
     pub(crate) peer: String,
     pub(crate) send_indications: u64,
@@ -147,7 +149,7 @@ pub(crate) struct PeerTrafficReport {
     pub(crate) bytes_from_peer: u64,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct TrafficTotals {
     pub(crate) send_indications: u64,
     pub(crate) data_indications: u64,
@@ -160,14 +162,14 @@ pub(crate) struct TrafficTotals {
     pub(crate) unknown_channel_data: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct DroppedCount {
     pub(crate) packets: u64,
     pub(crate) bytes: u64,
     pub(crate) frames: Vec<u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct DroppedReport {
     /// Toward a peer IP with no permission (RFC 8656 §9).
     pub(crate) no_permission: DroppedCount,
@@ -181,7 +183,7 @@ pub(crate) struct DroppedReport {
     pub(crate) after_expiry: DroppedCount,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct TcpConnectionReport {
     pub(crate) connection_id: u32,
     pub(crate) peer: Option<String>,
@@ -195,7 +197,7 @@ pub(crate) struct TcpConnectionReport {
 }
 
 /// Who opened an RFC 6062 peer connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum Initiator {
     /// The client, with a Connect request (RFC 6062 §4.3).
@@ -218,6 +220,32 @@ impl Initiator {
 impl Serialize for AllocationState {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.name())
+    }
+}
+
+/// A state read back from its name ([`AllocationReport::read_back`]).
+impl<'de> Deserialize<'de> for AllocationState {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = Cow::<'de, str>::deserialize(deserializer)?;
+        [
+            AllocationState::Active,
+            AllocationState::Deleted,
+            AllocationState::Expired,
+            AllocationState::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.name() == name)
+        .ok_or_else(|| serde::de::Error::unknown_variant(&name, &["active", "deleted", "expired", "failed"]))
+    }
+}
+
+/// The key of an allocation report read back before its key is set.
+fn unset_key() -> AllocationKey {
+    let none = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+    AllocationKey {
+        client: none,
+        server: none,
+        transport: Transport::Udp,
     }
 }
 
@@ -412,7 +440,7 @@ fn allocation(key: &AllocationKey, a: &Allocation, end: Timestamp) -> Allocation
                 method: e.method.to_string(),
                 code: e.code,
                 reason: e.reason.clone(),
-                meaning: error_meaning(e.code, e.authenticated_request),
+                meaning: Cow::Borrowed(error_meaning(e.code, e.authenticated_request)),
                 family: e.family.map(family),
             })
             .collect(),

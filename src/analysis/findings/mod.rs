@@ -12,9 +12,9 @@ use crate::analysis::fold::Forms;
 use crate::analysis::sessions::SessionReport;
 use crate::analysis::Model;
 use crate::net::Transport;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Severity {
     Error,
@@ -23,7 +23,7 @@ pub(crate) enum Severity {
 }
 
 /// What a finding is about.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Subject {
     /// An allocation, by its client and server addresses ("ip:port") and transport.
@@ -38,10 +38,12 @@ pub(crate) enum Subject {
     Capture,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     pub(crate) severity: Severity,
-    /// Stable machine-readable code, e.g. `turn.auth.wrong-password`.
+    /// Stable machine-readable code, e.g. `turn.auth.wrong-password`. A finding read back from the JSON
+    /// folding kept gets its code from where it was kept (the fold interned it), not from the JSON.
+    #[serde(skip_deserializing)]
     pub code: &'static str,
     /// One sentence: what happened and what to check next.
     pub(crate) message: String,

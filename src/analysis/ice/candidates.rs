@@ -7,7 +7,7 @@
 use super::{AgentAddress, IceState, Session, BINDING_HORIZON_SECS};
 use crate::capture::Timestamp;
 use crate::net::Transport;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
 impl IceState {
@@ -232,7 +232,7 @@ pub(crate) fn is_local(a: SocketAddr) -> bool {
 }
 
 /// Serialised as its `name()`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CandidateType {
     Host,

@@ -9,7 +9,7 @@ use crate::analysis::transactions::{Seen, TxIndex};
 use crate::capture::Timestamp;
 use crate::net::hash::FastHash;
 use crate::net::Transport;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 
@@ -25,7 +25,7 @@ pub(crate) const MAX_TIMELINE_EVENTS: usize = 5000;
 pub(crate) const MAX_ADDRESSES_PER_AGENT: usize = 256;
 
 /// An agent's ICE role (RFC 8445 §6.1.1), serialised as its `name()`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum Role {
     Controlling,

@@ -1,0 +1,100 @@
+//! A report whose sessions, allocations and findings folding kept as rendered JSON
+//! ([`crate::analysis::fold`]), made whole again: each folded item is read back from the temporary file
+//! and parsed into the report's own types, in the report's order. The terminal UI works from the whole
+//! report; with this, a file read for the UI folds as `--json` does, so the analysis state of finished
+//! calls goes as they end and the UI holds their report only.
+//!
+//! What comes back is what `--json` writes for those items, so the UI shows what the JSON says (a test
+//! compares the two on every bundled capture and on generated call-dense ones).
+use super::Report;
+use crate::analysis::findings::FindingSlot;
+use crate::analysis::fold::Folded;
+use crate::analysis::store::RawRef;
+use crate::analysis::Model;
+use serde::de::DeserializeOwned;
+
+impl Report {
+    /// Makes a report that [`Report::build_lean`] built from a folding `model` whole: its sessions, TURN
+    /// allocations and findings then include the folded ones, in the order the JSON lists them. An item
+    /// that cannot be read back (the temporary file's disk gone, or its bytes changed) is a one-line
+    /// error.
+    pub fn unfold(&mut self, model: &Model) -> Result<(), String> {
+        let folded = &model.ice_folded;
+        let mut buf = Vec::new();
+
+        let held = std::mem::take(&mut self.sessions);
+        let mut sessions = Vec::with_capacity(held.len() + folded.session_count());
+        let mut held = held.into_iter().peekable();
+        for f in folded.in_order() {
+            sessions.extend(std::iter::from_fn(|| held.next_if(|s| s.index < f.index)));
+            let mut s: crate::analysis::sessions::SessionReport = read_back(folded, f.forms.json(), &mut buf)
+                .ok_or_else(|| {
+                    format!(
+                        "session s{} could not be read back from the temporary file",
+                        f.index + 1
+                    )
+                })?;
+            s.index = f.index;
+            sessions.push(s);
+        }
+        sessions.extend(held);
+        self.sessions = sessions;
+
+        // As the JSON orders them: a folded allocation before a held one with the same key.
+        let held = std::mem::take(&mut self.turn.allocations);
+        let mut allocations = Vec::with_capacity(held.len() + folded.allocation_count());
+        let mut pending = folded.allocations_in_order().into_iter().peekable();
+        let read = |f: &crate::analysis::fold::FoldedAllocation, buf: &mut Vec<u8>| {
+            let key = f.key();
+            read_back::<super::turn::AllocationReport>(folded, f.forms.json(), buf)
+                .map(|mut a| {
+                    a.key = key;
+                    a
+                })
+                .ok_or_else(|| {
+                    format!(
+                        "allocation {} → {} could not be read back from the temporary file",
+                        key.client, key.server
+                    )
+                })
+        };
+        for a in held {
+            while let Some(f) = pending.next_if(|f| f.key() <= a.key) {
+                allocations.push(read(f, &mut buf)?);
+            }
+            allocations.push(a);
+        }
+        for f in pending {
+            allocations.push(read(f, &mut buf)?);
+        }
+        self.turn.allocations = allocations;
+
+        if !self.finding_order.is_empty() {
+            let mut held: Vec<Option<_>> = std::mem::take(&mut self.findings).into_iter().map(Some).collect();
+            let mut findings = Vec::with_capacity(self.finding_order.len());
+            for slot in std::mem::take(&mut self.finding_order) {
+                let f = match slot {
+                    FindingSlot::Held(i) => held.get_mut(i).and_then(Option::take),
+                    FindingSlot::Folded(i) => folded.finding(i).and_then(|k| {
+                        let mut f: crate::analysis::findings::Finding =
+                            read_back(folded, k.forms.json(), &mut buf)?;
+                        f.code = folded.code(k.code);
+                        Some(f)
+                    }),
+                };
+                findings.push(f.ok_or("a finding could not be read back from the temporary file")?);
+            }
+            self.findings = findings;
+        }
+        Ok(())
+    }
+}
+
+/// A folded item's JSON element, read back and parsed.
+fn read_back<T: DeserializeOwned>(folded: &Folded, at: RawRef, buf: &mut Vec<u8>) -> Option<T> {
+    buf.clear();
+    if !folded.store.read_into(at, buf) {
+        return None;
+    }
+    serde_json::from_slice(buf).ok()
+}
