@@ -1044,3 +1044,35 @@ fn message_view_shows_the_dialect_and_why_a_message_is_malformed() {
     let hex: String = (0x80..=0x9eu8).map(|b| format!("{b:02x}")).collect();
     assert!(t.contains(&hex), "{t}");
 }
+
+/// `c` on the ladder shows the ChannelData frames that carried media too, and hides them again; the
+/// selected message stays selected both ways. The ladder is laid out when the session is first opened.
+#[test]
+fn ladder_media_toggle_keeps_the_selected_message() {
+    let mut a = app(&["chrome-relay-udp/capture.pcap"]);
+    key(&mut a, KeyCode::Enter);
+    keys(&mut a, "3");
+    let signalling = a.ladder_len();
+    assert!(
+        signalling > 10,
+        "a ladder of the session's signalling: {signalling}"
+    );
+    for _ in 0..10 {
+        key(&mut a, KeyCode::Down);
+    }
+    let selected = |a: &App| {
+        let pos = a.session.as_ref().expect("session").ladder.selected;
+        a.ladder_message(pos).expect("a row")
+    };
+    let before = selected(&a);
+    keys(&mut a, "c");
+    let with_media = a.ladder_len();
+    assert!(
+        with_media > signalling,
+        "media rows shown: {with_media} rows against {signalling}"
+    );
+    assert_eq!(selected(&a), before, "the same message stays selected");
+    keys(&mut a, "c");
+    assert_eq!(a.ladder_len(), signalling);
+    assert_eq!(selected(&a), before, "and again when media is hidden");
+}

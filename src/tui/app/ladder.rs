@@ -2,43 +2,46 @@
 //! signalling unless `c` asks for the ChannelData that carried media too, and keeps the same message
 //! selected when it switches.
 //!
-//! The lifelines and arrows are laid out once per snapshot in `tui::data`; this module only selects,
-//! scrolls and opens messages.
+//! The lifelines and arrows are laid out in `tui::data` when the session is first opened; this module
+//! only selects, scrolls and opens messages.
 use super::{App, MessageContext};
+use crate::tui::data::Ladder;
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 impl App {
-    /// Number of ladder rows shown and the ladder row (index into the scope's ladder) at position `pos`.
+    /// The open session's ladder (laid out the first time it is asked for).
+    pub(crate) fn ladder(&self) -> Option<&Ladder> {
+        let st = self.session.as_ref()?;
+        self.index.ladder(st.session, self.report(), self.model())
+    }
+
+    /// The ladder row (index into the ladder's rows) at position `pos`.
     pub(crate) fn ladder_row_at(&self, pos: usize) -> Option<usize> {
         let st = self.session.as_ref()?;
-        let scope = self.index.sessions.get(st.session)?;
+        let ladder = self.ladder()?;
         if st.ladder_media {
-            (pos < scope.ladder.len()).then_some(pos)
+            (pos < ladder.rows.len()).then_some(pos)
         } else {
-            scope.ladder_signalling.get(pos).copied()
+            ladder.signalling.get(pos).copied()
         }
     }
 
-    pub(crate) fn ladder_len(&self) -> usize {
-        let Some(st) = self.session.as_ref() else { return 0 };
-        let Some(scope) = self.index.sessions.get(st.session) else {
+    /// Number of ladder rows shown.
+    pub fn ladder_len(&self) -> usize {
+        let (Some(st), Some(ladder)) = (self.session.as_ref(), self.ladder()) else {
             return 0;
         };
         if st.ladder_media {
-            scope.ladder.len()
+            ladder.rows.len()
         } else {
-            scope.ladder_signalling.len()
+            ladder.signalling.len()
         }
     }
 
     pub(super) fn ladder_key(&mut self, k: KeyEvent) {
         let len = self.ladder_len();
         let page = self.page();
-        let ncols = self
-            .session
-            .as_ref()
-            .and_then(|s| self.index.sessions.get(s.session))
-            .map_or(0, |s| s.columns.len());
+        let ncols = self.ladder().map_or(0, |l| l.columns.len());
         let Some(st) = self.session.as_mut() else { return };
         if st.ladder.on_key(k.code, page, len) {
             return;
@@ -51,19 +54,16 @@ impl App {
             KeyCode::Char('c') => {
                 // Keep the same message selected when rows appear or disappear.
                 let current = self.ladder_row_at(self.session.as_ref().map_or(0, |s| s.ladder.selected));
-                let Some(st) = self.session.as_mut() else { return };
-                st.ladder_media = !st.ladder_media;
-                let media = st.ladder_media;
+                let media = self.session.as_ref().is_some_and(|s| !s.ladder_media);
                 let pos = current.and_then(|row| {
                     if media {
                         Some(row)
                     } else {
-                        self.index
-                            .sessions
-                            .get(st.session)
-                            .map(|s| s.ladder_signalling.partition_point(|&r| r < row))
+                        self.ladder().map(|l| l.signalling.partition_point(|&r| r < row))
                     }
                 });
+                let Some(st) = self.session.as_mut() else { return };
+                st.ladder_media = media;
                 st.ladder.selected = pos.unwrap_or(0);
                 let len = self.ladder_len();
                 if let Some(st) = self.session.as_mut() {
@@ -82,13 +82,7 @@ impl App {
 
     /// The message drawn at ladder position `pos`.
     pub fn ladder_message(&self, pos: usize) -> Option<usize> {
-        let st = self.session.as_ref()?;
         let row = self.ladder_row_at(pos)?;
-        self.index
-            .sessions
-            .get(st.session)?
-            .ladder
-            .get(row)
-            .map(|r| r.msg)
+        self.ladder()?.rows.get(row).map(|r| r.msg)
     }
 }

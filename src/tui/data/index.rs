@@ -6,7 +6,7 @@
 //! USERNAME names another session's agents (an ICE restart reuses the addresses with new ufrags), or the
 //! answer to one. Each session's ladder is laid out in `ladder`, a home row's facts in `rows`; nothing
 //! here survives a new snapshot.
-use super::ladder::{build_ladder, Column, LadderRow};
+use super::ladder::{build_ladder, Ladder};
 use super::parse;
 use super::rows::RowRef;
 use crate::analysis::findings::Subject;
@@ -17,6 +17,7 @@ use crate::report::turn::AllocationReport;
 use crate::report::Report;
 use crate::wire::attributes::AttrValue;
 use crate::wire::stun::{self, Class, Method, TransactionId};
+use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 
@@ -33,10 +34,9 @@ pub(crate) struct SessionScope {
     pub(crate) allocations: Vec<usize>,
     /// Indices into `report.findings` about the session or its allocations.
     pub(crate) findings: Vec<usize>,
-    pub(crate) columns: Vec<Column>,
-    pub(crate) ladder: Vec<LadderRow>,
-    /// Rows of `ladder` that are not media (the default view).
-    pub(crate) ladder_signalling: Vec<usize>,
+    /// Its ladder, laid out when the session is first opened ([`Index::ladder`]): most sessions of a big
+    /// capture are never opened, and a ladder takes a row per message.
+    pub(crate) ladder: OnceCell<Ladder>,
     /// Per timeline event: a check sent after the sender's first success on that pair (RFC 7675 consent).
     pub(crate) consent: Vec<bool>,
     /// Frames of the session's evidence (messages, timeline, findings) for saving.
@@ -175,7 +175,6 @@ impl Index {
 
         for (si, s) in sessions.iter_mut().enumerate() {
             let sr = &report.sessions[si];
-            build_ladder(s, sr, allocs, model);
             s.consent = consent_flags(sr);
             let mut frames: Vec<u64> = s
                 .messages
@@ -244,6 +243,18 @@ impl Index {
             }
         }
         best.or(fallback)
+    }
+
+    /// Session `si`'s ladder, laid out the first time it is asked for (from the snapshot this index was
+    /// built from: `report` and `model`).
+    pub(crate) fn ladder(&self, si: usize, report: &Report, model: &Model) -> Option<&Ladder> {
+        let scope = self.sessions.get(si)?;
+        let s = report.sessions.get(si)?;
+        Some(
+            scope
+                .ladder
+                .get_or_init(|| build_ladder(scope, s, &report.turn.allocations, model)),
+        )
     }
 
     /// Messages with the same transaction id as message `mi` (including itself), in capture order.

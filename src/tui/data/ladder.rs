@@ -2,8 +2,8 @@
 //! TURN servers and any other server or peer in the middle, side B's on the right, and one arrow per
 //! message, a relayed one drawn through its TURN server's column.
 //!
-//! Built once per snapshot into the session's scope. Which messages belong to the session is decided by
-//! the `index`; scrolling is `app::ladder`'s and drawing `views::ladder`'s.
+//! Built when the session is first opened, kept in its scope until the next snapshot. Which messages belong
+//! to the session is decided by the `index`; scrolling is `app::ladder`'s and drawing `views::ladder`'s.
 use super::index::SessionScope;
 use super::parse;
 use crate::analysis::ice::CandidateType;
@@ -95,12 +95,21 @@ fn push(
     });
 }
 
+/// A session's ladder: its lifelines and one row per message.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Ladder {
+    pub(crate) columns: Vec<Column>,
+    pub(crate) rows: Vec<LadderRow>,
+    /// Rows that are not media (the default view).
+    pub(crate) signalling: Vec<usize>,
+}
+
 pub(super) fn build_ladder(
-    scope: &mut SessionScope,
+    scope: &SessionScope,
     s: &SessionReport,
     allocs: &[AllocationReport],
     model: &Model,
-) {
+) -> Ladder {
     let ufrag = |i: usize| s.agents.get(i).map(|a| a.ufrag.as_str()).unwrap_or("");
     let mut columns: Vec<Column> = Vec::new();
     let mut col_of: HashMap<SocketAddr, usize> = HashMap::new();
@@ -270,12 +279,15 @@ pub(super) fn build_ladder(
         };
         ladder.push(row);
     }
-    scope.ladder_signalling = ladder
+    let signalling = ladder
         .iter()
         .enumerate()
         .filter(|(_, r)| !r.media)
         .map(|(i, _)| i)
         .collect();
-    scope.ladder = ladder;
-    scope.columns = columns;
+    Ladder {
+        columns,
+        rows: ladder,
+        signalling,
+    }
 }

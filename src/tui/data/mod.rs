@@ -16,7 +16,7 @@ mod rows;
 mod turn;
 
 pub(crate) use index::Index;
-pub(crate) use ladder::{Column, LadderRow, Side};
+pub(crate) use ladder::{Column, Ladder, LadderRow, Side};
 pub use rows::RowRef;
 pub(crate) use rows::{RowSummary, Status, TurnUse};
 pub use turn::allocation_lines;

@@ -90,11 +90,11 @@ fn draw_arrow(cells: &mut [char], x: &dyn Fn(usize) -> Option<usize>, r: &Ladder
 pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = Theme::of(app);
     let Some(st) = app.session.as_ref() else { return };
-    let Some(scope) = app.index.sessions.get(st.session) else {
+    let Some(ladder) = app.ladder() else {
         return;
     };
     let model = app.model();
-    let cols: &[Column] = &scope.columns;
+    let cols: &[Column] = &ladder.columns;
     let label_w = if area.width >= WIDE { LABEL_W_WIDE } else { LABEL_W };
     let prefix = FRAME_W + 1 + TIME_W + 1 + label_w + 1;
     let diagram_w = (area.width as usize).saturating_sub(prefix);
@@ -186,7 +186,7 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
         let Some(ri) = app.ladder_row_at(pos) else {
             continue;
         };
-        let Some(r) = scope.ladder.get(ri) else { continue };
+        let Some(r) = ladder.rows.get(ri) else { continue };
         let Some(m) = model.messages.get(r.msg) else {
             continue;
         };
@@ -253,7 +253,7 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
     // The selected message's path in words.
     let path = app
         .ladder_row_at(st.ladder.selected)
-        .and_then(|ri| scope.ladder.get(ri))
+        .and_then(|ri| ladder.rows.get(ri))
         .and_then(|r| model.messages.get(r.msg).map(|m| (r, m)))
         .map(|(r, m)| {
             let m = &m;
