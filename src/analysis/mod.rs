@@ -460,8 +460,9 @@ impl Analyzer {
 
     /// From now on, ICE sessions quiet for [`fold::FOLD_AFTER_SECS`] and TURN allocations over and as
     /// quiet are rendered by `render` and `render_allocation` as they end (their findings by
-    /// `render_finding`) and dropped from memory ([`fold`]), their rendered bytes written to `spill`. For outputs that read the report once (JSON,
-    /// text), not the TUI, which opens any session again.
+    /// `render_finding`) and dropped from memory ([`fold`]), their rendered bytes written to `spill`. The
+    /// JSON writer and the text summary read those bytes back as they write; the TUI parses the JSON
+    /// entries back into a whole report (`Report::unfold`).
     pub fn fold_sessions(
         &mut self,
         render: fold::Render,
