@@ -1076,3 +1076,40 @@ fn ladder_media_toggle_keeps_the_selected_message() {
     assert_eq!(a.ladder_len(), signalling);
     assert_eq!(selected(&a), before, "and again when media is hidden");
 }
+
+/// `n` and `p` on a message step through the messages of its transaction: tshark says which frames carry
+/// the first message's transaction id.
+#[test]
+fn n_and_p_step_through_a_transaction_as_tshark_groups_it() {
+    let msgs = tshark("symmetric-relay");
+    let first = &msgs[0];
+    let same: Vec<u64> = msgs
+        .iter()
+        .filter(|m| m["transaction_id"] == first["transaction_id"])
+        .filter_map(|m| m["frame"].as_u64())
+        .collect();
+    assert!(same.len() >= 2, "a request and its answer: {same:?}");
+    let mut a = app(&["symmetric-relay/capture.pcap"]);
+    keys(&mut a, "m");
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.screen(), Screen::Message);
+    let shown = |a: &App| {
+        let mi = a.message.as_ref().expect("a message").msg;
+        a.model().messages.get(mi).expect("listed").frame
+    };
+    assert_eq!(shown(&a), same[0]);
+    for &f in &same[1..] {
+        keys(&mut a, "n");
+        assert_eq!(shown(&a), f);
+    }
+    keys(&mut a, "n");
+    assert_eq!(
+        shown(&a),
+        same[same.len() - 1],
+        "n stops at the transaction's last message"
+    );
+    for &f in same.iter().rev().skip(1) {
+        keys(&mut a, "p");
+        assert_eq!(shown(&a), f);
+    }
+}

@@ -63,8 +63,9 @@ pub struct Index {
     pub capture_findings: Vec<usize>,
     /// (frame, message index) sorted by frame, for evidence jumps.
     by_frame: Vec<(u64, usize)>,
-    /// Messages of each transaction, in capture order.
-    transactions: HashMap<TransactionId, Vec<usize>>,
+    /// (transaction id, message index) of every STUN message, sorted: a transaction's messages are a run,
+    /// in capture order (16 bytes a message, where a map of lists took ~50).
+    transactions: Vec<([u8; 12], u32)>,
     /// The earliest timestamp of the capture (all times are shown relative to it).
     pub(crate) t0: f64,
 }
@@ -143,13 +144,13 @@ impl Index {
         // Binding requests whose USERNAME names another session's agents, and so their responses.
         let mut foreign: Vec<HashSet<TransactionId>> = vec![HashSet::new(); sessions.len()];
         let mut by_frame = Vec::with_capacity(model.messages.len());
-        let mut transactions: HashMap<TransactionId, Vec<usize>> = HashMap::new();
+        let mut transactions: Vec<([u8; 12], u32)> = Vec::new();
         let mut candidates: Vec<usize> = Vec::new();
         for (mi, m) in model.messages.iter().enumerate() {
             let m = &m;
             by_frame.push((m.frame, mi));
-            if let Some(id) = model.transaction_id(m) {
-                transactions.entry(id).or_default().push(mi);
+            if let (Some(id), Ok(i)) = (model.transaction_id(m), u32::try_from(mi)) {
+                transactions.push((id.0, i));
             }
             candidates.clear();
             let path = model.path(m);
@@ -172,6 +173,7 @@ impl Index {
             }
         }
         by_frame.sort_by_key(|&(f, i)| (f, i));
+        transactions.sort_unstable();
 
         for (si, s) in sessions.iter_mut().enumerate() {
             let sr = &report.sessions[si];
@@ -258,13 +260,16 @@ impl Index {
     }
 
     /// Messages with the same transaction id as message `mi` (including itself), in capture order.
-    pub(crate) fn transaction_of(&self, model: &Model, mi: usize) -> &[usize] {
-        model
-            .messages
-            .get(mi)
-            .and_then(|m| model.transaction_id(&m))
-            .and_then(|id| self.transactions.get(&id))
-            .map_or(&[], Vec::as_slice)
+    pub(crate) fn transaction_of(&self, model: &Model, mi: usize) -> Vec<usize> {
+        let Some(id) = model.messages.get(mi).and_then(|m| model.transaction_id(&m)) else {
+            return Vec::new();
+        };
+        let start = self.transactions.partition_point(|&(t, _)| t < id.0);
+        self.transactions[start..]
+            .iter()
+            .take_while(|&&(t, _)| t == id.0)
+            .map(|&(_, i)| i as usize)
+            .collect()
     }
 
     /// Findings about the thing a home row shows.
