@@ -94,26 +94,39 @@ impl Index {
                 }
             })
             .collect();
+        // Lookups by address and id, each the first in report order (as a search from the start finds):
+        // searching the lists per session and per finding was quadratic on a busy server's capture.
+        let mut relayed_by: HashMap<&str, usize> = HashMap::new();
+        let mut allocation_by: HashMap<(&str, &str), usize> = HashMap::new();
+        for (ai, a) in allocs.iter().enumerate() {
+            for r in &a.relayed {
+                relayed_by.entry(r.as_str()).or_insert(ai);
+            }
+            allocation_by
+                .entry((a.client.as_str(), a.server.as_str()))
+                .or_insert(ai);
+        }
+        let mut session_by: HashMap<&str, usize> = HashMap::new();
+        for (si, s) in report.sessions.iter().enumerate() {
+            session_by.entry(s.id.as_str()).or_insert(si);
+        }
         let mut sessions: Vec<SessionScope> = report
             .sessions
             .iter()
             .enumerate()
-            .map(|(si, s)| session_scope(si, s, allocs, &mut allocations))
+            .map(|(si, s)| session_scope(si, s, allocs, &relayed_by, &mut allocations))
             .collect();
 
         let mut capture_findings = Vec::new();
         for (fi, f) in report.findings.iter().enumerate() {
             match &f.subject {
                 Subject::Session { id } => {
-                    if let Some(si) = report.sessions.iter().position(|s| &s.id == id) {
+                    if let Some(&si) = session_by.get(id.as_str()) {
                         sessions[si].findings.push(fi);
                     }
                 }
                 Subject::Allocation { client, server, .. } => {
-                    if let Some(ai) = allocs
-                        .iter()
-                        .position(|a| &a.client == client && &a.server == server)
-                    {
+                    if let Some(&ai) = allocation_by.get(&(client.as_str(), server.as_str())) {
                         allocations[ai].findings.push(fi);
                         if let Some(si) = allocations[ai].session {
                             sessions[si].findings.push(fi);
@@ -169,6 +182,9 @@ impl Index {
             for &si in &candidates {
                 if belongs(&binding, ufrags[si], &mut foreign[si]) {
                     sessions[si].messages.push(mi);
+                    // Its frame now, while the record is at hand: looking records up again by index
+                    // reads their chunks back from the temporary file, session by session.
+                    sessions[si].frames.push(m.frame);
                 }
             }
         }
@@ -178,12 +194,7 @@ impl Index {
         for (si, s) in sessions.iter_mut().enumerate() {
             let sr = &report.sessions[si];
             s.consent = consent_flags(sr);
-            let mut frames: Vec<u64> = s
-                .messages
-                .iter()
-                .filter_map(|&i| model.messages.get(i))
-                .map(|m| m.frame)
-                .collect();
+            let mut frames = std::mem::take(&mut s.frames);
             frames.extend(sr.timeline.iter().map(|e| e.frame));
             frames.extend(
                 s.findings
@@ -285,6 +296,7 @@ fn session_scope(
     si: usize,
     s: &SessionReport,
     allocs: &[AllocationReport],
+    relayed_by: &HashMap<&str, usize>,
     allocations: &mut [AllocationScope],
 ) -> SessionScope {
     let mut scope = SessionScope::default();
@@ -300,7 +312,7 @@ fn session_scope(
         .iter()
         .filter(|c| c.candidate_type == CandidateType::Relay)
     {
-        if let Some(ai) = allocs.iter().position(|a| a.relayed.contains(&c.address)) {
+        if let Some(&ai) = relayed_by.get(c.address.as_str()) {
             if !scope.allocations.contains(&ai) {
                 scope.allocations.push(ai);
             }
