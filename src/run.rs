@@ -166,7 +166,10 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
         );
     }
     if tui {
-        report.unfold(analyzer.model()).map_err(anyhow::Error::msg)?;
+        // Timelines stay in the temporary file until their session is opened (`Snapshot::session`).
+        report
+            .unfold(analyzer.model(), false)
+            .map_err(anyhow::Error::msg)?;
         let source = tui::data::Source {
             label: inputs.join(" "),
             inputs: inputs.clone(),

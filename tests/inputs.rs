@@ -675,10 +675,12 @@ fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
     use iceview::analysis::Analyzer;
     use iceview::capture::Packet;
     use iceview::report::{json, text, Report};
+    use iceview::tui::data::{Snapshot, Source};
     use iceview::wire::credentials::Keyring;
     use std::sync::Arc;
 
     let wholes = std::cell::RefCell::new(Vec::new());
+    let elisions = std::cell::RefCell::new(Vec::new());
     let run = |fold: Option<Option<Arc<MemorySpill>>>| {
         let mut a = Analyzer::new(Keyring::new());
         if let Some(spill) = fold {
@@ -710,18 +712,32 @@ fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
         let mut text_out = Vec::new();
         text::write_summary_with(&report, Some(&a.model().ice_folded), &mut text_out).expect("text");
         let mut whole = report;
-        whole.unfold(a.model()).expect("every folded item reads back");
+        whole
+            .unfold(a.model(), true)
+            .expect("every folded item reads back");
         let mut whole_json = Vec::new();
         json::write(&whole, &mut whole_json).expect("json");
         wholes.borrow_mut().push(whole_json);
-        (
-            json_out,
-            text_out,
-            folded,
-            a.model().ice.sessions_started(),
-            allocations,
-            held,
-        )
+        // The terminal UI's way: folded sessions come back without their timelines, and the snapshot
+        // reads each back whole when it is asked for: the same session, timeline and all.
+        let sessions_started = a.model().ice.sessions_started();
+        let mut lean = Report::build_lean(a.model(), &[], a.net_stats());
+        lean.unfold(a.model(), false)
+            .expect("every folded item reads back");
+        let entry = |s: &iceview::analysis::sessions::SessionReport| serde_json::to_vec(s).expect("json");
+        let elided: Vec<bool> = lean
+            .sessions
+            .iter()
+            .zip(&whole.sessions)
+            .map(|(l, w)| entry(l) != entry(w))
+            .collect();
+        let snapshot = Snapshot::new(lean, Arc::new(a.into_model()), Source::default());
+        for (i, w) in whole.sessions.iter().enumerate() {
+            let s = snapshot.session(i).expect("a session");
+            assert!(entry(s) == entry(w), "session {i}: read back whole, it differs");
+        }
+        elisions.borrow_mut().push(elided.iter().filter(|&&e| e).count());
+        (json_out, text_out, folded, sessions_started, allocations, held)
     };
     let runs = vec![
         run(None),
@@ -729,6 +745,17 @@ fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
         run(Some(Some(Arc::new(MemorySpill::default())))),
     ];
     let wholes = wholes.into_inner();
+    let elisions = elisions.into_inner();
+    assert_eq!(
+        elisions[0], 0,
+        "without folding, every session comes back with its timeline"
+    );
+    if runs[1].2 > 0 {
+        assert!(
+            elisions[1] > 0 && elisions[2] > 0,
+            "folded sessions' timelines left out: {elisions:?}"
+        );
+    }
     for (k, whole) in wholes.iter().enumerate().skip(1) {
         assert!(
             *whole == wholes[0],

@@ -405,6 +405,14 @@ impl Folded {
         v
     }
 
+    /// Where the JSON element of the folded session with index `index` is (None: not folded).
+    pub(crate) fn session_json(&self, index: usize) -> Option<RawRef> {
+        self.sessions
+            .iter()
+            .find(|f| f.index == index)
+            .map(|f| f.forms.json())
+    }
+
     /// The folded sessions in index order (the order of the report's `sessions` array).
     pub(crate) fn in_order(&self) -> Vec<&FoldedSession> {
         let mut v: Vec<&FoldedSession> = self.sessions.iter().collect();

@@ -8,7 +8,7 @@ pub mod model;
 pub mod ndjson;
 pub mod text;
 pub mod turn;
-mod unfold;
+pub(crate) mod unfold;
 
 pub use model::Report;
 

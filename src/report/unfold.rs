@@ -9,6 +9,7 @@
 use super::Report;
 use crate::analysis::findings::FindingSlot;
 use crate::analysis::fold::Folded;
+use crate::analysis::sessions::SessionReport;
 use crate::analysis::store::RawRef;
 use crate::analysis::Model;
 use serde::de::DeserializeOwned;
@@ -18,7 +19,10 @@ impl Report {
     /// allocations and findings then include the folded ones, in the order the JSON lists them. An item
     /// that cannot be read back (the temporary file's disk gone, or its bytes changed) is a one-line
     /// error.
-    pub fn unfold(&mut self, model: &Model) -> Result<(), String> {
+    ///
+    /// Without `timelines`, a folded session comes back with its timeline empty (most of a session's
+    /// weight): the UI reads it whole again when it is opened ([`read_session`]).
+    pub fn unfold(&mut self, model: &Model, timelines: bool) -> Result<(), String> {
         let folded = &model.ice_folded;
         let mut buf = Vec::new();
 
@@ -27,14 +31,16 @@ impl Report {
         let mut held = held.into_iter().peekable();
         for f in folded.in_order() {
             sessions.extend(std::iter::from_fn(|| held.next_if(|s| s.index < f.index)));
-            let mut s: crate::analysis::sessions::SessionReport = read_back(folded, f.forms.json(), &mut buf)
-                .ok_or_else(|| {
-                    format!(
-                        "session s{} could not be read back from the temporary file",
-                        f.index + 1
-                    )
-                })?;
+            let mut s: SessionReport = read_back(folded, f.forms.json(), &mut buf).ok_or_else(|| {
+                format!(
+                    "session s{} could not be read back from the temporary file",
+                    f.index + 1
+                )
+            })?;
             s.index = f.index;
+            if !timelines {
+                s.timeline = Vec::new();
+            }
             sessions.push(s);
         }
         sessions.extend(held);
@@ -88,6 +94,14 @@ impl Report {
         }
         Ok(())
     }
+}
+
+/// The folded session with index `index`, read back whole (None: not folded, or not readable).
+pub(crate) fn read_session(model: &Model, index: usize) -> Option<SessionReport> {
+    let folded = &model.ice_folded;
+    let mut s: SessionReport = read_back(folded, folded.session_json(index)?, &mut Vec::new())?;
+    s.index = index;
+    Some(s)
 }
 
 /// A folded item's JSON element, read back and parsed.

@@ -181,7 +181,17 @@ fn selection(
     for t in targets {
         let (a, msgs, extra): (&HashSet<SocketAddr>, Vec<usize>, &[u64]) = match *t {
             Target::Session(i) => match index.sessions.get(i) {
-                Some(s) => (&s.addresses, s.messages.clone(), &s.frames),
+                Some(s) => {
+                    // Its timeline's frames (DTLS, media start) from the session whole.
+                    if single {
+                        let timeline = snapshot
+                            .session(i)
+                            .map(|w| w.timeline.as_slice())
+                            .unwrap_or_default();
+                        frames.extend(timeline.iter().map(|e| (0u16, e.frame)));
+                    }
+                    (&s.addresses, s.messages.clone(), &s.frames)
+                }
                 None => continue,
             },
             Target::Allocation(i) => match index.allocations.get(i) {
@@ -378,7 +388,7 @@ pub(crate) fn export_json(
         generator: &r.generator,
         inputs: &r.inputs,
         findings: findings.iter().filter_map(|&i| r.findings.get(i)).collect(),
-        sessions: sessions.iter().filter_map(|&i| r.sessions.get(i)).collect(),
+        sessions: sessions.iter().filter_map(|&i| snapshot.session(i)).collect(),
         turn: TurnPart {
             allocations: allocations
                 .iter()

@@ -53,7 +53,8 @@ pub struct SessionState {
 impl App {
     /// Opens session `i` (index into `report.sessions`) on its pairs tab.
     pub(crate) fn open_session(&mut self, i: usize) {
-        let Some(s) = self.report().sessions.get(i) else {
+        // Whole: a folded session's timeline is read back now.
+        let Some(s) = self.snapshot.session(i) else {
             return;
         };
         let (start, span) = timeline_extent(s);
@@ -111,6 +112,6 @@ impl App {
     pub(super) fn session_report(&self) -> Option<&crate::analysis::sessions::SessionReport> {
         self.session
             .as_ref()
-            .and_then(|s| self.snapshot.report.sessions.get(s.session))
+            .and_then(|s| self.snapshot.session(s.session))
     }
 }

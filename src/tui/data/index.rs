@@ -37,9 +37,11 @@ pub(crate) struct SessionScope {
     /// Its ladder, laid out when the session is first opened ([`Index::ladder`]): most sessions of a big
     /// capture are never opened, and a ladder takes a row per message.
     pub(crate) ladder: OnceCell<Ladder>,
-    /// Per timeline event: a check sent after the sender's first success on that pair (RFC 7675 consent).
-    pub(crate) consent: Vec<bool>,
-    /// Frames of the session's evidence (messages, timeline, findings) for saving.
+    /// Per timeline event: a check sent after the sender's first success on that pair (RFC 7675 consent);
+    /// worked out when the timeline is first shown ([`Index::consent`]).
+    consent: OnceCell<Vec<bool>>,
+    /// Frames of the session's messages and findings, for saving (with its timeline's, which saving takes
+    /// from the session whole: a folded session's timeline is read back only when needed).
     pub(crate) frames: Vec<u64>,
 }
 
@@ -191,11 +193,8 @@ impl Index {
         by_frame.sort_by_key(|&(f, i)| (f, i));
         transactions.sort_unstable();
 
-        for (si, s) in sessions.iter_mut().enumerate() {
-            let sr = &report.sessions[si];
-            s.consent = consent_flags(sr);
+        for s in sessions.iter_mut() {
             let mut frames = std::mem::take(&mut s.frames);
-            frames.extend(sr.timeline.iter().map(|e| e.frame));
             frames.extend(
                 s.findings
                     .iter()
@@ -268,6 +267,14 @@ impl Index {
                 .ladder
                 .get_or_init(|| build_ladder(scope, s, &report.turn.allocations, model)),
         )
+    }
+
+    /// Per event of session `si`'s timeline (`s`, the session whole: `Snapshot::session`), whether it is
+    /// a consent check; worked out the first time it is asked for.
+    pub(crate) fn consent(&self, si: usize, s: &SessionReport) -> &[bool] {
+        self.sessions.get(si).map_or(&[], |scope| {
+            scope.consent.get_or_init(|| consent_flags(s)).as_slice()
+        })
     }
 
     /// Messages with the same transaction id as message `mi` (including itself), in capture order.

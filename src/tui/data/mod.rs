@@ -23,8 +23,10 @@ pub use turn::allocation_lines;
 pub(crate) use turn::LineKind;
 
 use crate::analysis::findings::{Finding, Severity};
+use crate::analysis::sessions::SessionReport;
 use crate::analysis::Model;
 use crate::report::Report;
+use std::cell::OnceCell;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -86,15 +88,41 @@ pub struct Snapshot {
     pub(crate) report: Report,
     pub model: Arc<Model>,
     pub source: Source,
+    /// Per session: the session read back whole, for one that folding kept and whose report entry came
+    /// back without its timeline (`Report::unfold`); read the first time it is asked for ([`Snapshot::session`]).
+    whole: Vec<OnceCell<Option<Box<SessionReport>>>>,
 }
 
 impl Snapshot {
     pub fn new(report: Report, model: Arc<Model>, source: Source) -> Snapshot {
+        let whole = report.sessions.iter().map(|_| OnceCell::new()).collect();
         Snapshot {
             report,
             model,
             source,
+            whole,
         }
+    }
+
+    /// Session `i` whole: its report entry, or for a folded one the entry read back with its timeline
+    /// (the first time, then kept). A folded entry that can no longer be read back gives the entry
+    /// without its timeline ([`Snapshot::timeline_lost`] says so).
+    pub fn session(&self, i: usize) -> Option<&SessionReport> {
+        let s = self.report.sessions.get(i)?;
+        let whole = self
+            .whole
+            .get(i)?
+            .get_or_init(|| crate::report::unfold::read_session(&self.model, s.index).map(Box::new));
+        Some(whole.as_deref().unwrap_or(s))
+    }
+
+    /// Session `i` was folded, and reading it back whole failed: its timeline is not shown.
+    pub(crate) fn timeline_lost(&self, i: usize) -> bool {
+        let Some(s) = self.report.sessions.get(i) else {
+            return false;
+        };
+        self.session(i).is_some_and(|w| std::ptr::eq(w, s))
+            && self.model.ice_folded.session_json(s.index).is_some()
     }
 
     /// Stored message `i` as the report lists it, made now from the model (the snapshot's report is

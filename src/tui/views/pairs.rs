@@ -66,7 +66,7 @@ fn dir_text(label: &str, d: &DirectionReport, wide: bool) -> String {
 pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = Theme::of(app);
     let Some(st) = app.session.as_ref() else { return };
-    let Some(s) = app.report().sessions.get(st.session) else {
+    let Some(s) = app.snapshot.session(st.session) else {
         return;
     };
     let wide = area.width >= WIDE;

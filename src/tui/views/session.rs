@@ -15,7 +15,7 @@ fn since(v: Option<f64>) -> String {
 pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = Theme::of(app);
     let Some(st) = app.session.as_ref() else { return };
-    let Some(s) = app.report().sessions.get(st.session) else {
+    let Some(s) = app.snapshot.session(st.session) else {
         return;
     };
     let [head, tabs, body] =

@@ -66,14 +66,10 @@ fn tick_label(v: f64, step: f64) -> String {
 pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = Theme::of(app);
     let Some(st) = app.session.as_ref() else { return };
-    let Some(s) = app.report().sessions.get(st.session) else {
+    let Some(s) = app.snapshot.session(st.session) else {
         return;
     };
-    let consent = app
-        .index
-        .sessions
-        .get(st.session)
-        .map_or(&[][..], |x| x.consent.as_slice());
+    let consent = app.index.consent(st.session, s);
     let legend_h = if area.width as usize >= LEGEND.chars().count() + 2 {
         1
     } else {
@@ -91,10 +87,12 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
         legend,
     );
     if s.timeline.is_empty() {
-        frame.render_widget(
-            Paragraph::new(" no events in this session").style(t.dim()),
-            lanes_area,
-        );
+        let text = if app.snapshot.timeline_lost(st.session) {
+            " this session's timeline could not be read back from the temporary file"
+        } else {
+            " no events in this session"
+        };
+        frame.render_widget(Paragraph::new(text).style(t.dim()), lanes_area);
         return;
     }
 
