@@ -257,7 +257,7 @@ impl Report {
         report.messages = model
             .messages
             .iter()
-            .map(|m| message_report(&m, model.path(&m), model.stun(&m).as_ref(), multi))
+            .map(|m| Report::message_of(model, &m, multi))
             .collect();
         report
     }
@@ -266,8 +266,12 @@ impl Report {
     /// inputs), made when a view needs it: the terminal UI and `--packets` keep the lean report and make
     /// the messages they show one at a time, rather than holding all of them (~0.9 KB each).
     pub fn message(model: &Model, i: usize, multi: bool) -> Option<MessageReport> {
-        let m = model.messages.get(i)?;
-        Some(message_report(&m, model.path(&m), model.stun(&m).as_ref(), multi))
+        Some(Report::message_of(model, &model.messages.get(i)?, multi))
+    }
+
+    /// [`Report::message`] for a record at hand (as `model.messages.iter()` gives them, a chunk at a time).
+    pub(crate) fn message_of(model: &Model, m: &MessageRecord, multi: bool) -> MessageReport {
+        message_report(m, model.path(m), model.stun(m).as_ref(), multi)
     }
 
     /// Whether the report lists messages of several inputs (each message then says which).

@@ -92,10 +92,8 @@ pub fn write_packets(report: &Report, out: &mut dyn Write) -> io::Result<()> {
 pub fn write_packets_from(report: &Report, model: &Model, out: &mut dyn Write) -> io::Result<()> {
     let t0 = packets_t0(report);
     let multi = report.multi_input();
-    for i in 0..model.messages.len() {
-        if let Some(m) = Report::message(model, i, multi) {
-            writeln!(out, "{}", packet_line(&m, t0))?;
-        }
+    for m in model.messages.iter() {
+        writeln!(out, "{}", packet_line(&Report::message_of(model, &m, multi), t0))?;
     }
     Ok(())
 }

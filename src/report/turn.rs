@@ -26,7 +26,7 @@ pub struct TurnReport {
     pub(crate) allocations_not_tracked: u64,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AllocationReport {
     /// The allocation's 5-tuple, for ordering (the same as `client`, `server` and `transport`). Not in the
     /// JSON: a report element read back sets it from where it was kept ([`AllocationReport::read_back`]).
@@ -85,7 +85,7 @@ pub struct AllocationReport {
     pub(crate) tcp_connections: Vec<TcpConnectionReport>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct ErrorReport {
     pub(crate) ts: f64,
     pub(crate) frame: u64,
@@ -100,7 +100,7 @@ pub(crate) struct ErrorReport {
     pub(crate) family: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct EventReport {
     pub(crate) ts: f64,
     /// Null for an event inferred from time (expiry).
@@ -108,7 +108,7 @@ pub(crate) struct EventReport {
     pub(crate) what: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct PermissionReport {
     /// The peer IP (RFC 8656 §9: ports do not matter).
     pub(crate) peer: String,
@@ -124,7 +124,7 @@ pub(crate) struct PermissionReport {
     pub(crate) frames: Vec<u64>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct ChannelReport {
     pub(crate) number: u16,
     pub(crate) peer: String,
@@ -136,7 +136,7 @@ pub(crate) struct ChannelReport {
     pub(crate) frames: Vec<u64>,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct PeerTrafficReport {
     pub(crate) peer: String,
     pub(crate) send_indications: u64,
@@ -149,7 +149,7 @@ pub(crate) struct PeerTrafficReport {
     pub(crate) bytes_from_peer: u64,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct TrafficTotals {
     pub(crate) send_indications: u64,
     pub(crate) data_indications: u64,
@@ -162,14 +162,14 @@ pub(crate) struct TrafficTotals {
     pub(crate) unknown_channel_data: u64,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct DroppedCount {
     pub(crate) packets: u64,
     pub(crate) bytes: u64,
     pub(crate) frames: Vec<u64>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct DroppedReport {
     /// Toward a peer IP with no permission (RFC 8656 §9).
     pub(crate) no_permission: DroppedCount,
@@ -183,7 +183,7 @@ pub(crate) struct DroppedReport {
     pub(crate) after_expiry: DroppedCount,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct TcpConnectionReport {
     pub(crate) connection_id: u32,
     pub(crate) peer: Option<String>,

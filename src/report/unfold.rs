@@ -6,6 +6,8 @@
 //!
 //! What comes back is what `--json` writes for those items, so the UI shows what the JSON says (a test
 //! compares the two on every bundled capture and on generated call-dense ones).
+use super::json::SessionItem;
+use super::turn::{AllocationItem, AllocationReport};
 use super::Report;
 use crate::analysis::findings::FindingSlot;
 use crate::analysis::fold::Folded;
@@ -26,52 +28,49 @@ impl Report {
         let folded = &model.ice_folded;
         let mut buf = Vec::new();
 
+        // In the JSON's order (`SessionItem::merge`, `AllocationItem::merge`). What was not folded is
+        // cloned: once a read has ended, folding has folded everything, so that is next to nothing.
         let held = std::mem::take(&mut self.sessions);
         let mut sessions = Vec::with_capacity(held.len() + folded.session_count());
-        let mut held = held.into_iter().peekable();
-        for f in folded.in_order() {
-            sessions.extend(std::iter::from_fn(|| held.next_if(|s| s.index < f.index)));
-            let mut s: SessionReport = read_back(folded, f.forms.json(), &mut buf).ok_or_else(|| {
-                format!(
-                    "session s{} could not be read back from the temporary file",
-                    f.index + 1
-                )
-            })?;
-            s.index = f.index;
-            if !timelines {
-                s.timeline = Vec::new();
-            }
-            sessions.push(s);
+        for item in SessionItem::merge(&held, folded) {
+            sessions.push(match item {
+                SessionItem::Held(s) => s.clone(),
+                SessionItem::Folded(f) => {
+                    let mut s: SessionReport =
+                        read_back(folded, f.forms.json(), &mut buf).ok_or_else(|| {
+                            format!(
+                                "session s{} could not be read back from the temporary file",
+                                f.index + 1
+                            )
+                        })?;
+                    s.index = f.index;
+                    if !timelines {
+                        s.timeline = Vec::new();
+                    }
+                    s
+                }
+            });
         }
-        sessions.extend(held);
         self.sessions = sessions;
 
-        // As the JSON orders them: a folded allocation before a held one with the same key.
         let held = std::mem::take(&mut self.turn.allocations);
         let mut allocations = Vec::with_capacity(held.len() + folded.allocation_count());
-        let mut pending = folded.allocations_in_order().into_iter().peekable();
-        let read = |f: &crate::analysis::fold::FoldedAllocation, buf: &mut Vec<u8>| {
-            let key = f.key();
-            read_back::<super::turn::AllocationReport>(folded, f.forms.json(), buf)
-                .map(|mut a| {
+        for item in AllocationItem::merge(&held, Some(folded)) {
+            allocations.push(match item {
+                AllocationItem::Held(a) => a.clone(),
+                AllocationItem::Folded(f) => {
+                    let key = f.key();
+                    let mut a: AllocationReport =
+                        read_back(folded, f.forms.json(), &mut buf).ok_or_else(|| {
+                            format!(
+                                "allocation {} → {} could not be read back from the temporary file",
+                                key.client, key.server
+                            )
+                        })?;
                     a.key = key;
                     a
-                })
-                .ok_or_else(|| {
-                    format!(
-                        "allocation {} → {} could not be read back from the temporary file",
-                        key.client, key.server
-                    )
-                })
-        };
-        for a in held {
-            while let Some(f) = pending.next_if(|f| f.key() <= a.key) {
-                allocations.push(read(f, &mut buf)?);
-            }
-            allocations.push(a);
-        }
-        for f in pending {
-            allocations.push(read(f, &mut buf)?);
+                }
+            });
         }
         self.turn.allocations = allocations;
 

@@ -4,6 +4,7 @@
 //!
 //! It does not use the home list's filter language (`tui::filter`), whose fields are a session's.
 use super::{App, Cursor, MessageContext, Overlay, PromptKind, Screen};
+use crate::report::Report;
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 #[derive(Debug, Default)]
@@ -27,13 +28,17 @@ impl App {
         } else {
             let t0 = self.index.t0;
             // Each message's line is made, tested and dropped: the lean report does not hold them.
-            let v = (0..self.model().messages.len())
-                .filter(|&i| {
-                    self.snapshot.message(i).is_some_and(|m| {
-                        let line = crate::report::text::packet_line(&m, t0).to_lowercase();
-                        words.iter().all(|w| line.contains(w.as_str()))
-                    })
+            let (model, multi) = (self.model(), self.report().multi_input());
+            let v = model
+                .messages
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| {
+                    let line = crate::report::text::packet_line(&Report::message_of(model, m, multi), t0);
+                    let line = line.to_lowercase();
+                    words.iter().all(|w| line.contains(w.as_str()))
                 })
+                .map(|(i, _)| i)
                 .collect();
             self.messages.visible = Some(v);
         }
