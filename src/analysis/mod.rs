@@ -19,6 +19,7 @@ mod paged;
 pub(crate) mod recent;
 pub(crate) mod records;
 pub mod sessions;
+pub(crate) mod small_map;
 pub mod store;
 #[cfg(test)]
 pub(crate) mod testkit;

@@ -5,6 +5,7 @@
 //! no frozen/waiting pair states, no priorities the agents computed for themselves. Tables are bounded by
 //! the constants here; beyond them things are counted, not kept. How messages fill these is in `checks`.
 use super::settle::{Settled, SettledTx};
+use crate::analysis::small_map::push_sparing;
 use crate::analysis::transactions::{Seen, TxIndex};
 use crate::capture::Timestamp;
 use crate::net::hash::FastHash;
@@ -143,14 +144,17 @@ impl Agent {
             return None;
         }
         index.note(address, session);
-        self.addresses.push(AgentAddress {
-            address,
-            transport,
-            first_seen: seen,
-            priority: None,
-            turn_client: None,
-            reflected_by_peer: None,
-        });
+        push_sparing(
+            &mut self.addresses,
+            AgentAddress {
+                address,
+                transport,
+                first_seen: seen,
+                priority: None,
+                turn_client: None,
+                reflected_by_peer: None,
+            },
+        );
         self.addresses.last_mut()
     }
 }
@@ -304,14 +308,17 @@ impl Session {
             self.pairs_not_kept += 1;
             return None;
         }
-        self.pairs.push(Pair {
-            a,
-            b,
-            transport,
-            dirs: Default::default(),
-            nominations: Vec::new(),
-            media: Media::default(),
-        });
+        push_sparing(
+            &mut self.pairs,
+            Pair {
+                a,
+                b,
+                transport,
+                dirs: Default::default(),
+                nominations: Vec::new(),
+                media: Media::default(),
+            },
+        );
         Some(self.pairs.len() - 1)
     }
 }

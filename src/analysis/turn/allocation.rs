@@ -12,10 +12,10 @@
 use super::auth::{AuthRejection, StaleNonces};
 use super::relay::{Dropped, PeerTraffic};
 use super::At;
+use crate::analysis::small_map::SmallMap;
 use crate::analysis::transactions::GIVE_UP_SECS;
 use crate::capture::Timestamp;
 use crate::wire::stun::Method;
-use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
 /// RFC 8656 §12: channel numbers 0x4000-0x4FFF, so at most 4096 channels per allocation.
@@ -309,18 +309,18 @@ pub struct Allocation {
     pub(crate) errors: Vec<TurnError>,
     pub(crate) errors_not_kept: u64,
     /// Error responses by code (all of them; codes are 300-699, so the map stays small).
-    pub(crate) error_counts: BTreeMap<u16, u32>,
+    pub(crate) error_counts: SmallMap<u16, u32>,
     pub(crate) events: Vec<Event>,
     pub(crate) events_not_kept: u64,
     pub(crate) rejections: Vec<AuthRejection>,
     pub(crate) rejections_total: u32,
     pub(crate) stale_nonces: StaleNonces,
-    pub(crate) permissions: BTreeMap<IpAddr, Permission>,
+    pub(crate) permissions: SmallMap<IpAddr, Permission>,
     pub(crate) permissions_not_tracked: u64,
     /// Channel number → binding. Filled from ChannelBind requests as well as their responses, so a capture
     /// that missed a response still decodes the channel.
-    pub(crate) channels: BTreeMap<u16, Channel>,
-    pub(crate) traffic: BTreeMap<SocketAddr, PeerTraffic>,
+    pub(crate) channels: SmallMap<u16, Channel>,
+    pub(crate) traffic: SmallMap<SocketAddr, PeerTraffic>,
     pub(crate) peers_not_tracked: u64,
     /// Traffic with peers beyond [`MAX_PEERS`].
     pub(crate) other_peers: PeerTraffic,
@@ -339,7 +339,7 @@ pub struct Allocation {
     pub(crate) after_expiry: Dropped,
     /// ChannelBinds the RFC forbids (see [`EventKind::ChannelConflict`]); the server refuses them.
     pub(crate) channel_conflicts: Dropped,
-    pub(crate) tcp_connections: BTreeMap<u32, TcpConnection>,
+    pub(crate) tcp_connections: SmallMap<u32, TcpConnection>,
 }
 
 impl Allocation {
@@ -415,7 +415,7 @@ impl Allocation {
     }
 
     pub(super) fn error(&mut self, e: TurnError) {
-        *self.error_counts.entry(e.code).or_insert(0) += 1;
+        *self.error_counts.get_or_insert_with(e.code, || 0) += 1;
         if self.errors.len() < MAX_ERRORS {
             self.errors.push(e);
         } else {
@@ -428,20 +428,16 @@ impl Allocation {
             self.permissions_not_tracked += 1;
             return None;
         }
-        Some(self.permissions.entry(ip).or_insert_with(|| Permission::new(at)))
+        Some(self.permissions.get_or_insert_with(ip, || Permission::new(at)))
     }
 
     pub(super) fn peer(&mut self, peer: SocketAddr) -> &mut PeerTraffic {
-        // One search of the map (this runs for every relayed packet).
-        let full = self.traffic.len() >= MAX_PEERS;
-        match self.traffic.entry(peer) {
-            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::btree_map::Entry::Vacant(e) if !full => e.insert(PeerTraffic::default()),
-            std::collections::btree_map::Entry::Vacant(_) => {
-                self.peers_not_tracked += 1;
-                &mut self.other_peers
-            }
+        // One search of the map when the peer is known (this runs for every relayed packet).
+        if self.traffic.len() >= MAX_PEERS && !self.traffic.contains_key(&peer) {
+            self.peers_not_tracked += 1;
+            return &mut self.other_peers;
         }
+        self.traffic.get_or_insert_with(peer, PeerTraffic::default)
     }
 
     /// A success for a permission (CreatePermission, or ChannelBind for the peer's IP).

@@ -195,10 +195,7 @@ impl TurnState {
                 } else {
                     let fits = a.channels.len() < MAX_CHANNELS || a.channels.contains_key(&channel);
                     if fits {
-                        let c = a
-                            .channels
-                            .entry(channel)
-                            .or_insert_with(|| Channel::new(peer, at));
+                        let c = a.channels.get_or_insert_with(channel, || Channel::new(peer, at));
                         if c.peer != peer {
                             // The old binding lapsed long enough ago (§12): a new binding starts.
                             *c = Channel::new(peer, at);
@@ -423,10 +420,7 @@ fn on_success(a: &mut Allocation, at: At, msg: &StunMessage, pending: Option<&Pe
             let (channel, peer) = (*channel, *peer);
             let fits = a.channels.len() < MAX_CHANNELS || a.channels.contains_key(&channel);
             if fits {
-                let c = a
-                    .channels
-                    .entry(channel)
-                    .or_insert_with(|| Channel::new(peer, at));
+                let c = a.channels.get_or_insert_with(channel, || Channel::new(peer, at));
                 // A binding the RFC forbids that the server accepted anyway: the server is the judge.
                 let rebound = c.peer != peer;
                 if rebound {
