@@ -31,10 +31,11 @@ use super::transactions::{Transaction, TxState};
 use super::turn::{Allocation, AllocationKey};
 use super::{findings, sessions, transactions, turn, Model};
 use crate::capture::Timestamp;
+use crate::net::addr::SortAddr;
 use crate::net::Transport;
 use crate::wire::stun::{self, Method};
 use std::collections::HashSet;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -125,43 +126,6 @@ impl FoldedAllocation {
     /// Its key's order ([`AllocationKey`]'s).
     fn order(&self) -> (SortAddr, SortAddr, Transport) {
         (self.client, self.server, self.transport)
-    }
-}
-
-/// A socket address in 20 bytes instead of `SocketAddr`'s 32, ordered as `SocketAddr` is: IPv4 before
-/// IPv6, then by address, then by port. An IPv6 address's flow label and scope id are not kept: the
-/// analysis takes addresses from packet headers, which carry neither (they are always 0 here).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct SortAddr {
-    v6: bool,
-    ip: [u8; 16],
-    port: u16,
-}
-
-impl SortAddr {
-    fn of(a: SocketAddr) -> SortAddr {
-        let (v6, ip) = match a.ip() {
-            IpAddr::V4(ip) => {
-                let mut b = [0u8; 16];
-                b[..4].copy_from_slice(&ip.octets());
-                (false, b)
-            }
-            IpAddr::V6(ip) => (true, ip.octets()),
-        };
-        SortAddr {
-            v6,
-            ip,
-            port: a.port(),
-        }
-    }
-
-    fn addr(&self) -> SocketAddr {
-        let ip = if self.v6 {
-            IpAddr::from(self.ip)
-        } else {
-            IpAddr::from([self.ip[0], self.ip[1], self.ip[2], self.ip[3]])
-        };
-        SocketAddr::new(ip, self.port)
     }
 }
 
@@ -567,8 +531,8 @@ impl Model {
                 self.transactions.get(i).is_some_and(|t| {
                     !t.relayed
                         && keys.contains(&turn::AllocationKey {
-                            client: t.requester,
-                            server: t.responder,
+                            client: t.requester(),
+                            server: t.responder(),
                             transport: t.transport,
                         })
                 })
@@ -578,38 +542,5 @@ impl Model {
             self.retire_folded(i, now);
         }
         relayed
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Folded allocations sort as their keys do: `SortAddr` orders addresses as `SocketAddr` does (IPv4
-    /// before IPv6, then address, then port) and gives the address back.
-    #[test]
-    fn sort_addresses_order_and_come_back_as_socket_addresses() {
-        let addrs: Vec<SocketAddr> = [
-            "10.0.0.1:3478",
-            "10.0.0.1:80",
-            "9.255.255.255:65535",
-            "192.0.2.1:1",
-            "255.255.255.255:0",
-            "[::1]:3478",
-            "[::]:1",
-            "[2001:db8::1]:5000",
-            "[2001:db8::1]:4999",
-            "[::ffff:10.0.0.1]:3478",
-            "[fe80::1]:9",
-        ]
-        .iter()
-        .map(|a| a.parse().unwrap())
-        .collect();
-        for a in &addrs {
-            assert_eq!(SortAddr::of(*a).addr(), *a);
-            for b in &addrs {
-                assert_eq!(SortAddr::of(*a).cmp(&SortAddr::of(*b)), a.cmp(b), "{a} vs {b}");
-            }
-        }
     }
 }

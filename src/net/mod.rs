@@ -12,6 +12,7 @@
 //! checksums), does not follow tunnels (GRE, IP-in-IP, VXLAN), and drops UDP datagrams the snap length cut
 //! short, since a STUN message missing its tail cannot have its integrity checked. Everything it skips is
 //! counted in [`NetStats`].
+pub(crate) mod addr;
 pub(crate) mod defrag;
 pub(crate) mod hash;
 mod ipv6_ext;

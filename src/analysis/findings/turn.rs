@@ -128,8 +128,8 @@ pub(crate) fn transactions_by_allocation(
             continue;
         }
         let key = AllocationKey {
-            client: t.requester,
-            server: t.responder,
+            client: t.requester(),
+            server: t.responder(),
             transport: t.transport,
         };
         if wanted(&key) {
