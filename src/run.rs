@@ -166,10 +166,11 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
         );
     }
     if tui {
+        // The report is built: what the analysis still held of open calls goes before the UI builds its
+        // own tables.
+        let model = analyzer.into_model().into_listing();
         // Timelines stay in the temporary file until their session is opened (`Snapshot::session`).
-        report
-            .unfold(analyzer.model(), false)
-            .map_err(anyhow::Error::msg)?;
+        report.unfold(&model, false).map_err(anyhow::Error::msg)?;
         let source = tui::data::Source {
             label: inputs.join(" "),
             inputs: inputs.clone(),
@@ -177,7 +178,7 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
             live: false,
             dropped: None,
         };
-        let model = std::sync::Arc::new(analyzer.into_model());
+        let model = std::sync::Arc::new(model);
         return tui::run(tui::data::Snapshot::new(report, model, source), None).context("terminal UI");
     }
     if !args.quiet && !json_on_stdout {
