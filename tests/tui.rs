@@ -632,6 +632,60 @@ fn sort_cycles_columns_and_reverses() {
     assert!(text(&draw(&a, 80, 24)).contains("sort: agents"));
 }
 
+/// The home list sorts by the chosen column, both ways, ties in report order: checked on the session rows
+/// of several captures against the report's own start times and pair counts.
+#[test]
+fn home_rows_sort_by_start_and_by_pairs_both_ways() {
+    let mut a = app(&[
+        "ice-failed/capture.pcap",
+        "symmetric-relay/capture.pcap",
+        "chrome-host/capture.pcap",
+        "nat-srflx/capture.pcap",
+        "long-call/capture.pcap",
+    ]);
+    let sessions = |a: &App| -> Vec<usize> {
+        a.home
+            .visible
+            .iter()
+            .filter_map(|&r| match a.index.rows[r] {
+                iceview::tui::data::RowRef::Session(i) => Some(i),
+                iceview::tui::data::RowRef::Allocation(_) => None,
+            })
+            .collect()
+    };
+    let n = a.report().sessions.len();
+    assert!(n >= 5, "{n} sessions");
+    let start = |a: &App, i: usize| a.report().sessions[i].first_ts;
+    let pairs = |a: &App, i: usize| a.report().sessions[i].pairs.len();
+    let order = sessions(&a);
+    assert_eq!(order.len(), n);
+    assert!(
+        order.windows(2).all(|w| start(&a, w[0]) <= start(&a, w[1])),
+        "{order:?}"
+    );
+    keys(&mut a, "S");
+    let order = sessions(&a);
+    assert!(
+        order.windows(2).all(|w| start(&a, w[0]) >= start(&a, w[1])),
+        "{order:?}"
+    );
+    keys(&mut a, "S");
+    // Start, agents, outcome, pair, rtt, pairs.
+    keys(&mut a, "sssss");
+    assert!(text(&draw(&a, 120, 24)).contains("sort: pairs"));
+    let order = sessions(&a);
+    assert_eq!(order.len(), n);
+    assert!(
+        order.windows(2).all(|w| pairs(&a, w[0]) < pairs(&a, w[1])
+            || (pairs(&a, w[0]) == pairs(&a, w[1]) && w[0] < w[1])),
+        "{order:?}"
+    );
+    assert!(
+        pairs(&a, order[0]) < pairs(&a, order[n - 1]),
+        "the captures differ in pairs"
+    );
+}
+
 #[test]
 fn turn_allocations_not_used_by_a_session_get_home_rows_and_open_the_turn_view() {
     // chrome-turn-badauth: both clients' Allocates were refused (tshark: allocate error 401 only).

@@ -5,7 +5,7 @@
 //! selection and the marks survive a live snapshot that moves rows. It neither parses the filter
 //! (`tui::filter`) nor works out what a row shows (`data::RowSummary`).
 use super::{App, Cursor, Overlay, PromptKind, Screen};
-use crate::tui::data::{RowRef, RowSummary};
+use crate::tui::data::{RowRef, RowSummary, SeverityCounts};
 use crate::tui::filter::Filter;
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use std::collections::BTreeSet;
@@ -40,6 +40,44 @@ impl SortKey {
             SortKey::Rtt => "rtt",
             SortKey::Pairs => "pairs",
             SortKey::Findings => "findings",
+        }
+    }
+}
+
+/// What a home row sorts by under one [`SortKey`], taken from its summary.
+#[derive(Debug, PartialEq)]
+enum RowOrder {
+    Number(f64),
+    Text(String),
+    Name(&'static str),
+    Count(usize),
+    Findings(SeverityCounts),
+}
+
+impl RowOrder {
+    fn of(key: SortKey, s: RowSummary) -> RowOrder {
+        match key {
+            SortKey::Start => RowOrder::Number(s.start),
+            SortKey::Agents => RowOrder::Text(s.agents),
+            SortKey::Outcome => RowOrder::Name(s.status.name()),
+            SortKey::Pair => RowOrder::Text(s.pair),
+            SortKey::Rtt => RowOrder::Number(s.rtt.unwrap_or(f64::INFINITY)),
+            SortKey::Pairs => RowOrder::Count(s.pairs),
+            SortKey::Findings => RowOrder::Findings(s.findings),
+        }
+    }
+
+    /// Ascending order; for findings, the most severe first.
+    fn cmp(&self, other: &RowOrder) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        match (self, other) {
+            (RowOrder::Number(a), RowOrder::Number(b)) => a.total_cmp(b),
+            (RowOrder::Text(a), RowOrder::Text(b)) => a.cmp(b),
+            (RowOrder::Name(a), RowOrder::Name(b)) => a.cmp(b),
+            (RowOrder::Count(a), RowOrder::Count(b)) => a.cmp(b),
+            (RowOrder::Findings(a), RowOrder::Findings(b)) => b.cmp(a),
+            // One refresh sorts by one key: every row has the same kind.
+            _ => Ordering::Equal,
         }
     }
 }
@@ -89,34 +127,24 @@ impl App {
             .and_then(|&r| self.index.rows.get(r).copied())
     }
 
-    /// Re-applies the home filter and sort.
+    /// Re-applies the home filter and sort. Each row's summary is made, filtered and reduced to its sort
+    /// key at once: holding every row's summary until the sort (their strings and lists) was a large
+    /// part of the UI's peak on a busy server's capture.
     pub(crate) fn refresh_home(&mut self) {
         let filter = Filter::parse(&self.home.filter);
         let report = &self.snapshot.report;
-        let mut rows: Vec<(usize, RowSummary)> = self
+        let key = self.home.sort;
+        let mut rows: Vec<(usize, RowOrder)> = self
             .index
             .rows
             .iter()
             .enumerate()
-            .map(|(i, r)| (i, RowSummary::of(report, &self.index, *r)))
-            .filter(|(_, s)| filter.matches(s))
+            .filter_map(|(i, r)| {
+                let s = RowSummary::of(report, &self.index, *r);
+                filter.matches(&s).then(|| (i, RowOrder::of(key, s)))
+            })
             .collect();
-        let key = self.home.sort;
-        rows.sort_by(|(ia, a), (ib, b)| {
-            let ord = match key {
-                SortKey::Start => a.start.total_cmp(&b.start),
-                SortKey::Agents => a.agents.cmp(&b.agents),
-                SortKey::Outcome => a.status.name().cmp(b.status.name()),
-                SortKey::Pair => a.pair.cmp(&b.pair),
-                SortKey::Rtt => a
-                    .rtt
-                    .unwrap_or(f64::INFINITY)
-                    .total_cmp(&b.rtt.unwrap_or(f64::INFINITY)),
-                SortKey::Pairs => a.pairs.cmp(&b.pairs),
-                SortKey::Findings => b.findings.cmp(&a.findings),
-            };
-            ord.then(ia.cmp(ib))
-        });
+        rows.sort_by(|(ia, a), (ib, b)| a.cmp(b).then(ia.cmp(ib)));
         if self.home.descending {
             rows.reverse();
         }

@@ -159,7 +159,12 @@ impl Index {
         // Binding requests whose USERNAME names another session's agents, and so their responses.
         let mut foreign: Vec<HashSet<TransactionId>> = vec![HashSet::new(); sessions.len()];
         let mut by_frame = Vec::with_capacity(model.messages.len());
-        let mut transactions: Vec<([u8; 12], u32)> = Vec::new();
+        // Room for every STUN message listed (the listing counts ChannelData apart), not a doubling
+        // `Vec`'s up to twice that: on a busy server's capture this is the index's largest list.
+        let channel_data = model.listed.by_type.get(&None).copied().unwrap_or(0);
+        let stun_listed = u64::try_from(model.messages.len()).map_or(0, |n| n.saturating_sub(channel_data));
+        let mut transactions: Vec<([u8; 12], u32)> =
+            Vec::with_capacity(usize::try_from(stun_listed).unwrap_or(0));
         let mut candidates: Vec<usize> = Vec::new();
         for (mi, m) in model.messages.iter().enumerate() {
             let m = &m;
