@@ -706,7 +706,7 @@ fn timeline(sess: &Session, txs: &Transactions, end: Timestamp) -> Vec<TimelineE
             };
             // The transaction's id and round-trip time, from the table or as it settled.
             let shown = |tx: TxRef| match tx {
-                TxRef::Live(i) => txs.get(i).map(|t| (t.id, t.rtt_from_last())),
+                TxRef::Live(i) => txs.get(i as usize).map(|t| (t.id, t.rtt_from_last())),
                 TxRef::Settled(k) => sess.settled.get(k as usize).map(|t| (t.id, t.rtt)),
                 TxRef::Gone => None,
             };

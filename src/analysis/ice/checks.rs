@@ -240,7 +240,7 @@ impl IceState {
             pair: p,
             from,
             kind: EventKind::Check {
-                tx: TxRef::Live(tx),
+                tx: TxRef::live(tx),
                 retransmit,
                 use_candidate,
             },
@@ -272,7 +272,7 @@ impl IceState {
                     seen: o.seen,
                     pair: r.pair,
                     from: responder,
-                    kind: EventKind::Success { tx: TxRef::Live(tx) },
+                    kind: EventKind::Success { tx: TxRef::live(tx) },
                 });
                 // RFC 8445 §7.2.5.3.2/§7.2.5.2.1: the XOR-MAPPED-ADDRESS tells the checking agent its address
                 // as the peer saw it; one it never sent from is a peer-reflexive candidate.
@@ -312,7 +312,7 @@ impl IceState {
                     pair: r.pair,
                     from: responder,
                     kind: EventKind::Error {
-                        tx: TxRef::Live(tx),
+                        tx: TxRef::live(tx),
                         code,
                     },
                 });

@@ -232,8 +232,10 @@ pub(crate) enum EventKind {
 /// The check transaction a timeline event shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TxRef {
-    /// In the transaction table.
-    Live(TxIndex),
+    /// In the transaction table: its index, in 32 bits (the table holds at most
+    /// `transactions::MAX_TRANSACTIONS`), so that an event takes 48 bytes, not 64: an open session keeps
+    /// an event per check and per answer, and a busy server's capture holds thousands of sessions open.
+    Live(u32),
     /// Settled ([`super::settle`]): an entry of [`Session::settled`].
     Settled(u32),
     /// Neither (the transaction was gone when its check settled).
@@ -267,6 +269,13 @@ pub(crate) struct Session {
     /// Set when the session was folded (file reads, [`crate::analysis::fold`]): its view was rendered and
     /// handed on, and nothing of it is kept here but this mark.
     pub(crate) folded: bool,
+}
+
+impl TxRef {
+    /// Transaction `tx` of the table.
+    pub(crate) fn live(tx: TxIndex) -> TxRef {
+        u32::try_from(tx).map_or(TxRef::Gone, TxRef::Live)
+    }
 }
 
 impl Session {

@@ -204,6 +204,7 @@ fn refer_to_settled(session: &mut Session, settled: &HashMap<TxIndex, Option<Set
             continue;
         };
         let TxRef::Live(i) = *tx else { continue };
+        let i = i as TxIndex;
         let Some(s) = settled.get(&i) else { continue };
         *tx = *at.entry(i).or_insert_with(|| match s {
             Some(s) => {
