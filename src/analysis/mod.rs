@@ -260,8 +260,8 @@ impl Listed {
 impl Model {
     /// The model without the analysis state a finished read no longer needs once its report is built:
     /// the transaction table and the TURN and ICE tables of what was still open. What the terminal UI
-    /// reads stays (the listed messages and their bytes, counters, time
-    /// bounds, what folding kept). On a call-dense capture that state is a third of the memory.
+    /// reads stays (the listed messages and their bytes, counters, time bounds, what folding kept). On a
+    /// call-dense capture that state is a third of the heap.
     pub fn into_listing(self) -> Model {
         Model {
             transactions: Transactions::default(),

@@ -18,8 +18,8 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
 
-/// Transactions tracked. Each costs ~150 bytes with its index entry; 500k covers hours of a busy TURN server's signalling and
-/// keeps the table under ~100 MB. Past it, new requests are counted, not tracked.
+/// Transactions tracked. Each costs ~160 bytes with its index entry; 500k covers hours of a busy TURN
+/// server's signalling and keeps the table under ~100 MB. Past it, new requests are counted, not tracked.
 pub const MAX_TRANSACTIONS: usize = 500_000;
 /// Transmissions remembered per transaction: RFC 8489's Rc = 7, plus room for stacks that retry longer
 /// (ICE checks are retransmitted by pacing rules of their own). Later ones are only counted.

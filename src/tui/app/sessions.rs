@@ -45,7 +45,7 @@ impl SortKey {
 }
 
 /// What a home row sorts by under one [`SortKey`], taken from its summary.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 enum RowOrder {
     Number(f64),
     Text(String),
