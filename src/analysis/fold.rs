@@ -35,6 +35,7 @@ use crate::net::addr::SortAddr;
 use crate::net::Transport;
 use crate::wire::stun::{self, Method};
 use std::collections::HashSet;
+use std::io;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::Arc;
@@ -66,6 +67,15 @@ pub(crate) type RenderFinding = fn(&Finding) -> Rendered;
 /// `turn.allocations` and its lines of the text summary.
 pub(crate) type RenderAllocation = fn(&AllocationKey, &Allocation, Timestamp) -> Rendered;
 
+/// One of a folded item's rendered forms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Form {
+    /// Its element of the JSON report.
+    Json,
+    /// Its part of the text summary.
+    Text,
+}
+
 /// Where a folded item's rendered forms are in the [`RawStore`]: stored together, its JSON element
 /// first, then its text, then (a session's) what the end-of-capture findings need of it ([`EndFacts`]).
 #[derive(Clone, Copy, Debug, Default)]
@@ -83,6 +93,14 @@ impl Forms {
             at: store.push_parts(&[json, text, rest]),
             json: len(json),
             text: len(text),
+        }
+    }
+
+    /// Its `form`.
+    pub(crate) fn get(&self, form: Form) -> RawRef {
+        match form {
+            Form::Json => self.json(),
+            Form::Text => self.text(),
         }
     }
 
@@ -319,6 +337,49 @@ impl Folded {
         self.findings.get(i as usize)
     }
 
+    /// Appends folded session `f`'s `form` to `buf`; the error names the session.
+    pub(crate) fn read_session(&self, f: &FoldedSession, form: Form, buf: &mut Vec<u8>) -> io::Result<()> {
+        self.read_form(f.forms.get(form), buf, || format!("session s{}", f.index + 1))
+    }
+
+    /// Appends folded allocation `f`'s `form` to `buf`; the error names the allocation.
+    pub(crate) fn read_allocation(
+        &self,
+        f: &FoldedAllocation,
+        form: Form,
+        buf: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        let key = f.key();
+        self.read_form(f.forms.get(form), buf, || {
+            format!("allocation {} → {}", key.client, key.server)
+        })
+    }
+
+    /// Appends folded finding `i`'s `form` to `buf`; the error names the finding's code.
+    pub(crate) fn read_finding(&self, i: u32, form: Form, buf: &mut Vec<u8>) -> io::Result<()> {
+        let f = self.finding(i);
+        let at = f.map_or(RawRef::default(), |f| f.forms.get(form));
+        if f.is_some() && self.store.read_into(at, buf) {
+            return Ok(());
+        }
+        Err(Self::unreadable(format!(
+            "a finding ({})",
+            f.map_or("?", |f| self.code(f.code))
+        )))
+    }
+
+    fn read_form(&self, at: RawRef, buf: &mut Vec<u8>, what: impl FnOnce() -> String) -> io::Result<()> {
+        if self.store.read_into(at, buf) {
+            Ok(())
+        } else {
+            Err(Self::unreadable(what()))
+        }
+    }
+
+    fn unreadable(what: String) -> io::Error {
+        io::Error::other(format!("{what} could not be read back from the temporary file"))
+    }
+
     /// Sessions folded so far.
     pub fn session_count(&self) -> usize {
         self.sessions.len()
@@ -542,5 +603,37 @@ impl Model {
             self.retire_folded(i, now);
         }
         relayed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A folded item that cannot be read back is an error that names it, and appends nothing.
+    #[test]
+    fn an_unreadable_folded_item_is_a_named_error() {
+        let folded = Folded::default();
+        let mut buf = b"kept".to_vec();
+        let e = folded
+            .read_finding(3, Form::Json, &mut buf)
+            .expect_err("finding 3 was never folded");
+        assert_eq!(
+            e.to_string(),
+            "a finding (?) could not be read back from the temporary file"
+        );
+        let missing = Forms {
+            at: RawRef::default().slice(0, 10),
+            json: 4,
+            text: 6,
+        };
+        let e = folded
+            .read_form(missing.get(Form::Text), &mut buf, || "session s7".into())
+            .expect_err("nothing was stored");
+        assert_eq!(
+            e.to_string(),
+            "session s7 could not be read back from the temporary file"
+        );
+        assert_eq!(buf, b"kept");
     }
 }

@@ -8,7 +8,7 @@ use super::model::{attribute_name, message_report, via_name, write_addr, write_d
 use super::turn::AllocationItem;
 use super::Report;
 use crate::analysis::findings::{Finding, FindingSlot};
-use crate::analysis::fold::{Folded, FoldedSession, Rendered};
+use crate::analysis::fold::{Folded, FoldedSession, Form, Rendered};
 use crate::analysis::sessions::SessionReport;
 use crate::analysis::{Body, MessageRecord, Model, Path, RelayVia};
 use crate::wire::stun::{StunMessage, Verdict};
@@ -74,16 +74,7 @@ pub fn write_streaming_in_blocks(
                 Some(f) => serde_item(f, 2, buf),
                 None => Err(io::Error::other("a finding out of place")),
             },
-            FindingSlot::Folded(i) => {
-                let folded = &model.ice_folded;
-                match folded.finding(*i) {
-                    Some(f) if folded.store.read_into(f.forms.json(), buf) => Ok(true),
-                    f => Err(io::Error::other(format!(
-                        "a finding ({}) could not be read back from the temporary file",
-                        f.map_or("?", |f| folded.code(f.code))
-                    ))),
-                }
-            }
+            FindingSlot::Folded(i) => model.ice_folded.read_finding(*i, Form::Json, buf).map(|()| true),
         })?;
     }
     out.write_all(b",\n  \"sessions\": ")?;
@@ -96,16 +87,7 @@ pub fn write_streaming_in_blocks(
     let sessions = SessionItem::merge(&r.sessions, &model.ice_folded);
     big.array(out, &sessions, 2, &|s, buf| match s {
         SessionItem::Held(s) => serde_item(*s, 2, buf),
-        SessionItem::Folded(f) => {
-            if model.ice_folded.store.read_into(f.forms.json(), buf) {
-                Ok(true)
-            } else {
-                Err(io::Error::other(format!(
-                    "session s{} could not be read back from the temporary file",
-                    f.index + 1
-                )))
-            }
-        }
+        SessionItem::Folded(f) => model.ice_folded.read_session(f, Form::Json, buf).map(|()| true),
     })?;
     stream(out, &mut |w| {
         w.write_all(b",\n  \"turn\": {\n    \"allocations\": ")
@@ -113,17 +95,10 @@ pub fn write_streaming_in_blocks(
     let allocations = AllocationItem::merge(&r.turn.allocations, Some(&model.ice_folded));
     big.array(out, &allocations, 3, &|a, buf| match a {
         AllocationItem::Held(a) => serde_item(*a, 3, buf),
-        AllocationItem::Folded(f) => {
-            if model.ice_folded.store.read_into(f.forms.json(), buf) {
-                Ok(true)
-            } else {
-                Err(io::Error::other(format!(
-                    "allocation {} → {} could not be read back from the temporary file",
-                    f.key().client,
-                    f.key().server
-                )))
-            }
-        }
+        AllocationItem::Folded(f) => model
+            .ice_folded
+            .read_allocation(f, Form::Json, buf)
+            .map(|()| true),
     })?;
     stream(out, &mut |w| {
         w.write_all(b",\n    \"allocations_not_tracked\": ")?;

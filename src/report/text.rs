@@ -3,7 +3,7 @@
 use super::json::SessionItem;
 use super::model::{MessageReport, Report};
 use crate::analysis::findings::{Finding, FindingSlot};
-use crate::analysis::fold::Folded;
+use crate::analysis::fold::{Folded, Form};
 use crate::analysis::Model;
 use crate::wire::stun::Class;
 use std::fmt::Write as _;
@@ -192,12 +192,7 @@ pub fn write_summary_with(report: &Report, folded: Option<&Folded>, out: &mut dy
                     SessionItem::Held(s) => super::ice::write_text(std::slice::from_ref(s), out)?,
                     SessionItem::Folded(f) => {
                         buf.clear();
-                        if !folded.store.read_into(f.forms.text(), &mut buf) {
-                            return Err(io::Error::other(format!(
-                                "session s{} could not be read back from the temporary file",
-                                f.index + 1
-                            )));
-                        }
+                        folded.read_session(f, Form::Text, &mut buf)?;
                         out.write_all(&buf)?;
                     }
                 }
@@ -262,13 +257,9 @@ fn write_findings(report: &Report, folded: Option<&Folded>, out: &mut dyn Write)
             }
             FindingSlot::Folded(i) => {
                 buf.clear();
-                let f = folded.and_then(|x| Some((x, x.finding(*i)?)));
-                if !f.is_some_and(|(x, f)| x.store.read_into(f.forms.text(), &mut buf)) {
-                    return Err(io::Error::other(format!(
-                        "a finding ({}) could not be read back from the temporary file",
-                        f.map_or("?", |(x, f)| x.code(f.code))
-                    )));
-                }
+                folded
+                    .ok_or_else(|| io::Error::other("a folded finding without what folding kept"))?
+                    .read_finding(*i, Form::Text, &mut buf)?;
                 out.write_all(&buf)?;
             }
         }

@@ -6,7 +6,7 @@
 //! them by time, peer or number, so the same capture always gives the same report. Wire text (username,
 //! realm, reason phrases, SOFTWARE) is kept as sent in JSON and escaped in the text summary.
 use crate::analysis::findings::turn::error_meaning;
-use crate::analysis::fold::{Folded, FoldedAllocation, Rendered};
+use crate::analysis::fold::{Folded, FoldedAllocation, Form, Rendered};
 use crate::analysis::turn::{
     Allocation, AllocationKey, AllocationState, Dropped, Event, EventKind, PeerTraffic,
 };
@@ -550,14 +550,9 @@ pub(crate) fn write_text_with(
             AllocationItem::Held(a) => write_allocation_text(a, out)?,
             AllocationItem::Folded(f) => {
                 buf.clear();
-                let store = folded.map(|x| &x.store);
-                if !store.is_some_and(|st| st.read_into(f.forms.text(), &mut buf)) {
-                    return Err(io::Error::other(format!(
-                        "allocation {} → {} could not be read back from the temporary file",
-                        f.key().client,
-                        f.key().server
-                    )));
-                }
+                folded
+                    .ok_or_else(|| io::Error::other("a folded allocation without what folding kept"))?
+                    .read_allocation(f, Form::Text, &mut buf)?;
                 out.write_all(&buf)?;
             }
         }

@@ -10,9 +10,8 @@ use super::json::SessionItem;
 use super::turn::{AllocationItem, AllocationReport};
 use super::Report;
 use crate::analysis::findings::FindingSlot;
-use crate::analysis::fold::Folded;
+use crate::analysis::fold::Form;
 use crate::analysis::sessions::SessionReport;
-use crate::analysis::store::RawRef;
 use crate::analysis::Model;
 use serde::de::DeserializeOwned;
 
@@ -36,13 +35,9 @@ impl Report {
             sessions.push(match item {
                 SessionItem::Held(s) => s.clone(),
                 SessionItem::Folded(f) => {
-                    let mut s: SessionReport =
-                        read_back(folded, f.forms.json(), &mut buf).ok_or_else(|| {
-                            format!(
-                                "session s{} could not be read back from the temporary file",
-                                f.index + 1
-                            )
-                        })?;
+                    buf.clear();
+                    let read = folded.read_session(f, Form::Json, &mut buf);
+                    let mut s: SessionReport = parsed(read, &buf)?;
                     s.index = f.index;
                     if !timelines {
                         s.timeline = Vec::new();
@@ -59,15 +54,10 @@ impl Report {
             allocations.push(match item {
                 AllocationItem::Held(a) => a.clone(),
                 AllocationItem::Folded(f) => {
-                    let key = f.key();
-                    let mut a: AllocationReport =
-                        read_back(folded, f.forms.json(), &mut buf).ok_or_else(|| {
-                            format!(
-                                "allocation {} → {} could not be read back from the temporary file",
-                                key.client, key.server
-                            )
-                        })?;
-                    a.key = key;
+                    buf.clear();
+                    let read = folded.read_allocation(f, Form::Json, &mut buf);
+                    let mut a: AllocationReport = parsed(read, &buf)?;
+                    a.key = f.key();
                     a
                 }
             });
@@ -79,15 +69,19 @@ impl Report {
             let mut findings = Vec::with_capacity(self.finding_order.len());
             for slot in std::mem::take(&mut self.finding_order) {
                 let f = match slot {
-                    FindingSlot::Held(i) => held.get_mut(i).and_then(Option::take),
-                    FindingSlot::Folded(i) => folded.finding(i).and_then(|k| {
-                        let mut f: crate::analysis::findings::Finding =
-                            read_back(folded, k.forms.json(), &mut buf)?;
-                        f.code = folded.code(k.code);
-                        Some(f)
-                    }),
+                    FindingSlot::Held(i) => held
+                        .get_mut(i)
+                        .and_then(Option::take)
+                        .ok_or("a finding out of place")?,
+                    FindingSlot::Folded(i) => {
+                        buf.clear();
+                        let read = folded.read_finding(i, Form::Json, &mut buf);
+                        let mut f: crate::analysis::findings::Finding = parsed(read, &buf)?;
+                        f.code = folded.finding(i).map_or("", |k| folded.code(k.code));
+                        f
+                    }
                 };
-                findings.push(f.ok_or("a finding could not be read back from the temporary file")?);
+                findings.push(f);
             }
             self.findings = findings;
         }
@@ -98,16 +92,19 @@ impl Report {
 /// The folded session with index `index`, read back whole (None: not folded, or not readable).
 pub(crate) fn read_session(model: &Model, index: usize) -> Option<SessionReport> {
     let folded = &model.ice_folded;
-    let mut s: SessionReport = read_back(folded, folded.session_json(index)?, &mut Vec::new())?;
+    let mut buf = Vec::new();
+    if !folded.store.read_into(folded.session_json(index)?, &mut buf) {
+        return None;
+    }
+    let mut s: SessionReport = serde_json::from_slice(&buf).ok()?;
     s.index = index;
     Some(s)
 }
 
-/// A folded item's JSON element, read back and parsed.
-fn read_back<T: DeserializeOwned>(folded: &Folded, at: RawRef, buf: &mut Vec<u8>) -> Option<T> {
-    buf.clear();
-    if !folded.store.read_into(at, buf) {
-        return None;
-    }
-    serde_json::from_slice(buf).ok()
+/// A folded item's JSON element, read back (`read`) into `buf`, parsed. An element that does not parse
+/// back (its bytes changed on disk past the store's checks) is reported as one that could not be read.
+fn parsed<T: DeserializeOwned>(read: std::io::Result<()>, buf: &[u8]) -> Result<T, String> {
+    read.map_err(|e| e.to_string())?;
+    serde_json::from_slice(buf)
+        .map_err(|e| format!("a folded item read back from the temporary file does not parse: {e}"))
 }
