@@ -137,7 +137,11 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
     // Every output makes the messages it lists from the model as it needs them (the JSON writer and
     // `--packets` one after another, the TUI those on screen): the report does not hold them.
     let mut report = Report::build_lean(analyzer.model(), &reader.stats(), analyzer.net_stats());
-    let write_json = |out: &mut dyn Write| json::write_streaming(&report, analyzer.model(), out);
+    // The report is built: the packet path's state and what the analysis still held of the calls open at
+    // the end (transactions, TURN and ICE tables) go before the outputs are written, which read only the
+    // listed messages and what folding kept (`Model::into_listing`).
+    let model = analyzer.into_model().into_listing();
+    let write_json = |out: &mut dyn Write| json::write_streaming(&report, &model, out);
     for i in &report.inputs {
         if let Some(w) = &i.warning {
             eprintln!("iceview: warning: {}: {}", text::escape(&i.path), text::escape(w));
@@ -155,7 +159,6 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
                 .with_context(|| format!("{path}: cannot write"))?;
         }
     }
-    let model = analyzer.model();
     let unread = model.raw.errors() + model.messages.errors() + model.ice_folded.errors();
     if unread > 0 {
         bail!(
@@ -166,9 +169,6 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
         );
     }
     if tui {
-        // The report is built: what the analysis still held of open calls goes before the UI builds its
-        // own tables.
-        let model = analyzer.into_model().into_listing();
         // Timelines stay in the temporary file until their session is opened (`Snapshot::session`).
         report.unfold(&model, false).map_err(anyhow::Error::msg)?;
         let source = tui::data::Source {
@@ -184,14 +184,14 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
     if !args.quiet && !json_on_stdout {
         let mut out = std::io::stdout().lock();
         if args.packets {
-            text::write_packets_from(&report, analyzer.model(), &mut out)?;
+            text::write_packets_from(&report, &model, &mut out)?;
         }
-        text::write_summary_with(&report, Some(&analyzer.model().ice_folded), &mut out)?;
+        text::write_summary_with(&report, Some(&model.ice_folded), &mut out)?;
     }
     // The process ends here: freeing the model (every message, session and allocation) piece by piece
     // would only delay the exit (~25 ms on a 1 GB capture); the operating system takes the memory back
     // whole.
     std::mem::forget(report);
-    std::mem::forget(analyzer);
+    std::mem::forget(model);
     Ok(())
 }
