@@ -60,6 +60,15 @@ const BIG: u64 = 4 * SMALL;
 /// (pages, malloc's 128 KiB mmap threshold, 1 MiB store chunks) and above the run-to-run spread measured
 /// (±1.5 MB over five runs; [`least`] takes the lower of two).
 const MAX_GROWTH: f64 = 1.1;
+/// What folding keeps in memory per finished item, by design (docs/architecture.md, "State and its
+/// bounds"): a 48-byte record per folded ICE session, 72 bytes per folded TURN allocation, 32 bytes per
+/// finding. The big capture's extra items may add this on top of [`MAX_GROWTH`]: it is the documented
+/// residue of a finished call (~1.5 MB between these captures), not state that grows per message, and
+/// without it the ratio tightens whenever the fixed part shrinks (session 11 took ~2.5 MB off the small
+/// run's peak and ~1.5 MB off the big one's, which moved the ratio from ~1.06 to ~1.09).
+const FOLDED_SESSION_BYTES: u64 = 48;
+const FOLDED_ALLOCATION_BYTES: u64 = 72;
+const FOLDED_FINDING_BYTES: u64 = 32;
 /// Message records analysis holds in memory before it spills later ones (src/analysis/records.rs:
 /// RECORDS_PER_CHUNK × HELD_CHUNKS): the small capture must list well over this many.
 const HELD_RECORDS: u64 = 65_536;
@@ -437,15 +446,24 @@ fn peak_rss_is_flat_on_a_call_dense_capture_four_times_longer() {
         u64::try_from(big.peak_rss_kib).expect("peak RSS"),
     );
     let growth = ratio(big_kib, small_kib);
+    let more = |big: usize, small: usize| (big.saturating_sub(small)) as u64;
+    let folded_kib = (more(b.sessions, s.sessions) * FOLDED_SESSION_BYTES
+        + more(b.allocations, s.allocations) * FOLDED_ALLOCATION_BYTES
+        + more(b.findings, s.findings) * FOLDED_FINDING_BYTES)
+        / 1024;
+    let bound_kib = small_kib as f64 * MAX_GROWTH + folded_kib as f64;
     println!(
-        "peak RSS {:.1} MB → {:.1} MB: {growth:.2}× (bound {MAX_GROWTH}×); test took {:.1} s",
+        "peak RSS {:.1} MB → {:.1} MB: {growth:.2}× (bound {MAX_GROWTH}× plus {:.1} MB for the extra \
+         folded items' records: {:.1} MB); test took {:.1} s",
         ratio(small_kib, 1024),
         ratio(big_kib, 1024),
+        ratio(folded_kib, 1024),
+        bound_kib / 1024.0,
         started.elapsed().as_secs_f64()
     );
     assert!(
-        growth <= MAX_GROWTH,
-        "peak RSS grew {growth:.2}× (more than {MAX_GROWTH}×) on a capture with four times the calls \
-         at the same concurrency: memory grows with calls{both}"
+        (big_kib as f64) <= bound_kib,
+        "peak RSS grew {growth:.2}× (more than {MAX_GROWTH}× plus the extra folded items' records) on a \
+         capture with four times the calls at the same concurrency: memory grows with calls{both}"
     );
 }
