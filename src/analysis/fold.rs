@@ -357,15 +357,12 @@ impl Folded {
 
     /// Appends folded finding `i`'s `form` to `buf`; the error names the finding's code.
     pub(crate) fn read_finding(&self, i: u32, form: Form, buf: &mut Vec<u8>) -> io::Result<()> {
-        let f = self.finding(i);
-        let at = f.map_or(RawRef::default(), |f| f.forms.get(form));
-        if f.is_some() && self.store.read_into(at, buf) {
-            return Ok(());
+        match self.finding(i) {
+            Some(f) => self.read_form(f.forms.get(form), buf, || {
+                format!("a finding ({})", self.code(f.code))
+            }),
+            None => Err(Self::unreadable("a finding (?)".into())),
         }
-        Err(Self::unreadable(format!(
-            "a finding ({})",
-            f.map_or("?", |f| self.code(f.code))
-        )))
     }
 
     fn read_form(&self, at: RawRef, buf: &mut Vec<u8>, what: impl FnOnce() -> String) -> io::Result<()> {
@@ -430,12 +427,9 @@ impl Folded {
         v
     }
 
-    /// Where the JSON element of the folded session with index `index` is (None: not folded).
-    pub(crate) fn session_json(&self, index: usize) -> Option<RawRef> {
-        self.sessions
-            .iter()
-            .find(|f| f.index == index)
-            .map(|f| f.forms.json())
+    /// The folded session with index `index` (None: not folded).
+    pub(crate) fn session(&self, index: usize) -> Option<&FoldedSession> {
+        self.sessions.iter().find(|f| f.index == index)
     }
 
     /// The folded sessions in index order (the order of the report's `sessions` array).

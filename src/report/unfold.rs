@@ -92,11 +92,10 @@ impl Report {
 /// The folded session with index `index`, read back whole (None: not folded, or not readable).
 pub(crate) fn read_session(model: &Model, index: usize) -> Option<SessionReport> {
     let folded = &model.ice_folded;
+    let f = folded.session(index)?;
     let mut buf = Vec::new();
-    if !folded.store.read_into(folded.session_json(index)?, &mut buf) {
-        return None;
-    }
-    let mut s: SessionReport = serde_json::from_slice(&buf).ok()?;
+    let read = folded.read_session(f, Form::Json, &mut buf);
+    let mut s: SessionReport = parsed(read, &buf).ok()?;
     s.index = index;
     Some(s)
 }

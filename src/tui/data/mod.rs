@@ -122,7 +122,7 @@ impl Snapshot {
             return false;
         };
         self.session(i).is_some_and(|w| std::ptr::eq(w, s))
-            && self.model.ice_folded.session_json(s.index).is_some()
+            && self.model.ice_folded.session(s.index).is_some()
     }
 
     /// Stored message `i` as the report lists it, made now from the model (the snapshot's report is
