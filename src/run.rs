@@ -136,7 +136,7 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
 
     // Every output makes the messages it lists from the model as it needs them (the JSON writer and
     // `--packets` one after another, the TUI those on screen): the report does not hold them.
-    let mut report = Report::build_lean(analyzer.model(), &reader.stats(), analyzer.net_stats());
+    let report = Report::build_lean(analyzer.model(), &reader.stats(), analyzer.net_stats());
     // The report is built: the packet path's state and what the analysis still held of the calls open at
     // the end (transactions, TURN and ICE tables) go before the outputs are written, which read only the
     // listed messages and what folding kept (`Model::into_listing`).
@@ -169,8 +169,6 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
         );
     }
     if tui {
-        // Timelines stay in the temporary file until their session is opened (`Snapshot::session`).
-        report.unfold(&model, false).map_err(anyhow::Error::msg)?;
         let source = tui::data::Source {
             label: inputs.join(" "),
             inputs: inputs.clone(),
@@ -179,7 +177,11 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
             dropped: None,
         };
         let model = std::sync::Arc::new(model);
-        return tui::run(tui::data::Snapshot::new(report, model, source), None).context("terminal UI");
+        // Folded sessions and allocations stay in the temporary file until a view needs them whole
+        // (`Snapshot::session`, `Snapshot::allocation`).
+        tui::release_freed_memory();
+        let snapshot = tui::data::Snapshot::new(report, model, source).map_err(anyhow::Error::msg)?;
+        return tui::run(snapshot, None).context("terminal UI");
     }
     if !args.quiet && !json_on_stdout {
         let mut out = std::io::stdout().lock();

@@ -411,7 +411,7 @@ fn ui_counters(c: &Counters) -> LiveCounters {
 /// What the UI shows of the run as it stands.
 fn snapshot(run: &LiveRun, source: &Source) -> Snapshot {
     let model = tui::data::ui_model(run.model());
-    Snapshot::new(run.report(), Arc::new(model), source.clone())
+    Snapshot::held(run.report(), Arc::new(model), source.clone())
 }
 
 /// Ends the run as every path does: the capture stopped, the queue analysed, the last events streamed

@@ -680,7 +680,7 @@ fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
     use std::sync::Arc;
 
     let wholes = std::cell::RefCell::new(Vec::new());
-    let elisions = std::cell::RefCell::new(Vec::new());
+    let unread_at_start = std::cell::RefCell::new(Vec::new());
     let run = |fold: Option<Option<Arc<MemorySpill>>>| {
         let mut a = Analyzer::new(Keyring::new());
         if let Some(spill) = fold {
@@ -712,31 +712,41 @@ fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
         let mut text_out = Vec::new();
         text::write_summary_with(&report, Some(&a.model().ice_folded), &mut text_out).expect("text");
         let mut whole = report;
-        whole
-            .unfold(a.model(), true)
-            .expect("every folded item reads back");
+        whole.unfold(a.model()).expect("every folded item reads back");
         let mut whole_json = Vec::new();
         json::write(&whole, &mut whole_json).expect("json");
         wholes.borrow_mut().push(whole_json);
-        // The terminal UI's way: folded sessions come back without their timelines, and the snapshot
-        // reads each back whole when it is asked for: the same session, timeline and all.
+        // The terminal UI's way: the snapshot keeps a brief per session and allocation, and reads a
+        // folded one back whole only when it is asked for: the same session (timeline and all) and the
+        // same allocation as the report made whole.
         let sessions_started = a.model().ice.sessions_started();
-        let mut lean = Report::build_lean(a.model(), &[], a.net_stats());
-        lean.unfold(a.model(), false)
+        let folded_items = a.model().ice_folded.session_count() + a.model().ice_folded.allocation_count();
+        let lean = Report::build_lean(a.model(), &[], a.net_stats());
+        let snapshot = Snapshot::new(lean, Arc::new(a.into_model()), Source::default())
             .expect("every folded item reads back");
-        let entry = |s: &iceview::analysis::sessions::SessionReport| serde_json::to_vec(s).expect("json");
-        let elided: Vec<bool> = lean
-            .sessions
-            .iter()
-            .zip(&whole.sessions)
-            .map(|(l, w)| entry(l) != entry(w))
-            .collect();
-        let snapshot = Snapshot::new(lean, Arc::new(a.into_model()), Source::default());
+        assert_eq!(snapshot.session_count(), whole.sessions.len());
+        assert_eq!(snapshot.allocation_count(), whole.turn.allocations.len());
+        let unread = snapshot.unread();
+        assert_eq!(
+            unread, folded_items,
+            "nothing folded is read back whole before it is asked for"
+        );
+        fn entry<T: serde::Serialize>(v: &T) -> Vec<u8> {
+            serde_json::to_vec(v).expect("json")
+        }
         for (i, w) in whole.sessions.iter().enumerate() {
             let s = snapshot.session(i).expect("a session");
             assert!(entry(s) == entry(w), "session {i}: read back whole, it differs");
         }
-        elisions.borrow_mut().push(elided.iter().filter(|&&e| e).count());
+        for (i, w) in whole.turn.allocations.iter().enumerate() {
+            let al = snapshot.allocation(i).expect("an allocation");
+            assert!(
+                entry(al) == entry(w),
+                "allocation {i}: read back whole, it differs"
+            );
+        }
+        assert_eq!(snapshot.unread(), 0);
+        unread_at_start.borrow_mut().push(unread);
         (json_out, text_out, folded, sessions_started, allocations, held)
     };
     let runs = vec![
@@ -745,15 +755,15 @@ fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
         run(Some(Some(Arc::new(MemorySpill::default())))),
     ];
     let wholes = wholes.into_inner();
-    let elisions = elisions.into_inner();
+    let unread_at_start = unread_at_start.into_inner();
     assert_eq!(
-        elisions[0], 0,
-        "without folding, every session comes back with its timeline"
+        unread_at_start[0], 0,
+        "without folding, the snapshot holds every session and allocation whole"
     );
     if runs[1].2 > 0 {
         assert!(
-            elisions[1] > 0 && elisions[2] > 0,
-            "folded sessions' timelines left out: {elisions:?}"
+            unread_at_start[1] > 0 && unread_at_start[2] > 0,
+            "folded items left in the temporary file until asked for: {unread_at_start:?}"
         );
     }
     for (k, whole) in wholes.iter().enumerate().skip(1) {

@@ -74,7 +74,7 @@ fn live_snapshot(frames: u64) -> Snapshot {
         live: true,
         ..Default::default()
     };
-    Snapshot::new(report, Arc::new(model), source)
+    Snapshot::held(report, Arc::new(model), source)
 }
 
 fn screen(app: &App) -> String {

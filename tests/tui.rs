@@ -56,7 +56,7 @@ fn snapshot(rels: &[&str]) -> Snapshot {
         live: false,
         dropped: None,
     };
-    Snapshot::new(report, Arc::new(analyzer.into_model()), source)
+    Snapshot::new(report, Arc::new(analyzer.into_model()), source).expect("nothing folded")
 }
 
 fn app(rels: &[&str]) -> App {
@@ -204,7 +204,10 @@ fn timeline_puts_glyphs_on_the_selected_pairs_lane() {
         key(&mut a, KeyCode::Enter);
         let st = a.session.as_ref().expect("session");
         assert_eq!(st.tab, Tab::Timeline);
-        let sel = a.report().sessions[0]
+        let sel = a
+            .snapshot
+            .session(0)
+            .expect("a session")
             .pairs
             .iter()
             .position(|p| p.selected)
@@ -584,7 +587,7 @@ fn filter_outcome_failed_leaves_exactly_the_failed_sessions() {
     // Two captures merged: ice-failed's session failed, symmetric-relay's connected (truth: completed).
     let mut a = app(&["ice-failed/capture.pcap", "symmetric-relay/capture.pcap"]);
     let failed = truth_ufrags("ice-failed");
-    let sessions = a.report().sessions.len();
+    let sessions = a.snapshot.session_count();
     assert_eq!(sessions, 2);
     keys(&mut a, "/outcome:failed");
     key(&mut a, KeyCode::Enter);
@@ -597,7 +600,7 @@ fn filter_outcome_failed_leaves_exactly_the_failed_sessions() {
     let Some(iceview::tui::data::RowRef::Session(i)) = a.home_row() else {
         panic!("a session row");
     };
-    assert_eq!(a.report().sessions[i].outcome, Outcome::Failed);
+    assert_eq!(a.snapshot.session(i).expect("a session").outcome, Outcome::Failed);
 
     // Esc in the prompt restores the previous filter; Esc on the list clears it.
     keys(&mut a, "/x");
@@ -623,7 +626,9 @@ fn sort_cycles_columns_and_reverses() {
     let mut a = app(&["ice-failed/capture.pcap", "symmetric-relay/capture.pcap"]);
     let first = |a: &App| a.home_row();
     // By start: ice-failed's capture is later than symmetric-relay's? Compare with the report.
-    let starts: Vec<f64> = a.report().sessions.iter().map(|s| s.first_ts).collect();
+    let starts: Vec<f64> = (0..a.snapshot.session_count())
+        .map(|i| a.snapshot.session(i).expect("a session").first_ts)
+        .collect();
     let earliest = if starts[0] <= starts[1] { 0 } else { 1 };
     assert_eq!(first(&a), Some(iceview::tui::data::RowRef::Session(earliest)));
     keys(&mut a, "S");
@@ -653,10 +658,10 @@ fn home_rows_sort_by_start_and_by_pairs_both_ways() {
             })
             .collect()
     };
-    let n = a.report().sessions.len();
+    let n = a.snapshot.session_count();
     assert!(n >= 5, "{n} sessions");
-    let start = |a: &App, i: usize| a.report().sessions[i].first_ts;
-    let pairs = |a: &App, i: usize| a.report().sessions[i].pairs.len();
+    let start = |a: &App, i: usize| a.snapshot.session(i).expect("a session").first_ts;
+    let pairs = |a: &App, i: usize| a.snapshot.session(i).expect("a session").pairs.len();
     let order = sessions(&a);
     assert_eq!(order.len(), n);
     assert!(
@@ -736,7 +741,7 @@ fn turn_view_shows_lifecycle_permissions_channels_and_traffic() {
         assert!(t.contains("203.0.113.11:33968"), "{t}");
         // Into the detail pane, on the 401 line, Enter opens frame 14 (tshark: B's allocate 401).
         key(&mut a, KeyCode::Tab);
-        let target = iceview::tui::data::allocation_lines(a.report(), &a.index, 1)
+        let target = iceview::tui::data::allocation_lines(&a.snapshot, &a.index, 1)
             .iter()
             .position(|l| l.frame == Some(14))
             .expect("a line for frame 14");
@@ -929,7 +934,7 @@ fn a_saved_allocation_holds_only_its_packets() {
     let n = iceview::tui::export::save_pcap(&a.snapshot, &a.index, &[Target::Allocation(0)], &path)
         .expect("saved");
     // tshark: the messages between this allocation's client and its server.
-    let client = &a.report().turn.allocations[0].client;
+    let client = &a.snapshot.allocation(0).expect("an allocation").client;
     let expected = tshark("chrome-turn-badauth")
         .iter()
         .filter(|m| m["src"] == client.as_str() || m["dst"] == client.as_str())
@@ -992,7 +997,7 @@ fn the_message_list_scrolls_a_hundred_thousand_messages() {
         model.messages.push(m);
     }
     let report = Report::build(&snap.model, &[], &Default::default());
-    let mut a = App::new(Snapshot::new(report, snap.model, snap.source));
+    let mut a = App::new(Snapshot::new(report, snap.model, snap.source).expect("nothing folded"));
     keys(&mut a, "m");
     keys(&mut a, "G");
     let start = std::time::Instant::now();
@@ -1032,7 +1037,7 @@ fn mouse_selects_opens_scrolls_and_switches_tabs() {
     let Some(iceview::tui::data::RowRef::Session(i)) = a.home_row() else {
         panic!("a session row");
     };
-    assert_eq!(a.report().sessions[i].outcome, Outcome::Failed);
+    assert_eq!(a.snapshot.session(i).expect("a session").outcome, Outcome::Failed);
     assert_eq!(a.screen(), Screen::Home, "the first click selects");
     draw(&a, 80, 24);
     a.on_mouse(click(10, y));
@@ -1068,7 +1073,7 @@ fn capture_level_findings_show_on_the_home_screen() {
             .as_str()
             .is_some_and(|a| a.ends_with(":3478") || a.ends_with(":3479")))));
     let a = app(&["natdiscovery-symmetric/capture.pcap"]);
-    assert!(a.report().sessions.is_empty());
+    assert_eq!(a.snapshot.session_count(), 0);
     for (w, h) in SIZES {
         let t = text(&draw(&a, w, h));
         assert!(t.contains("No ICE session"), "{t}");

@@ -123,7 +123,7 @@ impl Forms {
 
 /// A folded allocation: its key (the report lists allocations in key order), its rendered forms and its
 /// findings (their places in [`Folded`]'s findings). 72 bytes: its key is kept as [`SortAddr`]s.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct FoldedAllocation {
     client: SortAddr,
     server: SortAddr,
@@ -149,7 +149,7 @@ impl FoldedAllocation {
 
 /// A folded session: where its rendered forms are, and what the report still needs of it (48 bytes; a
 /// busy server's capture folds tens of thousands of sessions).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct FoldedSession {
     pub(crate) index: usize,
     /// Its forms; after them, its [`EndFacts`] when `end_facts`.
@@ -425,11 +425,6 @@ impl Folded {
         let mut v: Vec<&FoldedAllocation> = self.allocations.iter().collect();
         v.sort_by_key(|f| f.order());
         v
-    }
-
-    /// The folded session with index `index` (None: not folded).
-    pub(crate) fn session(&self, index: usize) -> Option<&FoldedSession> {
-        self.sessions.iter().find(|f| f.index == index)
     }
 
     /// The folded sessions in index order (the order of the report's `sessions` array).

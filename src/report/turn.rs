@@ -562,14 +562,17 @@ pub(crate) fn write_text_with(
 
 /// An allocation of the report's `turn.allocations`: built at the end, or folded during the read and
 /// rendered then ([`crate::analysis::fold`]).
-pub(crate) enum AllocationItem<'a> {
-    Held(&'a AllocationReport),
-    Folded(&'a FoldedAllocation),
+pub(crate) enum AllocationItem<'h, 'f> {
+    Held(&'h AllocationReport),
+    Folded(&'f FoldedAllocation),
 }
 
-impl<'a> AllocationItem<'a> {
+impl<'h, 'f> AllocationItem<'h, 'f> {
     /// Both kinds in key order (a folded one before a later one with the same 5-tuple).
-    pub(crate) fn merge(held: &'a [AllocationReport], folded: Option<&'a Folded>) -> Vec<AllocationItem<'a>> {
+    pub(crate) fn merge(
+        held: &'h [AllocationReport],
+        folded: Option<&'f Folded>,
+    ) -> Vec<AllocationItem<'h, 'f>> {
         let folded = folded.map(Folded::allocations_in_order).unwrap_or_default();
         let mut out = Vec::with_capacity(held.len() + folded.len());
         let mut f = folded.into_iter().peekable();

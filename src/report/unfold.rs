@@ -1,8 +1,8 @@
 //! A report whose sessions, allocations and findings folding kept as rendered JSON
 //! ([`crate::analysis::fold`]), made whole again: each folded item is read back from the temporary file
-//! and parsed into the report's own types, in the report's order. The terminal UI works from the whole
-//! report; with this, a file read for the UI folds as `--json` does, so the analysis state of finished
-//! calls goes as they end and the UI holds their report only.
+//! and parsed into the report's own types, in the report's order; or one folded item at a time, as the
+//! terminal UI reads them. With this, a file read for the UI folds as `--json` does, so the analysis
+//! state of finished calls goes as they end.
 //!
 //! What comes back is what `--json` writes for those items, so the UI shows what the JSON says (a test
 //! compares the two on every bundled capture and on generated call-dense ones).
@@ -10,7 +10,7 @@ use super::json::SessionItem;
 use super::turn::{AllocationItem, AllocationReport};
 use super::Report;
 use crate::analysis::findings::FindingSlot;
-use crate::analysis::fold::Form;
+use crate::analysis::fold::{FoldedAllocation, FoldedSession, Form};
 use crate::analysis::sessions::SessionReport;
 use crate::analysis::Model;
 use serde::de::DeserializeOwned;
@@ -19,14 +19,10 @@ impl Report {
     /// Makes a report that [`Report::build_lean`] built from a folding `model` whole: its sessions, TURN
     /// allocations and findings then include the folded ones, in the order the JSON lists them. An item
     /// that cannot be read back (the temporary file's disk gone, or its bytes changed) is a one-line
-    /// error.
-    ///
-    /// Without `timelines`, a folded session comes back with its timeline empty (most of a session's
-    /// weight): the UI reads it whole again when it is opened ([`read_session`]).
-    pub fn unfold(&mut self, model: &Model, timelines: bool) -> Result<(), String> {
+    /// error. (The terminal UI reads folded sessions and allocations back one at a time, when a view
+    /// needs them: `tui::data::Snapshot`.)
+    pub fn unfold(&mut self, model: &Model) -> Result<(), String> {
         let folded = &model.ice_folded;
-        let mut buf = Vec::new();
-
         // In the JSON's order (`SessionItem::merge`, `AllocationItem::merge`). What was not folded is
         // cloned: once a read has ended, folding has folded everything, so that is next to nothing.
         let held = std::mem::take(&mut self.sessions);
@@ -34,16 +30,7 @@ impl Report {
         for item in SessionItem::merge(&held, folded) {
             sessions.push(match item {
                 SessionItem::Held(s) => s.clone(),
-                SessionItem::Folded(f) => {
-                    buf.clear();
-                    let read = folded.read_session(f, Form::Json, &mut buf);
-                    let mut s: SessionReport = parsed(read, &buf)?;
-                    s.index = f.index;
-                    if !timelines {
-                        s.timeline = Vec::new();
-                    }
-                    s
-                }
+                SessionItem::Folded(f) => read_folded_session(model, f)?,
             });
         }
         self.sessions = sessions;
@@ -53,51 +40,63 @@ impl Report {
         for item in AllocationItem::merge(&held, Some(folded)) {
             allocations.push(match item {
                 AllocationItem::Held(a) => a.clone(),
-                AllocationItem::Folded(f) => {
-                    buf.clear();
-                    let read = folded.read_allocation(f, Form::Json, &mut buf);
-                    let mut a: AllocationReport = parsed(read, &buf)?;
-                    a.key = f.key();
-                    a
-                }
+                AllocationItem::Folded(f) => read_folded_allocation(model, f)?,
             });
         }
         self.turn.allocations = allocations;
+        self.unfold_findings(model)
+    }
 
-        if !self.finding_order.is_empty() {
-            let mut held: Vec<Option<_>> = std::mem::take(&mut self.findings).into_iter().map(Some).collect();
-            let mut findings = Vec::with_capacity(self.finding_order.len());
-            for slot in std::mem::take(&mut self.finding_order) {
-                let f = match slot {
-                    FindingSlot::Held(i) => held
-                        .get_mut(i)
-                        .and_then(Option::take)
-                        .ok_or("a finding out of place")?,
-                    FindingSlot::Folded(i) => {
-                        buf.clear();
-                        let read = folded.read_finding(i, Form::Json, &mut buf);
-                        let mut f: crate::analysis::findings::Finding = parsed(read, &buf)?;
-                        f.code = folded.finding(i).map_or("", |k| folded.code(k.code));
-                        f
-                    }
-                };
-                findings.push(f);
-            }
-            self.findings = findings;
+    /// Makes the report's findings whole, as [`Report::unfold`] does (its sessions and allocations stay
+    /// as they are).
+    pub(crate) fn unfold_findings(&mut self, model: &Model) -> Result<(), String> {
+        if self.finding_order.is_empty() {
+            return Ok(());
         }
+        let folded = &model.ice_folded;
+        let mut buf = Vec::new();
+        let mut held: Vec<Option<_>> = std::mem::take(&mut self.findings).into_iter().map(Some).collect();
+        let mut findings = Vec::with_capacity(self.finding_order.len());
+        for slot in std::mem::take(&mut self.finding_order) {
+            let f = match slot {
+                FindingSlot::Held(i) => held
+                    .get_mut(i)
+                    .and_then(Option::take)
+                    .ok_or("a finding out of place")?,
+                FindingSlot::Folded(i) => {
+                    buf.clear();
+                    let read = folded.read_finding(i, Form::Json, &mut buf);
+                    let mut f: crate::analysis::findings::Finding = parsed(read, &buf)?;
+                    f.code = folded.finding(i).map_or("", |k| folded.code(k.code));
+                    f
+                }
+            };
+            findings.push(f);
+        }
+        self.findings = findings;
         Ok(())
     }
 }
 
-/// The folded session with index `index`, read back whole (None: not folded, or not readable).
-pub(crate) fn read_session(model: &Model, index: usize) -> Option<SessionReport> {
-    let folded = &model.ice_folded;
-    let f = folded.session(index)?;
+/// Folded session `f`, read back whole.
+pub(crate) fn read_folded_session(model: &Model, f: &FoldedSession) -> Result<SessionReport, String> {
     let mut buf = Vec::new();
-    let read = folded.read_session(f, Form::Json, &mut buf);
-    let mut s: SessionReport = parsed(read, &buf).ok()?;
-    s.index = index;
-    Some(s)
+    let read = model.ice_folded.read_session(f, Form::Json, &mut buf);
+    let mut s: SessionReport = parsed(read, &buf)?;
+    s.index = f.index;
+    Ok(s)
+}
+
+/// Folded allocation `f`, read back whole.
+pub(crate) fn read_folded_allocation(
+    model: &Model,
+    f: &FoldedAllocation,
+) -> Result<AllocationReport, String> {
+    let mut buf = Vec::new();
+    let read = model.ice_folded.read_allocation(f, Form::Json, &mut buf);
+    let mut a: AllocationReport = parsed(read, &buf)?;
+    a.key = f.key();
+    Ok(a)
 }
 
 /// A folded item's JSON element, read back (`read`) into `buf`, parsed. An element that does not parse

@@ -17,6 +17,7 @@ use crate::net::link;
 use crate::report::model::{Generator, InputReport, MessageReport};
 use crate::report::turn::AllocationReport;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::io::{self, BufWriter, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -179,7 +180,7 @@ fn selection(
     let mut addrs = HashSet::new();
     let mut frames = HashSet::new();
     for t in targets {
-        let (a, msgs, extra): (&HashSet<SocketAddr>, Vec<usize>, &[u64]) = match *t {
+        let (a, msgs, extra): (&HashSet<SocketAddr>, Vec<usize>, Cow<[u64]>) = match *t {
             Target::Session(i) => match index.sessions.get(i) {
                 Some(s) => {
                     // Its timeline's frames (DTLS, media start) from the session whole.
@@ -190,7 +191,7 @@ fn selection(
                             .unwrap_or_default();
                         frames.extend(timeline.iter().map(|e| (0u16, e.frame)));
                     }
-                    (&s.addresses, s.messages.clone(), &s.frames)
+                    (&s.addresses, s.messages.clone(), Cow::Borrowed(&s.frames))
                 }
                 None => continue,
             },
@@ -206,7 +207,11 @@ fn selection(
                         })
                         .map(|(k, _)| k)
                         .collect();
-                    (&s.addresses, msgs, &s.frames)
+                    (
+                        &s.addresses,
+                        msgs,
+                        Cow::Owned(index.allocation_frames(i, snapshot)),
+                    )
                 }
                 None => continue,
             },
@@ -392,7 +397,7 @@ pub(crate) fn export_json(
         turn: TurnPart {
             allocations: allocations
                 .iter()
-                .filter_map(|&i| r.turn.allocations.get(i))
+                .filter_map(|&i| snapshot.allocation(i))
                 .collect(),
         },
         messages: messages.iter().filter_map(|&i| snapshot.message(i)).collect(),

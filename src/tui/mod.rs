@@ -99,6 +99,19 @@ pub fn run_live(snapshot: Snapshot, feed: LiveFeed) -> io::Result<()> {
     run_with(snapshot, Some(feed), true)
 }
 
+/// Hands back to the system the memory that the read and the index build freed. glibc keeps freed memory
+/// in each thread's arena for reuse; the UI, on the main thread, would not reuse what the read's analysis
+/// thread freed: after a busy server's 4 GB capture, ~100 MB stayed resident under the UI's own.
+pub fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes no pointer; it only walks glibc's own arenas and returns their free
+    // pages (0: keep no spare room at the top of the main heap).
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 fn run_with(snapshot: Snapshot, feed: Option<LiveFeed>, counters: bool) -> io::Result<()> {
     // A panic while the terminal is raw would print into the alternate screen and leave the shell
     // unusable: restore first, then let the previous hook print.
@@ -123,6 +136,7 @@ fn run_with(snapshot: Snapshot, feed: Option<LiveFeed>, counters: bool) -> io::R
 
 fn run_inner(snapshot: Snapshot, feed: Option<LiveFeed>, counters: bool) -> io::Result<()> {
     let mut app = App::new(snapshot);
+    release_freed_memory();
     app.color = color_wanted();
     let _guard = TerminalGuard::enter()?;
     let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;

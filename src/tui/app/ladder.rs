@@ -12,7 +12,7 @@ impl App {
     /// The open session's ladder (laid out the first time it is asked for).
     pub(crate) fn ladder(&self) -> Option<&Ladder> {
         let st = self.session.as_ref()?;
-        self.index.ladder(st.session, self.report(), self.model())
+        self.index.ladder(st.session, &self.snapshot)
     }
 
     /// The ladder row (index into the ladder's rows) at position `pos`.

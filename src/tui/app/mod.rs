@@ -32,7 +32,7 @@ pub(crate) use overlay::{Overlay, PromptKind};
 pub use save::Target;
 pub(crate) use session::SessionState;
 pub use session::Tab;
-pub(crate) use sessions::{HomeState, RowKey, SortKey};
+pub(crate) use sessions::{HomeState, SortKey};
 pub(crate) use timeline::{timeline_extent, TimelineState};
 pub(crate) use turn::TurnViewState;
 
@@ -156,7 +156,7 @@ pub struct App {
 
 impl App {
     pub fn new(snapshot: Snapshot) -> App {
-        let index = Index::build(&snapshot.report, &snapshot.model);
+        let index = Index::build(&snapshot);
         let mut app = App {
             snapshot,
             index,
@@ -217,9 +217,9 @@ impl App {
         let session_id = self
             .session
             .as_ref()
-            .and_then(|s| self.report().sessions.get(s.session))
+            .and_then(|s| self.snapshot.session_brief(s.session))
             .map(|s| s.id.clone());
-        self.index = Index::build(&snapshot.report, &snapshot.model);
+        self.index = Index::build(&snapshot);
         self.snapshot = snapshot;
         self.refresh_home();
         if let Some(k) = home_key {
@@ -228,7 +228,9 @@ impl App {
             }
         }
         if let (Some(id), Some(st)) = (session_id, self.session.as_mut()) {
-            match self.snapshot.report.sessions.iter().position(|s| s.id == id) {
+            let by_id = (0..self.snapshot.session_count())
+                .position(|i| self.snapshot.session_brief(i).is_some_and(|s| s.id == id));
+            match by_id {
                 Some(i) => st.session = i,
                 None => {
                     self.session = None;
@@ -244,9 +246,7 @@ impl App {
         if !self.messages.filter.is_empty() {
             self.apply_messages_filter();
         }
-        self.turn
-            .allocations
-            .clamp(self.snapshot.report.turn.allocations.len());
+        self.turn.allocations.clamp(self.snapshot.allocation_count());
     }
 
     fn page(&self) -> usize {

@@ -91,9 +91,9 @@ impl App {
             Screen::Home => self.home.visible.len(),
             Screen::Messages => self.messages_len(),
             Screen::Turn => match self.turn.pane {
-                Pane::First => self.report().turn.allocations.len(),
+                Pane::First => self.snapshot.allocation_count(),
                 Pane::Second => {
-                    allocation_lines(self.report(), &self.index, self.turn.allocations.selected).len()
+                    allocation_lines(&self.snapshot, &self.index, self.turn.allocations.selected).len()
                 }
             },
             Screen::Message => self

@@ -9,9 +9,9 @@ use crate::tui::data::RowRef;
 /// What is saved or exported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Target {
-    /// Index into `report.sessions`.
+    /// Index into the snapshot's sessions.
     Session(usize),
-    /// Index into `report.turn.allocations`.
+    /// Index into the snapshot's allocations.
     Allocation(usize),
 }
 
@@ -38,14 +38,14 @@ impl App {
                     marked
                 }
             }
-            Screen::Turn if !self.report().turn.allocations.is_empty() => {
+            Screen::Turn if self.snapshot.allocation_count() > 0 => {
                 vec![Target::Allocation(self.turn.allocations.selected)]
             }
             _ => {
                 let on_stack = |s: Screen| self.stack.contains(&s);
                 if on_stack(Screen::Session) {
                     self.session.iter().map(|s| Target::Session(s.session)).collect()
-                } else if on_stack(Screen::Turn) && !self.report().turn.allocations.is_empty() {
+                } else if on_stack(Screen::Turn) && self.snapshot.allocation_count() > 0 {
                     vec![Target::Allocation(self.turn.allocations.selected)]
                 } else {
                     Vec::new()
@@ -57,15 +57,12 @@ impl App {
     fn target_name(&self, t: Target) -> String {
         match t {
             Target::Session(i) => self
-                .report()
-                .sessions
-                .get(i)
+                .snapshot
+                .session_brief(i)
                 .map_or("session".into(), |s| s.id.clone()),
             Target::Allocation(i) => self
-                .report()
-                .turn
-                .allocations
-                .get(i)
+                .snapshot
+                .allocation_brief(i)
                 .and_then(|a| a.client.parse::<std::net::SocketAddr>().ok())
                 .map_or("allocation".into(), |a| format!("turn-{}", a.port())),
         }

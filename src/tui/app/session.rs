@@ -31,7 +31,7 @@ impl Tab {
 
 #[derive(Debug)]
 pub struct SessionState {
-    /// Index into `report.sessions`.
+    /// Index into the snapshot's sessions.
     pub(crate) session: usize,
     pub tab: Tab,
     /// Pairs tab: candidates (first) or pairs (second).
@@ -51,10 +51,16 @@ pub struct SessionState {
 }
 
 impl App {
-    /// Opens session `i` (index into `report.sessions`) on its pairs tab.
+    /// Opens session `i` (index into the snapshot's sessions) on its pairs tab.
     pub(crate) fn open_session(&mut self, i: usize) {
         // Whole: a folded session's timeline is read back now.
         let Some(s) = self.snapshot.session(i) else {
+            if let Some(b) = self.snapshot.session_brief(i) {
+                self.status = Some(format!(
+                    "session {} could not be read back from the temporary file",
+                    b.id
+                ));
+            }
             return;
         };
         let (start, span) = timeline_extent(s);

@@ -101,13 +101,20 @@ pub struct HomeState {
 }
 
 impl App {
-    pub(super) fn row_key(&self, row: usize) -> RowKey {
+    /// What keeps home row `row` (index into `index.rows`) across snapshots: its session's id, or its
+    /// allocation's client and server.
+    pub(crate) fn row_key(&self, row: usize) -> RowKey {
+        let snapshot = &self.snapshot;
         match self.index.rows.get(row) {
-            Some(RowRef::Session(i)) => RowKey::Session(self.report().sessions[*i].id.clone()),
-            Some(RowRef::Allocation(i)) => {
-                let a = &self.report().turn.allocations[*i];
-                RowKey::Allocation(a.client.clone(), a.server.clone())
-            }
+            Some(RowRef::Session(i)) => RowKey::Session(
+                snapshot
+                    .session_brief(*i)
+                    .map_or_else(String::new, |s| s.id.clone()),
+            ),
+            Some(RowRef::Allocation(i)) => match snapshot.allocation_brief(*i) {
+                Some(a) => RowKey::Allocation(a.client.clone(), a.server.clone()),
+                None => RowKey::Allocation(String::new(), String::new()),
+            },
             None => RowKey::Session(String::new()),
         }
     }
@@ -132,7 +139,6 @@ impl App {
     /// part of the UI's peak on a busy server's capture.
     pub(crate) fn refresh_home(&mut self) {
         let filter = Filter::parse(&self.home.filter);
-        let report = &self.snapshot.report;
         let key = self.home.sort;
         let mut rows: Vec<(usize, RowOrder)> = self
             .index
@@ -140,7 +146,7 @@ impl App {
             .iter()
             .enumerate()
             .filter_map(|(i, r)| {
-                let s = RowSummary::of(report, &self.index, *r);
+                let s = RowSummary::of(&self.snapshot, &self.index, *r)?;
                 filter.matches(&s).then(|| (i, RowOrder::of(key, s)))
             })
             .collect();

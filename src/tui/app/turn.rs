@@ -25,10 +25,10 @@ impl App {
     }
 
     pub(super) fn turn_key(&mut self, k: KeyEvent) {
-        let n = self.report().turn.allocations.len();
+        let n = self.snapshot.allocation_count();
         let page = self.page();
         let lines = if self.turn.pane == Pane::Second || k.code == KeyCode::Enter {
-            allocation_lines(self.report(), &self.index, self.turn.allocations.selected)
+            allocation_lines(&self.snapshot, &self.index, self.turn.allocations.selected)
         } else {
             Vec::new()
         };

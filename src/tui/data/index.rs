@@ -7,14 +7,11 @@
 //! answer to one. Each session's ladder is laid out in `ladder`, a home row's facts in `rows`; nothing
 //! here survives a new snapshot.
 use super::ladder::{build_ladder, Ladder};
-use super::parse;
 use super::rows::RowRef;
+use super::{parse, AllocationBrief, SessionBrief, Snapshot};
 use crate::analysis::findings::Subject;
-use crate::analysis::ice::CandidateType;
 use crate::analysis::sessions::{SessionReport, TimelineKind};
 use crate::analysis::{Body, MessageRecord, Model};
-use crate::report::turn::AllocationReport;
-use crate::report::Report;
 use crate::wire::attributes::AttrValue;
 use crate::wire::stun::{self, Class, Method, TransactionId};
 use std::cell::OnceCell;
@@ -30,7 +27,7 @@ pub(crate) struct SessionScope {
     /// Every transport address that belongs to the session: its agents' candidates and NAT mappings, the
     /// relayed addresses and clients of its allocations.
     pub(crate) addresses: HashSet<SocketAddr>,
-    /// Indices into `report.turn.allocations` of the allocations whose relayed address is a candidate.
+    /// Indices into the snapshot's allocations of those whose relayed address is a candidate.
     pub(crate) allocations: Vec<usize>,
     /// Indices into `report.findings` about the session or its allocations.
     pub(crate) findings: Vec<usize>,
@@ -52,7 +49,6 @@ pub(crate) struct AllocationScope {
     /// Session using it, if any.
     pub(crate) session: Option<usize>,
     pub(crate) addresses: HashSet<SocketAddr>,
-    pub(crate) frames: Vec<u64>,
 }
 
 /// Lookups derived from one snapshot.
@@ -73,7 +69,8 @@ pub struct Index {
 }
 
 impl Index {
-    pub(crate) fn build(report: &Report, model: &Model) -> Index {
+    pub(crate) fn build(snapshot: &Snapshot) -> Index {
+        let (report, model) = (&snapshot.report, &*snapshot.model);
         let t0 = report
             .inputs
             .iter()
@@ -84,7 +81,9 @@ impl Index {
         } else {
             model.first_ts.map_or(0.0, |t| t.as_secs_f64())
         };
-        let allocs = &report.turn.allocations;
+        let allocs: Vec<&AllocationBrief> = (0..snapshot.allocation_count())
+            .filter_map(|i| snapshot.allocation_brief(i))
+            .collect();
         let mut allocations: Vec<AllocationScope> = allocs
             .iter()
             .map(|a| {
@@ -108,15 +107,17 @@ impl Index {
                 .entry((a.client.as_str(), a.server.as_str()))
                 .or_insert(ai);
         }
+        let briefs: Vec<&SessionBrief> = (0..snapshot.session_count())
+            .filter_map(|i| snapshot.session_brief(i))
+            .collect();
         let mut session_by: HashMap<&str, usize> = HashMap::new();
-        for (si, s) in report.sessions.iter().enumerate() {
+        for (si, s) in briefs.iter().enumerate() {
             session_by.entry(s.id.as_str()).or_insert(si);
         }
-        let mut sessions: Vec<SessionScope> = report
-            .sessions
+        let mut sessions: Vec<SessionScope> = briefs
             .iter()
             .enumerate()
-            .map(|(si, s)| session_scope(si, s, allocs, &relayed_by, &mut allocations))
+            .map(|(si, s)| session_scope(si, s, &allocs, &relayed_by, &mut allocations))
             .collect();
 
         let mut capture_findings = Vec::new();
@@ -146,16 +147,7 @@ impl Index {
                 owners.entry(*a).or_default().push(si);
             }
         }
-        let ufrags: Vec<[&str; 2]> = report
-            .sessions
-            .iter()
-            .map(|s| {
-                [
-                    s.agents.first().map_or("", |a| a.ufrag.as_str()),
-                    s.agents.get(1).map_or("", |a| a.ufrag.as_str()),
-                ]
-            })
-            .collect();
+        let ufrags: Vec<[&str; 2]> = briefs.iter().map(|s| [s.ufrag(0), s.ufrag(1)]).collect();
         // Binding requests whose USERNAME names another session's agents, and so their responses.
         let mut foreign: Vec<HashSet<TransactionId>> = vec![HashSet::new(); sessions.len()];
         let mut by_frame = Vec::with_capacity(model.messages.len());
@@ -209,25 +201,7 @@ impl Index {
             frames.dedup();
             s.frames = frames;
         }
-        for (ai, a) in allocations.iter_mut().enumerate() {
-            let r = &allocs[ai];
-            let mut frames: Vec<u64> = Vec::new();
-            frames.extend(r.created_frame);
-            frames.extend(r.events.iter().filter_map(|e| e.frame));
-            frames.extend(r.errors.iter().map(|e| e.frame));
-            frames.extend(r.permissions.iter().flat_map(|p| p.frames.iter().copied()));
-            frames.extend(r.channels.iter().flat_map(|c| c.frames.iter().copied()));
-            frames.extend(
-                a.findings
-                    .iter()
-                    .flat_map(|&f| report.findings[f].frames.iter().copied()),
-            );
-            frames.sort_unstable();
-            frames.dedup();
-            a.frames = frames;
-        }
-
-        let mut rows: Vec<RowRef> = (0..report.sessions.len()).map(RowRef::Session).collect();
+        let mut rows: Vec<RowRef> = (0..briefs.len()).map(RowRef::Session).collect();
         rows.extend(
             allocations
                 .iter()
@@ -263,15 +237,35 @@ impl Index {
     }
 
     /// Session `si`'s ladder, laid out the first time it is asked for (from the snapshot this index was
-    /// built from: `report` and `model`).
-    pub(crate) fn ladder(&self, si: usize, report: &Report, model: &Model) -> Option<&Ladder> {
+    /// built from).
+    pub(crate) fn ladder(&self, si: usize, snapshot: &Snapshot) -> Option<&Ladder> {
         let scope = self.sessions.get(si)?;
-        let s = report.sessions.get(si)?;
-        Some(
-            scope
-                .ladder
-                .get_or_init(|| build_ladder(scope, s, &report.turn.allocations, model)),
-        )
+        let s = snapshot.session(si)?;
+        Some(scope.ladder.get_or_init(|| build_ladder(scope, s, snapshot)))
+    }
+
+    /// The frames of allocation `ai` for saving: its lifecycle's, errors', permissions' and channels'
+    /// (from the allocation whole) and its findings' evidence.
+    pub(crate) fn allocation_frames(&self, ai: usize, snapshot: &Snapshot) -> Vec<u64> {
+        let mut frames: Vec<u64> = Vec::new();
+        if let Some(r) = snapshot.allocation(ai) {
+            frames.extend(r.created_frame);
+            frames.extend(r.events.iter().filter_map(|e| e.frame));
+            frames.extend(r.errors.iter().map(|e| e.frame));
+            frames.extend(r.permissions.iter().flat_map(|p| p.frames.iter().copied()));
+            frames.extend(r.channels.iter().flat_map(|c| c.frames.iter().copied()));
+        }
+        if let Some(a) = self.allocations.get(ai) {
+            frames.extend(
+                a.findings
+                    .iter()
+                    .filter_map(|&f| snapshot.report.findings.get(f))
+                    .flat_map(|f| f.frames.iter().copied()),
+            );
+        }
+        frames.sort_unstable();
+        frames.dedup();
+        frames
     }
 
     /// Per event of session `si`'s timeline (`s`, the session whole: `Snapshot::session`), whether it is
@@ -306,25 +300,15 @@ impl Index {
 
 fn session_scope(
     si: usize,
-    s: &SessionReport,
-    allocs: &[AllocationReport],
+    s: &SessionBrief,
+    allocs: &[&AllocationBrief],
     relayed_by: &HashMap<&str, usize>,
     allocations: &mut [AllocationScope],
 ) -> SessionScope {
     let mut scope = SessionScope::default();
-    for c in s.candidates.iter().chain(&s.nat_mappings) {
-        scope.addresses.extend(parse(&c.address));
-    }
-    for p in &s.pairs {
-        scope.addresses.extend(parse(&p.a));
-        scope.addresses.extend(parse(&p.b));
-    }
-    for c in s
-        .candidates
-        .iter()
-        .filter(|c| c.candidate_type == CandidateType::Relay)
-    {
-        if let Some(&ai) = relayed_by.get(c.address.as_str()) {
+    scope.addresses.extend(s.addresses.iter().copied());
+    for c in &s.relay_candidates {
+        if let Some(&ai) = relayed_by.get(c.as_str()) {
             if !scope.allocations.contains(&ai) {
                 scope.allocations.push(ai);
             }
@@ -468,14 +452,18 @@ mod tests {
             });
         }
         an.finish();
-        let model = an.model();
-        let report = Report::build(model, &[], an.net_stats());
-        let index = Index::build(&report, model);
+        let report = crate::report::Report::build(an.model(), &[], an.net_stats());
+        let snapshot = Snapshot::new(report, std::sync::Arc::new(an.into_model()), Default::default())
+            .expect("nothing folded");
+        let model = &*snapshot.model;
+        let index = Index::build(&snapshot);
         let frames_of = |ufrag: &str| -> Vec<u64> {
-            let si = report
-                .sessions
-                .iter()
-                .position(|s| s.agents.iter().any(|g| g.ufrag == ufrag))
+            let si = (0..snapshot.session_count())
+                .position(|i| {
+                    snapshot
+                        .session_brief(i)
+                        .is_some_and(|s| s.ufrags.iter().any(|g| g == ufrag))
+                })
                 .unwrap_or_else(|| panic!("a session with {ufrag}"));
             index.sessions[si]
                 .messages

@@ -5,10 +5,10 @@
 //! Built when the session is first opened, kept in its scope until the next snapshot. Which messages belong
 //! to the session is decided by the `index`; scrolling is `app::ladder`'s and drawing `views::ladder`'s.
 use super::index::SessionScope;
-use super::parse;
+use super::{parse, Snapshot};
 use crate::analysis::ice::CandidateType;
 use crate::analysis::sessions::SessionReport;
-use crate::analysis::{Body, MessageRecord, Model};
+use crate::analysis::{Body, MessageRecord};
 use crate::report::turn::AllocationReport;
 use crate::wire::stun::{Class, Method};
 use std::collections::HashMap;
@@ -104,12 +104,14 @@ pub(crate) struct Ladder {
     pub(crate) signalling: Vec<usize>,
 }
 
-pub(super) fn build_ladder(
-    scope: &SessionScope,
-    s: &SessionReport,
-    allocs: &[AllocationReport],
-    model: &Model,
-) -> Ladder {
+pub(super) fn build_ladder(scope: &SessionScope, s: &SessionReport, snapshot: &Snapshot) -> Ladder {
+    let model = &*snapshot.model;
+    // The session's allocations whole (read back now for folded ones).
+    let allocs: Vec<&AllocationReport> = scope
+        .allocations
+        .iter()
+        .filter_map(|&ai| snapshot.allocation(ai))
+        .collect();
     let ufrag = |i: usize| s.agents.get(i).map(|a| a.ufrag.as_str()).unwrap_or("");
     let mut columns: Vec<Column> = Vec::new();
     let mut col_of: HashMap<SocketAddr, usize> = HashMap::new();
@@ -126,17 +128,16 @@ pub(super) fn build_ladder(
         v
     };
     let clients_of = |agent: &str| -> Vec<SocketAddr> {
-        scope
-            .allocations
+        allocs
             .iter()
-            .filter(|&&ai| {
+            .filter(|al| {
                 s.candidates.iter().any(|c| {
                     c.agent == agent
                         && c.candidate_type == CandidateType::Relay
-                        && allocs[ai].relayed.contains(&c.address)
+                        && al.relayed.contains(&c.address)
                 })
             })
-            .filter_map(|&ai| parse(&allocs[ai].client))
+            .filter_map(|al| parse(&al.client))
             .collect()
     };
     let a = ufrag(0);
@@ -160,8 +161,7 @@ pub(super) fn build_ladder(
     }
     // TURN servers, each also standing for the relayed addresses it allocated.
     let mut relay_to_server: Vec<(SocketAddr, SocketAddr)> = Vec::new();
-    for &ai in &scope.allocations {
-        let al = &allocs[ai];
+    for al in &allocs {
         let Some(server) = parse(&al.server) else { continue };
         let relayed: Vec<SocketAddr> = al.relayed.iter().filter_map(|r| parse(r)).collect();
         if !col_of.contains_key(&server) {

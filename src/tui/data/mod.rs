@@ -7,15 +7,19 @@
 //! session ids and allocation addresses, not row numbers). Pure: no terminal, no files.
 //!
 //! This file is the map, and holds what every screen shares: the snapshot, where it came from, a live
-//! capture's counters, and severity words. The [`Index`] and each session's and allocation's scope are in
-//! `index`, a session's ladder in `ladder`, the home list's rows in `rows`, the TURN screen's detail lines
-//! in `turn`. Nothing here keeps UI state (`tui::app`) or draws (`tui::views`).
+//! capture's counters, and severity words. The snapshot's sessions and allocations (a brief each, the
+//! whole entry read back when a view needs it) are in `items`, the [`Index`] and each session's and
+//! allocation's scope in `index`, a session's ladder in `ladder`, the home list's rows in `rows`, the TURN
+//! screen's detail lines in `turn`. Nothing here keeps UI state (`tui::app`) or draws (`tui::views`).
 mod index;
+mod items;
 mod ladder;
 mod rows;
 mod turn;
 
 pub(crate) use index::Index;
+use items::Item;
+pub(crate) use items::{AllocationBrief, SessionBrief};
 pub(crate) use ladder::{Column, Ladder, LadderRow, Side};
 pub use rows::RowRef;
 pub(crate) use rows::{RowSummary, Status, TurnUse};
@@ -23,10 +27,12 @@ pub use turn::allocation_lines;
 pub(crate) use turn::LineKind;
 
 use crate::analysis::findings::{Finding, Severity};
+use crate::analysis::fold::{FoldedAllocation, FoldedSession};
 use crate::analysis::sessions::SessionReport;
 use crate::analysis::Model;
+use crate::report::json::SessionItem;
+use crate::report::turn::{AllocationItem, AllocationReport};
 use crate::report::Report;
-use std::cell::OnceCell;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -83,46 +89,110 @@ pub fn ui_model(model: &Model) -> Model {
 }
 
 /// One consistent view of a capture: the report every output renders, plus the model for what the report
-/// leaves out (raw message bytes, attribute offsets).
+/// leaves out (raw message bytes, attribute offsets). Its sessions and allocations are kept as briefs, each
+/// with its whole report entry or, for one that folding kept, where to read it back ([`items`]).
 pub struct Snapshot {
+    /// The report without its sessions and allocations (they are `sessions` and `allocations`), its
+    /// findings whole.
     pub(crate) report: Report,
     pub model: Arc<Model>,
     pub source: Source,
-    /// Per session: the session read back whole, for one that folding kept and whose report entry came
-    /// back without its timeline (`Report::unfold`); read the first time it is asked for ([`Snapshot::session`]).
-    whole: Vec<OnceCell<Option<Box<SessionReport>>>>,
+    sessions: Vec<Item<SessionReport>>,
+    allocations: Vec<Item<AllocationReport>>,
 }
 
 impl Snapshot {
-    pub fn new(report: Report, model: Arc<Model>, source: Source) -> Snapshot {
-        let whole = report.sessions.iter().map(|_| OnceCell::new()).collect();
+    /// A snapshot of `report` (from [`Report::build_lean`] or [`Report::build`]) and the `model` it was
+    /// built from: the report's sessions and allocations with the ones folding kept, in the JSON's order.
+    /// Each folded item is read back once, for its brief. An item or finding that cannot be read back (the
+    /// temporary file's disk gone, or its bytes changed) is a one-line error.
+    pub fn new(mut report: Report, model: Arc<Model>, source: Source) -> Result<Snapshot, String> {
+        report.unfold_findings(&model)?;
+        let folded = &model.ice_folded;
+        let held = std::mem::take(&mut report.sessions);
+        // Where each entry comes from, in the JSON's order (None: the next held one).
+        let plan: Vec<Option<&FoldedSession>> = SessionItem::merge(&held, folded)
+            .into_iter()
+            .map(|i| match i {
+                SessionItem::Held(_) => None,
+                SessionItem::Folded(f) => Some(f),
+            })
+            .collect();
+        let sessions = items::entries(&model, plan, held)?;
+        let held = std::mem::take(&mut report.turn.allocations);
+        let plan: Vec<Option<&FoldedAllocation>> = AllocationItem::merge(&held, Some(folded))
+            .into_iter()
+            .map(|i| match i {
+                AllocationItem::Held(_) => None,
+                AllocationItem::Folded(f) => Some(f),
+            })
+            .collect();
+        let allocations = items::entries(&model, plan, held)?;
+        Ok(Snapshot {
+            report,
+            model,
+            source,
+            sessions,
+            allocations,
+        })
+    }
+
+    /// A snapshot of a `report` whose model folds nothing (a live capture's, whose sessions age out
+    /// instead): every session and allocation is held whole.
+    pub fn held(mut report: Report, model: Arc<Model>, source: Source) -> Snapshot {
+        let sessions = std::mem::take(&mut report.sessions)
+            .into_iter()
+            .map(Item::held)
+            .collect();
+        let allocations = std::mem::take(&mut report.turn.allocations)
+            .into_iter()
+            .map(Item::held)
+            .collect();
         Snapshot {
             report,
             model,
             source,
-            whole,
+            sessions,
+            allocations,
         }
     }
 
-    /// Session `i` whole: its report entry, or for a folded one the entry read back with its timeline
-    /// (the first time, then kept). A folded entry that can no longer be read back gives the entry
-    /// without its timeline ([`Snapshot::timeline_lost`] says so).
-    pub fn session(&self, i: usize) -> Option<&SessionReport> {
-        let s = self.report.sessions.get(i)?;
-        let whole = self
-            .whole
-            .get(i)?
-            .get_or_init(|| crate::report::unfold::read_session(&self.model, s.index).map(Box::new));
-        Some(whole.as_deref().unwrap_or(s))
+    /// How many ICE sessions the report has.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
     }
 
-    /// Session `i` was folded, and reading it back whole failed: its timeline is not shown.
-    pub(crate) fn timeline_lost(&self, i: usize) -> bool {
-        let Some(s) = self.report.sessions.get(i) else {
-            return false;
-        };
-        self.session(i).is_some_and(|w| std::ptr::eq(w, s))
-            && self.model.ice_folded.session(s.index).is_some()
+    /// How many TURN allocations the report has.
+    pub fn allocation_count(&self) -> usize {
+        self.allocations.len()
+    }
+
+    /// How many folded sessions and allocations have not been read back whole: each costs only its brief
+    /// until a view asks for it.
+    pub fn unread(&self) -> usize {
+        self.sessions.iter().filter(|s| s.unread()).count()
+            + self.allocations.iter().filter(|a| a.unread()).count()
+    }
+
+    /// What session `i` is listed and scoped by.
+    pub(crate) fn session_brief(&self, i: usize) -> Option<&SessionBrief> {
+        self.sessions.get(i).map(|s| &s.brief)
+    }
+
+    /// What allocation `i` is listed and scoped by.
+    pub(crate) fn allocation_brief(&self, i: usize) -> Option<&AllocationBrief> {
+        self.allocations.get(i).map(|a| &a.brief)
+    }
+
+    /// Session `i` whole: its report entry, for a folded one read back the first time it is asked for
+    /// (then kept). None for a folded one that can no longer be read back.
+    pub fn session(&self, i: usize) -> Option<&SessionReport> {
+        self.sessions.get(i)?.whole(&self.model)
+    }
+
+    /// Allocation `i` whole, as [`Snapshot::session`].
+    pub fn allocation(&self, i: usize) -> Option<&AllocationReport> {
+        self.allocations.get(i)?.whole(&self.model)
     }
 
     /// Stored message `i` as the report lists it, made now from the model (the snapshot's report is

@@ -2,19 +2,18 @@
 //! [`RowSummary`] the facts it shows, sorts by and filters on, taken from the report.
 //!
 //! It neither filters nor sorts (`tui::filter`, `app::sessions`).
-use super::{severity_counts, Index, SeverityCounts};
+use super::{severity_counts, Index, SeverityCounts, Snapshot};
 use crate::analysis::ice::CandidateType;
-use crate::analysis::sessions::{Outcome, PairState};
+use crate::analysis::sessions::Outcome;
 use crate::analysis::turn::AllocationState;
 use crate::net::Transport;
-use crate::report::Report;
 
 /// A row of the home list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RowRef {
-    /// Index into `report.sessions`.
+    /// Index into the snapshot's sessions.
     Session(usize),
-    /// Index into `report.turn.allocations` (only allocations no session used).
+    /// Index into the snapshot's allocations (only allocations no session used).
     Allocation(usize),
 }
 
@@ -86,7 +85,9 @@ pub(crate) struct RowSummary {
 }
 
 impl RowSummary {
-    pub(crate) fn of(report: &Report, index: &Index, row: RowRef) -> RowSummary {
+    /// Row `row`'s facts (None: no such session or allocation in `snapshot`).
+    pub(crate) fn of(snapshot: &Snapshot, index: &Index, row: RowRef) -> Option<RowSummary> {
+        let report = &snapshot.report;
         let findings_idx = index.row_findings(row);
         let codes: Vec<&'static str> = findings_idx
             .iter()
@@ -95,13 +96,9 @@ impl RowSummary {
         let counts = severity_counts(&report.findings, findings_idx);
         let mut r = match row {
             RowRef::Session(i) => {
-                let s = &report.sessions[i];
-                let sel = s.pairs.iter().find(|p| p.selected);
-                let shown = sel.or(s.pairs.first());
-                let ufrags: Vec<&str> = s.agents.iter().map(|a| a.ufrag.as_str()).collect();
-                let mut types: Vec<CandidateType> = s.candidates.iter().map(|c| c.candidate_type).collect();
-                types.sort_unstable();
-                types.dedup();
+                let s = snapshot.session_brief(i)?;
+                let sel = s.shown.as_ref().filter(|p| p.selected);
+                let ufrags: Vec<&str> = s.ufrags.iter().map(String::as_str).collect();
                 let turn = if sel
                     .is_some_and(|p| p.a_type == CandidateType::Relay || p.b_type == CandidateType::Relay)
                 {
@@ -112,45 +109,33 @@ impl RowSummary {
                     TurnUse::None
                 };
                 let mut hay: Vec<String> = vec![s.id.clone(), ufrags.join(" "), s.outcome.name().to_string()];
-                hay.extend(s.candidates.iter().map(|c| c.address.clone()));
-                hay.extend(s.nat_mappings.iter().map(|c| c.address.clone()));
+                hay.extend(s.candidate_addresses.iter().cloned());
                 RowSummary {
                     id: s.id.clone(),
                     start: s.first_ts,
                     agents: ufrags.join(" ↔ "),
-                    addresses: shown.map_or(String::new(), |p| format!("{} ↔ {}", p.a, p.b)),
+                    addresses: s
+                        .shown
+                        .as_ref()
+                        .map_or(String::new(), |p| format!("{} ↔ {}", p.a, p.b)),
                     status: Status::Session(s.outcome),
                     pair: sel.map_or(String::new(), |p| {
                         format!("{}↔{}", p.a_type.name(), p.b_type.name())
                     }),
-                    rtt: sel.and_then(|p| {
-                        p.a_to_b
-                            .current_round_trip_time
-                            .or(p.b_to_a.current_round_trip_time)
-                    }),
-                    pairs: s.pairs.len(),
-                    succeeded: s.pairs.iter().filter(|p| p.state == PairState::Succeeded).count(),
-                    checks: s
-                        .pairs
-                        .iter()
-                        .map(|p| p.a_to_b.requests_sent + p.b_to_a.requests_sent)
-                        .sum(),
+                    rtt: sel.and_then(|p| p.rtt),
+                    pairs: s.pairs,
+                    succeeded: s.succeeded,
+                    checks: s.checks,
                     turn,
                     findings: counts,
-                    candidate_types: types,
+                    candidate_types: s.candidate_types.clone(),
                     finding_codes: codes,
                     haystack: hay.join(" "),
                 }
             }
             RowRef::Allocation(i) => {
-                let a = &report.turn.allocations[i];
-                let start = a
-                    .created_at
-                    .into_iter()
-                    .chain(a.events.iter().map(|e| e.ts))
-                    .chain(a.errors.iter().map(|e| e.ts))
-                    .reduce(f64::min)
-                    .unwrap_or(index.t0);
+                let a = snapshot.allocation_brief(i)?;
+                let start = a.start.unwrap_or(index.t0);
                 let mut hay = vec![
                     "turn allocation".to_string(),
                     a.client.clone(),
@@ -181,6 +166,6 @@ impl RowSummary {
         r.haystack.push(' ');
         r.haystack.push_str(&r.finding_codes.join(" "));
         r.haystack = r.haystack.to_lowercase();
-        r
+        Some(r)
     }
 }

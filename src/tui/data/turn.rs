@@ -4,10 +4,9 @@
 //!
 //! Text from the wire is escaped here; styles are `views::turn`'s, and the allocation's facts the
 //! report's.
-use super::{severity_name, Index};
+use super::{severity_name, Index, Snapshot};
 use crate::analysis::findings::Severity;
 use crate::analysis::turn::AllocationState;
-use crate::report::Report;
 
 /// What a detail line of the TURN view is about (for colour).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,10 +32,22 @@ fn line(text: String, frame: Option<u64>, kind: LineKind) -> DetailLine {
 
 /// The TURN view's detail for one allocation: identity, lifecycle, errors, permissions, channels, traffic
 /// per peer, drops, and its findings.
-pub fn allocation_lines(report: &Report, index: &Index, ai: usize) -> Vec<DetailLine> {
+pub fn allocation_lines(snapshot: &Snapshot, index: &Index, ai: usize) -> Vec<DetailLine> {
     use crate::report::text::escape;
-    let Some(a) = report.turn.allocations.get(ai) else {
-        return Vec::new();
+    let report = &snapshot.report;
+    // Whole: a folded allocation is read back now (then kept).
+    let Some(a) = snapshot.allocation(ai) else {
+        return match snapshot.allocation_brief(ai) {
+            Some(b) => vec![line(
+                format!(
+                    "{} → {}: could not be read back from the temporary file",
+                    b.client, b.server
+                ),
+                None,
+                LineKind::Error,
+            )],
+            None => Vec::new(),
+        };
     };
     let t = |ts: f64| format!("{:+.3}s", ts - index.t0);
     let opt = |s: &Option<String>| {
@@ -91,9 +102,14 @@ pub fn allocation_lines(report: &Report, index: &Index, ai: usize) -> Vec<Detail
             LineKind::Normal,
         ));
     }
-    if let Some(si) = index.allocations.get(ai).and_then(|s| s.session) {
+    if let Some(s) = index
+        .allocations
+        .get(ai)
+        .and_then(|s| s.session)
+        .and_then(|si| snapshot.session_brief(si))
+    {
         out.push(line(
-            format!("used by ICE session {}", report.sessions[si].id),
+            format!("used by ICE session {}", s.id),
             None,
             LineKind::Good,
         ));

@@ -172,21 +172,20 @@ pub(crate) fn hit_list(app: &App, area: Rect, offset: usize) {
 
 fn render_title(frame: &mut Frame, area: Rect, app: &App) {
     let t = Theme::of(app);
-    let report = app.report();
     let mut crumbs = vec!["iceview".to_string()];
     for s in &app.stack {
         crumbs.push(match s {
             Screen::Home => format!(
                 "Sessions ({} ICE, {} TURN)",
-                report.sessions.len(),
-                report.turn.allocations.len()
+                app.snapshot.session_count(),
+                app.snapshot.allocation_count()
             ),
             Screen::Session => app
                 .session
                 .as_ref()
-                .and_then(|st| report.sessions.get(st.session))
+                .and_then(|st| app.snapshot.session_brief(st.session))
                 .map_or("Session".into(), |s| {
-                    let u: Vec<String> = s.agents.iter().map(|a| clean(&a.ufrag).into_owned()).collect();
+                    let u: Vec<String> = s.ufrags.iter().map(|u| clean(u).into_owned()).collect();
                     format!("Session {} {}", s.id, u.join("↔"))
                 }),
             Screen::Turn => "TURN".into(),

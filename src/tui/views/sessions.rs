@@ -182,20 +182,10 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
         let Some(&row) = app.index.rows.get(ri) else {
             continue;
         };
-        let s = RowSummary::of(report, &app.index, row);
-        let marked = match row {
-            RowRef::Session(i) => app
-                .home
-                .marked
-                .contains(&crate::tui::app::RowKey::Session(report.sessions[i].id.clone())),
-            RowRef::Allocation(i) => {
-                let a = &report.turn.allocations[i];
-                app.home.marked.contains(&crate::tui::app::RowKey::Allocation(
-                    a.client.clone(),
-                    a.server.clone(),
-                ))
-            }
+        let Some(s) = RowSummary::of(&app.snapshot, &app.index, row) else {
+            continue;
         };
+        let marked = app.home.marked.contains(&app.row_key(ri));
         let mut cells: Vec<Span> = vec![
             Span::raw(if marked { "●" } else { " " }),
             Span::raw(rel(app, s.start)),
@@ -268,27 +258,32 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
     }
 
     let detail_line = match selected_summary {
-        Some((RowRef::Session(i), _)) => {
-            let s = &report.sessions[i];
-            Line::from(vec![
+        Some((RowRef::Session(i), _)) => match app.snapshot.session_brief(i) {
+            Some(s) => Line::from(vec![
                 Span::styled(format!(" {} ", s.id), t.header()),
                 Span::styled(s.outcome.name(), t.outcome(s.outcome)),
                 Span::raw(": "),
                 Span::raw(clean(&s.outcome_reason).into_owned()),
-            ])
-        }
-        Some((RowRef::Allocation(i), _)) => {
-            let a = &report.turn.allocations[i];
-            let err = a.errors.last().map_or(String::new(), |e| {
-                format!(" — last error {} {} {}", e.method, e.code, clean(&e.reason))
-            });
-            Line::from(vec![
-                Span::styled(" TURN ", t.header()),
-                Span::raw(format!("{} → {} ", a.client, a.server)),
-                Span::styled(a.state.name(), t.allocation(a.state)),
-                Span::raw(err),
-            ])
-        }
+            ]),
+            None => Line::default(),
+        },
+        Some((RowRef::Allocation(i), _)) => match app.snapshot.allocation_brief(i) {
+            Some(a) => {
+                let err = a
+                    .last_error
+                    .as_ref()
+                    .map_or(String::new(), |(method, code, reason)| {
+                        format!(" — last error {method} {code} {}", clean(reason))
+                    });
+                Line::from(vec![
+                    Span::styled(" TURN ", t.header()),
+                    Span::raw(format!("{} → {} ", a.client, a.server)),
+                    Span::styled(a.state.name(), t.allocation(a.state)),
+                    Span::raw(err),
+                ])
+            }
+            None => Line::default(),
+        },
         None => Line::from(Span::styled(
             " Enter open · / filter · s sort · Space mark · w save · ? help",
             t.dim(),

@@ -87,12 +87,10 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
         legend,
     );
     if s.timeline.is_empty() {
-        let text = if app.snapshot.timeline_lost(st.session) {
-            " this session's timeline could not be read back from the temporary file"
-        } else {
-            " no events in this session"
-        };
-        frame.render_widget(Paragraph::new(text).style(t.dim()), lanes_area);
+        frame.render_widget(
+            Paragraph::new(" no events in this session").style(t.dim()),
+            lanes_area,
+        );
         return;
     }
 

@@ -10,9 +10,9 @@ use ratatui::Frame;
 
 pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = Theme::of(app);
-    let report = app.report();
-    let allocs = &report.turn.allocations;
-    if allocs.is_empty() {
+    let snapshot = &app.snapshot;
+    let count = snapshot.allocation_count();
+    if count == 0 {
         frame.render_widget(
             Paragraph::new(" No TURN allocation in this capture.").style(t.dim()),
             area,
@@ -24,7 +24,7 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
         let [a, b] = Layout::horizontal([Constraint::Percentage(40), Constraint::Fill(1)]).areas(area);
         (a, b)
     } else {
-        let h = u16::try_from(allocs.len())
+        let h = u16::try_from(count)
             .unwrap_or(u16::MAX)
             .saturating_add(2)
             .min(area.height / 3)
@@ -35,7 +35,7 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let focus = |p: Pane| if app.turn.pane == p { t.header() } else { t.dim() };
 
     let block = Block::default().borders(Borders::TOP).title(Span::styled(
-        format!(" Allocations ({}) ", allocs.len()),
+        format!(" Allocations ({count}) "),
         focus(Pane::First),
     ));
     let inner = block.inner(list_area);
@@ -44,16 +44,17 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
     if app.turn.pane == Pane::First {
         app.page.set(h.max(1));
     }
-    let (from, to) = app.turn.allocations.window(allocs.len(), h);
+    let (from, to) = app.turn.allocations.window(count, h);
     let rows: Vec<Row> = (from..to)
-        .map(|i| {
-            let a = &allocs[i];
+        .filter_map(|i| {
+            let a = snapshot.allocation_brief(i)?;
             let used = app
                 .index
                 .allocations
                 .get(i)
                 .and_then(|s| s.session)
-                .map_or("-".to_string(), |s| report.sessions[s].id.clone());
+                .and_then(|s| snapshot.session_brief(s))
+                .map_or("-".to_string(), |s| s.id.clone());
             let mut r = Row::new(vec![
                 Span::raw(format!("{} → {}", a.client, a.server)),
                 Span::raw(a.transport.name()),
@@ -64,7 +65,7 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
             if i == app.turn.allocations.selected {
                 r = r.style(t.selected());
             }
-            r
+            Some(r)
         })
         .collect();
     frame.render_widget(
@@ -94,7 +95,7 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
         );
     }
 
-    let lines = allocation_lines(report, &app.index, app.turn.allocations.selected);
+    let lines = allocation_lines(snapshot, &app.index, app.turn.allocations.selected);
     let block = Block::default().borders(Borders::TOP).title(Span::styled(
         " Allocation (Tab: focus · Enter: open the line's frame) ",
         focus(Pane::Second),
