@@ -94,8 +94,8 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
     let tui =
         !args.no_tui && !args.quiet && !args.packets && !json_on_stdout && std::io::stdout().is_terminal();
     // ICE sessions and TURN allocations are folded as they end (memory then follows the calls open at one
-    // moment): the JSON writer and the summary read their rendered forms back, the TUI the whole report
-    // made from them (`Report::unfold`).
+    // moment): the JSON writer and the summary read their rendered forms back, the TUI a brief of each,
+    // reading one back whole when a view needs it (`tui::data::Snapshot`).
     {
         let spill = FileSpill::create()
             .ok()
