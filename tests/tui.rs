@@ -39,10 +39,18 @@ fn load_json(rel: &str) -> Value {
 
 /// What `iceview read FILES` hands the UI.
 fn snapshot(rels: &[&str]) -> Snapshot {
+    snapshot_listing(rels, None)
+}
+
+/// The same, listing at most `limit` messages (the UI's bound is `MAX_STORED_MESSAGES`).
+fn snapshot_listing(rels: &[&str], limit: Option<usize>) -> Snapshot {
     let inputs: Vec<String> = rels.iter().map(|r| fixture(r)).collect();
     let mut reader = FileReader::open(&inputs, None).expect("fixture opens");
     let mut analyzer = Analyzer::new(Keyring::new());
     analyzer.set_inputs(inputs.len() as u16);
+    if let Some(n) = limit {
+        analyzer.set_store_limit(n);
+    }
     reader.for_each(&mut |p| {
         analyzer.ingest(p);
         true
@@ -966,6 +974,26 @@ fn e_exports_the_sessions_part_of_the_report() {
     // Both allocations carry the session's relay candidates.
     assert_eq!(v["turn"]["allocations"], full["turn"]["allocations"]);
     let _ = std::fs::remove_dir_all(&out);
+}
+
+/// The UI lists a capture's first 1,000,000 messages; a session that goes on after the last one listed
+/// says so under its ladder instead of looking as if it ended there. Here the bound is 4 messages of
+/// symmetric-relay's capture, whose session checks for seconds after its 4th STUN message (tshark's
+/// fourth message gives the frame).
+#[test]
+fn a_ladder_cut_by_the_listing_bound_says_so() {
+    let msgs = tshark("symmetric-relay");
+    assert!(msgs.len() > 40, "{} messages", msgs.len());
+    let fourth = msgs[3]["frame"].as_u64().expect("frame");
+    let note = format!("not listed after frame {fourth}: the UI keeps a capture's first 4 messages");
+    for (limit, cut) in [(None, false), (Some(4), true)] {
+        let mut a = App::new(snapshot_listing(&["symmetric-relay/capture.pcap"], limit));
+        key(&mut a, KeyCode::Enter);
+        keys(&mut a, "3");
+        assert_eq!(a.session.as_ref().expect("session").tab, Tab::Ladder);
+        let t = text(&draw(&a, 200, 50));
+        assert_eq!(t.contains(&note), cut, "limit {limit:?}:\n{t}");
+    }
 }
 
 #[test]

@@ -176,9 +176,23 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
         head,
     );
 
+    // The UI lists a capture's first messages only (`MAX_STORED_MESSAGES`): a session still active after
+    // the last one listed has arrows missing at the end, or none at all; a line under the last row says
+    // so.
+    let unlisted = app.report().stats.messages_not_stored;
+    let last_listed = model
+        .messages
+        .len()
+        .checked_sub(1)
+        .and_then(|i| model.messages.get(i));
+    let cut = match (app.snapshot.session(st.session), &last_listed) {
+        (Some(s), Some(m)) => unlisted > 0 && s.last_ts > m.ts.as_secs_f64(),
+        _ => false,
+    };
+
     // Rows.
     let len = app.ladder_len();
-    let h = body.height as usize;
+    let h = (body.height as usize).saturating_sub(usize::from(cut));
     app.page.set(h.max(1));
     let (from, to) = st.ladder.window(len, h);
     let mut lines = Vec::with_capacity(to - from);
@@ -244,7 +258,20 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
         spans.push(Span::styled(run, style));
         lines.push(Line::from(spans));
     }
-    if len == 0 {
+    if cut && to == len {
+        let after = match &last_listed {
+            Some(m) if len > 0 => format!(" after frame {}", m.frame),
+            _ => String::new(),
+        };
+        lines.push(Line::from(Span::styled(
+            format!(
+                " not listed{after}: the UI keeps a capture's first {} messages ({unlisted} more not \
+                 stored; --json lists all)",
+                model.messages.len()
+            ),
+            t.warn(),
+        )));
+    } else if len == 0 {
         lines.push(Line::from(Span::styled(" no messages for this session", t.dim())));
     }
     frame.render_widget(Paragraph::new(lines), body);
