@@ -228,9 +228,7 @@ impl App {
             }
         }
         if let (Some(id), Some(st)) = (session_id, self.session.as_mut()) {
-            let by_id = (0..self.snapshot.session_count())
-                .position(|i| self.snapshot.session_brief(i).is_some_and(|s| s.id == id));
-            match by_id {
+            match self.snapshot.session_briefs().position(|s| s.id == id) {
                 Some(i) => st.session = i,
                 None => {
                     self.session = None;

@@ -66,6 +66,9 @@ pub struct Index {
     transactions: Vec<([u8; 12], u32)>,
     /// The earliest timestamp of the capture (all times are shown relative to it).
     pub(crate) t0: f64,
+    /// The last listed message's time (epoch seconds) and frame: the UI lists a capture's first
+    /// `MAX_STORED_MESSAGES`, so a session active after it is missing messages.
+    pub(crate) last_listed: Option<(f64, u64)>,
 }
 
 impl Index {
@@ -81,9 +84,7 @@ impl Index {
         } else {
             model.first_ts.map_or(0.0, |t| t.as_secs_f64())
         };
-        let allocs: Vec<&AllocationBrief> = (0..snapshot.allocation_count())
-            .filter_map(|i| snapshot.allocation_brief(i))
-            .collect();
+        let allocs: Vec<&AllocationBrief> = snapshot.allocation_briefs().collect();
         let mut allocations: Vec<AllocationScope> = allocs
             .iter()
             .map(|a| {
@@ -107,9 +108,7 @@ impl Index {
                 .entry((a.client.as_str(), a.server.as_str()))
                 .or_insert(ai);
         }
-        let briefs: Vec<&SessionBrief> = (0..snapshot.session_count())
-            .filter_map(|i| snapshot.session_brief(i))
-            .collect();
+        let briefs: Vec<&SessionBrief> = snapshot.session_briefs().collect();
         let mut session_by: HashMap<&str, usize> = HashMap::new();
         for (si, s) in briefs.iter().enumerate() {
             session_by.entry(s.id.as_str()).or_insert(si);
@@ -150,6 +149,7 @@ impl Index {
         let ufrags: Vec<[&str; 2]> = briefs.iter().map(|s| [s.ufrag(0), s.ufrag(1)]).collect();
         // Binding requests whose USERNAME names another session's agents, and so their responses.
         let mut foreign: Vec<HashSet<TransactionId>> = vec![HashSet::new(); sessions.len()];
+        let mut last_listed = None;
         let mut by_frame = Vec::with_capacity(model.messages.len());
         // Room for every STUN message listed (the listing counts ChannelData apart), not a doubling
         // `Vec`'s up to twice that: on a busy server's capture this is the index's largest list.
@@ -161,6 +161,7 @@ impl Index {
         for (mi, m) in model.messages.iter().enumerate() {
             let m = &m;
             by_frame.push((m.frame, mi));
+            last_listed = Some((m.ts.as_secs_f64(), m.frame));
             if let (Some(id), Ok(i)) = (model.transaction_id(m), u32::try_from(mi)) {
                 transactions.push((id.0, i));
             }
@@ -217,6 +218,7 @@ impl Index {
             by_frame,
             transactions,
             t0,
+            last_listed,
         }
     }
 
@@ -458,12 +460,9 @@ mod tests {
         let model = &*snapshot.model;
         let index = Index::build(&snapshot);
         let frames_of = |ufrag: &str| -> Vec<u64> {
-            let si = (0..snapshot.session_count())
-                .position(|i| {
-                    snapshot
-                        .session_brief(i)
-                        .is_some_and(|s| s.ufrags.iter().any(|g| g == ufrag))
-                })
+            let si = snapshot
+                .session_briefs()
+                .position(|s| s.ufrags.iter().any(|g| g == ufrag))
                 .unwrap_or_else(|| panic!("a session with {ufrag}"));
             index.sessions[si]
                 .messages

@@ -179,6 +179,16 @@ impl Snapshot {
         self.sessions.get(i).map(|s| &s.brief)
     }
 
+    /// Every session's brief, in order.
+    pub(crate) fn session_briefs(&self) -> impl Iterator<Item = &SessionBrief> {
+        self.sessions.iter().map(|s| &s.brief)
+    }
+
+    /// Every allocation's brief, in order.
+    pub(crate) fn allocation_briefs(&self) -> impl Iterator<Item = &AllocationBrief> {
+        self.allocations.iter().map(|a| &a.brief)
+    }
+
     /// What allocation `i` is listed and scoped by.
     pub(crate) fn allocation_brief(&self, i: usize) -> Option<&AllocationBrief> {
         self.allocations.get(i).map(|a| &a.brief)

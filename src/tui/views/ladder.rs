@@ -180,13 +180,9 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
     // the last one listed has arrows missing at the end, or none at all; a line under the last row says
     // so.
     let unlisted = app.report().stats.messages_not_stored;
-    let last_listed = model
-        .messages
-        .len()
-        .checked_sub(1)
-        .and_then(|i| model.messages.get(i));
-    let cut = match (app.snapshot.session(st.session), &last_listed) {
-        (Some(s), Some(m)) => unlisted > 0 && s.last_ts > m.ts.as_secs_f64(),
+    let last_listed = app.index.last_listed;
+    let cut = match (app.snapshot.session(st.session), last_listed) {
+        (Some(s), Some((ts, _))) => unlisted > 0 && s.last_ts > ts,
         _ => false,
     };
 
@@ -259,8 +255,8 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
         lines.push(Line::from(spans));
     }
     if cut && to == len {
-        let after = match &last_listed {
-            Some(m) if len > 0 => format!(" after frame {}", m.frame),
+        let after = match last_listed {
+            Some((_, frame)) if len > 0 => format!(" after frame {frame}"),
             _ => String::new(),
         };
         lines.push(Line::from(Span::styled(
