@@ -32,9 +32,10 @@ use super::turn::{Allocation, AllocationKey};
 use super::{findings, sessions, transactions, turn, Model};
 use crate::capture::Timestamp;
 use crate::net::addr::SortAddr;
+use crate::net::hash::FastHash;
 use crate::net::Transport;
 use crate::wire::stun::{self, Method};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -50,22 +51,41 @@ pub(crate) const FOLD_AFTER_SECS: f64 = super::transactions::STALE_SECS;
 pub(crate) const FOLD_EVERY_SECS: f64 = 5.0;
 
 /// What an output made of a folded session's view: its element of the JSON `sessions` array (rendered at
-/// the array's depth) and its part of the text summary.
+/// the array's depth) and its part of the text summary. [`Folded`] keeps one and hands it to each render,
+/// which clears and refills it: a fresh pair of buffers per item, grown by doubling, was ~3 % of a 4 GB
+/// call-dense read (perf, BENCHMARKS.md).
+#[derive(Debug, Default)]
 pub struct Rendered {
     pub(crate) json: Vec<u8>,
     pub(crate) text: Vec<u8>,
 }
 
+impl Rendered {
+    /// Above this a buffer is let go rather than kept for the next item (one session with a huge timeline
+    /// must not hold its size for the rest of the read).
+    const KEEP: usize = 1 << 20;
+
+    /// Empties both buffers for the next item.
+    pub(crate) fn clear(&mut self) {
+        for buf in [&mut self.json, &mut self.text] {
+            if buf.capacity() > Self::KEEP {
+                *buf = Vec::new();
+            }
+            buf.clear();
+        }
+    }
+}
+
 /// How an output renders a session's view (the report layer gives it; the analysis only stores the bytes).
-pub(crate) type Render = fn(&SessionReport) -> Rendered;
+pub(crate) type Render = fn(&SessionReport, &mut Rendered);
 
 /// How an output renders a finding: its element of the report's `findings` array and its line of the text
 /// summary.
-pub(crate) type RenderFinding = fn(&Finding) -> Rendered;
+pub(crate) type RenderFinding = fn(&Finding, &mut Rendered);
 
 /// How an output renders an allocation as the capture ending at the given time shows it: its element of
 /// `turn.allocations` and its lines of the text summary.
-pub(crate) type RenderAllocation = fn(&AllocationKey, &Allocation, Timestamp) -> Rendered;
+pub(crate) type RenderAllocation = fn(&AllocationKey, &Allocation, Timestamp, &mut Rendered);
 
 /// One of a folded item's rendered forms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -209,6 +229,8 @@ pub struct Folded {
     render: Option<Render>,
     render_allocation: Option<RenderAllocation>,
     render_finding: Option<RenderFinding>,
+    /// What the renders write into, reused.
+    scratch: Rendered,
     next_search: Option<Timestamp>,
 }
 
@@ -246,13 +268,14 @@ impl Folded {
     /// Renders and keeps session `view`'s forms and findings.
     pub(crate) fn push(&mut self, view: &SessionReport) {
         let Some(render) = self.render else { return };
-        let Rendered { json, text } = render(view);
+        render(view, &mut self.scratch);
         let facts = EndFacts::of(view);
         let mut rest = Vec::new();
         if let Some(facts) = &facts {
             facts.encode(&mut rest);
         }
-        let forms = Forms::store(&mut self.store, &json, &text, &rest);
+        let Rendered { json, text } = &self.scratch;
+        let forms = Forms::store(&mut self.store, json, text, &rest);
         let findings = self.fold_findings(lasting_findings(view));
         self.sessions.push(FoldedSession {
             index: view.index,
@@ -275,8 +298,9 @@ impl Folded {
         let Some(render) = self.render_allocation else {
             return;
         };
-        let Rendered { json, text } = render(key, a, now);
-        let forms = Forms::store(&mut self.store, &json, &text, &[]);
+        render(key, a, now, &mut self.scratch);
+        let Rendered { json, text } = &self.scratch;
+        let forms = Forms::store(&mut self.store, json, text, &[]);
         let findings = self.fold_findings(findings);
         self.allocations.push(FoldedAllocation {
             client: SortAddr::of(key.client),
@@ -296,8 +320,9 @@ impl Folded {
             return start..start;
         };
         for f in &findings {
-            let Rendered { json, text } = render(f);
-            let forms = Forms::store(&mut self.store, &json, &text, &[]);
+            render(f, &mut self.scratch);
+            let Rendered { json, text } = &self.scratch;
+            let forms = Forms::store(&mut self.store, json, text, &[]);
             let code = self.intern(f.code);
             self.findings.push(FoldedFinding {
                 first_frame: f.frames.first().copied().unwrap_or(u64::MAX),
@@ -450,7 +475,7 @@ impl Model {
                 self.ice_folded.push(&view);
             }
         }
-        let pending: HashSet<transactions::TxIndex> = self.turn.pending_txs().collect();
+        let pending: HashSet<transactions::TxIndex, FastHash> = self.turn.pending_txs().collect();
         for tx in self.ice.fold(&quiet) {
             if !pending.contains(&tx) {
                 self.retire_folded(tx, now);
@@ -462,7 +487,7 @@ impl Model {
     /// ([`ice::IceState::settle`]: their tally stays, their transactions go), so a long call's consent
     /// checks do not pile up; those a pending TURN request waits on stay. Returns how many went.
     pub(super) fn settle_checks(&mut self, now: Timestamp) -> usize {
-        let pending: HashSet<transactions::TxIndex> = self.turn.pending_txs().collect();
+        let pending: HashSet<transactions::TxIndex, FastHash> = self.turn.pending_txs().collect();
         let settled = self
             .ice
             .settle(&self.transactions, now, FOLD_AFTER_SECS, &pending);
@@ -511,7 +536,7 @@ impl Model {
     /// RFC 8489's 39.5 s they are final, and the binding they found is kept in `ice` on its own. Only
     /// `ice.no-checks` read them, through [`Retired`].
     pub(super) fn retire_stray_bindings(&mut self, now: Timestamp) {
-        let pending: HashSet<transactions::TxIndex> = self.turn.pending_txs().collect();
+        let pending: HashSet<transactions::TxIndex, FastHash> = self.turn.pending_txs().collect();
         let stray: Vec<transactions::TxIndex> = (0..self.transactions.list.len())
             .filter(|&i| {
                 self.transactions.get(i).is_some_and(|t| {
@@ -547,24 +572,29 @@ impl Model {
             return Vec::new();
         }
         order.sort_unstable();
-        let finished: HashSet<turn::AllocationKey> = order.iter().copied().collect();
+        let finished: HashSet<turn::AllocationKey, FastHash> = order.iter().copied().collect();
+        let theirs = self.transactions_of(&finished);
         let mut folded = Vec::new();
-        {
-            let by_allocation = findings::turn::transactions_by_allocation(self, |k| finished.contains(k));
-            for key in &order {
-                let Some(a) = self.turn.allocations.get(key) else {
-                    continue;
-                };
-                let txs = by_allocation.get(key).map(Vec::as_slice).unwrap_or(&[]);
-                if findings::turn::allocate_unanswered(txs) {
-                    continue;
-                }
-                let found = findings::turn::allocation_findings(key, a, txs, now);
-                folded.push((*key, found));
+        for key in &order {
+            let Some(a) = self.turn.allocations.get(key) else {
+                continue;
+            };
+            let mut txs: Vec<&Transaction> = theirs
+                .get(key)
+                .into_iter()
+                .flatten()
+                .filter_map(|&i| self.transactions.get(i))
+                .filter(|t| findings::turn::is_allocation_request(t))
+                .collect();
+            findings::turn::in_request_order(&mut txs);
+            if findings::turn::allocate_unanswered(&txs) {
+                continue;
             }
+            let found = findings::turn::allocation_findings(key, a, &txs, now);
+            folded.push((*key, found));
         }
         let mut relayed = Vec::new();
-        let keys: HashSet<turn::AllocationKey> = folded.iter().map(|(k, _)| *k).collect();
+        let mut retire = Vec::new();
         for (key, found) in folded {
             if let Some(a) = self.turn.allocations.get(&key) {
                 self.ice_folded.push_allocation(&key, a, now, found);
@@ -572,26 +602,41 @@ impl Model {
             if let Some(a) = self.turn.remove(&key) {
                 relayed.extend(a.relayed);
             }
+            retire.extend(theirs.get(&key).into_iter().flatten().copied());
         }
-        // The allocations' own transactions (client → server), but those still awaited.
-        let pending: HashSet<transactions::TxIndex> = self.turn.pending_txs().collect();
-        let theirs: Vec<transactions::TxIndex> = (0..self.transactions.list.len())
-            .filter(|i| !pending.contains(i))
-            .filter(|&i| {
-                self.transactions.get(i).is_some_and(|t| {
-                    !t.relayed
-                        && keys.contains(&turn::AllocationKey {
-                            client: t.requester(),
-                            server: t.responder(),
-                            transport: t.transport,
-                        })
-                })
-            })
-            .collect();
-        for i in theirs {
+        // The allocations' own transactions (client → server), but those still awaited, in table order.
+        let pending: HashSet<transactions::TxIndex, FastHash> = self.turn.pending_txs().collect();
+        retire.retain(|i| !pending.contains(i));
+        retire.sort_unstable();
+        for i in retire {
             self.retire_folded(i, now);
         }
         relayed
+    }
+
+    /// The transactions still tracked of each allocation in `keys` (not relayed, client → server), by
+    /// index in table order, found in one pass over the table. A fold search made two, the second hashing
+    /// every transaction's addresses with SipHash: ~6 % of a 4 GB call-dense read (perf, BENCHMARKS.md).
+    fn transactions_of(
+        &self,
+        keys: &HashSet<turn::AllocationKey, FastHash>,
+    ) -> HashMap<turn::AllocationKey, Vec<transactions::TxIndex>, FastHash> {
+        let mut theirs: HashMap<turn::AllocationKey, Vec<transactions::TxIndex>, FastHash> =
+            HashMap::default();
+        for (i, t) in self.transactions.list.iter().enumerate() {
+            if t.retired || t.relayed {
+                continue;
+            }
+            let key = turn::AllocationKey {
+                client: t.requester(),
+                server: t.responder(),
+                transport: t.transport,
+            };
+            if keys.contains(&key) {
+                theirs.entry(key).or_default().push(i);
+            }
+        }
+        theirs
     }
 }
 

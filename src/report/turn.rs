@@ -589,14 +589,12 @@ impl<'h, 'f> AllocationItem<'h, 'f> {
 
 /// How a folded allocation is kept: its element of `turn.allocations` as the JSON writer lays it out,
 /// and its lines of the text summary ([`crate::analysis::fold::RenderAllocation`]).
-pub fn render_folded_allocation(key: &AllocationKey, a: &Allocation, end: Timestamp) -> Rendered {
+pub fn render_folded_allocation(key: &AllocationKey, a: &Allocation, end: Timestamp, out: &mut Rendered) {
     let report = allocation(key, a, end);
-    let mut json = Vec::new();
+    out.clear();
     // Writing to a Vec fails only if serialisation does, which these types never do.
-    let _ = super::json::serde_item(&report, 3, &mut json);
-    let mut text = Vec::new();
-    let _ = write_allocation_text(&report, &mut text);
-    Rendered { json, text }
+    let _ = super::json::serde_item(&report, 3, &mut out.json);
+    let _ = write_allocation_text(&report, &mut out.text);
 }
 
 /// One allocation's lines of the text summary.

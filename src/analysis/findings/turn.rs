@@ -124,7 +124,7 @@ pub(crate) fn transactions_by_allocation(
 ) -> BTreeMap<AllocationKey, Vec<&Transaction>> {
     let mut txs: BTreeMap<AllocationKey, Vec<&Transaction>> = BTreeMap::new();
     for t in model.transactions.iter() {
-        if t.relayed || !(t.method == Method::ALLOCATE || t.method == Method::REFRESH) {
+        if !is_allocation_request(t) {
             continue;
         }
         let key = AllocationKey {
@@ -136,11 +136,22 @@ pub(crate) fn transactions_by_allocation(
             txs.entry(key).or_default().push(t);
         }
     }
-    // Retired slots are reused, so the table's order is not always the order requests began.
     for list in txs.values_mut() {
-        list.sort_by_key(|t| t.first_request().map(|s| (s.ts, s.frame)));
+        in_request_order(list);
     }
     txs
+}
+
+/// Whether `t` is one of the requests an allocation's findings read (Allocate and Refresh from the
+/// client, not relayed).
+pub(crate) fn is_allocation_request(t: &Transaction) -> bool {
+    !t.relayed && (t.method == Method::ALLOCATE || t.method == Method::REFRESH)
+}
+
+/// Sorts an allocation's transactions (in table order) into the order their requests began: retired
+/// slots are reused, so the table's order is not always that order. Stable, so ties keep table order.
+pub(crate) fn in_request_order(txs: &mut [&Transaction]) {
+    txs.sort_by_key(|t| t.first_request().map(|s| (s.ts, s.frame)));
 }
 
 /// Whether every Allocate of an allocation went unanswered: its finding measures up to the capture's

@@ -130,12 +130,12 @@ pub(crate) struct SettledTx {
 impl IceState {
     /// Settles, in every open session, the checks at the front of each pair direction quiet for
     /// `quiet_secs` at `now` (but those in `keep`), and returns their transactions, free to retire.
-    pub fn settle(
+    pub(crate) fn settle(
         &mut self,
         txs: &Transactions,
         now: Timestamp,
         quiet_secs: f64,
-        keep: &HashSet<TxIndex>,
+        keep: &HashSet<TxIndex, FastHash>,
     ) -> Vec<TxIndex> {
         let mut out = Vec::new();
         let mut settled: HashMap<TxIndex, Option<SettledTx>, FastHash> = HashMap::default();

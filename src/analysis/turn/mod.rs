@@ -154,7 +154,7 @@ impl TurnState {
     /// Allocations over ([`Allocation::over_at`]) and quiet for more than `quiet_secs` before `now`,
     /// with no request of theirs awaiting an answer: what a file read may fold (`analysis::fold`).
     pub(crate) fn finished(&self, now: Timestamp, quiet_secs: f64) -> Vec<AllocationKey> {
-        let waiting: std::collections::HashSet<AllocationKey> =
+        let waiting: std::collections::HashSet<AllocationKey, crate::net::hash::FastHash> =
             self.pending.values().map(|p| p.key).collect();
         self.allocations
             .unordered()
