@@ -63,7 +63,8 @@ impl State {
     }
 
     fn on_tcp(&mut self, dg: &Datagram<'_>, gap: bool) {
-        if !self.framers.contains_key(&dg.flow) && self.framers.len() >= MAX_TCP_STREAMS {
+        // The bound first: on every segment of a known stream the map is then looked up once (`entry`).
+        if self.framers.len() >= MAX_TCP_STREAMS && !self.framers.contains_key(&dg.flow) {
             // Evict an arbitrary stream: a capture with this many concurrent TURN/ICE-TCP streams is a
             // server under load, and losing one stream's partial frame costs at most one message.
             if let Some(k) = self.framers.keys().next().copied() {
