@@ -746,6 +746,7 @@ fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
             );
         }
         assert_eq!(snapshot.unread(), 0);
+        forget_and_read_back(snapshot, &whole, folded_items);
         unread_at_start.borrow_mut().push(unread);
         (json_out, text_out, folded, sessions_started, allocations, held)
     };
@@ -773,6 +774,64 @@ fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
         );
     }
     runs
+}
+
+/// The terminal UI keeps what it read back of folded items only while few are kept (`App::trim_cache`):
+/// past the bound, all but what the open views show are let go, and read back the same when asked for
+/// again. `snapshot` has every item read back whole; `whole` is the report they must equal.
+fn forget_and_read_back(
+    snapshot: iceview::tui::data::Snapshot,
+    whole: &iceview::report::Report,
+    folded: usize,
+) {
+    use iceview::tui::app::{App, Screen};
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    fn entry<T: serde::Serialize>(v: &T) -> Vec<u8> {
+        serde_json::to_vec(v).expect("json")
+    }
+    let mut app = App::new(snapshot);
+    assert_eq!(app.trim_cache_to(usize::MAX), 0, "within the bound nothing goes");
+    assert_eq!(app.snapshot.unread(), 0);
+    // Nothing open but the TURN view's selected allocation (the first): all else goes.
+    let gone = app.trim_cache_to(0);
+    assert_eq!(gone, app.snapshot.unread(), "what went is what is unread now");
+    assert!(
+        gone + 1 >= folded,
+        "past the bound, folded items read back are let go: {gone} of {folded}"
+    );
+    // Everything reads back again as it was.
+    for (i, w) in whole.sessions.iter().enumerate() {
+        let s = app.snapshot.session(i).expect("a session reads back again");
+        assert!(entry(s) == entry(w), "session {i}: read back again, it differs");
+    }
+    for (i, w) in whole.turn.allocations.iter().enumerate() {
+        let a = app
+            .snapshot
+            .allocation(i)
+            .expect("an allocation reads back again");
+        assert!(
+            entry(a) == entry(w),
+            "allocation {i}: read back again, it differs"
+        );
+    }
+    assert_eq!(app.snapshot.unread(), 0);
+    // A session open: it and the selected allocation stay (asking for them reads nothing back).
+    app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    let open = app.shown_session();
+    assert!(
+        open.is_some() || whole.sessions.is_empty(),
+        "Enter on the home list opens a session"
+    );
+    if open.is_some() {
+        assert_eq!(app.screen(), Screen::Session);
+    }
+    app.trim_cache_to(0);
+    let unread = app.snapshot.unread();
+    if let Some(si) = open {
+        assert!(app.snapshot.session(si).is_some());
+    }
+    assert!(whole.turn.allocations.is_empty() || app.snapshot.allocation(0).is_some());
+    assert_eq!(app.snapshot.unread(), unread, "what the open views show stayed");
 }
 
 /// `iceview read` folds an ICE session once nothing of it has been seen for 45 s of capture time, and a

@@ -174,6 +174,7 @@ fn run_inner(snapshot: Snapshot, feed: Option<LiveFeed>, counters: bool) -> io::
             if !perform(&mut app, action) {
                 break;
             }
+            app.trim_cache();
         }
         if let Some(rx) = updates {
             let mut newest = None;

@@ -130,6 +130,10 @@ impl Pane {
     }
 }
 
+/// Folded items read back whole, and ladders laid out, kept at most per kind before those not shown go
+/// ([`App::trim_cache`]): reading one back again takes milliseconds, so only browsing far keeps paying it.
+pub const KEPT_WHOLE: usize = 64;
+
 pub struct App {
     pub snapshot: Snapshot,
     pub index: Index,
@@ -195,6 +199,11 @@ impl App {
         &self.snapshot.model
     }
 
+    /// The session the session view shows (an index into the snapshot's sessions), if one is open.
+    pub fn shown_session(&self) -> Option<usize> {
+        self.session.as_ref().map(|s| s.session)
+    }
+
     pub fn screen(&self) -> Screen {
         self.stack.last().copied().unwrap_or(Screen::Home)
     }
@@ -209,6 +218,26 @@ impl App {
             self.replace(snapshot);
             true
         }
+    }
+
+    /// Lets go of what views read back or laid out for items no longer shown, once more than
+    /// [`KEPT_WHOLE`] of a kind are kept ([`Snapshot::forget_wholes`], [`Index::forget_ladders`]): the
+    /// open session, its allocations and the TURN view's selected allocation stay. The event loop calls it
+    /// after each key. Returns how many items' went.
+    pub fn trim_cache(&mut self) -> usize {
+        self.trim_cache_to(KEPT_WHOLE)
+    }
+
+    /// [`App::trim_cache`] with another bound than [`KEPT_WHOLE`].
+    pub fn trim_cache_to(&mut self, bound: usize) -> usize {
+        let open = self.session.as_ref().map(|s| s.session);
+        let mut allocations: Vec<usize> = open
+            .and_then(|si| self.index.sessions.get(si))
+            .map(|scope| scope.allocations.clone())
+            .unwrap_or_default();
+        allocations.push(self.turn.allocations.selected);
+        let sessions: Vec<usize> = open.into_iter().collect();
+        self.snapshot.forget_wholes(bound, &sessions, &allocations) + self.index.forget_ladders(bound, open)
     }
 
     /// A new snapshot (live mode): keeps what is open by id, re-derives everything else.

@@ -246,6 +246,25 @@ impl Index {
         Some(scope.ladder.get_or_init(|| build_ladder(scope, s, snapshot)))
     }
 
+    /// Ladders and consent flags laid out stay kept while at most `bound` sessions have them; past that,
+    /// all but session `keep`'s are let go (laid out again when next shown): a ladder takes a row per
+    /// message, and a user may open hundreds of sessions in a run. Returns how many sessions' went.
+    pub(crate) fn forget_ladders(&mut self, bound: usize, keep: Option<usize>) -> usize {
+        let laid = |s: &SessionScope| s.ladder.get().is_some() || s.consent.get().is_some();
+        if self.sessions.iter().filter(|s| laid(s)).count() <= bound {
+            return 0;
+        }
+        let mut gone = 0;
+        for (si, scope) in self.sessions.iter_mut().enumerate() {
+            if laid(scope) && keep != Some(si) {
+                scope.ladder.take();
+                scope.consent.take();
+                gone += 1;
+            }
+        }
+        gone
+    }
+
     /// The frames of allocation `ai` for saving: its lifecycle's, errors', permissions' and channels'
     /// (from the allocation whole) and its findings' evidence.
     pub(crate) fn allocation_frames(&self, ai: usize, snapshot: &Snapshot) -> Vec<u64> {
@@ -425,6 +444,43 @@ mod tests {
     /// frames 1-2 are the first session's check and success, 3-4 the restarted session's.
     #[test]
     fn a_restarted_session_lists_only_its_own_checks() {
+        let snapshot = restarted();
+        let model = &*snapshot.model;
+        let index = Index::build(&snapshot);
+        let frames_of = |ufrag: &str| -> Vec<u64> {
+            let si = snapshot
+                .session_briefs()
+                .position(|s| s.ufrags.iter().any(|g| g == ufrag))
+                .unwrap_or_else(|| panic!("a session with {ufrag}"));
+            index.sessions[si]
+                .messages
+                .iter()
+                .filter_map(|&mi| model.messages.get(mi))
+                .map(|m| m.frame)
+                .collect()
+        };
+        assert_eq!(frames_of("AAAA"), [1, 2]);
+        assert_eq!(frames_of("CCCC"), [3, 4]);
+    }
+
+    /// Past the bound, ladders laid out go but the kept session's; within it, none.
+    #[test]
+    fn ladders_past_the_bound_go_but_the_open_sessions() {
+        let snapshot = restarted();
+        let mut index = Index::build(&snapshot);
+        assert_eq!(snapshot.session_count(), 2);
+        for si in 0..2 {
+            assert!(index.ladder(si, &snapshot).is_some());
+        }
+        assert_eq!(index.forget_ladders(2, None), 0);
+        assert_eq!(index.forget_ladders(1, Some(1)), 1);
+        assert!(index.sessions[0].ladder.get().is_none());
+        assert!(index.sessions[1].ladder.get().is_some());
+    }
+
+    /// Two sessions on the same addresses, the second an ICE restart of the first (new ufrags); worked out
+    /// by hand: frames 1-2 are the first session's check and success, 3-4 the restarted session's.
+    fn restarted() -> Snapshot {
         let (a, b) = (([192, 0, 2, 1], 50000), ([192, 0, 2, 2], 50001));
         let check = |id: u8, user: &str| {
             let mut m = MessageBuilder::request(Method::BINDING, TransactionId([id; 12]));
@@ -455,23 +511,7 @@ mod tests {
         }
         an.finish();
         let report = crate::report::Report::build(an.model(), &[], an.net_stats());
-        let snapshot = Snapshot::new(report, std::sync::Arc::new(an.into_model()), Default::default())
-            .expect("nothing folded");
-        let model = &*snapshot.model;
-        let index = Index::build(&snapshot);
-        let frames_of = |ufrag: &str| -> Vec<u64> {
-            let si = snapshot
-                .session_briefs()
-                .position(|s| s.ufrags.iter().any(|g| g == ufrag))
-                .unwrap_or_else(|| panic!("a session with {ufrag}"));
-            index.sessions[si]
-                .messages
-                .iter()
-                .filter_map(|&mi| model.messages.get(mi))
-                .map(|m| m.frame)
-                .collect()
-        };
-        assert_eq!(frames_of("AAAA"), [1, 2]);
-        assert_eq!(frames_of("CCCC"), [3, 4]);
+        Snapshot::new(report, std::sync::Arc::new(an.into_model()), Default::default())
+            .expect("nothing folded")
     }
 }

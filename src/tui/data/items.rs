@@ -3,7 +3,8 @@
 //! The brief is what the home list, the TURN list, the titles and the [`super::Index`] show, filter, sort
 //! and scope by. The whole entry of an item that folding kept (`analysis::fold`) stays in the temporary
 //! file and is read back only when a view asks for it: a session opened, an allocation's detail shown, a
-//! ladder laid out, a save or an export. It is then kept.
+//! ladder laid out, a save or an export. It is then kept, until more than a few dozen are
+//! ([`super::Snapshot::forget_wholes`]).
 //!
 //! Why: a busy server's capture folds tens of thousands of sessions and allocations. Parsed back whole,
 //! they were most of the UI's memory (at 4 GB call-dense, ~420 of 619 MB). A brief is a few hundred bytes.
@@ -222,6 +223,18 @@ impl<T: Listed> Item<T> {
     /// Folded, and not read back whole yet.
     pub(crate) fn unread(&self) -> bool {
         matches!(&self.whole, Whole::Folded(_, cell) if cell.get().is_none())
+    }
+
+    /// Folded, and read back whole (or tried to be) and kept.
+    pub(crate) fn kept(&self) -> bool {
+        matches!(&self.whole, Whole::Folded(_, cell) if cell.get().is_some())
+    }
+
+    /// Lets go of a folded item's whole entry: it is read back again when next asked for.
+    pub(crate) fn forget(&mut self) {
+        if let Whole::Folded(_, cell) = &mut self.whole {
+            cell.take();
+        }
     }
 
     /// The item whole; None for a folded one that could not be read back.

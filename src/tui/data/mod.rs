@@ -205,6 +205,32 @@ impl Snapshot {
         self.allocations.get(i)?.whole(&self.model)
     }
 
+    /// Folded sessions and allocations read back whole stay kept while at most `bound` of each kind are;
+    /// past that, all but those `keep_sessions` and `keep_allocations` name are let go (read back again
+    /// when next asked for). Browsing a busy server's thousands of items would otherwise bring back,
+    /// one by one, all that folding saved. Returns how many went.
+    pub(crate) fn forget_wholes(
+        &mut self,
+        bound: usize,
+        keep_sessions: &[usize],
+        keep_allocations: &[usize],
+    ) -> usize {
+        fn trim<T: items::Listed>(list: &mut [Item<T>], bound: usize, keep: &[usize]) -> usize {
+            if list.iter().filter(|i| i.kept()).count() <= bound {
+                return 0;
+            }
+            let mut gone = 0;
+            for (i, item) in list.iter_mut().enumerate() {
+                if item.kept() && !keep.contains(&i) {
+                    item.forget();
+                    gone += 1;
+                }
+            }
+            gone
+        }
+        trim(&mut self.sessions, bound, keep_sessions) + trim(&mut self.allocations, bound, keep_allocations)
+    }
+
     /// Stored message `i` as the report lists it, made now from the model (the snapshot's report is
     /// lean: it does not hold every message).
     pub(crate) fn message(&self, i: usize) -> Option<crate::report::model::MessageReport> {
