@@ -397,10 +397,15 @@ impl State {
     }
 
     fn on_stun(&mut self, dg: &Datagram<'_>, relay: Option<Inner>, depth: u8, ahead: &mut Ahead<'_>) {
-        let decoded = ahead
-            .take_decoded(dg.payload)
-            .unwrap_or_else(|| stun::decode(dg.payload, &self.keys).map(Box::new));
-        let msg = match decoded {
+        let on_the_spot;
+        let decoded = match ahead.take_decoded(dg.payload) {
+            Some(done) => done,
+            None => {
+                on_the_spot = stun::decode(dg.payload, &self.keys);
+                on_the_spot.as_ref().map_err(|e| *e)
+            }
+        };
+        let msg: &StunMessage = match decoded {
             Ok(m) => m,
             Err(e) => {
                 self.model.stats.error(e);
@@ -429,7 +434,7 @@ impl State {
                 flow.dst,
                 flow.transport,
                 relay.is_some(),
-                &msg,
+                msg,
             );
             if relay.is_none() {
                 if msg.method == stun::Method::ALLOCATE && msg.class == stun::Class::Success {
@@ -449,15 +454,15 @@ impl State {
                     }
                 }
                 let model = &mut self.model;
-                model.turn.on_stun(dg, &msg, tx, &model.transactions);
-                inner = model.turn.relayed_payload(dg, &msg);
+                model.turn.on_stun(dg, msg, tx, &model.transactions);
+                inner = model.turn.relayed_payload(dg, msg);
             }
             self.model.ice.on_stun(&ice::Observed {
                 seen,
                 flow,
                 relay: relay.map(|r| r.relay),
                 relay_to_peer: relay.is_some_and(|r| r.to_peer),
-                msg: &msg,
+                msg,
                 tx,
             });
         }
@@ -468,7 +473,7 @@ impl State {
             malformed: msg.malformed.is_some(),
             raw: store::RawRef::default(),
         };
-        self.store(dg, relay, duplicate, body, Some((&msg, dg.payload)));
+        self.store(dg, relay, duplicate, body, Some((msg, dg.payload)));
         if let Some((inner_flow, inner_relay, range)) = inner {
             let Some(payload) = dg.payload.get(range) else {
                 return;

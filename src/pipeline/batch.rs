@@ -250,7 +250,7 @@ pub(crate) fn apply(analyzer: &mut Analyzer, batch: &mut EventBatch) {
                 let mut ahead = Ahead {
                     base: payload.as_ptr() as usize,
                     digest: Some(&u.digest),
-                    decoded: u.decoded.take(),
+                    decoded: u.decoded.as_deref(),
                 };
                 let dg = Datagram {
                     ts: u.ts,
@@ -273,7 +273,7 @@ pub(crate) fn apply(analyzer: &mut Analyzer, batch: &mut EventBatch) {
                 let mut ahead = Ahead {
                     base: payload.as_ptr() as usize,
                     digest: w.digest.as_ref(),
-                    decoded: w.decoded.take(),
+                    decoded: w.decoded.as_deref(),
                 };
                 analyzer.on_event(w.ev.with_payload(payload), &mut ahead);
             }
