@@ -66,8 +66,9 @@ pub fn read(
                 apply(analyzer, &mut batch);
                 // Emptied by the reader when it reuses the batch (freeing what its events own: the STUN
                 // messages decoded ahead). On media the reader is the busier thread, but its events own
-                // next to nothing; on a call-dense capture the analysis is, and freeing each message was
-                // ~1.5 % of it (perf, BENCHMARKS.md).
+                // next to nothing; on a call-dense capture the analysis is, and freeing there what the
+                // reader allocated cost it ~1.5 % in perf's `drop` and more in glibc's cross-thread frees
+                // (the 4 GB read: 22.2 → 19.2 s, BENCHMARKS.md).
                 // The reader may be gone already; then the batch is simply dropped.
                 let _ = empty_tx.send(batch);
             }

@@ -230,7 +230,7 @@ impl App {
 
     /// [`App::trim_cache`] with another bound than [`KEPT_WHOLE`].
     pub fn trim_cache_to(&mut self, bound: usize) -> usize {
-        let open = self.session.as_ref().map(|s| s.session);
+        let open = self.shown_session();
         let mut allocations: Vec<usize> = open
             .and_then(|si| self.index.sessions.get(si))
             .map(|scope| scope.allocations.clone())
