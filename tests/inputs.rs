@@ -731,9 +731,6 @@ fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
             unread, folded_items,
             "nothing folded is read back whole before it is asked for"
         );
-        fn entry<T: serde::Serialize>(v: &T) -> Vec<u8> {
-            serde_json::to_vec(v).expect("json")
-        }
         for (i, w) in whole.sessions.iter().enumerate() {
             let s = snapshot.session(i).expect("a session");
             assert!(entry(s) == entry(w), "session {i}: read back whole, it differs");
@@ -776,6 +773,11 @@ fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
     runs
 }
 
+/// A report entry as JSON, for comparing one read back with the whole report's.
+fn entry<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("json")
+}
+
 /// The terminal UI keeps what it read back of folded items only while few are kept (`App::trim_cache`):
 /// past the bound, all but what the open views show are let go, and read back the same when asked for
 /// again. `snapshot` has every item read back whole; `whole` is the report they must equal.
@@ -786,9 +788,6 @@ fn forget_and_read_back(
 ) {
     use iceview::tui::app::{App, Screen};
     use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-    fn entry<T: serde::Serialize>(v: &T) -> Vec<u8> {
-        serde_json::to_vec(v).expect("json")
-    }
     let mut app = App::new(snapshot);
     assert_eq!(app.trim_cache_to(usize::MAX), 0, "within the bound nothing goes");
     assert_eq!(app.snapshot.unread(), 0);

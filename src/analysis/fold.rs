@@ -51,8 +51,8 @@ pub(crate) const FOLD_AFTER_SECS: f64 = super::transactions::STALE_SECS;
 pub(crate) const FOLD_EVERY_SECS: f64 = 5.0;
 
 /// What an output made of a folded session's view: its element of the JSON `sessions` array (rendered at
-/// the array's depth) and its part of the text summary. [`Folded`] keeps one and hands it to each render,
-/// which clears and refills it: a fresh pair of buffers per item, grown by doubling, was ~3 % of a 4 GB
+/// the array's depth) and its part of the text summary. [`Folded`] keeps one and hands it, emptied, to
+/// each render, which fills it: a fresh pair of buffers per item, grown by doubling, was ~3 % of a 4 GB
 /// call-dense read (perf, BENCHMARKS.md).
 #[derive(Debug, Default)]
 pub struct Rendered {
@@ -65,14 +65,15 @@ impl Rendered {
     /// must not hold its size for the rest of the read).
     const KEEP: usize = 1 << 20;
 
-    /// Empties both buffers for the next item.
-    pub(crate) fn clear(&mut self) {
+    /// Both buffers emptied, for the next item's render.
+    fn cleared(&mut self) -> &mut Rendered {
         for buf in [&mut self.json, &mut self.text] {
             if buf.capacity() > Self::KEEP {
                 *buf = Vec::new();
             }
             buf.clear();
         }
+        self
     }
 }
 
@@ -268,7 +269,7 @@ impl Folded {
     /// Renders and keeps session `view`'s forms and findings.
     pub(crate) fn push(&mut self, view: &SessionReport) {
         let Some(render) = self.render else { return };
-        render(view, &mut self.scratch);
+        render(view, self.scratch.cleared());
         let facts = EndFacts::of(view);
         let mut rest = Vec::new();
         if let Some(facts) = &facts {
@@ -298,7 +299,7 @@ impl Folded {
         let Some(render) = self.render_allocation else {
             return;
         };
-        render(key, a, now, &mut self.scratch);
+        render(key, a, now, self.scratch.cleared());
         let Rendered { json, text } = &self.scratch;
         let forms = Forms::store(&mut self.store, json, text, &[]);
         let findings = self.fold_findings(findings);
@@ -320,7 +321,7 @@ impl Folded {
             return start..start;
         };
         for f in &findings {
-            render(f, &mut self.scratch);
+            render(f, self.scratch.cleared());
             let Rendered { json, text } = &self.scratch;
             let forms = Forms::store(&mut self.store, json, text, &[]);
             let code = self.intern(f.code);
@@ -627,11 +628,7 @@ impl Model {
             if t.retired || t.relayed {
                 continue;
             }
-            let key = turn::AllocationKey {
-                client: t.requester(),
-                server: t.responder(),
-                transport: t.transport,
-            };
+            let key = turn::AllocationKey::of_request(t);
             if keys.contains(&key) {
                 theirs.entry(key).or_default().push(i);
             }

@@ -150,9 +150,9 @@ impl<'h, 'f> SessionItem<'h, 'f> {
 }
 
 /// How a folded session is kept: its element of the `sessions` array as [`write_streaming`] lays it
-/// out, and its part of the text summary ([`crate::analysis::fold::Render`]).
+/// out, and its part of the text summary ([`crate::analysis::fold::Render`]), into `out` (handed over
+/// empty).
 pub fn render_folded_session(s: &SessionReport, out: &mut Rendered) {
-    out.clear();
     // Writing to a Vec fails only if serialisation does, which these types never do.
     let _ = serde_item(s, 2, &mut out.json);
     let _ = super::ice::write_text(std::slice::from_ref(s), &mut out.text);
@@ -161,7 +161,6 @@ pub fn render_folded_session(s: &SessionReport, out: &mut Rendered) {
 /// How a folded finding is kept: its element of the `findings` array as [`write_streaming`] lays it out,
 /// and its line of the text summary ([`crate::analysis::fold::RenderFinding`]).
 pub fn render_folded_finding(f: &Finding, out: &mut Rendered) {
-    out.clear();
     // Writing to a Vec fails only if serialisation does, which these types never do.
     let _ = serde_item(f, 2, &mut out.json);
     let _ = super::text::write_finding(f, &mut out.text);

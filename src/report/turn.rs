@@ -591,7 +591,6 @@ impl<'h, 'f> AllocationItem<'h, 'f> {
 /// and its lines of the text summary ([`crate::analysis::fold::RenderAllocation`]).
 pub fn render_folded_allocation(key: &AllocationKey, a: &Allocation, end: Timestamp, out: &mut Rendered) {
     let report = allocation(key, a, end);
-    out.clear();
     // Writing to a Vec fails only if serialisation does, which these types never do.
     let _ = super::json::serde_item(&report, 3, &mut out.json);
     let _ = write_allocation_text(&report, &mut out.text);

@@ -127,11 +127,7 @@ pub(crate) fn transactions_by_allocation(
         if !is_allocation_request(t) {
             continue;
         }
-        let key = AllocationKey {
-            client: t.requester(),
-            server: t.responder(),
-            transport: t.transport,
-        };
+        let key = AllocationKey::of_request(t);
         if wanted(&key) {
             txs.entry(key).or_default().push(t);
         }

@@ -90,6 +90,14 @@ impl AllocationKey {
             transport: flow.transport,
         }
     }
+    /// The allocation a (not relayed) transaction belongs to: its requester is the client.
+    pub(crate) fn of_request(t: &super::transactions::Transaction) -> Self {
+        AllocationKey {
+            client: t.requester(),
+            server: t.responder(),
+            transport: t.transport,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
