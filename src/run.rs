@@ -107,10 +107,6 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
             spill,
         );
     }
-    // The TUI keeps the bound: its index holds a few words per listed message.
-    if tui {
-        analyzer.set_store_limit(iceview::analysis::MAX_STORED_MESSAGES);
-    }
 
     let total: u64 = inputs
         .iter()

@@ -298,61 +298,6 @@ fn escapes_never_reach_the_terminal_and_stay_in_the_json() {
 
 // --- 10⁶ distinct transaction ids and ufrags ------------------------------------------------------------
 
-/// A pcap of `n` Binding requests from one client to one server, each with its own transaction id, and
-/// (when `ice`) a USERNAME with its own ufrag pair plus PRIORITY and ICE-CONTROLLING, so each is an ICE
-/// check opening a new session. Built byte by byte (Ethernet / IPv4 / UDP checksum 0 / STUN per RFC 8489
-/// §5, no FINGERPRINT) from one template whose counters are patched in place.
-fn many_requests(n: u32, ice: bool) -> Vec<u8> {
-    let mut stun = vec![0x00, 0x01, 0, 0, 0x21, 0x12, 0xa4, 0x42];
-    stun.extend(b"mny!\0\0\0\0txid");
-    if ice {
-        stun.extend([0x00, 0x06, 0, 17]);
-        stun.extend(b"a0000000:b0000000\0\0\0");
-        // PRIORITY and ICE-CONTROLLING (RFC 8445 §7.1.1).
-        stun.extend([0x00, 0x24, 0, 4, 0x6e, 0, 0x1e, 0xff]);
-        stun.extend([0x80, 0x2a, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8]);
-    }
-    let body = (stun.len() - 20) as u16;
-    stun[2..4].copy_from_slice(&body.to_be_bytes());
-    let udp_len = 8 + stun.len();
-    let mut frame = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00, 0x45, 0];
-    frame.extend(((20 + udp_len) as u16).to_be_bytes());
-    frame.extend([0, 0, 0x40, 0, 64, 17, 0, 0, 192, 0, 2, 10, 198, 51, 100, 1]);
-    frame.extend(50000u16.to_be_bytes());
-    frame.extend(3478u16.to_be_bytes());
-    frame.extend((udp_len as u16).to_be_bytes());
-    frame.extend([0, 0]);
-    let stun_at = frame.len();
-    frame.extend(&stun);
-
-    let mut f = Vec::with_capacity(24 + n as usize * (16 + frame.len()));
-    // pcap header: magic (µs), version 2.4, zone 0, sigfigs 0, snap length 65535, LINKTYPE_ETHERNET.
-    f.extend(0xa1b2c3d4u32.to_le_bytes());
-    f.extend(2u16.to_le_bytes());
-    f.extend(4u16.to_le_bytes());
-    for v in [0u32, 0, 65535, 1] {
-        f.extend(v.to_le_bytes());
-    }
-    for i in 0..n {
-        frame[stun_at + 12..stun_at + 16].copy_from_slice(&i.to_be_bytes());
-        if ice {
-            let digits = format!("{i:07}");
-            frame[stun_at + 25..stun_at + 32].copy_from_slice(digits.as_bytes());
-            frame[stun_at + 34..stun_at + 41].copy_from_slice(digits.as_bytes());
-        }
-        for v in [
-            1_795_600_000 + i / 100_000,
-            (i % 100_000) * 10,
-            frame.len() as u32,
-            frame.len() as u32,
-        ] {
-            f.extend(v.to_le_bytes());
-        }
-        f.extend_from_slice(&frame);
-    }
-    f
-}
-
 /// Runs the binary on `file` (text summary on stdout) and returns the summary and the process's peak
 /// resident set (VmHWM, kB), read from /proc once stdout is closed, before the process is reaped.
 fn read_measured(file: &Path) -> (String, u64) {

@@ -42,7 +42,7 @@ fn snapshot(rels: &[&str]) -> Snapshot {
     snapshot_listing(rels, None)
 }
 
-/// The same, listing at most `limit` messages (the UI's bound is `MAX_STORED_MESSAGES`).
+/// The same, listing at most `limit` messages (as live capture's `--max-messages` does).
 fn snapshot_listing(rels: &[&str], limit: Option<usize>) -> Snapshot {
     let inputs: Vec<String> = rels.iter().map(|r| fixture(r)).collect();
     let mut reader = FileReader::open(&inputs, None).expect("fixture opens");
@@ -976,8 +976,9 @@ fn e_exports_the_sessions_part_of_the_report() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
-/// The UI lists a capture's first 1,000,000 messages; a session that goes on after the last one listed
-/// says so under its ladder instead of looking as if it ended there. Here the bound is 4 messages of
+/// Where the listing is bounded (live capture's `--max-messages`, or a read with no temporary file), a
+/// session that goes on after the last message listed says so under its ladder instead of looking as if
+/// it ended there. Here the bound is 4 messages of
 /// symmetric-relay's capture, whose session checks for seconds after its 4th STUN message (tshark's
 /// fourth message gives the frame).
 #[test]
@@ -985,7 +986,7 @@ fn a_ladder_cut_by_the_listing_bound_says_so() {
     let msgs = tshark("symmetric-relay");
     assert!(msgs.len() > 40, "{} messages", msgs.len());
     let fourth = msgs[3]["frame"].as_u64().expect("frame");
-    let note = format!("not listed after frame {fourth}: the UI keeps a capture's first 4 messages");
+    let note = format!("not listed after frame {fourth}: the listing stopped at 4 messages");
     for (limit, cut) in [(None, false), (Some(4), true)] {
         let mut a = App::new(snapshot_listing(&["symmetric-relay/capture.pcap"], limit));
         key(&mut a, KeyCode::Enter);

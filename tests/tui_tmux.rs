@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::require_tools;
+use common::{many_requests, require_tools};
 
 const PROMPT: &str = "shell-ready$ ";
 
@@ -84,13 +84,18 @@ impl Tmux {
 
     /// Waits until the pane shows every one of `texts` at once (a screen is drawn in several writes).
     fn wait_for_all(&self, texts: &[&str], what: &str) -> String {
+        self.wait_up_to(texts, what, Duration::from_secs(15))
+    }
+
+    /// The same, failing after `limit`.
+    fn wait_up_to(&self, texts: &[&str], what: &str, limit: Duration) -> String {
         let start = Instant::now();
         loop {
             let s = self.screen();
             if texts.iter().all(|t| s.contains(t)) {
                 return s;
             }
-            if start.elapsed() > Duration::from_secs(15) {
+            if start.elapsed() > limit {
                 panic!("waiting for {what} ({texts:?}); the pane shows:\n{s}");
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -173,4 +178,33 @@ fn no_tui_prints_the_summary_on_a_terminal() {
     let s = t.wait_for("iceview-exit=0", "the summary");
     assert!(s.contains("FAILED"), "{s}");
     assert_eq!(t.format("#{alternate_on}"), "0");
+}
+
+/// The UI lists every message of a file, past the 1,000,000 (`analysis::MAX_STORED_MESSAGES`) it once
+/// stopped at: 1,000,100 Binding requests, each its own transaction, and the all-messages screen counts
+/// them all and shows the last one (frame 1,000,100; frames count from 1 as tshark's do).
+#[test]
+fn the_ui_lists_every_message_past_a_million() {
+    let n = 1_000_100u32;
+    let dir = std::env::temp_dir().join(format!("iceview-tui-million-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let cap = dir.join("requests.pcap");
+    std::fs::write(&cap, many_requests(n, false)).expect("write");
+    let t = Tmux::start("million");
+    let bin = env!("CARGO_BIN_EXE_iceview");
+    t.send(&[
+        &format!("{bin} read --no-progress {}; echo iceview-exit=$?", cap.display()),
+        "Enter",
+    ]);
+    // A debug build reads a million messages in well under this.
+    t.wait_up_to(&["?:help"], "the sessions list", Duration::from_secs(300));
+    t.send(&["m"]);
+    t.wait_for(&format!(" {n} of {n} messages"), "the all-messages screen");
+    t.send(&["G"]);
+    let s = t.wait_for(&format!("{n} "), "the last message");
+    let last = s.lines().rev().find(|l| l.contains("binding")).unwrap_or("");
+    assert!(last.trim_start().starts_with(&format!("{n} ")), "{s}");
+    t.send(&["q", "q"]);
+    t.wait_for("iceview-exit=0", "iceview to exit cleanly");
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -17,7 +17,6 @@ use crate::net::link;
 use crate::report::model::{Generator, InputReport, MessageReport};
 use crate::report::turn::AllocationReport;
 use serde::Serialize;
-use std::borrow::Cow;
 use std::collections::HashSet;
 use std::io::{self, BufWriter, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -180,7 +179,7 @@ fn selection(
     let mut addrs = HashSet::new();
     let mut frames = HashSet::new();
     for t in targets {
-        let (a, msgs, extra): (&HashSet<SocketAddr>, Vec<usize>, Cow<[u64]>) = match *t {
+        let (a, msgs, extra): (&HashSet<SocketAddr>, Vec<usize>, Vec<u64>) = match *t {
             Target::Session(i) => match index.sessions.get(i) {
                 Some(s) => {
                     // Its timeline's frames (DTLS, media start) from the session whole.
@@ -191,7 +190,12 @@ fn selection(
                             .unwrap_or_default();
                         frames.extend(timeline.iter().map(|e| (0u16, e.frame)));
                     }
-                    (&s.addresses, s.messages.clone(), Cow::Borrowed(&s.frames))
+                    let msgs = s.messages.iter().map(|&m| m as usize).collect();
+                    (
+                        &s.addresses,
+                        msgs,
+                        index.session_finding_frames(i, &snapshot.report),
+                    )
                 }
                 None => continue,
             },
@@ -207,11 +211,7 @@ fn selection(
                         })
                         .map(|(k, _)| k)
                         .collect();
-                    (
-                        &s.addresses,
-                        msgs,
-                        Cow::Owned(index.allocation_frames(i, snapshot)),
-                    )
+                    (&s.addresses, msgs, index.allocation_frames(i, snapshot))
                 }
                 None => continue,
             },
@@ -369,7 +369,7 @@ pub(crate) fn export_json(
                     vec![i],
                     s.allocations.clone(),
                     s.findings.clone(),
-                    s.messages.clone(),
+                    s.messages.iter().map(|&m| m as usize).collect(),
                 )
             }
             Target::Allocation(i) => {

@@ -176,8 +176,8 @@ impl App {
             }
             MessageContext::AllMessages => match &self.messages.visible {
                 Some(v) => {
-                    let pos = v.iter().position(|&x| x == st.msg)?;
-                    v.get(step(pos, v.len())?).copied()
+                    let pos = v.iter().position(|&x| x as usize == st.msg)?;
+                    v.get(step(pos, v.len())?).map(|&i| i as usize)
                 }
                 None => step(st.msg, self.model().messages.len()),
             },

@@ -1,6 +1,6 @@
-//! The all-messages screen: every stored message in capture order, and its filter, plain words that must
-//! all appear in a message's one-line summary, applied on Enter because the list can hold a million
-//! messages (`analysis::MAX_STORED_MESSAGES`).
+//! The all-messages screen: every listed message in capture order, and its filter, plain words that must
+//! all appear in a message's one-line summary, applied on Enter because the list can hold millions of
+//! messages (`iceview read` lists every one).
 //!
 //! It does not use the home list's filter language (`tui::filter`), whose fields are a session's.
 use super::{App, Cursor, MessageContext, Overlay, PromptKind, Screen};
@@ -11,8 +11,9 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent};
 pub(crate) struct MessagesState {
     pub(crate) cursor: Cursor,
     pub(crate) filter: String,
-    /// Indices into `model.messages` matching the filter; `None` when there is no filter.
-    pub(crate) visible: Option<Vec<usize>>,
+    /// Indices into `model.messages` matching the filter (4 bytes each: a filter may match millions);
+    /// `None` when there is no filter.
+    pub(crate) visible: Option<Vec<u32>>,
 }
 
 impl App {
@@ -32,13 +33,13 @@ impl App {
             let v = model
                 .messages
                 .iter()
-                .enumerate()
-                .filter(|(_, m)| {
+                .zip(0u32..)
+                .filter(|(m, _)| {
                     let line = crate::report::text::packet_line(&Report::message_of(model, m, multi), t0);
                     let line = line.to_lowercase();
                     words.iter().all(|w| line.contains(w.as_str()))
                 })
-                .map(|(i, _)| i)
+                .map(|(_, i)| i)
                 .collect();
             self.messages.visible = Some(v);
         }
@@ -54,7 +55,7 @@ impl App {
 
     pub(crate) fn messages_at(&self, pos: usize) -> Option<usize> {
         match &self.messages.visible {
-            Some(v) => v.get(pos).copied(),
+            Some(v) => v.get(pos).map(|&i| i as usize),
             None => (pos < self.model().messages.len()).then_some(pos),
         }
     }

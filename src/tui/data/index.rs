@@ -16,14 +16,16 @@ use crate::wire::attributes::AttrValue;
 use crate::wire::stun::{self, Class, Method, TransactionId};
 use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
 
 /// Everything the session view needs that the report does not hold directly.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct SessionScope {
     /// Messages of the session (its checks, its allocations' TURN traffic, its agents' STUN), indices into
-    /// `model.messages` in capture order.
-    pub(crate) messages: Vec<usize>,
+    /// `model.messages` in capture order: 4 bytes a message (a capture's messages past 2^32 are not
+    /// indexed).
+    pub(crate) messages: Vec<u32>,
     /// Every transport address that belongs to the session: its agents' candidates and NAT mappings, the
     /// relayed addresses and clients of its allocations.
     pub(crate) addresses: HashSet<SocketAddr>,
@@ -37,9 +39,6 @@ pub(crate) struct SessionScope {
     /// Per timeline event: a check sent after the sender's first success on that pair (RFC 7675 consent);
     /// worked out when the timeline is first shown ([`Index::consent`]).
     consent: OnceCell<Vec<bool>>,
-    /// Frames of the session's messages and findings, for saving (with its timeline's, which saving takes
-    /// from the session whole: a folded session's timeline is read back only when needed).
-    pub(crate) frames: Vec<u64>,
 }
 
 /// Per-allocation facts for rows, saving and findings.
@@ -59,15 +58,22 @@ pub struct Index {
     pub(crate) allocations: Vec<AllocationScope>,
     /// Findings about the capture as a whole.
     pub capture_findings: Vec<usize>,
-    /// (frame, message index) sorted by frame, for evidence jumps.
-    by_frame: Vec<(u64, usize)>,
-    /// (transaction id, message index) of every STUN message, sorted: a transaction's messages are a run,
-    /// in capture order (16 bytes a message, where a map of lists took ~50).
-    transactions: Vec<([u8; 12], u32)>,
+    /// (frame, message index) sorted by frame, for evidence jumps, when the messages' frames do not
+    /// already rise with their index (merged inputs). Otherwise (one input) the records are searched
+    /// directly, and this is empty: 16 bytes a message saved.
+    by_frame: Vec<(u64, u32)>,
+    /// Whether `by_frame` is the lookup (the frames do not rise with the index).
+    frames_unordered: bool,
+    /// (fingerprint of the transaction id, message index) of every STUN message, sorted: a transaction's
+    /// messages are a run, in capture order, among the few others that share its fingerprint. 8 bytes a
+    /// message, where the id itself took 16 and a map of lists ~50. The fingerprint is keyed per run
+    /// ([`Index::tx_hasher`]), so a capture cannot crowd one id's run on purpose.
+    transactions: Vec<(u32, u32)>,
+    tx_hasher: RandomState,
     /// The earliest timestamp of the capture (all times are shown relative to it).
     pub(crate) t0: f64,
-    /// The last listed message's time (epoch seconds) and frame: the UI lists a capture's first
-    /// `MAX_STORED_MESSAGES`, so a session active after it is missing messages.
+    /// The last listed message's time (epoch seconds) and frame: where the listing was bounded (live
+    /// capture, or a read with no temporary file), a session active after it is missing messages.
     pub(crate) last_listed: Option<(f64, u64)>,
 }
 
@@ -150,20 +156,24 @@ impl Index {
         // Binding requests whose USERNAME names another session's agents, and so their responses.
         let mut foreign: Vec<HashSet<TransactionId>> = vec![HashSet::new(); sessions.len()];
         let mut last_listed = None;
-        let mut by_frame = Vec::with_capacity(model.messages.len());
+        // Frames rise with the message index in one input's capture; merged inputs number theirs apart.
+        let mut previous_frame = 0u64;
+        let mut frames_unordered = false;
         // Room for every STUN message listed (the listing counts ChannelData apart), not a doubling
         // `Vec`'s up to twice that: on a busy server's capture this is the index's largest list.
         let channel_data = model.listed.by_type.get(&None).copied().unwrap_or(0);
         let stun_listed = u64::try_from(model.messages.len()).map_or(0, |n| n.saturating_sub(channel_data));
-        let mut transactions: Vec<([u8; 12], u32)> =
-            Vec::with_capacity(usize::try_from(stun_listed).unwrap_or(0));
+        let mut transactions: Vec<(u32, u32)> = Vec::with_capacity(usize::try_from(stun_listed).unwrap_or(0));
+        let tx_hasher = RandomState::new();
         let mut candidates: Vec<usize> = Vec::new();
         for (mi, m) in model.messages.iter().enumerate() {
+            let Ok(i) = u32::try_from(mi) else { break };
             let m = &m;
-            by_frame.push((m.frame, mi));
+            frames_unordered |= m.frame < previous_frame;
+            previous_frame = m.frame;
             last_listed = Some((m.ts.as_secs_f64(), m.frame));
-            if let (Some(id), Ok(i)) = (model.transaction_id(m), u32::try_from(mi)) {
-                transactions.push((id.0, i));
+            if let Some(id) = model.transaction_id(m) {
+                transactions.push((tx_fingerprint(&tx_hasher, &id), i));
             }
             candidates.clear();
             let path = model.path(m);
@@ -181,27 +191,24 @@ impl Index {
             };
             for &si in &candidates {
                 if belongs(&binding, ufrags[si], &mut foreign[si]) {
-                    sessions[si].messages.push(mi);
-                    // Its frame now, while the record is at hand: looking records up again by index
-                    // reads their chunks back from the temporary file, session by session.
-                    sessions[si].frames.push(m.frame);
+                    sessions[si].messages.push(i);
                 }
             }
         }
-        by_frame.sort_by_key(|&(f, i)| (f, i));
         transactions.sort_unstable();
+        let by_frame = if frames_unordered {
+            let mut by_frame: Vec<(u64, u32)> = model
+                .messages
+                .iter()
+                .zip(0u32..)
+                .map(|(m, i)| (m.frame, i))
+                .collect();
+            by_frame.sort_unstable();
+            by_frame
+        } else {
+            Vec::new()
+        };
 
-        for s in sessions.iter_mut() {
-            let mut frames = std::mem::take(&mut s.frames);
-            frames.extend(
-                s.findings
-                    .iter()
-                    .flat_map(|&f| report.findings[f].frames.iter().copied()),
-            );
-            frames.sort_unstable();
-            frames.dedup();
-            s.frames = frames;
-        }
         let mut rows: Vec<RowRef> = (0..briefs.len()).map(RowRef::Session).collect();
         rows.extend(
             allocations
@@ -216,7 +223,9 @@ impl Index {
             allocations,
             capture_findings,
             by_frame,
+            frames_unordered,
             transactions,
+            tx_hasher,
             t0,
             last_listed,
         }
@@ -225,11 +234,32 @@ impl Index {
     /// The message to show for an evidence frame: the innermost STUN message of that frame (a relayed
     /// check rather than the ChannelData carrying it), else whatever was recorded for it.
     pub(crate) fn message_at_frame(&self, model: &Model, frame: u64) -> Option<usize> {
-        let start = self.by_frame.partition_point(|&(f, _)| f < frame);
-        let same = self.by_frame[start..].iter().take_while(|&&(f, _)| f == frame);
+        let same: Box<dyn Iterator<Item = usize>> = if self.frames_unordered {
+            let start = self.by_frame.partition_point(|&(f, _)| f < frame);
+            Box::new(
+                self.by_frame[start..]
+                    .iter()
+                    .take_while(move |&&(f, _)| f == frame)
+                    .map(|&(_, i)| i as usize),
+            )
+        } else {
+            // The records' frames rise with their index: the first at or past `frame`, by bisection
+            // (each probe reads one record, its chunk read back if it was spilled).
+            let frame_at = |i: usize| model.messages.get(i).map_or(u64::MAX, |m| m.frame);
+            let (mut lo, mut hi) = (0, model.messages.len());
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if frame_at(mid) < frame {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            Box::new((lo..model.messages.len()).take_while(move |&i| frame_at(i) == frame))
+        };
         let mut fallback = None;
         let mut best = None;
-        for &(_, i) in same {
+        for i in same {
             fallback.get_or_insert(i);
             if model.messages.get(i).is_some_and(|m| m.is_stun()) {
                 best = Some(i);
@@ -302,12 +332,34 @@ impl Index {
         let Some(id) = model.messages.get(mi).and_then(|m| model.transaction_id(&m)) else {
             return Vec::new();
         };
-        let start = self.transactions.partition_point(|&(t, _)| t < id.0);
+        let f = tx_fingerprint(&self.tx_hasher, &id);
+        let start = self.transactions.partition_point(|&(t, _)| t < f);
         self.transactions[start..]
             .iter()
-            .take_while(|&&(t, _)| t == id.0)
+            .take_while(|&&(t, _)| t == f)
             .map(|&(_, i)| i as usize)
+            .filter(|&i| {
+                model
+                    .messages
+                    .get(i)
+                    .is_some_and(|m| model.transaction_id(&m) == Some(id))
+            })
             .collect()
+    }
+
+    /// The frames to save for session `si` besides its messages' and its timeline's: its findings'
+    /// evidence.
+    pub(crate) fn session_finding_frames(&self, si: usize, report: &crate::report::Report) -> Vec<u64> {
+        let mut frames: Vec<u64> = self.sessions.get(si).map_or(Vec::new(), |s| {
+            s.findings
+                .iter()
+                .filter_map(|&f| report.findings.get(f))
+                .flat_map(|f| f.frames.iter().copied())
+                .collect()
+        });
+        frames.sort_unstable();
+        frames.dedup();
+        frames
     }
 
     /// Findings about the thing a home row shows.
@@ -341,6 +393,12 @@ fn session_scope(
         }
     }
     scope
+}
+
+/// A transaction id's fingerprint in the index ([`Index::transactions`]).
+fn tx_fingerprint(hasher: &RandomState, id: &TransactionId) -> u32 {
+    // The hash's high half (it always fits): a keyed hash's bits are all alike.
+    u32::try_from(hasher.hash_one(id.0) >> 32).unwrap_or(0)
 }
 
 /// What [`belongs`] reads of a message: worked out once per message, however many sessions share its
@@ -455,12 +513,111 @@ mod tests {
             index.sessions[si]
                 .messages
                 .iter()
-                .filter_map(|&mi| model.messages.get(mi))
+                .filter_map(|&mi| model.messages.get(mi as usize))
                 .map(|m| m.frame)
                 .collect()
         };
         assert_eq!(frames_of("AAAA"), [1, 2]);
         assert_eq!(frames_of("CCCC"), [3, 4]);
+    }
+
+    /// An evidence frame's message, found the simple way: the last STUN message recorded for the frame,
+    /// else the first message.
+    fn at_frame_by_scan(model: &Model, frame: u64) -> Option<usize> {
+        let same: Vec<(usize, MessageRecord)> = model
+            .messages
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.frame == frame)
+            .collect();
+        same.iter()
+            .rev()
+            .find(|(_, m)| m.is_stun())
+            .or(same.first())
+            .map(|&(i, _)| i)
+    }
+
+    /// Evidence jumps: with one input the records' frames rise with their index and are bisected, with no
+    /// list kept; merged inputs number their frames apart, and a sorted list is kept. Both find what a scan
+    /// of every record finds, and nothing for a frame no message has.
+    #[test]
+    fn a_frame_finds_its_message_in_one_input_and_in_merged_ones() {
+        let one = restarted();
+        let index = Index::build(&one);
+        assert!(!index.frames_unordered && index.by_frame.is_empty());
+        for frame in 0..=5 {
+            let want = at_frame_by_scan(&one.model, frame);
+            assert_eq!(want.is_some(), (1..=4).contains(&frame), "frame {frame}");
+            assert_eq!(index.message_at_frame(&one.model, frame), want, "frame {frame}");
+        }
+
+        // Input 0's frames 1-3, then input 1's frame 1 and 2: the frames fall back at the fourth.
+        let (a, b, c) = (
+            ([192, 0, 2, 1], 50000),
+            ([192, 0, 2, 2], 3478),
+            ([192, 0, 2, 3], 50002),
+        );
+        let req = |id: u8| {
+            MessageBuilder::request(Method::BINDING, TransactionId([id; 12]))
+                .finish()
+                .unwrap()
+        };
+        let merged = snapshot_of(vec![
+            (0, 1, udp(a, b, &req(1))),
+            (0, 2, udp(a, b, &req(2))),
+            (0, 3, udp(a, b, &req(3))),
+            (1, 1, udp(c, b, &req(4))),
+            (1, 2, udp(c, b, &req(5))),
+        ]);
+        let index = Index::build(&merged);
+        assert!(index.frames_unordered);
+        assert_eq!(index.by_frame.len(), 5);
+        for frame in 0..=4 {
+            let want = at_frame_by_scan(&merged.model, frame);
+            assert_eq!(want.is_some(), (1..=3).contains(&frame), "frame {frame}");
+            assert_eq!(
+                index.message_at_frame(&merged.model, frame),
+                want,
+                "frame {frame}"
+            );
+        }
+    }
+
+    /// `n` and `p` walk a transaction: the index's fingerprints narrow the search, the ids decide it.
+    /// With every fingerprint made equal, a message's transaction is still exactly the messages with its id.
+    #[test]
+    fn a_transaction_is_its_id_s_messages_whatever_the_fingerprints() {
+        let one = restarted();
+        let mut index = Index::build(&one);
+        let model = &one.model;
+        let by_scan = |mi: usize| -> Vec<usize> {
+            let id = model.messages.get(mi).and_then(|m| model.transaction_id(&m));
+            (0..model.messages.len())
+                .filter(|&i| model.messages.get(i).and_then(|m| model.transaction_id(&m)) == id)
+                .collect()
+        };
+        for mi in 0..4 {
+            assert_eq!(index.transaction_of(model, mi), by_scan(mi), "message {mi}");
+            assert_eq!(by_scan(mi).len(), 2, "a check and its answer");
+        }
+        // Every message given the fingerprint of the first check's id: its run holds all four.
+        let id = model
+            .messages
+            .get(0)
+            .and_then(|m| model.transaction_id(&m))
+            .expect("an id");
+        let f = tx_fingerprint(&index.tx_hasher, &id);
+        for t in &mut index.transactions {
+            t.0 = f;
+        }
+        index.transactions.sort_unstable();
+        for mi in 0..2 {
+            assert_eq!(
+                index.transaction_of(model, mi),
+                by_scan(mi),
+                "message {mi}, one fingerprint"
+            );
+        }
     }
 
     /// Past the bound, ladders laid out go but the kept session's; within it, none.
@@ -498,12 +655,24 @@ mod tests {
             udp(a, b, &check(2, "DDDD:CCCC")),
             udp(b, a, &ok(2)),
         ];
+        snapshot_of(
+            packets
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (0, i as u64 + 1, p.clone()))
+                .collect(),
+        )
+    }
+
+    /// The snapshot of `packets` (input, frame, IPv4 packet), analysed in the order given, a second apart.
+    fn snapshot_of(packets: Vec<(u16, u64, Vec<u8>)>) -> Snapshot {
         let mut an = Analyzer::new(Keyring::new());
-        for (i, data) in packets.iter().enumerate() {
+        an.set_inputs(2);
+        for (i, (input, frame, data)) in packets.iter().enumerate() {
             an.ingest(&Packet {
                 ts: Timestamp(1_000_000_000 * (i as u64 + 1)),
-                frame: i as u64 + 1,
-                input: 0,
+                frame: *frame,
+                input: *input,
                 link_type: LinkType::RawIp,
                 data,
                 orig_len: data.len() as u32,

@@ -193,7 +193,9 @@ pub(super) fn build_ladder(scope: &SessionScope, s: &SessionReport, snapshot: &S
     );
     // Addresses only seen in messages (a STUN server, an unknown peer) go in the middle, before B.
     for &mi in &scope.messages {
-        let Some(m) = model.messages.get(mi) else { continue };
+        let Some(m) = model.messages.get(mi as usize) else {
+            continue;
+        };
         let path = model.path(&m);
         for addr in [path.src, path.dst] {
             let known = col_of.contains_key(&addr)
@@ -225,13 +227,14 @@ pub(super) fn build_ladder(scope: &SessionScope, s: &SessionReport, snapshot: &S
     let mut ladder = Vec::with_capacity(scope.messages.len());
     let msgs = &scope.messages;
     for (k, &mi) in msgs.iter().enumerate() {
+        let mi = mi as usize;
         let Some(m) = model.messages.get(mi) else { continue };
         let m = &m;
         // A carrier immediately followed by the message it carried is drawn once, as that message.
         if is_carrier(m) {
             let carried = msgs.get(k + 1).is_some_and(|&next| {
-                next == mi + 1
-                    && model.messages.get(next).is_some_and(|n| {
+                next as usize == mi + 1
+                    && model.messages.get(mi + 1).is_some_and(|n| {
                         model.path(&n).relay.is_some()
                             && n.frame == m.frame
                             && n.input == m.input

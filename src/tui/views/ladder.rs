@@ -176,9 +176,9 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
         head,
     );
 
-    // The UI lists a capture's first messages only (`MAX_STORED_MESSAGES`): a session still active after
-    // the last one listed has arrows missing at the end, or none at all; a line under the last row says
-    // so.
+    // Where the listing was bounded (live capture's `--max-messages`, or a read with no temporary file:
+    // `MAX_STORED_MESSAGES`), a session still active after the last message listed has arrows missing at
+    // the end, or none at all; a line under the last row says so.
     let unlisted = app.report().stats.messages_not_stored;
     let last_listed = app.index.last_listed;
     let cut = match (app.snapshot.session(st.session), last_listed) {
@@ -261,8 +261,7 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
         };
         lines.push(Line::from(Span::styled(
             format!(
-                " not listed{after}: the UI keeps a capture's first {} messages ({unlisted} more not \
-                 stored; --json lists all)",
+                " not listed{after}: the listing stopped at {} messages ({unlisted} more not stored)",
                 model.messages.len()
             ),
             t.warn(),
