@@ -7,6 +7,7 @@
 //! skipping, so a missing dependency cannot pass as a green run.
 use std::path::Path;
 use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 mod common;
@@ -14,9 +15,14 @@ use common::{many_requests, require_tools};
 
 const PROMPT: &str = "shell-ready$ ";
 
+/// Held by each test's terminal: the tests here run one at a time, so the one that reads a million
+/// messages does not starve another's 15 s waits (a flake seen once on 2 cores).
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 /// A private tmux server (its own socket), killed when dropped.
 struct Tmux {
     socket: String,
+    _turn: MutexGuard<'static, ()>,
 }
 
 impl Tmux {
@@ -24,6 +30,7 @@ impl Tmux {
         require_tools(&["tmux"]);
         let t = Tmux {
             socket: format!("iceview-test-{}-{name}", std::process::id()),
+            _turn: ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner()),
         };
         // A plain POSIX shell with a known prompt, in a 120×40 window.
         let out = t.run(&[
