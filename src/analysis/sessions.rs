@@ -8,7 +8,7 @@
 //! consent freshness); RTTs are measured from the last transmission before the response (exact when there
 //! was no retransmission).
 use crate::analysis::ice::{
-    Candidate, CandidateType, EventKind, IceState, Pair, Role, Session, SettledTimeout, Tally, TxRef,
+    Candidate, CandidateType, EventKind, IceState, Pair, Role, Session, SettledTimeout, Tally, Tx, TxRef,
 };
 use crate::analysis::transactions::{Transactions, TxState};
 use crate::analysis::Model;
@@ -694,9 +694,9 @@ fn timeline(sess: &Session, txs: &Transactions, end: Timestamp) -> Vec<TimelineE
         .iter()
         .map(|e| {
             let mut ev = TimelineEvent {
-                ts: secs(e.seen.ts),
-                frame: e.seen.frame,
-                pair: e.pair,
+                ts: secs(e.seen().ts),
+                frame: e.seen().frame,
+                pair: e.pair(),
                 from: ufrag(e.from),
                 event: TimelineKind::of(e.kind),
                 transaction_id: None,
@@ -705,10 +705,10 @@ fn timeline(sess: &Session, txs: &Transactions, end: Timestamp) -> Vec<TimelineE
                 rtt: None,
             };
             // The transaction's id and round-trip time, from the table or as it settled.
-            let shown = |tx: TxRef| match tx {
-                TxRef::Live(i) => txs.get(i as usize).map(|t| (t.id, t.rtt_from_last())),
-                TxRef::Settled(k) => sess.settled.get(k as usize).map(|t| (t.id, t.rtt)),
-                TxRef::Gone => None,
+            let shown = |tx: TxRef| match tx.get() {
+                Tx::Live(i) => txs.get(i as usize).map(|t| (t.id, t.rtt_from_last())),
+                Tx::Settled(k) => sess.settled.get(k as usize).map(|t| (t.id, t.rtt)),
+                Tx::Gone => None,
             };
             match e.kind {
                 EventKind::Check {

@@ -184,12 +184,7 @@ impl IceState {
             return;
         };
         if let Some(role) = role_event {
-            session.event(Event {
-                seen: o.seen,
-                pair: p,
-                from,
-                kind: EventKind::RoleChange { role },
-            });
+            session.event(Event::new(o.seen, p, from, EventKind::RoleChange { role }));
         }
         if self.by_flow.insert(o.flow, (s, p, from)) != Some((s, p, from)) {
             self.flows_changed.note(o.flow.src);
@@ -235,16 +230,16 @@ impl IceState {
             TxEvent::Retransmission(tx) => (tx, true),
             _ => return,
         };
-        session.event(Event {
-            seen: o.seen,
-            pair: p,
+        session.event(Event::new(
+            o.seen,
+            p,
             from,
-            kind: EventKind::Check {
+            EventKind::Check {
                 tx: TxRef::live(tx),
                 retransmit,
                 use_candidate,
             },
-        });
+        ));
     }
 
     fn on_response(&mut self, o: &Observed<'_>) {
@@ -268,12 +263,12 @@ impl IceState {
         let responder = 1 - r.from;
         match o.msg.class {
             Class::Success => {
-                session.event(Event {
-                    seen: o.seen,
-                    pair: r.pair,
-                    from: responder,
-                    kind: EventKind::Success { tx: TxRef::live(tx) },
-                });
+                session.event(Event::new(
+                    o.seen,
+                    r.pair,
+                    responder,
+                    EventKind::Success { tx: TxRef::live(tx) },
+                ));
                 // RFC 8445 §7.2.5.3.2/§7.2.5.2.1: the XOR-MAPPED-ADDRESS tells the checking agent its address
                 // as the peer saw it; one it never sent from is a peer-reflexive candidate.
                 if let Some(mapped) = o
@@ -297,25 +292,20 @@ impl IceState {
                     if let Some(pair) = session.pairs.get_mut(r.pair) {
                         pair.nominations.push(o.seen);
                     }
-                    session.event(Event {
-                        seen: o.seen,
-                        pair: r.pair,
-                        from: r.from,
-                        kind: EventKind::Nominated,
-                    });
+                    session.event(Event::new(o.seen, r.pair, r.from, EventKind::Nominated));
                 }
             }
             _ => {
                 let code = o.msg.error_code().unwrap_or(0);
-                session.event(Event {
-                    seen: o.seen,
-                    pair: r.pair,
-                    from: responder,
-                    kind: EventKind::Error {
+                session.event(Event::new(
+                    o.seen,
+                    r.pair,
+                    responder,
+                    EventKind::Error {
                         tx: TxRef::live(tx),
                         code,
                     },
-                });
+                ));
             }
         }
     }

@@ -31,8 +31,8 @@ pub(crate) use bindings::{RelayedAddress, ServerBinding};
 pub(crate) use candidates::Candidate;
 pub use candidates::CandidateType;
 pub(crate) use session::{
-    AddressIndex, Agent, AgentAddress, Event, EventKind, NetworkInfo, Pair, Role, Session, Sessions, TxRef,
-    MAX_TX_PER_DIRECTION,
+    AddressIndex, Agent, AgentAddress, Event, EventKind, NetworkInfo, Pair, Role, Session, Sessions, Tx,
+    TxRef, MAX_TX_PER_DIRECTION,
 };
 
 use bindings::BindingIndex;
@@ -188,12 +188,7 @@ impl IceState {
             }
         }
         if let Some(kind) = event {
-            session.event(Event {
-                seen,
-                pair: p,
-                from: dir,
-                kind,
-            });
+            session.event(Event::new(seen, p, dir, kind));
         }
     }
 

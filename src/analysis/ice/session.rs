@@ -229,12 +229,18 @@ pub(crate) enum EventKind {
     MediaStart,
 }
 
-/// The check transaction a timeline event shows.
+/// The check transaction a timeline event shows ([`TxRef::get`]), in 32 bits: below 2^31 a transaction
+/// table index (the table holds at most `transactions::MAX_TRANSACTIONS`), from 2^31 a settled check,
+/// `u32::MAX` neither. An open session keeps an event per check and per answer, and a busy server's capture
+/// holds thousands of sessions open: this and [`Event`]'s flat layout make an event 32 bytes (an enum of
+/// two `u32` cases took 8, and the event 48).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum TxRef {
-    /// In the transaction table: its index, in 32 bits (the table holds at most
-    /// `transactions::MAX_TRANSACTIONS`), so that an event takes 48 bytes, not 64: an open session keeps
-    /// an event per check and per answer, and a busy server's capture holds thousands of sessions open.
+pub(crate) struct TxRef(u32);
+
+/// What a [`TxRef`] refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Tx {
+    /// In the transaction table: its index.
     Live(u32),
     /// Settled ([`super::settle`]): an entry of [`Session::settled`].
     Settled(u32),
@@ -242,13 +248,49 @@ pub(crate) enum TxRef {
     Gone,
 }
 
+/// One event of a session's timeline: the message behind it seen at (`ts`, `frame`, `input`: a [`Seen`]
+/// laid out flat, [`Event::seen`]), on pair `pair`, sent by agent `from`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Event {
-    pub(crate) seen: Seen,
-    pub(crate) pair: usize,
+    ts: Timestamp,
+    frame: u64,
+    input: u16,
+    /// Its index in the session's pairs (at most [`MAX_PAIRS_PER_SESSION`]).
+    pair: u16,
     /// The agent (0/1) that sent the message behind the event.
     pub(crate) from: u8,
     pub(crate) kind: EventKind,
+}
+
+// What the flat layout is for (see `TxRef`): a timeline event in 32 bytes.
+const _: () = assert!(std::mem::size_of::<Event>() == 32);
+
+impl Event {
+    pub(crate) fn new(seen: Seen, pair: usize, from: u8, kind: EventKind) -> Event {
+        Event {
+            ts: seen.ts,
+            frame: seen.frame,
+            input: seen.input,
+            // A session holds at most MAX_PAIRS_PER_SESSION (1,000) pairs.
+            pair: u16::try_from(pair).unwrap_or(u16::MAX),
+            from,
+            kind,
+        }
+    }
+
+    /// When and where the message behind it was seen.
+    pub(crate) fn seen(&self) -> Seen {
+        Seen {
+            ts: self.ts,
+            frame: self.frame,
+            input: self.input,
+        }
+    }
+
+    /// Its pair's index in the session's pairs.
+    pub(crate) fn pair(&self) -> usize {
+        usize::from(self.pair)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -272,9 +314,32 @@ pub(crate) struct Session {
 }
 
 impl TxRef {
+    const SETTLED: u32 = 1 << 31;
+    /// Neither live nor settled.
+    pub(crate) const GONE: TxRef = TxRef(u32::MAX);
+
     /// Transaction `tx` of the table.
     pub(crate) fn live(tx: TxIndex) -> TxRef {
-        u32::try_from(tx).map_or(TxRef::Gone, TxRef::Live)
+        u32::try_from(tx)
+            .ok()
+            .filter(|&i| i < Self::SETTLED)
+            .map_or(Self::GONE, TxRef)
+    }
+
+    /// Entry `k` of the session's settled checks.
+    pub(crate) fn settled(k: usize) -> TxRef {
+        u32::try_from(k)
+            .ok()
+            .filter(|&k| k < Self::SETTLED - 1)
+            .map_or(Self::GONE, |k| TxRef(Self::SETTLED | k))
+    }
+
+    pub(crate) fn get(self) -> Tx {
+        match self.0 {
+            u32::MAX => Tx::Gone,
+            i if i < Self::SETTLED => Tx::Live(i),
+            k => Tx::Settled(k & !Self::SETTLED),
+        }
     }
 }
 
@@ -335,6 +400,29 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A check reference packed in 32 bits reads back as what was stored, at both ends of each range;
+    /// what does not fit is neither live nor settled (as when the transaction was gone).
+    #[test]
+    fn a_check_reference_reads_back_as_stored() {
+        let top = (1u32 << 31) - 1;
+        for i in [0, 1, 500_000, top] {
+            assert_eq!(TxRef::live(i as usize).get(), Tx::Live(i), "live {i}");
+        }
+        for k in [0, 1, 70_000, top - 1] {
+            assert_eq!(TxRef::settled(k as usize).get(), Tx::Settled(k), "settled {k}");
+        }
+        assert_eq!(TxRef::live(top as usize + 1).get(), Tx::Gone);
+        assert_eq!(TxRef::settled(top as usize).get(), Tx::Gone);
+        assert_eq!(TxRef::GONE.get(), Tx::Gone);
+        let seen = Seen {
+            ts: Timestamp(1_795_000_000_123_456_789),
+            frame: u64::MAX - 1,
+            input: 3,
+        };
+        let ev = Event::new(seen, MAX_PAIRS_PER_SESSION - 1, 1, EventKind::Nominated);
+        assert_eq!((ev.seen(), ev.pair(), ev.from), (seen, MAX_PAIRS_PER_SESSION - 1, 1));
+    }
 
     fn addr(port: u16) -> SocketAddr {
         SocketAddr::from(([192, 0, 2, 1], port))

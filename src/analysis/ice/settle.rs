@@ -10,7 +10,7 @@
 //! timeline keeps what it shows of them (transaction id and round-trip time, [`TxRef::Settled`]), and the
 //! transactions are retired. The report adds the checks still open to a copy of the settled tally, so it
 //! is the same, number for number, as a tally over every check.
-use super::session::{Direction, EventKind, Session, TxRef};
+use super::session::{Direction, EventKind, Session, Tx, TxRef};
 use super::IceState;
 use crate::analysis::transactions::{Transaction, Transactions, TxIndex, TxState};
 use crate::capture::Timestamp;
@@ -203,15 +203,15 @@ fn refer_to_settled(session: &mut Session, settled: &HashMap<TxIndex, Option<Set
         else {
             continue;
         };
-        let TxRef::Live(i) = *tx else { continue };
+        let Tx::Live(i) = tx.get() else { continue };
         let i = i as TxIndex;
         let Some(s) = settled.get(&i) else { continue };
         *tx = *at.entry(i).or_insert_with(|| match s {
             Some(s) => {
                 session.settled.push(*s);
-                TxRef::Settled(u32::try_from(session.settled.len() - 1).unwrap_or(u32::MAX))
+                TxRef::settled(session.settled.len() - 1)
             }
-            None => TxRef::Gone,
+            None => TxRef::GONE,
         });
     }
 }
