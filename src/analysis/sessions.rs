@@ -403,7 +403,7 @@ pub(crate) fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timesta
         .map(|(i, p)| {
             let a_to_b = direction(p, 0, txs, end);
             let b_to_a = direction(p, 1, txs, end);
-            let m = &p.media;
+            let m = p.media();
             PairReport {
                 index: i,
                 a: p.a.to_string(),

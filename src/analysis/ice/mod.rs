@@ -158,7 +158,7 @@ impl IceState {
         let Some(pair) = session.pairs.get_mut(p) else {
             return;
         };
-        let m = &mut pair.media;
+        let m = pair.media_mut();
         m.bytes += len as u64;
         m.packets[dir as usize] += 1;
         m.last = Some(seen);
@@ -391,7 +391,7 @@ pub(super) mod tests {
         );
         let p = &d.ice.sessions[0].pairs[0];
         assert_eq!(p.dirs[0].txs.len(), 2);
-        assert_eq!(p.media.dtls, 1);
-        assert_eq!(p.media.packets, [0, 1]);
+        assert_eq!(p.media().dtls, 1);
+        assert_eq!(p.media().packets, [0, 1]);
     }
 }
