@@ -1201,3 +1201,40 @@ fn n_and_p_step_through_a_transaction_as_tshark_groups_it() {
         assert_eq!(shown(&a), f);
     }
 }
+
+/// The all-messages screen's filter (`/`, words, Enter) keeps exactly the messages whose line holds every
+/// word, in capture order, however the list is split between cores: on symmetric-relay, "channel-bind"
+/// keeps tshark's ChannelBind requests and responses, "allocate error" its two 401s.
+#[test]
+fn the_messages_filter_keeps_what_tshark_says_matches_in_order() {
+    let msgs = tshark("symmetric-relay");
+    let frames = |method: &str, class: Option<&str>| -> Vec<u64> {
+        msgs.iter()
+            .filter(|m| m["method"] == method && class.is_none_or(|c| m["class"] == c))
+            .filter_map(|m| m["frame"].as_u64())
+            .collect()
+    };
+    for (words, want) in [
+        ("channel-bind", frames("channel-bind", None)),
+        ("allocate error", frames("allocate", Some("error"))),
+    ] {
+        assert!(!want.is_empty(), "{words}");
+        let mut a = app(&["symmetric-relay/capture.pcap"]);
+        let total = a.model().messages.len();
+        keys(&mut a, &format!("m/{words}"));
+        key(&mut a, KeyCode::Enter);
+        let t = lines(&draw(&a, 200, 40));
+        assert!(
+            t.iter()
+                .any(|l| l.contains(&format!(" {} of {total} messages", want.len()))),
+            "{words}:\n{}",
+            t.join("\n")
+        );
+        let shown: Vec<u64> = t
+            .iter()
+            .skip(2)
+            .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+            .collect();
+        assert_eq!(shown, want, "{words}");
+    }
+}

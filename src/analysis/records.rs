@@ -16,7 +16,7 @@ use crate::wire::dialect::Dialect;
 use crate::wire::stun::{Class, Method};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
-use std::ops::Deref;
+use std::ops::{Deref, Range};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -147,6 +147,19 @@ impl Records {
         self.chunk(i / RECORDS_PER_CHUNK)
             .get(i % RECORDS_PER_CHUNK)
             .copied()
+    }
+
+    /// Records `range` (clamped to those held) with their indexes, in order, a chunk read back at a time:
+    /// what a thread working on part of the list reads, without reading back the chunks before it.
+    pub(crate) fn range(&self, range: Range<usize>) -> impl Iterator<Item = (usize, MessageRecord)> + '_ {
+        let (start, end) = (range.start, range.end.min(self.len));
+        let chunks = start / RECORDS_PER_CHUNK..end.div_ceil(RECORDS_PER_CHUNK);
+        chunks.flat_map(move |k| {
+            let chunk = self.chunk(k);
+            let first = k * RECORDS_PER_CHUNK;
+            (start.max(first)..end.min(first + chunk.len()))
+                .filter_map(move |i| chunk.get(i - first).map(|r| (i, *r)))
+        })
     }
 
     /// Every record in order, a chunk read back at a time.
@@ -550,6 +563,20 @@ mod tests {
             assert_eq!(records.get(i), Some(sample[i % sample.len()]), "record {i}");
         }
         assert!(records.iter().eq((0..n).map(|i| sample[i % sample.len()])));
+        // Any part of the list, held or spilled, across chunk boundaries or within one, and past the end.
+        let c = RECORDS_PER_CHUNK;
+        for (a, b) in [
+            (0, n),
+            (0, 1),
+            (c - 1, c + 1),
+            (5, 3 * c + 7),
+            (2 * c, 2 * c),
+            (n - 3, n + 10),
+        ] {
+            let want: Vec<(usize, MessageRecord)> =
+                (a..b.min(n)).map(|i| (i, sample[i % sample.len()])).collect();
+            assert_eq!(records.range(a..b).collect::<Vec<_>>(), want, "{a}..{b}");
+        }
         assert_eq!(records.get(n), None);
         assert_eq!(records.errors(), 0);
     }
