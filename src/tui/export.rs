@@ -179,7 +179,7 @@ fn selection(
     let mut addrs = HashSet::new();
     let mut frames = HashSet::new();
     for t in targets {
-        let (a, msgs, extra): (&HashSet<SocketAddr>, Vec<usize>, Vec<u64>) = match *t {
+        let (a, msgs, extra): (&[SocketAddr], Vec<usize>, Vec<u64>) = match *t {
             Target::Session(i) => match index.sessions.get(i) {
                 Some(s) => {
                     // Its timeline's frames (DTLS, media start) from the session whole.

@@ -27,8 +27,8 @@ pub(crate) struct SessionScope {
     /// indexed).
     pub(crate) messages: Vec<u32>,
     /// Every transport address that belongs to the session: its agents' candidates and NAT mappings, the
-    /// relayed addresses and clients of its allocations.
-    pub(crate) addresses: HashSet<SocketAddr>,
+    /// relayed addresses and clients of its allocations; sorted, each once ([`address_set`]).
+    pub(crate) addresses: Vec<SocketAddr>,
     /// Indices into the snapshot's allocations of those whose relayed address is a candidate.
     pub(crate) allocations: Vec<usize>,
     /// Indices into `report.findings` about the session or its allocations.
@@ -47,7 +47,18 @@ pub(crate) struct AllocationScope {
     pub(crate) findings: Vec<usize>,
     /// Session using it, if any.
     pub(crate) session: Option<usize>,
-    pub(crate) addresses: HashSet<SocketAddr>,
+    /// Its client's and relayed addresses, sorted, each once ([`address_set`]).
+    pub(crate) addresses: Vec<SocketAddr>,
+}
+
+/// A scope's few addresses as a sorted list with no spare room, each once: a `HashSet` of them took ~3× the
+/// memory, and a busy server's capture has tens of thousands of sessions and allocations (a list of a few
+/// is searched as fast).
+fn address_set(mut v: Vec<SocketAddr>) -> Vec<SocketAddr> {
+    v.sort_unstable();
+    v.dedup();
+    v.shrink_to_fit();
+    v
 }
 
 /// Lookups derived from one snapshot.
@@ -94,10 +105,10 @@ impl Index {
         let mut allocations: Vec<AllocationScope> = allocs
             .iter()
             .map(|a| {
-                let mut addresses: HashSet<SocketAddr> = a.relayed.iter().filter_map(|r| parse(r)).collect();
+                let mut addresses: Vec<SocketAddr> = a.relayed.iter().filter_map(|r| parse(r)).collect();
                 addresses.extend(parse(&a.client));
                 AllocationScope {
-                    addresses,
+                    addresses: address_set(addresses),
                     ..Default::default()
                 }
             })
@@ -392,6 +403,7 @@ fn session_scope(
                 .extend(allocs[ai].relayed.iter().filter_map(|r| parse(r)));
         }
     }
+    scope.addresses = address_set(std::mem::take(&mut scope.addresses));
     scope
 }
 
