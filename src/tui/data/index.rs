@@ -156,11 +156,18 @@ impl Index {
             }
         }
 
-        // Messages: one pass, each message tested against the sessions that own one of its addresses.
-        let mut owners: HashMap<SocketAddr, Vec<usize>> = HashMap::new();
+        // Messages: one pass, each message tested against the sessions that own one of its addresses. Most
+        // addresses have one owner: it is kept inline, and a list made only for the others (a list per
+        // address was ~130 bytes each, at the index's peak on a busy server's capture).
+        let mut owners: HashMap<SocketAddr, usize> = HashMap::new();
+        let mut more_owners: HashMap<SocketAddr, Vec<usize>> = HashMap::new();
         for (si, s) in sessions.iter().enumerate() {
             for a in &s.addresses {
-                owners.entry(*a).or_default().push(si);
+                if let Some(&first) = owners.get(a) {
+                    more_owners.entry(*a).or_insert_with(|| vec![first]).push(si);
+                } else {
+                    owners.insert(*a, si);
+                }
             }
         }
         let ufrags: Vec<[&str; 2]> = briefs.iter().map(|s| [s.ufrag(0), s.ufrag(1)]).collect();
@@ -189,8 +196,9 @@ impl Index {
             candidates.clear();
             let path = model.path(m);
             for a in [path.src, path.dst] {
-                if let Some(list) = owners.get(&a) {
-                    candidates.extend(list.iter().copied());
+                match more_owners.get(&a) {
+                    Some(list) => candidates.extend(list.iter().copied()),
+                    None => candidates.extend(owners.get(&a).copied()),
                 }
             }
             candidates.sort_unstable();
