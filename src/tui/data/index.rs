@@ -78,8 +78,10 @@ pub struct Index {
     /// (fingerprint of the transaction id, message index) of every STUN message, sorted: a transaction's
     /// messages are a run, in capture order, among the few others that share its fingerprint. 8 bytes a
     /// message, where the id itself took 16 and a map of lists ~50. The fingerprint is keyed per run
-    /// ([`Index::tx_hasher`]), so a capture cannot crowd one id's run on purpose.
-    transactions: Vec<(u32, u32)>,
+    /// ([`Index::tx_hasher`]), so a capture cannot crowd one id's run on purpose. Made the first time `n`
+    /// or `p` asks ([`Index::transaction_of`]), not with the index: it was the index's largest list (15 MB
+    /// of a 4 GB capture's), and its pass reads every message's bytes back.
+    transactions: OnceCell<Vec<(u32, u32)>>,
     tx_hasher: RandomState,
     /// The earliest timestamp of the capture (all times are shown relative to it).
     pub(crate) t0: f64,
@@ -177,11 +179,6 @@ impl Index {
         // Frames rise with the message index in one input's capture; merged inputs number theirs apart.
         let mut previous_frame = 0u64;
         let mut frames_unordered = false;
-        // Room for every STUN message listed (the listing counts ChannelData apart), not a doubling
-        // `Vec`'s up to twice that: on a busy server's capture this is the index's largest list.
-        let channel_data = model.listed.by_type.get(&None).copied().unwrap_or(0);
-        let stun_listed = u64::try_from(model.messages.len()).map_or(0, |n| n.saturating_sub(channel_data));
-        let mut transactions: Vec<(u32, u32)> = Vec::with_capacity(usize::try_from(stun_listed).unwrap_or(0));
         let tx_hasher = RandomState::new();
         let mut candidates: Vec<usize> = Vec::new();
         for (mi, m) in model.messages.iter().enumerate() {
@@ -190,9 +187,6 @@ impl Index {
             frames_unordered |= m.frame < previous_frame;
             previous_frame = m.frame;
             last_listed = Some((m.ts.as_secs_f64(), m.frame));
-            if let Some(id) = model.transaction_id(m) {
-                transactions.push((tx_fingerprint(&tx_hasher, &id), i));
-            }
             candidates.clear();
             let path = model.path(m);
             for a in [path.src, path.dst] {
@@ -214,7 +208,6 @@ impl Index {
                 }
             }
         }
-        transactions.sort_unstable();
         let by_frame = if frames_unordered {
             let mut by_frame: Vec<(u64, u32)> = model
                 .messages
@@ -243,7 +236,7 @@ impl Index {
             capture_findings,
             by_frame,
             frames_unordered,
-            transactions,
+            transactions: OnceCell::new(),
             tx_hasher,
             t0,
             last_listed,
@@ -352,8 +345,9 @@ impl Index {
             return Vec::new();
         };
         let f = tx_fingerprint(&self.tx_hasher, &id);
-        let start = self.transactions.partition_point(|&(t, _)| t < f);
-        self.transactions[start..]
+        let all = self.transactions.get_or_init(|| self.transaction_list(model));
+        let start = all.partition_point(|&(t, _)| t < f);
+        all[start..]
             .iter()
             .take_while(|&&(t, _)| t == f)
             .map(|&(_, i)| i as usize)
@@ -364,6 +358,22 @@ impl Index {
                     .is_some_and(|m| model.transaction_id(&m) == Some(id))
             })
             .collect()
+    }
+
+    /// The list behind [`Index::transactions`], from every listed message.
+    fn transaction_list(&self, model: &Model) -> Vec<(u32, u32)> {
+        // Room for every STUN message listed (the listing counts ChannelData apart), not a doubling
+        // `Vec`'s up to twice that.
+        let channel_data = model.listed.by_type.get(&None).copied().unwrap_or(0);
+        let stun_listed = u64::try_from(model.messages.len()).map_or(0, |n| n.saturating_sub(channel_data));
+        let mut list: Vec<(u32, u32)> = Vec::with_capacity(usize::try_from(stun_listed).unwrap_or(0));
+        for (m, i) in model.messages.iter().zip(0u32..) {
+            if let Some(id) = model.transaction_id(&m) {
+                list.push((tx_fingerprint(&self.tx_hasher, &id), i));
+            }
+        }
+        list.sort_unstable();
+        list
     }
 
     /// The frames to save for session `si` besides its messages' and its timeline's: its findings'
@@ -627,10 +637,12 @@ mod tests {
             .and_then(|m| model.transaction_id(&m))
             .expect("an id");
         let f = tx_fingerprint(&index.tx_hasher, &id);
-        for t in &mut index.transactions {
+        let mut list = index.transaction_list(model);
+        for t in &mut list {
             t.0 = f;
         }
-        index.transactions.sort_unstable();
+        list.sort_unstable();
+        index.transactions = OnceCell::from(list);
         for mi in 0..2 {
             assert_eq!(
                 index.transaction_of(model, mi),
