@@ -8,7 +8,7 @@
 //! fragments after a kept first fragment. The file is classic pcap with nanosecond timestamps and the
 //! input's link type, which iceview, tcpdump and Wireshark read back. Standard input cannot be re-read.
 use super::app::Target;
-use super::data::{Index, Snapshot};
+use super::data::{Index, RowRef, Snapshot};
 use crate::analysis::findings::Finding;
 use crate::analysis::sessions::SessionReport;
 use crate::capture::file::{CaptureError, FileReader};
@@ -194,7 +194,9 @@ fn selection(
                     (
                         &s.addresses,
                         msgs,
-                        index.session_finding_frames(i, &snapshot.report),
+                        index
+                            .evidence_frames(RowRef::Session(i), &snapshot.report)
+                            .collect(),
                     )
                 }
                 None => continue,

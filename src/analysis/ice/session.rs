@@ -339,7 +339,7 @@ pub(crate) struct Session {
     pub(crate) agents: [Agent; 2],
     pub(crate) pairs: Vec<Pair>,
     pub(crate) timeline: Vec<Event>,
-    /// The settled checks the timeline refers to ([`TxRef::Settled`]).
+    /// The settled checks the timeline refers to ([`Tx::Settled`]).
     pub(crate) settled: Vec<SettledTx>,
     pub(crate) timeline_not_kept: u64,
     pub(crate) pairs_not_kept: u64,

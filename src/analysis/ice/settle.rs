@@ -7,7 +7,7 @@
 //! fold (past RFC 8489 §6.2.1's 39.5 s every check has its final state, and a requester has stopped
 //! retransmitting), its part of the tally can no longer change. During a file read with folding on, the
 //! finished checks at the front of each direction are added to the direction's settled tally, the
-//! timeline keeps what it shows of them (transaction id and round-trip time, [`TxRef::Settled`]), and the
+//! timeline keeps what it shows of them (transaction id and round-trip time, [`Tx::Settled`]), and the
 //! transactions are retired. The report adds the checks still open to a copy of the settled tally, so it
 //! is the same, number for number, as a tally over every check.
 use super::session::{Direction, EventKind, Session, Tx, TxRef};
@@ -120,7 +120,7 @@ pub(crate) struct SettledTimeout {
     pub id: TransactionId,
 }
 
-/// A settled check the timeline refers to ([`TxRef::Settled`]).
+/// A settled check the timeline refers to ([`Tx::Settled`]).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SettledTx {
     pub id: TransactionId,

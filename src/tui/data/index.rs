@@ -318,14 +318,7 @@ impl Index {
             frames.extend(r.permissions.iter().flat_map(|p| p.frames.iter().copied()));
             frames.extend(r.channels.iter().flat_map(|c| c.frames.iter().copied()));
         }
-        if let Some(a) = self.allocations.get(ai) {
-            frames.extend(
-                a.findings
-                    .iter()
-                    .filter_map(|&f| snapshot.report.findings.get(f))
-                    .flat_map(|f| f.frames.iter().copied()),
-            );
-        }
+        frames.extend(self.evidence_frames(RowRef::Allocation(ai), &snapshot.report));
         frames.sort_unstable();
         frames.dedup();
         frames
@@ -376,19 +369,16 @@ impl Index {
         list
     }
 
-    /// The frames to save for session `si` besides its messages' and its timeline's: its findings'
-    /// evidence.
-    pub(crate) fn session_finding_frames(&self, si: usize, report: &crate::report::Report) -> Vec<u64> {
-        let mut frames: Vec<u64> = self.sessions.get(si).map_or(Vec::new(), |s| {
-            s.findings
-                .iter()
-                .filter_map(|&f| report.findings.get(f))
-                .flat_map(|f| f.frames.iter().copied())
-                .collect()
-        });
-        frames.sort_unstable();
-        frames.dedup();
-        frames
+    /// The evidence frames of the findings about the thing `row` shows ([`Index::row_findings`]).
+    pub(crate) fn evidence_frames<'a>(
+        &'a self,
+        row: RowRef,
+        report: &'a crate::report::Report,
+    ) -> impl Iterator<Item = u64> + 'a {
+        self.row_findings(row)
+            .iter()
+            .filter_map(|&f| report.findings.get(f))
+            .flat_map(|f| f.frames.iter().copied())
     }
 
     /// Findings about the thing a home row shows.
