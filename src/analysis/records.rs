@@ -164,10 +164,7 @@ impl Records {
 
     /// Every record in order, a chunk read back at a time.
     pub fn iter(&self) -> impl Iterator<Item = MessageRecord> + '_ {
-        (0..self.chunks.len()).flat_map(move |k| {
-            let chunk = self.chunk(k);
-            (0..chunk.len()).filter_map(move |i| chunk.get(i).copied())
-        })
+        self.range(0..self.len).map(|(_, r)| r)
     }
 
     fn read_back(&self, k: usize, offset: u64, len: usize, count: usize) -> Option<Arc<Vec<MessageRecord>>> {
