@@ -154,13 +154,14 @@ pub(crate) struct LiveArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<std::time::Duration>,
 
-    /// Age out ICE sessions idle this many seconds (their summary stays in the report) and free the
-    /// transactions nothing refers to any more, so hours of traffic stay within the tables' bounds; 0
-    /// never ages.
+    /// Fold ICE sessions quiet this many seconds (at least 45), and TURN allocations over and as quiet,
+    /// as `iceview read` does: each is written to a temporary file as the report shows it, and its detail
+    /// freed, so memory follows the calls open at one moment however long the capture runs. 0 never
+    /// folds: everything stays in memory, up to the tables' bounds (20,000 open sessions).
     #[arg(
         long,
         value_name = "SECS",
-        default_value_t = 300.0,
+        default_value_t = 45.0,
         env = "ICEVIEW_IDLE_TIMEOUT"
     )]
     pub idle_timeout: f64,

@@ -6,7 +6,7 @@ use iceview::capture::file::FileReader;
 use iceview::capture::spill::FileSpill;
 use iceview::capture::Packet;
 use iceview::pipeline;
-use iceview::report::{json, text, turn, Report};
+use iceview::report::{json, text, Report};
 use iceview::tui;
 use iceview::wire::credentials::Keyring;
 use std::io::{IsTerminal, Write};
@@ -100,12 +100,7 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
         let spill = FileSpill::create()
             .ok()
             .map(|s| std::sync::Arc::new(s) as std::sync::Arc<dyn iceview::analysis::store::Spill>);
-        analyzer.fold_sessions(
-            json::render_folded_session,
-            turn::render_folded_allocation,
-            json::render_folded_finding,
-            spill,
-        );
+        iceview::report::fold_as_reported(&mut analyzer, spill);
     }
 
     let total: u64 = inputs

@@ -12,17 +12,19 @@
 //! side publishes after every batch of packets ([`LiveRun::publish`]), so they agree at every moment.
 use crate::cli::LiveArgs;
 use anyhow::{bail, Context, Result};
+use iceview::analysis::store::Spill;
 use iceview::analysis::{Analyzer, Body, Model};
 use iceview::capture::file::InputStats;
 use iceview::capture::live::{
     self, CapturedPacket, Identity, LiveCapture, LiveOptions, LiveStats, Privileges, Recv, Running,
 };
+use iceview::capture::spill::FileSpill;
 use iceview::capture::Timestamp;
 use iceview::report::counters::{Counters, MessageCounts};
 use iceview::report::model::LiveCaptureReport;
 use iceview::report::ndjson::{self, Event, EventTracker};
 use iceview::report::{json, text, Report};
-use iceview::tui::{self, data::LiveCounters, data::Snapshot, data::Source};
+use iceview::tui::{self, data::FoldedCache, data::LiveCounters, data::Snapshot, data::Source};
 use iceview::wire::credentials::Keyring;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -44,9 +46,6 @@ const POLL_EVERY: Duration = Duration::from_millis(500);
 /// not have, and packets were dropped at its queue (BENCHMARKS.md, live at 300,000 packets/s).
 const POLL_COST_FACTOR: u32 = 10;
 const STATUS_EVERY: Duration = Duration::from_secs(1);
-/// How often (capture time) idle sessions and transactions are aged out; a pass scans the transaction
-/// table, so not on every packet.
-const AGE_EVERY_SECS: f64 = 10.0;
 /// How often the UI gets a fresh snapshot at most. Building one grows with the model: measured (release
 /// build) at 36k stored messages in 33 sessions, the report took ~22 ms when it held every message (it is
 /// lean now: the UI makes the messages it shows), the copy of the message records ~7 ms here, and the
@@ -169,7 +168,9 @@ pub(crate) fn live(args: &LiveArgs) -> Result<()> {
         .start(savefile, args.count)
         .context("cannot start the capture thread")?;
     let mut run = LiveRun::new(running, keys, live_report, args.packets || ndjson_out.is_some());
-    run.idle_secs = (args.idle_timeout > 0.0).then_some(args.idle_timeout);
+    if args.idle_timeout > 0.0 {
+        run.fold(args.idle_timeout);
+    }
     run.analyzer.set_store_limit(args.max_messages);
     let metrics = match metrics_listener {
         Some(l) => Some(l.serve(Arc::clone(&run.published))?),
@@ -218,7 +219,8 @@ pub(crate) fn live(args: &LiveArgs) -> Result<()> {
             live: true,
             dropped: None,
         };
-        let first = snapshot(&run, &source);
+        let first = snapshot(&run, &source, &mut FoldedCache::default())
+            .context("the first snapshot of the capture")?;
         let savefile_flush = run.running.savefile_flush();
         let quit = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(Mutex::new(ui_counters(&run.counters(&tracker))));
@@ -365,13 +367,16 @@ fn analyse_for_ui(
     };
     let mut next = Instant::now() + SNAPSHOT_EVERY;
     let mut shown = run.analysed;
+    let mut cache = FoldedCache::default();
     let ended = capture_loop(run, out, tracker, deadline, &stop, &mut |run, counters| {
         set_counters(ui_counters(counters));
         if run.analysed != shown && Instant::now() >= next {
             let started = Instant::now();
             // Full: the UI has not taken the last one yet; this one is rebuilt at the next turn.
-            if ui.snapshots.try_send(snapshot(run, &ui.source)).is_ok() {
-                shown = run.analysed;
+            if let Some(s) = snapshot(run, &ui.source, &mut cache) {
+                if ui.snapshots.try_send(s).is_ok() {
+                    shown = run.analysed;
+                }
             }
             next = Instant::now() + SNAPSHOT_EVERY.max(started.elapsed() * SNAPSHOT_COST_FACTOR);
         }
@@ -388,7 +393,9 @@ fn analyse_for_ui(
         _ => "stopped".into(),
     };
     // Blocks until the UI takes it, or fails at once if the UI is gone.
-    let _ = ui.snapshots.send(snapshot(run, &ui.source));
+    if let Some(last) = snapshot(run, &ui.source, &mut cache) {
+        let _ = ui.snapshots.send(last);
+    }
     set_counters(LiveCounters {
         ended: Some(why),
         ..ui_counters(&run.publish(tracker))
@@ -408,10 +415,12 @@ fn ui_counters(c: &Counters) -> LiveCounters {
     }
 }
 
-/// What the UI shows of the run as it stands.
-fn snapshot(run: &LiveRun, source: &Source) -> Snapshot {
+/// What the UI shows of the run as it stands; `cache` keeps what earlier snapshots read back of what the
+/// run folded. None when something folded cannot be read back (the temporary file's disk gone): the UI
+/// keeps what it shows, and the run ends with that error ([`finish`]).
+fn snapshot(run: &LiveRun, source: &Source, cache: &mut FoldedCache) -> Option<Snapshot> {
     let model = tui::data::ui_model(run.model());
-    Snapshot::held(run.report(), Arc::new(model), source.clone())
+    Snapshot::live(run.report(), Arc::new(model), source.clone(), cache).ok()
 }
 
 /// Ends the run as every path does: the capture stopped, the queue analysed, the last events streamed
@@ -430,9 +439,12 @@ fn finish(
     for e in run.new_messages() {
         out.message(&e, run.t0());
     }
+    // The last comparison sees what is still open as it stands, before it folds: its allocations'
+    // creation, failure and end are announced from the analysis's own state.
     for e in tracker.finish(run.model(), now()) {
         out.event(&e);
     }
+    run.fold_open();
     run.publish(&tracker);
     if let Some(m) = metrics {
         m.stop();
@@ -445,9 +457,10 @@ fn finish(
         analysed: run.analysed,
         capture: report.inputs[0].live.clone().unwrap_or_default(),
         messages: report.stats.packets.get("stun").copied().unwrap_or(0),
-        allocations: report.turn.allocations.len(),
-        sessions: report.sessions.len(),
-        findings: report.findings.len(),
+        // Folded ones included: at the end every session and allocation is folded, when folding is on.
+        allocations: report.turn.allocations.len() + run.model().ice_folded.allocation_count(),
+        sessions: report.sessions.len() + run.model().ice_folded.session_count(),
+        findings: report.finding_count(),
     }));
     out.flush();
     if out.status {
@@ -468,7 +481,7 @@ fn finish(
         _ => {}
     }
     if summary {
-        text::write_summary(&report, &mut io::stdout().lock())?;
+        text::write_summary_with(&report, Some(&run.model().ice_folded), &mut io::stdout().lock())?;
     }
     if !args.quiet {
         eprintln!(
@@ -480,6 +493,15 @@ fn finish(
             stats.interface_dropped,
             stats.queue_dropped
         );
+    }
+    let model = run.model();
+    let unread = model.ice_folded.errors();
+    if unread > 0 && out.failed.is_none() {
+        out.failed = Some(anyhow::anyhow!(
+            "{unread} folded session(s), allocation(s) or finding(s) could not be read back from the temporary \
+             file, or came back changed: the report and the event stream miss them (was the temporary \
+             directory's disk removed or full?)"
+        ));
     }
     let problems = run.running.problems();
     for p in problems.iter().skip(1) {
@@ -513,9 +535,6 @@ pub(crate) struct LiveRun {
     changed: bool,
     /// [`LiveRun::stop`] ran.
     stopped: bool,
-    /// `--idle-timeout`: sessions and transactions idle this long are aged out (None: never).
-    pub idle_secs: Option<f64>,
-    last_aged: Option<Timestamp>,
 }
 
 impl LiveRun {
@@ -549,9 +568,23 @@ impl LiveRun {
             analysed: 0,
             changed: false,
             stopped: false,
-            idle_secs: None,
-            last_aged: None,
         }
+    }
+
+    /// Folds ICE sessions quiet for `after` seconds (at least 45) and TURN allocations over and as quiet,
+    /// as `iceview read` does ([`iceview::report::fold_as_reported`]): what they rendered goes to a
+    /// temporary file (kept in memory when none can be made), so memory follows the calls open at one
+    /// moment however long the capture runs.
+    fn fold(&mut self, after: f64) {
+        let spill = match FileSpill::create() {
+            Ok(s) => Some(Arc::new(s) as Arc<dyn Spill>),
+            Err(e) => {
+                eprintln!("iceview: warning: no temporary file ({e}): finished calls are kept in memory");
+                None
+            }
+        };
+        iceview::report::fold_as_reported(&mut self.analyzer, spill);
+        self.analyzer.set_fold_after(after);
     }
 
     /// Analyses what the capture delivered, waiting at most `wait` for the first packet and taking at
@@ -574,15 +607,6 @@ impl LiveRun {
 
     fn ingest(&mut self, p: &CapturedPacket) {
         self.analyzer.ingest(&p.packet(self.running.link_type()));
-        if let Some(idle) = self.idle_secs {
-            let due = self
-                .last_aged
-                .is_none_or(|t| p.ts.secs_since(t) >= AGE_EVERY_SECS);
-            if due {
-                self.analyzer.age_out(p.ts, idle);
-                self.last_aged = Some(p.ts);
-            }
-        }
         self.first_ts.get_or_insert(p.ts);
         self.last_ts = Some(p.ts);
         self.analysed += 1;
@@ -623,15 +647,20 @@ impl LiveRun {
         self.running.stats()
     }
 
-    /// Stops the capture, analyses what was still queued, and ends the analysis (TCP data held behind
-    /// gaps is flushed).
+    /// Stops the capture, analyses what was still queued, and ends the analysis's input (TCP data held
+    /// behind gaps is flushed); what is still open stays open until [`LiveRun::fold_open`].
     pub(crate) fn stop(&mut self) {
         if std::mem::replace(&mut self.stopped, true) {
             return;
         }
         self.running.stop();
         while self.pump(Duration::ZERO) {}
-        self.analyzer.finish();
+        self.analyzer.finish_input();
+    }
+
+    /// Once stopped, folds what is still open (when folding), as `iceview read` does at a capture's end.
+    fn fold_open(&mut self) {
+        self.analyzer.fold_open();
     }
 
     /// The counters as they stand: the capture's own, the STUN messages the tap counted, and what

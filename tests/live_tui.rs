@@ -14,7 +14,7 @@ use iceview::analysis::Analyzer;
 use iceview::capture::file::FileReader;
 use iceview::report::Report;
 use iceview::tui::app::App;
-use iceview::tui::data::{LiveCounters, Snapshot, Source};
+use iceview::tui::data::{FoldedCache, LiveCounters, Snapshot, Source};
 use iceview::tui::views;
 use iceview::wire::credentials::Keyring;
 use nix::sys::signal::{kill, Signal};
@@ -60,6 +60,8 @@ fn live_snapshot(frames: u64) -> Snapshot {
         .into_owned();
     let mut reader = FileReader::open(&[path], None).expect("fixture opens");
     let mut analyzer = Analyzer::new(Keyring::new());
+    // As `iceview live` does (its temporary file aside).
+    iceview::report::fold_as_reported(&mut analyzer, None);
     reader.for_each(&mut |p| {
         if p.frame > frames {
             return false;
@@ -74,7 +76,8 @@ fn live_snapshot(frames: u64) -> Snapshot {
         live: true,
         ..Default::default()
     };
-    Snapshot::held(report, Arc::new(model), source)
+    Snapshot::live(report, Arc::new(model), source, &mut FoldedCache::default())
+        .expect("nothing is unreadable")
 }
 
 fn screen(app: &App) -> String {

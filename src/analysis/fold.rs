@@ -1,4 +1,4 @@
-//! Folding finished ICE sessions during a file read, so that memory follows the calls open at one moment,
+//! Folding finished ICE sessions as a capture is read (a file, or live), so that memory follows the calls open at one moment,
 //! not every call a capture ever held (a busy TURN server's hour is tens of thousands of sessions).
 //!
 //! A session with nothing seen (no STUN message, no media on any of its pairs) for [`FOLD_AFTER_SECS`]
@@ -17,10 +17,10 @@
 //! whose Allocate requests all went unanswered is not folded (its finding measures up to the capture's end),
 //! nor is one seen only mid-stream, whose lifetime is unknown.
 //!
-//! What it does not do: fold in the TUI or live capture (the TUI opens any session again; live capture
-//! freezes sessions with `--idle-timeout`, [`super::Analyzer::age_out`]). A session that comes back after
-//! silence (the same ufrags) is listed as a new session, and a client that allocates again on the same
-//! 5-tuple after its allocation folded gets a second entry.
+//! Both `iceview read` and `iceview live` fold (a live run may wait longer, `--idle-timeout`:
+//! [`Folded::set_after`]). A session that comes back after silence (the same ufrags) is listed as a new
+//! session, and a client that allocates again on the same 5-tuple after its allocation folded gets a second
+//! entry.
 
 use super::findings::ice::{lasting_findings, EndFacts};
 use super::findings::{Finding, FoldedFinding, MAX_EVIDENCE_FRAMES};
@@ -149,6 +149,8 @@ pub(crate) struct FoldedAllocation {
     client: SortAddr,
     server: SortAddr,
     transport: Transport,
+    /// Its state as the report says it.
+    pub(crate) state: turn::AllocationState,
     pub(crate) forms: Forms,
     pub(crate) findings: Range<u32>,
 }
@@ -181,7 +183,7 @@ pub(crate) struct FoldedSession {
     /// Its end-of-capture findings (consent lost, media stopped), folded when the capture has ended
     /// ([`Folded::settle_end`]).
     pub(crate) end_findings: Range<u32>,
-    pub(crate) connected: bool,
+    pub(crate) outcome: super::sessions::Outcome,
     end_facts: bool,
 }
 
@@ -233,6 +235,8 @@ pub struct Folded {
     /// What the renders write into, reused.
     scratch: Rendered,
     next_search: Option<Timestamp>,
+    /// How long a session must be quiet before it folds, when not [`FOLD_AFTER_SECS`] ([`Folded::set_after`]).
+    after: Option<f64>,
 }
 
 impl Folded {
@@ -249,6 +253,31 @@ impl Folded {
         self.render_finding = Some(render_finding);
         if let Some(spill) = spill {
             self.store.set_spill(spill);
+        }
+    }
+
+    /// Sessions fold once quiet for `secs` of capture time, and allocations once over and as quiet; never
+    /// less than [`FOLD_AFTER_SECS`], when every check's state is final.
+    pub(crate) fn set_after(&mut self, secs: f64) {
+        self.after = Some(secs.max(FOLD_AFTER_SECS));
+    }
+
+    /// How long a session must be quiet before it folds ([`Folded::set_after`]).
+    pub(crate) fn after(&self) -> f64 {
+        self.after.unwrap_or(FOLD_AFTER_SECS)
+    }
+
+    /// What a live UI snapshot reads of it ([`crate::tui::data::ui_model`]): the folded items and their
+    /// rendered forms (the spilled ones shared: the spill is append-only, and the copy never writes). The
+    /// copy folds nothing.
+    pub(crate) fn ui_copy(&self) -> Folded {
+        Folded {
+            sessions: self.sessions.clone(),
+            allocations: self.allocations.clone(),
+            findings: self.findings.clone(),
+            codes: self.codes.clone(),
+            store: self.store.clone(),
+            ..Folded::default()
         }
     }
 
@@ -283,7 +312,7 @@ impl Folded {
             forms,
             findings,
             end_findings: 0..0,
-            connected: view.outcome == super::sessions::Outcome::Connected,
+            outcome: view.outcome,
             end_facts: facts.is_some(),
         });
     }
@@ -307,6 +336,7 @@ impl Folded {
             client: SortAddr::of(key.client),
             server: SortAddr::of(key.server),
             transport: key.transport,
+            state: a.state(now),
             forms,
             findings,
         });
@@ -418,6 +448,34 @@ impl Folded {
         self.findings.len()
     }
 
+    /// The sessions folded from the `from`-th on, in the order they folded.
+    pub(crate) fn sessions_from(&self, from: usize) -> impl Iterator<Item = &FoldedSession> {
+        (from..self.sessions.len()).filter_map(|i| self.sessions.get(i))
+    }
+
+    /// The allocations folded from the `from`-th on, in the order they folded.
+    pub(crate) fn allocations_from(&self, from: usize) -> impl Iterator<Item = &FoldedAllocation> {
+        (from..self.allocations.len()).filter_map(|i| self.allocations.get(i))
+    }
+
+    /// Folded session `f`'s end-of-capture findings (consent lost, media stopped), measured up to `end`:
+    /// worked out from its [`EndFacts`] while the capture goes on, those folded at its end
+    /// ([`Folded::settle_end`]) after. Facts that cannot be read back give none (counted in the store's
+    /// errors, which fail the run).
+    pub(crate) fn end_findings(&self, f: &FoldedSession, end: Option<f64>) -> Vec<Finding> {
+        let mut found = Vec::new();
+        if !f.end_facts {
+            return found;
+        }
+        let mut buf = Vec::new();
+        if self.store.read_into(f.forms.rest(), &mut buf) {
+            if let Some(facts) = EndFacts::decode(&buf) {
+                facts.findings(end, &mut found);
+            }
+        }
+        found
+    }
+
     /// Once the capture has ended (at `end`), works out every folded session's end-of-capture findings
     /// from its [`EndFacts`], read back from the store, and folds them too: they are then 32 bytes each
     /// like the others, not a built [`Finding`] held until the report is written. Facts that cannot be
@@ -463,11 +521,11 @@ impl Folded {
 
 /// Folding as the analysis drives it: what is folded, settled and retired when.
 impl Model {
-    /// Folds the open ICE sessions quiet since [`FOLD_AFTER_SECS`] before `now`: their views, taken
-    /// now, are rendered and kept by [`Folded`], and their check transactions retired (those a
-    /// pending TURN request still waits on stay).
+    /// Folds the open ICE sessions quiet since [`Folded::after`] (by default [`FOLD_AFTER_SECS`]) before
+    /// `now`: their views, taken now, are rendered and kept by [`Folded`], and their check transactions
+    /// retired (those a pending TURN request still waits on stay).
     pub(super) fn fold_quiet_sessions(&mut self, now: Timestamp) {
-        let quiet = self.ice.quiet_sessions(now, FOLD_AFTER_SECS);
+        let quiet = self.ice.quiet_sessions(now, self.ice_folded.after());
         if quiet.is_empty() {
             return;
         }
@@ -564,11 +622,11 @@ impl Model {
         self.transactions.retire(i);
     }
 
-    /// Folds the TURN allocations over and quiet since [`FOLD_AFTER_SECS`] before `now`
+    /// Folds the TURN allocations over and quiet since [`Folded::after`] before `now`
     /// ([`turn::TurnState::finished`]): each is rendered as the capture's end would show it, with its
     /// findings, and taken out with its transactions. Returns their relayed addresses.
     pub(super) fn fold_finished_allocations(&mut self, now: Timestamp) -> Vec<SocketAddr> {
-        let mut order = self.turn.finished(now, FOLD_AFTER_SECS);
+        let mut order = self.turn.finished(now, self.ice_folded.after());
         if order.is_empty() {
             return Vec::new();
         }

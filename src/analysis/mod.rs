@@ -300,13 +300,6 @@ impl Model {
     }
 }
 
-/// What one [`Analyzer::age_out`] pass froze and retired.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AgeOut {
-    pub(crate) sessions: usize,
-    pub(crate) transactions: usize,
-}
-
 /// The pipeline after capture: packets in, [`Model`] out.
 pub struct Analyzer {
     net: Net,
@@ -434,12 +427,30 @@ impl Analyzer {
             .ingest(pkt, &mut |ev| state.on_net_event(ev, &mut Ahead::default()));
     }
 
-    /// End of input: flush TCP data held behind gaps; frames still incomplete are counted as lost.
+    /// End of input: flush TCP data held behind gaps; frames still incomplete are counted as lost. With
+    /// folding on, what is still open is folded ([`Analyzer::fold_open`]).
     pub fn finish(&mut self) {
+        self.finish_input();
+        self.fold_open();
+    }
+
+    /// [`Analyzer::finish`] but what is still open stays open, for a last look at it (a live run's last
+    /// comparison of views for events); [`Analyzer::fold_open`] then folds it.
+    pub fn finish_input(&mut self) {
         let state = &mut self.state;
         self.net
             .finish(&mut |ev| state.on_net_event(ev, &mut Ahead::default()));
         self.finish_framing();
+    }
+
+    /// With folding on, folds every session and allocation still open, as the end of the capture shows
+    /// it, one at a time rather than built all at once by the report, and frees the packet path's caches
+    /// (nothing comes after). Without, does nothing.
+    pub fn fold_open(&mut self) {
+        if self.state.model.ice_folded.enabled() {
+            self.state.model.fold_rest();
+            self.state.drop_packet_caches();
+        }
     }
 
     /// The credentials messages are decoded with (the pipeline decodes ahead with the same).
@@ -490,6 +501,13 @@ impl Analyzer {
             .enable(render, render_allocation, render_finding, spill);
     }
 
+    /// With folding on ([`Analyzer::fold_sessions`]), sessions fold once quiet for `secs` of capture time
+    /// (never less than [`fold::FOLD_AFTER_SECS`], when every check's state is final), and allocations
+    /// once over and as quiet: `iceview live --idle-timeout`.
+    pub fn set_fold_after(&mut self, secs: f64) {
+        self.state.model.ice_folded.set_after(secs);
+    }
+
     /// One event of the network layer, with what the reading thread worked out for it.
     pub(crate) fn on_event(&mut self, ev: NetEvent<'_>, ahead: &mut Ahead<'_>) {
         self.state.on_net_event(ev, ahead);
@@ -500,15 +518,10 @@ impl Analyzer {
     pub(crate) fn finish_with(&mut self, net: Net) {
         self.net = net;
         self.finish_framing();
+        self.fold_open();
     }
 
     fn finish_framing(&mut self) {
-        // Folding on: what is still open is rendered now, as the end of the capture shows it, one at a
-        // time, rather than built all at once by the report.
-        if self.state.model.ice_folded.enabled() {
-            self.state.model.fold_rest();
-            self.state.drop_packet_caches();
-        }
         let state = &mut self.state;
         let incomplete = state.framers.values().filter(|f| f.pending() > 0).count() as u64;
         if incomplete > 0 {
@@ -520,44 +533,6 @@ impl Analyzer {
                 .or_insert(0) += incomplete;
         }
         state.framers.clear();
-    }
-
-    /// Live mode's ageing: ICE sessions idle for more than `idle_secs` before `now` are frozen into their
-    /// final view (kept in the report; their detail dropped); the checks of the sessions still open that
-    /// have been quiet for 45 s are settled into their pair directions' tallies, as a file read does
-    /// ([`ice::IceState::settle`]: the numbers and the timeline stay, the transactions go), so a long call
-    /// does not hold every consent check it sent; and transactions idle for `idle_secs` that no live
-    /// session or pending TURN request refers to are retired so their slots are reused. This keeps hours of
-    /// traffic within the tables' bounds. File reads do not call it: a capture file is analysed whole.
-    pub fn age_out(&mut self, now: Timestamp, idle_secs: f64) -> AgeOut {
-        let model = &mut self.state.model;
-        let mut out = AgeOut::default();
-        for s in model.ice.idle_sessions(now, idle_secs) {
-            if let Some(view) = sessions::session(&model.ice, s, &model.transactions, now) {
-                model.ice.freeze(s, view);
-                out.sessions += 1;
-            }
-        }
-        out.transactions += model.settle_checks(now);
-        let keep: HashSet<transactions::TxIndex> = model
-            .ice
-            .referenced_txs()
-            .chain(model.turn.pending_txs())
-            .collect();
-        let old: Vec<transactions::TxIndex> = (0..model.transactions.list.len())
-            .filter(|i| !keep.contains(i))
-            .filter(|&i| {
-                model.transactions.get(i).is_some_and(|t| {
-                    t.last_activity()
-                        .is_some_and(|last| now.secs_since(last) > idle_secs)
-                })
-            })
-            .collect();
-        for i in old {
-            model.transactions.retire(i);
-            out.transactions += 1;
-        }
-        out
     }
 
     pub fn model(&self) -> &Model {
@@ -716,64 +691,49 @@ mod tests {
         }
     }
 
-    /// Live ageing: an idle session is frozen with exactly the view it had, its transactions are retired and
-    /// their slots reused; a session still active keeps its recent checks, and those quiet for 45 s are
-    /// settled into its tallies: the report is the same, their transactions are retired.
+    /// A capture that goes on past 20,000 calls ([`ice::MAX_SESSIONS`], the bound on open sessions)
+    /// keeps tracking new ones when it folds, as `iceview read` and `iceview live` do: a session quiet for
+    /// 45 s folds and no longer counts. Without folding (`iceview live --idle-timeout 0`) the calls past
+    /// the bound are counted as not tracked.
     #[test]
-    fn age_out_freezes_idle_sessions_and_recycles_their_transactions() {
-        let a1: SocketAddr = "192.0.2.1:5000".parse().unwrap();
-        let b1: SocketAddr = "192.0.2.2:6000".parse().unwrap();
-        let a2: SocketAddr = "192.0.2.3:5000".parse().unwrap();
-        let b2: SocketAddr = "192.0.2.4:6000".parse().unwrap();
-        let mut an = Analyzer::new(Keyring::new());
-        // Session 1 at 0 s only; session 2 at 0 s and again at 350 s (consent checks).
-        let [r1, s1] = check_and_success(1, "bbbb:aaaa", a1, b1);
-        let [r2, s2] = check_and_success(2, "dddd:cccc", a2, b2);
-        let [r3, s3] = check_and_success(3, "dddd:cccc", a2, b2);
-        feed(
-            &mut an,
-            &[(0, r1), (1, s1), (2, r2), (3, s2), (350_000, r3), (350_001, s3)],
-            0,
-        );
-        let now = Timestamp(1_000_000_000 + 400_000 * 1_000_000);
-        let before = sessions::build(an.model());
-        assert_eq!(before.len(), 2);
-
-        let aged = an.age_out(now, 300.0);
-        // Session 1 idle 400 s > 300 s: frozen; its one transaction retired. Session 2's last check was 50 s
-        // ago: it stays open, and both its checks, quiet for more than 45 s, are settled and their
-        // transactions retired.
-        assert_eq!(
-            aged,
-            AgeOut {
-                sessions: 1,
-                transactions: 3
+    fn folding_keeps_tracking_calls_past_the_open_sessions_bound() {
+        let calls = ice::MAX_SESSIONS + 300;
+        let run = |fold: bool| {
+            let mut an = Analyzer::new(Keyring::new());
+            if fold {
+                crate::report::fold_as_reported(&mut an, None);
             }
-        );
-        let m = an.model();
-        assert!(m.ice.sessions[0].frozen.is_some());
-        assert!(m.ice.sessions[0].pairs.is_empty());
-        assert!(m.ice.sessions[1].frozen.is_none());
-        let after = sessions::build(m);
-        let json = |v: &Vec<sessions::SessionReport>| serde_json::to_string(v).unwrap();
-        assert_eq!(
-            json(&after),
-            json(&before),
-            "the report is the same before and after ageing"
-        );
-        assert_eq!(m.transactions.iter().count(), 0);
-
-        // A new session's check reuses the freed slot instead of growing the table.
-        let slots = m.transactions.list.len();
-        let [r4, s4] = check_and_success(4, "ffff:eeee", a1, b1);
-        feed(&mut an, &[(400_000, r4), (400_001, s4)], 6);
-        let m = an.model();
-        assert_eq!(m.transactions.list.len(), slots);
-        let views = sessions::build(m);
-        assert_eq!(views.len(), 3);
-        assert_eq!(views[2].outcome, sessions::Outcome::Connected);
-        // Ageing again immediately changes nothing.
-        assert_eq!(an.age_out(now, 300.0), AgeOut::default());
+            for i in 0..calls {
+                let n = u32::try_from(i).unwrap();
+                let [x, y] = [(n >> 8) as u8, n as u8];
+                let a = SocketAddr::from(([10, 1, x, y], 5000));
+                let b = SocketAddr::from(([10, 2, x, y], 6000));
+                let mut id = [7u8; 12];
+                id[..4].copy_from_slice(&n.to_be_bytes());
+                let mut req = MessageBuilder::request(Method::BINDING, TransactionId(id));
+                req.text(stun::ATTR_USERNAME, &format!("r{n}:l{n}"))
+                    .u64(stun::ATTR_ICE_CONTROLLING, 7)
+                    .flag(stun::ATTR_USE_CANDIDATE);
+                let mut ok = MessageBuilder::new(Method::BINDING, Class::Success, TransactionId(id));
+                ok.xor_address(stun::ATTR_XOR_MAPPED_ADDRESS, a);
+                // A call every 100 ms: 45 s of calls (450) open at a time.
+                let ms = u64::from(n) * 100;
+                let packets = [
+                    (ms, udp(a, b, &req.finish().unwrap())),
+                    (ms + 1, udp(b, a, &ok.finish().unwrap())),
+                ];
+                feed(&mut an, &packets, u64::from(n) * 2);
+            }
+            an.finish();
+            an.into_model()
+        };
+        let m = run(true);
+        assert_eq!(m.ice.sessions_not_tracked, 0);
+        assert_eq!(m.ice.sessions_started(), calls);
+        assert_eq!(m.ice_folded.session_count(), calls);
+        let m = run(false);
+        assert_eq!(m.ice.sessions_not_tracked, 300);
+        assert_eq!(m.ice.sessions_started(), ice::MAX_SESSIONS);
     }
 
     /// RFC 5766 §11 channel numbers above 0x4FFF (coturn's turnutils_uclient uses 0x5000-0x7FFF) are

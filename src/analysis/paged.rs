@@ -6,7 +6,7 @@
 /// Items per page: a page of the largest item kept this way (a folded allocation, ~100 bytes) is ~100 KB.
 const PAGE: usize = 1024;
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Paged<T> {
     pages: Vec<Vec<T>>,
     len: usize,

@@ -388,12 +388,11 @@ pub(crate) fn build(model: &Model) -> Vec<SessionReport> {
         .collect()
 }
 
-/// The view of session `s` at time `end`. A session frozen by [`crate::analysis::Analyzer::age_out`]
-/// returns the view it had then.
+/// The view of session `s` at time `end` (None for one folded, whose view was rendered when it folded).
 pub(crate) fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timestamp) -> Option<SessionReport> {
     let sess: &Session = ice.sessions.get(s)?;
-    if let Some(frozen) = &sess.frozen {
-        return Some((**frozen).clone());
+    if sess.folded {
+        return None;
     }
     let cands = [ice.candidates(s, 0), ice.candidates(s, 1)];
     let mut pairs: Vec<PairReport> = sess

@@ -35,7 +35,7 @@ pub trait Spill: Send + Sync {
 }
 
 /// Where a stored message's bytes are in the [`RawStore`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct RawRef {
     chunk: u32,
     start: u32,

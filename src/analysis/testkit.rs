@@ -1,8 +1,9 @@
 //! Test support for the analysis: STUN messages built by hand, fed through the transaction table and the
-//! ICE state the way the pipeline feeds them.
+//! ICE state the way the pipeline feeds them; bundled captures replayed one after another.
 use super::ice::{IceState, Observed};
 use super::transactions::{Seen, Transactions};
-use crate::capture::Timestamp;
+use crate::capture::file::FileReader;
+use crate::capture::{Packet, Timestamp};
 use crate::net::{Flow, Transport};
 use crate::wire::attributes::AttrValue;
 use crate::wire::stun::{self, Attribute, Class, Method, StunMessage, TransactionId, Verdict};
@@ -99,4 +100,34 @@ pub(crate) fn feed(
         msg: m,
         tx,
     });
+}
+
+/// The bundled captures `fixtures` (their `capture.pcap`) one after the other, as one capture: each starts
+/// `gap` seconds after the previous one's last packet, its packets shifted in time. `f` gets each packet,
+/// and which fixture it is from when it is that fixture's first packet.
+pub(crate) fn fixtures_in_a_row(fixtures: &[&str], gap: u64, f: &mut dyn FnMut(&Packet<'_>, Option<usize>)) {
+    let mut last: Option<Timestamp> = None;
+    for (k, fixture) in fixtures.iter().enumerate() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(fixture)
+            .join("capture.pcap");
+        let mut reader =
+            FileReader::open(&[path.to_string_lossy().into_owned()], None).expect("a bundled capture");
+        let mut shift = None;
+        reader.for_each(&mut |pkt| {
+            let first = shift.is_none();
+            let by = *shift.get_or_insert_with(|| {
+                let start = last.map_or(pkt.ts, |l| l.saturating_add_secs(gap as f64));
+                start.0.wrapping_sub(pkt.ts.0)
+            });
+            let pkt = Packet {
+                ts: Timestamp(pkt.ts.0.wrapping_add(by)),
+                ..*pkt
+            };
+            last = Some(pkt.ts);
+            f(&pkt, first.then_some(k));
+            true
+        });
+    }
 }

@@ -27,6 +27,18 @@ pub struct Summary {
     pub findings: usize,
 }
 
+impl std::ops::AddAssign<&Summary> for Summary {
+    fn add_assign(&mut self, o: &Summary) {
+        self.allocations += o.allocations;
+        self.allocations_active += o.allocations_active;
+        self.allocations_failed += o.allocations_failed;
+        self.sessions += o.sessions;
+        self.sessions_connected += o.sessions_connected;
+        self.sessions_failed += o.sessions_failed;
+        self.findings += o.findings;
+    }
+}
+
 /// The STUN methods counted by name; any other method number is `other` (a label per number would let
 /// a sender create 4096 series).
 pub(crate) const METHODS: [&str; 14] = [
@@ -166,7 +178,7 @@ pub struct Counters {
     /// and peer to client.
     pub relayed_bytes_to_peer: u64,
     pub relayed_bytes_from_peer: u64,
-    /// ICE sessions by outcome (`connected`, `failed`, or `incomplete` when one aged out or the capture
+    /// ICE sessions by outcome (`connected`, `failed`, or `incomplete` when one folded undecided or the capture
     /// ended undecided), each counted once.
     pub sessions: BTreeMap<&'static str, u64>,
     pub check_rtt: RttHistogram,

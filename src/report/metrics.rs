@@ -115,7 +115,7 @@ impl Collector for Snapshot {
         counters(
             e,
             "iceview_ice_sessions",
-            "ICE sessions, counted once when connected or failed, or as incomplete when aged out undecided",
+            "ICE sessions, counted once when connected or failed, or as incomplete when over undecided",
             c.sessions.iter().map(|(&o, &n)| ([("outcome", o)], n)),
         )?;
         let h = &c.check_rtt;

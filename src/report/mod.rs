@@ -12,6 +12,23 @@ pub(crate) mod unfold;
 
 pub use model::Report;
 
+use crate::analysis::store::Spill;
+use crate::analysis::Analyzer;
+use std::sync::Arc;
+
+/// Folds `analyzer`'s ICE sessions and TURN allocations as they end ([`crate::analysis::fold`]), each
+/// rendered as the JSON report and the text summary lay it out, into `spill` (in memory without one): what
+/// `iceview read` and `iceview live` both do, so that memory follows the calls open at one moment. The
+/// JSON writer and the text summary read the rendered forms back as they write, the TUI a brief of each.
+pub fn fold_as_reported(analyzer: &mut Analyzer, spill: Option<Arc<dyn Spill>>) {
+    analyzer.fold_sessions(
+        json::render_folded_session,
+        turn::render_folded_allocation,
+        json::render_folded_finding,
+        spill,
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use crate::analysis::ice::{CandidateType, Role};

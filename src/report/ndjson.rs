@@ -15,14 +15,15 @@
 //! at the end of the capture everything still pending is announced.
 //!
 //! The tracker also keeps the live run's [`Counters`]: each allocation, session, finding and check RTT is
-//! counted here, once, when the event that decides it is derived (and an aged-out session that never
+//! counted here, once, when the event that decides it is derived (and a session that folded and never
 //! decided as incomplete), so the metrics and the status line say what the stream says.
 use super::counters::Counters;
 pub(crate) use super::counters::Summary;
 use super::model::{message_report, Generator, LiveCaptureReport, MessageReport};
+use super::unfold;
 use crate::analysis::findings::{self, turn::error_meaning, Finding};
 use crate::analysis::ice::CandidateType;
-use crate::analysis::sessions::{self, Outcome, PairState, SelectedPair};
+use crate::analysis::sessions::{self, Outcome, PairState, SelectedPair, SessionReport};
 use crate::analysis::transactions::TxState;
 use crate::analysis::turn::{Allocation, AllocationKey, AllocationState, PeerTraffic};
 use crate::analysis::{Body, MessageRecord, Model, Path};
@@ -185,20 +186,28 @@ struct FindingSeen {
     finding: Finding,
 }
 
-/// What was already announced, so each poll yields only what changed. Its tables follow the analysis
-/// tables (allocations, sessions, findings), which are bounded.
+/// What was already announced, so each poll yields only what changed. Its tables follow what the
+/// analysis holds (the allocations and sessions still open, their findings): a session or allocation
+/// that folds ([`crate::analysis::fold`]) is taken in once, as final, and forgotten here.
 #[derive(Default)]
 pub struct EventTracker {
     allocations: HashMap<AllocationKey, AllocationSeen>,
-    pairs: HashSet<(String, usize)>,
-    outcomes: HashMap<String, Outcome>,
+    /// (session, pair) of the open sessions: success announced.
+    pairs: HashSet<(usize, usize)>,
+    /// The outcome announced of each open session.
+    outcomes: HashMap<usize, Outcome>,
     findings: HashMap<(&'static str, String), FindingSeen>,
-    /// Sessions (by position in the model) whose outcome was counted.
+    /// Open sessions whose outcome was counted.
     sessions_counted: HashSet<usize>,
     /// Per (session, pair, direction): the checks before this position were settled and their RTTs
     /// counted. Checks settle roughly in order; one answered before an earlier one settles waits for it
     /// (at most the RFC 8489 give-up time), so each is counted once.
     rtt_cursor: HashMap<(usize, usize, usize), usize>,
+    /// Folded sessions and allocations already taken in (their places in the order they folded).
+    folded_sessions: usize,
+    folded_allocations: usize,
+    /// What the folded ones taken in add to the counts of [`Summary`].
+    folded: Summary,
     counters: Counters,
 }
 
@@ -226,10 +235,76 @@ impl EventTracker {
 
     fn diff(&mut self, model: &Model, now: Timestamp, last: bool) -> Vec<Event> {
         let now_s = now.as_secs_f64();
-        let end = model.last_ts.unwrap_or_default();
         let mut out = Vec::new();
         let mut summary = Summary::default();
+        self.allocations_diff(model, now_s, last, &mut summary, &mut out);
 
+        let mut sessions = sessions::build(model);
+        self.count_rtts(model);
+        for s in &mut sessions {
+            self.session_diff(s, last, &mut summary, &mut out);
+        }
+        // Sessions and allocations that folded since the last poll: final, announced as they ended, then
+        // forgotten.
+        self.take_folded(model, now_s, &mut out);
+
+        let (current, _) = findings::collect(model, &sessions);
+        summary.findings = current.len();
+        let mut present = HashSet::new();
+        for f in current {
+            let key = (f.code, subject_key(&f));
+            present.insert(key.clone());
+            let seen = self.findings.entry(key).or_insert_with(|| FindingSeen {
+                since: now_s,
+                raised: false,
+                finding: f.clone(),
+            });
+            seen.finding = f;
+            if !seen.raised && (last || now_s - seen.since >= SETTLE_SECS) {
+                seen.raised = true;
+                self.counters.finding(seen.finding.code, seen.finding.severity);
+                out.push(Event::Finding(FindingEvent {
+                    ts: now_s,
+                    finding: seen.finding.clone(),
+                }));
+            }
+        }
+        let gone: Vec<_> = self
+            .findings
+            .keys()
+            .filter(|k| !present.contains(*k))
+            .cloned()
+            .collect();
+        for k in gone {
+            if let Some(seen) = self.findings.remove(&k) {
+                if seen.raised {
+                    out.push(Event::FindingCleared(FindingEvent {
+                        ts: now_s,
+                        finding: seen.finding,
+                    }));
+                }
+            }
+        }
+
+        summary += &self.folded;
+        self.counters.view = summary;
+        self.counters.sessions_not_tracked = model.ice.sessions_not_tracked;
+        self.counters.allocations_not_tracked = model.turn.allocations_not_tracked;
+        // In time order; findings carry `now` and so come last.
+        out.sort_by(|a, b| event_ts(a).total_cmp(&event_ts(b)));
+        out
+    }
+
+    /// The allocations the analysis holds: created, failed (once definitive) and ended.
+    fn allocations_diff(
+        &mut self,
+        model: &Model,
+        now_s: f64,
+        last: bool,
+        summary: &mut Summary,
+        out: &mut Vec<Event>,
+    ) {
+        let end = model.last_ts.unwrap_or_default();
         for (key, a) in &model.turn.allocations {
             let state = a.state(end);
             summary.allocations += 1;
@@ -283,117 +358,152 @@ impl EventTracker {
                 )));
             }
         }
-
-        let mut sessions = sessions::build(model);
-        self.count_rtts(model);
-        for (i, s) in sessions.iter_mut().enumerate() {
-            summary.sessions += 1;
-            let frozen = model.ice.sessions.get(i).is_some_and(|x| x.frozen.is_some());
-            let decided = matches!(s.outcome, Outcome::Connected | Outcome::Failed);
-            if (decided || frozen || last) && self.sessions_counted.insert(i) {
-                self.counters.session(s.outcome);
-            }
-            for p in &s.pairs {
-                if p.state != PairState::Succeeded || !self.pairs.insert((s.id.clone(), p.index)) {
-                    continue;
-                }
-                let first = [p.a_to_b.first_response_ts, p.b_to_a.first_response_ts]
-                    .into_iter()
-                    .flatten()
-                    .reduce(f64::min);
-                out.push(Event::PairSucceeded(PairEvent {
-                    ts: first.unwrap_or(s.last_ts),
-                    session: s.id.clone(),
-                    pair: p.index,
-                    a: p.a.clone(),
-                    b: p.b.clone(),
-                    protocol: p.protocol,
-                    a_type: p.a_type,
-                    b_type: p.b_type,
-                    nominated: p.nominated,
-                    current_round_trip_time: p
-                        .a_to_b
-                        .current_round_trip_time
-                        .or(p.b_to_a.current_round_trip_time),
-                }));
-            }
-            match s.outcome {
-                Outcome::Connected => summary.sessions_connected += 1,
-                Outcome::Failed => summary.sessions_failed += 1,
-                Outcome::Incomplete => {}
-            }
-            let announced = self.outcomes.get(&s.id).copied();
-            if matches!(s.outcome, Outcome::Connected | Outcome::Failed) && announced != Some(s.outcome) {
-                self.outcomes.insert(s.id.clone(), s.outcome);
-                let ts = if s.outcome == Outcome::Connected {
-                    s.milestones
-                        .nominated_ts
-                        .or(s.milestones.first_success_ts)
-                        .unwrap_or(s.last_ts)
-                } else {
-                    s.last_ts
-                };
-                let event = SessionEvent {
-                    ts,
-                    session: s.id.clone(),
-                    outcome: s.outcome,
-                    reason: s.outcome_reason.clone(),
-                    agents: s.agents.iter().map(|a| a.ufrag.clone()).collect(),
-                    selected_pair: s.selected_pair.take(),
-                };
-                out.push(if s.outcome == Outcome::Connected {
-                    Event::SessionConnected(event)
-                } else {
-                    Event::SessionFailed(event)
-                });
-            }
+        // A folded allocation leaves the table (it folds once over and quiet for tens of seconds, so its
+        // end was announced at an earlier poll); the same 5-tuple allocating again is a new one.
+        if self.allocations.len() > model.turn.allocations.len() {
+            let held = &model.turn.allocations;
+            self.allocations.retain(|k, _| held.get(k).is_some());
         }
+    }
 
-        // Live capture never folds: every finding is built here.
-        let (current, _) = findings::collect(model, &sessions);
-        summary.findings = current.len();
-        let mut present = HashSet::new();
-        for f in current {
-            let key = (f.code, subject_key(&f));
-            present.insert(key.clone());
-            let seen = self.findings.entry(key).or_insert_with(|| FindingSeen {
-                since: now_s,
-                raised: false,
-                finding: f.clone(),
+    /// One session's view, open or just folded (`last`: it is final): its outcome counted once decided
+    /// (or once final), its pairs' first successes and its outcome announced.
+    fn session_diff(
+        &mut self,
+        s: &mut SessionReport,
+        last: bool,
+        summary: &mut Summary,
+        out: &mut Vec<Event>,
+    ) {
+        let i = s.index;
+        summary.sessions += 1;
+        let decided = matches!(s.outcome, Outcome::Connected | Outcome::Failed);
+        if (decided || last) && self.sessions_counted.insert(i) {
+            self.counters.session(s.outcome);
+        }
+        for p in &s.pairs {
+            if p.state != PairState::Succeeded || !self.pairs.insert((i, p.index)) {
+                continue;
+            }
+            let first = [p.a_to_b.first_response_ts, p.b_to_a.first_response_ts]
+                .into_iter()
+                .flatten()
+                .reduce(f64::min);
+            out.push(Event::PairSucceeded(PairEvent {
+                ts: first.unwrap_or(s.last_ts),
+                session: s.id.clone(),
+                pair: p.index,
+                a: p.a.clone(),
+                b: p.b.clone(),
+                protocol: p.protocol,
+                a_type: p.a_type,
+                b_type: p.b_type,
+                nominated: p.nominated,
+                current_round_trip_time: p
+                    .a_to_b
+                    .current_round_trip_time
+                    .or(p.b_to_a.current_round_trip_time),
+            }));
+        }
+        match s.outcome {
+            Outcome::Connected => summary.sessions_connected += 1,
+            Outcome::Failed => summary.sessions_failed += 1,
+            Outcome::Incomplete => {}
+        }
+        let announced = self.outcomes.get(&i).copied();
+        if decided && announced != Some(s.outcome) {
+            self.outcomes.insert(i, s.outcome);
+            let ts = if s.outcome == Outcome::Connected {
+                s.milestones
+                    .nominated_ts
+                    .or(s.milestones.first_success_ts)
+                    .unwrap_or(s.last_ts)
+            } else {
+                s.last_ts
+            };
+            let event = SessionEvent {
+                ts,
+                session: s.id.clone(),
+                outcome: s.outcome,
+                reason: s.outcome_reason.clone(),
+                agents: s.agents.iter().map(|a| a.ufrag.clone()).collect(),
+                selected_pair: s.selected_pair.take(),
+            };
+            out.push(if s.outcome == Outcome::Connected {
+                Event::SessionConnected(event)
+            } else {
+                Event::SessionFailed(event)
             });
-            seen.finding = f;
-            if !seen.raised && (last || now_s - seen.since >= SETTLE_SECS) {
-                seen.raised = true;
-                self.counters.finding(seen.finding.code, seen.finding.severity);
-                out.push(Event::Finding(FindingEvent {
-                    ts: now_s,
-                    finding: seen.finding.clone(),
-                }));
-            }
         }
-        let gone: Vec<_> = self
-            .findings
-            .keys()
-            .filter(|k| !present.contains(*k))
-            .cloned()
-            .collect();
-        for k in gone {
-            if let Some(seen) = self.findings.remove(&k) {
-                if seen.raised {
-                    out.push(Event::FindingCleared(FindingEvent {
-                        ts: now_s,
-                        finding: seen.finding,
-                    }));
+    }
+
+    /// Takes in the sessions and allocations folded since the last poll: each session's view (read back)
+    /// as final, then their findings, every one raised now if it was not (a folded item's findings are
+    /// final: nothing is left to settle); then forgets them. A folded item that cannot be read back (its
+    /// temporary file gone) is counted without its events: the run ends with that error
+    /// ([`Folded::errors`](crate::analysis::fold::Folded::errors)).
+    fn take_folded(&mut self, model: &Model, now_s: f64, out: &mut Vec<Event>) {
+        let folded = &model.ice_folded;
+        let mut ended = Vec::new();
+        let end = model.last_ts.map(Timestamp::as_secs_f64);
+        let mut found = Vec::new();
+        let mut n = 0;
+        for f in folded.sessions_from(self.folded_sessions) {
+            n += 1;
+            let mut summary = Summary::default();
+            match unfold::read_folded_session(model, f) {
+                Ok(mut view) => self.session_diff(&mut view, true, &mut summary, out),
+                Err(_) => {
+                    summary.sessions = 1;
+                    if self.sessions_counted.insert(f.index) {
+                        self.counters.session(f.outcome);
+                    }
                 }
             }
+            self.folded += &summary;
+            found.extend(
+                f.findings
+                    .clone()
+                    .chain(f.end_findings.clone())
+                    .filter_map(|i| unfold::read_folded_finding(model, i).ok()),
+            );
+            found.extend(folded.end_findings(f, end));
+            ended.push(f.index);
         }
-
-        self.counters.view = summary;
-        self.counters.sessions_not_tracked = model.ice.sessions_not_tracked;
-        self.counters.allocations_not_tracked = model.turn.allocations_not_tracked;
-        // In time order; findings carry `now` and so come last.
-        out.sort_by(|a, b| event_ts(a).total_cmp(&event_ts(b)));
-        out
+        self.folded_sessions += n;
+        let mut n = 0;
+        for f in folded.allocations_from(self.folded_allocations) {
+            n += 1;
+            self.folded.allocations += 1;
+            if f.state == AllocationState::Failed {
+                self.folded.allocations_failed += 1;
+            }
+            found.extend(
+                f.findings
+                    .clone()
+                    .filter_map(|i| unfold::read_folded_finding(model, i).ok()),
+            );
+        }
+        self.folded_allocations += n;
+        self.folded.findings += found.len();
+        for finding in found {
+            let key = (finding.code, subject_key(&finding));
+            let raised = self.findings.remove(&key).is_some_and(|seen| seen.raised);
+            if !raised {
+                self.counters.finding(finding.code, finding.severity);
+                out.push(Event::Finding(FindingEvent { ts: now_s, finding }));
+            }
+        }
+        if ended.is_empty() {
+            return;
+        }
+        let gone: HashSet<usize> = ended.iter().copied().collect();
+        self.pairs.retain(|(s, _)| !gone.contains(s));
+        self.rtt_cursor.retain(|(s, _, _), _| !gone.contains(s));
+        for s in &gone {
+            self.outcomes.remove(s);
+            self.sessions_counted.remove(s);
+        }
     }
 }
 
@@ -402,13 +512,10 @@ impl EventTracker {
     fn count_rtts(&mut self, model: &Model) {
         let end = model.last_ts.unwrap_or_default();
         for (s, session) in model.ice.sessions.iter_from(0) {
-            if session.frozen.is_some() {
-                continue;
-            }
             for (p, pair) in session.pairs.iter().enumerate() {
                 for (d, dir) in pair.dirs.iter().enumerate() {
-                    // The cursor counts the direction's checks from its first; those settled (live
-                    // ageing, `Analyzer::age_out`) have left `dir.txs`. Settling waits until a check has
+                    // The cursor counts the direction's checks from its first; those settled
+                    // (`IceState::settle`) have left `dir.txs`. Settling waits until a check has
                     // been final for seconds, so every poll but a late one has counted it by then.
                     let settled = usize::try_from(dir.settled_txs()).unwrap_or(usize::MAX);
                     let cursor = self.rtt_cursor.entry((s, p, d)).or_insert(0);
@@ -521,9 +628,10 @@ fn event_ts(e: &Event) -> f64 {
 mod tests {
     use super::*;
     use crate::analysis::Analyzer;
-    use crate::capture::file::FileReader;
+    use crate::report::Report;
     use crate::wire::credentials::Keyring;
     use serde_json::Value;
+    use std::collections::{BTreeMap, BTreeSet};
     use std::path::Path;
     use std::sync::mpsc;
 
@@ -537,12 +645,28 @@ mod tests {
 
     /// [`replay`], and what the tracker counted.
     fn replay_counting(fixture: &str, every: u64) -> (Vec<Value>, Vec<Value>, Counters) {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures")
-            .join(fixture)
-            .join("capture.pcap");
-        let mut reader = FileReader::open(&[path.to_string_lossy().into_owned()], None).expect("fixture");
+        let r = replay_calls(&[fixture], 0, every);
+        (r.during, r.end, r.tracker.counters().clone())
+    }
+
+    /// What [`replay_calls`] saw.
+    struct Replayed {
+        during: Vec<Value>,
+        end: Vec<Value>,
+        tracker: EventTracker,
+        /// The report at the end, its folded sessions, allocations and findings read back.
+        report: Report,
+        /// At the poll after each fixture's first packet but the first fixture's: the tracker's entries
+        /// about sessions of earlier fixtures (all of which had folded).
+        stale_after_fold: Vec<usize>,
+    }
+
+    /// Replays fixtures one after the other as a live run would see them (folding as `iceview live`
+    /// does): each starts `gap` seconds after the previous one's last packet, its packets shifted in
+    /// time; a poll every `every` packets, and one as each fixture starts (after its first packet).
+    fn replay_calls(fixtures: &[&str], gap: u64, every: u64) -> Replayed {
         let mut analyzer = Analyzer::new(Keyring::new());
+        crate::report::fold_as_reported(&mut analyzer, None);
         let (tx, rx) = mpsc::channel();
         analyzer.set_message_tap(Box::new(move |rec, path, stun| {
             if let Some(e) = message_event(rec, path, stun) {
@@ -551,27 +675,67 @@ mod tests {
         }));
         let mut tracker = EventTracker::new();
         let mut during = Vec::new();
+        let mut stale_after_fold = Vec::new();
+        let mut before = 0;
         let mut n = 0;
         let mut last_ts = Timestamp::default();
         let json = |e: &Event| serde_json::to_value(e).expect("serialisable");
-        reader.for_each(&mut |pkt| {
+        crate::analysis::testkit::fixtures_in_a_row(fixtures, gap, &mut |pkt, starts| {
+            if starts.is_some() {
+                before = analyzer.model().ice.sessions_started();
+            }
             analyzer.ingest(pkt);
             last_ts = pkt.ts;
             n += 1;
             during.extend(rx.try_iter().map(|e| json(&e)));
-            if n % every == 0 {
+            if n % every == 0 || starts.is_some() {
                 during.extend(tracker.poll(analyzer.model(), pkt.ts).iter().map(json));
+                if starts.is_some_and(|k| k > 0) {
+                    stale_after_fold.push(tracker.entries_before(before));
+                }
             }
-            true
         });
-        analyzer.finish();
+        // As `iceview live` ends: the last comparison sees what is still open, then it folds.
+        analyzer.finish_input();
         during.extend(rx.try_iter().map(|e| json(&e)));
         let end = tracker
             .finish(analyzer.model(), last_ts)
             .iter()
             .map(json)
             .collect();
-        (during, end, tracker.counters().clone())
+        analyzer.fold_open();
+        let mut report = Report::build_lean(analyzer.model(), &[], analyzer.net_stats());
+        report.unfold(analyzer.model()).expect("folded in memory");
+        Replayed {
+            during,
+            end,
+            tracker,
+            report,
+            stale_after_fold,
+        }
+    }
+
+    impl EventTracker {
+        /// Its entries about sessions `0..before` (their pairs, outcomes, counts, RTT cursors, findings).
+        fn entries_before(&self, before: usize) -> usize {
+            let ids: HashSet<String> = (0..before)
+                .map(|s| {
+                    let subject = findings::Subject::Session {
+                        id: format!("s{}", s + 1),
+                    };
+                    serde_json::to_string(&subject).unwrap_or_default()
+                })
+                .collect();
+            self.pairs.iter().filter(|(s, _)| *s < before).count()
+                + self.outcomes.keys().filter(|&&s| s < before).count()
+                + self.sessions_counted.iter().filter(|&&s| s < before).count()
+                + self.rtt_cursor.keys().filter(|(s, _, _)| *s < before).count()
+                + self
+                    .findings
+                    .keys()
+                    .filter(|(_, subject)| ids.contains(subject))
+                    .count()
+        }
     }
 
     fn of<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
@@ -584,6 +748,82 @@ mod tests {
             .join(fixture)
             .join("truth.json");
         serde_json::from_str(&std::fs::read_to_string(p).expect("truth.json")).expect("JSON")
+    }
+
+    /// Calls that end while the capture goes on fold, as `iceview live` folds them: each one's outcome,
+    /// pair successes and findings are announced once (those of a call that folded before the capture
+    /// ended, while it went on), none is "cleared" by folding, and the tracker forgets the call. What the
+    /// stream said is what the report says at the end.
+    #[test]
+    fn folded_calls_are_announced_once_and_forgotten() {
+        let r = replay_calls(
+            &["chrome-relay-udp", "ice-failed", "host-direct", "nat-srflx"],
+            120,
+            20,
+        );
+        let report = &r.report;
+        let all: Vec<&Value> = r.during.iter().chain(&r.end).collect();
+        let count = |kind: &str, f: &dyn Fn(&Value) -> bool| {
+            all.iter().filter(|e| e["event"] == kind && f(e)).count()
+        };
+        let mut outcomes = BTreeMap::new();
+        let mut decided_during = 0;
+        for s in &report.sessions {
+            *outcomes.entry(s.outcome.name()).or_insert(0u64) += 1;
+            let kind = match s.outcome {
+                Outcome::Connected => "session-connected",
+                Outcome::Failed => "session-failed",
+                Outcome::Incomplete => continue,
+            };
+            assert_eq!(
+                count(kind, &|e| e["session"] == s.id.as_str()),
+                1,
+                "{kind} {}",
+                s.id
+            );
+            decided_during += of(&r.during, kind)
+                .iter()
+                .filter(|e| e["session"] == s.id.as_str())
+                .count();
+            for p in s.pairs.iter().filter(|p| p.state == PairState::Succeeded) {
+                let this = |e: &Value| e["session"] == s.id.as_str() && e["pair"] == p.index;
+                assert_eq!(count("pair-succeeded", &this), 1, "{} pair {}", s.id, p.index);
+            }
+        }
+        // The four calls: connected, failed (no check answered), connected, connected.
+        assert_eq!(outcomes.get("connected"), Some(&3), "{outcomes:?}");
+        assert_eq!(outcomes.get("failed"), Some(&1), "{outcomes:?}");
+        // Those of the first three calls were announced before the capture ended.
+        assert!(decided_during >= 3, "{decided_during}");
+        assert_eq!(r.tracker.counters().sessions, outcomes);
+
+        let key = |e: &Value| (e["code"].to_string(), e["subject"].to_string());
+        let raised: Vec<_> = of(&r.during, "finding")
+            .into_iter()
+            .chain(of(&r.end, "finding"))
+            .map(key)
+            .collect();
+        let unique: BTreeSet<_> = raised.iter().cloned().collect();
+        assert_eq!(raised.len(), unique.len(), "a finding raised twice: {raised:?}");
+        assert_eq!(count("finding-cleared", &|_| true), 0);
+        let reported: BTreeSet<_> = report
+            .findings
+            .iter()
+            .map(|f| key(&serde_json::to_value(f).expect("serialisable")))
+            .collect();
+        assert_eq!(unique, reported);
+        assert!(
+            reported.iter().any(|(code, _)| code.starts_with("\"ice.failed")),
+            "{reported:?}"
+        );
+
+        // Each later call starts 120 s after the last: by its first poll the calls before it folded, and
+        // the tracker holds nothing about them.
+        assert_eq!(r.stale_after_fold, [0, 0, 0]);
+        let t = &r.tracker;
+        assert_eq!(t.folded.sessions, 3);
+        assert_eq!(t.counters().view.sessions, report.sessions.len());
+        assert_eq!(t.counters().view.findings, report.findings.len());
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use super::json::SessionItem;
 use super::turn::{AllocationItem, AllocationReport};
 use super::Report;
-use crate::analysis::findings::FindingSlot;
+use crate::analysis::findings::{Finding, FindingSlot};
 use crate::analysis::fold::{FoldedAllocation, FoldedSession, Form};
 use crate::analysis::sessions::SessionReport;
 use crate::analysis::Model;
@@ -50,11 +50,18 @@ impl Report {
     /// Makes the report's findings whole, as [`Report::unfold`] does (its sessions and allocations stay
     /// as they are).
     pub(crate) fn unfold_findings(&mut self, model: &Model) -> Result<(), String> {
+        self.unfold_findings_with(|i| read_folded_finding(model, i))
+    }
+
+    /// [`Report::unfold_findings`] with folded finding `i` as `folded(i)` gives it (a live snapshot's
+    /// copy of what it read back before).
+    pub(crate) fn unfold_findings_with(
+        &mut self,
+        mut folded: impl FnMut(u32) -> Result<Finding, String>,
+    ) -> Result<(), String> {
         if self.finding_order.is_empty() {
             return Ok(());
         }
-        let folded = &model.ice_folded;
-        let mut buf = Vec::new();
         let mut held: Vec<Option<_>> = std::mem::take(&mut self.findings).into_iter().map(Some).collect();
         let mut findings = Vec::with_capacity(self.finding_order.len());
         for slot in std::mem::take(&mut self.finding_order) {
@@ -63,13 +70,7 @@ impl Report {
                     .get_mut(i)
                     .and_then(Option::take)
                     .ok_or("a finding out of place")?,
-                FindingSlot::Folded(i) => {
-                    buf.clear();
-                    let read = folded.read_finding(i, Form::Json, &mut buf);
-                    let mut f: crate::analysis::findings::Finding = parsed(read, &buf)?;
-                    f.code = folded.finding(i).map_or("", |k| folded.code(k.code));
-                    f
-                }
+                FindingSlot::Folded(i) => folded(i)?,
             };
             findings.push(f);
         }
@@ -85,6 +86,16 @@ pub(crate) fn read_folded_session(model: &Model, f: &FoldedSession) -> Result<Se
     let mut s: SessionReport = parsed(read, &buf)?;
     s.index = f.index;
     Ok(s)
+}
+
+/// Folded finding `i`, read back whole.
+pub(crate) fn read_folded_finding(model: &Model, i: u32) -> Result<Finding, String> {
+    let folded = &model.ice_folded;
+    let mut buf = Vec::new();
+    let read = folded.read_finding(i, Form::Json, &mut buf);
+    let mut f: Finding = parsed(read, &buf)?;
+    f.code = folded.finding(i).map_or("", |k| folded.code(k.code));
+    Ok(f)
 }
 
 /// Folded allocation `f`, read back whole.

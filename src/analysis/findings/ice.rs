@@ -73,7 +73,7 @@ pub(crate) fn findings_into(model: &Model, sessions: &[SessionReport], out: &mut
     let held = Held {
         any: !sessions.is_empty() || !folded.is_empty(),
         all_connected: sessions.iter().all(|s| s.outcome == Outcome::Connected)
-            && folded.iter().all(|f| f.connected),
+            && folded.iter().all(|f| f.outcome == Outcome::Connected),
     };
     let mut capture = Vec::new();
     capture_findings(model, held, &mut capture);

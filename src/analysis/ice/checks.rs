@@ -109,7 +109,6 @@ impl IceState {
             first: o.seen,
             last: o.seen,
             restart_of,
-            frozen: None,
             folded: false,
         });
         let s = self.sessions.len() - 1;

@@ -46,10 +46,10 @@ use crate::net::Flow;
 use crate::wire::stun::StunMessage;
 use std::collections::HashMap;
 
-/// Sessions held in memory at once (open, or frozen with their view; a few KB each). A TURN server sees
-/// one per call leg; beyond this, new ones are counted only. Sessions folded by [`crate::analysis::fold`]
-/// no longer count, so in a file read this bounds the calls open at one moment (and the 45 s after each
-/// ends): 20,000 holds a server with 10,000 concurrent calls starting 200 a second.
+/// Sessions held in memory at once (open ones; a few KB each). A TURN server sees one per call leg;
+/// beyond this, new ones are counted only. Sessions folded by [`crate::analysis::fold`] no longer count,
+/// so this bounds the calls open at one moment (and the 45 s after each ends): 20,000 holds a server with
+/// 10,000 concurrent calls starting 200 a second.
 pub(crate) const MAX_SESSIONS: usize = 20_000;
 
 /// How long before a session's first message a server binding or allocation can have gathered its
@@ -79,7 +79,7 @@ pub struct IceState {
     pub(crate) sessions_not_tracked: u64,
     /// Sessions folded ([`Session::folded`]).
     pub(crate) sessions_folded: usize,
-    /// Every session before this index is folded or frozen: where the search for idle ones starts.
+    /// Every session before this index is folded: where the search for quiet ones starts.
     closed_below: usize,
     pub(crate) server_bindings_not_kept: u64,
     /// Server bindings kept in all, retired ones too (what [`bindings::MAX_SERVER_BINDINGS`] bounds).
@@ -199,36 +199,25 @@ impl IceState {
         self.by_flow.shrink_to_fit();
     }
 
-    /// Sessions not yet frozen whose last message is older than `idle_secs` before `now`.
-    pub(crate) fn idle_sessions(&self, now: Timestamp, idle_secs: f64) -> Vec<usize> {
-        self.sessions
-            .iter_from(0)
-            .filter(|(_, x)| x.frozen.is_none() && !x.folded && now.secs_since(x.last.ts) > idle_secs)
-            .map(|(s, _)| s)
-            .collect()
-    }
-
-    /// Sessions still open (neither frozen nor folded) with nothing seen, STUN or media, for more than
+    /// Sessions still open (not folded) with nothing seen, STUN or media, for more than
     /// `idle_secs` before `now`, in index order.
     pub(crate) fn quiet_sessions(&mut self, now: Timestamp, idle_secs: f64) -> Vec<usize> {
-        let closed = |x: &Session| x.folded || x.frozen.is_some();
-        while self.sessions.get(self.closed_below).is_some_and(closed) {
+        while self.sessions.get(self.closed_below).is_some_and(|x| x.folded) {
             self.closed_below += 1;
         }
         self.sessions
             .iter_from(self.closed_below)
-            .filter(|(_, x)| !closed(x) && now.secs_since(x.last_activity()) > idle_secs)
+            .filter(|(_, x)| !x.folded && now.secs_since(x.last_activity()) > idle_secs)
             .map(|(s, _)| s)
             .collect()
     }
 
-    /// The agent addresses of the sessions still open (neither folded nor frozen), each with its
-    /// session's first message's time.
+    /// The agent addresses of the sessions still open (not folded), each with its session's first
+    /// message's time.
     pub(crate) fn open_addresses(&self) -> impl Iterator<Item = (std::net::SocketAddr, Timestamp)> + '_ {
-        let closed = |x: &Session| x.folded || x.frozen.is_some();
         self.sessions
             .iter_from(self.closed_below)
-            .filter(move |(_, x)| !closed(x))
+            .filter(move |(_, x)| !x.folded)
             .flat_map(|(_, x)| {
                 x.agents
                     .iter()
@@ -236,23 +225,9 @@ impl IceState {
             })
     }
 
-    /// Replaces session `s`'s detail by its final view: pairs, timeline and addresses are dropped, and so
-    /// are the lookups that lead to it, so later packets with its ufrags or flows start afresh. Returns the
-    /// transactions it referred to (free to retire now).
-    pub(crate) fn freeze(
-        &mut self,
-        s: usize,
-        view: crate::analysis::sessions::SessionReport,
-    ) -> Vec<TxIndex> {
-        let Some(session) = self.sessions.get_mut(s) else {
-            return Vec::new();
-        };
-        session.frozen = Some(Box::new(view));
-        self.forget(|x| x == s)
-    }
-
     /// Drops everything of sessions `folds` but their mark (their views were rendered elsewhere), and the
-    /// lookups that lead to them, as [`IceState::freeze`] does. Returns the transactions they referred to.
+    /// lookups that lead to them, so later packets with their ufrags or flows start afresh. Returns the
+    /// transactions they referred to.
     /// One pass over each lookup table for them all: a file read folds thousands of sessions.
     pub(crate) fn fold(&mut self, folds: &[usize]) -> Vec<TxIndex> {
         let mut set = std::collections::HashSet::with_capacity_and_hasher(folds.len(), FastHash::default());
@@ -307,11 +282,6 @@ impl IceState {
         self.by_ufrags.retain(|_, v| !gone(*v));
         self.by_address.forget(&gone);
         txs
-    }
-
-    /// Transactions a live (not frozen) session still reads.
-    pub(crate) fn referenced_txs(&self) -> impl Iterator<Item = TxIndex> + '_ {
-        self.by_tx.keys().copied()
     }
 }
 

@@ -347,10 +347,8 @@ pub(crate) struct Session {
     pub(crate) last: Seen,
     /// An earlier session between the same addresses with other ufrags (ICE restart).
     pub(crate) restart_of: Option<usize>,
-    /// Set when the session aged out (live mode): its view at that time; the detail above is dropped.
-    pub(crate) frozen: Option<Box<crate::analysis::sessions::SessionReport>>,
-    /// Set when the session was folded (file reads, [`crate::analysis::fold`]): its view was rendered and
-    /// handed on, and nothing of it is kept here but this mark.
+    /// Set when the session was folded ([`crate::analysis::fold`]): its view was rendered and handed on,
+    /// and nothing of it is kept here but this mark.
     pub(crate) folded: bool,
 }
 

@@ -140,7 +140,7 @@ impl IceState {
         let mut out = Vec::new();
         let mut settled: HashMap<TxIndex, Option<SettledTx>, FastHash> = HashMap::default();
         for (_, session) in self.sessions.iter_mut_from(self.closed_below) {
-            if session.folded || session.frozen.is_some() {
+            if session.folded {
                 continue;
             }
             settled.clear();

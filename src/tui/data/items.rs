@@ -8,16 +8,20 @@
 //!
 //! Why: a busy server's capture folds tens of thousands of sessions and allocations. Parsed back whole,
 //! they were most of the UI's memory (at 4 GB call-dense, ~420 of 619 MB). A brief is a few hundred bytes.
+use crate::analysis::findings::Finding;
 use crate::analysis::fold::{FoldedAllocation, FoldedSession};
 use crate::analysis::ice::CandidateType;
 use crate::analysis::sessions::{Outcome, PairState, SessionReport};
+use crate::analysis::store::RawRef;
 use crate::analysis::turn::AllocationState;
 use crate::analysis::Model;
 use crate::net::Transport;
 use crate::report::turn::AllocationReport;
-use crate::report::unfold::{read_folded_allocation, read_folded_session};
+use crate::report::unfold::{read_folded_allocation, read_folded_finding, read_folded_session};
 use std::cell::OnceCell;
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// What the UI lists and scopes a session by, without its candidates', pairs' and timeline's detail.
 #[derive(Clone, Debug, PartialEq)]
@@ -158,6 +162,29 @@ impl AllocationBrief {
     }
 }
 
+/// What a live run's snapshots keep from one to the next of what folding kept: each folded session's and
+/// allocation's brief, and each folded finding whole. A folded item never changes, so a live run reads
+/// each back once, not at every snapshot (a snapshot reads back only what folded since the last one).
+#[derive(Default)]
+pub struct FoldedCache {
+    /// By where the item's rendered forms are: the same place is the same item.
+    sessions: HashMap<RawRef, Arc<SessionBrief>>,
+    allocations: HashMap<RawRef, Arc<AllocationBrief>>,
+    /// Folded finding `i` at `i` (folded findings are numbered from 0 in the order they folded).
+    findings: Vec<Finding>,
+}
+
+impl FoldedCache {
+    /// Folded findings `0..n` whole, reading back those not read before.
+    pub(crate) fn findings(&mut self, model: &Model, n: u32) -> Result<&[Finding], String> {
+        for i in self.findings.len()..n as usize {
+            let i = u32::try_from(i).map_err(|_| "too many findings")?;
+            self.findings.push(read_folded_finding(model, i)?);
+        }
+        Ok(self.findings.get(..n as usize).unwrap_or_default())
+    }
+}
+
 /// A report entry the UI lists: the brief made of it, and how a folded one is read back.
 pub(crate) trait Listed: Sized {
     type Brief;
@@ -165,6 +192,10 @@ pub(crate) trait Listed: Sized {
     type Folded: Clone;
     fn brief(&self) -> Self::Brief;
     fn read(model: &Model, f: &Self::Folded) -> Result<Self, String>;
+    /// Where its forms are: what [`FoldedCache`] knows it by.
+    fn place(f: &Self::Folded) -> RawRef;
+    /// The [`FoldedCache`]'s briefs of its kind.
+    fn cached(cache: &mut FoldedCache) -> &mut HashMap<RawRef, Arc<Self::Brief>>;
 }
 
 impl Listed for SessionReport {
@@ -175,6 +206,12 @@ impl Listed for SessionReport {
     }
     fn read(model: &Model, f: &FoldedSession) -> Result<Self, String> {
         read_folded_session(model, f)
+    }
+    fn place(f: &FoldedSession) -> RawRef {
+        f.forms.json()
+    }
+    fn cached(cache: &mut FoldedCache) -> &mut HashMap<RawRef, Arc<SessionBrief>> {
+        &mut cache.sessions
     }
 }
 
@@ -187,11 +224,18 @@ impl Listed for AllocationReport {
     fn read(model: &Model, f: &FoldedAllocation) -> Result<Self, String> {
         read_folded_allocation(model, f)
     }
+    fn place(f: &FoldedAllocation) -> RawRef {
+        f.forms.json()
+    }
+    fn cached(cache: &mut FoldedCache) -> &mut HashMap<RawRef, Arc<AllocationBrief>> {
+        &mut cache.allocations
+    }
 }
 
-/// A listed item: its brief, and its whole entry or where folding kept it.
+/// A listed item: its brief (shared with a live run's [`FoldedCache`]), and its whole entry or where
+/// folding kept it.
 pub(crate) struct Item<T: Listed> {
-    pub(crate) brief: T::Brief,
+    pub(crate) brief: Arc<T::Brief>,
     whole: Whole<T>,
 }
 
@@ -206,16 +250,28 @@ enum Whole<T: Listed> {
 impl<T: Listed> Item<T> {
     pub(crate) fn held(t: T) -> Self {
         Item {
-            brief: t.brief(),
+            brief: Arc::new(t.brief()),
             whole: Whole::Held(Box::new(t)),
         }
     }
 
-    /// A folded item: read back once for its brief, then dropped.
-    pub(crate) fn folded(model: &Model, f: &T::Folded) -> Result<Self, String> {
-        let t = T::read(model, f)?;
+    /// A folded item: read back once for its brief, then dropped; with a `cache`, only if the cache does
+    /// not have its brief yet (then it keeps it).
+    pub(crate) fn folded(
+        model: &Model,
+        f: &T::Folded,
+        cache: Option<&mut FoldedCache>,
+    ) -> Result<Self, String> {
+        let read = || T::read(model, f).map(|t| Arc::new(t.brief()));
+        let brief = match cache {
+            None => read()?,
+            Some(cache) => match T::cached(cache).entry(T::place(f)) {
+                std::collections::hash_map::Entry::Occupied(e) => Arc::clone(e.get()),
+                std::collections::hash_map::Entry::Vacant(e) => Arc::clone(e.insert(read()?)),
+            },
+        };
         Ok(Item {
-            brief: t.brief(),
+            brief,
             whole: Whole::Folded(f.clone(), OnceCell::new()),
         })
     }
@@ -254,14 +310,70 @@ pub(crate) fn entries<T: Listed>(
     model: &Model,
     plan: Vec<Option<&T::Folded>>,
     held: Vec<T>,
+    mut cache: Option<&mut FoldedCache>,
 ) -> Result<Vec<Item<T>>, String> {
     let mut held = held.into_iter();
     let mut out = Vec::with_capacity(plan.len());
     for p in plan {
         out.push(match p {
-            Some(f) => Item::folded(model, f)?,
+            Some(f) => Item::folded(model, f, cache.as_deref_mut())?,
             None => Item::held(held.next().ok_or("a report entry out of place")?),
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{ui_model, Snapshot};
+    use super::*;
+    use crate::analysis::Analyzer;
+    use crate::report::Report;
+    use crate::wire::credentials::Keyring;
+
+    /// A live run's snapshots list what folded with what is open, in the report's order: a call that
+    /// folded while the capture went on is listed with the brief its JSON entry gives (what a file read's
+    /// UI lists), read back once in the run: the next snapshot shares it. Its findings are whole.
+    #[test]
+    fn live_snapshots_list_folded_calls_read_back_once() {
+        let mut an = Analyzer::new(Keyring::new());
+        crate::report::fold_as_reported(&mut an, None);
+        let mut cache = FoldedCache::default();
+        let mut snapshots = Vec::new();
+        let fixtures = ["chrome-relay-udp", "host-direct"];
+        let take = |an: &Analyzer, cache: &mut FoldedCache| {
+            let report = Report::build_lean(an.model(), &[], an.net_stats());
+            let model = std::sync::Arc::new(ui_model(an.model()));
+            Snapshot::live(report, model, Default::default(), cache).expect("in memory")
+        };
+        // The first call folds at the second's first packet, 120 s after its own last one; the second is
+        // open at its end.
+        crate::analysis::testkit::fixtures_in_a_row(&fixtures, 120, &mut |pkt, _| an.ingest(pkt));
+        assert_eq!(an.model().ice_folded.session_count(), 1);
+        snapshots.push(take(&an, &mut cache));
+        snapshots.push(take(&an, &mut cache));
+        an.finish();
+        let [one, two] = [&snapshots[0], &snapshots[1]];
+        assert_eq!(an.model().ice_folded.session_count(), 2);
+        assert_eq!((one.session_count(), two.session_count()), (2, 2));
+        assert_eq!(cache.sessions.len(), 1, "the folded call, read back once");
+        assert!(!cache.allocations.is_empty());
+        let (a, b) = (&one.sessions[0], &two.sessions[0]);
+        assert!(
+            a.unread() && Arc::ptr_eq(&a.brief, &b.brief),
+            "the second snapshot shares the brief"
+        );
+        assert_eq!(one.session(1).map(|s| s.id.as_str()), Some("s2"), "the open call");
+
+        // What a file read's UI lists of the same call, from the folded JSON at the end.
+        let report = Report::build_lean(an.model(), &[], an.net_stats());
+        let end = Snapshot::new(report, std::sync::Arc::new(an.into_model()), Default::default())
+            .expect("in memory");
+        assert_eq!(*a.brief, *end.sessions[0].brief);
+        assert_eq!(a.brief.outcome, Outcome::Connected);
+        let whole = one.session(0).expect("read back whole");
+        assert_eq!(whole.id, "s1");
+        assert!(one.report.findings.iter().all(|f| !f.code.is_empty()));
+        assert!(one.report.finding_order.is_empty(), "findings whole");
+    }
 }

@@ -18,6 +18,7 @@ mod rows;
 mod turn;
 
 pub(crate) use index::Index;
+pub use items::FoldedCache;
 use items::Item;
 pub(crate) use items::{AllocationBrief, SessionBrief};
 pub(crate) use ladder::{Column, Ladder, LadderRow, Side};
@@ -82,6 +83,9 @@ pub fn ui_model(model: &Model) -> Model {
         // The messages' bytes, which the views decode again (`Model::stun`).
         raw: model.raw.clone(),
         unreachable: model.unreachable.clone(),
+        // The sessions, allocations and findings folded so far, whose briefs the UI lists (a live run
+        // folds as a file read does).
+        ice_folded: model.ice_folded.ui_copy(),
         first_ts: model.first_ts,
         last_ts: model.last_ts,
         ..Model::default()
@@ -106,8 +110,40 @@ impl Snapshot {
     /// built from: the report's sessions and allocations with the ones folding kept, in the JSON's order.
     /// Each folded item is read back once, for its brief. An item or finding that cannot be read back (the
     /// temporary file's disk gone, or its bytes changed) is a one-line error.
-    pub fn new(mut report: Report, model: Arc<Model>, source: Source) -> Result<Snapshot, String> {
-        report.unfold_findings(&model)?;
+    pub fn new(report: Report, model: Arc<Model>, source: Source) -> Result<Snapshot, String> {
+        Snapshot::build(report, model, source, None)
+    }
+
+    /// [`Snapshot::new`] for one of a live run's snapshots: what the run folded is read back only if no
+    /// earlier snapshot did (`cache` keeps the briefs and findings from one snapshot to the next).
+    pub fn live(
+        report: Report,
+        model: Arc<Model>,
+        source: Source,
+        cache: &mut FoldedCache,
+    ) -> Result<Snapshot, String> {
+        Snapshot::build(report, model, source, Some(cache))
+    }
+
+    fn build(
+        mut report: Report,
+        model: Arc<Model>,
+        source: Source,
+        mut cache: Option<&mut FoldedCache>,
+    ) -> Result<Snapshot, String> {
+        match cache.as_deref_mut() {
+            None => report.unfold_findings(&model)?,
+            Some(cache) => {
+                let n = u32::try_from(model.ice_folded.finding_count()).map_err(|_| "too many findings")?;
+                let whole = cache.findings(&model, n)?;
+                report.unfold_findings_with(|i| {
+                    whole
+                        .get(i as usize)
+                        .cloned()
+                        .ok_or_else(|| "a folded finding out of place".to_string())
+                })?;
+            }
+        }
         let folded = &model.ice_folded;
         let held = std::mem::take(&mut report.sessions);
         // Where each entry comes from, in the JSON's order (None: the next held one).
@@ -118,7 +154,7 @@ impl Snapshot {
                 SessionItem::Folded(f) => Some(f),
             })
             .collect();
-        let sessions = items::entries(&model, plan, held)?;
+        let sessions = items::entries(&model, plan, held, cache.as_deref_mut())?;
         let held = std::mem::take(&mut report.turn.allocations);
         let plan: Vec<Option<&FoldedAllocation>> = AllocationItem::merge(&held, Some(folded))
             .into_iter()
@@ -127,7 +163,7 @@ impl Snapshot {
                 AllocationItem::Folded(f) => Some(f),
             })
             .collect();
-        let allocations = items::entries(&model, plan, held)?;
+        let allocations = items::entries(&model, plan, held, cache)?;
         Ok(Snapshot {
             report,
             model,
@@ -135,26 +171,6 @@ impl Snapshot {
             sessions,
             allocations,
         })
-    }
-
-    /// A snapshot of a `report` whose model folds nothing (a live capture's, whose sessions age out
-    /// instead): every session and allocation is held whole.
-    pub fn held(mut report: Report, model: Arc<Model>, source: Source) -> Snapshot {
-        let sessions = std::mem::take(&mut report.sessions)
-            .into_iter()
-            .map(Item::held)
-            .collect();
-        let allocations = std::mem::take(&mut report.turn.allocations)
-            .into_iter()
-            .map(Item::held)
-            .collect();
-        Snapshot {
-            report,
-            model,
-            source,
-            sessions,
-            allocations,
-        }
     }
 
     /// How many ICE sessions the report has.
@@ -176,22 +192,22 @@ impl Snapshot {
 
     /// What session `i` is listed and scoped by.
     pub(crate) fn session_brief(&self, i: usize) -> Option<&SessionBrief> {
-        self.sessions.get(i).map(|s| &s.brief)
+        self.sessions.get(i).map(|s| &*s.brief)
     }
 
     /// Every session's brief, in order.
     pub(crate) fn session_briefs(&self) -> impl Iterator<Item = &SessionBrief> {
-        self.sessions.iter().map(|s| &s.brief)
+        self.sessions.iter().map(|s| &*s.brief)
     }
 
     /// Every allocation's brief, in order.
     pub(crate) fn allocation_briefs(&self) -> impl Iterator<Item = &AllocationBrief> {
-        self.allocations.iter().map(|a| &a.brief)
+        self.allocations.iter().map(|a| &*a.brief)
     }
 
     /// What allocation `i` is listed and scoped by.
     pub(crate) fn allocation_brief(&self, i: usize) -> Option<&AllocationBrief> {
-        self.allocations.get(i).map(|a| &a.brief)
+        self.allocations.get(i).map(|a| &*a.brief)
     }
 
     /// Session `i` whole: its report entry, for a folded one read back the first time it is asked for
