@@ -168,20 +168,24 @@ pub(crate) fn live(args: &LiveArgs) -> Result<()> {
         .start(savefile, args.count)
         .context("cannot start the capture thread")?;
     let mut run = LiveRun::new(running, keys, live_report, args.packets || ndjson_out.is_some());
-    if args.idle_timeout > 0.0 {
-        run.fold(args.idle_timeout);
-    }
-    run.analyzer.set_store_limit(args.max_messages);
-    let metrics = match metrics_listener {
-        Some(l) => Some(l.serve(Arc::clone(&run.published))?),
-        None => None,
-    };
     let tui = !args.no_tui
         && !args.quiet
         && !args.packets
         && !stdout_users[0]
         && !stdout_users[1]
         && io::stdout().is_terminal();
+    let summary = !args.quiet && !stdout_users[0] && !stdout_users[1];
+    if args.idle_timeout > 0.0 {
+        // With no report, no summary and no UI, nothing reads what folded but the event tracker: it is let
+        // go once taken in, so a run of days as a metrics exporter holds nothing of its finished calls.
+        let read_later = args.json.is_some() || tui || summary;
+        run.fold(args.idle_timeout, !read_later);
+    }
+    run.analyzer.set_store_limit(args.max_messages);
+    let metrics = match metrics_listener {
+        Some(l) => Some(l.serve(Arc::clone(&run.published))?),
+        None => None,
+    };
     let mut out = Outputs {
         ndjson: ndjson_out,
         packets: args.packets,
@@ -271,7 +275,6 @@ pub(crate) fn live(args: &LiveArgs) -> Result<()> {
             }
         },
     );
-    let summary = !args.quiet && !stdout_users[0] && !stdout_users[1];
     finish(args, run, out, tracker, json_file, summary, metrics)
 }
 
@@ -318,7 +321,7 @@ fn capture_loop(
         if run.changed && last_poll.elapsed() >= poll_gap {
             last_poll = Instant::now();
             run.changed = false;
-            for e in tracker.poll(run.model(), now()) {
+            for e in run.poll(tracker) {
                 out.event(&e);
             }
             poll_gap = POLL_EVERY.max(last_poll.elapsed() * POLL_COST_FACTOR);
@@ -457,10 +460,10 @@ fn finish(
         analysed: run.analysed,
         capture: report.inputs[0].live.clone().unwrap_or_default(),
         messages: report.stats.packets.get("stun").copied().unwrap_or(0),
-        // Folded ones included: at the end every session and allocation is folded, when folding is on.
-        allocations: report.turn.allocations.len() + run.model().ice_folded.allocation_count(),
-        sessions: report.sessions.len() + run.model().ice_folded.session_count(),
-        findings: report.finding_count(),
+        // As the last comparison counted them: folded ones included, also those let go.
+        allocations: tracker.counters().view.allocations,
+        sessions: tracker.counters().view.sessions,
+        findings: tracker.counters().view.findings,
     }));
     out.flush();
     if out.status {
@@ -535,6 +538,8 @@ pub(crate) struct LiveRun {
     changed: bool,
     /// [`LiveRun::stop`] ran.
     stopped: bool,
+    /// What folded is let go once the event tracker took it in ([`LiveRun::fold`]).
+    release: bool,
 }
 
 impl LiveRun {
@@ -568,15 +573,18 @@ impl LiveRun {
             analysed: 0,
             changed: false,
             stopped: false,
+            release: false,
         }
     }
 
     /// Folds ICE sessions quiet for `after` seconds (at least 45) and TURN allocations over and as quiet,
     /// as `iceview read` does ([`iceview::report::fold_as_reported`]): what they rendered goes to a
     /// temporary file (kept in memory when none can be made), so memory follows the calls open at one
-    /// moment however long the capture runs.
-    fn fold(&mut self, after: f64) {
+    /// moment however long the capture runs. With `release`, no output reads it back: it stays in memory
+    /// until the event tracker has taken it in, then goes ([`LiveRun::poll`]).
+    fn fold(&mut self, after: f64, release: bool) {
         let spill = match FileSpill::create() {
+            _ if release => None,
             Ok(s) => Some(Arc::new(s) as Arc<dyn Spill>),
             Err(e) => {
                 eprintln!("iceview: warning: no temporary file ({e}): finished calls are kept in memory");
@@ -585,6 +593,17 @@ impl LiveRun {
         };
         iceview::report::fold_as_reported(&mut self.analyzer, spill);
         self.analyzer.set_fold_after(after);
+        self.release = release;
+    }
+
+    /// The views compared for events (`tracker`) as they stand; what folded is then let go if no output
+    /// reads it later ([`LiveRun::fold`]).
+    fn poll(&mut self, tracker: &mut EventTracker) -> Vec<Event> {
+        let events = tracker.poll(self.model(), now());
+        if self.release {
+            self.analyzer.release_folded();
+        }
+        events
     }
 
     /// Analyses what the capture delivered, waiting at most `wait` for the first packet and taking at

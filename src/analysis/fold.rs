@@ -281,6 +281,17 @@ impl Folded {
         }
     }
 
+    /// Lets go of every folded session, allocation and finding so far, and of their rendered forms: for a
+    /// run whose outputs never read them (a live run with no report, only events and metrics), once the
+    /// event tracker has taken them in. Their counts stay ([`Folded::session_count`] and the others);
+    /// memory then holds only what folded since the last release, however long the run.
+    pub(crate) fn release(&mut self) {
+        self.sessions.release();
+        self.allocations.release();
+        self.findings.release();
+        self.store.clear();
+    }
+
     /// Whether folding is on ([`Folded::enable`]).
     pub(crate) fn enabled(&self) -> bool {
         self.render.is_some()

@@ -508,6 +508,12 @@ impl Analyzer {
         self.state.model.ice_folded.set_after(secs);
     }
 
+    /// Lets go of what folded so far and its rendered forms ([`fold::Folded::release`]): for a live run
+    /// whose outputs do not read them (no report, no UI), once the event tracker has taken them in.
+    pub fn release_folded(&mut self) {
+        self.state.model.ice_folded.release();
+    }
+
     /// One event of the network layer, with what the reading thread worked out for it.
     pub(crate) fn on_event(&mut self, ev: NetEvent<'_>, ahead: &mut Ahead<'_>) {
         self.state.on_net_event(ev, ahead);

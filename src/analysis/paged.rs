@@ -9,7 +9,10 @@ const PAGE: usize = 1024;
 #[derive(Clone, Debug)]
 pub(crate) struct Paged<T> {
     pages: Vec<Vec<T>>,
+    /// Places given out, let go ones included.
     len: usize,
+    /// Places below this were let go ([`Paged::release`]).
+    base: usize,
 }
 
 impl<T> Default for Paged<T> {
@@ -17,6 +20,7 @@ impl<T> Default for Paged<T> {
         Paged {
             pages: Vec::new(),
             len: 0,
+            base: 0,
         }
     }
 }
@@ -34,20 +38,32 @@ impl<T> Paged<T> {
         self.len += 1;
     }
 
+    /// The item at place `i`; None past the end or once let go.
     pub(crate) fn get(&self, i: usize) -> Option<&T> {
+        let i = i.checked_sub(self.base)?;
         self.pages.get(i / PAGE)?.get(i % PAGE)
     }
 
     pub(crate) fn get_mut(&mut self, i: usize) -> Option<&mut T> {
+        let i = i.checked_sub(self.base)?;
         self.pages.get_mut(i / PAGE)?.get_mut(i % PAGE)
     }
 
+    /// Places given out so far, let go ones included: the next item's place.
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
+    /// The items not let go, in order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
         self.pages.iter().flatten()
+    }
+
+    /// Lets go of every item so far: their places give None from now on, and later items take the
+    /// places after them.
+    pub(crate) fn release(&mut self) {
+        self.pages = Vec::new();
+        self.base = self.len;
     }
 }
 
@@ -72,5 +88,16 @@ mod tests {
         *p.get_mut(PAGE).unwrap() = 7;
         assert_eq!(p.get(PAGE), Some(&7));
         assert_eq!(p.get_mut(n), None);
+
+        // Let go, the places stay taken: later items come after them.
+        p.release();
+        assert_eq!(
+            (p.len(), p.get(0), p.get(n - 1), p.iter().count()),
+            (n, None, None, 0)
+        );
+        p.push(5);
+        p.push(6);
+        assert_eq!((p.len(), p.get(n), p.get(n + 1)), (n + 2, Some(&5), Some(&6)));
+        assert!(p.iter().copied().eq([5, 6]));
     }
 }

@@ -123,6 +123,15 @@ impl RawStore {
         self.spill = Some(spill);
     }
 
+    /// Lets go of everything stored: references made before give nothing from now on (those made after
+    /// start again from the first chunk). What was spilled stays in the spill, unused.
+    pub(crate) fn clear(&mut self) {
+        self.chunks = Vec::new();
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.clear();
+        }
+    }
+
     pub(crate) fn push(&mut self, bytes: &[u8]) -> RawRef {
         self.push_parts(&[bytes])
     }

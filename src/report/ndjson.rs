@@ -645,7 +645,7 @@ mod tests {
 
     /// [`replay`], and what the tracker counted.
     fn replay_counting(fixture: &str, every: u64) -> (Vec<Value>, Vec<Value>, Counters) {
-        let r = replay_calls(&[fixture], 0, every);
+        let r = replay_calls(&[fixture], 0, every, false);
         (r.during, r.end, r.tracker.counters().clone())
     }
 
@@ -663,8 +663,9 @@ mod tests {
 
     /// Replays fixtures one after the other as a live run would see them (folding as `iceview live`
     /// does): each starts `gap` seconds after the previous one's last packet, its packets shifted in
-    /// time; a poll every `every` packets, and one as each fixture starts (after its first packet).
-    fn replay_calls(fixtures: &[&str], gap: u64, every: u64) -> Replayed {
+    /// time; a poll every `every` packets, and one as each fixture starts (after its first packet). With
+    /// `release`, what folded is let go after each poll, as a live run with no report does.
+    fn replay_calls(fixtures: &[&str], gap: u64, every: u64, release: bool) -> Replayed {
         let mut analyzer = Analyzer::new(Keyring::new());
         crate::report::fold_as_reported(&mut analyzer, None);
         let (tx, rx) = mpsc::channel();
@@ -690,6 +691,9 @@ mod tests {
             during.extend(rx.try_iter().map(|e| json(&e)));
             if n % every == 0 || starts.is_some() {
                 during.extend(tracker.poll(analyzer.model(), pkt.ts).iter().map(json));
+                if release {
+                    analyzer.release_folded();
+                }
                 if starts.is_some_and(|k| k > 0) {
                     stale_after_fold.push(tracker.entries_before(before));
                 }
@@ -750,17 +754,30 @@ mod tests {
         serde_json::from_str(&std::fs::read_to_string(p).expect("truth.json")).expect("JSON")
     }
 
+    /// Four calls: connected, failed, connected, connected.
+    const CALLS: [&str; 4] = ["chrome-relay-udp", "ice-failed", "host-direct", "nat-srflx"];
+
+    /// A live run with no report lets go of what folded once the tracker has taken it in: the stream and
+    /// the counters are the same as when it is kept, and nothing folded is held at the end.
+    #[test]
+    fn letting_go_of_what_folded_changes_no_event() {
+        let kept = replay_calls(&CALLS, 120, 20, false);
+        let gone = replay_calls(&CALLS, 120, 20, true);
+        assert_eq!(gone.during, kept.during);
+        assert_eq!(gone.end, kept.end);
+        assert_eq!(gone.tracker.counters(), kept.tracker.counters());
+        assert!(of(&gone.during, "session-connected").len() >= 2);
+        assert_eq!(gone.tracker.folded.sessions, 3);
+        assert!(gone.report.sessions.len() < kept.report.sessions.len());
+    }
+
     /// Calls that end while the capture goes on fold, as `iceview live` folds them: each one's outcome,
     /// pair successes and findings are announced once (those of a call that folded before the capture
     /// ended, while it went on), none is "cleared" by folding, and the tracker forgets the call. What the
     /// stream said is what the report says at the end.
     #[test]
     fn folded_calls_are_announced_once_and_forgotten() {
-        let r = replay_calls(
-            &["chrome-relay-udp", "ice-failed", "host-direct", "nat-srflx"],
-            120,
-            20,
-        );
+        let r = replay_calls(&CALLS, 120, 20, false);
         let report = &r.report;
         let all: Vec<&Value> = r.during.iter().chain(&r.end).collect();
         let count = |kind: &str, f: &dyn Fn(&Value) -> bool| {
