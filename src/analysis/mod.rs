@@ -459,28 +459,49 @@ impl Analyzer {
     }
 
     /// The capture's time span grows to cover packets from `first` to `last` (one packet in
-    /// [`Analyzer::ingest`], a batch in the pipeline).
+    /// [`Analyzer::ingest`]), and what is quiet is folded when a search is due ([`Analyzer::fold_search`],
+    /// every [`fold::FOLD_EVERY_SECS`] of capture time).
     pub(crate) fn observe_span(&mut self, first: Option<Timestamp>, last: Option<Timestamp>) {
+        self.extend_span(first, last);
+        if let Some(now) = last {
+            if self.state.model.ice_folded.due(now) {
+                self.fold_search(now);
+            }
+        }
+    }
+
+    /// The capture's time span grows to cover packets from `first` to `last` (a batch in the pipeline,
+    /// whose searches for what is quiet come as markers between its events: `pipeline::batch`).
+    pub(crate) fn extend_span(&mut self, first: Option<Timestamp>, last: Option<Timestamp>) {
         let model = &mut self.state.model;
         if model.first_ts.is_none() {
             model.first_ts = first;
         }
-        if let Some(now) = last {
+        if last.is_some() {
             model.last_ts = last;
-            if model.ice_folded.due(now) {
-                model.fold_quiet_sessions(now);
-                model.settle_checks(now);
-                model.retire_stray_bindings(now);
-                let relayed = model.fold_finished_allocations(now);
-                let state = &mut self.state;
-                for addr in relayed {
-                    if state.relayed_addrs.remove(&addr) {
-                        state.stamps.touch(addr);
-                    }
-                }
-                state.prune_routes();
+        }
+    }
+
+    /// With folding on, folds the sessions and allocations quiet at `now` (capture time), settles the
+    /// checks and retires the bindings as quiet, and drops the routes that may lead to what went. Runs
+    /// before the packet at `now` is analysed, every [`fold::FOLD_EVERY_SECS`] of capture time: packet by
+    /// packet ([`Analyzer::ingest`]) and in batches (the pipeline's markers) at the same packets.
+    pub(crate) fn fold_search(&mut self, now: Timestamp) {
+        let model = &mut self.state.model;
+        if !model.ice_folded.enabled() {
+            return;
+        }
+        model.fold_quiet_sessions(now);
+        model.settle_checks(now);
+        model.retire_stray_bindings(now);
+        let relayed = model.fold_finished_allocations(now);
+        let state = &mut self.state;
+        for addr in relayed {
+            if state.relayed_addrs.remove(&addr) {
+                state.stamps.touch(addr);
             }
         }
+        state.prune_routes();
     }
 
     /// From now on, ICE sessions quiet for [`fold::FOLD_AFTER_SECS`] and TURN allocations over and as
@@ -694,6 +715,56 @@ mod tests {
             assert_eq!((first.rtp, first.packets), (4, [2, 2]), "batched {batched}");
             let second = m.ice.sessions[1].pairs[0].media();
             assert_eq!((second.rtp, second.packets), (1, [1, 0]), "batched {batched}");
+        }
+    }
+
+    /// Folding does not depend on where the pipeline's batches end: the same call twice, the second time
+    /// 60 s after the first ended (the same ufrags: a new session once the first folded), read packet by
+    /// packet and in batches of every size from one packet to all of them, gives the same report byte for
+    /// byte. (The search for what is quiet once ran at a batch's start with its last packet's time, so a
+    /// batch holding both calls kept them as one session.)
+    #[test]
+    fn folding_is_the_same_whatever_the_batches() {
+        let report = |batch_size: Option<usize>| {
+            use crate::pipeline::{self, EventBatch, NetStage};
+            let mut an = Analyzer::new(Keyring::new());
+            crate::report::fold_as_reported(&mut an, None);
+            let mut net = NetStage::for_analysis(&an);
+            let mut batch = EventBatch::default();
+            let mut n = 0;
+            testkit::fixtures_in_a_row(&["chrome-relay-udp", "chrome-relay-udp"], 60, &mut |pkt, _| {
+                let Some(size) = batch_size else {
+                    an.ingest(pkt);
+                    return;
+                };
+                net.ingest(pkt, &mut batch);
+                n += 1;
+                if n % size == 0 {
+                    pipeline::apply(&mut an, &mut batch);
+                    batch.clear();
+                }
+            });
+            if batch_size.is_some() {
+                net.finish(&mut batch);
+                pipeline::apply(&mut an, &mut batch);
+                pipeline::finish(&mut an, net);
+            } else {
+                an.finish();
+            }
+            let lean = crate::report::Report::build_lean(an.model(), &[], an.net_stats());
+            let mut out = Vec::new();
+            crate::report::json::write_streaming(&lean, an.model(), &mut out).expect("in memory");
+            (
+                an.model().ice_folded.session_count(),
+                String::from_utf8(out).expect("UTF-8"),
+            )
+        };
+        let (sessions, one_by_one) = report(None);
+        assert_eq!(sessions, 2, "the call came back after it folded");
+        for size in [1, 7, 100, usize::MAX] {
+            let (n, batched) = report(Some(size));
+            assert_eq!(n, 2, "batches of {size}");
+            assert!(batched == one_by_one, "batches of {size}: the reports differ");
         }
     }
 

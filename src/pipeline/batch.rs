@@ -3,6 +3,7 @@
 //! shared mapping, with what was worked out ahead: `Digest`, `Decoded`); [`apply`] feeds one to the
 //! analysis in order.
 use crate::analysis::ahead::{Ahead, Decoded, Digest};
+use crate::analysis::fold::FOLD_EVERY_SECS;
 use crate::analysis::Analyzer;
 use crate::capture::file::Mapping;
 use crate::capture::{Packet, Timestamp};
@@ -19,6 +20,8 @@ pub(crate) struct NetStage {
     /// The analysis's credentials, when this stage decodes STUN messages ahead for it
     /// ([`NetStage::for_analysis`]).
     keys: Option<Keyring>,
+    /// When the analysis next searches for what is quiet ([`Batched::Search`]).
+    next_search: Option<Timestamp>,
 }
 
 impl NetStage {
@@ -33,6 +36,7 @@ impl NetStage {
         NetStage {
             net: Net::new(),
             keys: Some(analyzer.keys().clone()),
+            next_search: None,
         }
     }
 
@@ -41,6 +45,12 @@ impl NetStage {
             batch.first_ts = Some(pkt.ts);
         }
         batch.last_ts = Some(pkt.ts);
+        // The analysis searches for what is quiet before this packet, as `Analyzer::ingest` would: on
+        // the same schedule (`Folded::due`), so folding does not depend on where batches end.
+        if self.next_search.is_none_or(|next| pkt.ts >= next) {
+            self.next_search = Some(pkt.ts.saturating_add_secs(FOLD_EVERY_SECS));
+            batch.events.push(Batched::Search(pkt.ts));
+        }
         let keys = self.keys.as_ref();
         self.net.ingest(pkt, &mut |ev| batch.push(ev, keys));
     }
@@ -164,6 +174,9 @@ enum Batched {
     Udp4(Udp4),
     /// Any other event: its index in [`EventBatch::others`].
     Other(u32),
+    /// The analysis searches for what is quiet at this time ([`Analyzer::fold_search`]), before the
+    /// events of the packet that carried it.
+    Search(Timestamp),
 }
 
 /// A UDP datagram between IPv4 addresses, packed.
@@ -233,7 +246,7 @@ impl Payload {
 /// The analysis of a [`NetStage`]'s output, batch by batch, in order: the same as [`Analyzer::ingest`] of
 /// the packets the batch was made from.
 pub(crate) fn apply(analyzer: &mut Analyzer, batch: &mut EventBatch) {
-    analyzer.observe_span(batch.first_ts, batch.last_ts);
+    analyzer.extend_span(batch.first_ts, batch.last_ts);
     let EventBatch {
         bytes,
         mapping,
@@ -265,6 +278,7 @@ pub(crate) fn apply(analyzer: &mut Analyzer, batch: &mut EventBatch) {
                 };
                 analyzer.on_event(NetEvent::Udp(dg), &mut ahead);
             }
+            Batched::Search(now) => analyzer.fold_search(*now),
             Batched::Other(i) => {
                 let Some(w) = others.get_mut(*i as usize) else {
                     continue;
