@@ -74,7 +74,9 @@ pub fn write_streaming_in_blocks(
                 Some(f) => serde_item(f, 2, buf),
                 None => Err(io::Error::other("a finding out of place")),
             },
-            FindingSlot::Folded(i) => model.ice_folded.read_finding(*i, Form::Json, buf).map(|()| true),
+            FindingSlot::Folded(i) => {
+                folded_item(buf, 2, |b| model.ice_folded.read_finding(*i, Form::Json, b))
+            }
         })?;
     }
     out.write_all(b",\n  \"sessions\": ")?;
@@ -87,7 +89,7 @@ pub fn write_streaming_in_blocks(
     let sessions = SessionItem::merge(&r.sessions, &model.ice_folded);
     big.array(out, &sessions, 2, &|s, buf| match s {
         SessionItem::Held(s) => serde_item(*s, 2, buf),
-        SessionItem::Folded(f) => model.ice_folded.read_session(f, Form::Json, buf).map(|()| true),
+        SessionItem::Folded(f) => folded_item(buf, 2, |b| model.ice_folded.read_session(f, Form::Json, b)),
     })?;
     stream(out, &mut |w| {
         w.write_all(b",\n  \"turn\": {\n    \"allocations\": ")
@@ -95,10 +97,9 @@ pub fn write_streaming_in_blocks(
     let allocations = AllocationItem::merge(&r.turn.allocations, Some(&model.ice_folded));
     big.array(out, &allocations, 3, &|a, buf| match a {
         AllocationItem::Held(a) => serde_item(*a, 3, buf),
-        AllocationItem::Folded(f) => model
-            .ice_folded
-            .read_allocation(f, Form::Json, buf)
-            .map(|()| true),
+        AllocationItem::Folded(f) => {
+            folded_item(buf, 3, |b| model.ice_folded.read_allocation(f, Form::Json, b))
+        }
     })?;
     stream(out, &mut |w| {
         w.write_all(b",\n    \"allocations_not_tracked\": ")?;
@@ -149,21 +150,86 @@ impl<'h, 'f> SessionItem<'h, 'f> {
     }
 }
 
-/// How a folded session is kept: its element of the `sessions` array as [`write_streaming`] lays it
-/// out, and its part of the text summary ([`crate::analysis::fold::Render`]), into `out` (handed over
-/// empty).
+/// How a folded session is kept: its element of the `sessions` array, compact (its whitespace was 37 % of
+/// the pretty form's bytes; [`write_streaming`] lays it out again, [`pretty_at`]), and its part of the
+/// text summary ([`crate::analysis::fold::Render`]), into `out` (handed over empty).
 pub fn render_folded_session(s: &SessionReport, out: &mut Rendered) {
     // Writing to a Vec fails only if serialisation does, which these types never do.
-    let _ = serde_item(s, 2, &mut out.json);
+    let _ = serde_json::to_writer(&mut out.json, s);
     let _ = super::ice::write_text(std::slice::from_ref(s), &mut out.text);
 }
 
-/// How a folded finding is kept: its element of the `findings` array as [`write_streaming`] lays it out,
-/// and its line of the text summary ([`crate::analysis::fold::RenderFinding`]).
+/// How a folded finding is kept: its element of the `findings` array, compact, and its line of the text
+/// summary ([`crate::analysis::fold::RenderFinding`]).
 pub fn render_folded_finding(f: &Finding, out: &mut Rendered) {
     // Writing to a Vec fails only if serialisation does, which these types never do.
-    let _ = serde_item(f, 2, &mut out.json);
+    let _ = serde_json::to_writer(&mut out.json, f);
     let _ = super::text::write_finding(f, &mut out.text);
+}
+
+/// A folded item's compact JSON, read back by `read`, laid out in `buf` as an element of a pretty array
+/// at `depth` ([`pretty_at`]). It may hold text from packets: its block is checked (see [`Render`]).
+pub(crate) fn folded_item(
+    buf: &mut Vec<u8>,
+    depth: usize,
+    read: impl FnOnce(&mut Vec<u8>) -> io::Result<()>,
+) -> io::Result<bool> {
+    let mut compact = Vec::new();
+    read(&mut compact)?;
+    pretty_at(&compact, depth, buf);
+    Ok(true)
+}
+
+/// Lays out compact JSON (serde_json's `to_writer`) as [`serde_item`] would have written the same value
+/// at `depth`: a newline and two spaces a level before each member and element and before a non-empty
+/// container's closing bracket, `": "` after a key, empty containers as `{}` and `[]`. Strings are copied
+/// as they are (their escapes included), so the bytes are those of the pretty printer.
+pub(crate) fn pretty_at(compact: &[u8], depth: usize, out: &mut Vec<u8>) {
+    let newline = |out: &mut Vec<u8>, depth: usize| {
+        out.push(b'\n');
+        out.resize(out.len() + 2 * depth, b' ');
+    };
+    out.reserve(compact.len() + compact.len() / 2);
+    let mut depth = depth;
+    let mut i = 0;
+    while let Some(&b) = compact.get(i) {
+        i += 1;
+        match b {
+            b'"' => {
+                // A string, to its closing quote (a backslash escapes the next byte).
+                let start = i - 1;
+                while let Some(&c) = compact.get(i) {
+                    i += if c == b'\\' { 2 } else { 1 };
+                    if c == b'"' {
+                        break;
+                    }
+                }
+                out.extend_from_slice(compact.get(start..i.min(compact.len())).unwrap_or_default());
+            }
+            b'{' | b'[' => {
+                let close = if b == b'{' { b'}' } else { b']' };
+                out.push(b);
+                if compact.get(i) == Some(&close) {
+                    out.push(close);
+                    i += 1;
+                } else {
+                    depth += 1;
+                    newline(out, depth);
+                }
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                newline(out, depth);
+                out.push(b);
+            }
+            b',' => {
+                out.push(b',');
+                newline(out, depth);
+            }
+            b':' => out.extend_from_slice(b": "),
+            _ => out.push(b),
+        }
+    }
 }
 
 /// Writes what `f` writes through the escaping writer, in large chunks (serde_json writes token by token;
@@ -809,5 +875,59 @@ mod tests {
         w.write_all(b"\xA9\"").unwrap();
         w.finish().unwrap();
         assert_eq!(out, b"\"a\\u009b\xC2\xA9\"");
+    }
+}
+
+#[cfg(test)]
+mod pretty_tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A folded item kept compact and laid out again is, byte for byte, what the pretty printer writes
+    /// of the same value at the same depth: nested and empty containers, keys, numbers, and strings
+    /// holding the structure's own characters, quotes and backslashes (escaped) and packet text.
+    #[test]
+    fn compact_json_laid_out_again_is_the_pretty_printers() {
+        let values = [
+            json!({}),
+            json!([]),
+            json!({"a": [], "b": {}, "c": [{}], "d": [[], [1, 2.5, -3e-7]], "e": null, "f": true}),
+            json!({"tricky": "{[,:]} \"quoted\" back\\slash\\\" end\\", "k:{": "v,]"}),
+            json!([{"id": "s1", "timeline": [{"ts": 1.5, "frame": 3}, {"ts": 2.0}], "software": "Coturn-4.6.1 'Gorst' \u{1b}[31m\u{85}é"}]),
+            json!("a lone string with \\\\ and \"\""),
+            json!(12345678901234567u64),
+        ];
+        for v in &values {
+            for depth in [0, 2, 3] {
+                let mut pretty = Vec::new();
+                serde_item(v, depth, &mut pretty).unwrap();
+                let compact = serde_json::to_vec(v).unwrap();
+                let mut again = Vec::new();
+                pretty_at(&compact, depth, &mut again);
+                assert_eq!(
+                    String::from_utf8_lossy(&again),
+                    String::from_utf8_lossy(&pretty),
+                    "{v} at depth {depth}"
+                );
+            }
+        }
+    }
+
+    /// Bytes that are not JSON (a folded item whose bytes changed past the store's checks) are laid out
+    /// without a panic, whatever they are.
+    #[test]
+    fn any_bytes_are_laid_out_without_a_panic() {
+        for bytes in [
+            &b"\"unterminated \\"[..],
+            b"}}}]]]",
+            b"{{{[[[",
+            b"\\",
+            b"\"\\",
+            b"",
+            b",:,:",
+        ] {
+            let mut out = Vec::new();
+            pretty_at(bytes, 2, &mut out);
+        }
     }
 }

@@ -587,12 +587,13 @@ impl<'h, 'f> AllocationItem<'h, 'f> {
     }
 }
 
-/// How a folded allocation is kept: its element of `turn.allocations` as the JSON writer lays it out,
+/// How a folded allocation is kept: its element of `turn.allocations`, compact (the JSON writer lays it out),
 /// and its lines of the text summary ([`crate::analysis::fold::RenderAllocation`]).
 pub fn render_folded_allocation(key: &AllocationKey, a: &Allocation, end: Timestamp, out: &mut Rendered) {
     let report = allocation(key, a, end);
     // Writing to a Vec fails only if serialisation does, which these types never do.
-    let _ = super::json::serde_item(&report, 3, &mut out.json);
+    // Compact: the JSON writer lays it out again (`json::pretty_at`).
+    let _ = serde_json::to_writer(&mut out.json, &report);
     let _ = write_allocation_text(&report, &mut out.text);
 }
 
