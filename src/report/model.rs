@@ -274,15 +274,6 @@ impl Report {
         message_report(m, model.path(m), model.stun(m).as_ref(), multi)
     }
 
-    /// How many findings the report lists, folded ones included.
-    pub fn finding_count(&self) -> usize {
-        if self.finding_order.is_empty() {
-            self.findings.len()
-        } else {
-            self.finding_order.len()
-        }
-    }
-
     /// Whether the report lists messages of several inputs (each message then says which).
     pub(crate) fn multi_input(&self) -> bool {
         self.inputs.len() > 1
