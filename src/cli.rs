@@ -155,9 +155,10 @@ pub(crate) struct LiveArgs {
     pub duration: Option<std::time::Duration>,
 
     /// Fold ICE sessions quiet this many seconds (at least 45), and TURN allocations over and as quiet,
-    /// as `iceview read` does: each is written to a temporary file as the report shows it, and its detail
-    /// freed, so memory follows the calls open at one moment however long the capture runs. 0 never
-    /// folds: everything stays in memory, up to the tables' bounds (20,000 open sessions).
+    /// as `iceview read` does: each is rendered as the report shows it (kept in a temporary file when a
+    /// report, summary or UI will read it back) and its detail freed, so memory follows the calls open at
+    /// one moment however long the capture runs. 0 never folds: everything stays in memory, up to the
+    /// tables' bounds (20,000 open sessions).
     #[arg(
         long,
         value_name = "SECS",
