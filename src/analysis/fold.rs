@@ -736,4 +736,58 @@ mod tests {
         );
         assert_eq!(buf, b"kept");
     }
+
+    /// Folding does not depend on where the pipeline's batches end: the same call twice, the second time
+    /// 60 s after the first ended (the same ufrags: a new session once the first folded), read packet by
+    /// packet and in batches of every size from one packet to all of them, gives the same report byte for
+    /// byte. (The search for what is quiet once ran at a batch's start with its last packet's time, so a
+    /// batch holding both calls kept them as one session.)
+    #[test]
+    fn folding_is_the_same_whatever_the_batches() {
+        let report = |batch_size: Option<usize>| {
+            use crate::pipeline::{self, EventBatch, NetStage};
+            let mut an = crate::analysis::Analyzer::new(crate::wire::credentials::Keyring::new());
+            crate::report::fold_as_reported(&mut an, None);
+            let mut net = NetStage::for_analysis(&an);
+            let mut batch = EventBatch::default();
+            let mut n = 0;
+            crate::analysis::testkit::fixtures_in_a_row(
+                &["chrome-relay-udp", "chrome-relay-udp"],
+                60,
+                &mut |pkt, _| {
+                    let Some(size) = batch_size else {
+                        an.ingest(pkt);
+                        return;
+                    };
+                    net.ingest(pkt, &mut batch);
+                    n += 1;
+                    if n % size == 0 {
+                        pipeline::apply(&mut an, &mut batch);
+                        batch.clear();
+                    }
+                },
+            );
+            if batch_size.is_some() {
+                net.finish(&mut batch);
+                pipeline::apply(&mut an, &mut batch);
+                pipeline::finish(&mut an, net);
+            } else {
+                an.finish();
+            }
+            let lean = crate::report::Report::build_lean(an.model(), &[], an.net_stats());
+            let mut out = Vec::new();
+            crate::report::json::write_streaming(&lean, an.model(), &mut out).expect("in memory");
+            (
+                an.model().ice_folded.session_count(),
+                String::from_utf8(out).expect("UTF-8"),
+            )
+        };
+        let (sessions, one_by_one) = report(None);
+        assert_eq!(sessions, 2, "the call came back after it folded");
+        for size in [1, 7, 100, usize::MAX] {
+            let (n, batched) = report(Some(size));
+            assert_eq!(n, 2, "batches of {size}");
+            assert!(batched == one_by_one, "batches of {size}: the reports differ");
+        }
+    }
 }

@@ -5,6 +5,7 @@
 //! `--json -` may be a terminal, so [`TerminalSafe`] escapes those too (`\u007f`, `\u009b`): the JSON means
 //! the same and no byte of it can drive a terminal.
 use super::model::{attribute_name, message_report, via_name, write_addr, write_decimal, MessageKind};
+use super::pretty::{pretty_at, serde_item, Pretty};
 use super::turn::AllocationItem;
 use super::Report;
 use crate::analysis::findings::{Finding, FindingSlot};
@@ -180,58 +181,6 @@ pub(crate) fn folded_item(
     Ok(true)
 }
 
-/// Lays out compact JSON (serde_json's `to_writer`) as [`serde_item`] would have written the same value
-/// at `depth`: a newline and two spaces a level before each member and element and before a non-empty
-/// container's closing bracket, `": "` after a key, empty containers as `{}` and `[]`. Strings are copied
-/// as they are (their escapes included), so the bytes are those of the pretty printer.
-pub(crate) fn pretty_at(compact: &[u8], depth: usize, out: &mut Vec<u8>) {
-    let newline = |out: &mut Vec<u8>, depth: usize| {
-        out.push(b'\n');
-        out.resize(out.len() + 2 * depth, b' ');
-    };
-    out.reserve(compact.len() + compact.len() / 2);
-    let mut depth = depth;
-    let mut i = 0;
-    while let Some(&b) = compact.get(i) {
-        i += 1;
-        match b {
-            b'"' => {
-                // A string, to its closing quote (a backslash escapes the next byte).
-                let start = i - 1;
-                while let Some(&c) = compact.get(i) {
-                    i += if c == b'\\' { 2 } else { 1 };
-                    if c == b'"' {
-                        break;
-                    }
-                }
-                out.extend_from_slice(compact.get(start..i.min(compact.len())).unwrap_or_default());
-            }
-            b'{' | b'[' => {
-                let close = if b == b'{' { b'}' } else { b']' };
-                out.push(b);
-                if compact.get(i) == Some(&close) {
-                    out.push(close);
-                    i += 1;
-                } else {
-                    depth += 1;
-                    newline(out, depth);
-                }
-            }
-            b'}' | b']' => {
-                depth = depth.saturating_sub(1);
-                newline(out, depth);
-                out.push(b);
-            }
-            b',' => {
-                out.push(b',');
-                newline(out, depth);
-            }
-            b':' => out.extend_from_slice(b": "),
-            _ => out.push(b),
-        }
-    }
-}
-
 /// Writes what `f` writes through the escaping writer, in large chunks (serde_json writes token by token;
 /// the escaping pass and the output want large chunks).
 fn stream(out: &mut dyn Write, f: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
@@ -244,16 +193,6 @@ fn stream(out: &mut dyn Write, f: &mut dyn FnMut(&mut dyn Write) -> io::Result<(
     w.flush()?;
     drop(w);
     safe.finish()
-}
-
-/// One array element through serde_json's pretty printer, at `depth`. It may hold text from packets:
-/// its block is checked for bytes to escape (see [`Render`]).
-pub(crate) fn serde_item<T: Serialize>(item: &T, depth: usize, buf: &mut Vec<u8>) -> io::Result<bool> {
-    item.serialize(&mut serde_json::Serializer::with_formatter(
-        buf,
-        Pretty::at(depth),
-    ))?;
-    Ok(true)
 }
 
 /// Renders one array element into the buffer; `Ok(true)` when what it wrote may hold bytes
@@ -662,97 +601,6 @@ pub fn render_message(
     write_message(m, p, stun, multi, out).map(|_| ())
 }
 
-/// serde_json's `PrettyFormatter` (two-space indent) starting at a given depth, so that a value can be
-/// rendered on its own and placed inside an enclosing document.
-struct Pretty {
-    indent: usize,
-    has_value: bool,
-}
-
-impl Pretty {
-    fn at(indent: usize) -> Self {
-        Pretty {
-            indent,
-            has_value: false,
-        }
-    }
-
-    fn newline<W: ?Sized + Write>(&self, w: &mut W) -> io::Result<()> {
-        const SPACES: &[u8] = b"\n                                                                ";
-        let n = self.indent * 2;
-        match SPACES.get(..n + 1) {
-            Some(s) => w.write_all(s),
-            None => {
-                w.write_all(b"\n")?;
-                (0..self.indent).try_for_each(|_| w.write_all(b"  "))
-            }
-        }
-    }
-}
-
-impl Pretty {
-    fn open<W: ?Sized + Write>(&mut self, w: &mut W, bracket: &[u8]) -> io::Result<()> {
-        self.indent += 1;
-        self.has_value = false;
-        w.write_all(bracket)
-    }
-
-    fn close<W: ?Sized + Write>(&mut self, w: &mut W, bracket: &[u8]) -> io::Result<()> {
-        self.indent -= 1;
-        if self.has_value {
-            self.newline(w)?;
-        }
-        w.write_all(bracket)
-    }
-
-    fn item<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
-        if !first {
-            w.write_all(b",")?;
-        }
-        self.newline(w)
-    }
-}
-
-impl serde_json::ser::Formatter for Pretty {
-    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.open(w, b"[")
-    }
-
-    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.close(w, b"]")
-    }
-
-    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
-        self.item(w, first)
-    }
-
-    fn end_array_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
-        self.has_value = true;
-        Ok(())
-    }
-
-    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.open(w, b"{")
-    }
-
-    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.close(w, b"}")
-    }
-
-    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
-        self.item(w, first)
-    }
-
-    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        w.write_all(b": ")
-    }
-
-    fn end_object_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
-        self.has_value = true;
-        Ok(())
-    }
-}
-
 /// Writes any serialisable value the same way (pretty, terminal-safe, newline-terminated).
 pub(crate) fn write_value<T: Serialize + ?Sized>(value: &T, out: &mut dyn Write) -> io::Result<()> {
     stream(out, &mut |w| Ok(serde_json::to_writer_pretty(w, value)?))?;
@@ -875,59 +723,5 @@ mod tests {
         w.write_all(b"\xA9\"").unwrap();
         w.finish().unwrap();
         assert_eq!(out, b"\"a\\u009b\xC2\xA9\"");
-    }
-}
-
-#[cfg(test)]
-mod pretty_tests {
-    use super::*;
-    use serde_json::json;
-
-    /// A folded item kept compact and laid out again is, byte for byte, what the pretty printer writes
-    /// of the same value at the same depth: nested and empty containers, keys, numbers, and strings
-    /// holding the structure's own characters, quotes and backslashes (escaped) and packet text.
-    #[test]
-    fn compact_json_laid_out_again_is_the_pretty_printers() {
-        let values = [
-            json!({}),
-            json!([]),
-            json!({"a": [], "b": {}, "c": [{}], "d": [[], [1, 2.5, -3e-7]], "e": null, "f": true}),
-            json!({"tricky": "{[,:]} \"quoted\" back\\slash\\\" end\\", "k:{": "v,]"}),
-            json!([{"id": "s1", "timeline": [{"ts": 1.5, "frame": 3}, {"ts": 2.0}], "software": "Coturn-4.6.1 'Gorst' \u{1b}[31m\u{85}é"}]),
-            json!("a lone string with \\\\ and \"\""),
-            json!(12345678901234567u64),
-        ];
-        for v in &values {
-            for depth in [0, 2, 3] {
-                let mut pretty = Vec::new();
-                serde_item(v, depth, &mut pretty).unwrap();
-                let compact = serde_json::to_vec(v).unwrap();
-                let mut again = Vec::new();
-                pretty_at(&compact, depth, &mut again);
-                assert_eq!(
-                    String::from_utf8_lossy(&again),
-                    String::from_utf8_lossy(&pretty),
-                    "{v} at depth {depth}"
-                );
-            }
-        }
-    }
-
-    /// Bytes that are not JSON (a folded item whose bytes changed past the store's checks) are laid out
-    /// without a panic, whatever they are.
-    #[test]
-    fn any_bytes_are_laid_out_without_a_panic() {
-        for bytes in [
-            &b"\"unterminated \\"[..],
-            b"}}}]]]",
-            b"{{{[[[",
-            b"\\",
-            b"\"\\",
-            b"",
-            b",:,:",
-        ] {
-            let mut out = Vec::new();
-            pretty_at(bytes, 2, &mut out);
-        }
     }
 }

@@ -6,6 +6,7 @@ pub mod json;
 pub mod metrics;
 pub mod model;
 pub mod ndjson;
+pub(crate) mod pretty;
 pub mod text;
 pub mod turn;
 pub(crate) mod unfold;

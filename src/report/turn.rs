@@ -592,7 +592,7 @@ impl<'h, 'f> AllocationItem<'h, 'f> {
 pub fn render_folded_allocation(key: &AllocationKey, a: &Allocation, end: Timestamp, out: &mut Rendered) {
     let report = allocation(key, a, end);
     // Writing to a Vec fails only if serialisation does, which these types never do.
-    // Compact: the JSON writer lays it out again (`json::pretty_at`).
+    // Compact: the JSON writer lays it out again (`pretty::pretty_at`).
     let _ = serde_json::to_writer(&mut out.json, &report);
     let _ = write_allocation_text(&report, &mut out.text);
 }
