@@ -689,8 +689,7 @@ fn timeline(sess: &Session, txs: &Transactions, end: Timestamp) -> Vec<TimelineE
             .unwrap_or_default()
     };
     let mut out: Vec<TimelineEvent> = sess
-        .timeline
-        .iter()
+        .timeline_in_order()
         .map(|e| {
             let mut ev = TimelineEvent {
                 ts: secs(e.seen().ts),

@@ -105,6 +105,7 @@ impl IceState {
             timeline: Vec::new(),
             settled: Vec::new(),
             timeline_not_kept: 0,
+            timeline_ring: 0,
             pairs_not_kept: 0,
             first: o.seen,
             last: o.seen,

@@ -34,6 +34,8 @@ pub(crate) use session::{
     AddressIndex, Agent, AgentAddress, Event, EventKind, NetworkInfo, Pair, Role, Session, Sessions, Tx,
     TxRef, MAX_TX_PER_DIRECTION,
 };
+#[cfg(test)]
+pub(crate) use session::{MAX_TIMELINE_EVENTS, TIMELINE_HEAD};
 
 use bindings::BindingIndex;
 use checks::PairRef;

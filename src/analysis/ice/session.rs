@@ -19,9 +19,12 @@ use std::net::SocketAddr;
 pub(crate) const MAX_PAIRS_PER_SESSION: usize = 1000;
 /// Transactions remembered per pair direction: consent checks every ~5 s (RFC 7675 §5.1) for 5 hours.
 pub(crate) const MAX_TX_PER_DIRECTION: usize = 4096;
-/// Timeline entries per session; the rest is counted. Enough for every check of a long call's start and
-/// its consent checks for about an hour.
+/// Timeline entries per session. Past it, a session keeps its first [`TIMELINE_HEAD`] entries (the checks
+/// that set the call up) and its latest ones (the last ~hour of a call's consent checks, where a call that
+/// breaks shows it), and counts those in between.
 pub(crate) const MAX_TIMELINE_EVENTS: usize = 5000;
+/// The first timeline entries of a session, always kept ([`MAX_TIMELINE_EVENTS`]).
+pub(crate) const TIMELINE_HEAD: usize = 1000;
 /// Addresses remembered per agent; a browser with many interfaces gathers a few dozen.
 pub(crate) const MAX_ADDRESSES_PER_AGENT: usize = 256;
 
@@ -342,6 +345,9 @@ pub(crate) struct Session {
     /// The settled checks the timeline refers to ([`Tx::Settled`]).
     pub(crate) settled: Vec<SettledTx>,
     pub(crate) timeline_not_kept: u64,
+    /// Past [`MAX_TIMELINE_EVENTS`], the entries after the head are a ring: where its oldest entry is,
+    /// counted from the head's end ([`Session::timeline_in_order`]).
+    pub(crate) timeline_ring: u16,
     pub(crate) pairs_not_kept: u64,
     pub(crate) first: Seen,
     pub(crate) last: Seen,
@@ -393,12 +399,34 @@ impl Session {
 }
 
 impl Session {
+    /// Records a timeline entry. Past [`MAX_TIMELINE_EVENTS`] it replaces the oldest entry after the first
+    /// [`TIMELINE_HEAD`], which is counted as not kept: a long call's timeline holds its start and its
+    /// latest entries, so what its end shows (consent lost, RFC 7675) is never what was dropped.
     pub(super) fn event(&mut self, ev: Event) {
         if self.timeline.len() < MAX_TIMELINE_EVENTS {
             self.timeline.push(ev);
-        } else {
-            self.timeline_not_kept += 1;
+            return;
         }
+        let tail = MAX_TIMELINE_EVENTS - TIMELINE_HEAD;
+        let at = usize::from(self.timeline_ring) % tail;
+        if let Some(slot) = self.timeline.get_mut(TIMELINE_HEAD + at) {
+            *slot = ev;
+        }
+        // The tail is 4,000 entries: its positions fit u16.
+        self.timeline_ring = u16::try_from((at + 1) % tail).unwrap_or(0);
+        self.timeline_not_kept += 1;
+    }
+
+    /// The timeline in the order its entries were recorded: the head, then the rest from its oldest entry.
+    pub(crate) fn timeline_in_order(&self) -> impl Iterator<Item = &Event> {
+        let split = (TIMELINE_HEAD + usize::from(self.timeline_ring)).min(self.timeline.len());
+        let head = self.timeline.get(..TIMELINE_HEAD.min(split)).unwrap_or_default();
+        let oldest = self.timeline.get(split..).unwrap_or_default();
+        let newest = self
+            .timeline
+            .get(TIMELINE_HEAD.min(split)..split)
+            .unwrap_or_default();
+        head.iter().chain(oldest).chain(newest)
     }
 
     /// The pair index for `x` (agent `from`'s address) and `y` (the other agent's), created on demand.

@@ -214,4 +214,34 @@ fn refer_to_settled(session: &mut Session, settled: &HashMap<TxIndex, Option<Set
             None => TxRef::GONE,
         });
     }
+    // A long call's timeline replaces old entries (`Session::event`): the settled checks only they referred
+    // to go, so the list stays within what the timeline can refer to.
+    if session.settled.len() > 2 * super::session::MAX_TIMELINE_EVENTS {
+        compact_settled(session);
+    }
+}
+
+/// Keeps only the settled checks `session`'s timeline still refers to, and points the timeline at their
+/// new places.
+fn compact_settled(session: &mut Session) {
+    let mut kept = Vec::with_capacity(session.timeline.len());
+    let mut at: HashMap<u32, TxRef, FastHash> = HashMap::default();
+    for ev in &mut session.timeline {
+        let (EventKind::Check { tx, .. } | EventKind::Success { tx } | EventKind::Error { tx, .. }) =
+            &mut ev.kind
+        else {
+            continue;
+        };
+        let Tx::Settled(k) = tx.get() else { continue };
+        *tx = *at
+            .entry(k)
+            .or_insert_with(|| match session.settled.get(k as usize) {
+                Some(s) => {
+                    kept.push(*s);
+                    TxRef::settled(kept.len() - 1)
+                }
+                None => TxRef::GONE,
+            });
+    }
+    session.settled = kept;
 }
