@@ -10,7 +10,7 @@
 //! timeline keeps what it shows of them (transaction id and round-trip time, [`Tx::Settled`]), and the
 //! transactions are retired. The report adds the checks still open to a copy of the settled tally, so it
 //! is the same, number for number, as a tally over every check.
-use super::session::{Direction, EventKind, Session, Tx, TxRef};
+use super::session::{Direction, Event, EventKind, Session, Tx, TxRef};
 use super::IceState;
 use crate::analysis::transactions::{Transaction, Transactions, TxIndex, TxState};
 use crate::capture::Timestamp;
@@ -194,15 +194,18 @@ impl IceState {
     }
 }
 
+/// The check references of a timeline's entries (checks, answers and errors).
+fn check_refs(timeline: &mut [Event]) -> impl Iterator<Item = &mut TxRef> {
+    timeline.iter_mut().filter_map(|ev| match &mut ev.kind {
+        EventKind::Check { tx, .. } | EventKind::Success { tx } | EventKind::Error { tx, .. } => Some(tx),
+        _ => None,
+    })
+}
+
 /// Points `session`'s timeline events at the settled checks they show instead of their transactions.
 fn refer_to_settled(session: &mut Session, settled: &HashMap<TxIndex, Option<SettledTx>, FastHash>) {
     let mut at: HashMap<TxIndex, TxRef, FastHash> = HashMap::default();
-    for ev in &mut session.timeline {
-        let (EventKind::Check { tx, .. } | EventKind::Success { tx } | EventKind::Error { tx, .. }) =
-            &mut ev.kind
-        else {
-            continue;
-        };
+    for tx in check_refs(&mut session.timeline) {
         let Tx::Live(i) = tx.get() else { continue };
         let i = i as TxIndex;
         let Some(s) = settled.get(&i) else { continue };
@@ -226,12 +229,7 @@ fn refer_to_settled(session: &mut Session, settled: &HashMap<TxIndex, Option<Set
 fn compact_settled(session: &mut Session) {
     let mut kept = Vec::with_capacity(session.timeline.len());
     let mut at: HashMap<u32, TxRef, FastHash> = HashMap::default();
-    for ev in &mut session.timeline {
-        let (EventKind::Check { tx, .. } | EventKind::Success { tx } | EventKind::Error { tx, .. }) =
-            &mut ev.kind
-        else {
-            continue;
-        };
+    for tx in check_refs(&mut session.timeline) {
         let Tx::Settled(k) = tx.get() else { continue };
         *tx = *at
             .entry(k)

@@ -70,7 +70,8 @@ fn mapping_that_varies_by_destination_is_found_among_many_clients() {
 }
 
 /// Feeds (ms, src, dst, message) into a model and returns its findings.
-fn run(script: Vec<(u64, &str, &str, StunMessage)>, end_ms: u64) -> Vec<Finding> {
+/// The model of `script` (each message at its time in milliseconds), the capture ending at `end_ms`.
+fn model_of(script: Vec<(u64, &str, &str, StunMessage)>, end_ms: u64) -> Model {
     let mut model = Model::default();
     for (i, (ms, src, dst, m)) in script.into_iter().enumerate() {
         testkit::feed(
@@ -84,6 +85,11 @@ fn run(script: Vec<(u64, &str, &str, StunMessage)>, end_ms: u64) -> Vec<Finding>
         );
     }
     model.last_ts = Some(Timestamp(end_ms * 1_000_000));
+    model
+}
+
+fn run(script: Vec<(u64, &str, &str, StunMessage)>, end_ms: u64) -> Vec<Finding> {
+    let model = model_of(script, end_ms);
     let s = sessions::build(&model);
     let mut out = Vec::new();
     findings_into(&model, &s, &mut out);
@@ -304,19 +310,7 @@ fn consent_lost_at_the_end_of_a_call_longer_than_the_timeline() {
     );
 
     // The view: the first entries and the latest, in time order, the ones between counted.
-    let mut model = Model::default();
-    for (i, (ms, src, dst, m)) in script.into_iter().enumerate() {
-        testkit::feed(
-            &mut model.transactions,
-            &mut model.ice,
-            ms,
-            i as u64 + 1,
-            src,
-            dst,
-            &m,
-        );
-    }
-    model.last_ts = Some(Timestamp(end * 1_000_000));
+    let model = model_of(script, end);
     let s = &sessions::build(&model)[0];
     // (A timeout is listed at its give-up time with its check's frame: left out of the frame order.)
     let frames: Vec<u64> = s
