@@ -246,7 +246,11 @@ impl IceState {
             set.insert(s);
         }
         let txs = self.forget(|s| set.contains(&s));
-        // What was folded at the front goes: nothing refers to a folded session's detail any more.
+        // Nothing refers to a folded session's detail any more: only its place is kept, and what was
+        // folded at the front goes.
+        for &s in &set {
+            self.sessions.fold(s);
+        }
         self.closed_below = self.closed_below.max(self.sessions.drop_folded_front());
         txs
     }

@@ -519,15 +519,38 @@ mod tests {
     }
 }
 
-/// The sessions, by index: a session's index is its id for good (`s{index + 1}` in the report). Folded
-/// sessions at the front are dropped ([`Sessions::drop_folded_front`]), so a file read holds the sessions
-/// open and those that started after the oldest open one, not every session the capture held.
+/// The sessions, by index: a session's index is its id for good (`s{index + 1}` in the report). A folded
+/// session keeps only its place (an empty slot, 8 bytes: [`Sessions::fold`]), and folded sessions at the
+/// front are dropped ([`Sessions::drop_folded_front`]), so a file read holds the sessions open, not every
+/// session the capture held, even behind a session open for the whole capture.
 #[derive(Debug, Default)]
 pub(crate) struct Sessions {
     /// Index of `list`'s first session: every session before it was folded and dropped.
     base: usize,
-    list: VecDeque<Session>,
+    /// `None`: folded.
+    list: VecDeque<Option<Box<Session>>>,
 }
+
+const NOTHING_SEEN: Seen = Seen {
+    ts: Timestamp(0),
+    frame: 0,
+    input: 0,
+};
+
+/// What [`Sessions::get`] gives for a folded session: nothing of it but the mark.
+static FOLDED: std::sync::LazyLock<Session> = std::sync::LazyLock::new(|| Session {
+    agents: Default::default(),
+    pairs: Vec::new(),
+    timeline: Vec::new(),
+    settled: Vec::new(),
+    timeline_not_kept: 0,
+    timeline_ring: 0,
+    pairs_not_kept: 0,
+    first: NOTHING_SEEN,
+    last: NOTHING_SEEN,
+    restart_of: None,
+    folded: true,
+});
 
 impl Sessions {
     /// Sessions ever started: the next session's index.
@@ -540,41 +563,57 @@ impl Sessions {
         self.len() == 0
     }
 
+    /// Session `s`; for a folded one, a session with nothing but its `folded` mark.
     pub(crate) fn get(&self, s: usize) -> Option<&Session> {
-        s.checked_sub(self.base).and_then(|i| self.list.get(i))
+        let slot = s.checked_sub(self.base).and_then(|i| self.list.get(i))?;
+        Some(slot.as_deref().unwrap_or(&FOLDED))
     }
 
+    /// Session `s` if it is open (a folded one is not changed any more).
     pub(crate) fn get_mut(&mut self, s: usize) -> Option<&mut Session> {
-        s.checked_sub(self.base).and_then(|i| self.list.get_mut(i))
+        s.checked_sub(self.base)
+            .and_then(|i| self.list.get_mut(i))
+            .and_then(|slot| slot.as_deref_mut())
     }
 
     pub(crate) fn push(&mut self, session: Session) {
-        self.list.push_back(session);
+        self.list.push_back(Some(Box::new(session)));
     }
 
-    /// The sessions held from index `from` on, with their indexes.
+    /// Lets go of session `s` but its place: it is folded.
+    pub(crate) fn fold(&mut self, s: usize) {
+        if let Some(slot) = s.checked_sub(self.base).and_then(|i| self.list.get_mut(i)) {
+            *slot = None;
+        }
+    }
+
+    /// The sessions from index `from` on, with their indexes (a folded one as [`Sessions::get`] gives it).
     pub(crate) fn iter_from(&self, from: usize) -> impl Iterator<Item = (usize, &Session)> {
         let base = self.base;
         self.list
             .iter()
             .enumerate()
             .skip(from.saturating_sub(base))
-            .map(move |(i, x)| (base + i, x))
+            .map(move |(i, x)| (base + i, x.as_deref().unwrap_or(&FOLDED)))
     }
 
-    /// The same, mutable.
+    /// The open sessions from index `from` on, with their indexes, mutable.
     pub(crate) fn iter_mut_from(&mut self, from: usize) -> impl Iterator<Item = (usize, &mut Session)> {
         let base = self.base;
         self.list
             .iter_mut()
             .enumerate()
             .skip(from.saturating_sub(base))
-            .map(move |(i, x)| (base + i, x))
+            .filter_map(move |(i, x)| Some((base + i, x.as_deref_mut()?)))
     }
 
     /// Drops the folded sessions at the front; returns the index of the first one held.
     pub(crate) fn drop_folded_front(&mut self) -> usize {
-        while self.list.front().is_some_and(|x| x.folded) {
+        while self
+            .list
+            .front()
+            .is_some_and(|x| x.as_ref().is_none_or(|x| x.folded))
+        {
             self.list.pop_front();
             self.base += 1;
         }
