@@ -61,6 +61,14 @@ const BIG: u64 = 4 * SMALL;
 /// (pages, malloc's 128 KiB mmap threshold, 1 MiB store chunks) and above the run-to-run spread measured
 /// (±1.5 MB over five runs; [`least`] takes the lower of two).
 const MAX_GROWTH: f64 = 1.1;
+/// ... and never less than this much (KiB), the margin [`MAX_GROWTH`] was chosen for. The small run's peak
+/// has since shrunk (session 14 held 2 record chunks instead of 16: ~11 MB less) to ~32 MB in release
+/// and ~37 MB in the debug build, so its 10 % (3.2-3.7 MB) was no longer far above the run-to-run spread:
+/// measured on 2026-12-06, five release runs each of this test's captures spread 30.4-33.5 MB (small) and
+/// 34.6-37.8 MB (big), and the test failed one run in three, at the code of session 14's end as after.
+/// Growth per message still fails it: 16 bytes for each of the big capture's ~300,000 extra messages are
+/// 4.7 MB.
+const MIN_GROWTH_KIB: f64 = 4.7 * 1024.0;
 /// What folding keeps in memory per finished item, by design (docs/architecture.md, "State and its
 /// bounds"): a 48-byte record per folded ICE session, 72 bytes per folded TURN allocation, 32 bytes per
 /// finding. The big capture's extra items may add this on top of [`MAX_GROWTH`]: it is the documented
@@ -452,12 +460,14 @@ fn peak_rss_is_flat_on_a_call_dense_capture_four_times_longer() {
         + more(b.allocations, s.allocations) * FOLDED_ALLOCATION_BYTES
         + more(b.findings, s.findings) * FOLDED_FINDING_BYTES)
         / 1024;
-    let bound_kib = small_kib as f64 * MAX_GROWTH + folded_kib as f64;
+    let bound_kib =
+        small_kib as f64 + (small_kib as f64 * (MAX_GROWTH - 1.0)).max(MIN_GROWTH_KIB) + folded_kib as f64;
     println!(
-        "peak RSS {:.1} MB → {:.1} MB: {growth:.2}× (bound {MAX_GROWTH}× plus {:.1} MB for the extra \
-         folded items' records: {:.1} MB); test took {:.1} s",
+        "peak RSS {:.1} MB → {:.1} MB: {growth:.2}× (bound {MAX_GROWTH}×, at least {:.1} MB more, plus \
+         {:.1} MB for the extra folded items' records: {:.1} MB); test took {:.1} s",
         ratio(small_kib, 1024),
         ratio(big_kib, 1024),
+        MIN_GROWTH_KIB / 1024.0,
         ratio(folded_kib, 1024),
         bound_kib / 1024.0,
         started.elapsed().as_secs_f64()

@@ -218,11 +218,15 @@ fn refer_to_settled(session: &mut Session, settled: &HashMap<TxIndex, Option<Set
         });
     }
     // A long call's timeline replaces old entries (`Session::event`): the settled checks only they referred
-    // to go, so the list stays within what the timeline can refer to.
-    if session.settled.len() > 2 * super::session::MAX_TIMELINE_EVENTS {
+    // to go, so the list stays within what the timeline can refer to (and a few hundred more: a walk of
+    // the timeline every few hundred settled checks).
+    if session.settled.len() > session.timeline.len() + COMPACT_SLACK {
         compact_settled(session);
     }
 }
+
+/// Settled checks a session may hold beyond its timeline's entries before those no entry refers to go.
+const COMPACT_SLACK: usize = 256;
 
 /// Keeps only the settled checks `session`'s timeline still refers to, and points the timeline at their
 /// new places.
