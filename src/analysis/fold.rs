@@ -50,6 +50,26 @@ pub(crate) const FOLD_AFTER_SECS: f64 = super::transactions::STALE_SECS;
 /// Capture time between two searches for quiet sessions: a search reads every open session.
 pub(crate) const FOLD_EVERY_SECS: f64 = 5.0;
 
+/// When the searches for what is quiet run: at the first packet, then at the first packet
+/// [`FOLD_EVERY_SECS`] or more after the last search. Packet by packet (`Folded::due`) and the pipeline's
+/// reading thread (which marks those packets in its batches) follow the same schedule, so folding does not
+/// depend on where batches end.
+#[derive(Debug, Default)]
+pub(crate) struct SearchSchedule {
+    next: Option<Timestamp>,
+}
+
+impl SearchSchedule {
+    /// Whether a search is due at `now` (it is then scheduled for later).
+    pub(crate) fn due(&mut self, now: Timestamp) -> bool {
+        if self.next.is_some_and(|next| now < next) {
+            return false;
+        }
+        self.next = Some(now.saturating_add_secs(FOLD_EVERY_SECS));
+        true
+    }
+}
+
 /// What an output made of a folded session's view: its element of the JSON `sessions` array (rendered at
 /// the array's depth) and its part of the text summary. [`Folded`] keeps one and hands it, emptied, to
 /// each render, which fills it: a fresh pair of buffers per item, grown by doubling, was ~3 % of a 4 GB
@@ -234,7 +254,7 @@ pub struct Folded {
     render_finding: Option<RenderFinding>,
     /// What the renders write into, reused.
     scratch: Rendered,
-    next_search: Option<Timestamp>,
+    searches: SearchSchedule,
     /// How long a session must be quiet before it folds, when not [`FOLD_AFTER_SECS`] ([`Folded::set_after`]).
     after: Option<f64>,
 }
@@ -299,11 +319,7 @@ impl Folded {
 
     /// Whether a search for quiet sessions is due at `now` (the search is then scheduled for later).
     pub(crate) fn due(&mut self, now: Timestamp) -> bool {
-        if self.render.is_none() || self.next_search.is_some_and(|next| now < next) {
-            return false;
-        }
-        self.next_search = Some(now.saturating_add_secs(FOLD_EVERY_SECS));
-        true
+        self.render.is_some() && self.searches.due(now)
     }
 
     /// Renders and keeps session `view`'s forms and findings.

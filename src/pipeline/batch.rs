@@ -3,7 +3,7 @@
 //! shared mapping, with what was worked out ahead: `Digest`, `Decoded`); [`apply`] feeds one to the
 //! analysis in order.
 use crate::analysis::ahead::{Ahead, Decoded, Digest};
-use crate::analysis::fold::FOLD_EVERY_SECS;
+use crate::analysis::fold::SearchSchedule;
 use crate::analysis::Analyzer;
 use crate::capture::file::Mapping;
 use crate::capture::{Packet, Timestamp};
@@ -20,8 +20,8 @@ pub(crate) struct NetStage {
     /// The analysis's credentials, when this stage decodes STUN messages ahead for it
     /// ([`NetStage::for_analysis`]).
     keys: Option<Keyring>,
-    /// When the analysis next searches for what is quiet ([`Batched::Search`]).
-    next_search: Option<Timestamp>,
+    /// When the analysis searches for what is quiet ([`Batched::Search`]): as it would packet by packet.
+    searches: SearchSchedule,
 }
 
 impl NetStage {
@@ -36,7 +36,7 @@ impl NetStage {
         NetStage {
             net: Net::new(),
             keys: Some(analyzer.keys().clone()),
-            next_search: None,
+            searches: SearchSchedule::default(),
         }
     }
 
@@ -45,10 +45,8 @@ impl NetStage {
             batch.first_ts = Some(pkt.ts);
         }
         batch.last_ts = Some(pkt.ts);
-        // The analysis searches for what is quiet before this packet, as `Analyzer::ingest` would: on
-        // the same schedule (`Folded::due`), so folding does not depend on where batches end.
-        if self.next_search.is_none_or(|next| pkt.ts >= next) {
-            self.next_search = Some(pkt.ts.saturating_add_secs(FOLD_EVERY_SECS));
+        // The analysis searches for what is quiet before this packet, as `Analyzer::ingest` would.
+        if self.searches.due(pkt.ts) {
             batch.events.push(Batched::Search(pkt.ts));
         }
         let keys = self.keys.as_ref();

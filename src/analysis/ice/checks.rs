@@ -99,19 +99,7 @@ impl IceState {
             .by_address
             .latest(&o.flow.src)
             .max(self.by_address.latest(&o.flow.dst));
-        self.sessions.push(Session {
-            agents,
-            pairs: Vec::new(),
-            timeline: Vec::new(),
-            settled: Vec::new(),
-            timeline_not_kept: 0,
-            timeline_ring: 0,
-            pairs_not_kept: 0,
-            first: o.seen,
-            last: o.seen,
-            restart_of,
-            folded: false,
-        });
+        self.sessions.push(Session::new(agents, o.seen, restart_of));
         let s = self.sessions.len() - 1;
         self.by_ufrags.insert(key, s);
         Some((s, if sender_controlled { 1 } else { 0 }))

@@ -389,6 +389,23 @@ impl TxRef {
 }
 
 impl Session {
+    /// A session of `agents` whose first message was `seen`, with nothing else yet.
+    pub(crate) fn new(agents: [Agent; 2], seen: Seen, restart_of: Option<usize>) -> Session {
+        Session {
+            agents,
+            pairs: Vec::new(),
+            timeline: Vec::new(),
+            settled: Vec::new(),
+            timeline_not_kept: 0,
+            timeline_ring: 0,
+            pairs_not_kept: 0,
+            first: seen,
+            last: seen,
+            restart_of,
+            folded: false,
+        }
+    }
+
     /// The last time anything of this session was seen: a STUN message, or media on one of its pairs.
     pub(crate) fn last_activity(&self) -> Timestamp {
         self.pairs
@@ -531,25 +548,17 @@ pub(crate) struct Sessions {
     list: VecDeque<Option<Box<Session>>>,
 }
 
-const NOTHING_SEEN: Seen = Seen {
-    ts: Timestamp(0),
-    frame: 0,
-    input: 0,
-};
-
 /// What [`Sessions::get`] gives for a folded session: nothing of it but the mark.
-static FOLDED: std::sync::LazyLock<Session> = std::sync::LazyLock::new(|| Session {
-    agents: Default::default(),
-    pairs: Vec::new(),
-    timeline: Vec::new(),
-    settled: Vec::new(),
-    timeline_not_kept: 0,
-    timeline_ring: 0,
-    pairs_not_kept: 0,
-    first: NOTHING_SEEN,
-    last: NOTHING_SEEN,
-    restart_of: None,
-    folded: true,
+static FOLDED: std::sync::LazyLock<Session> = std::sync::LazyLock::new(|| {
+    let nothing = Seen {
+        ts: Timestamp(0),
+        frame: 0,
+        input: 0,
+    };
+    Session {
+        folded: true,
+        ..Session::new(Default::default(), nothing, None)
+    }
 });
 
 impl Sessions {
