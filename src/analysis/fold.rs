@@ -617,24 +617,39 @@ impl Model {
             .settle_end(self.last_ts.map(Timestamp::as_secs_f64));
     }
 
-    /// Retires the Binding transactions no session checks with (requests to STUN servers: gathering
-    /// server-reflexive candidates, RFC 8445 §5.1.1.1) once quiet for [`FOLD_AFTER_SECS`]: past
-    /// RFC 8489's 39.5 s they are final, and the binding they found is kept in `ice` on its own. Only
-    /// `ice.no-checks` read them, through [`Retired`].
-    pub(super) fn retire_stray_bindings(&mut self, now: Timestamp) {
+    /// Retires, once quiet for [`FOLD_AFTER_SECS`], the transactions nothing reads any more: past RFC 8489's
+    /// 39.5 s they are final, and past [`transactions::STALE_SECS`] no later message joins them anyway.
+    /// - Binding transactions no session checks with (requests to STUN servers: gathering
+    ///   server-reflexive candidates, RFC 8445 §5.1.1.1). The binding they found is kept in `ice` on its
+    ///   own; only `ice.no-checks` read them, through [`Retired`].
+    /// - A TURN client's requests but those its allocation's findings read (`findings::turn`: unanswered
+    ///   Allocate and Refresh requests, and whether an Allocate was answered, which the allocation keeps
+    ///   as `allocate_answered`). Before, CreatePermission, ChannelBind and answered Refresh requests
+    ///   stayed until their allocation folded: minutes of a long relayed call.
+    pub(super) fn retire_settled_requests(&mut self, now: Timestamp) {
         let pending: HashSet<transactions::TxIndex, FastHash> = self.turn.pending_txs().collect();
-        let stray: Vec<transactions::TxIndex> = (0..self.transactions.list.len())
+        let settled: Vec<transactions::TxIndex> = (0..self.transactions.list.len())
             .filter(|&i| {
                 self.transactions.get(i).is_some_and(|t| {
-                    !t.retired
-                        && (t.method == stun::Method::BINDING || t.method == stun::Method::GOOG_PING)
-                        && t.last_activity()
-                            .is_some_and(|l| now.secs_since(l) > FOLD_AFTER_SECS)
+                    t.last_activity()
+                        .is_some_and(|l| now.secs_since(l) > FOLD_AFTER_SECS)
+                        && if t.method == stun::Method::BINDING || t.method == stun::Method::GOOG_PING {
+                            self.ice.session_of_tx(i).is_none()
+                        } else {
+                            !findings::turn::is_allocation_request(t) || !t.responses.is_empty()
+                        }
                 })
             })
-            .filter(|&i| self.ice.session_of_tx(i).is_none() && !pending.contains(&i))
+            .filter(|&i| !pending.contains(&i))
             .collect();
-        for i in stray {
+        for i in settled {
+            if let Some(t) = self.transactions.get(i) {
+                if t.method == stun::Method::ALLOCATE && !t.relayed && !t.responses.is_empty() {
+                    if let Some(a) = self.turn.allocations.get_mut(&turn::AllocationKey::of_request(t)) {
+                        a.allocate_answered = true;
+                    }
+                }
+            }
             self.retire_folded(i, now);
         }
         self.ice.retire_bindings(now);
@@ -673,7 +688,7 @@ impl Model {
                 .filter(|t| findings::turn::is_allocation_request(t))
                 .collect();
             findings::turn::in_request_order(&mut txs);
-            if findings::turn::allocate_unanswered(&txs) {
+            if findings::turn::allocate_unanswered(a, &txs) {
                 continue;
             }
             let found = findings::turn::allocation_findings(key, a, &txs, now);

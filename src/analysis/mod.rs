@@ -483,7 +483,7 @@ impl Analyzer {
     }
 
     /// With folding on, folds the sessions and allocations quiet at `now` (capture time), settles the
-    /// checks and retires the bindings as quiet, and drops the routes that may lead to what went. Runs
+    /// checks and retires the requests as quiet, and drops the routes that may lead to what went. Runs
     /// before the packet at `now` is analysed, every [`fold::FOLD_EVERY_SECS`] of capture time: packet by
     /// packet ([`Analyzer::ingest`]) and in batches (the pipeline's markers) at the same packets.
     pub(crate) fn fold_search(&mut self, now: Timestamp) {
@@ -493,7 +493,7 @@ impl Analyzer {
         }
         model.fold_quiet_sessions(now);
         model.settle_checks(now);
-        model.retire_stray_bindings(now);
+        model.retire_settled_requests(now);
         let relayed = model.fold_finished_allocations(now);
         let state = &mut self.state;
         for addr in relayed {

@@ -151,8 +151,12 @@ pub(crate) fn in_request_order(txs: &mut [&Transaction]) {
 }
 
 /// Whether every Allocate of an allocation went unanswered: its finding measures up to the capture's
-/// end, so such an allocation is not folded early.
-pub(crate) fn allocate_unanswered(txs: &[&Transaction]) -> bool {
+/// end, so such an allocation is not folded early. `txs` are those still in the table; an answered one
+/// retired is in `a.allocate_answered`.
+pub(crate) fn allocate_unanswered(a: &Allocation, txs: &[&Transaction]) -> bool {
+    if a.allocate_answered {
+        return false;
+    }
     let mut allocates = txs.iter().filter(|t| t.method == Method::ALLOCATE).peekable();
     allocates.peek().is_some() && allocates.all(|t| t.responses.is_empty())
 }
@@ -287,7 +291,10 @@ impl Rules<'_> {
 
     fn no_response(&mut self, txs: &[&Transaction]) {
         let allocates: Vec<&&Transaction> = txs.iter().filter(|t| t.method == Method::ALLOCATE).collect();
-        if allocates.is_empty() || allocates.iter().any(|t| !t.responses.is_empty()) {
+        if self.a.allocate_answered
+            || allocates.is_empty()
+            || allocates.iter().any(|t| !t.responses.is_empty())
+        {
             return;
         }
         let timed_out = allocates.iter().any(|t| t.state(self.end) == TxState::TimedOut);

@@ -275,6 +275,9 @@ pub struct Allocation {
     /// An Allocate request (or its response) was captured: the capture saw how the allocation began, so
     /// permissions and channels it never saw really do not exist.
     pub(crate) allocate_seen: bool,
+    /// An Allocate transaction of it that had been answered was retired as settled
+    /// (`fold::retire_settled_requests`): what its findings read of the ones still in the table.
+    pub(crate) allocate_answered: bool,
     /// [MS-TURN]: the peer of the last Set Active Destination request, where multiplexed TURN frames
     /// (channel 0xFF10) go and come from.
     pub(crate) active_destination: Option<SocketAddr>,

@@ -762,4 +762,60 @@ mod tests {
         assert!(!c.initiated_by_client);
         assert_eq!(c.data_connection, None);
     }
+
+    /// A long relayed call's settled requests leave the transaction table 45 s after they went quiet,
+    /// and its findings stay what the whole table gave: an Allocate lost before the answered one is no
+    /// `turn.allocate.no-response` once the answered ones are gone (the allocation keeps that one was
+    /// answered), and a Refresh that got no answer is still reported.
+    #[test]
+    fn settled_requests_leave_the_table_and_the_findings_stay() {
+        let run = || {
+            let mut lab = Lab::new();
+            let transport = (ATTR_REQUESTED_TRANSPORT, AttrValue::RequestedTransport(17), 4);
+            lab.up(0, msg(Method::ALLOCATE, Class::Request, 9, vec![transport]));
+            lab.allocate(40_000, 600);
+            lab.create_permission(41_000, 3, PEER);
+            lab.channel_bind(42_000, 4, 0x4000, PEER, None);
+            let mut attrs = vec![lifetime(600)];
+            attrs.extend(credentials("n1"));
+            lab.up(300_000, msg(Method::REFRESH, Class::Request, 10, attrs.clone()));
+            lab.down(
+                300_001,
+                msg(Method::REFRESH, Class::Success, 10, vec![lifetime(600)]),
+            );
+            lab.up(500_000, msg(Method::REFRESH, Class::Request, 11, attrs));
+            Model {
+                turn: lab.turn,
+                transactions: lab.txs,
+                last_ts: Some(ms(600_000)),
+                ..Model::default()
+            }
+        };
+        let codes = |model: &Model| -> Vec<&'static str> {
+            findings(model)
+                .into_iter()
+                .filter_map(crate::analysis::findings::Entry::into_held)
+                .map(|f| f.code)
+                .collect()
+        };
+        let whole = run();
+        // (Nothing was relayed: unused.)
+        assert_eq!(
+            codes(&whole),
+            ["turn.refresh.no-response", "turn.allocation.unused"]
+        );
+        let mut settled = run();
+        // 45 s after the answered Refresh: only the lost Allocate and the unanswered Refresh are left.
+        settled.retire_settled_requests(ms(345_002));
+        let left: Vec<u8> = settled.transactions.iter().map(|t| t.id.0[0]).collect();
+        assert_eq!(left, [9, 11]);
+        assert_eq!(settled.transactions.retired, 5);
+        assert_eq!(codes(&settled), codes(&whole));
+        // The lost Refresh is final too, but its finding reads it: it stays, also once no longer awaited
+        // (the requests awaited are bounded, `MAX_PENDING`).
+        settled.turn.pending.clear();
+        settled.retire_settled_requests(ms(600_000));
+        assert_eq!(settled.transactions.iter().count(), 2);
+        assert_eq!(codes(&settled), codes(&whole));
+    }
 }
