@@ -38,7 +38,7 @@ pub(crate) use session::{
 pub(crate) use session::{MAX_TIMELINE_EVENTS, TIMELINE_HEAD};
 
 use bindings::BindingIndex;
-use checks::PairRef;
+use checks::ChecksByTx;
 
 use super::transactions::{Seen, TxEvent, TxIndex};
 use super::Relay;
@@ -65,7 +65,7 @@ pub struct IceState {
     pub(crate) sessions: Sessions,
     by_ufrags: HashMap<(String, String), usize>,
     /// Check transaction → its pair.
-    by_tx: HashMap<TxIndex, PairRef>,
+    by_tx: ChecksByTx,
     /// (src, dst, transport) of a pair's checks → (session, pair, from), for media and USERNAME-less
     /// requests (GOOG-PING, keepalives). Looked up for every media packet: FxHash, not SipHash (~6 % of a
     /// TURN server capture's analysis); the table is bounded by the sessions' pairs.
@@ -124,7 +124,7 @@ impl IceState {
     }
 
     pub(crate) fn session_of_tx(&self, tx: TxIndex) -> Option<(usize, usize, u8)> {
-        self.by_tx.get(&tx).map(|r| (r.session, r.pair, r.from))
+        self.by_tx.get(tx).map(|r| (r.session, r.pair, r.from))
     }
 
     /// The pair whose addresses `flow` travels between, as (session, pair, direction), for
@@ -269,7 +269,7 @@ impl IceState {
             }
         }
         let mut txs = Vec::new();
-        self.by_tx.retain(|&tx, r| {
+        self.by_tx.retain(|tx, r| {
             let ours = gone(r.session);
             if ours {
                 txs.push(tx);

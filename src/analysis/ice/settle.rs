@@ -185,7 +185,7 @@ impl IceState {
             if !settled.is_empty() {
                 refer_to_settled(session, &settled);
                 for &i in settled.keys() {
-                    self.by_tx.remove(&i);
+                    self.by_tx.remove(i);
                     out.push(i);
                 }
             }
