@@ -5,8 +5,8 @@
 //!
 //! Pages are shared between copies (`Arc`): a live run's UI snapshot copies these lists every
 //! half-second or so, and copying every item was O(what folded) each time (a million folded sessions'
-//! records alone are 48 MB). Now it copies a pointer per page; a page changed while a copy holds it (the last, as
-//! items are pushed, or one whose item is updated) is copied first, once.
+//! records alone are 48 MB). Now it copies a pointer per page; a page changed while a copy holds it
+//! (the last, as items are pushed, or one whose item is updated) is copied first, once.
 
 use std::sync::Arc;
 
