@@ -50,6 +50,12 @@ impl Dirty {
         }
     }
 
+    /// What was noted (tests).
+    #[cfg(test)]
+    pub(crate) fn noted(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
     /// Moves what was noted into `stamps`.
     pub(crate) fn take_into(&mut self, stamps: &mut Stamps) {
         if self.all {

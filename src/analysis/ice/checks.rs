@@ -9,11 +9,9 @@ use super::{
     Agent, Event, EventKind, IceState, NetworkInfo, Observed, Role, Session, TxRef, MAX_SESSIONS,
     MAX_TX_PER_DIRECTION,
 };
-use crate::analysis::transactions::{TxEvent, TxIndex};
-use crate::net::hash::FastHash;
+use crate::analysis::transactions::TxEvent;
 use crate::wire::attributes::AttrValue;
 use crate::wire::stun::{self, Class, Method, StunMessage};
-use std::collections::HashMap;
 
 /// Where a check's pair lives, for responses and media.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,69 +21,6 @@ pub(super) struct PairRef {
     /// Which agent sent the request (0/1).
     pub(super) from: u8,
     pub(super) use_candidate: bool,
-}
-
-/// Check transaction → its pair, 12 bytes an entry: a busy server's capture holds ~100,000 checks at once,
-/// and a `HashMap<usize, PairRef>` took 32 (6.4 MB of the call-dense 4 GB read's peak, heaptrack). The keys
-/// are the transaction table's own indexes, not packet data, so FxHash. A check whose transaction or
-/// session index does not fit 32 bits, or its pair 16 (never: the tables' bounds are far below), is not
-/// entered, so its answers count for no pair.
-#[derive(Debug, Default)]
-pub(super) struct ChecksByTx(HashMap<u32, Packed, FastHash>);
-
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Packed {
-    session: u32,
-    pair: u16,
-    from: u8,
-    use_candidate: bool,
-}
-
-impl Packed {
-    fn unpack(self) -> PairRef {
-        PairRef {
-            session: self.session as usize,
-            pair: usize::from(self.pair),
-            from: self.from,
-            use_candidate: self.use_candidate,
-        }
-    }
-}
-
-impl ChecksByTx {
-    pub(super) fn insert(&mut self, tx: TxIndex, r: PairRef) {
-        if let (Ok(tx), Ok(session), Ok(pair)) =
-            (u32::try_from(tx), u32::try_from(r.session), u16::try_from(r.pair))
-        {
-            let packed = Packed {
-                session,
-                pair,
-                from: r.from,
-                use_candidate: r.use_candidate,
-            };
-            self.0.insert(tx, packed);
-        }
-    }
-
-    pub(super) fn get(&self, tx: TxIndex) -> Option<PairRef> {
-        let tx = u32::try_from(tx).ok()?;
-        self.0.get(&tx).map(|p| p.unpack())
-    }
-
-    pub(super) fn remove(&mut self, tx: TxIndex) {
-        if let Ok(tx) = u32::try_from(tx) {
-            self.0.remove(&tx);
-        }
-    }
-
-    /// Keeps the checks `keep` says yes to.
-    pub(super) fn retain(&mut self, mut keep: impl FnMut(TxIndex, &PairRef) -> bool) {
-        self.0.retain(|&tx, p| keep(tx as TxIndex, &p.unpack()));
-    }
-
-    pub(super) fn shrink_to_fit(&mut self) {
-        self.0.shrink_to_fit();
-    }
 }
 
 fn username_parts(msg: &StunMessage) -> Option<(&str, &str)> {
@@ -111,12 +46,12 @@ impl IceState {
             (Class::Request, None) if is_check_method(o.msg.method) => {
                 // GOOG-PING, or a Binding without USERNAME on a flow already known as a pair: a check
                 // (RFC 7675 consent uses full checks; Chromium's GOOG-PING replaces them once agreed).
-                if let Some(&(s, p, from)) = self.by_flow.get(&o.flow) {
+                if let Some((s, p, from)) = self.by_flow.get(&self.sessions, &o.flow) {
                     self.record_check(o, s, p, from);
                 }
             }
             (Class::Indication, _) if o.msg.method == Method::BINDING => {
-                if let Some(&(s, p, from)) = self.by_flow.get(&o.flow) {
+                if let Some((s, p, from)) = self.by_flow.get(&self.sessions, &o.flow) {
                     if let Some(d) = self.sessions.get_mut(s).and_then(|x| x.pairs.get_mut(p)) {
                         d.dirs[from as usize].keepalives += 1;
                     }
@@ -239,7 +174,7 @@ impl IceState {
         if let Some(role) = role_event {
             session.event(Event::new(o.seen, p, from, EventKind::RoleChange { role }));
         }
-        if self.by_flow.insert(o.flow, (s, p, from)) != Some((s, p, from)) {
+        if self.by_flow.insert(&self.sessions, o.flow, (s, p, from)) {
             self.flows_changed.note(o.flow.src);
             self.flows_changed.note(o.flow.dst);
         }

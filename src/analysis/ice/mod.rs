@@ -22,6 +22,7 @@
 mod bindings;
 mod candidates;
 mod checks;
+mod index;
 mod mappings;
 mod session;
 mod settle;
@@ -38,7 +39,7 @@ pub(crate) use session::{
 pub(crate) use session::{MAX_TIMELINE_EVENTS, TIMELINE_HEAD};
 
 use bindings::BindingIndex;
-use checks::ChecksByTx;
+use index::{ChecksByTx, FlowIndex};
 
 use super::transactions::{Seen, TxEvent, TxIndex};
 use super::Relay;
@@ -67,9 +68,8 @@ pub struct IceState {
     /// Check transaction → its pair.
     by_tx: ChecksByTx,
     /// (src, dst, transport) of a pair's checks → (session, pair, from), for media and USERNAME-less
-    /// requests (GOOG-PING, keepalives). Looked up for every media packet: FxHash, not SipHash (~6 % of a
-    /// TURN server capture's analysis); the table is bounded by the sessions' pairs.
-    by_flow: HashMap<Flow, (usize, usize, u8), FastHash>,
+    /// requests (GOOG-PING, keepalives); bounded by the sessions' pairs.
+    by_flow: FlowIndex,
     /// Agent address → the sessions using it (for ICE restarts).
     by_address: AddressIndex,
     /// The addresses of flows whose entry in `by_flow` changed since the analysis last took them (see
@@ -130,12 +130,12 @@ impl IceState {
     /// The pair whose addresses `flow` travels between, as (session, pair, direction), for
     /// [`IceState::on_media`].
     pub(crate) fn pair_of(&self, flow: &Flow) -> Option<(usize, usize, u8)> {
-        match self.by_flow.get(flow) {
-            Some(&(s, p, from)) => Some((s, p, from)),
+        match self.by_flow.get(&self.sessions, flow) {
+            Some(r) => Some(r),
             None => self
                 .by_flow
-                .get(&flow.reversed())
-                .map(|&(s, p, from)| (s, p, 1 - from)),
+                .get(&self.sessions, &flow.reversed())
+                .map(|(s, p, from)| (s, p, 1 - from)),
         }
     }
 
@@ -259,6 +259,17 @@ impl IceState {
     /// to them, so later packets with their ufrags or flows start afresh. Returns the transactions they
     /// referred to.
     fn forget(&mut self, gone: impl Fn(usize) -> bool) -> Vec<TxIndex> {
+        // Their flows go first: the index finds them through their pairs.
+        let going: Vec<usize> = self
+            .sessions
+            .iter_from(self.closed_below)
+            .map(|(s, _)| s)
+            .filter(|&s| gone(s))
+            .collect();
+        for &s in &going {
+            self.by_flow
+                .forget_session(&self.sessions, s, &mut self.flows_changed);
+        }
         for (s, session) in self.sessions.iter_mut_from(self.closed_below) {
             if gone(s) {
                 session.pairs = Vec::new();
@@ -275,15 +286,6 @@ impl IceState {
                 txs.push(tx);
             }
             !ours
-        });
-        let changed = &mut self.flows_changed;
-        self.by_flow.retain(|flow, v| {
-            let keep = !gone(v.0);
-            if !keep {
-                changed.note(flow.src);
-                changed.note(flow.dst);
-            }
-            keep
         });
         self.by_ufrags.retain(|_, v| !gone(*v));
         self.by_address.forget(&gone);
