@@ -5,13 +5,14 @@
 //! by client, by mapped address and by relayed address. Allocations themselves (permissions, channels,
 //! lifetimes, authentication) are `analysis::turn`'s; this keeps only the addresses `candidates` needs.
 use super::{candidates, IceState, Observed, BINDING_HORIZON_SECS};
-use crate::analysis::transactions::Seen;
+use crate::analysis::transactions::{Few, Seen};
 use crate::capture::Timestamp;
 use crate::net::hash::FastHash;
 use crate::net::Transport;
 use crate::wire::attributes::AttrValue;
 use crate::wire::stun::{self, Class, Method};
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
 
 /// STUN-server bindings (srflx discovery) remembered.
@@ -46,10 +47,29 @@ pub(crate) struct RelayedAddress {
 /// IP; positions in `relayed_addresses` (in order) by address.
 #[derive(Debug, Default)]
 pub(super) struct BindingIndex {
-    pub(super) by_client: HashMap<SocketAddr, Vec<usize>, FastHash>,
-    pub(super) by_mapped: HashMap<(SocketAddr, Transport), Vec<usize>, FastHash>,
-    pub(super) by_mapped_ip: HashMap<IpAddr, Vec<usize>, FastHash>,
-    pub(super) relayed: HashMap<SocketAddr, Vec<usize>, FastHash>,
+    pub(super) by_client: HashMap<SocketAddr, Positions, FastHash>,
+    pub(super) by_mapped: HashMap<(SocketAddr, Transport), Positions, FastHash>,
+    pub(super) by_mapped_ip: HashMap<IpAddr, Positions, FastHash>,
+    pub(super) relayed: HashMap<SocketAddr, Positions, FastHash>,
+}
+
+/// The positions under one key of a [`BindingIndex`] map, in order: nearly always one, kept inline (16
+/// bytes). A `Vec<usize>` took 24 inline and a heap block for four (32 bytes and the allocator's own) for
+/// every key of every map: a busy server's capture holds tens of thousands of bindings at once.
+#[derive(Debug, Default)]
+pub(super) struct Positions(Few<u32>);
+
+impl Positions {
+    /// Adds `at` (a position past `u32::MAX` cannot happen: the tables are bounded far below).
+    pub(super) fn push(&mut self, at: usize) {
+        if let Ok(at) = u32::try_from(at) {
+            self.0.push(at);
+        }
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().map(|&i| i as usize)
+    }
 }
 
 impl IceState {
@@ -148,25 +168,29 @@ impl IceState {
             return;
         }
         self.next_binding_retire = Some(now.saturating_add_secs(BINDING_HORIZON_SECS));
-        // For each address and IP an open session uses, the earliest time a binding of it can matter.
-        let mut addresses: HashMap<SocketAddr, Timestamp, FastHash> = HashMap::default();
-        let mut ips: HashMap<IpAddr, Timestamp, FastHash> = HashMap::default();
+        // For each address and IP an open session uses, the earliest time a binding of it can matter. Keyed
+        // by a 64-bit hash of the address (16 bytes an entry where the address took 40; these maps were
+        // ~7 MB of the call-dense 4 GB read's peak, which fell during a retire): two addresses sharing one
+        // only keep a binding longer, never drop one an open session could use.
+        let mut addresses: HashMap<u64, Timestamp, FastHash> = HashMap::default();
+        let mut ips: HashMap<u64, Timestamp, FastHash> = HashMap::default();
+        let hash = FastHash::default();
         for (a, first) in self.open_addresses() {
             let since = candidates::horizon_before(first);
-            let e = addresses.entry(a).or_insert(since);
+            let e = addresses.entry(hash.hash_one(a)).or_insert(since);
             *e = (*e).min(since);
-            let e = ips.entry(a.ip()).or_insert(since);
+            let e = ips.entry(hash.hash_one(a.ip())).or_insert(since);
             *e = (*e).min(since);
         }
         let wanted = |at: Option<&Timestamp>, ts: Timestamp| at.is_some_and(|&since| since <= ts);
         let (bindings, relayed) = (self.server_bindings.len(), self.relayed_addresses.len());
         self.server_bindings.retain(|b| {
             !old(b.seen.ts)
-                || wanted(addresses.get(&b.client), b.seen.ts)
-                || wanted(ips.get(&b.mapped.ip()), b.seen.ts)
+                || wanted(addresses.get(&hash.hash_one(b.client)), b.seen.ts)
+                || wanted(ips.get(&hash.hash_one(b.mapped.ip())), b.seen.ts)
         });
         self.relayed_addresses
-            .retain(|r| !old(r.seen.ts) || wanted(addresses.get(&r.address), r.seen.ts));
+            .retain(|r| !old(r.seen.ts) || wanted(addresses.get(&hash.hash_one(r.address)), r.seen.ts));
         if self.server_bindings.len() != bindings || self.relayed_addresses.len() != relayed {
             shrink(&mut self.server_bindings);
             shrink(&mut self.relayed_addresses);
@@ -204,8 +228,8 @@ impl IceState {
             .by_client
             .get(&client)
             .into_iter()
-            .flatten()
-            .filter_map(|&i| Some((i, self.server_bindings.get(i)?)))
+            .flat_map(Positions::iter)
+            .filter_map(|i| Some((i, self.server_bindings.get(i)?)))
     }
 }
 

@@ -4,6 +4,7 @@
 //! seen from [`BINDING_HORIZON_SECS`] before the session's first message to its last activity, with how in
 //! words. Candidates an agent gathered but never used on the wire and no server reported cannot be seen
 //! and are not listed; SDP is not read.
+use super::bindings::Positions;
 use super::{AgentAddress, IceState, Session, BINDING_HORIZON_SECS};
 use crate::capture::Timestamp;
 use crate::net::Transport;
@@ -90,8 +91,8 @@ impl IceState {
             .relayed
             .get(&a.address)
             .into_iter()
-            .flatten()
-            .filter_map(|&i| self.relayed_addresses.get(i))
+            .flat_map(Positions::iter)
+            .filter_map(|i| self.relayed_addresses.get(i))
             .find(|r| window.holds(r.seen.ts))
         {
             c.typ = CandidateType::Relay;
@@ -114,8 +115,8 @@ impl IceState {
             .by_mapped
             .get(&(a.address, a.transport))
             .into_iter()
-            .flatten()
-            .filter_map(|&i| self.server_bindings.get(i))
+            .flat_map(Positions::iter)
+            .filter_map(|i| self.server_bindings.get(i))
             .find(|b| window.holds(b.seen.ts))
         {
             if b.client != b.mapped || !is_local(a.address) {
@@ -146,8 +147,8 @@ impl IceState {
             .by_mapped_ip
             .get(&a.address.ip())
             .into_iter()
-            .flatten()
-            .filter_map(|&i| self.server_bindings.get(i))
+            .flat_map(Positions::iter)
+            .filter_map(|i| self.server_bindings.get(i))
             .find(|b| b.mapped.port() != a.address.port() && window.holds(b.seen.ts));
         if let Some(seen) = a.reflected_by_peer {
             if !sent_from || remapped.is_some() {
