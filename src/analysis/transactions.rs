@@ -127,6 +127,16 @@ impl<T> Few<T> {
     pub(crate) fn iter(&self) -> impl DoubleEndedIterator<Item = &T> {
         self.first.iter().chain(self.rest())
     }
+
+    /// Keeps the elements `keep` says yes to, in order (one element: nothing allocated).
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
+        let Few { first, rest } = std::mem::take(self);
+        for x in first.into_iter().chain(rest.into_iter().flat_map(|r| *r)) {
+            if keep(&x) {
+                self.push(x);
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -512,6 +522,12 @@ mod tests {
         assert_eq!(f.iter().copied().collect::<Vec<_>>(), [1, 2, 3]);
         assert_eq!(f.iter().rev().copied().collect::<Vec<_>>(), [3, 2, 1]);
         assert_eq!(Few::one(7).iter().collect::<Vec<_>>(), [&7]);
+        f.retain(|&x| x != 1);
+        assert_eq!(f.iter().copied().collect::<Vec<_>>(), [2, 3]);
+        f.retain(|&x| x == 3);
+        assert_eq!((f.len(), f.first(), f.last()), (1, Some(&3), Some(&3)));
+        f.retain(|_| false);
+        assert!(f.is_empty() && f.last().is_none());
     }
     use crate::wire::stun::Verdict;
 

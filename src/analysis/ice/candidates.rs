@@ -104,7 +104,7 @@ impl IceState {
             );
             return c;
         }
-        if let Some((client, server)) = a.turn_client {
+        if let Some((client, server)) = a.turn_client.map(|(c, s)| (c.addr(), s.addr())) {
             c.typ = CandidateType::Relay;
             c.related = Some(client);
             c.how = format!("checks travelled through the TURN allocation {client} → {server} (its Allocate was not captured)");

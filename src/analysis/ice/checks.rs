@@ -10,6 +10,7 @@ use super::{
     MAX_TX_PER_DIRECTION,
 };
 use crate::analysis::transactions::TxEvent;
+use crate::net::addr::SortAddr;
 use crate::wire::attributes::AttrValue;
 use crate::wire::stun::{self, Class, Method, StunMessage};
 
@@ -145,7 +146,7 @@ impl IceState {
         if let Some(sw) = msg.attr_value(stun::ATTR_SOFTWARE).and_then(AttrValue::text) {
             agent.software = Some(sw.chars().take(128).collect());
         }
-        let turn_client = o.relay.map(|r| (r.client, r.server));
+        let turn_client = o.relay.map(|r| (SortAddr::of(r.client), SortAddr::of(r.server)));
         let priority = msg.attr_value(stun::ATTR_PRIORITY).and_then(AttrValue::as_u32);
         if let Some(addr) = agent.note_address(o.flow.src, o.flow.transport, o.seen, &mut self.by_address, s)
         {

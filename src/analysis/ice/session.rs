@@ -6,8 +6,9 @@
 //! the constants here; beyond them things are counted, not kept. How messages fill these is in `checks`.
 use super::settle::{Settled, SettledTx};
 use crate::analysis::small_map::push_sparing;
-use crate::analysis::transactions::{Seen, TxIndex};
+use crate::analysis::transactions::{Few, Seen, TxIndex};
 use crate::capture::Timestamp;
+use crate::net::addr::SortAddr;
 use crate::net::hash::FastHash;
 use crate::net::Transport;
 use serde::{Deserialize, Serialize};
@@ -57,7 +58,9 @@ pub(crate) struct AgentAddress {
     pub(crate) priority: Option<u32>,
     /// This is the relayed address of the allocation of this TURN (client, server): checks from/to it
     /// travelled through that allocation.
-    pub(crate) turn_client: Option<(SocketAddr, SocketAddr)>,
+    /// Kept in 20 bytes an address ([`SortAddr`]): a busy server's capture holds tens of thousands of agent
+    /// addresses at once.
+    pub(crate) turn_client: Option<(SortAddr, SortAddr)>,
     /// Reported as XOR-MAPPED-ADDRESS in the peer's response to one of this agent's checks.
     pub(crate) reflected_by_peer: Option<Seen>,
 }
@@ -86,8 +89,11 @@ pub(crate) struct Agent {
 /// address), so a new session finds the latest one that used its addresses (an ICE restart, RFC 8445 §9)
 /// without reading every session: a busy server's capture starts tens of thousands, and that search made
 /// the read quadratic in them.
+///
+/// Sessions are kept as `u32`s with the first inline ([`Few`], 16 bytes): a `Vec<usize>` took 24 and a heap
+/// block for each address, and a busy server's capture holds tens of thousands of addresses at once.
 #[derive(Debug, Default)]
-pub(crate) struct AddressIndex(HashMap<SocketAddr, Vec<usize>, FastHash>);
+pub(crate) struct AddressIndex(HashMap<SocketAddr, Few<u32>, FastHash>);
 
 /// Sessions remembered per address in [`AddressIndex`]; only the latest is ever asked for, the others
 /// stand in when it is folded. An address shared by more sessions (a hostile capture) keeps the latest.
@@ -95,31 +101,38 @@ pub(super) const MAX_SESSIONS_PER_ADDRESS: usize = 16;
 
 impl AddressIndex {
     fn note(&mut self, address: SocketAddr, session: usize) {
+        // Past 2^32 sessions (never: a session takes packets) the address is not indexed.
+        let Ok(session) = u32::try_from(session) else {
+            return;
+        };
         let v = self.0.entry(address).or_default();
-        if v.contains(&session) {
+        if v.iter().any(|&s| s == session) {
             return;
         }
         if v.len() >= MAX_SESSIONS_PER_ADDRESS {
-            let Some((i, _)) = v.iter().enumerate().min_by_key(|&(_, &s)| s) else {
+            let Some(&oldest) = v.iter().min() else {
                 return;
             };
-            if v[i] > session {
+            if oldest > session {
                 return;
             }
-            v.swap_remove(i);
+            v.retain(|&s| s != oldest);
         }
         v.push(session);
     }
 
     /// The highest-indexed session with an agent at `address`.
     pub(crate) fn latest(&self, address: &SocketAddr) -> Option<usize> {
-        self.0.get(address).and_then(|v| v.iter().copied().max())
+        self.0
+            .get(address)
+            .and_then(|v| v.iter().copied().max())
+            .map(|s| s as usize)
     }
 
     /// Drops the sessions `gone` picks.
     pub(crate) fn forget(&mut self, gone: impl Fn(usize) -> bool) {
         self.0.retain(|_, v| {
-            v.retain(|&s| !gone(s));
+            v.retain(|&s| !gone(s as usize));
             !v.is_empty()
         });
     }
