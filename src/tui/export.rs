@@ -8,7 +8,7 @@
 //! fragments after a kept first fragment. The file is classic pcap with nanosecond timestamps and the
 //! input's link type, which iceview, tcpdump and Wireshark read back. Standard input cannot be re-read.
 use super::app::Target;
-use super::data::{Index, RowRef, Snapshot};
+use super::data::{allocation_addresses, Index, RowRef, Snapshot};
 use crate::analysis::findings::Finding;
 use crate::analysis::sessions::SessionReport;
 use crate::capture::file::{CaptureError, FileReader};
@@ -179,7 +179,7 @@ fn selection(
     let mut addrs = HashSet::new();
     let mut frames = HashSet::new();
     for t in targets {
-        let (a, msgs, extra): (&[SocketAddr], Vec<usize>, Vec<u64>) = match *t {
+        let (a, msgs, extra): (Vec<SocketAddr>, Vec<usize>, Vec<u64>) = match *t {
             Target::Session(i) => match index.sessions.get(i) {
                 Some(s) => {
                     // Its timeline's frames (DTLS, media start) from the session whole.
@@ -192,7 +192,7 @@ fn selection(
                     }
                     let msgs = s.messages.iter().map(|&m| m as usize).collect();
                     (
-                        &s.addresses,
+                        index.session_addresses(i, snapshot),
                         msgs,
                         index
                             .evidence_frames(RowRef::Session(i), &snapshot.report)
@@ -201,19 +201,20 @@ fn selection(
                 }
                 None => continue,
             },
-            Target::Allocation(i) => match index.allocations.get(i) {
-                Some(s) => {
+            Target::Allocation(i) => match snapshot.allocation_brief(i) {
+                Some(b) => {
+                    let addresses = allocation_addresses(b);
                     let msgs = model
                         .messages
                         .iter()
                         .enumerate()
                         .filter(|(_, m)| {
                             let p = model.path(m);
-                            s.addresses.contains(&p.src) || s.addresses.contains(&p.dst)
+                            addresses.contains(&p.src) || addresses.contains(&p.dst)
                         })
                         .map(|(k, _)| k)
                         .collect();
-                    (&s.addresses, msgs, index.allocation_frames(i, snapshot))
+                    (addresses, msgs, index.allocation_frames(i, snapshot))
                 }
                 None => continue,
             },
@@ -376,6 +377,10 @@ pub(crate) fn export_json(
             }
             Target::Allocation(i) => {
                 let a = index.allocations.get(i).ok_or(ExportError::Nothing)?;
+                let addresses = snapshot
+                    .allocation_brief(i)
+                    .map(allocation_addresses)
+                    .unwrap_or_default();
                 let msgs = snapshot
                     .model
                     .messages
@@ -383,7 +388,7 @@ pub(crate) fn export_json(
                     .enumerate()
                     .filter(|(_, m)| {
                         let p = snapshot.model.path(m);
-                        a.addresses.contains(&p.src) || a.addresses.contains(&p.dst)
+                        addresses.contains(&p.src) || addresses.contains(&p.dst)
                     })
                     .map(|(k, _)| k)
                     .collect();

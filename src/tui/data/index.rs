@@ -12,6 +12,7 @@ use super::{parse, AllocationBrief, SessionBrief, Snapshot};
 use crate::analysis::findings::Subject;
 use crate::analysis::sessions::{SessionReport, TimelineKind};
 use crate::analysis::{Body, MessageRecord, Model};
+use crate::net::hash::FastHash;
 use crate::wire::attributes::AttrValue;
 use crate::wire::stun::{self, Class, Method, TransactionId};
 use std::cell::OnceCell;
@@ -26,9 +27,11 @@ pub(crate) struct SessionScope {
     /// `model.messages` in capture order: 4 bytes a message (a capture's messages past 2^32 are not
     /// indexed).
     pub(crate) messages: Vec<u32>,
-    /// Every transport address that belongs to the session: its agents' candidates and NAT mappings, the
-    /// relayed addresses and clients of its allocations; sorted, each once ([`address_set`]).
-    pub(crate) addresses: Vec<SocketAddr>,
+    /// The relayed addresses and clients of its allocations that its brief does not list; sorted, each once
+    /// ([`address_set`]). With the brief's (its candidates, NAT mappings and pairs), every transport address
+    /// that belongs to the session ([`Index::session_addresses`]): a copy of the brief's list in every scope
+    /// was ~10 MB of the UI on the call-dense 4 GB capture.
+    pub(crate) extra_addresses: Vec<SocketAddr>,
     /// Indices into the snapshot's allocations of those whose relayed address is a candidate.
     pub(crate) allocations: Vec<usize>,
     /// Indices into `report.findings` about the session or its allocations.
@@ -47,8 +50,14 @@ pub(crate) struct AllocationScope {
     pub(crate) findings: Vec<usize>,
     /// Session using it, if any.
     pub(crate) session: Option<usize>,
-    /// Its client's and relayed addresses, sorted, each once ([`address_set`]).
-    pub(crate) addresses: Vec<SocketAddr>,
+}
+
+/// An allocation's client and relayed addresses, sorted, each once ([`address_set`]): worked out from its
+/// brief when needed (saving it), not kept per allocation.
+pub(crate) fn allocation_addresses(a: &AllocationBrief) -> Vec<SocketAddr> {
+    let mut addresses: Vec<SocketAddr> = a.relayed.iter().filter_map(|r| parse(r)).collect();
+    addresses.extend(parse(&a.client));
+    address_set(addresses)
 }
 
 /// A scope's few addresses as a sorted list with no spare room, each once: a `HashSet` of them took ~3× the
@@ -104,17 +113,7 @@ impl Index {
             model.first_ts.map_or(0.0, |t| t.as_secs_f64())
         };
         let allocs: Vec<&AllocationBrief> = snapshot.allocation_briefs().collect();
-        let mut allocations: Vec<AllocationScope> = allocs
-            .iter()
-            .map(|a| {
-                let mut addresses: Vec<SocketAddr> = a.relayed.iter().filter_map(|r| parse(r)).collect();
-                addresses.extend(parse(&a.client));
-                AllocationScope {
-                    addresses: address_set(addresses),
-                    ..Default::default()
-                }
-            })
-            .collect();
+        let mut allocations: Vec<AllocationScope> = vec![AllocationScope::default(); allocs.len()];
         // Lookups by address and id, each the first in report order (as a search from the start finds):
         // searching the lists per session and per finding was quadratic on a busy server's capture.
         let mut relayed_by: HashMap<&str, usize> = HashMap::new();
@@ -160,15 +159,24 @@ impl Index {
 
         // Messages: one pass, each message tested against the sessions that own one of its addresses. Most
         // addresses have one owner: it is kept inline, and a list made only for the others (a list per
-        // address was ~130 bytes each, at the index's peak on a busy server's capture).
-        let mut owners: HashMap<SocketAddr, usize> = HashMap::new();
-        let mut more_owners: HashMap<SocketAddr, Vec<usize>> = HashMap::new();
-        for (si, s) in sessions.iter().enumerate() {
-            for a in &s.addresses {
-                if let Some(&first) = owners.get(a) {
-                    more_owners.entry(*a).or_insert_with(|| vec![first]).push(si);
+        // address was ~130 bytes each, at the index's peak on a busy server's capture). Keyed by a 64-bit
+        // hash of the address (16 bytes an entry where the address and a word took 40: ~21 MB on the
+        // call-dense 4 GB capture, the UI's peak): two addresses sharing one only make a session a
+        // candidate for both, and a candidate owns the address only if its sorted list holds it.
+        let hash = FastHash::default();
+        let mut owners: HashMap<u64, u32, FastHash> = HashMap::default();
+        let mut more_owners: HashMap<u64, Vec<u32>, FastHash> = HashMap::default();
+        for (si, (s, b)) in sessions.iter().zip(&briefs).enumerate() {
+            let Ok(si) = u32::try_from(si) else { break };
+            for a in b.addresses.iter().chain(&s.extra_addresses) {
+                let h = hash.hash_one(a);
+                if let Some(&first) = owners.get(&h) {
+                    let list = more_owners.entry(h).or_insert_with(|| vec![first]);
+                    if list.last() != Some(&si) {
+                        list.push(si);
+                    }
                 } else {
-                    owners.insert(*a, si);
+                    owners.insert(h, si);
                 }
             }
         }
@@ -190,9 +198,15 @@ impl Index {
             candidates.clear();
             let path = model.path(m);
             for a in [path.src, path.dst] {
-                match more_owners.get(&a) {
-                    Some(list) => candidates.extend(list.iter().copied()),
-                    None => candidates.extend(owners.get(&a).copied()),
+                let h = hash.hash_one(a);
+                let owning = |&si: &u32| {
+                    let si = si as usize;
+                    let owns = |list: &[SocketAddr]| list.binary_search(&a).is_ok();
+                    (owns(&briefs[si].addresses) || owns(&sessions[si].extra_addresses)).then_some(si)
+                };
+                match more_owners.get(&h) {
+                    Some(list) => candidates.extend(list.iter().filter_map(owning)),
+                    None => candidates.extend(owners.get(&h).and_then(owning)),
                 }
             }
             candidates.sort_unstable();
@@ -207,6 +221,10 @@ impl Index {
                     sessions[si].messages.push(i);
                 }
             }
+        }
+        // Each list's spare room goes (a Vec grown by pushes holds up to twice what it keeps).
+        for s in &mut sessions {
+            s.messages.shrink_to_fit();
         }
         let by_frame = if frames_unordered {
             let mut by_frame: Vec<(u64, u32)> = model
@@ -381,6 +399,19 @@ impl Index {
             .flat_map(|f| f.frames.iter().copied())
     }
 
+    /// Every transport address that belongs to session `si` (see [`SessionScope::extra_addresses`]), sorted,
+    /// each once.
+    pub(crate) fn session_addresses(&self, si: usize, snapshot: &Snapshot) -> Vec<SocketAddr> {
+        let brief = snapshot.session_brief(si);
+        let scope = self.sessions.get(si);
+        let all = brief
+            .map(|b| b.addresses.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .chain(scope.map(|x| x.extra_addresses.as_slice()).unwrap_or_default());
+        address_set(all.copied().collect())
+    }
+
     /// Findings about the thing a home row shows.
     pub(crate) fn row_findings(&self, row: RowRef) -> &[usize] {
         match row {
@@ -398,20 +429,20 @@ fn session_scope(
     allocations: &mut [AllocationScope],
 ) -> SessionScope {
     let mut scope = SessionScope::default();
-    scope.addresses.extend(s.addresses.iter().copied());
+    let mut extra = Vec::new();
     for c in &s.relay_candidates {
         if let Some(&ai) = relayed_by.get(c.as_str()) {
             if !scope.allocations.contains(&ai) {
                 scope.allocations.push(ai);
             }
             allocations[ai].session.get_or_insert(si);
-            scope.addresses.extend(parse(&allocs[ai].client));
-            scope
-                .addresses
-                .extend(allocs[ai].relayed.iter().filter_map(|r| parse(r)));
+            extra.extend(parse(&allocs[ai].client));
+            extra.extend(allocs[ai].relayed.iter().filter_map(|r| parse(r)));
         }
     }
-    scope.addresses = address_set(std::mem::take(&mut scope.addresses));
+    // The brief's list is sorted (`SessionBrief::of`).
+    extra.retain(|a| s.addresses.binary_search(a).is_err());
+    scope.extra_addresses = address_set(extra);
     scope
 }
 
@@ -684,6 +715,49 @@ mod tests {
                 .map(|(i, p)| (0, i as u64 + 1, p.clone()))
                 .collect(),
         )
+    }
+
+    /// A relayed session's addresses (what saving it selects packets by) are its brief's, and its
+    /// allocations' clients and relayed addresses: on symmetric-relay the clients' addresses toward the
+    /// TURN server (behind their NATs) are in no candidate or pair, so only the allocations bring them.
+    #[test]
+    fn a_sessions_addresses_hold_its_allocations() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/symmetric-relay/capture.pcap"
+        )
+        .to_string();
+        let mut reader = crate::capture::file::FileReader::open(&[path], None).expect("fixture opens");
+        let mut an = Analyzer::new(Keyring::new());
+        reader.for_each(&mut |p| {
+            an.ingest(p);
+            true
+        });
+        an.finish();
+        let report = crate::report::Report::build(an.model(), &[], an.net_stats());
+        let snapshot = Snapshot::new(report, std::sync::Arc::new(an.into_model()), Default::default())
+            .expect("nothing folded");
+        let index = Index::build(&snapshot);
+        let brief = snapshot.session_brief(0).expect("a session");
+        let scope = &index.sessions[0];
+        assert!(!scope.allocations.is_empty(), "its relay candidates' allocations");
+        let theirs: Vec<SocketAddr> = scope
+            .allocations
+            .iter()
+            .filter_map(|&ai| snapshot.allocation_brief(ai))
+            .flat_map(allocation_addresses)
+            .collect();
+        assert!(
+            theirs.iter().any(|a| !brief.addresses.contains(a)),
+            "an allocation's client is in no candidate: {theirs:?}"
+        );
+        let all = index.session_addresses(0, &snapshot);
+        assert!(theirs.iter().chain(&brief.addresses).all(|a| all.contains(a)));
+        assert!(all.windows(2).all(|w| w[0] < w[1]), "sorted, each once");
+        assert_eq!(
+            all.len(),
+            address_set([theirs, brief.addresses.clone()].concat()).len()
+        );
     }
 
     /// The snapshot of `packets` (input, frame, IPv4 packet), analysed in the order given, a second apart.

@@ -17,7 +17,7 @@ mod ladder;
 mod rows;
 mod turn;
 
-pub(crate) use index::Index;
+pub(crate) use index::{allocation_addresses, Index};
 pub use items::FoldedCache;
 use items::Item;
 pub(crate) use items::{AllocationBrief, SessionBrief};
