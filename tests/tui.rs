@@ -627,6 +627,25 @@ fn filter_outcome_failed_leaves_exactly_the_failed_sessions() {
     keys(&mut a, "/s9mc");
     key(&mut a, KeyCode::Enter);
     assert_eq!(a.home.visible.len(), 1);
+    // An address: symmetric-relay's relay candidates (truth: B's is 203.0.113.1:49238), the other
+    // session's none.
+    let relay: Vec<String> = load_json("symmetric-relay/truth.json")["peers"]
+        .as_object()
+        .expect("peers")
+        .values()
+        .flat_map(|p| p["local_candidates"].as_array().expect("candidates").clone())
+        .filter(|c| c["type"] == "relay")
+        .map(|c| format!("{}:{}", c["address"].as_str().expect("ip"), c["port"]))
+        .collect();
+    assert_eq!(relay.len(), 2);
+    for r in &relay {
+        key(&mut a, KeyCode::Esc);
+        keys(&mut a, &format!("/{r}"));
+        key(&mut a, KeyCode::Enter);
+        let t = text(&draw(&a, 80, 24));
+        assert_eq!(a.home.visible.len(), 1, "{r}: {t}");
+        assert!(t.contains("Y6gp") && !t.contains("S9MC"), "{r}: {t}");
+    }
 }
 
 #[test]

@@ -7,6 +7,7 @@ use crate::analysis::ice::CandidateType;
 use crate::analysis::sessions::Outcome;
 use crate::analysis::turn::AllocationState;
 use crate::net::Transport;
+use std::net::SocketAddr;
 
 /// A row of the home list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,7 +110,7 @@ impl RowSummary {
                     TurnUse::None
                 };
                 let mut hay: Vec<String> = vec![s.id.clone(), ufrags.join(" "), s.outcome.name().to_string()];
-                hay.extend(s.candidate_addresses.iter().cloned());
+                hay.extend(s.addresses.iter().map(SocketAddr::to_string));
                 RowSummary {
                     id: s.id.clone(),
                     start: s.first_ts,
