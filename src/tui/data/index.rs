@@ -160,8 +160,8 @@ impl Index {
         // Messages: one pass, each message tested against the sessions that own one of its addresses. Most
         // addresses have one owner: it is kept inline, and a list made only for the others (a list per
         // address was ~130 bytes each, at the index's peak on a busy server's capture). Keyed by a 64-bit
-        // hash of the address (16 bytes an entry where the address and a word took 40: ~21 MB on the
-        // call-dense 4 GB capture, the UI's peak): two addresses sharing one only make a session a
+        // hash of the address (16 bytes an entry where the address and a word took 40; built at the UI's
+        // peak, ~10 MB so on the call-dense 4 GB capture): two addresses sharing one only make a session a
         // candidate for both, and a candidate owns the address only if its sorted list holds it.
         let hash = FastHash::default();
         let mut owners: HashMap<u64, u32, FastHash> = HashMap::default();
