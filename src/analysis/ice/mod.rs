@@ -259,7 +259,6 @@ impl IceState {
     /// to them, so later packets with their ufrags or flows start afresh. Returns the transactions they
     /// referred to.
     fn forget(&mut self, gone: impl Fn(usize) -> bool) -> Vec<TxIndex> {
-        // Their flows go first: the index finds them through their pairs.
         let going: Vec<usize> = self
             .sessions
             .iter_from(self.closed_below)
@@ -267,11 +266,10 @@ impl IceState {
             .filter(|&s| gone(s))
             .collect();
         for &s in &going {
+            // Its flows first: the index finds them through its pairs.
             self.by_flow
                 .forget_session(&self.sessions, s, &mut self.flows_changed);
-        }
-        for (s, session) in self.sessions.iter_mut_from(self.closed_below) {
-            if gone(s) {
+            if let Some(session) = self.sessions.get_mut(s) {
                 session.pairs = Vec::new();
                 session.timeline = Vec::new();
                 for a in session.agents.iter_mut() {

@@ -436,8 +436,7 @@ fn session_scope(
                 scope.allocations.push(ai);
             }
             allocations[ai].session.get_or_insert(si);
-            extra.extend(parse(&allocs[ai].client));
-            extra.extend(allocs[ai].relayed.iter().filter_map(|r| parse(r)));
+            extra.extend(allocation_addresses(allocs[ai]));
         }
     }
     // The brief's list is sorted (`SessionBrief::of`).
