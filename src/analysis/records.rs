@@ -125,11 +125,6 @@ impl Records {
         }
     }
 
-    /// Number of chunks; chunk `k` holds records `k * RECORDS_PER_CHUNK ..`.
-    pub(crate) fn chunk_count(&self) -> usize {
-        self.chunks.len()
-    }
-
     /// Chunk `k`'s records (empty when it could not be read back, counted in [`Records::errors`]).
     pub(crate) fn chunk(&self, k: usize) -> ChunkRef<'_> {
         match self.chunks.get(k) {

@@ -10,6 +10,7 @@ use super::turn::AllocationItem;
 use super::Report;
 use crate::analysis::findings::{Finding, FindingSlot};
 use crate::analysis::fold::{Folded, FoldedSession, Form, Rendered};
+use crate::analysis::records::Records;
 use crate::analysis::sessions::SessionReport;
 use crate::analysis::{Body, MessageRecord, Model, Path, RelayVia};
 use crate::wire::stun::{StunMessage, Verdict};
@@ -113,11 +114,8 @@ pub fn write_streaming_in_blocks(
     if model.messages.is_empty() {
         out.write_all(b"[]")?;
     } else {
-        // The records a chunk at a time: read back from the spill, rendered on every core, dropped.
         out.write_all(b"[")?;
-        for k in 0..model.messages.chunk_count() {
-            blocks.part(out, &model.messages.chunk(k), 2, k == 0, render)?;
-        }
+        blocks.records(out, &model.messages, 2, render)?;
         close_array(out, 2)?;
     }
     out.write_all(b"\n}\n")
@@ -225,8 +223,7 @@ impl Blocks {
     }
 
     /// Writes `items` as elements of a pretty JSON array at `depth` whose `[` is written (`first`: these are
-    /// its first elements), each rendered by `render` on one of the cores, and written in order. An array
-    /// whose elements come a part at a time (records read back from a spill) is written part by part.
+    /// its first elements), each rendered by `render` on one of the cores, and written in order.
     fn part<T: Sync>(
         &self,
         out: &mut dyn Write,
@@ -235,29 +232,53 @@ impl Blocks {
         first: bool,
         render: &Render<'_, T>,
     ) -> io::Result<()> {
-        if items.is_empty() {
+        let parts: Vec<&[T]> = items.chunks(self.block).collect();
+        let seps = Separators::new(depth, first);
+        self.ordered(out, parts.len(), &|i, slot| match parts.get(i) {
+            Some(part) => slot.render(part, render, seps.before(i), &seps.next),
+            None => Err(io::Error::other("a block out of place")),
+        })
+    }
+
+    /// Writes `records` as the elements of a pretty JSON array at `depth` whose `[` is written, `block` at a
+    /// time read back and rendered on every core, in order. The records are read by the renderers from the
+    /// spill's cache, so no thread waits for a chunk to be read back between two of them.
+    fn records(
+        &self,
+        out: &mut dyn Write,
+        records: &Records,
+        depth: usize,
+        render: &Render<'_, MessageRecord>,
+    ) -> io::Result<()> {
+        let seps = Separators::new(depth, true);
+        let (len, block) = (records.len(), self.block);
+        self.ordered(out, len.div_ceil(block), &|i, slot| {
+            let start = i * block;
+            let part: Vec<MessageRecord> = records.range(start..start + block).map(|(_, r)| r).collect();
+            slot.render(&part, render, seps.before(i), &seps.next)
+        })
+    }
+
+    /// Writes `blocks` blocks in order, block `i` rendered into a slot by `render_block(i, slot)`. Each core
+    /// has a thread that renders every `cores`-th block ahead into one of two slots it swaps with this
+    /// thread, which only writes: when this thread rendered a share too, the other cores waited while it
+    /// wrote (call-dense 1 GB: it did twice their work).
+    fn ordered(&self, out: &mut dyn Write, blocks: usize, render_block: &RenderBlock<'_>) -> io::Result<()> {
+        if blocks == 0 {
             return Ok(());
         }
-        let (open, next) = (indent(depth), [&b","[..], &indent(depth)].concat());
-        let (open, next) = (&open[..], &next[..]);
-        // Block i goes to core i % cores: this thread renders its own blocks and writes every block in
-        // order; each other core renders its blocks ahead into one of two buffers it swaps with this thread
-        // (one thread per core for the whole part: a thread per round cost more than some rounds).
-        let parts: Vec<&[T]> = items.chunks(self.block).collect();
-        let cores = self.cores.clamp(1, parts.len());
-        let separator = |i: usize| if i == 0 && first { open } else { next };
+        let cores = self.cores.clamp(1, blocks);
         std::thread::scope(|scope| -> io::Result<()> {
             let mut workers = Vec::new();
-            for core in 1..cores {
+            for core in 0..cores {
                 let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<io::Result<Slot>>(1);
                 let (free_tx, free_rx) = std::sync::mpsc::channel::<Slot>();
                 let _ = free_tx.send(Slot::default());
                 let _ = free_tx.send(Slot::default());
-                let parts = &parts;
                 scope.spawn(move || {
-                    for (i, part) in parts.iter().enumerate().skip(core).step_by(cores) {
+                    for i in (core..blocks).step_by(cores) {
                         let Ok(mut slot) = free_rx.recv() else { return };
-                        let rendered = slot.render(part, render, separator(i), next).map(|_| slot);
+                        let rendered = render_block(i, &mut slot).map(|()| slot);
                         if done_tx.send(rendered).is_err() {
                             return;
                         }
@@ -265,15 +286,8 @@ impl Blocks {
                 });
                 workers.push((done_rx, free_tx));
             }
-            let mut mine = Slot::default();
-            for (i, part) in parts.iter().enumerate() {
-                let core = i % cores;
-                if core == 0 {
-                    mine.render(part, render, separator(i), next)?;
-                    out.write_all(&mine.buf)?;
-                    continue;
-                }
-                let Some((done, free)) = workers.get(core - 1) else {
+            for i in 0..blocks {
+                let Some((done, free)) = workers.get(i % cores) else {
                     return Err(io::Error::other("no renderer for a block"));
                 };
                 let slot = done
@@ -284,6 +298,33 @@ impl Blocks {
             }
             Ok(())
         })
+    }
+}
+
+/// Renders block `i` of an array into the slot.
+type RenderBlock<'a> = dyn Fn(usize, &mut Slot) -> io::Result<()> + Sync + 'a;
+
+/// What goes before an array's elements: its first (when the array starts with this part) and the others.
+struct Separators {
+    open: Vec<u8>,
+    next: Vec<u8>,
+    first: bool,
+}
+
+impl Separators {
+    fn new(depth: usize, first: bool) -> Separators {
+        let open = indent(depth);
+        let next = [&b","[..], &open].concat();
+        Separators { open, next, first }
+    }
+
+    /// What goes before block `i`'s first element.
+    fn before(&self, i: usize) -> &[u8] {
+        if i == 0 && self.first {
+            &self.open
+        } else {
+            &self.next
+        }
     }
 }
 
