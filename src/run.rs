@@ -101,6 +101,14 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
             .ok()
             .map(|s| std::sync::Arc::new(s) as std::sync::Arc<dyn iceview::analysis::store::Spill>);
         iceview::report::fold_as_reported(&mut analyzer, spill);
+        // A session quiet for a while waits for its fold in a temporary file (without one, it stays in
+        // memory as it was: a store in memory would only grow).
+        if let Ok(spill) = FileSpill::create() {
+            analyzer.sleep_sessions(
+                Some(std::sync::Arc::new(spill)),
+                iceview::analysis::SLEEP_AFTER_SECS,
+            );
+        }
     }
 
     let total: u64 = inputs
@@ -150,13 +158,14 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
                 .with_context(|| format!("{path}: cannot write"))?;
         }
     }
-    let unread = model.raw.errors() + model.messages.errors() + model.ice_folded.errors();
+    let unread =
+        model.raw.errors() + model.messages.errors() + model.ice_folded.errors() + model.ice.sleep_errors();
     if unread > 0 {
         bail!(
-            "{unread} chunk(s) of message bytes or folded sessions could not be read back from the temporary file, \
-             or came back changed: the report lists those messages without their attributes or misses those \
-             sessions' end-of-capture findings (was the temporary directory's disk removed or full, or did \
-             something else write the file?)"
+            "{unread} chunk(s) of message bytes, folded or sleeping sessions could not be read back from the \
+             temporary file, or came back changed: the report lists those messages without their attributes, \
+             misses those sessions' end-of-capture findings or shows sleeping ones empty (was the temporary \
+             directory's disk removed or full, or did something else write the file?)"
         );
     }
     if tui {

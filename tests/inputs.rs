@@ -681,7 +681,8 @@ fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
 
     let wholes = std::cell::RefCell::new(Vec::new());
     let unread_at_start = std::cell::RefCell::new(Vec::new());
-    let run = |fold: Option<Option<Arc<MemorySpill>>>| {
+    let slept = std::cell::RefCell::new(Vec::new());
+    let run = |fold: Option<Option<Arc<MemorySpill>>>, sleep: bool| {
         let mut a = Analyzer::new(Keyring::new());
         if let Some(spill) = fold {
             a.fold_sessions(
@@ -690,6 +691,11 @@ fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
                 json::render_folded_finding,
                 spill.map(|s| s as Arc<dyn iceview::analysis::store::Spill>),
             );
+        }
+        if sleep {
+            // Every session sleeps at every search for quiet ones, and wakes at its next message.
+            let spill = Arc::new(MemorySpill::default()) as Arc<dyn iceview::analysis::store::Spill>;
+            a.sleep_sessions(Some(spill), 0.0);
         }
         for (i, (ts, link_type, data, orig_len)) in packets.iter().enumerate() {
             a.ingest(&Packet {
@@ -702,6 +708,7 @@ fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
             });
         }
         // Folded during the read, before the end folds what is still open.
+        slept.borrow_mut().push(a.model().ice.sleep_counts());
         let folded = a.model().ice_folded.session_count();
         let held = a.model().transactions.iter().count();
         let allocations = a.model().ice_folded.allocation_count();
@@ -748,10 +755,20 @@ fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
         (json_out, text_out, folded, sessions_started, allocations, held)
     };
     let runs = vec![
-        run(None),
-        run(Some(None)),
-        run(Some(Some(Arc::new(MemorySpill::default())))),
+        run(None, false),
+        run(Some(None), false),
+        run(Some(Some(Arc::new(MemorySpill::default()))), false),
+        run(Some(Some(Arc::new(MemorySpill::default()))), true),
     ];
+    let slept = slept.into_inner();
+    assert!(
+        slept[..3].iter().all(|&n| n == (0, 0)),
+        "sessions sleep only when asked to: {slept:?}"
+    );
+    // Sessions that went on after a search (the long calls, and most of a short one's checks) woke.
+    if runs[0].3 > 0 && runs[1].2 > 0 {
+        assert!(slept[3].0 > 0 && slept[3].1 > 0, "(slept, woke): {:?}", slept[3]);
+    }
     let wholes = wholes.into_inner();
     let unread_at_start = unread_at_start.into_inner();
     assert_eq!(

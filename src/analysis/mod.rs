@@ -40,6 +40,8 @@ use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use transactions::{Seen, Transactions};
 
+pub use fold::SLEEP_AFTER_SECS;
+
 /// Messages kept for the report and the views when their records stay in memory (no
 /// [`Analyzer::set_record_spill`]: live capture, or no temporary file). Past this bound messages are still
 /// analysed and counted, only not stored (the report says how many were left out). 1M records stay within
@@ -495,6 +497,7 @@ impl Analyzer {
         model.settle_checks(now);
         model.retire_settled_requests(now);
         let relayed = model.fold_finished_allocations(now);
+        model.ice.sleep(now);
         let state = &mut self.state;
         for addr in relayed {
             if state.relayed_addrs.remove(&addr) {
@@ -520,6 +523,14 @@ impl Analyzer {
             .model
             .ice_folded
             .enable(render, render_allocation, render_finding, spill);
+    }
+
+    /// With folding on ([`Analyzer::fold_sessions`]), sessions quiet for more than `after_secs` of capture
+    /// time sleep until they fold or wake: their state goes to `spill` (to memory without one) and is read
+    /// back when something reads or changes it. `iceview read` passes [`SLEEP_AFTER_SECS`]; tests pass
+    /// 0, so that every session sleeps at every search for quiet ones, and wakes at its next message.
+    pub fn sleep_sessions(&mut self, spill: Option<std::sync::Arc<dyn store::Spill>>, after_secs: f64) {
+        self.state.model.ice.sessions.enable_sleep(spill, after_secs);
     }
 
     /// With folding on ([`Analyzer::fold_sessions`]), sessions fold once quiet for `secs` of capture time

@@ -23,17 +23,20 @@ mod bindings;
 mod candidates;
 mod checks;
 mod index;
+mod list;
 mod mappings;
 mod session;
 mod settle;
+mod sleep;
+pub(crate) use list::Sessions;
 pub(crate) use settle::{SettledTimeout, Tally};
 
 pub(crate) use bindings::{RelayedAddress, ServerBinding};
 pub(crate) use candidates::Candidate;
 pub use candidates::CandidateType;
 pub(crate) use session::{
-    AddressIndex, Agent, AgentAddress, Event, EventKind, NetworkInfo, Pair, Role, Session, Sessions, Tx,
-    TxRef, MAX_TX_PER_DIRECTION,
+    AddressIndex, Agent, AgentAddress, Event, EventKind, NetworkInfo, Pair, Role, Session, Tx, TxRef,
+    MAX_TX_PER_DIRECTION,
 };
 #[cfg(test)]
 pub(crate) use session::{MAX_TIMELINE_EVENTS, TIMELINE_HEAD};
@@ -204,27 +207,41 @@ impl IceState {
     /// Sessions still open (not folded) with nothing seen, STUN or media, for more than
     /// `idle_secs` before `now`, in index order.
     pub(crate) fn quiet_sessions(&mut self, now: Timestamp, idle_secs: f64) -> Vec<usize> {
-        while self.sessions.get(self.closed_below).is_some_and(|x| x.folded) {
+        while self.closed_below < self.sessions.len() && self.sessions.is_folded(self.closed_below) {
             self.closed_below += 1;
         }
-        self.sessions
-            .iter_from(self.closed_below)
-            .filter(|(_, x)| !x.folded && now.secs_since(x.last_activity()) > idle_secs)
-            .map(|(s, _)| s)
+        let sessions = &self.sessions;
+        sessions
+            .open_from(self.closed_below)
+            .filter(|&s| {
+                sessions
+                    .last_activity(s)
+                    .is_some_and(|last| now.secs_since(last) > idle_secs)
+            })
             .collect()
+    }
+
+    /// Times a session went to sleep, and woke to be changed ([`Analyzer::sleep_sessions`]).
+    ///
+    /// [`Analyzer::sleep_sessions`]: crate::analysis::Analyzer::sleep_sessions
+    pub fn sleep_counts(&self) -> (u64, u64) {
+        self.sessions.sleep_counts()
+    }
+
+    /// Sleeping sessions' states that could not be read back from their temporary file.
+    pub fn sleep_errors(&self) -> u64 {
+        self.sessions.sleep_errors()
+    }
+
+    /// Puts the open sessions quiet for a while at `now` to sleep ([`Sessions::sleep`]).
+    pub(crate) fn sleep(&mut self, now: Timestamp) -> usize {
+        self.sessions.sleep(self.closed_below, now)
     }
 
     /// The agent addresses of the sessions still open (not folded), each with its session's first
     /// message's time.
     pub(crate) fn open_addresses(&self) -> impl Iterator<Item = (std::net::SocketAddr, Timestamp)> + '_ {
-        self.sessions
-            .iter_from(self.closed_below)
-            .filter(move |(_, x)| !x.folded)
-            .flat_map(|(_, x)| {
-                x.agents
-                    .iter()
-                    .flat_map(move |a| a.addresses.iter().map(move |a| (a.address, x.first.ts)))
-            })
+        self.sessions.open_addresses(self.closed_below)
     }
 
     /// Drops everything of sessions `folds` but their mark (their views were rendered elsewhere), and the
@@ -259,10 +276,7 @@ impl IceState {
     /// to them, so later packets with their ufrags or flows start afresh. Returns the transactions they
     /// referred to.
     fn forget(&mut self, gone: impl Fn(usize) -> bool) -> Vec<TxIndex> {
-        let going: Vec<usize> = self
-            .sessions
-            .iter_from(self.closed_below)
-            .map(|(s, _)| s)
+        let going: Vec<usize> = (self.closed_below..self.sessions.len())
             .filter(|&s| gone(s))
             .collect();
         for &s in &going {

@@ -12,7 +12,7 @@ use crate::net::addr::SortAddr;
 use crate::net::hash::FastHash;
 use crate::net::Transport;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 /// Pairs per session: RFC 8445 §6.1.2.5 suggests a checklist limit of 100; browsers pair every local with
@@ -234,7 +234,7 @@ pub(crate) struct Pair {
     pub(crate) nominations: Vec<Seen>,
     /// Its media, from the first packet on ([`Pair::media`]): most pairs of a session carry none, and
     /// this is 176 of a pair's 416 bytes (a busy server's capture holds tens of thousands of pairs).
-    media: Option<Box<Media>>,
+    pub(super) media: Option<Box<Media>>,
 }
 
 impl Pair {
@@ -309,11 +309,11 @@ pub(crate) enum Tx {
 /// laid out flat, [`Event::seen`]), on pair `pair`, sent by agent `from`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Event {
-    ts: Timestamp,
-    frame: u64,
-    input: u16,
+    pub(super) ts: Timestamp,
+    pub(super) frame: u64,
+    pub(super) input: u16,
     /// Its index in the session's pairs (at most [`MAX_PAIRS_PER_SESSION`]).
-    pair: u16,
+    pub(super) pair: u16,
     /// The agent (0/1) that sent the message behind the event.
     pub(crate) from: u8,
     pub(crate) kind: EventKind,
@@ -390,6 +390,15 @@ impl TxRef {
             .ok()
             .filter(|&k| k < Self::SETTLED - 1)
             .map_or(Self::GONE, |k| TxRef(Self::SETTLED | k))
+    }
+
+    /// Its 32 bits, as [`TxRef::from_bits`] takes them back.
+    pub(super) fn bits(self) -> u32 {
+        self.0
+    }
+
+    pub(super) fn from_bits(bits: u32) -> TxRef {
+        TxRef(bits)
     }
 
     pub(crate) fn get(self) -> Tx {
@@ -546,108 +555,5 @@ mod tests {
         assert_eq!(ix.latest(&addr(1)), Some(999));
         ix.forget(|s| s >= 990);
         assert_eq!(ix.latest(&addr(1)), Some(989));
-    }
-}
-
-/// The sessions, by index: a session's index is its id for good (`s{index + 1}` in the report). A folded
-/// session keeps only its place (an empty slot, 8 bytes: [`Sessions::fold`]), and folded sessions at the
-/// front are dropped ([`Sessions::drop_folded_front`]), so a file read holds the sessions open, not every
-/// session the capture held, even behind a session open for the whole capture.
-#[derive(Debug, Default)]
-pub(crate) struct Sessions {
-    /// Index of `list`'s first session: every session before it was folded and dropped.
-    base: usize,
-    /// `None`: folded.
-    list: VecDeque<Option<Box<Session>>>,
-}
-
-/// What [`Sessions::get`] gives for a folded session: nothing of it but the mark.
-static FOLDED: std::sync::LazyLock<Session> = std::sync::LazyLock::new(|| {
-    let nothing = Seen {
-        ts: Timestamp(0),
-        frame: 0,
-        input: 0,
-    };
-    Session {
-        folded: true,
-        ..Session::new(Default::default(), nothing, None)
-    }
-});
-
-impl Sessions {
-    /// Sessions ever started: the next session's index.
-    pub(crate) fn len(&self) -> usize {
-        self.base + self.list.len()
-    }
-
-    #[cfg(test)]
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Session `s`; for a folded one, a session with nothing but its `folded` mark.
-    pub(crate) fn get(&self, s: usize) -> Option<&Session> {
-        let slot = s.checked_sub(self.base).and_then(|i| self.list.get(i))?;
-        Some(slot.as_deref().unwrap_or(&FOLDED))
-    }
-
-    /// Session `s` if it is open (a folded one is not changed any more).
-    pub(crate) fn get_mut(&mut self, s: usize) -> Option<&mut Session> {
-        s.checked_sub(self.base)
-            .and_then(|i| self.list.get_mut(i))
-            .and_then(|slot| slot.as_deref_mut())
-    }
-
-    pub(crate) fn push(&mut self, session: Session) {
-        self.list.push_back(Some(Box::new(session)));
-    }
-
-    /// Lets go of session `s` but its place: it is folded.
-    pub(crate) fn fold(&mut self, s: usize) {
-        if let Some(slot) = s.checked_sub(self.base).and_then(|i| self.list.get_mut(i)) {
-            *slot = None;
-        }
-    }
-
-    /// The sessions from index `from` on, with their indexes (a folded one as [`Sessions::get`] gives it).
-    pub(crate) fn iter_from(&self, from: usize) -> impl Iterator<Item = (usize, &Session)> {
-        let base = self.base;
-        self.list
-            .iter()
-            .enumerate()
-            .skip(from.saturating_sub(base))
-            .map(move |(i, x)| (base + i, x.as_deref().unwrap_or(&FOLDED)))
-    }
-
-    /// The open sessions from index `from` on, with their indexes, mutable.
-    pub(crate) fn iter_mut_from(&mut self, from: usize) -> impl Iterator<Item = (usize, &mut Session)> {
-        let base = self.base;
-        self.list
-            .iter_mut()
-            .enumerate()
-            .skip(from.saturating_sub(base))
-            .filter_map(move |(i, x)| Some((base + i, x.as_deref_mut()?)))
-    }
-
-    /// Drops the folded sessions at the front; returns the index of the first one held.
-    pub(crate) fn drop_folded_front(&mut self) -> usize {
-        while self
-            .list
-            .front()
-            .is_some_and(|x| x.as_ref().is_none_or(|x| x.folded))
-        {
-            self.list.pop_front();
-            self.base += 1;
-        }
-        self.base
-    }
-}
-
-/// Tests read sessions by index; the analysis itself uses [`Sessions::get`], which cannot panic.
-#[cfg(test)]
-impl std::ops::Index<usize> for Sessions {
-    type Output = Session;
-    fn index(&self, s: usize) -> &Session {
-        self.get(s).expect("a session held at that index")
     }
 }

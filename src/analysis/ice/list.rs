@@ -1,0 +1,313 @@
+//! The sessions of an [`super::IceState`], by index, open, asleep or folded.
+
+use super::session::Session;
+use crate::analysis::store::{RawRef, RawStore, Spill};
+use crate::analysis::transactions::Seen;
+use crate::capture::Timestamp;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+/// The sessions, by index: a session's index is its id for good (`s{index + 1}` in the report). A folded
+/// session keeps only its place (an empty slot, 8 bytes: [`Sessions::fold`]), and folded sessions at the
+/// front are dropped ([`Sessions::drop_folded_front`]), so a file read holds the sessions open, not every
+/// session the capture held, even behind a session open for the whole capture. A session quiet for a while
+/// may sleep ([`Sessions::sleep`]): its state goes to a store that spills to a temporary file, and it is read
+/// back when something reads it or changes it.
+#[derive(Debug, Default)]
+pub(crate) struct Sessions {
+    /// Index of `list`'s first session: every session before it was folded and dropped.
+    base: usize,
+    list: VecDeque<Slot>,
+    /// Where sleeping sessions' states go, and how long a session is quiet before it sleeps; `None`:
+    /// sessions never sleep.
+    sleep: Option<(RawStore, f64)>,
+    /// Times a session went to sleep, and woke (was read back to be changed).
+    slept: u64,
+    woke: u64,
+}
+
+#[derive(Debug)]
+enum Slot {
+    Open(Box<Session>),
+    Asleep(Box<Asleep>),
+    Folded,
+}
+
+/// A sleeping session: what is read of every open session, and where its state is.
+#[derive(Debug)]
+struct Asleep {
+    state: RawRef,
+    last_activity: Timestamp,
+    first: Seen,
+    /// Its agents' addresses ([`IceState::open_addresses`]).
+    addresses: Box<[SocketAddr]>,
+    /// Its state read back by something that only reads it (given up when it sleeps again).
+    woken: OnceLock<Box<Session>>,
+}
+
+/// What [`Sessions::get`] gives for a folded session: nothing of it but the mark.
+static FOLDED: std::sync::LazyLock<Session> = std::sync::LazyLock::new(|| {
+    let nothing = Seen {
+        ts: Timestamp(0),
+        frame: 0,
+        input: 0,
+    };
+    Session {
+        folded: true,
+        ..Session::new(Default::default(), nothing, None)
+    }
+});
+
+/// A sleeping session's state, read back from `store`. One that cannot be read back (the temporary file
+/// damaged) is counted in the store's errors, which the run reports, and comes back with nothing seen.
+fn read_back(store: Option<&RawStore>, a: &Asleep) -> Session {
+    let mut buf = Vec::new();
+    if let Some(store) = store {
+        // A read that fails is counted by the store.
+        if store.read_into(a.state, &mut buf) {
+            if let Some(s) = super::sleep::decode(&buf) {
+                return s;
+            }
+            store.note_unreadable();
+        }
+    }
+    Session::new(Default::default(), a.first, None)
+}
+
+impl Sessions {
+    /// Sessions ever started: the next session's index.
+    pub(crate) fn len(&self) -> usize {
+        self.base + self.list.len()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// From now on, sessions quiet for more than `after_secs` sleep ([`Sessions::sleep`]): their states go
+    /// to `spill` (to memory without one).
+    pub(crate) fn enable_sleep(&mut self, spill: Option<Arc<dyn Spill>>, after_secs: f64) {
+        let mut store = RawStore::default();
+        if let Some(spill) = spill {
+            store.set_spill(spill);
+        }
+        self.sleep = Some((store, after_secs));
+    }
+
+    /// Times a session went to sleep, and woke to be changed.
+    pub(crate) fn sleep_counts(&self) -> (u64, u64) {
+        (self.slept, self.woke)
+    }
+
+    /// Sleeping sessions' states that could not be read back so far.
+    pub(crate) fn sleep_errors(&self) -> u64 {
+        self.sleep.as_ref().map_or(0, |(store, _)| store.errors())
+    }
+
+    fn slot(&self, s: usize) -> Option<&Slot> {
+        s.checked_sub(self.base).and_then(|i| self.list.get(i))
+    }
+
+    /// A slot's session: a sleeping one read back (and kept until it sleeps again).
+    fn session<'a>(&'a self, slot: &'a Slot) -> &'a Session {
+        match slot {
+            Slot::Open(x) => x,
+            Slot::Folded => &FOLDED,
+            Slot::Asleep(a) => a
+                .woken
+                .get_or_init(|| Box::new(read_back(self.sleep.as_ref().map(|(s, _)| s), a))),
+        }
+    }
+
+    /// Session `s`; for a folded one, a session with nothing but its `folded` mark.
+    pub(crate) fn get(&self, s: usize) -> Option<&Session> {
+        self.slot(s).map(|slot| self.session(slot))
+    }
+
+    /// Whether session `s` is folded (without reading a sleeping one back).
+    pub(crate) fn is_folded(&self, s: usize) -> bool {
+        match self.slot(s) {
+            Some(Slot::Open(x)) => x.folded,
+            Some(Slot::Folded) => true,
+            Some(Slot::Asleep(_)) | None => false,
+        }
+    }
+
+    /// Session `s` if it is open (a folded one is not changed any more); a sleeping one wakes.
+    pub(crate) fn get_mut(&mut self, s: usize) -> Option<&mut Session> {
+        let slot = s.checked_sub(self.base).and_then(|i| self.list.get_mut(i))?;
+        if let Slot::Asleep(a) = slot {
+            let session = match a.woken.take() {
+                Some(x) => x,
+                None => Box::new(read_back(self.sleep.as_ref().map(|(s, _)| s), a)),
+            };
+            *slot = Slot::Open(session);
+            self.woke += 1;
+        }
+        match slot {
+            Slot::Open(x) => Some(x),
+            Slot::Asleep(_) | Slot::Folded => None,
+        }
+    }
+
+    pub(crate) fn push(&mut self, session: Session) {
+        self.list.push_back(Slot::Open(Box::new(session)));
+    }
+
+    /// Lets go of session `s` but its place: it is folded.
+    pub(crate) fn fold(&mut self, s: usize) {
+        if let Some(slot) = s.checked_sub(self.base).and_then(|i| self.list.get_mut(i)) {
+            *slot = Slot::Folded;
+        }
+    }
+
+    /// The sessions from index `from` on, with their indexes (a folded one as [`Sessions::get`] gives it,
+    /// a sleeping one read back).
+    pub(crate) fn iter_from(&self, from: usize) -> impl Iterator<Item = (usize, &Session)> {
+        let base = self.base;
+        self.list
+            .iter()
+            .enumerate()
+            .skip(from.saturating_sub(base))
+            .map(move |(i, x)| (base + i, self.session(x)))
+    }
+
+    /// The indexes of the sessions from `from` on that are not folded (sleeping ones not read back).
+    pub(crate) fn open_from(&self, from: usize) -> impl Iterator<Item = usize> + '_ {
+        let base = self.base;
+        (from.max(base)..self.len()).filter(move |&s| !self.is_folded(s))
+    }
+
+    /// When the open session `s` was last active (a sleeping one not read back).
+    pub(crate) fn last_activity(&self, s: usize) -> Option<Timestamp> {
+        match self.slot(s)? {
+            Slot::Open(x) if !x.folded => Some(x.last_activity()),
+            Slot::Asleep(a) => Some(a.last_activity),
+            Slot::Open(_) | Slot::Folded => None,
+        }
+    }
+
+    /// The agent addresses of the open sessions from `from` on, each with its session's first message's
+    /// time (sleeping ones not read back).
+    pub(crate) fn open_addresses(&self, from: usize) -> impl Iterator<Item = (SocketAddr, Timestamp)> + '_ {
+        self.list.iter().skip(from.saturating_sub(self.base)).flat_map(
+            |slot| -> Box<dyn Iterator<Item = (SocketAddr, Timestamp)> + '_> {
+                match slot {
+                    Slot::Open(x) if !x.folded => Box::new(
+                        x.agents
+                            .iter()
+                            .flat_map(move |a| a.addresses.iter().map(move |a| (a.address, x.first.ts))),
+                    ),
+                    Slot::Asleep(a) => Box::new(a.addresses.iter().map(move |&x| (x, a.first.ts))),
+                    Slot::Open(_) | Slot::Folded => Box::new(std::iter::empty()),
+                }
+            },
+        )
+    }
+
+    /// The open sessions from index `from` on, with their indexes, mutable (sleeping ones stay asleep).
+    pub(crate) fn iter_mut_from(&mut self, from: usize) -> impl Iterator<Item = (usize, &mut Session)> {
+        let base = self.base;
+        self.list
+            .iter_mut()
+            .enumerate()
+            .skip(from.saturating_sub(base))
+            .filter_map(move |(i, x)| match x {
+                Slot::Open(x) => Some((base + i, &mut **x)),
+                Slot::Asleep(_) | Slot::Folded => None,
+            })
+    }
+
+    /// With sleep enabled, puts the open sessions from `from` on quiet for longer than it asks at `now` to
+    /// sleep, and lets go of the states read back of those already asleep. Returns how many went to sleep.
+    pub(crate) fn sleep(&mut self, from: usize, now: Timestamp) -> usize {
+        let Some((store, after)) = &mut self.sleep else {
+            return 0;
+        };
+        let mut buf = Vec::new();
+        let mut slept = 0;
+        for slot in self.list.iter_mut().skip(from.saturating_sub(self.base)) {
+            let x = match slot {
+                Slot::Asleep(a) => {
+                    a.woken.take();
+                    continue;
+                }
+                Slot::Open(x) if !x.folded => x,
+                Slot::Open(_) | Slot::Folded => continue,
+            };
+            let last_activity = x.last_activity();
+            if now.secs_since(last_activity) <= *after {
+                continue;
+            }
+            buf.clear();
+            super::sleep::encode(x, &mut buf);
+            let asleep = Asleep {
+                state: store.push(&buf),
+                last_activity,
+                first: x.first,
+                addresses: x
+                    .agents
+                    .iter()
+                    .flat_map(|a| a.addresses.iter().map(|a| a.address))
+                    .collect(),
+                woken: OnceLock::new(),
+            };
+            *slot = Slot::Asleep(Box::new(asleep));
+            slept += 1;
+        }
+        self.slept += slept as u64;
+        slept
+    }
+
+    /// Drops the folded sessions at the front; returns the index of the first one held.
+    pub(crate) fn drop_folded_front(&mut self) -> usize {
+        while self.list.front().is_some_and(|x| match x {
+            Slot::Open(x) => x.folded,
+            Slot::Folded => true,
+            Slot::Asleep(_) => false,
+        }) {
+            self.list.pop_front();
+            self.base += 1;
+        }
+        self.base
+    }
+}
+
+/// Tests read sessions by index; the analysis itself uses [`Sessions::get`], which cannot panic.
+#[cfg(test)]
+impl std::ops::Index<usize> for Sessions {
+    type Output = Session;
+    fn index(&self, s: usize) -> &Session {
+        self.get(s).expect("a session held at that index")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sleeping session whose state does not read back as one (the temporary file changed) comes back
+    /// with nothing seen but its first message, and the store counts it: the run reports it.
+    #[test]
+    fn a_state_that_does_not_read_back_is_counted() {
+        let mut store = RawStore::default();
+        let first = Seen {
+            ts: Timestamp(7),
+            frame: 3,
+            input: 0,
+        };
+        let a = Asleep {
+            state: store.push(b"not a session"),
+            last_activity: Timestamp(9),
+            first,
+            addresses: Box::new([]),
+            woken: OnceLock::new(),
+        };
+        let s = read_back(Some(&store), &a);
+        assert_eq!(store.errors(), 1);
+        assert!(s.pairs.is_empty() && s.timeline.is_empty() && !s.folded);
+        assert_eq!(s.first, first);
+    }
+}
