@@ -139,6 +139,9 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
     // The report is built: the packet path's state and what the analysis still held of the calls open at
     // the end (transactions, TURN and ICE tables) go before the outputs are written, which read only the
     // listed messages and what folding kept (`Model::into_listing`).
+    // Sleeping sessions were all read back when they folded; what could not be is counted before their
+    // store goes.
+    let sleep_errors = analyzer.model().ice.sleep_errors();
     let model = analyzer.into_model().into_listing();
     let write_json = |out: &mut dyn Write| json::write_streaming(&report, &model, out);
     for i in &report.inputs {
@@ -158,8 +161,7 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
                 .with_context(|| format!("{path}: cannot write"))?;
         }
     }
-    let unread =
-        model.raw.errors() + model.messages.errors() + model.ice_folded.errors() + model.ice.sleep_errors();
+    let unread = model.raw.errors() + model.messages.errors() + model.ice_folded.errors() + sleep_errors;
     if unread > 0 {
         bail!(
             "{unread} chunk(s) of message bytes, folded or sleeping sessions could not be read back from the \

@@ -96,7 +96,7 @@ impl Sessions {
         self.sleep = Some((store, after_secs));
     }
 
-    /// Times a session went to sleep, and woke to be changed.
+    /// Times a session went to sleep, and woke (was read back to be changed, by a message or to fold).
     pub(crate) fn sleep_counts(&self) -> (u64, u64) {
         (self.slept, self.woke)
     }

@@ -221,7 +221,8 @@ impl IceState {
             .collect()
     }
 
-    /// Times a session went to sleep, and woke to be changed ([`Analyzer::sleep_sessions`]).
+    /// Times a session went to sleep, and woke: was read back to be changed, by a message or to fold
+    /// ([`Analyzer::sleep_sessions`]).
     ///
     /// [`Analyzer::sleep_sessions`]: crate::analysis::Analyzer::sleep_sessions
     pub fn sleep_counts(&self) -> (u64, u64) {
