@@ -101,11 +101,12 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
             .ok()
             .map(|s| std::sync::Arc::new(s) as std::sync::Arc<dyn iceview::analysis::store::Spill>);
         iceview::report::fold_as_reported(&mut analyzer, spill);
-        // A session quiet for a while waits for its fold in a temporary file (without one, it stays in
-        // memory as it was: a store in memory would only grow).
-        if let Ok(spill) = FileSpill::create() {
-            analyzer.sleep_sessions(
-                Some(std::sync::Arc::new(spill)),
+        // A session or an allocation quiet for a while waits in a temporary file (without one, it stays
+        // in memory as it was: a store in memory would only grow).
+        if let (Ok(sessions), Ok(allocations)) = (FileSpill::create(), FileSpill::create()) {
+            analyzer.sleep_quiet(
+                Some(std::sync::Arc::new(sessions)),
+                Some(std::sync::Arc::new(allocations)),
                 iceview::analysis::SLEEP_AFTER_SECS,
             );
         }
@@ -139,9 +140,9 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
     // The report is built: the packet path's state and what the analysis still held of the calls open at
     // the end (transactions, TURN and ICE tables) go before the outputs are written, which read only the
     // listed messages and what folding kept (`Model::into_listing`).
-    // Sleeping sessions were all read back when they folded; what could not be is counted before their
+    // Sleeping sessions and allocations were all read back when they folded; what could not be is counted before their
     // store goes.
-    let sleep_errors = analyzer.model().ice.sleep_errors();
+    let sleep_errors = analyzer.model().sleep_errors();
     let model = analyzer.into_model().into_listing();
     let write_json = |out: &mut dyn Write| json::write_streaming(&report, &model, out);
     for i in &report.inputs {

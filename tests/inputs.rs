@@ -693,9 +693,10 @@ fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
             );
         }
         if sleep {
-            // Every session sleeps at every search for quiet ones, and wakes at its next message.
-            let spill = Arc::new(MemorySpill::default()) as Arc<dyn iceview::analysis::store::Spill>;
-            a.sleep_sessions(Some(spill), 0.0);
+            // Every session and allocation sleeps at every search for quiet ones, and wakes at its next
+            // message.
+            let spill = || Some(Arc::new(MemorySpill::default()) as Arc<dyn iceview::analysis::store::Spill>);
+            a.sleep_quiet(spill(), spill(), 0.0);
         }
         for (i, (ts, link_type, data, orig_len)) in packets.iter().enumerate() {
             a.ingest(&Packet {
@@ -708,7 +709,7 @@ fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
             });
         }
         // Folded during the read, before the end folds what is still open.
-        slept.borrow_mut().push(a.model().ice.sleep_counts());
+        slept.borrow_mut().push(a.model().sleep_counts());
         let folded = a.model().ice_folded.session_count();
         let held = a.model().transactions.iter().count();
         let allocations = a.model().ice_folded.allocation_count();
@@ -762,12 +763,17 @@ fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
     ];
     let slept = slept.into_inner();
     assert!(
-        slept[..3].iter().all(|&n| n == (0, 0)),
-        "sessions sleep only when asked to: {slept:?}"
+        slept[..3].iter().all(|&n| n == [(0, 0), (0, 0)]),
+        "sessions and allocations sleep only when asked to: {slept:?}"
     );
-    // Sessions that went on after a search (the long calls, and most of a short one's checks) woke.
+    // Sessions that went on after a search (the long calls, and most of a short one's checks) woke, and
+    // so did allocations that went on.
+    let [(sessions_slept, sessions_woke), (allocations_slept, allocations_woke)] = slept[3];
     if runs[0].3 > 0 && runs[1].2 > 0 {
-        assert!(slept[3].0 > 0 && slept[3].1 > 0, "(slept, woke): {:?}", slept[3]);
+        assert!(sessions_slept > 0 && sessions_woke > 0, "{:?}", slept[3]);
+    }
+    if runs[1].4 > 0 {
+        assert!(allocations_slept > 0 && allocations_woke > 0, "{:?}", slept[3]);
     }
     let wholes = wholes.into_inner();
     let unread_at_start = unread_at_start.into_inner();

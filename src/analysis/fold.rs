@@ -567,6 +567,7 @@ impl Model {
             if let Some(view) = sessions::session(&self.ice, s, &self.transactions, now) {
                 self.ice_folded.push(&view);
             }
+            self.ice.sessions.release(s);
         }
         let pending: HashSet<transactions::TxIndex, FastHash> = self.turn.pending_txs().collect();
         for tx in self.ice.fold(&quiet) {
@@ -600,6 +601,7 @@ impl Model {
             if let Some(view) = sessions::session(&self.ice, s, &self.transactions, end) {
                 self.ice_folded.push(&view);
             }
+            self.ice.sessions.release(s);
         }
         self.ice.fold(&open);
         let keys: Vec<turn::AllocationKey> = self.turn.allocations.iter().map(|(k, _)| *k).collect();
@@ -607,11 +609,11 @@ impl Model {
         {
             let by_allocation = findings::turn::transactions_by_allocation(self, |_| true);
             for key in &keys {
-                let Some(a) = self.turn.allocations.get(key) else {
+                let Some(a) = self.turn.allocations.get_passing(key) else {
                     continue;
                 };
                 let txs = by_allocation.get(key).map(Vec::as_slice).unwrap_or(&[]);
-                found.push(findings::turn::allocation_findings(key, a, txs, end));
+                found.push(findings::turn::allocation_findings(key, &a, txs, end));
             }
         }
         for (key, found) in keys.iter().zip(found) {
@@ -684,7 +686,7 @@ impl Model {
         let theirs = self.transactions_of(&finished);
         let mut folded = Vec::new();
         for key in &order {
-            let Some(a) = self.turn.allocations.get(key) else {
+            let Some(a) = self.turn.allocations.get_passing(key) else {
                 continue;
             };
             let mut txs: Vec<&Transaction> = theirs
@@ -695,10 +697,10 @@ impl Model {
                 .filter(|t| findings::turn::is_allocation_request(t))
                 .collect();
             findings::turn::in_request_order(&mut txs);
-            if findings::turn::allocate_unanswered(a, &txs) {
+            if findings::turn::allocate_unanswered(&a, &txs) {
                 continue;
             }
-            let found = findings::turn::allocation_findings(key, a, &txs, now);
+            let found = findings::turn::allocation_findings(key, &a, &txs, now);
             folded.push((*key, found));
         }
         let mut relayed = Vec::new();

@@ -15,6 +15,7 @@ mod flows;
 pub(crate) mod fold;
 pub mod ice;
 pub(crate) mod nat;
+mod pack;
 mod paged;
 pub(crate) mod recent;
 pub(crate) mod records;
@@ -273,6 +274,20 @@ impl Model {
         }
     }
 
+    /// Times an ICE session and a TURN allocation went to sleep, and woke: was read back to be changed,
+    /// by a message or to fold ([`Analyzer::sleep_quiet`]).
+    pub fn sleep_counts(&self) -> [(u64, u64); 2] {
+        [
+            self.ice.sessions.sleep_counts(),
+            self.turn.allocations.sleep_counts(),
+        ]
+    }
+
+    /// Sleeping sessions' and allocations' states that could not be read back from their temporary files.
+    pub fn sleep_errors(&self) -> u64 {
+        self.ice.sessions.sleep_errors() + self.turn.allocations.sleep_errors()
+    }
+
     /// A listed message's addresses, transport and relay.
     pub fn path<'a>(&self, m: &'a MessageRecord) -> &'a Path {
         &m.path
@@ -497,7 +512,8 @@ impl Analyzer {
         model.settle_checks(now);
         model.retire_settled_requests(now);
         let relayed = model.fold_finished_allocations(now);
-        model.ice.sleep(now);
+        model.ice.sleep(now, &model.transactions);
+        model.turn.allocations.sleep(now);
         let state = &mut self.state;
         for addr in relayed {
             if state.relayed_addrs.remove(&addr) {
@@ -525,12 +541,20 @@ impl Analyzer {
             .enable(render, render_allocation, render_finding, spill);
     }
 
-    /// With folding on ([`Analyzer::fold_sessions`]), sessions quiet for more than `after_secs` of capture
-    /// time sleep until they fold or wake: their state goes to `spill` (to memory without one) and is read
-    /// back when something reads or changes it. `iceview read` passes [`SLEEP_AFTER_SECS`]; tests pass
-    /// 0, so that every session sleeps at every search for quiet ones, and wakes at its next message.
-    pub fn sleep_sessions(&mut self, spill: Option<std::sync::Arc<dyn store::Spill>>, after_secs: f64) {
-        self.state.model.ice.sessions.enable_sleep(spill, after_secs);
+    /// With folding on ([`Analyzer::fold_sessions`]), ICE sessions and TURN allocations quiet for more
+    /// than `after_secs` of capture time sleep until they fold or wake: their states go to `sessions` and
+    /// `allocations` (to memory without them) and are read back when something reads or changes them.
+    /// `iceview read` passes [`SLEEP_AFTER_SECS`]; tests pass 0, so that everything sleeps at every search
+    /// for quiet ones, and wakes at its next message.
+    pub fn sleep_quiet(
+        &mut self,
+        sessions: Option<std::sync::Arc<dyn store::Spill>>,
+        allocations: Option<std::sync::Arc<dyn store::Spill>>,
+        after_secs: f64,
+    ) {
+        let model = &mut self.state.model;
+        model.ice.sessions.enable_sleep(sessions, after_secs);
+        model.turn.allocations.enable_sleep(allocations, after_secs);
     }
 
     /// With folding on ([`Analyzer::fold_sessions`]), sessions fold once quiet for `secs` of capture time

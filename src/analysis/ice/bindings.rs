@@ -300,9 +300,9 @@ mod tests {
 
         // Asleep (its state in the store, not read back), the session still keeps them.
         d.ice.sessions.enable_sleep(None, 0.0);
-        assert_eq!(d.ice.sleep(Timestamp::from_secs_f64(150.0)), 1);
+        assert_eq!(d.ice.sleep(Timestamp::from_secs_f64(150.0), &d.txs), 1);
         d.ice.retire_bindings(Timestamp::from_secs_f64(200.0));
         assert_eq!(d.ice.server_bindings.len(), 1, "kept for the sleeping session");
-        assert_eq!(d.ice.sleep_counts(), (1, 0), "the session slept through");
+        assert_eq!(d.ice.sessions.sleep_counts(), (1, 0), "the session slept through");
     }
 }

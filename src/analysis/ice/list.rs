@@ -40,7 +40,11 @@ struct Asleep {
     state: RawRef,
     last_activity: Timestamp,
     first: Seen,
-    /// Its agents' addresses ([`IceState::open_addresses`]).
+    /// The earliest last activity of the first unsettled check of its pair directions (the time zero for
+    /// one gone from the table): once that is quiet for long enough, its checks may settle, and it wakes
+    /// for that ([`Sessions::due_to_settle`]). None: nothing to settle.
+    settles_after: Option<Timestamp>,
+    /// Its agents' addresses ([`super::IceState::open_addresses`]).
     addresses: Box<[SocketAddr]>,
     /// Its state read back by something that only reads it (given up when it sleeps again).
     woken: OnceLock<Box<Session>>,
@@ -126,12 +130,20 @@ impl Sessions {
         self.slot(s).map(|slot| self.session(slot))
     }
 
-    /// Whether session `s` is folded (without reading a sleeping one back).
+    /// Whether session `s` is folded, or not held (without reading a sleeping one back).
     pub(crate) fn is_folded(&self, s: usize) -> bool {
         match self.slot(s) {
             Some(Slot::Open(x)) => x.folded,
-            Some(Slot::Folded) => true,
-            Some(Slot::Asleep(_)) | None => false,
+            Some(Slot::Folded) | None => true,
+            Some(Slot::Asleep(_)) => false,
+        }
+    }
+
+    /// Lets go of what was read back of sleeping session `s` (it is read again when asked for): views of
+    /// many sessions are made one after another, and need not hold them all at once.
+    pub(crate) fn release(&mut self, s: usize) {
+        if let Some(Slot::Asleep(a)) = s.checked_sub(self.base).and_then(|i| self.list.get_mut(i)) {
+            a.woken.take();
         }
     }
 
@@ -220,9 +232,32 @@ impl Sessions {
             })
     }
 
+    /// The sleeping sessions from `from` on with checks that may settle at `now` (quiet for more than
+    /// `quiet_secs`): they must wake for it.
+    pub(crate) fn due_to_settle(&self, from: usize, now: Timestamp, quiet_secs: f64) -> Vec<usize> {
+        let base = self.base;
+        self.list
+            .iter()
+            .enumerate()
+            .skip(from.saturating_sub(base))
+            .filter_map(|(i, slot)| match slot {
+                Slot::Asleep(a) if a.settles_after.is_some_and(|t| now.secs_since(t) > quiet_secs) => {
+                    Some(base + i)
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// With sleep enabled, puts the open sessions from `from` on quiet for longer than it asks at `now` to
-    /// sleep, and lets go of the states read back of those already asleep. Returns how many went to sleep.
-    pub(crate) fn sleep(&mut self, from: usize, now: Timestamp) -> usize {
+    /// sleep, and lets go of the states read back of those already asleep. `settles_after` says when a
+    /// session's checks may start to settle ([`Asleep::settles_after`]). Returns how many went to sleep.
+    pub(crate) fn sleep(
+        &mut self,
+        from: usize,
+        now: Timestamp,
+        settles_after: impl Fn(&Session) -> Option<Timestamp>,
+    ) -> usize {
         let Some((store, after)) = &mut self.sleep else {
             return 0;
         };
@@ -246,6 +281,7 @@ impl Sessions {
             let asleep = Asleep {
                 state: store.push(&buf),
                 last_activity,
+                settles_after: settles_after(x),
                 first: x.first,
                 addresses: x
                     .agents
@@ -301,6 +337,7 @@ mod tests {
         let a = Asleep {
             state: store.push(b"not a session"),
             last_activity: Timestamp(9),
+            settles_after: None,
             first,
             addresses: Box::new([]),
             woken: OnceLock::new(),

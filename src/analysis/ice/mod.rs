@@ -44,7 +44,7 @@ pub(crate) use session::{MAX_TIMELINE_EVENTS, TIMELINE_HEAD};
 use bindings::BindingIndex;
 use index::{ChecksByTx, FlowIndex};
 
-use super::transactions::{Seen, TxEvent, TxIndex};
+use super::transactions::{Seen, Transaction, Transactions, TxEvent, TxIndex};
 use super::Relay;
 use crate::capture::Timestamp;
 use crate::net::hash::FastHash;
@@ -221,22 +221,21 @@ impl IceState {
             .collect()
     }
 
-    /// Times a session went to sleep, and woke: was read back to be changed, by a message or to fold
-    /// ([`Analyzer::sleep_sessions`]).
-    ///
-    /// [`Analyzer::sleep_sessions`]: crate::analysis::Analyzer::sleep_sessions
-    pub fn sleep_counts(&self) -> (u64, u64) {
-        self.sessions.sleep_counts()
-    }
-
-    /// Sleeping sessions' states that could not be read back from their temporary file.
-    pub fn sleep_errors(&self) -> u64 {
-        self.sessions.sleep_errors()
-    }
-
-    /// Puts the open sessions quiet for a while at `now` to sleep ([`Sessions::sleep`]).
-    pub(crate) fn sleep(&mut self, now: Timestamp) -> usize {
-        self.sessions.sleep(self.closed_below, now)
+    /// Puts the open sessions quiet for a while at `now` to sleep ([`Sessions::sleep`]). Each notes when
+    /// the first of its checks may settle ([`IceState::settle`] wakes it then), from `txs`.
+    pub(crate) fn sleep(&mut self, now: Timestamp, txs: &Transactions) -> usize {
+        self.sessions.sleep(self.closed_below, now, |s| {
+            s.pairs
+                .iter()
+                .flat_map(|p| p.dirs.iter())
+                .filter_map(|d| d.txs.first())
+                .map(|&i| {
+                    txs.get(i)
+                        .and_then(Transaction::last_activity)
+                        .unwrap_or(Timestamp(0))
+                })
+                .min()
+        })
     }
 
     /// The agent addresses of the sessions still open (not folded), each with its session's first
@@ -252,28 +251,18 @@ impl IceState {
     pub(crate) fn fold(&mut self, folds: &[usize]) -> Vec<TxIndex> {
         let mut set = std::collections::HashSet::with_capacity_and_hasher(folds.len(), FastHash::default());
         for &s in folds {
-            let Some(session) = self.sessions.get_mut(s) else {
-                continue;
-            };
-            if session.folded {
+            if self.sessions.is_folded(s) || !set.insert(s) {
                 continue;
             }
-            session.folded = true;
-            session.agents = Default::default();
             self.sessions_folded += 1;
-            set.insert(s);
         }
         let txs = self.forget(|s| set.contains(&s));
-        // Nothing refers to a folded session's detail any more: only its place is kept, and what was
-        // folded at the front goes.
-        for &s in &set {
-            self.sessions.fold(s);
-        }
+        // What was folded at the front goes.
         self.closed_below = self.closed_below.max(self.sessions.drop_folded_front());
         txs
     }
 
-    /// Drops the detail of the sessions `gone` picks (pairs, timeline, addresses) and the lookups that lead
+    /// Drops the sessions `gone` picks but their places (pairs, timeline, addresses) and the lookups that lead
     /// to them, so later packets with their ufrags or flows start afresh. Returns the transactions they
     /// referred to.
     fn forget(&mut self, gone: impl Fn(usize) -> bool) -> Vec<TxIndex> {
@@ -284,13 +273,8 @@ impl IceState {
             // Its flows first: the index finds them through its pairs.
             self.by_flow
                 .forget_session(&self.sessions, s, &mut self.flows_changed);
-            if let Some(session) = self.sessions.get_mut(s) {
-                session.pairs = Vec::new();
-                session.timeline = Vec::new();
-                for a in session.agents.iter_mut() {
-                    a.addresses = Vec::new();
-                }
-            }
+            // Nothing refers to its detail any more: only its place is kept (a sleeping one is not woken).
+            self.sessions.fold(s);
         }
         let mut txs = Vec::new();
         self.by_tx.retain(|tx, r| {
@@ -331,7 +315,7 @@ pub(super) mod tests {
 
     pub(super) struct Driver {
         pub(super) ice: IceState,
-        txs: Transactions,
+        pub(super) txs: Transactions,
         ms: u64,
     }
 

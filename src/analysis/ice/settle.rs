@@ -137,6 +137,10 @@ impl IceState {
         quiet_secs: f64,
         keep: &HashSet<TxIndex, FastHash>,
     ) -> Vec<TxIndex> {
+        // Sleeping sessions whose checks may settle wake for it (and sleep again at the end of the search).
+        for s in self.sessions.due_to_settle(self.closed_below, now, quiet_secs) {
+            self.sessions.get_mut(s);
+        }
         let mut out = Vec::new();
         let mut settled: HashMap<TxIndex, Option<SettledTx>, FastHash> = HashMap::default();
         for (_, session) in self.sessions.iter_mut_from(self.closed_below) {

@@ -374,9 +374,13 @@ impl Allocation {
     /// lifetime, or never granted although the server answered (a later success would be a new
     /// allocation's). One seen only mid-stream, with no lifetime known, is never over.
     pub(crate) fn over_at(&self, now: Timestamp) -> bool {
+        self.over_whatever_the_time() || self.expires_at().is_some_and(|e| e < now)
+    }
+
+    /// [`Allocation::over_at`] but for its lifetime running out: deleted, gone, or never granted.
+    pub(crate) fn over_whatever_the_time(&self) -> bool {
         self.deleted_at.is_some()
             || self.gone_at.is_some()
-            || self.expires_at().is_some_and(|e| e < now)
             || (!self.succeeded() && (!self.error_counts.is_empty() || self.rejections_total > 0))
     }
 

@@ -56,7 +56,7 @@ pub(crate) struct StaleNonces {
     /// Requests that came back with the very NONCE the server had just declared stale.
     pub(crate) reused: u32,
     /// The nonce of the request last answered 438, until the next request.
-    stale: Option<String>,
+    pub(super) stale: Option<String>,
 }
 
 impl StaleNonces {

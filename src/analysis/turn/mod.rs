@@ -37,6 +37,7 @@ mod auth;
 mod lab;
 mod relay;
 mod requests;
+mod sleep;
 mod table;
 
 pub(crate) use allocation::{
@@ -125,7 +126,7 @@ impl TurnState {
             self.allocations_not_tracked += 1;
             return None;
         }
-        Some(self.allocations.entry(key))
+        self.allocations.entry(key)
     }
 
     /// Learns from one (non-relayed, non-duplicate) STUN message: requests are remembered until their
@@ -165,11 +166,9 @@ impl TurnState {
         let waiting: std::collections::HashSet<AllocationKey, crate::net::hash::FastHash> =
             self.pending.values().map(|p| p.key).collect();
         self.allocations
-            .unordered()
-            .filter(|(k, a)| {
-                now.secs_since(a.last_seen) > quiet_secs && a.over_at(now) && !waiting.contains(k)
-            })
-            .map(|(k, _)| *k)
+            .over_and_quiet(now, quiet_secs)
+            .filter(|k| !waiting.contains(k))
+            .copied()
             .collect()
     }
 

@@ -46,7 +46,7 @@ impl PeerTraffic {
 /// capture holds thousands of allocations at once (80 bytes each inline, 8 boxed). Reads see the
 /// counts through `Deref`, zero when nothing was dropped.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Dropped(Option<Box<DroppedCounts>>);
+pub(crate) struct Dropped(pub(super) Option<Box<DroppedCounts>>);
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct DroppedCounts {

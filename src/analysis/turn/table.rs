@@ -9,17 +9,23 @@
 //! created, and how many, `TurnState` decides (`MAX_ALLOCATIONS`).
 use super::{Allocation, AllocationKey};
 use crate::analysis::flows::Dirty;
+use crate::analysis::store::{RawRef, RawStore, Spill};
+use crate::capture::Timestamp;
 use crate::net::hash::FastHash;
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 /// The allocations by client/server 5-tuple. Every ChannelData frame looks its allocation up, so they are
 /// hashed (B-tree searches comparing `SocketAddr`s were ~20 % of a TURN server capture's analysis, perf);
-/// the outputs iterate them in key order, never in hash order.
+/// the outputs iterate them in key order, never in hash order. An allocation quiet for a while may sleep
+/// ([`Allocations::sleep`]): its state goes to a store that spills to a temporary file, and it is read back
+/// when something reads it, woken when something changes it.
 #[derive(Debug, Default)]
 pub(crate) struct Allocations {
     /// Key → position in `slab`.
     index: HashMap<AllocationKey, usize, FastHash>,
-    slab: Vec<(AllocationKey, Allocation)>,
+    slab: Vec<(AllocationKey, Slot)>,
     /// Positions freed by [`Allocations::remove`], for the next new allocation.
     free: Vec<usize>,
     /// The client and server addresses of allocations added or removed since the analysis last took them:
@@ -29,6 +35,58 @@ pub(crate) struct Allocations {
     /// (`at_mut`), so what was read from it (its channels' peers, its relayed address) stays true while
     /// this is unchanged. A small array beside the slab: checking it does not touch the allocation.
     versions: Vec<u32>,
+    /// Where sleeping allocations' states go, and how long one is quiet before it sleeps; `None`: they
+    /// never sleep.
+    sleep: Option<(RawStore, f64)>,
+    /// Times an allocation went to sleep, and woke (was read back to be changed).
+    slept: u64,
+    woke: u64,
+}
+
+#[derive(Debug, Default)]
+enum Slot {
+    Open(Box<Allocation>),
+    Asleep(Box<Asleep>),
+    /// A position freed for a later allocation.
+    #[default]
+    Free,
+}
+
+/// A sleeping allocation: what the search for finished ones reads, and where its state is.
+#[derive(Debug)]
+struct Asleep {
+    state: RawRef,
+    last_seen: Timestamp,
+    /// Over whatever the time ([`Allocation::over_at`] but for its expiry).
+    over: bool,
+    expires_at: Option<Timestamp>,
+    /// Its state read back by something that only reads it (given up when it sleeps again).
+    woken: OnceLock<Box<Allocation>>,
+}
+
+impl Asleep {
+    fn over_at(&self, now: Timestamp) -> bool {
+        self.over || self.expires_at.is_some_and(|e| e < now)
+    }
+}
+
+/// A sleeping allocation's state, read back from `store`. One that cannot be read back (the temporary
+/// file damaged) is counted in the store's errors, which the run reports, and comes back empty.
+fn read_back(store: Option<&RawStore>, a: &Asleep) -> Allocation {
+    let mut buf = Vec::new();
+    if let Some(store) = store {
+        // A read that fails is counted by the store.
+        if store.read_into(a.state, &mut buf) {
+            if let Some(x) = super::sleep::decode(&buf) {
+                return x;
+            }
+            store.note_unreadable();
+        }
+    }
+    Allocation {
+        last_seen: a.last_seen,
+        ..Allocation::default()
+    }
 }
 
 impl Allocations {
@@ -43,13 +101,111 @@ impl Allocations {
         self.changed.note(key.client);
         self.changed.note(key.server);
     }
+    /// From now on, allocations quiet for more than `after_secs` sleep ([`Allocations::sleep`]): their
+    /// states go to `spill` (to memory without one).
+    pub(crate) fn enable_sleep(&mut self, spill: Option<Arc<dyn Spill>>, after_secs: f64) {
+        let mut store = RawStore::default();
+        if let Some(spill) = spill {
+            store.set_spill(spill);
+        }
+        self.sleep = Some((store, after_secs));
+    }
+    /// Times an allocation went to sleep, and woke (was read back to be changed).
+    pub(crate) fn sleep_counts(&self) -> (u64, u64) {
+        (self.slept, self.woke)
+    }
+    /// Sleeping allocations' states that could not be read back so far.
+    pub(crate) fn sleep_errors(&self) -> u64 {
+        self.sleep.as_ref().map_or(0, |(store, _)| store.errors())
+    }
+    /// With sleep enabled, puts the allocations quiet for longer than it asks at `now` to sleep, and lets
+    /// go of the states read back of those already asleep. Returns how many went to sleep.
+    pub(crate) fn sleep(&mut self, now: Timestamp) -> usize {
+        let Some((store, after)) = &mut self.sleep else {
+            return 0;
+        };
+        let mut buf = Vec::new();
+        let mut slept = 0;
+        for (_, slot) in &mut self.slab {
+            let a = match slot {
+                Slot::Asleep(x) => {
+                    x.woken.take();
+                    continue;
+                }
+                Slot::Open(a) => a,
+                Slot::Free => continue,
+            };
+            if now.secs_since(a.last_seen) <= *after {
+                continue;
+            }
+            buf.clear();
+            super::sleep::encode(a, &mut buf);
+            let asleep = Asleep {
+                state: store.push(&buf),
+                last_seen: a.last_seen,
+                over: a.over_whatever_the_time(),
+                expires_at: a.expires_at(),
+                woken: OnceLock::new(),
+            };
+            *slot = Slot::Asleep(Box::new(asleep));
+            slept += 1;
+        }
+        self.slept += slept as u64;
+        slept
+    }
+    /// The allocation in `slot`: a sleeping one read back (and kept until it sleeps again).
+    fn read<'a>(sleep: Option<&'a (RawStore, f64)>, slot: &'a Slot) -> Option<&'a Allocation> {
+        match slot {
+            Slot::Open(a) => Some(a),
+            Slot::Asleep(x) => Some(
+                x.woken
+                    .get_or_init(|| Box::new(read_back(sleep.map(|(s, _)| s), x))),
+            ),
+            Slot::Free => None,
+        }
+    }
+    /// The allocation in `slot`, to change: a sleeping one wakes.
+    fn wake<'a>(
+        sleep: Option<&(RawStore, f64)>,
+        woke: &mut u64,
+        slot: &'a mut Slot,
+    ) -> Option<&'a mut Allocation> {
+        if let Slot::Asleep(x) = slot {
+            let a = match x.woken.take() {
+                Some(a) => a,
+                None => Box::new(read_back(sleep.map(|(s, _)| s), x)),
+            };
+            *slot = Slot::Open(a);
+            *woke += 1;
+        }
+        match slot {
+            Slot::Open(a) => Some(a),
+            Slot::Asleep(_) | Slot::Free => None,
+        }
+    }
+    /// `key`'s allocation, a sleeping one read back but not kept (what was read back already is used):
+    /// findings of many allocations are worked out one after another, and need not hold them all at once.
+    pub(crate) fn get_passing(&self, key: &AllocationKey) -> Option<Cow<'_, Allocation>> {
+        let (_, slot) = self.slab.get(*self.index.get(key)?)?;
+        match slot {
+            Slot::Open(a) => Some(Cow::Borrowed(a)),
+            Slot::Asleep(x) => Some(match x.woken.get() {
+                Some(a) => Cow::Borrowed(a),
+                None => Cow::Owned(read_back(self.sleep.as_ref().map(|(s, _)| s), x)),
+            }),
+            Slot::Free => None,
+        }
+    }
     /// Takes `key`'s allocation out; its position is reused by a later one (with a new version).
     pub(crate) fn remove(&mut self, key: &AllocationKey) -> Option<Allocation> {
         let i = self.index.remove(key)?;
         self.touch(i);
         self.note(key);
         self.free.push(i);
-        self.slab.get_mut(i).map(|(_, a)| std::mem::take(a))
+        let (_, slot) = self.slab.get_mut(i)?;
+        let a = Self::wake(self.sleep.as_ref(), &mut self.woke, slot).map(std::mem::take);
+        *slot = Slot::Free;
+        a
     }
     /// A position for a new allocation `key` (a freed one first).
     fn place(&mut self, key: AllocationKey, a: Allocation) -> usize {
@@ -57,13 +213,13 @@ impl Allocations {
         let i = match self.free.pop() {
             Some(i) => {
                 if let Some(slot) = self.slab.get_mut(i) {
-                    *slot = (key, a);
+                    *slot = (key, Slot::Open(Box::new(a)));
                 }
                 self.touch(i);
                 i
             }
             None => {
-                self.slab.push((key, a));
+                self.slab.push((key, Slot::Open(Box::new(a))));
                 self.versions.push(0);
                 self.slab.len() - 1
             }
@@ -75,12 +231,14 @@ impl Allocations {
         self.index.contains_key(key)
     }
     pub(crate) fn get(&self, key: &AllocationKey) -> Option<&Allocation> {
-        self.slab.get(*self.index.get(key)?).map(|(_, a)| a)
+        let (_, slot) = self.slab.get(*self.index.get(key)?)?;
+        Self::read(self.sleep.as_ref(), slot)
     }
     pub(crate) fn get_mut(&mut self, key: &AllocationKey) -> Option<&mut Allocation> {
         let i = *self.index.get(key)?;
         self.touch(i);
-        self.slab.get_mut(i).map(|(_, a)| a)
+        let (_, slot) = self.slab.get_mut(i)?;
+        Self::wake(self.sleep.as_ref(), &mut self.woke, slot)
     }
     /// See `versions`.
     fn touch(&mut self, position: usize) {
@@ -98,19 +256,22 @@ impl Allocations {
         self.index.get(key).copied()
     }
     pub(super) fn at(&self, position: usize) -> Option<(&AllocationKey, &Allocation)> {
-        self.slab.get(position).map(|(k, a)| (k, a))
+        let (k, slot) = self.slab.get(position)?;
+        Some((k, Self::read(self.sleep.as_ref(), slot)?))
     }
     /// For counting media only: the version does not change, so nothing read for a route may change
-    /// through this.
+    /// through this (a sleeping allocation wakes as it was).
     pub(super) fn at_mut(&mut self, position: usize) -> Option<(AllocationKey, &mut Allocation)> {
-        self.slab.get_mut(position).map(|(k, a)| (*k, a))
+        let (k, slot) = self.slab.get_mut(position)?;
+        Some((*k, Self::wake(self.sleep.as_ref(), &mut self.woke, slot)?))
     }
     #[cfg(test)]
     pub(crate) fn insert(&mut self, key: AllocationKey, a: Allocation) -> Option<Allocation> {
         match self.index.get(&key) {
             Some(&i) => {
                 self.touch(i);
-                self.slab.get_mut(i).map(|(_, old)| std::mem::replace(old, a))
+                let (_, slot) = self.slab.get_mut(i)?;
+                Self::wake(self.sleep.as_ref(), &mut self.woke, slot).map(|old| std::mem::replace(old, a))
             }
             None => {
                 self.place(key, a);
@@ -118,7 +279,7 @@ impl Allocations {
             }
         }
     }
-    pub(super) fn entry(&mut self, key: AllocationKey) -> &mut Allocation {
+    pub(super) fn entry(&mut self, key: AllocationKey) -> Option<&mut Allocation> {
         let i = match self.index.get(&key) {
             Some(&i) => {
                 self.touch(i);
@@ -126,23 +287,36 @@ impl Allocations {
             }
             None => self.place(key, Allocation::default()),
         };
-        &mut self.slab[i].1
+        let (_, slot) = self.slab.get_mut(i)?;
+        Self::wake(self.sleep.as_ref(), &mut self.woke, slot)
+    }
+    /// The keys of the allocations over and quiet for more than `quiet_secs` before `now` (sleeping ones
+    /// not read back), in no particular order.
+    pub(super) fn over_and_quiet(
+        &self,
+        now: Timestamp,
+        quiet_secs: f64,
+    ) -> impl Iterator<Item = &AllocationKey> {
+        self.index.values().filter_map(move |&i| {
+            let (k, slot) = self.slab.get(i)?;
+            let quiet_over = match slot {
+                Slot::Open(a) => now.secs_since(a.last_seen) > quiet_secs && a.over_at(now),
+                Slot::Asleep(x) => now.secs_since(x.last_seen) > quiet_secs && x.over_at(now),
+                Slot::Free => false,
+            };
+            quiet_over.then_some(k)
+        })
     }
     /// In no particular order.
     pub(crate) fn unordered(&self) -> impl Iterator<Item = (&AllocationKey, &Allocation)> {
         self.index
             .values()
             .filter_map(|&i| self.slab.get(i))
-            .map(|(k, a)| (k, a))
+            .filter_map(|(k, slot)| Some((k, Self::read(self.sleep.as_ref(), slot)?)))
     }
     /// In key order (client, server, transport).
     pub(crate) fn iter(&self) -> std::vec::IntoIter<(&AllocationKey, &Allocation)> {
-        let mut all: Vec<_> = self
-            .index
-            .values()
-            .filter_map(|&i| self.slab.get(i))
-            .map(|(k, a)| (k, a))
-            .collect();
+        let mut all: Vec<_> = self.unordered().collect();
         all.sort_unstable_by(|x, y| x.0.cmp(y.0));
         all.into_iter()
     }
