@@ -3,6 +3,7 @@
 //! bits, lists with their length. Reading is checked: damaged bytes give `None`, and no length read is
 //! trusted beyond the bytes left.
 
+use crate::analysis::store::{RawRef, RawStore, Spill};
 use crate::analysis::transactions::Seen;
 use crate::capture::Timestamp;
 use crate::net::addr::SortAddr;
@@ -10,6 +11,72 @@ use crate::net::Transport;
 use crate::wire::stun::{Method, TransactionId};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::sync::Arc;
+
+/// Where sleeping items' states go (a store that spills to a temporary file), how long an item is quiet
+/// before it sleeps, and how often items slept and woke.
+#[derive(Debug)]
+pub(crate) struct SleepStore {
+    store: RawStore,
+    /// Capture time an item must be quiet before it sleeps.
+    pub(crate) after: f64,
+    slept: u64,
+    woke: u64,
+}
+
+impl SleepStore {
+    /// States go to `spill` (to memory without one).
+    pub(crate) fn new(spill: Option<Arc<dyn Spill>>, after: f64) -> SleepStore {
+        let mut store = RawStore::default();
+        if let Some(spill) = spill {
+            store.set_spill(spill);
+        }
+        SleepStore {
+            store,
+            after,
+            slept: 0,
+            woke: 0,
+        }
+    }
+
+    /// Stores `x`'s encoding (`buf` is scratch space), as an item goes to sleep.
+    pub(crate) fn put<T: Pack>(&mut self, x: &T, buf: &mut Vec<u8>) -> RawRef {
+        buf.clear();
+        x.put(buf);
+        self.slept += 1;
+        self.store.push(buf)
+    }
+
+    /// The item stored at `at`; None when it cannot be read back (the temporary file damaged), counted in
+    /// [`SleepStore::errors`], which the run reports.
+    pub(crate) fn get<T: Pack>(&self, at: RawRef) -> Option<T> {
+        let mut buf = Vec::new();
+        // A read that fails is counted by the store.
+        if !self.store.read_into(at, &mut buf) {
+            return None;
+        }
+        let x = Reader::whole(&buf, T::get);
+        if x.is_none() {
+            self.store.note_unreadable();
+        }
+        x
+    }
+
+    /// Notes that an item woke (was read back to be changed).
+    pub(crate) fn woke(&mut self) {
+        self.woke += 1;
+    }
+
+    /// Times an item went to sleep, and woke.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        (self.slept, self.woke)
+    }
+
+    /// States that could not be read back so far.
+    pub(crate) fn errors(&self) -> u64 {
+        self.store.errors()
+    }
+}
 
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],
@@ -291,3 +358,29 @@ impl Pack for Method {
 }
 
 pack_struct!(Seen { ts, frame, input });
+
+/// Checks that damaged forms of `x`'s encoding (cut short, a byte too many, one byte in `step` changed)
+/// never panic and never read past the buffer: they give `None`, or a value whose encoding is exactly
+/// those bytes.
+#[cfg(test)]
+pub(crate) fn check_damaged<T: Pack>(x: &T, step: usize) {
+    let mut buf = Vec::new();
+    x.put(&mut buf);
+    for cut in 0..buf.len() {
+        assert!(Reader::whole(&buf[..cut], T::get).is_none(), "cut at {cut}");
+    }
+    let mut longer = buf.clone();
+    longer.push(0);
+    assert!(Reader::whole(&longer, T::get).is_none(), "a byte too many");
+    for at in (0..buf.len()).step_by(step) {
+        for flip in [0x01u8, 0x80, 0xFF] {
+            let mut bad = buf.clone();
+            bad[at] ^= flip;
+            if let Some(y) = Reader::whole(&bad, T::get) {
+                let mut again = Vec::new();
+                y.put(&mut again);
+                assert_eq!(again, bad, "byte {at} ^ {flip:#x}");
+            }
+        }
+    }
+}

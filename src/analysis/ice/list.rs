@@ -1,7 +1,8 @@
 //! The sessions of an [`super::IceState`], by index, open, asleep or folded.
 
 use super::session::Session;
-use crate::analysis::store::{RawRef, RawStore, Spill};
+use crate::analysis::pack::SleepStore;
+use crate::analysis::store::{RawRef, Spill};
 use crate::analysis::transactions::Seen;
 use crate::capture::Timestamp;
 use std::collections::VecDeque;
@@ -21,10 +22,7 @@ pub(crate) struct Sessions {
     list: VecDeque<Slot>,
     /// Where sleeping sessions' states go, and how long a session is quiet before it sleeps; `None`:
     /// sessions never sleep.
-    sleep: Option<(RawStore, f64)>,
-    /// Times a session went to sleep, and woke (was read back to be changed).
-    slept: u64,
-    woke: u64,
+    sleep: Option<SleepStore>,
 }
 
 #[derive(Debug)]
@@ -65,18 +63,10 @@ static FOLDED: std::sync::LazyLock<Session> = std::sync::LazyLock::new(|| {
 
 /// A sleeping session's state, read back from `store`. One that cannot be read back (the temporary file
 /// damaged) is counted in the store's errors, which the run reports, and comes back with nothing seen.
-fn read_back(store: Option<&RawStore>, a: &Asleep) -> Session {
-    let mut buf = Vec::new();
-    if let Some(store) = store {
-        // A read that fails is counted by the store.
-        if store.read_into(a.state, &mut buf) {
-            if let Some(s) = super::sleep::decode(&buf) {
-                return s;
-            }
-            store.note_unreadable();
-        }
-    }
-    Session::new(Default::default(), a.first, None)
+fn read_back(store: Option<&SleepStore>, a: &Asleep) -> Session {
+    store
+        .and_then(|store| store.get(a.state))
+        .unwrap_or_else(|| Session::new(Default::default(), a.first, None))
 }
 
 impl Sessions {
@@ -93,21 +83,17 @@ impl Sessions {
     /// From now on, sessions quiet for more than `after_secs` sleep ([`Sessions::sleep`]): their states go
     /// to `spill` (to memory without one).
     pub(crate) fn enable_sleep(&mut self, spill: Option<Arc<dyn Spill>>, after_secs: f64) {
-        let mut store = RawStore::default();
-        if let Some(spill) = spill {
-            store.set_spill(spill);
-        }
-        self.sleep = Some((store, after_secs));
+        self.sleep = Some(SleepStore::new(spill, after_secs));
     }
 
     /// Times a session went to sleep, and woke (was read back to be changed, by a message or to fold).
     pub(crate) fn sleep_counts(&self) -> (u64, u64) {
-        (self.slept, self.woke)
+        self.sleep.as_ref().map_or((0, 0), SleepStore::counts)
     }
 
     /// Sleeping sessions' states that could not be read back so far.
     pub(crate) fn sleep_errors(&self) -> u64 {
-        self.sleep.as_ref().map_or(0, |(store, _)| store.errors())
+        self.sleep.as_ref().map_or(0, SleepStore::errors)
     }
 
     fn slot(&self, s: usize) -> Option<&Slot> {
@@ -121,7 +107,7 @@ impl Sessions {
             Slot::Folded => &FOLDED,
             Slot::Asleep(a) => a
                 .woken
-                .get_or_init(|| Box::new(read_back(self.sleep.as_ref().map(|(s, _)| s), a))),
+                .get_or_init(|| Box::new(read_back(self.sleep.as_ref(), a))),
         }
     }
 
@@ -153,10 +139,12 @@ impl Sessions {
         if let Slot::Asleep(a) = slot {
             let session = match a.woken.take() {
                 Some(x) => x,
-                None => Box::new(read_back(self.sleep.as_ref().map(|(s, _)| s), a)),
+                None => Box::new(read_back(self.sleep.as_ref(), a)),
             };
             *slot = Slot::Open(session);
-            self.woke += 1;
+            if let Some(store) = &mut self.sleep {
+                store.woke();
+            }
         }
         match slot {
             Slot::Open(x) => Some(x),
@@ -258,7 +246,7 @@ impl Sessions {
         now: Timestamp,
         settles_after: impl Fn(&Session) -> Option<Timestamp>,
     ) -> usize {
-        let Some((store, after)) = &mut self.sleep else {
+        let Some(store) = &mut self.sleep else {
             return 0;
         };
         let mut buf = Vec::new();
@@ -273,13 +261,11 @@ impl Sessions {
                 Slot::Open(_) | Slot::Folded => continue,
             };
             let last_activity = x.last_activity();
-            if now.secs_since(last_activity) <= *after {
+            if now.secs_since(last_activity) <= store.after {
                 continue;
             }
-            buf.clear();
-            super::sleep::encode(x, &mut buf);
             let asleep = Asleep {
-                state: store.push(&buf),
+                state: store.put(&**x, &mut buf),
                 last_activity,
                 settles_after: settles_after(x),
                 first: x.first,
@@ -293,7 +279,6 @@ impl Sessions {
             *slot = Slot::Asleep(Box::new(asleep));
             slept += 1;
         }
-        self.slept += slept as u64;
         slept
     }
 
@@ -328,14 +313,15 @@ mod tests {
     /// with nothing seen but its first message, and the store counts it: the run reports it.
     #[test]
     fn a_state_that_does_not_read_back_is_counted() {
-        let mut store = RawStore::default();
+        let mut store = SleepStore::new(None, 0.0);
+        let mut buf = Vec::new();
         let first = Seen {
             ts: Timestamp(7),
             frame: 3,
             input: 0,
         };
         let a = Asleep {
-            state: store.push(b"not a session"),
+            state: store.put(&String::from("not a session"), &mut buf),
             last_activity: Timestamp(9),
             settles_after: None,
             first,

@@ -16,16 +16,6 @@ use super::session::{
 use super::settle::{Settled, SettledTimeout, SettledTx, Tally};
 use crate::analysis::pack::{pack_struct, Pack, Reader};
 
-/// `session`'s encoding, appended to `out`.
-pub(super) fn encode(session: &Session, out: &mut Vec<u8>) {
-    session.put(out);
-}
-
-/// The session [`encode`] wrote into `buf` (None when `buf` is not one whole encoding).
-pub(super) fn decode(buf: &[u8]) -> Option<Session> {
-    Reader::whole(buf, Session::get)
-}
-
 impl Pack for Role {
     fn put(&self, out: &mut Vec<u8>) {
         out.push(match self {
@@ -195,6 +185,10 @@ pack_struct!(Session {
 mod tests {
     use super::*;
     use crate::analysis::Analyzer;
+
+    fn decode(buf: &[u8]) -> Option<Session> {
+        Reader::whole(buf, Session::get)
+    }
     use crate::wire::credentials::Keyring;
 
     /// The sessions of real captures (checks, answers, errors, nominations, media, role changes, relayed
@@ -234,7 +228,7 @@ mod tests {
         assert!(all.len() >= 10, "{} sessions", all.len());
         for s in &all {
             let mut buf = Vec::new();
-            encode(s, &mut buf);
+            s.put(&mut buf);
             let back = decode(&buf).expect("decodes");
             assert_eq!(format!("{back:?}"), format!("{s:?}"));
         }
@@ -258,25 +252,9 @@ mod tests {
     #[test]
     fn damaged_states_give_none_or_what_they_say() {
         let all = sessions();
-        let s = all.iter().max_by_key(|s| s.timeline.len()).expect("a session");
-        let mut buf = Vec::new();
-        encode(s, &mut buf);
-        for cut in 0..buf.len() {
-            assert!(decode(&buf[..cut]).is_none(), "cut at {cut}");
-        }
-        let mut longer = buf.clone();
-        longer.push(0);
-        assert!(decode(&longer).is_none(), "a byte too many");
-        for at in (0..buf.len()).step_by(7) {
-            for flip in [0x01u8, 0x80, 0xFF] {
-                let mut bad = buf.clone();
-                bad[at] ^= flip;
-                if let Some(x) = decode(&bad) {
-                    let mut again = Vec::new();
-                    encode(&x, &mut again);
-                    assert_eq!(again, bad, "byte {at} ^ {flip:#x}");
-                }
-            }
-        }
+        crate::analysis::pack::check_damaged(
+            all.iter().max_by_key(|s| s.timeline.len()).expect("a session"),
+            7,
+        );
     }
 }

@@ -12,16 +12,6 @@ use crate::analysis::pack::{pack_struct, Pack, Reader};
 use crate::analysis::small_map::SmallMap;
 use std::net::IpAddr;
 
-/// `a`'s encoding, appended to `out`.
-pub(super) fn encode(a: &Allocation, out: &mut Vec<u8>) {
-    a.put(out);
-}
-
-/// The allocation [`encode`] wrote into `buf` (None when `buf` is not one whole encoding).
-pub(super) fn decode(buf: &[u8]) -> Option<Allocation> {
-    Reader::whole(buf, Allocation::get)
-}
-
 impl<K: Pack + Ord, V: Pack> Pack for SmallMap<K, V> {
     fn put(&self, out: &mut Vec<u8>) {
         match self {
@@ -356,6 +346,10 @@ pack_struct!(Allocation {
 mod tests {
     use super::*;
     use crate::analysis::Analyzer;
+
+    fn decode(buf: &[u8]) -> Option<Allocation> {
+        Reader::whole(buf, Allocation::get)
+    }
     use crate::wire::credentials::Keyring;
 
     /// The allocations of real captures (relayed UDP, TURN over TCP, refused credentials), each as it stands
@@ -388,7 +382,7 @@ mod tests {
         assert!(all.len() >= 10, "{} allocations", all.len());
         for a in &all {
             let mut buf = Vec::new();
-            encode(a, &mut buf);
+            a.put(&mut buf);
             let back = decode(&buf).expect("decodes");
             assert_eq!(format!("{back:?}"), format!("{a:?}"));
         }
@@ -408,22 +402,9 @@ mod tests {
     #[test]
     fn damaged_states_give_none_or_what_they_say() {
         let all = allocations();
-        let a = all.iter().max_by_key(|a| a.events.len()).expect("an allocation");
-        let mut buf = Vec::new();
-        encode(a, &mut buf);
-        for cut in 0..buf.len() {
-            assert!(decode(&buf[..cut]).is_none(), "cut at {cut}");
-        }
-        for at in (0..buf.len()).step_by(5) {
-            for flip in [0x01u8, 0x80, 0xFF] {
-                let mut bad = buf.clone();
-                bad[at] ^= flip;
-                if let Some(x) = decode(&bad) {
-                    let mut again = Vec::new();
-                    encode(&x, &mut again);
-                    assert_eq!(again, bad, "byte {at} ^ {flip:#x}");
-                }
-            }
-        }
+        crate::analysis::pack::check_damaged(
+            all.iter().max_by_key(|a| a.events.len()).expect("an allocation"),
+            5,
+        );
     }
 }

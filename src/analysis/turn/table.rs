@@ -9,7 +9,8 @@
 //! created, and how many, `TurnState` decides (`MAX_ALLOCATIONS`).
 use super::{Allocation, AllocationKey};
 use crate::analysis::flows::Dirty;
-use crate::analysis::store::{RawRef, RawStore, Spill};
+use crate::analysis::pack::SleepStore;
+use crate::analysis::store::{RawRef, Spill};
 use crate::capture::Timestamp;
 use crate::net::hash::FastHash;
 use std::borrow::Cow;
@@ -37,10 +38,7 @@ pub(crate) struct Allocations {
     versions: Vec<u32>,
     /// Where sleeping allocations' states go, and how long one is quiet before it sleeps; `None`: they
     /// never sleep.
-    sleep: Option<(RawStore, f64)>,
-    /// Times an allocation went to sleep, and woke (was read back to be changed).
-    slept: u64,
-    woke: u64,
+    sleep: Option<SleepStore>,
 }
 
 #[derive(Debug, Default)]
@@ -72,21 +70,13 @@ impl Asleep {
 
 /// A sleeping allocation's state, read back from `store`. One that cannot be read back (the temporary
 /// file damaged) is counted in the store's errors, which the run reports, and comes back empty.
-fn read_back(store: Option<&RawStore>, a: &Asleep) -> Allocation {
-    let mut buf = Vec::new();
-    if let Some(store) = store {
-        // A read that fails is counted by the store.
-        if store.read_into(a.state, &mut buf) {
-            if let Some(x) = super::sleep::decode(&buf) {
-                return x;
-            }
-            store.note_unreadable();
-        }
-    }
-    Allocation {
-        last_seen: a.last_seen,
-        ..Allocation::default()
-    }
+fn read_back(store: Option<&SleepStore>, a: &Asleep) -> Allocation {
+    store
+        .and_then(|store| store.get(a.state))
+        .unwrap_or_else(|| Allocation {
+            last_seen: a.last_seen,
+            ..Allocation::default()
+        })
 }
 
 impl Allocations {
@@ -104,24 +94,20 @@ impl Allocations {
     /// From now on, allocations quiet for more than `after_secs` sleep ([`Allocations::sleep`]): their
     /// states go to `spill` (to memory without one).
     pub(crate) fn enable_sleep(&mut self, spill: Option<Arc<dyn Spill>>, after_secs: f64) {
-        let mut store = RawStore::default();
-        if let Some(spill) = spill {
-            store.set_spill(spill);
-        }
-        self.sleep = Some((store, after_secs));
+        self.sleep = Some(SleepStore::new(spill, after_secs));
     }
     /// Times an allocation went to sleep, and woke (was read back to be changed).
     pub(crate) fn sleep_counts(&self) -> (u64, u64) {
-        (self.slept, self.woke)
+        self.sleep.as_ref().map_or((0, 0), SleepStore::counts)
     }
     /// Sleeping allocations' states that could not be read back so far.
     pub(crate) fn sleep_errors(&self) -> u64 {
-        self.sleep.as_ref().map_or(0, |(store, _)| store.errors())
+        self.sleep.as_ref().map_or(0, SleepStore::errors)
     }
     /// With sleep enabled, puts the allocations quiet for longer than it asks at `now` to sleep, and lets
     /// go of the states read back of those already asleep. Returns how many went to sleep.
     pub(crate) fn sleep(&mut self, now: Timestamp) -> usize {
-        let Some((store, after)) = &mut self.sleep else {
+        let Some(store) = &mut self.sleep else {
             return 0;
         };
         let mut buf = Vec::new();
@@ -135,13 +121,11 @@ impl Allocations {
                 Slot::Open(a) => a,
                 Slot::Free => continue,
             };
-            if now.secs_since(a.last_seen) <= *after {
+            if now.secs_since(a.last_seen) <= store.after {
                 continue;
             }
-            buf.clear();
-            super::sleep::encode(a, &mut buf);
             let asleep = Asleep {
-                state: store.push(&buf),
+                state: store.put(&**a, &mut buf),
                 last_seen: a.last_seen,
                 over: a.over_whatever_the_time(),
                 expires_at: a.expires_at(),
@@ -150,33 +134,27 @@ impl Allocations {
             *slot = Slot::Asleep(Box::new(asleep));
             slept += 1;
         }
-        self.slept += slept as u64;
         slept
     }
     /// The allocation in `slot`: a sleeping one read back (and kept until it sleeps again).
-    fn read<'a>(sleep: Option<&'a (RawStore, f64)>, slot: &'a Slot) -> Option<&'a Allocation> {
+    fn read<'a>(sleep: Option<&'a SleepStore>, slot: &'a Slot) -> Option<&'a Allocation> {
         match slot {
             Slot::Open(a) => Some(a),
-            Slot::Asleep(x) => Some(
-                x.woken
-                    .get_or_init(|| Box::new(read_back(sleep.map(|(s, _)| s), x))),
-            ),
+            Slot::Asleep(x) => Some(x.woken.get_or_init(|| Box::new(read_back(sleep, x)))),
             Slot::Free => None,
         }
     }
     /// The allocation in `slot`, to change: a sleeping one wakes.
-    fn wake<'a>(
-        sleep: Option<&(RawStore, f64)>,
-        woke: &mut u64,
-        slot: &'a mut Slot,
-    ) -> Option<&'a mut Allocation> {
+    fn wake<'a>(sleep: Option<&mut SleepStore>, slot: &'a mut Slot) -> Option<&'a mut Allocation> {
         if let Slot::Asleep(x) = slot {
             let a = match x.woken.take() {
                 Some(a) => a,
-                None => Box::new(read_back(sleep.map(|(s, _)| s), x)),
+                None => Box::new(read_back(sleep.as_deref(), x)),
             };
             *slot = Slot::Open(a);
-            *woke += 1;
+            if let Some(store) = sleep {
+                store.woke();
+            }
         }
         match slot {
             Slot::Open(a) => Some(a),
@@ -191,7 +169,7 @@ impl Allocations {
             Slot::Open(a) => Some(Cow::Borrowed(a)),
             Slot::Asleep(x) => Some(match x.woken.get() {
                 Some(a) => Cow::Borrowed(a),
-                None => Cow::Owned(read_back(self.sleep.as_ref().map(|(s, _)| s), x)),
+                None => Cow::Owned(read_back(self.sleep.as_ref(), x)),
             }),
             Slot::Free => None,
         }
@@ -203,7 +181,7 @@ impl Allocations {
         self.note(key);
         self.free.push(i);
         let (_, slot) = self.slab.get_mut(i)?;
-        let a = Self::wake(self.sleep.as_ref(), &mut self.woke, slot).map(std::mem::take);
+        let a = Self::wake(self.sleep.as_mut(), slot).map(std::mem::take);
         *slot = Slot::Free;
         a
     }
@@ -238,7 +216,7 @@ impl Allocations {
         let i = *self.index.get(key)?;
         self.touch(i);
         let (_, slot) = self.slab.get_mut(i)?;
-        Self::wake(self.sleep.as_ref(), &mut self.woke, slot)
+        Self::wake(self.sleep.as_mut(), slot)
     }
     /// See `versions`.
     fn touch(&mut self, position: usize) {
@@ -263,7 +241,7 @@ impl Allocations {
     /// through this (a sleeping allocation wakes as it was).
     pub(super) fn at_mut(&mut self, position: usize) -> Option<(AllocationKey, &mut Allocation)> {
         let (k, slot) = self.slab.get_mut(position)?;
-        Some((*k, Self::wake(self.sleep.as_ref(), &mut self.woke, slot)?))
+        Some((*k, Self::wake(self.sleep.as_mut(), slot)?))
     }
     #[cfg(test)]
     pub(crate) fn insert(&mut self, key: AllocationKey, a: Allocation) -> Option<Allocation> {
@@ -271,7 +249,7 @@ impl Allocations {
             Some(&i) => {
                 self.touch(i);
                 let (_, slot) = self.slab.get_mut(i)?;
-                Self::wake(self.sleep.as_ref(), &mut self.woke, slot).map(|old| std::mem::replace(old, a))
+                Self::wake(self.sleep.as_mut(), slot).map(|old| std::mem::replace(old, a))
             }
             None => {
                 self.place(key, a);
@@ -288,7 +266,7 @@ impl Allocations {
             None => self.place(key, Allocation::default()),
         };
         let (_, slot) = self.slab.get_mut(i)?;
-        Self::wake(self.sleep.as_ref(), &mut self.woke, slot)
+        Self::wake(self.sleep.as_mut(), slot)
     }
     /// The keys of the allocations over and quiet for more than `quiet_secs` before `now` (sleeping ones
     /// not read back), in no particular order.
