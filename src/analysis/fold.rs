@@ -604,7 +604,7 @@ impl Model {
             self.ice.sessions.release(s);
         }
         self.ice.fold(&open);
-        let keys: Vec<turn::AllocationKey> = self.turn.allocations.iter().map(|(k, _)| *k).collect();
+        let keys = self.turn.allocations.keys();
         let mut found = Vec::new();
         {
             let by_allocation = findings::turn::transactions_by_allocation(self, |_| true);

@@ -285,6 +285,12 @@ impl Allocations {
             quiet_over.then_some(k)
         })
     }
+    /// The keys, in key order (sleeping allocations not read back).
+    pub(crate) fn keys(&self) -> Vec<AllocationKey> {
+        let mut keys: Vec<AllocationKey> = self.index.keys().copied().collect();
+        keys.sort_unstable();
+        keys
+    }
     /// In no particular order.
     pub(crate) fn unordered(&self) -> impl Iterator<Item = (&AllocationKey, &Allocation)> {
         self.index
