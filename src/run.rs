@@ -140,8 +140,8 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
     // The report is built: the packet path's state and what the analysis still held of the calls open at
     // the end (transactions, TURN and ICE tables) go before the outputs are written, which read only the
     // listed messages and what folding kept (`Model::into_listing`).
-    // Sleeping sessions and allocations were all read back when they folded; what could not be is counted before their
-    // store goes.
+    // Sleeping sessions and allocations were all read back when they folded; what could not be is counted
+    // before their stores go.
     let sleep_errors = analyzer.model().sleep_errors();
     let model = analyzer.into_model().into_listing();
     let write_json = |out: &mut dyn Write| json::write_streaming(&report, &model, out);

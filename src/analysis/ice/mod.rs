@@ -262,9 +262,9 @@ impl IceState {
         txs
     }
 
-    /// Drops the sessions `gone` picks but their places (pairs, timeline, addresses) and the lookups that lead
-    /// to them, so later packets with their ufrags or flows start afresh. Returns the transactions they
-    /// referred to.
+    /// Drops the sessions `gone` picks but their places (pairs, timeline, addresses) and the lookups that
+    /// lead to them, so later packets with their ufrags or flows start afresh. Returns the transactions
+    /// they referred to.
     fn forget(&mut self, gone: impl Fn(usize) -> bool) -> Vec<TxIndex> {
         let going: Vec<usize> = (self.closed_below..self.sessions.len())
             .filter(|&s| gone(s))
