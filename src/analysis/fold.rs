@@ -654,8 +654,19 @@ impl Model {
         for i in settled {
             if let Some(t) = self.transactions.get(i) {
                 if t.method == stun::Method::ALLOCATE && !t.relayed && !t.responses.is_empty() {
-                    if let Some(a) = self.turn.allocations.get_mut(&turn::AllocationKey::of_request(t)) {
-                        a.allocate_answered = true;
+                    // Noted when the answer came (`TurnState::on_stun`), unless its allocation was made
+                    // later: then it is noted now (a sleeping allocation is only read, not woken, for the
+                    // check).
+                    let key = turn::AllocationKey::of_request(t);
+                    if self
+                        .turn
+                        .allocations
+                        .get(&key)
+                        .is_some_and(|a| !a.allocate_answered)
+                    {
+                        if let Some(a) = self.turn.allocations.get_mut(&key) {
+                            a.allocate_answered = true;
+                        }
                     }
                 }
             }

@@ -132,7 +132,7 @@ impl TurnState {
     /// Learns from one (non-relayed, non-duplicate) STUN message: requests are remembered until their
     /// response (matched by `transactions`), responses move the allocation's life on, indications count
     /// relayed traffic.
-    pub(crate) fn on_stun(&mut self, dg: &Datagram<'_>, msg: &StunMessage, tx: TxEvent, _txs: &Transactions) {
+    pub(crate) fn on_stun(&mut self, dg: &Datagram<'_>, msg: &StunMessage, tx: TxEvent, txs: &Transactions) {
         if msg.method == Method::MS_SET_ACTIVE_DESTINATION && msg.class == Class::Request {
             self.on_set_active_destination(&dg.flow, msg);
             return;
@@ -148,6 +148,18 @@ impl TurnState {
             Class::Request => self.on_request(&dg.flow, at, msg, tx),
             Class::Indication => self.on_indication(&dg.flow, at, msg),
             Class::Success | Class::Error => self.on_response(&dg.flow, at, msg, tx),
+        }
+        // An Allocate answered (its findings read this once its transaction is retired, and also before,
+        // where it changes nothing: the answered transaction is among those they read). Noted now, the
+        // retire need not wake a sleeping allocation for it.
+        if let (Method::ALLOCATE, TxEvent::Response { tx, .. }) = (msg.method, tx) {
+            let key = txs
+                .get(tx)
+                .filter(|t| !t.relayed && t.method == Method::ALLOCATE)
+                .map(AllocationKey::of_request);
+            if let Some(a) = key.and_then(|k| self.allocations.get_mut(&k)) {
+                a.allocate_answered = true;
+            }
         }
         for key in [AllocationKey::up(&dg.flow), AllocationKey::down(&dg.flow)] {
             if let Some((_, a)) = self
