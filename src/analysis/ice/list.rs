@@ -27,6 +27,7 @@ pub(crate) struct Sessions {
 
 #[derive(Debug)]
 enum Slot {
+    /// Never folded: a folded session's slot is [`Slot::Folded`].
     Open(Box<Session>),
     Asleep(Box<Asleep>),
     Folded,
@@ -118,11 +119,7 @@ impl Sessions {
 
     /// Whether session `s` is folded, or not held (without reading a sleeping one back).
     pub(crate) fn is_folded(&self, s: usize) -> bool {
-        match self.slot(s) {
-            Some(Slot::Open(x)) => x.folded,
-            Some(Slot::Folded) | None => true,
-            Some(Slot::Asleep(_)) => false,
-        }
+        matches!(self.slot(s), Some(Slot::Folded) | None)
     }
 
     /// Lets go of what was read back of sleeping session `s` (it is read again when asked for): views of
@@ -174,18 +171,12 @@ impl Sessions {
             .map(move |(i, x)| (base + i, self.session(x)))
     }
 
-    /// The indexes of the sessions from `from` on that are not folded (sleeping ones not read back).
-    pub(crate) fn open_from(&self, from: usize) -> impl Iterator<Item = usize> + '_ {
-        let base = self.base;
-        (from.max(base)..self.len()).filter(move |&s| !self.is_folded(s))
-    }
-
-    /// When the open session `s` was last active (a sleeping one not read back).
+    /// When session `s` was last active, if it is open (a sleeping one not read back).
     pub(crate) fn last_activity(&self, s: usize) -> Option<Timestamp> {
         match self.slot(s)? {
-            Slot::Open(x) if !x.folded => Some(x.last_activity()),
+            Slot::Open(x) => Some(x.last_activity()),
             Slot::Asleep(a) => Some(a.last_activity),
-            Slot::Open(_) | Slot::Folded => None,
+            Slot::Folded => None,
         }
     }
 
@@ -195,13 +186,13 @@ impl Sessions {
         self.list.iter().skip(from.saturating_sub(self.base)).flat_map(
             |slot| -> Box<dyn Iterator<Item = (SocketAddr, Timestamp)> + '_> {
                 match slot {
-                    Slot::Open(x) if !x.folded => Box::new(
+                    Slot::Open(x) => Box::new(
                         x.agents
                             .iter()
                             .flat_map(move |a| a.addresses.iter().map(move |a| (a.address, x.first.ts))),
                     ),
                     Slot::Asleep(a) => Box::new(a.addresses.iter().map(move |&x| (x, a.first.ts))),
-                    Slot::Open(_) | Slot::Folded => Box::new(std::iter::empty()),
+                    Slot::Folded => Box::new(std::iter::empty()),
                 }
             },
         )
@@ -257,8 +248,8 @@ impl Sessions {
                     a.woken.take();
                     continue;
                 }
-                Slot::Open(x) if !x.folded => x,
-                Slot::Open(_) | Slot::Folded => continue,
+                Slot::Open(x) => x,
+                Slot::Folded => continue,
             };
             let last_activity = x.last_activity();
             if now.secs_since(last_activity) <= store.after {
@@ -284,11 +275,7 @@ impl Sessions {
 
     /// Drops the folded sessions at the front; returns the index of the first one held.
     pub(crate) fn drop_folded_front(&mut self) -> usize {
-        while self.list.front().is_some_and(|x| match x {
-            Slot::Open(x) => x.folded,
-            Slot::Folded => true,
-            Slot::Asleep(_) => false,
-        }) {
+        while matches!(self.list.front(), Some(Slot::Folded)) {
             self.list.pop_front();
             self.base += 1;
         }

@@ -210,11 +210,9 @@ impl IceState {
         while self.closed_below < self.sessions.len() && self.sessions.is_folded(self.closed_below) {
             self.closed_below += 1;
         }
-        let sessions = &self.sessions;
-        sessions
-            .open_from(self.closed_below)
+        (self.closed_below..self.sessions.len())
             .filter(|&s| {
-                sessions
+                self.sessions
                     .last_activity(s)
                     .is_some_and(|last| now.secs_since(last) > idle_secs)
             })

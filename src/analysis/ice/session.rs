@@ -366,8 +366,8 @@ pub(crate) struct Session {
     pub(crate) last: Seen,
     /// An earlier session between the same addresses with other ufrags (ICE restart).
     pub(crate) restart_of: Option<usize>,
-    /// Set when the session was folded ([`crate::analysis::fold`]): its view was rendered and handed on,
-    /// and nothing of it is kept here but this mark.
+    /// Set only in what [`super::Sessions::get`] gives for a folded session ([`crate::analysis::fold`]: its
+    /// view was rendered and handed on, and nothing of it is kept but its place).
     pub(crate) folded: bool,
 }
 

@@ -144,9 +144,6 @@ impl IceState {
         let mut out = Vec::new();
         let mut settled: HashMap<TxIndex, Option<SettledTx>, FastHash> = HashMap::default();
         for (_, session) in self.sessions.iter_mut_from(self.closed_below) {
-            if session.folded {
-                continue;
-            }
             settled.clear();
             for dir in session.pairs.iter_mut().flat_map(|p| p.dirs.iter_mut()) {
                 let done = dir
