@@ -142,6 +142,27 @@ macro_rules! pack_struct {
 }
 pub(crate) use pack_struct;
 
+/// A fieldless enum as one byte, each variant its number (every variant named: one added to the enum and
+/// not here does not compile; another byte reads as `None`).
+macro_rules! pack_unit_enum {
+    ($t:ident { $($v:ident = $n:literal),* $(,)? }) => {
+        impl Pack for $t {
+            fn put(&self, out: &mut Vec<u8>) {
+                out.push(match self {
+                    $($t::$v => $n,)*
+                });
+            }
+            fn get(r: &mut Reader<'_>) -> Option<Self> {
+                match u8::get(r)? {
+                    $($n => Some($t::$v),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+pub(crate) use pack_unit_enum;
+
 impl Pack for usize {
     fn put(&self, out: &mut Vec<u8>) {
         (*self as u64).put(out);
@@ -332,21 +353,7 @@ impl Pack for TransactionId {
     }
 }
 
-impl Pack for Transport {
-    fn put(&self, out: &mut Vec<u8>) {
-        out.push(match self {
-            Transport::Udp => 0,
-            Transport::Tcp => 1,
-        });
-    }
-    fn get(r: &mut Reader<'_>) -> Option<Self> {
-        match u8::get(r)? {
-            0 => Some(Transport::Udp),
-            1 => Some(Transport::Tcp),
-            _ => None,
-        }
-    }
-}
+pack_unit_enum!(Transport { Udp = 0, Tcp = 1 });
 
 impl Pack for Method {
     fn put(&self, out: &mut Vec<u8>) {

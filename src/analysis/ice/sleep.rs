@@ -14,23 +14,12 @@ use super::session::{
     Agent, AgentAddress, Direction, Event, EventKind, Media, NetworkInfo, Pair, Role, Session, TxRef,
 };
 use super::settle::{Settled, SettledTimeout, SettledTx, Tally};
-use crate::analysis::pack::{pack_struct, Pack, Reader};
+use crate::analysis::pack::{pack_struct, pack_unit_enum, Pack, Reader};
 
-impl Pack for Role {
-    fn put(&self, out: &mut Vec<u8>) {
-        out.push(match self {
-            Role::Controlling => 0,
-            Role::Controlled => 1,
-        });
-    }
-    fn get(r: &mut Reader<'_>) -> Option<Self> {
-        match u8::get(r)? {
-            0 => Some(Role::Controlling),
-            1 => Some(Role::Controlled),
-            _ => None,
-        }
-    }
-}
+pack_unit_enum!(Role {
+    Controlling = 0,
+    Controlled = 1,
+});
 
 impl Pack for TxRef {
     fn put(&self, out: &mut Vec<u8>) {

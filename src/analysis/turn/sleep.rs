@@ -8,7 +8,7 @@ use super::allocation::{Channel, Event, EventKind, Permission, TcpConnection, Tu
 use super::auth::{AuthRejection, CredentialCheck, StaleNonces};
 use super::relay::{Dropped, DroppedCounts, PeerTraffic};
 use super::{Allocation, At};
-use crate::analysis::pack::{pack_struct, Pack, Reader};
+use crate::analysis::pack::{pack_struct, pack_unit_enum, Pack, Reader};
 use crate::analysis::small_map::SmallMap;
 use std::net::IpAddr;
 
@@ -56,23 +56,11 @@ impl Pack for IpAddr {
     }
 }
 
-impl Pack for CredentialCheck {
-    fn put(&self, out: &mut Vec<u8>) {
-        out.push(match self {
-            CredentialCheck::Unchecked => 0,
-            CredentialCheck::Matches => 1,
-            CredentialCheck::DiffersFromGiven => 2,
-        });
-    }
-    fn get(r: &mut Reader<'_>) -> Option<Self> {
-        match u8::get(r)? {
-            0 => Some(CredentialCheck::Unchecked),
-            1 => Some(CredentialCheck::Matches),
-            2 => Some(CredentialCheck::DiffersFromGiven),
-            _ => None,
-        }
-    }
-}
+pack_unit_enum!(CredentialCheck {
+    Unchecked = 0,
+    Matches = 1,
+    DiffersFromGiven = 2,
+});
 
 impl Pack for Dropped {
     fn put(&self, out: &mut Vec<u8>) {
