@@ -63,7 +63,7 @@ impl App {
             Target::Allocation(i) => self
                 .snapshot
                 .allocation_brief(i)
-                .and_then(|a| a.client.parse::<std::net::SocketAddr>().ok())
+                .map(|a| a.client)
                 .map_or("allocation".into(), |a| format!("turn-{}", a.port())),
         }
     }

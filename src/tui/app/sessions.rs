@@ -112,7 +112,7 @@ impl App {
                     .map_or_else(String::new, |s| s.id.clone()),
             ),
             Some(RowRef::Allocation(i)) => match snapshot.allocation_brief(*i) {
-                Some(a) => RowKey::Allocation(a.client.clone(), a.server.clone()),
+                Some(a) => RowKey::Allocation(a.client.to_string(), a.server.to_string()),
                 None => RowKey::Allocation(String::new(), String::new()),
             },
             None => RowKey::Session(String::new()),

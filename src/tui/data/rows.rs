@@ -139,19 +139,19 @@ impl RowSummary {
                 let start = a.start.unwrap_or(index.t0);
                 let mut hay = vec![
                     "turn allocation".to_string(),
-                    a.client.clone(),
-                    a.server.clone(),
+                    a.client.to_string(),
+                    a.server.to_string(),
                     a.state.name().to_string(),
                 ];
-                hay.extend(a.relayed.iter().cloned());
-                hay.extend(a.username.iter().cloned());
+                hay.extend(a.relayed.iter().map(ToString::to_string));
+                hay.extend(a.username().map(str::to_string));
                 RowSummary {
                     id: "turn".into(),
                     start,
-                    agents: a.client.clone(),
+                    agents: a.client.to_string(),
                     addresses: format!("{} → {}", a.client, a.server),
                     status: Status::Allocation(a.state),
-                    pair: format!("TURN {}", a.requested_transport.as_deref().unwrap_or("?")),
+                    pair: format!("TURN {}", a.requested_transport().unwrap_or("?")),
                     rtt: None,
                     pairs: 0,
                     succeeded: 0,

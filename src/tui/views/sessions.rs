@@ -269,12 +269,9 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
         },
         Some((RowRef::Allocation(i), _)) => match app.snapshot.allocation_brief(i) {
             Some(a) => {
-                let err = a
-                    .last_error
-                    .as_ref()
-                    .map_or(String::new(), |(method, code, reason)| {
-                        format!(" — last error {method} {code} {}", clean(reason))
-                    });
+                let err = a.last_error().map_or(String::new(), |(method, code, reason)| {
+                    format!(" — last error {method} {code} {}", clean(reason))
+                });
                 Line::from(vec![
                     Span::styled(" TURN ", t.header()),
                     Span::raw(format!("{} → {} ", a.client, a.server)),

@@ -59,7 +59,7 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
                 Span::raw(format!("{} → {}", a.client, a.server)),
                 Span::raw(a.transport.name()),
                 Span::styled(a.state.name(), t.allocation(a.state)),
-                Span::raw(a.relayed.first().cloned().unwrap_or_else(|| "-".into())),
+                Span::raw(a.relayed.first().map_or_else(|| "-".into(), ToString::to_string)),
                 Span::raw(used),
             ]);
             if i == app.turn.allocations.selected {
