@@ -751,6 +751,12 @@ fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
             );
         }
         assert_eq!(snapshot.unread(), 0);
+        // Its findings likewise: a folded one is read back when a view shows it, as the report made whole
+        // has it.
+        assert_eq!(snapshot.finding_count(), whole.findings.len());
+        for (i, w) in whole.findings.iter().enumerate() {
+            assert_eq!(snapshot.finding(i), Some(w), "finding {i}: read back, it differs");
+        }
         forget_and_read_back(snapshot, &whole, folded_items);
         unread_at_start.borrow_mut().push(unread);
         (json_out, text_out, folded, sessions_started, allocations, held)

@@ -517,10 +517,8 @@ fn findings_tab_shows_the_code_and_enter_jumps_to_its_evidence() {
         assert!(t.contains("ice.failed.no-response"), "{w}x{h}:\n{t}");
         key(&mut a, KeyCode::Enter);
         assert_eq!(a.screen(), Screen::Message);
-        let f = a
-            .report()
-            .findings
-            .iter()
+        let f = (0..a.snapshot.finding_count())
+            .filter_map(|i| a.snapshot.finding(i))
             .find(|f| f.code == "ice.failed.no-response")
             .expect("finding")
             .clone();
@@ -1127,7 +1125,7 @@ fn capture_level_findings_show_on_the_home_screen() {
         assert!(t.contains("No ICE session"), "{t}");
         assert!(t.contains("About the whole capture"), "{t}");
         for &i in &a.index.capture_findings {
-            assert!(t.contains(a.report().findings[i].code), "{t}");
+            assert!(t.contains(a.snapshot.finding(i).expect("a finding").code), "{t}");
         }
     }
     assert!(!a.index.capture_findings.is_empty());

@@ -194,9 +194,7 @@ fn selection(
                     (
                         index.session_addresses(i, snapshot),
                         msgs,
-                        index
-                            .evidence_frames(RowRef::Session(i), &snapshot.report)
-                            .collect(),
+                        index.evidence_frames(RowRef::Session(i), snapshot).collect(),
                     )
                 }
                 None => continue,
@@ -399,7 +397,7 @@ pub(crate) fn export_json(
         schema: r.schema,
         generator: &r.generator,
         inputs: &r.inputs,
-        findings: findings.iter().filter_map(|&i| r.findings.get(i)).collect(),
+        findings: findings.iter().filter_map(|&i| snapshot.finding(i)).collect(),
         sessions: sessions.iter().filter_map(|&i| snapshot.session(i)).collect(),
         turn: TurnPart {
             allocations: allocations

@@ -16,7 +16,7 @@ impl App {
         let page = self.page();
         let frames: Vec<u64> = list
             .get(st.findings.selected)
-            .and_then(|&f| self.report().findings.get(f))
+            .and_then(|&f| self.snapshot.finding(f))
             .map_or(Vec::new(), |f| f.frames.clone());
         let Some(st) = self.session.as_mut() else { return };
         let before = st.findings.selected;

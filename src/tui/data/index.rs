@@ -6,10 +6,10 @@
 //! USERNAME names another session's agents (an ICE restart reuses the addresses with new ufrags), or the
 //! answer to one. Each session's ladder is laid out in `ladder`, a home row's facts in `rows`; nothing
 //! here survives a new snapshot.
+use super::findings::{About, FirstOf};
 use super::ladder::{build_ladder, Ladder};
 use super::rows::RowRef;
 use super::{parse, AllocationBrief, SessionBrief, Snapshot};
-use crate::analysis::findings::Subject;
 use crate::analysis::sessions::{SessionReport, TimelineKind};
 use crate::analysis::{Body, MessageRecord, Model};
 use crate::net::hash::FastHash;
@@ -114,23 +114,18 @@ impl Index {
         };
         let allocs: Vec<&AllocationBrief> = snapshot.allocation_briefs().collect();
         let mut allocations: Vec<AllocationScope> = vec![AllocationScope::default(); allocs.len()];
-        // Lookups by address and id, each the first in report order (as a search from the start finds):
-        // searching the lists per session and per finding was quadratic on a busy server's capture.
+        // Allocations by relayed address, each the first in report order (as a search from the start finds):
+        // searching the list per session was quadratic on a busy server's capture. What each finding is
+        // about was worked out with the snapshot (`findings::Findings`).
         let mut relayed_by = FirstOf::default();
-        let mut allocation_by = FirstOf::default();
         for (ai, a) in allocs.iter().enumerate() {
             for r in &a.relayed {
                 relayed_by.insert(r, ai);
             }
-            allocation_by.insert(&(a.client, a.server), ai);
         }
         let relayed_by =
             |r: &SocketAddr| relayed_by.get(r, allocs.len(), |ai| allocs[ai].relayed.contains(r));
         let briefs: Vec<&SessionBrief> = snapshot.session_briefs().collect();
-        let mut session_by: HashMap<&str, usize> = HashMap::new();
-        for (si, s) in briefs.iter().enumerate() {
-            session_by.entry(s.id.as_str()).or_insert(si);
-        }
         let mut sessions: Vec<SessionScope> = briefs
             .iter()
             .enumerate()
@@ -138,26 +133,23 @@ impl Index {
             .collect();
 
         let mut capture_findings = Vec::new();
-        for (fi, f) in report.findings.iter().enumerate() {
-            match &f.subject {
-                Subject::Session { id } => {
-                    if let Some(&si) = session_by.get(id.as_str()) {
-                        sessions[si].findings.push(fi);
+        for (fi, about) in snapshot.findings.abouts().enumerate() {
+            match about {
+                About::Session(si) => {
+                    if let Some(s) = sessions.get_mut(si as usize) {
+                        s.findings.push(fi);
                     }
                 }
-                Subject::Allocation { client, server, .. } => {
-                    let key = parse(client).zip(parse(server));
-                    let first = key.and_then(|k| {
-                        allocation_by.get(&k, allocs.len(), |ai| (allocs[ai].client, allocs[ai].server) == k)
-                    });
-                    if let Some(ai) = first {
-                        allocations[ai].findings.push(fi);
-                        if let Some(si) = allocations[ai].session {
-                            sessions[si].findings.push(fi);
+                About::Allocation(ai) => {
+                    if let Some(a) = allocations.get_mut(ai as usize) {
+                        a.findings.push(fi);
+                        if let Some(s) = a.session.and_then(|si| sessions.get_mut(si)) {
+                            s.findings.push(fi);
                         }
                     }
                 }
-                Subject::Capture => capture_findings.push(fi),
+                About::Capture => capture_findings.push(fi),
+                About::Unlisted => {}
             }
         }
 
@@ -340,7 +332,7 @@ impl Index {
             frames.extend(r.permissions.iter().flat_map(|p| p.frames.iter().copied()));
             frames.extend(r.channels.iter().flat_map(|c| c.frames.iter().copied()));
         }
-        frames.extend(self.evidence_frames(RowRef::Allocation(ai), &snapshot.report));
+        frames.extend(self.evidence_frames(RowRef::Allocation(ai), snapshot));
         frames.sort_unstable();
         frames.dedup();
         frames
@@ -392,15 +384,16 @@ impl Index {
     }
 
     /// The evidence frames of the findings about the thing `row` shows ([`Index::row_findings`]).
+    /// A folded finding is read back for it, not kept.
     pub(crate) fn evidence_frames<'a>(
         &'a self,
         row: RowRef,
-        report: &'a crate::report::Report,
+        snapshot: &'a Snapshot,
     ) -> impl Iterator<Item = u64> + 'a {
         self.row_findings(row)
             .iter()
-            .filter_map(|&f| report.findings.get(f))
-            .flat_map(|f| f.frames.iter().copied())
+            .filter_map(|&f| snapshot.findings.read(&snapshot.model, f))
+            .flat_map(|f| f.frames.clone())
     }
 
     /// Every transport address that belongs to session `si` (see [`SessionScope::extra_addresses`]), sorted,
@@ -447,43 +440,6 @@ fn session_scope(
     extra.retain(|a| s.addresses.binary_search(a).is_err());
     scope.extra_addresses = address_set(extra);
     scope
-}
-
-/// The first allocation in report order with a key (an address, or client and server), by a 64-bit hash of
-/// the key: 12 bytes an entry where the addresses as text took 40 and as addresses 72, built at the UI's
-/// peak. A hash that two keys share only makes a lookup search the list: never a wrong answer.
-struct FirstOf<K> {
-    by: HashMap<u64, u32, FastHash>,
-    hash: FastHash,
-    key: std::marker::PhantomData<K>,
-}
-
-impl<K> Default for FirstOf<K> {
-    fn default() -> Self {
-        FirstOf {
-            by: HashMap::default(),
-            hash: FastHash::default(),
-            key: std::marker::PhantomData,
-        }
-    }
-}
-
-impl<K: std::hash::Hash> FirstOf<K> {
-    fn insert(&mut self, k: &K, i: usize) {
-        if let Ok(i) = u32::try_from(i) {
-            self.by.entry(self.hash.hash_one(k)).or_insert(i);
-        }
-    }
-
-    /// The first of `n` allocations that `holds` the key `k`.
-    fn get(&self, k: &K, n: usize, holds: impl Fn(usize) -> bool) -> Option<usize> {
-        // The first with the key's hash: the first with the key unless another key shares the hash.
-        let i = *self.by.get(&self.hash.hash_one(k))? as usize;
-        if holds(i) {
-            return Some(i);
-        }
-        (0..n).find(|&j| holds(j))
-    }
 }
 
 /// A transaction id's fingerprint in the index ([`Index::transactions`]).
@@ -572,28 +528,6 @@ mod tests {
     use crate::wire::credentials::Keyring;
     use crate::wire::encode::MessageBuilder;
     use crate::wire::stun::Class;
-
-    /// The first allocation with a key is found by its hash, and also when another key's allocation
-    /// holds that hash (a collision, made here by hand): the list is searched then, never a wrong answer.
-    #[test]
-    fn the_first_with_a_key_is_found_through_a_shared_hash() {
-        let keys: Vec<SocketAddr> = ["192.0.2.1:1", "192.0.2.2:2", "192.0.2.2:2"]
-            .iter()
-            .map(|a| a.parse().unwrap())
-            .collect();
-        let mut by = FirstOf::default();
-        for (i, k) in keys.iter().enumerate() {
-            by.insert(k, i);
-        }
-        let get = |by: &FirstOf<SocketAddr>, k: &SocketAddr| by.get(k, keys.len(), |i| keys[i] == *k);
-        assert_eq!(get(&by, &keys[0]), Some(0));
-        assert_eq!(get(&by, &keys[2]), Some(1), "the first of two with the key");
-        assert_eq!(get(&by, &"192.0.2.9:9".parse().unwrap()), None);
-        // Key 1's hash now leads to allocation 0, as a collision would.
-        let h = by.hash.hash_one(keys[1]);
-        by.by.insert(h, 0);
-        assert_eq!(get(&by, &keys[1]), Some(1));
-    }
 
     /// A bare IPv4/UDP packet (LINKTYPE_RAW), checksums left zero.
     fn udp(src: ([u8; 4], u16), dst: ([u8; 4], u16), payload: &[u8]) -> Vec<u8> {

@@ -445,7 +445,9 @@ mod tests {
         assert_eq!(a.brief.outcome, Outcome::Connected);
         let whole = one.session(0).expect("read back whole");
         assert_eq!(whole.id, "s1");
-        assert!(one.report.findings.iter().all(|f| !f.code.is_empty()));
+        let n = one.finding_count();
+        assert!(n > 0 && (0..n).all(|i| one.finding(i).is_some_and(|f| !f.code.is_empty())));
         assert!(one.report.finding_order.is_empty(), "findings whole");
+        assert!(one.report.findings.is_empty(), "taken into the snapshot");
     }
 }

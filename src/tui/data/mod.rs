@@ -11,6 +11,7 @@
 //! whole entry read back when a view needs it) are in `items`, the [`Index`] and each session's and
 //! allocation's scope in `index`, a session's ladder in `ladder`, the home list's rows in `rows`, the TURN
 //! screen's detail lines in `turn`. Nothing here keeps UI state (`tui::app`) or draws (`tui::views`).
+mod findings;
 mod index;
 mod items;
 mod ladder;
@@ -96,13 +97,15 @@ pub fn ui_model(model: &Model) -> Model {
 /// leaves out (raw message bytes, attribute offsets). Its sessions and allocations are kept as briefs, each
 /// with its whole report entry or, for one that folding kept, where to read it back ([`items`]).
 pub struct Snapshot {
-    /// The report without its sessions and allocations (they are `sessions` and `allocations`), its
-    /// findings whole.
+    /// The report without its sessions, allocations and findings (they are `sessions`, `allocations` and
+    /// `findings`).
     pub(crate) report: Report,
     pub model: Arc<Model>,
     pub source: Source,
     sessions: Vec<Item<SessionReport>>,
     allocations: Vec<Item<AllocationReport>>,
+    /// The report's findings (taken from `report`), a folded one kept folded until a view shows it.
+    pub(crate) findings: findings::Findings,
 }
 
 impl Snapshot {
@@ -131,18 +134,17 @@ impl Snapshot {
         source: Source,
         mut cache: Option<&mut FoldedCache>,
     ) -> Result<Snapshot, String> {
-        match cache.as_deref_mut() {
-            None => report.unfold_findings(&model)?,
-            Some(cache) => {
-                let n = u32::try_from(model.ice_folded.finding_count()).map_err(|_| "too many findings")?;
-                let whole = cache.findings(&model, n)?;
-                report.unfold_findings_with(|i| {
-                    whole
-                        .get(i as usize)
-                        .cloned()
-                        .ok_or_else(|| "a folded finding out of place".to_string())
-                })?;
-            }
+        // A live run's snapshots share what they read back of folded findings (`cache`); a file read's
+        // snapshot reads each back only when a view shows it (`findings::Findings`).
+        if let Some(cache) = cache.as_deref_mut() {
+            let n = u32::try_from(model.ice_folded.finding_count()).map_err(|_| "too many findings")?;
+            let whole = cache.findings(&model, n)?;
+            report.unfold_findings_with(|i| {
+                whole
+                    .get(i as usize)
+                    .cloned()
+                    .ok_or_else(|| "a folded finding out of place".to_string())
+            })?;
         }
         let folded = &model.ice_folded;
         let held = std::mem::take(&mut report.sessions);
@@ -164,12 +166,18 @@ impl Snapshot {
             })
             .collect();
         let allocations = items::entries(&model, plan, held, cache)?;
+        let findings = {
+            let s: Vec<&SessionBrief> = sessions.iter().map(|s| &*s.brief).collect();
+            let a: Vec<&AllocationBrief> = allocations.iter().map(|a| &*a.brief).collect();
+            findings::Findings::take(&mut report, &model, &s, &a)?
+        };
         Ok(Snapshot {
             report,
             model,
             source,
             sessions,
             allocations,
+            findings,
         })
     }
 
@@ -247,6 +255,17 @@ impl Snapshot {
         trim(&mut self.sessions, bound, keep_sessions) + trim(&mut self.allocations, bound, keep_allocations)
     }
 
+    /// How many findings the report has.
+    pub fn finding_count(&self) -> usize {
+        self.findings.len()
+    }
+
+    /// Finding `i` of the report whole: a folded one read back the first time a view asks for it (then
+    /// kept). None for a folded one that can no longer be read back.
+    pub fn finding(&self, i: usize) -> Option<&Finding> {
+        self.findings.get(&self.model, i)
+    }
+
     /// Stored message `i` as the report lists it, made now from the model (the snapshot's report is
     /// lean: it does not hold every message).
     pub(crate) fn message(&self, i: usize) -> Option<crate::report::model::MessageReport> {
@@ -267,10 +286,13 @@ pub(crate) struct SeverityCounts {
     pub(crate) infos: usize,
 }
 
-pub(crate) fn severity_counts(findings: &[Finding], which: &[usize]) -> SeverityCounts {
+pub(crate) fn severity_counts(snapshot: &Snapshot, which: &[usize]) -> SeverityCounts {
     let mut c = SeverityCounts::default();
-    for f in which.iter().filter_map(|&i| findings.get(i)) {
-        match f.severity {
+    for s in which
+        .iter()
+        .filter_map(|&i| snapshot.findings.severity(&snapshot.model, i))
+    {
+        match s {
             Severity::Error => c.errors += 1,
             Severity::Warning => c.warnings += 1,
             Severity::Info => c.infos += 1,

@@ -88,13 +88,12 @@ pub(crate) struct RowSummary {
 impl RowSummary {
     /// Row `row`'s facts (None: no such session or allocation in `snapshot`).
     pub(crate) fn of(snapshot: &Snapshot, index: &Index, row: RowRef) -> Option<RowSummary> {
-        let report = &snapshot.report;
         let findings_idx = index.row_findings(row);
         let codes: Vec<&'static str> = findings_idx
             .iter()
-            .filter_map(|&i| report.findings.get(i).map(|f| f.code))
+            .filter_map(|&i| snapshot.findings.code(&snapshot.model, i))
             .collect();
-        let counts = severity_counts(&report.findings, findings_idx);
+        let counts = severity_counts(snapshot, findings_idx);
         let mut r = match row {
             RowRef::Session(i) => {
                 let s = snapshot.session_brief(i)?;

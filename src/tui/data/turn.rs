@@ -34,7 +34,6 @@ fn line(text: String, frame: Option<u64>, kind: LineKind) -> DetailLine {
 /// per peer, drops, and its findings.
 pub fn allocation_lines(snapshot: &Snapshot, index: &Index, ai: usize) -> Vec<DetailLine> {
     use crate::report::text::escape;
-    let report = &snapshot.report;
     // Whole: a folded allocation is read back now (then kept).
     let Some(a) = snapshot.allocation(ai) else {
         return match snapshot.allocation_brief(ai) {
@@ -278,8 +277,7 @@ pub fn allocation_lines(snapshot: &Snapshot, index: &Index, ai: usize) -> Vec<De
     if let Some(scope) = index.allocations.get(ai) {
         if !scope.findings.is_empty() {
             out.push(line("Findings".into(), None, LineKind::Heading));
-            for &fi in &scope.findings {
-                let f = &report.findings[fi];
+            for f in scope.findings.iter().filter_map(|&fi| snapshot.finding(fi)) {
                 out.push(line(
                     format!(
                         "  {} [{}] {}",

@@ -16,7 +16,6 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let Some(scope) = app.index.sessions.get(st.session) else {
         return;
     };
-    let report = app.report();
     if scope.findings.is_empty() {
         frame.render_widget(
             Paragraph::new(" No findings: nothing in this session looked wrong.").style(t.good()),
@@ -39,7 +38,7 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
         Severity::Info => t.dim(),
     };
     let rows: Vec<Row> = (from..to)
-        .filter_map(|i| scope.findings.get(i).map(|&f| (i, &report.findings[f])))
+        .filter_map(|i| Some((i, app.snapshot.finding(*scope.findings.get(i)?)?)))
         .map(|(i, f)| {
             let mut r = Row::new(vec![
                 Span::styled(severity_name(f.severity), sev_style(f.severity)),
@@ -74,7 +73,7 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let Some(f) = scope
         .findings
         .get(st.findings.selected)
-        .and_then(|&i| report.findings.get(i))
+        .and_then(|&i| app.snapshot.finding(i))
     else {
         return;
     };

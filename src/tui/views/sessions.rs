@@ -174,7 +174,6 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let body_height = table_area.height.saturating_sub(1) as usize;
     app.page.set(body_height.max(1));
     let (from, to) = app.home.cursor.window(app.home.visible.len(), body_height);
-    let report = app.report();
     let mut rows = Vec::with_capacity(to - from);
     let mut selected_summary: Option<(RowRef, RowSummary)> = None;
     for pos in from..to {
@@ -290,7 +289,7 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, app: &App) {
 
     if capture_h > 0 {
         let mut lines = vec![Line::from(Span::styled(" About the whole capture:", t.header()))];
-        for f in capture_findings.iter().filter_map(|&i| report.findings.get(i)) {
+        for f in capture_findings.iter().filter_map(|&i| app.snapshot.finding(i)) {
             let style = match f.severity {
                 crate::analysis::findings::Severity::Error => t.bad(),
                 crate::analysis::findings::Severity::Warning => t.warn(),
