@@ -705,7 +705,7 @@ fn timeline(sess: &Session, txs: &Transactions, end: Timestamp) -> Vec<TimelineE
             // The transaction's id and round-trip time, from the table or as it settled.
             let shown = |tx: TxRef| match tx.get() {
                 Tx::Live(i) => txs.get(i as usize).map(|t| (t.id, t.rtt_from_last())),
-                Tx::Settled(k) => sess.settled.get(k as usize).map(|t| (t.id, t.rtt)),
+                Tx::Settled(k) => sess.settled.get(k as usize).map(|t| (t.id, t.rtt())),
                 Tx::Gone => None,
             };
             match e.kind {

@@ -120,11 +120,34 @@ pub(crate) struct SettledTimeout {
     pub id: TransactionId,
 }
 
-/// A settled check the timeline refers to ([`Tx::Settled`]).
-#[derive(Clone, Copy, Debug)]
+/// A settled check the timeline refers to ([`Tx::Settled`]), in 20 bytes: a long call keeps one per check
+/// its timeline shows, and a busy server's capture holds thousands of calls open (~6.6 MB of the call-dense
+/// 4 GB read's peak at 32 bytes, heaptrack). The round-trip time is kept as its bits in two `u32`s, so the
+/// struct aligns to 4 and not 8.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct SettledTx {
     pub id: TransactionId,
-    pub rtt: Option<f64>,
+    pub(super) rtt: [u32; 2],
+}
+
+const _: () = assert!(std::mem::size_of::<SettledTx>() == 20);
+
+/// [`SettledTx::rtt`] for no round-trip time: a NaN that no difference of two timestamps gives.
+const NO_RTT: u64 = u64::MAX;
+
+impl SettledTx {
+    pub(crate) fn new(id: TransactionId, rtt: Option<f64>) -> SettledTx {
+        let [a, b, c, d, e, f, g, h] = rtt.map_or(NO_RTT, f64::to_bits).to_be_bytes();
+        // The high and low halves of the bits.
+        let rtt = [u32::from_be_bytes([a, b, c, d]), u32::from_be_bytes([e, f, g, h])];
+        SettledTx { id, rtt }
+    }
+
+    /// The round-trip time from the last transmission before the first response.
+    pub(crate) fn rtt(&self) -> Option<f64> {
+        let bits = (u64::from(self.rtt[0]) << 32) | u64::from(self.rtt[1]);
+        (bits != NO_RTT).then(|| f64::from_bits(bits))
+    }
 }
 
 impl IceState {
@@ -174,13 +197,7 @@ impl IceState {
                             id: tx.id,
                         });
                     }
-                    settled.insert(
-                        i,
-                        Some(SettledTx {
-                            id: tx.id,
-                            rtt: tx.rtt_from_last(),
-                        }),
-                    );
+                    settled.insert(i, Some(SettledTx::new(tx.id, tx.rtt_from_last())));
                 }
             }
             if !settled.is_empty() {
@@ -247,4 +264,27 @@ fn compact_settled(session: &mut Session) {
             });
     }
     session.settled = kept;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A settled check's round-trip time comes back bit for bit, and its absence as None.
+    #[test]
+    fn a_settled_checks_round_trip_time_comes_back_exactly() {
+        let id = TransactionId([7; 12]);
+        for rtt in [
+            Some(0.0),
+            Some(1.5e-5),
+            Some(0.1 + 0.2),
+            Some(39.5),
+            Some(f64::MAX),
+            None,
+        ] {
+            let s = SettledTx::new(id, rtt);
+            assert_eq!(s.rtt().map(f64::to_bits), rtt.map(f64::to_bits));
+            assert_eq!(s.id, id);
+        }
+    }
 }
