@@ -728,7 +728,9 @@ fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
         // folded one back whole only when it is asked for: the same session (timeline and all) and the
         // same allocation as the report made whole.
         let sessions_started = a.model().ice.sessions_started();
-        let folded_items = a.model().ice_folded.session_count() + a.model().ice_folded.allocation_count();
+        let folded_items = a.model().ice_folded.session_count()
+            + a.model().ice_folded.allocation_count()
+            + a.model().ice_folded.finding_count();
         let lean = Report::build_lean(a.model(), &[], a.net_stats());
         let snapshot = Snapshot::new(lean, Arc::new(a.into_model()), Source::default())
             .expect("every folded item reads back");
@@ -750,13 +752,13 @@ fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
                 "allocation {i}: read back whole, it differs"
             );
         }
-        assert_eq!(snapshot.unread(), 0);
         // Its findings likewise: a folded one is read back when a view shows it, as the report made whole
         // has it.
         assert_eq!(snapshot.finding_count(), whole.findings.len());
         for (i, w) in whole.findings.iter().enumerate() {
             assert_eq!(snapshot.finding(i), Some(w), "finding {i}: read back, it differs");
         }
+        assert_eq!(snapshot.unread(), 0);
         forget_and_read_back(snapshot, &whole, folded_items);
         unread_at_start.borrow_mut().push(unread);
         (json_out, text_out, folded, sessions_started, allocations, held)
@@ -840,6 +842,13 @@ fn forget_and_read_back(
         assert!(
             entry(a) == entry(w),
             "allocation {i}: read back again, it differs"
+        );
+    }
+    for (i, w) in whole.findings.iter().enumerate() {
+        assert_eq!(
+            app.snapshot.finding(i),
+            Some(w),
+            "finding {i}: read back again, it differs"
         );
     }
     assert_eq!(app.snapshot.unread(), 0);

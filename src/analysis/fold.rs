@@ -478,7 +478,7 @@ impl Folded {
     }
 
     /// Findings folded so far.
-    pub(crate) fn finding_count(&self) -> usize {
+    pub fn finding_count(&self) -> usize {
         self.findings.len()
     }
 

@@ -119,6 +119,31 @@ impl Findings {
         }
     }
 
+    /// Folded findings not read back (or let go since).
+    pub(crate) fn unread(&self) -> usize {
+        self.0
+            .iter()
+            .filter(|k| matches!(&k.whole, Whole::Folded(_, cell) if cell.get().is_none()))
+            .count()
+    }
+
+    /// Past `bound` folded findings read back and kept, lets go of them all (a view reads back again the
+    /// few it shows): browsing a busy server's capture would otherwise bring back, one by one, all that
+    /// folding saved. Returns how many went.
+    pub(crate) fn forget_past(&mut self, bound: usize) -> usize {
+        let kept = |k: &Kept| matches!(&k.whole, Whole::Folded(_, cell) if cell.get().is_some());
+        let n = self.0.iter().filter(|k| kept(k)).count();
+        if n <= bound {
+            return 0;
+        }
+        for k in &mut self.0 {
+            if let Whole::Folded(_, cell) = &mut k.whole {
+                cell.take();
+            }
+        }
+        n
+    }
+
     /// Finding `i`'s code, without reading a folded one back.
     pub(crate) fn code(&self, model: &Model, i: usize) -> Option<&'static str> {
         match &self.0.get(i)?.whole {

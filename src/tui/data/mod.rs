@@ -191,11 +191,12 @@ impl Snapshot {
         self.allocations.len()
     }
 
-    /// How many folded sessions and allocations have not been read back whole: each costs only its brief
-    /// until a view asks for it.
+    /// How many folded sessions, allocations and findings have not been read back whole: each costs only
+    /// its brief until a view asks for it.
     pub fn unread(&self) -> usize {
         self.sessions.iter().filter(|s| s.unread()).count()
             + self.allocations.iter().filter(|a| a.unread()).count()
+            + self.findings.unread()
     }
 
     /// What session `i` is listed and scoped by.
@@ -252,7 +253,9 @@ impl Snapshot {
             }
             gone
         }
-        trim(&mut self.sessions, bound, keep_sessions) + trim(&mut self.allocations, bound, keep_allocations)
+        trim(&mut self.sessions, bound, keep_sessions)
+            + trim(&mut self.allocations, bound, keep_allocations)
+            + self.findings.forget_past(bound)
     }
 
     /// How many findings the report has.
