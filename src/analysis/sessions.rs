@@ -379,13 +379,23 @@ fn type_of(cands: &[Candidate], addr: std::net::SocketAddr, t: Transport) -> Can
 /// Builds the `sessions` section: every session not folded during the read (those are in
 /// [`crate::analysis::fold::Folded`], already rendered).
 pub(crate) fn build(model: &Model) -> Vec<SessionReport> {
+    let mut views = Vec::new();
+    each(model, |s| views.push(s));
+    views
+}
+
+/// [`build`]'s views one at a time, in the same order, each handed to `f` and dropped.
+pub(crate) fn each(model: &Model, mut f: impl FnMut(SessionReport)) {
     let ice = &model.ice;
     let end = model.last_ts.unwrap_or_default();
-    ice.sessions
-        .iter_from(0)
-        .filter(|(_, x)| !x.folded)
-        .filter_map(|(s, _)| session(ice, s, &model.transactions, end))
-        .collect()
+    for (s, x) in ice.sessions.iter_from(0) {
+        if x.folded {
+            continue;
+        }
+        if let Some(view) = session(ice, s, &model.transactions, end) {
+            f(view);
+        }
+    }
 }
 
 /// The view of session `s` at time `end` (None for one folded, whose view was rendered when it folded).

@@ -111,11 +111,17 @@ pub(crate) enum FindingSlot {
 /// built now, in that order, and where folding kept some, the order of all of them (empty when none was
 /// folded).
 pub(crate) fn collect(model: &Model, sessions: &[SessionReport]) -> (Vec<Finding>, Vec<FindingSlot>) {
+    let end = model.last_ts.map(|t| t.as_secs_f64());
+    collect_found(model, sessions.iter().map(|s| ice::Found::of(s, end)).collect())
+}
+
+/// [`collect`] from what each open session's view gave ([`ice::Found::of`], in session order).
+pub(crate) fn collect_found(model: &Model, sessions: Vec<ice::Found>) -> (Vec<Finding>, Vec<FindingSlot>) {
     let folded = &model.ice_folded;
     // Nearly every finding of a long capture was folded: one list of 16-byte entries, sized once.
     let mut all = Vec::with_capacity(folded.finding_count() + 2 * sessions.len() + 16);
     turn::findings_into(model, &mut all);
-    ice::findings_into(model, sessions, &mut all);
+    ice::findings_of_found_into(model, sessions, &mut all);
     let key = |e: &Entry| match e {
         Entry::Held(f) => (f.severity, f.frames.first().copied().unwrap_or(u64::MAX), f.code),
         Entry::Folded(i) => match folded.finding(*i) {

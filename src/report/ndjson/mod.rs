@@ -239,16 +239,21 @@ impl EventTracker {
         let mut summary = Summary::default();
         self.allocations_diff(model, now_s, last, &mut summary, &mut out);
 
-        let mut sessions = sessions::build(model);
         self.count_rtts(model);
-        for s in &mut sessions {
-            self.session_diff(s, last, &mut summary, &mut out);
-        }
+        // One open session's view at a time: what its findings need is kept (`Found`), the view not. A busy
+        // server holds tens of thousands of calls open, and every view at once was most of a live run's
+        // memory at each poll.
+        let end = model.last_ts.map(|t| t.as_secs_f64());
+        let mut found = Vec::new();
+        sessions::each(model, |mut s| {
+            self.session_diff(&mut s, last, &mut summary, &mut out);
+            found.push(findings::ice::Found::of(&s, end));
+        });
         // Sessions and allocations that folded since the last poll: final, announced as they ended, then
         // forgotten.
         self.take_folded(model, now_s, &mut out);
 
-        let (current, _) = findings::collect(model, &sessions);
+        let (current, _) = findings::collect_found(model, found);
         summary.findings = current.len();
         let mut present = HashSet::new();
         for f in current {

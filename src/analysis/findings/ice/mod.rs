@@ -42,12 +42,41 @@ fn has_relay(p: &PairReport) -> bool {
     p.a_type == CandidateType::Relay || p.b_type == CandidateType::Relay
 }
 
+/// What the ICE findings take of one open session's view: its findings, and what the capture-wide rules
+/// read. A live run's event tracker works it out view by view, so it never holds every open session's
+/// view at once.
+pub(crate) struct Found {
+    index: usize,
+    /// Its lasting findings, then those measured up to the capture's end `end` ([`EndFacts::findings`]).
+    findings: Vec<Finding>,
+    connected: bool,
+}
+
+impl Found {
+    pub(crate) fn of(s: &SessionReport, end: Option<f64>) -> Found {
+        let mut findings = lasting_findings(s);
+        if let Some(facts) = EndFacts::of(s) {
+            facts.findings(end, &mut findings);
+        }
+        Found {
+            index: s.index,
+            findings,
+            connected: s.outcome == Outcome::Connected,
+        }
+    }
+}
+
 /// Every ICE finding: per session in session order (those folded during the read, [`Folded`], merged in
-/// by index with the ones still in `sessions`), then those about the capture.
-pub(crate) fn findings_into(model: &Model, sessions: &[SessionReport], out: &mut Vec<Entry>) {
-    let end = model.last_ts.map(|t| t.as_secs_f64());
+/// by index with the open ones, `sessions`: what each view gave, [`Found::of`]), then those about the
+/// capture.
+pub(crate) fn findings_of_found_into(model: &Model, sessions: Vec<Found>, out: &mut Vec<Entry>) {
     let folded = model.ice_folded.in_order();
-    let (mut live, mut gone) = (sessions.iter().peekable(), folded.iter().copied().peekable());
+    let held = Held {
+        any: !sessions.is_empty() || !folded.is_empty(),
+        all_connected: sessions.iter().all(|s| s.connected)
+            && folded.iter().all(|f| f.outcome == Outcome::Connected),
+    };
+    let (mut live, mut gone) = (sessions.into_iter().peekable(), folded.iter().copied().peekable());
     loop {
         let take_live = match (live.peek(), gone.peek()) {
             (Some(s), Some(f)) => s.index < f.index,
@@ -55,26 +84,16 @@ pub(crate) fn findings_into(model: &Model, sessions: &[SessionReport], out: &mut
             (None, Some(_)) => false,
             (None, None) => break,
         };
-        let mut found = Vec::new();
         if take_live {
             if let Some(s) = live.next() {
-                out.extend(lasting_findings(s).into_iter().map(Entry::held));
-                if let Some(facts) = EndFacts::of(s) {
-                    facts.findings(end, &mut found);
-                }
+                out.extend(s.findings.into_iter().map(Entry::held));
             }
         } else if let Some(f) = gone.next() {
             // Its end-of-capture findings were folded when the capture ended (`Folded::settle_end`).
             out.extend(f.findings.clone().map(Entry::Folded));
             out.extend(f.end_findings.clone().map(Entry::Folded));
         }
-        out.extend(found.into_iter().map(Entry::held));
     }
-    let held = Held {
-        any: !sessions.is_empty() || !folded.is_empty(),
-        all_connected: sessions.iter().all(|s| s.outcome == Outcome::Connected)
-            && folded.iter().all(|f| f.outcome == Outcome::Connected),
-    };
     let mut capture = Vec::new();
     capture_findings(model, held, &mut capture);
     out.extend(capture.into_iter().map(Entry::held));

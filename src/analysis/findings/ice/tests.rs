@@ -90,9 +90,13 @@ fn model_of(script: Vec<(u64, &str, &str, StunMessage)>, end_ms: u64) -> Model {
 
 fn run(script: Vec<(u64, &str, &str, StunMessage)>, end_ms: u64) -> Vec<Finding> {
     let model = model_of(script, end_ms);
-    let s = sessions::build(&model);
+    let end = model.last_ts.map(|t| t.as_secs_f64());
+    let found = sessions::build(&model)
+        .iter()
+        .map(|s| Found::of(s, end))
+        .collect();
     let mut out = Vec::new();
-    findings_into(&model, &s, &mut out);
+    findings_of_found_into(&model, found, &mut out);
     out.into_iter().filter_map(Entry::into_held).collect()
 }
 
