@@ -174,10 +174,6 @@ pack_struct!(Session {
 mod tests {
     use super::*;
     use crate::analysis::Analyzer;
-
-    fn decode(buf: &[u8]) -> Option<Session> {
-        Reader::whole(buf, Session::get)
-    }
     use crate::wire::credentials::Keyring;
 
     /// The sessions of real captures (checks, answers, errors, nominations, media, role changes, relayed
@@ -218,7 +214,7 @@ mod tests {
         for s in &all {
             let mut buf = Vec::new();
             s.put(&mut buf);
-            let back = decode(&buf).expect("decodes");
+            let back = Reader::whole(&buf, Session::get).expect("decodes");
             assert_eq!(format!("{back:?}"), format!("{s:?}"));
         }
         // Every part of a session held something in some session.

@@ -334,10 +334,6 @@ pack_struct!(Allocation {
 mod tests {
     use super::*;
     use crate::analysis::Analyzer;
-
-    fn decode(buf: &[u8]) -> Option<Allocation> {
-        Reader::whole(buf, Allocation::get)
-    }
     use crate::wire::credentials::Keyring;
 
     /// The allocations of real captures (relayed UDP, TURN over TCP, refused credentials), each as it stands
@@ -371,7 +367,7 @@ mod tests {
         for a in &all {
             let mut buf = Vec::new();
             a.put(&mut buf);
-            let back = decode(&buf).expect("decodes");
+            let back = Reader::whole(&buf, Allocation::get).expect("decodes");
             assert_eq!(format!("{back:?}"), format!("{a:?}"));
         }
         // Every part of an allocation held something in some allocation.
