@@ -9,7 +9,7 @@
 use super::findings::{About, FirstOf};
 use super::ladder::{build_ladder, Ladder};
 use super::rows::RowRef;
-use super::{parse, AllocationBrief, SessionBrief, Snapshot};
+use super::{AllocationBrief, SessionBrief, Snapshot};
 use crate::analysis::sessions::{SessionReport, TimelineKind};
 use crate::analysis::{Body, MessageRecord, Model};
 use crate::net::hash::FastHash;
@@ -428,7 +428,7 @@ fn session_scope(
     let mut scope = SessionScope::default();
     let mut extra = Vec::new();
     for c in &s.relay_candidates {
-        if let Some(ai) = parse(c).and_then(|c| relayed_by(&c)) {
+        if let Some(ai) = relayed_by(c) {
             if !scope.allocations.contains(&ai) {
                 scope.allocations.push(ai);
             }

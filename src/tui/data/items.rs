@@ -45,8 +45,8 @@ pub(crate) struct SessionBrief {
     /// ufrags, the home filter's words). A copy of its candidates' addresses as strings was ~40 % of a
     /// brief (~12 MB of the UI on the call-dense 4 GB capture); a filter formats these instead.
     pub(crate) addresses: Vec<SocketAddr>,
-    /// Its relay candidates' addresses, in the report's order.
-    pub(crate) relay_candidates: Vec<String>,
+    /// Its relay candidates' addresses, in the report's order (parsed back: the report formats them).
+    pub(crate) relay_candidates: Box<[SocketAddr]>,
 }
 
 /// The pair a session's home row shows.
@@ -108,7 +108,7 @@ impl SessionBrief {
                 .candidates
                 .iter()
                 .filter(|c| c.candidate_type == CandidateType::Relay)
-                .map(|c| c.address.clone())
+                .filter_map(|c| c.address.parse().ok())
                 .collect(),
         }
     }
