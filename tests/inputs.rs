@@ -578,6 +578,12 @@ fn batched_analysis_on_two_threads_equals_packet_by_packet() {
     }
     files.sort();
     assert!(files.len() > 30);
+    // Every prefix of the hostile TCP capture too: the pipeline frames TCP streams on the reading thread,
+    // and a prefix that ends inside a frame must count it as the analysis would.
+    let tcp = fixtures().join("hostile/tcp-frames.pcap");
+    let prefixes = pcap_prefixes(&tcp);
+    files.extend(prefixes.iter().map(|p| p.to_string_lossy().into_owned()));
+    let mut incomplete_at_end = 0;
     let render = |a: &Analyzer, r: &FileReader| {
         let mut out = Vec::new();
         json::write(&Report::build(a.model(), &r.stats(), a.net_stats()), &mut out).expect("json");
@@ -599,6 +605,14 @@ fn batched_analysis_on_two_threads_equals_packet_by_packet() {
         });
         seq.finish();
         let expected = render(&seq, &reader);
+        if seq
+            .model()
+            .stats
+            .decode_errors
+            .contains_key("tcp-incomplete-frame-at-end")
+        {
+            incomplete_at_end += 1;
+        }
         // Payloads copied into the batches or referred to in the file's mapping, STUN decoded by the
         // analysis or ahead by the network stage (`iceview read` does both).
         for (every, shared) in [(1usize, false), (7, true), (4096, false), (4096, true)] {
@@ -621,6 +635,35 @@ fn batched_analysis_on_two_threads_equals_packet_by_packet() {
             );
         }
     }
+    assert!(incomplete_at_end > 0, "no capture ended inside a TCP frame");
+    for p in prefixes {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// Each prefix of the classic pcap file `path` (its first 1, 2, ... records) written to a temporary file.
+fn pcap_prefixes(path: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let bytes = std::fs::read(path).expect("capture");
+    assert_eq!(
+        bytes.get(..4),
+        Some(&[0xd4, 0xc3, 0xb2, 0xa1][..]),
+        "little-endian microsecond pcap"
+    );
+    let mut ends = Vec::new();
+    let mut at = 24;
+    while let Some(h) = bytes.get(at..at + 16) {
+        let incl = u32::from_le_bytes([h[8], h[9], h[10], h[11]]) as usize;
+        at += 16 + incl;
+        ends.push(at.min(bytes.len()));
+    }
+    ends.iter()
+        .enumerate()
+        .map(|(i, &end)| {
+            let p = std::env::temp_dir().join(format!("iceview-prefix-{}-{i}.pcap", std::process::id()));
+            std::fs::write(&p, &bytes[..end]).expect("prefix written");
+            p
+        })
+        .collect()
 }
 
 /// What `Analyzer::fold_sessions` changes on the captures `parts`, each moved 700 s after the one before

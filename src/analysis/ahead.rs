@@ -159,6 +159,15 @@ pub(crate) struct Ahead<'a> {
 }
 
 impl<'a> Ahead<'a> {
+    /// What was worked out ahead for `payload` (where the batch keeps it).
+    pub(crate) fn of(payload: &[u8], digest: Option<&'a Digest>, decoded: Option<&'a Decoded>) -> Ahead<'a> {
+        Ahead {
+            base: payload.as_ptr() as usize,
+            digest,
+            decoded,
+        }
+    }
+
     /// (look, content hash) of `b`, if the digest covers it.
     pub(crate) fn lookup(&self, b: &[u8]) -> Option<(Look, u64)> {
         self.digest?.lookup(self.base, b)

@@ -31,14 +31,10 @@ impl State {
         match ev {
             NetEvent::Udp(dg) => self.on_datagram(&dg, None, 0, ahead),
             NetEvent::TcpData { datagram, gap } => self.on_tcp(&datagram, gap),
-            NetEvent::TcpOpen { flow, .. } => {
-                self.framers.remove(&flow);
-            }
+            NetEvent::TcpOpen { flow, .. } => self.framing.open(&flow),
             NetEvent::TcpClose { flow, .. } => {
-                // A frame cut short by the end of the stream is lost data: count it.
-                if self.framers.remove(&flow).is_some_and(|f| f.pending() > 0) {
-                    self.model.stats.error(DecodeError::new(0, "tcp-unframed-bytes"));
-                }
+                let counts = self.framing.close(&flow);
+                self.count_framing(counts);
             }
             NetEvent::Unreachable {
                 ts,
@@ -63,79 +59,42 @@ impl State {
     }
 
     fn on_tcp(&mut self, dg: &Datagram<'_>, gap: bool) {
-        // The bound first: on every segment of a known stream the map is then looked up once (`entry`).
-        if self.framers.len() >= MAX_TCP_STREAMS && !self.framers.contains_key(&dg.flow) {
-            // Evict an arbitrary stream: a capture with this many concurrent TURN/ICE-TCP streams is a
-            // server under load, and losing one stream's partial frame costs at most one message.
-            if let Some(k) = self.framers.keys().next().copied() {
-                self.framers.remove(&k);
-                self.model.stats.tcp_streams_evicted += 1;
-            }
-        }
         // Frames are handled after the framer is done with the segment (their handling needs `self`).
-        // A frame that lies in the segment is kept as its place there; one the framer put together
-        // across segments is copied into the reused `tcp.bytes`. The lists are reused: no allocation
-        // per segment or frame (a call-dense capture's TURN/TCP connections carry millions).
-        let mut tcp = std::mem::take(&mut self.tcp_frames);
-        tcp.frames.clear();
-        tcp.bytes.clear();
-        let mut skipped = 0usize;
-        let mut opaque = (0usize, false);
-        let payload = dg.payload;
-        let place = |b: &[u8], bytes: &mut Vec<u8>| -> FramePlace {
-            let start = (b.as_ptr() as usize).wrapping_sub(payload.as_ptr() as usize);
-            if start <= payload.len() && b.len() <= payload.len() - start {
-                FramePlace::Segment(start, start + b.len())
-            } else {
-                let at = bytes.len();
-                bytes.extend_from_slice(b);
-                FramePlace::Copied(at, at + b.len())
-            }
-        };
-        let framer = self.framers.entry(dg.flow).or_default();
-        framer.push(payload, gap, &mut |f| match f {
-            Frame::Stun(b) => tcp.frames.push((TcpFrameKind::Stun, place(b, &mut tcp.bytes))),
-            Frame::ChannelData(b) => tcp
-                .frames
-                .push((TcpFrameKind::ChannelData, place(b, &mut tcp.bytes))),
-            Frame::Rfc4571(b) => tcp.frames.push((TcpFrameKind::Rfc4571, place(b, &mut tcp.bytes))),
-            Frame::Skipped { len } => skipped += len,
-            Frame::Opaque { len, tls } => {
-                opaque.0 += len;
-                opaque.1 |= tls;
-            }
-        });
-        if skipped > 0 {
-            self.model.stats.error(DecodeError::new(0, "tcp-unframed-bytes"));
+        let mut framing = std::mem::take(&mut self.framing);
+        let counts = framing.segment(&dg.flow, dg.payload, gap);
+        self.count_framing(counts);
+        for (kind, payload) in framing.frames(dg.payload) {
+            self.on_tcp_frame(&Datagram { payload, ..*dg }, kind, &mut Ahead::default());
         }
-        if opaque.0 > 0 {
-            if opaque.1 {
-                self.model.stats.tls += 1;
-            }
-            self.model.stats.tcp_opaque_bytes += opaque.0 as u64;
+        self.framing = framing;
+    }
+
+    /// One frame cut from a TCP stream (here, or ahead by the pipeline's reading thread).
+    pub(super) fn on_tcp_frame(&mut self, frame: &Datagram<'_>, kind: FrameKind, ahead: &mut Ahead<'_>) {
+        match kind {
+            FrameKind::Stun => self.on_stun(frame, None, 0, ahead),
+            FrameKind::ChannelData => match channel::parse_tcp(frame.payload) {
+                Ok(cd) => self.on_channel_data(frame, cd, None, 0, ahead),
+                Err(e) => self.model.stats.error(e),
+            },
+            FrameKind::Rfc4571 => self.on_datagram(frame, None, 0, ahead),
         }
-        for &(kind, at) in &tcp.frames {
-            let bytes = match at {
-                FramePlace::Segment(a, b) => payload.get(a..b),
-                FramePlace::Copied(a, b) => tcp.bytes.get(a..b),
-            };
-            let Some(bytes) = bytes else {
-                continue;
-            };
-            let frame = Datagram {
-                payload: bytes,
-                ..*dg
-            };
-            match kind {
-                TcpFrameKind::Stun => self.on_stun(&frame, None, 0, &mut Ahead::default()),
-                TcpFrameKind::ChannelData => match channel::parse_tcp(bytes) {
-                    Ok(cd) => self.on_channel_data(&frame, cd, None, 0, &mut Ahead::default()),
-                    Err(e) => self.model.stats.error(e),
-                },
-                TcpFrameKind::Rfc4571 => self.on_datagram(&frame, None, 0, &mut Ahead::default()),
+    }
+
+    /// What TCP framing adds to the statistics (here, or ahead by the pipeline's reading thread).
+    pub(super) fn count_framing(&mut self, c: FramingCounts) {
+        let stats = &mut self.model.stats;
+        for (reason, n) in [
+            ("tcp-unframed-bytes", c.unframed),
+            ("tcp-incomplete-frame-at-end", c.incomplete_at_end),
+        ] {
+            if n > 0 {
+                *stats.decode_errors.entry(reason).or_insert(0) += u64::from(n);
             }
         }
-        self.tcp_frames = tcp;
+        stats.tls += u64::from(c.tls);
+        stats.tcp_opaque_bytes += c.opaque_bytes;
+        stats.tcp_streams_evicted += u64::from(c.evicted);
     }
 
     /// One datagram's payload (UDP, an RFC 4571 frame, or a relayed inner datagram).
@@ -677,28 +636,6 @@ fn record(dg: &Datagram<'_>, relay: Option<Inner>, duplicate: bool, body: Body) 
         },
         body,
     }
-}
-
-/// What a TCP frame is ([`State::on_tcp`]).
-#[derive(Clone, Copy, Debug)]
-enum TcpFrameKind {
-    Stun,
-    ChannelData,
-    Rfc4571,
-}
-
-/// Where a TCP frame's bytes are: in the segment, or copied into [`TcpFrames::bytes`] (start, end).
-#[derive(Clone, Copy, Debug)]
-enum FramePlace {
-    Segment(usize, usize),
-    Copied(usize, usize),
-}
-
-/// The frames of one TCP segment, kept between segments so their buffers are reused.
-#[derive(Debug, Default)]
-pub(super) struct TcpFrames {
-    frames: Vec<(TcpFrameKind, FramePlace)>,
-    bytes: Vec<u8>,
 }
 
 impl Route {

@@ -13,6 +13,7 @@ mod datagram;
 pub(crate) mod findings;
 mod flows;
 pub(crate) mod fold;
+pub(crate) mod framing;
 pub mod ice;
 pub(crate) mod nat;
 mod pack;
@@ -31,11 +32,11 @@ use crate::capture::{Packet, Timestamp};
 use crate::net::hash::{FastHash, FxHasher};
 use crate::net::{Datagram, Flow, Net, NetEvent, NetStats, Transport};
 use crate::wire::credentials::Keyring;
-use crate::wire::framing::{Frame, Framer};
 use crate::wire::stun::{self, StunMessage};
 use crate::wire::{channel, demux, dialect, DecodeError};
 use ahead::{content_hash, Ahead, Look};
 use flows::{FlowFacts, FlowTable};
+use framing::{FrameKind, FramingCounts, TcpFraming};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
@@ -342,9 +343,8 @@ struct State {
     stamps: flows::Stamps,
     /// Number of captures being merged (duplicates across capture points are matched when > 1).
     inputs: u16,
-    framers: HashMap<Flow, Framer, FastHash>,
-    /// The current TCP segment's frames (buffers reused from segment to segment).
-    tcp_frames: datagram::TcpFrames,
+    /// Every TCP stream's framer (when this thread frames: [`Analyzer::ingest`]).
+    framing: TcpFraming,
     /// ChannelData frames stored per carrier 5-tuple (client/server order-free), at most one entry per
     /// allocation the TURN analysis can hold.
     channel_data_stored: HashMap<(SocketAddr, SocketAddr, Transport), u32, FastHash>,
@@ -370,7 +370,7 @@ impl State {
         self.other_flows = HashMap::default();
         self.routes = HashMap::default();
         self.recent = recent::Recent::default();
-        self.tcp_frames = datagram::TcpFrames::default();
+        self.framing = TcpFraming::default();
         self.channel_data_stored = HashMap::default();
         self.model.ice.shrink_indexes();
     }
@@ -411,8 +411,7 @@ impl Analyzer {
                 relayed_addrs: HashSet::default(),
                 stamps: flows::Stamps::default(),
                 inputs: 1,
-                framers: HashMap::default(),
-                tcp_frames: datagram::TcpFrames::default(),
+                framing: TcpFraming::default(),
                 channel_data_stored: HashMap::default(),
                 channel_data_stored_total: 0,
                 classic: classic::ClassicPairs::default(),
@@ -575,6 +574,17 @@ impl Analyzer {
         self.state.on_net_event(ev, ahead);
     }
 
+    /// A frame the pipeline's reading thread cut from a TCP stream ([`TcpFraming`], there), with what it
+    /// worked out ahead.
+    pub(crate) fn on_tcp_frame(&mut self, frame: &Datagram<'_>, kind: FrameKind, ahead: &mut Ahead<'_>) {
+        self.state.on_tcp_frame(frame, kind, ahead);
+    }
+
+    /// What the pipeline's framing on the reading thread adds to the statistics.
+    pub(crate) fn count_framing(&mut self, counts: FramingCounts) {
+        self.state.count_framing(counts);
+    }
+
     /// End of input when the network layer ran elsewhere (the pipeline's reading thread): it comes back
     /// for [`Analyzer::net_stats`], and framing is wrapped up as in [`Analyzer::finish`].
     pub(crate) fn finish_with(&mut self, net: Net) {
@@ -584,17 +594,8 @@ impl Analyzer {
     }
 
     fn finish_framing(&mut self) {
-        let state = &mut self.state;
-        let incomplete = state.framers.values().filter(|f| f.pending() > 0).count() as u64;
-        if incomplete > 0 {
-            *state
-                .model
-                .stats
-                .decode_errors
-                .entry("tcp-incomplete-frame-at-end")
-                .or_insert(0) += incomplete;
-        }
-        state.framers.clear();
+        let counts = self.state.framing.finish();
+        self.state.count_framing(counts);
     }
 
     pub fn model(&self) -> &Model {

@@ -1,9 +1,10 @@
 //! The batches that carry the network layer's output from the reading thread to the analysis thread:
 //! [`NetStage`] fills an [`EventBatch`] (payloads copied into it, or referred to in the capture file's
-//! shared mapping, with what was worked out ahead: `Digest`, `Decoded`); [`apply`] feeds one to the
-//! analysis in order.
+//! shared mapping, with what was worked out ahead: `Digest`, `Decoded`, and TCP streams cut into frames);
+//! [`apply`] feeds one to the analysis in order.
 use crate::analysis::ahead::{Ahead, Decoded, Digest};
 use crate::analysis::fold::SearchSchedule;
+use crate::analysis::framing::{FrameKind, FramingCounts, TcpFraming};
 use crate::analysis::Analyzer;
 use crate::capture::file::Mapping;
 use crate::capture::{Packet, Timestamp};
@@ -20,6 +21,9 @@ pub(crate) struct NetStage {
     /// The analysis's credentials, when this stage decodes STUN messages ahead for it
     /// ([`NetStage::for_analysis`]).
     keys: Option<Keyring>,
+    /// TCP streams' framers, when this stage frames them ahead for the analysis (with `keys`): a frame
+    /// then reaches the analysis as a UDP payload does, with its digest and STUN message.
+    framing: Option<TcpFraming>,
     /// When the analysis searches for what is quiet ([`Batched::Search`]): as it would packet by packet.
     searches: SearchSchedule,
 }
@@ -36,6 +40,7 @@ impl NetStage {
         NetStage {
             net: Net::new(),
             keys: Some(analyzer.keys().clone()),
+            framing: Some(TcpFraming::default()),
             searches: SearchSchedule::default(),
         }
     }
@@ -50,13 +55,20 @@ impl NetStage {
             batch.events.push(Batched::Search(pkt.ts));
         }
         let keys = self.keys.as_ref();
-        self.net.ingest(pkt, &mut |ev| batch.push(ev, keys));
+        let framing = &mut self.framing;
+        self.net
+            .ingest(pkt, &mut |ev| batch.push(ev, keys, framing.as_mut()));
     }
 
-    /// End of input: TCP data still held behind gaps goes into `batch`.
+    /// End of input: TCP data still held behind gaps goes into `batch`, and what the framers still hold
+    /// is counted.
     pub(crate) fn finish(&mut self, batch: &mut EventBatch) {
         let keys = self.keys.as_ref();
-        self.net.finish(&mut |ev| batch.push(ev, keys));
+        let framing = &mut self.framing;
+        self.net.finish(&mut |ev| batch.push(ev, keys, framing.as_mut()));
+        if let Some(framing) = self.framing.as_mut() {
+            batch.count(framing.finish());
+        }
     }
 }
 
@@ -74,6 +86,8 @@ pub(crate) struct EventBatch {
     events: Vec<Batched>,
     /// The events that are not UDP between IPv4 addresses, whole ([`Batched::Other`] refers to them).
     others: Vec<Whole>,
+    /// Frames cut from TCP streams ([`Batched::Frame`] refers to them).
+    frames: Vec<Framed>,
     /// Where the last payload referred to in the mapping ends: once the batch is analysed, nothing
     /// before it is needed (packets are batched in file order).
     mapped_end: usize,
@@ -91,19 +105,20 @@ impl EventBatch {
         }
     }
 
-    fn push(&mut self, ev: NetEvent<'_>, keys: Option<&Keyring>) {
+    fn push(&mut self, ev: NetEvent<'_>, keys: Option<&Keyring>, framing: Option<&mut TcpFraming>) {
+        if let Some(framing) = framing {
+            match ev {
+                NetEvent::TcpData { datagram, gap } => {
+                    return self.push_frames(&datagram, gap, keys, framing)
+                }
+                // The analysis's only use of these is its framers'.
+                NetEvent::TcpOpen { flow, .. } => return framing.open(&flow),
+                NetEvent::TcpClose { flow, .. } => return self.count(framing.close(&flow)),
+                _ => {}
+            }
+        }
         let (ev, payload) = ev.detach();
-        let at = match self.mapping.as_ref().and_then(|m| m.range_of(payload)) {
-            Some(range) => {
-                self.mapped_end = self.mapped_end.max(range.end);
-                Payload::mapped(range)
-            }
-            None => {
-                let start = self.bytes.len();
-                self.bytes.extend_from_slice(payload);
-                Payload::copied(start..self.bytes.len())
-            }
-        };
+        let at = self.place(payload);
         let NetEvent::Udp(dg) = ev else {
             self.other(Whole {
                 ev,
@@ -137,6 +152,58 @@ impl EventBatch {
         }
     }
 
+    /// Where `payload` will be: referred to in the mapping when it lies there, else copied.
+    fn place(&mut self, payload: &[u8]) -> Payload {
+        match self.mapping.as_ref().and_then(|m| m.range_of(payload)) {
+            Some(range) => {
+                self.mapped_end = self.mapped_end.max(range.end);
+                Payload::mapped(range)
+            }
+            None => {
+                let start = self.bytes.len();
+                self.bytes.extend_from_slice(payload);
+                Payload::copied(start..self.bytes.len())
+            }
+        }
+    }
+
+    /// A TCP segment's frames, each with its digest and STUN message worked out here, as a UDP payload's.
+    fn push_frames(
+        &mut self,
+        dg: &Datagram<'_>,
+        gap: bool,
+        keys: Option<&Keyring>,
+        framing: &mut TcpFraming,
+    ) {
+        let counts = framing.segment(&dg.flow, dg.payload, gap);
+        self.count(counts);
+        for (kind, frame) in framing.frames(dg.payload) {
+            let Ok(i) = u32::try_from(self.frames.len()) else {
+                return;
+            };
+            let at = self.place(frame);
+            let digest = Digest::of(frame);
+            let decoded = keys.and_then(|keys| Decoded::ahead(&digest, frame, keys));
+            self.frames.push(Framed {
+                ts: dg.ts,
+                frame: dg.frame,
+                input: dg.input,
+                flow: dg.flow,
+                kind,
+                at,
+                digest,
+                decoded,
+            });
+            self.events.push(Batched::Frame(i));
+        }
+    }
+
+    fn count(&mut self, counts: FramingCounts) {
+        if !counts.is_empty() {
+            self.events.push(Batched::Counts(counts));
+        }
+    }
+
     fn other(&mut self, whole: Whole) {
         let Ok(i) = u32::try_from(self.others.len()) else {
             return;
@@ -159,6 +226,7 @@ impl EventBatch {
         self.bytes.clear();
         self.events.clear();
         self.others.clear();
+        self.frames.clear();
         self.mapped_end = 0;
         self.first_ts = None;
         self.last_ts = None;
@@ -172,6 +240,10 @@ enum Batched {
     Udp4(Udp4),
     /// Any other event: its index in [`EventBatch::others`].
     Other(u32),
+    /// A frame cut from a TCP stream: its index in [`EventBatch::frames`].
+    Frame(u32),
+    /// What framing a segment (or a stream's end) adds to the analysis's statistics.
+    Counts(FramingCounts),
     /// The analysis searches for what is quiet at this time ([`Analyzer::fold_search`]), before the
     /// events of the packet that carried it.
     Search(Timestamp),
@@ -194,6 +266,18 @@ struct Whole {
     ev: NetEvent<'static>,
     at: Payload,
     digest: Option<Digest>,
+    decoded: Option<Box<Decoded>>,
+}
+
+/// A frame cut from a TCP stream, with what was worked out from it as from a UDP payload.
+struct Framed {
+    ts: Timestamp,
+    frame: u64,
+    input: u16,
+    flow: Flow,
+    kind: FrameKind,
+    at: Payload,
+    digest: Digest,
     decoded: Option<Box<Decoded>>,
 }
 
@@ -250,6 +334,7 @@ pub(crate) fn apply(analyzer: &mut Analyzer, batch: &mut EventBatch) {
         mapping,
         events,
         others,
+        frames,
         mapped_end,
         ..
     } = batch;
@@ -258,11 +343,7 @@ pub(crate) fn apply(analyzer: &mut Analyzer, batch: &mut EventBatch) {
         match b {
             Batched::Udp4(u) => {
                 let payload = payload_of(bytes, mapping, &u.at);
-                let mut ahead = Ahead {
-                    base: payload.as_ptr() as usize,
-                    digest: Some(&u.digest),
-                    decoded: u.decoded.as_deref(),
-                };
+                let mut ahead = Ahead::of(payload, Some(&u.digest), u.decoded.as_deref());
                 let dg = Datagram {
                     ts: u.ts,
                     frame: u.frame,
@@ -277,16 +358,28 @@ pub(crate) fn apply(analyzer: &mut Analyzer, batch: &mut EventBatch) {
                 analyzer.on_event(NetEvent::Udp(dg), &mut ahead);
             }
             Batched::Search(now) => analyzer.fold_search(*now),
+            Batched::Frame(i) => {
+                let Some(f) = frames.get(*i as usize) else {
+                    continue;
+                };
+                let payload = payload_of(bytes, mapping, &f.at);
+                let mut ahead = Ahead::of(payload, Some(&f.digest), f.decoded.as_deref());
+                let frame = Datagram {
+                    ts: f.ts,
+                    frame: f.frame,
+                    input: f.input,
+                    flow: f.flow,
+                    payload,
+                };
+                analyzer.on_tcp_frame(&frame, f.kind, &mut ahead);
+            }
+            Batched::Counts(counts) => analyzer.count_framing(*counts),
             Batched::Other(i) => {
                 let Some(w) = others.get_mut(*i as usize) else {
                     continue;
                 };
                 let payload = payload_of(bytes, mapping, &w.at);
-                let mut ahead = Ahead {
-                    base: payload.as_ptr() as usize,
-                    digest: w.digest.as_ref(),
-                    decoded: w.decoded.as_deref(),
-                };
+                let mut ahead = Ahead::of(payload, w.digest.as_ref(), w.decoded.as_deref());
                 analyzer.on_event(w.ev.with_payload(payload), &mut ahead);
             }
         }

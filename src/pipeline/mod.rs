@@ -5,7 +5,8 @@
 //!
 //! - [`batch`]: [`NetStage`] fills [`EventBatch`]es (payloads referred to in the file's mapping or copied,
 //!   each UDP payload's digest and STUN message worked out while its bytes are in the reading thread's
-//!   cache: `analysis::ahead`), [`apply`] feeds them to the analysis in order, [`finish`] ends it.
+//!   cache: `analysis::ahead`; TCP streams cut into frames there too, each frame worked out the same way:
+//!   `analysis::framing`), [`apply`] feeds them to the analysis in order, [`finish`] ends it.
 //! - [`read`]: the two threads and the hand-over between them.
 //!
 //! Nothing here knows what a message means; the analysis never knows which thread read a packet.
