@@ -658,12 +658,7 @@ impl Model {
                     // later: then it is noted now (a sleeping allocation is only read, not woken, for the
                     // check).
                     let key = turn::AllocationKey::of_request(t);
-                    if self
-                        .turn
-                        .allocations
-                        .get(&key)
-                        .is_some_and(|a| !a.allocate_answered)
-                    {
+                    if self.turn.allocations.allocate_answered(&key) == Some(false) {
                         if let Some(a) = self.turn.allocations.get_mut(&key) {
                             a.allocate_answered = true;
                         }

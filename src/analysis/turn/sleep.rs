@@ -381,6 +381,42 @@ mod tests {
         assert!(all.iter().any(|a| !a.traffic.is_empty()));
     }
 
+    /// A sleeping allocation says whether its Allocate was answered as the allocation itself would, without
+    /// being read back or woken (the search for retired requests asks it of every answered Allocate).
+    #[test]
+    fn a_sleeping_allocation_tells_whether_its_allocate_was_answered() {
+        use crate::analysis::turn::table::Allocations;
+        let mut an = Analyzer::new(Keyring::new());
+        crate::analysis::testkit::fixtures_in_a_row(&["chrome-relay-udp"], 120, &mut |pkt, _| {
+            an.ingest(pkt);
+        });
+        let (key, a) = an
+            .model()
+            .turn
+            .allocations
+            .iter()
+            .next()
+            .map(|(k, a)| (*k, a.clone()))
+            .expect("an allocation");
+        let later = a.last_seen.saturating_add_secs(1.0);
+        for answered in [false, true] {
+            let mut table = Allocations::default();
+            table.enable_sleep(None, 0.0);
+            table.insert(
+                key,
+                Allocation {
+                    allocate_answered: answered,
+                    ..a.clone()
+                },
+            );
+            assert_eq!(table.allocate_answered(&key), Some(answered), "awake");
+            assert_eq!(table.sleep(later), 1);
+            assert_eq!(table.allocate_answered(&key), Some(answered), "asleep");
+            assert_eq!(table.sleep_counts(), (1, 0), "not woken");
+            assert_eq!(table.get(&key).map(|a| a.allocate_answered), Some(answered));
+        }
+    }
+
     /// Damaged bytes never panic and never read past the buffer: they give `None`, or an allocation whose
     /// encoding is exactly those bytes.
     #[test]

@@ -58,6 +58,9 @@ struct Asleep {
     /// Over whatever the time ([`Allocation::over_at`] but for its expiry).
     over: bool,
     expires_at: Option<Timestamp>,
+    /// Its [`Allocation::allocate_answered`]: the search for retired requests asks it of every allocation
+    /// whose Allocate was answered, and nearly always it is already true.
+    allocate_answered: bool,
     /// Its state read back by something that only reads it (given up when it sleeps again).
     woken: OnceLock<Box<Allocation>>,
 }
@@ -129,6 +132,7 @@ impl Allocations {
                 last_seen: a.last_seen,
                 over: a.over_whatever_the_time(),
                 expires_at: a.expires_at(),
+                allocate_answered: a.allocate_answered,
                 woken: OnceLock::new(),
             };
             *slot = Slot::Asleep(Box::new(asleep));
@@ -211,6 +215,15 @@ impl Allocations {
     pub(crate) fn get(&self, key: &AllocationKey) -> Option<&Allocation> {
         let (_, slot) = self.slab.get(*self.index.get(key)?)?;
         Self::read(self.sleep.as_ref(), slot)
+    }
+    /// Whether `key`'s Allocate was answered ([`Allocation::allocate_answered`]), without reading a
+    /// sleeping allocation back.
+    pub(crate) fn allocate_answered(&self, key: &AllocationKey) -> Option<bool> {
+        match &self.slab.get(*self.index.get(key)?)?.1 {
+            Slot::Open(a) => Some(a.allocate_answered),
+            Slot::Asleep(a) => Some(a.allocate_answered),
+            Slot::Free => None,
+        }
     }
     pub(crate) fn get_mut(&mut self, key: &AllocationKey) -> Option<&mut Allocation> {
         let i = *self.index.get(key)?;
