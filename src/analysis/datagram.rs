@@ -30,6 +30,8 @@ impl State {
     pub(super) fn on_net_event(&mut self, ev: NetEvent<'_>, ahead: &mut Ahead<'_>) {
         match ev {
             NetEvent::Udp(dg) => self.on_datagram(&dg, None, 0, ahead),
+            // Only the framing reads the three TCP events: when the pipeline frames ahead, on the reading
+            // thread, they stop there (`pipeline::batch`), and frames and counts come instead.
             NetEvent::TcpData { datagram, gap } => self.on_tcp(&datagram, gap),
             NetEvent::TcpOpen { flow, .. } => self.framing.open(&flow),
             NetEvent::TcpClose { flow, .. } => {
