@@ -73,12 +73,18 @@ impl Look {
 /// first read of each payload was the analysis thread's largest stall).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Digest {
+    /// The payload's content hash, when [`Digest::hashed`].
     hash: u64,
     channel_hash: u64,
     len: u32,
     /// The ChannelData frame's application data length, and its channel number.
     channel_len: u32,
     channel: u16,
+    /// Whether `hash` was worked out: not for a payload that parses as ChannelData, whose own hash only a
+    /// merged capture's duplicate check of carriers reads (the analysis works it out then); its application
+    /// data's is what a relayed packet needs. Two thirds of a busy TURN server's packets are ChannelData,
+    /// and the reading thread is the busier one on them.
+    hashed: bool,
     look: Look,
     /// The application data's look, when the payload parses as ChannelData (its data starts at
     /// [`channel::HEADER_LEN`]).
@@ -89,11 +95,12 @@ impl Digest {
     pub(crate) fn of(payload: &[u8]) -> Digest {
         let look = Look::of(payload);
         let mut digest = Digest {
-            hash: content_hash(payload),
+            hash: 0,
             channel_hash: 0,
             len: u32::try_from(payload.len()).unwrap_or(u32::MAX),
             channel_len: 0,
             channel: 0,
+            hashed: false,
             look,
             channel_look: None,
         };
@@ -103,22 +110,26 @@ impl Digest {
                 digest.channel_len = u32::try_from(cd.data.len()).unwrap_or(u32::MAX);
                 digest.channel_look = Some(Look::of(cd.data));
                 digest.channel_hash = content_hash(cd.data);
+                return digest;
             }
         }
+        digest.hash = content_hash(payload);
+        digest.hashed = true;
         digest
     }
 
-    /// (look, hash) of `b` if it is the payload (at address `base`) or its ChannelData application data.
-    fn lookup(&self, base: usize, b: &[u8]) -> Option<(Look, u64)> {
+    /// The look of `b`, and its hash if worked out, if `b` is the payload (at address `base`) or its
+    /// ChannelData application data.
+    fn lookup(&self, base: usize, b: &[u8]) -> Option<(Look, Option<u64>)> {
         let at = b.as_ptr() as usize;
         if at == base && b.len() == self.len as usize {
-            return Some((self.look, self.hash));
+            return Some((self.look, self.hashed.then_some(self.hash)));
         }
         match self.channel_look {
             Some(look)
                 if at == base.wrapping_add(channel::HEADER_LEN) && b.len() == self.channel_len as usize =>
             {
-                Some((look, self.channel_hash))
+                Some((look, Some(self.channel_hash)))
             }
             _ => None,
         }
@@ -168,8 +179,8 @@ impl<'a> Ahead<'a> {
         }
     }
 
-    /// (look, content hash) of `b`, if the digest covers it.
-    pub(crate) fn lookup(&self, b: &[u8]) -> Option<(Look, u64)> {
+    /// The look of `b` and its content hash (if worked out), if the digest covers it.
+    pub(crate) fn lookup(&self, b: &[u8]) -> Option<(Look, Option<u64>)> {
         self.digest?.lookup(self.base, b)
     }
 

@@ -462,7 +462,7 @@ impl State {
         } else {
             DUPLICATE_WINDOW_SECS
         };
-        let content = ahead.lookup(dg.payload).map(|(_, hash)| hash);
+        let content = ahead.lookup(dg.payload).and_then(|(_, hash)| hash);
         let mut h = FxHasher::default();
         hash_addr(&mut h, &dg.flow.src);
         hash_addr(&mut h, &dg.flow.dst);
