@@ -67,10 +67,10 @@ impl Look {
     }
 }
 
-/// A UDP payload's [`Look`] and [`content_hash`], and the same for its application data when it parses as
-/// ChannelData (with the channel number, and where the data is): worked out on the reading thread while
-/// the bytes are in its cache, so that the analysis of a relayed media packet never reads its payload (the
-/// first read of each payload was the analysis thread's largest stall).
+/// A UDP payload's [`Look`] and [`content_hash`] or, when it parses as ChannelData, its look and the same
+/// for its application data (with the channel number, and where the data is): worked out on the reading
+/// thread while the bytes are in its cache, so that the analysis of a relayed media packet never reads its
+/// payload (the first read of each payload was the analysis thread's largest stall).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Digest {
     /// The payload's content hash, when [`Digest::hashed`].
