@@ -1,9 +1,9 @@
 //! The analysis's TCP framing (RFC 4571/6544, RFC 6062): a [`Framer`] per stream, at most
 //! [`MAX_TCP_STREAMS`] at once, and what framing adds to the decode statistics ([`FramingCounts`]).
 //!
-//! [`super::Analyzer::ingest`] frames on the analysis's own thread. The pipeline (`crate::pipeline`) frames on
-//! the reading thread instead, so that each frame's digest and STUN message are worked out there, as a UDP
-//! payload's are (`super::ahead`): on a call-dense capture with TURN over TCP, a third of the analysis
+//! [`super::Analyzer::ingest`] frames on the analysis's own thread. The pipeline (`crate::pipeline`) frames
+//! on the reading thread instead, so that each frame's digest and STUN message are worked out there, as a
+//! UDP payload's are (`super::ahead`): on a call-dense capture with TURN over TCP, a third of the analysis
 //! thread's time was TCP frames (BENCHMARKS.md, session 19). Either way the same [`TcpFraming`] cuts the
 //! same frames from the same events and counts the same things; the counts are sums, so where they are
 //! added up does not change them.
