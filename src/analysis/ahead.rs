@@ -82,8 +82,8 @@ pub(crate) struct Digest {
     channel: u16,
     /// Whether `hash` was worked out: not for a payload that parses as ChannelData, whose own hash only a
     /// merged capture's duplicate check of carriers reads (the analysis works it out then); its application
-    /// data's is what a relayed packet needs. Two thirds of a busy TURN server's packets are ChannelData,
-    /// and the reading thread is the busier one on them.
+    /// data's is what a relayed packet needs. Two thirds of the media profile's packets are ChannelData
+    /// (`scripts/bench`), and there the reading thread is the busier one.
     hashed: bool,
     look: Look,
     /// The application data's look, when the payload parses as ChannelData (its data starts at
