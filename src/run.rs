@@ -101,15 +101,9 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
             .ok()
             .map(|s| std::sync::Arc::new(s) as std::sync::Arc<dyn iceview::analysis::store::Spill>);
         iceview::report::fold_as_reported(&mut analyzer, spill);
-        // A session or an allocation quiet for a while waits in a temporary file (without one, it stays
-        // in memory as it was: a store in memory would only grow).
-        if let (Ok(sessions), Ok(allocations)) = (FileSpill::create(), FileSpill::create()) {
-            analyzer.sleep_quiet(
-                Some(std::sync::Arc::new(sessions)),
-                Some(std::sync::Arc::new(allocations)),
-                iceview::analysis::SLEEP_AFTER_SECS,
-            );
-        }
+        // A session or an allocation quiet for a while waits in a temporary file (without one, in memory,
+        // encoded).
+        analyzer.sleep_quiet(Some(FileSpill::make), iceview::analysis::SLEEP_AFTER_SECS);
     }
 
     let total: u64 = inputs

@@ -738,8 +738,10 @@ fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
         if sleep {
             // Every session and allocation sleeps at every search for quiet ones, and wakes at its next
             // message.
-            let spill = || Some(Arc::new(MemorySpill::default()) as Arc<dyn iceview::analysis::store::Spill>);
-            a.sleep_quiet(spill(), spill(), 0.0);
+            fn spill() -> Option<Arc<dyn iceview::analysis::store::Spill>> {
+                Some(Arc::new(MemorySpill::default()))
+            }
+            a.sleep_quiet(Some(spill), 0.0);
         }
         for (i, (ts, link_type, data, orig_len)) in packets.iter().enumerate() {
             a.ingest(&Packet {

@@ -567,7 +567,6 @@ impl Model {
             if let Some(view) = sessions::session(&self.ice, s, &self.transactions, now) {
                 self.ice_folded.push(&view);
             }
-            self.ice.sessions.release(s);
         }
         let pending: HashSet<transactions::TxIndex, FastHash> = self.turn.pending_txs().collect();
         for tx in self.ice.fold(&quiet) {
@@ -601,7 +600,6 @@ impl Model {
             if let Some(view) = sessions::session(&self.ice, s, &self.transactions, end) {
                 self.ice_folded.push(&view);
             }
-            self.ice.sessions.release(s);
         }
         self.ice.fold(&open);
         let keys = self.turn.allocations.keys();

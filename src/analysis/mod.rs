@@ -43,6 +43,7 @@ use std::net::SocketAddr;
 use transactions::{Seen, Transactions};
 
 pub use fold::SLEEP_AFTER_SECS;
+pub use pack::MakeSpill;
 
 /// Messages kept for the report and the views when their records stay in memory (no
 /// [`Analyzer::set_record_spill`]: live capture, or no temporary file). Past this bound messages are still
@@ -281,6 +282,15 @@ impl Model {
         [
             self.ice.sessions.sleep_counts(),
             self.turn.allocations.sleep_counts(),
+        ]
+    }
+
+    /// Times the sessions' and the allocations' sleep stores were rewritten with only what still sleeps
+    /// ([`pack::SleepStore::compact`]).
+    pub fn sleep_compactions(&self) -> [u64; 2] {
+        [
+            self.ice.sessions.sleep_compactions(),
+            self.turn.allocations.sleep_compactions(),
         ]
     }
 
@@ -541,19 +551,25 @@ impl Analyzer {
     }
 
     /// With folding on ([`Analyzer::fold_sessions`]), ICE sessions and TURN allocations quiet for more
-    /// than `after_secs` of capture time sleep until they fold or wake: their states go to `sessions` and
-    /// `allocations` (to memory without them) and are read back when something reads or changes them.
-    /// `iceview read` passes [`SLEEP_AFTER_SECS`]; tests pass 0, so that everything sleeps at every search
-    /// for quiet ones, and wakes at its next message.
-    pub fn sleep_quiet(
-        &mut self,
-        sessions: Option<std::sync::Arc<dyn store::Spill>>,
-        allocations: Option<std::sync::Arc<dyn store::Spill>>,
-        after_secs: f64,
-    ) {
+    /// than `after_secs` of capture time sleep until they fold or wake: their states go to storage `make`
+    /// gives, one for the sessions and one for the allocations (to memory without it, or when it gives
+    /// none), and are read back when something reads or changes them. Each store is rewritten into new
+    /// storage from `make` once it holds mostly states no longer asleep ([`pack::SleepStore`]).
+    /// `iceview read` and `iceview live` pass [`SLEEP_AFTER_SECS`]; tests pass 0, so that everything
+    /// sleeps at every search for quiet ones, and wakes at its next message.
+    pub fn sleep_quiet(&mut self, make: Option<MakeSpill>, after_secs: f64) {
         let model = &mut self.state.model;
-        model.ice.sessions.enable_sleep(sessions, after_secs);
-        model.turn.allocations.enable_sleep(allocations, after_secs);
+        model.ice.sessions.enable_sleep(make, after_secs);
+        model.turn.allocations.enable_sleep(make, after_secs);
+    }
+
+    /// Tests: the sleep stores are rewritten once `bytes` of their states are no longer asleep (0: at
+    /// every chance).
+    #[cfg(test)]
+    pub(crate) fn compact_sleep_after(&mut self, bytes: u64) {
+        let model = &mut self.state.model;
+        model.ice.sessions.compact_after(bytes);
+        model.turn.allocations.compact_after(bytes);
     }
 
     /// With folding on ([`Analyzer::fold_sessions`]), sessions fold once quiet for `secs` of capture time

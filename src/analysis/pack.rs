@@ -13,30 +13,63 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::sync::Arc;
 
+/// Makes the storage a [`SleepStore`] spills to: a new temporary file each time (the I/O edge's), or None
+/// when none can be made (the states then stay in memory, encoded).
+pub type MakeSpill = fn() -> Option<Arc<dyn Spill>>;
+
+/// Bytes of states no longer asleep (woken, or folded) past which a [`SleepStore`] is rewritten with only
+/// the states still asleep, when they are also more than half of what it holds.
+const COMPACT_AFTER_BYTES: u64 = 64 << 20;
+
 /// Where sleeping items' states go (a store that spills to a temporary file), how long an item is quiet
 /// before it sleeps, and how often items slept and woke.
+///
+/// The store is append-only, and an item sleeps, wakes and sleeps again many times over a long call, so
+/// what it holds of items no longer asleep is counted ([`SleepStore::free`]); once that is most of it, the
+/// owner has it rewritten with the states still asleep ([`SleepStore::compact`]), into new storage, and
+/// the old storage (a temporary file, unlinked) is let go. So the store follows what sleeps at one moment:
+/// a live run of days does not fill the disk with states that woke long ago.
 #[derive(Debug)]
 pub(crate) struct SleepStore {
     store: RawStore,
+    make: Option<MakeSpill>,
     /// Capture time an item must be quiet before it sleeps.
     pub(crate) after: f64,
     slept: u64,
     woke: u64,
+    /// Bytes of the states in `store`, and of those that are no longer asleep.
+    stored: u64,
+    dead: u64,
+    /// Dead bytes past which [`SleepStore::wants_compaction`] may say yes ([`COMPACT_AFTER_BYTES`]).
+    compact_after: u64,
+    compactions: u64,
+    /// States that could not be read back, in stores rewritten since.
+    errors_before: u64,
 }
 
 impl SleepStore {
-    /// States go to `spill` (to memory without one).
-    pub(crate) fn new(spill: Option<Arc<dyn Spill>>, after: f64) -> SleepStore {
-        let mut store = RawStore::default();
-        if let Some(spill) = spill {
-            store.set_spill(spill);
-        }
+    /// States go to storage `make` gives (to memory without it, or when it gives none).
+    pub(crate) fn new(make: Option<MakeSpill>, after: f64) -> SleepStore {
         SleepStore {
-            store,
+            store: Self::fresh(make),
+            make,
             after,
             slept: 0,
             woke: 0,
+            stored: 0,
+            dead: 0,
+            compact_after: COMPACT_AFTER_BYTES,
+            compactions: 0,
+            errors_before: 0,
         }
+    }
+
+    fn fresh(make: Option<MakeSpill>) -> RawStore {
+        let mut store = RawStore::default();
+        if let Some(spill) = make.and_then(|make| make()) {
+            store.set_spill(spill);
+        }
+        store
     }
 
     /// Stores `x`'s encoding (`buf` is scratch space), as an item goes to sleep.
@@ -44,6 +77,7 @@ impl SleepStore {
         buf.clear();
         x.put(buf);
         self.slept += 1;
+        self.stored += buf.len() as u64;
         self.store.push(buf)
     }
 
@@ -62,9 +96,50 @@ impl SleepStore {
         x
     }
 
-    /// Notes that an item woke (was read back to be changed).
-    pub(crate) fn woke(&mut self) {
+    /// Notes that the item stored at `at` woke (was read back to be changed): its state is no longer
+    /// asleep ([`SleepStore::free`]).
+    pub(crate) fn woke(&mut self, at: RawRef) {
         self.woke += 1;
+        self.free(at);
+    }
+
+    /// The state stored at `at` is no longer asleep (its item woke, or folded): its bytes count toward
+    /// [`SleepStore::wants_compaction`].
+    pub(crate) fn free(&mut self, at: RawRef) {
+        self.dead += at.len() as u64;
+    }
+
+    /// Whether most of what the store holds is of items no longer asleep, and enough to be worth a
+    /// rewrite ([`SleepStore::compact`]).
+    pub(crate) fn wants_compaction(&self) -> bool {
+        self.dead > self.compact_after && self.dead > self.stored - self.dead.min(self.stored)
+    }
+
+    /// Rewrites the store with only the states `asleep` refers to (every item still asleep), into new
+    /// storage, each reference moved to its new place; the old storage is let go. A state that cannot be
+    /// read back is counted in [`SleepStore::errors`] and stored empty (it then reads back as nothing).
+    pub(crate) fn compact<'a>(&mut self, asleep: impl Iterator<Item = &'a mut RawRef>) {
+        let mut fresh = Self::fresh(self.make);
+        let mut stored = 0;
+        let mut buf = Vec::new();
+        for at in asleep {
+            // Each state's own bytes, not its whole chunk into the store's cache: a rewrite holds no more
+            // memory than the new store's chunk being filled.
+            buf.clear();
+            // A read that fails is counted by the store.
+            let moved = if self.store.read_into(*at, &mut buf) {
+                fresh.push(&buf)
+            } else {
+                fresh.push(&[])
+            };
+            stored += moved.len() as u64;
+            *at = moved;
+        }
+        self.errors_before += self.store.errors();
+        self.store = fresh;
+        self.stored = stored;
+        self.dead = 0;
+        self.compactions += 1;
     }
 
     /// Times an item went to sleep, and woke.
@@ -72,9 +147,26 @@ impl SleepStore {
         (self.slept, self.woke)
     }
 
+    /// Times the store was rewritten ([`SleepStore::compact`]).
+    pub(crate) fn compactions(&self) -> u64 {
+        self.compactions
+    }
+
+    /// Bytes of the states the store holds, asleep or not.
+    #[cfg(test)]
+    pub(crate) fn stored_bytes(&self) -> u64 {
+        self.stored
+    }
+
+    /// From now on, rewrites once `bytes` of states are no longer asleep (tests: 0, at every chance).
+    #[cfg(test)]
+    pub(crate) fn compact_after(&mut self, bytes: u64) {
+        self.compact_after = bytes;
+    }
+
     /// States that could not be read back so far.
     pub(crate) fn errors(&self) -> u64 {
-        self.store.errors()
+        self.errors_before + self.store.errors()
     }
 }
 
@@ -389,5 +481,86 @@ pub(crate) fn check_damaged<T: Pack>(x: &T, step: usize) {
                 assert_eq!(again, bad, "byte {at} ^ {flip:#x}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::store::MemorySpill;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static MADE: AtomicUsize = AtomicUsize::new(0);
+
+    fn make() -> Option<Arc<dyn Spill>> {
+        MADE.fetch_add(1, Ordering::Relaxed);
+        Some(Arc::new(MemorySpill::default()))
+    }
+
+    /// Items sleep and wake over and over: once most of the store is of states that woke, it is rewritten
+    /// into new storage with only those still asleep, each read back as it was put, and the old storage
+    /// is let go. Items of 10 KB, so most of them are in chunks written to the spill.
+    #[test]
+    fn a_store_of_states_that_woke_is_rewritten_with_those_asleep() {
+        let mut store = SleepStore::new(Some(make), 0.0);
+        assert_eq!(MADE.load(Ordering::Relaxed), 1);
+        let mut buf = Vec::new();
+        let items: Vec<String> = (0..400).map(|i| format!("{i:05}").repeat(2_000)).collect();
+        let mut refs: Vec<RawRef> = items.iter().map(|x| store.put(x, &mut buf)).collect();
+        assert!(!store.wants_compaction(), "nothing woke");
+        // Three in four wake: 3 MB of the 4 MB stored, under the default threshold.
+        for (i, at) in refs.iter().enumerate() {
+            if i % 4 != 0 {
+                store.woke(*at);
+            }
+        }
+        assert!(
+            !store.wants_compaction(),
+            "3 MB woke, under {COMPACT_AFTER_BYTES} bytes"
+        );
+        store.compact_after(1 << 20);
+        assert!(store.wants_compaction());
+        let before = store.stored_bytes();
+        store.compact(refs.iter_mut().step_by(4));
+        assert_eq!(MADE.load(Ordering::Relaxed), 2, "new storage");
+        assert_eq!(store.compactions(), 1);
+        assert_eq!(store.stored_bytes() * 4, before, "only the quarter asleep");
+        assert!(!store.wants_compaction());
+        for (i, at) in refs.iter().enumerate().step_by(4) {
+            assert_eq!(
+                store.get::<String>(*at).as_deref(),
+                Some(items[i].as_str()),
+                "item {i}"
+            );
+        }
+        assert_eq!(store.errors(), 0);
+        assert_eq!(store.counts(), (400, 300));
+    }
+
+    /// A state that cannot be read back as the store is rewritten is counted, and still counted after the
+    /// old storage is gone; it then reads back as nothing (counted again), never as another item's bytes.
+    #[test]
+    fn a_state_lost_in_a_rewrite_is_counted() {
+        fn failing() -> Option<Arc<dyn Spill>> {
+            Some(Arc::new(MemorySpill {
+                fail_reads: true,
+                ..MemorySpill::default()
+            }))
+        }
+        let mut store = SleepStore::new(Some(failing), 0.0);
+        let mut buf = Vec::new();
+        let big = "x".repeat(700_000);
+        let mut first = store.put(&big, &mut buf);
+        // The second does not fit the first's chunk: the first is written out, and cannot be read back.
+        for _ in 0..2 {
+            let later = store.put(&big, &mut buf);
+            store.woke(later);
+        }
+        store.compact_after(0);
+        assert!(store.wants_compaction());
+        store.compact(std::iter::once(&mut first));
+        assert!(store.errors() >= 1);
+        assert_eq!(store.get::<String>(first), None);
+        assert!(store.errors() >= 2);
     }
 }

@@ -385,26 +385,36 @@ pub(crate) fn build(model: &Model) -> Vec<SessionReport> {
 }
 
 /// [`build`]'s views one at a time, in the same order, each handed to `f` and dropped.
+/// A sleeping session is read back for its view and let go after it ([`Sessions::get_passing`]).
+///
+/// [`Sessions::get_passing`]: crate::analysis::ice::Sessions::get_passing
 pub(crate) fn each(model: &Model, mut f: impl FnMut(SessionReport)) {
-    let ice = &model.ice;
     let end = model.last_ts.unwrap_or_default();
-    for (s, x) in ice.sessions.iter_from(0) {
-        if x.folded {
-            continue;
-        }
-        if let Some(view) = session(ice, s, &model.transactions, end) {
+    for (s, sess) in model.ice.sessions.iter_passing_from(0) {
+        if let Some(view) = view(&model.ice, s, &sess, &model.transactions, end) {
             f(view);
         }
     }
 }
 
 /// The view of session `s` at time `end` (None for one folded, whose view was rendered when it folded).
+/// A sleeping one is read back for it, not kept.
 pub(crate) fn session(ice: &IceState, s: usize, txs: &Transactions, end: Timestamp) -> Option<SessionReport> {
-    let sess: &Session = ice.sessions.get(s)?;
+    view(ice, s, &*ice.sessions.get_passing(s)?, txs, end)
+}
+
+/// The view at time `end` of `sess`, session `s` of `ice`.
+pub(crate) fn view(
+    ice: &IceState,
+    s: usize,
+    sess: &Session,
+    txs: &Transactions,
+    end: Timestamp,
+) -> Option<SessionReport> {
     if sess.folded {
         return None;
     }
-    let cands = [ice.candidates(s, 0), ice.candidates(s, 1)];
+    let cands = [ice.candidates(sess, 0), ice.candidates(sess, 1)];
     let mut pairs: Vec<PairReport> = sess
         .pairs
         .iter()

@@ -14,7 +14,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Bytes per checked block: a read covers whole blocks (a small item read out of order costs at most two
@@ -71,6 +71,12 @@ fn check(bytes: &[u8]) -> u32 {
 }
 
 impl FileSpill {
+    /// A new temporary file as a [`Spill`], or None when none can be made
+    /// ([`crate::analysis::MakeSpill`]).
+    pub fn make() -> Option<Arc<dyn Spill>> {
+        FileSpill::create().ok().map(|s| Arc::new(s) as Arc<dyn Spill>)
+    }
+
     /// A new, already unlinked, temporary file.
     pub fn create() -> io::Result<FileSpill> {
         let dir = std::env::temp_dir();

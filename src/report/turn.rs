@@ -509,13 +509,13 @@ fn allocation(key: &AllocationKey, a: &Allocation, end: Timestamp) -> Allocation
 impl TurnReport {
     pub(crate) fn build(model: &Model) -> TurnReport {
         let end = model.last_ts.unwrap_or_default();
-        // `Allocations::iter` is in (client, server, transport) order.
+        // `Allocations::in_order` is in (client, server, transport) order.
         TurnReport {
             allocations: model
                 .turn
                 .allocations
-                .iter()
-                .map(|(k, a)| allocation(k, a, end))
+                .in_order()
+                .map(|(k, a)| allocation(&k, &a, end))
                 .collect(),
             allocations_not_tracked: model.turn.allocations_not_tracked,
         }

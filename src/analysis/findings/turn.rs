@@ -100,13 +100,14 @@ pub(crate) fn findings_into(model: &Model, out: &mut Vec<Entry>) {
     let mut txs = transactions_by_allocation(model, |key| model.turn.allocations.contains_key(key));
     let folded = model.ice_folded.allocations_in_order();
     let mut folded = folded.into_iter().peekable();
-    for (key, a) in &model.turn.allocations {
+    for (key, a) in model.turn.allocations.in_order() {
+        let key = &key;
         while let Some(f) = folded.next_if(|f| f.key() <= *key) {
             out.extend(f.findings.clone().map(Entry::Folded));
         }
         let txs = txs.remove(key).unwrap_or_default();
         out.extend(
-            allocation_findings(key, a, &txs, end)
+            allocation_findings(key, &a, &txs, end)
                 .into_iter()
                 .map(Entry::held),
         );

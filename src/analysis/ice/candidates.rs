@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
 impl IceState {
-    /// The candidates of agent `agent` (0/1) of session `s` as the wire shows them, each with its type
+    /// The candidates of agent `agent` (0/1) of session `sess` as the wire shows them, each with its type
     /// and how that type was inferred.
-    pub(crate) fn candidates(&self, s: usize, agent: usize) -> Vec<Candidate> {
-        let Some(ag) = self.sessions.get(s).and_then(|x| x.agents.get(agent)) else {
+    pub(crate) fn candidates(&self, sess: &Session, agent: usize) -> Vec<Candidate> {
+        let Some(ag) = sess.agents.get(agent) else {
             return Vec::new();
         };
         // A binding or an allocation made after the session's last activity gathered none of its candidates:
@@ -23,7 +23,7 @@ impl IceState {
         // BINDING_HORIZON_SECS before its first, which belongs to an earlier call (and a file read that
         // folds has retired it, `IceState::retire_bindings`). A folded session's view, taken then, sees the
         // same.
-        let window = self.sessions.get(s).map_or(Window::default(), Window::of);
+        let window = Window::of(sess);
         let mut out: Vec<Candidate> = ag.addresses.iter().map(|a| self.classify(a, window)).collect();
         // Server-reflexive addresses gathered from one of this agent's addresses but never used in a check,
         // in the order they were seen.

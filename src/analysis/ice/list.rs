@@ -1,13 +1,14 @@
 //! The sessions of an [`super::IceState`], by index, open, asleep or folded.
 
 use super::session::Session;
-use crate::analysis::pack::SleepStore;
-use crate::analysis::store::{RawRef, Spill};
+use crate::analysis::pack::{MakeSpill, SleepStore};
+use crate::analysis::store::RawRef;
 use crate::analysis::transactions::Seen;
 use crate::capture::Timestamp;
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 /// The sessions, by index: a session's index is its id for good (`s{index + 1}` in the report). A folded
 /// session keeps only its place (an empty slot, 8 bytes: [`Sessions::fold`]), and folded sessions at the
@@ -82,9 +83,9 @@ impl Sessions {
     }
 
     /// From now on, sessions quiet for more than `after_secs` sleep ([`Sessions::sleep`]): their states go
-    /// to `spill` (to memory without one).
-    pub(crate) fn enable_sleep(&mut self, spill: Option<Arc<dyn Spill>>, after_secs: f64) {
-        self.sleep = Some(SleepStore::new(spill, after_secs));
+    /// to storage `make` gives (to memory without it).
+    pub(crate) fn enable_sleep(&mut self, make: Option<MakeSpill>, after_secs: f64) {
+        self.sleep = Some(SleepStore::new(make, after_secs));
     }
 
     /// Times a session went to sleep, and woke (was read back to be changed, by a message or to fold).
@@ -95,6 +96,18 @@ impl Sessions {
     /// Sleeping sessions' states that could not be read back so far.
     pub(crate) fn sleep_errors(&self) -> u64 {
         self.sleep.as_ref().map_or(0, SleepStore::errors)
+    }
+    /// Times the sleep store was rewritten with only what still sleeps.
+    pub(crate) fn sleep_compactions(&self) -> u64 {
+        self.sleep.as_ref().map_or(0, SleepStore::compactions)
+    }
+    /// Rewrites the sleep store once `bytes` of its states are no longer asleep (tests: 0, at every
+    /// chance).
+    #[cfg(test)]
+    pub(crate) fn compact_after(&mut self, bytes: u64) {
+        if let Some(store) = &mut self.sleep {
+            store.compact_after(bytes);
+        }
     }
 
     fn slot(&self, s: usize) -> Option<&Slot> {
@@ -117,17 +130,47 @@ impl Sessions {
         self.slot(s).map(|slot| self.session(slot))
     }
 
+    /// Session `s`, a sleeping one read back but not kept (what was read back already is used): views of
+    /// many sessions are made one after another, and need not hold them all at once. A folded one as
+    /// [`Sessions::get`] gives it.
+    pub(crate) fn get_passing(&self, s: usize) -> Option<Cow<'_, Session>> {
+        self.slot(s).map(|slot| self.passing(slot))
+    }
+
+    fn passing<'a>(&'a self, slot: &'a Slot) -> Cow<'a, Session> {
+        match slot {
+            Slot::Asleep(a) => match a.woken.get() {
+                Some(x) => Cow::Borrowed(x),
+                None => Cow::Owned(read_back(self.sleep.as_ref(), a)),
+            },
+            _ => Cow::Borrowed(self.session(slot)),
+        }
+    }
+
+    /// The sessions not folded from index `from` on, with their indexes, each sleeping one read back but
+    /// not kept ([`Sessions::get_passing`]).
+    pub(crate) fn iter_passing_from(&self, from: usize) -> impl Iterator<Item = (usize, Cow<'_, Session>)> {
+        let base = self.base;
+        self.list
+            .iter()
+            .enumerate()
+            .skip(from.saturating_sub(base))
+            .filter(|(_, x)| !matches!(x, Slot::Folded))
+            .map(move |(i, x)| (base + i, self.passing(x)))
+    }
+
+    /// How many sleeping sessions' states are held read back (each until it sleeps again).
+    #[cfg(test)]
+    pub(crate) fn read_back_held(&self) -> usize {
+        self.list
+            .iter()
+            .filter(|x| matches!(x, Slot::Asleep(a) if a.woken.get().is_some()))
+            .count()
+    }
+
     /// Whether session `s` is folded, or not held (without reading a sleeping one back).
     pub(crate) fn is_folded(&self, s: usize) -> bool {
         matches!(self.slot(s), Some(Slot::Folded) | None)
-    }
-
-    /// Lets go of what was read back of sleeping session `s` (it is read again when asked for): views of
-    /// many sessions are made one after another, and need not hold them all at once.
-    pub(crate) fn release(&mut self, s: usize) {
-        if let Some(Slot::Asleep(a)) = s.checked_sub(self.base).and_then(|i| self.list.get_mut(i)) {
-            a.woken.take();
-        }
     }
 
     /// Session `s` if it is open (a folded one is not changed any more); a sleeping one wakes.
@@ -138,9 +181,10 @@ impl Sessions {
                 Some(x) => x,
                 None => Box::new(read_back(self.sleep.as_ref(), a)),
             };
+            let at = a.state;
             *slot = Slot::Open(session);
             if let Some(store) = &mut self.sleep {
-                store.woke();
+                store.woke(at);
             }
         }
         match slot {
@@ -156,12 +200,16 @@ impl Sessions {
     /// Lets go of session `s` but its place: it is folded.
     pub(crate) fn fold(&mut self, s: usize) {
         if let Some(slot) = s.checked_sub(self.base).and_then(|i| self.list.get_mut(i)) {
+            if let (Slot::Asleep(a), Some(store)) = (&*slot, &mut self.sleep) {
+                store.free(a.state);
+            }
             *slot = Slot::Folded;
         }
     }
 
     /// The sessions from index `from` on, with their indexes (a folded one as [`Sessions::get`] gives it,
     /// a sleeping one read back).
+    #[cfg(test)]
     pub(crate) fn iter_from(&self, from: usize) -> impl Iterator<Item = (usize, &Session)> {
         let base = self.base;
         self.list
@@ -269,6 +317,12 @@ impl Sessions {
             };
             *slot = Slot::Asleep(Box::new(asleep));
             slept += 1;
+        }
+        if store.wants_compaction() {
+            store.compact(self.list.iter_mut().filter_map(|slot| match slot {
+                Slot::Asleep(a) => Some(&mut a.state),
+                Slot::Open(_) | Slot::Folded => None,
+            }));
         }
         slept
     }

@@ -9,13 +9,13 @@
 //! created, and how many, `TurnState` decides (`MAX_ALLOCATIONS`).
 use super::{Allocation, AllocationKey};
 use crate::analysis::flows::Dirty;
-use crate::analysis::pack::SleepStore;
-use crate::analysis::store::{RawRef, Spill};
+use crate::analysis::pack::{MakeSpill, SleepStore};
+use crate::analysis::store::RawRef;
 use crate::capture::Timestamp;
 use crate::net::hash::FastHash;
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 /// The allocations by client/server 5-tuple. Every ChannelData frame looks its allocation up, so they are
 /// hashed (B-tree searches comparing `SocketAddr`s were ~20 % of a TURN server capture's analysis, perf);
@@ -95,9 +95,9 @@ impl Allocations {
         self.changed.note(key.server);
     }
     /// From now on, allocations quiet for more than `after_secs` sleep ([`Allocations::sleep`]): their
-    /// states go to `spill` (to memory without one).
-    pub(crate) fn enable_sleep(&mut self, spill: Option<Arc<dyn Spill>>, after_secs: f64) {
-        self.sleep = Some(SleepStore::new(spill, after_secs));
+    /// states go to storage `make` gives (to memory without it).
+    pub(crate) fn enable_sleep(&mut self, make: Option<MakeSpill>, after_secs: f64) {
+        self.sleep = Some(SleepStore::new(make, after_secs));
     }
     /// Times an allocation went to sleep, and woke (was read back to be changed).
     pub(crate) fn sleep_counts(&self) -> (u64, u64) {
@@ -106,6 +106,18 @@ impl Allocations {
     /// Sleeping allocations' states that could not be read back so far.
     pub(crate) fn sleep_errors(&self) -> u64 {
         self.sleep.as_ref().map_or(0, SleepStore::errors)
+    }
+    /// Times the sleep store was rewritten with only what still sleeps.
+    pub(crate) fn sleep_compactions(&self) -> u64 {
+        self.sleep.as_ref().map_or(0, SleepStore::compactions)
+    }
+    /// Rewrites the sleep store once `bytes` of its states are no longer asleep (tests: 0, at every
+    /// chance).
+    #[cfg(test)]
+    pub(crate) fn compact_after(&mut self, bytes: u64) {
+        if let Some(store) = &mut self.sleep {
+            store.compact_after(bytes);
+        }
     }
     /// With sleep enabled, puts the allocations quiet for longer than it asks at `now` to sleep, and lets
     /// go of the states read back of those already asleep. Returns how many went to sleep.
@@ -138,6 +150,12 @@ impl Allocations {
             *slot = Slot::Asleep(Box::new(asleep));
             slept += 1;
         }
+        if store.wants_compaction() {
+            store.compact(self.slab.iter_mut().filter_map(|(_, slot)| match slot {
+                Slot::Asleep(x) => Some(&mut x.state),
+                Slot::Open(_) | Slot::Free => None,
+            }));
+        }
         slept
     }
     /// The allocation in `slot`: a sleeping one read back (and kept until it sleeps again).
@@ -155,9 +173,10 @@ impl Allocations {
                 Some(a) => a,
                 None => Box::new(read_back(sleep.as_deref(), x)),
             };
+            let at = x.state;
             *slot = Slot::Open(a);
             if let Some(store) = sleep {
-                store.woke();
+                store.woke(at);
             }
         }
         match slot {
@@ -303,6 +322,22 @@ impl Allocations {
         let mut keys: Vec<AllocationKey> = self.index.keys().copied().collect();
         keys.sort_unstable();
         keys
+    }
+    /// In key order (client, server, transport), each sleeping allocation read back but not kept
+    /// ([`Allocations::get_passing`]): outputs and the live event tracker go through every allocation,
+    /// and need not hold them all at once.
+    pub(crate) fn in_order(&self) -> impl Iterator<Item = (AllocationKey, Cow<'_, Allocation>)> {
+        self.keys()
+            .into_iter()
+            .filter_map(|k| Some((k, self.get_passing(&k)?)))
+    }
+    /// How many sleeping allocations' states are held read back (each until it sleeps again).
+    #[cfg(test)]
+    pub(crate) fn read_back_held(&self) -> usize {
+        self.slab
+            .iter()
+            .filter(|(_, x)| matches!(x, Slot::Asleep(a) if a.woken.get().is_some()))
+            .count()
     }
     /// In no particular order.
     pub(crate) fn unordered(&self) -> impl Iterator<Item = (&AllocationKey, &Allocation)> {

@@ -22,7 +22,7 @@ pub(crate) use super::counters::Summary;
 use super::model::{message_report, Generator, LiveCaptureReport, MessageReport};
 use super::unfold;
 use crate::analysis::findings::{self, turn::error_meaning, Finding};
-use crate::analysis::ice::CandidateType;
+use crate::analysis::ice::{CandidateType, Session};
 use crate::analysis::sessions::{self, Outcome, PairState, SelectedPair, SessionReport};
 use crate::analysis::transactions::TxState;
 use crate::analysis::turn::{Allocation, AllocationKey, AllocationState, PeerTraffic};
@@ -239,16 +239,20 @@ impl EventTracker {
         let mut summary = Summary::default();
         self.allocations_diff(model, now_s, last, &mut summary, &mut out);
 
-        self.count_rtts(model);
         // One open session's view at a time: what its findings need is kept (`Found`), the view not. A busy
         // server holds tens of thousands of calls open, and every view at once was most of a live run's
-        // memory at each poll.
+        // memory at each poll. A sleeping session is read back for its turn and let go after it, so a poll
+        // does not wake what sleeps.
+        let end_ts = model.last_ts.unwrap_or_default();
         let end = model.last_ts.map(|t| t.as_secs_f64());
         let mut found = Vec::new();
-        sessions::each(model, |mut s| {
-            self.session_diff(&mut s, last, &mut summary, &mut out);
-            found.push(findings::ice::Found::of(&s, end));
-        });
+        for (i, sess) in model.ice.sessions.iter_passing_from(0) {
+            self.count_rtts(model, i, &sess);
+            if let Some(mut s) = sessions::view(&model.ice, i, &sess, &model.transactions, end_ts) {
+                self.session_diff(&mut s, last, &mut summary, &mut out);
+                found.push(findings::ice::Found::of(&s, end));
+            }
+        }
         // Sessions and allocations that folded since the last poll: final, announced as they ended, then
         // forgotten.
         self.take_folded(model, now_s, &mut out);
@@ -310,7 +314,8 @@ impl EventTracker {
         out: &mut Vec<Event>,
     ) {
         let end = model.last_ts.unwrap_or_default();
-        for (key, a) in &model.turn.allocations {
+        for (key, a) in model.turn.allocations.in_order() {
+            let (key, a) = (&key, &*a);
             let state = a.state(end);
             summary.allocations += 1;
             match state {
@@ -367,7 +372,7 @@ impl EventTracker {
         // end was announced at an earlier poll); the same 5-tuple allocating again is a new one.
         if self.allocations.len() > model.turn.allocations.len() {
             let held = &model.turn.allocations;
-            self.allocations.retain(|k, _| held.get(k).is_some());
+            self.allocations.retain(|k, _| held.contains_key(k));
         }
     }
 
@@ -513,34 +518,33 @@ impl EventTracker {
 }
 
 impl EventTracker {
-    /// Counts the RTT of each connectivity check once it has settled (answered, refused or given up).
-    fn count_rtts(&mut self, model: &Model) {
+    /// Counts the RTT of each connectivity check of session `s` once it has settled (answered, refused or
+    /// given up).
+    fn count_rtts(&mut self, model: &Model, s: usize, session: &Session) {
         let end = model.last_ts.unwrap_or_default();
-        for (s, session) in model.ice.sessions.iter_from(0) {
-            for (p, pair) in session.pairs.iter().enumerate() {
-                for (d, dir) in pair.dirs.iter().enumerate() {
-                    // The cursor counts the direction's checks from its first; those settled
-                    // (`IceState::settle`) have left `dir.txs`. Settling waits until a check has
-                    // been final for seconds, so every poll but a late one has counted it by then.
-                    let settled = usize::try_from(dir.settled_txs()).unwrap_or(usize::MAX);
-                    let cursor = self.rtt_cursor.entry((s, p, d)).or_insert(0);
-                    *cursor = (*cursor).max(settled);
-                    while let Some(&i) = dir.txs.get(*cursor - settled) {
-                        let Some(tx) = model.transactions.get(i) else {
-                            *cursor += 1;
-                            continue;
-                        };
-                        match tx.state(end) {
-                            TxState::Unanswered => break,
-                            TxState::Succeeded => {
-                                if let Some(rtt) = tx.rtt_from_last() {
-                                    self.counters.check_rtt.observe(rtt);
-                                }
-                            }
-                            TxState::Failed | TxState::TimedOut => {}
-                        }
+        for (p, pair) in session.pairs.iter().enumerate() {
+            for (d, dir) in pair.dirs.iter().enumerate() {
+                // The cursor counts the direction's checks from its first; those settled
+                // (`IceState::settle`) have left `dir.txs`. Settling waits until a check has
+                // been final for seconds, so every poll but a late one has counted it by then.
+                let settled = usize::try_from(dir.settled_txs()).unwrap_or(usize::MAX);
+                let cursor = self.rtt_cursor.entry((s, p, d)).or_insert(0);
+                *cursor = (*cursor).max(settled);
+                while let Some(&i) = dir.txs.get(*cursor - settled) {
+                    let Some(tx) = model.transactions.get(i) else {
                         *cursor += 1;
+                        continue;
+                    };
+                    match tx.state(end) {
+                        TxState::Unanswered => break,
+                        TxState::Succeeded => {
+                            if let Some(rtt) = tx.rtt_from_last() {
+                                self.counters.check_rtt.observe(rtt);
+                            }
+                        }
+                        TxState::Failed | TxState::TimedOut => {}
                     }
+                    *cursor += 1;
                 }
             }
         }

@@ -18,7 +18,7 @@ fn replay(fixture: &str, every: u64) -> (Vec<Value>, Vec<Value>) {
 
 /// [`replay`], and what the tracker counted.
 fn replay_counting(fixture: &str, every: u64) -> (Vec<Value>, Vec<Value>, Counters) {
-    let r = replay_calls(&[fixture], 0, every, false);
+    let r = replay_calls(&[fixture], 0, every, Run::default());
     (r.during, r.end, r.tracker.counters().clone())
 }
 
@@ -32,15 +32,38 @@ struct Replayed {
     /// At the poll after each fixture's first packet but the first fixture's: the tracker's entries
     /// about sessions of earlier fixtures (all of which had folded).
     stale_after_fold: Vec<usize>,
+    /// Sleeping sessions and allocations read back by a poll and still held after it, at most.
+    held_by_a_poll: usize,
+    /// Times sessions and allocations slept, and their stores were rewritten.
+    slept: [u64; 2],
+    compactions: [u64; 2],
+}
+
+/// How [`replay_calls`] runs the analysis.
+#[derive(Clone, Copy, Default)]
+struct Run {
+    /// What folded is let go after each poll, as a live run with no report does.
+    release: bool,
+    /// Every session and allocation sleeps at every search for quiet ones, and the sleep stores are
+    /// rewritten at every chance.
+    sleep: bool,
 }
 
 /// Replays fixtures one after the other as a live run would see them (folding as `iceview live`
 /// does): each starts `gap` seconds after the previous one's last packet, its packets shifted in
-/// time; a poll every `every` packets, and one as each fixture starts (after its first packet). With
-/// `release`, what folded is let go after each poll, as a live run with no report does.
-fn replay_calls(fixtures: &[&str], gap: u64, every: u64, release: bool) -> Replayed {
+/// time; a poll every `every` packets, and one as each fixture starts (after its first packet).
+fn replay_calls(fixtures: &[&str], gap: u64, every: u64, run: Run) -> Replayed {
     let mut analyzer = Analyzer::new(Keyring::new());
     crate::report::fold_as_reported(&mut analyzer, None);
+    if run.sleep {
+        analyzer.sleep_quiet(None, 0.0);
+        analyzer.compact_sleep_after(0);
+    }
+    let held = |a: &Analyzer| {
+        let m = a.model();
+        m.ice.sessions.read_back_held() + m.turn.allocations.read_back_held()
+    };
+    let mut held_by_a_poll = 0;
     let (tx, rx) = mpsc::channel();
     analyzer.set_message_tap(Box::new(move |rec, path, stun| {
         if let Some(e) = message_event(rec, path, stun) {
@@ -63,8 +86,10 @@ fn replay_calls(fixtures: &[&str], gap: u64, every: u64, release: bool) -> Repla
         n += 1;
         during.extend(rx.try_iter().map(|e| json(&e)));
         if n % every == 0 || starts.is_some() {
+            let before = held(&analyzer);
             during.extend(tracker.poll(analyzer.model(), pkt.ts).iter().map(json));
-            if release {
+            held_by_a_poll = held_by_a_poll.max(held(&analyzer) - before);
+            if run.release {
                 analyzer.release_folded();
             }
             if starts.is_some_and(|k| k > 0) {
@@ -80,6 +105,8 @@ fn replay_calls(fixtures: &[&str], gap: u64, every: u64, release: bool) -> Repla
         .iter()
         .map(json)
         .collect();
+    let slept = analyzer.model().sleep_counts().map(|(slept, _)| slept);
+    let compactions = analyzer.model().sleep_compactions();
     analyzer.fold_open();
     let mut report = Report::build_lean(analyzer.model(), &[], analyzer.net_stats());
     report.unfold(analyzer.model()).expect("folded in memory");
@@ -89,6 +116,9 @@ fn replay_calls(fixtures: &[&str], gap: u64, every: u64, release: bool) -> Repla
         tracker,
         report,
         stale_after_fold,
+        held_by_a_poll,
+        slept,
+        compactions,
     }
 }
 
@@ -134,8 +164,16 @@ const CALLS: [&str; 4] = ["chrome-relay-udp", "ice-failed", "host-direct", "nat-
 /// the counters are the same as when it is kept, and nothing folded is held at the end.
 #[test]
 fn letting_go_of_what_folded_changes_no_event() {
-    let kept = replay_calls(&CALLS, 120, 20, false);
-    let gone = replay_calls(&CALLS, 120, 20, true);
+    let kept = replay_calls(&CALLS, 120, 20, Run::default());
+    let gone = replay_calls(
+        &CALLS,
+        120,
+        20,
+        Run {
+            release: true,
+            ..Run::default()
+        },
+    );
     assert_eq!(gone.during, kept.during);
     assert_eq!(gone.end, kept.end);
     assert_eq!(gone.tracker.counters(), kept.tracker.counters());
@@ -144,13 +182,52 @@ fn letting_go_of_what_folded_changes_no_event() {
     assert!(gone.report.sessions.len() < kept.report.sessions.len());
 }
 
+/// Sessions and allocations that sleep, as they do in a live run, change no event, count and report: a
+/// poll reads each sleeping one back for its turn and holds none of them after it, and the sleep stores
+/// rewritten with only what still sleeps keep every state.
+#[test]
+fn sleeping_changes_no_event_and_a_poll_wakes_nothing() {
+    // Calls long enough, and close enough (20 s apart), that sessions and allocations are quiet at
+    // searches before they fold: relayed, refused by the TURN server, failed, a long call, TURN over TCP.
+    let calls = [
+        "chrome-relay-udp",
+        "chrome-turn-badauth",
+        "ice-failed",
+        "long-call",
+        "turn-tcp",
+    ];
+    let awake = replay_calls(&calls, 20, 20, Run::default());
+    let asleep = replay_calls(
+        &calls,
+        20,
+        20,
+        Run {
+            sleep: true,
+            ..Run::default()
+        },
+    );
+    assert_eq!(asleep.during, awake.during);
+    assert_eq!(asleep.end, awake.end);
+    assert_eq!(asleep.tracker.counters(), awake.tracker.counters());
+    let json = |r: &Report| serde_json::to_string(r).expect("serialisable");
+    assert_eq!(json(&asleep.report), json(&awake.report));
+    assert!(asleep.slept.iter().all(|&n| n > 0), "{:?}", asleep.slept);
+    assert!(
+        asleep.compactions.iter().all(|&n| n > 0),
+        "{:?}",
+        asleep.compactions
+    );
+    assert_eq!(asleep.held_by_a_poll, 0);
+    assert_eq!(awake.slept, [0, 0]);
+}
+
 /// Calls that end while the capture goes on fold, as `iceview live` folds them: each one's outcome,
 /// pair successes and findings are announced once (those of a call that folded before the capture
 /// ended, while it went on), none is "cleared" by folding, and the tracker forgets the call. What the
 /// stream said is what the report says at the end.
 #[test]
 fn folded_calls_are_announced_once_and_forgotten() {
-    let r = replay_calls(&CALLS, 120, 20, false);
+    let r = replay_calls(&CALLS, 120, 20, Run::default());
     let report = &r.report;
     let all: Vec<&Value> = r.during.iter().chain(&r.end).collect();
     let count =
