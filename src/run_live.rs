@@ -182,6 +182,12 @@ pub(crate) fn live(args: &LiveArgs) -> Result<()> {
         run.fold(args.idle_timeout, !read_later);
     }
     run.analyzer.set_store_limit(args.max_messages);
+    // The listed messages' bytes and records go to temporary files as they accumulate, as in `iceview
+    // read`: memory does not hold up to `--max-messages` of them. Without one they stay in memory.
+    if let (Ok(bytes), Ok(records)) = (FileSpill::create(), FileSpill::create()) {
+        run.analyzer.set_spill(Arc::new(bytes));
+        run.analyzer.set_record_spill(Arc::new(records));
+    }
     let metrics = match metrics_listener {
         Some(l) => Some(l.serve(Arc::clone(&run.published))?),
         None => None,
