@@ -214,7 +214,13 @@ pub(crate) fn live(args: &LiveArgs) -> Result<()> {
     out.flush();
 
     let deadline = args.duration.map(|d| Instant::now() + d);
-    let mut tracker = EventTracker::new();
+    // Without an event stream the events are not made, only counted (the UI, the metrics and the report
+    // read the counters).
+    let mut tracker = if out.ndjson.is_some() {
+        EventTracker::new()
+    } else {
+        EventTracker::counting_only()
+    };
     if tui {
         let source = Source {
             label: run.live.interface.clone(),

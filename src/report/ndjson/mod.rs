@@ -209,11 +209,38 @@ pub struct EventTracker {
     /// What the folded ones taken in add to the counts of [`Summary`].
     folded: Summary,
     counters: Counters,
+    /// Nothing reads the events ([`EventTracker::counting_only`]): none is made.
+    counting_only: bool,
+}
+
+/// A poll's events: kept for the caller, or not made at all when nothing reads them. A poll after a busy
+/// stretch announces thousands of calls at once, and that list was the peak of a live run's memory with
+/// no event stream (BENCHMARKS.md). The tracker's tables and counters move the same either way.
+struct Events {
+    keep: bool,
+    list: Vec<Event>,
+}
+
+impl Events {
+    fn push(&mut self, make: impl FnOnce() -> Event) {
+        if self.keep {
+            self.list.push(make());
+        }
+    }
 }
 
 impl EventTracker {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A tracker whose polls only count (a live run with no event stream: the UI, the metrics, the
+    /// report): [`EventTracker::poll`] and [`EventTracker::finish`] return no event, and make none.
+    pub fn counting_only() -> Self {
+        EventTracker {
+            counting_only: true,
+            ..Self::default()
+        }
     }
 
     /// What changed since the last poll; `now` is the current capture time (the clock the packets are
@@ -235,7 +262,10 @@ impl EventTracker {
 
     fn diff(&mut self, model: &Model, now: Timestamp, last: bool) -> Vec<Event> {
         let now_s = now.as_secs_f64();
-        let mut out = Vec::new();
+        let mut out = Events {
+            keep: !self.counting_only,
+            list: Vec::new(),
+        };
         let mut summary = Summary::default();
         self.allocations_diff(model, now_s, last, &mut summary, &mut out);
 
@@ -248,8 +278,8 @@ impl EventTracker {
         let mut found = Vec::new();
         for (i, sess) in model.ice.sessions.iter_passing_from(0) {
             self.count_rtts(model, i, &sess);
-            if let Some(mut s) = sessions::view(&model.ice, i, &sess, &model.transactions, end_ts) {
-                self.session_diff(&mut s, last, &mut summary, &mut out);
+            if let Some(s) = sessions::view(&model.ice, i, &sess, &model.transactions, end_ts) {
+                self.session_diff(&s, last, &mut summary, &mut out);
                 found.push(findings::ice::Found::of(&s, end));
             }
         }
@@ -272,10 +302,12 @@ impl EventTracker {
             if !seen.raised && (last || now_s - seen.since >= SETTLE_SECS) {
                 seen.raised = true;
                 self.counters.finding(seen.finding.code, seen.finding.severity);
-                out.push(Event::Finding(FindingEvent {
-                    ts: now_s,
-                    finding: seen.finding.clone(),
-                }));
+                out.push(|| {
+                    Event::Finding(FindingEvent {
+                        ts: now_s,
+                        finding: seen.finding.clone(),
+                    })
+                });
             }
         }
         let gone: Vec<_> = self
@@ -287,10 +319,12 @@ impl EventTracker {
         for k in gone {
             if let Some(seen) = self.findings.remove(&k) {
                 if seen.raised {
-                    out.push(Event::FindingCleared(FindingEvent {
-                        ts: now_s,
-                        finding: seen.finding,
-                    }));
+                    out.push(|| {
+                        Event::FindingCleared(FindingEvent {
+                            ts: now_s,
+                            finding: seen.finding,
+                        })
+                    });
                 }
             }
         }
@@ -300,6 +334,7 @@ impl EventTracker {
         self.counters.sessions_not_tracked = model.ice.sessions_not_tracked;
         self.counters.allocations_not_tracked = model.turn.allocations_not_tracked;
         // In time order; findings carry `now` and so come last.
+        let mut out = out.list;
         out.sort_by(|a, b| event_ts(a).total_cmp(&event_ts(b)));
         out
     }
@@ -311,7 +346,7 @@ impl EventTracker {
         now_s: f64,
         last: bool,
         summary: &mut Summary,
-        out: &mut Vec<Event>,
+        out: &mut Events,
     ) {
         let end = model.last_ts.unwrap_or_default();
         for (key, a) in model.turn.allocations.in_order() {
@@ -328,27 +363,32 @@ impl EventTracker {
             if let (false, Some(at)) = (seen.created, a.created_at) {
                 seen.created = true;
                 self.counters.allocations_allocated += 1;
-                out.push(Event::AllocationCreated(allocation_event(
-                    key,
-                    a,
-                    state,
-                    at.ts.as_secs_f64(),
-                    Some(at.frame),
-                )));
+                out.push(|| {
+                    Event::AllocationCreated(allocation_event(
+                        key,
+                        a,
+                        state,
+                        at.ts.as_secs_f64(),
+                        Some(at.frame),
+                    ))
+                });
             }
             if state == AllocationState::Failed && !seen.failed {
                 if let Some(err) = decisive_error(a, now_s, last) {
                     seen.failed = true;
                     self.counters.allocations_failed += 1;
-                    let mut e = allocation_event(key, a, state, err.at.ts.as_secs_f64(), Some(err.at.frame));
-                    e.error = Some(AllocationError {
-                        frame: err.at.frame,
-                        method: err.method.to_string(),
-                        code: err.code,
-                        reason: err.reason.clone(),
-                        meaning: error_meaning(err.code, err.authenticated_request),
+                    out.push(|| {
+                        let mut e =
+                            allocation_event(key, a, state, err.at.ts.as_secs_f64(), Some(err.at.frame));
+                        e.error = Some(AllocationError {
+                            frame: err.at.frame,
+                            method: err.method.to_string(),
+                            code: err.code,
+                            reason: err.reason.clone(),
+                            meaning: error_meaning(err.code, err.authenticated_request),
+                        });
+                        Event::AllocationFailed(e)
                     });
-                    out.push(Event::AllocationFailed(e));
                 }
             }
             let ended = matches!(state, AllocationState::Deleted | AllocationState::Expired);
@@ -359,13 +399,7 @@ impl EventTracker {
                     (None, None, Some(e)) => (e, None),
                     _ => (end, None),
                 };
-                out.push(Event::AllocationEnded(allocation_event(
-                    key,
-                    a,
-                    state,
-                    ts.as_secs_f64(),
-                    frame,
-                )));
+                out.push(|| Event::AllocationEnded(allocation_event(key, a, state, ts.as_secs_f64(), frame)));
             }
         }
         // A folded allocation leaves the table (it folds once over and quiet for tens of seconds, so its
@@ -378,13 +412,7 @@ impl EventTracker {
 
     /// One session's view, open or just folded (`last`: it is final): its outcome counted once decided
     /// (or once final), its pairs' first successes and its outcome announced.
-    fn session_diff(
-        &mut self,
-        s: &mut SessionReport,
-        last: bool,
-        summary: &mut Summary,
-        out: &mut Vec<Event>,
-    ) {
+    fn session_diff(&mut self, s: &SessionReport, last: bool, summary: &mut Summary, out: &mut Events) {
         let i = s.index;
         summary.sessions += 1;
         let decided = matches!(s.outcome, Outcome::Connected | Outcome::Failed);
@@ -399,21 +427,23 @@ impl EventTracker {
                 .into_iter()
                 .flatten()
                 .reduce(f64::min);
-            out.push(Event::PairSucceeded(PairEvent {
-                ts: first.unwrap_or(s.last_ts),
-                session: s.id.clone(),
-                pair: p.index,
-                a: p.a.clone(),
-                b: p.b.clone(),
-                protocol: p.protocol,
-                a_type: p.a_type,
-                b_type: p.b_type,
-                nominated: p.nominated,
-                current_round_trip_time: p
-                    .a_to_b
-                    .current_round_trip_time
-                    .or(p.b_to_a.current_round_trip_time),
-            }));
+            out.push(|| {
+                Event::PairSucceeded(PairEvent {
+                    ts: first.unwrap_or(s.last_ts),
+                    session: s.id.clone(),
+                    pair: p.index,
+                    a: p.a.clone(),
+                    b: p.b.clone(),
+                    protocol: p.protocol,
+                    a_type: p.a_type,
+                    b_type: p.b_type,
+                    nominated: p.nominated,
+                    current_round_trip_time: p
+                        .a_to_b
+                        .current_round_trip_time
+                        .or(p.b_to_a.current_round_trip_time),
+                })
+            });
         }
         match s.outcome {
             Outcome::Connected => summary.sessions_connected += 1,
@@ -431,18 +461,21 @@ impl EventTracker {
             } else {
                 s.last_ts
             };
-            let event = SessionEvent {
-                ts,
-                session: s.id.clone(),
-                outcome: s.outcome,
-                reason: s.outcome_reason.clone(),
-                agents: s.agents.iter().map(|a| a.ufrag.clone()).collect(),
-                selected_pair: s.selected_pair.take(),
-            };
-            out.push(if s.outcome == Outcome::Connected {
-                Event::SessionConnected(event)
-            } else {
-                Event::SessionFailed(event)
+            out.push(|| {
+                // Cloned, not taken: the session's findings are worked out from this view next.
+                let event = SessionEvent {
+                    ts,
+                    session: s.id.clone(),
+                    outcome: s.outcome,
+                    reason: s.outcome_reason.clone(),
+                    agents: s.agents.iter().map(|a| a.ufrag.clone()).collect(),
+                    selected_pair: s.selected_pair.clone(),
+                };
+                if s.outcome == Outcome::Connected {
+                    Event::SessionConnected(event)
+                } else {
+                    Event::SessionFailed(event)
+                }
             });
         }
     }
@@ -452,7 +485,7 @@ impl EventTracker {
     /// final: nothing is left to settle); then forgets them. A folded item that cannot be read back (its
     /// temporary file gone) is counted without its events: the run ends with that error
     /// ([`Folded::errors`](crate::analysis::fold::Folded::errors)).
-    fn take_folded(&mut self, model: &Model, now_s: f64, out: &mut Vec<Event>) {
+    fn take_folded(&mut self, model: &Model, now_s: f64, out: &mut Events) {
         let folded = &model.ice_folded;
         let mut ended = Vec::new();
         let end = model.last_ts.map(Timestamp::as_secs_f64);
@@ -462,7 +495,7 @@ impl EventTracker {
             n += 1;
             let mut summary = Summary::default();
             match unfold::read_folded_session(model, f) {
-                Ok(mut view) => self.session_diff(&mut view, true, &mut summary, out),
+                Ok(view) => self.session_diff(&view, true, &mut summary, out),
                 Err(_) => {
                     summary.sessions = 1;
                     if self.sessions_counted.insert(f.index) {
@@ -501,7 +534,7 @@ impl EventTracker {
             let raised = self.findings.remove(&key).is_some_and(|seen| seen.raised);
             if !raised {
                 self.counters.finding(finding.code, finding.severity);
-                out.push(Event::Finding(FindingEvent { ts: now_s, finding }));
+                out.push(|| Event::Finding(FindingEvent { ts: now_s, finding }));
             }
         }
         if ended.is_empty() {

@@ -47,6 +47,8 @@ struct Run {
     /// Every session and allocation sleeps at every search for quiet ones, and the sleep stores are
     /// rewritten at every chance.
     sleep: bool,
+    /// The tracker makes no event, only counts ([`EventTracker::counting_only`]).
+    counting_only: bool,
 }
 
 /// Replays fixtures one after the other as a live run would see them (folding as `iceview live`
@@ -70,7 +72,11 @@ fn replay_calls(fixtures: &[&str], gap: u64, every: u64, run: Run) -> Replayed {
             let _ = tx.send(e);
         }
     }));
-    let mut tracker = EventTracker::new();
+    let mut tracker = if run.counting_only {
+        EventTracker::counting_only()
+    } else {
+        EventTracker::new()
+    };
     let mut during = Vec::new();
     let mut stale_after_fold = Vec::new();
     let mut before = 0;
@@ -219,6 +225,27 @@ fn sleeping_changes_no_event_and_a_poll_wakes_nothing() {
     );
     assert_eq!(asleep.held_by_a_poll, 0);
     assert_eq!(awake.slept, [0, 0]);
+}
+
+/// A tracker that only counts (a live run with no event stream) makes no event, and counts what one
+/// that makes them counts, poll by poll as at the end.
+#[test]
+fn a_tracker_that_only_counts_counts_the_same() {
+    let counting = Run {
+        counting_only: true,
+        ..Run::default()
+    };
+    for calls in [&CALLS[..], &["chrome-turn-badauth", "turn-tcp", "long-call"]] {
+        let events = replay_calls(calls, 20, 7, Run::default());
+        let counted = replay_calls(calls, 20, 7, counting);
+        assert!(events.during.iter().any(|e| e["event"] != "message"));
+        let not_messages = |v: &[Value]| v.iter().filter(|e| e["event"] != "message").count();
+        assert_eq!(not_messages(&counted.during), 0);
+        assert_eq!(not_messages(&counted.end), 0);
+        assert_eq!(counted.tracker.counters(), events.tracker.counters());
+        assert!(!counted.tracker.counters().findings.is_empty());
+        assert!(!counted.tracker.counters().sessions.is_empty());
+    }
 }
 
 /// Calls that end while the capture goes on fold, as `iceview live` folds them: each one's outcome,
