@@ -25,7 +25,7 @@ use super::{LinkType, Packet, Timestamp};
 use std::fs::File;
 use std::os::unix::io::IntoRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -47,12 +47,14 @@ pub const DEFAULT_BUFFER_KIB: u32 = 8192;
 /// Read timeout: how long libpcap may hold packets before handing them over (the kernel's block timeout
 /// with TPACKET_V3). A stop request does not wait for it: [`Running::stop`] breaks the read.
 const READ_TIMEOUT_MS: i32 = 100;
-/// Packets waiting between the capture thread and the analysis. Two seconds of a busy TURN server's
-/// signalling-plus-media at ~8k packets/s; beyond it the analysis is not keeping up and waiting longer
-/// would only grow memory.
-pub(crate) const QUEUE_PACKETS: usize = 16_384;
-/// Bytes waiting in the queue, whatever the packet count: 16k packets of 64 KB (GRO-merged TCP) would be
-/// a gigabyte.
+/// Packets waiting between the capture thread and the analysis: about a second at 250,000 packets/s. The
+/// analysis stops to compare the open calls for events (a poll: up to hundreds of milliseconds with tens of
+/// thousands of calls open), and with room for 16,384 packets (75 ms at that rate) a tenth of a busy
+/// server's packets were dropped at those stops (BENCHMARKS.md, session 20). Beyond it the analysis is
+/// not keeping up and waiting longer would only grow memory; [`QUEUE_BYTES`] bounds the bytes.
+pub(crate) const QUEUE_PACKETS: usize = 262_144;
+/// Bytes waiting in the queue, whatever the packet count: 262k packets of 64 KB (GRO-merged TCP) would be
+/// 16 GB.
 pub(crate) const QUEUE_BYTES: usize = 64 << 20;
 /// How often the capture thread reads the kernel's counters and flushes the savefile (so a `-w` file can
 /// be read while the capture runs).
@@ -262,7 +264,9 @@ impl LiveCapture {
     /// Starts the capture thread. It stops after `count` packets, on [`Running::stop`], or on a read
     /// error (the interface went away).
     pub fn start(mut self, savefile: Option<pcap::Savefile>, count: Option<u64>) -> std::io::Result<Running> {
-        let (tx, rx) = mpsc::sync_channel(QUEUE_PACKETS);
+        // Unbounded as a channel, bounded here by count and bytes: the queue's memory follows what waits in it
+        // (a channel of QUEUE_PACKETS slots would hold them from the start).
+        let (tx, rx) = mpsc::channel();
         let shared = Arc::new(Shared {
             saving: savefile.is_some(),
             savefile: Mutex::new(savefile),
@@ -331,6 +335,7 @@ struct Shared {
     bytes: AtomicU64,
     queue_dropped: AtomicU64,
     queued_bytes: AtomicUsize,
+    queued_packets: AtomicUsize,
     kernel_received: AtomicU64,
     kernel_dropped: AtomicU64,
     interface_dropped: AtomicU64,
@@ -419,6 +424,7 @@ impl Running {
         self.shared
             .queued_bytes
             .fetch_sub(p.data.len(), Ordering::Relaxed);
+        self.shared.queued_packets.fetch_sub(1, Ordering::Relaxed);
         Recv::Packet(p)
     }
 
@@ -500,7 +506,7 @@ fn capture_loop(
     mut cap: pcap::Capture<pcap::Active>,
     nanos: bool,
     count: Option<u64>,
-    tx: SyncSender<CapturedPacket>,
+    tx: Sender<CapturedPacket>,
     shared: &Shared,
 ) {
     let limit = count.unwrap_or(u64::MAX);
@@ -519,7 +525,8 @@ fn capture_loop(
                 shared.bytes.fetch_add(p.data.len() as u64, Ordering::Relaxed);
                 let len = p.data.len();
                 let queued = shared.queued_bytes.load(Ordering::Relaxed);
-                if queued.saturating_add(len) > QUEUE_BYTES {
+                let waiting = shared.queued_packets.load(Ordering::Relaxed);
+                if queued.saturating_add(len) > QUEUE_BYTES || waiting >= QUEUE_PACKETS {
                     shared.queue_dropped.fetch_add(1, Ordering::Relaxed);
                 } else {
                     let pkt = CapturedPacket {
@@ -529,14 +536,10 @@ fn capture_loop(
                         data: p.data.to_vec(),
                     };
                     shared.queued_bytes.fetch_add(len, Ordering::Relaxed);
-                    match tx.try_send(pkt) {
-                        Ok(()) => {}
-                        Err(TrySendError::Full(_)) => {
-                            shared.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-                            shared.queue_dropped.fetch_add(1, Ordering::Relaxed);
-                        }
+                    shared.queued_packets.fetch_add(1, Ordering::Relaxed);
+                    if tx.send(pkt).is_err() {
                         // The analysis is gone: nobody to capture for.
-                        Err(TrySendError::Disconnected(_)) => break,
+                        break;
                     }
                 }
             }
