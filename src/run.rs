@@ -101,8 +101,7 @@ pub(crate) fn read(args: &ReadArgs) -> Result<()> {
             .ok()
             .map(|s| std::sync::Arc::new(s) as std::sync::Arc<dyn iceview::analysis::store::Spill>);
         iceview::report::fold_as_reported(&mut analyzer, spill);
-        // A session or an allocation quiet for a while waits in a temporary file (without one, in memory,
-        // encoded).
+        // A session or an allocation quiet for a while waits in a temporary file (without one, awake).
         analyzer.sleep_quiet(Some(FileSpill::make), iceview::analysis::SLEEP_AFTER_SECS);
     }
 

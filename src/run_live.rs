@@ -607,8 +607,8 @@ impl LiveRun {
         self.analyzer.set_fold_after(after);
         self.release = release;
         // A session or an allocation quiet for a while waits in a temporary file until it folds or wakes,
-        // as in `iceview read` (without one, in memory, encoded); the event tracker reads it back for its
-        // turn at each poll and lets it go.
+        // as in `iceview read` (without one, awake); the event tracker reads it back for its turn at each
+        // poll and lets it go.
         self.analyzer
             .sleep_quiet(Some(FileSpill::make), iceview::analysis::SLEEP_AFTER_SECS);
     }

@@ -552,8 +552,8 @@ impl Analyzer {
 
     /// With folding on ([`Analyzer::fold_sessions`]), ICE sessions and TURN allocations quiet for more
     /// than `after_secs` of capture time sleep until they fold or wake: their states go to storage `make`
-    /// gives, one for the sessions and one for the allocations (to memory without it, or when it gives
-    /// none), and are read back when something reads or changes them. Each store is rewritten into new
+    /// gives, one for the sessions and one for the allocations (to memory without it; when it gives none,
+    /// nothing sleeps), and are read back when something reads or changes them. Each store is rewritten into new
     /// storage from `make` once it holds mostly states no longer asleep ([`pack::SleepStore`]).
     /// `iceview read` and `iceview live` pass [`SLEEP_AFTER_SECS`]; tests pass 0, so that everything
     /// sleeps at every search for quiet ones, and wakes at its next message.

@@ -48,10 +48,12 @@ pub(crate) struct SleepStore {
 }
 
 impl SleepStore {
-    /// States go to storage `make` gives (to memory without it, or when it gives none).
-    pub(crate) fn new(make: Option<MakeSpill>, after: f64) -> SleepStore {
-        SleepStore {
-            store: Self::fresh(make),
+    /// States go to storage `make` gives (to memory without it: tests). None when `make` gives none (no
+    /// temporary file): then nothing sleeps, as a store in memory would hold the states that woke until
+    /// it is rewritten.
+    pub(crate) fn new(make: Option<MakeSpill>, after: f64) -> Option<SleepStore> {
+        Some(SleepStore {
+            store: Self::fresh(make)?,
             make,
             after,
             slept: 0,
@@ -61,15 +63,16 @@ impl SleepStore {
             compact_after: COMPACT_AFTER_BYTES,
             compactions: 0,
             errors_before: 0,
-        }
+        })
     }
 
-    fn fresh(make: Option<MakeSpill>) -> RawStore {
+    /// A new store from `make` (in memory without it); None when `make` gives no storage.
+    fn fresh(make: Option<MakeSpill>) -> Option<RawStore> {
         let mut store = RawStore::default();
-        if let Some(spill) = make.and_then(|make| make()) {
-            store.set_spill(spill);
+        if let Some(make) = make {
+            store.set_spill(make()?);
         }
-        store
+        Some(store)
     }
 
     /// Stores `x`'s encoding (`buf` is scratch space), as an item goes to sleep.
@@ -118,8 +121,13 @@ impl SleepStore {
     /// Rewrites the store with only the states `asleep` refers to (every item still asleep), into new
     /// storage, each reference moved to its new place; the old storage is let go. A state that cannot be
     /// read back is counted in [`SleepStore::errors`] and stored empty (it then reads back as nothing).
+    /// When no new storage can be made (no temporary file), the store stays as it is until twice as much
+    /// is no longer asleep.
     pub(crate) fn compact<'a>(&mut self, asleep: impl Iterator<Item = &'a mut RawRef>) {
-        let mut fresh = Self::fresh(self.make);
+        let Some(mut fresh) = Self::fresh(self.make) else {
+            self.compact_after = self.dead.saturating_mul(2);
+            return;
+        };
         let mut stored = 0;
         let mut buf = Vec::new();
         for at in asleep {
@@ -490,6 +498,7 @@ mod tests {
     use crate::analysis::store::MemorySpill;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// Stores made by `make`: only the test that counts them uses it.
     static MADE: AtomicUsize = AtomicUsize::new(0);
 
     fn make() -> Option<Arc<dyn Spill>> {
@@ -502,7 +511,7 @@ mod tests {
     /// is let go. Items of 10 KB, so most of them are in chunks written to the spill.
     #[test]
     fn a_store_of_states_that_woke_is_rewritten_with_those_asleep() {
-        let mut store = SleepStore::new(Some(make), 0.0);
+        let mut store = SleepStore::new(Some(make), 0.0).expect("a store");
         assert_eq!(MADE.load(Ordering::Relaxed), 1);
         let mut buf = Vec::new();
         let items: Vec<String> = (0..400).map(|i| format!("{i:05}").repeat(2_000)).collect();
@@ -537,6 +546,31 @@ mod tests {
         assert_eq!(store.counts(), (400, 300));
     }
 
+    /// Without storage (no temporary file) nothing sleeps; and a store whose new storage cannot be made
+    /// stays as it is, every state still read back, until twice as much has woken.
+    #[test]
+    fn without_storage_nothing_sleeps_and_nothing_is_rewritten() {
+        fn none() -> Option<Arc<dyn Spill>> {
+            None
+        }
+        assert!(SleepStore::new(Some(none), 0.0).is_none());
+        fn memory() -> Option<Arc<dyn Spill>> {
+            Some(Arc::new(MemorySpill::default()))
+        }
+        let mut store = SleepStore::new(Some(memory), 0.0).expect("a store");
+        store.make = Some(none);
+        let mut buf = Vec::new();
+        let mut kept = store.put(&String::from("asleep"), &mut buf);
+        let woke = store.put(&"w".repeat(1000), &mut buf);
+        store.woke(woke);
+        store.compact_after(0);
+        assert!(store.wants_compaction());
+        store.compact(std::iter::once(&mut kept));
+        assert_eq!(store.compactions(), 0);
+        assert!(!store.wants_compaction(), "until twice as much has woken");
+        assert_eq!(store.get::<String>(kept).as_deref(), Some("asleep"));
+    }
+
     /// A state that cannot be read back as the store is rewritten is counted, and still counted after the
     /// old storage is gone; it then reads back as nothing (counted again), never as another item's bytes.
     #[test]
@@ -547,7 +581,7 @@ mod tests {
                 ..MemorySpill::default()
             }))
         }
-        let mut store = SleepStore::new(Some(failing), 0.0);
+        let mut store = SleepStore::new(Some(failing), 0.0).expect("a store");
         let mut buf = Vec::new();
         let big = "x".repeat(700_000);
         let mut first = store.put(&big, &mut buf);

@@ -83,9 +83,9 @@ impl Sessions {
     }
 
     /// From now on, sessions quiet for more than `after_secs` sleep ([`Sessions::sleep`]): their states go
-    /// to storage `make` gives (to memory without it).
+    /// to storage `make` gives (to memory without it; when it gives none, nothing sleeps).
     pub(crate) fn enable_sleep(&mut self, make: Option<MakeSpill>, after_secs: f64) {
-        self.sleep = Some(SleepStore::new(make, after_secs));
+        self.sleep = SleepStore::new(make, after_secs);
     }
 
     /// Times a session went to sleep, and woke (was read back to be changed, by a message or to fold).
@@ -354,7 +354,7 @@ mod tests {
     /// with nothing seen but its first message, and the store counts it: the run reports it.
     #[test]
     fn a_state_that_does_not_read_back_is_counted() {
-        let mut store = SleepStore::new(None, 0.0);
+        let mut store = SleepStore::new(None, 0.0).expect("a store in memory");
         let mut buf = Vec::new();
         let first = Seen {
             ts: Timestamp(7),

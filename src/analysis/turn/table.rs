@@ -95,9 +95,9 @@ impl Allocations {
         self.changed.note(key.server);
     }
     /// From now on, allocations quiet for more than `after_secs` sleep ([`Allocations::sleep`]): their
-    /// states go to storage `make` gives (to memory without it).
+    /// states go to storage `make` gives (to memory without it; when it gives none, nothing sleeps).
     pub(crate) fn enable_sleep(&mut self, make: Option<MakeSpill>, after_secs: f64) {
-        self.sleep = Some(SleepStore::new(make, after_secs));
+        self.sleep = SleepStore::new(make, after_secs);
     }
     /// Times an allocation went to sleep, and woke (was read back to be changed).
     pub(crate) fn sleep_counts(&self) -> (u64, u64) {
