@@ -54,7 +54,8 @@ const READ_TIMEOUT_MS: i32 = 100;
 /// not keeping up and waiting longer would only grow memory; [`QUEUE_BYTES`] bounds the bytes.
 pub(crate) const QUEUE_PACKETS: usize = 262_144;
 /// Bytes waiting in the queue, whatever the packet count: 262k packets of 64 KB (GRO-merged TCP) would be
-/// 16 GB.
+/// 16 GB. With each packet's ~110 bytes of bookkeeping (its record, its slot in the channel), a full queue
+/// holds at most ~95 MB.
 pub(crate) const QUEUE_BYTES: usize = 64 << 20;
 /// How often the capture thread reads the kernel's counters and flushes the savefile (so a `-w` file can
 /// be read while the capture runs).
@@ -264,8 +265,8 @@ impl LiveCapture {
     /// Starts the capture thread. It stops after `count` packets, on [`Running::stop`], or on a read
     /// error (the interface went away).
     pub fn start(mut self, savefile: Option<pcap::Savefile>, count: Option<u64>) -> std::io::Result<Running> {
-        // Unbounded as a channel, bounded here by count and bytes: the queue's memory follows what waits in it
-        // (a channel of QUEUE_PACKETS slots would hold them from the start).
+        // Unbounded as a channel, bounded here by count and bytes: the queue's memory follows what waits
+        // in it (a channel of QUEUE_PACKETS slots would hold them all from the start).
         let (tx, rx) = mpsc::channel();
         let shared = Arc::new(Shared {
             saving: savefile.is_some(),
