@@ -168,8 +168,8 @@ pub(crate) struct LiveArgs {
     pub idle_timeout: f64,
 
     /// List at most this many messages in the report and the TUI (later ones are analysed, counted in
-    /// `messages_not_stored` and still written to --ndjson): what keeps memory flat on a capture that runs
-    /// for hours. At most 1000000.
+    /// `messages_not_stored` and still written to --ndjson): what keeps the report and the temporary files
+    /// that hold the listed messages bounded on a capture that runs for hours. At most 1000000.
     #[arg(
         long,
         value_name = "N",
