@@ -285,18 +285,28 @@ impl Model {
         ]
     }
 
+    /// The sessions' and the allocations' sleep stores, where they sleep.
+    fn sleep_stores(&self) -> [Option<&pack::SleepStore>; 2] {
+        [
+            self.ice.sessions.sleep_store(),
+            self.turn.allocations.sleep_store(),
+        ]
+    }
+
     /// Times the sessions' and the allocations' sleep stores were rewritten with only what still sleeps
     /// ([`pack::SleepStore::compact`]).
     pub fn sleep_compactions(&self) -> [u64; 2] {
-        [
-            self.ice.sessions.sleep_compactions(),
-            self.turn.allocations.sleep_compactions(),
-        ]
+        self.sleep_stores()
+            .map(|s| s.map_or(0, pack::SleepStore::compactions))
     }
 
     /// Sleeping sessions' and allocations' states that could not be read back from their temporary files.
     pub fn sleep_errors(&self) -> u64 {
-        self.ice.sessions.sleep_errors() + self.turn.allocations.sleep_errors()
+        self.sleep_stores()
+            .into_iter()
+            .flatten()
+            .map(pack::SleepStore::errors)
+            .sum()
     }
 
     /// A listed message's addresses, transport and relay.
@@ -568,8 +578,13 @@ impl Analyzer {
     #[cfg(test)]
     pub(crate) fn compact_sleep_after(&mut self, bytes: u64) {
         let model = &mut self.state.model;
-        model.ice.sessions.compact_after(bytes);
-        model.turn.allocations.compact_after(bytes);
+        let stores = [
+            model.ice.sessions.sleep_store_mut(),
+            model.turn.allocations.sleep_store_mut(),
+        ];
+        for store in stores.into_iter().flatten() {
+            store.compact_after(bytes);
+        }
     }
 
     /// With folding on ([`Analyzer::fold_sessions`]), sessions fold once quiet for `secs` of capture time

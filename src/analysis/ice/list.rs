@@ -93,21 +93,13 @@ impl Sessions {
         self.sleep.as_ref().map_or((0, 0), SleepStore::counts)
     }
 
-    /// Sleeping sessions' states that could not be read back so far.
-    pub(crate) fn sleep_errors(&self) -> u64 {
-        self.sleep.as_ref().map_or(0, SleepStore::errors)
+    /// Where sleeping sessions' states go, if they sleep: what [`crate::analysis::Model`] reports of it.
+    pub(crate) fn sleep_store(&self) -> Option<&SleepStore> {
+        self.sleep.as_ref()
     }
-    /// Times the sleep store was rewritten with only what still sleeps.
-    pub(crate) fn sleep_compactions(&self) -> u64 {
-        self.sleep.as_ref().map_or(0, SleepStore::compactions)
-    }
-    /// Rewrites the sleep store once `bytes` of its states are no longer asleep (tests: 0, at every
-    /// chance).
     #[cfg(test)]
-    pub(crate) fn compact_after(&mut self, bytes: u64) {
-        if let Some(store) = &mut self.sleep {
-            store.compact_after(bytes);
-        }
+    pub(crate) fn sleep_store_mut(&mut self) -> Option<&mut SleepStore> {
+        self.sleep.as_mut()
     }
 
     fn slot(&self, s: usize) -> Option<&Slot> {

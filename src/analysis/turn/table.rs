@@ -103,21 +103,13 @@ impl Allocations {
     pub(crate) fn sleep_counts(&self) -> (u64, u64) {
         self.sleep.as_ref().map_or((0, 0), SleepStore::counts)
     }
-    /// Sleeping allocations' states that could not be read back so far.
-    pub(crate) fn sleep_errors(&self) -> u64 {
-        self.sleep.as_ref().map_or(0, SleepStore::errors)
+    /// Where sleeping allocations' states go, if they sleep: what [`crate::analysis::Model`] reports of it.
+    pub(crate) fn sleep_store(&self) -> Option<&SleepStore> {
+        self.sleep.as_ref()
     }
-    /// Times the sleep store was rewritten with only what still sleeps.
-    pub(crate) fn sleep_compactions(&self) -> u64 {
-        self.sleep.as_ref().map_or(0, SleepStore::compactions)
-    }
-    /// Rewrites the sleep store once `bytes` of its states are no longer asleep (tests: 0, at every
-    /// chance).
     #[cfg(test)]
-    pub(crate) fn compact_after(&mut self, bytes: u64) {
-        if let Some(store) = &mut self.sleep {
-            store.compact_after(bytes);
-        }
+    pub(crate) fn sleep_store_mut(&mut self) -> Option<&mut SleepStore> {
+        self.sleep.as_mut()
     }
     /// With sleep enabled, puts the allocations quiet for longer than it asks at `now` to sleep, and lets
     /// go of the states read back of those already asleep. Returns how many went to sleep.
