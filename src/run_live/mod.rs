@@ -10,20 +10,18 @@
 //!
 //! The status line, the UI's status bar and `--metrics` read one [`Counters`] value, which the analysis
 //! side publishes after every batch of packets ([`LiveRun::publish`]), so they agree at every moment.
+mod capture_run;
+
 use crate::cli::LiveArgs;
 use anyhow::{bail, Context, Result};
-use iceview::analysis::store::Spill;
-use iceview::analysis::{Analyzer, Body, Model};
-use iceview::capture::file::InputStats;
-use iceview::capture::live::{
-    self, CapturedPacket, Identity, LiveCapture, LiveOptions, LiveStats, Privileges, Recv, Running,
-};
+pub(crate) use capture_run::LiveRun;
+use iceview::capture::live::{self, Identity, LiveCapture, LiveOptions, Privileges};
 use iceview::capture::spill::FileSpill;
 use iceview::capture::Timestamp;
-use iceview::report::counters::{Counters, MessageCounts};
+use iceview::report::counters::Counters;
 use iceview::report::model::LiveCaptureReport;
 use iceview::report::ndjson::{self, Event, EventTracker};
-use iceview::report::{json, text, Report};
+use iceview::report::{json, text};
 use iceview::tui::{self, data::FoldedCache, data::LiveCounters, data::Snapshot, data::Source};
 use iceview::wire::credentials::Keyring;
 use std::fs::File;
@@ -529,209 +527,6 @@ fn finish(
         // The capture ended on an error (the interface went away): the outputs hold what was captured.
         Some(p) => bail!("{}: {p}", run.live.interface),
         None => Ok(()),
-    }
-}
-
-/// One live capture after the device is open: the capture thread's queue, the analysis, and what the
-/// report needs to say about the input.
-pub(crate) struct LiveRun {
-    running: Running,
-    analyzer: Analyzer,
-    live: LiveCaptureReport,
-    messages: Option<mpsc::Receiver<Event>>,
-    /// STUN messages by method and class, counted by the message tap as the analysis records them.
-    message_counts: Arc<Mutex<MessageCounts>>,
-    /// The counters as last published: what the status line, the UI and `--metrics` read.
-    pub published: Arc<Mutex<Counters>>,
-    first_ts: Option<Timestamp>,
-    last_ts: Option<Timestamp>,
-    analysed: u64,
-    /// Packets were analysed since the views were last compared.
-    changed: bool,
-    /// [`LiveRun::stop`] ran.
-    stopped: bool,
-    /// What folded is let go once the event tracker took it in ([`LiveRun::fold`]).
-    release: bool,
-}
-
-impl LiveRun {
-    fn new(running: Running, keys: Keyring, live: LiveCaptureReport, tap: bool) -> Self {
-        let mut analyzer = Analyzer::new(keys);
-        let message_counts = Arc::new(Mutex::new(MessageCounts::default()));
-        let (tx, rx) = mpsc::channel();
-        let events = tap.then_some(tx);
-        let counts = Arc::clone(&message_counts);
-        // Only this thread takes the lock (here and in `publish`), so it is never contended.
-        analyzer.set_message_tap(Box::new(move |rec, path, stun| {
-            if let (Body::Stun { method, class, .. }, Ok(mut c)) = (rec.body, counts.lock()) {
-                c.count(method, class);
-            }
-            if let Some(tx) = &events {
-                if let Some(e) = ndjson::message_event(rec, path, stun) {
-                    // The receiver lives as long as the run; a send can only fail after it.
-                    let _ = tx.send(e);
-                }
-            }
-        }));
-        LiveRun {
-            running,
-            analyzer,
-            live,
-            messages: tap.then_some(rx),
-            message_counts,
-            published: Arc::default(),
-            first_ts: None,
-            last_ts: None,
-            analysed: 0,
-            changed: false,
-            stopped: false,
-            release: false,
-        }
-    }
-
-    /// Folds ICE sessions quiet for `after` seconds (at least 45) and TURN allocations over and as quiet,
-    /// as `iceview read` does ([`iceview::report::fold_as_reported`]): what they rendered goes to a
-    /// temporary file (kept in memory when none can be made), so memory follows the calls open at one
-    /// moment however long the capture runs. With `release`, no output reads it back: it stays in memory
-    /// until the event tracker has taken it in, then goes ([`LiveRun::poll`]).
-    fn fold(&mut self, after: f64, release: bool) {
-        let spill = match FileSpill::create() {
-            _ if release => None,
-            Ok(s) => Some(Arc::new(s) as Arc<dyn Spill>),
-            Err(e) => {
-                eprintln!("iceview: warning: no temporary file ({e}): finished calls are kept in memory");
-                None
-            }
-        };
-        iceview::report::fold_as_reported(&mut self.analyzer, spill);
-        self.analyzer.set_fold_after(after);
-        self.release = release;
-        // A session or an allocation quiet for a while waits in a temporary file until it folds or wakes,
-        // as in `iceview read` (without one, awake); the event tracker reads it back for its turn at each
-        // poll and lets it go.
-        self.analyzer
-            .sleep_quiet(Some(FileSpill::make), iceview::analysis::SLEEP_AFTER_SECS);
-    }
-
-    /// The views compared for events (`tracker`) as they stand; what folded is then let go if no output
-    /// reads it later ([`LiveRun::fold`]).
-    fn poll(&mut self, tracker: &mut EventTracker) -> Vec<Event> {
-        let events = tracker.poll(self.model(), now());
-        if self.release {
-            self.analyzer.release_folded();
-        }
-        events
-    }
-
-    /// Analyses what the capture delivered, waiting at most `wait` for the first packet and taking at
-    /// most [`BATCH`]. False once the capture has ended and everything it captured was analysed.
-    pub(crate) fn pump(&mut self, wait: Duration) -> bool {
-        for i in 0..BATCH {
-            let next = if i == 0 {
-                self.running.recv_timeout(wait)
-            } else {
-                self.running.try_recv()
-            };
-            match next {
-                Recv::Packet(p) => self.ingest(&p),
-                Recv::Idle => return true,
-                Recv::Ended => return false,
-            }
-        }
-        true
-    }
-
-    fn ingest(&mut self, p: &CapturedPacket) {
-        self.analyzer.ingest(&p.packet(self.running.link_type()));
-        self.first_ts.get_or_insert(p.ts);
-        self.last_ts = Some(p.ts);
-        self.analysed += 1;
-        self.changed = true;
-    }
-
-    /// The analysis as it stands: what a view draws on each tick.
-    pub(crate) fn model(&self) -> &Model {
-        self.analyzer.model()
-    }
-
-    /// The report as it stands, lean: its messages are made from the model when an output needs them
-    /// (`--json` at the end streams them, the UI makes those on screen).
-    pub(crate) fn report(&self) -> Report {
-        let s = self.stats();
-        let input = InputStats {
-            path: self.live.interface.clone(),
-            link_type: Some(self.running.link_type()),
-            packets: s.captured,
-            bytes: s.bytes,
-            matched: self.analysed,
-            first_ts: self.first_ts,
-            last_ts: self.last_ts,
-            warning: self.running.problems().first().cloned(),
-        };
-        let mut report = Report::build_lean(self.model(), &[input], self.analyzer.net_stats());
-        report.inputs[0].live = Some(LiveCaptureReport {
-            kernel_received: s.kernel_received,
-            kernel_dropped: s.kernel_dropped,
-            interface_dropped: s.interface_dropped,
-            queue_dropped: s.queue_dropped,
-            ..self.live.clone()
-        });
-        report
-    }
-
-    pub(crate) fn stats(&self) -> LiveStats {
-        self.running.stats()
-    }
-
-    /// Stops the capture, analyses what was still queued, and ends the analysis's input (TCP data held
-    /// behind gaps is flushed); what is still open stays open until [`LiveRun::fold_open`].
-    pub(crate) fn stop(&mut self) {
-        if std::mem::replace(&mut self.stopped, true) {
-            return;
-        }
-        self.running.stop();
-        while self.pump(Duration::ZERO) {}
-        self.analyzer.finish_input();
-    }
-
-    /// Once stopped, folds what is still open (when folding), as `iceview read` does at a capture's end.
-    fn fold_open(&mut self) {
-        self.analyzer.fold_open();
-    }
-
-    /// The counters as they stand: the capture's own, the STUN messages the tap counted, and what
-    /// `tracker` counted at its last poll.
-    fn counters(&self, tracker: &EventTracker) -> Counters {
-        let s = self.stats();
-        Counters {
-            packets: s.captured,
-            analysed: self.analysed,
-            kernel_dropped: s.kernel_dropped,
-            interface_dropped: s.interface_dropped,
-            queue_dropped: s.queue_dropped,
-            stun_messages: self.message_counts.lock().map(|c| c.clone()).unwrap_or_default(),
-            ..tracker.counters().clone()
-        }
-    }
-
-    /// Publishes the counters for every reader ([`LiveRun::published`]) and returns them.
-    fn publish(&self, tracker: &EventTracker) -> Counters {
-        let c = self.counters(tracker);
-        if let Ok(mut shared) = self.published.lock() {
-            shared.clone_from(&c);
-        }
-        c
-    }
-
-    fn new_messages(&self) -> Vec<Event> {
-        self.messages
-            .as_ref()
-            .map(|rx| rx.try_iter().collect())
-            .unwrap_or_default()
-    }
-
-    fn t0(&self) -> f64 {
-        self.first_ts.map_or(0.0, Timestamp::as_secs_f64)
     }
 }
 
