@@ -331,14 +331,17 @@ impl Allocations {
             .filter(|(_, x)| matches!(x, Slot::Asleep(a) if a.woken.get().is_some()))
             .count()
     }
-    /// In no particular order.
+    /// In no particular order. Tests only: each sleeping allocation read here is kept read back until it
+    /// sleeps again; outputs go through [`Allocations::in_order`].
+    #[cfg(test)]
     pub(crate) fn unordered(&self) -> impl Iterator<Item = (&AllocationKey, &Allocation)> {
         self.index
             .values()
             .filter_map(|&i| self.slab.get(i))
             .filter_map(|(k, slot)| Some((k, Self::read(self.sleep.as_ref(), slot)?)))
     }
-    /// In key order (client, server, transport).
+    /// In key order (client, server, transport). Tests only, as [`Allocations::unordered`].
+    #[cfg(test)]
     pub(crate) fn iter(&self) -> std::vec::IntoIter<(&AllocationKey, &Allocation)> {
         let mut all: Vec<_> = self.unordered().collect();
         all.sort_unstable_by(|x, y| x.0.cmp(y.0));
@@ -346,6 +349,7 @@ impl Allocations {
     }
 }
 
+#[cfg(test)]
 impl<'a> IntoIterator for &'a Allocations {
     type Item = (&'a AllocationKey, &'a Allocation);
     type IntoIter = std::vec::IntoIter<(&'a AllocationKey, &'a Allocation)>;
