@@ -643,7 +643,7 @@ impl Model {
                         && if t.method == stun::Method::BINDING || t.method == stun::Method::GOOG_PING {
                             self.ice.session_of_tx(i).is_none()
                         } else {
-                            !findings::turn::is_allocation_request(t) || !t.responses.is_empty()
+                            !findings::turn::is_allocation_request(t) || t.answered()
                         }
                 })
             })
@@ -651,7 +651,7 @@ impl Model {
             .collect();
         for i in settled {
             if let Some(t) = self.transactions.get(i) {
-                if t.method == stun::Method::ALLOCATE && !t.relayed && !t.responses.is_empty() {
+                if t.method == stun::Method::ALLOCATE && !t.relayed && t.answered() {
                     // Noted when the answer came (`TurnState::on_stun`), unless its allocation was made
                     // later: then it is noted now (a sleeping allocation is only read, not woken, for the
                     // check).

@@ -761,7 +761,7 @@ fn timeline(sess: &Session, txs: &Transactions, end: Timestamp) -> Vec<TimelineE
                 let first = tx.first_request()?;
                 Some(SettledTimeout {
                     first: first.ts,
-                    frame: tx.requests.last().map_or(first.frame, |s| s.frame),
+                    frame: tx.last_request().map_or(first.frame, |s| s.frame),
                     id: tx.id,
                 })
             });

@@ -19,8 +19,8 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
 
-/// Transactions tracked. Each costs ~160 bytes with its index entry; 500k covers hours of a busy TURN
-/// server's signalling and keeps the table under ~100 MB. Past it, new requests are counted, not tracked.
+/// Transactions tracked. Each costs 120 bytes with its index entry; 500k covers hours of a busy TURN
+/// server's signalling and keeps the table under ~60 MB. Past it, new requests are counted, not tracked.
 pub const MAX_TRANSACTIONS: usize = 500_000;
 /// Transmissions remembered per transaction: RFC 8489's Rc = 7, plus room for stacks that retry longer
 /// (ICE checks are retransmitted by pacing rules of their own). Later ones are only counted.
@@ -48,7 +48,7 @@ pub(crate) struct Seen {
     pub(crate) input: u16,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Response {
     pub(crate) seen: Seen,
     pub(crate) class: Class,
@@ -68,10 +68,10 @@ pub(crate) enum TxState {
     Unanswered,
 }
 
-/// A list that is nearly always one element long (a request sent once, answered once): the first element
-/// inline and the rest boxed, allocated only for a second one. A call-dense capture holds a transaction
-/// per STUN request: two small heap blocks each were a quarter of its memory and a large share of its
-/// allocations, and an empty `Vec` inline costs 24 bytes where the box costs 8.
+/// A list that is nearly always one element long (the sessions an address belongs to, the bindings of an
+/// address): the first element inline and the rest boxed, allocated only for a second one. An empty `Vec`
+/// inline costs 24 bytes where the box costs 8, and a busy server's capture holds tens of thousands of
+/// these lists at once.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Few<T> {
     first: Option<T>,
@@ -89,13 +89,6 @@ impl<T> Default for Few<T> {
 }
 
 impl<T> Few<T> {
-    pub(crate) fn one(x: T) -> Self {
-        Few {
-            first: Some(x),
-            rest: None,
-        }
-    }
-
     pub(crate) fn push(&mut self, x: T) {
         if self.first.is_none() {
             self.first = Some(x);
@@ -116,14 +109,6 @@ impl<T> Few<T> {
         self.first.is_none()
     }
 
-    pub(crate) fn first(&self) -> Option<&T> {
-        self.first.as_ref()
-    }
-
-    pub(crate) fn last(&self) -> Option<&T> {
-        self.rest().last().or(self.first.as_ref())
-    }
-
     pub(crate) fn iter(&self) -> impl DoubleEndedIterator<Item = &T> {
         self.first.iter().chain(self.rest())
     }
@@ -139,24 +124,49 @@ impl<T> Few<T> {
     }
 }
 
+/// A transaction, in 112 bytes (was 144): a busy server's capture holds every request of the last
+/// [`STALE_SECS`] (~118,000 at the call-dense 4 GB read's peak, the 500,000 of [`MAX_TRANSACTIONS`] in a
+/// live capture of it), and nearly every one was sent once and answered once. The first transmission and
+/// the first response are laid out flat (a [`Seen`] alone takes 24 bytes with its padding, 32 in an
+/// `Option`); further ones are boxed together, allocated only for a retransmission or a second response.
 #[derive(Clone, Debug)]
 pub struct Transaction {
     pub(crate) id: TransactionId,
     pub(crate) method: Method,
-    /// Kept in 20 bytes each ([`SortAddr`]): a busy server's capture holds a hundred thousand
-    /// transactions at once. [`Transaction::requester`] and [`Transaction::responder`] give them back.
+    /// Kept in 20 bytes each ([`SortAddr`]). [`Transaction::requester`] and [`Transaction::responder`]
+    /// give them back.
     requester: SortAddr,
     responder: SortAddr,
     pub(crate) transport: Transport,
     /// Carried inside TURN relaying.
     pub(crate) relayed: bool,
-    /// Transmissions of the request, first one first (at most [`MAX_TRANSMISSIONS_KEPT`]).
-    pub(crate) requests: Few<Seen>,
+    /// The request's first transmission ([`Transaction::first_request`]).
+    first_ts: Timestamp,
+    first_frame: u64,
+    first_input: u16,
+    /// The first response ([`Transaction::first_response`]): `response_class` is None until one came.
+    response_ts: Timestamp,
+    response_frame: u64,
+    response_input: u16,
+    response_class: Option<Class>,
+    response_code: Option<u16>,
+    /// Transmissions after the first and responses after the first, each at most
+    /// [`MAX_TRANSMISSIONS_KEPT`] with the first.
+    more: Option<Box<More>>,
     /// Every transmission, kept or not.
     pub(crate) transmissions: u32,
-    pub(crate) responses: Few<Response>,
     /// Aged out (live mode): the slot is free for reuse and nothing refers to it any more.
     pub(crate) retired: bool,
+}
+
+// What the flat layout is for (see `Transaction`).
+const _: () = assert!(std::mem::size_of::<Transaction>() == 112);
+
+/// A transaction's transmissions and responses after its first of each.
+#[derive(Clone, Debug, Default)]
+struct More {
+    requests: Vec<Seen>,
+    responses: Vec<Response>,
 }
 
 impl Transaction {
@@ -177,24 +187,62 @@ impl Transaction {
         }
     }
 
+    /// The request's first transmission (always there: a transaction begins with it).
     pub(crate) fn first_request(&self) -> Option<Seen> {
-        self.requests.first().copied()
+        Some(Seen {
+            ts: self.first_ts,
+            frame: self.first_frame,
+            input: self.first_input,
+        })
     }
+
+    /// Every transmission of the request kept, first one first (at most [`MAX_TRANSMISSIONS_KEPT`]).
+    pub(crate) fn requests(&self) -> impl DoubleEndedIterator<Item = Seen> + '_ {
+        let more = self.more.as_deref().map_or(&[][..], |m| m.requests.as_slice());
+        self.first_request().into_iter().chain(more.iter().copied())
+    }
+
+    /// The last transmission of the request kept.
+    pub(crate) fn last_request(&self) -> Option<Seen> {
+        self.requests().next_back()
+    }
+
     pub(crate) fn retransmissions(&self) -> u32 {
         self.transmissions.saturating_sub(1)
     }
-    pub(crate) fn first_response(&self) -> Option<&Response> {
-        self.responses.first()
+
+    pub(crate) fn first_response(&self) -> Option<Response> {
+        Some(Response {
+            seen: Seen {
+                ts: self.response_ts,
+                frame: self.response_frame,
+                input: self.response_input,
+            },
+            class: self.response_class?,
+            error_code: self.response_code,
+        })
     }
+
+    /// Whether any response came.
+    pub(crate) fn answered(&self) -> bool {
+        self.response_class.is_some()
+    }
+
+    /// Every response kept, first one first (at most [`MAX_TRANSMISSIONS_KEPT`]).
+    pub(crate) fn responses(&self) -> impl DoubleEndedIterator<Item = Response> + '_ {
+        let more = self.more.as_deref().map_or(&[][..], |m| m.responses.as_slice());
+        self.first_response().into_iter().chain(more.iter().copied())
+    }
+
     /// The last time this transaction was seen on the wire.
     pub(crate) fn last_activity(&self) -> Option<Timestamp> {
-        let req = self.requests.last().map(|s| s.ts);
-        let resp = self.responses.last().map(|r| r.seen.ts);
+        let req = self.last_request().map(|s| s.ts);
+        let resp = self.responses().next_back().map(|r| r.seen.ts);
         req.max(resp)
     }
 
     pub(crate) fn error_code(&self) -> Option<u16> {
-        self.responses.iter().find_map(|r| r.error_code)
+        self.responses().find_map(|r| r.error_code)
     }
 
     /// RTT from the first transmission to the first response (an upper bound when retransmitted).
@@ -212,12 +260,12 @@ impl Transaction {
     /// true RTT when the request went once).
     pub(crate) fn rtt_from_last(&self) -> Option<f64> {
         let resp = self.first_response()?.seen.ts;
-        let last = self.requests.iter().rev().find(|s| s.ts <= resp)?;
+        let last = self.requests().rev().find(|s| s.ts <= resp)?;
         Some(resp.secs_since(last.ts))
     }
 
     pub(crate) fn state(&self, end: Timestamp) -> TxState {
-        match self.first_response().map(|r| r.class) {
+        match self.response_class {
             Some(Class::Success) => TxState::Succeeded,
             Some(_) => TxState::Failed,
             None => match self.first_request() {
@@ -226,6 +274,31 @@ impl Transaction {
                 }
                 _ => TxState::Unanswered,
             },
+        }
+    }
+
+    /// Notes a retransmission of the request, seen at `seen` (kept up to [`MAX_TRANSMISSIONS_KEPT`]).
+    fn retransmitted(&mut self, seen: Seen) {
+        self.transmissions = self.transmissions.saturating_add(1);
+        let more = self.more.get_or_insert_with(Box::default);
+        if more.requests.len() + 1 < MAX_TRANSMISSIONS_KEPT {
+            more.requests.push(seen);
+        }
+    }
+
+    /// Notes a response (kept up to [`MAX_TRANSMISSIONS_KEPT`]).
+    fn answer(&mut self, r: Response) {
+        if self.response_class.is_none() {
+            self.response_ts = r.seen.ts;
+            self.response_frame = r.seen.frame;
+            self.response_input = r.seen.input;
+            self.response_class = Some(r.class);
+            self.response_code = r.error_code;
+            return;
+        }
+        let more = self.more.get_or_insert_with(Box::default);
+        if more.responses.len() + 1 < MAX_TRANSMISSIONS_KEPT {
+            more.responses.push(r);
         }
     }
 }
@@ -351,8 +424,7 @@ impl Transactions {
         }
         self.index.remove(&t.key(), i);
         t.retired = true;
-        t.requests = Few::default();
-        t.responses = Few::default();
+        t.more = None;
         self.free.push(i);
         self.retired += 1;
     }
@@ -384,11 +456,7 @@ impl Transactions {
                     id: msg.transaction_id,
                 };
                 if let Some(i) = self.index.get(&self.list, &key).filter(|&i| !self.stale(i, seen)) {
-                    let tx = &mut self.list[i];
-                    tx.transmissions = tx.transmissions.saturating_add(1);
-                    if tx.requests.len() < MAX_TRANSMISSIONS_KEPT {
-                        tx.requests.push(seen);
-                    }
+                    self.list[i].retransmitted(seen);
                     return TxEvent::Retransmission(i);
                 }
                 let fresh = Transaction {
@@ -398,9 +466,16 @@ impl Transactions {
                     responder: SortAddr::of(dst),
                     transport,
                     relayed,
-                    requests: Few::one(seen),
+                    first_ts: seen.ts,
+                    first_frame: seen.frame,
+                    first_input: seen.input,
+                    response_ts: Timestamp(0),
+                    response_frame: 0,
+                    response_input: 0,
+                    response_class: None,
+                    response_code: None,
+                    more: None,
                     transmissions: 1,
-                    responses: Few::default(),
                     retired: false,
                 };
                 let reused = self
@@ -432,15 +507,13 @@ impl Transactions {
                     return TxEvent::Orphan;
                 };
                 let tx = &mut self.list[i];
-                let first = tx.responses.is_empty();
+                let first = !tx.answered();
                 // Responses to retransmissions are bounded like requests.
-                if tx.responses.len() < MAX_TRANSMISSIONS_KEPT {
-                    tx.responses.push(Response {
-                        seen,
-                        class: msg.class,
-                        error_code: msg.error_code(),
-                    });
-                }
+                tx.answer(Response {
+                    seen,
+                    class: msg.class,
+                    error_code: msg.error_code(),
+                });
                 TxEvent::Response { tx: i, first }
             }
         }
@@ -513,21 +586,20 @@ mod tests {
     #[test]
     fn few_keeps_order_whatever_its_length() {
         let mut f = Few::default();
-        assert!(f.is_empty() && f.first().is_none() && f.last().is_none());
+        let all = |f: &Few<i32>| f.iter().copied().collect::<Vec<_>>();
+        assert!(f.is_empty() && all(&f).is_empty());
         f.push(1);
-        assert_eq!((f.len(), f.first(), f.last()), (1, Some(&1), Some(&1)));
+        assert_eq!((f.len(), all(&f)), (1, vec![1]));
         f.push(2);
         f.push(3);
-        assert_eq!((f.len(), f.first(), f.last()), (3, Some(&1), Some(&3)));
-        assert_eq!(f.iter().copied().collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!((f.len(), all(&f)), (3, vec![1, 2, 3]));
         assert_eq!(f.iter().rev().copied().collect::<Vec<_>>(), [3, 2, 1]);
-        assert_eq!(Few::one(7).iter().collect::<Vec<_>>(), [&7]);
         f.retain(|&x| x != 1);
-        assert_eq!(f.iter().copied().collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(all(&f), [2, 3]);
         f.retain(|&x| x == 3);
-        assert_eq!((f.len(), f.first(), f.last()), (1, Some(&3), Some(&3)));
+        assert_eq!((f.len(), all(&f)), (1, vec![3]));
         f.retain(|_| false);
-        assert!(f.is_empty() && f.last().is_none());
+        assert!(f.is_empty() && all(&f).is_empty());
     }
     use crate::wire::stun::Verdict;
 
@@ -585,6 +657,45 @@ mod tests {
         assert_eq!(tx.state(Timestamp(0)), TxState::Succeeded);
     }
 
+    /// A request sent 20 times and answered 20 times keeps its first 16 transmissions and its first 16
+    /// responses in the order seen, counts all 20 transmissions, and is last active at its last kept
+    /// message; its first response (an error here) gives its state and code, a later success does not.
+    #[test]
+    fn a_transaction_keeps_its_first_transmissions_and_responses_in_order() {
+        let a: SocketAddr = "10.0.0.1:1000".parse().unwrap();
+        let b: SocketAddr = "10.0.0.2:2000".parse().unwrap();
+        let u = Transport::Udp;
+        let mut t = Transactions::default();
+        for k in 0..20u64 {
+            let ev = t.on_message(at(k * 100, 2 * k + 1), a, b, u, false, &msg(Class::Request, 1));
+            assert_eq!(
+                ev,
+                if k == 0 {
+                    TxEvent::Request(0)
+                } else {
+                    TxEvent::Retransmission(0)
+                }
+            );
+            let class = if k == 0 { Class::Error } else { Class::Success };
+            let ev = t.on_message(at(k * 100 + 10, 2 * k + 2), b, a, u, false, &msg(class, 1));
+            assert_eq!(ev, TxEvent::Response { tx: 0, first: k == 0 });
+        }
+        let tx = &t.list[0];
+        let frames = |s: &mut dyn Iterator<Item = Seen>| s.map(|s| s.frame).collect::<Vec<_>>();
+        assert_eq!(
+            frames(&mut tx.requests()),
+            (0..16).map(|k| 2 * k + 1).collect::<Vec<_>>()
+        );
+        let answered: Vec<u64> = tx.responses().map(|r| r.seen.frame).collect();
+        assert_eq!(answered, (0..16).map(|k| 2 * k + 2).collect::<Vec<_>>());
+        assert_eq!((tx.transmissions, tx.retransmissions()), (20, 19));
+        assert_eq!(tx.last_request().map(|s| s.frame), Some(31));
+        assert_eq!(tx.last_activity(), Some(Timestamp(1_510_000_000)));
+        assert_eq!(tx.first_response().map(|r| r.class), Some(Class::Error));
+        assert_eq!(tx.state(Timestamp(0)), TxState::Failed);
+        assert!((tx.rtt_from_last().unwrap() - 0.010).abs() < 1e-9);
+    }
+
     /// RFC 8489 §6.2.1: the requester gives up 39.5 s after its first request, so the same id 45 s after
     /// the transaction was last seen is a new transaction, and a response that late answers nothing.
     #[test]
@@ -612,7 +723,7 @@ mod tests {
             TxEvent::Response { tx: 1, first: true }
         );
         assert_eq!(t.list[0].transmissions, 3);
-        assert!(t.list[0].responses.is_empty());
+        assert!(!t.list[0].answered() && t.list[0].responses().next().is_none());
         // A response 45 s after everything: an orphan.
         assert_eq!(
             t.on_message(at(166_600, 6), b, a, u, false, &msg(Class::Success, 1)),

@@ -159,7 +159,7 @@ pub(crate) fn allocate_unanswered(a: &Allocation, txs: &[&Transaction]) -> bool 
         return false;
     }
     let mut allocates = txs.iter().filter(|t| t.method == Method::ALLOCATE).peekable();
-    allocates.peek().is_some() && allocates.all(|t| t.responses.is_empty())
+    allocates.peek().is_some() && allocates.all(|t| !t.answered())
 }
 
 /// One allocation's findings, as the capture ending at `end` shows them.
@@ -292,10 +292,7 @@ impl Rules<'_> {
 
     fn no_response(&mut self, txs: &[&Transaction]) {
         let allocates: Vec<&&Transaction> = txs.iter().filter(|t| t.method == Method::ALLOCATE).collect();
-        if self.a.allocate_answered
-            || allocates.is_empty()
-            || allocates.iter().any(|t| !t.responses.is_empty())
-        {
+        if self.a.allocate_answered || allocates.is_empty() || allocates.iter().any(|t| t.answered()) {
             return;
         }
         let timed_out = allocates.iter().any(|t| t.state(self.end) == TxState::TimedOut);
@@ -307,7 +304,7 @@ impl Rules<'_> {
         let span = first.map_or(0.0, |f| self.end.secs_since(f.ts));
         let frames: Vec<u64> = allocates
             .iter()
-            .flat_map(|t| t.requests.iter().map(|s| s.frame))
+            .flat_map(|t| t.requests().map(|s| s.frame))
             .collect();
         let path = match self.key.transport {
             Transport::Udp => format!(
@@ -489,7 +486,7 @@ impl Rules<'_> {
                     lost.len(),
                     self.server()
                 ),
-                lost.iter().flat_map(|t| t.requests.iter().map(|s| s.frame)).collect(),
+                lost.iter().flat_map(|t| t.requests().map(|s| s.frame)).collect(),
             );
         }
     }

@@ -193,7 +193,7 @@ impl IceState {
                     if let (TxState::TimedOut, Some(first)) = (tx.state(now), tx.first_request()) {
                         into.timeouts.push(SettledTimeout {
                             first: first.ts,
-                            frame: tx.requests.last().map_or(first.frame, |s| s.frame),
+                            frame: tx.last_request().map_or(first.frame, |s| s.frame),
                             id: tx.id,
                         });
                     }
