@@ -603,21 +603,19 @@ impl Model {
         }
         self.ice.fold(&open);
         let keys = self.turn.allocations.keys();
-        let mut found = Vec::new();
         {
-            let by_allocation = findings::turn::transactions_by_allocation(self, |_| true);
+            let by_allocation = findings::turn::transactions_by_allocation(&self.transactions, |_| true);
+            // Each read once (a sleeping one back from its store, and let go after).
             for key in &keys {
                 let Some(a) = self.turn.allocations.get_passing(key) else {
                     continue;
                 };
                 let txs = by_allocation.get(key).map(Vec::as_slice).unwrap_or(&[]);
-                found.push(findings::turn::allocation_findings(key, &a, txs, end));
+                let found = findings::turn::allocation_findings(key, &a, txs, end);
+                self.ice_folded.push_allocation(key, &a, end, found);
             }
         }
-        for (key, found) in keys.iter().zip(found) {
-            if let Some(a) = self.turn.allocations.get(key) {
-                self.ice_folded.push_allocation(key, a, end, found);
-            }
+        for key in &keys {
             self.turn.remove(key);
         }
         self.ice_folded
@@ -689,6 +687,9 @@ impl Model {
         let finished: HashSet<turn::AllocationKey, FastHash> = order.iter().copied().collect();
         let theirs = self.transactions_of(&finished);
         let mut folded = Vec::new();
+        let mut relayed = Vec::new();
+        // Each is read once (a sleeping one back from its store, and let go after), for its findings and
+        // its rendering: reading it again to render took as long as the findings (perf, BENCHMARKS.md).
         for key in &order {
             let Some(a) = self.turn.allocations.get_passing(key) else {
                 continue;
@@ -705,17 +706,13 @@ impl Model {
                 continue;
             }
             let found = findings::turn::allocation_findings(key, &a, &txs, now);
-            folded.push((*key, found));
+            self.ice_folded.push_allocation(key, &a, now, found);
+            relayed.extend_from_slice(&a.relayed);
+            folded.push(*key);
         }
-        let mut relayed = Vec::new();
         let mut retire = Vec::new();
-        for (key, found) in folded {
-            if let Some(a) = self.turn.allocations.get(&key) {
-                self.ice_folded.push_allocation(&key, a, now, found);
-            }
-            if let Some(a) = self.turn.remove(&key) {
-                relayed.extend(a.relayed);
-            }
+        for key in folded {
+            self.turn.remove(&key);
             retire.extend(theirs.get(&key).into_iter().flatten().copied());
         }
         // The allocations' own transactions (client → server), but those still awaited, in table order.

@@ -277,7 +277,8 @@ impl Model {
     }
 
     /// Times an ICE session and a TURN allocation went to sleep, and woke: was read back to be changed,
-    /// by a message or to fold ([`Analyzer::sleep_quiet`]).
+    /// by a message or (a session) to settle its checks ([`Analyzer::sleep_quiet`]). Folding reads a
+    /// sleeping one back without waking it.
     pub fn sleep_counts(&self) -> [(u64, u64); 2] {
         [
             self.ice.sessions.sleep_counts(),

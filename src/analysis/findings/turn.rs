@@ -10,7 +10,7 @@
 //! `analysis::turn` as they pass; this module only words them. No finding is raised from what the capture
 //! could not have seen (permissions of an allocation created before it began, for instance).
 use super::{evidence, Entry, Finding, Severity, Subject};
-use crate::analysis::transactions::{Transaction, TxState};
+use crate::analysis::transactions::{Transaction, Transactions, TxState};
 use crate::analysis::turn::{
     Allocation, AllocationKey, AllocationState, CredentialCheck, Dropped, TurnError, CHANNEL_LIFETIME_SECS,
     PERMISSION_LIFETIME_SECS,
@@ -97,7 +97,9 @@ pub(crate) fn findings(model: &Model) -> Vec<Entry> {
 /// read ([`crate::analysis::fold`]) merged in with the ones still in the model.
 pub(crate) fn findings_into(model: &Model, out: &mut Vec<Entry>) {
     let end = model.last_ts.unwrap_or_default();
-    let mut txs = transactions_by_allocation(model, |key| model.turn.allocations.contains_key(key));
+    let mut txs = transactions_by_allocation(&model.transactions, |key| {
+        model.turn.allocations.contains_key(key)
+    });
     let folded = model.ice_folded.allocations_in_order();
     let mut folded = folded.into_iter().peekable();
     for (key, a) in model.turn.allocations.in_order() {
@@ -120,11 +122,11 @@ pub(crate) fn findings_into(model: &Model, out: &mut Vec<Entry>) {
 /// The Allocate and Refresh transactions (RFC 8656 §7, §8) of the allocations `wanted` picks, from the
 /// shared transaction table, each allocation's in the order they began.
 pub(crate) fn transactions_by_allocation(
-    model: &Model,
+    transactions: &Transactions,
     wanted: impl Fn(&AllocationKey) -> bool,
 ) -> BTreeMap<AllocationKey, Vec<&Transaction>> {
     let mut txs: BTreeMap<AllocationKey, Vec<&Transaction>> = BTreeMap::new();
-    for t in model.transactions.iter() {
+    for t in transactions.iter() {
         if !is_allocation_request(t) {
             continue;
         }

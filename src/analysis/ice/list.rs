@@ -88,7 +88,8 @@ impl Sessions {
         self.sleep = SleepStore::new(make, after_secs);
     }
 
-    /// Times a session went to sleep, and woke (was read back to be changed, by a message or to fold).
+    /// Times a session went to sleep, and woke (was read back to be changed, by a message or to settle its
+    /// checks).
     pub(crate) fn sleep_counts(&self) -> (u64, u64) {
         self.sleep.as_ref().map_or((0, 0), SleepStore::counts)
     }

@@ -184,10 +184,10 @@ impl TurnState {
             .collect()
     }
 
-    /// Takes `key`'s allocation out (folded: its report was rendered) with what leads to it.
-    pub(crate) fn remove(&mut self, key: &AllocationKey) -> Option<Allocation> {
+    /// Lets go of `key`'s allocation (folded: its report was rendered) and of what leads to it.
+    pub(crate) fn remove(&mut self, key: &AllocationKey) {
         self.connection_ids.retain(|_, k| k != key);
-        self.allocations.remove(key)
+        self.allocations.remove(key);
     }
 }
 

@@ -189,16 +189,22 @@ impl Allocations {
             Slot::Free => None,
         }
     }
-    /// Takes `key`'s allocation out; its position is reused by a later one (with a new version).
-    pub(crate) fn remove(&mut self, key: &AllocationKey) -> Option<Allocation> {
-        let i = self.index.remove(key)?;
+    /// Lets go of `key`'s allocation (folded: its report was rendered), a sleeping one without reading it
+    /// back; its position is reused by a later one (with a new version).
+    pub(crate) fn remove(&mut self, key: &AllocationKey) {
+        let Some(i) = self.index.remove(key) else {
+            return;
+        };
         self.touch(i);
         self.note(key);
         self.free.push(i);
-        let (_, slot) = self.slab.get_mut(i)?;
-        let a = Self::wake(self.sleep.as_mut(), slot).map(std::mem::take);
+        let Some((_, slot)) = self.slab.get_mut(i) else {
+            return;
+        };
+        if let (Slot::Asleep(a), Some(store)) = (&*slot, &mut self.sleep) {
+            store.free(a.state);
+        }
         *slot = Slot::Free;
-        a
     }
     /// A position for a new allocation `key` (a freed one first).
     fn place(&mut self, key: AllocationKey, a: Allocation) -> usize {
