@@ -819,14 +819,15 @@ fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
         slept[..3].iter().all(|&n| n == [(0, 0), (0, 0)]),
         "sessions and allocations sleep only when asked to: {slept:?}"
     );
-    // Sessions that went on after a search (the long calls, and most of a short one's checks) woke, and
-    // so did allocations that went on.
-    let [(sessions_slept, sessions_woke), (allocations_slept, allocations_woke)] = slept[3];
+    // Sessions that went on after a search (the long calls, and most of a short one's checks) woke.
+    // Allocations that folded during the read slept before (folding reads a sleeping one without waking
+    // it; one wakes when a message changes it, `turn::sleep`'s tests).
+    let [(sessions_slept, sessions_woke), (allocations_slept, _)] = slept[3];
     if runs[0].3 > 0 && runs[1].2 > 0 {
         assert!(sessions_slept > 0 && sessions_woke > 0, "{:?}", slept[3]);
     }
     if runs[1].4 > 0 {
-        assert!(allocations_slept > 0 && allocations_woke > 0, "{:?}", slept[3]);
+        assert!(allocations_slept > 0, "{:?}", slept[3]);
     }
     let wholes = wholes.into_inner();
     let unread_at_start = unread_at_start.into_inner();

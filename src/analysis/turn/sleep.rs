@@ -382,8 +382,8 @@ mod tests {
     }
 
     /// A sleeping allocation says whether its Allocate was answered as the allocation itself would, without
-    /// being read back or woken (the search for retired requests asks it of every answered Allocate), and
-    /// is let go when it folds without being woken.
+    /// being read back or woken (the search for retired requests asks it of every answered Allocate); it
+    /// wakes to be changed, and is let go when it folds without being woken.
     #[test]
     fn a_sleeping_allocation_tells_whether_its_allocate_was_answered() {
         use crate::analysis::turn::table::Allocations;
@@ -415,10 +415,16 @@ mod tests {
             assert_eq!(table.allocate_answered(&key), Some(answered), "asleep");
             assert_eq!(table.sleep_counts(), (1, 0), "not woken");
             assert_eq!(table.get(&key).map(|a| a.allocate_answered), Some(answered));
+            if answered {
+                // A message changes it: it wakes.
+                assert!(table.get_mut(&key).is_some());
+                assert_eq!(table.sleep_counts(), (1, 1), "woken to be changed");
+            }
             // Folded, it is let go without waking, and its state no longer counts as asleep.
             table.remove(&key);
             assert!(table.get(&key).is_none());
-            assert_eq!(table.sleep_counts(), (1, 0), "not woken to be let go");
+            let woke = u64::from(answered);
+            assert_eq!(table.sleep_counts(), (1, woke), "not woken to be let go");
             let store = table.sleep_store_mut().expect("a sleep store");
             store.compact_after(0);
             assert!(store.wants_compaction(), "its bytes count as no longer asleep");
