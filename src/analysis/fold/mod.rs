@@ -30,6 +30,8 @@ use super::store::{RawRef, RawStore, Spill};
 use super::transactions::{Transaction, TxState};
 use super::turn::{Allocation, AllocationKey};
 use super::{findings, sessions, transactions, turn, Model};
+
+mod end;
 use crate::capture::Timestamp;
 use crate::net::addr::SortAddr;
 use crate::net::hash::FastHash;
@@ -101,6 +103,67 @@ impl Rendered {
             buf.clear();
         }
         self
+    }
+}
+
+/// A session's view rendered, with what folding keeps of it, not yet stored: made on any thread (the end
+/// of a capture renders on two, [`end`]), kept in order by [`Folded::commit_session`].
+pub(crate) struct PreparedSession {
+    index: usize,
+    rendered: Rendered,
+    /// Its [`EndFacts`], encoded (empty without).
+    facts: Vec<u8>,
+    end_facts: bool,
+    findings: Vec<Finding>,
+    outcome: super::sessions::Outcome,
+}
+
+impl PreparedSession {
+    /// `view` rendered by `render` into `rendered`'s buffers, with its facts and lasting findings.
+    pub(crate) fn of(render: Render, view: &SessionReport, mut rendered: Rendered) -> PreparedSession {
+        render(view, rendered.cleared());
+        let end = EndFacts::of(view);
+        let mut facts = Vec::new();
+        if let Some(end) = &end {
+            end.encode(&mut facts);
+        }
+        PreparedSession {
+            index: view.index,
+            rendered,
+            facts,
+            end_facts: end.is_some(),
+            findings: lasting_findings(view),
+            outcome: view.outcome,
+        }
+    }
+}
+
+/// An allocation rendered as a capture ending at a given time shows it, with its findings, not yet
+/// stored ([`Folded::commit_allocation`]).
+pub(crate) struct PreparedAllocation {
+    key: AllocationKey,
+    state: turn::AllocationState,
+    rendered: Rendered,
+    findings: Vec<Finding>,
+}
+
+impl PreparedAllocation {
+    /// Allocation `key` (`a`) at `now` rendered by `render` into `rendered`'s buffers, with `findings`.
+    pub(crate) fn of(
+        render: RenderAllocation,
+        key: &AllocationKey,
+        a: &Allocation,
+        now: Timestamp,
+        findings: Vec<Finding>,
+        mut rendered: Rendered,
+    ) -> PreparedAllocation {
+        render(key, a, now, rendered.cleared());
+        PreparedAllocation {
+            key: *key,
+            state: a.state(now),
+            rendered,
+            findings,
+        }
     }
 }
 
@@ -332,23 +395,25 @@ impl Folded {
     /// Renders and keeps session `view`'s forms and findings.
     pub(crate) fn push(&mut self, view: &SessionReport) {
         let Some(render) = self.render else { return };
-        render(view, self.scratch.cleared());
-        let facts = EndFacts::of(view);
-        let mut rest = Vec::new();
-        if let Some(facts) = &facts {
-            facts.encode(&mut rest);
-        }
-        let Rendered { json, text } = &self.scratch;
-        let forms = Forms::store(&mut self.store, json, text, &rest);
-        let findings = self.fold_findings(lasting_findings(view));
+        let p = PreparedSession::of(render, view, std::mem::take(&mut self.scratch));
+        self.scratch = self.commit_session(p);
+    }
+
+    /// Keeps a session prepared by [`PreparedSession::of`]: its forms go to the store, its findings are
+    /// rendered. Gives back its render's buffers, for the next.
+    pub(crate) fn commit_session(&mut self, p: PreparedSession) -> Rendered {
+        let Rendered { json, text } = &p.rendered;
+        let forms = Forms::store(&mut self.store, json, text, &p.facts);
+        let findings = self.fold_findings(p.findings);
         self.sessions.push(FoldedSession {
-            index: view.index,
+            index: p.index,
             forms,
             findings,
             end_findings: 0..0,
-            outcome: view.outcome,
-            end_facts: facts.is_some(),
+            outcome: p.outcome,
+            end_facts: p.end_facts,
         });
+        p.rendered
     }
 
     /// Renders and keeps allocation `key`'s forms, as a capture ending at `now` shows it, and its findings.
@@ -362,18 +427,31 @@ impl Folded {
         let Some(render) = self.render_allocation else {
             return;
         };
-        render(key, a, now, self.scratch.cleared());
-        let Rendered { json, text } = &self.scratch;
+        let scratch = std::mem::take(&mut self.scratch);
+        let p = PreparedAllocation::of(render, key, a, now, findings, scratch);
+        self.scratch = self.commit_allocation(p);
+    }
+
+    /// Keeps an allocation prepared by [`PreparedAllocation::of`] (see [`Folded::commit_session`]).
+    pub(crate) fn commit_allocation(&mut self, p: PreparedAllocation) -> Rendered {
+        let Rendered { json, text } = &p.rendered;
         let forms = Forms::store(&mut self.store, json, text, &[]);
-        let findings = self.fold_findings(findings);
+        let findings = self.fold_findings(p.findings);
         self.allocations.push(FoldedAllocation {
-            client: SortAddr::of(key.client),
-            server: SortAddr::of(key.server),
-            transport: key.transport,
-            state: a.state(now),
+            client: SortAddr::of(p.key.client),
+            server: SortAddr::of(p.key.server),
+            transport: p.key.transport,
+            state: p.state,
             forms,
             findings,
         });
+        p.rendered
+    }
+
+    /// How sessions and allocations are rendered, when folding is on: what [`PreparedSession::of`] and
+    /// [`PreparedAllocation::of`] take on any thread.
+    pub(crate) fn renders(&self) -> Option<(Render, RenderAllocation)> {
+        Some((self.render?, self.render_allocation?))
     }
 
     /// Renders findings into the store: what the report keeps of them is where they are and what it sorts
@@ -588,38 +666,6 @@ impl Model {
             self.retire_folded(tx, now);
         }
         settled.len()
-    }
-
-    /// At the end of the capture, folds every session and allocation still open, each as the report
-    /// would show it (the views and findings at the capture's last timestamp). Their transactions stay:
-    /// nothing comes after.
-    pub(super) fn fold_rest(&mut self) {
-        let end = self.last_ts.unwrap_or_default();
-        let open = self.ice.quiet_sessions(end, f64::NEG_INFINITY);
-        for &s in &open {
-            if let Some(view) = sessions::session(&self.ice, s, &self.transactions, end) {
-                self.ice_folded.push(&view);
-            }
-        }
-        self.ice.fold(&open);
-        let keys = self.turn.allocations.keys();
-        {
-            let by_allocation = findings::turn::transactions_by_allocation(&self.transactions, |_| true);
-            // Each read once (a sleeping one back from its store, and let go after).
-            for key in &keys {
-                let Some(a) = self.turn.allocations.get_passing(key) else {
-                    continue;
-                };
-                let txs = by_allocation.get(key).map(Vec::as_slice).unwrap_or(&[]);
-                let found = findings::turn::allocation_findings(key, &a, txs, end);
-                self.ice_folded.push_allocation(key, &a, end, found);
-            }
-        }
-        for key in &keys {
-            self.turn.remove(key);
-        }
-        self.ice_folded
-            .settle_end(self.last_ts.map(Timestamp::as_secs_f64));
     }
 
     /// Retires, once quiet for [`FOLD_AFTER_SECS`], the transactions nothing reads any more: past RFC 8489's
