@@ -75,7 +75,7 @@ impl State {
     pub(super) fn on_tcp_frame(&mut self, frame: &Datagram<'_>, kind: FrameKind, ahead: &mut Ahead<'_>) {
         match kind {
             FrameKind::Stun => self.on_stun(frame, None, 0, ahead),
-            FrameKind::ChannelData => match channel::parse_tcp(frame.payload) {
+            FrameKind::ChannelData => match ahead.parse_channel_data_tcp(frame.payload) {
                 Ok(cd) => self.on_channel_data(frame, cd, None, 0, ahead),
                 Err(e) => self.model.stats.error(e),
             },
