@@ -50,6 +50,29 @@ struct Asleep {
     woken: OnceLock<Box<Session>>,
 }
 
+impl Asleep {
+    /// Session `x` put to sleep in `store` (`buf` is scratch space).
+    fn of(
+        store: &mut SleepStore,
+        x: &Session,
+        settles_after: Option<Timestamp>,
+        buf: &mut Vec<u8>,
+    ) -> Asleep {
+        Asleep {
+            state: store.put(x, buf),
+            last_activity: x.last_activity(),
+            settles_after,
+            first: x.first,
+            addresses: x
+                .agents
+                .iter()
+                .flat_map(|a| a.addresses.iter().map(|a| a.address))
+                .collect(),
+            woken: OnceLock::new(),
+        }
+    }
+}
+
 /// What [`Sessions::get`] gives for a folded session: nothing of it but the mark.
 static FOLDED: std::sync::LazyLock<Session> = std::sync::LazyLock::new(|| {
     let nothing = Seen {
@@ -186,6 +209,26 @@ impl Sessions {
         }
     }
 
+    /// Whether session `s` is open and awake.
+    pub(crate) fn is_awake(&self, s: usize) -> bool {
+        matches!(self.slot(s), Some(Slot::Open(_)))
+    }
+
+    /// Puts session `s`, woken by [`Sessions::get_mut`] while asleep and quiet since, back to sleep at
+    /// once (its checks settled: [`super::IceState::settle`]); `settles_after` as [`Sessions::sleep`]
+    /// takes it. Without sleep, or for a session not open, nothing happens.
+    pub(crate) fn sleep_again(&mut self, s: usize, settles_after: Option<Timestamp>) {
+        let (Some(slot), Some(store)) = (
+            s.checked_sub(self.base).and_then(|i| self.list.get_mut(i)),
+            &mut self.sleep,
+        ) else {
+            return;
+        };
+        if let Slot::Open(x) = slot {
+            *slot = Slot::Asleep(Box::new(Asleep::of(store, x, settles_after, &mut Vec::new())));
+        }
+    }
+
     pub(crate) fn push(&mut self, session: Session) {
         self.list.push_back(Slot::Open(Box::new(session)));
     }
@@ -239,19 +282,6 @@ impl Sessions {
         )
     }
 
-    /// The open sessions from index `from` on, with their indexes, mutable (sleeping ones stay asleep).
-    pub(crate) fn iter_mut_from(&mut self, from: usize) -> impl Iterator<Item = (usize, &mut Session)> {
-        let base = self.base;
-        self.list
-            .iter_mut()
-            .enumerate()
-            .skip(from.saturating_sub(base))
-            .filter_map(move |(i, x)| match x {
-                Slot::Open(x) => Some((base + i, &mut **x)),
-                Slot::Asleep(_) | Slot::Folded => None,
-            })
-    }
-
     /// The sleeping sessions from `from` on with checks that may settle at `now` (quiet for more than
     /// `quiet_secs`): they must wake for it.
     pub(crate) fn due_to_settle(&self, from: usize, now: Timestamp, quiet_secs: f64) -> Vec<usize> {
@@ -292,23 +322,10 @@ impl Sessions {
                 Slot::Open(x) => x,
                 Slot::Folded => continue,
             };
-            let last_activity = x.last_activity();
-            if now.secs_since(last_activity) <= store.after {
+            if now.secs_since(x.last_activity()) <= store.after {
                 continue;
             }
-            let asleep = Asleep {
-                state: store.put(&**x, &mut buf),
-                last_activity,
-                settles_after: settles_after(x),
-                first: x.first,
-                addresses: x
-                    .agents
-                    .iter()
-                    .flat_map(|a| a.addresses.iter().map(|a| a.address))
-                    .collect(),
-                woken: OnceLock::new(),
-            };
-            *slot = Slot::Asleep(Box::new(asleep));
+            *slot = Slot::Asleep(Box::new(Asleep::of(store, x, settles_after(x), &mut buf)));
             slept += 1;
         }
         if store.wants_compaction() {

@@ -222,18 +222,8 @@ impl IceState {
     /// Puts the open sessions quiet for a while at `now` to sleep ([`Sessions::sleep`]). Each notes when
     /// the first of its checks may settle ([`IceState::settle`] wakes it then), from `txs`.
     pub(crate) fn sleep(&mut self, now: Timestamp, txs: &Transactions) -> usize {
-        self.sessions.sleep(self.closed_below, now, |s| {
-            s.pairs
-                .iter()
-                .flat_map(|p| p.dirs.iter())
-                .filter_map(|d| d.txs.first())
-                .map(|&i| {
-                    txs.get(i)
-                        .and_then(Transaction::last_activity)
-                        .unwrap_or(Timestamp(0))
-                })
-                .min()
-        })
+        self.sessions
+            .sleep(self.closed_below, now, |s| settles_after(s, txs))
     }
 
     /// The agent addresses of the sessions still open (not folded), each with its session's first
@@ -286,6 +276,21 @@ impl IceState {
         self.by_address.forget(&gone);
         txs
     }
+}
+
+/// When the first of session `s`'s unsettled checks may settle: the earliest last activity of the first
+/// unsettled check of its pair directions (the time zero for one gone from `txs`); None: nothing to settle.
+pub(super) fn settles_after(s: &Session, txs: &Transactions) -> Option<Timestamp> {
+    s.pairs
+        .iter()
+        .flat_map(|p| p.dirs.iter())
+        .filter_map(|d| d.txs.first())
+        .map(|&i| {
+            txs.get(i)
+                .and_then(Transaction::last_activity)
+                .unwrap_or(Timestamp(0))
+        })
+        .min()
 }
 
 #[cfg(test)]
