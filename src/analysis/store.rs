@@ -20,9 +20,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Bytes per chunk: large enough that a chunk's allocation (and, spilled, its write and its read back)
-/// is rare (one per ~8,000 messages), small enough that the chunks held in memory are a few MB. A STUN
-/// message is at most 20 + 65,535 bytes, so one always fits in an empty chunk.
-const CHUNK: usize = 1 << 20;
+/// is rare (one per ~2,000 messages), small enough that the chunks being filled, one per store (listed
+/// messages' bytes and records, folded forms, sleeping states), stay small: at 1 MiB they were ~4 MB of
+/// a call-dense read's heap peak, and 256 KiB took 3-4.5 MB off the peak RSS of both `scripts/bench`
+/// profiles (BENCHMARKS.md). A STUN message is at most 20 + 65,535 bytes, so one always fits in an
+/// empty chunk.
+const CHUNK: usize = 1 << 18;
 /// Spilled chunks kept after being read back: one per core rendering the JSON in order, and a spare for
 /// a view that jumps back.
 const CACHED_CHUNKS: usize = 3;
@@ -157,7 +160,7 @@ impl RawStore {
         for p in parts {
             c.extend_from_slice(p);
         }
-        // Chunks are 1 MiB (or one message's size), so passing 2^32 chunks or a start or length of 2^32 would
+        // Chunks are 256 KiB (or one message's size), so passing 2^32 chunks or a start or length of 2^32 would
         // need petabytes held; the references stay u32 to keep every listed message small.
         #[allow(clippy::cast_possible_truncation)]
         let raw = RawRef {
@@ -355,10 +358,13 @@ impl Spill for MemorySpill {
 mod tests {
     use super::*;
 
-    /// Three messages of 400 KB cannot share a 1 MiB chunk: the third starts a new one.
+    /// Bytes of each of [`three`]'s messages: two fit in a chunk, three do not.
+    const PART: usize = CHUNK * 2 / 5;
+
+    /// Three messages of [`PART`] bytes cannot share a chunk: the third starts a new one.
     fn three(store: &mut RawStore) -> [(RawRef, Vec<u8>); 3] {
         [1u8, 2, 3].map(|b| {
-            let v = vec![b; 400_000];
+            let v = vec![b; PART];
             (store.push(&v), v)
         })
     }
@@ -371,7 +377,7 @@ mod tests {
         for (r, v) in &msgs {
             assert_eq!(&*store.get(*r), &v[..]);
         }
-        assert_eq!(store.held_bytes(), 1_200_000);
+        assert_eq!(store.held_bytes(), 3 * PART);
         // A reference from elsewhere yields nothing rather than a panic.
         let foreign = RawRef {
             chunk: 7,
@@ -388,8 +394,8 @@ mod tests {
         store.set_spill(spill.clone());
         let msgs = three(&mut store);
         // The first chunk (two messages) went out when the third did not fit; the third is held.
-        assert_eq!(store.held_bytes(), 400_000);
-        assert_eq!(spill.bytes.lock().unwrap().len(), 800_000);
+        assert_eq!(store.held_bytes(), PART);
+        assert_eq!(spill.bytes.lock().unwrap().len(), 2 * PART);
         for (r, v) in msgs.iter().rev() {
             assert_eq!(&*store.get(*r), &v[..]);
         }
@@ -422,7 +428,7 @@ mod tests {
         let mut store = RawStore::default();
         store.set_spill(spill);
         let msgs = three(&mut store);
-        assert_eq!(store.held_bytes(), 1_200_000);
+        assert_eq!(store.held_bytes(), 3 * PART);
         for (r, v) in &msgs {
             assert_eq!(&*store.get(*r), &v[..]);
         }
