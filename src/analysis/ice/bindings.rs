@@ -44,24 +44,92 @@ pub(crate) struct RelayedAddress {
 }
 
 /// Positions in `server_bindings` (in order) by client address, by mapped address and transport, by mapped
-/// IP; positions in `relayed_addresses` (in order) by address.
+/// IP; positions in `relayed_addresses` (in order) by address. Each map is keyed by a 64-bit hash of its
+/// key (8 bytes an entry where an address took 32): a busy server's capture holds tens of thousands of
+/// bindings at once, each in three maps. Keys that share a hash share an entry, so what a lookup gives
+/// is every position under the hash, and the caller keeps those whose binding has the key
+/// ([`BindingIndex::client`] and the others say which).
 #[derive(Debug, Default)]
 pub(super) struct BindingIndex {
-    pub(super) by_client: HashMap<SocketAddr, Positions, FastHash>,
-    pub(super) by_mapped: HashMap<(SocketAddr, Transport), Positions, FastHash>,
-    pub(super) by_mapped_ip: HashMap<IpAddr, Positions, FastHash>,
-    pub(super) relayed: HashMap<SocketAddr, Positions, FastHash>,
+    by_client: HashMap<u64, Positions, FastHash>,
+    by_mapped: HashMap<u64, Positions, FastHash>,
+    by_mapped_ip: HashMap<u64, Positions, FastHash>,
+    relayed: HashMap<u64, Positions, FastHash>,
+    hash: FastHash,
+    /// Every key gets the same hash (tests of what keys sharing one give).
+    #[cfg(test)]
+    same_hash: bool,
+}
+
+impl BindingIndex {
+    fn note(map: &mut HashMap<u64, Positions, FastHash>, key: u64, at: usize) {
+        map.entry(key).or_default().push(at);
+    }
+
+    fn hash_of(&self, key: impl std::hash::Hash) -> u64 {
+        #[cfg(test)]
+        if self.same_hash {
+            return 7;
+        }
+        self.hash.hash_one(key)
+    }
+
+    /// Notes server binding `b` at position `at`.
+    fn note_binding(&mut self, b: &ServerBinding, at: usize) {
+        let (client, mapped) = (self.hash_of(b.client), self.hash_of((b.mapped, b.transport)));
+        let ip = self.hash_of(b.mapped.ip());
+        Self::note(&mut self.by_client, client, at);
+        Self::note(&mut self.by_mapped, mapped, at);
+        Self::note(&mut self.by_mapped_ip, ip, at);
+    }
+
+    /// Notes relayed address `r` at position `at`.
+    fn note_relayed(&mut self, r: &RelayedAddress, at: usize) {
+        let address = self.hash_of(r.address);
+        Self::note(&mut self.relayed, address, at);
+    }
+
+    fn positions<'a>(
+        map: &'a HashMap<u64, Positions, FastHash>,
+        key: u64,
+    ) -> impl Iterator<Item = usize> + 'a {
+        map.get(&key).into_iter().flat_map(Positions::iter)
+    }
+
+    /// Positions of the server bindings whose client may be `client` (those whose is), in order.
+    pub(super) fn client(&self, client: SocketAddr) -> impl Iterator<Item = usize> + '_ {
+        Self::positions(&self.by_client, self.hash_of(client))
+    }
+
+    /// Positions of the server bindings whose mapped address and transport may be these, in order.
+    pub(super) fn mapped(
+        &self,
+        mapped: SocketAddr,
+        transport: Transport,
+    ) -> impl Iterator<Item = usize> + '_ {
+        Self::positions(&self.by_mapped, self.hash_of((mapped, transport)))
+    }
+
+    /// Positions of the server bindings whose mapped IP may be `ip`, in order.
+    pub(super) fn mapped_ip(&self, ip: IpAddr) -> impl Iterator<Item = usize> + '_ {
+        Self::positions(&self.by_mapped_ip, self.hash_of(ip))
+    }
+
+    /// Positions of the relayed addresses that may be `address`, in order.
+    pub(super) fn relayed(&self, address: SocketAddr) -> impl Iterator<Item = usize> + '_ {
+        Self::positions(&self.relayed, self.hash_of(address))
+    }
 }
 
 /// The positions under one key of a [`BindingIndex`] map, in order: nearly always one, kept inline (16
 /// bytes). A `Vec<usize>` took 24 inline and a heap block for four (32 bytes and the allocator's own) for
 /// every key of every map: a busy server's capture holds tens of thousands of bindings at once.
 #[derive(Debug, Default)]
-pub(super) struct Positions(Few<u32>);
+struct Positions(Few<u32>);
 
 impl Positions {
     /// Adds `at` (a position past `u32::MAX` cannot happen: the tables are bounded far below).
-    pub(super) fn push(&mut self, at: usize) {
+    fn push(&mut self, at: usize) {
         if let Ok(at) = u32::try_from(at) {
             self.0.push(at);
         }
@@ -106,33 +174,21 @@ impl IceState {
                 .filter(|a| a.typ == stun::ATTR_XOR_RELAYED_ADDRESS)
             {
                 if let Some(address) = address.value.address() {
-                    self.index
-                        .relayed
-                        .entry(address)
-                        .or_default()
-                        .push(self.relayed_addresses.len());
-                    self.relayed_addresses.push(RelayedAddress {
+                    let r = RelayedAddress {
                         address,
                         client: o.flow.dst,
                         server: o.flow.src,
                         transport: o.flow.transport,
                         seen: o.seen,
-                    });
+                    };
+                    self.index.note_relayed(&r, self.relayed_addresses.len());
+                    self.relayed_addresses.push(r);
                 }
             }
         }
         let rfc5780 = o.msg.attr(0x802B).is_some() || o.msg.attr(0x802C).is_some();
-        let at = self.server_bindings.len();
-        let index = &mut self.index;
-        index.by_client.entry(o.flow.dst).or_default().push(at);
-        index
-            .by_mapped
-            .entry((mapped, o.flow.transport))
-            .or_default()
-            .push(at);
-        index.by_mapped_ip.entry(mapped.ip()).or_default().push(at);
         self.mappings.note(o.flow.dst, o.flow.src, mapped, o.seen);
-        self.server_bindings.push(ServerBinding {
+        let b = ServerBinding {
             client: o.flow.dst,
             server: o.flow.src,
             transport: o.flow.transport,
@@ -140,7 +196,9 @@ impl IceState {
             seen: o.seen,
             via_allocate: o.msg.method == Method::ALLOCATE,
             rfc5780,
-        });
+        };
+        self.index.note_binding(&b, self.server_bindings.len());
+        self.server_bindings.push(b);
     }
 
     /// Retires what no session can classify its candidates by any more (`candidates`' window): the server
@@ -204,16 +262,10 @@ impl IceState {
         self.index = BindingIndex::default();
         let mut index = BindingIndex::default();
         for (at, b) in self.server_bindings.iter().enumerate() {
-            index.by_client.entry(b.client).or_default().push(at);
-            index
-                .by_mapped
-                .entry((b.mapped, b.transport))
-                .or_default()
-                .push(at);
-            index.by_mapped_ip.entry(b.mapped.ip()).or_default().push(at);
+            index.note_binding(b, at);
         }
         for (at, r) in self.relayed_addresses.iter().enumerate() {
-            index.relayed.entry(r.address).or_default().push(at);
+            index.note_relayed(r, at);
         }
         self.index = index;
     }
@@ -225,11 +277,9 @@ impl IceState {
         client: SocketAddr,
     ) -> impl Iterator<Item = (usize, &ServerBinding)> + '_ {
         self.index
-            .by_client
-            .get(&client)
-            .into_iter()
-            .flat_map(Positions::iter)
+            .client(client)
             .filter_map(|i| Some((i, self.server_bindings.get(i)?)))
+            .filter(move |(_, b)| b.client == client)
     }
 }
 
@@ -244,6 +294,40 @@ fn shrink<T>(v: &mut Vec<T>) {
 mod tests {
     use super::super::tests::{msg, success, Driver, A, B};
     use super::*;
+
+    /// Keys that share a hash share an index entry: every lookup keeps only the bindings with its key. With
+    /// every key given one hash, a binding for another client, seen first, is neither this client's
+    /// binding nor where its server-reflexive address came from.
+    #[test]
+    fn bindings_whose_keys_share_a_hash_are_told_apart() {
+        let mut d = Driver::new();
+        d.ice.index.same_hash = true;
+        let c = "192.0.2.9:5000";
+        for (id, client, mapped) in [(4, c, "203.0.113.19:5000"), (5, A, "203.0.113.11:5000")] {
+            d.feed(
+                client,
+                "203.0.113.1:3478",
+                msg(Method::BINDING, Class::Request, id, vec![]),
+            );
+            d.feed("203.0.113.1:3478", client, success(id, mapped.parse().unwrap()));
+        }
+        let a: SocketAddr = A.parse().unwrap();
+        let of_a: Vec<SocketAddr> = d.ice.bindings_of(a).map(|(_, b)| b.mapped).collect();
+        assert_eq!(of_a, ["203.0.113.11:5000".parse::<SocketAddr>().unwrap()]);
+        // A session whose agent checks from A's mapped address: server-reflexive, based on A.
+        d.feed(
+            "203.0.113.11:5000",
+            B,
+            crate::analysis::testkit::check(8, "bbbb:aaaa", true, true),
+        );
+        let s = d.ice.sessions.get(0).expect("a session");
+        let srflx = d.ice.candidates(s, 0);
+        let c0 = srflx.first().expect("a candidate");
+        assert_eq!(
+            (c0.typ, c0.related),
+            (super::super::CandidateType::Srflx, Some(a))
+        );
+    }
 
     #[test]
     fn server_bindings_are_srflx_discovery() {

@@ -4,7 +4,6 @@
 //! seen from [`BINDING_HORIZON_SECS`] before the session's first message to its last activity, with how in
 //! words. Candidates an agent gathered but never used on the wire and no server reported cannot be seen
 //! and are not listed; SDP is not read.
-use super::bindings::Positions;
 use super::{AgentAddress, IceState, Session, BINDING_HORIZON_SECS};
 use crate::capture::Timestamp;
 use crate::net::Transport;
@@ -88,12 +87,9 @@ impl IceState {
         };
         if let Some(r) = self
             .index
-            .relayed
-            .get(&a.address)
-            .into_iter()
-            .flat_map(Positions::iter)
+            .relayed(a.address)
             .filter_map(|i| self.relayed_addresses.get(i))
-            .find(|r| window.holds(r.seen.ts))
+            .find(|r| r.address == a.address && window.holds(r.seen.ts))
         {
             c.typ = CandidateType::Relay;
             c.relay_protocol = Some(r.transport);
@@ -112,12 +108,9 @@ impl IceState {
         }
         if let Some(b) = self
             .index
-            .by_mapped
-            .get(&(a.address, a.transport))
-            .into_iter()
-            .flat_map(Positions::iter)
+            .mapped(a.address, a.transport)
             .filter_map(|i| self.server_bindings.get(i))
-            .find(|b| window.holds(b.seen.ts))
+            .find(|b| b.mapped == a.address && b.transport == a.transport && window.holds(b.seen.ts))
         {
             if b.client != b.mapped || !is_local(a.address) {
                 c.typ = CandidateType::Srflx;
@@ -144,12 +137,13 @@ impl IceState {
         // this destination (address-dependent mapping, RFC 4787 §4.1) — what the peer learns is prflx.
         let remapped = self
             .index
-            .by_mapped_ip
-            .get(&a.address.ip())
-            .into_iter()
-            .flat_map(Positions::iter)
+            .mapped_ip(a.address.ip())
             .filter_map(|i| self.server_bindings.get(i))
-            .find(|b| b.mapped.port() != a.address.port() && window.holds(b.seen.ts));
+            .find(|b| {
+                b.mapped.ip() == a.address.ip()
+                    && b.mapped.port() != a.address.port()
+                    && window.holds(b.seen.ts)
+            });
         if let Some(seen) = a.reflected_by_peer {
             if !sent_from || remapped.is_some() {
                 c.typ = CandidateType::Prflx;
