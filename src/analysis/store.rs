@@ -160,8 +160,8 @@ impl RawStore {
         for p in parts {
             c.extend_from_slice(p);
         }
-        // Chunks are 256 KiB (or one message's size), so passing 2^32 chunks or a start or length of 2^32 would
-        // need petabytes held; the references stay u32 to keep every listed message small.
+        // Chunks are 256 KiB (or one message's size), so passing 2^32 chunks or a start or length of 2^32
+        // would need petabytes held; the references stay u32 to keep every listed message small.
         #[allow(clippy::cast_possible_truncation)]
         let raw = RawRef {
             chunk: chunk as u32,
