@@ -51,16 +51,17 @@ struct Asleep {
 }
 
 impl Asleep {
-    /// Session `x` put to sleep in `store` (`buf` is scratch space).
+    /// Session `x`, last active at `last_activity`, put to sleep in `store` (`buf` is scratch space).
     fn of(
         store: &mut SleepStore,
         x: &Session,
+        last_activity: Timestamp,
         settles_after: Option<Timestamp>,
         buf: &mut Vec<u8>,
     ) -> Asleep {
         Asleep {
             state: store.put(x, buf),
-            last_activity: x.last_activity(),
+            last_activity,
             settles_after,
             first: x.first,
             addresses: x
@@ -225,7 +226,8 @@ impl Sessions {
             return;
         };
         if let Slot::Open(x) = slot {
-            *slot = Slot::Asleep(Box::new(Asleep::of(store, x, settles_after, &mut Vec::new())));
+            let asleep = Asleep::of(store, x, x.last_activity(), settles_after, &mut Vec::new());
+            *slot = Slot::Asleep(Box::new(asleep));
         }
     }
 
@@ -322,10 +324,12 @@ impl Sessions {
                 Slot::Open(x) => x,
                 Slot::Folded => continue,
             };
-            if now.secs_since(x.last_activity()) <= store.after {
+            let last_activity = x.last_activity();
+            if now.secs_since(last_activity) <= store.after {
                 continue;
             }
-            *slot = Slot::Asleep(Box::new(Asleep::of(store, x, settles_after(x), &mut buf)));
+            let asleep = Asleep::of(store, x, last_activity, settles_after(x), &mut buf);
+            *slot = Slot::Asleep(Box::new(asleep));
             slept += 1;
         }
         if store.wants_compaction() {
