@@ -274,19 +274,45 @@ pub(crate) fn write_finding(f: &Finding, out: &mut dyn Write) -> io::Result<()> 
         crate::analysis::findings::Severity::Warning => "WARNING",
         crate::analysis::findings::Severity::Info => "info",
     };
+    write!(out, "{sev}: {} [{}]", escape(&f.message), f.code)?;
+    // A finding about the absence of something (media that stopped) has no frame to cite.
+    if f.frames.is_empty() {
+        return writeln!(out);
+    }
     let frames: Vec<String> = f.frames.iter().map(u64::to_string).collect();
-    writeln!(
-        out,
-        "{sev}: {} [{}] (frames {})",
-        escape(&f.message),
-        f.code,
-        frames.join(", ")
-    )
+    writeln!(out, " (frames {})", frames.join(", "))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_finding_cites_its_frames_and_only_when_it_has_some() {
+        let mut f = Finding {
+            severity: crate::analysis::findings::Severity::Warning,
+            code: "ice.media-stopped",
+            message: "Media on the selected pair stopped 33 s before the capture ended.".into(),
+            subject: crate::analysis::findings::Subject::Session { id: "s1".into() },
+            frames: Vec::new(),
+        };
+        let line = |f: &Finding| {
+            let mut out = Vec::new();
+            write_finding(f, &mut out).map(|()| String::from_utf8_lossy(&out).into_owned())
+        };
+        assert_eq!(
+            line(&f).ok().as_deref(),
+            Some("WARNING: Media on the selected pair stopped 33 s before the capture ended. [ice.media-stopped]\n")
+        );
+        f.frames = vec![7, 9];
+        assert_eq!(
+            line(&f).ok().as_deref(),
+            Some(
+                "WARNING: Media on the selected pair stopped 33 s before the capture ended. [ice.media-stopped] \
+                 (frames 7, 9)\n"
+            )
+        );
+    }
 
     #[test]
     fn escapes_terminal_controls() {
