@@ -702,7 +702,9 @@ fn fold_runs(parts: &[&str]) -> Vec<FoldRun> {
 }
 
 /// Checks held in the transaction table just before the end, besides [`fold_runs`]'s figures.
-type FoldRun = (Vec<u8>, Vec<u8>, usize, usize, usize, usize);
+/// JSON, text summary, sessions folded during the read, sessions started, allocations folded during the
+/// read, and, at the end of the read, the transactions held and the timeline entries frozen.
+type FoldRun = (Vec<u8>, Vec<u8>, usize, usize, usize, (usize, u64));
 
 /// A packet as (time, link type, bytes, original length).
 type TimedPacket = (
@@ -756,7 +758,10 @@ fn fold_runs_on(packets: &[TimedPacket]) -> Vec<FoldRun> {
         // Folded during the read, before the end folds what is still open.
         slept.borrow_mut().push(a.model().sleep_counts());
         let folded = a.model().ice_folded.session_count();
-        let held = a.model().transactions.iter().count();
+        let held = (
+            a.model().transactions.iter().count(),
+            a.model().ice.timeline_entries_frozen(),
+        );
         let allocations = a.model().ice_folded.allocation_count();
         a.finish();
         let report = Report::build_lean(a.model(), &[], a.net_stats());
@@ -1140,8 +1145,12 @@ fn long_call() -> (Vec<TimedPacket>, Sent) {
 fn a_long_calls_settled_checks_report_what_unsettled_ones_do() {
     let (packets, sent) = long_call();
     let runs = fold_runs_on(&packets);
-    let (json_plain, text_plain, _, sessions, _, held_plain) = &runs[0];
+    let (json_plain, text_plain, _, sessions, _, (held_plain, frozen_plain)) = &runs[0];
     assert_eq!(*sessions, 1);
+    assert_eq!(
+        *frozen_plain, 0,
+        "nothing settles, so nothing freezes, without folding"
+    );
     let report: serde_json::Value = serde_json::from_slice(json_plain).expect("JSON");
     let session = &report["sessions"][0];
     let pairs = session["pairs"].as_array().expect("pairs");
@@ -1165,13 +1174,18 @@ fn a_long_calls_settled_checks_report_what_unsettled_ones_do() {
         .filter(|e| e["event"] == "timeout")
         .count() as u64;
     assert_eq!(timeouts, sent.timeouts[0] + sent.timeouts[1]);
-    for (k, (json_folded, text_folded, _, _, _, held)) in runs.iter().enumerate().skip(1) {
+    for (k, (json_folded, text_folded, _, _, _, (held, frozen))) in runs.iter().enumerate().skip(1) {
         let spilled = k == 2;
         assert!(json_folded == json_plain, "spilled {spilled}: the JSON differs");
         assert_eq!(
             String::from_utf8_lossy(text_folded),
             String::from_utf8_lossy(text_plain),
             "spilled {spilled}"
+        );
+        // The entries of settled checks froze (`ice::timeline`), and the report shows them as before.
+        assert!(
+            *frozen >= 100,
+            "spilled {spilled}: {frozen} timeline entries froze"
         );
         // Unsettled: every check of the call. Settled: those of the last 45 s or so (two a 5 s round).
         assert!(
@@ -1188,15 +1202,25 @@ fn a_long_calls_settled_checks_report_what_unsettled_ones_do() {
 #[test]
 fn a_real_long_calls_consent_checks_settle_without_changing_the_report() {
     let runs = fold_runs(&["long-call"]);
-    let (json_plain, text_plain, _, sessions, _, held_plain) = &runs[0];
+    let (json_plain, text_plain, _, sessions, _, (held_plain, frozen_plain)) = &runs[0];
     assert_eq!(*sessions, 1);
-    for (k, (json_folded, text_folded, _, _, _, held)) in runs.iter().enumerate().skip(1) {
+    assert_eq!(
+        *frozen_plain, 0,
+        "nothing settles, so nothing freezes, without folding"
+    );
+    for (k, (json_folded, text_folded, _, _, _, (held, frozen))) in runs.iter().enumerate().skip(1) {
         let spilled = k == 2;
         assert!(json_folded == json_plain, "spilled {spilled}: the JSON differs");
         assert_eq!(
             String::from_utf8_lossy(text_folded),
             String::from_utf8_lossy(text_plain),
             "spilled {spilled}"
+        );
+        // The consent checks of the call's first minutes froze (`ice::timeline`): every one of them is
+        // still in the timeline with its transaction id (below).
+        assert!(
+            *frozen >= 32,
+            "spilled {spilled}: {frozen} timeline entries froze"
         );
         // Without settling every check of the call is held at its end; with it, those of the last 45 s.
         assert!(

@@ -184,6 +184,11 @@ pub(crate) struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// A reader from the start of `buf`.
+    pub(crate) fn new(buf: &'a [u8]) -> Reader<'a> {
+        Reader { buf, at: 0 }
+    }
+
     /// What `get` reads from the whole of `buf` (None unless it reads exactly all of it).
     pub(crate) fn whole<T>(buf: &'a [u8], get: impl FnOnce(&mut Reader<'a>) -> Option<T>) -> Option<T> {
         let mut r = Reader { buf, at: 0 };

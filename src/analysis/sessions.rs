@@ -8,7 +8,7 @@
 //! consent freshness); RTTs are measured from the last transmission before the response (exact when there
 //! was no retransmission).
 use crate::analysis::ice::{
-    Candidate, CandidateType, EventKind, IceState, Pair, Role, Session, SettledTimeout, Tally, Tx, TxRef,
+    Candidate, CandidateType, EventKind, IceState, Pair, Role, Session, SettledTimeout, Tally,
 };
 use crate::analysis::transactions::{Transactions, TxState};
 use crate::analysis::Model;
@@ -527,7 +527,7 @@ pub(crate) fn view(
         nomination,
         milestones: m,
         timeline: timeline(sess, txs, end),
-        timeline_events_not_kept: sess.timeline_not_kept,
+        timeline_events_not_kept: sess.timeline_events_not_kept(),
     })
 }
 
@@ -709,12 +709,12 @@ fn timeline(sess: &Session, txs: &Transactions, end: Timestamp) -> Vec<TimelineE
             .unwrap_or_default()
     };
     let mut out: Vec<TimelineEvent> = sess
-        .timeline_in_order()
+        .timeline_shown(txs)
         .map(|e| {
             let mut ev = TimelineEvent {
-                ts: secs(e.seen().ts),
-                frame: e.seen().frame,
-                pair: e.pair(),
+                ts: secs(e.ts),
+                frame: e.frame,
+                pair: usize::from(e.pair),
                 from: ufrag(e.from),
                 event: TimelineKind::of(e.kind),
                 transaction_id: None,
@@ -722,26 +722,19 @@ fn timeline(sess: &Session, txs: &Transactions, end: Timestamp) -> Vec<TimelineE
                 error_code: None,
                 rtt: None,
             };
-            // The transaction's id and round-trip time, from the table or as it settled.
-            let shown = |tx: TxRef| match tx.get() {
-                Tx::Live(i) => txs.get(i as usize).map(|t| (t.id, t.rtt_from_last())),
-                Tx::Settled(k) => sess.settled.get(k as usize).map(|t| (t.id, t.rtt())),
-                Tx::Gone => None,
-            };
+            // The transaction's id and round-trip time, from the table or as it settled or froze.
+            let id = e.id.map(|id| id.to_string());
             match e.kind {
-                EventKind::Check {
-                    tx, use_candidate, ..
-                } => {
-                    ev.transaction_id = shown(tx).map(|(id, _)| id.to_string());
+                EventKind::Check { use_candidate, .. } => {
+                    ev.transaction_id = id;
                     ev.use_candidate = use_candidate;
                 }
-                EventKind::Success { tx } => {
-                    let shown = shown(tx);
-                    ev.transaction_id = shown.map(|(id, _)| id.to_string());
-                    ev.rtt = shown.and_then(|(_, rtt)| rtt);
+                EventKind::Success { .. } => {
+                    ev.transaction_id = id;
+                    ev.rtt = e.rtt;
                 }
-                EventKind::Error { tx, code } => {
-                    ev.transaction_id = shown(tx).map(|(id, _)| id.to_string());
+                EventKind::Error { code, .. } => {
+                    ev.transaction_id = id;
                     ev.error_code = Some(code);
                 }
                 EventKind::Nominated

@@ -28,6 +28,7 @@ mod mappings;
 mod session;
 mod settle;
 mod sleep;
+mod timeline;
 pub(crate) use list::Sessions;
 pub(crate) use settle::{SettledTimeout, Tally};
 
@@ -35,7 +36,7 @@ pub(crate) use bindings::{RelayedAddress, ServerBinding};
 pub(crate) use candidates::Candidate;
 pub use candidates::CandidateType;
 pub(crate) use session::{
-    AddressIndex, Agent, AgentAddress, Event, EventKind, NetworkInfo, Pair, Role, Session, Tx, TxRef,
+    AddressIndex, Agent, AgentAddress, Event, EventKind, NetworkInfo, Pair, Role, Session, TxRef,
     MAX_TX_PER_DIRECTION,
 };
 #[cfg(test)]
@@ -84,6 +85,8 @@ pub struct IceState {
     pub(crate) sessions_not_tracked: u64,
     /// Sessions folded ([`Session::folded`]).
     pub(crate) sessions_folded: usize,
+    /// Timeline entries frozen in all ([`timeline`]).
+    timeline_entries_frozen: u64,
     /// Every session before this index is folded: where the search for quiet ones starts.
     closed_below: usize,
     pub(crate) server_bindings_not_kept: u64,
@@ -124,6 +127,11 @@ impl IceState {
     /// Sessions started in all, folded ones included.
     pub fn sessions_started(&self) -> usize {
         self.sessions.len()
+    }
+
+    /// Timeline entries frozen so far, in all sessions ([`timeline`]).
+    pub fn timeline_entries_frozen(&self) -> u64 {
+        self.timeline_entries_frozen
     }
 
     pub(crate) fn session_of_tx(&self, tx: TxIndex) -> Option<(usize, usize, u8)> {
@@ -333,6 +341,14 @@ pub(super) mod tests {
         pub(super) fn feed(&mut self, src: &str, dst: &str, m: StunMessage) {
             self.ms += 10;
             testkit::feed(&mut self.txs, &mut self.ice, self.ms, self.ms / 10, src, dst, &m);
+        }
+        /// Lets `ms` pass before the next message.
+        pub(super) fn wait(&mut self, ms: u64) {
+            self.ms += ms;
+        }
+        /// The time of the last message.
+        pub(super) fn now(&self) -> Timestamp {
+            Timestamp(self.ms * 1_000_000)
         }
     }
 

@@ -5,8 +5,9 @@
 //! no frozen/waiting pair states, no priorities the agents computed for themselves. Tables are bounded by
 //! the constants here; beyond them things are counted, not kept. How messages fill these is in `checks`.
 use super::settle::{Settled, SettledTx};
+use super::timeline::{Frozen, Shown};
 use crate::analysis::small_map::push_sparing;
-use crate::analysis::transactions::{Few, Seen, TxIndex};
+use crate::analysis::transactions::{Few, Seen, Transactions, TxIndex};
 use crate::capture::Timestamp;
 use crate::net::addr::SortAddr;
 use crate::net::hash::FastHash;
@@ -26,6 +27,9 @@ pub(crate) const MAX_TX_PER_DIRECTION: usize = 4096;
 pub(crate) const MAX_TIMELINE_EVENTS: usize = 5000;
 /// The first timeline entries of a session, always kept ([`MAX_TIMELINE_EVENTS`]).
 pub(crate) const TIMELINE_HEAD: usize = 1000;
+/// Live timeline entries that freeze at once, at the least ([`Session::freeze`]): a frozen block costs
+/// its list entry, 32 bytes.
+const FREEZE_AT_LEAST: usize = 16;
 /// Addresses remembered per agent; a browser with many interfaces gathers a few dozen.
 pub(crate) const MAX_ADDRESSES_PER_AGENT: usize = 256;
 
@@ -336,6 +340,7 @@ impl Event {
     }
 
     /// When and where the message behind it was seen.
+    #[cfg(test)]
     pub(crate) fn seen(&self) -> Seen {
         Seen {
             ts: self.ts,
@@ -345,6 +350,7 @@ impl Event {
     }
 
     /// Its pair's index in the session's pairs.
+    #[cfg(test)]
     pub(crate) fn pair(&self) -> usize {
         usize::from(self.pair)
     }
@@ -354,11 +360,15 @@ impl Event {
 pub(crate) struct Session {
     pub(crate) agents: [Agent; 2],
     pub(crate) pairs: Vec<Pair>,
+    /// The live timeline entries: those after the frozen ones ([`super::timeline`]).
     pub(crate) timeline: Vec<Event>,
-    /// The settled checks the timeline refers to ([`Tx::Settled`]).
+    /// The entries before the live ones whose checks had settled, written as the view shows them.
+    pub(crate) frozen: Frozen,
+    /// The settled checks the live timeline refers to ([`Tx::Settled`]).
     pub(crate) settled: Vec<SettledTx>,
+    /// Live entries replaced in the ring below.
     pub(crate) timeline_not_kept: u64,
-    /// Past [`MAX_TIMELINE_EVENTS`], the entries after the head are a ring: where its oldest entry is,
+    /// Past [`MAX_TIMELINE_EVENTS`], the live entries after the head are a ring: where its oldest entry is,
     /// counted from the head's end ([`Session::timeline_in_order`]).
     pub(crate) timeline_ring: u16,
     pub(crate) pairs_not_kept: u64,
@@ -417,6 +427,7 @@ impl Session {
             agents,
             pairs: Vec::new(),
             timeline: Vec::new(),
+            frozen: Frozen::default(),
             settled: Vec::new(),
             timeline_not_kept: 0,
             timeline_ring: 0,
@@ -440,15 +451,17 @@ impl Session {
 impl Session {
     /// Records a timeline entry. Past [`MAX_TIMELINE_EVENTS`] it replaces the oldest entry after the first
     /// [`TIMELINE_HEAD`], which is counted as not kept: a long call's timeline holds its start and its
-    /// latest entries, so what its end shows (consent lost, RFC 7675) is never what was dropped.
+    /// latest entries, so what its end shows (consent lost, RFC 7675) is never what was dropped. Of those
+    /// bounds, the live entries take what the frozen ones ([`Session::freeze`]) left.
     pub(super) fn event(&mut self, ev: Event) {
-        if self.timeline.len() < MAX_TIMELINE_EVENTS {
+        let (head, room) = self.live_room();
+        if self.timeline.len() < room {
             self.timeline.push(ev);
             return;
         }
         let tail = MAX_TIMELINE_EVENTS - TIMELINE_HEAD;
         let at = usize::from(self.timeline_ring) % tail;
-        if let Some(slot) = self.timeline.get_mut(TIMELINE_HEAD + at) {
+        if let Some(slot) = self.timeline.get_mut(head + at) {
             *slot = ev;
         }
         // The tail is 4,000 entries: its positions fit u16.
@@ -456,16 +469,103 @@ impl Session {
         self.timeline_not_kept += 1;
     }
 
-    /// The timeline in the order its entries were recorded: the head, then the rest from its oldest entry.
+    /// Of the timeline's head, the live entries that are part of it, and how many live entries there may
+    /// be before the oldest after those is replaced.
+    fn live_room(&self) -> (usize, usize) {
+        let frozen = usize::try_from(self.frozen.events).unwrap_or(usize::MAX);
+        let head = TIMELINE_HEAD.saturating_sub(frozen);
+        (head, head + (MAX_TIMELINE_EVENTS - TIMELINE_HEAD))
+    }
+
+    /// The live timeline in the order its entries were recorded: the head, then the rest from its oldest
+    /// entry.
     pub(crate) fn timeline_in_order(&self) -> impl Iterator<Item = &Event> {
-        let split = (TIMELINE_HEAD + usize::from(self.timeline_ring)).min(self.timeline.len());
-        let head = self.timeline.get(..TIMELINE_HEAD.min(split)).unwrap_or_default();
+        let (head, _) = self.live_room();
+        let split = (head + usize::from(self.timeline_ring)).min(self.timeline.len());
+        let first = self.timeline.get(..head.min(split)).unwrap_or_default();
         let oldest = self.timeline.get(split..).unwrap_or_default();
-        let newest = self
+        let newest = self.timeline.get(head.min(split)..split).unwrap_or_default();
+        first.iter().chain(oldest).chain(newest)
+    }
+
+    /// Entries recorded in the timeline, shown or not.
+    pub(crate) fn timeline_recorded(&self) -> u64 {
+        self.frozen.events + self.timeline.len() as u64 + self.timeline_not_kept
+    }
+
+    /// Entries recorded but not shown: those between the head and the latest.
+    pub(crate) fn timeline_events_not_kept(&self) -> u64 {
+        self.timeline_recorded()
+            .saturating_sub(MAX_TIMELINE_EVENTS as u64)
+    }
+
+    /// The timeline as a view shows it, in the order its entries were recorded: the frozen entries shown,
+    /// then the live ones, each with its check's transaction id and round-trip time from the table
+    /// (`txs`) or as it settled.
+    pub(crate) fn timeline_shown<'a>(&'a self, txs: &'a Transactions) -> impl Iterator<Item = Shown> + 'a {
+        let live = self.timeline_in_order().map(move |e| self.shown(e, Some(txs)));
+        self.frozen.shown(self.timeline_recorded()).chain(live)
+    }
+
+    /// Live entry `e` as the view shows it, its check read from the table (`txs`) or as it settled.
+    fn shown(&self, e: &Event, txs: Option<&Transactions>) -> Shown {
+        let check = |tx: TxRef| match tx.get() {
+            Tx::Live(i) => txs
+                .and_then(|txs| txs.get(i as usize))
+                .map(|t| (t.id, t.rtt_from_last())),
+            Tx::Settled(k) => self.settled.get(k as usize).map(|t| (t.id, t.rtt())),
+            Tx::Gone => None,
+        };
+        let (id, rtt) = match e.kind {
+            EventKind::Check { tx, .. } | EventKind::Error { tx, .. } => (check(tx).map(|(id, _)| id), None),
+            EventKind::Success { tx } => check(tx).map_or((None, None), |(id, rtt)| (Some(id), rtt)),
+            _ => (None, None),
+        };
+        Shown {
+            ts: e.ts,
+            frame: e.frame,
+            pair: e.pair,
+            from: e.from,
+            kind: e.kind,
+            id,
+            rtt,
+        }
+    }
+
+    /// Freezes the live entries before the first whose check is still in the table ([`super::timeline`]),
+    /// when there are at least [`FREEZE_AT_LEAST`]; a timeline whose live ring has turned (a flood of
+    /// checks not yet settled) stays as it is. When some froze, the settled checks only they referred
+    /// to may go. Returns how many froze.
+    pub(super) fn freeze(&mut self) -> usize {
+        if self.timeline_not_kept > 0 {
+            return 0;
+        }
+        let live = |e: &Event| match e.kind {
+            EventKind::Check { tx, .. } | EventKind::Success { tx } | EventKind::Error { tx, .. } => {
+                matches!(tx.get(), Tx::Live(_))
+            }
+            _ => false,
+        };
+        let n = self.timeline.iter().position(live).unwrap_or(self.timeline.len());
+        if n < FREEZE_AT_LEAST {
+            return 0;
+        }
+        // No entry frozen refers to the table: what they show is read from the settled checks. The ring
+        // has not turned, so the live entries are in the order they were recorded.
+        let shown: Vec<Shown> = self
             .timeline
-            .get(TIMELINE_HEAD.min(split)..split)
-            .unwrap_or_default();
-        head.iter().chain(oldest).chain(newest)
+            .iter()
+            .take(n)
+            .map(|e| self.shown(e, None))
+            .collect();
+        self.frozen.push(&shown);
+        self.timeline.drain(..n);
+        if self.timeline.capacity() > 2 * self.timeline.len() + 16 {
+            self.timeline
+                .shrink_to(self.timeline.len() + self.timeline.len() / 2 + 8);
+        }
+        self.frozen.drop_unkept(self.timeline_recorded());
+        n
     }
 
     /// The pair index for `x` (agent `from`'s address) and `y` (the other agent's), created on demand.

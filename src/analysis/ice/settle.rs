@@ -178,7 +178,8 @@ impl IceState {
             let Some(session) = self.sessions.get_mut(s) else {
                 continue;
             };
-            settle_session(session, txs, now, quiet_secs, keep, &mut settled);
+            self.timeline_entries_frozen +=
+                settle_session(session, txs, now, quiet_secs, keep, &mut settled) as u64;
             for &i in settled.keys() {
                 self.by_tx.remove(i);
                 out.push(i);
@@ -194,6 +195,7 @@ impl IceState {
 
 /// Settles `session`'s checks at the front of each pair direction quiet for `quiet_secs` at `now` (but
 /// those in `keep`); `settled` is left with their transactions (each with what the timeline keeps of it).
+/// Returns how many timeline entries froze ([`Session::freeze`]).
 fn settle_session(
     session: &mut Session,
     txs: &Transactions,
@@ -201,7 +203,7 @@ fn settle_session(
     quiet_secs: f64,
     keep: &HashSet<TxIndex, FastHash>,
     settled: &mut HashMap<TxIndex, Option<SettledTx>, FastHash>,
-) {
+) -> usize {
     settled.clear();
     for dir in session.pairs.iter_mut().flat_map(|p| p.dirs.iter_mut()) {
         let done = dir
@@ -238,6 +240,12 @@ fn settle_session(
     if !settled.is_empty() {
         refer_to_settled(session, settled);
     }
+    // The entries before the first whose check is still in the table show what they always will.
+    let frozen = session.freeze();
+    if frozen > 0 && !session.settled.is_empty() {
+        compact_settled(session);
+    }
+    frozen
 }
 
 /// The check references of a timeline's entries (checks, answers and errors).
@@ -297,6 +305,7 @@ fn compact_settled(session: &mut Session) {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{success, Driver, A, B};
+    use super::super::MAX_TIMELINE_EVENTS;
     use super::*;
     use crate::analysis::testkit::check;
 
@@ -326,6 +335,105 @@ mod tests {
             .sum();
         assert_eq!(settled, 1);
         assert_eq!(s.settled.len(), 1, "the timeline refers to its settled check");
+    }
+
+    /// A call long enough that its timeline passes its bound, its checks settled and their entries frozen
+    /// every few seconds, shows the timeline (head, latest entries, the count of those between) and the
+    /// counts that the same call shows never settled; and its live entries stay few.
+    #[test]
+    fn a_long_timeline_frozen_as_it_goes_shows_what_it_would_live() {
+        let (mut frozen, mut live) = (Driver::new(), Driver::new());
+        let keep = HashSet::default();
+        let mut kept_live = 0;
+        for i in 1..=3_100u16 {
+            for d in [&mut frozen, &mut live] {
+                // A check a second or so: a call of 52 minutes.
+                d.wait(1_000);
+                d.feed(A, B, check(i, "bbbb:aaaa", true, i % 7 == 0));
+                // Every tenth check is lost and retransmitted; every thirteenth never answered.
+                if i % 10 == 0 {
+                    d.feed(A, B, check(i, "bbbb:aaaa", true, i % 7 == 0));
+                }
+                if i % 13 != 0 {
+                    d.feed(B, A, success(i, A.parse().expect("an address")));
+                }
+            }
+            if i % 5 == 0 {
+                // A search for quiet ones every 5 s of capture time, as a read makes.
+                let now = frozen.now();
+                frozen
+                    .ice
+                    .settle(&frozen.txs, now, crate::analysis::fold::FOLD_AFTER_SECS, &keep);
+                let s = frozen.ice.sessions.get_passing(0).expect("the session");
+                kept_live = kept_live.max(s.timeline.len());
+            }
+        }
+        let end = live.now().saturating_add_secs(60.0);
+        let view = |d: &Driver| {
+            let s = crate::analysis::sessions::session(&d.ice, 0, &d.txs, end).expect("a view");
+            serde_json::to_value(&s).expect("JSON")
+        };
+        let (shown, want) = (view(&frozen), view(&live));
+        assert!(
+            frozen.ice.timeline_entries_frozen() > 5_000,
+            "{}",
+            frozen.ice.timeline_entries_frozen()
+        );
+        // Those of the last 45 s or so (a check and its answer a second), not the call's.
+        assert!(kept_live < 150, "{kept_live} live entries at most");
+        // 3,100 checks, 310 retransmissions, 2,862 answers and 408 nominations (the answered checks with
+        // USE-CANDIDATE): 6,680 entries, 5,000 of them shown, and the unanswered checks' timeouts.
+        assert_eq!(shown["timeline_events_not_kept"], 1_680);
+        let timeouts = shown["timeline"]
+            .as_array()
+            .map(|t| t.iter().filter(|e| e["event"] == "timeout").count());
+        assert_eq!(
+            shown["timeline"].as_array().map(Vec::len),
+            timeouts.map(|n| n + MAX_TIMELINE_EVENTS)
+        );
+        assert!(timeouts > Some(150), "{timeouts:?}");
+        assert!(shown == want, "the views differ");
+    }
+
+    /// A flood of checks after some entries froze fills the live entries past the timeline's bound: the
+    /// live ring then keeps what the frozen entries left of the head, and the latest, as a timeline never
+    /// frozen does.
+    #[test]
+    fn a_flood_after_entries_froze_keeps_the_head_and_the_latest() {
+        let (mut frozen, mut live) = (Driver::new(), Driver::new());
+        let keep = HashSet::default();
+        for i in 1..=6_000u16 {
+            for d in [&mut frozen, &mut live] {
+                // A call of 100 s, checked every second; then a flood.
+                if i <= 100 {
+                    d.wait(1_000);
+                }
+                d.feed(A, B, check(i, "bbbb:aaaa", true, false));
+                if i % 3 != 0 {
+                    d.feed(B, A, success(i, A.parse().expect("an address")));
+                }
+            }
+            if i <= 100 && i % 5 == 0 {
+                let now = frozen.now();
+                frozen
+                    .ice
+                    .settle(&frozen.txs, now, crate::analysis::fold::FOLD_AFTER_SECS, &keep);
+            }
+        }
+        let froze = frozen.ice.timeline_entries_frozen();
+        assert!((16..1_000).contains(&froze), "{froze} entries froze");
+        let s = frozen.ice.sessions.get_passing(0).expect("the session");
+        assert!(s.timeline_not_kept > 0, "the live ring turned");
+        drop(s);
+        let end = live.now();
+        let view = |d: &Driver| {
+            let s = crate::analysis::sessions::session(&d.ice, 0, &d.txs, end).expect("a view");
+            serde_json::to_value(&s).expect("JSON")
+        };
+        let (shown, want) = (view(&frozen), view(&live));
+        // 6,000 checks and 4,000 answers.
+        assert_eq!(shown["timeline_events_not_kept"], 5_000);
+        assert!(shown == want, "the views differ");
     }
 
     /// A settled check's round-trip time comes back bit for bit, and its absence as None.

@@ -160,6 +160,7 @@ pack_struct!(Session {
     agents,
     pairs,
     timeline,
+    frozen,
     settled,
     timeline_not_kept,
     timeline_ring,
