@@ -84,6 +84,19 @@ impl SleepStore {
         self.store.push(buf)
     }
 
+    /// Stores `bytes` as they are: a frozen timeline block of an open session (`ice::timeline`), counted
+    /// with the states for [`SleepStore::wants_compaction`] and let go with [`SleepStore::free`].
+    pub(crate) fn put_bytes(&mut self, bytes: &[u8]) -> RawRef {
+        self.stored += bytes.len() as u64;
+        self.store.push(bytes)
+    }
+
+    /// Appends the bytes [`SleepStore::put_bytes`] stored at `at` to `buf`; false when they cannot be read
+    /// back (counted in [`SleepStore::errors`]).
+    pub(crate) fn read_bytes(&self, at: RawRef, buf: &mut Vec<u8>) -> bool {
+        self.store.read_into(at, buf)
+    }
+
     /// The item stored at `at`; None when it cannot be read back (the temporary file damaged), counted in
     /// [`SleepStore::errors`], which the run reports.
     pub(crate) fn get<T: Pack>(&self, at: RawRef) -> Option<T> {
@@ -187,6 +200,11 @@ impl<'a> Reader<'a> {
     /// A reader from the start of `buf`.
     pub(crate) fn new(buf: &'a [u8]) -> Reader<'a> {
         Reader { buf, at: 0 }
+    }
+
+    /// How many bytes it has read.
+    pub(crate) fn read(&self) -> usize {
+        self.at
     }
 
     /// What `get` reads from the whole of `buf` (None unless it reads exactly all of it).

@@ -10,6 +10,7 @@
 use crate::analysis::ice::{
     Candidate, CandidateType, EventKind, IceState, Pair, Role, Session, SettledTimeout, Tally,
 };
+use crate::analysis::pack::SleepStore;
 use crate::analysis::transactions::{Transactions, TxState};
 use crate::analysis::Model;
 use crate::capture::Timestamp;
@@ -526,7 +527,7 @@ pub(crate) fn view(
         selected_pair_changes,
         nomination,
         milestones: m,
-        timeline: timeline(sess, txs, end),
+        timeline: timeline(sess, txs, ice.sessions.sleep_store(), end),
         timeline_events_not_kept: sess.timeline_events_not_kept(),
     })
 }
@@ -701,7 +702,12 @@ fn outcome(
     }
 }
 
-fn timeline(sess: &Session, txs: &Transactions, end: Timestamp) -> Vec<TimelineEvent> {
+fn timeline(
+    sess: &Session,
+    txs: &Transactions,
+    store: Option<&SleepStore>,
+    end: Timestamp,
+) -> Vec<TimelineEvent> {
     let ufrag = |from: u8| {
         sess.agents
             .get(from as usize)
@@ -709,7 +715,7 @@ fn timeline(sess: &Session, txs: &Transactions, end: Timestamp) -> Vec<TimelineE
             .unwrap_or_default()
     };
     let mut out: Vec<TimelineEvent> = sess
-        .timeline_shown(txs)
+        .timeline_shown(txs, store)
         .map(|e| {
             let mut ev = TimelineEvent {
                 ts: secs(e.ts),

@@ -51,14 +51,17 @@ struct Asleep {
 }
 
 impl Asleep {
-    /// Session `x`, last active at `last_activity`, put to sleep in `store` (`buf` is scratch space).
+    /// Session `x`, last active at `last_activity`, put to sleep in `store` (`buf` is scratch space). Its
+    /// frozen timeline blocks are read back into its state (a rewrite of the store moves only what open
+    /// sessions and sleeping states refer to).
     fn of(
         store: &mut SleepStore,
-        x: &Session,
+        x: &mut Session,
         last_activity: Timestamp,
         settles_after: Option<Timestamp>,
         buf: &mut Vec<u8>,
     ) -> Asleep {
+        x.frozen.hold(store);
         Asleep {
             state: store.put(x, buf),
             last_activity,
@@ -210,6 +213,16 @@ impl Sessions {
         }
     }
 
+    /// [`Sessions::get_mut`]'s session with the sleep store, where its frozen timeline entries go.
+    pub(crate) fn get_mut_and_store(&mut self, s: usize) -> Option<(&mut Session, Option<&mut SleepStore>)> {
+        self.get_mut(s)?;
+        let slot = s.checked_sub(self.base).and_then(|i| self.list.get_mut(i))?;
+        match slot {
+            Slot::Open(x) => Some((x, self.sleep.as_mut())),
+            Slot::Asleep(_) | Slot::Folded => None,
+        }
+    }
+
     /// Whether session `s` is open and awake.
     pub(crate) fn is_awake(&self, s: usize) -> bool {
         matches!(self.slot(s), Some(Slot::Open(_)))
@@ -226,7 +239,8 @@ impl Sessions {
             return;
         };
         if let Slot::Open(x) = slot {
-            let asleep = Asleep::of(store, x, x.last_activity(), settles_after, &mut Vec::new());
+            let last_activity = x.last_activity();
+            let asleep = Asleep::of(store, x, last_activity, settles_after, &mut Vec::new());
             *slot = Slot::Asleep(Box::new(asleep));
         }
     }
@@ -238,8 +252,10 @@ impl Sessions {
     /// Lets go of session `s` but its place: it is folded.
     pub(crate) fn fold(&mut self, s: usize) {
         if let Some(slot) = s.checked_sub(self.base).and_then(|i| self.list.get_mut(i)) {
-            if let (Slot::Asleep(a), Some(store)) = (&*slot, &mut self.sleep) {
-                store.free(a.state);
+            match (&mut *slot, &mut self.sleep) {
+                (Slot::Asleep(a), Some(store)) => store.free(a.state),
+                (Slot::Open(x), Some(store)) => x.frozen.free(store),
+                _ => {}
             }
             *slot = Slot::Folded;
         }
@@ -333,10 +349,18 @@ impl Sessions {
             slept += 1;
         }
         if store.wants_compaction() {
-            store.compact(self.list.iter_mut().filter_map(|slot| match slot {
-                Slot::Asleep(a) => Some(&mut a.state),
-                Slot::Open(_) | Slot::Folded => None,
-            }));
+            // The sleeping states, and the open sessions' frozen timeline blocks.
+            store.compact(
+                self.list
+                    .iter_mut()
+                    .flat_map(|slot| -> Box<dyn Iterator<Item = &mut RawRef>> {
+                        match slot {
+                            Slot::Asleep(a) => Box::new(std::iter::once(&mut a.state)),
+                            Slot::Open(x) => Box::new(x.frozen.stored()),
+                            Slot::Folded => Box::new(std::iter::empty()),
+                        }
+                    }),
+            );
         }
         slept
     }

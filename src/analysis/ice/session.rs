@@ -6,6 +6,7 @@
 //! the constants here; beyond them things are counted, not kept. How messages fill these is in `checks`.
 use super::settle::{Settled, SettledTx};
 use super::timeline::{Frozen, Shown};
+use crate::analysis::pack::SleepStore;
 use crate::analysis::small_map::push_sparing;
 use crate::analysis::transactions::{Few, Seen, Transactions, TxIndex};
 use crate::capture::Timestamp;
@@ -501,10 +502,15 @@ impl Session {
 
     /// The timeline as a view shows it, in the order its entries were recorded: the frozen entries shown,
     /// then the live ones, each with its check's transaction id and round-trip time from the table
-    /// (`txs`) or as it settled.
-    pub(crate) fn timeline_shown<'a>(&'a self, txs: &'a Transactions) -> impl Iterator<Item = Shown> + 'a {
+    /// (`txs`) or as it settled; the frozen ones read back from `store` (the sessions' sleep store,
+    /// [`super::Sessions::sleep_store`]) when they were stored there.
+    pub(crate) fn timeline_shown<'a>(
+        &'a self,
+        txs: &'a Transactions,
+        store: Option<&'a SleepStore>,
+    ) -> impl Iterator<Item = Shown> + 'a {
         let live = self.timeline_in_order().map(move |e| self.shown(e, Some(txs)));
-        self.frozen.shown(self.timeline_recorded()).chain(live)
+        self.frozen.shown(self.timeline_recorded(), store).chain(live)
     }
 
     /// Live entry `e` as the view shows it, its check read from the table (`txs`) or as it settled.
@@ -535,8 +541,9 @@ impl Session {
     /// Freezes the live entries before the first whose check is still in the table ([`super::timeline`]),
     /// when there are at least [`FREEZE_AT_LEAST`]; a timeline whose live ring has turned (a flood of
     /// checks not yet settled) stays as it is. When some froze, the settled checks only they referred
-    /// to may go. Returns how many froze.
-    pub(super) fn freeze(&mut self) -> usize {
+    /// to may go. The frozen entries go to `store` when there is one (the sessions' sleep store), with
+    /// those held in memory since the session last slept. Returns how many froze.
+    pub(super) fn freeze(&mut self, mut store: Option<&mut SleepStore>) -> usize {
         if self.timeline_not_kept > 0 {
             return 0;
         }
@@ -558,13 +565,16 @@ impl Session {
             .take(n)
             .map(|e| self.shown(e, None))
             .collect();
-        self.frozen.push(&shown);
+        if let Some(store) = store.as_deref_mut() {
+            self.frozen.store(store);
+        }
+        self.frozen.push(&shown, store.as_deref_mut());
         self.timeline.drain(..n);
         if self.timeline.capacity() > 2 * self.timeline.len() + 16 {
             self.timeline
                 .shrink_to(self.timeline.len() + self.timeline.len() / 2 + 8);
         }
-        self.frozen.drop_unkept(self.timeline_recorded());
+        self.frozen.drop_unkept(self.timeline_recorded(), store);
         n
     }
 

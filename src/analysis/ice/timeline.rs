@@ -13,9 +13,11 @@
 //! the largest thing held open at once (`BENCHMARKS.md`).
 
 use super::session::{EventKind, Role, MAX_TIMELINE_EVENTS, TIMELINE_HEAD};
-use crate::analysis::pack::{Pack, Reader};
+use crate::analysis::pack::{Pack, Reader, SleepStore};
+use crate::analysis::store::RawRef;
 use crate::capture::Timestamp;
 use crate::wire::stun::TransactionId;
+use std::borrow::Cow;
 
 /// A timeline entry as a view shows it: when and where its message was seen, its pair, the agent (0/1)
 /// that sent it, what it was, and its check's transaction id and round-trip time (for a check, an answer
@@ -33,11 +35,20 @@ pub(crate) struct Shown {
 }
 
 /// Consecutive frozen entries, from entry `first` of the timeline on.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Block {
     first: u64,
     count: u32,
-    bytes: Box<[u8]>,
+    bytes: Bytes,
+}
+
+/// Where a block's entries are: in memory, or in the sessions' sleep store (its temporary file), where an
+/// open session's blocks go as they freeze. A sleeping session's state holds its blocks' bytes: they are
+/// read back into it as it goes to sleep ([`Frozen::hold`]), and go back to the store at its next freeze.
+#[derive(Clone, Debug, PartialEq)]
+enum Bytes {
+    Held(Box<[u8]>),
+    Stored(RawRef),
 }
 
 /// A session's frozen blocks, in order, and how many entries were recorded before its live ones (those
@@ -55,8 +66,8 @@ pub(crate) fn kept(i: u64, total: u64) -> bool {
 }
 
 impl Frozen {
-    /// Appends `entries`, the live entries that came next, as one block.
-    pub(crate) fn push(&mut self, entries: &[Shown]) {
+    /// Appends `entries`, the live entries that came next, as one block: to `store` when there is one.
+    pub(crate) fn push(&mut self, entries: &[Shown], store: Option<&mut SleepStore>) {
         let count = entries.len();
         let mut bytes = Vec::with_capacity(count * 24);
         let mut prev = (Timestamp(0), 0u64);
@@ -64,34 +75,111 @@ impl Frozen {
             encode(e, prev, &mut bytes);
             prev = (e.ts, e.frame);
         }
+        let bytes = match store {
+            Some(store) => Bytes::Stored(store.put_bytes(&bytes)),
+            None => Bytes::Held(bytes.into_boxed_slice()),
+        };
         self.blocks.push(Block {
             first: self.events,
             // Live entries are at most MAX_TIMELINE_EVENTS.
             count: u32::try_from(count).unwrap_or(u32::MAX),
-            bytes: bytes.into_boxed_slice(),
+            bytes,
         });
         self.events += count as u64;
     }
 
-    /// Drops the blocks whose entries a timeline of `total` entries no longer shows.
-    pub(crate) fn drop_unkept(&mut self, total: u64) {
+    /// Drops the blocks whose entries a timeline of `total` entries no longer shows (let go of in `store`).
+    pub(crate) fn drop_unkept(&mut self, total: u64, mut store: Option<&mut SleepStore>) {
         self.blocks.retain(|b| {
             let end = b.first + u64::from(b.count);
-            b.first < TIMELINE_HEAD as u64 || (end > 0 && kept(end - 1, total))
+            let keep = b.first < TIMELINE_HEAD as u64 || (end > 0 && kept(end - 1, total));
+            if let (false, Bytes::Stored(at), Some(store)) = (keep, &b.bytes, store.as_deref_mut()) {
+                store.free(*at);
+            }
+            keep
         });
     }
 
-    /// The shown entries of a timeline of `total` entries that are frozen, in order. A block that cannot be
-    /// read back (it never is: it was written by [`Frozen::push`]) gives what it could read.
-    pub(crate) fn shown(&self, total: u64) -> impl Iterator<Item = Shown> + '_ {
+    /// The shown entries of a timeline of `total` entries that are frozen, in order, those stored read
+    /// back from `store`. A block that cannot be read back (the temporary file damaged: counted in the
+    /// store's errors, which the run reports) gives what could be read of it.
+    pub(crate) fn shown<'a>(
+        &'a self,
+        total: u64,
+        store: Option<&'a SleepStore>,
+    ) -> impl Iterator<Item = Shown> + 'a {
         self.blocks.iter().flat_map(move |b| {
-            let mut r = Reader::new(&b.bytes);
+            let bytes: Cow<'a, [u8]> = match &b.bytes {
+                Bytes::Held(bytes) => Cow::Borrowed(bytes),
+                Bytes::Stored(at) => {
+                    let mut buf = Vec::new();
+                    if let Some(store) = store {
+                        store.read_bytes(*at, &mut buf);
+                    }
+                    Cow::Owned(buf)
+                }
+            };
+            let mut at = 0usize;
             let mut prev = (Timestamp(0), 0u64);
             (b.first..b.first + u64::from(b.count)).filter_map(move |i| {
+                let mut r = Reader::new(bytes.get(at..)?);
                 let e = decode(&mut r, prev)?;
+                at += r.read();
                 prev = (e.ts, e.frame);
                 kept(i, total).then_some(e)
             })
+        })
+    }
+
+    /// Reads the stored blocks back into memory and lets go of them in `store`: the session goes to sleep,
+    /// and its state holds them. One that cannot be read back is held empty (its entries are not shown;
+    /// the store counts the error).
+    pub(crate) fn hold(&mut self, store: &mut SleepStore) {
+        for b in &mut self.blocks {
+            if let Bytes::Stored(at) = b.bytes {
+                let mut buf = Vec::new();
+                store.read_bytes(at, &mut buf);
+                store.free(at);
+                b.bytes = Bytes::Held(buf.into_boxed_slice());
+            }
+        }
+    }
+
+    /// Writes the blocks held in memory (read back when the session slept) to `store`.
+    pub(crate) fn store(&mut self, store: &mut SleepStore) {
+        for b in &mut self.blocks {
+            if let Bytes::Held(bytes) = &b.bytes {
+                b.bytes = Bytes::Stored(store.put_bytes(bytes));
+            }
+        }
+    }
+
+    /// Lets go of the stored blocks in `store`: the session folded.
+    pub(crate) fn free(&mut self, store: &mut SleepStore) {
+        for b in &self.blocks {
+            if let Bytes::Stored(at) = b.bytes {
+                store.free(at);
+            }
+        }
+        self.blocks.clear();
+    }
+
+    /// Blocks held in memory, and stored.
+    #[cfg(test)]
+    pub(crate) fn blocks(&self) -> (usize, usize) {
+        let held = self
+            .blocks
+            .iter()
+            .filter(|b| matches!(b.bytes, Bytes::Held(_)))
+            .count();
+        (held, self.blocks.len() - held)
+    }
+
+    /// Where the stored blocks are, for the store to move them ([`SleepStore::compact`]).
+    pub(crate) fn stored(&mut self) -> impl Iterator<Item = &mut RawRef> {
+        self.blocks.iter_mut().filter_map(|b| match &mut b.bytes {
+            Bytes::Stored(at) => Some(at),
+            Bytes::Held(_) => None,
         })
     }
 }
@@ -231,18 +319,35 @@ fn read_varint(r: &mut Reader<'_>) -> Option<u64> {
     None
 }
 
+/// A block in a sleeping session's state: its bytes, which [`Frozen::hold`] read back before it slept. A
+/// block still stored is written as its place in the store (which a rewrite of the store would move: it is
+/// not made so).
 impl Pack for Block {
     fn put(&self, out: &mut Vec<u8>) {
         self.first.put(out);
         self.count.put(out);
-        self.bytes.to_vec().put(out);
+        match &self.bytes {
+            Bytes::Held(bytes) => {
+                out.push(0);
+                bytes.to_vec().put(out);
+            }
+            Bytes::Stored(at) => {
+                out.push(1);
+                for part in at.parts() {
+                    part.put(out);
+                }
+            }
+        }
     }
     fn get(r: &mut Reader<'_>) -> Option<Self> {
-        Some(Block {
-            first: u64::get(r)?,
-            count: u32::get(r)?,
-            bytes: Vec::<u8>::get(r)?.into_boxed_slice(),
-        })
+        let first = u64::get(r)?;
+        let count = u32::get(r)?;
+        let bytes = match u8::get(r)? {
+            0 => Bytes::Held(Vec::<u8>::get(r)?.into_boxed_slice()),
+            1 => Bytes::Stored(RawRef::from_parts([u32::get(r)?, u32::get(r)?, u32::get(r)?])),
+            _ => return None,
+        };
+        Some(Block { first, count, bytes })
     }
 }
 
@@ -343,10 +448,10 @@ mod tests {
             entry(0, 1, EventKind::MediaStart, None, None),
         ];
         let mut frozen = Frozen::default();
-        frozen.push(&entries[..4]);
-        frozen.push(&entries[4..]);
+        frozen.push(&entries[..4], None);
+        frozen.push(&entries[4..], None);
         assert_eq!(frozen.events, entries.len() as u64);
-        let back: Vec<Shown> = frozen.shown(frozen.events).collect();
+        let back: Vec<Shown> = frozen.shown(frozen.events, None).collect();
         assert_eq!(back, entries);
         let mut packed = Vec::new();
         frozen.put(&mut packed);
@@ -362,19 +467,22 @@ mod tests {
             let block: Vec<Shown> = (start..start + 500)
                 .map(|i| entry(i, i, EventKind::Nominated, None, None))
                 .collect();
-            frozen.push(&block);
+            frozen.push(&block, None);
         }
         let total = 8_000 + 10;
-        let shown: Vec<u64> = frozen.shown(total).map(|e| e.frame).collect();
+        let shown: Vec<u64> = frozen.shown(total, None).map(|e| e.frame).collect();
         let tail = (MAX_TIMELINE_EVENTS - TIMELINE_HEAD) as u64;
         let want: Vec<u64> = (0..TIMELINE_HEAD as u64).chain(total - tail..8_000).collect();
         assert_eq!(shown, want);
-        frozen.drop_unkept(total);
+        frozen.drop_unkept(total, None);
         // Blocks 0-1 (the head) and those from entry 4,000 on (the tail from 4,010 lies in block 8).
         assert_eq!(
             frozen.blocks.iter().map(|b| b.first).collect::<Vec<_>>(),
             [0, 500, 4000, 4500, 5000, 5500, 6000, 6500, 7000, 7500]
         );
-        assert_eq!(frozen.shown(total).map(|e| e.frame).collect::<Vec<_>>(), want);
+        assert_eq!(
+            frozen.shown(total, None).map(|e| e.frame).collect::<Vec<_>>(),
+            want
+        );
     }
 }
