@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 /// A socket address in 20 bytes instead of `SocketAddr`'s 32, ordered as `SocketAddr` is: IPv4 before
 /// IPv6, then by address, then by port. An IPv6 address's flow label and scope id are not kept: the
 /// analysis takes addresses from packet headers, which carry neither (they are always 0 here).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct SortAddr {
     v6: bool,
     ip: [u8; 16],
