@@ -245,8 +245,16 @@ fn settle_session(
     }
     // The entries before the first whose check is still in the table show what they always will.
     let frozen = session.freeze(store);
-    if frozen > 0 && !session.settled.is_empty() {
-        compact_settled(session);
+    if frozen > 0 {
+        if !session.settled.is_empty() {
+            compact_settled(session);
+        }
+        // A call whose entries freeze has made its pairs and learnt its addresses: the room their lists
+        // grew for by doubling goes (`small_map::push_sparing`; a call's five pairs had room for eight).
+        session.pairs.shrink_to_fit();
+        for agent in &mut session.agents {
+            agent.addresses.shrink_to_fit();
+        }
     }
     frozen
 }
