@@ -7,6 +7,7 @@
 use super::{candidates, IceState, Observed, BINDING_HORIZON_SECS};
 use crate::analysis::transactions::{Few, Seen};
 use crate::capture::Timestamp;
+use crate::net::addr::SortAddr;
 use crate::net::hash::FastHash;
 use crate::net::Transport;
 use crate::wire::attributes::AttrValue;
@@ -20,17 +21,51 @@ pub(crate) const MAX_SERVER_BINDINGS: usize = 65_536;
 
 /// A Binding to a STUN/TURN server (no ICE USERNAME): how server-reflexive candidates are found
 /// (RFC 8445 §5.1.1.1), and an Allocate's XOR-MAPPED-ADDRESS (RFC 8656 §7.3) does the same.
+///
+/// In 88 bytes, was 128 (addresses as [`SortAddr`], the `Seen` laid out flat): a busy server's capture
+/// holds every binding of the last 45-90 s (`IceState::retire_bindings`), tens of thousands when a round
+/// of calls gathers its candidates, and their list was the largest thing held then after the transactions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ServerBinding {
-    pub(crate) client: SocketAddr,
-    pub(crate) server: SocketAddr,
+    ts: Timestamp,
+    frame: u64,
+    client: SortAddr,
+    server: SortAddr,
+    mapped: SortAddr,
+    input: u16,
     pub(crate) transport: Transport,
-    pub(crate) mapped: SocketAddr,
-    pub(crate) seen: Seen,
     /// From an Allocate success rather than a Binding.
     pub(crate) via_allocate: bool,
     /// RFC 5780 RESPONSE-ORIGIN / OTHER-ADDRESS present: a NAT-behaviour-discovery server.
     pub(crate) rfc5780: bool,
+}
+
+const _: () = assert!(std::mem::size_of::<ServerBinding>() == 88);
+
+impl ServerBinding {
+    /// The client's (base) address.
+    pub(crate) fn client(&self) -> SocketAddr {
+        self.client.addr()
+    }
+
+    /// The STUN or TURN server's address.
+    pub(crate) fn server(&self) -> SocketAddr {
+        self.server.addr()
+    }
+
+    /// The address the server saw the client at (XOR-MAPPED-ADDRESS).
+    pub(crate) fn mapped(&self) -> SocketAddr {
+        self.mapped.addr()
+    }
+
+    /// When and where the answer was seen.
+    pub(crate) fn seen(&self) -> Seen {
+        Seen {
+            ts: self.ts,
+            frame: self.frame,
+            input: self.input,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,8 +111,8 @@ impl BindingIndex {
 
     /// Notes server binding `b` at position `at`.
     fn note_binding(&mut self, b: &ServerBinding, at: usize) {
-        let (client, mapped) = (self.hash_of(b.client), self.hash_of((b.mapped, b.transport)));
-        let ip = self.hash_of(b.mapped.ip());
+        let (client, mapped) = (self.hash_of(b.client()), self.hash_of((b.mapped(), b.transport)));
+        let ip = self.hash_of(b.mapped().ip());
         Self::note(&mut self.by_client, client, at);
         Self::note(&mut self.by_mapped, mapped, at);
         Self::note(&mut self.by_mapped_ip, ip, at);
@@ -189,11 +224,13 @@ impl IceState {
         let rfc5780 = o.msg.attr(0x802B).is_some() || o.msg.attr(0x802C).is_some();
         self.mappings.note(o.flow.dst, o.flow.src, mapped, o.seen);
         let b = ServerBinding {
-            client: o.flow.dst,
-            server: o.flow.src,
+            ts: o.seen.ts,
+            frame: o.seen.frame,
+            client: SortAddr::of(o.flow.dst),
+            server: SortAddr::of(o.flow.src),
+            mapped: SortAddr::of(mapped),
+            input: o.seen.input,
             transport: o.flow.transport,
-            mapped,
-            seen: o.seen,
             via_allocate: o.msg.method == Method::ALLOCATE,
             rfc5780,
         };
@@ -220,7 +257,7 @@ impl IceState {
         if self.next_binding_retire.is_some_and(|t| now < t) {
             return;
         }
-        if !self.server_bindings.iter().any(|b| old(b.seen.ts))
+        if !self.server_bindings.iter().any(|b| old(b.seen().ts))
             && !self.relayed_addresses.iter().any(|r| old(r.seen.ts))
         {
             return;
@@ -243,9 +280,9 @@ impl IceState {
         let wanted = |at: Option<&Timestamp>, ts: Timestamp| at.is_some_and(|&since| since <= ts);
         let (bindings, relayed) = (self.server_bindings.len(), self.relayed_addresses.len());
         self.server_bindings.retain(|b| {
-            !old(b.seen.ts)
-                || wanted(addresses.get(&hash.hash_one(b.client)), b.seen.ts)
-                || wanted(ips.get(&hash.hash_one(b.mapped.ip())), b.seen.ts)
+            !old(b.seen().ts)
+                || wanted(addresses.get(&hash.hash_one(b.client())), b.seen().ts)
+                || wanted(ips.get(&hash.hash_one(b.mapped().ip())), b.seen().ts)
         });
         self.relayed_addresses
             .retain(|r| !old(r.seen.ts) || wanted(addresses.get(&hash.hash_one(r.address)), r.seen.ts));
@@ -279,7 +316,7 @@ impl IceState {
         self.index
             .client(client)
             .filter_map(|i| Some((i, self.server_bindings.get(i)?)))
-            .filter(move |(_, b)| b.client == client)
+            .filter(move |(_, b)| b.client() == client)
     }
 }
 
@@ -312,7 +349,7 @@ mod tests {
             d.feed("203.0.113.1:3478", client, success(id, mapped.parse().unwrap()));
         }
         let a: SocketAddr = A.parse().unwrap();
-        let of_a: Vec<SocketAddr> = d.ice.bindings_of(a).map(|(_, b)| b.mapped).collect();
+        let of_a: Vec<SocketAddr> = d.ice.bindings_of(a).map(|(_, b)| b.mapped()).collect();
         assert_eq!(of_a, ["203.0.113.11:5000".parse::<SocketAddr>().unwrap()]);
         // A session whose agent checks from A's mapped address: server-reflexive, based on A.
         d.feed(
@@ -343,7 +380,7 @@ mod tests {
             success(5, "203.0.113.11:5000".parse().unwrap()),
         );
         assert_eq!(d.ice.server_bindings.len(), 1);
-        assert_eq!(d.ice.server_bindings[0].mapped.to_string(), "203.0.113.11:5000");
+        assert_eq!(d.ice.server_bindings[0].mapped().to_string(), "203.0.113.11:5000");
         assert!(d.ice.sessions.is_empty());
     }
 

@@ -31,7 +31,7 @@ impl IceState {
             .iter()
             .flat_map(|a| {
                 self.bindings_of(a.address)
-                    .filter(move |&(_, b)| b.transport == a.transport && window.holds(b.seen.ts))
+                    .filter(move |&(_, b)| b.transport == a.transport && window.holds(b.seen().ts))
                     .map(|(i, _)| i)
             })
             .collect();
@@ -40,12 +40,12 @@ impl IceState {
         for b in ours.into_iter().filter_map(|i| self.server_bindings.get(i)) {
             if !out
                 .iter()
-                .any(|c| c.address == b.mapped && c.transport == b.transport)
+                .any(|c| c.address == b.mapped() && c.transport == b.transport)
             {
                 out.push(Candidate {
-                    address: b.mapped,
+                    address: b.mapped(),
                     transport: b.transport,
-                    typ: if b.mapped == b.client {
+                    typ: if b.mapped() == b.client() {
                         CandidateType::Host
                     } else {
                         CandidateType::Srflx
@@ -57,15 +57,15 @@ impl IceState {
                         } else {
                             "STUN server"
                         },
-                        b.server,
-                        b.client,
-                        b.seen.frame
+                        b.server(),
+                        b.client(),
+                        b.seen().frame
                     ),
-                    related: (b.mapped != b.client).then_some(b.client),
+                    related: (b.mapped() != b.client()).then_some(b.client()),
                     priority: None,
                     relay_protocol: None,
                     used_in_checks: false,
-                    first_frame: b.seen.frame,
+                    first_frame: b.seen().frame,
                 });
             }
         }
@@ -110,11 +110,11 @@ impl IceState {
             .index
             .mapped(a.address, a.transport)
             .filter_map(|i| self.server_bindings.get(i))
-            .find(|b| b.mapped == a.address && b.transport == a.transport && window.holds(b.seen.ts))
+            .find(|b| b.mapped() == a.address && b.transport == a.transport && window.holds(b.seen().ts))
         {
-            if b.client != b.mapped || !is_local(a.address) {
+            if b.client() != b.mapped() || !is_local(a.address) {
                 c.typ = CandidateType::Srflx;
-                c.related = (b.client != b.mapped).then_some(b.client);
+                c.related = (b.client() != b.mapped()).then_some(b.client());
                 c.how = format!(
                     "XOR-MAPPED-ADDRESS from {} {} (frame {})",
                     if b.via_allocate {
@@ -122,8 +122,8 @@ impl IceState {
                     } else {
                         "STUN server"
                     },
-                    b.server,
-                    b.seen.frame
+                    b.server(),
+                    b.seen().frame
                 );
                 return c;
             }
@@ -140,9 +140,9 @@ impl IceState {
             .mapped_ip(a.address.ip())
             .filter_map(|i| self.server_bindings.get(i))
             .find(|b| {
-                b.mapped.ip() == a.address.ip()
-                    && b.mapped.port() != a.address.port()
-                    && window.holds(b.seen.ts)
+                b.mapped().ip() == a.address.ip()
+                    && b.mapped().port() != a.address.port()
+                    && window.holds(b.seen().ts)
             });
         if let Some(seen) = a.reflected_by_peer {
             if !sent_from || remapped.is_some() {
@@ -150,7 +150,7 @@ impl IceState {
                 c.how = match remapped {
                     Some(b) => format!(
                         "XOR-MAPPED-ADDRESS in the peer's check response (frame {}); same IP as server-reflexive {} but another port: a new NAT mapping for this destination",
-                        seen.frame, b.mapped
+                        seen.frame, b.mapped()
                     ),
                     None => format!("XOR-MAPPED-ADDRESS in the peer's check response (frame {}); no server reported it", seen.frame),
                 };
@@ -165,14 +165,14 @@ impl IceState {
                 c.typ = CandidateType::NatMapping;
                 c.how = format!(
                     "source of the agent's checks; same IP as server-reflexive {} but another port: the NAT made a new mapping for this destination (address-dependent mapping) that no peer learned",
-                    b.mapped
+                    b.mapped()
                 );
                 return c;
             }
         }
         c.how = if self
             .bindings_of(a.address)
-            .any(|(_, b)| b.mapped != a.address && window.holds(b.seen.ts))
+            .any(|(_, b)| b.mapped() != a.address && window.holds(b.seen().ts))
         {
             "base of a server-reflexive address: a local interface".into()
         } else {
