@@ -8,9 +8,10 @@
 //! `MAX_TIMELINE_EVENTS - TIMELINE_HEAD`, the entries in between counted as not kept. A frozen block whose
 //! entries all fall in between is dropped; one that straddles stays, and the view skips those entries.
 //!
-//! An event in 30 bytes or so, where a live one takes 32 and its settled check 20 more (shared by a check
-//! and its answer), and the vector it is in grows by doubling: a busy server's long calls' timelines were
-//! the largest thing held open at once (`BENCHMARKS.md`).
+//! An entry in 25-30 bytes, where a live one takes 32 and its settled check 20 more (shared by a check
+//! and its answer) in vectors that grow by doubling; and the blocks go to the sessions' sleep store, whose
+//! file is on disk, so an open call holds in memory the entries of its last minute or so: a busy server's
+//! long calls' timelines were the largest thing held open at once (`BENCHMARKS.md`, session 22).
 
 use super::session::{EventKind, Role, MAX_TIMELINE_EVENTS, TIMELINE_HEAD};
 use crate::analysis::pack::{Pack, Reader, SleepStore};
@@ -28,7 +29,8 @@ pub(crate) struct Shown {
     pub(crate) frame: u64,
     pub(crate) pair: u16,
     pub(crate) from: u8,
-    /// Its kind, with every check reference [`super::TxRef::GONE`]: `id` and `rtt` say what it showed.
+    /// Its kind (a frozen entry's with every check reference [`super::TxRef::GONE`]: `id` and `rtt` say
+    /// what its check showed).
     pub(crate) kind: EventKind,
     pub(crate) id: Option<TransactionId>,
     pub(crate) rtt: Option<f64>,
