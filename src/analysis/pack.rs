@@ -131,8 +131,8 @@ impl SleepStore {
         self.dead > self.compact_after && self.dead > self.stored - self.dead.min(self.stored)
     }
 
-    /// Rewrites the store with only the states `asleep` refers to (every item still asleep), into new
-    /// storage, each reference moved to its new place; the old storage is let go. A state that cannot be
+    /// Rewrites the store with only what `asleep` refers to (every item still asleep, and the open ICE
+    /// sessions' frozen timeline blocks, [`SleepStore::put_bytes`]), into new storage, each reference moved to its new place; the old storage is let go. A state that cannot be
     /// read back is counted in [`SleepStore::errors`] and stored empty (it then reads back as nothing).
     /// When no new storage can be made (no temporary file), the store stays as it is until twice as much
     /// is no longer asleep.
