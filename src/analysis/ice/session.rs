@@ -291,6 +291,21 @@ pub(crate) enum EventKind {
     MediaStart,
 }
 
+impl EventKind {
+    /// The check reference of a check, an answer or an error.
+    pub(crate) fn tx_mut(&mut self) -> Option<&mut TxRef> {
+        match self {
+            EventKind::Check { tx, .. } | EventKind::Success { tx } | EventKind::Error { tx, .. } => Some(tx),
+            _ => None,
+        }
+    }
+
+    /// [`EventKind::tx_mut`]'s reference, read.
+    pub(crate) fn tx(mut self) -> Option<TxRef> {
+        self.tx_mut().copied()
+    }
+}
+
 /// The check transaction a timeline event shows ([`TxRef::get`]), in 32 bits: below 2^31 a transaction
 /// table index (the table holds at most `transactions::MAX_TRANSACTIONS`), from 2^31 a settled check,
 /// `u32::MAX` neither. An open session keeps an event per check and per answer, and a busy server's capture
@@ -547,12 +562,7 @@ impl Session {
         if self.timeline_not_kept > 0 {
             return 0;
         }
-        let live = |e: &Event| match e.kind {
-            EventKind::Check { tx, .. } | EventKind::Success { tx } | EventKind::Error { tx, .. } => {
-                matches!(tx.get(), Tx::Live(_))
-            }
-            _ => false,
-        };
+        let live = |e: &Event| e.kind.tx().is_some_and(|tx| matches!(tx.get(), Tx::Live(_)));
         let n = self.timeline.iter().position(live).unwrap_or(self.timeline.len());
         if n < FREEZE_AT_LEAST {
             return 0;

@@ -10,7 +10,7 @@
 //! timeline keeps what it shows of them (transaction id and round-trip time, [`Tx::Settled`]), and the
 //! transactions are retired. The report adds the checks still open to a copy of the settled tally, so it
 //! is the same, number for number, as a tally over every check.
-use super::session::{Direction, Event, EventKind, Session, Tx, TxRef};
+use super::session::{Direction, Event, Session, Tx, TxRef};
 use super::IceState;
 use crate::analysis::pack::SleepStore;
 use crate::analysis::transactions::{Transaction, Transactions, TxIndex, TxState};
@@ -261,10 +261,7 @@ fn settle_session(
 
 /// The check references of a timeline's entries (checks, answers and errors).
 fn check_refs(timeline: &mut [Event]) -> impl Iterator<Item = &mut TxRef> {
-    timeline.iter_mut().filter_map(|ev| match &mut ev.kind {
-        EventKind::Check { tx, .. } | EventKind::Success { tx } | EventKind::Error { tx, .. } => Some(tx),
-        _ => None,
-    })
+    timeline.iter_mut().filter_map(|ev| ev.kind.tx_mut())
 }
 
 /// Points `session`'s timeline events at the settled checks they show instead of their transactions.
