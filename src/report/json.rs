@@ -482,11 +482,11 @@ fn write_message(
     let length = match (&m.body, stun) {
         (Body::Stun { .. }, Some(msg)) => {
             w.raw(b",\n      \"method\": ");
-            w.plain(&msg.method.to_string());
+            w.display(msg.method);
             w.raw(b",\n      \"class\": ");
             w.plain(msg.class.name());
             w.raw(b",\n      \"transaction_id\": ");
-            w.plain(&msg.transaction_id_hex());
+            w.display(msg.transaction_id_shown());
             if let Some(code) = msg.error_code() {
                 w.raw(b",\n      \"error_code\": ");
                 w.num(code);
@@ -551,7 +551,7 @@ fn write_message(
             None,
         ) => {
             w.raw(b",\n      \"method\": ");
-            w.plain(&method.to_string());
+            w.display(method);
             w.raw(b",\n      \"class\": ");
             w.plain(class.name());
             w.raw(b",\n      \"attributes\": []");
@@ -607,6 +607,19 @@ impl FieldWriter<'_> {
         debug_assert!(s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\'));
         self.out.push(b'"');
         self.out.extend_from_slice(s.as_bytes());
+        self.out.push(b'"');
+    }
+
+    /// A value shown as its `Display` gives it, which needs no escaping (as [`FieldWriter::plain`]),
+    /// written in place.
+    fn display(&mut self, v: impl std::fmt::Display) {
+        self.out.push(b'"');
+        let start = self.out.len();
+        // Writing to a Vec cannot fail.
+        let _ = write!(self.out, "{v}");
+        debug_assert!(self.out[start..]
+            .iter()
+            .all(|&b| b >= 0x20 && b != b'"' && b != b'\\'));
         self.out.push(b'"');
     }
 

@@ -254,11 +254,22 @@ impl StunMessage {
     }
     /// 24 hex digits, or 32 for a classic message (its whole 128-bit id, as tshark's classicstun.id).
     pub fn transaction_id_hex(&self) -> String {
-        if self.rfc5389 {
-            self.transaction_id.to_string()
-        } else {
-            format!("{:08x}{}", self.cookie, self.transaction_id)
+        self.transaction_id_shown().to_string()
+    }
+    /// What [`StunMessage::transaction_id_hex`] gives, written where it goes (the JSON writer lists every
+    /// message's id: a `String` each was two allocations per message, heaptrack).
+    pub(crate) fn transaction_id_shown(&self) -> impl fmt::Display + '_ {
+        struct Shown<'a>(&'a StunMessage);
+        impl fmt::Display for Shown<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                if self.0.rfc5389 {
+                    self.0.transaction_id.fmt(f)
+                } else {
+                    write!(f, "{:08x}{}", self.0.cookie, self.0.transaction_id)
+                }
+            }
         }
+        Shown(self)
     }
 }
 
