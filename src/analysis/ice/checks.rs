@@ -194,9 +194,7 @@ impl IceState {
         let dir = &mut pair.dirs[from as usize];
         let (tx, retransmit) = match o.tx {
             TxEvent::Request(tx) => {
-                if dir.txs.len() + usize::try_from(dir.settled_txs()).unwrap_or(usize::MAX)
-                    < MAX_TX_PER_DIRECTION
-                {
+                if dir.txs.len() < MAX_TX_PER_DIRECTION {
                     dir.txs.push(tx);
                     if use_candidate {
                         dir.use_candidate += 1;

@@ -20,7 +20,11 @@ use std::net::SocketAddr;
 /// Pairs per session: RFC 8445 §6.1.2.5 suggests a checklist limit of 100; browsers pair every local with
 /// every remote candidate and may exceed it, so allow ten times as many before counting instead.
 pub(crate) const MAX_PAIRS_PER_SESSION: usize = 1000;
-/// Transactions remembered per pair direction: consent checks every ~5 s (RFC 7675 §5.1) for 5 hours.
+/// Open checks per pair direction: those not settled yet ([`super::settle`]: within 45 s of their last
+/// transmission or answer). Consent checks come every ~5 s (RFC 7675 §5.1) and the initial checks are
+/// paced (RFC 8445 §14.2), so 4,096 open at once is a flood: past it a check is counted in `requests_sent`
+/// and `requests_not_detailed` but not tallied. Settled checks are tallied with no bound: a call of days
+/// counts every consent check, as its agents' getStats do.
 pub(crate) const MAX_TX_PER_DIRECTION: usize = 4096;
 /// Timeline entries per session. Past it, a session keeps its first [`TIMELINE_HEAD`] entries (the checks
 /// that set the call up) and its latest ones (the last ~hour of a call's consent checks, where a call that
@@ -183,7 +187,7 @@ impl Agent {
 /// One direction of a pair: the checks one agent sent to the other.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Direction {
-    /// Check transactions (first transmission order), at most [`MAX_TX_PER_DIRECTION`].
+    /// Open check transactions (first transmission order), at most [`MAX_TX_PER_DIRECTION`].
     pub(crate) txs: Vec<TxIndex>,
     pub(crate) txs_not_kept: u64,
     /// Requests carrying USE-CANDIDATE (counted per kept transaction), and the first one's first
@@ -509,10 +513,19 @@ impl Session {
         self.frozen.events + self.timeline.len() as u64 + self.timeline_not_kept
     }
 
-    /// Entries recorded but not shown: those between the head and the latest.
+    /// Entries recorded but not shown: those between the head and the latest, and the settled timeouts
+    /// a pair direction let go past the same bound ([`super::settle::Settled::timeouts_not_kept`]).
     pub(crate) fn timeline_events_not_kept(&self) -> u64 {
+        let timeouts: u64 = self
+            .pairs
+            .iter()
+            .flat_map(|p| &p.dirs)
+            .filter_map(|d| d.settled.as_ref())
+            .map(|s| s.timeouts_not_kept)
+            .sum();
         self.timeline_recorded()
             .saturating_sub(MAX_TIMELINE_EVENTS as u64)
+            + timeouts
     }
 
     /// The timeline as a view shows it, in the order its entries were recorded: the frozen entries shown,

@@ -10,7 +10,7 @@
 //! timeline keeps what it shows of them (transaction id and round-trip time, [`Tx::Settled`]), and the
 //! transactions are retired. The report adds the checks still open to a copy of the settled tally, so it
 //! is the same, number for number, as a tally over every check.
-use super::session::{Direction, Event, Session, Tx, TxRef};
+use super::session::{Direction, Event, Session, Tx, TxRef, MAX_TIMELINE_EVENTS, TIMELINE_HEAD};
 use super::IceState;
 use crate::analysis::pack::SleepStore;
 use crate::analysis::transactions::{Transaction, Transactions, TxIndex, TxState};
@@ -97,7 +97,23 @@ impl Tally {
 pub(crate) struct Settled {
     pub(crate) txs: u64,
     pub(crate) tally: Tally,
+    /// As a session's timeline keeps its entries: the first [`TIMELINE_HEAD`] and the latest, at most
+    /// [`MAX_TIMELINE_EVENTS`] in all. Checks that never end time out forever in a call of days.
     pub(crate) timeouts: Vec<SettledTimeout>,
+    /// Timeouts let go from the middle of `timeouts` (the view counts them in
+    /// `timeline_events_not_kept`).
+    pub(crate) timeouts_not_kept: u64,
+}
+
+impl Settled {
+    fn push_timeout(&mut self, t: SettledTimeout) {
+        if self.timeouts.len() >= MAX_TIMELINE_EVENTS {
+            // Only a direction past its bound pays for the shift: one timeout, 36 bytes times 4,000.
+            self.timeouts.remove(TIMELINE_HEAD);
+            self.timeouts_not_kept += 1;
+        }
+        self.timeouts.push(t);
+    }
 }
 
 impl Direction {
@@ -231,7 +247,7 @@ fn settle_session(
             };
             into.tally.add(tx, now);
             if let (TxState::TimedOut, Some(first)) = (tx.state(now), tx.first_request()) {
-                into.timeouts.push(SettledTimeout {
+                into.push_timeout(SettledTimeout {
                     first: first.ts,
                     frame: tx.last_request().map_or(first.frame, |s| s.frame),
                     id: tx.id,
@@ -313,7 +329,7 @@ fn compact_settled(session: &mut Session) {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{success, Driver, A, B};
-    use super::super::MAX_TIMELINE_EVENTS;
+    use super::super::MAX_TX_PER_DIRECTION;
     use super::*;
     use crate::analysis::testkit::check;
 
@@ -471,7 +487,113 @@ mod tests {
         let (shown, want) = (view(&frozen), view(&live));
         // 6,000 checks and 4,000 answers.
         assert_eq!(shown["timeline_events_not_kept"], 5_000);
-        assert!(shown == want, "the views differ");
+        assert!(shown["timeline"] == want["timeline"], "the timelines differ");
+        // The bound of 4,096 is on open checks: those settled before the flood do not count in it.
+        let settled = frozen.ice.sessions.get_passing(0).expect("the session").pairs[0].dirs[0].settled_txs();
+        assert!(settled > 50, "{settled} settled");
+        let not_detailed = |v: &serde_json::Value| v["pairs"][0]["a_to_b"]["requests_not_detailed"].clone();
+        assert_eq!(not_detailed(&want), 6_000 - MAX_TX_PER_DIRECTION as u64);
+        assert_eq!(
+            not_detailed(&shown),
+            6_000 - MAX_TX_PER_DIRECTION as u64 - settled
+        );
+    }
+
+    /// A call of hours, its checks settled as they finish, counts every check: past 4,096 checks a
+    /// direction still tallies each one (its agents' getStats do), and holds only those of the last 45 s.
+    #[test]
+    fn a_call_of_hours_tallies_every_check() {
+        let mut d = Driver::new();
+        let keep = HashSet::default();
+        let n = u16::try_from(MAX_TX_PER_DIRECTION + 904).expect("a u16");
+        let (mut answered, mut open_max) = (0u64, 0);
+        for i in 1..=n {
+            // A consent check each way every 4 s: five and a half hours.
+            d.wait(4_000);
+            d.feed(A, B, check(i, "bbbb:aaaa", true, false));
+            // Every eleventh is never answered.
+            if i % 11 != 0 {
+                d.feed(B, A, success(i, A.parse().expect("an address")));
+                answered += 1;
+            }
+            d.feed(B, A, check(20_000 + i, "aaaa:bbbb", false, false));
+            d.feed(A, B, success(20_000 + i, B.parse().expect("an address")));
+            if i % 2 == 0 {
+                let now = d.now();
+                d.ice
+                    .settle(&d.txs, now, crate::analysis::fold::FOLD_AFTER_SECS, &keep);
+                let s = d.ice.sessions.get_passing(0).expect("the session");
+                let open = s.pairs.iter().flat_map(|p| &p.dirs).map(|d| d.txs.len()).max();
+                open_max = open_max.max(open.unwrap_or(0));
+            }
+        }
+        let end = d.now().saturating_add_secs(60.0);
+        let s = crate::analysis::sessions::session(&d.ice, 0, &d.txs, end).expect("a view");
+        let view = serde_json::to_value(&s).expect("JSON");
+        let (a_to_b, b_to_a) = (&view["pairs"][0]["a_to_b"], &view["pairs"][0]["b_to_a"]);
+        let n = u64::from(n);
+        assert_eq!(a_to_b["requests_sent"], n);
+        assert_eq!(a_to_b["requests_not_detailed"], 0);
+        assert_eq!(a_to_b["responses_received"], answered);
+        assert_eq!(a_to_b["timeouts"], n - answered);
+        // Every check after the first answer is a consent check.
+        assert_eq!(a_to_b["consent_requests_sent"], n - 1);
+        assert_eq!(b_to_a["requests_sent"], n);
+        assert_eq!(b_to_a["responses_received"], n);
+        assert_eq!(b_to_a["requests_not_detailed"], 0);
+        // Those of the last 45 s or so: one every 4 s.
+        assert!(open_max < 20, "{open_max} open checks at most");
+    }
+
+    /// A direction whose checks all time out for hours keeps its timeouts as the timeline keeps entries:
+    /// the first 1,000 and the latest 4,000, the rest counted.
+    #[test]
+    fn settled_timeouts_keep_the_first_and_the_latest() {
+        let mut d = Driver::new();
+        let keep = HashSet::default();
+        let n: u16 = 6_000;
+        for i in 1..=n {
+            // A check every 2 s to an agent that never answers.
+            d.wait(2_000);
+            d.feed(A, B, check(i, "bbbb:aaaa", true, false));
+            if i % 5 == 0 {
+                let now = d.now();
+                d.ice
+                    .settle(&d.txs, now, crate::analysis::fold::FOLD_AFTER_SECS, &keep);
+            }
+        }
+        let s = d.ice.sessions.get_passing(0).expect("the session");
+        let settled = s.pairs[0].dirs[0].settled.as_ref().expect("settled checks");
+        assert_eq!(settled.timeouts.len(), MAX_TIMELINE_EVENTS);
+        let settled_n = settled.txs;
+        assert_eq!(settled.timeouts_not_kept, settled_n - MAX_TIMELINE_EVENTS as u64);
+        drop(s);
+        let end = d.now().saturating_add_secs(60.0);
+        let s = crate::analysis::sessions::session(&d.ice, 0, &d.txs, end).expect("a view");
+        let view = serde_json::to_value(&s).expect("JSON");
+        assert_eq!(view["pairs"][0]["a_to_b"]["timeouts"], u64::from(n));
+        let ids: Vec<String> = view["timeline"]
+            .as_array()
+            .expect("a timeline")
+            .iter()
+            .filter(|e| e["event"] == "timeout")
+            .filter_map(|e| e["transaction_id"].as_str().map(str::to_owned))
+            .collect();
+        // The settled ones kept, and those still open at the end (all timed out by then).
+        let open = u64::from(n) - settled_n;
+        assert_eq!(ids.len() as u64, MAX_TIMELINE_EVENTS as u64 + open);
+        let id = |i: u16| check(i, "", true, false).transaction_id.to_string();
+        assert_eq!(ids[0], id(1));
+        assert_eq!(ids[TIMELINE_HEAD - 1], id(1_000));
+        // Then the latest: those settled last, and the open ones.
+        let first_latest = u16::try_from(settled_n).expect("a u16") - 3_999;
+        assert_eq!(ids[TIMELINE_HEAD], id(first_latest));
+        assert_eq!(ids.last(), Some(&id(n)));
+        // 6,000 checks recorded, 5,000 shown; and the timeouts let go.
+        assert_eq!(
+            view["timeline_events_not_kept"],
+            1_000 + (settled_n - MAX_TIMELINE_EVENTS as u64)
+        );
     }
 
     /// A settled check's round-trip time comes back bit for bit, and its absence as None.

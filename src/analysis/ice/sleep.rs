@@ -120,7 +120,12 @@ pack_struct!(Tally {
 });
 pack_struct!(SettledTimeout { first, frame, id });
 pack_struct!(SettledTx { id, rtt });
-pack_struct!(Settled { txs, tally, timeouts });
+pack_struct!(Settled {
+    txs,
+    tally,
+    timeouts,
+    timeouts_not_kept,
+});
 pack_struct!(Direction {
     txs,
     txs_not_kept,
