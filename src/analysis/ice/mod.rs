@@ -68,7 +68,10 @@ pub(crate) const BINDING_HORIZON_SECS: f64 = crate::analysis::fold::FOLD_AFTER_S
 #[derive(Debug, Default)]
 pub struct IceState {
     pub(crate) sessions: Sessions,
-    by_ufrags: HashMap<(String, String), usize>,
+    /// A session's two ufrags, in either order (`checks::ufrags_key`) → the session.
+    by_ufrags: HashMap<Box<[u8]>, usize>,
+    /// The key a check looks up in `by_ufrags`, kept for the next.
+    ufrags_key: Vec<u8>,
     /// Check transaction → its pair.
     by_tx: ChecksByTx,
     /// (src, dst, transport) of a pair's checks → (session, pair, from), for media and USERNAME-less

@@ -132,10 +132,15 @@ impl TurnState {
             kind,
         };
         let Some(a) = self.entry(key) else { return };
-        if let Some(u) = &pending.username {
+        // Each request of a client carries the same two, mostly: copied only when they change.
+        if let Some(u) = pending
+            .username
+            .as_ref()
+            .filter(|&u| a.username.as_ref() != Some(u))
+        {
             a.username = Some(u.clone());
         }
-        if let Some(r) = &pending.realm {
+        if let Some(r) = pending.realm.as_ref().filter(|&r| a.realm.as_ref() != Some(r)) {
             a.realm = Some(r.clone());
         }
         if first {
