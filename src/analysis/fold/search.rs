@@ -39,9 +39,11 @@ impl Model {
     /// checks do not pile up; those a pending TURN request waits on stay. Returns how many went.
     pub(in crate::analysis) fn settle_checks(&mut self, now: Timestamp) -> usize {
         let pending: HashSet<transactions::TxIndex, FastHash> = self.turn.pending_txs().collect();
-        let settled = self
-            .ice
-            .settle(&self.transactions, now, FOLD_AFTER_SECS, &pending);
+        let settled = self.ice.settle(
+            &self.transactions,
+            (now, FOLD_AFTER_SECS, self.ice_folded.after()),
+            &pending,
+        );
         for &tx in &settled {
             self.retire_folded(tx, now);
         }

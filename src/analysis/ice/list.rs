@@ -301,15 +301,24 @@ impl Sessions {
     }
 
     /// The sleeping sessions from `from` on with checks that may settle at `now` (quiet for more than
-    /// `quiet_secs`): they must wake for it.
-    pub(crate) fn due_to_settle(&self, from: usize, now: Timestamp, quiet_secs: f64) -> Vec<usize> {
+    /// `quiet_secs`): they must wake for it; but those quiet for more than `folds_by`, which fold first.
+    pub(crate) fn due_to_settle(
+        &self,
+        from: usize,
+        now: Timestamp,
+        quiet_secs: f64,
+        folds_by: f64,
+    ) -> Vec<usize> {
         let base = self.base;
         self.list
             .iter()
             .enumerate()
             .skip(from.saturating_sub(base))
             .filter_map(|(i, slot)| match slot {
-                Slot::Asleep(a) if a.settles_after.is_some_and(|t| now.secs_since(t) > quiet_secs) => {
+                Slot::Asleep(a)
+                    if a.settles_after.is_some_and(|t| now.secs_since(t) > quiet_secs)
+                        && now.secs_since(a.last_activity) <= folds_by =>
+                {
                     Some(base + i)
                 }
                 _ => None,

@@ -173,16 +173,21 @@ impl IceState {
     /// A sleeping session whose checks may settle wakes for it and sleeps again at once: woken all
     /// together until the end of the search, they were ~5 MB of a busy server's capture's peak
     /// (heaptrack of the call-dense 4 GB read). Sessions are settled in index order either way.
+    ///
+    /// Sessions fold once quiet for `folds_after`: a sleeping one that will be by the next search
+    /// ([`crate::analysis::fold::FOLD_EVERY_SECS`] on) is not woken, as its fold retires its checks then. A
+    /// call that ends sleeps 10 s later, and its last consent checks came due a search or two before it
+    /// folded: each ending call was read back and stored again once more for them.
     pub(crate) fn settle(
         &mut self,
         txs: &Transactions,
-        now: Timestamp,
-        quiet_secs: f64,
+        (now, quiet_secs, folds_after): (Timestamp, f64, f64),
         keep: &HashSet<TxIndex, FastHash>,
     ) -> Vec<TxIndex> {
+        let folds_by = folds_after - crate::analysis::fold::FOLD_EVERY_SECS;
         let mut due = self
             .sessions
-            .due_to_settle(self.closed_below, now, quiet_secs)
+            .due_to_settle(self.closed_below, now, quiet_secs, folds_by)
             .into_iter()
             .peekable();
         let mut out = Vec::new();
@@ -345,7 +350,11 @@ mod tests {
         // Another session, awake.
         d.feed("192.0.2.7:5000", B, check(2, "cccc:dddd", true, true));
         let keep = HashSet::default();
-        let gone = d.ice.settle(&d.txs, Timestamp::from_secs_f64(60.0), 45.0, &keep);
+        let gone = d.ice.settle(
+            &d.txs,
+            (Timestamp::from_secs_f64(60.0), 45.0, f64::INFINITY),
+            &keep,
+        );
         assert_eq!(gone.len(), 2, "both sessions' checks settled");
         assert!(!d.ice.sessions.is_awake(0), "asleep again");
         assert!(d.ice.sessions.is_awake(1));
@@ -359,6 +368,29 @@ mod tests {
             .sum();
         assert_eq!(settled, 1);
         assert_eq!(s.settled.len(), 1, "the timeline refers to its settled check");
+    }
+
+    /// A sleeping session that folds at the next search is not woken to settle its checks (its fold
+    /// retires them); one that stays open longer is.
+    #[test]
+    fn a_sleeping_session_about_to_fold_is_not_woken_to_settle() {
+        for (folds_after, woken) in [(45.0, false), (62.0, false), (70.0, true), (f64::INFINITY, true)] {
+            let mut d = Driver::new();
+            d.feed(A, B, check(1, "bbbb:aaaa", true, true));
+            d.feed(B, A, success(1, A.parse().expect("an address")));
+            d.ice.sessions.enable_sleep(None, 0.0);
+            assert_eq!(d.ice.sleep(Timestamp::from_secs_f64(20.0), &d.txs), 1);
+            let keep = HashSet::default();
+            // Quiet for ~60 s: it folds at a search 5 s on once quiet for 62 s, not 70.
+            let now = Timestamp::from_secs_f64(60.0);
+            let gone = d.ice.settle(&d.txs, (now, 45.0, folds_after), &keep);
+            assert_eq!(gone.len(), usize::from(woken), "folds after {folds_after}");
+            assert_eq!(
+                d.ice.sessions.sleep_counts(),
+                (1 + u64::from(woken), u64::from(woken))
+            );
+            assert!(!d.ice.sessions.is_awake(0), "asleep");
+        }
     }
 
     /// A call long enough that its timeline passes its bound, its checks settled and their entries frozen
@@ -401,8 +433,11 @@ mod tests {
                 // A search for quiet ones every 5 s of capture time, as a read makes.
                 for d in [&mut frozen, &mut stored] {
                     let now = d.now();
-                    d.ice
-                        .settle(&d.txs, now, crate::analysis::fold::FOLD_AFTER_SECS, &keep);
+                    d.ice.settle(
+                        &d.txs,
+                        (now, crate::analysis::fold::FOLD_AFTER_SECS, f64::INFINITY),
+                        &keep,
+                    );
                     d.ice.sleep(now, &d.txs);
                 }
                 let s = frozen.ice.sessions.get_passing(0).expect("the session");
@@ -469,9 +504,11 @@ mod tests {
             }
             if i <= 100 && i % 5 == 0 {
                 let now = frozen.now();
-                frozen
-                    .ice
-                    .settle(&frozen.txs, now, crate::analysis::fold::FOLD_AFTER_SECS, &keep);
+                frozen.ice.settle(
+                    &frozen.txs,
+                    (now, crate::analysis::fold::FOLD_AFTER_SECS, f64::INFINITY),
+                    &keep,
+                );
             }
         }
         let froze = frozen.ice.timeline_entries_frozen();
@@ -520,8 +557,11 @@ mod tests {
             d.feed(A, B, success(20_000 + i, B.parse().expect("an address")));
             if i % 2 == 0 {
                 let now = d.now();
-                d.ice
-                    .settle(&d.txs, now, crate::analysis::fold::FOLD_AFTER_SECS, &keep);
+                d.ice.settle(
+                    &d.txs,
+                    (now, crate::analysis::fold::FOLD_AFTER_SECS, f64::INFINITY),
+                    &keep,
+                );
                 let s = d.ice.sessions.get_passing(0).expect("the session");
                 let open = s.pairs.iter().flat_map(|p| &p.dirs).map(|d| d.txs.len()).max();
                 open_max = open_max.max(open.unwrap_or(0));
@@ -558,8 +598,11 @@ mod tests {
             d.feed(A, B, check(i, "bbbb:aaaa", true, false));
             if i % 5 == 0 {
                 let now = d.now();
-                d.ice
-                    .settle(&d.txs, now, crate::analysis::fold::FOLD_AFTER_SECS, &keep);
+                d.ice.settle(
+                    &d.txs,
+                    (now, crate::analysis::fold::FOLD_AFTER_SECS, f64::INFINITY),
+                    &keep,
+                );
             }
         }
         let s = d.ice.sessions.get_passing(0).expect("the session");
