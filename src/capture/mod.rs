@@ -35,6 +35,11 @@ impl Timestamp {
     pub(crate) fn saturating_add_secs(self, secs: f64) -> Self {
         Timestamp(self.0.saturating_add((secs.max(0.0) * 1e9) as u64))
     }
+    // As `from_secs_f64`: the float-to-integer `as` saturates.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    pub(crate) fn saturating_sub_secs(self, secs: f64) -> Self {
+        Timestamp(self.0.saturating_sub((secs.max(0.0) * 1e9) as u64))
+    }
 }
 
 impl fmt::Display for Timestamp {
