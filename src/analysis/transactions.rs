@@ -346,8 +346,14 @@ impl Index {
         if self.same_fingerprint {
             return 7;
         }
-        // The low half of a keyed 64-bit hash.
-        let [a, b, c, d, ..] = self.hasher.hash_one(key).to_le_bytes();
+        // The low half of a keyed 64-bit hash of the key's bytes, hashed in one piece: `Key`'s derived
+        // `Hash` fed SipHash two addresses field by field (~3 % of the analysis thread, perf).
+        let mut bytes = [0u8; 51];
+        bytes[..19].copy_from_slice(&SortAddr::of(key.requester).bytes());
+        bytes[19..38].copy_from_slice(&SortAddr::of(key.responder).bytes());
+        bytes[38] = key.transport as u8;
+        bytes[39..].copy_from_slice(&key.id.0);
+        let [a, b, c, d, ..] = self.hasher.hash_one(bytes).to_le_bytes();
         u32::from_le_bytes([a, b, c, d])
     }
 

@@ -29,6 +29,16 @@ impl SortAddr {
         }
     }
 
+    /// The address as 19 bytes (IPv6 or not, the 16-byte address, the port): one write for a hasher
+    /// where `SocketAddr`'s `Hash` makes several.
+    pub(crate) fn bytes(&self) -> [u8; 19] {
+        let mut b = [0u8; 19];
+        b[0] = u8::from(self.v6);
+        b[1..17].copy_from_slice(&self.ip);
+        b[17..].copy_from_slice(&self.port.to_be_bytes());
+        b
+    }
+
     pub(crate) fn addr(&self) -> SocketAddr {
         let ip = if self.v6 {
             IpAddr::from(self.ip)
