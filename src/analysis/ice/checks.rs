@@ -184,6 +184,9 @@ impl IceState {
             return;
         };
         session.last = o.seen;
+        if let TxEvent::Request(_) = o.tx {
+            session.settle_hint = session.settle_hint.min(o.seen.ts);
+        }
         let Some(pair) = session.pairs.get_mut(p) else {
             return;
         };

@@ -224,8 +224,17 @@ impl Sessions {
     }
 
     /// Whether session `s` is open and awake.
+    #[cfg(test)]
     pub(crate) fn is_awake(&self, s: usize) -> bool {
         matches!(self.slot(s), Some(Slot::Open(_)))
+    }
+
+    /// Session `s` if it is awake (open and not asleep).
+    pub(crate) fn get_awake(&self, s: usize) -> Option<&Session> {
+        match self.slot(s) {
+            Some(Slot::Open(x)) => Some(x),
+            _ => None,
+        }
     }
 
     /// Puts session `s`, woken by [`Sessions::get_mut`] while asleep and quiet since, back to sleep at

@@ -399,6 +399,12 @@ pub(crate) struct Session {
     /// Set only in what [`super::Sessions::get`] gives for a folded session ([`crate::analysis::fold`]: its
     /// view was rendered and handed on, and nothing of it is kept but its place).
     pub(crate) folded: bool,
+    /// No check of this session settles before it has been quiet since this time: the least last activity
+    /// of its directions' first open checks when it was last settled, lowered as checks come (answers and
+    /// retransmissions only make a check's activity later). [`Session::NOTHING_OPEN`]: no open check. A
+    /// search settles a session only once this is due, rather than reading each direction's first check
+    /// in the transaction table at every search ([`super::IceState::settle`]).
+    pub(crate) settle_hint: Timestamp,
 }
 
 impl TxRef {
@@ -456,8 +462,12 @@ impl Session {
             last: seen,
             restart_of,
             folded: false,
+            settle_hint: Session::NOTHING_OPEN,
         }
     }
+
+    /// [`Session::settle_hint`] when no check is open.
+    pub(crate) const NOTHING_OPEN: Timestamp = Timestamp(u64::MAX);
 
     /// The last time anything of this session was seen: a STUN message, or media on one of its pairs.
     pub(crate) fn last_activity(&self) -> Timestamp {

@@ -201,7 +201,12 @@ impl IceState {
         let mut settled: HashMap<TxIndex, Option<SettledTx>, FastHash> = HashMap::default();
         for s in self.closed_below..self.sessions.len() {
             let wakes = due.next_if_eq(&s).is_some();
-            if !wakes && !self.sessions.is_awake(s) {
+            if !wakes
+                && !self
+                    .sessions
+                    .get_awake(s)
+                    .is_some_and(|x| now.secs_since(x.settle_hint) > quiet_secs)
+            {
                 continue;
             }
             let Some((session, store)) = self.sessions.get_mut_and_store(s) else {
@@ -209,6 +214,7 @@ impl IceState {
             };
             self.timeline_entries_frozen +=
                 settle_session(session, store, txs, now, quiet_secs, keep, &mut settled) as u64;
+            session.settle_hint = super::settles_after(session, txs).unwrap_or(Session::NOTHING_OPEN);
             for &i in settled.keys() {
                 self.by_tx.remove(i);
                 out.push(i);

@@ -174,6 +174,7 @@ pack_struct!(Session {
     last,
     restart_of,
     folded,
+    settle_hint,
 });
 
 #[cfg(test)]
