@@ -492,6 +492,13 @@ impl Transactions {
                     *slot = fresh;
                     i
                 } else if self.list.len() < MAX_TRANSACTIONS {
+                    // Grown by an eighth at a time, not doubled: the table's size follows the most requests
+                    // held at once (the call-dense 4 GB read's 132,874 took a doubled table of 262,144: a
+                    // 29 MB block for 15 MB used; heaptrack's peak 93.1 → 84.9 MB). Past a few hundred KB
+                    // the allocator moves a block by remapping it.
+                    if self.list.len() == self.list.capacity() {
+                        self.list.reserve_exact((self.list.len() / 8).max(1024));
+                    }
                     self.list.push(fresh);
                     self.list.len() - 1
                 } else {
@@ -630,6 +637,25 @@ mod tests {
             ts: Timestamp(ms * 1_000_000),
             frame,
             input: 0,
+        }
+    }
+
+    /// The table grows by an eighth of its size when full, not by doubling: its capacity stays within
+    /// an eighth (or 1,024 slots) of the most requests it held.
+    #[test]
+    fn the_table_grows_with_what_it_holds_not_by_doubling() {
+        let a: SocketAddr = "10.0.0.1:1000".parse().unwrap();
+        let b: SocketAddr = "10.0.0.2:2000".parse().unwrap();
+        let mut t = Transactions::default();
+        for n in 0u32..140_000 {
+            let mut m = msg(Class::Request, 0);
+            m.transaction_id.0[..4].copy_from_slice(&n.to_be_bytes());
+            assert!(matches!(
+                t.on_message(at(u64::from(n), u64::from(n)), a, b, Transport::Udp, false, &m),
+                TxEvent::Request(_)
+            ));
+            let (len, cap) = (t.list.len(), t.list.capacity());
+            assert!(cap <= len + (len / 8).max(1024), "{len} held in room for {cap}");
         }
     }
 
