@@ -181,6 +181,8 @@ impl IceState {
     /// together until the end of the search, they were ~5 MB of a busy server's capture's peak
     /// (heaptrack of the call-dense 4 GB read). Sessions are settled in index order either way.
     ///
+    /// An awake session is settled only once its [`Session::settle_hint`] is due.
+    ///
     /// Sessions fold once quiet for `folds_after`: a sleeping one that will be by the next search
     /// ([`crate::analysis::fold::FOLD_EVERY_SECS`] on) is not woken, as its fold retires its checks then. A
     /// call that ends sleeps 10 s later, and its last consent checks came due a search or two before it
@@ -214,7 +216,8 @@ impl IceState {
             };
             self.timeline_entries_frozen +=
                 settle_session(session, store, txs, now, quiet_secs, keep, &mut settled) as u64;
-            session.settle_hint = super::settles_after(session, txs).unwrap_or(Session::NOTHING_OPEN);
+            let after = super::settles_after(session, txs);
+            session.settle_hint = after.unwrap_or(Session::NOTHING_OPEN);
             for &i in settled.keys() {
                 self.by_tx.remove(i);
                 out.push(i);
@@ -222,8 +225,7 @@ impl IceState {
             if wakes {
                 // Not woken again for SETTLE_WAKE_EVERY_SECS.
                 let not_before = now.saturating_sub_secs(quiet_secs - SETTLE_WAKE_EVERY_SECS);
-                let after = super::settles_after(session, txs).map(|t| t.max(not_before));
-                self.sessions.sleep_again(s, after);
+                self.sessions.sleep_again(s, after.map(|t| t.max(not_before)));
             }
         }
         out
