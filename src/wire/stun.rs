@@ -50,23 +50,7 @@ pub(crate) const ATTR_GOOG_NETWORK_INFO: u16 = 0xC057;
 
 const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
-/// The 96-bit transaction id (RFC 8489 §5). For classic RFC 3489 messages the 128-bit id is the cookie
-/// field followed by these 12 bytes; [`StunMessage::transaction_id_hex`] prints all of it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct TransactionId(pub [u8; 12]);
-
-impl fmt::Display for TransactionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // One write of 24 digits (every listed message shows its id; a write per byte showed in profiles).
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut out = [0u8; 24];
-        for (pair, b) in out.chunks_exact_mut(2).zip(self.0) {
-            pair[0] = HEX[usize::from(b >> 4)];
-            pair[1] = HEX[usize::from(b & 0xF)];
-        }
-        f.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
-    }
-}
+pub use super::transaction_id::TransactionId;
 
 /// RFC 8489 §5: the two class bits C1 C0. Serialised as its `name()`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]

@@ -507,12 +507,12 @@ fn consent_flags(s: &SessionReport) -> Vec<bool> {
         .iter()
         .map(|e| match e.event {
             TimelineKind::Success => {
-                if let Some(other) = s.agents.iter().find(|a| a.ufrag != e.from) {
+                if let Some(other) = s.agents.iter().find(|a| *a.ufrag != *e.from) {
                     succeeded.insert((e.pair, other.ufrag.as_str()));
                 }
                 false
             }
-            TimelineKind::Check => succeeded.contains(&(e.pair, e.from.as_str())),
+            TimelineKind::Check => succeeded.contains(&(e.pair, &*e.from)),
             _ => false,
         })
         .collect()

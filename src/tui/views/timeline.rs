@@ -18,7 +18,7 @@ const LABEL: u16 = 18;
 
 /// The glyph, its precedence when events share a column, and its colour.
 pub(crate) fn glyph(s: &SessionReport, e: &TimelineEvent, consent: bool) -> (char, u8, Color) {
-    let from_a = s.agents.first().is_some_and(|a| a.ufrag == e.from);
+    let from_a = s.agents.first().is_some_and(|a| *a.ufrag == *e.from);
     match e.event {
         TimelineKind::Timeout => ('T', 9, Color::Red),
         TimelineKind::Error => ('E', 9, Color::Red),

@@ -457,7 +457,7 @@ fn one_way_pairs(s: &SessionReport, out: &mut Vec<Finding>) {
                     name(to)
                 ),
                 subject: session_subject(s),
-                frames: frames_of(s, |e| e.pair == i && e.from == name(from) && e.event == TimelineKind::Check),
+                frames: frames_of(s, |e| e.pair == i && *e.from == name(from) && e.event == TimelineKind::Check),
             });
         }
     }
