@@ -353,6 +353,21 @@ pub(super) mod tests {
         pub(super) fn now(&self) -> Timestamp {
             Timestamp(self.ms * 1_000_000)
         }
+        /// A read's search for quiet checks at the last message's time: settles those quiet for
+        /// [`crate::analysis::fold::FOLD_AFTER_SECS`] (but those in `keep`); no session folds here.
+        pub(super) fn settle_now(
+            &mut self,
+            keep: &std::collections::HashSet<TxIndex, crate::net::hash::FastHash>,
+        ) -> Vec<TxIndex> {
+            let quiet = crate::analysis::fold::FOLD_AFTER_SECS;
+            self.ice
+                .settle(&self.txs, (self.now(), quiet, f64::INFINITY), keep)
+        }
+        /// Session 0's view as a capture ending at `end` shows it, as JSON.
+        pub(super) fn view(&self, end: Timestamp) -> serde_json::Value {
+            let s = crate::analysis::sessions::session(&self.ice, 0, &self.txs, end).expect("a view");
+            serde_json::to_value(&s).expect("JSON")
+        }
     }
 
     pub(super) const A: &str = "192.0.2.1:5000";

@@ -482,13 +482,8 @@ mod tests {
             if i % 5 == 0 {
                 // A search for quiet ones every 5 s of capture time, as a read makes.
                 for d in [&mut frozen, &mut stored] {
-                    let now = d.now();
-                    d.ice.settle(
-                        &d.txs,
-                        (now, crate::analysis::fold::FOLD_AFTER_SECS, f64::INFINITY),
-                        &keep,
-                    );
-                    d.ice.sleep(now, &d.txs);
+                    d.settle_now(&keep);
+                    d.ice.sleep(d.now(), &d.txs);
                 }
                 let s = frozen.ice.sessions.get_passing(0).expect("the session");
                 kept_live = kept_live.max(s.timeline.len());
@@ -497,10 +492,7 @@ mod tests {
             }
         }
         let end = live.now().saturating_add_secs(60.0);
-        let view = |d: &Driver| {
-            let s = crate::analysis::sessions::session(&d.ice, 0, &d.txs, end).expect("a view");
-            serde_json::to_value(&s).expect("JSON")
-        };
+        let view = |d: &Driver| d.view(end);
         let (shown, want) = (view(&frozen), view(&live));
         assert!(view(&stored) == want, "stored: the views differ");
         let compactions = stored.ice.sessions.sleep_store().map(SleepStore::compactions);
@@ -553,12 +545,7 @@ mod tests {
                 }
             }
             if i <= 100 && i % 5 == 0 {
-                let now = frozen.now();
-                frozen.ice.settle(
-                    &frozen.txs,
-                    (now, crate::analysis::fold::FOLD_AFTER_SECS, f64::INFINITY),
-                    &keep,
-                );
+                frozen.settle_now(&keep);
             }
         }
         let froze = frozen.ice.timeline_entries_frozen();
@@ -567,10 +554,7 @@ mod tests {
         assert!(s.timeline_not_kept > 0, "the live ring turned");
         drop(s);
         let end = live.now();
-        let view = |d: &Driver| {
-            let s = crate::analysis::sessions::session(&d.ice, 0, &d.txs, end).expect("a view");
-            serde_json::to_value(&s).expect("JSON")
-        };
+        let view = |d: &Driver| d.view(end);
         let (shown, want) = (view(&frozen), view(&live));
         // 6,000 checks and 4,000 answers.
         assert_eq!(shown["timeline_events_not_kept"], 5_000);
@@ -606,20 +590,14 @@ mod tests {
             d.feed(B, A, check(20_000 + i, "aaaa:bbbb", false, false));
             d.feed(A, B, success(20_000 + i, B.parse().expect("an address")));
             if i % 2 == 0 {
-                let now = d.now();
-                d.ice.settle(
-                    &d.txs,
-                    (now, crate::analysis::fold::FOLD_AFTER_SECS, f64::INFINITY),
-                    &keep,
-                );
+                d.settle_now(&keep);
                 let s = d.ice.sessions.get_passing(0).expect("the session");
                 let open = s.pairs.iter().flat_map(|p| &p.dirs).map(|d| d.txs.len()).max();
                 open_max = open_max.max(open.unwrap_or(0));
             }
         }
         let end = d.now().saturating_add_secs(60.0);
-        let s = crate::analysis::sessions::session(&d.ice, 0, &d.txs, end).expect("a view");
-        let view = serde_json::to_value(&s).expect("JSON");
+        let view = d.view(end);
         let (a_to_b, b_to_a) = (&view["pairs"][0]["a_to_b"], &view["pairs"][0]["b_to_a"]);
         let n = u64::from(n);
         assert_eq!(a_to_b["requests_sent"], n);
@@ -647,12 +625,7 @@ mod tests {
             d.wait(2_000);
             d.feed(A, B, check(i, "bbbb:aaaa", true, false));
             if i % 5 == 0 {
-                let now = d.now();
-                d.ice.settle(
-                    &d.txs,
-                    (now, crate::analysis::fold::FOLD_AFTER_SECS, f64::INFINITY),
-                    &keep,
-                );
+                d.settle_now(&keep);
             }
         }
         let s = d.ice.sessions.get_passing(0).expect("the session");
@@ -662,8 +635,7 @@ mod tests {
         assert_eq!(settled.timeouts_not_kept, settled_n - MAX_TIMELINE_EVENTS as u64);
         drop(s);
         let end = d.now().saturating_add_secs(60.0);
-        let s = crate::analysis::sessions::session(&d.ice, 0, &d.txs, end).expect("a view");
-        let view = serde_json::to_value(&s).expect("JSON");
+        let view = d.view(end);
         assert_eq!(view["pairs"][0]["a_to_b"]["timeouts"], u64::from(n));
         let ids: Vec<String> = view["timeline"]
             .as_array()
