@@ -132,8 +132,9 @@ impl SleepStore {
     }
 
     /// Rewrites the store with only what `asleep` refers to (every item still asleep, and the open ICE
-    /// sessions' frozen timeline blocks, [`SleepStore::put_bytes`]), into new storage, each reference moved to its new place; the old storage is let go. A state that cannot be
-    /// read back is counted in [`SleepStore::errors`] and stored empty (it then reads back as nothing).
+    /// sessions' frozen timeline blocks, [`SleepStore::put_bytes`]), into new storage, each reference
+    /// moved to its new place; the old storage is let go. A state that cannot be read back is counted in
+    /// [`SleepStore::errors`] and stored empty (it then reads back as nothing).
     /// When no new storage can be made (no temporary file), the store stays as it is until twice as much
     /// is no longer asleep.
     pub(crate) fn compact<'a>(&mut self, asleep: impl Iterator<Item = &'a mut RawRef>) {

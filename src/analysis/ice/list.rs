@@ -226,7 +226,7 @@ impl Sessions {
     /// Whether session `s` is open and awake.
     #[cfg(test)]
     pub(crate) fn is_awake(&self, s: usize) -> bool {
-        matches!(self.slot(s), Some(Slot::Open(_)))
+        self.get_awake(s).is_some()
     }
 
     /// Session `s` if it is awake (open and not asleep).
