@@ -193,6 +193,19 @@ impl MessageRecord {
     }
 }
 
+/// Stored STUN messages decoded again, read in about capture order ([`Model::stun_reader`]).
+pub(crate) struct StunReader<'a>(store::RawReader<'a>);
+
+impl StunReader<'_> {
+    /// What [`Model::stun`] gives for `m`.
+    pub(crate) fn stun(&mut self, m: &MessageRecord) -> Option<StunMessage> {
+        match m.body {
+            Body::Stun { raw, .. } => self.0.decode(raw).ok(),
+            Body::ChannelData { .. } => None,
+        }
+    }
+}
+
 /// An ICMP/ICMPv6 destination-unreachable for a packet of ours.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Unreachable {
@@ -322,6 +335,12 @@ impl Model {
             Body::Stun { raw, .. } => self.raw.decode(raw).ok(),
             Body::ChannelData { .. } => None,
         }
+    }
+
+    /// A reader of stored STUN messages for a run of records in capture order, as [`Model::stun`] gives
+    /// them but sparing the shared read-back cache for each ([`store::RawReader`]).
+    pub(crate) fn stun_reader(&self) -> StunReader<'_> {
+        StunReader(self.raw.reader())
     }
 
     /// A stored STUN message's transaction id, read from its header without decoding the rest.

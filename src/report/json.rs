@@ -10,7 +10,6 @@ use super::turn::AllocationItem;
 use super::Report;
 use crate::analysis::findings::{Finding, FindingSlot};
 use crate::analysis::fold::{Folded, FoldedSession, Form, Rendered};
-use crate::analysis::records::Records;
 use crate::analysis::sessions::SessionReport;
 use crate::analysis::{Body, MessageRecord, Model, Path, RelayVia};
 use crate::wire::stun::{StunMessage, Verdict};
@@ -109,13 +108,11 @@ pub fn write_streaming_in_blocks(
         w.write_all(b"\n  },\n  \"messages\": ")
     })?;
     let multi = r.inputs.len() > 1;
-    let render: &Render<'_, MessageRecord> =
-        &|m, buf| write_message(m, model.path(m), model.stun(m).as_ref(), multi, buf);
     if model.messages.is_empty() {
         out.write_all(b"[]")?;
     } else {
         out.write_all(b"[")?;
-        blocks.records(out, &model.messages, 2, render)?;
+        blocks.messages(out, model, 2, multi)?;
         close_array(out, 2)?;
     }
     out.write_all(b"\n}\n")
@@ -235,26 +232,29 @@ impl Blocks {
         let parts: Vec<&[T]> = items.chunks(self.block).collect();
         let seps = Separators::new(depth, first);
         self.ordered(out, parts.len(), &|i, slot| match parts.get(i) {
-            Some(part) => slot.render(part, render, seps.before(i), &seps.next),
+            Some(part) => slot.render(part, &mut |x, buf| render(x, buf), seps.before(i), &seps.next),
             None => Err(io::Error::other("a block out of place")),
         })
     }
 
-    /// Writes `records` as the elements of a pretty JSON array at `depth` whose `[` is written, `block` at a
-    /// time read back and rendered on every core, in order. The records are read by the renderers from the
-    /// spill's cache, so no thread waits for a chunk to be read back between two of them.
-    fn records(
-        &self,
-        out: &mut dyn Write,
-        records: &Records,
-        depth: usize,
-        render: &Render<'_, MessageRecord>,
-    ) -> io::Result<()> {
+    /// Writes `model`'s messages as the elements of a pretty JSON array at `depth` whose `[` is written,
+    /// `block` at a time read back and rendered on every core, in order. The records are read by the
+    /// renderers from the spill's cache, so no thread waits for a chunk to be read back between two of
+    /// them; each block reads its messages' bytes through a reader of its own ([`Model::stun_reader`]).
+    fn messages(&self, out: &mut dyn Write, model: &Model, depth: usize, multi: bool) -> io::Result<()> {
         let seps = Separators::new(depth, true);
-        let (len, block) = (records.len(), self.block);
+        let (len, block) = (model.messages.len(), self.block);
         self.ordered(out, len.div_ceil(block), &|i, slot| {
             let start = i * block;
-            let part: Vec<MessageRecord> = records.range(start..start + block).map(|(_, r)| r).collect();
+            let part: Vec<MessageRecord> = model
+                .messages
+                .range(start..start + block)
+                .map(|(_, r)| r)
+                .collect();
+            let mut stun = model.stun_reader();
+            let render = &mut |m: &MessageRecord, buf: &mut Vec<u8>| {
+                write_message(m, model.path(m), stun.stun(m).as_ref(), multi, buf)
+            };
             slot.render(&part, render, seps.before(i), &seps.next)
         })
     }
@@ -409,7 +409,13 @@ struct Slot {
 impl Slot {
     /// Renders `part`, the first element after `first` and the others after `next` (separator and
     /// indentation).
-    fn render<T>(&mut self, part: &[T], render: &Render<'_, T>, first: &[u8], next: &[u8]) -> io::Result<()> {
+    fn render<T>(
+        &mut self,
+        part: &[T],
+        render: &mut dyn FnMut(&T, &mut Vec<u8>) -> io::Result<bool>,
+        first: &[u8],
+        next: &[u8],
+    ) -> io::Result<()> {
         self.buf.clear();
         let mut check = false;
         for (i, item) in part.iter().enumerate() {
