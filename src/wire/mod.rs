@@ -17,6 +17,7 @@ pub mod media;
 #[cfg(test)]
 pub(crate) mod rfc5769;
 pub mod stun;
+pub(crate) mod tlv;
 pub(crate) mod transaction_id;
 
 use std::fmt;
