@@ -62,6 +62,7 @@ pub(crate) fn pretty_at(compact: &[u8], depth: usize, out: &mut Vec<u8>) {
                 out.push(b',');
                 newline(out, depth);
             }
+            // ':', the last byte STRUCTURE holds.
             _ => out.extend_from_slice(b": "),
         }
     }
@@ -95,9 +96,11 @@ const STRUCTURE: [bool; 256] = {
     t
 };
 
+/// A newline and the indentation of 32 levels, cut to the level wanted.
+const SPACES: &[u8] = b"\n                                                                ";
+
 /// A newline and two spaces a level.
 fn newline(out: &mut Vec<u8>, depth: usize) {
-    const SPACES: &[u8] = b"\n                                                                ";
     match SPACES.get(..2 * depth + 1) {
         Some(s) => out.extend_from_slice(s),
         None => {
@@ -123,7 +126,6 @@ impl Pretty {
     }
 
     fn newline<W: ?Sized + Write>(&self, w: &mut W) -> io::Result<()> {
-        const SPACES: &[u8] = b"\n                                                                ";
         let n = self.indent * 2;
         match SPACES.get(..n + 1) {
             Some(s) => w.write_all(s),
