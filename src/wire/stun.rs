@@ -351,7 +351,7 @@ pub fn decode(b: &[u8], keys: &Keyring) -> Result<StunMessage, DecodeError> {
     } else {
         Dialect::Standard
     };
-    if !padded && dialect != Dialect::MsTurn && tlvs.iter().any(|t| t.len % 4 != 0) {
+    if !padded && dialect != Dialect::MsTurn && tlvs.iter().any(|t| t.len() % 4 != 0) {
         problem.get_or_insert(DecodeError::new(HEADER_LEN, "stun-attribute-unpadded"));
     }
     // RFC 8489 §5: the length is a multiple of 4 (MS-TURN's need not be, but Wireshark flags it too).
@@ -379,16 +379,16 @@ pub fn decode(b: &[u8], keys: &Keyring) -> Result<StunMessage, DecodeError> {
         malformed: problem,
     };
     for &t in tlvs.iter() {
-        let Some(value) = b.get(t.off + 4..t.off + 4 + t.len) else {
+        let Some(value) = b.get(t.off() + 4..t.off() + 4 + t.len()) else {
             continue;
         };
         match t.typ {
-            ATTR_FINGERPRINT => msg.fingerprint = check_fingerprint(b, t.off, value),
+            ATTR_FINGERPRINT => msg.fingerprint = check_fingerprint(b, t.off(), value),
             ATTR_MESSAGE_INTEGRITY | ATTR_MESSAGE_INTEGRITY_SHA256 => {
                 // RFC 8489 §14.5/14.6: only the first integrity attribute of each kind counts; a later
                 // SHA-256 one does not override a verdict already reached.
                 if matches!(msg.integrity, Verdict::Absent | Verdict::Unchecked) {
-                    msg.integrity = check_integrity(b, t.off, t.typ, value, &msg, keys);
+                    msg.integrity = check_integrity(b, t.off(), t.typ, value, &msg, keys);
                 }
             }
             _ => {}
@@ -396,8 +396,8 @@ pub fn decode(b: &[u8], keys: &Keyring) -> Result<StunMessage, DecodeError> {
         msg.attributes.push(Attribute {
             typ: t.typ,
             // A TLV may start past 65,535 bytes into a message at the length field's limit: saturate.
-            offset: u16::try_from(t.off).unwrap_or(u16::MAX),
-            len: u16::try_from(t.len).unwrap_or(u16::MAX),
+            offset: u16::try_from(t.off()).unwrap_or(u16::MAX),
+            len: u16::try_from(t.len()).unwrap_or(u16::MAX),
             value: attributes::decode_value_in(dialect, t.typ, value, &header),
         });
     }

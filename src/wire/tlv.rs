@@ -9,8 +9,21 @@ use super::DecodeError;
 #[derive(Clone, Copy, Default)]
 pub(super) struct Tlv {
     pub(super) typ: u16,
-    pub(super) off: usize,
-    pub(super) len: usize,
+    /// The value's length (as its header states it, padding not counted).
+    len: u16,
+    /// Where the attribute's header is: a message is at most 65,535 + 20 bytes (8 bytes a TLV, where
+    /// three `usize`s were 24: the walk's inline list is cleared for every message).
+    off: u32,
+}
+
+impl Tlv {
+    pub(super) fn off(&self) -> usize {
+        self.off as usize
+    }
+
+    pub(super) fn len(&self) -> usize {
+        usize::from(self.len)
+    }
 }
 
 /// Attributes [`Tlvs`] holds without allocating.
@@ -67,14 +80,26 @@ pub(super) fn walk(b: &[u8], padded: bool) -> (Tlvs, Option<DecodeError>) {
             );
         };
         let typ = u16::from_be_bytes([tl[0], tl[1]]);
-        let len = u16::from_be_bytes([tl[2], tl[3]]) as usize;
+        let len16 = u16::from_be_bytes([tl[2], tl[3]]);
+        let len = usize::from(len16);
         if off + 4 + len > b.len() {
             return (
                 tlvs,
                 Some(DecodeError::new(off, "stun-attribute-length-overflow")),
             );
         }
-        tlvs.push(Tlv { typ, off, len });
+        let Ok(at) = u32::try_from(off) else {
+            // Past 4 GiB: no STUN message is (its length is 16 bits); `decode` never walks one.
+            return (
+                tlvs,
+                Some(DecodeError::new(off, "stun-attribute-length-overflow")),
+            );
+        };
+        tlvs.push(Tlv {
+            typ,
+            len: len16,
+            off: at,
+        });
         // RFC 8489 §14: values are padded to a multiple of 4; the padding is not in the length.
         off += 4 + if padded { len.div_ceil(4) * 4 } else { len };
     }
@@ -117,7 +142,7 @@ mod tests {
         let (tlvs, problem) = walk(&b, true);
         assert!(problem.is_none());
         assert_eq!(tlvs.len(), usize::from(n));
-        let found: Vec<(u16, usize, usize)> = tlvs.iter().map(|t| (t.typ, t.off, t.len)).collect();
+        let found: Vec<(u16, usize, usize)> = tlvs.iter().map(|t| (t.typ, t.off(), t.len())).collect();
         let expected: Vec<(u16, usize, usize)> = (0..n)
             .map(|i| (0x8100 + i, HEADER_LEN + 8 * usize::from(i), 4))
             .collect();
