@@ -763,7 +763,7 @@ fn timeline(
                     id: tx.id,
                 })
             });
-            for t in dir.settled_timeouts().iter().copied().chain(open) {
+            for t in dir.settled_timeouts().copied().chain(open) {
                 out.push(TimelineEvent {
                     ts: secs(
                         t.first

@@ -478,6 +478,16 @@ impl Session {
     }
 }
 
+/// The place in a full timeline's tail (the latest `MAX_TIMELINE_EVENTS - TIMELINE_HEAD` entries, kept as
+/// a ring) of its oldest entry, for the next to replace; `ring` moves on past it.
+pub(super) fn next_in_tail(ring: &mut u16) -> usize {
+    let tail = MAX_TIMELINE_EVENTS - TIMELINE_HEAD;
+    let at = usize::from(*ring) % tail;
+    // The tail is 4,000 entries: its positions fit u16.
+    *ring = u16::try_from((at + 1) % tail).unwrap_or(0);
+    at
+}
+
 impl Session {
     /// Records a timeline entry. Past [`MAX_TIMELINE_EVENTS`] it replaces the oldest entry after the first
     /// [`TIMELINE_HEAD`], which is counted as not kept: a long call's timeline holds its start and its
@@ -489,13 +499,12 @@ impl Session {
             self.timeline.push(ev);
             return;
         }
-        let tail = MAX_TIMELINE_EVENTS - TIMELINE_HEAD;
-        let at = usize::from(self.timeline_ring) % tail;
-        if let Some(slot) = self.timeline.get_mut(head + at) {
+        if let Some(slot) = self
+            .timeline
+            .get_mut(head + next_in_tail(&mut self.timeline_ring))
+        {
             *slot = ev;
         }
-        // The tail is 4,000 entries: its positions fit u16.
-        self.timeline_ring = u16::try_from((at + 1) % tail).unwrap_or(0);
         self.timeline_not_kept += 1;
     }
 

@@ -10,7 +10,9 @@
 //! timeline keeps what it shows of them (transaction id and round-trip time, [`Tx::Settled`]), and the
 //! transactions are retired. The report adds the checks still open to a copy of the settled tally, so it
 //! is the same, number for number, as a tally over every check.
-use super::session::{Direction, Event, Session, Tx, TxRef, MAX_TIMELINE_EVENTS, TIMELINE_HEAD};
+use super::session::{
+    next_in_tail, Direction, Event, Session, Tx, TxRef, MAX_TIMELINE_EVENTS, TIMELINE_HEAD,
+};
 use super::IceState;
 use crate::analysis::pack::SleepStore;
 use crate::analysis::transactions::{Transaction, Transactions, TxIndex, TxState};
@@ -97,22 +99,39 @@ impl Tally {
 pub(crate) struct Settled {
     pub(crate) txs: u64,
     pub(crate) tally: Tally,
-    /// As a session's timeline keeps its entries: the first [`TIMELINE_HEAD`] and the latest, at most
-    /// [`MAX_TIMELINE_EVENTS`] in all. Checks that never end time out forever in a call of days.
+    /// As a session's timeline keeps its entries ([`Session::event`]): the first [`TIMELINE_HEAD`] and the
+    /// latest, at most [`MAX_TIMELINE_EVENTS`] in all, the latest in a ring past the first
+    /// ([`Settled::timeouts_in_order`]). Checks that never end time out forever in a call of days.
     pub(crate) timeouts: Vec<SettledTimeout>,
+    /// Where the oldest of the latest timeouts is in the ring, once `timeouts` is full.
+    pub(crate) timeouts_ring: u16,
     /// Timeouts let go from the middle of `timeouts` (the view counts them in
     /// `timeline_events_not_kept`).
     pub(crate) timeouts_not_kept: u64,
 }
 
 impl Settled {
+    /// Keeps timeout `t`: past the bound, in place of the oldest of the latest, as the timeline does (a
+    /// `Vec::remove` after the first ones shifted 4,000 entries for each).
     fn push_timeout(&mut self, t: SettledTimeout) {
-        if self.timeouts.len() >= MAX_TIMELINE_EVENTS {
-            // Only a direction past its bound pays for the shift: one timeout, 36 bytes times 4,000.
-            self.timeouts.remove(TIMELINE_HEAD);
-            self.timeouts_not_kept += 1;
+        if self.timeouts.len() < MAX_TIMELINE_EVENTS {
+            self.timeouts.push(t);
+            return;
         }
-        self.timeouts.push(t);
+        let at = TIMELINE_HEAD + next_in_tail(&mut self.timeouts_ring);
+        if let Some(slot) = self.timeouts.get_mut(at) {
+            *slot = t;
+        }
+        self.timeouts_not_kept += 1;
+    }
+
+    /// The timeouts kept, in the order they settled.
+    fn timeouts_in_order(&self) -> impl Iterator<Item = &SettledTimeout> {
+        let head = self.timeouts.len().min(TIMELINE_HEAD);
+        let ring = usize::from(self.timeouts_ring);
+        let (first, tail) = self.timeouts.split_at(head);
+        let (newer, older) = tail.split_at(ring.min(tail.len()));
+        first.iter().chain(older).chain(newer)
     }
 }
 
@@ -122,9 +141,9 @@ impl Direction {
         self.settled.as_ref().map_or(0, |s| s.txs)
     }
 
-    /// Settled checks that timed out.
-    pub(crate) fn settled_timeouts(&self) -> &[SettledTimeout] {
-        self.settled.as_ref().map_or(&[], |s| s.timeouts.as_slice())
+    /// Settled checks that timed out (those kept), in the order they settled.
+    pub(crate) fn settled_timeouts(&self) -> impl Iterator<Item = &SettledTimeout> {
+        self.settled.iter().flat_map(|s| s.timeouts_in_order())
     }
 }
 

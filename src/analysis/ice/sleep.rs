@@ -124,6 +124,7 @@ pack_struct!(Settled {
     txs,
     tally,
     timeouts,
+    timeouts_ring,
     timeouts_not_kept,
 });
 pack_struct!(Direction {
