@@ -197,7 +197,7 @@ impl MessageRecord {
 pub(crate) struct StunReader<'a>(store::RawReader<'a>);
 
 impl StunReader<'_> {
-    /// What [`Model::stun`] gives for `m`.
+    /// `m` decoded again from its stored bytes (None for ChannelData, or bytes that could not be read back).
     pub(crate) fn stun(&mut self, m: &MessageRecord) -> Option<StunMessage> {
         match m.body {
             Body::Stun { raw, .. } => self.0.decode(raw).ok(),
@@ -331,14 +331,11 @@ impl Model {
     /// A stored STUN message, decoded again from its bytes (None for ChannelData). The decoder is pure and
     /// uses the analysis's credentials, so this is the message the analysis saw.
     pub fn stun(&self, m: &MessageRecord) -> Option<StunMessage> {
-        match m.body {
-            Body::Stun { raw, .. } => self.raw.decode(raw).ok(),
-            Body::ChannelData { .. } => None,
-        }
+        self.stun_reader().stun(m)
     }
 
-    /// A reader of stored STUN messages for a run of records in capture order, as [`Model::stun`] gives
-    /// them but sparing the shared read-back cache for each ([`store::RawReader`]).
+    /// A reader of stored STUN messages for a run of records in capture order, sparing the shared
+    /// read-back cache for each ([`store::RawReader`]); [`Model::stun`] reads one.
     pub(crate) fn stun_reader(&self) -> StunReader<'_> {
         StunReader(self.raw.reader())
     }

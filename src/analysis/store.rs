@@ -125,7 +125,7 @@ impl RawReader<'_> {
         }
     }
 
-    /// The message `at` refers to, decoded again with the analysis's credentials ([`RawStore::decode`]).
+    /// The message `at` refers to, decoded again with the analysis's credentials.
     pub(crate) fn decode(&mut self, at: RawRef) -> Result<StunMessage, DecodeError> {
         let keys = &self.store.keys;
         stun::decode(self.get(at), keys)
@@ -295,11 +295,6 @@ impl RawStore {
             store: self,
             last: None,
         }
-    }
-
-    /// The message `at` refers to, decoded again with the analysis's credentials.
-    pub(crate) fn decode(&self, at: RawRef) -> Result<StunMessage, DecodeError> {
-        stun::decode(&self.get(at), &self.keys)
     }
 
     /// Bytes held in memory (not counting the read-back cache).
