@@ -212,12 +212,14 @@ pub(crate) fn live(args: &LiveArgs) -> Result<()> {
     out.flush();
 
     let deadline = args.duration.map(|d| Instant::now() + d);
-    // Without an event stream the events are not made, only counted (the UI, the metrics and the report
-    // read the counters).
+    // Without an event stream the events are not made, only counted for the metrics and the status line;
+    // with neither, nothing is compared (the UI and the report read the analysis itself).
     let mut tracker = if out.ndjson.is_some() {
         EventTracker::new()
-    } else {
+    } else if metrics.is_some() || out.status {
         EventTracker::counting_only()
+    } else {
+        EventTracker::unread()
     };
     if tui {
         let source = Source {

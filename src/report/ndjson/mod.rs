@@ -211,6 +211,8 @@ pub struct EventTracker {
     counters: Counters,
     /// Nothing reads the events ([`EventTracker::counting_only`]): none is made.
     counting_only: bool,
+    /// Nothing reads the events or the counters ([`EventTracker::unread`]): nothing is compared.
+    unread: bool,
 }
 
 /// A poll's events: kept for the caller, or not made at all when nothing reads them. A poll after a busy
@@ -243,6 +245,17 @@ impl EventTracker {
         }
     }
 
+    /// A tracker nothing reads, neither events nor counters (a live run with no event stream, no metrics and
+    /// no status line: `-q`, the UI, `--json` alone): its polls compare nothing and cost nothing, and its
+    /// counters stay at zero. Comparing every open session's view at each poll stopped the analysis for
+    /// hundreds of milliseconds on a busy server, and its tables held tens of megabytes (BENCHMARKS.md).
+    pub fn unread() -> Self {
+        EventTracker {
+            unread: true,
+            ..Self::default()
+        }
+    }
+
     /// What changed since the last poll; `now` is the current capture time (the clock the packets are
     /// stamped with).
     pub fn poll(&mut self, model: &Model, now: Timestamp) -> Vec<Event> {
@@ -261,6 +274,9 @@ impl EventTracker {
     }
 
     fn diff(&mut self, model: &Model, now: Timestamp, last: bool) -> Vec<Event> {
+        if self.unread {
+            return Vec::new();
+        }
         let now_s = now.as_secs_f64();
         let mut out = Events {
             keep: !self.counting_only,

@@ -49,6 +49,8 @@ struct Run {
     sleep: bool,
     /// The tracker makes no event, only counts ([`EventTracker::counting_only`]).
     counting_only: bool,
+    /// Nothing reads the tracker ([`EventTracker::unread`]).
+    unread: bool,
 }
 
 /// Replays fixtures one after the other as a live run would see them (folding as `iceview live`
@@ -72,7 +74,9 @@ fn replay_calls(fixtures: &[&str], gap: u64, every: u64, run: Run) -> Replayed {
             let _ = tx.send(e);
         }
     }));
-    let mut tracker = if run.counting_only {
+    let mut tracker = if run.unread {
+        EventTracker::unread()
+    } else if run.counting_only {
         EventTracker::counting_only()
     } else {
         EventTracker::new()
@@ -245,6 +249,39 @@ fn a_tracker_that_only_counts_counts_the_same() {
         assert_eq!(counted.tracker.counters(), events.tracker.counters());
         assert!(!counted.tracker.counters().findings.is_empty());
         assert!(!counted.tracker.counters().sessions.is_empty());
+    }
+}
+
+/// A tracker nothing reads (a live run with no event stream, no metrics and no status line) compares
+/// nothing: no event, no count, nothing read back; and the report does not depend on its polls, also
+/// when what folded is let go after each of them.
+#[test]
+fn a_tracker_nothing_reads_changes_nothing_in_the_report() {
+    for release in [false, true] {
+        let calls = ["chrome-turn-badauth", "turn-tcp", "long-call", "symmetric-relay"];
+        let polled = replay_calls(
+            &calls,
+            20,
+            7,
+            Run {
+                release,
+                ..Run::default()
+            },
+        );
+        let unread = Run {
+            release,
+            unread: true,
+            ..Run::default()
+        };
+        let unpolled = replay_calls(&calls, 20, 7, unread);
+        let not_messages = |v: &[Value]| v.iter().filter(|e| e["event"] != "message").count();
+        assert!(not_messages(&polled.during) > 0);
+        assert_eq!(not_messages(&unpolled.during) + not_messages(&unpolled.end), 0);
+        assert!(!polled.tracker.counters().sessions.is_empty());
+        assert_eq!(unpolled.tracker.counters(), &Counters::default());
+        let json = |r: &Report| serde_json::to_value(r).expect("serialisable");
+        assert_eq!(json(&unpolled.report), json(&polled.report), "release {release}");
+        assert!(!unpolled.report.sessions.is_empty() && !unpolled.report.findings.is_empty());
     }
 }
 
