@@ -19,8 +19,8 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
 
-/// Transactions tracked. Each costs 120 bytes with its index entry; 500k covers hours of a busy TURN
-/// server's signalling and keeps the table under ~60 MB. Past it, new requests are counted, not tracked.
+/// Transactions tracked. Each costs ~80 bytes with its index entry; 500k covers hours of a busy TURN
+/// server's signalling and keeps the table under ~40 MB. Past it, new requests are counted, not tracked.
 pub const MAX_TRANSACTIONS: usize = 500_000;
 /// Transmissions remembered per transaction: RFC 8489's Rc = 7, plus room for stacks that retry longer
 /// (ICE checks are retransmitted by pacing rules of their own). Later ones are only counted.
@@ -124,19 +124,19 @@ impl<T> Few<T> {
     }
 }
 
-/// A transaction, in 112 bytes (was 144): a busy server's capture holds every request of the last
-/// [`STALE_SECS`] (~118,000 at the call-dense 4 GB read's peak, the 500,000 of [`MAX_TRANSACTIONS`] in a
-/// live capture of it), and nearly every one was sent once and answered once. The first transmission and
-/// the first response are laid out flat (a [`Seen`] alone takes 24 bytes with its padding, 32 in an
-/// `Option`); further ones are boxed together, allocated only for a retransmission or a second response.
+/// A transaction, in 72 bytes (144 at first, then 112): a busy server's capture holds every request of the
+/// last [`STALE_SECS`] (~118,000 at the call-dense 4 GB read's peak, the 500,000 of [`MAX_TRANSACTIONS`] in
+/// a live capture of it), and nearly every one was sent once, answered once within a few milliseconds,
+/// between two IPv4 addresses. That case is laid out flat: the two addresses in 12 bytes ([`Ends`]), the
+/// first response as a class and code in a `u16` and its time and frame as 32-bit distances from the
+/// request's. Whatever does not fit (IPv6 addresses, a response 4.29 s or more after the request or in
+/// another input, retransmissions, further responses) is boxed, allocated only for it.
 #[derive(Clone, Debug)]
 pub struct Transaction {
     pub(crate) id: TransactionId,
     pub(crate) method: Method,
-    /// Kept in 20 bytes each ([`SortAddr`]). [`Transaction::requester`] and [`Transaction::responder`]
-    /// give them back.
-    requester: SortAddr,
-    responder: SortAddr,
+    /// [`Transaction::requester`] and [`Transaction::responder`] give them back.
+    ends: Ends,
     pub(crate) transport: Transport,
     /// Carried inside TURN relaying.
     pub(crate) relayed: bool,
@@ -144,38 +144,86 @@ pub struct Transaction {
     first_ts: Timestamp,
     first_frame: u64,
     first_input: u16,
-    /// The first response ([`Transaction::first_response`]): `response_class` is None until one came.
-    response_ts: Timestamp,
-    response_frame: u64,
-    response_input: u16,
-    response_class: Option<Class>,
-    response_code: Option<u16>,
-    /// Transmissions after the first and responses after the first, each at most
+    /// The first response ([`Transaction::first_response`]) when it fits here: [`NO_RESPONSE`], else its
+    /// class and error code ([`Transaction::response_code`]), and its nanoseconds and frames after the
+    /// first transmission (the same input). One that does not fit is `more.first_response`.
+    response: u16,
+    response_after_ns: u32,
+    response_after_frames: u32,
+    /// What does not fit above: transmissions after the first and responses after the first, each at most
     /// [`MAX_TRANSMISSIONS_KEPT`] with the first.
     more: Option<Box<More>>,
-    /// Every transmission, kept or not.
+    /// Every transmission, kept or not; 0 once retired ([`Transaction::retired`]).
     pub(crate) transmissions: u32,
-    /// Aged out (live mode): the slot is free for reuse and nothing refers to it any more.
-    pub(crate) retired: bool,
 }
 
 // What the flat layout is for (see `Transaction`).
-const _: () = assert!(std::mem::size_of::<Transaction>() == 112);
+const _: () = assert!(std::mem::size_of::<Transaction>() == 72);
 
-/// A transaction's transmissions and responses after its first of each.
+/// [`Transaction::response`]: no response (inline), a success with no ERROR-CODE, an error with none;
+/// an error with code `c` is `ERROR_CODE_BASE + c`.
+const NO_RESPONSE: u16 = 0;
+const SUCCESS: u16 = 1;
+const ERROR_NO_CODE: u16 = 2;
+const ERROR_CODE_BASE: u16 = 3;
+
+/// A transaction's requester and responder: IPv4 ones (address and port, 6 bytes each) inline, others
+/// (IPv6, or the two families mixed in a relayed transaction) boxed.
+#[derive(Clone, Debug)]
+enum Ends {
+    V4([u8; 12]),
+    Other(Box<[SortAddr; 2]>),
+}
+
+impl Ends {
+    fn of(requester: SocketAddr, responder: SocketAddr) -> Ends {
+        match (requester, responder) {
+            (SocketAddr::V4(a), SocketAddr::V4(b)) => {
+                let mut v = [0u8; 12];
+                v[..4].copy_from_slice(&a.ip().octets());
+                v[4..6].copy_from_slice(&a.port().to_be_bytes());
+                v[6..10].copy_from_slice(&b.ip().octets());
+                v[10..].copy_from_slice(&b.port().to_be_bytes());
+                Ends::V4(v)
+            }
+            _ => Ends::Other(Box::new([SortAddr::of(requester), SortAddr::of(responder)])),
+        }
+    }
+
+    /// The requester (0) or the responder (1).
+    fn get(&self, which: usize) -> SocketAddr {
+        match self {
+            Ends::V4(v) => {
+                let b = &v[6 * which..6 * which + 6];
+                let ip = std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]);
+                SocketAddr::from((ip, u16::from_be_bytes([b[4], b[5]])))
+            }
+            Ends::Other(a) => a[which].addr(),
+        }
+    }
+}
+
+/// A transaction's transmissions and responses after its first of each, and its first response when it
+/// does not fit inline.
 #[derive(Clone, Debug, Default)]
 struct More {
     requests: Vec<Seen>,
     responses: Vec<Response>,
+    first_response: Option<Response>,
 }
 
 impl Transaction {
     pub(crate) fn requester(&self) -> SocketAddr {
-        self.requester.addr()
+        self.ends.get(0)
     }
 
     pub(crate) fn responder(&self) -> SocketAddr {
-        self.responder.addr()
+        self.ends.get(1)
+    }
+
+    /// Aged out (live mode): the slot is free for reuse and nothing refers to it any more.
+    pub(crate) fn retired(&self) -> bool {
+        self.transmissions == 0
     }
 
     fn key(&self) -> Key {
@@ -212,20 +260,26 @@ impl Transaction {
     }
 
     pub(crate) fn first_response(&self) -> Option<Response> {
+        let (class, error_code) = match self.response {
+            NO_RESPONSE => return self.more.as_deref().and_then(|m| m.first_response),
+            SUCCESS => (Class::Success, None),
+            ERROR_NO_CODE => (Class::Error, None),
+            c => (Class::Error, Some(c - ERROR_CODE_BASE)),
+        };
         Some(Response {
             seen: Seen {
-                ts: self.response_ts,
-                frame: self.response_frame,
-                input: self.response_input,
+                ts: Timestamp(self.first_ts.0 + u64::from(self.response_after_ns)),
+                frame: self.first_frame + u64::from(self.response_after_frames),
+                input: self.first_input,
             },
-            class: self.response_class?,
-            error_code: self.response_code,
+            class,
+            error_code,
         })
     }
 
     /// Whether any response came.
     pub(crate) fn answered(&self) -> bool {
-        self.response_class.is_some()
+        self.response != NO_RESPONSE || self.more.as_deref().is_some_and(|m| m.first_response.is_some())
     }
 
     /// Every response kept, first one first (at most [`MAX_TRANSMISSIONS_KEPT`]).
@@ -265,7 +319,7 @@ impl Transaction {
     }
 
     pub(crate) fn state(&self, end: Timestamp) -> TxState {
-        match self.response_class {
+        match self.first_response().map(|r| r.class) {
             Some(Class::Success) => TxState::Succeeded,
             Some(_) => TxState::Failed,
             None => match self.first_request() {
@@ -286,14 +340,31 @@ impl Transaction {
         }
     }
 
+    /// The first response as [`Transaction::response`] and its distances, if it fits inline.
+    fn inline(&self, r: &Response) -> Option<(u16, u32, u32)> {
+        let code = match (r.class, r.error_code) {
+            (Class::Success, None) => SUCCESS,
+            (Class::Error, None) => ERROR_NO_CODE,
+            (Class::Error, Some(c)) => c.checked_add(ERROR_CODE_BASE)?,
+            _ => return None,
+        };
+        let ns = r.seen.ts.0.checked_sub(self.first_ts.0)?;
+        let frames = r.seen.frame.checked_sub(self.first_frame)?;
+        (r.seen.input == self.first_input).then_some(())?;
+        Some((code, u32::try_from(ns).ok()?, u32::try_from(frames).ok()?))
+    }
+
     /// Notes a response (kept up to [`MAX_TRANSMISSIONS_KEPT`]).
     fn answer(&mut self, r: Response) {
-        if self.response_class.is_none() {
-            self.response_ts = r.seen.ts;
-            self.response_frame = r.seen.frame;
-            self.response_input = r.seen.input;
-            self.response_class = Some(r.class);
-            self.response_code = r.error_code;
+        if !self.answered() {
+            match self.inline(&r) {
+                Some((code, ns, frames)) => {
+                    self.response = code;
+                    self.response_after_ns = ns;
+                    self.response_after_frames = frames;
+                }
+                None => self.more.get_or_insert_with(Box::default).first_response = Some(r),
+            }
             return;
         }
         let more = self.more.get_or_insert_with(Box::default);
@@ -374,7 +445,7 @@ impl Index {
     fn insert(&mut self, list: &[Transaction], key: Key, i: TxIndex) {
         let f = self.fingerprint(&key);
         match (self.by_fingerprint.get(&f).map(|&j| j as usize), u32::try_from(i)) {
-            (Some(j), _) if list.get(j).is_some_and(|t| t.key() != key && !t.retired) => {
+            (Some(j), _) if list.get(j).is_some_and(|t| t.key() != key && !t.retired()) => {
                 self.collided.insert(key, i);
             }
             // Past 2^32 transactions the compact index cannot hold `i`; the collision table can.
@@ -414,22 +485,22 @@ pub(crate) enum TxEvent {
 
 impl Transactions {
     pub(crate) fn get(&self, i: TxIndex) -> Option<&Transaction> {
-        self.list.get(i).filter(|t| !t.retired)
+        self.list.get(i).filter(|t| !t.retired())
     }
 
     /// Every transaction still tracked.
     pub fn iter(&self) -> impl Iterator<Item = &Transaction> {
-        self.list.iter().filter(|t| !t.retired)
+        self.list.iter().filter(|t| !t.retired())
     }
 
     /// Frees a transaction's slot for reuse. The caller guarantees nothing refers to `i` any more.
     pub(crate) fn retire(&mut self, i: TxIndex) {
         let Some(t) = self.list.get_mut(i) else { return };
-        if t.retired {
+        if t.retired() {
             return;
         }
         self.index.remove(&t.key(), i);
-        t.retired = true;
+        t.transmissions = 0;
         t.more = None;
         self.free.push(i);
         self.retired += 1;
@@ -468,21 +539,17 @@ impl Transactions {
                 let fresh = Transaction {
                     id: msg.transaction_id,
                     method: msg.method,
-                    requester: SortAddr::of(src),
-                    responder: SortAddr::of(dst),
+                    ends: Ends::of(src, dst),
                     transport,
                     relayed,
                     first_ts: seen.ts,
                     first_frame: seen.frame,
                     first_input: seen.input,
-                    response_ts: Timestamp(0),
-                    response_frame: 0,
-                    response_input: 0,
-                    response_class: None,
-                    response_code: None,
+                    response: NO_RESPONSE,
+                    response_after_ns: 0,
+                    response_after_frames: 0,
                     more: None,
                     transmissions: 1,
-                    retired: false,
                 };
                 let reused = self
                     .free
@@ -534,279 +601,4 @@ impl Transactions {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Keys that share a fingerprint are still told apart: with every key given the same one, requests,
-    /// retransmissions and responses of interleaved transactions match exactly as with distinct ones,
-    /// also after a slot is retired and reused.
-    #[test]
-    fn transactions_whose_fingerprints_collide_are_told_apart() {
-        let a: SocketAddr = "192.0.2.1:1000".parse().unwrap();
-        let b: SocketAddr = "192.0.2.2:3478".parse().unwrap();
-        let seen = |ms: u64| Seen {
-            ts: Timestamp(ms * 1_000_000),
-            frame: ms,
-            input: 0,
-        };
-        let msg =
-            |class, id: u8| crate::analysis::testkit::message(Method::BINDING, class, u16::from(id), vec![]);
-        for same in [false, true] {
-            let mut t = Transactions::default();
-            t.index.same_fingerprint = same;
-            let r1 = t.on_message(seen(1), a, b, Transport::Udp, false, &msg(Class::Request, 1));
-            let r2 = t.on_message(seen(2), a, b, Transport::Udp, false, &msg(Class::Request, 2));
-            let r3 = t.on_message(seen(3), b, a, Transport::Udp, false, &msg(Class::Request, 1));
-            let (TxEvent::Request(i1), TxEvent::Request(i2), TxEvent::Request(i3)) = (r1, r2, r3) else {
-                panic!("three new transactions: {r1:?} {r2:?} {r3:?}");
-            };
-            assert_eq!(
-                t.on_message(seen(4), a, b, Transport::Udp, false, &msg(Class::Request, 2)),
-                TxEvent::Retransmission(i2)
-            );
-            assert_eq!(
-                t.on_message(seen(5), b, a, Transport::Udp, false, &msg(Class::Success, 1)),
-                TxEvent::Response { tx: i1, first: true }
-            );
-            assert_eq!(
-                t.on_message(seen(6), a, b, Transport::Udp, false, &msg(Class::Success, 1)),
-                TxEvent::Response { tx: i3, first: true }
-            );
-            t.retire(i1);
-            assert_eq!(
-                t.on_message(seen(7), b, a, Transport::Udp, false, &msg(Class::Success, 1)),
-                TxEvent::Orphan,
-                "retired"
-            );
-            let TxEvent::Request(i4) =
-                t.on_message(seen(8), a, b, Transport::Tcp, false, &msg(Class::Request, 1))
-            else {
-                panic!("a new transaction");
-            };
-            assert_eq!(i4, i1, "the retired slot is reused");
-            assert_eq!(
-                t.on_message(seen(9), b, a, Transport::Udp, false, &msg(Class::Error, 2)),
-                TxEvent::Response { tx: i2, first: true },
-                "same={same}"
-            );
-            assert_eq!(
-                t.on_message(seen(10), b, a, Transport::Tcp, false, &msg(Class::Success, 1)),
-                TxEvent::Response { tx: i4, first: true }
-            );
-        }
-    }
-
-    #[test]
-    fn few_keeps_order_whatever_its_length() {
-        let mut f = Few::default();
-        let all = |f: &Few<i32>| f.iter().copied().collect::<Vec<_>>();
-        assert!(f.is_empty() && all(&f).is_empty());
-        f.push(1);
-        assert_eq!((f.len(), all(&f)), (1, vec![1]));
-        f.push(2);
-        f.push(3);
-        assert_eq!((f.len(), all(&f)), (3, vec![1, 2, 3]));
-        assert_eq!(f.iter().rev().copied().collect::<Vec<_>>(), [3, 2, 1]);
-        f.retain(|&x| x != 1);
-        assert_eq!(all(&f), [2, 3]);
-        f.retain(|&x| x == 3);
-        assert_eq!((f.len(), all(&f)), (1, vec![3]));
-        f.retain(|_| false);
-        assert!(f.is_empty() && all(&f).is_empty());
-    }
-    use crate::wire::stun::Verdict;
-
-    fn msg(class: Class, id: u8) -> StunMessage {
-        StunMessage {
-            method: Method::BINDING,
-            class,
-            transaction_id: TransactionId([id; 12]),
-            rfc5389: true,
-            cookie: crate::wire::stun::MAGIC_COOKIE,
-            length: 20,
-            dialect: Default::default(),
-            attributes: vec![],
-            fingerprint: Verdict::Absent,
-            integrity: Verdict::Absent,
-            malformed: None,
-        }
-    }
-
-    fn at(ms: u64, frame: u64) -> Seen {
-        Seen {
-            ts: Timestamp(ms * 1_000_000),
-            frame,
-            input: 0,
-        }
-    }
-
-    /// The table grows by an eighth of its size when full, not by doubling: its capacity stays within
-    /// an eighth (or 1,024 slots) of the most requests it held.
-    #[test]
-    fn the_table_grows_with_what_it_holds_not_by_doubling() {
-        let a: SocketAddr = "10.0.0.1:1000".parse().unwrap();
-        let b: SocketAddr = "10.0.0.2:2000".parse().unwrap();
-        let mut t = Transactions::default();
-        for n in 0u32..140_000 {
-            let mut m = msg(Class::Request, 0);
-            m.transaction_id.0[..4].copy_from_slice(&n.to_be_bytes());
-            assert!(matches!(
-                t.on_message(at(u64::from(n), u64::from(n)), a, b, Transport::Udp, false, &m),
-                TxEvent::Request(_)
-            ));
-            let (len, cap) = (t.list.len(), t.list.capacity());
-            assert!(cap <= len + (len / 8).max(1024), "{len} held in room for {cap}");
-        }
-    }
-
-    #[test]
-    fn retransmitted_request_then_response() {
-        let a: SocketAddr = "10.0.0.1:1000".parse().unwrap();
-        let b: SocketAddr = "10.0.0.2:2000".parse().unwrap();
-        let mut t = Transactions::default();
-        let u = Transport::Udp;
-        assert_eq!(
-            t.on_message(at(0, 1), a, b, u, false, &msg(Class::Request, 1)),
-            TxEvent::Request(0)
-        );
-        assert_eq!(
-            t.on_message(at(500, 2), a, b, u, false, &msg(Class::Request, 1)),
-            TxEvent::Retransmission(0)
-        );
-        assert_eq!(
-            t.on_message(at(1500, 3), a, b, u, false, &msg(Class::Request, 1)),
-            TxEvent::Retransmission(0)
-        );
-        // The response to the third transmission 20 ms later.
-        assert_eq!(
-            t.on_message(at(1520, 4), b, a, u, false, &msg(Class::Success, 1)),
-            TxEvent::Response { tx: 0, first: true }
-        );
-        let tx = &t.list[0];
-        assert_eq!(tx.retransmissions(), 2);
-        assert!((tx.rtt_from_first().unwrap() - 1.52).abs() < 1e-9);
-        assert!((tx.rtt_from_last().unwrap() - 0.020).abs() < 1e-9);
-        assert_eq!(tx.state(Timestamp(0)), TxState::Succeeded);
-    }
-
-    /// A request sent 20 times and answered 20 times keeps its first 16 transmissions and its first 16
-    /// responses in the order seen, counts all 20 transmissions, and is last active at its last kept
-    /// message; its first response (an error here) gives its state and code, a later success does not.
-    #[test]
-    fn a_transaction_keeps_its_first_transmissions_and_responses_in_order() {
-        let a: SocketAddr = "10.0.0.1:1000".parse().unwrap();
-        let b: SocketAddr = "10.0.0.2:2000".parse().unwrap();
-        let u = Transport::Udp;
-        let mut t = Transactions::default();
-        for k in 0..20u64 {
-            let ev = t.on_message(at(k * 100, 2 * k + 1), a, b, u, false, &msg(Class::Request, 1));
-            assert_eq!(
-                ev,
-                if k == 0 {
-                    TxEvent::Request(0)
-                } else {
-                    TxEvent::Retransmission(0)
-                }
-            );
-            let class = if k == 0 { Class::Error } else { Class::Success };
-            let ev = t.on_message(at(k * 100 + 10, 2 * k + 2), b, a, u, false, &msg(class, 1));
-            assert_eq!(ev, TxEvent::Response { tx: 0, first: k == 0 });
-        }
-        let tx = &t.list[0];
-        let frames = |s: &mut dyn Iterator<Item = Seen>| s.map(|s| s.frame).collect::<Vec<_>>();
-        assert_eq!(
-            frames(&mut tx.requests()),
-            (0..16).map(|k| 2 * k + 1).collect::<Vec<_>>()
-        );
-        let answered: Vec<u64> = tx.responses().map(|r| r.seen.frame).collect();
-        assert_eq!(answered, (0..16).map(|k| 2 * k + 2).collect::<Vec<_>>());
-        assert_eq!((tx.transmissions, tx.retransmissions()), (20, 19));
-        assert_eq!(tx.last_request().map(|s| s.frame), Some(31));
-        assert_eq!(tx.last_activity(), Some(Timestamp(1_510_000_000)));
-        assert_eq!(tx.first_response().map(|r| r.class), Some(Class::Error));
-        assert_eq!(tx.state(Timestamp(0)), TxState::Failed);
-        assert!((tx.rtt_from_last().unwrap() - 0.010).abs() < 1e-9);
-    }
-
-    /// RFC 8489 §6.2.1: the requester gives up 39.5 s after its first request, so the same id 45 s after
-    /// the transaction was last seen is a new transaction, and a response that late answers nothing.
-    #[test]
-    fn a_message_after_45_quiet_seconds_does_not_belong_to_the_old_transaction() {
-        let a: SocketAddr = "10.0.0.1:1000".parse().unwrap();
-        let b: SocketAddr = "10.0.0.2:2000".parse().unwrap();
-        let u = Transport::Udp;
-        let mut t = Transactions::default();
-        t.on_message(at(0, 1), a, b, u, false, &msg(Class::Request, 1));
-        assert_eq!(
-            t.on_message(at(31_500, 2), a, b, u, false, &msg(Class::Request, 1)),
-            TxEvent::Retransmission(0)
-        );
-        // 45 s after the last transmission: still the same transaction; just past it: a new one.
-        assert_eq!(
-            t.on_message(at(76_500, 3), a, b, u, false, &msg(Class::Request, 1)),
-            TxEvent::Retransmission(0)
-        );
-        assert_eq!(
-            t.on_message(at(121_501, 4), a, b, u, false, &msg(Class::Request, 1)),
-            TxEvent::Request(1)
-        );
-        assert_eq!(
-            t.on_message(at(121_520, 5), b, a, u, false, &msg(Class::Success, 1)),
-            TxEvent::Response { tx: 1, first: true }
-        );
-        assert_eq!(t.list[0].transmissions, 3);
-        assert!(!t.list[0].answered() && t.list[0].responses().next().is_none());
-        // A response 45 s after everything: an orphan.
-        assert_eq!(
-            t.on_message(at(166_600, 6), b, a, u, false, &msg(Class::Success, 1)),
-            TxEvent::Orphan
-        );
-    }
-
-    #[test]
-    fn response_on_the_wrong_5_tuple_is_an_orphan() {
-        let a: SocketAddr = "10.0.0.1:1000".parse().unwrap();
-        let b: SocketAddr = "10.0.0.2:2000".parse().unwrap();
-        let c: SocketAddr = "10.0.0.3:2000".parse().unwrap();
-        let mut t = Transactions::default();
-        t.on_message(at(0, 1), a, b, Transport::Udp, false, &msg(Class::Request, 7));
-        assert_eq!(
-            t.on_message(at(5, 2), c, a, Transport::Udp, false, &msg(Class::Success, 7)),
-            TxEvent::Orphan
-        );
-        assert_eq!(
-            t.on_message(at(5, 2), b, a, Transport::Tcp, false, &msg(Class::Success, 7)),
-            TxEvent::Orphan
-        );
-        assert_eq!(t.orphan_responses, 2);
-    }
-
-    #[test]
-    fn timeout_only_after_the_rfc_give_up_time() {
-        let a: SocketAddr = "10.0.0.1:1000".parse().unwrap();
-        let b: SocketAddr = "10.0.0.2:2000".parse().unwrap();
-        let mut t = Transactions::default();
-        t.on_message(at(1000, 1), a, b, Transport::Udp, false, &msg(Class::Request, 9));
-        assert_eq!(
-            t.list[0].state(Timestamp(40_000 * 1_000_000)),
-            TxState::Unanswered
-        );
-        assert_eq!(t.list[0].state(Timestamp(40_500 * 1_000_000)), TxState::TimedOut);
-        // Seven transmissions (0, 0.5, 1.5, 3.5, 7.5, 15.5, 31.5 s) exhaust Rc before 39.5 s.
-        for (i, at_ms) in [1500u64, 2500, 4500, 8500, 16_500, 32_500]
-            .into_iter()
-            .enumerate()
-        {
-            t.on_message(
-                self::at(at_ms, i as u64 + 2),
-                a,
-                b,
-                Transport::Udp,
-                false,
-                &msg(Class::Request, 9),
-            );
-        }
-        assert_eq!(t.list[0].transmissions, 7);
-        assert_eq!(t.list[0].state(Timestamp(33_000 * 1_000_000)), TxState::TimedOut);
-    }
-}
+mod tests;

@@ -163,7 +163,7 @@ impl Model {
         let mut theirs: HashMap<turn::AllocationKey, Vec<transactions::TxIndex>, FastHash> =
             HashMap::default();
         for (i, t) in self.transactions.list.iter().enumerate() {
-            if t.retired || t.relayed {
+            if t.retired() || t.relayed {
                 continue;
             }
             let key = turn::AllocationKey::of_request(t);
