@@ -23,7 +23,7 @@ pub(crate) enum Severity {
 }
 
 /// What a finding is about.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Subject {
     /// An allocation, by its client and server addresses ("ip:port") and transport.
@@ -115,13 +115,41 @@ pub(crate) fn collect(model: &Model, sessions: &[SessionReport]) -> (Vec<Finding
     collect_found(model, sessions.iter().map(|s| ice::Found::of(s, end)).collect())
 }
 
+/// Which findings a collection takes: all of them, or only those of what is still open and those about
+/// the capture (a live run's event tracker, which took in what folded as it folded: going through every
+/// folded item at each poll made a poll's cost grow with the length of the run).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scope {
+    All,
+    Open,
+}
+
 /// [`collect`] from what each open session's view gave ([`ice::Found::of`], in session order).
 pub(crate) fn collect_found(model: &Model, sessions: Vec<ice::Found>) -> (Vec<Finding>, Vec<FindingSlot>) {
+    collect_scoped(model, sessions, Scope::All)
+}
+
+/// The findings of what is still open and those about the capture, in [`collect`]'s order, from what
+/// each open session's view gave.
+pub(crate) fn collect_open(model: &Model, sessions: Vec<ice::Found>) -> Vec<Finding> {
+    collect_scoped(model, sessions, Scope::Open).0
+}
+
+fn collect_scoped(
+    model: &Model,
+    sessions: Vec<ice::Found>,
+    scope: Scope,
+) -> (Vec<Finding>, Vec<FindingSlot>) {
     let folded = &model.ice_folded;
     // Nearly every finding of a long capture was folded: one list of 16-byte entries, sized once.
-    let mut all = Vec::with_capacity(folded.finding_count() + 2 * sessions.len() + 16);
-    turn::findings_into(model, &mut all);
-    ice::findings_of_found_into(model, sessions, &mut all);
+    let held_folded = if scope == Scope::All {
+        folded.finding_count()
+    } else {
+        0
+    };
+    let mut all = Vec::with_capacity(held_folded + 2 * sessions.len() + 16);
+    turn::findings_into(model, scope, &mut all);
+    ice::findings_of_found_into(model, sessions, scope, &mut all);
     let key = |e: &Entry| match e {
         Entry::Held(f) => (f.severity, f.frames.first().copied().unwrap_or(u64::MAX), f.code),
         Entry::Folded(i) => match folded.finding(*i) {

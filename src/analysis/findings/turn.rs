@@ -9,7 +9,7 @@
 //! (no permission §9, unbound or lapsed channel §12, expired allocation §8) are counted by
 //! `analysis::turn` as they pass; this module only words them. No finding is raised from what the capture
 //! could not have seen (permissions of an allocation created before it began, for instance).
-use super::{evidence, Entry, Finding, Severity, Subject};
+use super::{evidence, Entry, Finding, Scope, Severity, Subject};
 use crate::analysis::transactions::{Transaction, Transactions, TxState};
 use crate::analysis::turn::{
     Allocation, AllocationKey, AllocationState, CredentialCheck, Dropped, TurnError, CHANNEL_LIFETIME_SECS,
@@ -89,18 +89,22 @@ const DEDICATED: [u16; 10] = [401, 403, 437, 438, 440, 441, 442, 443, 486, 508];
 #[cfg(test)]
 pub(crate) fn findings(model: &Model) -> Vec<Entry> {
     let mut out = Vec::new();
-    findings_into(model, &mut out);
+    findings_into(model, Scope::All, &mut out);
     out
 }
 
 /// Every TURN finding, allocation by allocation in key order, appended to `out`: those folded during the
-/// read ([`crate::analysis::fold`]) merged in with the ones still in the model.
-pub(crate) fn findings_into(model: &Model, out: &mut Vec<Entry>) {
+/// read ([`crate::analysis::fold`]) merged in with the ones still in the model, or only the latter
+/// ([`Scope::Open`]).
+pub(crate) fn findings_into(model: &Model, scope: Scope, out: &mut Vec<Entry>) {
     let end = model.last_ts.unwrap_or_default();
     let mut txs = transactions_by_allocation(&model.transactions, |key| {
         model.turn.allocations.contains_key(key)
     });
-    let folded = model.ice_folded.allocations_in_order();
+    let folded = match scope {
+        Scope::All => model.ice_folded.allocations_in_order(),
+        Scope::Open => Vec::new(),
+    };
     let mut folded = folded.into_iter().peekable();
     for (key, a) in model.turn.allocations.in_order() {
         let key = &key;

@@ -558,6 +558,11 @@ impl Folded {
         self.findings.len()
     }
 
+    /// The sessions folded and not let go, in the order they folded.
+    pub(crate) fn sessions(&self) -> impl Iterator<Item = &FoldedSession> {
+        self.sessions.iter()
+    }
+
     /// The sessions folded from the `from`-th on, in the order they folded.
     pub(crate) fn sessions_from(&self, from: usize) -> impl Iterator<Item = &FoldedSession> {
         (from..self.sessions.len()).filter_map(|i| self.sessions.get(i))

@@ -32,6 +32,7 @@ use crate::net::Transport;
 use crate::wire::stun::{Method, StunMessage};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
 use std::io::{self, Write};
 
 pub const SCHEMA: &str = "iceview.events/1";
@@ -180,10 +181,30 @@ struct AllocationSeen {
     from_peer: u64,
 }
 
+/// A finding the tracker holds, by [`FindingKey`]. Its latest form is kept only when events are made (a
+/// `finding-cleared` event repeats it); counting reads the finding of the poll that raises it. Kept
+/// whole, a busy server's open findings held ~18 MB in a live run's peak (heaptrack, BENCHMARKS.md).
 struct FindingSeen {
     since: f64,
     raised: bool,
-    finding: Finding,
+    finding: Option<Box<Finding>>,
+}
+
+/// What tells findings apart: their code and subject, as a keyed 128-bit hash (two of std's
+/// `RandomState`, random per run, so a capture cannot make two collide on purpose; by chance, two of a
+/// million findings collide with a probability under 10^-26). Where the subject's JSON was the key, each
+/// poll serialised every open finding's subject and the table held those strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct FindingKey(u64, u64);
+
+#[derive(Default)]
+struct FindingKeys([RandomState; 2]);
+
+impl FindingKeys {
+    fn of(&self, f: &Finding) -> FindingKey {
+        let [a, b] = &self.0;
+        FindingKey(a.hash_one((f.code, &f.subject)), b.hash_one((f.code, &f.subject)))
+    }
 }
 
 /// What was already announced, so each poll yields only what changed. Its tables follow what the
@@ -196,7 +217,8 @@ pub struct EventTracker {
     pairs: HashSet<(usize, usize)>,
     /// The outcome announced of each open session.
     outcomes: HashMap<usize, Outcome>,
-    findings: HashMap<(&'static str, String), FindingSeen>,
+    findings: HashMap<FindingKey, FindingSeen>,
+    finding_keys: FindingKeys,
     /// Open sessions whose outcome was counted.
     sessions_counted: HashSet<usize>,
     /// Per (session, pair, direction): the checks before this position were settled and their RTTs
@@ -303,45 +325,51 @@ impl EventTracker {
         // forgotten.
         self.take_folded(model, now_s, &mut out);
 
-        let (current, _) = findings::collect_found(model, found);
+        let current = findings::collect_open(model, found);
         summary.findings = current.len();
         let mut present = HashSet::new();
+        let keep = !self.counting_only;
         for f in current {
-            let key = (f.code, subject_key(&f));
-            present.insert(key.clone());
+            let key = self.finding_keys.of(&f);
+            present.insert(key);
             let seen = self.findings.entry(key).or_insert_with(|| FindingSeen {
                 since: now_s,
                 raised: false,
-                finding: f.clone(),
+                finding: None,
             });
-            seen.finding = f;
             if !seen.raised && (last || now_s - seen.since >= SETTLE_SECS) {
                 seen.raised = true;
-                self.counters.finding(seen.finding.code, seen.finding.severity);
+                self.counters.finding(f.code, f.severity);
                 out.push(|| {
                     Event::Finding(FindingEvent {
                         ts: now_s,
-                        finding: seen.finding.clone(),
+                        finding: f.clone(),
                     })
                 });
             }
+            if keep {
+                seen.finding = Some(Box::new(f));
+            }
         }
-        let gone: Vec<_> = self
+        let gone: Vec<FindingKey> = self
             .findings
             .keys()
             .filter(|k| !present.contains(*k))
-            .cloned()
+            .copied()
             .collect();
         for k in gone {
-            if let Some(seen) = self.findings.remove(&k) {
-                if seen.raised {
-                    out.push(|| {
-                        Event::FindingCleared(FindingEvent {
-                            ts: now_s,
-                            finding: seen.finding,
-                        })
-                    });
-                }
+            if let Some(FindingSeen {
+                raised: true,
+                finding: Some(finding),
+                ..
+            }) = self.findings.remove(&k)
+            {
+                out.push(|| {
+                    Event::FindingCleared(FindingEvent {
+                        ts: now_s,
+                        finding: *finding,
+                    })
+                });
             }
         }
 
@@ -546,7 +574,7 @@ impl EventTracker {
         self.folded_allocations += n;
         self.folded.findings += found.len();
         for finding in found {
-            let key = (finding.code, subject_key(&finding));
+            let key = self.finding_keys.of(&finding);
             let raised = self.findings.remove(&key).is_some_and(|seen| seen.raised);
             if !raised {
                 self.counters.finding(finding.code, finding.severity);
@@ -664,10 +692,6 @@ fn allocation_event(
         lifetime: a.lifetime,
         error: None,
     }
-}
-
-fn subject_key(f: &Finding) -> String {
-    serde_json::to_string(&f.subject).unwrap_or_default()
 }
 
 fn event_ts(e: &Event) -> f64 {

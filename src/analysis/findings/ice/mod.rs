@@ -3,7 +3,7 @@
 //! Each rule reads [`SessionReport`]s (the same numbers the report shows) and the capture-wide facts in the
 //! model (ICMP errors, STUN/TURN servers used). Thresholds are named constants with the reason for them.
 //! Passive NAT observations (RFC 4787 mapping behaviour) are phrased as evidence-based suspicions.
-use super::{evidence, Entry, Finding, Severity, Subject};
+use super::{evidence, Entry, Finding, Scope, Severity, Subject};
 use crate::analysis::ice::{CandidateType, Role};
 use crate::analysis::sessions::{
     DirectionReport, Outcome, PairReport, PairState, SessionReport, TimelineKind,
@@ -69,12 +69,23 @@ impl Found {
 /// Every ICE finding: per session in session order (those folded during the read, [`Folded`], merged in
 /// by index with the open ones, `sessions`: what each view gave, [`Found::of`]), then those about the
 /// capture.
-pub(crate) fn findings_of_found_into(model: &Model, sessions: Vec<Found>, out: &mut Vec<Entry>) {
-    let folded = model.ice_folded.in_order();
+/// With [`Scope::Open`], the folded sessions' own findings are left out; those about the capture still
+/// count them.
+pub(crate) fn findings_of_found_into(
+    model: &Model,
+    sessions: Vec<Found>,
+    scope: Scope,
+    out: &mut Vec<Entry>,
+) {
+    let all_folded = || model.ice_folded.sessions();
     let held = Held {
-        any: !sessions.is_empty() || !folded.is_empty(),
+        any: !sessions.is_empty() || all_folded().next().is_some(),
         all_connected: sessions.iter().all(|s| s.connected)
-            && folded.iter().all(|f| f.outcome == Outcome::Connected),
+            && all_folded().all(|f| f.outcome == Outcome::Connected),
+    };
+    let folded = match scope {
+        Scope::All => model.ice_folded.in_order(),
+        Scope::Open => Vec::new(),
     };
     let (mut live, mut gone) = (sessions.into_iter().peekable(), folded.iter().copied().peekable());
     loop {

@@ -96,7 +96,7 @@ fn run(script: Vec<(u64, &str, &str, StunMessage)>, end_ms: u64) -> Vec<Finding>
         .map(|s| Found::of(s, end))
         .collect();
     let mut out = Vec::new();
-    findings_of_found_into(&model, found, &mut out);
+    findings_of_found_into(&model, found, Scope::All, &mut out);
     out.into_iter().filter_map(Entry::into_held).collect()
 }
 
