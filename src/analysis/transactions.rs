@@ -146,7 +146,7 @@ pub struct Transaction {
     first_input: u16,
     /// The first response ([`Transaction::first_response`]) when it fits here: [`NO_RESPONSE`], else its
     /// class and error code ([`Transaction::response_code`]), and its nanoseconds and frames after the
-    /// first transmission (the same input). One that does not fit is `more.first_response`.
+    /// first transmission (the same input). One that does not fit is the first of `more.responses`.
     response: u16,
     response_after_ns: u32,
     response_after_frames: u32,
@@ -203,13 +203,22 @@ impl Ends {
     }
 }
 
-/// A transaction's transmissions and responses after its first of each, and its first response when it
-/// does not fit inline.
+/// A transaction's transmissions after its first, and its responses after its first, or all of them when
+/// the first does not fit inline (`first_response_here`). 56 bytes: a retransmitted request allocates it.
 #[derive(Clone, Debug, Default)]
 struct More {
     requests: Vec<Seen>,
     responses: Vec<Response>,
-    first_response: Option<Response>,
+    first_response_here: bool,
+}
+
+const _: () = assert!(std::mem::size_of::<More>() == 56);
+
+impl More {
+    /// Responses kept, the first included wherever it is.
+    fn responses_kept(&self) -> usize {
+        self.responses.len() + usize::from(!self.first_response_here)
+    }
 }
 
 impl Transaction {
@@ -261,7 +270,13 @@ impl Transaction {
 
     pub(crate) fn first_response(&self) -> Option<Response> {
         let (class, error_code) = match self.response {
-            NO_RESPONSE => return self.more.as_deref().and_then(|m| m.first_response),
+            NO_RESPONSE => {
+                return self
+                    .more
+                    .as_deref()
+                    .filter(|m| m.first_response_here)
+                    .and_then(|m| m.responses.first().copied())
+            }
             SUCCESS => (Class::Success, None),
             ERROR_NO_CODE => (Class::Error, None),
             c => (Class::Error, Some(c - ERROR_CODE_BASE)),
@@ -279,13 +294,17 @@ impl Transaction {
 
     /// Whether any response came.
     pub(crate) fn answered(&self) -> bool {
-        self.response != NO_RESPONSE || self.more.as_deref().is_some_and(|m| m.first_response.is_some())
+        self.response != NO_RESPONSE || self.more.as_deref().is_some_and(|m| m.first_response_here)
     }
 
     /// Every response kept, first one first (at most [`MAX_TRANSMISSIONS_KEPT`]).
     pub(crate) fn responses(&self) -> impl DoubleEndedIterator<Item = Response> + '_ {
-        let more = self.more.as_deref().map_or(&[][..], |m| m.responses.as_slice());
-        self.first_response().into_iter().chain(more.iter().copied())
+        let (inline, more) = match self.more.as_deref() {
+            Some(m) if m.first_response_here => (None, m.responses.as_slice()),
+            Some(m) => (self.first_response(), m.responses.as_slice()),
+            None => (self.first_response(), &[][..]),
+        };
+        inline.into_iter().chain(more.iter().copied())
     }
 
     /// The last time this transaction was seen on the wire.
@@ -363,12 +382,16 @@ impl Transaction {
                     self.response_after_ns = ns;
                     self.response_after_frames = frames;
                 }
-                None => self.more.get_or_insert_with(Box::default).first_response = Some(r),
+                None => {
+                    let more = self.more.get_or_insert_with(Box::default);
+                    more.first_response_here = true;
+                    more.responses.insert(0, r);
+                }
             }
             return;
         }
         let more = self.more.get_or_insert_with(Box::default);
-        if more.responses.len() + 1 < MAX_TRANSMISSIONS_KEPT {
+        if more.responses_kept() < MAX_TRANSMISSIONS_KEPT {
             more.responses.push(r);
         }
     }
@@ -387,8 +410,9 @@ pub struct Transactions {
     pub list: Vec<Transaction>,
     index: Index,
     pub(crate) not_tracked: u64,
-    /// Retired slots, reused by new requests (live mode's ageing keeps the table from filling up).
-    free: Vec<TxIndex>,
+    /// Retired slots, reused by new requests (live mode's ageing keeps the table from filling up); 4 bytes
+    /// each, as the table holds at most [`MAX_TRANSACTIONS`].
+    free: Vec<u32>,
     pub(crate) retired: u64,
     /// Responses whose request was never seen (capture started late, or asymmetric capture point).
     pub(crate) orphan_responses: u64,
@@ -502,7 +526,10 @@ impl Transactions {
         self.index.remove(&t.key(), i);
         t.transmissions = 0;
         t.more = None;
-        self.free.push(i);
+        // The table holds at most `MAX_TRANSACTIONS`: every index fits.
+        if let Ok(i) = u32::try_from(i) {
+            self.free.push(i);
+        }
         self.retired += 1;
     }
 
@@ -554,6 +581,7 @@ impl Transactions {
                 let reused = self
                     .free
                     .pop()
+                    .and_then(|i| usize::try_from(i).ok())
                     .and_then(|i| self.list.get_mut(i).map(|slot| (i, slot)));
                 let i = if let Some((i, slot)) = reused {
                     *slot = fresh;

@@ -170,6 +170,11 @@ fn what_does_not_fit_the_flat_layout_comes_back_exactly() {
         tx.answer(again);
         assert_eq!(tx.first_response(), Some(r), "case {n}");
         assert_eq!(tx.responses().collect::<Vec<_>>(), [r, again], "case {n}");
+        for _ in 0..MAX_TRANSMISSIONS_KEPT {
+            tx.answer(again);
+        }
+        let kept: Vec<Response> = tx.responses().collect();
+        assert_eq!((kept.len(), kept[0]), (MAX_TRANSMISSIONS_KEPT, r), "case {n}");
         assert!(tx.answered());
         let state = if r.class == Class::Success {
             TxState::Succeeded
