@@ -250,7 +250,7 @@ impl Rules<'_> {
             };
             self.push(Severity::Error, code, message, frames);
         }
-        let s = &a.stale_nonces;
+        let s = &a.rare().stale_nonces;
         if s.longest_run >= STALE_NONCE_LOOP {
             let reuse = if s.reused > 0 {
                 format!(
@@ -600,11 +600,11 @@ impl Rules<'_> {
             return;
         }
         let to: u64 = a.traffic.values().map(|t| t.to_peer()).sum::<u64>()
-            + a.unknown_channel.to_peer()
-            + a.other_peers.to_peer();
+            + a.rare().unknown_channel.to_peer()
+            + a.rare().other_peers.to_peer();
         let from: u64 = a.traffic.values().map(|t| t.from_peer()).sum::<u64>()
-            + a.unknown_channel.from_peer()
-            + a.other_peers.from_peer();
+            + a.rare().unknown_channel.from_peer()
+            + a.rare().other_peers.from_peer();
         // How long the capture watched the allocation alive.
         let until = a
             .deleted_at

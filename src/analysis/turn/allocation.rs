@@ -268,6 +268,39 @@ pub(crate) struct TcpConnection {
     pub(crate) failed: Option<u16>,
 }
 
+/// The parts of an [`Allocation`] most allocations never use, boxed together and allocated on first use
+/// ([`Allocation::rare_mut`]): [MS-TURN]'s active destination, the rarer Allocate attributes, the stale
+/// nonces, the traffic past the peer bound or on an unknown channel, RFC 6062 connections, the counts past
+/// each bound. Inline they took ~300 of an allocation's 824 bytes, and a busy server's capture holds tens
+/// of thousands of allocations open (BENCHMARKS.md).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Rare {
+    /// [MS-TURN]: the peer of the last Set Active Destination request, where multiplexed TURN frames
+    /// (channel 0xFF10) go and come from.
+    pub(crate) active_destination: Option<SocketAddr>,
+    pub(crate) requested_family: Option<u8>,
+    pub(crate) additional_family: Option<u8>,
+    /// EVEN-PORT in the request: `Some(reserve_next)`.
+    pub(crate) even_port: Option<bool>,
+    /// RESERVATION-TOKEN the client asked to use (RFC 8656 §7.1).
+    pub(crate) reservation_token_used: Option<u64>,
+    /// RESERVATION-TOKEN the server granted with the allocation.
+    pub(crate) reservation_token: Option<u64>,
+    pub(crate) errors_not_kept: u64,
+    pub(crate) events_not_kept: u64,
+    pub(crate) stale_nonces: StaleNonces,
+    pub(crate) permissions_not_tracked: u64,
+    pub(crate) peers_not_tracked: u64,
+    /// Traffic with peers beyond [`MAX_PEERS`].
+    pub(crate) other_peers: PeerTraffic,
+    /// ChannelData on a channel with no known peer.
+    pub(crate) unknown_channel: PeerTraffic,
+    pub(crate) tcp_connections: SmallMap<u32, TcpConnection>,
+}
+
+/// What [`Allocation::rare`] gives when nothing rare came.
+static NO_RARE: std::sync::LazyLock<Rare> = std::sync::LazyLock::new(Rare::default);
+
 #[derive(Clone, Debug, Default)]
 pub struct Allocation {
     /// The last time anything of it was seen: a STUN message between client and server, or ChannelData.
@@ -278,18 +311,7 @@ pub struct Allocation {
     /// An Allocate transaction of it that had been answered was retired as settled
     /// (`fold::retire_settled_requests`): what its findings read of the ones still in the table.
     pub(crate) allocate_answered: bool,
-    /// [MS-TURN]: the peer of the last Set Active Destination request, where multiplexed TURN frames
-    /// (channel 0xFF10) go and come from.
-    pub(crate) active_destination: Option<SocketAddr>,
     pub(crate) requested_transport: Option<u8>,
-    pub(crate) requested_family: Option<u8>,
-    pub(crate) additional_family: Option<u8>,
-    /// EVEN-PORT in the request: `Some(reserve_next)`.
-    pub(crate) even_port: Option<bool>,
-    /// RESERVATION-TOKEN the client asked to use (RFC 8656 §7.1).
-    pub(crate) reservation_token_used: Option<u64>,
-    /// RESERVATION-TOKEN the server granted with the allocation.
-    pub(crate) reservation_token: Option<u64>,
     /// XOR-RELAYED-ADDRESS of the successful Allocate (two when two address families were allocated,
     /// RFC 8656 §7.1).
     pub(crate) relayed: Vec<SocketAddr>,
@@ -310,25 +332,16 @@ pub struct Allocation {
     /// 437 to a Refresh: the server no longer knew the allocation.
     pub(crate) gone_at: Option<At>,
     pub(crate) errors: Vec<TurnError>,
-    pub(crate) errors_not_kept: u64,
     /// Error responses by code (all of them; codes are 300-699, so the map stays small).
     pub(crate) error_counts: SmallMap<u16, u32>,
     pub(crate) events: Vec<Event>,
-    pub(crate) events_not_kept: u64,
     pub(crate) rejections: Vec<AuthRejection>,
     pub(crate) rejections_total: u32,
-    pub(crate) stale_nonces: StaleNonces,
     pub(crate) permissions: SmallMap<IpAddr, Permission>,
-    pub(crate) permissions_not_tracked: u64,
     /// Channel number → binding. Filled from ChannelBind requests as well as their responses, so a capture
     /// that missed a response still decodes the channel.
     pub(crate) channels: SmallMap<u16, Channel>,
     pub(crate) traffic: SmallMap<SocketAddr, PeerTraffic>,
-    pub(crate) peers_not_tracked: u64,
-    /// Traffic with peers beyond [`MAX_PEERS`].
-    pub(crate) other_peers: PeerTraffic,
-    /// ChannelData on a channel with no known peer.
-    pub(crate) unknown_channel: PeerTraffic,
     pub(crate) first_to_peer: Option<At>,
     /// Data toward a peer IP that never had a permission (RFC 8656 §9: dropped silently).
     pub(crate) no_permission: Dropped,
@@ -342,7 +355,8 @@ pub struct Allocation {
     pub(crate) after_expiry: Dropped,
     /// ChannelBinds the RFC forbids (see [`EventKind::ChannelConflict`]); the server refuses them.
     pub(crate) channel_conflicts: Dropped,
-    pub(crate) tcp_connections: SmallMap<u32, TcpConnection>,
+    /// What most allocations never have ([`Rare`]): allocated when the first of it comes.
+    pub(crate) rare: Option<Box<Rare>>,
 }
 
 impl Allocation {
@@ -403,6 +417,16 @@ impl Allocation {
         }
     }
 
+    /// Its rare parts ([`Rare`]), all empty when none came.
+    pub(crate) fn rare(&self) -> &Rare {
+        self.rare.as_deref().unwrap_or(&NO_RARE)
+    }
+
+    /// Its rare parts, allocated now if none came before.
+    pub(crate) fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
     /// The capture shows the allocation being created, so it shows every permission and channel too.
     pub(super) fn start_seen(&self) -> bool {
         self.created_at.is_some()
@@ -417,7 +441,7 @@ impl Allocation {
         if self.events.len() < MAX_EVENTS {
             self.events.push(Event { at, kind });
         } else {
-            self.events_not_kept += 1;
+            self.rare_mut().events_not_kept += 1;
         }
     }
 
@@ -426,13 +450,13 @@ impl Allocation {
         if self.errors.len() < MAX_ERRORS {
             self.errors.push(e);
         } else {
-            self.errors_not_kept += 1;
+            self.rare_mut().errors_not_kept += 1;
         }
     }
 
     pub(super) fn permission(&mut self, ip: IpAddr, at: At) -> Option<&mut Permission> {
         if !self.permissions.contains_key(&ip) && self.permissions.len() >= MAX_PERMISSIONS {
-            self.permissions_not_tracked += 1;
+            self.rare_mut().permissions_not_tracked += 1;
             return None;
         }
         Some(self.permissions.get_or_insert_with(ip, || Permission::new(at)))
@@ -441,8 +465,9 @@ impl Allocation {
     pub(super) fn peer(&mut self, peer: SocketAddr) -> &mut PeerTraffic {
         // One search of the map when the peer is known (this runs for every relayed packet).
         if self.traffic.len() >= MAX_PEERS && !self.traffic.contains_key(&peer) {
-            self.peers_not_tracked += 1;
-            return &mut self.other_peers;
+            let rare = self.rare_mut();
+            rare.peers_not_tracked += 1;
+            return &mut rare.other_peers;
         }
         self.traffic.get_or_insert_with(peer, PeerTraffic::default)
     }
@@ -479,7 +504,9 @@ impl Allocation {
 
     /// Any success ends a run of 438s.
     pub(super) fn success(&mut self) {
-        self.stale_nonces.run = 0;
+        if let Some(rare) = self.rare.as_deref_mut() {
+            rare.stale_nonces.run = 0;
+        }
     }
 }
 

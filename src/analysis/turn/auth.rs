@@ -123,7 +123,7 @@ impl Allocation {
 
     /// A 438: the nonce expired and the client is expected to retry with the one the answer carries.
     pub(super) fn stale_nonce(&mut self, at: At, method: Method, pending: Option<&Pending>) {
-        let s = &mut self.stale_nonces;
+        let s = &mut self.rare_mut().stale_nonces;
         s.total += 1;
         s.run += 1;
         s.longest_run = s.longest_run.max(s.run);
@@ -171,9 +171,9 @@ mod tests {
         // Refreshed at 540.003 s for 600 s: expires at 1140.003 s.
         assert_eq!(a.expires_at(), Some(ms(1_140_003)));
         assert_eq!(a.state(ms(1_000_000)), AllocationState::Active);
-        assert_eq!(a.stale_nonces.total, 1);
-        assert_eq!(a.stale_nonces.longest_run, 1);
-        assert_eq!(a.stale_nonces.reused, 0);
+        assert_eq!(a.rare().stale_nonces.total, 1);
+        assert_eq!(a.rare().stale_nonces.longest_run, 1);
+        assert_eq!(a.rare().stale_nonces.reused, 0);
         assert_eq!(a.error_counts.get(&438), Some(&1));
         // One 438 followed by success is routine: no auth or refresh finding (the allocation carried
         // no traffic, which is worth an info line of its own).
@@ -199,7 +199,7 @@ mod tests {
                 ),
             );
         }
-        let s = &lab.alloc().stale_nonces;
+        let s = &lab.alloc().rare().stale_nonces;
         assert_eq!((s.total, s.longest_run), (3, 3));
         // The second and third requests reuse the nonce the previous 438 declared stale.
         assert_eq!(s.reused, 2);

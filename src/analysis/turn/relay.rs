@@ -120,7 +120,7 @@ impl TurnState {
             .and_then(AttrValue::address);
         let at = self.allocations.position(&AllocationKey::up(flow));
         if let (Some(peer), Some((_, a))) = (peer, at.and_then(|at| self.allocations.at_mut(at))) {
-            a.active_destination = Some(peer);
+            a.rare_mut().active_destination = Some(peer);
         }
     }
 
@@ -253,7 +253,7 @@ impl TurnState {
     /// datagram's flow and the relay context, when a Set Active Destination named the peer.
     pub(crate) fn mturn_route(&self, leg: AllocationLeg) -> Option<(Flow, Relay)> {
         let (key, a) = self.allocations.at(leg.position)?;
-        let peer = a.active_destination?;
+        let peer = a.rare().active_destination?;
         let via = RelayVia::ChannelData(crate::wire::channel::MS_MULTIPLEXED_TURN);
         Some(inner_route(key, Some(a), via, peer, leg.client_sent))
     }
@@ -325,12 +325,12 @@ fn count_channel_data(
             t.bytes_from_peer += bytes;
         }
         None if to_peer => {
-            a.unknown_channel.channel_data_to_peer += 1;
-            a.unknown_channel.bytes_to_peer += bytes;
+            a.rare_mut().unknown_channel.channel_data_to_peer += 1;
+            a.rare_mut().unknown_channel.bytes_to_peer += bytes;
         }
         None => {
-            a.unknown_channel.channel_data_from_peer += 1;
-            a.unknown_channel.bytes_from_peer += bytes;
+            a.rare_mut().unknown_channel.channel_data_from_peer += 1;
+            a.rare_mut().unknown_channel.bytes_from_peer += bytes;
         }
     }
     if !to_peer {

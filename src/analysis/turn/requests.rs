@@ -144,7 +144,9 @@ impl TurnState {
             a.realm = Some(r.clone());
         }
         if first {
-            a.stale_nonces.on_request(pending.nonce.as_deref());
+            if let Some(rare) = a.rare.as_deref_mut() {
+                rare.stale_nonces.on_request(pending.nonce.as_deref());
+            }
         }
         match &pending.kind {
             PendingKind::Allocate => {
@@ -154,16 +156,16 @@ impl TurnState {
                     _ => a.requested_transport,
                 };
                 if let Some(AttrValue::AddressFamily(f)) = msg.attr_value(ATTR_REQUESTED_ADDRESS_FAMILY) {
-                    a.requested_family = Some(*f);
+                    a.rare_mut().requested_family = Some(*f);
                 }
                 if let Some(AttrValue::AddressFamily(f)) = msg.attr_value(ATTR_ADDITIONAL_ADDRESS_FAMILY) {
-                    a.additional_family = Some(*f);
+                    a.rare_mut().additional_family = Some(*f);
                 }
                 if let Some(AttrValue::EvenPort { reserve_next }) = msg.attr_value(ATTR_EVEN_PORT) {
-                    a.even_port = Some(*reserve_next);
+                    a.rare_mut().even_port = Some(*reserve_next);
                 }
                 if let Some(t) = msg.attr_value(ATTR_RESERVATION_TOKEN).and_then(AttrValue::as_u64) {
-                    a.reservation_token_used = Some(t);
+                    a.rare_mut().reservation_token_used = Some(t);
                 }
                 if first {
                     a.event(
@@ -254,8 +256,9 @@ impl TurnState {
             self.connection_ids.insert((key.server, connection_id), key);
         }
         let Some(a) = self.entry(key) else { return };
-        if a.tcp_connections.len() < MAX_TCP_CONNECTIONS || a.tcp_connections.contains_key(&connection_id) {
-            a.tcp_connections.insert(
+        let connections = &mut a.rare_mut().tcp_connections;
+        if connections.len() < MAX_TCP_CONNECTIONS || connections.contains_key(&connection_id) {
+            connections.insert(
                 connection_id,
                 TcpConnection {
                     peer,
@@ -370,7 +373,7 @@ fn on_success(a: &mut Allocation, at: At, msg: &StunMessage, pending: Option<&Pe
             }
             a.mapped = mapped.or(a.mapped);
             if let Some(t) = msg.attr_value(ATTR_RESERVATION_TOKEN).and_then(AttrValue::as_u64) {
-                a.reservation_token = Some(t);
+                a.rare_mut().reservation_token = Some(t);
             }
             // RFC 8656 §7.1 (dual allocation): the family that could not be allocated is reported in a
             // success response.
@@ -453,7 +456,11 @@ fn on_success(a: &mut Allocation, at: At, msg: &StunMessage, pending: Option<&Pe
         }
         Method::CONNECTION_BIND => {
             if let Some(PendingKind::ConnectionBind { connection_id, data }) = pending.map(|p| &p.kind) {
-                if let Some(c) = a.tcp_connections.get_mut(connection_id) {
+                if let Some(c) = a
+                    .rare
+                    .as_deref_mut()
+                    .and_then(|r| r.tcp_connections.get_mut(connection_id))
+                {
                     c.data_connection = Some(*data);
                     c.bound_at = Some(at);
                 }
@@ -540,7 +547,11 @@ fn on_error(
             }
         }
         Some(PendingKind::ConnectionBind { connection_id, .. }) => {
-            if let Some(c) = a.tcp_connections.get_mut(connection_id) {
+            if let Some(c) = a
+                .rare
+                .as_deref_mut()
+                .and_then(|r| r.tcp_connections.get_mut(connection_id))
+            {
                 c.failed = Some(code);
             }
         }
@@ -658,7 +669,7 @@ mod tests {
         // A refused binding creates no channel.
         assert!(!a.channels.contains_key(&0x4001));
         assert_eq!(a.unbound_channel.frames, vec![unbound]);
-        assert_eq!(a.unknown_channel.channel_data_to_peer, 1);
+        assert_eq!(a.rare().unknown_channel.channel_data_to_peer, 1);
         assert_eq!(a.channel_lapsed.frames, vec![lapsed]);
         assert_eq!(a.error_counts.get(&400), Some(&2));
         let codes = lab.codes(1_100_000);
@@ -758,12 +769,12 @@ mod tests {
         );
         let a = lab.alloc();
         assert_eq!(a.requested_transport, Some(6));
-        let c = &a.tcp_connections[&7];
+        let c = &a.rare().tcp_connections[&7];
         assert!(c.initiated_by_client);
         assert_eq!(c.peer, Some(addr(PEER)));
         assert_eq!(c.data_connection, Some(addr(data_conn)));
         assert_eq!(c.bound_at, Some(At { ts: ms(21), frame: 6 }));
-        let c = &a.tcp_connections[&9];
+        let c = &a.rare().tcp_connections[&9];
         assert!(!c.initiated_by_client);
         assert_eq!(c.data_connection, None);
     }

@@ -645,7 +645,7 @@ fn count_allocation(counters: &mut Counters, seen: &mut AllocationSeen, a: &Allo
     let (to, from) = a
         .traffic
         .values()
-        .chain([&a.other_peers, &a.unknown_channel])
+        .chain([&a.rare().other_peers, &a.rare().unknown_channel])
         .fold((0, 0), |(to, from), t: &PeerTraffic| {
             (to + t.bytes_to_peer, from + t.bytes_from_peer)
         });
