@@ -427,6 +427,11 @@ impl Allocation {
         self.rare.get_or_insert_with(Box::default)
     }
 
+    /// Its RFC 6062 connection `id`, if it has one (nothing allocated when it has none).
+    pub(super) fn tcp_connection_mut(&mut self, id: u32) -> Option<&mut TcpConnection> {
+        self.rare.as_deref_mut()?.tcp_connections.get_mut(&id)
+    }
+
     /// The capture shows the allocation being created, so it shows every permission and channel too.
     pub(super) fn start_seen(&self) -> bool {
         self.created_at.is_some()

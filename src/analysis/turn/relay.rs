@@ -325,12 +325,14 @@ fn count_channel_data(
             t.bytes_from_peer += bytes;
         }
         None if to_peer => {
-            a.rare_mut().unknown_channel.channel_data_to_peer += 1;
-            a.rare_mut().unknown_channel.bytes_to_peer += bytes;
+            let t = &mut a.rare_mut().unknown_channel;
+            t.channel_data_to_peer += 1;
+            t.bytes_to_peer += bytes;
         }
         None => {
-            a.rare_mut().unknown_channel.channel_data_from_peer += 1;
-            a.rare_mut().unknown_channel.bytes_from_peer += bytes;
+            let t = &mut a.rare_mut().unknown_channel;
+            t.channel_data_from_peer += 1;
+            t.bytes_from_peer += bytes;
         }
     }
     if !to_peer {

@@ -456,11 +456,7 @@ fn on_success(a: &mut Allocation, at: At, msg: &StunMessage, pending: Option<&Pe
         }
         Method::CONNECTION_BIND => {
             if let Some(PendingKind::ConnectionBind { connection_id, data }) = pending.map(|p| &p.kind) {
-                if let Some(c) = a
-                    .rare
-                    .as_deref_mut()
-                    .and_then(|r| r.tcp_connections.get_mut(connection_id))
-                {
+                if let Some(c) = a.tcp_connection_mut(*connection_id) {
                     c.data_connection = Some(*data);
                     c.bound_at = Some(at);
                 }
@@ -547,11 +543,7 @@ fn on_error(
             }
         }
         Some(PendingKind::ConnectionBind { connection_id, .. }) => {
-            if let Some(c) = a
-                .rare
-                .as_deref_mut()
-                .and_then(|r| r.tcp_connections.get_mut(connection_id))
-            {
+            if let Some(c) = a.tcp_connection_mut(*connection_id) {
                 c.failed = Some(code);
             }
         }
