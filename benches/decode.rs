@@ -135,6 +135,11 @@ fn benches(c: &mut Criterion) {
     let allocate_success = find_stun(&payloads, |m| {
         m.method == Method::ALLOCATE && m.class == Class::Success
     });
+    // A STUN server's answer to a gathering Binding request (coturn: XOR-MAPPED-ADDRESS, MAPPED-ADDRESS,
+    // RESPONSE-ORIGIN, OTHER-ADDRESS where configured, SOFTWARE, FINGERPRINT).
+    let server_success = find_stun(&payloads, |m| {
+        m.method == Method::BINDING && m.class == Class::Success && m.attr(0x802B).is_some()
+    });
     let channel_frame = payloads
         .iter()
         .find(|b| demux::classify(b) == demux::Kind::ChannelData && channel::parse_udp(b).is_ok())
@@ -162,6 +167,9 @@ fn benches(c: &mut Criterion) {
     });
     g.bench_function("allocate_success", |b| {
         b.iter(|| stun::decode(black_box(&allocate_success), &none));
+    });
+    g.bench_function("binding_success_from_server", |b| {
+        b.iter(|| stun::decode(black_box(&server_success), &none));
     });
     g.bench_function("header_test_only", |b| {
         b.iter(|| stun::looks_like_stun(black_box(&allocate_success)));
