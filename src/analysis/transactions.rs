@@ -16,7 +16,7 @@ use crate::net::hash::FastHash;
 use crate::net::Transport;
 use crate::wire::stun::{Class, Method, StunMessage, TransactionId};
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::net::SocketAddr;
 
 /// Transactions tracked. Each costs ~80 bytes with its index entry; 500k covers hours of a busy TURN
@@ -421,15 +421,25 @@ pub struct Transactions {
 /// Transaction slots by key. Keyed by a 32-bit fingerprint of the 80-byte key, so an entry is 8 bytes
 /// instead of 88: the index was the second-largest table of a call-dense capture (and with a 64-bit
 /// fingerprint and SipHash over it, 16 bytes an entry and a second hash). The fingerprint is a keyed hash
-/// (std's `RandomState`, random per run), so a capture cannot make keys collide on purpose, and the map
+/// (foldhash, seeded at random per run), so a capture cannot make keys collide on purpose, and the map
 /// hashes it with FxHash; a key whose fingerprint another key already holds (about one key in 30,000 with
 /// 130,000 transactions held) goes to `collided`, keyed whole. Lookups compare the whole key with the
 /// slot's transaction, so a fingerprint alone never matches.
+///
+/// A lookup that misses consults `collided` only when its fingerprint is one a key there has
+/// (`collided_fingerprints`): with a few hundred thousand transactions held, some pair of keys always
+/// collides, and hashing every new request's whole key a second time for it (SipHash over the derived
+/// `Hash`, field by field) was ~12 % of the analysis thread on `scripts/bench`'s stun profile (perf).
 #[derive(Debug, Default)]
 struct Index {
     by_fingerprint: HashMap<u32, u32, FastHash>,
     collided: HashMap<Key, TxIndex>,
-    hasher: RandomState,
+    /// The fingerprints of the keys in `collided`, with how many keys have each.
+    collided_fingerprints: HashMap<u32, u32, FastHash>,
+    /// foldhash rather than std's SipHash: three fingerprints a transaction (its request, its response,
+    /// its retirement) were ~7 % of the analysis thread on the stun profile (perf). A collision it lets
+    /// through costs a lookup in `collided`, never a wrong match.
+    hasher: foldhash::quality::RandomState,
     /// Every key gets this fingerprint (tests of the collision path).
     #[cfg(test)]
     same_fingerprint: bool,
@@ -452,33 +462,35 @@ impl Index {
         u32::from_le_bytes([a, b, c, d])
     }
 
-    fn get(&self, list: &[Transaction], key: &Key) -> Option<TxIndex> {
-        let held = self
-            .by_fingerprint
-            .get(&self.fingerprint(key))
-            .map(|&i| i as usize);
+    /// The slot of `key`, whose fingerprint is `f`.
+    fn get(&self, list: &[Transaction], key: &Key, f: u32) -> Option<TxIndex> {
+        let held = self.by_fingerprint.get(&f).map(|&i| i as usize);
         if let Some(i) = held.filter(|&i| list.get(i).is_some_and(|t| t.key() == *key)) {
             return Some(i);
         }
-        if self.collided.is_empty() {
+        if !self.collided_fingerprints.contains_key(&f) {
             return None;
         }
         self.collided.get(key).copied()
     }
 
-    fn insert(&mut self, list: &[Transaction], key: Key, i: TxIndex) {
-        let f = self.fingerprint(&key);
+    /// Indexes slot `i` under `key`, whose fingerprint is `f`.
+    fn insert(&mut self, list: &[Transaction], key: Key, i: TxIndex, f: u32) {
         match (self.by_fingerprint.get(&f).map(|&j| j as usize), u32::try_from(i)) {
             (Some(j), _) if list.get(j).is_some_and(|t| t.key() != key && !t.retired()) => {
-                self.collided.insert(key, i);
+                self.insert_collided(key, i, f);
             }
             // Past 2^32 transactions the compact index cannot hold `i`; the collision table can.
-            (_, Err(_)) => {
-                self.collided.insert(key, i);
-            }
+            (_, Err(_)) => self.insert_collided(key, i, f),
             (_, Ok(i)) => {
                 self.by_fingerprint.insert(f, i);
             }
+        }
+    }
+
+    fn insert_collided(&mut self, key: Key, i: TxIndex, f: u32) {
+        if self.collided.insert(key, i).is_none() {
+            *self.collided_fingerprints.entry(f).or_insert(0) += 1;
         }
     }
 
@@ -488,6 +500,12 @@ impl Index {
             self.by_fingerprint.remove(&f);
         } else if self.collided.get(key) == Some(&i) {
             self.collided.remove(key);
+            if let Some(n) = self.collided_fingerprints.get_mut(&f) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.collided_fingerprints.remove(&f);
+                }
+            }
         }
     }
 }
@@ -559,7 +577,12 @@ impl Transactions {
                     transport,
                     id: msg.transaction_id,
                 };
-                if let Some(i) = self.index.get(&self.list, &key).filter(|&i| !self.stale(i, seen)) {
+                let f = self.index.fingerprint(&key);
+                if let Some(i) = self
+                    .index
+                    .get(&self.list, &key, f)
+                    .filter(|&i| !self.stale(i, seen))
+                {
                     self.list[i].retransmitted(seen);
                     return TxEvent::Retransmission(i);
                 }
@@ -600,7 +623,7 @@ impl Transactions {
                     self.not_tracked += 1;
                     return TxEvent::None;
                 };
-                self.index.insert(&self.list, key, i);
+                self.index.insert(&self.list, key, i, f);
                 TxEvent::Request(i)
             }
             Class::Success | Class::Error => {
@@ -610,7 +633,12 @@ impl Transactions {
                     transport,
                     id: msg.transaction_id,
                 };
-                let Some(i) = self.index.get(&self.list, &key).filter(|&i| !self.stale(i, seen)) else {
+                let f = self.index.fingerprint(&key);
+                let Some(i) = self
+                    .index
+                    .get(&self.list, &key, f)
+                    .filter(|&i| !self.stale(i, seen))
+                else {
                     self.orphan_responses += 1;
                     return TxEvent::Orphan;
                 };

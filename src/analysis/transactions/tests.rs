@@ -56,6 +56,18 @@ fn transactions_whose_fingerprints_collide_are_told_apart() {
             t.on_message(seen(10), b, a, Transport::Tcp, false, &msg(Class::Success, 1)),
             TxEvent::Response { tx: i4, first: true }
         );
+        // With one of two keys sharing a fingerprint in the collision table retired, the other is still
+        // found there.
+        t.retire(i3);
+        assert_eq!(
+            t.on_message(seen(11), a, b, Transport::Udp, false, &msg(Class::Request, 2)),
+            TxEvent::Retransmission(i2),
+            "same={same}"
+        );
+        assert_eq!(
+            t.on_message(seen(12), a, b, Transport::Udp, false, &msg(Class::Success, 1)),
+            TxEvent::Orphan
+        );
     }
 }
 
