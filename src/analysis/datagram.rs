@@ -389,6 +389,9 @@ impl State {
                 input: dg.input,
             };
             let flow = dg.flow;
+            if msg.class == stun::Class::Request && self.model.transactions.full() {
+                self.make_room_for_requests(seen.ts);
+            }
             let tx = self.model.transactions.on_message(
                 seen,
                 flow.src,
@@ -538,6 +541,20 @@ impl State {
                 tap(&rec, &rec.path, None);
             }
         }
+    }
+
+    /// The transaction table is full at a request: lets go of answered requests to STUN servers
+    /// ([`Model::make_room_for_requests`]) while folding is on (its accounting keeps what they meant for
+    /// the capture-wide findings). Each pass reads the whole table, so one that freed fewer than a 32nd of
+    /// it is not tried again for a second of capture time: requests past the bound then go untracked, as
+    /// before, rather than each paying for a pass.
+    fn make_room_for_requests(&mut self, now: Timestamp) {
+        if !self.model.ice_folded.enabled() || self.room_after.is_some_and(|after| now < after) {
+            return;
+        }
+        let freed = self.model.make_room_for_requests(now);
+        self.room_after =
+            (freed < self.model.transactions.list.len() / 32).then(|| now.saturating_add_secs(1.0));
     }
 
     /// Decodes a relayed payload as a datagram between the relayed address and the peer. The carrier

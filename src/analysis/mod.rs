@@ -393,6 +393,8 @@ struct State {
     records_spilled: bool,
     /// Classic RFC 3489 look-alike requests off the STUN ports, waiting for a response to pair with.
     classic: classic::ClassicPairs,
+    /// No pass to make room in a full transaction table before this (`State::make_room_for_requests`).
+    room_after: Option<Timestamp>,
     model: Model,
     tap: Option<MessageTap>,
 }
@@ -454,6 +456,7 @@ impl Analyzer {
                 classic: classic::ClassicPairs::default(),
                 store_limit: None,
                 records_spilled: false,
+                room_after: None,
                 model,
                 tap: None,
             },

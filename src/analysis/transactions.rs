@@ -20,7 +20,8 @@ use std::hash::BuildHasher;
 use std::net::SocketAddr;
 
 /// Transactions tracked. Each costs ~80 bytes with its index entry; 500k covers hours of a busy TURN
-/// server's signalling and keeps the table under ~40 MB. Past it, new requests are counted, not tracked.
+/// server's signalling and keeps the table under ~40 MB. At it, the answered requests to STUN servers go
+/// first (`Model::make_room_for_requests`); past that, new requests are counted, not tracked.
 pub const MAX_TRANSACTIONS: usize = 500_000;
 /// Transmissions remembered per transaction: RFC 8489's Rc = 7, plus room for stacks that retry longer
 /// (ICE checks are retransmitted by pacing rules of their own). Later ones are only counted.
@@ -416,6 +417,9 @@ pub struct Transactions {
     pub(crate) retired: u64,
     /// Responses whose request was never seen (capture started late, or asymmetric capture point).
     pub(crate) orphan_responses: u64,
+    /// A smaller bound than [`MAX_TRANSACTIONS`] (tests of a full table).
+    #[cfg(test)]
+    pub(crate) limit: Option<usize>,
 }
 
 /// Transaction slots by key. Keyed by a 32-bit fingerprint of the 80-byte key, so an entry is 8 bytes
@@ -526,6 +530,20 @@ pub(crate) enum TxEvent {
 }
 
 impl Transactions {
+    /// The most transactions the table holds.
+    fn bound(&self) -> usize {
+        #[cfg(test)]
+        if let Some(limit) = self.limit {
+            return limit;
+        }
+        MAX_TRANSACTIONS
+    }
+
+    /// Whether a new request would find no slot (none retired to reuse, and the bound reached).
+    pub(crate) fn full(&self) -> bool {
+        self.free.is_empty() && self.list.len() >= self.bound()
+    }
+
     pub(crate) fn get(&self, i: TxIndex) -> Option<&Transaction> {
         self.list.get(i).filter(|t| !t.retired())
     }
@@ -609,7 +627,7 @@ impl Transactions {
                 let i = if let Some((i, slot)) = reused {
                     *slot = fresh;
                     i
-                } else if self.list.len() < MAX_TRANSACTIONS {
+                } else if self.list.len() < self.bound() {
                     // Grown by an eighth at a time, not doubled: the table's size follows the most requests
                     // held at once (the call-dense 4 GB read's 132,874 took a doubled table of 262,144: a
                     // 29 MB block for 15 MB used; heaptrack's peak 93.1 → 84.9 MB). Past a few hundred KB
