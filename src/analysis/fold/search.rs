@@ -94,7 +94,7 @@ impl Model {
         self.ice.retire_bindings(now);
     }
 
-    /// The transaction table is full at `now`: lets go of up to an eighth of it among the answered
+    /// The transaction table is full at `now`: lets go of up to a quarter of it among the answered
     /// Binding requests no ICE session holds (a STUN server's clients, which
     /// [`Self::retire_settled_requests`] lets go once quiet for [`FOLD_AFTER_SECS`]), least recently
     /// active first. A retransmission of one of them still to come starts a transaction of its own, as
@@ -103,8 +103,10 @@ impl Model {
     /// 765,000, and 1.8 M of its 8.8 M messages were. Returns how many went. Checks, TURN requests and unanswered requests stay: their sessions,
     /// allocations and timeouts still read them.
     pub(in crate::analysis) fn make_room_for_requests(&mut self, now: Timestamp) -> usize {
+        // A quarter of a second of age a bucket, the last for 64 s and more.
         const BUCKETS: usize = 256;
-        let quota = (self.transactions.list.len() / 8).max(1);
+        const BUCKET_NS: u64 = 250_000_000;
+        let quota = (self.transactions.list.len() / 4).max(1);
         let ice = &self.ice;
         let list = &self.transactions.list;
         let eligible = |i: usize, t: &Transaction| {
@@ -113,33 +115,23 @@ impl Model {
                 .then(|| t.last_activity())
                 .flatten()
         };
-        // Least recently active first, to a 256th of their span: the eligible ones' activity times are
-        // counted in buckets over it, then taken in table order from the oldest buckets (with no list of
-        // them all: at the bound that list was 8 MB).
-        let (mut low, mut high) = (u64::MAX, 0u64);
-        for (i, t) in list.iter().enumerate() {
-            if let Some(ts) = eligible(i, t) {
-                low = low.min(ts.0);
-                high = high.max(ts.0);
-            }
-        }
-        if low > high {
-            return 0;
-        }
-        let span = u128::from(high - low) + 1;
-        #[allow(clippy::cast_possible_truncation)] // (ts - low) < span, so the quotient is below BUCKETS
-        let bucket = |ts: Timestamp| (u128::from(ts.0 - low) * BUCKETS as u128 / span) as usize;
+        #[allow(clippy::cast_possible_truncation)] // at most BUCKETS - 1
+        let bucket =
+            |ts: Timestamp| (now.0.saturating_sub(ts.0) / BUCKET_NS).min(BUCKETS as u64 - 1) as usize;
+        // Least recently active first, to a quarter of a second: the eligible ones are counted by how long
+        // they have been quiet, then taken in table order from the quietest buckets (with no list of them
+        // all: at the bound that list was 8 MB).
         let mut counts = [0usize; BUCKETS];
         for (i, t) in list.iter().enumerate() {
             if let Some(ts) = eligible(i, t) {
                 counts[bucket(ts)] += 1;
             }
         }
-        // Every bucket before `last` is taken whole; `last` as far as the quota goes.
-        let (mut last, mut before) = (0, 0);
-        while last + 1 < BUCKETS && before + counts[last] < quota {
+        // Every bucket after `last` is taken whole; `last` as far as the quota goes.
+        let (mut last, mut before) = (BUCKETS - 1, 0);
+        while last > 0 && before + counts[last] < quota {
             before += counts[last];
-            last += 1;
+            last -= 1;
         }
         let mut room_in_last = quota - before;
         // In table order, as the quiet ones retire: the slots are reused last retired first.
@@ -147,7 +139,7 @@ impl Model {
         for (i, t) in list.iter().enumerate() {
             let Some(ts) = eligible(i, t) else { continue };
             match bucket(ts) {
-                b if b < last => chosen.push(i),
+                b if b > last => chosen.push(i),
                 b if b == last && room_in_last > 0 => {
                     room_in_last -= 1;
                     chosen.push(i);
