@@ -100,8 +100,8 @@ impl Model {
     /// active first. A retransmission of one of them still to come starts a transaction of its own, as
     /// it would after that quiet time. Without this, every request past the bound went untracked: at a
     /// STUN server answering 17,000 requests a second (`scripts/bench`'s stun profile), 45 s of them are
-    /// 765,000, and 1.8 M of its 8.8 M messages were. Returns how many went. Checks, TURN requests and unanswered requests stay: their sessions,
-    /// allocations and timeouts still read them.
+    /// 765,000, and 1.8 M of its 8.8 M messages were. Returns how many went. Checks, TURN requests and
+    /// unanswered requests stay: their sessions, allocations and timeouts still read them.
     pub(in crate::analysis) fn make_room_for_requests(&mut self, now: Timestamp) -> usize {
         // A quarter of a second of age a bucket, the last for 64 s and more.
         const BUCKETS: usize = 256;
