@@ -11,6 +11,14 @@ use crate::wire::stun;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 
+/// How long an answered Binding request no ICE session holds (to a STUN server) stays in the transaction
+/// table after its last message: long enough for the retransmissions already on their way when the answer
+/// went (RFC 8489 §6.2.1: the client stops at the answer; its RTO starts at 500 ms). Only a client whose
+/// answer was lost after the capture point retransmits later, and each of those later requests then
+/// starts a transaction of its own. At a busy STUN server these were nearly all of the table: 45 s of
+/// 17,000 requests a second filled its 500,000 slots (`scripts/bench`'s stun profile, BENCHMARKS.md).
+pub(crate) const ANSWERED_SERVER_REQUEST_QUIET_SECS: f64 = 5.0;
+
 /// Folding as the analysis drives it: what is folded, settled and retired when.
 impl Model {
     /// Folds the open ICE sessions quiet since [`Folded::after`] (by default [`FOLD_AFTER_SECS`]) before
@@ -54,7 +62,8 @@ impl Model {
     /// 39.5 s they are final, and past [`transactions::STALE_SECS`] no later message joins them anyway.
     /// - Binding transactions no session checks with (requests to STUN servers: gathering
     ///   server-reflexive candidates, RFC 8445 §5.1.1.1). The binding they found is kept in `ice` on its
-    ///   own; only `ice.no-checks` read them, through [`Retired`].
+    ///   own; only `ice.no-checks` read them, through [`Retired`]. An answered one goes once quiet for
+    ///   [`ANSWERED_SERVER_REQUEST_QUIET_SECS`] instead.
     /// - A TURN client's requests but those its allocation's findings read (`findings::turn`: unanswered
     ///   Allocate and Refresh requests, and whether an Allocate was answered, which the allocation keeps
     ///   as `allocate_answered`). Before, CreatePermission, ChannelBind and answered Refresh requests
@@ -64,13 +73,19 @@ impl Model {
         let settled: Vec<transactions::TxIndex> = (0..self.transactions.list.len())
             .filter(|&i| {
                 self.transactions.get(i).is_some_and(|t| {
-                    t.last_activity()
-                        .is_some_and(|l| now.secs_since(l) > FOLD_AFTER_SECS)
-                        && if t.method == stun::Method::BINDING || t.method == stun::Method::GOOG_PING {
-                            self.ice.session_of_tx(i).is_none()
+                    let Some(quiet) = t.last_activity().map(|l| now.secs_since(l)) else {
+                        return false;
+                    };
+                    if t.method == stun::Method::BINDING || t.method == stun::Method::GOOG_PING {
+                        let after = if t.answered() {
+                            ANSWERED_SERVER_REQUEST_QUIET_SECS
                         } else {
-                            !findings::turn::is_allocation_request(t) || t.answered()
-                        }
+                            FOLD_AFTER_SECS
+                        };
+                        quiet > after && self.ice.session_of_tx(i).is_none()
+                    } else {
+                        quiet > FOLD_AFTER_SECS && (!findings::turn::is_allocation_request(t) || t.answered())
+                    }
                 })
             })
             .filter(|&i| !pending.contains(&i))
@@ -236,8 +251,57 @@ impl Model {
 
 #[cfg(test)]
 mod tests {
-    use crate::analysis::{testkit, Analyzer};
+    use crate::analysis::{testkit, Analyzer, Model};
+    use crate::capture::Timestamp;
     use crate::wire::credentials::Keyring;
+    use crate::wire::stun::{Class, Method};
+
+    /// An answered request to a STUN server goes once quiet for 5 s; an unanswered one, and an ICE check
+    /// answered at the same time, stay until 45 s (the give-up time, and their session's settling).
+    #[test]
+    fn answered_server_requests_retire_after_five_quiet_seconds() {
+        let mut m = Model::default();
+        let (server, a, b) = ("198.51.100.1:3478", "192.0.2.1:5000", "192.0.2.2:5000");
+        let request = |id| testkit::message(Method::BINDING, Class::Request, id, vec![]);
+        testkit::feed(&mut m.transactions, &mut m.ice, 0, 1, a, server, &request(1));
+        testkit::feed(&mut m.transactions, &mut m.ice, 0, 2, b, server, &request(2));
+        testkit::feed(
+            &mut m.transactions,
+            &mut m.ice,
+            30,
+            3,
+            server,
+            a,
+            &testkit::success(1, None),
+        );
+        let check = testkit::check(3, "R:L", true, false);
+        testkit::feed(&mut m.transactions, &mut m.ice, 100, 4, a, b, &check);
+        testkit::feed(
+            &mut m.transactions,
+            &mut m.ice,
+            130,
+            5,
+            b,
+            a,
+            &testkit::success(3, None),
+        );
+        let held = |m: &Model| {
+            let mut ids: Vec<u8> = m.transactions.iter().map(|t| t.id.0[1]).collect();
+            ids.sort_unstable();
+            ids
+        };
+        let secs = |s: u64| Timestamp(s * 1_000_000_000);
+        m.retire_settled_requests(secs(5));
+        assert_eq!(held(&m), [1, 2, 3], "nothing is quiet for 5 s yet");
+        m.retire_settled_requests(secs(6));
+        assert_eq!(held(&m), [2, 3], "the answered server request went");
+        m.retire_settled_requests(secs(46));
+        assert_eq!(
+            held(&m),
+            [3],
+            "the unanswered one went at 45 s; the check is its session's"
+        );
+    }
 
     /// The report of `fixtures` read in a row, with room for `limit` transactions (all when None), and
     /// how many requests went untracked.
