@@ -399,7 +399,12 @@ pub(crate) fn write_addr(out: &mut Vec<u8>, addr: &SocketAddr) {
             text[len] = b'.';
             len += 1;
         }
-        len += digits_into(&mut text[len..], u64::from(octet));
+        // An octet's digits from a table, copied as four bytes (the fourth is the digit count, then
+        // overwritten), not divided out digit by digit: this function was ~12 % of the JSON writer's
+        // threads on the stun profile (six addresses a message); its 1 GB read, CPU 8.39 → 8.14 s.
+        let [a, b, c, n] = OCTET_DIGITS[usize::from(octet)];
+        text[len..len + 4].copy_from_slice(&[a, b, c, n]);
+        len += usize::from(n);
     }
     text[len] = b':';
     len += 1;
@@ -408,6 +413,25 @@ pub(crate) fn write_addr(out: &mut Vec<u8>, addr: &SocketAddr) {
     out.extend_from_slice(&text);
     out.truncate(start + len);
 }
+
+/// Each octet value's decimal digits (one to three) and, last, how many there are.
+static OCTET_DIGITS: [[u8; 4]; 256] = {
+    let mut table = [[0u8; 4]; 256];
+    let mut v = 0;
+    while v < 256 {
+        #[allow(clippy::cast_possible_truncation)] // v < 256
+        let (h, t, o) = ((v / 100) as u8, (v / 10 % 10) as u8, (v % 10) as u8);
+        table[v] = if v >= 100 {
+            [b'0' + h, b'0' + t, b'0' + o, 3]
+        } else if v >= 10 {
+            [b'0' + t, b'0' + o, 0, 2]
+        } else {
+            [b'0' + o, 0, 0, 1]
+        };
+        v += 1;
+    }
+    table
+};
 
 /// Appends `n` in decimal.
 pub(crate) fn write_decimal(out: &mut Vec<u8>, n: u64) {
@@ -542,6 +566,17 @@ mod tests {
             let addr: SocketAddr = a.parse().expect("address");
             assert_eq!(addr_string(&addr), addr.to_string());
             assert_eq!(addr_string(&addr), a);
+        }
+        // Every octet value in every place, with ports of one to five digits.
+        for v in 0..=255u8 {
+            for (i, port) in [0u16, 7, 42, 999, 3478, 65535].into_iter().enumerate() {
+                let mut octets = [1, 22, 133, 4];
+                octets[i % 4] = v;
+                let addr = SocketAddr::from((octets, port));
+                let mut out = Vec::new();
+                write_addr(&mut out, &addr);
+                assert_eq!(String::from_utf8(out).expect("ascii"), addr.to_string());
+            }
         }
     }
 
