@@ -111,12 +111,13 @@ impl Model {
 
     /// The transaction table is full at `now`: lets go of up to a quarter of it among the answered
     /// Binding requests no ICE session holds (a STUN server's clients, which
-    /// [`Self::retire_settled_requests`] lets go once quiet for [`FOLD_AFTER_SECS`]), least recently
-    /// active first. A retransmission of one of them still to come starts a transaction of its own, as
-    /// it would after that quiet time. Without this, every request past the bound went untracked: at a
-    /// STUN server answering 17,000 requests a second (`scripts/bench`'s stun profile), 45 s of them are
-    /// 765,000, and 1.8 M of its 8.8 M messages were. Returns how many went. Checks, TURN requests and
-    /// unanswered requests stay: their sessions, allocations and timeouts still read them.
+    /// [`Self::retire_settled_requests`] lets go once quiet for [`ANSWERED_SERVER_REQUEST_QUIET_SECS`],
+    /// at the next search), least recently active first. A retransmission of one of them still to come
+    /// starts a transaction of its own, as it would after that quiet time. Without this, every request
+    /// past the bound went untracked: with 45 s of them held, 1.8 M of the 8.8 M messages of
+    /// `scripts/bench`'s stun profile (17,000 requests a second) were; with 5 s to 10 s held, a STUN
+    /// server needs ~50,000 requests a second to get here. Returns how many went. Checks, TURN requests
+    /// and unanswered requests stay: their sessions, allocations and timeouts still read them.
     pub(in crate::analysis) fn make_room_for_requests(&mut self, now: Timestamp) -> usize {
         // A quarter of a second of age a bucket, the last for 64 s and more.
         const BUCKETS: usize = 256;
