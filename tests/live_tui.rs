@@ -375,8 +375,14 @@ impl Lab {
         };
         let s = self.wait_for(exited, "iceview to exit");
         assert!(s.contains("iceview-exit=0"), "{s}");
-        let after = s.split("iceview-exit=0").nth(1).unwrap_or("");
-        assert!(after.contains(PROMPT.trim_end()), "no prompt after exit:\n{s}");
+        // The shell prints its next prompt a moment after the exit status: wait for it rather than
+        // read the pane once (a fresh machine's CI once read it in between).
+        let prompted = |s: &str| {
+            s.split("iceview-exit=0")
+                .nth(1)
+                .is_some_and(|after| after.contains(PROMPT.trim_end()))
+        };
+        let s = self.wait_for(prompted, "the shell's prompt after iceview exits");
         assert!(!s.contains("live lo"), "UI text left on the main screen:\n{s}");
         assert_eq!(self.format("#{alternate_on}"), "0", "alternate screen left on");
         assert_eq!(self.format("#{cursor_flag}"), "1", "cursor left hidden");
