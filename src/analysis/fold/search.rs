@@ -4,7 +4,7 @@
 
 use super::FOLD_AFTER_SECS;
 use crate::analysis::transactions::{self, Transaction};
-use crate::analysis::{findings, sessions, turn, Model};
+use crate::analysis::{findings, ice, sessions, turn, Model};
 use crate::capture::Timestamp;
 use crate::net::hash::FastHash;
 use crate::wire::stun;
@@ -76,7 +76,7 @@ impl Model {
                     let Some(quiet) = t.last_activity().map(|l| now.secs_since(l)) else {
                         return false;
                     };
-                    if t.method == stun::Method::BINDING || t.method == stun::Method::GOOG_PING {
+                    if ice::is_check_method(t.method) {
                         let after = if t.answered() {
                             ANSWERED_SERVER_REQUEST_QUIET_SECS
                         } else {
@@ -123,13 +123,15 @@ impl Model {
         const BUCKETS: usize = 256;
         const BUCKET_NS: u64 = 250_000_000;
         let quota = (self.transactions.list.len() / 4).max(1);
-        let ice = &self.ice;
+        let state = &self.ice;
         let list = &self.transactions.list;
         let eligible = |i: usize, t: &Transaction| {
-            let binding = t.method == stun::Method::BINDING || t.method == stun::Method::GOOG_PING;
-            (!t.retired() && binding && t.answered() && ice.session_of_tx(i).is_none())
-                .then(|| t.last_activity())
-                .flatten()
+            (!t.retired()
+                && ice::is_check_method(t.method)
+                && t.answered()
+                && state.session_of_tx(i).is_none())
+            .then(|| t.last_activity())
+            .flatten()
         };
         #[allow(clippy::cast_possible_truncation)] // at most BUCKETS - 1
         let bucket =

@@ -30,7 +30,8 @@ fn username_parts(msg: &StunMessage) -> Option<(&str, &str)> {
     (!r.is_empty() && !l.is_empty()).then_some((r, l))
 }
 
-fn is_check_method(m: Method) -> bool {
+/// Binding or GOOG-PING: the methods of connectivity checks (and of requests to STUN servers).
+pub(crate) fn is_check_method(m: Method) -> bool {
     m == Method::BINDING || m == Method::GOOG_PING
 }
 

@@ -22,6 +22,7 @@
 mod bindings;
 mod candidates;
 mod checks;
+pub(crate) use checks::is_check_method;
 mod index;
 mod list;
 mod mappings;
