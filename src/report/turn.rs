@@ -383,16 +383,17 @@ fn events(a: &Allocation, state: AllocationState) -> Vec<EventReport> {
 fn allocation(key: &AllocationKey, a: &Allocation, end: Timestamp) -> AllocationReport {
     let state = a.state(end);
 
+    let rare = a.rare();
     let mut totals = TrafficTotals::default();
     let mut peers: Vec<PeerTrafficReport> =
         a.traffic.iter().map(|(p, t)| traffic(p.to_string(), t)).collect();
-    if a.rare().other_peers != PeerTraffic::default() {
-        peers.push(traffic("other".into(), &a.rare().other_peers));
+    if rare.other_peers != PeerTraffic::default() {
+        peers.push(traffic("other".into(), &rare.other_peers));
     }
-    for t in peers.iter().chain(std::iter::once(&traffic(
-        String::new(),
-        &a.rare().unknown_channel,
-    ))) {
+    for t in peers
+        .iter()
+        .chain(std::iter::once(&traffic(String::new(), &rare.unknown_channel)))
+    {
         totals.send_indications += t.send_indications;
         totals.data_indications += t.data_indications;
         totals.channel_data += t.channel_data;
@@ -402,7 +403,7 @@ fn allocation(key: &AllocationKey, a: &Allocation, end: Timestamp) -> Allocation
         totals.bytes_from_peer += t.bytes_from_peer;
     }
     totals.unknown_channel_data =
-        a.rare().unknown_channel.channel_data_to_peer + a.rare().unknown_channel.channel_data_from_peer;
+        rare.unknown_channel.channel_data_to_peer + rare.unknown_channel.channel_data_from_peer;
     AllocationReport {
         key: *key,
         client: key.client.to_string(),
@@ -411,11 +412,11 @@ fn allocation(key: &AllocationKey, a: &Allocation, end: Timestamp) -> Allocation
         requested_transport: a
             .requested_transport
             .map(|p| AttrValue::RequestedTransport(p).to_string()),
-        requested_address_family: a.rare().requested_family.map(family),
-        additional_address_family: a.rare().additional_family.map(family),
-        even_port: a.rare().even_port,
-        reservation_token: a.rare().reservation_token.map(hex),
-        reservation_token_used: a.rare().reservation_token_used.map(hex),
+        requested_address_family: rare.requested_family.map(family),
+        additional_address_family: rare.additional_family.map(family),
+        even_port: rare.even_port,
+        reservation_token: rare.reservation_token.map(hex),
+        reservation_token_used: rare.reservation_token_used.map(hex),
         relayed: a.relayed.iter().map(ToString::to_string).collect(),
         mapped: a.mapped.map(|m| m.to_string()),
         username: a.username.clone(),
@@ -444,9 +445,9 @@ fn allocation(key: &AllocationKey, a: &Allocation, end: Timestamp) -> Allocation
                 family: e.family.map(family),
             })
             .collect(),
-        errors_not_kept: a.rare().errors_not_kept,
+        errors_not_kept: rare.errors_not_kept,
         events: events(a, state),
-        events_not_kept: a.rare().events_not_kept,
+        events_not_kept: rare.events_not_kept,
         permissions: a
             .permissions
             .iter()
@@ -485,8 +486,7 @@ fn allocation(key: &AllocationKey, a: &Allocation, end: Timestamp) -> Allocation
             channel_expired: dropped(&a.channel_lapsed),
             after_expiry: dropped(&a.after_expiry),
         },
-        tcp_connections: a
-            .rare()
+        tcp_connections: rare
             .tcp_connections
             .iter()
             .map(|(&id, c)| TcpConnectionReport {

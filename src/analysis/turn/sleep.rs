@@ -386,8 +386,6 @@ mod tests {
             .any(|a| !a.rejections.is_empty() || a.rejections_total > 0));
         assert!(all.iter().any(|a| !a.errors.is_empty()));
         assert!(all.iter().any(|a| !a.traffic.is_empty()));
-        // Rare parts (turn-tcp's connections, auth failures' stale nonces...) come back too; and most
-        // allocations never allocate them.
         // None of these calls has any of an allocation's rare parts, so none allocates them.
         assert!(all.iter().all(|a| a.rare.is_none()));
         // Every rare part comes back too.

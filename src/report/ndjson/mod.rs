@@ -642,10 +642,11 @@ fn count_allocation(counters: &mut Counters, seen: &mut AllocationSeen, a: &Allo
         }
     }
     seen.errors = a.errors.len();
+    let rare = a.rare();
     let (to, from) = a
         .traffic
         .values()
-        .chain([&a.rare().other_peers, &a.rare().unknown_channel])
+        .chain([&rare.other_peers, &rare.unknown_channel])
         .fold((0, 0), |(to, from), t: &PeerTraffic| {
             (to + t.bytes_to_peer, from + t.bytes_from_peer)
         });
