@@ -389,6 +389,7 @@ impl State {
                 input: dg.input,
             };
             let flow = dg.flow;
+            self.model.retire_answered_server_requests(seen.ts);
             if msg.class == stun::Class::Request && self.model.transactions.full() {
                 self.make_room_for_requests(seen.ts);
             }
@@ -429,6 +430,9 @@ impl State {
                 msg,
                 tx,
             });
+            if let transactions::TxEvent::Response { tx: i, first: true } = tx {
+                self.model.note_answer(i, seen.ts);
+            }
         }
         let body = Body::Stun {
             method: msg.method,

@@ -234,6 +234,9 @@ pub struct Model {
     pub raw: store::RawStore,
     /// ICE sessions folded during the read ([`fold`]), rendered; `ice` keeps only their marks.
     pub ice_folded: fold::Folded,
+    /// Answered Binding requests no ICE session holds, in the order they were answered, for
+    /// [`Model::retire_answered_server_requests`].
+    pub(crate) server_answers: fold::ServerAnswers,
     /// The listed messages counted as they are listed, so that no output reads every record back for a
     /// summary.
     pub(crate) listed: Listed,

@@ -1,7 +1,7 @@
 //! Test support for the analysis: STUN messages built by hand, fed through the transaction table and the
 //! ICE state the way the pipeline feeds them; bundled captures replayed one after another.
 use super::ice::{IceState, Observed};
-use super::transactions::{Seen, Transactions};
+use super::transactions::{Seen, Transactions, TxEvent};
 use crate::capture::file::FileReader;
 use crate::capture::{Packet, Timestamp};
 use crate::net::{Flow, Transport};
@@ -80,7 +80,7 @@ pub(crate) fn feed(
     src: &str,
     dst: &str,
     m: &StunMessage,
-) {
+) -> TxEvent {
     let seen = Seen {
         ts: Timestamp(ms * 1_000_000),
         frame,
@@ -100,6 +100,7 @@ pub(crate) fn feed(
         msg: m,
         tx,
     });
+    tx
 }
 
 /// The bundled captures `fixtures` (their `capture.pcap`) one after the other, as one capture: each starts

@@ -37,6 +37,7 @@ use crate::capture::Timestamp;
 use crate::net::addr::SortAddr;
 use crate::net::Transport;
 use crate::wire::stun::Method;
+pub(crate) use search::ServerAnswers;
 use std::io;
 use std::ops::Range;
 use std::sync::Arc;

@@ -8,7 +8,7 @@ use crate::analysis::{findings, ice, sessions, turn, Model};
 use crate::capture::Timestamp;
 use crate::net::hash::FastHash;
 use crate::wire::stun;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 
 /// How long an answered Binding request no ICE session holds (to a STUN server) stays in the transaction
@@ -19,8 +19,94 @@ use std::net::SocketAddr;
 /// 17,000 requests a second filled its 500,000 slots (`scripts/bench`'s stun profile, BENCHMARKS.md).
 pub(crate) const ANSWERED_SERVER_REQUEST_QUIET_SECS: f64 = 5.0;
 
+/// Answered Binding requests no ICE session holds (a STUN server's clients), each with the time from which
+/// it is quiet ([`Model::retire_answered_server_requests`]): a queue in the order they were answered. A
+/// time is kept in units of [`ServerAnswers::UNIT_NS`] (16.8 ms), wrapping, so an entry is 8 bytes (with
+/// a `Timestamp`, 16: 2.1 MB of queue on the stun profile); the retirement itself reads the transaction's
+/// own time.
+#[derive(Debug, Default)]
+pub(crate) struct ServerAnswers(VecDeque<(u32, u32)>);
+
+impl ServerAnswers {
+    const UNIT_NS: u64 = 1 << 24;
+    /// Units past which an entry's time is surely more than [`ANSWERED_SERVER_REQUEST_QUIET_SECS`] ago:
+    /// both ends are rounded down, so one unit more than the quiet time rounded up.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // 300
+    const DUE_UNITS: i32 = (ANSWERED_SERVER_REQUEST_QUIET_SECS * 1e9 / Self::UNIT_NS as f64) as i32 + 2;
+
+    #[allow(clippy::cast_possible_truncation)] // wrapping on purpose: only differences are read
+    fn units(ts: Timestamp) -> u32 {
+        (ts.0 / Self::UNIT_NS) as u32
+    }
+
+    /// Whether an entry stamped `since` is surely due at `now`.
+    #[allow(clippy::cast_possible_wrap)] // the wrapping difference, read as signed
+    fn due(since: u32, now: Timestamp) -> bool {
+        (Self::units(now).wrapping_sub(since) as i32) > Self::DUE_UNITS
+    }
+}
+
 /// Folding as the analysis drives it: what is folded, settled and retired when.
 impl Model {
+    /// Transaction `tx` was just answered, at `at`: an answered request to a STUN server (a Binding request
+    /// no ICE session holds) is queued to retire once quiet for [`ANSWERED_SERVER_REQUEST_QUIET_SECS`].
+    /// Only while folding is on: then nothing reads it after that.
+    pub(in crate::analysis) fn note_answer(&mut self, tx: transactions::TxIndex, at: Timestamp) {
+        if !self.ice_folded.enabled() || self.ice.session_of_tx(tx).is_some() {
+            return;
+        }
+        let Some(t) = self.transactions.get(tx) else {
+            return;
+        };
+        if !ice::is_check_method(t.method) {
+            return;
+        }
+        let (Ok(i), queue) = (u32::try_from(tx), &mut self.server_answers.0) else {
+            return;
+        };
+        // More than the table holds means a capture whose time stands still or runs back: the oldest
+        // go, and the searches' pass lets them go later.
+        if queue.len() >= self.transactions.list.len().max(1) {
+            queue.pop_front();
+        }
+        queue.push_back((i, ServerAnswers::units(at)));
+    }
+
+    /// Retires the answered requests to STUN servers quiet for [`ANSWERED_SERVER_REQUEST_QUIET_SECS`] at
+    /// `now` ([`Model::note_answer`]), as the messages come rather than at the next search: with a search
+    /// every 5 s, those of a busy STUN server stayed 5 to 10 s, and the table held twice what it needs
+    /// (`scripts/bench`'s stun profile, BENCHMARKS.md). [`Self::retire_settled_requests`] applies the same
+    /// rule to the whole table, so whether one went here or there never changes what it meant. One whose
+    /// last message came later (a retransmission, a second answer) waits again from then. Each entry is
+    /// looked at once a call at most, whatever the capture's times.
+    pub(in crate::analysis) fn retire_answered_server_requests(&mut self, now: Timestamp) {
+        for _ in 0..self.server_answers.0.len() {
+            let Some(&(i, since)) = self.server_answers.0.front() else {
+                return;
+            };
+            if !ServerAnswers::due(since, now) {
+                return;
+            }
+            self.server_answers.0.pop_front();
+            let tx = i as usize;
+            let Some(t) = self.transactions.get(tx) else {
+                continue;
+            };
+            let eligible = ice::is_check_method(t.method)
+                && t.answered()
+                && self.ice.session_of_tx(tx).is_none()
+                && !self.turn.is_pending(tx);
+            let Some(last) = t.last_activity().filter(|_| eligible) else {
+                continue;
+            };
+            if now.secs_since(last) > ANSWERED_SERVER_REQUEST_QUIET_SECS {
+                self.retire_folded(tx, now);
+            } else {
+                self.server_answers.0.push_back((i, ServerAnswers::units(last)));
+            }
+        }
+    }
+
     /// Folds the open ICE sessions quiet since [`Folded::after`] (by default [`FOLD_AFTER_SECS`]) before
     /// `now`: their views, taken now, are rendered and kept by [`Folded`], and their check transactions
     /// retired (those a pending TURN request still waits on stay).
@@ -257,7 +343,7 @@ mod tests {
     use crate::analysis::{testkit, Analyzer, Model};
     use crate::capture::Timestamp;
     use crate::wire::credentials::Keyring;
-    use crate::wire::stun::{Class, Method};
+    use crate::wire::stun::{Class, Method, StunMessage};
 
     /// An answered request to a STUN server goes once quiet for 5 s; an unanswered one, and an ICE check
     /// answered at the same time, stay until 45 s (the give-up time, and their session's settling).
@@ -304,6 +390,88 @@ mod tests {
             [3],
             "the unanswered one went at 45 s; the check is its session's"
         );
+    }
+
+    /// With folding on, an answered request to a STUN server goes at the first message once it has been
+    /// quiet for 5 s, not at the next search (every 5 s: it stayed up to 10 s); a retransmission after its
+    /// answer makes it wait 5 s from then; an ICE check answered at the same time is not queued (its
+    /// session settles it). Without folding nothing is queued.
+    #[test]
+    fn answered_server_requests_go_as_messages_come() {
+        let (server, a, b, c) = (
+            "198.51.100.1:3478",
+            "192.0.2.1:5000",
+            "192.0.2.2:5000",
+            "192.0.2.3:5000",
+        );
+        let request = |id| testkit::message(Method::BINDING, Class::Request, id, vec![]);
+        let ms = |n: u64| Timestamp(n * 1_000_000);
+        let held = |m: &Model| {
+            let mut ids: Vec<u8> = m.transactions.iter().map(|t| t.id.0[1]).collect();
+            ids.sort_unstable();
+            ids
+        };
+        for folding in [true, false] {
+            let mut m = Model::default();
+            if folding {
+                m.ice_folded.enable(
+                    crate::report::json::render_folded_session,
+                    crate::report::turn::render_folded_allocation,
+                    crate::report::json::render_folded_finding,
+                    None,
+                );
+            }
+            let feed = |m: &mut Model, at: u64, frame, from, to, msg: &StunMessage| {
+                m.retire_answered_server_requests(ms(at));
+                let event = testkit::feed(&mut m.transactions, &mut m.ice, at, frame, from, to, msg);
+                if let crate::analysis::transactions::TxEvent::Response { tx, first: true } = event {
+                    m.note_answer(tx, ms(at));
+                }
+            };
+            feed(&mut m, 0, 1, a, server, &request(1));
+            feed(&mut m, 10, 2, server, a, &testkit::success(1, None));
+            feed(&mut m, 20, 3, b, server, &request(2));
+            feed(&mut m, 30, 4, server, b, &testkit::success(2, None));
+            feed(&mut m, 40, 5, b, c, &testkit::check(3, "R:L", true, false));
+            feed(&mut m, 50, 6, c, b, &testkit::success(3, None));
+            let queued = m.server_answers.0.len();
+            assert_eq!(
+                queued,
+                if folding { 2 } else { 0 },
+                "folding {folding}: a's and b's, not the check"
+            );
+            // b's client did not see its answer and sends the request again.
+            feed(&mut m, 1_030, 7, b, server, &request(2));
+            feed(&mut m, 5_000, 8, c, server, &request(4));
+            assert_eq!(
+                held(&m),
+                [1, 2, 3, 4],
+                "folding {folding}: nothing quiet for 5 s yet"
+            );
+            feed(&mut m, 5_100, 9, c, server, &request(5));
+            let first = if folding {
+                vec![2, 3, 4, 5]
+            } else {
+                vec![1, 2, 3, 4, 5]
+            };
+            assert_eq!(
+                held(&m),
+                first,
+                "folding {folding}: a's went 5.09 s after its answer"
+            );
+            feed(&mut m, 6_100, 10, c, server, &request(6));
+            let second = if folding {
+                vec![3, 4, 5, 6]
+            } else {
+                vec![1, 2, 3, 4, 5, 6]
+            };
+            assert_eq!(
+                held(&m),
+                second,
+                "folding {folding}: b's went 5.07 s after its retransmission"
+            );
+            assert!(m.server_answers.0.is_empty(), "folding {folding}");
+        }
     }
 
     /// The report of `fixtures` read in a row, with room for `limit` transactions (all when None), and

@@ -121,6 +121,11 @@ impl TurnState {
         self.pending.keys().copied()
     }
 
+    /// Whether a TURN request waits on transaction `tx`.
+    pub(crate) fn is_pending(&self, tx: TxIndex) -> bool {
+        self.pending.contains_key(&tx)
+    }
+
     fn entry(&mut self, key: AllocationKey) -> Option<&mut Allocation> {
         if !self.allocations.contains_key(&key) && self.allocations.len() >= MAX_ALLOCATIONS {
             self.allocations_not_tracked += 1;
