@@ -147,7 +147,8 @@ pub struct Transaction {
     first_input: u16,
     /// The first response ([`Transaction::first_response`]) when it fits here: [`NO_RESPONSE`], else its
     /// class and error code ([`Transaction::response_code`]), and its nanoseconds and frames after the
-    /// first transmission (the same input). One that does not fit is the first of `more.responses`.
+    /// first transmission (the same input). One that does not fit is the first of `more.responses`. Its
+    /// top bit is apart ([`CHANGE_REQUEST`]).
     response: u16,
     response_after_ns: u32,
     response_after_frames: u32,
@@ -167,6 +168,9 @@ const NO_RESPONSE: u16 = 0;
 const SUCCESS: u16 = 1;
 const ERROR_NO_CODE: u16 = 2;
 const ERROR_CODE_BASE: u16 = 3;
+/// The top bit of [`Transaction::response`], apart from the response: the request's RFC 5780
+/// CHANGE-REQUEST asked for the answer from another address or port ([`Transactions::changed`]).
+const CHANGE_REQUEST: u16 = 0x8000;
 
 /// A transaction's requester and responder: IPv4 ones (address and port, 6 bytes each) inline, others
 /// (IPv6, or the two families mixed in a relayed transaction) boxed.
@@ -265,12 +269,17 @@ impl Transaction {
         self.requests().next_back()
     }
 
+    /// The request's RFC 5780 CHANGE-REQUEST asked for the answer from another address or port.
+    fn change_request(&self) -> bool {
+        self.response & CHANGE_REQUEST != 0
+    }
+
     pub(crate) fn retransmissions(&self) -> u32 {
         self.transmissions.saturating_sub(1)
     }
 
     pub(crate) fn first_response(&self) -> Option<Response> {
-        let (class, error_code) = match self.response {
+        let (class, error_code) = match self.response & !CHANGE_REQUEST {
             NO_RESPONSE => {
                 return self
                     .more
@@ -295,7 +304,8 @@ impl Transaction {
 
     /// Whether any response came.
     pub(crate) fn answered(&self) -> bool {
-        self.response != NO_RESPONSE || self.more.as_deref().is_some_and(|m| m.first_response_here)
+        self.response & !CHANGE_REQUEST != NO_RESPONSE
+            || self.more.as_deref().is_some_and(|m| m.first_response_here)
     }
 
     /// Every response kept, first one first (at most [`MAX_TRANSMISSIONS_KEPT`]).
@@ -365,7 +375,7 @@ impl Transaction {
         let code = match (r.class, r.error_code) {
             (Class::Success, None) => SUCCESS,
             (Class::Error, None) => ERROR_NO_CODE,
-            (Class::Error, Some(c)) => c.checked_add(ERROR_CODE_BASE)?,
+            (Class::Error, Some(c)) => c.checked_add(ERROR_CODE_BASE).filter(|&c| c < CHANGE_REQUEST)?,
             _ => return None,
         };
         let ns = r.seen.ts.0.checked_sub(self.first_ts.0)?;
@@ -379,7 +389,7 @@ impl Transaction {
         if !self.answered() {
             match self.inline(&r) {
                 Some((code, ns, frames)) => {
-                    self.response = code;
+                    self.response = code | (self.response & CHANGE_REQUEST);
                     self.response_after_ns = ns;
                     self.response_after_frames = frames;
                 }
@@ -417,6 +427,13 @@ pub struct Transactions {
     pub(crate) retired: u64,
     /// Responses whose request was never seen (capture started late, or asymmetric capture point).
     pub(crate) orphan_responses: u64,
+    /// The requests whose CHANGE-REQUEST asked for the answer from the server's other address or port
+    /// (RFC 5780 §7.2, a NAT behaviour discovery test), by a keyed 64-bit hash of requester, transport and
+    /// id: that answer comes from an address the request was not sent to, so the table's key (which
+    /// holds the responder, RFC 8489 §6.3) does not find its request. Without this, on a server running
+    /// RFC 5780 each of those requests stayed unanswered for 45 s and its answer was an orphan (60 % of
+    /// the table on `scripts/bench`'s stun profile).
+    changed: HashMap<u64, u32, FastHash>,
     /// A smaller bound than [`MAX_TRANSACTIONS`] (tests of a full table).
     #[cfg(test)]
     pub(crate) limit: Option<usize>,
@@ -450,6 +467,15 @@ struct Index {
 }
 
 impl Index {
+    /// The key of [`Transactions::changed`].
+    fn changed_key(&self, requester: SocketAddr, transport: Transport, id: &TransactionId) -> u64 {
+        let mut bytes = [0u8; 32];
+        bytes[..19].copy_from_slice(&SortAddr::of(requester).bytes());
+        bytes[19] = transport as u8;
+        bytes[20..].copy_from_slice(&id.0);
+        self.hasher.hash_one(bytes)
+    }
+
     fn fingerprint(&self, key: &Key) -> u32 {
         #[cfg(test)]
         if self.same_fingerprint {
@@ -514,6 +540,15 @@ impl Index {
     }
 }
 
+/// Whether request `msg` asks for its answer from another address or port (RFC 5780 §7.2 CHANGE-REQUEST
+/// with either flag).
+fn asks_for_change(msg: &StunMessage) -> bool {
+    use crate::wire::attributes::AttrValue;
+    msg.attributes.iter().any(|a| {
+        matches!(a.value, AttrValue::ChangeRequest { change_ip, change_port } if change_ip || change_port)
+    })
+}
+
 /// What one STUN message meant for the transaction table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TxEvent {
@@ -560,6 +595,12 @@ impl Transactions {
             return;
         }
         self.index.remove(&t.key(), i);
+        if t.change_request() {
+            let k = self.index.changed_key(t.requester(), t.transport, &t.id);
+            if u32::try_from(i).is_ok_and(|i| self.changed.get(&k) == Some(&i)) {
+                self.changed.remove(&k);
+            }
+        }
         t.transmissions = 0;
         t.more = None;
         // The table holds at most `MAX_TRANSACTIONS`: every index fits.
@@ -567,6 +608,27 @@ impl Transactions {
             self.free.push(i);
         }
         self.retired += 1;
+    }
+
+    /// The request a response from `responder` to `requester` answers when it asked for the answer from
+    /// another address or port ([`Transactions::changed`]): the same requester, transport and id.
+    fn changed_answer(
+        &self,
+        requester: SocketAddr,
+        responder: SocketAddr,
+        transport: Transport,
+        id: &TransactionId,
+    ) -> Option<TxIndex> {
+        if self.changed.is_empty() {
+            return None;
+        }
+        let i = *self
+            .changed
+            .get(&self.index.changed_key(requester, transport, id))? as usize;
+        let t = self.get(i)?;
+        (t.change_request() && t.id == *id && t.transport == transport && t.requester() == requester)
+            .then_some(i)
+            .filter(|_| t.responder() != responder)
     }
 
     /// Transaction `i` has been quiet for more than [`STALE_SECS`] when `seen`.
@@ -613,7 +675,11 @@ impl Transactions {
                     first_ts: seen.ts,
                     first_frame: seen.frame,
                     first_input: seen.input,
-                    response: NO_RESPONSE,
+                    response: if asks_for_change(msg) {
+                        CHANGE_REQUEST
+                    } else {
+                        NO_RESPONSE
+                    },
                     response_after_ns: 0,
                     response_after_frames: 0,
                     more: None,
@@ -642,6 +708,12 @@ impl Transactions {
                     return TxEvent::None;
                 };
                 self.index.insert(&self.list, key, i, f);
+                if self.list[i].change_request() {
+                    let k = self.index.changed_key(src, transport, &msg.transaction_id);
+                    if let Ok(i) = u32::try_from(i) {
+                        self.changed.insert(k, i);
+                    }
+                }
                 TxEvent::Request(i)
             }
             Class::Success | Class::Error => {
@@ -655,6 +727,7 @@ impl Transactions {
                 let Some(i) = self
                     .index
                     .get(&self.list, &key, f)
+                    .or_else(|| self.changed_answer(dst, src, transport, &msg.transaction_id))
                     .filter(|&i| !self.stale(i, seen))
                 else {
                     self.orphan_responses += 1;

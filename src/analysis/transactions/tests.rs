@@ -354,3 +354,54 @@ fn timeout_only_after_the_rfc_give_up_time() {
     assert_eq!(t.list[0].transmissions, 7);
     assert_eq!(t.list[0].state(Timestamp(33_000 * 1_000_000)), TxState::TimedOut);
 }
+
+/// RFC 5780 §7.2: a Binding request whose CHANGE-REQUEST asks for another IP or port is answered from the
+/// server's other address, not the one it was sent to. In the real behaviour tests of the natdiscovery
+/// fixtures (coturn), every request is answered, as tshark's decoding pairs them by id (their
+/// tshark-messages.json), some from another address; each answer finds its request, none is an orphan.
+#[test]
+fn an_answer_from_the_address_a_change_request_asked_for_finds_its_request() {
+    use crate::analysis::{testkit, Analyzer};
+    use crate::wire::credentials::Keyring;
+    let mut moved = 0;
+    for fixture in [
+        "natdiscovery-none",
+        "natdiscovery-port-restricted",
+        "natdiscovery-symmetric",
+    ] {
+        let path = format!(
+            "{}/fixtures/{fixture}/tshark-messages.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let oracle: Vec<serde_json::Value> =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("oracle")).expect("JSON");
+        let field = |m: &serde_json::Value, k: &str| m[k].as_str().unwrap_or_default().to_owned();
+        let requests: Vec<&serde_json::Value> = oracle.iter().filter(|m| m["class"] == "request").collect();
+        for r in &requests {
+            let answer = oracle
+                .iter()
+                .find(|m| m["class"] == "success" && field(m, "transaction_id") == field(r, "transaction_id"))
+                .unwrap_or_else(|| panic!("{fixture}: tshark shows no answer to {}", r["frame"]));
+            assert_eq!(field(answer, "dst"), field(r, "src"), "{fixture}");
+            moved += usize::from(field(answer, "src") != field(r, "dst"));
+        }
+        let mut an = Analyzer::new(Keyring::new());
+        testkit::fixtures_in_a_row(&[fixture], 0, &mut |pkt, _| an.ingest(pkt));
+        an.finish();
+        let t = &an.model().transactions;
+        assert_eq!(t.orphan_responses, 0, "{fixture}");
+        let mut ids: Vec<String> = requests.iter().map(|r| field(r, "transaction_id")).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(
+            t.iter().count(),
+            ids.len(),
+            "{fixture}: one transaction a request id"
+        );
+        assert!(
+            t.iter().all(Transaction::answered),
+            "{fixture}: a request left unanswered"
+        );
+    }
+    assert!(moved > 0, "no answer came from another address");
+}
