@@ -25,10 +25,18 @@ pub(crate) const ANSWERED_SERVER_REQUEST_QUIET_SECS: f64 = 5.0;
 /// a `Timestamp`, 16: 2.1 MB of queue on the stun profile); the retirement itself reads the transaction's
 /// own time.
 #[derive(Debug, Default)]
-pub(crate) struct ServerAnswers(VecDeque<(u32, u32)>);
+pub(crate) struct ServerAnswers {
+    queue: VecDeque<(u32, u32)>,
+    /// When the last pass ran, if one did.
+    last_pass: Option<u32>,
+    /// The slots a pass retires, in table order (kept for its room).
+    due: Vec<u32>,
+}
 
 impl ServerAnswers {
     const UNIT_NS: u64 = 1 << 24;
+    /// A pass at most every 60 units (1.007 s) of capture time.
+    const PASS_UNITS: i32 = 60;
     /// Units past which an entry's time is surely more than [`ANSWERED_SERVER_REQUEST_QUIET_SECS`] ago:
     /// both ends are rounded down, so one unit more than the quiet time rounded up.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // 300
@@ -61,7 +69,7 @@ impl Model {
         if !ice::is_check_method(t.method) {
             return;
         }
-        let (Ok(i), queue) = (u32::try_from(tx), &mut self.server_answers.0) else {
+        let (Ok(i), queue) = (u32::try_from(tx), &mut self.server_answers.queue) else {
             return;
         };
         // More than the table holds means a capture whose time stands still or runs back: the oldest
@@ -73,21 +81,38 @@ impl Model {
     }
 
     /// Retires the answered requests to STUN servers quiet for [`ANSWERED_SERVER_REQUEST_QUIET_SECS`] at
-    /// `now` ([`Model::note_answer`]), as the messages come rather than at the next search: with a search
-    /// every 5 s, those of a busy STUN server stayed 5 to 10 s, and the table held twice what it needs
-    /// (`scripts/bench`'s stun profile, BENCHMARKS.md). [`Self::retire_settled_requests`] applies the same
-    /// rule to the whole table, so whether one went here or there never changes what it meant. One whose
-    /// last message came later (a retransmission, a second answer) waits again from then. Each entry is
-    /// looked at once a call at most, whatever the capture's times.
+    /// `now` ([`Model::note_answer`]), in a pass at most every second of capture time rather than at the
+    /// next search: with a search every 5 s, those of a busy STUN server stayed 5 to 10 s, and the table
+    /// held twice what it needs (`scripts/bench`'s stun profile, BENCHMARKS.md). A pass retires the due
+    /// ones in table order: retired one at a time in the order they were answered, their slots were
+    /// reused scattered through the table, and each new request and its answer missed the cache (perf:
+    /// the table's functions took twice the time). [`Self::retire_settled_requests`] applies the same rule
+    /// to the whole table, so whether one went here or there never changes what it meant. One whose last
+    /// message came later (a retransmission, a second answer) waits again from then. A pass looks at each
+    /// entry once at most, whatever the capture's times.
     pub(in crate::analysis) fn retire_answered_server_requests(&mut self, now: Timestamp) {
-        for _ in 0..self.server_answers.0.len() {
-            let Some(&(i, since)) = self.server_answers.0.front() else {
-                return;
-            };
-            if !ServerAnswers::due(since, now) {
-                return;
+        let answers = &mut self.server_answers;
+        let units = ServerAnswers::units(now);
+        #[allow(clippy::cast_possible_wrap)] // the wrapping difference, read as signed
+        if answers
+            .last_pass
+            .is_some_and(|last| (units.wrapping_sub(last) as i32) < ServerAnswers::PASS_UNITS)
+        {
+            return;
+        }
+        answers.last_pass = Some(units);
+        let mut due = std::mem::take(&mut answers.due);
+        due.clear();
+        for _ in 0..answers.queue.len() {
+            match answers.queue.front() {
+                Some(&(i, since)) if ServerAnswers::due(since, now) => due.push(i),
+                _ => break,
             }
-            self.server_answers.0.pop_front();
+            answers.queue.pop_front();
+        }
+        due.sort_unstable();
+        due.dedup();
+        for &i in &due {
             let tx = i as usize;
             let Some(t) = self.transactions.get(tx) else {
                 continue;
@@ -102,9 +127,12 @@ impl Model {
             if now.secs_since(last) > ANSWERED_SERVER_REQUEST_QUIET_SECS {
                 self.retire_folded(tx, now);
             } else {
-                self.server_answers.0.push_back((i, ServerAnswers::units(last)));
+                self.server_answers
+                    .queue
+                    .push_back((i, ServerAnswers::units(last)));
             }
         }
+        self.server_answers.due = due;
     }
 
     /// Folds the open ICE sessions quiet since [`Folded::after`] (by default [`FOLD_AFTER_SECS`]) before
@@ -392,10 +420,10 @@ mod tests {
         );
     }
 
-    /// With folding on, an answered request to a STUN server goes at the first message once it has been
-    /// quiet for 5 s, not at the next search (every 5 s: it stayed up to 10 s); a retransmission after its
-    /// answer makes it wait 5 s from then; an ICE check answered at the same time is not queued (its
-    /// session settles it). Without folding nothing is queued.
+    /// With folding on, an answered request to a STUN server goes within a second of capture time once it
+    /// has been quiet for 5 s, not at the next search (every 5 s: it stayed up to 10 s); a retransmission
+    /// after its answer makes it wait 5 s from then; an ICE check answered at the same time is not queued
+    /// (its session settles it). Without folding nothing is queued.
     #[test]
     fn answered_server_requests_go_as_messages_come() {
         let (server, a, b, c) = (
@@ -434,21 +462,21 @@ mod tests {
             feed(&mut m, 30, 4, server, b, &testkit::success(2, None));
             feed(&mut m, 40, 5, b, c, &testkit::check(3, "R:L", true, false));
             feed(&mut m, 50, 6, c, b, &testkit::success(3, None));
-            let queued = m.server_answers.0.len();
+            let queued = m.server_answers.queue.len();
             assert_eq!(
                 queued,
                 if folding { 2 } else { 0 },
                 "folding {folding}: a's and b's, not the check"
             );
             // b's client did not see its answer and sends the request again.
-            feed(&mut m, 1_030, 7, b, server, &request(2));
+            feed(&mut m, 2_030, 7, b, server, &request(2));
             feed(&mut m, 5_000, 8, c, server, &request(4));
             assert_eq!(
                 held(&m),
                 [1, 2, 3, 4],
                 "folding {folding}: nothing quiet for 5 s yet"
             );
-            feed(&mut m, 5_100, 9, c, server, &request(5));
+            feed(&mut m, 6_100, 9, c, server, &request(5));
             let first = if folding {
                 vec![2, 3, 4, 5]
             } else {
@@ -457,9 +485,9 @@ mod tests {
             assert_eq!(
                 held(&m),
                 first,
-                "folding {folding}: a's went 5.09 s after its answer"
+                "folding {folding}: a's went 6.09 s after its answer"
             );
-            feed(&mut m, 6_100, 10, c, server, &request(6));
+            feed(&mut m, 7_200, 10, c, server, &request(6));
             let second = if folding {
                 vec![3, 4, 5, 6]
             } else {
@@ -468,9 +496,9 @@ mod tests {
             assert_eq!(
                 held(&m),
                 second,
-                "folding {folding}: b's went 5.07 s after its retransmission"
+                "folding {folding}: b's went 5.17 s after its retransmission"
             );
-            assert!(m.server_answers.0.is_empty(), "folding {folding}");
+            assert!(m.server_answers.queue.is_empty(), "folding {folding}");
         }
     }
 
