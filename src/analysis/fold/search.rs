@@ -229,8 +229,8 @@ impl Model {
     /// at the next search), least recently active first. A retransmission of one of them still to come
     /// starts a transaction of its own, as it would after that quiet time. Without this, every request
     /// past the bound went untracked: with 45 s of them held, 1.8 M of the 8.8 M messages of
-    /// `scripts/bench`'s stun profile (17,000 requests a second) were; with 5 s to 10 s held, a STUN
-    /// server needs ~50,000 requests a second to get here. Returns how many went. Checks, TURN requests
+    /// `scripts/bench`'s stun profile (17,000 requests a second) were; with 5 to 6 s held
+    /// ([`Self::retire_answered_server_requests`]), a STUN server needs ~80,000 a second to get here. Returns how many went. Checks, TURN requests
     /// and unanswered requests stay: their sessions, allocations and timeouts still read them.
     pub(in crate::analysis) fn make_room_for_requests(&mut self, now: Timestamp) -> usize {
         // A quarter of a second of age a bucket, the last for 64 s and more.
