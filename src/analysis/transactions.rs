@@ -168,8 +168,9 @@ const NO_RESPONSE: u16 = 0;
 const SUCCESS: u16 = 1;
 const ERROR_NO_CODE: u16 = 2;
 const ERROR_CODE_BASE: u16 = 3;
-/// The top bit of [`Transaction::response`], apart from the response: the request's RFC 5780
-/// CHANGE-REQUEST asked for the answer from another address or port ([`Transactions::changed`]).
+/// The top bit of [`Transaction::response`], apart from the response: the request asked for its answer
+/// from another address or port, or to another port of its own (RFC 5780 CHANGE-REQUEST, RESPONSE-PORT;
+/// [`Transactions::changed`]).
 const CHANGE_REQUEST: u16 = 0x8000;
 
 /// A transaction's requester and responder: IPv4 ones (address and port, 6 bytes each) inline, others
@@ -269,7 +270,7 @@ impl Transaction {
         self.requests().next_back()
     }
 
-    /// The request's RFC 5780 CHANGE-REQUEST asked for the answer from another address or port.
+    /// The request asked for its answer from another address or port, or to another port of its own.
     fn change_request(&self) -> bool {
         self.response & CHANGE_REQUEST != 0
     }
@@ -428,11 +429,12 @@ pub struct Transactions {
     /// Responses whose request was never seen (capture started late, or asymmetric capture point).
     pub(crate) orphan_responses: u64,
     /// The requests whose CHANGE-REQUEST asked for the answer from the server's other address or port
-    /// (RFC 5780 §7.2, a NAT behaviour discovery test), by a keyed 64-bit hash of requester, transport and
-    /// id: that answer comes from an address the request was not sent to, so the table's key (which
-    /// holds the responder, RFC 8489 §6.3) does not find its request. Without this, on a server running
-    /// RFC 5780 each of those requests stayed unanswered for 45 s and its answer was an orphan (60 % of
-    /// the table on `scripts/bench`'s stun profile).
+    /// (RFC 5780 §7.2), or whose RESPONSE-PORT asked for it at another port of the requester's (§7.5):
+    /// NAT behaviour discovery tests. By a keyed 64-bit hash of the requester's IP, transport and id: that
+    /// answer comes from an address the request was not sent to, or goes to a port it was not sent from,
+    /// so the table's key (the 5-tuple, RFC 8489 §6.3) does not find its request. Without this, on a
+    /// server running RFC 5780 each of those requests stayed unanswered for 45 s and its answer was an
+    /// orphan (60 % of the table on `scripts/bench`'s stun profile).
     changed: HashMap<u64, u32, FastHash>,
     /// A smaller bound than [`MAX_TRANSACTIONS`] (tests of a full table).
     #[cfg(test)]
@@ -467,10 +469,11 @@ struct Index {
 }
 
 impl Index {
-    /// The key of [`Transactions::changed`].
+    /// The key of [`Transactions::changed`]: the requester's IP (its port may be another, RESPONSE-PORT),
+    /// transport and id.
     fn changed_key(&self, requester: SocketAddr, transport: Transport, id: &TransactionId) -> u64 {
         let mut bytes = [0u8; 32];
-        bytes[..19].copy_from_slice(&SortAddr::of(requester).bytes());
+        bytes[..19].copy_from_slice(&SortAddr::of(SocketAddr::new(requester.ip(), 0)).bytes());
         bytes[19] = transport as u8;
         bytes[20..].copy_from_slice(&id.0);
         self.hasher.hash_one(bytes)
@@ -541,11 +544,16 @@ impl Index {
 }
 
 /// Whether request `msg` asks for its answer from another address or port (RFC 5780 §7.2 CHANGE-REQUEST
-/// with either flag).
+/// with either flag) or at another port of the requester's (§7.5 RESPONSE-PORT).
 fn asks_for_change(msg: &StunMessage) -> bool {
     use crate::wire::attributes::AttrValue;
-    msg.attributes.iter().any(|a| {
-        matches!(a.value, AttrValue::ChangeRequest { change_ip, change_port } if change_ip || change_port)
+    msg.attributes.iter().any(|a| match a.value {
+        AttrValue::ChangeRequest {
+            change_ip,
+            change_port,
+        } => change_ip || change_port,
+        AttrValue::ResponsePort(_) => true,
+        _ => false,
     })
 }
 
@@ -610,12 +618,12 @@ impl Transactions {
         self.retired += 1;
     }
 
-    /// The request a response from `responder` to `requester` answers when it asked for the answer from
-    /// another address or port ([`Transactions::changed`]): the same requester, transport and id.
+    /// The request a response to `requester` answers when it asked for the answer from another address or
+    /// port, or at another port of its own ([`Transactions::changed`]): the same requester IP, transport
+    /// and id (96 random bits, RFC 8489 §6).
     fn changed_answer(
         &self,
         requester: SocketAddr,
-        responder: SocketAddr,
         transport: Transport,
         id: &TransactionId,
     ) -> Option<TxIndex> {
@@ -626,9 +634,11 @@ impl Transactions {
             .changed
             .get(&self.index.changed_key(requester, transport, id))? as usize;
         let t = self.get(i)?;
-        (t.change_request() && t.id == *id && t.transport == transport && t.requester() == requester)
-            .then_some(i)
-            .filter(|_| t.responder() != responder)
+        (t.change_request()
+            && t.id == *id
+            && t.transport == transport
+            && t.requester().ip() == requester.ip())
+        .then_some(i)
     }
 
     /// Transaction `i` has been quiet for more than [`STALE_SECS`] when `seen`.
@@ -727,7 +737,7 @@ impl Transactions {
                 let Some(i) = self
                     .index
                     .get(&self.list, &key, f)
-                    .or_else(|| self.changed_answer(dst, src, transport, &msg.transaction_id))
+                    .or_else(|| self.changed_answer(dst, transport, &msg.transaction_id))
                     .filter(|&i| !self.stale(i, seen))
                 else {
                     self.orphan_responses += 1;

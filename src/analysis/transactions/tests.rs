@@ -405,3 +405,56 @@ fn an_answer_from_the_address_a_change_request_asked_for_finds_its_request() {
     }
     assert!(moved > 0, "no answer came from another address");
 }
+
+/// RFC 5780 §7.5: a Binding request with RESPONSE-PORT is answered at that port of the requester's (as
+/// `iceview nat --lifetime` asks): the answer finds its request. An answer with the same id to another
+/// host, and one to a request that asked for nothing, stay orphans.
+#[test]
+fn an_answer_at_the_port_response_port_named_finds_its_request() {
+    use crate::wire::attributes::AttrValue;
+    let client: SocketAddr = "192.0.2.1:40000".parse().unwrap();
+    let waiting: SocketAddr = "192.0.2.1:40002".parse().unwrap();
+    let other_host: SocketAddr = "192.0.2.9:40002".parse().unwrap();
+    let server: SocketAddr = "198.51.100.1:3478".parse().unwrap();
+    let u = Transport::Udp;
+    let response_port = crate::wire::stun::Attribute {
+        typ: 0x0027,
+        offset: 20,
+        len: 4,
+        value: AttrValue::ResponsePort(40002),
+    };
+    let request = |id, attributes| StunMessage {
+        attributes,
+        ..msg(Class::Request, id)
+    };
+    let mut t = Transactions::default();
+    assert_eq!(
+        t.on_message(
+            at(0, 1),
+            client,
+            server,
+            u,
+            false,
+            &request(1, vec![response_port])
+        ),
+        TxEvent::Request(0)
+    );
+    t.on_message(at(0, 2), client, server, u, false, &request(2, vec![]));
+    assert_eq!(
+        t.on_message(at(5, 3), server, other_host, u, false, &msg(Class::Success, 1)),
+        TxEvent::Orphan,
+        "another host"
+    );
+    assert_eq!(
+        t.on_message(at(5, 4), server, waiting, u, false, &msg(Class::Success, 1)),
+        TxEvent::Response { tx: 0, first: true }
+    );
+    assert_eq!(
+        t.on_message(at(5, 5), server, waiting, u, false, &msg(Class::Success, 2)),
+        TxEvent::Orphan,
+        "no RESPONSE-PORT asked"
+    );
+    assert_eq!(t.orphan_responses, 2);
+    t.retire(0);
+    assert!(t.changed.is_empty(), "retiring the request forgets it");
+}
