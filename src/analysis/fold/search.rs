@@ -54,19 +54,24 @@ impl ServerAnswers {
     }
 }
 
+/// Whether transaction `i` (`t`) is an answered request to a STUN server: a Binding request (or GOOG-PING)
+/// no ICE session holds, answered. Such a one goes once quiet for [`ANSWERED_SERVER_REQUEST_QUIET_SECS`]
+/// ([`Model::retire_answered_server_requests`]), and first when the table is full
+/// ([`Model::make_room_for_requests`]).
+fn answered_server_request(ice: &ice::IceState, i: transactions::TxIndex, t: &Transaction) -> bool {
+    ice::is_check_method(t.method) && t.answered() && ice.session_of_tx(i).is_none()
+}
+
 /// Folding as the analysis drives it: what is folded, settled and retired when.
 impl Model {
     /// Transaction `tx` was just answered, at `at`: an answered request to a STUN server (a Binding request
     /// no ICE session holds) is queued to retire once quiet for [`ANSWERED_SERVER_REQUEST_QUIET_SECS`].
     /// Only while folding is on: then nothing reads it after that.
     pub(in crate::analysis) fn note_answer(&mut self, tx: transactions::TxIndex, at: Timestamp) {
-        if !self.ice_folded.enabled() || self.ice.session_of_tx(tx).is_some() {
-            return;
-        }
         let Some(t) = self.transactions.get(tx) else {
             return;
         };
-        if !ice::is_check_method(t.method) {
+        if !self.ice_folded.enabled() || !answered_server_request(&self.ice, tx, t) {
             return;
         }
         let (Ok(i), queue) = (u32::try_from(tx), &mut self.server_answers.queue) else {
@@ -117,10 +122,7 @@ impl Model {
             let Some(t) = self.transactions.get(tx) else {
                 continue;
             };
-            let eligible = ice::is_check_method(t.method)
-                && t.answered()
-                && self.ice.session_of_tx(tx).is_none()
-                && !self.turn.is_pending(tx);
+            let eligible = answered_server_request(&self.ice, tx, t) && !self.turn.is_pending(tx);
             let Some(last) = t.last_activity().filter(|_| eligible) else {
                 continue;
             };
@@ -240,12 +242,9 @@ impl Model {
         let state = &self.ice;
         let list = &self.transactions.list;
         let eligible = |i: usize, t: &Transaction| {
-            (!t.retired()
-                && ice::is_check_method(t.method)
-                && t.answered()
-                && state.session_of_tx(i).is_none())
-            .then(|| t.last_activity())
-            .flatten()
+            (!t.retired() && answered_server_request(state, i, t))
+                .then(|| t.last_activity())
+                .flatten()
         };
         #[allow(clippy::cast_possible_truncation)] // at most BUCKETS - 1
         let bucket =
