@@ -117,6 +117,7 @@ impl Model {
         }
         due.sort_unstable();
         due.dedup();
+        let mut gone = Vec::with_capacity(due.len());
         for &i in &due {
             let tx = i as usize;
             let Some(t) = self.transactions.get(tx) else {
@@ -127,14 +128,23 @@ impl Model {
                 continue;
             };
             if now.secs_since(last) > ANSWERED_SERVER_REQUEST_QUIET_SECS {
-                self.retire_folded(tx, now);
+                gone.push(tx);
             } else {
                 self.server_answers
                     .queue
                     .push_back((i, ServerAnswers::units(last)));
             }
         }
+        self.retire_all_folded(&gone, now);
         self.server_answers.due = due;
+    }
+
+    /// Retires `slots`, transactions of folded sessions or allocations or settled ones, in order, noting
+    /// what the capture-wide findings would have read of each ([`Retired`]); together
+    /// ([`transactions::Transactions::retire_all`]).
+    fn retire_all_folded(&mut self, slots: &[transactions::TxIndex], now: Timestamp) {
+        let retired = &mut self.ice_folded.retired;
+        self.transactions.retire_all(slots, |t| retired.note(t, now));
     }
 
     /// Folds the open ICE sessions quiet since [`Folded::after`] (by default [`FOLD_AFTER_SECS`]) before
@@ -151,11 +161,9 @@ impl Model {
             }
         }
         let pending: HashSet<transactions::TxIndex, FastHash> = self.turn.pending_txs().collect();
-        for tx in self.ice.fold(&quiet) {
-            if !pending.contains(&tx) {
-                self.retire_folded(tx, now);
-            }
-        }
+        let mut gone = self.ice.fold(&quiet);
+        gone.retain(|tx| !pending.contains(tx));
+        self.retire_all_folded(&gone, now);
     }
 
     /// Settles the checks of the sessions still open that have been quiet for [`FOLD_AFTER_SECS`]
@@ -168,9 +176,7 @@ impl Model {
             (now, FOLD_AFTER_SECS, self.ice_folded.after()),
             &pending,
         );
-        for &tx in &settled {
-            self.retire_folded(tx, now);
-        }
+        self.retire_all_folded(&settled, now);
         settled.len()
     }
 
@@ -206,7 +212,7 @@ impl Model {
             })
             .filter(|&i| !pending.contains(&i))
             .collect();
-        for i in settled {
+        for &i in &settled {
             if let Some(t) = self.transactions.get(i) {
                 if t.method == stun::Method::ALLOCATE && !t.relayed && t.answered() {
                     // Noted when the answer came (`TurnState::on_stun`), unless its allocation was made
@@ -220,8 +226,8 @@ impl Model {
                     }
                 }
             }
-            self.retire_folded(i, now);
         }
+        self.retire_all_folded(&settled, now);
         self.ice.retire_bindings(now);
     }
 
@@ -232,8 +238,9 @@ impl Model {
     /// starts a transaction of its own, as it would after that quiet time. Without this, every request
     /// past the bound went untracked: with 45 s of them held, 1.8 M of the 8.8 M messages of
     /// `scripts/bench`'s stun profile (17,000 requests a second) were; with 5 to 6 s held
-    /// ([`Self::retire_answered_server_requests`]), a STUN server needs ~80,000 a second to get here. Returns how many went. Checks, TURN requests
-    /// and unanswered requests stay: their sessions, allocations and timeouts still read them.
+    /// ([`Self::retire_answered_server_requests`]), a STUN server needs ~80,000 a second to get here.
+    /// Returns how many went. Checks, TURN requests and unanswered requests stay: their sessions,
+    /// allocations and timeouts still read them.
     pub(in crate::analysis) fn make_room_for_requests(&mut self, now: Timestamp) -> usize {
         // A quarter of a second of age a bucket, the last for 64 s and more.
         const BUCKETS: usize = 256;
@@ -278,19 +285,8 @@ impl Model {
                 _ => {}
             }
         }
-        for &i in &chosen {
-            self.retire_folded(i, now);
-        }
+        self.retire_all_folded(&chosen, now);
         chosen.len()
-    }
-
-    /// Retires a folded session's or allocation's transaction, noting what the capture-wide findings
-    /// would have read of it ([`Retired`]).
-    fn retire_folded(&mut self, i: transactions::TxIndex, now: Timestamp) {
-        if let Some(t) = self.transactions.get(i) {
-            self.ice_folded.retired.note(t, now);
-        }
-        self.transactions.retire(i);
     }
 
     /// Folds the TURN allocations over and quiet since [`Folded::after`] before `now`
@@ -337,9 +333,7 @@ impl Model {
         let pending: HashSet<transactions::TxIndex, FastHash> = self.turn.pending_txs().collect();
         retire.retain(|i| !pending.contains(i));
         retire.sort_unstable();
-        for i in retire {
-            self.retire_folded(i, now);
-        }
+        self.retire_all_folded(&retire, now);
         relayed
     }
 

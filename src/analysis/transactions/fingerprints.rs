@@ -76,6 +76,12 @@ impl FingerprintTable {
         self.places.get(at).map(|&e| slot_of(e))
     }
 
+    /// Reads the place where a probe for `fingerprint` starts, so that it is in the cache for the lookup
+    /// that follows ([`super::Transactions::retire_all`]); the value is of no use.
+    pub(super) fn read_ahead(&self, fingerprint: u32) -> u64 {
+        self.places.get(self.home(fingerprint)).copied().unwrap_or(0)
+    }
+
     /// Maps `fingerprint` to `slot`, in place of what it mapped to. Returns false (and maps nothing) for
     /// `slot` `u32::MAX`, which marks an empty place.
     pub(super) fn insert(&mut self, fingerprint: u32, slot: u32) -> bool {

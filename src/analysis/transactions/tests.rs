@@ -458,3 +458,44 @@ fn an_answer_at_the_port_response_port_named_finds_its_request() {
     t.retire(0);
     assert!(t.changed.is_empty(), "retiring the request forgets it");
 }
+
+/// Retiring many at once (more than one read-ahead group, a slot listed twice, one already retired):
+/// `before` sees each held transaction once, in order; none is found after; each slot is free once.
+#[test]
+fn retiring_many_at_once_retires_each_once() {
+    let a: SocketAddr = "192.0.2.1:1000".parse().unwrap();
+    let b: SocketAddr = "192.0.2.2:3478".parse().unwrap();
+    let seen = |n: u64| Seen {
+        ts: Timestamp(n * 1_000_000),
+        frame: n,
+        input: 0,
+    };
+    let msg = |class, id: u16| crate::analysis::testkit::message(Method::BINDING, class, id, vec![]);
+    let mut t = Transactions::default();
+    for id in 0..40u16 {
+        t.on_message(
+            seen(id.into()),
+            a,
+            b,
+            Transport::Udp,
+            false,
+            &msg(Class::Request, id),
+        );
+    }
+    t.retire(5);
+    let mut slots: Vec<TxIndex> = (0..30).collect();
+    slots.insert(20, 3);
+    let mut saw = Vec::new();
+    t.retire_all(&slots, |tx| saw.push(tx.first_frame));
+    let expected: Vec<u64> = (0..30).filter(|&i| i != 5).collect();
+    assert_eq!(saw, expected);
+    for id in 0..40u16 {
+        let answer = t.on_message(seen(100), b, a, Transport::Udp, false, &msg(Class::Success, id));
+        let held = id >= 30;
+        assert_eq!(answer != TxEvent::Orphan, held, "transaction {id}");
+    }
+    let mut free = t.free.clone();
+    free.sort_unstable();
+    assert_eq!(free, (0..30).collect::<Vec<u32>>());
+    assert_eq!(t.iter().count(), 10);
+}
