@@ -611,11 +611,10 @@ impl Transactions {
     }
 
     /// Frees the slots of `slots` for reuse (the caller guarantees nothing refers to them any more), a few
-    /// at a time: their keys' places in the index are
-    /// read first, one after the other, so that their cache misses overlap instead of following each other
-    /// (a pass retiring the answered requests to a STUN server retires thousands at once, each quiet for
-    /// seconds and its place long out of the cache). `before` sees each transaction as it goes (once, if
-    /// a slot is listed twice).
+    /// at a time: their keys' places in the index are read first, one after the other, so that their cache
+    /// misses overlap instead of following each other (a pass retiring the answered requests to a STUN
+    /// server retires thousands at once, each quiet for seconds and its place long out of the cache).
+    /// `before` sees each transaction as it goes (once, if a slot is listed twice).
     pub(crate) fn retire_all(&mut self, slots: &[TxIndex], mut before: impl FnMut(&Transaction)) {
         const AHEAD: usize = 16;
         let mut fingerprints = [0u32; AHEAD];
