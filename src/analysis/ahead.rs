@@ -16,7 +16,9 @@ use std::hash::Hasher;
 pub(crate) struct Decoded {
     offset: usize,
     len: usize,
-    result: Result<Box<StunMessage>, DecodeError>,
+    /// Inline: the `Decoded` is boxed already, and a second box was one more allocation and free a STUN
+    /// message on the reading thread.
+    result: Result<StunMessage, DecodeError>,
 }
 
 impl Decoded {
@@ -36,7 +38,7 @@ impl Decoded {
         Some(Box::new(Decoded {
             offset,
             len: b.len(),
-            result: stun::decode(b, keys).map(Box::new),
+            result: stun::decode(b, keys),
         }))
     }
 }
@@ -222,7 +224,7 @@ impl<'a> Ahead<'a> {
             return None;
         }
         self.decoded = None;
-        Some(d.result.as_deref().map_err(|e| *e))
+        Some(d.result.as_ref().map_err(|e| *e))
     }
 }
 
