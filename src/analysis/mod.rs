@@ -8,6 +8,8 @@
 //! (`wire::framing`). Memory grows with STUN/TURN messages and TCP streams, each table bounded; media
 //! packets are only counted.
 pub(crate) mod ahead;
+mod listed;
+pub(crate) use listed::Listed;
 mod classic;
 mod datagram;
 pub(crate) mod findings;
@@ -240,42 +242,6 @@ pub struct Model {
     /// The listed messages counted as they are listed, so that no output reads every record back for a
     /// summary.
     pub(crate) listed: Listed,
-}
-
-/// Counts of the listed messages (`Model::messages`).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Listed {
-    /// Found inside TURN relaying.
-    pub(crate) relayed: usize,
-    /// STUN messages by (method, class name), and ChannelData frames under `None`.
-    pub(crate) by_type: BTreeMap<Option<(u16, &'static str)>, u64>,
-    /// STUN messages per dialect other than RFC 5389/8489.
-    pub(crate) by_dialect: BTreeMap<&'static str, u64>,
-    /// STUN messages decoded although malformed.
-    pub(crate) malformed: u64,
-}
-
-impl Listed {
-    fn count(&mut self, m: &MessageRecord) {
-        self.relayed += usize::from(m.path.relay.is_some());
-        let key = match &m.body {
-            Body::Stun {
-                method,
-                class,
-                dialect,
-                malformed,
-                ..
-            } => {
-                if let Some(d) = dialect.name() {
-                    *self.by_dialect.entry(d).or_insert(0) += 1;
-                }
-                self.malformed += u64::from(*malformed);
-                Some((method.0, class.name()))
-            }
-            Body::ChannelData { .. } => None,
-        };
-        *self.by_type.entry(key).or_insert(0) += 1;
-    }
 }
 
 impl Model {

@@ -53,15 +53,15 @@ pub struct MessageSummary {
 impl MessageSummary {
     fn of(model: &Model) -> MessageSummary {
         let listed = &model.listed;
-        let by_type = &listed.by_type;
+        let by_type = listed.by_type();
         let names: BTreeMap<u16, String> = by_type
             .keys()
             .flatten()
             .map(|&(m, _)| (m, crate::wire::stun::Method(m).to_string()))
             .collect();
-        let (relayed, by_dialect, malformed) = (listed.relayed, listed.by_dialect.clone(), listed.malformed);
+        let (relayed, by_dialect, malformed) = (listed.relayed, listed.by_dialect(), listed.malformed);
         let mut by_method: BTreeMap<String, BTreeMap<&'static str, u64>> = BTreeMap::new();
-        for (&key, &n) in by_type {
+        for (&key, &n) in &by_type {
             let (method, class) = match key {
                 Some((m, class)) => (names.get(&m).cloned().unwrap_or_default(), class),
                 None => ("channel-data".to_string(), "frames"),

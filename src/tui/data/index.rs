@@ -371,7 +371,7 @@ impl Index {
     fn transaction_list(&self, model: &Model) -> Vec<(u32, u32)> {
         // Room for every STUN message listed (the listing counts ChannelData apart), not a doubling
         // `Vec`'s up to twice that.
-        let channel_data = model.listed.by_type.get(&None).copied().unwrap_or(0);
+        let channel_data = model.listed.channel_data;
         let stun_listed = u64::try_from(model.messages.len()).map_or(0, |n| n.saturating_sub(channel_data));
         let mut list: Vec<(u32, u32)> = Vec::with_capacity(usize::try_from(stun_listed).unwrap_or(0));
         for (m, i) in model.messages.iter().zip(0u32..) {
