@@ -617,29 +617,34 @@ impl Transactions {
     /// `before` sees each transaction as it goes (once, if a slot is listed twice).
     pub(crate) fn retire_all(&mut self, slots: &[TxIndex], mut before: impl FnMut(&Transaction)) {
         const AHEAD: usize = 16;
-        let mut fingerprints = [0u32; AHEAD];
+        // Each slot's key and its fingerprint, worked out once for the read ahead and the removal.
+        let mut keys: [Option<(Key, u32)>; AHEAD] = [None; AHEAD];
         for part in slots.chunks(AHEAD) {
-            for (f, &i) in fingerprints.iter_mut().zip(part) {
-                *f = self.list.get(i).map_or(0, |t| self.index.fingerprint(&t.key()));
+            for (k, &i) in keys.iter_mut().zip(part) {
+                *k = self.list.get(i).filter(|t| !t.retired()).map(|t| {
+                    let key = t.key();
+                    (key, self.index.fingerprint(&key))
+                });
             }
             let mut warm = 0;
-            for &f in &fingerprints[..part.len()] {
+            for &(_, f) in keys[..part.len()].iter().flatten() {
                 warm ^= self.index.by_fingerprint.read_ahead(f);
             }
             std::hint::black_box(warm);
-            for (&i, &f) in part.iter().zip(&fingerprints) {
-                if let Some(t) = self.list.get(i).filter(|t| !t.retired()) {
-                    before(t);
-                    self.retire_with(i, f);
-                }
+            for (&i, k) in part.iter().zip(&keys) {
+                let (Some((key, f)), Some(t)) = (k, self.list.get(i).filter(|t| !t.retired())) else {
+                    continue;
+                };
+                before(t);
+                self.retire_with(i, key, *f);
             }
         }
     }
 
-    /// Retires slot `i`, held and not retired, whose key's fingerprint is `f`.
-    fn retire_with(&mut self, i: TxIndex, f: u32) {
+    /// Retires slot `i`, held and not retired, whose key is `key` and its fingerprint `f`.
+    fn retire_with(&mut self, i: TxIndex, key: &Key, f: u32) {
+        self.index.remove(key, i, f);
         let Some(t) = self.list.get_mut(i) else { return };
-        self.index.remove(&t.key(), i, f);
         if t.change_request() {
             let k = self.index.changed_key(t.requester(), t.transport, &t.id);
             if u32::try_from(i).is_ok_and(|i| self.changed.get(&k) == Some(&i)) {
