@@ -33,6 +33,7 @@ use super::turn::{Allocation, AllocationKey};
 
 mod end;
 mod search;
+mod two;
 use crate::capture::Timestamp;
 use crate::net::addr::SortAddr;
 use crate::net::Transport;
@@ -106,7 +107,7 @@ impl Rendered {
 }
 
 /// A session's view rendered, with what folding keeps of it, not yet stored: made on any thread (the end
-/// of a capture renders on two, [`end`]), kept in order by [`Folded::commit_session`].
+/// of a capture and each search render on two, [`two`]), kept in order by [`Folded::commit_session`].
 pub(crate) struct PreparedSession {
     index: usize,
     rendered: Rendered,
@@ -391,16 +392,23 @@ impl Folded {
         self.render.is_some() && self.searches.due(now)
     }
 
-    /// Renders and keeps session `view`'s forms and findings.
-    pub(crate) fn push(&mut self, view: &SessionReport) {
+    /// Renders and keeps the forms and findings of sessions `0..n`, each `view(i)` (skipped when it has
+    /// none), in order: views are worked out and rendered on two threads ([`two::in_order_on_two`]).
+    pub(crate) fn push_sessions(&mut self, n: usize, view: impl Fn(usize) -> Option<SessionReport> + Sync) {
         let Some(render) = self.render else { return };
-        let p = PreparedSession::of(render, view, std::mem::take(&mut self.scratch));
-        self.scratch = self.commit_session(p);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        two::in_order_on_two(
+            n,
+            &mut scratch,
+            |i, buffers| Some(PreparedSession::of(render, &view(i)?, buffers)),
+            |p| self.commit_session(p),
+        );
+        self.scratch = scratch;
     }
 
     /// Keeps a session prepared by [`PreparedSession::of`]: its forms go to the store, its findings are
     /// rendered. Gives back its render's buffers, for the next.
-    pub(crate) fn commit_session(&mut self, p: PreparedSession) -> Rendered {
+    fn commit_session(&mut self, p: PreparedSession) -> Rendered {
         let Rendered { json, text } = &p.rendered;
         let forms = Forms::store(&mut self.store, json, text, &p.facts);
         let findings = self.fold_findings(p.findings);
@@ -415,24 +423,33 @@ impl Folded {
         p.rendered
     }
 
-    /// Renders and keeps allocation `key`'s forms, as a capture ending at `now` shows it, and its findings.
-    pub(crate) fn push_allocation(
+    /// Renders and keeps the forms and findings of allocations `0..n`, in order, each prepared by
+    /// `prepare(i, render, buffers)` ([`PreparedAllocation::of`]; skipped when it gives none) on one of two
+    /// threads ([`two::in_order_on_two`]); what it gives with each goes to `kept` as it is kept.
+    pub(crate) fn push_allocations<X: Send>(
         &mut self,
-        key: &AllocationKey,
-        a: &Allocation,
-        now: Timestamp,
-        findings: Vec<Finding>,
+        n: usize,
+        prepare: impl Fn(usize, RenderAllocation, Rendered) -> Option<(PreparedAllocation, X)> + Sync,
+        mut kept: impl FnMut(X),
     ) {
         let Some(render) = self.render_allocation else {
             return;
         };
-        let scratch = std::mem::take(&mut self.scratch);
-        let p = PreparedAllocation::of(render, key, a, now, findings, scratch);
-        self.scratch = self.commit_allocation(p);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        two::in_order_on_two(
+            n,
+            &mut scratch,
+            |i, buffers| prepare(i, render, buffers),
+            |(p, x)| {
+                kept(x);
+                self.commit_allocation(p)
+            },
+        );
+        self.scratch = scratch;
     }
 
     /// Keeps an allocation prepared by [`PreparedAllocation::of`] (see [`Folded::commit_session`]).
-    pub(crate) fn commit_allocation(&mut self, p: PreparedAllocation) -> Rendered {
+    fn commit_allocation(&mut self, p: PreparedAllocation) -> Rendered {
         let Rendered { json, text } = &p.rendered;
         let forms = Forms::store(&mut self.store, json, text, &[]);
         let findings = self.fold_findings(p.findings);
@@ -445,12 +462,6 @@ impl Folded {
             findings,
         });
         p.rendered
-    }
-
-    /// How sessions and allocations are rendered, when folding is on: what [`PreparedSession::of`] and
-    /// [`PreparedAllocation::of`] take on any thread.
-    pub(crate) fn renders(&self) -> Option<(Render, RenderAllocation)> {
-        Some((self.render?, self.render_allocation?))
     }
 
     /// Renders findings into the store: what the report keeps of them is where they are and what it sorts

@@ -2,7 +2,7 @@
 //! ICE sessions that fold, the checks that settle, the requests that retire and the TURN allocations that
 //! fold, and the transactions they leave behind.
 
-use super::FOLD_AFTER_SECS;
+use super::{PreparedAllocation, FOLD_AFTER_SECS};
 use crate::analysis::transactions::{self, Transaction};
 use crate::analysis::{findings, ice, sessions, turn, Model};
 use crate::capture::Timestamp;
@@ -155,11 +155,9 @@ impl Model {
         if quiet.is_empty() {
             return;
         }
-        for &s in &quiet {
-            if let Some(view) = sessions::session(&self.ice, s, &self.transactions, now) {
-                self.ice_folded.push(&view);
-            }
-        }
+        let (ice, txs) = (&self.ice, &self.transactions);
+        self.ice_folded
+            .push_sessions(quiet.len(), |i| sessions::session(ice, *quiet.get(i)?, txs, now));
         let pending: HashSet<transactions::TxIndex, FastHash> = self.turn.pending_txs().collect();
         let mut gone = self.ice.fold(&quiet);
         gone.retain(|tx| !pending.contains(tx));
@@ -302,28 +300,34 @@ impl Model {
         let theirs = self.transactions_of(&finished);
         let mut folded = Vec::new();
         let mut relayed = Vec::new();
+        let (allocations, txs) = (&self.turn.allocations, &self.transactions);
         // Each is read once (a sleeping one back from its store, and let go after), for its findings and
         // its rendering: reading it again to render took as long as the findings (perf, BENCHMARKS.md).
-        for key in &order {
-            let Some(a) = self.turn.allocations.get_passing(key) else {
-                continue;
-            };
-            let mut txs: Vec<&Transaction> = theirs
-                .get(key)
-                .into_iter()
-                .flatten()
-                .filter_map(|&i| self.transactions.get(i))
-                .filter(|t| findings::turn::is_allocation_request(t))
-                .collect();
-            findings::turn::in_request_order(&mut txs);
-            if findings::turn::allocate_unanswered(&a, &txs) {
-                continue;
-            }
-            let found = findings::turn::allocation_findings(key, &a, &txs, now);
-            self.ice_folded.push_allocation(key, &a, now, found);
-            relayed.extend_from_slice(&a.relayed);
-            folded.push(*key);
-        }
+        self.ice_folded.push_allocations(
+            order.len(),
+            |i, render, buffers| {
+                let key = order.get(i)?;
+                let a = allocations.get_passing(key)?;
+                let mut mine: Vec<&Transaction> = theirs
+                    .get(key)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|&i| txs.get(i))
+                    .filter(|t| findings::turn::is_allocation_request(t))
+                    .collect();
+                findings::turn::in_request_order(&mut mine);
+                if findings::turn::allocate_unanswered(&a, &mine) {
+                    return None;
+                }
+                let found = findings::turn::allocation_findings(key, &a, &mine, now);
+                let p = PreparedAllocation::of(render, key, &a, now, found, buffers);
+                Some((p, (*key, a.relayed.clone())))
+            },
+            |(key, addresses)| {
+                relayed.extend(addresses);
+                folded.push(key);
+            },
+        );
         let mut retire = Vec::new();
         for key in folded {
             self.turn.remove(&key);
