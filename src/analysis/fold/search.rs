@@ -190,6 +190,7 @@ impl Model {
     ///   stayed until their allocation folded: minutes of a long relayed call.
     pub(in crate::analysis) fn retire_settled_requests(&mut self, now: Timestamp) {
         let pending: HashSet<transactions::TxIndex, FastHash> = self.turn.pending_txs().collect();
+        let held = self.ice.checks_held(self.transactions.list.len());
         let settled: Vec<transactions::TxIndex> = (0..self.transactions.list.len())
             .filter(|&i| {
                 self.transactions.get(i).is_some_and(|t| {
@@ -202,7 +203,7 @@ impl Model {
                         } else {
                             FOLD_AFTER_SECS
                         };
-                        quiet > after && self.ice.session_of_tx(i).is_none()
+                        quiet > after && !held.contains(i)
                     } else {
                         quiet > FOLD_AFTER_SECS && (!findings::turn::is_allocation_request(t) || t.answered())
                     }

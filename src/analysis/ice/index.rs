@@ -63,6 +63,19 @@ impl ChecksByTx {
         }
     }
 
+    /// Which of the transaction table's first `len` slots a check is entered for, a bit each: made in one
+    /// pass over the map, where a lookup for each quiet request missed the cache (a fold search asks for
+    /// every quiet check still in the table: ~3 % of the call-dense 4 GB read's analysis thread, perf).
+    pub(super) fn held(&self, len: usize) -> TxBits {
+        let mut bits = vec![0u64; len.div_ceil(64)];
+        for &tx in self.0.keys() {
+            if let Some(word) = bits.get_mut(tx as usize / 64) {
+                *word |= 1 << (tx % 64);
+            }
+        }
+        TxBits(bits)
+    }
+
     /// Keeps the checks `keep` says yes to.
     pub(super) fn retain(&mut self, mut keep: impl FnMut(TxIndex, &PairRef) -> bool) {
         self.0.retain(|&tx, p| keep(tx as TxIndex, &p.unpack()));
@@ -70,6 +83,16 @@ impl ChecksByTx {
 
     pub(super) fn shrink_to_fit(&mut self) {
         self.0.shrink_to_fit();
+    }
+}
+
+/// A set of transaction table slots, a bit each ([`ChecksByTx::held`]).
+pub(crate) struct TxBits(Vec<u64>);
+
+impl TxBits {
+    /// Whether slot `tx` is in the set (never one past the length it was made for).
+    pub(crate) fn contains(&self, tx: TxIndex) -> bool {
+        self.0.get(tx / 64).is_some_and(|w| w & (1 << (tx % 64)) != 0)
     }
 }
 

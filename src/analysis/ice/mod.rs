@@ -142,6 +142,12 @@ impl IceState {
         self.by_tx.get(tx).map(|r| (r.session, r.pair, r.from))
     }
 
+    /// The slots among the transaction table's first `len` that are a session's checks
+    /// ([`IceState::session_of_tx`] for each, all at once).
+    pub(crate) fn checks_held(&self, len: usize) -> index::TxBits {
+        self.by_tx.held(len)
+    }
+
     /// The pair whose addresses `flow` travels between, as (session, pair, direction), for
     /// [`IceState::on_media`].
     pub(crate) fn pair_of(&self, flow: &Flow) -> Option<(usize, usize, u8)> {
