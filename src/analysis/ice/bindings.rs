@@ -263,21 +263,37 @@ impl IceState {
             return;
         }
         self.next_binding_retire = Some(now.saturating_add_secs(BINDING_HORIZON_SECS));
-        // For each address and IP an open session uses, the earliest time a binding of it can matter. Keyed
-        // by a 64-bit hash of the address (16 bytes an entry where the address took 40; these maps were
-        // ~7 MB of the call-dense 4 GB read's peak, which fell during a retire): two addresses sharing one
-        // only keep a binding longer, never drop one an open session could use.
-        let mut addresses: HashMap<u64, Timestamp, FastHash> = HashMap::default();
-        let mut ips: HashMap<u64, Timestamp, FastHash> = HashMap::default();
+        // For each address and IP an old binding has, the earliest time a binding of it can matter to an
+        // open session that uses it, if one does. Keyed by a 64-bit hash of the address (16 bytes an entry
+        // where the address took 40): two addresses sharing one only keep a binding longer, never drop one
+        // an open session could use. Only the old bindings' addresses are keys, and each open session's
+        // address is looked up in them: with every open address a key, inserting tens of thousands of them
+        // into two maps was most of a retire (~5 % of the call-dense 4 GB read's analysis thread, perf).
         let hash = FastHash::default();
+        let mut addresses: HashMap<u64, Option<Timestamp>, FastHash> = HashMap::default();
+        let mut ips: HashMap<u64, Option<Timestamp>, FastHash> = HashMap::default();
+        for b in self.server_bindings.iter().filter(|b| old(b.seen().ts)) {
+            addresses.insert(hash.hash_one(b.client()), None);
+            ips.insert(hash.hash_one(b.mapped().ip()), None);
+        }
+        for r in self.relayed_addresses.iter().filter(|r| old(r.seen.ts)) {
+            addresses.insert(hash.hash_one(r.address), None);
+        }
         for (a, first) in self.open_addresses() {
             let since = candidates::horizon_before(first);
-            let e = addresses.entry(hash.hash_one(a)).or_insert(since);
-            *e = (*e).min(since);
-            let e = ips.entry(hash.hash_one(a.ip())).or_insert(since);
-            *e = (*e).min(since);
+            for e in [
+                addresses.get_mut(&hash.hash_one(a)),
+                ips.get_mut(&hash.hash_one(a.ip())),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                *e = Some(e.map_or(since, |e| e.min(since)));
+            }
         }
-        let wanted = |at: Option<&Timestamp>, ts: Timestamp| at.is_some_and(|&since| since <= ts);
+        let wanted = |at: Option<&Option<Timestamp>>, ts: Timestamp| {
+            at.copied().flatten().is_some_and(|since| since <= ts)
+        };
         let (bindings, relayed) = (self.server_bindings.len(), self.relayed_addresses.len());
         self.server_bindings.retain(|b| {
             !old(b.seen().ts)
@@ -425,5 +441,31 @@ mod tests {
         d.ice.retire_bindings(Timestamp::from_secs_f64(200.0));
         assert_eq!(d.ice.server_bindings.len(), 1, "kept for the sleeping session");
         assert_eq!(d.ice.sessions.sleep_counts(), (1, 0), "the session slept through");
+    }
+
+    /// An old binding whose client address no session uses stays while an open session uses an address
+    /// on its mapped IP (a server-reflexive candidate's base may be another host's port), and goes with the
+    /// session; one on neither goes at once.
+    #[test]
+    fn an_old_binding_stays_for_a_session_on_its_mapped_ip() {
+        let mut d = Driver::new();
+        let (client, other, server) = ("192.0.2.50:4000", "192.0.2.51:4000", "203.0.113.1:3478");
+        d.feed(client, server, msg(Method::BINDING, Class::Request, 5, vec![]));
+        d.feed(server, client, success(5, "198.51.100.7:6000".parse().unwrap()));
+        d.feed(other, server, msg(Method::BINDING, Class::Request, 6, vec![]));
+        d.feed(server, other, success(6, "198.51.100.9:6000".parse().unwrap()));
+        // A session whose agent sends from another port of the first mapped IP.
+        d.feed(
+            "198.51.100.7:7000",
+            B,
+            crate::analysis::testkit::check(7, "bbbb:aaaa", true, true),
+        );
+        d.ice.retire_bindings(Timestamp::from_secs_f64(100.0));
+        let kept: Vec<SocketAddr> = d.ice.server_bindings.iter().map(ServerBinding::client).collect();
+        assert_eq!(kept, vec![client.parse::<SocketAddr>().unwrap()]);
+        d.ice.fold(&[0]);
+        d.ice.next_binding_retire = None;
+        d.ice.retire_bindings(Timestamp::from_secs_f64(200.0));
+        assert!(d.ice.server_bindings.is_empty(), "gone with the session");
     }
 }
