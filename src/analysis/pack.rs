@@ -112,6 +112,25 @@ impl SleepStore {
         x
     }
 
+    /// What `read` takes from the front of the item stored at `at` (the rest not decoded): a part of an
+    /// item whose encoding puts it first. `None` when the item cannot be read back, or its front does not
+    /// decode (counted as [`SleepStore::get`] counts them).
+    pub(crate) fn get_front<T>(
+        &self,
+        at: RawRef,
+        read: impl FnOnce(&mut Reader<'_>) -> Option<T>,
+    ) -> Option<T> {
+        let mut buf = Vec::new();
+        if !self.store.read_into(at, &mut buf) {
+            return None;
+        }
+        let x = read(&mut Reader::new(&buf));
+        if x.is_none() {
+            self.store.note_unreadable();
+        }
+        x
+    }
+
     /// Notes that the item stored at `at` woke (was read back to be changed): its state is no longer
     /// asleep ([`SleepStore::free`]).
     pub(crate) fn woke(&mut self, at: RawRef) {

@@ -147,6 +147,12 @@ fn pair_flow(pair: &Pair, from: u8) -> Flow {
 }
 
 impl FlowIndex {
+    /// Flows held (tests).
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.by_fingerprint.len() + self.collided.len()
+    }
+
     fn fingerprint(&self, flow: &Flow) -> u64 {
         #[cfg(test)]
         if self.same_fingerprint {
@@ -215,8 +221,10 @@ impl FlowIndex {
     /// Removes the flows of session `s`'s pairs (both ways), noting their addresses in `changed`. Call it
     /// while the session still holds its pairs.
     pub(super) fn forget_session(&mut self, sessions: &Sessions, s: usize, changed: &mut Dirty) {
-        let Some(session) = sessions.get(s) else { return };
-        for (p, pair) in session.pairs.iter().enumerate() {
+        let Some(pairs) = sessions.pairs_passing(s) else {
+            return;
+        };
+        for (p, pair) in pairs.iter().enumerate() {
             for from in 0..2u8 {
                 let flow = pair_flow(pair, from);
                 let r = (s, p, from);

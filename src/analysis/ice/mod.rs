@@ -413,4 +413,36 @@ pub(super) mod tests {
         assert_eq!(p.media().dtls, 1);
         assert_eq!(p.media().packets, [0, 1]);
     }
+
+    /// A session folded while asleep leaves the flow index (its pairs read from its stored state, both
+    /// ways) and marks its addresses' flows as changed, as an awake one does; neither is woken for it.
+    #[test]
+    fn a_sleeping_session_that_folds_leaves_the_flow_index() {
+        const C: &str = "203.0.113.9:7000";
+        for asleep in [false, true] {
+            let mut d = Driver::new();
+            d.feed(A, B, check(1, "bbbb:aaaa", true, true));
+            d.feed(B, A, check(2, "aaaa:bbbb", false, false));
+            d.feed(C, A, check(3, "aaaa:bbbb", false, false));
+            assert_eq!(d.ice.by_flow.len(), 3, "A→B, B→A, C→A");
+            d.ice
+                .flows_changed()
+                .take_into(&mut crate::analysis::flows::Stamps::default());
+            if asleep {
+                d.ice.sessions.enable_sleep(None, 0.0);
+                assert_eq!(d.ice.sleep(Timestamp::from_secs_f64(20.0), &d.txs), 1);
+            }
+            d.ice.fold(&[0]);
+            assert_eq!(d.ice.by_flow.len(), 0, "asleep: {asleep}");
+            let mut noted = d.ice.flows_changed().noted().to_vec();
+            noted.sort_unstable();
+            noted.dedup();
+            let mut want: Vec<SocketAddr> = [A, B, C].iter().map(|a| a.parse().unwrap()).collect();
+            want.sort_unstable();
+            assert_eq!(noted, want, "asleep: {asleep}");
+            if asleep {
+                assert_eq!(d.ice.sessions.sleep_counts(), (1, 0), "not woken to fold");
+            }
+        }
+    }
 }
