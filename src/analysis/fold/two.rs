@@ -3,9 +3,9 @@
 //! Working out a folding session's view and findings and rendering them reads the model and changes
 //! nothing, so two threads can make items while one keeps them. The end of a capture folds thousands of
 //! calls at once ([`super::end`]); during a read each search folds the calls that ended since the last one.
-//! On a busy server's capture those searches were ~45 % of the analysis thread, a quarter of that the
-//! folded items' views and renders, while the reading thread's core was idle more than half the time
-//! (perf, BENCHMARKS.md).
+//! On a busy server's capture those searches were ~45 % of the analysis thread, a third of that the
+//! folding items' views, findings and renders, while the reading thread's core was idle more than half the
+//! time (perf, BENCHMARKS.md).
 
 use super::Rendered;
 use std::sync::mpsc;
