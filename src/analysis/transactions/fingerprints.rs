@@ -95,14 +95,19 @@ impl FingerprintTable {
         if (self.len + 1) * 4 > self.places.len() * 3 {
             self.grow();
         }
+        self.place(pack(fingerprint, slot));
+        self.len += 1;
+        true
+    }
+
+    /// Puts entry `e`, whose fingerprint the table does not hold, at the first empty place from its home.
+    fn place(&mut self, e: u64) {
         let mask = self.mask();
-        let mut at = self.home(fingerprint);
+        let mut at = self.home(fingerprint_of(e));
         while self.places[at] != EMPTY {
             at = (at + 1) & mask;
         }
-        self.places[at] = pack(fingerprint, slot);
-        self.len += 1;
-        true
+        self.places[at] = e;
     }
 
     /// Removes `fingerprint` if it maps to `slot`. Returns whether it did.
@@ -150,13 +155,8 @@ impl FingerprintTable {
     fn grow(&mut self) {
         let capacity = (self.places.len() * 2).max(FIRST_CAPACITY);
         let old = std::mem::replace(&mut self.places, vec![EMPTY; capacity]);
-        let mask = self.mask();
         for e in old.into_iter().filter(|&e| e != EMPTY) {
-            let mut at = self.home(fingerprint_of(e));
-            while self.places[at] != EMPTY {
-                at = (at + 1) & mask;
-            }
-            self.places[at] = e;
+            self.place(e);
         }
     }
 }
