@@ -61,6 +61,7 @@ pub mod analysis;
 pub mod capture;
 #[doc(hidden)]
 pub mod fuzzing;
+mod heap;
 pub mod net;
 pub mod pipeline;
 pub mod probe;

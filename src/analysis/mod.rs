@@ -508,7 +508,8 @@ impl Analyzer {
     }
 
     /// With folding on, folds the sessions and allocations quiet at `now` (capture time), settles the
-    /// checks and retires the requests as quiet, and drops the routes that may lead to what went. Runs
+    /// checks and retires the requests as quiet, drops the routes that may lead to what went, and gives the
+    /// whole pages this freed back to the system ([`crate::heap::release_freed`]). Runs
     /// before the packet at `now` is analysed, every [`fold::FOLD_EVERY_SECS`] of capture time: packet by
     /// packet ([`Analyzer::ingest`]) and in batches (the pipeline's markers) at the same packets.
     pub(crate) fn fold_search(&mut self, now: Timestamp) {
@@ -529,6 +530,7 @@ impl Analyzer {
             }
         }
         state.prune_routes();
+        crate::heap::release_freed();
     }
 
     /// From now on, ICE sessions quiet for [`fold::FOLD_AFTER_SECS`] and TURN allocations over and as

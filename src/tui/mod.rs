@@ -99,17 +99,11 @@ pub fn run_live(snapshot: Snapshot, feed: LiveFeed) -> io::Result<()> {
     run_with(snapshot, Some(feed), true)
 }
 
-/// Hands back to the system the memory that the read and the index build freed. glibc keeps freed memory
-/// in each thread's arena for reuse; the UI, on the main thread, would not reuse what the read's analysis
-/// thread freed: after a busy server's 4 GB capture, ~100 MB stayed resident under the UI's own.
+/// Hands back to the system the memory that the read and the index build freed
+/// ([`crate::heap::release_freed`]): the UI, on the main thread, would not reuse what the read's analysis
+/// thread freed.
 pub fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim takes no pointer; it only walks glibc's own arenas and returns their free
-    // pages (0: keep no spare room at the top of the main heap).
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    crate::heap::release_freed();
 }
 
 fn run_with(snapshot: Snapshot, feed: Option<LiveFeed>, counters: bool) -> io::Result<()> {
