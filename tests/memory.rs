@@ -78,9 +78,9 @@ const MIN_GROWTH_KIB: f64 = 4.7 * 1024.0;
 const FOLDED_SESSION_BYTES: u64 = 48;
 const FOLDED_ALLOCATION_BYTES: u64 = 72;
 const FOLDED_FINDING_BYTES: u64 = 32;
-/// Message records analysis holds in memory before it spills later ones (src/analysis/records.rs:
-/// RECORDS_PER_CHUNK × HELD_CHUNKS): the small capture must list well over this many.
-const HELD_RECORDS: u64 = 8_192;
+/// Message records analysis holds in memory before it spills them (src/analysis/records.rs:
+/// RECORDS_PER_CHUNK, the chunk being filled): the small capture must list well over this many.
+const HELD_RECORDS: u64 = 4_096;
 /// ChannelData frames listed at most (src/analysis/mod.rs: MAX_STORED_CHANNEL_DATA): the small capture
 /// must hold more.
 const LISTED_CHANNEL_DATA: u64 = 50_000;

@@ -1,6 +1,7 @@
 //! The listed messages' records, in capture order, kept in fixed-size chunks that spill to a temporary file
-//! once full, as [`super::store::RawStore`] does for their bytes: memory then holds the first
-//! [`HELD_CHUNKS`] chunks, the one being filled and a few read back, however many messages a capture lists.
+//! once full, as [`super::store::RawStore`] does for their bytes: memory then holds the chunk being filled
+//! and a few read back, however many messages a capture lists (one listing fewer than [`RECORDS_PER_CHUNK`]
+//! never touches the temporary file).
 //!
 //! A spilled chunk is written in a compact encoding of its own ([`encode`]/[`decode`]: addresses as 6 or
 //! 26 bytes, enums as one) and decoded whole when it is read back; outputs read records in order (the JSON
@@ -23,13 +24,6 @@ use std::sync::{Arc, Mutex};
 /// Records per chunk: a held chunk is ~0.8 MB (a record with its path is about 200 bytes), and a spilled
 /// one is read back in one read of ~0.4 MB.
 pub(crate) const RECORDS_PER_CHUNK: usize = 4096;
-/// Chunks kept in memory before any is spilled (~1.5 MB): a capture listing fewer messages than this never
-/// touches the temporary file. It was 16 (~13 MB), so that a media-dominated capture (its ChannelData
-/// listing is bounded at 50,000) never paid for encoding its records; but those 13 MB stayed for the whole
-/// read of every larger capture, and the encoding is a one-off: media 1 GB `read --json` took the same
-/// time with 2 (0.45 against 0.43 s, min of 3) in 30.4 MB instead of 39.6, call-dense 4 GB 182 MB
-/// instead of 193.
-pub(crate) const HELD_CHUNKS: usize = 2;
 /// Decoded chunks kept after being read back: one per core rendering the JSON, and a spare for a view
 /// that jumps back.
 const CACHED_CHUNKS: usize = 3;
@@ -98,10 +92,11 @@ impl Records {
         }
     }
 
+    /// Every full chunk is spilled. The first two were held for the whole read (so that a capture listing
+    /// fewer than 8,192 messages never paid for encoding its records), 1.5 MB of every larger capture's
+    /// peak for a one-off encoding of 8,192 records: peak RSS media 1 GB 23.7 -> 23.0 MB, call-dense 4 GB
+    /// 83.1 -> 82.2 MB, times the same (BENCHMARKS.md, session 30).
     fn spill_last(&mut self) {
-        if self.chunks.len() <= HELD_CHUNKS {
-            return;
-        }
         let (Some(spill), Some(last), false) = (&self.spill, self.chunks.last_mut(), self.write_failed)
         else {
             return;
@@ -540,18 +535,17 @@ mod tests {
         let spill = Arc::new(MemorySpill::default());
         let mut records = Records::default();
         records.set_spill(spill.clone());
-        let n = (HELD_CHUNKS + 3) * RECORDS_PER_CHUNK + 5;
+        let n = 3 * RECORDS_PER_CHUNK + 5;
         for i in 0..n {
             records.push(sample[i % sample.len()]);
         }
         assert_eq!(records.len(), n);
-        assert!(records.held() <= (HELD_CHUNKS + 1) * RECORDS_PER_CHUNK);
+        assert!(
+            records.held() <= RECORDS_PER_CHUNK,
+            "only the chunk being filled is held"
+        );
         assert!(!spill.bytes.lock().unwrap().is_empty());
-        for i in (0..n)
-            .rev()
-            .step_by(97)
-            .chain([0, (HELD_CHUNKS + 1) * RECORDS_PER_CHUNK, n - 1])
-        {
+        for i in (0..n).rev().step_by(97).chain([0, RECORDS_PER_CHUNK, n - 1]) {
             assert_eq!(records.get(i), Some(sample[i % sample.len()]), "record {i}");
         }
         assert!(records.iter().eq((0..n).map(|i| sample[i % sample.len()])));
@@ -581,7 +575,7 @@ mod tests {
             let spill = Arc::new(MemorySpill::default());
             let mut records = Records::default();
             records.set_spill(spill.clone());
-            for i in 0..(HELD_CHUNKS + 1) * RECORDS_PER_CHUNK + 1 {
+            for i in 0..RECORDS_PER_CHUNK + 1 {
                 records.push(sample()[i % 4]);
             }
             {
