@@ -13,6 +13,7 @@ use crate::analysis::transactions::TxEvent;
 use crate::net::addr::SortAddr;
 use crate::wire::attributes::AttrValue;
 use crate::wire::stun::{self, Class, Method, StunMessage};
+use std::net::SocketAddr;
 
 /// Where a check's pair lives, for responses and media.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,13 +95,21 @@ impl IceState {
         ];
         // An ICE restart keeps the addresses and changes the ufrags (RFC 8445 §9).
         let restart_of = self
-            .by_address
-            .latest(&o.flow.src)
-            .max(self.by_address.latest(&o.flow.dst));
+            .latest_session_at(o.flow.src)
+            .max(self.latest_session_at(o.flow.dst));
         self.sessions.push(Session::new(agents, o.seen, restart_of));
         let s = self.sessions.len() - 1;
         self.by_ufrags.insert(self.ufrags_key.as_slice().into(), s);
         Some((s, if sender_controlled { 1 } else { 0 }))
+    }
+
+    /// The highest-indexed session still held with an agent at `address` (whose ufrags an ICE restart
+    /// changes, RFC 8445 §9): of those the address index gives, the ones that have the address.
+    fn latest_session_at(&self, address: SocketAddr) -> Option<usize> {
+        self.by_address
+            .sessions(&address)
+            .filter(|&s| self.sessions.has_address(s, address))
+            .max()
     }
 
     fn on_check(&mut self, o: &Observed<'_>, rfrag: &str, lfrag: &str) {
@@ -314,6 +323,7 @@ mod tests {
     use super::super::tests::{msg, success, Driver, A, B};
     use super::*;
     use crate::analysis::testkit::{attr, check};
+    use crate::capture::Timestamp;
 
     /// Two ufrags give one key whichever comes first, and no other two ufrags give it (a USERNAME's
     /// halves are text from the packet: "ab" and "c" are not "a" and "bc").
@@ -417,5 +427,35 @@ mod tests {
         let a = &d.ice.sessions[0].agents[0];
         let reflexive = a.addresses.iter().find(|x| x.address.port() == 7777).unwrap();
         assert!(reflexive.reflected_by_peer.is_some());
+    }
+
+    /// Addresses sharing the address index's hash share an entry: a restart finds the latest session that
+    /// has its address, not a later one that only shares the hash. With every address given one hash, a
+    /// call between two other addresses, set up after the first, is not what the restart restarts, awake
+    /// or asleep.
+    #[test]
+    fn a_restart_is_linked_by_the_address_not_by_its_hash() {
+        for asleep in [false, true] {
+            let mut d = Driver::new();
+            d.ice.by_address.same_hash = true;
+            d.feed(A, B, check(1, "bbbb:aaaa", true, false));
+            d.feed(
+                "192.0.2.77:4000",
+                "198.51.100.77:5000",
+                check(2, "ffff:eeee", true, false),
+            );
+            if asleep {
+                d.ice.sessions.enable_sleep(None, 0.0);
+                assert_eq!(d.ice.sleep(Timestamp::from_secs_f64(100.0), &d.txs), 2);
+            }
+            d.feed(A, B, check(3, "dddd:cccc", true, false));
+            assert_eq!(d.ice.sessions.len(), 3);
+            assert_eq!(d.ice.sessions.sleep_counts().1, 0, "nothing woke to be compared");
+            assert_eq!(
+                d.ice.sessions[1].restart_of, None,
+                "no earlier session had its addresses"
+            );
+            assert_eq!(d.ice.sessions[2].restart_of, Some(0), "asleep: {asleep}");
+        }
     }
 }

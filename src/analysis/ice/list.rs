@@ -303,6 +303,19 @@ impl Sessions {
             .map(move |(i, x)| (base + i, self.session(x)))
     }
 
+    /// Whether an agent of session `s` used `address` (a sleeping one not read back; a folded one did
+    /// not).
+    pub(crate) fn has_address(&self, s: usize, address: SocketAddr) -> bool {
+        match self.slot(s) {
+            Some(Slot::Open(x)) => x
+                .agents
+                .iter()
+                .any(|a| a.addresses.iter().any(|a| a.address == address)),
+            Some(Slot::Asleep(a)) => a.addresses.contains(&address),
+            Some(Slot::Folded) | None => false,
+        }
+    }
+
     /// When session `s` was last active, if it is open (a sleeping one not read back).
     pub(crate) fn last_activity(&self, s: usize) -> Option<Timestamp> {
         match self.slot(s)? {
