@@ -38,7 +38,7 @@ mod tests {
     /// Memory freed between blocks still in use stays resident until given back: 48 MiB of 64 KiB blocks
     /// (below glibc's mmap threshold, so inside the thread's arena), each followed by a small block that
     /// stays (so `free` can neither merge them nor trim the heap's top), stays resident once freed, and
-    /// [`release_freed`] takes most of it off. Run in a process of its own
+    /// [`release_freed`] takes most of it off (~46 of ~50 MB here; asked: 32). Run in a process of its own
     /// ([`freed_pages_go_back_to_the_system`]): other tests allocating meanwhile would move the figures.
     #[test]
     #[ignore = "run alone by freed_pages_go_back_to_the_system, in a process of its own"]
@@ -54,11 +54,11 @@ mod tests {
         let given_back = resident_kb();
         assert_eq!(pins.len(), 768);
         assert!(
-            freed > before + 40 * MIB,
+            freed > before + 32 * MIB,
             "the freed blocks did not stay resident: {before} kB before, {freed} kB freed"
         );
         assert!(
-            freed > given_back + 40 * MIB,
+            freed > given_back + 32 * MIB,
             "release_freed gave back too little: {freed} kB freed, {given_back} kB after"
         );
     }
