@@ -567,6 +567,28 @@ fn terminal_escapes_never_reach_stdout_raw() {
     );
 }
 
+/// The spill files (unlinked temporary files) this process holds open, as /proc/self/fd paths.
+fn spill_fds() -> std::collections::BTreeSet<String> {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let target = std::fs::read_link(e.path()).ok()?;
+            let t = target.to_string_lossy();
+            (t.contains(".iceview-") && t.ends_with("(deleted)")).then(|| e.path().display().to_string())
+        })
+        .collect()
+}
+
+/// `a`'s JSON report as the streaming writer writes it, parsed (it must be valid JSON).
+fn written_report(a: &Analyzer) -> serde_json::Value {
+    use iceview::report::{json, Report};
+    let report = Report::build_lean(a.model(), &[], a.net_stats());
+    let mut out = Vec::new();
+    json::write_streaming(&report, a.model(), &mut out).expect("the report is written");
+    serde_json::from_slice(&out).expect("the report is valid JSON")
+}
+
 /// The bytes `iceview read` spills to its temporary files come back through the same checks as a capture's:
 /// here the files are changed after the analysis wrote them (through /proc/self/fd, as another process of the
 /// same user could), and the report must neither panic nor show what the changed bytes would decode to. The
@@ -575,29 +597,15 @@ fn terminal_escapes_never_reach_stdout_raw() {
 #[test]
 fn spill_files_changed_after_writing_are_detected_not_decoded() {
     use iceview::capture::spill::FileSpill;
-    use iceview::report::{json, Report};
-    use std::collections::BTreeSet;
     use std::os::unix::fs::FileExt;
     use std::sync::Arc;
-
-    fn spill_fds() -> BTreeSet<String> {
-        std::fs::read_dir("/proc/self/fd")
-            .expect("/proc/self/fd")
-            .filter_map(|e| {
-                let e = e.ok()?;
-                let target = std::fs::read_link(e.path()).ok()?;
-                let t = target.to_string_lossy();
-                (t.contains(".iceview-") && t.ends_with("(deleted)")).then(|| e.path().display().to_string())
-            })
-            .collect()
-    }
 
     let before = spill_fds();
     let mut a = Analyzer::new(Keyring::new());
     a.set_spill(Arc::new(FileSpill::create().expect("a temporary file")));
     a.set_record_spill(Arc::new(FileSpill::create().expect("a temporary file")));
     // 72,000 Binding requests with a 64-byte SOFTWARE attribute (104 bytes each, 7.5 MB): the message
-    // bytes fill seven 1 MiB chunks, and the records pass the 16 chunks of 4,096 held in memory: both spill.
+    // bytes fill 28 chunks of 256 KiB and the records 17 chunks of 4,096, each spilled once full.
     let n = 72_000u32;
     let software = [b'x'; 64];
     let frames: Vec<Frame> = (0..n)
@@ -616,18 +624,28 @@ fn spill_files_changed_after_writing_are_detected_not_decoded() {
     let ours: Vec<String> = spill_fds().difference(&before).cloned().collect();
     assert_eq!(ours.len(), 2, "the two spill files: {ours:?}");
     assert_eq!(a.model().raw.errors(), 0);
-    // Change one byte in the first block of each file.
-    for fd in &ours {
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(fd)
-            .expect("the spill, through /proc");
-        f.write_all_at(&[0xee], 100).expect("a changed byte");
-    }
-    let report = Report::build_lean(a.model(), &[], a.net_stats());
-    let mut out = Vec::new();
-    json::write_streaming(&report, a.model(), &mut out).expect("the report is written");
-    let v: serde_json::Value = serde_json::from_slice(&out).expect("the report is valid JSON");
+    // Change one byte in the first block of the message bytes' file (the larger: a record takes ~60 bytes
+    // where its message took 104), and one in a block in the middle of the records' file: the records of
+    // the first messages still come back, so their changed bytes are read (and refused).
+    let mut files: Vec<(u64, std::fs::File)> = ours
+        .iter()
+        .map(|fd| {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(fd)
+                .expect("the spill, through /proc");
+            (f.metadata().expect("its size").len(), f)
+        })
+        .collect();
+    files.sort_by_key(|(len, _)| *len);
+    let [(records_len, records), (_, bytes)] = &files[..] else {
+        panic!("two spill files");
+    };
+    bytes.write_all_at(&[0xee], 100).expect("a changed byte");
+    records
+        .write_all_at(&[0xee], records_len / 2)
+        .expect("a changed byte");
+    let v = written_report(&a);
     assert!(a.model().raw.errors() > 0, "the changed message chunk is counted");
     assert!(
         a.model().messages.errors() > 0,
@@ -648,4 +666,44 @@ fn spill_files_changed_after_writing_are_detected_not_decoded() {
         "{with_software} of {n} messages listed with attributes"
     );
     assert!(with_software > 0, "messages in unchanged chunks keep theirs");
+}
+
+/// When the first records' chunk cannot be read back, the report's `messages` array starts with the first
+/// message whose record can: still valid JSON, listing the others. (Its blocks are rendered on several
+/// cores, each element after a comma but the array's first; the first was the first block's, which here has
+/// none.)
+#[test]
+fn a_report_whose_first_records_cannot_be_read_back_is_valid_json() {
+    use iceview::capture::spill::FileSpill;
+    use std::os::unix::fs::FileExt;
+    use std::sync::Arc;
+
+    let before = spill_fds();
+    let mut a = Analyzer::new(Keyring::new());
+    a.set_record_spill(Arc::new(FileSpill::create().expect("a temporary file")));
+    // Three chunks of records (4,096 each): the first two spilled, the third held.
+    let n = 10_000u32;
+    let frames: Vec<Frame> = (0..n)
+        .map(|i| {
+            let mut t = tid("first");
+            t[8..12].copy_from_slice(&i.to_be_bytes());
+            udp((CLIENT, 40_000), (SERVER, 3478), &stun(BINDING_REQUEST, t, &[])).into()
+        })
+        .collect();
+    feed(&mut a, &frames);
+    let ours: Vec<String> = spill_fds().difference(&before).cloned().collect();
+    let [fd] = &ours[..] else {
+        panic!("one spill file: {ours:?}");
+    };
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(fd)
+        .expect("the spill, through /proc")
+        .write_all_at(&[0xee], 100)
+        .expect("a changed byte");
+    let v = written_report(&a);
+    assert!(a.model().messages.errors() > 0, "the changed chunk is counted");
+    let listed = v["messages"].as_array().expect("messages");
+    assert_eq!(listed.len(), (n - 4096) as usize, "all but the first chunk's");
+    assert_eq!(listed[0]["frame"], 4097, "the first of the second chunk");
 }

@@ -231,9 +231,9 @@ impl Blocks {
         render: &Render<'_, T>,
     ) -> io::Result<()> {
         let parts: Vec<&[T]> = items.chunks(self.block).collect();
-        let seps = Separators::new(depth, first);
-        self.ordered(out, parts.len(), &|i, slot| match parts.get(i) {
-            Some(part) => slot.render(part, &mut |x, buf| render(x, buf), seps.before(i), &seps.next),
+        let sep = separator(depth);
+        self.ordered(out, parts.len(), first, &|i, slot| match parts.get(i) {
+            Some(part) => slot.render(part, &mut |x, buf| render(x, buf), &sep),
             None => Err(io::Error::other("a block out of place")),
         })
     }
@@ -243,9 +243,9 @@ impl Blocks {
     /// renderers from the spill's cache, so no thread waits for a chunk to be read back between two of
     /// them; each block reads its messages' bytes through a reader of its own ([`Model::stun_reader`]).
     fn messages(&self, out: &mut dyn Write, model: &Model, depth: usize, multi: bool) -> io::Result<()> {
-        let seps = Separators::new(depth, true);
+        let sep = separator(depth);
         let (len, block) = (model.messages.len(), self.block);
-        self.ordered(out, len.div_ceil(block), &|i, slot| {
+        self.ordered(out, len.div_ceil(block), true, &|i, slot| {
             let start = i * block;
             let part: Vec<MessageRecord> = model
                 .messages
@@ -256,20 +256,39 @@ impl Blocks {
             let render = &mut |m: &MessageRecord, buf: &mut Vec<u8>| {
                 write_message(m, model.path(m), stun.stun(m).as_ref(), multi, buf)
             };
-            slot.render(&part, render, seps.before(i), &seps.next)
+            slot.render(&part, render, &sep)
         })
     }
 
-    /// Writes `blocks` blocks in order, block `i` rendered into a slot by `render_block(i, slot)`. Block i
+    /// Writes `blocks` blocks in order, block `i` rendered into a slot by `render_block(i, slot)`, each
+    /// element after a separator (`,`, newline, indentation); when `first` (the array's `[` is what was
+    /// written last), the comma of the first element written is left out. That is the first element of the
+    /// first block that has one: a block may have none (messages whose records could not be read back from
+    /// a damaged spill), and a block rendered for a place after the first cannot know. Block i
     /// goes to core i % cores: this thread renders its own blocks and writes every block in order; each
     /// other core has a thread that renders its blocks ahead into one of two slots it swaps with this
     /// thread. A thread per other core, not one per core with this thread only writing: each thread
     /// renders in its own allocator arena, and this thread's holds what the analysis freed (call-dense
     /// 4 GB: a second renderer's arena put ~18 MB on the output's peak, which was then the run's).
-    fn ordered(&self, out: &mut dyn Write, blocks: usize, render_block: &RenderBlock<'_>) -> io::Result<()> {
+    fn ordered(
+        &self,
+        out: &mut dyn Write,
+        blocks: usize,
+        first: bool,
+        render_block: &RenderBlock<'_>,
+    ) -> io::Result<()> {
         if blocks == 0 {
             return Ok(());
         }
+        let mut written = !first;
+        let mut write = |buf: &[u8]| -> io::Result<()> {
+            let bytes = match buf.strip_prefix(b",") {
+                Some(rest) if !written => rest,
+                _ => buf,
+            };
+            written |= !buf.is_empty();
+            out.write_all(bytes)
+        };
         let cores = self.cores.clamp(1, blocks);
         std::thread::scope(|scope| -> io::Result<()> {
             let mut workers = Vec::new();
@@ -294,7 +313,7 @@ impl Blocks {
                 let core = i % cores;
                 if core == 0 {
                     render_block(i, &mut mine)?;
-                    out.write_all(&mine.buf)?;
+                    write(&mine.buf)?;
                     continue;
                 }
                 let Some((done, free)) = workers.get(core - 1) else {
@@ -303,7 +322,7 @@ impl Blocks {
                 let slot = done
                     .recv()
                     .map_err(|_| io::Error::other("a renderer stopped"))??;
-                out.write_all(&slot.buf)?;
+                write(&slot.buf)?;
                 let _ = free.send(slot);
             }
             Ok(())
@@ -314,28 +333,10 @@ impl Blocks {
 /// Renders block `i` of an array into the slot.
 type RenderBlock<'a> = dyn Fn(usize, &mut Slot) -> io::Result<()> + Sync + 'a;
 
-/// What goes before an array's elements: its first (when the array starts with this part) and the others.
-struct Separators {
-    open: Vec<u8>,
-    next: Vec<u8>,
-    first: bool,
-}
-
-impl Separators {
-    fn new(depth: usize, first: bool) -> Separators {
-        let open = indent(depth);
-        let next = [&b","[..], &open].concat();
-        Separators { open, next, first }
-    }
-
-    /// What goes before block `i`'s first element.
-    fn before(&self, i: usize) -> &[u8] {
-        if i == 0 && self.first {
-            &self.open
-        } else {
-            &self.next
-        }
-    }
+/// What goes before an array's element at `depth` but its first: a comma, a newline and the indentation
+/// (the first goes without the comma: [`Blocks::ordered`]).
+fn separator(depth: usize) -> Vec<u8> {
+    [&b","[..], &indent(depth)].concat()
 }
 
 /// A newline and the indentation of `depth`.
@@ -408,19 +409,17 @@ struct Slot {
 }
 
 impl Slot {
-    /// Renders `part`, the first element after `first` and the others after `next` (separator and
-    /// indentation).
+    /// Renders `part`, each element after `sep` (a comma, a newline and the indentation).
     fn render<T>(
         &mut self,
         part: &[T],
         render: &mut dyn FnMut(&T, &mut Vec<u8>) -> io::Result<bool>,
-        first: &[u8],
-        next: &[u8],
+        sep: &[u8],
     ) -> io::Result<()> {
         self.buf.clear();
         let mut check = false;
-        for (i, item) in part.iter().enumerate() {
-            self.buf.extend_from_slice(if i == 0 { first } else { next });
+        for item in part {
+            self.buf.extend_from_slice(sep);
             check |= render(item, &mut self.buf)?;
         }
         if check {
