@@ -157,6 +157,12 @@ impl Records {
         self.range(0..self.len).map(|(_, r)| r)
     }
 
+    /// Every record with its index, in order: those of a chunk that cannot be read back are missing, so
+    /// counting what [`Records::iter`] gives would number the records after it wrongly.
+    pub(crate) fn indexed(&self) -> impl Iterator<Item = (usize, MessageRecord)> + '_ {
+        self.range(0..self.len)
+    }
+
     fn read_back(&self, k: usize, offset: u64, len: usize, count: usize) -> Option<Arc<Vec<MessageRecord>>> {
         let spill = self.spill.as_ref()?;
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
@@ -565,6 +571,32 @@ mod tests {
         }
         assert_eq!(records.get(n), None);
         assert_eq!(records.errors(), 0);
+    }
+
+    /// With the first chunk unreadable, every record is still given with its own index: counting what
+    /// `iter` gives would number the others from 0.
+    #[test]
+    fn records_after_an_unreadable_chunk_keep_their_indexes() {
+        let spill = Arc::new(MemorySpill::default());
+        let mut records = Records::default();
+        records.set_spill(spill.clone());
+        let n = 2 * RECORDS_PER_CHUNK + 10;
+        for i in 0..n {
+            records.push(sample()[i % 4]);
+        }
+        spill.bytes.lock().unwrap()[..64].fill(0xFF);
+        let given: Vec<(usize, MessageRecord)> = records.indexed().collect();
+        assert_eq!(
+            given.len(),
+            n - RECORDS_PER_CHUNK,
+            "the first chunk's are missing"
+        );
+        assert!(records.errors() > 0);
+        for (i, r) in &given {
+            assert_eq!(Some(*r), records.get(*i), "record {i}");
+            assert_eq!(*r, sample()[i % 4], "record {i}");
+        }
+        assert_eq!(given.first().map(|(i, _)| *i), Some(RECORDS_PER_CHUNK));
     }
 
     /// A damaged spill (every byte changed, or cut short) gives no records for its chunks, counted, and

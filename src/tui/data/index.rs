@@ -185,7 +185,7 @@ impl Index {
         let mut frames_unordered = false;
         let tx_hasher = RandomState::new();
         let mut candidates: Vec<usize> = Vec::new();
-        for (mi, m) in model.messages.iter().enumerate() {
+        for (mi, m) in model.messages.indexed() {
             let Ok(i) = u32::try_from(mi) else { break };
             let m = &m;
             frames_unordered |= m.frame < previous_frame;
@@ -225,9 +225,8 @@ impl Index {
         let by_frame = if frames_unordered {
             let mut by_frame: Vec<(u64, u32)> = model
                 .messages
-                .iter()
-                .zip(0u32..)
-                .map(|(m, i)| (m.frame, i))
+                .indexed()
+                .map_while(|(i, m)| Some((m.frame, u32::try_from(i).ok()?)))
                 .collect();
             by_frame.sort_unstable();
             by_frame
@@ -374,7 +373,8 @@ impl Index {
         let channel_data = model.listed.channel_data;
         let stun_listed = u64::try_from(model.messages.len()).map_or(0, |n| n.saturating_sub(channel_data));
         let mut list: Vec<(u32, u32)> = Vec::with_capacity(usize::try_from(stun_listed).unwrap_or(0));
-        for (m, i) in model.messages.iter().zip(0u32..) {
+        for (mi, m) in model.messages.indexed() {
+            let Ok(i) = u32::try_from(mi) else { break };
             if let Some(id) = model.transaction_id(&m) {
                 list.push((tx_fingerprint(&self.tx_hasher, &id), i));
             }
