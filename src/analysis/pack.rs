@@ -495,6 +495,25 @@ impl Pack for TransactionId {
 
 pack_unit_enum!(Transport { Udp = 0, Tcp = 1 });
 
+impl Pack for RawRef {
+    fn put(&self, out: &mut Vec<u8>) {
+        self.parts().iter().for_each(|n| n.put(out));
+    }
+    fn get(r: &mut Reader<'_>) -> Option<Self> {
+        Some(RawRef::from_parts([u32::get(r)?, u32::get(r)?, u32::get(r)?]))
+    }
+}
+
+impl Pack for std::ops::Range<u32> {
+    fn put(&self, out: &mut Vec<u8>) {
+        self.start.put(out);
+        self.end.put(out);
+    }
+    fn get(r: &mut Reader<'_>) -> Option<Self> {
+        Some(u32::get(r)?..u32::get(r)?)
+    }
+}
+
 impl Pack for Method {
     fn put(&self, out: &mut Vec<u8>) {
         self.0.put(out);

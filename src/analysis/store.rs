@@ -66,7 +66,7 @@ impl RawRef {
         let offset = offset.min(self.len);
         RawRef {
             chunk: self.chunk,
-            start: self.start + offset,
+            start: self.start.saturating_add(offset),
             len: len.min(self.len - offset),
         }
     }
@@ -161,6 +161,11 @@ impl RawStore {
         self.spill = Some(spill);
     }
 
+    /// Whether full chunks go to a spill ([`RawStore::set_spill`]).
+    pub(crate) fn spills(&self) -> bool {
+        self.spill.is_some()
+    }
+
     /// Lets go of everything stored: references made before give nothing from now on (those made after
     /// start again from the first chunk). What was spilled stays in the spill, unused.
     pub(crate) fn clear(&mut self) {
@@ -252,8 +257,14 @@ impl RawStore {
                 }
                 None => false,
             },
-            Some(&Chunk::Spilled { offset, .. }) => {
+            Some(&Chunk::Spilled { offset, len }) => {
                 let Some(spill) = &self.spill else { return false };
+                // A reference read back from the spill itself (a folded page's) may be damaged: it must
+                // lie inside its chunk before anything is allocated for it.
+                if at.range().end > len {
+                    self.note_unreadable();
+                    return false;
+                }
                 let start = buf.len();
                 buf.resize(start + at.len(), 0);
                 if spill

@@ -121,14 +121,14 @@ pub fn write_streaming_in_blocks(
 
 /// A session of the report's `sessions` array: built at the end, or folded during the read and rendered
 /// then ([`crate::analysis::fold`]).
-pub(crate) enum SessionItem<'h, 'f> {
+pub(crate) enum SessionItem<'h> {
     Held(&'h SessionReport),
-    Folded(&'f FoldedSession),
+    Folded(FoldedSession),
 }
 
-impl<'h, 'f> SessionItem<'h, 'f> {
+impl<'h> SessionItem<'h> {
     /// Both kinds in index order, the order of the array.
-    pub(crate) fn merge(held: &'h [SessionReport], folded: &'f Folded) -> Vec<SessionItem<'h, 'f>> {
+    pub(crate) fn merge(held: &'h [SessionReport], folded: &Folded) -> Vec<SessionItem<'h>> {
         let folded = folded.in_order();
         let mut out = Vec::with_capacity(held.len() + folded.len());
         let (mut h, mut f) = (held.iter().peekable(), folded.into_iter().peekable());

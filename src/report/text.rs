@@ -192,7 +192,7 @@ pub fn write_summary_with(report: &Report, folded: Option<&Folded>, out: &mut dy
                     SessionItem::Held(s) => super::ice::write_text(std::slice::from_ref(s), out)?,
                     SessionItem::Folded(f) => {
                         buf.clear();
-                        folded.read_session(f, Form::Text, &mut buf)?;
+                        folded.read_session(&f, Form::Text, &mut buf)?;
                         out.write_all(&buf)?;
                     }
                 }

@@ -553,7 +553,7 @@ pub(crate) fn write_text_with(
                 buf.clear();
                 folded
                     .ok_or_else(|| io::Error::other("a folded allocation without what folding kept"))?
-                    .read_allocation(f, Form::Text, &mut buf)?;
+                    .read_allocation(&f, Form::Text, &mut buf)?;
                 out.write_all(&buf)?;
             }
         }
@@ -563,17 +563,14 @@ pub(crate) fn write_text_with(
 
 /// An allocation of the report's `turn.allocations`: built at the end, or folded during the read and
 /// rendered then ([`crate::analysis::fold`]).
-pub(crate) enum AllocationItem<'h, 'f> {
+pub(crate) enum AllocationItem<'h> {
     Held(&'h AllocationReport),
-    Folded(&'f FoldedAllocation),
+    Folded(FoldedAllocation),
 }
 
-impl<'h, 'f> AllocationItem<'h, 'f> {
+impl<'h> AllocationItem<'h> {
     /// Both kinds in key order (a folded one before a later one with the same 5-tuple).
-    pub(crate) fn merge(
-        held: &'h [AllocationReport],
-        folded: Option<&'f Folded>,
-    ) -> Vec<AllocationItem<'h, 'f>> {
+    pub(crate) fn merge(held: &'h [AllocationReport], folded: Option<&Folded>) -> Vec<AllocationItem<'h>> {
         let folded = folded.map(Folded::allocations_in_order).unwrap_or_default();
         let mut out = Vec::with_capacity(held.len() + folded.len());
         let mut f = folded.into_iter().peekable();

@@ -30,7 +30,7 @@ impl Report {
         for item in SessionItem::merge(&held, folded) {
             sessions.push(match item {
                 SessionItem::Held(s) => s.clone(),
-                SessionItem::Folded(f) => read_folded_session(model, f)?,
+                SessionItem::Folded(f) => read_folded_session(model, &f)?,
             });
         }
         self.sessions = sessions;
@@ -40,7 +40,7 @@ impl Report {
         for item in AllocationItem::merge(&held, Some(folded)) {
             allocations.push(match item {
                 AllocationItem::Held(a) => a.clone(),
-                AllocationItem::Folded(f) => read_folded_allocation(model, f)?,
+                AllocationItem::Folded(f) => read_folded_allocation(model, &f)?,
             });
         }
         self.turn.allocations = allocations;

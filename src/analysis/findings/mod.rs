@@ -150,10 +150,13 @@ fn collect_scoped(
     let mut all = Vec::with_capacity(held_folded + 2 * sessions.len() + 16);
     turn::findings_into(model, scope, &mut all);
     ice::findings_of_found_into(model, sessions, scope, &mut all);
+    // The folded findings' sort keys read once, in the order they folded: a sort reading each from its
+    // page (which may have gone to the temporary file) would read pages over and over.
+    let (first, folded_keys) = folded.finding_keys();
     let key = |e: &Entry| match e {
         Entry::Held(f) => (f.severity, f.frames.first().copied().unwrap_or(u64::MAX), f.code),
-        Entry::Folded(i) => match folded.finding(*i) {
-            Some(f) => (f.severity, f.first_frame, folded.code(f.code)),
+        Entry::Folded(i) => match (*i as usize).checked_sub(first).and_then(|k| folded_keys.get(k)) {
+            Some(&(severity, first_frame, code)) => (severity, first_frame, folded.code(code)),
             None => (Severity::Info, u64::MAX, ""),
         },
     };

@@ -9,7 +9,8 @@
 //! and the session keeps only a mark (48 bytes). Its findings are worked out and rendered too (32 bytes
 //! each are kept), except the two that measure up to the end of the capture, whose few inputs are stored
 //! with its forms ([`EndFacts`]) and worked out when the capture ends. Its transactions are retired, so
-//! their slots serve new checks.
+//! their slots serve new checks. The marks go to the same store, a page of 1,024 at a time, once the page
+//! is full ([`Paged::store_full`]): memory holds a page of each kind, however many calls a run folds.
 //!
 //! TURN allocations fold the same way once over (deleted, expired, or refused; `Allocation::over_at`) and
 //! quiet for as long, with no request of theirs in flight: their element of `turn.allocations`, their
@@ -23,13 +24,14 @@
 //! entry.
 
 use super::findings::ice::{lasting_findings, EndFacts};
-use super::findings::{Finding, FoldedFinding, MAX_EVIDENCE_FRAMES};
+use super::findings::{Finding, FoldedFinding, Severity, MAX_EVIDENCE_FRAMES};
+use super::pack::{pack_struct, pack_unit_enum, Pack, Reader};
 use super::paged::Paged;
-use super::sessions::SessionReport;
+use super::sessions::{Outcome, SessionReport};
 use super::store::{RawRef, RawStore, Spill};
 use super::transactions::{Transaction, TxState};
 use super::turn;
-use super::turn::{Allocation, AllocationKey};
+use super::turn::{Allocation, AllocationKey, AllocationState};
 
 mod end;
 mod search;
@@ -196,6 +198,47 @@ pub(crate) struct Forms {
     text: u32,
 }
 
+// What folding keeps of each item goes to the store a page at a time (`Paged::store_full`).
+pack_struct!(Forms { at, json, text });
+pack_struct!(FoldedSession {
+    index,
+    forms,
+    findings,
+    end_findings,
+    outcome,
+    end_facts,
+});
+pack_struct!(FoldedAllocation {
+    client,
+    server,
+    transport,
+    state,
+    forms,
+    findings,
+});
+pack_struct!(FoldedFinding {
+    first_frame,
+    forms,
+    code,
+    severity,
+});
+pack_unit_enum!(Outcome {
+    Connected = 0,
+    Failed = 1,
+    Incomplete = 2,
+});
+pack_unit_enum!(AllocationState {
+    Active = 0,
+    Deleted = 1,
+    Expired = 2,
+    Failed = 3,
+});
+pack_unit_enum!(Severity {
+    Error = 0,
+    Warning = 1,
+    Info = 2,
+});
+
 impl Forms {
     fn store(store: &mut RawStore, json: &[u8], text: &[u8], rest: &[u8]) -> Forms {
         // One item's forms are far below 4 GiB (the store's references are u32 too).
@@ -260,8 +303,8 @@ impl FoldedAllocation {
     }
 }
 
-/// A folded session: where its rendered forms are, and what the report still needs of it (48 bytes; a
-/// busy server's capture folds tens of thousands of sessions).
+/// A folded session: where its rendered forms are, and what the report still needs of it (48 bytes, 46
+/// when stored; a busy server's capture folds tens of thousands of sessions).
 #[derive(Clone, Debug)]
 pub(crate) struct FoldedSession {
     pub(crate) index: usize,
@@ -420,6 +463,7 @@ impl Folded {
             outcome: p.outcome,
             end_facts: p.end_facts,
         });
+        self.sessions.store_full(&mut self.store);
         p.rendered
     }
 
@@ -461,6 +505,7 @@ impl Folded {
             forms,
             findings,
         });
+        self.allocations.store_full(&mut self.store);
         p.rendered
     }
 
@@ -484,6 +529,7 @@ impl Folded {
                 severity: f.severity,
             });
         }
+        self.findings.store_full(&mut self.store);
         start..place(self.findings.len())
     }
 
@@ -500,6 +546,20 @@ impl Folded {
         u16::try_from(i).unwrap_or(u16::MAX)
     }
 
+    /// Every folded finding's sort key (severity, first evidence frame, code number) in the order they
+    /// folded, from the place of the first not let go (given first). A finding that cannot be read back
+    /// sorts last.
+    pub(crate) fn finding_keys(&self) -> (usize, Vec<(Severity, u64, u16)>) {
+        let first = self.findings.first_place();
+        let keys = (first..self.findings.len())
+            .map(|i| match self.findings.get(i, &self.store) {
+                Some(f) => (f.severity, f.first_frame, f.code),
+                None => (Severity::Info, u64::MAX, u16::MAX),
+            })
+            .collect();
+        (first, keys)
+    }
+
     /// Forms and facts that could not be read back from the spill so far ([`RawStore::errors`]).
     pub fn errors(&self) -> u64 {
         self.store.errors()
@@ -511,8 +571,8 @@ impl Folded {
     }
 
     /// Folded finding `i` (an [`crate::analysis::findings::Entry::Folded`]).
-    pub(crate) fn finding(&self, i: u32) -> Option<&FoldedFinding> {
-        self.findings.get(i as usize)
+    pub(crate) fn finding(&self, i: u32) -> Option<FoldedFinding> {
+        self.findings.get(i as usize, &self.store)
     }
 
     /// Appends folded session `f`'s `form` to `buf`; the error names the session.
@@ -571,18 +631,18 @@ impl Folded {
     }
 
     /// The sessions folded and not let go, in the order they folded.
-    pub(crate) fn sessions(&self) -> impl Iterator<Item = &FoldedSession> {
-        self.sessions.iter()
+    pub(crate) fn sessions(&self) -> impl Iterator<Item = FoldedSession> + '_ {
+        self.sessions.iter(&self.store)
     }
 
     /// The sessions folded from the `from`-th on, in the order they folded.
-    pub(crate) fn sessions_from(&self, from: usize) -> impl Iterator<Item = &FoldedSession> {
-        (from..self.sessions.len()).filter_map(|i| self.sessions.get(i))
+    pub(crate) fn sessions_from(&self, from: usize) -> impl Iterator<Item = FoldedSession> + '_ {
+        (from..self.sessions.len()).filter_map(|i| self.sessions.get(i, &self.store))
     }
 
     /// The allocations folded from the `from`-th on, in the order they folded.
-    pub(crate) fn allocations_from(&self, from: usize) -> impl Iterator<Item = &FoldedAllocation> {
-        (from..self.allocations.len()).filter_map(|i| self.allocations.get(i))
+    pub(crate) fn allocations_from(&self, from: usize) -> impl Iterator<Item = FoldedAllocation> + '_ {
+        (from..self.allocations.len()).filter_map(|i| self.allocations.get(i, &self.store))
     }
 
     /// Folded session `f`'s end-of-capture findings (consent lost, media stopped), measured up to `end`:
@@ -609,8 +669,11 @@ impl Folded {
     /// read back are counted in the store's errors, which fail the run.
     fn settle_end(&mut self, end: Option<f64>) {
         let mut buf = Vec::new();
+        // Each session's findings folded, by its place (in order); then the sessions changed, a page at
+        // a time.
+        let mut settled = Vec::new();
         for i in 0..self.sessions.len() {
-            let Some(f) = self.sessions.get(i).filter(|f| f.end_facts) else {
+            let Some(f) = self.sessions.get(i, &self.store).filter(|f| f.end_facts) else {
                 continue;
             };
             buf.clear();
@@ -623,24 +686,29 @@ impl Folded {
             };
             let mut found = Vec::new();
             facts.findings(end, &mut found);
-            let range = self.fold_findings(found);
-            if let Some(f) = self.sessions.get_mut(i) {
-                f.end_findings = range;
-                f.end_facts = false;
-            }
+            settled.push((i, self.fold_findings(found)));
         }
+        let mut settled = settled.into_iter().peekable();
+        self.sessions.update(&mut self.store, |i, f| {
+            let Some((_, range)) = settled.next_if(|(at, _)| *at == i) else {
+                return false;
+            };
+            f.end_findings = range;
+            f.end_facts = false;
+            true
+        });
     }
 
     /// The folded allocations in key order, those with the same key in the order they folded.
-    pub(crate) fn allocations_in_order(&self) -> Vec<&FoldedAllocation> {
-        let mut v: Vec<&FoldedAllocation> = self.allocations.iter().collect();
+    pub(crate) fn allocations_in_order(&self) -> Vec<FoldedAllocation> {
+        let mut v: Vec<FoldedAllocation> = self.allocations.iter(&self.store).collect();
         v.sort_by_key(|f| f.order());
         v
     }
 
     /// The folded sessions in index order (the order of the report's `sessions` array).
-    pub(crate) fn in_order(&self) -> Vec<&FoldedSession> {
-        let mut v: Vec<&FoldedSession> = self.sessions.iter().collect();
+    pub(crate) fn in_order(&self) -> Vec<FoldedSession> {
+        let mut v: Vec<FoldedSession> = self.sessions.iter(&self.store).collect();
         v.sort_by_key(|f| f.index);
         v
     }
@@ -675,6 +743,61 @@ mod tests {
             "session s7 could not be read back from the temporary file"
         );
         assert_eq!(buf, b"kept");
+    }
+
+    /// What folding keeps of each session, allocation and finding goes to the spill a page at a time
+    /// (8 items a page in tests), and the report read back from it is the report of a run that kept them
+    /// in memory, byte for byte, JSON and text summary (the end-of-capture findings change stored pages).
+    #[test]
+    fn folded_items_read_back_from_the_spill_give_the_same_report() {
+        use crate::analysis::store::MemorySpill;
+        let calls: Vec<&str> = ["symmetric-relay", "ice-failed", "turn-auth-fail", "nat-srflx"].repeat(8);
+        let report = |spill: Option<Arc<dyn Spill>>| {
+            let mut an = crate::analysis::Analyzer::new(crate::wire::credentials::Keyring::new());
+            crate::report::fold_as_reported(&mut an, spill);
+            crate::analysis::testkit::fixtures_in_a_row(&calls, 60, &mut |pkt, _| an.ingest(pkt));
+            an.finish();
+            let lean = crate::report::Report::build_lean(an.model(), &[], an.net_stats());
+            let mut out = Vec::new();
+            crate::report::json::write_streaming(&lean, an.model(), &mut out).expect("in memory");
+            let folded = &an.model().ice_folded;
+            crate::report::text::write_summary_with(&lean, Some(folded), &mut out).expect("in memory");
+            let lists = [
+                folded.sessions.len(),
+                folded.allocations.len(),
+                folded.findings.len(),
+            ];
+            let held = [
+                folded.sessions.held_pages(),
+                folded.allocations.held_pages(),
+                folded.findings.held_pages(),
+            ];
+            (
+                String::from_utf8(out).expect("UTF-8"),
+                lists,
+                held,
+                folded.errors(),
+            )
+        };
+        let spill = Arc::new(MemorySpill::default());
+        let (kept, lists, held, _) = report(None);
+        let (read_back, lists_too, held_too, errors) = report(Some(spill.clone()));
+        assert!(
+            lists.iter().all(|&n| n > 2 * 8),
+            "every list fills pages: {lists:?}"
+        );
+        assert_eq!(lists, lists_too);
+        assert!(
+            held.iter().zip(lists).all(|(&h, n)| h == n.div_ceil(8)),
+            "{held:?}"
+        );
+        assert_eq!(held_too, [1, 1, 1], "only the pages being filled are held");
+        assert!(
+            spill.bytes.lock().expect("spill").len() > 100_000,
+            "the store spilled"
+        );
+        assert_eq!(errors, 0);
+        assert!(kept == read_back, "the reports differ");
     }
 
     /// Folding does not depend on where the pipeline's batches end: the same call twice, the second time

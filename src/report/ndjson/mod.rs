@@ -538,7 +538,7 @@ impl EventTracker {
         for f in folded.sessions_from(self.folded_sessions) {
             n += 1;
             let mut summary = Summary::default();
-            match unfold::read_folded_session(model, f) {
+            match unfold::read_folded_session(model, &f) {
                 Ok(view) => self.session_diff(&view, true, &mut summary, out),
                 Err(_) => {
                     summary.sessions = 1;
@@ -554,7 +554,7 @@ impl EventTracker {
                     .chain(f.end_findings.clone())
                     .filter_map(|i| unfold::read_folded_finding(model, i).ok()),
             );
-            found.extend(folded.end_findings(f, end));
+            found.extend(folded.end_findings(&f, end));
             ended.push(f.index);
         }
         self.folded_sessions += n;

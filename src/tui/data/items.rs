@@ -367,7 +367,7 @@ impl<T: Listed> Item<T> {
 /// next of `held`).
 pub(crate) fn entries<T: Listed>(
     model: &Model,
-    plan: Vec<Option<&T::Folded>>,
+    plan: Vec<Option<T::Folded>>,
     held: Vec<T>,
     mut cache: Option<&mut FoldedCache>,
 ) -> Result<Vec<Item<T>>, String> {
@@ -375,7 +375,7 @@ pub(crate) fn entries<T: Listed>(
     let mut out = Vec::with_capacity(plan.len());
     for p in plan {
         out.push(match p {
-            Some(f) => Item::folded(model, f, cache.as_deref_mut())?,
+            Some(f) => Item::folded(model, &f, cache.as_deref_mut())?,
             None => Item::held(held.next().ok_or("a report entry out of place")?),
         });
     }

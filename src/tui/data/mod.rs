@@ -149,7 +149,7 @@ impl Snapshot {
         let folded = &model.ice_folded;
         let held = std::mem::take(&mut report.sessions);
         // Where each entry comes from, in the JSON's order (None: the next held one).
-        let plan: Vec<Option<&FoldedSession>> = SessionItem::merge(&held, folded)
+        let plan: Vec<Option<FoldedSession>> = SessionItem::merge(&held, folded)
             .into_iter()
             .map(|i| match i {
                 SessionItem::Held(_) => None,
@@ -158,7 +158,7 @@ impl Snapshot {
             .collect();
         let sessions = items::entries(&model, plan, held, cache.as_deref_mut())?;
         let held = std::mem::take(&mut report.turn.allocations);
-        let plan: Vec<Option<&FoldedAllocation>> = AllocationItem::merge(&held, Some(folded))
+        let plan: Vec<Option<FoldedAllocation>> = AllocationItem::merge(&held, Some(folded))
             .into_iter()
             .map(|i| match i {
                 AllocationItem::Held(_) => None,

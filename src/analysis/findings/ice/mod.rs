@@ -87,7 +87,7 @@ pub(crate) fn findings_of_found_into(
         Scope::All => model.ice_folded.in_order(),
         Scope::Open => Vec::new(),
     };
-    let (mut live, mut gone) = (sessions.into_iter().peekable(), folded.iter().copied().peekable());
+    let (mut live, mut gone) = (sessions.into_iter().peekable(), folded.into_iter().peekable());
     loop {
         let take_live = match (live.peek(), gone.peek()) {
             (Some(s), Some(f)) => s.index < f.index,
