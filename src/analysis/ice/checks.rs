@@ -6,8 +6,7 @@
 //! tied to its check through the transaction table, never by addresses; one that answers no check is a
 //! STUN or TURN server's (`bindings`). MESSAGE-INTEGRITY is not verified here.
 use super::{
-    Agent, Event, EventKind, IceState, NetworkInfo, Observed, Role, Session, TxRef, MAX_SESSIONS,
-    MAX_TX_PER_DIRECTION,
+    Agent, Event, EventKind, IceState, NetworkInfo, Observed, Role, Session, TxRef, MAX_TX_PER_DIRECTION,
 };
 use crate::analysis::transactions::TxEvent;
 use crate::net::addr::SortAddr;
@@ -71,7 +70,7 @@ impl IceState {
             let first = self.sessions.get(s).map(|x| x.agents[0].ufrag.as_str());
             return Some((s, if first == Some(lfrag) { 0 } else { 1 }));
         }
-        if self.sessions.len() - self.sessions_folded >= MAX_SESSIONS {
+        if !self.room_for_a_session() {
             self.sessions_not_tracked += 1;
             return None;
         }

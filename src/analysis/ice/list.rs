@@ -25,6 +25,8 @@ pub(crate) struct Sessions {
     /// Where sleeping sessions' states go, and how long a session is quiet before it sleeps; `None`:
     /// sessions never sleep.
     sleep: Option<SleepStore>,
+    /// Sessions asleep now ([`Sessions::asleep`]).
+    asleep: usize,
 }
 
 #[derive(Debug)]
@@ -114,6 +116,17 @@ impl Sessions {
     /// to storage `make` gives (to memory without it; when it gives none, nothing sleeps).
     pub(crate) fn enable_sleep(&mut self, make: Option<MakeSpill>, after_secs: f64) {
         self.sleep = SleepStore::new(make, after_secs);
+    }
+
+    /// Sessions asleep now (open, their state in the sleep store).
+    pub(crate) fn asleep(&self) -> usize {
+        self.asleep
+    }
+
+    /// Sessions asleep, counted slot by slot ([`Sessions::asleep`] keeps the count as they go).
+    #[cfg(test)]
+    pub(crate) fn asleep_slots(&self) -> usize {
+        self.list.iter().filter(|x| matches!(x, Slot::Asleep(_))).count()
     }
 
     /// Times a session went to sleep, and woke (was read back to be changed, by a message or to settle its
@@ -224,6 +237,7 @@ impl Sessions {
             };
             let at = a.state;
             *slot = Slot::Open(session);
+            self.asleep -= 1;
             if let Some(store) = &mut self.sleep {
                 store.woke(at);
             }
@@ -272,6 +286,7 @@ impl Sessions {
             let last_activity = x.last_activity();
             let asleep = Asleep::of(store, x, last_activity, settles_after, &mut Vec::new());
             *slot = Slot::Asleep(Box::new(asleep));
+            self.asleep += 1;
         }
     }
 
@@ -282,6 +297,9 @@ impl Sessions {
     /// Lets go of session `s` but its place: it is folded.
     pub(crate) fn fold(&mut self, s: usize) {
         if let Some(slot) = s.checked_sub(self.base).and_then(|i| self.list.get_mut(i)) {
+            if matches!(slot, Slot::Asleep(_)) {
+                self.asleep -= 1;
+            }
             match (&mut *slot, &mut self.sleep) {
                 (Slot::Asleep(a), Some(store)) => store.free(a.state),
                 (Slot::Open(x), Some(store)) => x.frozen.free(store),
@@ -400,6 +418,7 @@ impl Sessions {
             *slot = Slot::Asleep(Box::new(asleep));
             slept += 1;
         }
+        self.asleep += slept;
         if store.wants_compaction() {
             // The sleeping states, and the open sessions' frozen timeline blocks.
             store.compact(
