@@ -4,9 +4,9 @@
 //! page is allocated once and never moves.
 //!
 //! A full page can go to a [`RawStore`] that spills to a temporary file ([`Paged::store_full`]), encoded
-//! ([`Pack`]): memory then holds the page being filled, however many items a run folds (a busy TURN
-//! server's hour folds ~100,000 sessions, allocations and findings: ~30 MB held, BENCHMARKS.md session
-//! 31). Items are read back by value; a few decoded pages are cached, as outputs read items nearly in the
+//! ([`Pack`]): memory then holds the page being filled, however many items a run folds (an hour of
+//! `scripts/bench`'s call-dense server held ~30 MB of them: BENCHMARKS.md, sessions 30 and 31). Items
+//! are read back by value; a few decoded pages are cached, as outputs read items nearly in the
 //! order they were pushed. A page that cannot be read back gives no items and is counted in the store's
 //! errors, which fail the run.
 //!
@@ -100,17 +100,16 @@ fn writable<T: Clone>(page: &mut Arc<Vec<T>>) -> &mut Vec<T> {
 }
 
 impl<T: Clone + Pack> Paged<T> {
-    /// Moves every full page still held into `store`, encoded, when the store spills (kept in memory,
-    /// where encoding would only add work, otherwise).
+    /// Moves the full page before the one being filled into `store`, encoded, when the store spills
+    /// (kept in memory, where encoding would only add work, otherwise). Called after every push, so that
+    /// page is the only one that can be full and held.
     pub(crate) fn store_full(&mut self, store: &mut RawStore) {
-        if !store.spills() {
+        let Some(full) = self.pages.len().checked_sub(2) else {
             return;
-        }
-        let full = self.pages.len().saturating_sub(1);
-        let mut buf = Vec::new();
-        for page in &mut self.pages[..full] {
+        };
+        if let (true, Some(page)) = (store.spills(), self.pages.get_mut(full)) {
             if let Page::Held(items) = page {
-                buf.clear();
+                let mut buf = Vec::new();
                 items.iter().for_each(|x| x.put(&mut buf));
                 *page = Page::Stored(store.push(&buf));
             }

@@ -528,8 +528,8 @@ impl Folded {
                 code,
                 severity: f.severity,
             });
+            self.findings.store_full(&mut self.store);
         }
-        self.findings.store_full(&mut self.store);
         start..place(self.findings.len())
     }
 
