@@ -470,8 +470,12 @@ impl Pack for SortAddr {
     fn put(&self, out: &mut Vec<u8>) {
         self.addr().put(out);
     }
+    /// Only what a `SortAddr` holds: an address it would change (an IPv6 flow label, which it drops) is
+    /// not what was put.
     fn get(r: &mut Reader<'_>) -> Option<Self> {
-        SocketAddr::get(r).map(SortAddr::of)
+        let a = SocketAddr::get(r)?;
+        let s = SortAddr::of(a);
+        (s.addr() == a).then_some(s)
     }
 }
 

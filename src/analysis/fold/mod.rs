@@ -745,6 +745,56 @@ mod tests {
         assert_eq!(buf, b"kept");
     }
 
+    /// The encodings of what folding keeps of each item (a page of them goes to the temporary file): a
+    /// damaged one (cut short, a byte too many, any byte changed) gives nothing or exactly what its bytes
+    /// say, never a panic or a read past them. IPv4 and IPv6 keys, every enum's last variant.
+    #[test]
+    fn folded_records_read_back_damaged_give_nothing_or_what_they_say() {
+        use crate::analysis::pack::check_damaged;
+        let forms = Forms {
+            at: RawRef::from_parts([3, 70_000, 5_000]),
+            json: 3_000,
+            text: 1_900,
+        };
+        check_damaged(
+            &FoldedSession {
+                index: 12_345,
+                forms,
+                findings: 7..9,
+                end_findings: 40..41,
+                outcome: Outcome::Incomplete,
+                end_facts: true,
+            },
+            1,
+        );
+        for (client, server) in [
+            ("198.51.100.7:49152", "203.0.113.1:3478"),
+            ("[2001:db8::7]:5000", "[2001:db8::1]:3478"),
+        ] {
+            let addr = |a: &str| SortAddr::of(a.parse().expect("an address"));
+            check_damaged(
+                &FoldedAllocation {
+                    client: addr(client),
+                    server: addr(server),
+                    transport: Transport::Tcp,
+                    state: AllocationState::Failed,
+                    forms,
+                    findings: 1..3,
+                },
+                1,
+            );
+        }
+        check_damaged(
+            &FoldedFinding {
+                first_frame: 9_876_543,
+                forms,
+                code: 17,
+                severity: Severity::Info,
+            },
+            1,
+        );
+    }
+
     /// What folding keeps of each session, allocation and finding goes to the spill a page at a time
     /// (8 items a page in tests), and the report read back from it is the report of a run that kept them
     /// in memory, byte for byte, JSON and text summary (the end-of-capture findings change stored pages).
