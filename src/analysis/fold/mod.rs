@@ -361,6 +361,9 @@ pub struct Folded {
     /// The findings' codes, each once (a finding keeps its place here).
     codes: Vec<&'static str>,
     pub(crate) retired: Retired,
+    /// Sessions folded and not let go, and how many of them did not connect: what the capture-wide
+    /// findings read of them at every poll of a live run, without reading every one back.
+    outcomes: (usize, usize),
     pub(crate) store: RawStore,
     render: Option<Render>,
     render_allocation: Option<RenderAllocation>,
@@ -409,6 +412,7 @@ impl Folded {
             allocations: self.allocations.clone(),
             findings: self.findings.clone(),
             codes: self.codes.clone(),
+            outcomes: self.outcomes,
             store: self.store.clone(),
             ..Folded::default()
         }
@@ -422,6 +426,7 @@ impl Folded {
         self.sessions.release();
         self.allocations.release();
         self.findings.release();
+        self.outcomes = (0, 0);
         self.store.clear();
     }
 
@@ -463,6 +468,8 @@ impl Folded {
             outcome: p.outcome,
             end_facts: p.end_facts,
         });
+        self.outcomes.0 += 1;
+        self.outcomes.1 += usize::from(p.outcome != Outcome::Connected);
         self.sessions.store_full(&mut self.store);
         p.rendered
     }
@@ -630,9 +637,14 @@ impl Folded {
         self.findings.len()
     }
 
-    /// The sessions folded and not let go, in the order they folded.
-    pub(crate) fn sessions(&self) -> impl Iterator<Item = FoldedSession> + '_ {
-        self.sessions.iter(&self.store)
+    /// Whether a session folded and was not let go.
+    pub(crate) fn any_session(&self) -> bool {
+        self.outcomes.0 > 0
+    }
+
+    /// Whether every session folded and not let go connected.
+    pub(crate) fn all_connected(&self) -> bool {
+        self.outcomes.1 == 0
     }
 
     /// The sessions folded from the `from`-th on, in the order they folded.
@@ -817,6 +829,18 @@ mod tests {
                 folded.allocations.len(),
                 folded.findings.len(),
             ];
+            // What the capture-wide findings read of the folded sessions, kept as they fold.
+            let connected: Vec<bool> = folded
+                .sessions
+                .iter(&folded.store)
+                .map(|f| f.outcome == Outcome::Connected)
+                .collect();
+            let all = connected.iter().all(|&c| c);
+            assert_eq!(
+                (folded.any_session(), folded.all_connected()),
+                (!connected.is_empty(), all)
+            );
+            assert!(connected.contains(&true) && !all, "both outcomes among the calls");
             let held = [
                 folded.sessions.held_pages(),
                 folded.allocations.held_pages(),

@@ -77,11 +77,10 @@ pub(crate) fn findings_of_found_into(
     scope: Scope,
     out: &mut Vec<Entry>,
 ) {
-    let all_folded = || model.ice_folded.sessions();
+    let folded = &model.ice_folded;
     let held = Held {
-        any: !sessions.is_empty() || all_folded().next().is_some(),
-        all_connected: sessions.iter().all(|s| s.connected)
-            && all_folded().all(|f| f.outcome == Outcome::Connected),
+        any: !sessions.is_empty() || folded.any_session(),
+        all_connected: sessions.iter().all(|s| s.connected) && folded.all_connected(),
     };
     let folded = match scope {
         Scope::All => model.ice_folded.in_order(),
