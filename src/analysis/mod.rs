@@ -826,7 +826,7 @@ mod tests {
     /// ([`ice::MAX_OPEN_SESSIONS`], 20,100 here): 20,300 calls a millisecond apart, each one check, none
     /// quiet for the 45 s it takes to fold, are all tracked while those quiet sleep, and past the open
     /// bound new ones are counted as not tracked. (Sleeping sessions counted against the first bound, and
-    /// `iceview live` fed a busy server's capture five times as fast left 38 % of its sessions untracked.)
+    /// `iceview live` fed a busy server's capture five times as fast left a third of its sessions untracked.)
     #[test]
     fn sleeping_sessions_leave_room_for_new_ones() {
         let calls = ice::MAX_SESSIONS + 300;
