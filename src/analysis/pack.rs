@@ -100,7 +100,7 @@ impl SleepStore {
     /// The item stored at `at`; None when it cannot be read back (the temporary file damaged), counted in
     /// [`SleepStore::errors`], which the run reports.
     pub(crate) fn get<T: Pack>(&self, at: RawRef) -> Option<T> {
-        self.decode_at(at, |buf| Reader::whole(buf, T::get))
+        self.store.decode(at, |buf| Reader::whole(buf, T::get))
     }
 
     /// What `read` takes from the front of the item stored at `at` (the rest not decoded): a part of an
@@ -111,21 +111,7 @@ impl SleepStore {
         at: RawRef,
         read: impl FnOnce(&mut Reader<'_>) -> Option<T>,
     ) -> Option<T> {
-        self.decode_at(at, |buf| read(&mut Reader::new(buf)))
-    }
-
-    /// The stored bytes at `at` given to `decode`; None when they cannot be read back (a failed read is
-    /// counted by the store) or do not decode (counted here).
-    fn decode_at<T>(&self, at: RawRef, decode: impl FnOnce(&[u8]) -> Option<T>) -> Option<T> {
-        let mut buf = Vec::new();
-        if !self.store.read_into(at, &mut buf) {
-            return None;
-        }
-        let x = decode(&buf);
-        if x.is_none() {
-            self.store.note_unreadable();
-        }
-        x
+        self.store.decode(at, |buf| read(&mut Reader::new(buf)))
     }
 
     /// Notes that the item stored at `at` woke (was read back to be changed): its state is no longer

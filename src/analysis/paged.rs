@@ -16,8 +16,8 @@
 //! (the last, as items are pushed, or one whose item is updated) is copied first, once.
 
 use super::pack::{Pack, Reader};
-use super::store::{RawRef, RawStore};
-use std::sync::{Arc, Mutex};
+use super::store::{RawRef, RawStore, ReadBack};
+use std::sync::Arc;
 
 /// Items per page: a page of the largest item kept this way (a folded allocation, ~100 bytes) is ~100 KB.
 /// Tests take a few: a test's few dozen folded calls then fill pages that go to the store.
@@ -40,7 +40,7 @@ pub(crate) struct Paged<T> {
     /// Places below this were let go ([`Paged::release`]).
     base: usize,
     /// Stored pages read back, most recently used first.
-    cache: Mutex<Vec<(usize, Arc<Vec<T>>)>>,
+    cache: ReadBack<usize, Vec<T>, CACHED_PAGES>,
 }
 
 impl<T> Default for Paged<T> {
@@ -49,7 +49,7 @@ impl<T> Default for Paged<T> {
             pages: Vec::new(),
             len: 0,
             base: 0,
-            cache: Mutex::new(Vec::new()),
+            cache: ReadBack::default(),
         }
     }
 }
@@ -69,7 +69,7 @@ impl<T> Clone for Paged<T> {
                 .collect(),
             len: self.len,
             base: self.base,
-            cache: Mutex::new(Vec::new()),
+            cache: ReadBack::default(),
         }
     }
 }
@@ -108,49 +108,38 @@ impl<T: Clone + Pack> Paged<T> {
             return;
         };
         if let (true, Some(page)) = (store.spills(), self.pages.get_mut(full)) {
-            if let Page::Held(items) = page {
-                let mut buf = Vec::new();
-                items.iter().for_each(|x| x.put(&mut buf));
-                *page = Page::Stored(store.push(&buf));
+            if let Page::Held(items) = &*page {
+                *page = Page::Stored(Self::store(items, store, &mut Vec::new()));
             }
         }
+    }
+
+    /// `items` encoded into `store` (`buf` is scratch space).
+    fn store(items: &[T], store: &mut RawStore, buf: &mut Vec<u8>) -> RawRef {
+        buf.clear();
+        items.iter().for_each(|x| x.put(buf));
+        store.push(buf)
     }
 
     /// Page `p`'s items (decoded once and cached when stored); None past the end, or when a stored page
     /// cannot be read back (counted in `store`'s errors).
     fn page(&self, p: usize, store: &RawStore) -> Option<Arc<Vec<T>>> {
-        let at = match self.pages.get(p)? {
-            Page::Held(items) => return Some(items.clone()),
-            Page::Stored(at) => *at,
-        };
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = cache.iter().position(|(q, _)| *q == p) {
-            let hit = cache.remove(i);
-            cache.insert(0, hit.clone());
-            return Some(hit.1);
+        match self.pages.get(p)? {
+            Page::Held(items) => Some(items.clone()),
+            Page::Stored(at) => self.cache.get_or_read(p, || Self::decode(*at, store)),
         }
-        let items = Arc::new(Self::decode(at, store)?);
-        cache.truncate(CACHED_PAGES - 1);
-        cache.insert(0, (p, items.clone()));
-        Some(items)
     }
 
     fn decode(at: RawRef, store: &RawStore) -> Option<Vec<T>> {
-        let mut buf = Vec::new();
-        if !store.read_into(at, &mut buf) {
-            return None;
-        }
-        let items = Reader::whole(&buf, |r| {
-            let mut items = Vec::with_capacity(PAGE);
-            while r.read() < buf.len() && items.len() < PAGE {
-                items.push(T::get(r)?);
-            }
-            Some(items)
-        });
-        if items.is_none() {
-            store.note_unreadable();
-        }
-        items
+        store.decode(at, |buf| {
+            Reader::whole(buf, |r| {
+                let mut items = Vec::with_capacity(PAGE);
+                while r.read() < buf.len() && items.len() < PAGE {
+                    items.push(T::get(r)?);
+                }
+                Some(items)
+            })
+        })
     }
 
     /// The item at place `i`; None past the end, once let go, or when its page cannot be read back.
@@ -191,14 +180,12 @@ impl<T: Clone + Pack> Paged<T> {
                         changed |= change(first + k, x);
                     }
                     if changed {
-                        buf.clear();
-                        items.iter().for_each(|x| x.put(&mut buf));
-                        *at = store.push(&buf);
+                        *at = Self::store(&items, store, &mut buf);
                     }
                 }
             }
         }
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.cache.clear();
     }
 }
 
@@ -224,7 +211,7 @@ impl<T> Paged<T> {
     pub(crate) fn release(&mut self) {
         self.pages = Vec::new();
         self.base = self.len;
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.cache.clear();
     }
 }
 

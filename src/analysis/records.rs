@@ -9,7 +9,7 @@
 //! them. A chunk that cannot be read back (the temporary file's disk removed) yields no records and is
 //! counted ([`Records::errors`]).
 
-use super::store::{RawRef, Spill};
+use super::store::{RawRef, ReadBack, Spill};
 use super::{Body, MessageRecord, Path, Relay, RelayVia};
 use crate::capture::Timestamp;
 use crate::net::Transport;
@@ -19,7 +19,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::ops::{Deref, Range};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Records per chunk: a held chunk is ~0.8 MB (a record with its path is about 200 bytes), and a spilled
 /// one is read back in one read of ~0.4 MB.
@@ -56,7 +56,7 @@ pub struct Records {
     len: usize,
     spill: Option<Arc<dyn Spill>>,
     spilled_bytes: u64,
-    cache: Mutex<Vec<(usize, Arc<Vec<MessageRecord>>)>>,
+    cache: ReadBack<usize, Vec<MessageRecord>, CACHED_CHUNKS>,
     /// A spill write failed (a full disk): that chunk and all later ones stay in memory.
     write_failed: bool,
     errors: Arc<AtomicU64>,
@@ -165,29 +165,21 @@ impl Records {
 
     fn read_back(&self, k: usize, offset: u64, len: usize, count: usize) -> Option<Arc<Vec<MessageRecord>>> {
         let spill = self.spill.as_ref()?;
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(i) = cache.iter().position(|(c, _)| *c == k) {
-            let hit = cache.remove(i);
-            cache.insert(0, hit.clone());
-            return Some(hit.1);
-        }
-        let mut buf = vec![0u8; len];
-        let decoded = spill.read_at(offset, &mut buf).ok().and_then(|()| {
-            let mut at = 0;
-            let mut v = Vec::with_capacity(count.min(RECORDS_PER_CHUNK));
-            for _ in 0..count {
-                v.push(decode(&buf, &mut at)?);
+        self.cache.get_or_read(k, || {
+            let mut buf = vec![0u8; len];
+            let decoded = spill.read_at(offset, &mut buf).ok().and_then(|()| {
+                let mut at = 0;
+                let mut v = Vec::with_capacity(count.min(RECORDS_PER_CHUNK));
+                for _ in 0..count {
+                    v.push(decode(&buf, &mut at)?);
+                }
+                (at == buf.len()).then_some(v)
+            });
+            if decoded.is_none() {
+                self.errors.fetch_add(1, Ordering::Relaxed);
             }
-            (at == buf.len()).then_some(v)
-        });
-        let Some(records) = decoded else {
-            self.errors.fetch_add(1, Ordering::Relaxed);
-            return None;
-        };
-        let data = Arc::new(records);
-        cache.truncate(CACHED_CHUNKS - 1);
-        cache.insert(0, (k, data.clone()));
-        Some(data)
+            decoded
+        })
     }
 
     /// Records held in memory (not counting the read-back cache).
@@ -223,7 +215,7 @@ impl Clone for Records {
             len: self.len,
             spill: self.spill.clone(),
             spilled_bytes: self.spilled_bytes,
-            cache: Mutex::new(Vec::new()),
+            cache: ReadBack::default(),
             write_failed: true,
             errors: self.errors.clone(),
         }

@@ -30,6 +30,46 @@ const CHUNK: usize = 1 << 18;
 /// a view that jumps back.
 const CACHED_CHUNKS: usize = 3;
 
+/// What was read back from a spill, most recently used first, at most `N` entries: outputs read nearly in
+/// the order things were stored, so a few serve them (the message bytes' chunks, the records' chunks,
+/// the folded items' pages). A copy of its owner starts with none.
+pub(crate) struct ReadBack<K, V, const N: usize>(Mutex<Vec<(K, Arc<V>)>>);
+
+impl<K, V, const N: usize> Default for ReadBack<K, V, N> {
+    fn default() -> Self {
+        ReadBack(Mutex::new(Vec::new()))
+    }
+}
+
+impl<K, V, const N: usize> fmt::Debug for ReadBack<K, V, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kept = self.0.lock().map_or(0, |c| c.len());
+        f.debug_struct("ReadBack").field("kept", &kept).finish()
+    }
+}
+
+impl<K: Copy + PartialEq, V, const N: usize> ReadBack<K, V, N> {
+    /// Entry `key`, read by `read` (under the lock, so two readers never read it twice) if it is not
+    /// kept; None when `read` gives none.
+    pub(crate) fn get_or_read(&self, key: K, read: impl FnOnce() -> Option<V>) -> Option<Arc<V>> {
+        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = cache.iter().position(|(k, _)| *k == key) {
+            let hit = cache.remove(i);
+            cache.insert(0, (hit.0, hit.1.clone()));
+            return Some(hit.1);
+        }
+        let v = Arc::new(read()?);
+        cache.truncate(N.saturating_sub(1));
+        cache.insert(0, (key, v.clone()));
+        Some(v)
+    }
+
+    /// Lets go of every entry.
+    pub(crate) fn clear(&self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
 /// Where chunks go when they are full: append-only storage that can be read back at any offset. The
 /// store calls it from the analysis and from the outputs (both `&self`; implementations synchronise).
 pub trait Spill: Send + Sync {
@@ -140,7 +180,7 @@ pub struct RawStore {
     spill: Option<Arc<dyn Spill>>,
     spilled_bytes: u64,
     /// Chunks read back from the spill, most recently used first.
-    cache: Mutex<Vec<(u32, Arc<Vec<u8>>)>>,
+    cache: ReadBack<u32, Vec<u8>, CACHED_CHUNKS>,
     /// A spill write failed (a full disk): that chunk and all later ones stay in memory; nothing is lost.
     write_failed: bool,
     /// Spilled chunks that could not be read back: their messages are shown without their bytes, and the
@@ -170,9 +210,7 @@ impl RawStore {
     /// start again from the first chunk). What was spilled stays in the spill, unused.
     pub(crate) fn clear(&mut self) {
         self.chunks = Vec::new();
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.clear();
-        }
+        self.cache.clear();
     }
 
     pub(crate) fn push(&mut self, bytes: &[u8]) -> RawRef {
@@ -283,21 +321,29 @@ impl RawStore {
 
     fn read_back(&self, chunk: u32, offset: u64, len: usize) -> Option<Arc<Vec<u8>>> {
         let spill = self.spill.as_ref()?;
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(i) = cache.iter().position(|(c, _)| *c == chunk) {
-            let hit = cache.remove(i);
-            cache.insert(0, hit.clone());
-            return Some(hit.1);
-        }
-        let mut buf = vec![0u8; len];
-        if spill.read_at(offset, &mut buf).is_err() {
-            self.errors.fetch_add(1, Ordering::Relaxed);
+        self.cache.get_or_read(chunk, || {
+            let mut buf = vec![0u8; len];
+            if spill.read_at(offset, &mut buf).is_err() {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+            Some(buf)
+        })
+    }
+
+    /// What `decode` makes of the bytes at `at`; None when they cannot be read back (counted by
+    /// [`RawStore::read_into`]) or do not decode (counted here: as unreadable as a chunk that could not
+    /// be read).
+    pub(crate) fn decode<T>(&self, at: RawRef, decode: impl FnOnce(&[u8]) -> Option<T>) -> Option<T> {
+        let mut buf = Vec::new();
+        if !self.read_into(at, &mut buf) {
             return None;
         }
-        let data = Arc::new(buf);
-        cache.truncate(CACHED_CHUNKS - 1);
-        cache.insert(0, (chunk, data.clone()));
-        Some(data)
+        let x = decode(&buf);
+        if x.is_none() {
+            self.note_unreadable();
+        }
+        x
     }
 
     /// A reader for references read in the order they were stored ([`RawReader`]).
@@ -348,7 +394,7 @@ impl Clone for RawStore {
             spill: self.spill.clone(),
             spilled_bytes: self.spilled_bytes,
             write_failed: self.write_failed,
-            cache: Mutex::new(Vec::new()),
+            cache: ReadBack::default(),
             errors: self.errors.clone(),
         }
     }

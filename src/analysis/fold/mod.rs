@@ -680,7 +680,6 @@ impl Folded {
     /// like the others, not a built [`Finding`] held until the report is written. Facts that cannot be
     /// read back are counted in the store's errors, which fail the run.
     fn settle_end(&mut self, end: Option<f64>) {
-        let mut buf = Vec::new();
         // Each session's findings folded, by its place (in order); then the sessions changed, a page at
         // a time.
         let mut settled = Vec::new();
@@ -688,12 +687,7 @@ impl Folded {
             let Some(f) = self.sessions.get(i, &self.store).filter(|f| f.end_facts) else {
                 continue;
             };
-            buf.clear();
-            if !self.store.read_into(f.forms.rest(), &mut buf) {
-                continue;
-            }
-            let Some(facts) = EndFacts::decode(&buf) else {
-                self.store.note_unreadable();
+            let Some(facts) = self.store.decode(f.forms.rest(), EndFacts::decode) else {
                 continue;
             };
             let mut found = Vec::new();
